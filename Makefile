@@ -1,0 +1,46 @@
+# OpenDUS make targets: the interface for developers and CI alike.
+GO      ?= go
+BIN     := bin
+PKGS    := ./...
+# The cabinet conformance corpus; tests skip it when absent (CI sets it).
+OPENDUS_CAB_CORPUS ?= $(abspath ../shared/testdata/cab)
+export OPENDUS_CAB_CORPUS
+
+.PHONY: all build test check fmt vet lint deps bench fuzz generate demo clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN)/ ./cmd/...
+
+## deps: install the Debian packages the tests use (cabextract, gcab, curl, slapd, ...)
+deps:
+	@bash scripts/install-deps.sh
+
+## test: the README's test command; race detector on.
+test: deps build
+	$(GO) test -race -timeout 40m -count=1 $(PKGS)
+
+fmt:
+	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
+
+vet:
+	$(GO) vet $(PKGS)
+
+lint:
+	$(GO) tool staticcheck $(PKGS)
+
+## check: everything CI checks.
+check: fmt vet lint test
+
+bench: build
+	@bash scripts/bench.sh
+
+fuzz:
+	@bash scripts/fuzz.sh
+
+generate:
+	$(GO) generate $(PKGS)
+
+clean:
+	rm -rf $(BIN)

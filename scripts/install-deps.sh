@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Installs the Debian packages that the OpenDUS tests use as independent
+# checks and real peers: cabextract and gcab (cabinet reference tools), curl
+# (a real NTLM client), slapd and ldap-utils (a real LDAP directory), rpm
+# (rpmbuild for RPM import tests), nginx (the download benchmark reference),
+# protobuf-compiler (regenerates the admin API code).
+#
+# Safe to run again: it installs only what is missing. Needs root (CI is).
+set -euo pipefail
+
+pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler)
+bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc)
+
+missing=()
+for i in "${!pkgs[@]}"; do
+  if ! command -v "${bins[$i]}" >/dev/null 2>&1 && ! [ -x "/usr/sbin/${bins[$i]}" ]; then
+    missing+=("${pkgs[$i]}")
+  fi
+done
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-deps: need root to install: ${missing[*]}" >&2
+  echo "install-deps: run: sudo apt-get install ${missing[*]}" >&2
+  # On a developer's machine the tests that need these tools skip, saying so;
+  # in CI they must be there.
+  if [ "${CI:-}" = "true" ]; then exit 1; fi
+  exit 0
+fi
+echo "install-deps: installing ${missing[*]}"
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+# slapd's package scripts would start a system daemon; the tests start their
+# own on loopback, so keep the system one from starting.
+printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
+chmod +x /usr/sbin/policy-rc.d
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+rm -f /usr/sbin/policy-rc.d
