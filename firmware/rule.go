@@ -1,0 +1,136 @@
+package firmware
+
+import (
+	"errors"
+	"fmt"
+	"time"
+)
+
+// Errors returned by the rule transitions. They are wrapped with the rule's
+// identity, so a message reads "rule UCPhone/Polycom/CX600/A/ENU has no
+// pending version to approve".
+var (
+	// ErrNoPending is returned by Approve and Reject when the rule has no
+	// pending version.
+	ErrNoPending = errors.New("no pending version")
+	// ErrNothingToRestore is returned by Rollback when the rule has neither a
+	// restore nor an approved version.
+	ErrNothingToRestore = errors.New("nothing to restore")
+	// ErrAlreadyApproved is returned by Import when the version is already
+	// the approved one and nothing is pending.
+	ErrAlreadyApproved = errors.New("version already approved")
+)
+
+// Rule is the update rule for one device identity.
+type Rule struct {
+	ID       string   `json:"id"` // Identity.RuleID()
+	Identity Identity `json:"identity"`
+	// UpdateType is what the bundle's description says the update is, for
+	// example "Firmware".
+	UpdateType string    `json:"updateType,omitempty"`
+	Pending    Version   `json:"pending"`
+	Approved   Version   `json:"approved"`
+	Restore    Version   `json:"restore"`
+	Created    time.Time `json:"created"`
+	Updated    time.Time `json:"updated"`
+}
+
+// NewRule returns the empty rule for id, created at now.
+func NewRule(id Identity, now time.Time) Rule {
+	return Rule{ID: id.RuleID(), Identity: id, Created: now, Updated: now}
+}
+
+// Import makes v the pending version (refreshing any pending one). With
+// deploy (see DeploysOnImport) v is approved at once. Importing the version
+// that is already approved, with nothing pending, returns
+// ErrAlreadyApproved and leaves the rule as it was.
+func (r *Rule) Import(v Version, updateType string, deploy bool, now time.Time) error {
+	if v.IsZero() {
+		return fmt.Errorf("rule %s: import: %w: no version", r.Identity, ErrVersion)
+	}
+	if v == r.Approved && r.Pending.IsZero() {
+		return fmt.Errorf("rule %s: import %s: %w", r.Identity, v, ErrAlreadyApproved)
+	}
+	r.Pending = v
+	if updateType != "" {
+		r.UpdateType = updateType
+	}
+	r.Updated = now
+	if deploy {
+		return r.Approve(now)
+	}
+	return nil
+}
+
+// Approve makes the pending version the approved one; the previously
+// approved version becomes the restore version.
+func (r *Rule) Approve(now time.Time) error {
+	if r.Pending.IsZero() {
+		return fmt.Errorf("rule %s has %w to approve", r.Identity, ErrNoPending)
+	}
+	if r.Pending != r.Approved {
+		if !r.Approved.IsZero() {
+			r.Restore = r.Approved
+		}
+		r.Approved = r.Pending
+	}
+	r.Pending = Version{}
+	r.Updated = now
+	return nil
+}
+
+// Reject drops the pending version; test devices go back to the approved
+// one. The images stay in the store until purged.
+func (r *Rule) Reject(now time.Time) (rejected Version, err error) {
+	if r.Pending.IsZero() {
+		return Version{}, fmt.Errorf("rule %s has %w to reject", r.Identity, ErrNoPending)
+	}
+	rejected = r.Pending
+	r.Pending = Version{}
+	r.Updated = now
+	return rejected, nil
+}
+
+// Rollback is the restore transition: the restore version becomes the approved one. With no
+// restore version, the approved version is withdrawn and devices are
+// offered nothing for this identity.
+func (r *Rule) Rollback(now time.Time) error {
+	switch {
+	case !r.Restore.IsZero():
+		r.Approved, r.Restore = r.Restore, Version{}
+	case !r.Approved.IsZero():
+		r.Approved = Version{}
+	default:
+		return fmt.Errorf("rule %s has %w: no restore or approved version", r.Identity, ErrNothingToRestore)
+	}
+	r.Updated = now
+	return nil
+}
+
+// Versions returns the versions the rule refers to (pending, approved,
+// restore), without "no version"; the store keeps their images.
+func (r *Rule) Versions() []Version {
+	var vs []Version
+	for _, v := range [...]Version{r.Pending, r.Approved, r.Restore} {
+		if !v.IsZero() {
+			vs = append(vs, v)
+		}
+	}
+	return vs
+}
+
+// Offer decides what a device running current is offered under rule r. A
+// test device gets the pending version if there is one, else the approved
+// one; every other device gets the approved version. A version is offered
+// only when it differs from current, so a rollback (restore) is a downgrade
+// that devices take. ok is false when there is nothing to download.
+func Offer(r *Rule, current Version, testDevice bool) (v Version, ok bool) {
+	v = r.Approved
+	if testDevice && !r.Pending.IsZero() {
+		v = r.Pending
+	}
+	if v.IsZero() || v == current {
+		return Version{}, false
+	}
+	return v, true
+}
