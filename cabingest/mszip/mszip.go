@@ -1,0 +1,133 @@
+// Package mszip implements MSZIP, the deflate-based compression of
+// Microsoft cabinet folders ([MS-MCI] section 2).
+//
+// An MSZIP folder is a sequence of CFDATA blocks. Each block's payload is
+// the two signature bytes "CK" followed by a complete deflate stream
+// (RFC 1951) that decodes to at most 32768 bytes. The deflate stream of
+// block n may refer back into the output of the blocks before it: the
+// last 32 KiB of the folder's output is the preset dictionary of each
+// block. A Decoder therefore carries the history from one Decode call to
+// the next, and an Encoder uses the previous block as its dictionary;
+// Reset starts a new folder. The bit-level deflate coding is the standard
+// library's compress/flate.
+//
+// Invariants: Decode produces exactly len(dst) bytes or fails, never
+// reads outside src and never writes outside dst; a stream that would
+// produce more than len(dst) bytes is an error.
+package mszip
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"fmt"
+	"io"
+)
+
+// MaxBlock is the largest uncompressed size of one MSZIP block.
+const MaxBlock = 32768
+
+// ErrFormat is returned when a block is not valid MSZIP: missing "CK"
+// signature, corrupt deflate data, or output of the wrong length.
+var ErrFormat = errors.New("mszip: invalid data")
+
+// Decoder decodes the MSZIP blocks of one folder. The zero value is not
+// usable; call NewDecoder.
+type Decoder struct {
+	fr   io.ReadCloser
+	src  bytes.Reader
+	hist []byte // last up to 32 KiB of output
+	one  [1]byte
+}
+
+// NewDecoder returns a decoder positioned at the start of a folder.
+func NewDecoder() *Decoder {
+	return &Decoder{hist: make([]byte, 0, MaxBlock)}
+}
+
+// Reset prepares the decoder for a new folder, forgetting the history.
+func (d *Decoder) Reset() { d.hist = d.hist[:0] }
+
+// Decode decodes one block: src is the CFDATA payload ("CK" + deflate
+// stream) and len(dst) the block's uncompressed size.
+func (d *Decoder) Decode(dst, src []byte) error {
+	if len(dst) > MaxBlock {
+		return fmt.Errorf("%w: block of %d bytes exceeds %d", ErrFormat, len(dst), MaxBlock)
+	}
+	if len(src) < 2 || src[0] != 'C' || src[1] != 'K' {
+		return fmt.Errorf("%w: missing CK signature", ErrFormat)
+	}
+	d.src.Reset(src[2:])
+	if d.fr == nil {
+		d.fr = flate.NewReader(&d.src)
+	}
+	if err := d.fr.(flate.Resetter).Reset(&d.src, d.hist); err != nil {
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	if _, err := io.ReadFull(d.fr, dst); err != nil {
+		return fmt.Errorf("%w: %v", ErrFormat, err)
+	}
+	// The stream must not hold more output than the block declares. A
+	// stream without a final block is tolerated, as older compressors
+	// write them.
+	if n, _ := d.fr.Read(d.one[:]); n != 0 {
+		return fmt.Errorf("%w: block decodes to more than %d bytes", ErrFormat, len(dst))
+	}
+	d.remember(dst)
+	return nil
+}
+
+// remember appends p to the history, keeping the last MaxBlock bytes.
+func (d *Decoder) remember(p []byte) {
+	if len(p) >= MaxBlock {
+		d.hist = append(d.hist[:0], p[len(p)-MaxBlock:]...)
+		return
+	}
+	if keep := MaxBlock - len(p); len(d.hist) > keep {
+		n := copy(d.hist, d.hist[len(d.hist)-keep:])
+		d.hist = d.hist[:n]
+	}
+	d.hist = append(d.hist, p...)
+}
+
+// Encoder produces the MSZIP blocks of one folder. The zero value is not
+// usable; call NewEncoder.
+type Encoder struct {
+	level int
+	hist  []byte
+	buf   bytes.Buffer
+}
+
+// NewEncoder returns an encoder using the compress/flate level (for
+// example flate.DefaultCompression or flate.BestSpeed).
+func NewEncoder(level int) (*Encoder, error) {
+	if level < flate.HuffmanOnly || level > flate.BestCompression {
+		return nil, fmt.Errorf("mszip: invalid level %d", level)
+	}
+	return &Encoder{level: level, hist: make([]byte, 0, MaxBlock)}, nil
+}
+
+// Reset prepares the encoder for a new folder.
+func (e *Encoder) Reset() { e.hist = e.hist[:0] }
+
+// Encode appends to dst the payload of one block holding src (at most
+// MaxBlock bytes) and returns the extended slice.
+func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
+	if len(src) > MaxBlock {
+		return dst, fmt.Errorf("mszip: block of %d bytes exceeds %d", len(src), MaxBlock)
+	}
+	e.buf.Reset()
+	e.buf.WriteString("CK")
+	fw, err := flate.NewWriterDict(&e.buf, e.level, e.hist)
+	if err != nil {
+		return dst, fmt.Errorf("mszip: %w", err)
+	}
+	if _, err := fw.Write(src); err != nil {
+		return dst, fmt.Errorf("mszip: %w", err)
+	}
+	if err := fw.Close(); err != nil {
+		return dst, fmt.Errorf("mszip: %w", err)
+	}
+	e.hist = append(e.hist[:0], src...)
+	return append(dst, e.buf.Bytes()...), nil
+}

@@ -1,0 +1,144 @@
+package mszip
+
+import (
+	"bytes"
+	"compress/flate"
+	"errors"
+	"testing"
+
+	"github.com/opendus/opendus/cabingest/cabtest"
+)
+
+func roundTrip(t *testing.T, data []byte, level int) {
+	t.Helper()
+	enc, err := NewEncoder(level)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var blocks [][]byte
+	var sizes []int
+	for off := 0; off < len(data); off += MaxBlock {
+		end := min(off+MaxBlock, len(data))
+		b, err := enc.Encode(nil, data[off:end])
+		if err != nil {
+			t.Fatal(err)
+		}
+		blocks = append(blocks, b)
+		sizes = append(sizes, end-off)
+	}
+	dec := NewDecoder()
+	var out []byte
+	for i, b := range blocks {
+		dst := make([]byte, sizes[i])
+		if err := dec.Decode(dst, b); err != nil {
+			t.Fatalf("block %d: %v", i, err)
+		}
+		out = append(out, dst...)
+	}
+	if !bytes.Equal(out, data) {
+		t.Fatalf("round trip of %d bytes differs", len(data))
+	}
+}
+
+func TestRoundTrip(t *testing.T) {
+	tests := []struct {
+		name  string
+		data  []byte
+		level int
+	}{
+		{"empty", nil, flate.DefaultCompression},
+		{"one", []byte{1}, flate.DefaultCompression},
+		{"firmware-1MB", cabtest.FirmwareLike(1, 1<<20), flate.DefaultCompression},
+		{"firmware-speed", cabtest.FirmwareLike(2, 300000), flate.BestSpeed},
+		{"random", cabtest.FirmwareLike(3, 0), flate.NoCompression},
+		{"repeat", bytes.Repeat([]byte("abc"), 100000), flate.BestCompression},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) { roundTrip(t, tt.data, tt.level) })
+	}
+}
+
+func TestHistoryIsUsed(t *testing.T) {
+	// The second block repeats the first; with the dictionary it is tiny.
+	data := cabtest.FirmwareLike(9, MaxBlock)
+	enc, _ := NewEncoder(flate.DefaultCompression)
+	b1, _ := enc.Encode(nil, data)
+	b2, _ := enc.Encode(nil, data)
+	if len(b2) > len(b1)/4 {
+		t.Errorf("second block %d bytes, first %d: dictionary unused", len(b2), len(b1))
+	}
+	dec := NewDecoder()
+	out := make([]byte, MaxBlock)
+	if err := dec.Decode(out, b1); err != nil {
+		t.Fatal(err)
+	}
+	if err := dec.Decode(out, b2); err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(out, data) {
+		t.Error("second block differs")
+	}
+	dec.Reset()
+	if err := dec.Decode(out, b2); err == nil {
+		t.Error("Decode after Reset without history succeeded, want error")
+	}
+}
+
+func TestDecodeErrors(t *testing.T) {
+	enc, _ := NewEncoder(flate.DefaultCompression)
+	good, _ := enc.Encode(nil, []byte("hello, hello, hello"))
+	tests := []struct {
+		name string
+		dst  int
+		src  []byte
+	}{
+		{"no-signature", 5, []byte("XX\x03\x00")},
+		{"short", 5, []byte("C")},
+		{"too-long-output", 5, good},
+		{"too-short-output", 100, good},
+		{"truncated", 19, good[:6]},
+		{"too-big", MaxBlock + 1, good},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := NewDecoder().Decode(make([]byte, tt.dst), tt.src)
+			if !errors.Is(err, ErrFormat) {
+				t.Errorf("Decode = %v, want ErrFormat", err)
+			}
+		})
+	}
+}
+
+func FuzzDecode(f *testing.F) {
+	enc, _ := NewEncoder(flate.DefaultCompression)
+	b, _ := enc.Encode(nil, cabtest.FirmwareLike(1, 2000))
+	f.Add(b, uint16(2000))
+	f.Add([]byte("CK\x03\x00"), uint16(0))
+	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
+		dst := make([]byte, int(n)%(MaxBlock+1))
+		d := NewDecoder()
+		_ = d.Decode(dst, src)
+		_ = d.Decode(dst, src)
+	})
+}
+
+func BenchmarkDecode(b *testing.B) {
+	data := cabtest.FirmwareLike(1, 8<<20)
+	enc, _ := NewEncoder(flate.DefaultCompression)
+	var blocks [][]byte
+	for off := 0; off < len(data); off += MaxBlock {
+		blk, _ := enc.Encode(nil, data[off:off+MaxBlock])
+		blocks = append(blocks, blk)
+	}
+	dst := make([]byte, MaxBlock)
+	dec := NewDecoder()
+	b.SetBytes(int64(len(data)))
+	for b.Loop() {
+		dec.Reset()
+		for _, blk := range blocks {
+			if err := dec.Decode(dst, blk); err != nil {
+				b.Fatal(err)
+			}
+		}
+	}
+}
