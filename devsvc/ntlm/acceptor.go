@@ -105,14 +105,14 @@ const (
 // Acceptor is the server side of NTLMv2 over HTTP. It is safe for
 // concurrent use by many connections.
 type Acceptor struct {
-	accounts   Accounts
-	cfg        Config
-	now        func() time.Time
-	log        *slog.Logger
-	rand       io.Reader // crypto/rand; tests may replace it
-	byUser     *failureLimiter
-	byAddr     *failureLimiter
-	replay     *replayCache
+	accounts Accounts
+	cfg      Config
+	now      func() time.Time
+	log      *slog.Logger
+	rand     io.Reader // crypto/rand; tests may replace it
+	byUser   *failureLimiter
+	byAddr   *failureLimiter
+	replay   *replayCache
 }
 
 // NewAcceptor returns an Acceptor that checks credentials against accounts.
