@@ -1,0 +1,133 @@
+package quantum
+
+import (
+	"encoding/binary"
+	"errors"
+)
+
+// trailerByte is what the cabinet reader appends to every block's payload
+// so that the decoder can find the end of a frame's padding.
+const trailerByte = 0xFF
+
+// padBytes is how many zero bytes a read may take beyond the trailer: the
+// arithmetic decoder looks up to 16 bits ahead of what it has decoded, and
+// the reference decoder also tolerates reading 2 bytes past the end of its
+// input.
+const padBytes = 2
+
+// maxBacklog bounds the unread input a block may leave to the next one
+// (only when a block ends inside a frame).
+const maxBacklog = 1 << 17
+
+// errExhausted is returned by the bit reader when the input, its trailer
+// and the padding are used up.
+var errExhausted = errors.New("compressed data ends early")
+
+// bitReader reads bits most-significant first from a logical stream:
+// backlog (unread input of earlier blocks), then the current payload, the
+// 0xFF trailer and at most padBytes zero bytes. Bytes are fetched whole,
+// so the bit buffer always ends on a byte boundary of the stream.
+type bitReader struct {
+	buf     uint64 // the low n bits are unread, oldest first
+	n       uint
+	backlog []byte
+	bpos    int
+	src     []byte
+	spos    int
+	tail    int    // bytes fetched past src: 1 is the trailer, then padding
+	spare   []byte // reused to build the next backlog
+}
+
+// start begins a block whose payload is src.
+func (br *bitReader) start(src []byte) {
+	br.src = src
+	br.spos = 0
+	br.tail = 0
+}
+
+// reset forgets all input.
+func (br *bitReader) reset() {
+	br.buf, br.n = 0, 0
+	br.backlog = br.backlog[:0]
+	br.bpos = 0
+	br.src, br.spos, br.tail = nil, 0, 0
+}
+
+// finish keeps the block's unread bytes (and its trailer, if not yet
+// read) for the next block, and lets go of src.
+func (br *bitReader) finish() error {
+	rest := len(br.backlog) - br.bpos + len(br.src) - br.spos
+	if br.tail == 0 {
+		rest++
+	}
+	if rest > maxBacklog {
+		return errors.New("more than 128 KiB of input left unread")
+	}
+	next := br.spare[:0]
+	next = append(next, br.backlog[br.bpos:]...)
+	next = append(next, br.src[br.spos:]...)
+	if br.tail == 0 {
+		next = append(next, trailerByte)
+	}
+	br.spare = br.backlog[:0]
+	br.backlog = next
+	br.bpos = 0
+	br.src, br.spos, br.tail = nil, 0, 0
+	return nil
+}
+
+// fetch appends the next byte of the stream to the bit buffer.
+func (br *bitReader) fetch() error {
+	var b byte
+	switch {
+	case br.bpos < len(br.backlog):
+		b = br.backlog[br.bpos]
+		br.bpos++
+	case br.spos < len(br.src):
+		b = br.src[br.spos]
+		br.spos++
+	case br.tail == 0:
+		b = trailerByte
+		br.tail++
+	case br.tail <= padBytes:
+		b = 0
+		br.tail++
+	default:
+		return errExhausted
+	}
+	br.buf = br.buf<<8 | uint64(b)
+	br.n += 8
+	return nil
+}
+
+// bit reads one bit.
+func (br *bitReader) bit() (uint32, error) {
+	if br.n == 0 {
+		if br.bpos >= len(br.backlog) && len(br.src)-br.spos >= 8 {
+			br.buf = binary.BigEndian.Uint64(br.src[br.spos:])
+			br.spos += 8
+			br.n = 64
+		} else if err := br.fetch(); err != nil {
+			return 0, err
+		}
+	}
+	br.n--
+	return uint32(br.buf>>br.n) & 1, nil
+}
+
+// bits reads k <= 24 bits as an unsigned number, first bit most
+// significant.
+func (br *bitReader) bits(k uint) (uint32, error) {
+	for br.n < k {
+		if err := br.fetch(); err != nil {
+			return 0, err
+		}
+	}
+	br.n -= k
+	return uint32(br.buf>>br.n) & (1<<k - 1), nil
+}
+
+// align drops the bits left of the current byte.
+func (br *bitReader) align() {
+	br.n -= br.n % 8
+}

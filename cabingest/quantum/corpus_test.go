@@ -1,0 +1,132 @@
+package quantum
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/internal/testtool"
+)
+
+// corpusDir returns the cabinet conformance corpus given at run time in
+// OPENDUS_CAB_CORPUS (the Makefile sets it), or skips the test.
+func corpusDir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("OPENDUS_CAB_CORPUS")
+	if dir == "" {
+		tb.Skip("OPENDUS_CAB_CORPUS is not set")
+	}
+	if _, err := os.Stat(dir); err != nil {
+		tb.Skipf("cabinet corpus: %v", err)
+	}
+	return dir
+}
+
+type corpusCab struct {
+	path string
+	cab  *testCab
+}
+
+// quantumCabs returns the corpus cabinets that have a Quantum folder.
+func quantumCabs(tb testing.TB, dir string) []corpusCab {
+	tb.Helper()
+	var cabs []corpusCab
+	err := filepath.WalkDir(dir, func(path string, e fs.DirEntry, err error) error {
+		if err != nil || e.IsDir() || !strings.EqualFold(filepath.Ext(path), ".cab") {
+			return err
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		cab, err := parseTestCab(b)
+		if err != nil {
+			return nil // not this package's concern
+		}
+		for _, f := range cab.folders {
+			if f.quantum() {
+				cabs = append(cabs, corpusCab{path: path, cab: cab})
+				break
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	return cabs
+}
+
+// extract returns what cabextract writes for the file name in cab, or
+// cabextract's error.
+func extract(ctx context.Context, cabextract, cab, name string) ([]byte, error) {
+	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+	defer cancel()
+	var stdout, stderr bytes.Buffer
+	cmd := exec.CommandContext(ctx, cabextract, "-q", "-p", "-F", name, cab)
+	cmd.Stdout, cmd.Stderr = &stdout, &stderr
+	if err := cmd.Run(); err != nil {
+		return nil, errors.New(strings.TrimSpace(stderr.String() + " " + err.Error()))
+	}
+	return stdout.Bytes(), nil
+}
+
+// TestCorpus decodes every Quantum folder of the cabinet corpus and holds
+// each file to cabextract: where it extracts a file, the decoded bytes are
+// the same; where it refuses, decoding does not reach the file's end.
+func TestCorpus(t *testing.T) {
+	dir := corpusDir(t)
+	cabextract := testtool.Need(t, "cabextract")
+	cabs := quantumCabs(t, dir)
+	if len(cabs) == 0 {
+		t.Fatalf("no Quantum folder in %s", dir)
+	}
+	extracted := 0
+	for _, c := range cabs {
+		rel, _ := filepath.Rel(dir, c.path)
+		t.Run(rel, func(t *testing.T) {
+			for i, folder := range c.cab.folders {
+				if !folder.quantum() {
+					continue
+				}
+				start := time.Now()
+				out, derr := decodeFolder(folder)
+				if took := time.Since(start); took > 10*time.Second {
+					t.Errorf("folder %d: decoding took %v", i, took)
+				}
+				if derr != nil && !errors.Is(derr, ErrCorrupt) && !errors.Is(derr, ErrWindowBits) {
+					t.Errorf("folder %d: error %v does not wrap ErrCorrupt", i, derr)
+				}
+				t.Logf("folder %d (window 2^%d, %d blocks): decoded %d bytes, err %v", i, folder.windowBits(), len(folder.blocks), len(out), derr)
+				for _, f := range c.cab.files {
+					if f.folder != i {
+						continue
+					}
+					want, cerr := extract(t.Context(), cabextract, c.path, f.name)
+					end := f.offset + f.size
+					decoded := end <= int64(len(out))
+					switch {
+					case cerr == nil && !decoded:
+						t.Errorf("%s: cabextract extracts it, but decoding stopped at %d of %d bytes: %v", f.name, len(out), end, derr)
+					case cerr == nil && !bytes.Equal(out[f.offset:end], want):
+						t.Errorf("%s: decoded bytes differ from cabextract's (%d bytes)", f.name, len(want))
+					case cerr == nil:
+						extracted++
+					case decoded:
+						t.Errorf("%s: cabextract fails (%v), but it decoded cleanly", f.name, cerr)
+					}
+				}
+			}
+		})
+	}
+	if extracted == 0 {
+		t.Errorf("no corpus file was extracted by both cabextract and this decoder")
+	}
+}
