@@ -1,0 +1,60 @@
+// Package lzx implements the LZX compression format as it is used inside
+// Microsoft cabinet files (CAB folders with typeCompress 3), decoding and
+// encoding one CFDATA block at a time.
+//
+// # Format
+//
+// LZX, as specified in [MS-PATCH] section 2 (which corrects the older
+// description shipped with the Cabinet SDK), is an LZ77 scheme with a sliding
+// window of 2^windowBits bytes (windowBits 15..21, 32 KiB..2 MiB) followed by
+// static Huffman coding. The compressed stream is read as 16-bit
+// little-endian words, most significant bit first.
+//
+// The stream opens with one bit that enables Intel E8 call translation and,
+// when set, a 32-bit "translation size". Then come blocks. Each block header
+// holds a 3-bit type (1 verbatim, 2 aligned offset, 3 uncompressed) and a
+// 24-bit uncompressed size:
+//
+//   - A verbatim block carries the path lengths of the main tree (256
+//     literals plus 8 length headers per position slot) and of the length
+//     tree (249 symbols), each sent as deltas modulo 17 against the previous
+//     block's lengths through a 20-symbol pretree whose symbols 17, 18 and 19
+//     code runs of zeros and of equal values.
+//   - An aligned offset block additionally sends an 8-symbol aligned offset
+//     tree (3-bit lengths) which codes the low 3 bits of match offsets whose
+//     position slot has 3 or more extra bits.
+//   - An uncompressed block realigns to 16 bits (1..16 padding bits), stores
+//     the repeated offsets R0, R1 and R2 as three 32-bit little-endian words,
+//     the raw bytes, and one padding byte when its size is odd.
+//
+// A match names its offset either through one of the three most recently
+// used offsets (position slots 0, 1, 2) or through a position slot plus extra
+// bits; lengths run from 2 to 257 bytes.
+//
+// # Frames and cabinets
+//
+// The output is cut into frames of 32768 bytes; in a cabinet each CFDATA
+// block holds exactly one frame (only the last of a folder may be shorter)
+// and the bitstream realigns to 16 bits after every frame. Blocks may span
+// frames, but no match may cross a frame boundary. Everything else carries
+// over from frame to frame within a folder: the window, R0..R2, the previous
+// path lengths, the remaining size of the current block and the E8 state.
+// [Decoder.Decode] and [Encoder.Encode] therefore take one frame per call and
+// Reset starts a new folder.
+//
+// # E8 translation
+//
+// When enabled, the encoder rewrites the 32-bit operand after every 0xE8
+// byte (an x86 CALL) from a relative to an absolute address before
+// compression, and the decoder undoes it after decompression, per frame: the
+// last 10 bytes of a frame are never translated, frames of 10 bytes or less
+// are left alone, and translation stops after 32768 frames. The encoder
+// enables it when the first frame looks like x86 code, with a translation
+// size of 12000000.
+//
+// # Safety
+//
+// The decoder treats its input as untrusted: corrupt data ends in an error
+// wrapping [ErrCorrupt], never in a panic, an endless loop or an access
+// outside its buffers. After an error the decoder stays failed until Reset.
+package lzx
