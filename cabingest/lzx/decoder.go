@@ -20,12 +20,12 @@ type Decoder struct {
 	window     []byte
 	mainSyms   int
 
-	pos        int // window position of the next output byte
-	frameStart int // window position of the current frame's start
-	total int64 // bytes output in this folder
-	frame int   // frames decoded in this folder
-	short bool  // a frame shorter than FrameSize was decoded
-	err   error // sticky error until Reset
+	pos        int   // window position of the next output byte
+	frameStart int   // window position of the current frame's start
+	total      int64 // bytes output in this folder
+	frame      int   // frames decoded in this folder
+	short      bool  // a frame shorter than FrameSize was decoded
+	err        error // sticky error until Reset
 
 	headerRead bool
 	e8Size     int32 // 0: no E8 translation
