@@ -134,7 +134,8 @@ func (d *Decoder) Decode(dst, src []byte) error {
 		return d.err
 	}
 	if len(dst) > FrameSize {
-		return fmt.Errorf("%w: block of %d bytes is larger than a frame (%d)", ErrCorrupt, len(dst), FrameSize)
+		d.err = fmt.Errorf("%w: block of %d bytes is larger than a frame (%d)", ErrCorrupt, len(dst), FrameSize)
+		return d.err
 	}
 	d.br.start(src)
 	err := d.decode(dst)
