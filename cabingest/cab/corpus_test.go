@@ -1,0 +1,225 @@
+package cab
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io/fs"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"sort"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/cabingest/cabtest"
+	"github.com/opendus/opendus/internal/testtool"
+)
+
+// corpusDir returns $OPENDUS_CAB_CORPUS, skipping the test when it is unset
+// or absent (failing under CI=true).
+func corpusDir(tb testing.TB) string {
+	tb.Helper()
+	dir := os.Getenv("OPENDUS_CAB_CORPUS")
+	if dir != "" {
+		if _, err := os.Stat(dir); err == nil {
+			return dir
+		}
+	}
+	if os.Getenv("CI") == "true" {
+		tb.Fatalf("OPENDUS_CAB_CORPUS=%q is not a directory and CI=true", dir)
+	}
+	tb.Skipf("OPENDUS_CAB_CORPUS=%q is not a directory", dir)
+	return ""
+}
+
+// corpusFiles lists the corpus cabinets, sorted.
+func corpusFiles(tb testing.TB, dir string) []string {
+	tb.Helper()
+	var files []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		if !d.IsDir() && strings.HasSuffix(strings.ToLower(p), ".cab") {
+			files = append(files, p)
+		}
+		return nil
+	})
+	if err != nil {
+		tb.Fatal(err)
+	}
+	sort.Strings(files)
+	return files
+}
+
+// laterPart reports whether the cabinet at p names a previous cabinet: such
+// parts are extracted from the first part of their set.
+func laterPart(p string) bool {
+	b, err := os.ReadFile(p)
+	if err != nil || len(b) < headerSize || string(b[:4]) != "MSCF" {
+		return false
+	}
+	return b[30]&flagPrevCabinet != 0
+}
+
+// searchCabinets are corpus files holding several cabinets; cabextract
+// extracts all of them, Open only the first, so ours must be a subset.
+var searchCabinets = map[string]bool{
+	"search_basic.cab":   true,
+	"search_tricky1.cab": true,
+	"search.cab":         true,
+}
+
+// nameConflicts are corpus cabinets that cabextract extracts but we refuse:
+// with backslashes as separators, "/absolute/path" is both a file and
+// (from "\absolute\path\reverse\slashes") a directory. cabextract keeps
+// the backslashes of that name.
+var nameConflicts = map[string]bool{
+	"dirwalk-vulns.cab": true,
+}
+
+func TestCorpusAgainstCabextract(t *testing.T) {
+	dir := corpusDir(t)
+	cabextract := testtool.Need(t, "cabextract")
+	for _, p := range corpusFiles(t, dir) {
+		rel, _ := filepath.Rel(dir, p)
+		if laterPart(p) {
+			continue
+		}
+		t.Run(rel, func(t *testing.T) {
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			theirs := filepath.Join(t.TempDir(), "out")
+			os.Mkdir(theirs, 0o755)
+			cmd := exec.CommandContext(ctx, cabextract, "-q", "-d", theirs, filepath.Base(p))
+			cmd.Dir = filepath.Dir(p)
+			out, cerr := cmd.CombinedOutput()
+			theirOK := cerr == nil
+
+			parent := t.TempDir()
+			ours := filepath.Join(parent, "out")
+			err := extractSet(ctx, p, ours)
+			if ctx.Err() != nil {
+				t.Fatalf("timed out: %v", err)
+			}
+			if entries, _ := os.ReadDir(parent); len(entries) > 1 {
+				t.Errorf("wrote outside the target: %v", entries)
+			}
+			if !theirOK {
+				if err == nil {
+					t.Logf("cabextract failed (%v: %s) but we succeeded", cerr, out)
+				} else {
+					t.Logf("both fail; ours: %v", err)
+				}
+				return
+			}
+			if nameConflicts[filepath.Base(p)] {
+				if err == nil {
+					t.Fatal("extraction with conflicting names succeeded, want an error")
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("cabextract succeeded, we failed: %v", err)
+			}
+			want, err := cabtest.ReadTree(theirs)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got, err := cabtest.ReadTree(ours)
+			if err != nil {
+				t.Fatal(err)
+			}
+			compareTrees(t, got, want, searchCabinets[filepath.Base(p)])
+		})
+	}
+}
+
+// extractSet opens p (following its set) and extracts it to dir.
+func extractSet(ctx context.Context, p, dir string) error {
+	root, err := os.OpenRoot(filepath.Dir(p))
+	if err != nil {
+		return err
+	}
+	defer root.Close()
+	c, err := OpenSet(root, filepath.Base(p), nil)
+	if err != nil {
+		return err
+	}
+	defer c.Close()
+	return c.ExtractAll(ctx, dir)
+}
+
+// compareTrees compares extracted trees. cabextract keeps backslashes in
+// some names where we split directories, so names are compared with
+// backslashes as slashes. With subset, got may lack files of want.
+func compareTrees(t *testing.T, got, want []cabtest.TreeFile, subset bool) {
+	t.Helper()
+	wm := map[string][]byte{}
+	for _, f := range want {
+		wm[SafePath(f.Name)] = f.Data
+	}
+	gm := map[string][]byte{}
+	for _, f := range got {
+		gm[f.Name] = f.Data
+		w, ok := wm[f.Name]
+		if !ok {
+			t.Errorf("we extracted %q, cabextract did not", f.Name)
+			continue
+		}
+		if !bytes.Equal(f.Data, w) {
+			t.Errorf("%q: %d bytes differ from cabextract's %d", f.Name, len(f.Data), len(w))
+		}
+	}
+	if subset {
+		return
+	}
+	for name := range wm {
+		if _, ok := gm[name]; !ok {
+			t.Errorf("cabextract extracted %q, we did not", name)
+		}
+	}
+}
+
+// TestCorpusNoPanic opens and tests every corpus cabinet alone (also
+// later parts), with Open, Test and Extract, checking only that each ends
+// cleanly.
+func TestCorpusNoPanic(t *testing.T) {
+	dir := corpusDir(t)
+	for _, p := range corpusFiles(t, dir) {
+		rel, _ := filepath.Rel(dir, p)
+		t.Run(rel, func(t *testing.T) {
+			data, err := os.ReadFile(p)
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
+			defer cancel()
+			c, err := Open(bytes.NewReader(data), int64(len(data)), rel, nil)
+			if err != nil {
+				if !isSentinel(err) {
+					t.Errorf("Open: %v: not a sentinel error", err)
+				}
+				return
+			}
+			if err := c.Test(ctx); err != nil && !isSentinel(err) {
+				t.Errorf("Test: %v: not a sentinel error", err)
+			}
+			var pe *fs.PathError
+			if err := c.ExtractAll(ctx, t.TempDir()); err != nil && !isSentinel(err) && !errors.As(err, &pe) {
+				t.Errorf("ExtractAll: %v: not a sentinel error", err)
+			}
+		})
+	}
+}
+
+func isSentinel(err error) bool {
+	for _, s := range []error{ErrFormat, ErrChecksum, ErrLimit, ErrUnsupported, ErrIncomplete} {
+		if errors.Is(err, s) {
+			return true
+		}
+	}
+	return false
+}
