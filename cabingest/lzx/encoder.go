@@ -1,0 +1,623 @@
+package lzx
+
+import (
+	"encoding/binary"
+	"fmt"
+	"math/bits"
+)
+
+// Match finder parameters.
+const (
+	hashBits   = 17
+	chainDepth = 32 // candidates examined per position
+	niceLen    = 96 // a match this long ends the search
+	lazyLen    = 32 // a match this long is taken without looking one byte ahead
+	litCost    = 8  // estimated bits of a literal, for choosing between matches
+	matchCost  = 10 // estimated bits of a match's main symbol
+	repCost    = 7  // estimated bits of a repeated-offset match's main symbol
+	minNewLen  = 3  // shortest match with an explicit offset
+	maxTokens  = FrameSize
+)
+
+// token is one literal or match of the frame being encoded.
+type token struct {
+	extra  uint32 // extra offset bits (slot >= 3)
+	main   uint16 // main tree symbol
+	length uint8  // length tree symbol, when the main symbol's length header is 7
+	slot   uint8
+}
+
+// Encoder compresses the frames of one cabinet folder with LZX. It is not
+// safe for concurrent use.
+//
+// Each frame becomes one block: verbatim, aligned offset or uncompressed,
+// whichever is smallest, with Huffman trees built from the frame's own
+// symbol frequencies. Matches are found with hash chains over the whole
+// window and lazy evaluation, and may use the three repeated offsets.
+type Encoder struct {
+	windowBits int
+	ws         int
+	nslots     int
+	mainSyms   int
+
+	hist []byte  // the window: recent input after E8 translation
+	head []int32 // hash -> latest hist index, -1 when none
+	prev []int32 // hist index -> previous index with the same hash
+	ins  int     // hist indexes below ins are in the hash chains
+
+	total   int64
+	frame   int
+	short   bool
+	started bool
+	e8Size  int32
+
+	r0, r1, r2 uint32
+
+	prevMain []uint8
+	prevLen  []uint8
+
+	tokens  []token
+	mainF   []uint32
+	lenF    []uint32
+	alF     [alignedSyms]uint32
+	mainL   []uint8
+	lenL    []uint8
+	alL     [alignedSyms]uint8
+	mainC   []uint16
+	lenC    []uint16
+	alC     [alignedSyms]uint16
+	pre     [3]preTree
+	scratch huffScratch
+
+	// counts of the block types emitted, for tests
+	nVerbatim, nAligned, nUncompressed int
+}
+
+// preTree is the pretree encoding of one range of path lengths.
+type preTree struct {
+	syms  []preSym
+	freq  [pretreeSyms]uint32
+	lens  [pretreeSyms]uint8
+	codes [pretreeSyms]uint16
+}
+
+type preSym struct {
+	sym   uint8
+	nbits uint8
+	val   uint8
+}
+
+// NewEncoder returns an encoder with a window of 2^windowBits bytes
+// (MinWindowBits..MaxWindowBits).
+func NewEncoder(windowBits int) (*Encoder, error) {
+	if err := checkWindowBits(windowBits); err != nil {
+		return nil, err
+	}
+	ws := 1 << windowBits
+	nslots := numPositionSlots(windowBits)
+	mainSyms := numChars + nslots*8
+	e := &Encoder{
+		windowBits: windowBits,
+		ws:         ws,
+		nslots:     nslots,
+		mainSyms:   mainSyms,
+		hist:       make([]byte, 0, 2*ws),
+		head:       make([]int32, 1<<hashBits),
+		prev:       make([]int32, 2*ws),
+		prevMain:   make([]uint8, mainSyms),
+		prevLen:    make([]uint8, numSecondaryLens),
+		tokens:     make([]token, 0, maxTokens),
+		mainF:      make([]uint32, mainSyms),
+		lenF:       make([]uint32, numSecondaryLens),
+		mainL:      make([]uint8, mainSyms),
+		lenL:       make([]uint8, numSecondaryLens),
+		mainC:      make([]uint16, mainSyms),
+		lenC:       make([]uint16, numSecondaryLens),
+	}
+	e.Reset()
+	return e, nil
+}
+
+// Reset prepares the encoder for a new folder.
+func (e *Encoder) Reset() {
+	e.hist = e.hist[:0]
+	for i := range e.head {
+		e.head[i] = -1
+	}
+	e.ins = 0
+	e.total, e.frame = 0, 0
+	e.short, e.started = false, false
+	e.e8Size = 0
+	e.r0, e.r1, e.r2 = 1, 1, 1
+	clear(e.prevMain)
+	clear(e.prevLen)
+}
+
+// Encode appends to dst the compressed payload of one CFDATA block for src
+// (len(src) <= FrameSize; only the last block of a folder may be shorter)
+// and returns the extended slice. The payload never exceeds
+// MaxCompressedSize bytes. The encoder's window carries over between calls.
+func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
+	if len(src) > FrameSize {
+		return dst, fmt.Errorf("lzx: frame %d: %d bytes: %w", e.frame, len(src), ErrFrameSize)
+	}
+	if e.short {
+		return dst, fmt.Errorf("lzx: frame %d: follows a short frame: %w", e.frame, ErrFrameSize)
+	}
+	if len(src) == 0 {
+		e.short = true
+		return dst, nil
+	}
+	w := bitWriter{out: dst}
+	if !e.started {
+		e.started = true
+		// E8 translation costs little where there is no x86 code and
+		// gains much where there is, so it is always on.
+		e.e8Size = e8FileSize
+		w.write(1, 1)
+		w.write(uint32(e.e8Size)>>16, 16)
+		w.write(uint32(e.e8Size)&0xFFFF, 16)
+	}
+
+	// Append the frame to the window, E8-translated.
+	if len(e.hist)+len(src) > cap(e.hist) {
+		e.slide()
+	}
+	start := len(e.hist)
+	e.hist = append(e.hist, src...)
+	frame := e.hist[start:]
+	if e.e8Size != 0 && e.frame < e8MaxFrames {
+		e8Encode(frame, e.total, e.e8Size)
+	}
+
+	e.parse(start)
+	e.writeBlock(&w, frame)
+	w.align()
+
+	e.total += int64(len(src))
+	e.frame++
+	if len(src) < FrameSize {
+		e.short = true
+	}
+	return w.out, nil
+}
+
+// slide drops all but the last window's worth of history.
+func (e *Encoder) slide() {
+	keep := min(e.ws, len(e.hist))
+	delta := len(e.hist) - keep
+	copy(e.hist, e.hist[delta:])
+	e.hist = e.hist[:keep]
+	d32 := int32(delta)
+	for i, v := range e.head {
+		if v -= d32; v < 0 {
+			v = -1
+		}
+		e.head[i] = v
+	}
+	copy(e.prev, e.prev[delta:delta+keep])
+	for i, v := range e.prev[:keep] {
+		if v -= d32; v < 0 {
+			v = -1
+		}
+		e.prev[i] = v
+	}
+	e.ins = max(e.ins-delta, 0)
+}
+
+func hash3(b []byte) uint32 {
+	v := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
+	return (v * 2654435761) >> (32 - hashBits)
+}
+
+// insertUpTo adds hist indexes below q to the hash chains.
+func (e *Encoder) insertUpTo(q int) {
+	h := e.hist
+	for e.ins < q && e.ins+2 < len(h) {
+		x := hash3(h[e.ins:])
+		e.prev[e.ins] = e.head[x]
+		e.head[x] = int32(e.ins)
+		e.ins++
+	}
+}
+
+// matchLen returns how many bytes at a and b agree, up to limit.
+func matchLen(h []byte, a, b, limit int) int {
+	n := 0
+	for n+8 <= limit {
+		x := binary.LittleEndian.Uint64(h[a+n:]) ^ binary.LittleEndian.Uint64(h[b+n:])
+		if x != 0 {
+			return n + bits.TrailingZeros64(x)/8
+		}
+		n += 8
+	}
+	for n < limit && h[a+n] == h[b+n] {
+		n++
+	}
+	return n
+}
+
+// slotOf returns the position slot of a formatted offset (offset + 2).
+func slotOf(f uint32) int {
+	if f < 4 {
+		return int(f)
+	}
+	if f >= 1<<18 {
+		return 36 + int((f-1<<18)>>17)
+	}
+	hb := bits.Len32(f) - 1
+	return 2*hb + int(f>>(hb-1)&1)
+}
+
+// match is a candidate match.
+type match struct {
+	length int
+	off    int
+	gain   int // estimated bits saved over literals
+}
+
+// gain estimates the bits saved by a match over coding its bytes as
+// literals.
+func (e *Encoder) gain(length, off int) int {
+	o := uint32(off)
+	if o == e.r0 || o == e.r1 || o == e.r2 {
+		return length*litCost - repCost
+	}
+	if length < minNewLen {
+		return 0
+	}
+	return length*litCost - matchCost - int(slots.extra[slotOf(o+2)])
+}
+
+// find returns the best match at hist index p, no longer than limit.
+func (e *Encoder) find(p, limit int) match {
+	h := e.hist
+	var best match
+	if limit < minMatch {
+		return best
+	}
+	for _, r := range [3]uint32{e.r0, e.r1, e.r2} {
+		if int(r) > p {
+			continue
+		}
+		if l := matchLen(h, p-int(r), p, limit); l >= minMatch {
+			if g := e.gain(l, int(r)); g > best.gain {
+				best = match{length: l, off: int(r), gain: g}
+			}
+		}
+	}
+	if best.length >= niceLen || p+2 >= len(h) {
+		return best
+	}
+	minPos := max(p-(e.ws-3), 0)
+	cand := int(e.head[hash3(h[p:])])
+	bestLen := max(best.length, minNewLen-1)
+	if bestLen >= limit {
+		return best
+	}
+	for depth := chainDepth; depth > 0 && cand >= minPos; depth-- {
+		if h[cand+bestLen] == h[p+bestLen] {
+			l := matchLen(h, cand, p, limit)
+			if l > bestLen {
+				if g := e.gain(l, p-cand); g > best.gain {
+					best = match{length: l, off: p - cand, gain: g}
+					bestLen = l
+					if l >= niceLen || l >= limit {
+						break
+					}
+				}
+			}
+		}
+		cand = int(e.prev[cand])
+	}
+	return best
+}
+
+// parse turns the frame at hist[start:] into tokens and counts symbol
+// frequencies.
+func (e *Encoder) parse(start int) {
+	e.tokens = e.tokens[:0]
+	clear(e.mainF)
+	clear(e.lenF)
+	e.alF = [alignedSyms]uint32{}
+	h := e.hist
+	end := len(h)
+	p := start
+	var cur match
+	curValid := false
+	for p < end {
+		limit := min(maxMatch, end-p)
+		if !curValid {
+			e.insertUpTo(p)
+			cur = e.find(p, limit)
+		}
+		curValid = false
+		if cur.gain <= 0 {
+			e.literal(h[p])
+			p++
+			continue
+		}
+		if cur.length < lazyLen && p+1 < end {
+			e.insertUpTo(p + 1)
+			next := e.find(p+1, min(maxMatch, end-p-1))
+			if next.gain > cur.gain {
+				e.literal(h[p])
+				p++
+				cur = next
+				curValid = true
+				continue
+			}
+		}
+		e.emitMatch(cur.length, cur.off)
+		p += cur.length
+	}
+}
+
+func (e *Encoder) literal(b byte) {
+	e.tokens = append(e.tokens, token{main: uint16(b)})
+	e.mainF[b]++
+}
+
+func (e *Encoder) emitMatch(length, off int) {
+	var t token
+	o := uint32(off)
+	switch o {
+	case e.r0:
+		t.slot = 0
+	case e.r1:
+		t.slot = 1
+		e.r1 = e.r0
+		e.r0 = o
+	case e.r2:
+		t.slot = 2
+		e.r2 = e.r0
+		e.r0 = o
+	default:
+		f := o + 2
+		s := slotOf(f)
+		t.slot = uint8(s)
+		t.extra = f - slots.base[s]
+		if slots.extra[s] >= 3 {
+			e.alF[t.extra&7]++
+		}
+		e.r2 = e.r1
+		e.r1 = e.r0
+		e.r0 = o
+	}
+	lh := length - minMatch
+	if lh >= numPrimaryLens {
+		t.length = uint8(lh - numPrimaryLens)
+		e.lenF[t.length]++
+		lh = numPrimaryLens
+	}
+	t.main = uint16(numChars + int(t.slot)*8 + lh)
+	e.mainF[t.main]++
+	e.tokens = append(e.tokens, t)
+}
+
+// writeBlock writes the frame as one block of the cheapest type.
+func (e *Encoder) writeBlock(w *bitWriter, frame []byte) {
+	buildLengths(e.mainF, maxCodeLen, e.mainL, true, &e.scratch)
+	buildLengths(e.lenF, maxCodeLen, e.lenL, false, &e.scratch)
+	if n := countNonZero(e.lenL); n == 1 {
+		buildLengths(e.lenF, maxCodeLen, e.lenL, true, &e.scratch)
+	}
+	e.pre[0].encode(e.mainL[:numChars], e.prevMain[:numChars], &e.scratch)
+	e.pre[1].encode(e.mainL[numChars:], e.prevMain[numChars:], &e.scratch)
+	e.pre[2].encode(e.lenL, e.prevLen, &e.scratch)
+
+	cost := 3 + 24
+	for i := range e.pre {
+		cost += e.pre[i].cost()
+	}
+	for s, f := range e.mainF {
+		cost += int(f) * int(e.mainL[s])
+	}
+	for s, f := range e.lenF {
+		cost += int(f) * int(e.lenL[s])
+	}
+	verbatimExtra, alignedExtra := 0, 0
+	nAl := 0
+	for _, t := range e.tokens {
+		if t.main >= numChars && t.slot >= 3 {
+			eb := int(slots.extra[t.slot])
+			verbatimExtra += eb
+			if eb >= 3 {
+				alignedExtra += eb - 3
+				nAl++
+			} else {
+				alignedExtra += eb
+			}
+		}
+	}
+	aligned := false
+	if nAl > 0 {
+		buildLengths(e.alF[:], 7, e.alL[:], true, &e.scratch)
+		alCost := 3 * alignedSyms
+		for s, f := range e.alF {
+			alCost += int(f) * int(e.alL[s])
+		}
+		if alignedExtra+alCost < verbatimExtra {
+			aligned = true
+			cost += alignedExtra + alCost
+		}
+	}
+	if !aligned {
+		cost += verbatimExtra
+	}
+	rawCost := 3 + 24 + 16 + 96 + 8*len(frame) + 8*(len(frame)&1)
+	if rawCost <= cost {
+		e.writeUncompressed(w, frame)
+		return
+	}
+
+	typ := uint32(blockVerbatim)
+	if aligned {
+		typ = blockAligned
+		e.nAligned++
+	} else {
+		e.nVerbatim++
+	}
+	w.write(typ, 3)
+	w.write(uint32(len(frame)), 24)
+	if aligned {
+		for _, l := range e.alL {
+			w.write(uint32(l), 3)
+		}
+		canonicalCodes(e.alL[:], e.alC[:])
+	}
+	for i := range e.pre {
+		e.pre[i].write(w)
+	}
+	canonicalCodes(e.mainL, e.mainC)
+	canonicalCodes(e.lenL, e.lenC)
+	for _, t := range e.tokens {
+		w.write(uint32(e.mainC[t.main]), uint(e.mainL[t.main]))
+		if t.main < numChars {
+			continue
+		}
+		if (t.main-numChars)&7 == numPrimaryLens {
+			w.write(uint32(e.lenC[t.length]), uint(e.lenL[t.length]))
+		}
+		if t.slot < 3 {
+			continue
+		}
+		eb := uint(slots.extra[t.slot])
+		if aligned && eb >= 3 {
+			w.write(t.extra>>3, eb-3)
+			a := t.extra & 7
+			w.write(uint32(e.alC[a]), uint(e.alL[a]))
+		} else {
+			w.write(t.extra, eb)
+		}
+	}
+	copy(e.prevMain, e.mainL)
+	copy(e.prevLen, e.lenL)
+}
+
+// writeUncompressed writes the frame as an uncompressed block.
+func (e *Encoder) writeUncompressed(w *bitWriter, frame []byte) {
+	e.nUncompressed++
+	w.write(blockUncompressed, 3)
+	w.write(uint32(len(frame)), 24)
+	// Realign with 1..16 bits, as decoders expect.
+	w.write(0, 16-w.n)
+	var r [12]byte
+	binary.LittleEndian.PutUint32(r[0:], e.r0)
+	binary.LittleEndian.PutUint32(r[4:], e.r1)
+	binary.LittleEndian.PutUint32(r[8:], e.r2)
+	w.out = append(w.out, r[:]...)
+	w.out = append(w.out, frame...)
+	if len(frame)&1 != 0 {
+		w.out = append(w.out, 0)
+	}
+}
+
+func countNonZero(l []uint8) int {
+	n := 0
+	for _, v := range l {
+		if v != 0 {
+			n++
+		}
+	}
+	return n
+}
+
+// encode prepares the pretree encoding of lens against prev.
+func (pt *preTree) encode(lens, prev []uint8, sc *huffScratch) {
+	pt.syms = pt.syms[:0]
+	pt.freq = [pretreeSyms]uint32{}
+	add := func(sym, nbits, val uint8) {
+		pt.syms = append(pt.syms, preSym{sym: sym, nbits: nbits, val: val})
+		pt.freq[sym]++
+	}
+	delta := func(i int, v uint8) uint8 {
+		return uint8((int(prev[i]) + 17 - int(v)) % 17)
+	}
+	for i := 0; i < len(lens); {
+		v := lens[i]
+		j := i + 1
+		for j < len(lens) && lens[j] == v {
+			j++
+		}
+		run := j - i
+		if v == 0 && run >= 4 {
+			for run >= 20 {
+				r := min(run, 51)
+				add(18, 5, uint8(r-20))
+				i += r
+				run -= r
+			}
+			if run >= 4 {
+				add(17, 4, uint8(run-4))
+				i += run
+				run = 0
+			}
+		} else if run >= 4 {
+			same := true
+			for k := i; k < j; k++ {
+				same = same && prev[k] == v
+			}
+			if !same {
+				for run >= 4 {
+					r := min(run, 5)
+					add(19, 1, uint8(r-4))
+					add(delta(i, v), 0, 0)
+					i += r
+					run -= r
+				}
+			}
+		}
+		for ; run > 0; run-- {
+			add(delta(i, v), 0, 0)
+			i++
+		}
+	}
+	buildLengths(pt.freq[:], 15, pt.lens[:], true, sc)
+	canonicalCodes(pt.lens[:], pt.codes[:])
+}
+
+func (pt *preTree) cost() int {
+	c := 4 * pretreeSyms
+	for _, s := range pt.syms {
+		c += int(pt.lens[s.sym]) + int(s.nbits)
+	}
+	return c
+}
+
+func (pt *preTree) write(w *bitWriter) {
+	for _, l := range pt.lens {
+		w.write(uint32(l), 4)
+	}
+	for _, s := range pt.syms {
+		w.write(uint32(pt.codes[s.sym]), uint(pt.lens[s.sym]))
+		if s.nbits > 0 {
+			w.write(uint32(s.val), uint(s.nbits))
+		}
+	}
+}
+
+// bitWriter writes 16-bit little-endian words, most significant bit first.
+type bitWriter struct {
+	out []byte
+	acc uint64
+	n   uint // pending bits in acc, < 16 between calls
+}
+
+// write writes the low k <= 32 bits of v.
+func (w *bitWriter) write(v uint32, k uint) {
+	w.acc = w.acc<<k | uint64(v)&(1<<k-1)
+	w.n += k
+	for w.n >= 16 {
+		w.n -= 16
+		x := uint16(w.acc >> w.n)
+		w.out = append(w.out, byte(x), byte(x>>8))
+	}
+}
+
+// align pads with zero bits to a 16-bit boundary.
+func (w *bitWriter) align() {
+	if w.n > 0 {
+		w.write(0, 16-w.n)
+	}
+}
