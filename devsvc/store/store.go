@@ -2,34 +2,87 @@ package store
 
 import (
 	"context"
+	"encoding/binary"
+	"encoding/json"
 	"errors"
-	"io"
+	"fmt"
 	"log/slog"
 	"os"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"sync/atomic"
 	"time"
+
+	bolt "go.etcd.io/bbolt"
+	berrors "go.etcd.io/bbolt/errors"
 
 	"github.com/opendus/opendus/firmware"
 )
 
-// Sentinel errors. Every error the store returns wraps at most one of them,
-// with context that names what was involved.
+// Sentinel errors. Errors the store returns wrap them with context that
+// names what was involved; check them with errors.Is.
 var (
 	// ErrNotFound is returned when a rule, update, file, test device,
 	// account or device does not exist.
 	ErrNotFound = errors.New("not found")
-	// ErrExists is returned when a test device being added is already one.
+	// ErrExists is returned when a test device being added is one already.
 	ErrExists = errors.New("already exists")
 	// ErrBusy is returned by RecordCheckIn and Report when the inventory
-	// queue is full; the device should retry later.
+	// queue is full; the device should retry later (HTTP 503, Retry-After).
 	ErrBusy = errors.New("inventory queue full")
 	// ErrConflict is returned by Import when a version already stored is
-	// imported again with different content: a version's files never change.
+	// imported again with different content: a version's files never
+	// change, because CDNs and devices cache them forever.
 	ErrConflict = errors.New("version already stored with different content")
+	// ErrIntegrity is returned by Import when a file's content does not
+	// have the size or SHA-256 the import said it has.
+	ErrIntegrity = errors.New("content does not match its expected size or SHA-256")
 	// ErrClosed is returned when the store has been closed.
 	ErrClosed = errors.New("store closed")
 	// ErrSchema is returned by Open when the database was written by a newer
-	// program (a schema version this one does not know).
+	// program, with a schema version this one does not know.
 	ErrSchema = errors.New("unsupported database schema")
+)
+
+// SchemaVersion is the database schema this package writes. Open upgrades
+// older databases (see migrate) and refuses newer ones with ErrSchema.
+const SchemaVersion = 1
+
+// Names in the data directory.
+const (
+	dbName   = "opendus.db"
+	filesDir = "DeviceUpdateFiles"
+)
+
+// Buckets. Every record is JSON, keyed as noted.
+var (
+	bucketMeta        = []byte("meta")        // "schema" -> decimal schema version
+	bucketRules       = []byte("rules")       // identity path -> firmware.Rule
+	bucketUpdates     = []byte("updates")     // identity path "/" version -> updateRecord
+	bucketTestDevices = []byte("testdevices") // device key -> firmware.TestDevice
+	bucketAccounts    = []byte("accounts")    // lower-case name -> accountRecord
+	bucketDevices     = []byte("devices")     // device key -> firmware.Device
+	bucketHistory     = []byte("history")     // 8-byte big-endian seq -> firmware.Event; its sequence is the history number
+	allBuckets        = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory}
+	keySchema         = []byte("schema")
+)
+
+// Event actions recorded in the history.
+const (
+	ActionImport           = "import"
+	ActionApprove          = "approve"
+	ActionReject           = "reject"
+	ActionRestore          = "restore"
+	ActionRemove           = "remove"
+	ActionPurge            = "purge"
+	ActionTestDeviceAdd    = "testdevice-add"
+	ActionTestDeviceRemove = "testdevice-remove"
+	ActionAccountCreate    = "account-create"
+	ActionAccountUpdate    = "account-update"
+	ActionAccountDisable   = "account-disable"
+	ActionAccountEnable    = "account-enable"
+	ActionAccountRemove    = "account-remove"
 )
 
 // Options configures a Store. The zero value (or nil) is sensible.
@@ -50,220 +103,264 @@ type Options struct {
 	DeployRoundTable *bool
 }
 
+// Defaults of Options.
+const (
+	DefaultFlushInterval = 200 * time.Millisecond
+	DefaultQueueSize     = 65536
+)
+
 // Store is an open data directory. Its methods are safe for concurrent use.
 type Store struct {
-	dir string
+	dir              string
+	db               *bolt.DB
+	root             *os.Root // dir/DeviceUpdateFiles
+	now              func() time.Time
+	log              *slog.Logger
+	deployRoundTable bool
+
+	cat atomic.Pointer[Catalog]
+	// fileMu serializes the catalog changes that add or delete update
+	// records and their files (Import, Remove, Purge), so that what an
+	// import saw stored stays so until its transaction commits.
+	fileMu sync.Mutex
+	inv    *inventory
+
+	closed    atomic.Bool
+	closeOnce sync.Once
+	closeErr  error
 }
 
-// Open opens (creating what is missing) the data directory dir: the
-// database dir/opendus.db and the file store dir/DeviceUpdateFiles. It
-// removes what a crash left behind: temporary files and files of updates
-// that were never recorded.
+// Open opens the data directory dir, creating what is missing: the database
+// dir/opendus.db and the file store dir/DeviceUpdateFiles. It upgrades an
+// older schema, refuses a newer one (ErrSchema), and removes what a crash
+// left behind: temporary files and files of updates never recorded.
 func Open(dir string, opts *Options) (*Store, error) {
-	return nil, errors.ErrUnsupported
+	var o Options
+	if opts != nil {
+		o = *opts
+	}
+	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if o.DeployRoundTable != nil {
+		s.deployRoundTable = *o.DeployRoundTable
+	}
+	if o.FlushInterval <= 0 {
+		o.FlushInterval = DefaultFlushInterval
+	}
+	if o.QueueSize <= 0 {
+		o.QueueSize = DefaultQueueSize
+	}
+
+	if err := os.MkdirAll(filepath.Join(dir, filesDir), 0o750); err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	root, err := os.OpenRoot(filepath.Join(dir, filesDir))
+	if err != nil {
+		return nil, fmt.Errorf("store: open %s: %w", dir, err)
+	}
+	dbPath := filepath.Join(dir, dbName)
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	if err != nil {
+		root.Close()
+		if errors.Is(err, berrors.ErrTimeout) {
+			return nil, fmt.Errorf("store: open %s: %w (is another opendus process using this data directory?)", dbPath, err)
+		}
+		return nil, fmt.Errorf("store: open %s: %w", dbPath, err)
+	}
+	s.db, s.root = db, root
+	fail := func(err error) (*Store, error) {
+		db.Close()
+		root.Close()
+		return nil, err
+	}
+	if err := db.Update(s.initSchema); err != nil {
+		return fail(fmt.Errorf("store: open %s: %w", dbPath, err))
+	}
+	if err := s.cleanFiles(); err != nil {
+		return fail(fmt.Errorf("store: open %s: cleaning the file store: %w", dir, err))
+	}
+	var cat *Catalog
+	if err := db.View(func(tx *bolt.Tx) error {
+		var err error
+		cat, err = loadCatalog(tx)
+		return err
+	}); err != nil {
+		return fail(fmt.Errorf("store: open %s: %w", dbPath, err))
+	}
+	s.cat.Store(cat)
+	s.inv = newInventory(o.QueueSize, o.FlushInterval)
+	go s.writeInventory()
+	return s, nil
 }
 
-// Close flushes the inventory queue and closes the database.
-func (s *Store) Close() error { return nil }
+// initSchema creates the buckets of a new database, upgrades an older one
+// and refuses a newer one.
+func (s *Store) initSchema(tx *bolt.Tx) error {
+	meta, err := tx.CreateBucketIfNotExists(bucketMeta)
+	if err != nil {
+		return err
+	}
+	version := SchemaVersion
+	if v := meta.Get(keySchema); v != nil {
+		if version, err = strconv.Atoi(string(v)); err != nil {
+			return fmt.Errorf("%w: schema version %q is not a number", ErrSchema, v)
+		}
+	}
+	if version > SchemaVersion {
+		return fmt.Errorf("%w: the database has schema version %d, this program knows versions up to %d; run a newer opendus, or restore a backup made by this version", ErrSchema, version, SchemaVersion)
+	}
+	if version < 1 {
+		return fmt.Errorf("%w: schema version %d", ErrSchema, version)
+	}
+	for _, name := range allBuckets {
+		if _, err := tx.CreateBucketIfNotExists(name); err != nil {
+			return fmt.Errorf("bucket %s: %w", name, err)
+		}
+	}
+	for ; version < SchemaVersion; version++ {
+		if err := migrate(tx, version); err != nil {
+			return fmt.Errorf("migrating schema %d to %d: %w", version, version+1, err)
+		}
+	}
+	return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
+}
+
+// migrate upgrades the database from schema version from to from+1, inside
+// Open's transaction. Schema 1 is the first; a later schema adds a case.
+func migrate(tx *bolt.Tx, from int) error {
+	switch from {
+	default:
+		return fmt.Errorf("%w: no migration from schema version %d", ErrSchema, from)
+	}
+}
+
+// Close flushes the inventory queue, waits for a running import to end and
+// closes the database. Calling it again returns the first result.
+func (s *Store) Close() error {
+	s.closeOnce.Do(func() {
+		s.closed.Store(true)
+		s.inv.stop()
+		s.fileMu.Lock()
+		defer s.fileMu.Unlock()
+		s.closeErr = errors.Join(s.db.Close(), s.root.Close())
+	})
+	return s.closeErr
+}
 
 // Dir returns the data directory.
 func (s *Store) Dir() string { return s.dir }
 
-// Catalog is an immutable in-memory view of the catalog (rules, updates,
-// test devices) as of one history number. The store replaces it atomically
-// after every catalog commit; the check-in hot path reads it without locks.
-type Catalog struct {
-	seq uint64
+// view runs fn in a read transaction.
+func (s *Store) view(ctx context.Context, fn func(tx *bolt.Tx) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	return closedErr(s.db.View(fn))
 }
 
-// Catalog returns the current snapshot.
-func (s *Store) Catalog() *Catalog { return &Catalog{} }
-
-// Rule returns the rule for id.
-func (c *Catalog) Rule(id firmware.Identity) (firmware.Rule, bool) { return firmware.Rule{}, false }
-
-// Rules returns every rule, sorted by identity path.
-func (c *Catalog) Rules() []firmware.Rule { return nil }
-
-// Update returns the committed update of id at version v.
-func (c *Catalog) Update(id firmware.Identity, v firmware.Version) (firmware.Update, bool) {
-	return firmware.Update{}, false
+// closedErr maps bolt's "database not open" to ErrClosed.
+func closedErr(err error) error {
+	if errors.Is(err, berrors.ErrDatabaseNotOpen) {
+		return ErrClosed
+	}
+	return err
 }
 
-// IsTestDevice reports whether the device with this MAC or serial is a test
-// device.
-func (c *Catalog) IsTestDevice(mac, serial string) bool { return false }
-
-// Seq returns the history number the snapshot reflects.
-func (c *Catalog) Seq() uint64 { return c.seq }
-
-// Rule returns the rule named by ref, a rule ID or an identity path.
-func (s *Store) Rule(ctx context.Context, ref string) (firmware.Rule, error) {
-	return firmware.Rule{}, errors.ErrUnsupported
+// change is one catalog transaction: the changes and their history events.
+type change struct {
+	tx     *bolt.Tx
+	now    time.Time
+	actor  string
+	events int
 }
 
-// Updates returns every stored update.
-func (s *Store) Updates(ctx context.Context) ([]firmware.Update, error) {
-	return nil, errors.ErrUnsupported
+// event appends e to the history with the next number.
+func (c *change) event(e firmware.Event) error {
+	h := c.tx.Bucket(bucketHistory)
+	seq, err := h.NextSequence()
+	if err != nil {
+		return err
+	}
+	e.Seq, e.Time, e.Actor = seq, c.now, c.actor
+	c.events++
+	return putJSON(h, seqKey(seq), e)
 }
 
-// ImportFile is one file of an update to import.
-type ImportFile struct {
-	Name string
-	Role firmware.Role
-	// Size is the expected size, -1 when unknown.
-	Size int64
-	// SHA256 is the expected digest, nil when unknown; verified when given.
-	SHA256 *[32]byte
-	// Open returns the content.
-	Open func() (io.ReadCloser, error)
+// change runs fn in a write transaction and, if it recorded events,
+// publishes the catalog snapshot the transaction leaves once it committed.
+func (s *Store) change(ctx context.Context, actor string, fn func(c *change) error) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if s.closed.Load() {
+		return ErrClosed
+	}
+	var cat *Catalog
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		c := &change{tx: tx, now: s.now().UTC(), actor: actor}
+		if err := fn(c); err != nil {
+			return err
+		}
+		if c.events == 0 {
+			return nil
+		}
+		var err error
+		cat, err = loadCatalog(tx)
+		return err
+	})
+	if err != nil {
+		return closedErr(err)
+	}
+	if cat != nil {
+		s.publish(cat)
+	}
+	return nil
 }
 
-// ImportUpdate is one update of a bundle to import.
-type ImportUpdate struct {
-	Identity   firmware.Identity
-	Version    firmware.Version
-	UpdateType string
-	Files      []ImportFile
+// publish installs cat as the snapshot unless a newer one is installed:
+// commits are serialized, but their publications may race.
+func (s *Store) publish(cat *Catalog) {
+	for {
+		old := s.cat.Load()
+		if old != nil && old.seq >= cat.seq {
+			return
+		}
+		if s.cat.CompareAndSwap(old, cat) {
+			return
+		}
+	}
 }
 
-// ImportOptions tunes an import.
-type ImportOptions struct {
-	// Progress, when set, is called at least every few MB with the bytes
-	// done and the sum of the known sizes.
-	Progress func(doneBytes, totalBytes int64)
+func seqKey(seq uint64) []byte {
+	var k [8]byte
+	binary.BigEndian.PutUint64(k[:], seq)
+	return k[:]
 }
 
-// ImportResult says what an import did to one update.
-type ImportResult struct {
-	Rule      firmware.Rule
-	Update    firmware.Update
-	Deployed  bool
-	Unchanged bool
+func putJSON(b *bolt.Bucket, key []byte, v any) error {
+	data, err := json.Marshal(v)
+	if err != nil {
+		return err
+	}
+	return b.Put(key, data)
 }
 
-// Import stores a bundle of updates atomically.
-func (s *Store) Import(ctx context.Context, actor string, updates []ImportUpdate, opts ImportOptions) ([]ImportResult, error) {
-	return nil, errors.ErrUnsupported
+// getJSON decodes the record at key into v; ok is false when there is none.
+func getJSON(b *bolt.Bucket, key []byte, v any) (ok bool, err error) {
+	data := b.Get(key)
+	if data == nil {
+		return false, nil
+	}
+	if err := json.Unmarshal(data, v); err != nil {
+		return false, fmt.Errorf("record %q: %w", key, err)
+	}
+	return true, nil
 }
-
-// Approve approves the pending version of the rule named by ref.
-func (s *Store) Approve(ctx context.Context, actor, ref string) (firmware.Rule, error) {
-	return firmware.Rule{}, errors.ErrUnsupported
-}
-
-// Reject drops the pending version of the rule named by ref.
-func (s *Store) Reject(ctx context.Context, actor, ref string) (firmware.Rule, error) {
-	return firmware.Rule{}, errors.ErrUnsupported
-}
-
-// Restore rolls the rule named by ref back.
-func (s *Store) Restore(ctx context.Context, actor, ref string) (firmware.Rule, error) {
-	return firmware.Rule{}, errors.ErrUnsupported
-}
-
-// Remove deletes the rule named by ref with its updates.
-func (s *Store) Remove(ctx context.Context, actor, ref string) (firmware.Rule, error) {
-	return firmware.Rule{}, errors.ErrUnsupported
-}
-
-// Purge deletes the updates no rule version refers to.
-func (s *Store) Purge(ctx context.Context, actor string) (removed []firmware.Update, err error) {
-	return nil, errors.ErrUnsupported
-}
-
-// OpenFile opens a stored file read-only.
-func (s *Store) OpenFile(id firmware.Identity, v firmware.Version, name string) (*os.File, firmware.Image, error) {
-	return nil, firmware.Image{}, errors.ErrUnsupported
-}
-
-// AddTestDevice adds a test device.
-func (s *Store) AddTestDevice(ctx context.Context, actor string, d firmware.TestDevice) error {
-	return errors.ErrUnsupported
-}
-
-// RemoveTestDevice removes a test device.
-func (s *Store) RemoveTestDevice(ctx context.Context, actor, macOrSerial string) error {
-	return errors.ErrUnsupported
-}
-
-// TestDevices lists the test devices.
-func (s *Store) TestDevices(ctx context.Context) ([]firmware.TestDevice, error) {
-	return nil, errors.ErrUnsupported
-}
-
-// PutAccount creates or replaces an account.
-func (s *Store) PutAccount(ctx context.Context, actor string, a firmware.Account) error {
-	return errors.ErrUnsupported
-}
-
-// Account returns the account named name, case-insensitively.
-func (s *Store) Account(ctx context.Context, name string) (firmware.Account, error) {
-	return firmware.Account{}, errors.ErrUnsupported
-}
-
-// Accounts lists the accounts.
-func (s *Store) Accounts(ctx context.Context) ([]firmware.Account, error) {
-	return nil, errors.ErrUnsupported
-}
-
-// SetAccountDisabled disables or enables an account.
-func (s *Store) SetAccountDisabled(ctx context.Context, actor, name string, disabled bool) error {
-	return errors.ErrUnsupported
-}
-
-// RemoveAccount deletes an account.
-func (s *Store) RemoveAccount(ctx context.Context, actor, name string) error {
-	return errors.ErrUnsupported
-}
-
-// RecordCheckIn enqueues a device's check-in.
-func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
-	return errors.ErrUnsupported
-}
-
-// Report is a device's report of its progress in an update.
-type Report struct {
-	Key    string
-	State  firmware.State
-	Target firmware.Version
-	Error  string
-	Time   time.Time
-}
-
-// Report enqueues a device's report.
-func (s *Store) Report(ctx context.Context, r Report) error { return errors.ErrUnsupported }
-
-// Flush waits until everything enqueued before the call is durable.
-func (s *Store) Flush(ctx context.Context) error { return errors.ErrUnsupported }
-
-// Devices lists the inventory.
-func (s *Store) Devices(ctx context.Context) ([]firmware.Device, error) {
-	return nil, errors.ErrUnsupported
-}
-
-// Device returns one device's record.
-func (s *Store) Device(ctx context.Context, key string) (firmware.Device, error) {
-	return firmware.Device{}, errors.ErrUnsupported
-}
-
-// History returns the events numbered above since, ascending.
-func (s *Store) History(ctx context.Context, since uint64, limit int) ([]firmware.Event, error) {
-	return nil, errors.ErrUnsupported
-}
-
-// Backup writes a consistent copy of the database to w.
-func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	return 0, errors.ErrUnsupported
-}
-
-// Stats counts what the store holds.
-type Stats struct {
-	Rules, Updates, Devices, TestDevices, Accounts int
-	Seq                                            uint64
-	SchemaVersion                                  int
-	DBBytes                                        int64
-}
-
-// Stats returns counts of what the store holds.
-func (s *Store) Stats(ctx context.Context) (Stats, error) { return Stats{}, errors.ErrUnsupported }

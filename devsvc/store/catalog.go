@@ -1,0 +1,249 @@
+package store
+
+import (
+	"context"
+	"encoding/hex"
+	"encoding/json"
+	"fmt"
+	"slices"
+	"strings"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/opendus/opendus/firmware"
+)
+
+// Catalog is an immutable in-memory view of the catalog (rules, committed
+// updates, test devices) as of one history number. The store replaces it
+// atomically after every catalog commit, so the check-in hot path reads it
+// without locks or I/O. What it returns are copies.
+type Catalog struct {
+	seq     uint64
+	rules   map[firmware.Identity]firmware.Rule
+	sorted  []firmware.Rule
+	byID    map[string]firmware.Identity
+	updates map[updateKey]firmware.Update
+	tests   firmware.TestDevices
+}
+
+type updateKey struct {
+	id firmware.Identity
+	v  firmware.Version
+}
+
+// Catalog returns the current snapshot.
+func (s *Store) Catalog() *Catalog { return s.cat.Load() }
+
+// Rule returns the rule for id.
+func (c *Catalog) Rule(id firmware.Identity) (firmware.Rule, bool) {
+	r, ok := c.rules[id]
+	return r, ok
+}
+
+// Rules returns every rule, sorted by identity path.
+func (c *Catalog) Rules() []firmware.Rule { return slices.Clone(c.sorted) }
+
+// Update returns the committed update of id at version v.
+func (c *Catalog) Update(id firmware.Identity, v firmware.Version) (firmware.Update, bool) {
+	u, ok := c.updates[updateKey{id, v}]
+	if ok {
+		u.Files = slices.Clone(u.Files)
+	}
+	return u, ok
+}
+
+// IsTestDevice reports whether the device with this MAC or serial number
+// is a test device. mac is normalized if it is not already.
+func (c *Catalog) IsTestDevice(mac, serial string) bool {
+	if c.tests.Contains(mac, serial) {
+		return true
+	}
+	if mac == "" || len(c.tests) == 0 {
+		return false
+	}
+	m, err := firmware.NormalizeMAC(mac)
+	return err == nil && m != mac && c.tests.Contains(m, "")
+}
+
+// Seq returns the history number the snapshot reflects.
+func (c *Catalog) Seq() uint64 { return c.seq }
+
+// loadCatalog reads the catalog snapshot from tx.
+func loadCatalog(tx *bolt.Tx) (*Catalog, error) {
+	c := &Catalog{
+		seq:     tx.Bucket(bucketHistory).Sequence(),
+		rules:   make(map[firmware.Identity]firmware.Rule),
+		byID:    make(map[string]firmware.Identity),
+		updates: make(map[updateKey]firmware.Update),
+		tests:   make(firmware.TestDevices),
+	}
+	err := tx.Bucket(bucketRules).ForEach(func(k, v []byte) error {
+		var r firmware.Rule
+		if err := json.Unmarshal(v, &r); err != nil {
+			return fmt.Errorf("rule %q: %w", k, err)
+		}
+		c.rules[r.Identity] = r
+		c.byID[r.ID] = r.Identity
+		c.sorted = append(c.sorted, r) // keys are identity paths: sorted
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = tx.Bucket(bucketUpdates).ForEach(func(k, v []byte) error {
+		u, err := decodeUpdate(k, v)
+		if err != nil {
+			return err
+		}
+		c.updates[updateKey{u.Identity, u.Version}] = u
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	err = tx.Bucket(bucketTestDevices).ForEach(func(k, v []byte) error {
+		var t firmware.TestDevice
+		if err := json.Unmarshal(v, &t); err != nil {
+			return fmt.Errorf("test device %q: %w", k, err)
+		}
+		c.tests.Add(t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	return c, nil
+}
+
+// updateRecord is an update as stored: firmware.Image keeps its digest out
+// of JSON, the record keeps it in hex.
+type updateRecord struct {
+	Identity   firmware.Identity `json:"identity"`
+	Version    firmware.Version  `json:"version"`
+	UpdateType string            `json:"updateType,omitempty"`
+	Files      []fileRecord      `json:"files"`
+	Imported   time.Time         `json:"imported"`
+}
+
+type fileRecord struct {
+	Name   string        `json:"name"`
+	Size   int64         `json:"size"`
+	SHA256 string        `json:"sha256"`
+	Role   firmware.Role `json:"role"`
+}
+
+func recordOf(u firmware.Update) updateRecord {
+	r := updateRecord{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType, Imported: u.Imported}
+	for _, f := range u.Files {
+		r.Files = append(r.Files, fileRecord{Name: f.Name, Size: f.Size, SHA256: f.SHA256Hex(), Role: f.Role})
+	}
+	return r
+}
+
+func decodeUpdate(k, v []byte) (firmware.Update, error) {
+	var r updateRecord
+	if err := json.Unmarshal(v, &r); err != nil {
+		return firmware.Update{}, fmt.Errorf("update %q: %w", k, err)
+	}
+	u := firmware.Update{Identity: r.Identity, Version: r.Version, UpdateType: r.UpdateType, Imported: r.Imported}
+	for _, f := range r.Files {
+		im := firmware.Image{Name: f.Name, Size: f.Size, Role: f.Role}
+		if n, err := hex.Decode(im.SHA256[:], []byte(f.SHA256)); err != nil || n != len(im.SHA256) {
+			return firmware.Update{}, fmt.Errorf("update %q: file %q: bad SHA-256 %q", k, f.Name, f.SHA256)
+		}
+		u.Files = append(u.Files, im)
+	}
+	if err := u.Validate(); err != nil {
+		return firmware.Update{}, fmt.Errorf("update %q: %w", k, err)
+	}
+	if string(k) != updateKeyOf(u.Identity, u.Version) {
+		return firmware.Update{}, fmt.Errorf("update %q: record says %s", k, u.Dir())
+	}
+	return u, nil
+}
+
+// updateKeyOf is an update's key in the updates bucket, also its directory
+// under DeviceUpdateFiles.
+func updateKeyOf(id firmware.Identity, v firmware.Version) string {
+	return id.Path() + "/" + v.String()
+}
+
+// notFoundRule is the error for a rule reference that names nothing.
+func notFoundRule(ref string) error {
+	return fmt.Errorf("store: rule %q %w: name a rule by its ID or its identity path DeviceType/Vendor/Model/Revision/Locale (like UCPhone/Polycom/CX600/A/ENU), as the rule list shows them", ref, ErrNotFound)
+}
+
+// getRule finds the rule named by ref, a rule ID or an identity path.
+func getRule(tx *bolt.Tx, ref string) (firmware.Rule, error) {
+	b := tx.Bucket(bucketRules)
+	var r firmware.Rule
+	if strings.Contains(ref, "/") {
+		id, err := firmware.ParseIdentity(ref)
+		if err != nil {
+			return r, fmt.Errorf("%w (%w)", notFoundRule(ref), err)
+		}
+		ok, err := getJSON(b, []byte(id.Path()), &r)
+		if err != nil {
+			return r, err
+		}
+		if !ok {
+			return r, notFoundRule(ref)
+		}
+		return r, nil
+	}
+	ref = strings.ToLower(strings.TrimSpace(ref))
+	c := b.Cursor()
+	for k, v := c.First(); k != nil; k, v = c.Next() {
+		if err := json.Unmarshal(v, &r); err != nil {
+			return r, fmt.Errorf("rule %q: %w", k, err)
+		}
+		if r.ID == ref {
+			return r, nil
+		}
+	}
+	return firmware.Rule{}, notFoundRule(ref)
+}
+
+// Rule returns the rule named by ref, a rule ID or an identity path, as
+// committed. A reference that names no rule is ErrNotFound with a message
+// that says how to name one.
+func (s *Store) Rule(ctx context.Context, ref string) (firmware.Rule, error) {
+	var r firmware.Rule
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		var err error
+		r, err = getRule(tx, ref)
+		return err
+	})
+	return r, err
+}
+
+// Updates returns every stored update, sorted by identity path and then
+// version, oldest first.
+func (s *Store) Updates(ctx context.Context) ([]firmware.Update, error) {
+	var us []firmware.Update
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketUpdates).ForEach(func(k, v []byte) error {
+			u, err := decodeUpdate(k, v)
+			if err != nil {
+				return err
+			}
+			us = append(us, u)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: updates: %w", err)
+	}
+	sortUpdates(us)
+	return us, nil
+}
+
+func sortUpdates(us []firmware.Update) {
+	slices.SortFunc(us, func(a, b firmware.Update) int {
+		if c := strings.Compare(a.Identity.Path(), b.Identity.Path()); c != 0 {
+			return c
+		}
+		return a.Version.Compare(b.Version)
+	})
+}

@@ -1,0 +1,319 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/opendus/opendus/firmware"
+)
+
+// ImportFile is one file of an update to import.
+type ImportFile struct {
+	// Name is the file name, valid by firmware.ValidName.
+	Name string
+	// Role is what the file is; empty means firmware.RoleOf(Name).
+	Role firmware.Role
+	// Size is the expected size, -1 when unknown. (0 means an empty file.)
+	Size int64
+	// SHA256 is the expected digest, nil when unknown; verified when given.
+	SHA256 *[32]byte
+	// Open returns the content; the import closes it.
+	Open func() (io.ReadCloser, error)
+}
+
+// ImportUpdate is one update of a bundle to import.
+type ImportUpdate struct {
+	Identity   firmware.Identity
+	Version    firmware.Version
+	UpdateType string
+	Files      []ImportFile
+}
+
+// ImportOptions tunes an import. The zero value is sensible.
+type ImportOptions struct {
+	// Progress, when set, is called at least every MB (and after each file)
+	// with the bytes done and the sum of the known sizes.
+	Progress func(doneBytes, totalBytes int64)
+}
+
+// ImportResult says what an import did to one update of the bundle.
+type ImportResult struct {
+	// Rule is the rule after the import.
+	Rule firmware.Rule
+	// Update is the stored update.
+	Update firmware.Update
+	// Deployed is true when the import approved the version at once
+	// (RoundTable units, see Options.DeployRoundTable).
+	Deployed bool
+	// Unchanged is true when the version was stored already with the same
+	// content and the rule already had it: nothing was written.
+	Unchanged bool
+}
+
+// Import stores a bundle of updates atomically: either every update is
+// recorded with all its files and every rule moves to its new pending (or,
+// deploying, approved) version, or nothing changes. All new files are in
+// place, fsynced, before the single transaction that records the bundle and
+// its history events; any failure (a file whose size or SHA-256 differs from
+// the expected ones, ErrIntegrity; a cancelled ctx; an I/O error; a rule
+// transition refused) aborts the whole bundle and removes its new files.
+//
+// Importing a version already stored with the same content writes no file
+// (ImportResult.Unchanged when the rule already had it); with different
+// content it is ErrConflict. Content given with a SHA-256 is compared
+// without reading it.
+func (s *Store) Import(ctx context.Context, actor string, updates []ImportUpdate, opts ImportOptions) ([]ImportResult, error) {
+	if len(updates) == 0 {
+		return nil, errors.New("store: import: the bundle has no update")
+	}
+	seen := make(map[string]bool, len(updates))
+	var total int64
+	for i := range updates {
+		u := &updates[i]
+		if err := validateImport(u); err != nil {
+			return nil, fmt.Errorf("store: import: %w", err)
+		}
+		key := updateKeyOf(u.Identity, u.Version)
+		if seen[key] {
+			return nil, fmt.Errorf("store: import: update %s appears twice in the bundle", key)
+		}
+		seen[key] = true
+		for _, f := range u.Files {
+			if f.Size > 0 {
+				total += f.Size
+			}
+		}
+	}
+
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+
+	// What is stored already. fileMu keeps it so until the commit.
+	existing := make([]*firmware.Update, len(updates))
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketUpdates)
+		for i, u := range updates {
+			k := []byte(updateKeyOf(u.Identity, u.Version))
+			if v := b.Get(k); v != nil {
+				stored, err := decodeUpdate(k, v)
+				if err != nil {
+					return err
+				}
+				existing[i] = &stored
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: import: %w", err)
+	}
+
+	p := &progress{fn: opts.Progress, total: total}
+	var stagedUpdates []*staged
+	committed := false
+	defer func() {
+		if !committed {
+			for _, st := range stagedUpdates {
+				s.unstage(st)
+			}
+		}
+	}()
+	imported := make([]firmware.Update, len(updates))
+	for i, u := range updates {
+		if existing[i] != nil {
+			if err := s.sameContent(ctx, u, *existing[i], p); err != nil {
+				return nil, fmt.Errorf("store: import %s: %w", updateKeyOf(u.Identity, u.Version), err)
+			}
+			imported[i] = *existing[i]
+			continue
+		}
+		st := &staged{dir: updateKeyOf(u.Identity, u.Version)}
+		stagedUpdates = append(stagedUpdates, st)
+		files, err := s.stage(ctx, st, u, p)
+		if err != nil {
+			return nil, fmt.Errorf("store: import %s: %w", st.dir, err)
+		}
+		imported[i] = firmware.Update{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType, Files: files}
+	}
+	p.add(0, true)
+
+	results := make([]ImportResult, len(updates))
+	err = s.change(ctx, actor, func(c *change) error {
+		rules := c.tx.Bucket(bucketRules)
+		ups := c.tx.Bucket(bucketUpdates)
+		for i, u := range updates {
+			up := imported[i]
+			if existing[i] == nil {
+				up.Imported = c.now
+			}
+			var r firmware.Rule
+			found, err := getJSON(rules, []byte(u.Identity.Path()), &r)
+			if err != nil {
+				return err
+			}
+			if !found {
+				r = firmware.NewRule(u.Identity, c.now)
+			}
+			before := r
+			deploy := firmware.DeploysOnImport(u.Identity, s.deployRoundTable)
+			err = r.Import(u.Version, u.UpdateType, deploy, c.now)
+			if errors.Is(err, firmware.ErrAlreadyApproved) && existing[i] != nil {
+				results[i] = ImportResult{Rule: before, Update: up, Unchanged: true}
+				continue
+			}
+			if err != nil {
+				return err
+			}
+			if existing[i] != nil && found && sameVersions(before, r) {
+				results[i] = ImportResult{Rule: before, Update: up, Unchanged: true}
+				continue
+			}
+			if existing[i] == nil {
+				if err := putJSON(ups, []byte(updateKeyOf(u.Identity, u.Version)), recordOf(up)); err != nil {
+					return err
+				}
+			}
+			if err := putJSON(rules, []byte(u.Identity.Path()), r); err != nil {
+				return err
+			}
+			var size int64
+			for _, f := range up.Files {
+				size += f.Size
+			}
+			e := firmware.Event{Action: ActionImport, Rule: r.ID, Subject: u.Identity.Path(), Version: u.Version,
+				Detail: fmt.Sprintf("%d file(s), %d bytes", len(up.Files), size)}
+			if existing[i] != nil {
+				e.Detail += ", already stored"
+			}
+			if err := c.event(e); err != nil {
+				return err
+			}
+			deployed := deploy && r.Approved == u.Version
+			if deployed {
+				if err := c.event(firmware.Event{Action: ActionApprove, Rule: r.ID, Subject: u.Identity.Path(), Version: u.Version, Detail: "deployed on import"}); err != nil {
+					return err
+				}
+			}
+			results[i] = ImportResult{Rule: r, Update: up, Deployed: deployed}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: import: %w", err)
+	}
+	committed = true
+	return results, nil
+}
+
+func sameVersions(a, b firmware.Rule) bool {
+	return a.Pending == b.Pending && a.Approved == b.Approved && a.Restore == b.Restore
+}
+
+// validateImport checks an update to import and fills in default roles.
+func validateImport(u *ImportUpdate) error {
+	if err := u.Identity.Validate(); err != nil {
+		return err
+	}
+	if u.Version.IsZero() {
+		return fmt.Errorf("update %s: %w: no version", u.Identity, firmware.ErrVersion)
+	}
+	if len(u.Files) == 0 {
+		return fmt.Errorf("update %s %s has no file", u.Identity, u.Version)
+	}
+	seen := make(map[string]bool, len(u.Files))
+	for i := range u.Files {
+		f := &u.Files[i]
+		if err := firmware.ValidName(f.Name); err != nil {
+			return fmt.Errorf("update %s %s: file name %w", u.Identity, u.Version, err)
+		}
+		if seen[f.Name] {
+			return fmt.Errorf("update %s %s: file %q appears twice", u.Identity, u.Version, f.Name)
+		}
+		seen[f.Name] = true
+		if f.Open == nil {
+			return fmt.Errorf("update %s %s: file %q has no content", u.Identity, u.Version, f.Name)
+		}
+		if f.Size < -1 {
+			return fmt.Errorf("update %s %s: file %q has size %d", u.Identity, u.Version, f.Name, f.Size)
+		}
+		if f.Role == "" {
+			f.Role = firmware.RoleOf(f.Name)
+		}
+	}
+	return nil
+}
+
+// stage writes the files of a new update into its directory, which must not
+// hold anything (a directory of an update not recorded is a leftover).
+func (s *Store) stage(ctx context.Context, st *staged, u ImportUpdate, p *progress) ([]firmware.Image, error) {
+	if err := s.root.RemoveAll(st.dir); err != nil {
+		return nil, err
+	}
+	if err := s.mkdirs(st); err != nil {
+		return nil, err
+	}
+	files := make([]firmware.Image, 0, len(u.Files))
+	for _, f := range u.Files {
+		im, err := s.writeFile(ctx, st.dir, f, p)
+		if err != nil {
+			return nil, fmt.Errorf("file %s: %w", f.Name, err)
+		}
+		p.add(0, true)
+		files = append(files, im)
+	}
+	if err := s.syncDir(st.dir); err != nil {
+		return nil, err
+	}
+	return files, nil
+}
+
+// sameContent checks that u has the content of the stored update: the same
+// file names, and each file the same size and SHA-256 (read and hashed
+// when the import does not give the digest).
+func (s *Store) sameContent(ctx context.Context, u ImportUpdate, stored firmware.Update, p *progress) error {
+	if len(u.Files) != len(stored.Files) {
+		return fmt.Errorf("%w: %d file(s), stored %d", ErrConflict, len(u.Files), len(stored.Files))
+	}
+	byName := make(map[string]firmware.Image, len(stored.Files))
+	for _, im := range stored.Files {
+		byName[im.Name] = im
+	}
+	for _, f := range u.Files {
+		im, ok := byName[f.Name]
+		if !ok {
+			return fmt.Errorf("%w: file %s is not stored", ErrConflict, f.Name)
+		}
+		if f.Size >= 0 && f.Size != im.Size {
+			return fmt.Errorf("%w: file %s has %d bytes, stored %d", ErrConflict, f.Name, f.Size, im.Size)
+		}
+		if f.SHA256 != nil {
+			if *f.SHA256 != im.SHA256 {
+				return fmt.Errorf("%w: file %s has SHA-256 %x, stored %x", ErrConflict, f.Name, *f.SHA256, im.SHA256)
+			}
+			if f.Size > 0 {
+				p.add(f.Size, false)
+			}
+			continue
+		}
+		in, err := f.Open()
+		if err != nil {
+			return fmt.Errorf("file %s: %w", f.Name, err)
+		}
+		size, sum, err := hashCopy(ctx, nil, in, f.Size, p)
+		in.Close()
+		if err != nil {
+			return fmt.Errorf("file %s: %w", f.Name, err)
+		}
+		if err := checkContent(f, size, sum); err != nil {
+			return fmt.Errorf("file %s: %w", f.Name, err)
+		}
+		if size != im.Size || sum != im.SHA256 {
+			return fmt.Errorf("%w: file %s has %d bytes and SHA-256 %x, stored %d bytes and %x", ErrConflict, f.Name, size, sum, im.Size, im.SHA256)
+		}
+	}
+	return nil
+}

@@ -1,0 +1,338 @@
+package store
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"slices"
+	"sync"
+	"time"
+
+	bolt "go.etcd.io/bbolt"
+
+	"github.com/opendus/opendus/firmware"
+)
+
+// Report is a device's report of its progress in an update.
+type Report struct {
+	// Key is the device's key (firmware.DeviceKey).
+	Key string
+	// State is where the device stands; success sets the device's version
+	// to Target.
+	State  firmware.State
+	Target firmware.Version
+	// Error is the device's error code of a failure.
+	Error string
+	// Time is when the device reported; zero means now.
+	Time time.Time
+}
+
+// invOp is one queued inventory write: a check-in or a report.
+type invOp struct {
+	key     string
+	checkIn *firmware.Device
+	report  *Report
+}
+
+// inventory is the queue of inventory writes and the writer's controls.
+type inventory struct {
+	mu     sync.RWMutex // held shared to enqueue, exclusively to close
+	closed bool
+	ops    chan *invOp
+	flush  chan chan error
+	quit   chan struct{}
+	done   chan struct{}
+	every  time.Duration
+}
+
+// maxBatch bounds the operations of one inventory transaction.
+const maxBatch = 32768
+
+func newInventory(size int, every time.Duration) *inventory {
+	return &inventory{
+		ops:   make(chan *invOp, size),
+		flush: make(chan chan error),
+		quit:  make(chan struct{}),
+		done:  make(chan struct{}),
+		every: every,
+	}
+}
+
+// enqueue queues op without waiting: ErrBusy when the queue is full.
+func (inv *inventory) enqueue(op *invOp) error {
+	inv.mu.RLock()
+	defer inv.mu.RUnlock()
+	if inv.closed {
+		return ErrClosed
+	}
+	select {
+	case inv.ops <- op:
+		return nil
+	default:
+		return fmt.Errorf("store: %w (%d writes waiting)", ErrBusy, cap(inv.ops))
+	}
+}
+
+// stop makes further writes ErrClosed and waits until the writer committed
+// what was queued.
+func (inv *inventory) stop() {
+	inv.mu.Lock()
+	inv.closed = true
+	inv.mu.Unlock()
+	close(inv.quit)
+	<-inv.done
+}
+
+// RecordCheckIn queues a device's check-in and returns at once; the record
+// is durable within FlushInterval plus one commit (see Flush). The device's
+// key is d.Key, else firmware.DeviceKey(d.MAC, d.Serial); a zero
+// LastCheckIn means now. The stored State, Target, Error, LastReport and
+// LastUpdate fields are kept; everything else is replaced. ErrBusy when the
+// queue is full.
+func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if m, err := firmware.NormalizeMAC(d.MAC); err == nil {
+		d.MAC = m
+	}
+	if d.Key == "" {
+		key, ok := firmware.DeviceKey(d.MAC, d.Serial)
+		if !ok {
+			return errors.New("store: check-in: the device has neither a MAC address nor a serial number")
+		}
+		d.Key = key
+	}
+	if d.LastCheckIn.IsZero() {
+		d.LastCheckIn = s.now().UTC()
+	}
+	return s.inv.enqueue(&invOp{key: d.Key, checkIn: &d})
+}
+
+// Report queues a device's report and returns at once, as RecordCheckIn.
+// It sets the device's State, Target, Error and LastReport; success also
+// sets Version to Target and LastUpdate to the report's time. A report for
+// a device not in the inventory creates its record. ErrBusy when the queue
+// is full.
+func (s *Store) Report(ctx context.Context, r Report) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if r.Key == "" {
+		return errors.New("store: report: no device key")
+	}
+	if r.State != firmware.StateIdle {
+		if _, err := firmware.ParseState(string(r.State)); err != nil {
+			return fmt.Errorf("store: report from %s: %w", r.Key, err)
+		}
+	}
+	if r.Time.IsZero() {
+		r.Time = s.now().UTC()
+	}
+	return s.inv.enqueue(&invOp{key: r.Key, report: &r})
+}
+
+// Flush waits until everything queued before the call is committed and
+// fsynced, and returns the commit's error.
+func (s *Store) Flush(ctx context.Context) error {
+	reply := make(chan error, 1)
+	s.inv.mu.RLock()
+	if s.inv.closed {
+		s.inv.mu.RUnlock()
+		return ErrClosed
+	}
+	select {
+	case s.inv.flush <- reply:
+	case <-ctx.Done():
+		s.inv.mu.RUnlock()
+		return ctx.Err()
+	}
+	s.inv.mu.RUnlock()
+	select {
+	case err := <-reply:
+		return err
+	case <-ctx.Done():
+		return ctx.Err()
+	}
+}
+
+// writeInventory is the writer goroutine: it gathers queued writes, merging
+// them per device, and commits them in one fsynced transaction when the
+// oldest has waited FlushInterval, when a Flush asks, when the batch is
+// full, and at Close.
+func (s *Store) writeInventory() {
+	inv := s.inv
+	defer close(inv.done)
+	batch := make(map[string][]*invOp)
+	n := 0
+	var (
+		timer   *time.Timer
+		timerC  <-chan time.Time
+		waiters []chan error
+	)
+	add := func(op *invOp) {
+		batch[op.key] = append(batch[op.key], op)
+		n++
+	}
+	drain := func(max int) {
+		for range max {
+			select {
+			case op := <-inv.ops:
+				add(op)
+			default:
+				return
+			}
+		}
+	}
+	commit := func() {
+		var err error
+		if n > 0 {
+			err = s.writeBatch(batch)
+			if err != nil {
+				s.log.Error("store: inventory write failed; these check-ins and reports are lost", "ops", n, "devices", len(batch), "err", err)
+			}
+		}
+		for _, w := range waiters {
+			w <- err
+		}
+		waiters = waiters[:0]
+		clear(batch)
+		n = 0
+		if timer != nil {
+			timer.Stop()
+			timerC = nil
+		}
+	}
+	for {
+		select {
+		case op := <-inv.ops:
+			add(op)
+			if timerC == nil {
+				if timer == nil {
+					timer = time.NewTimer(inv.every)
+				} else {
+					timer.Reset(inv.every)
+				}
+				timerC = timer.C
+			}
+			if n >= maxBatch {
+				commit()
+			}
+		case <-timerC:
+			timerC = nil
+			commit()
+		case w := <-inv.flush:
+			waiters = append(waiters, w)
+			// Everything queued before the Flush call is among the first
+			// len(ops) queued now.
+			drain(len(inv.ops))
+			commit()
+		case <-inv.quit:
+			// Enqueuing is closed: drain the rest.
+			drain(len(inv.ops))
+			commit()
+			return
+		}
+	}
+}
+
+// writeBatch applies a batch of inventory writes, in the order queued per
+// device, in one transaction.
+func (s *Store) writeBatch(batch map[string][]*invOp) error {
+	keys := make([]string, 0, len(batch))
+	for k := range batch {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys) // sequential puts are cheaper for the B+tree
+	return s.db.Update(func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDevices)
+		for _, k := range keys {
+			var d firmware.Device
+			found, err := getJSON(b, []byte(k), &d)
+			if err != nil {
+				return err
+			}
+			for _, op := range batch[k] {
+				d, found = applyOp(d, found, op), true
+			}
+			data, err := json.Marshal(&d)
+			if err != nil {
+				return err
+			}
+			if err := b.Put([]byte(k), data); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+}
+
+// applyOp applies one check-in or report to a device's record.
+func applyOp(d firmware.Device, found bool, op *invOp) firmware.Device {
+	if op.checkIn != nil {
+		n := *op.checkIn
+		if found {
+			n.State, n.Target, n.Error, n.LastReport, n.LastUpdate = d.State, d.Target, d.Error, d.LastReport, d.LastUpdate
+		}
+		return n
+	}
+	r := op.report
+	if !found {
+		d = firmware.Device{Key: r.Key}
+		if m, err := firmware.NormalizeMAC(r.Key); err == nil && m == r.Key {
+			d.MAC = m
+		}
+	}
+	d.State, d.Target, d.Error, d.LastReport = r.State, r.Target, r.Error, r.Time
+	if r.State == firmware.StateSuccess {
+		if !r.Target.IsZero() {
+			d.Version = r.Target
+		}
+		d.LastUpdate = r.Time
+	}
+	return d
+}
+
+// Devices lists the inventory as committed, sorted by key; call Flush first
+// to include what is queued.
+func (s *Store) Devices(ctx context.Context) ([]firmware.Device, error) {
+	var ds []firmware.Device
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
+			var d firmware.Device
+			if err := json.Unmarshal(v, &d); err != nil {
+				return fmt.Errorf("device %q: %w", k, err)
+			}
+			ds = append(ds, d)
+			return nil
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: devices: %w", err)
+	}
+	return ds, nil
+}
+
+// Device returns the committed record of the device with this key (a MAC
+// in any notation is normalized); ErrNotFound if there is none.
+func (s *Store) Device(ctx context.Context, key string) (firmware.Device, error) {
+	var d firmware.Device
+	err := s.view(ctx, func(tx *bolt.Tx) error {
+		b := tx.Bucket(bucketDevices)
+		ok, err := getJSON(b, []byte(key), &d)
+		if err == nil && !ok {
+			if m, merr := firmware.NormalizeMAC(key); merr == nil && m != key {
+				ok, err = getJSON(b, []byte(m), &d)
+			}
+		}
+		if err == nil && !ok {
+			err = fmt.Errorf("device %q %w", key, ErrNotFound)
+		}
+		return err
+	})
+	if err != nil {
+		return firmware.Device{}, fmt.Errorf("store: %w", err)
+	}
+	return d, nil
+}

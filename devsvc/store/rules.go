@@ -1,0 +1,205 @@
+package store
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"os"
+	"time"
+
+	"github.com/opendus/opendus/firmware"
+)
+
+// transition applies a rule transition to the rule named by ref and records
+// it. The transition's own error (firmware.ErrNoPending,
+// firmware.ErrNothingToRestore) is returned as it is, so that it reads
+// "rule UCPhone/Polycom/CX600/A/ENU has no pending version to approve".
+func (s *Store) transition(ctx context.Context, actor, ref string, fn func(r *firmware.Rule, now time.Time) (firmware.Event, error)) (firmware.Rule, error) {
+	var r firmware.Rule
+	err := s.change(ctx, actor, func(c *change) error {
+		var err error
+		if r, err = getRule(c.tx, ref); err != nil {
+			return err
+		}
+		e, err := fn(&r, c.now)
+		if err != nil {
+			return err
+		}
+		if err := putJSON(c.tx.Bucket(bucketRules), []byte(r.Identity.Path()), r); err != nil {
+			return err
+		}
+		e.Rule, e.Subject = r.ID, r.Identity.Path()
+		return c.event(e)
+	})
+	if err != nil {
+		return firmware.Rule{}, err
+	}
+	return r, nil
+}
+
+// Approve approves the pending version of the rule named by ref (a rule ID
+// or an identity path): it is offered to every device, and the approved
+// version it replaces becomes the restore version. A rule with nothing
+// pending is firmware.ErrNoPending.
+func (s *Store) Approve(ctx context.Context, actor, ref string) (firmware.Rule, error) {
+	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		if err := r.Approve(now); err != nil {
+			return firmware.Event{}, err
+		}
+		return firmware.Event{Action: ActionApprove, Version: r.Approved}, nil
+	})
+}
+
+// Reject drops the pending version of the rule named by ref; its files stay
+// until Purge. A rule with nothing pending is firmware.ErrNoPending.
+func (s *Store) Reject(ctx context.Context, actor, ref string) (firmware.Rule, error) {
+	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		v, err := r.Reject(now)
+		if err != nil {
+			return firmware.Event{}, err
+		}
+		return firmware.Event{Action: ActionReject, Version: v}, nil
+	})
+}
+
+// Restore rolls the rule named by ref back: its restore version becomes the
+// approved one; with none, the approved version is withdrawn. A rule with
+// neither is firmware.ErrNothingToRestore.
+func (s *Store) Restore(ctx context.Context, actor, ref string) (firmware.Rule, error) {
+	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		was := r.Approved
+		if err := r.Rollback(now); err != nil {
+			return firmware.Event{}, err
+		}
+		e := firmware.Event{Action: ActionRestore, Version: r.Approved, Detail: "replaces " + was.String()}
+		if r.Approved.IsZero() {
+			e.Detail = "withdraws " + was.String() + "; nothing is offered"
+		}
+		return e, nil
+	})
+}
+
+// Remove deletes the rule named by ref and every stored update of its
+// identity: the records in one transaction, the files after it committed.
+func (s *Store) Remove(ctx context.Context, actor, ref string) (firmware.Rule, error) {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	var (
+		r       firmware.Rule
+		removed []firmware.Update
+	)
+	err := s.change(ctx, actor, func(c *change) error {
+		var err error
+		if r, err = getRule(c.tx, ref); err != nil {
+			return err
+		}
+		if err := c.tx.Bucket(bucketRules).Delete([]byte(r.Identity.Path())); err != nil {
+			return err
+		}
+		ups := c.tx.Bucket(bucketUpdates)
+		prefix := []byte(r.Identity.Path() + "/")
+		cur := ups.Cursor()
+		for k, v := cur.Seek(prefix); k != nil && hasPrefix(k, prefix); k, v = cur.Seek(prefix) {
+			u, err := decodeUpdate(k, v)
+			if err != nil {
+				return err
+			}
+			removed = append(removed, u)
+			if err := ups.Delete(k); err != nil {
+				return err
+			}
+		}
+		return c.event(firmware.Event{Action: ActionRemove, Rule: r.ID, Subject: r.Identity.Path(), Version: r.Approved,
+			Detail: fmt.Sprintf("with %d stored update(s)", len(removed))})
+	})
+	if err != nil {
+		return firmware.Rule{}, err
+	}
+	for _, u := range removed {
+		s.removeUpdateFiles(u)
+	}
+	return r, nil
+}
+
+func hasPrefix(k, prefix []byte) bool {
+	return len(k) >= len(prefix) && string(k[:len(prefix)]) == string(prefix)
+}
+
+// Purge deletes the updates no rule version refers to (rejected versions
+// and versions a restore or approve left behind): the records in one
+// transaction, the files after it committed.
+func (s *Store) Purge(ctx context.Context, actor string) (removed []firmware.Update, err error) {
+	s.fileMu.Lock()
+	defer s.fileMu.Unlock()
+	err = s.change(ctx, actor, func(c *change) error {
+		removed = nil
+		rules := c.tx.Bucket(bucketRules)
+		ups := c.tx.Bucket(bucketUpdates)
+		var keys [][]byte
+		err := ups.ForEach(func(k, v []byte) error {
+			u, err := decodeUpdate(k, v)
+			if err != nil {
+				return err
+			}
+			var r firmware.Rule
+			found, err := getJSON(rules, []byte(u.Identity.Path()), &r)
+			if err != nil {
+				return err
+			}
+			if found && (r.Pending == u.Version || r.Approved == u.Version || r.Restore == u.Version) {
+				return nil
+			}
+			removed = append(removed, u)
+			keys = append(keys, append([]byte(nil), k...))
+			return nil
+		})
+		if err != nil {
+			return err
+		}
+		for i, k := range keys {
+			if err := ups.Delete(k); err != nil {
+				return err
+			}
+			u := removed[i]
+			if err := c.event(firmware.Event{Action: ActionPurge, Rule: u.Identity.RuleID(), Subject: u.Identity.Path(), Version: u.Version}); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("store: purge: %w", err)
+	}
+	for _, u := range removed {
+		s.removeUpdateFiles(u)
+	}
+	return removed, nil
+}
+
+// OpenFile opens a stored file read-only, through the file store's os.Root
+// (never outside it). Only files of committed updates open: an update being
+// imported is not in the catalog snapshot yet. A file open when its update
+// is removed stays readable until closed.
+func (s *Store) OpenFile(id firmware.Identity, v firmware.Version, name string) (*os.File, firmware.Image, error) {
+	if s.closed.Load() {
+		return nil, firmware.Image{}, ErrClosed
+	}
+	u, ok := s.Catalog().Update(id, v)
+	if !ok {
+		return nil, firmware.Image{}, fmt.Errorf("store: update %s %s %w", id, v, ErrNotFound)
+	}
+	for _, im := range u.Files {
+		if im.Name != name {
+			continue
+		}
+		f, err := s.root.Open(u.Dir() + "/" + name)
+		if err != nil {
+			if errors.Is(err, os.ErrClosed) {
+				err = ErrClosed
+			}
+			return nil, firmware.Image{}, fmt.Errorf("store: open %s/%s: %w", u.Dir(), name, err)
+		}
+		return f, im, nil
+	}
+	return nil, firmware.Image{}, fmt.Errorf("store: file %q of update %s %s %w", name, id, v, ErrNotFound)
+}
