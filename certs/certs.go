@@ -128,7 +128,7 @@ type Store struct {
 	cfg   Config
 	ca    *x509.Certificate
 	caPEM []byte
-	caKey crypto.Signer // nil when ca.key is absent
+	caKey crypto.Signer     // nil when ca.key is absent
 	admin *x509.Certificate // nil when admin.pem is absent
 
 	server atomic.Pointer[tls.Certificate] // Leaf is always set

@@ -275,7 +275,7 @@ func TestRenewUnderLoad(t *testing.T) {
 	oldSerial := s.ServerCertificate().SerialNumber.Text(16)
 
 	var (
-		done      atomic.Int64 // requests completed
+		done      atomic.Int64          // requests completed
 		halfway   = make(chan struct{}) // closed when half the requests are done
 		renewed   = make(chan struct{}) // closed after RenewServer
 		newSerial string
