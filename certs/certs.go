@@ -41,8 +41,7 @@ var (
 	// already exists in the directory; nothing is written.
 	ErrExists = errors.New("certificate files already exist")
 	// ErrNotFound is returned by Open when the directory holds no CA
-	// certificate, and by ClientTLSConfig when the named client
-	// certificate is missing.
+	// certificate.
 	ErrNotFound = errors.New("no certificates: run devsvc init")
 	// ErrExpired is returned when a certificate that an operation needs
 	// has expired: the CA when issuing, a client certificate when loading
@@ -198,7 +197,8 @@ func Bootstrap(dir string, cfg Config) (*Store, error) {
 
 // Open loads the certificates in dir. Only Now, the validity periods and
 // WarnBefore of cfg are used. It returns an error wrapping ErrNotFound when
-// dir holds no ca.pem, ErrInsecureKey when a key file is readable by group
+// dir holds no ca.pem, fs.ErrNotExist when server.pem or server.key is
+// missing, ErrInsecureKey when a key file is readable by group
 // or others, and ErrCorrupt when the files do not form a valid set. An
 // expired server certificate is loaded (so that it can be renewed).
 func Open(dir string, cfg Config) (*Store, error) {
@@ -237,9 +237,6 @@ func Open(dir string, cfg Config) (*Store, error) {
 	}
 
 	srv, err := s.loadServer(false)
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("certs: %s: %w", dir, ErrNotFound)
-	}
 	if err != nil {
 		return nil, err
 	}

@@ -7,6 +7,7 @@ import (
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
+	"io/fs"
 	"net/netip"
 	"os"
 	"path/filepath"
@@ -176,7 +177,10 @@ func TestOpenErrors(t *testing.T) {
 		}, ErrNotFound},
 		{"no server certificate", func(t *testing.T, dir string) {
 			os.Remove(filepath.Join(dir, ServerCertFile))
-		}, ErrNotFound},
+		}, fs.ErrNotExist},
+		{"no server key", func(t *testing.T, dir string) {
+			os.Remove(filepath.Join(dir, ServerKeyFile))
+		}, fs.ErrNotExist},
 		{"readable CA key", func(t *testing.T, dir string) {
 			chmod(t, filepath.Join(dir, CAKeyFile), 0o644)
 		}, ErrInsecureKey},
@@ -559,6 +563,11 @@ func TestRenewServerNames(t *testing.T) {
 	}
 	if bytes.Equal(oldKey, newKey) {
 		t.Errorf("RenewServer kept the old key")
+	}
+	if fi, err := os.Stat(filepath.Join(s.Dir(), ServerKeyFile)); err != nil {
+		t.Error(err)
+	} else if got := fi.Mode().Perm(); got != 0o600 {
+		t.Errorf("renewed %s: mode %v, want 0600", ServerKeyFile, got)
 	}
 	o, err := Open(s.Dir(), Config{})
 	if err != nil {

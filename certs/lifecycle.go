@@ -25,17 +25,21 @@ const (
 
 // CertInfo describes a certificate for listings and warnings.
 type CertInfo struct {
-	Name        string       // file name without .pem: "ca", "server", "admin"
-	Kind        string       // KindCA, KindServer or KindClient
-	Role        string       // a client's role (see ClientIdentity); empty otherwise
-	Subject     string       // RFC 2253 distinguished name
-	DNSNames    []string     // DNS subject alternative names
-	IPAddresses []netip.Addr // IP subject alternative names
-	Serial      string       // serial number, lower-case hex
-	NotBefore   time.Time
-	NotAfter    time.Time
-	SHA256      string // fingerprint of the DER, upper-case hex pairs joined by ':' as openssl prints it
-	DaysLeft    int    // whole days until NotAfter at the Store's clock; negative once expired
+	Name        string       `json:"name"`         // file name without .pem: "ca", "server", "admin"
+	Kind        string       `json:"kind"`         // KindCA, KindServer or KindClient
+	Role        string       `json:"role"`         // a client's role (see ClientIdentity); empty otherwise
+	Subject     string       `json:"subject"`      // RFC 2253 distinguished name
+	DNSNames    []string     `json:"dns_names"`    // DNS subject alternative names
+	IPAddresses []netip.Addr `json:"ip_addresses"` // IP subject alternative names
+	Serial      string       `json:"serial"`       // serial number, lower-case hex
+	NotBefore   time.Time    `json:"not_before"`
+	NotAfter    time.Time    `json:"not_after"`
+	// SHA256 is the fingerprint of the DER certificate as openssl x509
+	// -fingerprint -sha256 prints it: upper-case hex pairs joined by ':'.
+	SHA256 string `json:"sha256"`
+	// DaysLeft is the number of whole days until NotAfter at the Store's
+	// clock; negative once expired.
+	DaysLeft int `json:"days_left"`
 }
 
 // Describe returns the CertInfo of cert, named name, at time now.
@@ -112,7 +116,7 @@ func (s *Store) ExportCA(format string) ([]byte, error) {
 	switch strings.ToLower(format) {
 	case "pem":
 		return bytes.Clone(s.caPEM), nil
-	case "der", "cer", "crt":
+	case "der":
 		return bytes.Clone(s.ca.Raw), nil
 	}
 	return nil, fmt.Errorf("certs: export %q: %w", format, ErrFormat)

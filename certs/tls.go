@@ -3,9 +3,7 @@ package certs
 import (
 	"crypto/tls"
 	"crypto/x509"
-	"errors"
 	"fmt"
-	"io/fs"
 	"os"
 	"path/filepath"
 	"strings"
@@ -57,7 +55,7 @@ func (s *Store) DeviceTLSConfig() *tls.Config {
 // ClientTLSConfig returns the TLS configuration the admin CLI uses to reach
 // the admin API with the client certificate name (files name.pem and
 // name.key in the directory; "" means "admin"). It trusts only the CA. It
-// returns an error wrapping ErrNotFound if the files are missing,
+// returns an error wrapping fs.ErrNotExist if the files are missing,
 // ErrCorrupt if they are not a client certificate of this CA with its key,
 // and ErrExpired if the certificate has expired.
 func (s *Store) ClientTLSConfig(name string) (*tls.Config, error) {
@@ -75,9 +73,6 @@ func (s *Store) ClientTLSConfig(name string) (*tls.Config, error) {
 		if err == nil {
 			return s.clientConfig(certPath, certPEM, keyPEM)
 		}
-	}
-	if errors.Is(err, fs.ErrNotExist) {
-		return nil, fmt.Errorf("certs: client certificate %q: %w: %w", name, ErrNotFound, err)
 	}
 	return nil, fmt.Errorf("certs: client certificate %q: %w", name, err)
 }

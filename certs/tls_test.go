@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"log"
 	"net"
 	"net/http"
@@ -220,8 +221,8 @@ func TestAdminMTLS(t *testing.T) {
 	if _, err := s.ClientTLSConfig("mallory"); !errors.Is(err, ErrCorrupt) {
 		t.Errorf("ClientTLSConfig(mallory) = %v, want ErrCorrupt (foreign CA)", err)
 	}
-	if _, err := s.ClientTLSConfig("nobody"); !errors.Is(err, ErrNotFound) {
-		t.Errorf("ClientTLSConfig(nobody) = %v, want ErrNotFound", err)
+	if _, err := s.ClientTLSConfig("nobody"); !errors.Is(err, fs.ErrNotExist) {
+		t.Errorf("ClientTLSConfig(nobody) = %v, want fs.ErrNotExist", err)
 	}
 	for _, name := range []string{"server", "ca", "../admin", ".hidden"} {
 		if _, err := s.ClientTLSConfig(name); !errors.Is(err, ErrInvalidName) {
