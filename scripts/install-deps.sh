@@ -3,17 +3,22 @@
 # checks and real peers: cabextract and gcab (cabinet reference tools), curl
 # (a real NTLM client), slapd and ldap-utils (a real LDAP directory), rpm
 # (rpmbuild for RPM import tests), nginx (the download benchmark reference),
-# protobuf-compiler (regenerates the admin API code).
+# protobuf-compiler and libprotobuf-dev (regenerate the admin API code).
 #
 # Safe to run again: it installs only what is missing. Needs root (CI is).
 set -euo pipefail
 
-pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler)
-bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc)
+pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev)
+bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto)
 
 missing=()
 for i in "${!pkgs[@]}"; do
-  if ! command -v "${bins[$i]}" >/dev/null 2>&1 && ! [ -x "/usr/sbin/${bins[$i]}" ]; then
+  b=${bins[$i]}
+  if [[ $b == /* ]]; then
+    [ -e "$b" ] || missing+=("${pkgs[$i]}")
+    continue
+  fi
+  if ! command -v "$b" >/dev/null 2>&1 && ! [ -x "/usr/sbin/$b" ]; then
     missing+=("${pkgs[$i]}")
   fi
 done

@@ -1,0 +1,576 @@
+package cli
+
+import (
+	"bufio"
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"golang.org/x/term"
+
+	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/firmware"
+)
+
+// noFlags is the setup of a command with no flags of its own.
+func noFlags(run runFunc) func(*flag.FlagSet) runFunc {
+	return func(*flag.FlagSet) runFunc { return run }
+}
+
+func printRules(e *env, rules []firmware.Rule) error {
+	if e.json {
+		if rules == nil {
+			rules = []firmware.Rule{}
+		}
+		return printJSON(e.stdout, rules)
+	}
+	if len(rules) == 0 {
+		fmt.Fprintln(e.stdout, "No rules yet: import a bundle with devsvc import PATH.")
+		return nil
+	}
+	t := newTable(e.stdout, "RULE", "IDENTITY", "PENDING", "APPROVED", "RESTORE", "UPDATED")
+	for _, r := range rules {
+		t.row(r.ID, r.Identity.Path(), r.Pending.String(), r.Approved.String(), r.Restore.String(), when(r.Updated))
+	}
+	return t.flush()
+}
+
+var importCmd = &command{
+	name: "import", args: "PATH",
+	summary: "import firmware updates as pending rules (a directory tree, UCUpdates.cab or .rpm)",
+	help: `PATH is a directory in the layout
+  DeviceType/Vendor/Model/Revision/Locale/Version/<files>
+(for example UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/CX600.nbt), optionally
+under a DeviceUpdateFiles directory; or a bundle file: a UCUpdates.cab cabinet
+(also inside a self-extracting .exe) or an RPM package carrying that tree.
+
+The import is all or nothing: if any part is invalid, nothing is imported.
+Each identity's version becomes its rule's pending version, offered only to
+test devices until approved; RoundTable updates are approved at once unless
+deploy_roundtable_on_import is false.
+
+Examples:
+  devsvc import ./UCUpdates
+  devsvc import UCUpdates.cab --json`,
+	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 1 {
+			return usagef("name one directory or bundle file to import")
+		}
+		path := args[0]
+		info, err := os.Stat(path)
+		if err != nil {
+			return err
+		}
+		bar := newProgress(e.stderr, "uploading")
+		var results []adminapi.ImportResult
+		err = e.call(ctx, true, func(ctx context.Context, c *adminapi.Client) error {
+			if info.IsDir() {
+				results, err = c.ImportTree(ctx, path, bar.update)
+			} else {
+				results, err = c.ImportBundle(ctx, path, bar.update)
+			}
+			return err
+		})
+		bar.done()
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return printJSON(e.stdout, results)
+		}
+		t := newTable(e.stdout, "RULE", "IDENTITY", "VERSION", "FILES", "BYTES", "RESULT")
+		for _, r := range results {
+			var size int64
+			for _, f := range r.Files {
+				size += f.Size
+			}
+			what := "pending"
+			switch {
+			case r.Unchanged:
+				what = "already imported"
+			case r.Deployed:
+				what = "approved (RoundTable deploys on import)"
+			}
+			t.row(r.Rule.ID, r.Rule.Identity.Path(), r.Version.String(), strconv.Itoa(len(r.Files)), strconv.FormatInt(size, 10), what)
+		}
+		if err := t.flush(); err != nil {
+			return err
+		}
+		fmt.Fprintf(e.stdout, "Imported %d update(s). Test them on test devices, then devsvc approve RULE.\n", len(results))
+		return nil
+	}),
+}
+
+var rulesCmd = &command{
+	name: "rules", args: "[RULE]", summary: "list update rules: pending, approved and restore versions",
+	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+		var rules []firmware.Rule
+		err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+			var err error
+			if len(args) == 1 {
+				var r firmware.Rule
+				r, err = c.Rule(ctx, args[0])
+				rules = []firmware.Rule{r}
+			} else {
+				rules, err = c.Rules(ctx)
+			}
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		return printRules(e, rules)
+	}),
+}
+
+// transitionCmd makes approve, reject, restore and remove.
+func transitionCmd(name, summary, done string, op func(*adminapi.Client, context.Context, string) (firmware.Rule, error)) *command {
+	return &command{
+		name: name, args: "RULE", summary: summary,
+		help: "RULE is a rule ID (devsvc rules shows them) or an identity path,\nDeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.",
+		setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("name one rule, by ID or identity path (UCPhone/Polycom/CX600/A/ENU)")
+			}
+			var r firmware.Rule
+			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+				var err error
+				r, err = op(c, ctx, args[0])
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return printJSON(e.stdout, r)
+			}
+			fmt.Fprintf(e.stdout, "%s %s.\n", done, r.Identity.Path())
+			return printRules(e, []firmware.Rule{r})
+		}),
+	}
+}
+
+var (
+	approveCmd = transitionCmd("approve", "approve a rule's pending version: every device gets it", "Approved", (*adminapi.Client).Approve)
+	rejectCmd  = transitionCmd("reject", "drop a rule's pending version; test devices go back to the approved one", "Rejected the pending version of", (*adminapi.Client).Reject)
+	restoreCmd = transitionCmd("restore", "roll a rule back to its restore version (devices downgrade)", "Restored", (*adminapi.Client).Restore)
+	removeCmd  = transitionCmd("remove", "delete a rule; its devices are offered nothing", "Removed", (*adminapi.Client).Remove)
+)
+
+var purgeCmd = &command{
+	name: "purge", args: "", summary: "delete stored images no rule refers to (rejected, replaced)",
+	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+		var removed []firmware.Update
+		err := e.call(ctx, true, func(ctx context.Context, c *adminapi.Client) error {
+			var err error
+			removed, err = c.Purge(ctx)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if e.json {
+			if removed == nil {
+				removed = []firmware.Update{}
+			}
+			return printJSON(e.stdout, removed)
+		}
+		if len(removed) == 0 {
+			fmt.Fprintln(e.stdout, "Nothing to purge.")
+			return nil
+		}
+		t := newTable(e.stdout, "IDENTITY", "VERSION", "FILES")
+		for _, u := range removed {
+			t.row(u.Identity.Path(), u.Version.String(), strconv.Itoa(len(u.Files)))
+		}
+		return t.flush()
+	}),
+}
+
+var testDevicesCmd = &command{
+	name: "testdevices", args: "add (--mac MAC | --serial SERIAL) [--note TEXT] | list | remove MAC|SERIAL",
+	summary: "manage test devices, which get pending versions before approval",
+	help: `Examples:
+  devsvc testdevices add --mac 00-04-F2-AB-CD-EF --note "lab phone 1"
+  devsvc testdevices add --serial 64167F0A8B2C
+  devsvc testdevices list
+  devsvc testdevices remove 00-04-F2-AB-CD-EF`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var mac, serial, note string
+		fs.StringVar(&mac, "mac", "", "the device's `MAC` address (add)")
+		fs.StringVar(&serial, "serial", "", "the device's `SERIAL` number (add)")
+		fs.StringVar(&note, "note", "", "a `TEXT` note (add)")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) == 0 {
+				return usagef("say add, list or remove")
+			}
+			switch args[0] {
+			case "add":
+				if (mac == "") == (serial == "") {
+					return usagef("add takes one of --mac or --serial")
+				}
+				var d firmware.TestDevice
+				err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					var err error
+					d, err = c.AddTestDevice(ctx, firmware.TestDevice{MAC: mac, Serial: serial, Note: note})
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if e.json {
+					return printJSON(e.stdout, d)
+				}
+				fmt.Fprintf(e.stdout, "Added test device %s%s.\n", d.MAC, d.Serial)
+				return nil
+			case "list":
+				var ds []firmware.TestDevice
+				err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					var err error
+					ds, err = c.TestDevices(ctx)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if e.json {
+					if ds == nil {
+						ds = []firmware.TestDevice{}
+					}
+					return printJSON(e.stdout, ds)
+				}
+				t := newTable(e.stdout, "MAC", "SERIAL", "NOTE", "ADDED")
+				for _, d := range ds {
+					t.row(d.MAC, d.Serial, d.Note, when(d.Added))
+				}
+				return t.flush()
+			case "remove":
+				if len(args) != 2 {
+					return usagef("remove takes the MAC or serial of one test device")
+				}
+				if err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error { return c.RemoveTestDevice(ctx, args[1]) }); err != nil {
+					return err
+				}
+				if e.json {
+					return printJSON(e.stdout, map[string]string{"removed": args[1]})
+				}
+				fmt.Fprintf(e.stdout, "Removed test device %s.\n", args[1])
+				return nil
+			}
+			return usagef("unknown testdevices action %q: say add, list or remove", args[0])
+		}
+	},
+}
+
+var accountsCmd = &command{
+	name: "accounts", args: "add NAME | passwd NAME | list | disable NAME | enable NAME | remove NAME",
+	summary: "manage local accounts devices sign in with (NTLM at the edge)",
+	help: `The password is read from a prompt, or from standard input with
+--password-stdin (one line). The service keeps only the NT hash NTLM needs,
+never the password; it is computed here and the password is never sent.
+
+Examples:
+  devsvc accounts add alice
+  printf '%s\n' "$PASS" | devsvc accounts add bob --password-stdin
+  devsvc accounts disable bob`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var fromStdin bool
+		fs.BoolVar(&fromStdin, "password-stdin", false, "read the password from standard input")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) == 0 {
+				return usagef("say add, passwd, list, disable, enable or remove")
+			}
+			action := args[0]
+			if action == "list" {
+				var as []firmware.Account
+				err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					var err error
+					as, err = c.Accounts(ctx)
+					return err
+				})
+				if err != nil {
+					return err
+				}
+				if e.json {
+					if as == nil {
+						as = []firmware.Account{}
+					}
+					return printJSON(e.stdout, as)
+				}
+				t := newTable(e.stdout, "NAME", "STATUS", "CREATED", "UPDATED")
+				for _, a := range as {
+					st := "enabled"
+					if a.Disabled {
+						st = "disabled"
+					}
+					t.row(a.Name, st, when(a.Created), when(a.Updated))
+				}
+				return t.flush()
+			}
+			if len(args) != 2 {
+				return usagef("%s takes one account NAME", action)
+			}
+			name := args[1]
+			var a firmware.Account
+			var err error
+			switch action {
+			case "add", "passwd":
+				if err := firmware.ValidAccountName(name); err != nil {
+					return usagef("%v", err)
+				}
+				pw, perr := readPassword(e, fromStdin, action == "add")
+				if perr != nil {
+					return perr
+				}
+				err = e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					a, err = c.PutAccount(ctx, name, ntlm.NTHash(pw), action == "passwd")
+					return err
+				})
+			case "disable", "enable":
+				err = e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					a, err = c.SetAccountDisabled(ctx, name, action == "disable")
+					return err
+				})
+			case "remove":
+				err = e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error { return c.RemoveAccount(ctx, name) })
+				a.Name = name
+			default:
+				return usagef("unknown accounts action %q", action)
+			}
+			if err != nil {
+				return err
+			}
+			if e.json {
+				return printJSON(e.stdout, a)
+			}
+			past := map[string]string{"add": "Added", "passwd": "Changed the password of", "disable": "Disabled", "enable": "Enabled", "remove": "Removed"}[action]
+			fmt.Fprintf(e.stdout, "%s account %s.\n", past, a.Name)
+			return nil
+		}
+	},
+}
+
+// readPassword reads a password from standard input (one line) or from a
+// prompt on the terminal, asked twice.
+func readPassword(e *env, fromStdin, confirm bool) (string, error) {
+	if fromStdin {
+		line, err := bufio.NewReader(e.stdin).ReadString('\n')
+		if err != nil && !(errors.Is(err, io.EOF) && line != "") {
+			return "", errors.New("--password-stdin: no password on standard input")
+		}
+		pw := strings.TrimRight(line, "\r\n")
+		if pw == "" {
+			return "", errors.New("--password-stdin: the password is empty")
+		}
+		return pw, nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("no terminal to ask for the password: use --password-stdin")
+	}
+	fmt.Fprint(e.stderr, "Password: ")
+	pw, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	if err != nil {
+		return "", err
+	}
+	if len(pw) == 0 {
+		return "", errors.New("the password is empty")
+	}
+	if confirm {
+		fmt.Fprint(e.stderr, "Again: ")
+		again, err := term.ReadPassword(int(f.Fd()))
+		fmt.Fprintln(e.stderr)
+		if err != nil {
+			return "", err
+		}
+		if string(again) != string(pw) {
+			return "", errors.New("the passwords differ; nothing changed")
+		}
+	}
+	return string(pw), nil
+}
+
+// deviceSummary counts devices by model and version.
+type deviceSummary struct {
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	Devices int    `json:"devices"`
+}
+
+var devicesCmd = &command{
+	name: "devices", args: "[--summary]", summary: "the device inventory: versions, last check-in, update state",
+	setup: func(fs *flag.FlagSet) runFunc {
+		var summary bool
+		fs.BoolVar(&summary, "summary", false, "count devices by model and version instead")
+		return func(ctx context.Context, e *env, args []string) error {
+			var ds []firmware.Device
+			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+				var err error
+				ds, err = c.Devices(ctx)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if summary {
+				counts := map[[2]string]int{}
+				for _, d := range ds {
+					counts[[2]string{d.Identity.Path(), d.Version.String()}]++
+				}
+				rows := make([]deviceSummary, 0, len(counts))
+				for k, n := range counts {
+					rows = append(rows, deviceSummary{k[0], k[1], n})
+				}
+				sort.Slice(rows, func(i, j int) bool {
+					if rows[i].Model != rows[j].Model {
+						return rows[i].Model < rows[j].Model
+					}
+					return rows[i].Version < rows[j].Version
+				})
+				if e.json {
+					return printJSON(e.stdout, rows)
+				}
+				t := newTable(e.stdout, "MODEL", "VERSION", "DEVICES")
+				for _, r := range rows {
+					t.row(r.Model, r.Version, strconv.Itoa(r.Devices))
+				}
+				fmt.Fprintf(e.stdout, "%d device(s)\n", len(ds))
+				return t.flush()
+			}
+			if e.json {
+				if ds == nil {
+					ds = []firmware.Device{}
+				}
+				return printJSON(e.stdout, ds)
+			}
+			t := newTable(e.stdout, "DEVICE", "MODEL", "VERSION", "LAST CHECK-IN", "WHERE", "USER", "STATE", "LAST UPDATE")
+			for _, d := range ds {
+				state := string(d.State)
+				if d.State == firmware.StateFailure && d.Error != "" {
+					state += " (" + d.Error + ")"
+				} else if d.State != firmware.StateIdle && d.State != firmware.StateSuccess && !d.Target.IsZero() {
+					state += " " + d.Target.String()
+				}
+				t.row(d.Key, d.Identity.Model, d.Version.String(), when(d.LastCheckIn), string(d.Location), d.User, state, when(d.LastUpdate))
+			}
+			return t.flush()
+		}
+	},
+}
+
+var historyCmd = &command{
+	name: "history", args: "[--since SEQ] [--limit N]", summary: "catalog changes: who imported, approved, rejected what, and when",
+	setup: func(fs *flag.FlagSet) runFunc {
+		var since uint64
+		var limit int
+		fs.Uint64Var(&since, "since", 0, "show events after sequence number `SEQ`")
+		fs.IntVar(&limit, "limit", 0, "show at most `N` events (0: all)")
+		return func(ctx context.Context, e *env, args []string) error {
+			var es []firmware.Event
+			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+				var err error
+				es, err = c.History(ctx, since, limit)
+				return err
+			})
+			if err != nil {
+				return err
+			}
+			if e.json {
+				if es == nil {
+					es = []firmware.Event{}
+				}
+				return printJSON(e.stdout, es)
+			}
+			t := newTable(e.stdout, "SEQ", "TIME", "ACTOR", "ACTION", "SUBJECT", "VERSION", "DETAIL")
+			for _, ev := range es {
+				t.row(strconv.FormatUint(ev.Seq, 10), when(ev.Time), ev.Actor, ev.Action, ev.Subject, ev.Version.String(), ev.Detail)
+			}
+			return t.flush()
+		}
+	},
+}
+
+var statusCmd = &command{
+	name: "status", args: "", summary: "what runs, where, with which certificates; counts",
+	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+		var s adminapi.Status
+		err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+			var err error
+			s, err = c.Status(ctx)
+			return err
+		})
+		if err != nil {
+			return err
+		}
+		if e.json {
+			return printJSON(e.stdout, s)
+		}
+		w := e.stdout
+		fmt.Fprintf(w, "devsvc %s, up since %s, data in %s\n", s.Version, when(s.Started), s.DataDir)
+		fmt.Fprintf(w, "You are %s.\n\nListeners:\n", s.Actor)
+		for _, l := range s.Listeners {
+			fmt.Fprintf(w, "  %-9s %s\n", l.Name, l.Address)
+		}
+		fmt.Fprintln(w, "\nCertificates:")
+		t := newTable(w, "  NAME", "ROLE", "EXPIRES", "DAYS LEFT", "NAMES")
+		for _, c := range s.Certificates {
+			t.row("  "+c.Name, c.Role, c.NotAfter.Format(time.DateOnly), strconv.Itoa(c.DaysLeft), strings.Join(c.Names, " "))
+		}
+		t.flush()
+		fmt.Fprintf(w, "\nRules %d, updates %d, devices %d, test devices %d, accounts %d; history at %d; database %.1f MB (schema %d)\n",
+			s.Counts["rules"], s.Counts["updates"], s.Counts["devices"], s.Counts["testDevices"], s.Counts["accounts"], s.Seq, float64(s.DBBytes)/1e6, s.Schema)
+		for _, warn := range s.Warnings {
+			fmt.Fprintf(w, "WARNING: %s\n", warn)
+		}
+		return nil
+	}),
+}
+
+var backupCmd = &command{
+	name: "backup", args: "FILE", summary: "copy the database of a running server, consistently, to FILE",
+	help: "The copy is taken online from a read transaction; the service keeps\nrunning. Restore by stopping the service and putting FILE in place of\nDIR/opendus.db. The image files under DIR/DeviceUpdateFiles are not in it:\nback them up as files.",
+	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+		if len(args) != 1 {
+			return usagef("name the FILE to write")
+		}
+		if fileExists(args[0]) {
+			return fmt.Errorf("%s exists: choose a new file name", args[0])
+		}
+		f, err := os.OpenFile(args[0]+".partial", os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+		if err != nil {
+			return err
+		}
+		defer os.Remove(f.Name())
+		var n int64
+		err = e.call(ctx, true, func(ctx context.Context, c *adminapi.Client) error {
+			n, err = c.Backup(ctx, f)
+			return err
+		})
+		if err == nil {
+			err = f.Sync()
+		}
+		if cerr := f.Close(); err == nil {
+			err = cerr
+		}
+		if err != nil {
+			return err
+		}
+		if err := os.Rename(f.Name(), args[0]); err != nil {
+			return err
+		}
+		if e.json {
+			return printJSON(e.stdout, map[string]any{"file": args[0], "bytes": n})
+		}
+		fmt.Fprintf(e.stdout, "Wrote %s (%d bytes).\n", args[0], n)
+		return nil
+	}),
+}

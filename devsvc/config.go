@@ -1,0 +1,277 @@
+package devsvc
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// ConfigFile is the settings file's name in the data directory.
+const ConfigFile = "devsvc.conf"
+
+// Settings are the service's settings, read from DIR/devsvc.conf. Every
+// field has a default that works; the file devsvc init writes lists them all
+// with their defaults, commented.
+type Settings struct {
+	Domain       string // the SIP/DNS domain, e.g. contoso.com
+	InternalName string // the name devices inside use
+	ExternalName string // the name devices outside use (through the edge)
+
+	InternalAddr string // LAN listener; anonymous check-ins
+	ExternalAddr string // edge listener; NTLM
+	AdminAddr    string // admin gRPC API; mutual TLS
+
+	// InternalURL and ExternalURL are the base URLs devices are given; by
+	// default https://InternalName/ and https://ExternalName/ on the
+	// listeners' ports.
+	InternalURL string
+	ExternalURL string
+
+	DeployRoundTableOnImport bool          // RoundTable updates approve on import
+	CheckInterval            time.Duration // how often devices check (24h)
+	CheckJitter              time.Duration // spread of next check times
+
+	InventoryFlush time.Duration // inventory writes are durable within this
+	MaxImportBytes int64         // largest upload accepted by import
+
+	LogCleanUpInterval     time.Duration // audit and device logs kept this long
+	LogFlushInterval       time.Duration
+	MaxLogFileSize         int64
+	ValidLogFileTypes      []string
+	ValidLogFileExtensions []string
+}
+
+// DefaultSettings returns the defaults for domain.
+func DefaultSettings(domain string) Settings {
+	return Settings{
+		Domain:                   domain,
+		InternalName:             "ucupdates-r2." + domain,
+		ExternalName:             "ucupdates." + domain,
+		InternalAddr:             ":443",
+		ExternalAddr:             ":4443",
+		AdminAddr:                "127.0.0.1:9443",
+		DeployRoundTableOnImport: true,
+		CheckInterval:            24 * time.Hour,
+		CheckJitter:              2 * time.Hour,
+		InventoryFlush:           200 * time.Millisecond,
+		MaxImportBytes:           8 << 30,
+		LogCleanUpInterval:       10 * 24 * time.Hour,
+		LogFlushInterval:         5 * time.Minute,
+		MaxLogFileSize:           1024000,
+		ValidLogFileTypes:        []string{"Watson", "CELog", "Config"},
+		ValidLogFileExtensions:   []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"},
+	}
+}
+
+// setting describes one key of the file: its name, what it means, and how
+// to read and write it.
+type setting struct {
+	key, help string
+	get       func(*Settings) string
+	set       func(*Settings, string) error
+}
+
+func str(key, help string, p func(*Settings) *string) setting {
+	return setting{key, help, func(s *Settings) string { return *p(s) }, func(s *Settings, v string) error { *p(s) = v; return nil }}
+}
+
+func dur(key, help string, p func(*Settings) *time.Duration) setting {
+	return setting{key, help, func(s *Settings) string { return formatDuration(*p(s)) },
+		func(s *Settings, v string) error {
+			d, err := parseDuration(v)
+			if err != nil {
+				return err
+			}
+			*p(s) = d
+			return nil
+		}}
+}
+
+func num(key, help string, p func(*Settings) *int64) setting {
+	return setting{key, help, func(s *Settings) string { return strconv.FormatInt(*p(s), 10) },
+		func(s *Settings, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < 0 {
+				return fmt.Errorf("want a whole number of bytes, got %q", v)
+			}
+			*p(s) = n
+			return nil
+		}}
+}
+
+func list(key, help string, p func(*Settings) *[]string) setting {
+	return setting{key, help, func(s *Settings) string { return strings.Join(*p(s), ", ") },
+		func(s *Settings, v string) error {
+			var out []string
+			for _, f := range strings.Split(v, ",") {
+				if f = strings.TrimSpace(f); f != "" {
+					out = append(out, f)
+				}
+			}
+			*p(s) = out
+			return nil
+		}}
+}
+
+func boolean(key, help string, p func(*Settings) *bool) setting {
+	return setting{key, help, func(s *Settings) string { return strconv.FormatBool(*p(s)) },
+		func(s *Settings, v string) error {
+			b, err := strconv.ParseBool(v)
+			if err != nil {
+				return fmt.Errorf("want true or false, got %q", v)
+			}
+			*p(s) = b
+			return nil
+		}}
+}
+
+var settings = []setting{
+	str("domain", "The SIP/DNS domain served. Devices that were never signed in find the\nservice as ucupdates-r2.<domain>.",
+		func(s *Settings) *string { return &s.Domain }),
+	str("internal_name", "The name devices inside the network use (covered by the server certificate).",
+		func(s *Settings) *string { return &s.InternalName }),
+	str("external_name", "The name devices outside use, through the edge.",
+		func(s *Settings) *string { return &s.ExternalName }),
+	str("internal_addr", "Address of the LAN listener (HTTPS, anonymous check-ins).",
+		func(s *Settings) *string { return &s.InternalAddr }),
+	str("external_addr", "Address of the edge listener (HTTPS, NTLM-authenticated, HTTP/1.1).",
+		func(s *Settings) *string { return &s.ExternalAddr }),
+	str("admin_addr", "Address of the admin API (gRPC, mutual TLS with an admin certificate).",
+		func(s *Settings) *string { return &s.AdminAddr }),
+	str("internal_url", "Base URL devices are given for the internal service; empty means\nhttps://<internal_name>[:port]/ from internal_addr.",
+		func(s *Settings) *string { return &s.InternalURL }),
+	str("external_url", "Base URL devices are given for the external service; empty means\nhttps://<external_name>[:port]/ from external_addr.",
+		func(s *Settings) *string { return &s.ExternalURL }),
+	boolean("deploy_roundtable_on_import", "RoundTable updates are approved as soon as they are imported, as the\noriginal service does. false: they wait for approve like phones.",
+		func(s *Settings) *bool { return &s.DeployRoundTableOnImport }),
+	dur("check_interval", "How often devices check for updates.",
+		func(s *Settings) *time.Duration { return &s.CheckInterval }),
+	dur("check_jitter", "Next check times are spread over this much, so a fleet does not arrive at once.",
+		func(s *Settings) *time.Duration { return &s.CheckJitter }),
+	dur("inventory_flush", "Device check-ins are written in batches; each is durable within this long.",
+		func(s *Settings) *time.Duration { return &s.InventoryFlush }),
+	num("max_import_bytes", "Largest upload an import accepts, in bytes.",
+		func(s *Settings) *int64 { return &s.MaxImportBytes }),
+	dur("log_cleanup_interval", "Audit logs and device logs are removed after this long (LogCleanUpInterval, 1d-365d).",
+		func(s *Settings) *time.Duration { return &s.LogCleanUpInterval }),
+	dur("log_flush_interval", "Audit log lines are flushed to disk at least this often (LogFlushInterval, 1m-1h).",
+		func(s *Settings) *time.Duration { return &s.LogFlushInterval }),
+	num("max_log_file_size", "Largest device log upload, in bytes (MaxLogFileSize).",
+		func(s *Settings) *int64 { return &s.MaxLogFileSize }),
+	list("valid_log_file_types", "Device log types accepted (ValidLogFileTypes).",
+		func(s *Settings) *[]string { return &s.ValidLogFileTypes }),
+	list("valid_log_file_extensions", "Device log file extensions accepted (ValidLogFileExtensions).",
+		func(s *Settings) *[]string { return &s.ValidLogFileExtensions }),
+}
+
+// formatDuration writes whole days as "10d", else Go's form.
+func formatDuration(d time.Duration) string {
+	if d > 0 && d%(24*time.Hour) == 0 {
+		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
+	}
+	return d.String()
+}
+
+// parseDuration accepts Go durations and a number of days, "10d".
+func parseDuration(s string) (time.Duration, error) {
+	if n, ok := strings.CutSuffix(s, "d"); ok {
+		days, err := strconv.Atoi(n)
+		if err != nil || days < 0 {
+			return 0, fmt.Errorf("want a duration like 24h or 10d, got %q", s)
+		}
+		return time.Duration(days) * 24 * time.Hour, nil
+	}
+	d, err := time.ParseDuration(s)
+	if err != nil || d < 0 {
+		return 0, fmt.Errorf("want a duration like 24h or 10d, got %q", s)
+	}
+	return d, nil
+}
+
+// Render returns the settings file: every setting with its help, the
+// default commented, and the value set when it differs from the default.
+func (s Settings) Render() []byte {
+	def := DefaultSettings(s.Domain)
+	var b bytes.Buffer
+	b.WriteString("# OpenDUS device update service settings (written by devsvc init).\n")
+	b.WriteString("# Every setting is listed with its default; uncomment a line to change it.\n")
+	b.WriteString("# Flags of `devsvc serve` override the listener addresses.\n")
+	for _, st := range settings {
+		b.WriteString("\n")
+		for _, line := range strings.Split(st.help, "\n") {
+			b.WriteString("# " + line + "\n")
+		}
+		v, d := st.get(&s), st.get(&def)
+		if st.key == "domain" || v != d {
+			fmt.Fprintf(&b, "%s = %s\n", st.key, v)
+		} else {
+			fmt.Fprintf(&b, "# %s = %s\n", st.key, d)
+		}
+	}
+	return b.Bytes()
+}
+
+// ErrNoConfig is returned when a data directory has no settings file.
+var ErrNoConfig = errors.New("no settings file")
+
+// LoadSettings reads DIR/devsvc.conf over the defaults.
+func LoadSettings(dir string) (Settings, error) {
+	name := filepath.Join(dir, ConfigFile)
+	data, err := os.ReadFile(name)
+	if errors.Is(err, os.ErrNotExist) {
+		return Settings{}, fmt.Errorf("%s: %w: create the data directory with `devsvc init --data %s --domain DOMAIN`", name, ErrNoConfig, dir)
+	}
+	if err != nil {
+		return Settings{}, err
+	}
+	return ParseSettings(name, data)
+}
+
+// ParseSettings parses a settings file's content; name is used in errors.
+func ParseSettings(name string, data []byte) (Settings, error) {
+	// The domain decides other defaults, so find it first.
+	kv := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(data))
+	line := 0
+	for sc.Scan() {
+		line++
+		t := strings.TrimSpace(sc.Text())
+		if t == "" || strings.HasPrefix(t, "#") {
+			continue
+		}
+		k, v, ok := strings.Cut(t, "=")
+		if !ok {
+			return Settings{}, fmt.Errorf("%s:%d: want key = value, got %q", name, line, t)
+		}
+		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		known := false
+		for _, st := range settings {
+			known = known || st.key == k
+		}
+		if !known {
+			return Settings{}, fmt.Errorf("%s:%d: unknown setting %q", name, line, k)
+		}
+		kv[k] = v
+	}
+	if err := sc.Err(); err != nil {
+		return Settings{}, err
+	}
+	if kv["domain"] == "" {
+		return Settings{}, fmt.Errorf("%s: domain is not set", name)
+	}
+	s := DefaultSettings(kv["domain"])
+	for _, st := range settings {
+		if v, ok := kv[st.key]; ok {
+			if err := st.set(&s, v); err != nil {
+				return Settings{}, fmt.Errorf("%s: %s: %w", name, st.key, err)
+			}
+		}
+	}
+	return s, nil
+}
