@@ -164,7 +164,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return nil, fmt.Errorf("store: open %s: %w", dir, err)
 	}
 	dbPath := filepath.Join(dir, dbName)
-	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: 2 * time.Second})
+	db, err := bolt.Open(dbPath, 0o600, &bolt.Options{Timeout: time.Second})
 	if err != nil {
 		root.Close()
 		if errors.Is(err, berrors.ErrTimeout) {
