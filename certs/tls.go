@@ -19,7 +19,7 @@ import (
 // server name (SNI), and clients that connect to an IP address send none.
 // For the same reason, httptest.Server.StartTLS, which fills Certificates
 // with its own certificate, cannot serve it; use http.Server.ServeTLS(ln,
-// "", "") or tls.NewListener instead.
+// "", "") or tls.NewListener instead, and certstest.NewServer in tests.
 func (s *Store) ServerTLSConfig() *tls.Config {
 	return &tls.Config{
 		MinVersion:     tls.VersionTLS12,
