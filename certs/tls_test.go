@@ -99,21 +99,25 @@ func get(c *http.Client, host, addr string) (string, *x509.Certificate, error) {
 func TestDeviceConnects(t *testing.T) {
 	s := bootstrap(t, testConfig())
 	addr := serve(t, s.ServerTLSConfig())
-	c := client(s.DeviceTLSConfig(), addr)
 	hosts := []string{"localhost", "127.0.0.1", "::1", "ucupdates-r2.contoso.com", "ucupdates.contoso.com", "upd1.contoso.com", "upd1", "UCUPDATES-R2.CONTOSO.COM"}
-	for _, host := range hosts {
-		t.Run(host, func(t *testing.T) {
-			body, leaf, err := get(c, host, addr)
-			if err != nil {
-				t.Fatalf("GET via %s: %v", host, err)
-			}
-			if body != "ok" {
-				t.Errorf("GET via %s = %q, want ok", host, body)
-			}
-			if !leaf.Equal(s.ServerCertificate()) {
-				t.Errorf("GET via %s: server presented serial %x, want %x", host, leaf.SerialNumber, s.ServerCertificate().SerialNumber)
-			}
-		})
+	for _, version := range []uint16{tls.VersionTLS12, tls.VersionTLS13} {
+		cfg := s.DeviceTLSConfig()
+		cfg.MaxVersion = version
+		c := client(cfg, addr)
+		for _, host := range hosts {
+			t.Run(tls.VersionName(version)+"/"+host, func(t *testing.T) {
+				body, leaf, err := get(c, host, addr)
+				if err != nil {
+					t.Fatalf("GET via %s: %v", host, err)
+				}
+				if body != "ok" {
+					t.Errorf("GET via %s = %q, want ok", host, body)
+				}
+				if !leaf.Equal(s.ServerCertificate()) {
+					t.Errorf("GET via %s: server presented serial %x, want %x", host, leaf.SerialNumber, s.ServerCertificate().SerialNumber)
+				}
+			})
+		}
 	}
 }
 
