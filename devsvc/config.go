@@ -170,12 +170,20 @@ var settings = []setting{
 		func(s *Settings) *[]string { return &s.ValidLogFileExtensions }),
 }
 
-// formatDuration writes whole days as "10d", else Go's form.
+// formatDuration writes whole numbers of days from two on as "10d", else
+// Go's form without zero minutes and seconds ("24h", "5m", "200ms").
 func formatDuration(d time.Duration) string {
-	if d > 0 && d%(24*time.Hour) == 0 {
+	if d >= 48*time.Hour && d%(24*time.Hour) == 0 {
 		return strconv.FormatInt(int64(d/(24*time.Hour)), 10) + "d"
 	}
-	return d.String()
+	s := d.String()
+	if strings.HasSuffix(s, "m0s") {
+		s = strings.TrimSuffix(s, "0s")
+	}
+	if strings.HasSuffix(s, "h0m") {
+		s = strings.TrimSuffix(s, "0m")
+	}
+	return s
 }
 
 // parseDuration accepts Go durations and a number of days, "10d".
