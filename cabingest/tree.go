@@ -42,7 +42,7 @@ func ParseTreePath(p string) (TreeEntry, error) {
 		return TreeEntry{}, fmt.Errorf("%q: version directory: %w", p, err)
 	}
 	if err := firmware.ValidName(parts[6]); err != nil {
-		return TreeEntry{}, fmt.Errorf("%q: file name %w", p, err)
+		return TreeEntry{}, fmt.Errorf("%q: %w: file name %v", p, ErrLayout, err)
 	}
 	return TreeEntry{Identity: id, Version: v, Name: parts[6]}, nil
 }

@@ -1,0 +1,236 @@
+package adminapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"net"
+	"strings"
+	"testing"
+	"time"
+
+	"google.golang.org/grpc"
+	"google.golang.org/grpc/codes"
+	"google.golang.org/grpc/credentials"
+	rpb "google.golang.org/grpc/reflection/grpc_reflection_v1"
+	"google.golang.org/grpc/status"
+
+	"github.com/opendus/opendus/cabingest"
+	"github.com/opendus/opendus/certs"
+	"github.com/opendus/opendus/certs/certstest"
+	pb "github.com/opendus/opendus/devsvc/adminapi/adminpb"
+	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
+)
+
+// harness is an admin server on loopback over real mutual TLS, with a real
+// store, and a client with the admin certificate.
+type harness struct {
+	st     *store.Store
+	cs     *certs.Store
+	addr   string
+	client *Client
+}
+
+func newHarness(t *testing.T) *harness {
+	t.Helper()
+	cs := certstest.NewStore(t, certs.Config{})
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	srv := NewServer(st, Config{SpoolDir: t.TempDir(), MaxImportFiles: 5, MaxImportBytes: 1 << 20})
+	g := srv.GRPCServer(cs.AdminServerTLSConfig())
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	go g.Serve(ln)
+	t.Cleanup(g.Stop)
+	conf, err := cs.ClientTLSConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := Dial(ln.Addr().String(), conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return &harness{st: st, cs: cs, addr: ln.Addr().String(), client: c}
+}
+
+func ctx(t *testing.T) context.Context {
+	c, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	t.Cleanup(cancel)
+	return c
+}
+
+func TestReflectionListsTheAdminService(t *testing.T) {
+	h := newHarness(t)
+	conf, err := h.cs.ClientTLSConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	conn, err := grpc.NewClient(h.addr, grpc.WithTransportCredentials(credentials.NewTLS(conf)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer conn.Close()
+	stream, err := rpb.NewServerReflectionClient(conn).ServerReflectionInfo(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := stream.Send(&rpb.ServerReflectionRequest{MessageRequest: &rpb.ServerReflectionRequest_ListServices{}}); err != nil {
+		t.Fatal(err)
+	}
+	resp, err := stream.Recv()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, s := range resp.GetListServicesResponse().GetService() {
+		names = append(names, s.GetName())
+	}
+	if !strings.Contains(strings.Join(names, " "), "opendus.admin.v1.Admin") {
+		t.Errorf("reflection lists %v, want opendus.admin.v1.Admin", names)
+	}
+}
+
+func TestStatusError(t *testing.T) {
+	tests := []struct {
+		err  error
+		want codes.Code
+	}{
+		{fmt.Errorf("rule x: %w", store.ErrNotFound), codes.NotFound},
+		{fmt.Errorf("x: %w", store.ErrExists), codes.AlreadyExists},
+		{store.ErrBusy, codes.Unavailable},
+		{fmt.Errorf("rule x has %w to approve", firmware.ErrNoPending), codes.FailedPrecondition},
+		{firmware.ErrNothingToRestore, codes.FailedPrecondition},
+		{store.ErrConflict, codes.FailedPrecondition},
+		{fmt.Errorf("%w: x", firmware.ErrVersion), codes.InvalidArgument},
+		{cabingest.ErrLayout, codes.InvalidArgument},
+		{errTooLarge, codes.ResourceExhausted},
+		{context.Canceled, codes.Canceled},
+		{errors.New("disk on fire"), codes.Internal},
+		{status.Error(codes.Unimplemented, "no"), codes.Unimplemented},
+	}
+	for _, tt := range tests {
+		if got := status.Code(statusError(tt.err)); got != tt.want {
+			t.Errorf("statusError(%v) code = %v, want %v", tt.err, got, tt.want)
+		}
+		if got := status.Convert(statusError(tt.err)).Message(); got != tt.err.Error() && status.Code(tt.err) == codes.Unknown {
+			t.Errorf("statusError(%v) message = %q, want the error's own", tt.err, got)
+		}
+	}
+}
+
+// rawImport sends a hand-made tree upload, as a hostile client could.
+func rawImport(t *testing.T, h *harness, msgs ...*pb.ImportRequest) error {
+	t.Helper()
+	stream, err := h.client.c.Import(ctx(t))
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, m := range msgs {
+		if err := stream.Send(m); err != nil {
+			break
+		}
+	}
+	_, err = stream.CloseAndRecv()
+	return err
+}
+
+func hdr() *pb.ImportRequest {
+	return &pb.ImportRequest{Part: &pb.ImportRequest_Header{Header: &pb.ImportHeader{Kind: pb.ImportHeader_TREE, Name: "t"}}}
+}
+
+func file(p string, size int64) *pb.ImportRequest {
+	return &pb.ImportRequest{Part: &pb.ImportRequest_File{File: &pb.FileHeader{Path: p, Size: size}}}
+}
+
+func data(s string) *pb.ImportRequest {
+	return &pb.ImportRequest{Part: &pb.ImportRequest_Data{Data: []byte(s)}}
+}
+
+func TestImportRefusesHostileUploads(t *testing.T) {
+	const good = "UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/CX600.nbt"
+	tests := []struct {
+		name string
+		msgs []*pb.ImportRequest
+		want codes.Code
+	}{
+		{"no header", []*pb.ImportRequest{file(good, 1), data("x")}, codes.InvalidArgument},
+		{"dot dot", []*pb.ImportRequest{hdr(), file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/../../../../../../../etc/x", 1), data("x")}, codes.InvalidArgument},
+		{"absolute", []*pb.ImportRequest{hdr(), file("/UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/x.nbt", 1), data("x")}, codes.InvalidArgument},
+		{"backslash", []*pb.ImportRequest{hdr(), file(`UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/..\..\x.nbt`, 1), data("x")}, codes.InvalidArgument},
+		{"bad version", []*pb.ImportRequest{hdr(), file("UCPhone/Polycom/CX600/A/ENU/4.0/x.nbt", 1), data("x")}, codes.InvalidArgument},
+		{"data before file", []*pb.ImportRequest{hdr(), data("x")}, codes.InvalidArgument},
+		{"longer than said", []*pb.ImportRequest{hdr(), file(good, 1), data("xx")}, codes.InvalidArgument},
+		{"shorter than said", []*pb.ImportRequest{hdr(), file(good, 5), data("xx")}, codes.InvalidArgument},
+		{"duplicate file", []*pb.ImportRequest{hdr(), file(good, 1), data("x"), file(good, 1), data("x")}, codes.InvalidArgument},
+		{"too many files", []*pb.ImportRequest{hdr(),
+			file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/a.nbt", 0), file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/b.nbt", 0),
+			file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/c.nbt", 0), file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/d.nbt", 0),
+			file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/e.nbt", 0), file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/f.nbt", 0)}, codes.ResourceExhausted},
+		{"too many bytes", []*pb.ImportRequest{hdr(), file(good, 2<<20), data(strings.Repeat("x", 1<<20)), data(strings.Repeat("x", 1<<20))}, codes.ResourceExhausted},
+		{"cabinet without opener", []*pb.ImportRequest{{Part: &pb.ImportRequest_Header{Header: &pb.ImportHeader{Kind: pb.ImportHeader_CABINET}}}, data("MSCF")}, codes.Unimplemented},
+	}
+	h := newHarness(t)
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			err := rawImport(t, h, tt.msgs...)
+			if got := status.Code(err); got != tt.want {
+				t.Errorf("import: %v (code %v), want code %v", err, got, tt.want)
+			}
+		})
+	}
+	if rules := h.st.Catalog().Rules(); len(rules) != 0 {
+		t.Errorf("refused imports left rules: %+v", rules)
+	}
+	// A well-formed upload through the same path works.
+	if err := rawImport(t, h, hdr(), file(good, 3), data("abc")); err != nil {
+		t.Fatalf("good import: %v", err)
+	}
+	r, err := h.client.Rule(ctx(t), "UCPhone/Polycom/CX600/A/ENU")
+	if err != nil || r.Pending.String() != "4.0.7577.4372" {
+		t.Errorf("rule after import = %+v, %v", r, err)
+	}
+	f, im, err := h.st.OpenFile(r.Identity, r.Pending, "CX600.nbt")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer f.Close()
+	b, _ := io.ReadAll(f)
+	if string(b) != "abc" || im.Size != 3 {
+		t.Errorf("stored file = %q (%+v), want abc", b, im)
+	}
+}
+
+func TestClientErrorsSayWhatToDo(t *testing.T) {
+	h := newHarness(t)
+	_, err := h.client.Approve(ctx(t), "UCPhone/Polycom/CX600/A/ENU")
+	if !errors.Is(err, ErrNotFound) {
+		t.Errorf("approve of a missing rule: %v, want ErrNotFound", err)
+	}
+	var ae *Error
+	if !errors.As(err, &ae) || !strings.Contains(ae.Msg, "UCPhone/Polycom/CX600/A/ENU") {
+		t.Errorf("error %v does not name the rule", err)
+	}
+	// Nothing listens here: the message points at devsvc serve.
+	ln, _ := net.Listen("tcp", "127.0.0.1:0")
+	addr := ln.Addr().String()
+	ln.Close()
+	conf, _ := h.cs.ClientTLSConfig("admin")
+	c, err := Dial(addr, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	short, cancel := context.WithTimeout(context.Background(), 3*time.Second)
+	defer cancel()
+	if _, err := c.Rules(short); err == nil || !strings.Contains(err.Error(), "devsvc serve") {
+		t.Errorf("Rules against nothing: %v, want a hint to run devsvc serve", err)
+	}
+}
