@@ -146,7 +146,7 @@ type accountRecord struct {
 
 func (r accountRecord) account() (firmware.Account, error) {
 	a := firmware.Account{Name: r.Name, Disabled: r.Disabled, Created: r.Created, Updated: r.Updated}
-	if n, err := hex.Decode(a.NTHash[:], []byte(r.NTHash)); err != nil || n != len(a.NTHash) {
+	if decodeHex(a.NTHash[:], r.NTHash) != nil {
 		return firmware.Account{}, fmt.Errorf("account %q: bad NT hash", r.Name)
 	}
 	return a, nil

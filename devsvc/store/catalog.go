@@ -149,7 +149,7 @@ func decodeUpdate(k, v []byte) (firmware.Update, error) {
 	u := firmware.Update{Identity: r.Identity, Version: r.Version, UpdateType: r.UpdateType, Imported: r.Imported}
 	for _, f := range r.Files {
 		im := firmware.Image{Name: f.Name, Size: f.Size, Role: f.Role}
-		if n, err := hex.Decode(im.SHA256[:], []byte(f.SHA256)); err != nil || n != len(im.SHA256) {
+		if decodeHex(im.SHA256[:], f.SHA256) != nil {
 			return firmware.Update{}, fmt.Errorf("update %q: file %q: bad SHA-256 %q", k, f.Name, f.SHA256)
 		}
 		u.Files = append(u.Files, im)
@@ -161,6 +161,15 @@ func decodeUpdate(k, v []byte) (firmware.Update, error) {
 		return firmware.Update{}, fmt.Errorf("update %q: record says %s", k, u.Dir())
 	}
 	return u, nil
+}
+
+// decodeHex decodes s into dst, which it must fill exactly.
+func decodeHex(dst []byte, s string) error {
+	if len(s) != hex.EncodedLen(len(dst)) {
+		return fmt.Errorf("%d hex digits, want %d", len(s), hex.EncodedLen(len(dst)))
+	}
+	_, err := hex.Decode(dst, []byte(s))
+	return err
 }
 
 // updateKeyOf is an update's key in the updates bucket, also its directory

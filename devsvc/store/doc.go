@@ -3,6 +3,77 @@
 // local accounts, the device inventory and the catalog history. It is the
 // only package that imports go.etcd.io/bbolt; no bolt transaction leaves it.
 //
-// (The full explanation of layout, atomicity and group commit follows once
-// the implementation is complete.)
+// # Layout
+//
+// A data directory holds the database and the file store:
+//
+//	opendus.db                    bbolt database
+//	DeviceUpdateFiles/<DeviceType>/<Vendor>/<Model>/<Revision>/<Locale>/<Version>/<file>
+//
+// The database has one bucket per kind of record, each record JSON:
+//
+//	meta         "schema" -> schema version (SchemaVersion)
+//	rules        identity path -> firmware.Rule
+//	updates      identity path "/" version -> the update and its files' sizes and SHA-256
+//	testdevices  device key -> firmware.TestDevice
+//	accounts     lower-case name -> account with its NT hash
+//	devices      device key -> firmware.Device
+//	history      8-byte big-endian number -> firmware.Event
+//
+// Open refuses a database whose schema version is newer than this package's
+// (ErrSchema) and upgrades an older one inside one transaction (migrate).
+// Every file-system access under DeviceUpdateFiles goes through an os.Root,
+// so no name can reach outside it, even though identities and file names
+// are validated first (firmware.Identity.Validate, firmware.ValidName).
+//
+// # History
+//
+// Every catalog change (import, approve, reject, restore, remove, purge,
+// test devices, accounts) appends its events to the history, numbered by
+// the history bucket's one sequence, in the same transaction as the change.
+// The numbers are therefore gapless and in commit order, and a mirror can
+// follow the catalog from any number (History). The Catalog snapshot, an
+// immutable in-memory copy of rules, updates and test devices read inside
+// the committing transaction, is published after the commit, and a snapshot
+// never replaces one with a higher number; the check-in path reads it with
+// one atomic load.
+//
+// # Why an update is whole or absent after a crash
+//
+// Import writes each file of a new update to a temporary name (a dot name,
+// which no valid file name is), computing its size and SHA-256 as it goes;
+// compares them with the expected ones; fsyncs it; renames it into place;
+// and fsyncs the directory, and the parent of every directory it created.
+// Only when every file of the bundle is durable does one bolt transaction
+// record every update, rule change and event of the bundle. bbolt commits
+// atomically and durably (data pages, fsync, meta page, fsync), so a crash
+// leaves one of two states: before the commit, files that no update
+// records; after it, updates whose files are all durable. Updates become
+// visible (Catalog, OpenFile) only through the snapshot published after
+// the commit. Remove and Purge delete records first and files after the
+// commit, so a crash between them also leaves only unrecorded files. Open
+// removes every file no recorded update lists (temporary names, files of an
+// interrupted import or removal) and the directories left empty, so after a
+// crash every update is whole or absent and no orphan file remains. A
+// stored version's files never change: importing it again with the same
+// content writes nothing, with other content is ErrConflict.
+//
+// Imports, Remove and Purge are serialized with each other (they add and
+// delete update records and files); approve, reject, restore, test devices
+// and accounts only wait for bbolt's single writer.
+//
+// # Inventory group commit
+//
+// Check-ins are frequent and each one changes a device record, so they are
+// not written one transaction (and fsync) each. RecordCheckIn and Report
+// put the operation on a bounded queue and return at once; ErrBusy when it
+// is full (the device side answers 503 with Retry-After). One writer
+// goroutine gathers the queued operations, merging them per device in
+// queue order, and commits them in one fsynced transaction when the oldest
+// has waited FlushInterval (200 ms by default), when the batch reaches
+// maxBatch operations, when Flush asks, and at Close. An accepted operation
+// is therefore durable within FlushInterval plus one commit, well within a
+// second; Flush waits until everything queued before it is durable. A
+// crash loses at most the operations not yet committed, never a catalog
+// change.
 package store
