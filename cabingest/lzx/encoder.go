@@ -42,8 +42,7 @@ type Encoder struct {
 
 	hist []byte  // the window: recent input after E8 translation
 	head []int32 // hash -> latest hist index, -1 when none
-	prev []int32 // hist index -> previous index with the same hash
-	ins  int     // hist indexes below ins are in the hash chains
+	son  []int32 // binary trees: son[2p], son[2p+1] = smaller, larger child of p
 
 	total   int64
 	frame   int
@@ -68,6 +67,18 @@ type Encoder struct {
 	alC     [alignedSyms]uint16
 	pre     [3]preTree
 	scratch huffScratch
+
+	// parser state
+	costs     costModel
+	haveCosts bool
+	cands     []cand32
+	candIdx   []int32
+	arr       []arrival
+	path      []int32
+
+	// match finder effort
+	depth, nice, lazy int
+	noE8              bool
 
 	// counts of the block types emitted, for tests
 	nVerbatim, nAligned, nUncompressed int
@@ -103,7 +114,7 @@ func NewEncoder(windowBits int) (*Encoder, error) {
 		mainSyms:   mainSyms,
 		hist:       make([]byte, 0, 2*ws),
 		head:       make([]int32, 1<<hashBits),
-		prev:       make([]int32, 2*ws),
+		son:        make([]int32, 4*ws),
 		prevMain:   make([]uint8, mainSyms),
 		prevLen:    make([]uint8, numSecondaryLens),
 		tokens:     make([]token, 0, maxTokens),
@@ -114,6 +125,7 @@ func NewEncoder(windowBits int) (*Encoder, error) {
 		mainC:      make([]uint16, mainSyms),
 		lenC:       make([]uint16, numSecondaryLens),
 	}
+	e.depth, e.nice, e.lazy = chainDepth, niceLen, lazyLen
 	e.Reset()
 	return e, nil
 }
@@ -124,13 +136,13 @@ func (e *Encoder) Reset() {
 	for i := range e.head {
 		e.head[i] = -1
 	}
-	e.ins = 0
 	e.total, e.frame = 0, 0
 	e.short, e.started = false, false
 	e.e8Size = 0
 	e.r0, e.r1, e.r2 = 1, 1, 1
 	clear(e.prevMain)
 	clear(e.prevLen)
+	e.haveCosts = false
 }
 
 // Encode appends to dst the compressed payload of one CFDATA block for src
@@ -153,10 +165,14 @@ func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
 		e.started = true
 		// E8 translation costs little where there is no x86 code and
 		// gains much where there is, so it is always on.
-		e.e8Size = e8FileSize
-		w.write(1, 1)
-		w.write(uint32(e.e8Size)>>16, 16)
-		w.write(uint32(e.e8Size)&0xFFFF, 16)
+		if e.noE8 {
+			w.write(0, 1)
+		} else {
+			e.e8Size = e8FileSize
+			w.write(1, 1)
+			w.write(uint32(e.e8Size)>>16, 16)
+			w.write(uint32(e.e8Size)&0xFFFF, 16)
+		}
 	}
 
 	// Append the frame to the window, E8-translated.
@@ -172,6 +188,7 @@ func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
 
 	e.parse(start)
 	e.writeBlock(&w, frame)
+	e.updateCosts()
 	w.align()
 
 	e.total += int64(len(src))
@@ -195,30 +212,18 @@ func (e *Encoder) slide() {
 		}
 		e.head[i] = v
 	}
-	copy(e.prev, e.prev[delta:delta+keep])
-	for i, v := range e.prev[:keep] {
+	copy(e.son, e.son[2*delta:2*(delta+keep)])
+	for i, v := range e.son[:2*keep] {
 		if v -= d32; v < 0 {
 			v = -1
 		}
-		e.prev[i] = v
+		e.son[i] = v
 	}
-	e.ins = max(e.ins-delta, 0)
 }
 
-func hash3(b []byte) uint32 {
-	v := uint32(b[0]) | uint32(b[1])<<8 | uint32(b[2])<<16
+func hash4(b []byte) uint32 {
+	v := binary.LittleEndian.Uint32(b)
 	return (v * 2654435761) >> (32 - hashBits)
-}
-
-// insertUpTo adds hist indexes below q to the hash chains.
-func (e *Encoder) insertUpTo(q int) {
-	h := e.hist
-	for e.ins < q && e.ins+2 < len(h) {
-		x := hash3(h[e.ins:])
-		e.prev[e.ins] = e.head[x]
-		e.head[x] = int32(e.ins)
-		e.ins++
-	}
 }
 
 // matchLen returns how many bytes at a and b agree, up to limit.
@@ -249,107 +254,32 @@ func slotOf(f uint32) int {
 	return 2*hb + int(f>>(hb-1)&1)
 }
 
-// match is a candidate match.
-type match struct {
-	length int
-	off    int
-	gain   int // estimated bits saved over literals
-}
-
-// gain estimates the bits saved by a match over coding its bytes as
-// literals.
-func (e *Encoder) gain(length, off int) int {
-	o := uint32(off)
-	if o == e.r0 || o == e.r1 || o == e.r2 {
-		return length*litCost - repCost
-	}
-	if length < minNewLen {
-		return 0
-	}
-	return length*litCost - matchCost - int(slots.extra[slotOf(o+2)])
-}
-
-// find returns the best match at hist index p, no longer than limit.
-func (e *Encoder) find(p, limit int) match {
-	h := e.hist
-	var best match
-	if limit < minMatch {
-		return best
-	}
-	for _, r := range [3]uint32{e.r0, e.r1, e.r2} {
-		if int(r) > p {
-			continue
-		}
-		if l := matchLen(h, p-int(r), p, limit); l >= minMatch {
-			if g := e.gain(l, int(r)); g > best.gain {
-				best = match{length: l, off: int(r), gain: g}
-			}
-		}
-	}
-	if best.length >= niceLen || p+2 >= len(h) {
-		return best
-	}
-	minPos := max(p-(e.ws-3), 0)
-	cand := int(e.head[hash3(h[p:])])
-	bestLen := max(best.length, minNewLen-1)
-	if bestLen >= limit {
-		return best
-	}
-	for depth := chainDepth; depth > 0 && cand >= minPos; depth-- {
-		if h[cand+bestLen] == h[p+bestLen] {
-			l := matchLen(h, cand, p, limit)
-			if l > bestLen {
-				if g := e.gain(l, p-cand); g > best.gain {
-					best = match{length: l, off: p - cand, gain: g}
-					bestLen = l
-					if l >= niceLen || l >= limit {
-						break
-					}
-				}
-			}
-		}
-		cand = int(e.prev[cand])
-	}
-	return best
-}
-
 // parse turns the frame at hist[start:] into tokens and counts symbol
-// frequencies.
+// frequencies. Without a cost model from a previous frame it parses twice,
+// the second time with costs from the first.
 func (e *Encoder) parse(start int) {
-	e.tokens = e.tokens[:0]
-	clear(e.mainF)
-	clear(e.lenF)
-	e.alF = [alignedSyms]uint32{}
-	h := e.hist
-	end := len(h)
-	p := start
-	var cur match
-	curValid := false
-	for p < end {
-		limit := min(maxMatch, end-p)
-		if !curValid {
-			e.insertUpTo(p)
-			cur = e.find(p, limit)
+	first := !e.haveCosts
+	if first {
+		e.setCosts(nil, nil)
+	}
+	e.findAll(start)
+	passes := 1
+	if first {
+		passes = 2
+	}
+	r0, r1, r2 := e.r0, e.r1, e.r2
+	for pass := range passes {
+		if pass > 0 {
+			buildLengths(e.mainF, maxCodeLen, e.mainL, true, &e.scratch)
+			buildLengths(e.lenF, maxCodeLen, e.lenL, false, &e.scratch)
+			e.setCosts(e.mainL, e.lenL)
+			e.r0, e.r1, e.r2 = r0, r1, r2
 		}
-		curValid = false
-		if cur.gain <= 0 {
-			e.literal(h[p])
-			p++
-			continue
-		}
-		if cur.length < lazyLen && p+1 < end {
-			e.insertUpTo(p + 1)
-			next := e.find(p+1, min(maxMatch, end-p-1))
-			if next.gain > cur.gain {
-				e.literal(h[p])
-				p++
-				cur = next
-				curValid = true
-				continue
-			}
-		}
-		e.emitMatch(cur.length, cur.off)
-		p += cur.length
+		e.tokens = e.tokens[:0]
+		clear(e.mainF)
+		clear(e.lenF)
+		e.alF = [alignedSyms]uint32{}
+		e.optimalParse(start)
 	}
 }
 
@@ -493,6 +423,13 @@ func (e *Encoder) writeBlock(w *bitWriter, frame []byte) {
 	}
 	copy(e.prevMain, e.mainL)
 	copy(e.prevLen, e.lenL)
+}
+
+// updateCosts sets the cost model for the next frame from this frame's
+// path lengths.
+func (e *Encoder) updateCosts() {
+	e.setCosts(e.mainL, e.lenL)
+	e.haveCosts = true
 }
 
 // writeUncompressed writes the frame as an uncompressed block.

@@ -1,0 +1,296 @@
+package lzx
+
+// Near-optimal parsing.
+//
+// For every position of the frame the match finder lists the matches whose
+// length grows along the hash chain (each is the nearest match of its
+// length). A forward dynamic programme then finds the cheapest way to code
+// the frame as literals, matches and repeated-offset matches under a cost
+// model taken from the previous block's Huffman path lengths, carrying the
+// repeated offsets R0..R2 of the best arrival at every position. Matches of
+// niceLen bytes or more are taken greedily.
+
+const (
+	maxCands     = 24 // matches remembered per position
+	allLens      = 8  // every length up to this is tried; above, only each match's longest
+	unseenCost   = 14 // bits assumed for a symbol the previous tree did not code
+	infiniteCost = 1 << 30
+)
+
+type arrival struct {
+	cost       uint32
+	from       int32  // position the step starts at
+	length     uint16 // 0: literal
+	off        uint32
+	r0, r1, r2 uint32
+}
+
+type costModel struct {
+	lit     [numChars]uint32
+	main    []uint32 // per match symbol (slot*8 + length header)
+	length  [numSecondaryLens]uint32
+	slotExt [maxSlots]uint32
+}
+
+// setCosts fills the cost model from path lengths (nil: defaults).
+func (e *Encoder) setCosts(mainL, lenL []uint8) {
+	c := &e.costs
+	if c.main == nil {
+		c.main = make([]uint32, e.nslots*8)
+	}
+	bitsOf := func(l uint8, def uint32) uint32 {
+		if l == 0 {
+			return def
+		}
+		return uint32(l)
+	}
+	for i := range c.lit {
+		if mainL == nil {
+			c.lit[i] = 8
+		} else {
+			c.lit[i] = bitsOf(mainL[i], unseenCost)
+		}
+	}
+	for i := range c.main {
+		switch {
+		case mainL == nil:
+			c.main[i] = 10
+			if i < 24 {
+				c.main[i] = 8
+			}
+		default:
+			c.main[i] = bitsOf(mainL[numChars+i], unseenCost)
+		}
+	}
+	for i := range c.length {
+		if lenL == nil {
+			c.length[i] = 6
+		} else {
+			c.length[i] = bitsOf(lenL[i], unseenCost)
+		}
+	}
+	for s := range c.slotExt {
+		c.slotExt[s] = uint32(slots.extra[s])
+	}
+}
+
+// matchCost is the cost of a match of length l in position slot s,
+// without extra offset bits.
+func (c *costModel) matchCost(s, l int) uint32 {
+	lh := l - minMatch
+	if lh >= numPrimaryLens {
+		return c.main[s*8+numPrimaryLens] + c.length[lh-numPrimaryLens]
+	}
+	return c.main[s*8+lh]
+}
+
+// findAll lists the match candidates of every position of the frame at
+// hist[start:], inserting the positions into the binary trees.
+func (e *Encoder) findAll(start int) {
+	h := e.hist
+	end := len(h)
+	n := end - start
+	e.candIdx = e.candIdx[:0]
+	e.cands = e.cands[:0]
+	for i := 0; i < n; i++ {
+		e.candIdx = append(e.candIdx, int32(len(e.cands)))
+		p := start + i
+		limit := min(maxMatch, end-p)
+		if limit < 4 {
+			continue
+		}
+		bestLen := e.btFind(p, limit)
+		if bestLen >= e.nice {
+			// Taken greedily: the positions inside get no candidates and
+			// stay out of the trees.
+			for k := 1; k < bestLen && i+k < n; k++ {
+				e.candIdx = append(e.candIdx, int32(len(e.cands)))
+			}
+			i += bestLen - 1
+		}
+	}
+	e.candIdx = append(e.candIdx, int32(len(e.cands)))
+}
+
+// btFind inserts position p into the binary tree of its hash bucket
+// (LZ77 binary-tree match finding, as in LZMA's BT4), appends the matches
+// of increasing length it meets on the way to e.cands, and returns the
+// longest length found. It needs 4 bytes at p.
+func (e *Encoder) btFind(p, limit int) int {
+	h := e.hist
+	son := e.son
+	x := hash4(h[p:])
+	cur := int(e.head[x])
+	e.head[x] = int32(p)
+	minPos := max(p-(e.ws-3), 0)
+	ptr0, ptr1 := 2*p+1, 2*p
+	len0, len1 := 0, 0
+	bestLen := 2
+	found := 0
+	for depth := e.depth; ; depth-- {
+		if cur < minPos || depth == 0 {
+			son[ptr0], son[ptr1] = -1, -1
+			return bestLen
+		}
+		l := min(len0, len1)
+		l += matchLen(h, cur+l, p+l, limit-l)
+		if l > bestLen {
+			// The skipped prefix is only as trustworthy as the tree
+			// order, which a truncated comparison near a frame end can
+			// spoil: measure the match before using it.
+			if real := matchLen(h, cur, p, limit); real > bestLen {
+				bestLen = real
+				if found < maxCands {
+					e.cands = append(e.cands, cand32{uint16(real), uint32(p - cur)})
+					found++
+				}
+			}
+			if l >= limit {
+				son[ptr1], son[ptr0] = son[2*cur], son[2*cur+1]
+				return bestLen
+			}
+		}
+		if l >= limit {
+			son[ptr1], son[ptr0] = son[2*cur], son[2*cur+1]
+			return bestLen
+		}
+		if h[cur+l] < h[p+l] {
+			son[ptr1] = int32(cur)
+			ptr1 = 2*cur + 1
+			cur = int(son[ptr1])
+			len1 = l
+		} else {
+			son[ptr0] = int32(cur)
+			ptr0 = 2 * cur
+			cur = int(son[ptr0])
+			len0 = l
+		}
+	}
+}
+
+type cand32 struct {
+	length uint16
+	off    uint32
+}
+
+// optimalParse chooses the frame's literals and matches and replays them
+// into tokens.
+func (e *Encoder) optimalParse(start int) {
+	h := e.hist
+	n := len(h) - start
+	if cap(e.arr) < n+1 {
+		e.arr = make([]arrival, n+1)
+	}
+	arr := e.arr[:n+1]
+	for i := range arr {
+		arr[i].cost = infiniteCost
+	}
+	arr[0] = arrival{cost: 0, from: -1, r0: e.r0, r1: e.r1, r2: e.r2}
+	c := &e.costs
+
+	relax := func(i, j int, cost uint32, l int, off uint32, r0, r1, r2 uint32) {
+		if cost < arr[j].cost {
+			arr[j] = arrival{cost: cost, from: int32(i), length: uint16(l), off: off, r0: r0, r1: r1, r2: r2}
+		}
+	}
+
+	for i := 0; i < n; {
+		a := arr[i]
+		p := start + i
+		limit := min(maxMatch, n-i)
+		// literal
+		relax(i, i+1, a.cost+c.lit[h[p]], 0, 0, a.r0, a.r1, a.r2)
+		if limit < minMatch {
+			i++
+			continue
+		}
+		// repeated offsets
+		reps := [3]uint32{a.r0, a.r1, a.r2}
+		longRep := 0
+		longRepK := 0
+		for k, r := range reps {
+			if int(r) > p || (k >= 1 && r == reps[0]) || (k == 2 && r == reps[1]) {
+				continue
+			}
+			L := matchLen(h, p-int(r), p, limit)
+			if L < minMatch {
+				continue
+			}
+			var n0, n1, n2 uint32
+			switch k {
+			case 0:
+				n0, n1, n2 = a.r0, a.r1, a.r2
+			case 1:
+				n0, n1, n2 = a.r1, a.r0, a.r2
+			case 2:
+				n0, n1, n2 = a.r2, a.r1, a.r0
+			}
+			for l := minMatch; l <= L; l++ {
+				if l > allLens && l < L {
+					l = L
+				}
+				relax(i, i+l, a.cost+c.matchCost(k, l), l, r, n0, n1, n2)
+			}
+			if L > longRep {
+				longRep, longRepK = L, k
+			}
+		}
+		_ = longRepK
+		if longRep >= e.nice {
+			i += longRep
+			continue
+		}
+		// explicit offsets
+		cs := e.cands[e.candIdx[i]:e.candIdx[i+1]]
+		prevLen := minMatch
+		longest := 0
+		for _, cd := range cs {
+			off := cd.off
+			L := int(cd.length)
+			var s int
+			var n0, n1, n2 uint32
+			var extra uint32
+			switch off {
+			case a.r0:
+				s, n0, n1, n2 = 0, a.r0, a.r1, a.r2
+			case a.r1:
+				s, n0, n1, n2 = 1, a.r1, a.r0, a.r2
+			case a.r2:
+				s, n0, n1, n2 = 2, a.r2, a.r1, a.r0
+			default:
+				s = slotOf(off + 2)
+				extra = c.slotExt[s]
+				n0, n1, n2 = off, a.r0, a.r1
+			}
+			for l := prevLen + 1; l <= L; l++ {
+				if l > allLens && l < L {
+					l = L
+				}
+				relax(i, i+l, a.cost+c.matchCost(s, l)+extra, l, off, n0, n1, n2)
+			}
+			prevLen = L
+			longest = L
+		}
+		if longest >= e.nice {
+			i += longest
+			continue
+		}
+		i++
+	}
+
+	// Walk back from the end, then replay forwards.
+	path := e.path[:0]
+	for j := n; j > 0; j = int(arr[j].from) {
+		path = append(path, int32(j))
+	}
+	e.path = path
+	for k := len(path) - 1; k >= 0; k-- {
+		j := int(path[k])
+		st := arr[j]
+		if st.length == 0 {
+			e.literal(h[start+j-1])
+		} else {
+			e.emitMatch(int(st.length), int(st.off))
+		}
+	}
+}
