@@ -19,6 +19,9 @@ var (
 	// ErrAlreadyApproved is returned by Import when the version is already
 	// the approved one and nothing is pending.
 	ErrAlreadyApproved = errors.New("version already approved")
+	// ErrSchedule is returned by Schedule for a time that is not in the
+	// future.
+	ErrSchedule = errors.New("invalid schedule")
 )
 
 // Rule is the update rule for one device identity.
@@ -27,12 +30,15 @@ type Rule struct {
 	Identity Identity `json:"identity"`
 	// UpdateType is what the bundle's description says the update is, for
 	// example "Firmware".
-	UpdateType string    `json:"updateType,omitempty"`
-	Pending    Version   `json:"pending"`
-	Approved   Version   `json:"approved"`
-	Restore    Version   `json:"restore"`
-	Created    time.Time `json:"created"`
-	Updated    time.Time `json:"updated"`
+	UpdateType string  `json:"updateType,omitempty"`
+	Pending    Version `json:"pending"`
+	Approved   Version `json:"approved"`
+	Restore    Version `json:"restore"`
+	// ApproveAt, when set, is when the pending version is to be approved
+	// (see Schedule); devices due to check later are told to check then.
+	ApproveAt time.Time `json:"approveAt,omitzero"`
+	Created   time.Time `json:"created"`
+	Updated   time.Time `json:"updated"`
 }
 
 // NewRule returns the empty rule for id, created at now.
@@ -50,6 +56,9 @@ func (r *Rule) Import(v Version, updateType string, deploy bool, now time.Time) 
 	}
 	if v == r.Approved && r.Pending.IsZero() {
 		return fmt.Errorf("rule %s: import %s: %w", r.Identity, v, ErrAlreadyApproved)
+	}
+	if r.Pending != v {
+		r.ApproveAt = time.Time{} // a schedule was for the version it replaces
 	}
 	r.Pending = v
 	if updateType != "" {
@@ -75,8 +84,29 @@ func (r *Rule) Approve(now time.Time) error {
 		r.Approved = r.Pending
 	}
 	r.Pending = Version{}
+	r.ApproveAt = time.Time{}
 	r.Updated = now
 	return nil
+}
+
+// Schedule sets when the pending version is to be approved; the zero time
+// cancels a schedule. The service approves it at that time (see Due), and
+// tells devices to check then.
+func (r *Rule) Schedule(at, now time.Time) error {
+	if r.Pending.IsZero() {
+		return fmt.Errorf("rule %s has %w to schedule", r.Identity, ErrNoPending)
+	}
+	if !at.IsZero() && !at.After(now) {
+		return fmt.Errorf("rule %s: %w: %s is not in the future", r.Identity, ErrSchedule, at.Format(time.RFC3339))
+	}
+	r.ApproveAt = at
+	r.Updated = now
+	return nil
+}
+
+// Due reports whether a scheduled approval is due at now.
+func (r *Rule) Due(now time.Time) bool {
+	return !r.ApproveAt.IsZero() && !r.Pending.IsZero() && !now.Before(r.ApproveAt)
 }
 
 // Reject drops the pending version; test devices go back to the approved
@@ -87,6 +117,7 @@ func (r *Rule) Reject(now time.Time) (rejected Version, err error) {
 	}
 	rejected = r.Pending
 	r.Pending = Version{}
+	r.ApproveAt = time.Time{}
 	r.Updated = now
 	return rejected, nil
 }

@@ -211,3 +211,46 @@ func BenchmarkOfferDecision(b *testing.B) {
 		}
 	}
 }
+
+func TestSchedule(t *testing.T) {
+	r := NewRule(cx600, t0)
+	if err := r.Schedule(t0.Add(time.Hour), t0); !errors.Is(err, ErrNoPending) {
+		t.Errorf("Schedule with nothing pending: %v, want ErrNoPending", err)
+	}
+	if err := r.Import(v2, "", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Schedule(t0, t0); !errors.Is(err, ErrSchedule) {
+		t.Errorf("Schedule now: %v, want ErrSchedule", err)
+	}
+	at := t0.Add(2 * time.Hour)
+	if err := r.Schedule(at, t0); err != nil {
+		t.Fatal(err)
+	}
+	if r.Due(at.Add(-time.Second)) || !r.Due(at) {
+		t.Errorf("Due around %v wrong", at)
+	}
+	if err := r.Import(v3, "", false, t0); err != nil || !r.ApproveAt.IsZero() {
+		t.Errorf("a new pending version keeps the schedule for the old: %v, %v", r.ApproveAt, err)
+	}
+	if err := r.Schedule(at, t0); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Approve(at); err != nil || !r.ApproveAt.IsZero() || r.Due(at) {
+		t.Errorf("after approve: ApproveAt %v, err %v", r.ApproveAt, err)
+	}
+	if err := r.Import(v1, "", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	r.Schedule(at, t0)
+	if _, err := r.Reject(t0); err != nil || !r.ApproveAt.IsZero() {
+		t.Errorf("after reject: ApproveAt %v, err %v", r.ApproveAt, err)
+	}
+	if err := r.Import(v1, "", false, t0); err != nil {
+		t.Fatal(err)
+	}
+	r.Schedule(at, t0)
+	if err := r.Schedule(time.Time{}, t0); err != nil || !r.ApproveAt.IsZero() {
+		t.Errorf("cancel: ApproveAt %v, err %v", r.ApproveAt, err)
+	}
+}
