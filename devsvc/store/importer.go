@@ -117,8 +117,10 @@ func (s *Store) Import(ctx context.Context, actor string, updates []ImportUpdate
 	committed := false
 	defer func() {
 		if !committed {
-			for _, st := range stagedUpdates {
-				s.unstage(st)
+			// Last first: an earlier update may have created the
+			// directories a later one is in.
+			for i := len(stagedUpdates) - 1; i >= 0; i-- {
+				s.unstage(stagedUpdates[i])
 			}
 		}
 	}()

@@ -16,7 +16,8 @@ import (
 
 // Report is a device's report of its progress in an update.
 type Report struct {
-	// Key is the device's key (firmware.DeviceKey).
+	// Key is the device's key (firmware.DeviceKey); a MAC in another
+	// notation is normalized.
 	Key string
 	// State is where the device stands; success sets the device's version
 	// to Target.
@@ -121,6 +122,9 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 	}
 	if r.Key == "" {
 		return errors.New("store: report: no device key")
+	}
+	if m, err := firmware.NormalizeMAC(r.Key); err == nil {
+		r.Key = m
 	}
 	if r.State != firmware.StateIdle {
 		if _, err := firmware.ParseState(string(r.State)); err != nil {
