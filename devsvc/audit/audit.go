@@ -1,0 +1,411 @@
+package audit
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io/fs"
+	"log/slog"
+	"os"
+	"strings"
+	"sync"
+	"time"
+)
+
+// Listener names for Middleware.
+const (
+	Internal = "internal" // the LAN listener, anonymous check-ins
+	External = "external" // the edge listener, NTLM
+)
+
+// Defaults of Config.
+const (
+	DefaultRetention     = 10 * 24 * time.Hour // LogCleanUpInterval
+	DefaultFlushInterval = 5 * time.Minute     // LogFlushInterval
+	DefaultMaxCache      = 512000              // MaxLogCacheLimit, bytes
+)
+
+// cleanEvery is how often Run removes expired files.
+const cleanEvery = time.Hour
+
+// FilePrefix and FileSuffix frame the UTC date in a day file's name:
+// imageUpdates-2026-11-21.log.
+const (
+	FilePrefix = "imageUpdates-"
+	FileSuffix = ".log"
+	dateLayout = "2006-01-02"
+)
+
+const header = "#Software: OpenDUS audit log\n#Fields: time remote listener user method path status bytes duration_us device\n"
+
+// ErrClosed is returned when Close is called again.
+var ErrClosed = errors.New("audit: log closed")
+
+// Cleaner is something else whose old files Run removes along with the
+// audit log's, with the same clock: the device log uploads
+// (*devlogs.Handler) implement it.
+type Cleaner interface {
+	// Clean removes the files that have expired at now.
+	Clean(now time.Time) error
+}
+
+// Config configures a Log. The zero value, with Dir set, is the original
+// service's defaults.
+type Config struct {
+	// Dir is the directory of the day files, DATA/Logs/Server/Audit/imageUpdates.
+	// It is created if missing. Required.
+	Dir string
+
+	// Retention is how long a day file is kept after its day has ended
+	// (LogCleanUpInterval). Zero means DefaultRetention, 10 days.
+	Retention time.Duration
+
+	// FlushInterval is how often Run writes the pending lines to the file
+	// and fsyncs it (LogFlushInterval). Zero means DefaultFlushInterval,
+	// 5 minutes.
+	FlushInterval time.Duration
+
+	// MaxCache is how many bytes of lines may wait in memory before the
+	// request that adds the next line writes them out (MaxLogCacheLimit).
+	// Zero means DefaultMaxCache, 512,000.
+	MaxCache int
+
+	// Cleaners are cleaned by Run with the audit files, e.g. the device
+	// log uploads.
+	Cleaners []Cleaner
+
+	// Now is the clock for line times, day files and retention. nil means
+	// time.Now. Run's ticker runs on the real (or synctest) clock.
+	Now func() time.Time
+
+	// Logger receives write and cleanup failures. nil discards.
+	Logger *slog.Logger
+}
+
+// Log is an open audit log. It is safe for concurrent use.
+type Log struct {
+	cfg  Config
+	root *os.Root
+	now  func() time.Time
+	log  *slog.Logger
+
+	// mu guards the buffers. Lock order: wmu before mu.
+	mu     sync.Mutex
+	cur    chunk   // lines being added
+	full   []chunk // lines of earlier days, waiting to be written
+	free   [][]byte
+	closed bool
+
+	// wmu serialises writes to the file and guards the fields below.
+	wmu     sync.Mutex
+	f       *os.File
+	fday    int64 // day number of f
+	dirty   bool  // f has writes not yet fsynced
+	dropped int64 // lines lost to write errors
+}
+
+// chunk is a buffer of lines of one UTC day.
+type chunk struct {
+	day int64 // days since the Unix epoch, UTC
+	b   []byte
+}
+
+// Open opens the audit log in cfg.Dir, creating the directory.
+func Open(cfg Config) (*Log, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("audit: Config.Dir is empty")
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	if cfg.FlushInterval <= 0 {
+		cfg.FlushInterval = DefaultFlushInterval
+	}
+	if cfg.MaxCache <= 0 {
+		cfg.MaxCache = DefaultMaxCache
+	}
+	l := &Log{cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	root, err := os.OpenRoot(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("audit: %w", err)
+	}
+	l.root = root
+	l.cur.day = -1
+	return l, nil
+}
+
+// dayOf returns the UTC day number of t.
+func dayOf(t time.Time) int64 {
+	s := t.Unix()
+	d := s / 86400
+	if s < 0 && s%86400 != 0 {
+		d--
+	}
+	return d
+}
+
+// FileName returns the name of the day file that holds lines of time t.
+func FileName(t time.Time) string {
+	return FilePrefix + t.UTC().Format(dateLayout) + FileSuffix
+}
+
+func dayName(day int64) string {
+	return FileName(time.Unix(day*86400, 0))
+}
+
+// add appends e's line to the buffer and writes the buffer out when it is
+// full or a day has ended.
+func (l *Log) add(e *Entry) {
+	day := dayOf(e.Time)
+	l.mu.Lock()
+	if l.cur.day != day {
+		// A line of an earlier day that lost a race at midnight goes to
+		// the current file rather than reopening yesterday's.
+		if len(l.cur.b) == 0 {
+			l.cur.day = day
+		} else if day > l.cur.day {
+			l.full = append(l.full, l.cur)
+			l.cur = chunk{day: day, b: l.buffer()}
+		}
+	}
+	if l.cur.b == nil {
+		l.cur.b = l.buffer()
+	}
+	l.cur.b = AppendLine(l.cur.b, e)
+	flush := len(l.cur.b) >= l.cfg.MaxCache || len(l.full) > 0 || l.closed
+	closed := l.closed
+	l.mu.Unlock()
+	if flush {
+		l.flush(closed)
+	}
+	if closed {
+		l.wmu.Lock()
+		l.closeFile()
+		l.wmu.Unlock()
+	}
+}
+
+// buffer returns an empty buffer, reusing a written one. mu is held.
+func (l *Log) buffer() []byte {
+	if n := len(l.free); n > 0 {
+		b := l.free[n-1]
+		l.free = l.free[:n-1]
+		return b[:0]
+	}
+	return make([]byte, 0, l.cfg.MaxCache+4096)
+}
+
+// flush writes every pending line to the files of their days, and fsyncs
+// the open file when sync is set.
+func (l *Log) flush(sync bool) error {
+	l.wmu.Lock()
+	defer l.wmu.Unlock()
+
+	l.mu.Lock()
+	chunks := l.full
+	l.full = nil
+	if len(l.cur.b) > 0 {
+		chunks = append(chunks, l.cur)
+		l.cur = chunk{day: l.cur.day}
+	}
+	l.mu.Unlock()
+
+	var errs []error
+	for _, c := range chunks {
+		if err := l.write(c); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if sync && l.f != nil && l.dirty {
+		l.dirty = false
+		if err := l.f.Sync(); err != nil {
+			errs = append(errs, fmt.Errorf("audit: %s: %w", l.f.Name(), err))
+		}
+	}
+
+	l.mu.Lock()
+	for _, c := range chunks {
+		if len(l.free) < 2 && cap(c.b) <= 2*(l.cfg.MaxCache+4096) {
+			l.free = append(l.free, c.b[:0])
+		}
+	}
+	l.mu.Unlock()
+	return errors.Join(errs...)
+}
+
+// write appends c to its day's file. wmu is held.
+func (l *Log) write(c chunk) error {
+	if err := l.openDay(c.day); err != nil {
+		l.lost(c, err)
+		return err
+	}
+	l.dirty = true
+	if _, err := l.f.Write(c.b); err != nil {
+		err = fmt.Errorf("audit: %s: %w", l.f.Name(), err)
+		l.lost(c, err)
+		return err
+	}
+	return nil
+}
+
+// lost reports the lines of c that could not be written. wmu is held.
+func (l *Log) lost(c chunk, err error) {
+	n := int64(bytes.Count(c.b, []byte{'\n'}))
+	l.dropped += n
+	l.log.Error("audit: lines lost", "lines", n, "lost_total", l.dropped, "err", err)
+}
+
+// openDay makes l.f the file of day, fsyncing and closing the previous
+// one. wmu is held.
+func (l *Log) openDay(day int64) error {
+	if l.f != nil && l.fday == day {
+		return nil
+	}
+	if err := l.closeFile(); err != nil {
+		l.log.Error("audit: closing the previous day's file", "err", err)
+	}
+	name := dayName(day)
+	f, err := l.root.OpenFile(name, os.O_WRONLY|os.O_APPEND|os.O_CREATE, 0o640)
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+		if _, err := f.WriteString(header); err != nil {
+			f.Close()
+			return fmt.Errorf("audit: %s: %w", name, err)
+		}
+	}
+	l.f, l.fday = f, day
+	return nil
+}
+
+// closeFile fsyncs and closes the open file. wmu is held.
+func (l *Log) closeFile() error {
+	if l.f == nil {
+		return nil
+	}
+	err := l.f.Sync()
+	if cerr := l.f.Close(); err == nil {
+		err = cerr
+	}
+	l.f = nil
+	if err != nil {
+		return fmt.Errorf("audit: %s: %w", dayName(l.fday), err)
+	}
+	return nil
+}
+
+// Flush writes the pending lines and fsyncs the file.
+func (l *Log) Flush() error {
+	return l.flush(true)
+}
+
+// Close writes the pending lines, fsyncs and closes the file. Lines added
+// after Close (by requests still running) are written at once, each
+// opening and closing the file: close the servers first.
+func (l *Log) Close() error {
+	l.mu.Lock()
+	if l.closed {
+		l.mu.Unlock()
+		return ErrClosed
+	}
+	l.closed = true
+	l.mu.Unlock()
+	err := l.flush(true)
+	l.wmu.Lock()
+	if cerr := l.closeFile(); err == nil {
+		err = cerr
+	}
+	l.wmu.Unlock()
+	return err
+}
+
+// Run writes and fsyncs the pending lines every FlushInterval and removes
+// expired files (Clean, then each of Config.Cleaners) at start and every
+// hour, until ctx is done; then it writes the pending lines once more.
+func (l *Log) Run(ctx context.Context) {
+	tick := time.NewTicker(l.cfg.FlushInterval)
+	defer tick.Stop()
+	lastClean := l.now()
+	l.cleanAll(lastClean)
+	for {
+		select {
+		case <-ctx.Done():
+			if err := l.Flush(); err != nil {
+				l.log.Error("audit: flush", "err", err)
+			}
+			return
+		case <-tick.C:
+			if err := l.Flush(); err != nil {
+				l.log.Error("audit: flush", "err", err)
+			}
+			if now := l.now(); now.Sub(lastClean) >= cleanEvery || now.Before(lastClean) {
+				lastClean = now
+				l.cleanAll(now)
+			}
+		}
+	}
+}
+
+func (l *Log) cleanAll(now time.Time) {
+	if err := l.Clean(now); err != nil {
+		l.log.Error("audit: cleanup", "err", err)
+	}
+	for _, c := range l.cfg.Cleaners {
+		if err := c.Clean(now); err != nil {
+			l.log.Error("audit: cleanup", "err", err)
+		}
+	}
+}
+
+// Clean removes the day files whose day ended more than Retention before
+// now. The file being written is kept whatever the clock says.
+func (l *Log) Clean(now time.Time) error {
+	d, err := l.root.Open(".")
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	names, err := d.Readdirnames(-1)
+	d.Close()
+	if err != nil {
+		return fmt.Errorf("audit: %w", err)
+	}
+	l.wmu.Lock()
+	open := int64(-1)
+	if l.f != nil {
+		open = l.fday
+	}
+	l.wmu.Unlock()
+	var errs []error
+	for _, name := range names {
+		date, ok := strings.CutPrefix(name, FilePrefix)
+		if !ok {
+			continue
+		}
+		date, ok = strings.CutSuffix(date, FileSuffix)
+		if !ok {
+			continue
+		}
+		t, err := time.Parse(dateLayout, date)
+		if err != nil || dayOf(t) == open {
+			continue
+		}
+		if end := t.Add(24 * time.Hour); now.Sub(end) < l.cfg.Retention {
+			continue
+		}
+		if err := l.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+			errs = append(errs, fmt.Errorf("audit: %w", err))
+		}
+	}
+	return errors.Join(errs...)
+}
