@@ -30,3 +30,8 @@ func newQuantumDecoder(window int) (decoder, error) {
 	}
 	return d, nil
 }
+
+// newLZXEncoder returns an LZX encoder for the window size in bits.
+func newLZXEncoder(window int) (encoder, error) {
+	return nil, fmt.Errorf("lzx window %d: lzx encoding not supported yet: %w", window, ErrUnsupported)
+}

@@ -8,8 +8,15 @@
 // last 32 KiB of the folder's output is the preset dictionary of each
 // block. A Decoder therefore carries the history from one Decode call to
 // the next, and an Encoder uses the previous block as its dictionary;
-// Reset starts a new folder. The bit-level deflate coding is the standard
-// library's compress/flate.
+// Reset starts a new folder.
+//
+// Decoding uses the standard library's compress/flate. Encoding does not:
+// compress/flate writes a distance tree with a single one-bit code when a
+// block uses one distance (or none), which RFC 1951 permits but
+// libmspack's inflater (cabextract) rejects as an incomplete tree. The
+// Encoder therefore does its own LZ77 matching against the 32 KiB history
+// and emits fixed-Huffman blocks (no trees to get wrong), falling back to
+// a stored block when that is smaller.
 //
 // Invariants: Decode produces exactly len(dst) bytes or fails, never
 // reads outside src and never writes outside dst; a stream that would
@@ -90,44 +97,3 @@ func (d *Decoder) remember(p []byte) {
 	d.hist = append(d.hist, p...)
 }
 
-// Encoder produces the MSZIP blocks of one folder. The zero value is not
-// usable; call NewEncoder.
-type Encoder struct {
-	level int
-	hist  []byte
-	buf   bytes.Buffer
-}
-
-// NewEncoder returns an encoder using the compress/flate level (for
-// example flate.DefaultCompression or flate.BestSpeed).
-func NewEncoder(level int) (*Encoder, error) {
-	if level < flate.HuffmanOnly || level > flate.BestCompression {
-		return nil, fmt.Errorf("mszip: invalid level %d", level)
-	}
-	return &Encoder{level: level, hist: make([]byte, 0, MaxBlock)}, nil
-}
-
-// Reset prepares the encoder for a new folder.
-func (e *Encoder) Reset() { e.hist = e.hist[:0] }
-
-// Encode appends to dst the payload of one block holding src (at most
-// MaxBlock bytes) and returns the extended slice.
-func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
-	if len(src) > MaxBlock {
-		return dst, fmt.Errorf("mszip: block of %d bytes exceeds %d", len(src), MaxBlock)
-	}
-	e.buf.Reset()
-	e.buf.WriteString("CK")
-	fw, err := flate.NewWriterDict(&e.buf, e.level, e.hist)
-	if err != nil {
-		return dst, fmt.Errorf("mszip: %w", err)
-	}
-	if _, err := fw.Write(src); err != nil {
-		return dst, fmt.Errorf("mszip: %w", err)
-	}
-	if err := fw.Close(); err != nil {
-		return dst, fmt.Errorf("mszip: %w", err)
-	}
-	e.hist = append(e.hist[:0], src...)
-	return append(dst, e.buf.Bytes()...), nil
-}

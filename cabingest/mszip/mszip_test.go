@@ -2,7 +2,6 @@ package mszip
 
 import (
 	"bytes"
-	"compress/flate"
 	"errors"
 	"testing"
 
@@ -46,12 +45,12 @@ func TestRoundTrip(t *testing.T) {
 		data  []byte
 		level int
 	}{
-		{"empty", nil, flate.DefaultCompression},
-		{"one", []byte{1}, flate.DefaultCompression},
-		{"firmware-1MB", cabtest.FirmwareLike(1, 1<<20), flate.DefaultCompression},
-		{"firmware-speed", cabtest.FirmwareLike(2, 300000), flate.BestSpeed},
-		{"random", cabtest.FirmwareLike(3, 0), flate.NoCompression},
-		{"repeat", bytes.Repeat([]byte("abc"), 100000), flate.BestCompression},
+		{"empty", nil, Default},
+		{"one", []byte{1}, Default},
+		{"firmware-1MB", cabtest.FirmwareLike(1, 1<<20), Default},
+		{"firmware-speed", cabtest.FirmwareLike(2, 300000), Fast},
+		{"random", cabtest.FirmwareLike(3, 0), Store},
+		{"repeat", bytes.Repeat([]byte("abc"), 100000), Best},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) { roundTrip(t, tt.data, tt.level) })
@@ -61,7 +60,7 @@ func TestRoundTrip(t *testing.T) {
 func TestHistoryIsUsed(t *testing.T) {
 	// The second block repeats the first; with the dictionary it is tiny.
 	data := cabtest.FirmwareLike(9, MaxBlock)
-	enc, _ := NewEncoder(flate.DefaultCompression)
+	enc, _ := NewEncoder(Default)
 	b1, _ := enc.Encode(nil, data)
 	b2, _ := enc.Encode(nil, data)
 	if len(b2) > len(b1)/4 {
@@ -85,7 +84,7 @@ func TestHistoryIsUsed(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	enc, _ := NewEncoder(flate.DefaultCompression)
+	enc, _ := NewEncoder(Default)
 	good, _ := enc.Encode(nil, []byte("hello, hello, hello"))
 	tests := []struct {
 		name string
@@ -110,7 +109,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	enc, _ := NewEncoder(flate.DefaultCompression)
+	enc, _ := NewEncoder(Default)
 	b, _ := enc.Encode(nil, cabtest.FirmwareLike(1, 2000))
 	f.Add(b, uint16(2000))
 	f.Add([]byte("CK\x03\x00"), uint16(0))
@@ -124,7 +123,7 @@ func FuzzDecode(f *testing.F) {
 
 func BenchmarkDecode(b *testing.B) {
 	data := cabtest.FirmwareLike(1, 8<<20)
-	enc, _ := NewEncoder(flate.DefaultCompression)
+	enc, _ := NewEncoder(Default)
 	var blocks [][]byte
 	for off := 0; off < len(data); off += MaxBlock {
 		blk, _ := enc.Encode(nil, data[off:off+MaxBlock])
