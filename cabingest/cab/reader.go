@@ -125,13 +125,13 @@ type rawFolder struct {
 }
 
 type rawFile struct {
-	size   uint32
-	off    uint32
-	ifold  uint16
-	date   uint16
-	time   uint16
-	attrs  uint16
-	name   []byte
+	size  uint32
+	off   uint32
+	ifold uint16
+	date  uint16
+	time  uint16
+	attrs uint16
+	name  []byte
 }
 
 // folder is one logical folder, possibly spanning several parts.

@@ -145,4 +145,3 @@ func (w *Writer) AddFile(name, path string) error {
 	}
 	return w.Add(name, fi.Size(), fi.ModTime(), attrs, func() (io.ReadCloser, error) { return os.Open(path) })
 }
-

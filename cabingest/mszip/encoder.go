@@ -134,4 +134,3 @@ func (e *Encoder) compress(start int) {
 	w.literal(256) // end of block
 	w.flush()
 }
-

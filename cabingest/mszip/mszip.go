@@ -96,4 +96,3 @@ func (d *Decoder) remember(p []byte) {
 	}
 	d.hist = append(d.hist, p...)
 }
-
