@@ -341,3 +341,6 @@ func handshake(t testing.TB, rt http.RoundTripper, url string, o clientOpts) (au
 }
 
 func newLogger(l *logRecorder) *slog.Logger { return slog.New(l) }
+
+// timeNow is the real clock, for clients that use their own.
+func timeNow() time.Time { return time.Now() }
