@@ -103,11 +103,7 @@ func (br *bitReader) fetch() error {
 // bit reads one bit.
 func (br *bitReader) bit() (uint32, error) {
 	if br.n == 0 {
-		if br.bpos >= len(br.backlog) && len(br.src)-br.spos >= 8 {
-			br.buf = binary.BigEndian.Uint64(br.src[br.spos:])
-			br.spos += 8
-			br.n = 64
-		} else if err := br.fetch(); err != nil {
+		if err := br.refill(1); err != nil {
 			return 0, err
 		}
 	}
@@ -118,13 +114,32 @@ func (br *bitReader) bit() (uint32, error) {
 // bits reads k <= 24 bits as an unsigned number, first bit most
 // significant.
 func (br *bitReader) bits(k uint) (uint32, error) {
-	for br.n < k {
-		if err := br.fetch(); err != nil {
+	if br.n < k {
+		if err := br.refill(k); err != nil {
 			return 0, err
 		}
 	}
 	br.n -= k
 	return uint32(br.buf>>br.n) & (1<<k - 1), nil
+}
+
+// refill fetches bytes until at least k <= 24 bits are buffered; from the
+// payload it takes as many whole bytes as fit at once.
+func (br *bitReader) refill(k uint) error {
+	if br.bpos >= len(br.backlog) && len(br.src)-br.spos >= 8 {
+		nb := (64 - br.n) / 8
+		next := binary.BigEndian.Uint64(br.src[br.spos:]) >> (64 - 8*nb)
+		br.buf = br.buf<<(8*nb) | next
+		br.n += 8 * nb
+		br.spos += int(nb)
+		return nil
+	}
+	for br.n < k {
+		if err := br.fetch(); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // align drops the bits left of the current byte.

@@ -3,6 +3,7 @@ package quantum
 import (
 	"errors"
 	"fmt"
+	"math/bits"
 )
 
 // FrameSize is the number of bytes one Quantum frame decodes to, and the
@@ -294,22 +295,32 @@ func (d *Decoder) symbol(m *model) (int, error) {
 	m.bump(r)
 
 	for {
-		if l&0x8000 != h&0x8000 {
-			if l&0x4000 == 0 || h&0x4000 != 0 {
-				break
+		if same := ^(l ^ h) & 0xFFFF; same&0x8000 != 0 {
+			// The top k bits of L and H agree: shift them all out.
+			k := uint(bits.LeadingZeros16(^uint16(same)))
+			in, err := d.br.bits(k)
+			if err != nil {
+				return 0, err
 			}
-			// The interval straddles the middle: drop the second bit.
-			c ^= 0x4000
-			l &= 0x3FFF
-			h |= 0x4000
+			l = (l << k) & 0xFFFF
+			h = (h<<k | (1<<k - 1)) & 0xFFFF
+			c = (c<<k | in) & 0xFFFF
+			continue
 		}
-		bit, err := d.br.bit()
+		if l&0x4000 == 0 || h&0x4000 != 0 {
+			break
+		}
+		// The interval straddles the middle: drop the second bit.
+		c ^= 0x4000
+		l &= 0x3FFF
+		h |= 0x4000
+		in, err := d.br.bit()
 		if err != nil {
 			return 0, err
 		}
 		l = (l << 1) & 0xFFFF
 		h = (h<<1 | 1) & 0xFFFF
-		c = (c<<1 | bit) & 0xFFFF
+		c = (c<<1 | in) & 0xFFFF
 	}
 	d.h, d.l, d.c = h, l, c
 	return sym, nil
