@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -70,9 +71,12 @@ func (s *Store) Import(ctx context.Context, actor string, updates []ImportUpdate
 	if len(updates) == 0 {
 		return nil, errors.New("store: import: the bundle has no update")
 	}
+	// A copy: validation fills in roles, and the caller's slices stay theirs.
+	updates = slices.Clone(updates)
 	seen := make(map[string]bool, len(updates))
 	var total int64
 	for i := range updates {
+		updates[i].Files = slices.Clone(updates[i].Files)
 		u := &updates[i]
 		if err := validateImport(u); err != nil {
 			return nil, fmt.Errorf("store: import: %w", err)

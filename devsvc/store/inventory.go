@@ -108,6 +108,7 @@ func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 	if d.LastCheckIn.IsZero() {
 		d.LastCheckIn = s.now().UTC()
 	}
+	d.Modules = slices.Clone(d.Modules) // queued: not the caller's to change
 	return s.inv.enqueue(&invOp{key: d.Key, checkIn: &d})
 }
 
