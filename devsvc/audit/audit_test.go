@@ -156,7 +156,7 @@ func TestParseLineRejects(t *testing.T) {
 		strings.Replace(good, "/p", "/p x", 1),
 		strings.Replace(good, "/p", "/%zz", 1),
 		strings.Replace(good, "/p", "/%2", 1),
-		strings.Replace(good, "/p", "/%41", 1),   // needless escape
+		strings.Replace(good, "/p", "/%41", 1),      // needless escape
 		strings.Replace(good, "/p", "/\xc3\xb6", 1), // raw non-ASCII
 		strings.Replace(good, "200", "-1", 1),
 		strings.Replace(good, "200", "0200", 1),

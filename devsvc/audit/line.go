@@ -65,7 +65,7 @@ func ParseLine(line string) (Entry, error) {
 		return e, fmt.Errorf("%w: %d fields, want %d", ErrSyntax, len(f), numFields)
 	}
 	t, err := time.Parse(timeLayout, f[0])
-	if err != nil {
+	if err != nil || t.Format(timeLayout) != f[0] {
 		return e, fmt.Errorf("%w: time %q", ErrSyntax, f[0])
 	}
 	e.Time = t
