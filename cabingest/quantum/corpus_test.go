@@ -130,3 +130,50 @@ func TestCorpus(t *testing.T) {
 		t.Errorf("no corpus file was extracted by both cabextract and this decoder")
 	}
 }
+
+// TestCVECabinets decodes the corpus cabinets that once made Quantum
+// decoders hang, crash or overflow: each ends within a bounded time, in
+// ErrCorrupt or in the bytes cabextract extracts (without cabextract).
+func TestCVECabinets(t *testing.T) {
+	dir := corpusDir(t)
+	for _, tc := range []struct {
+		path  string
+		zeros int // > 0: decodes to this many zero bytes; 0: ErrCorrupt
+	}{
+		{"libmspack/cabd/cve-2014-9556-qtm-infinite-loop.cab", 0},
+		{"libmspack/cabd/cve-2018-18584-qtm-max-size-block.cab", 0},
+		{"libmspack/cabextract-bugs/qtm-max-size-block.cab", 0},
+		{"libmspack/cabextract-bugs/cve-2010-2801-qtm-flush.cab", 524159},
+	} {
+		t.Run(filepath.Base(tc.path), func(t *testing.T) {
+			b, err := os.ReadFile(filepath.Join(dir, tc.path))
+			if err != nil {
+				t.Skip(err)
+			}
+			cab, err := parseTestCab(b)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(cab.folders) != 1 || !cab.folders[0].quantum() {
+				t.Fatalf("want one Quantum folder, got %+v", cab.folders)
+			}
+			start := time.Now()
+			out, err := decodeFolder(cab.folders[0])
+			if took := time.Since(start); took > 10*time.Second {
+				t.Errorf("decoding took %v", took)
+			}
+			if tc.zeros == 0 {
+				if !errors.Is(err, ErrCorrupt) {
+					t.Errorf("decodeFolder error = %v, want ErrCorrupt", err)
+				}
+				return
+			}
+			if err != nil {
+				t.Fatalf("decodeFolder error = %v", err)
+			}
+			if len(out) != tc.zeros || bytes.Count(out, []byte{0}) != len(out) {
+				t.Errorf("decoded %d bytes, want %d zero bytes", len(out), tc.zeros)
+			}
+		})
+	}
+}

@@ -128,8 +128,16 @@ func (d *Decoder) Reset() {
 
 // Decode decodes one CFDATA block: src is its compressed payload as stored
 // in the cabinet, len(dst) its uncompressed size (at most FrameSize). State
-// carries over to the next call until Reset. After an error, which wraps
-// ErrCorrupt, Decode keeps returning it until Reset.
+// carries over to the next call until Reset. Decode keeps neither slice.
+//
+// Normally a block holds one frame: all blocks of a folder but the last
+// decode to FrameSize bytes. Like the reference decoder, which reads a
+// folder's payloads as one stream with a 0xFF after each, Decode also
+// accepts blocks that end inside a frame: it keeps their unread input (at
+// most 128 KiB) for the next call. A zero-length dst decodes nothing.
+//
+// After an error, which wraps ErrCorrupt, Decode keeps returning it until
+// Reset.
 func (d *Decoder) Decode(dst, src []byte) error {
 	if d.err != nil {
 		return d.err
@@ -158,16 +166,7 @@ func (d *Decoder) decode(dst []byte) error {
 	for out < len(dst) {
 		if d.matchLeft > 0 {
 			n := min(d.matchLeft, len(dst)-out)
-			from := (d.pos - d.matchOff) & mask
-			pos := d.pos
-			for i := range dst[out : out+n] {
-				b := w[from]
-				w[pos] = b
-				dst[out+i] = b
-				from = (from + 1) & mask
-				pos = (pos + 1) & mask
-			}
-			d.pos = pos
+			d.copyMatch(dst[out : out+n])
 			d.matchLeft -= n
 			d.total += int64(n)
 			out += n
@@ -217,6 +216,38 @@ func (d *Decoder) decode(dst []byte) error {
 		}
 	}
 	return nil
+}
+
+// copyMatch copies len(dst) bytes of the current match into the window
+// and dst.
+func (d *Decoder) copyMatch(dst []byte) {
+	w, n := d.window, len(dst)
+	from := (d.pos - d.matchOff) & d.mask
+	if d.pos+n <= len(w) && from+n <= len(w) {
+		// Neither end wraps around the window.
+		to := w[d.pos : d.pos+n]
+		if d.matchOff >= n {
+			copy(to, w[from:from+n])
+		} else {
+			// Overlapping: each byte may be one this match just wrote.
+			src := w[from : from+n]
+			for i := range to {
+				to[i] = src[i]
+			}
+		}
+		copy(dst, to)
+		d.pos = (d.pos + n) & d.mask
+		return
+	}
+	pos := d.pos
+	for i := range dst {
+		b := w[from]
+		w[pos] = b
+		dst[i] = b
+		from = (from + 1) & d.mask
+		pos = (pos + 1) & d.mask
+	}
+	d.pos = pos
 }
 
 // match reads the rest of a match after its selector.

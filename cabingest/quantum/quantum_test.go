@@ -39,17 +39,17 @@ func randomData(size int) []byte {
 }
 
 func roundTrips() []roundTrip {
-	fw := cabtest.FirmwareLike(1, 300_000)
+	fw := cabtest.FirmwareLike(1, 140_000)
 	return []roundTrip{
 		{name: "one byte", data: []byte{'x'}, windowBits: 15},
 		{name: "text 1000", data: textData(1000), windowBits: 10},
 		{name: "zeros one frame", data: make([]byte, FrameSize), windowBits: 16},
-		{name: "zeros 200000", data: make([]byte, 200_000), windowBits: 18},
+		{name: "zeros 100000", data: make([]byte, 100_000), windowBits: 18},
 		{name: "text frame+1", data: textData(FrameSize + 1), windowBits: 12},
 		{name: "text 100000 window 2^10", data: textData(100_000), windowBits: 10},
-		{name: "firmware 300000 window 2^15", data: fw, windowBits: 15},
-		{name: "firmware 300000 window 2^16", data: fw, windowBits: 16},
-		{name: "firmware 300000 window 2^21", data: fw, windowBits: 21},
+		{name: "firmware 140000 window 2^15", data: fw, windowBits: 15},
+		{name: "firmware 140000 window 2^16", data: fw, windowBits: 16},
+		{name: "firmware 140000 window 2^21", data: fw, windowBits: 21},
 		{name: "firmware literals only", data: fw[:70_000], windowBits: 17, cfg: encoderConfig{literalsOnly: true}},
 		{name: "random 20000", data: randomData(20_000), windowBits: 20},
 		{name: "text repeated at window distance", data: bytes.Repeat(textData(1024), 40), windowBits: 10},
