@@ -33,5 +33,9 @@ func newQuantumDecoder(window int) (decoder, error) {
 
 // newLZXEncoder returns an LZX encoder for the window size in bits.
 func newLZXEncoder(window int) (encoder, error) {
-	return nil, fmt.Errorf("lzx window %d: lzx encoding not supported yet: %w", window, ErrUnsupported)
+	e, err := lzx.NewEncoder(window)
+	if err != nil {
+		return nil, fmt.Errorf("lzx window %d: %w: %w", window, ErrUnsupported, err)
+	}
+	return e, nil
 }
