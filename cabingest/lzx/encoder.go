@@ -6,17 +6,14 @@ import (
 	"math/bits"
 )
 
-// Match finder parameters.
+// Encoder effort. Measured on cabtest.FirmwareLike data these trade about
+// 1% of output size for each halving of speed; see BenchmarkEncode.
 const (
-	hashBits   = 17
-	chainDepth = 32 // candidates examined per position
-	niceLen    = 96 // a match this long ends the search
-	lazyLen    = 32 // a match this long is taken without looking one byte ahead
-	litCost    = 8  // estimated bits of a literal, for choosing between matches
-	matchCost  = 10 // estimated bits of a match's main symbol
-	repCost    = 7  // estimated bits of a repeated-offset match's main symbol
-	minNewLen  = 3  // shortest match with an explicit offset
-	maxTokens  = FrameSize
+	hashBits    = 17 // hash of the first 4 bytes selects a binary tree
+	treeDepth   = 16 // tree nodes visited per position
+	niceLen     = 24 // a match this long is taken without parsing inside it
+	parsePasses = 2  // parses per frame, each with costs from the one before
+	maxTokens   = FrameSize
 )
 
 // token is one literal or match of the frame being encoded.
@@ -76,9 +73,10 @@ type Encoder struct {
 	arr       []arrival
 	path      []int32
 
-	// match finder effort
-	depth, nice, lazy int
-	noE8              bool
+	// effort: tree nodes visited per position, the match length taken
+	// greedily, parsing passes per frame; and whether E8 translation is off
+	depth, nice, passes int
+	noE8                bool
 
 	// counts of the block types emitted, for tests
 	nVerbatim, nAligned, nUncompressed int
@@ -125,7 +123,7 @@ func NewEncoder(windowBits int) (*Encoder, error) {
 		mainC:      make([]uint16, mainSyms),
 		lenC:       make([]uint16, numSecondaryLens),
 	}
-	e.depth, e.nice, e.lazy = chainDepth, niceLen, lazyLen
+	e.depth, e.nice, e.passes = treeDepth, niceLen, parsePasses
 	e.Reset()
 	return e, nil
 }
@@ -263,9 +261,9 @@ func (e *Encoder) parse(start int) {
 		e.setCosts(nil, nil)
 	}
 	e.findAll(start)
-	passes := 1
+	passes := e.passes
 	if first {
-		passes = 2
+		passes = max(passes, 2)
 	}
 	r0, r1, r2 := e.r0, e.r1, e.r2
 	for pass := range passes {

@@ -1,8 +1,9 @@
 package lzx
 
 import (
+	"cmp"
 	"errors"
-	"sort"
+	"slices"
 )
 
 // Decoding tables.
@@ -201,12 +202,11 @@ func huffmanDepths(syms []int, f []uint32, lens []uint8, sc *huffScratch) int {
 		order = append(order, i)
 	}
 	sc.order = order
-	sort.Slice(order, func(a, b int) bool {
-		fa, fb := f[order[a]], f[order[b]]
-		if fa != fb {
-			return fa < fb
+	slices.SortFunc(order, func(a, b int) int {
+		if f[a] != f[b] {
+			return cmp.Compare(f[a], f[b])
 		}
-		return order[a] < order[b]
+		return cmp.Compare(a, b)
 	})
 	// Nodes 0..n-1 are leaves in sorted order, n..2n-2 internal.
 	nodeF := sc.nodeF[:0]

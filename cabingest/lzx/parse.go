@@ -207,7 +207,6 @@ func (e *Encoder) optimalParse(start int) {
 		// repeated offsets
 		reps := [3]uint32{a.r0, a.r1, a.r2}
 		longRep := 0
-		longRepK := 0
 		for k, r := range reps {
 			if int(r) > p || (k >= 1 && r == reps[0]) || (k == 2 && r == reps[1]) {
 				continue
@@ -231,11 +230,8 @@ func (e *Encoder) optimalParse(start int) {
 				}
 				relax(i, i+l, a.cost+c.matchCost(k, l), l, r, n0, n1, n2)
 			}
-			if L > longRep {
-				longRep, longRepK = L, k
-			}
+			longRep = max(longRep, L)
 		}
-		_ = longRepK
 		if longRep >= e.nice {
 			i += longRep
 			continue
