@@ -196,6 +196,7 @@ type clientOpts struct {
 	ntlmV1                 bool       // send a 24-byte NT response
 	anonymous              bool       // empty user, empty responses
 	scheme                 string     // HTTP scheme; default NTLM
+	clientChallenge        []byte     // 8 bytes; default random
 }
 
 // clientNegotiate builds a NEGOTIATE_MESSAGE with a Version field.
@@ -259,8 +260,11 @@ func clientAuthenticate(t testing.TB, negotiate, challenge []byte, o clientOpts)
 			avs = appendAVPair(avs, avFlags, binary.LittleEndian.AppendUint32(nil, avFlagMIC))
 		}
 		avs = appendAVPair(avs, avEOL, nil)
-		cc := make([]byte, 8)
-		_, _ = rand.Read(cc)
+		cc := o.clientChallenge
+		if cc == nil {
+			cc = make([]byte, 8)
+			_, _ = rand.Read(cc)
+		}
 		blob := []byte{1, 1, 0, 0, 0, 0, 0, 0}
 		blob = append(blob, ts...)
 		blob = append(blob, cc...)
