@@ -65,7 +65,8 @@ func crashUpdate(rng *rand.Rand, id firmware.Identity, v firmware.Version) Impor
 
 // crashChild imports bundles into dir until it is killed, mixing in
 // approvals, rejections, purges, removals and refused bundles. It writes
-// "ready" once the store is open.
+// "ready" once the store is open, and after every operation the history
+// number it committed up to.
 func crashChild(dir string, seed uint64) error {
 	s, err := Open(dir, nil)
 	if err != nil {
@@ -106,6 +107,8 @@ func crashChild(dir string, seed uint64) error {
 		default:
 			s.Remove(ctx, "child", id.Path())
 		}
+		// What is committed must survive the kill.
+		fmt.Printf("seq %d\n", s.Catalog().Seq())
 	}
 }
 
@@ -141,12 +144,21 @@ func TestCrash(t *testing.T) {
 			t.Fatal(err)
 		}
 		ready := make(chan error, 1)
+		committed := make(chan uint64, 1) // the last history number the child reported
 		go func() {
-			line, err := bufio.NewReader(stdout).ReadString('\n')
-			if err == nil && line != "ready\n" {
-				err = fmt.Errorf("child said %q", line)
+			sc := bufio.NewScanner(stdout)
+			var err error
+			if !sc.Scan() || sc.Text() != "ready" {
+				err = fmt.Errorf("child said %q", sc.Text())
 			}
 			ready <- err
+			var seq uint64
+			for sc.Scan() {
+				if n, err := fmt.Sscanf(sc.Text(), "seq %d", &seq); n != 1 || err != nil {
+					break // a line cut by the kill
+				}
+			}
+			committed <- seq
 			io.Copy(io.Discard, stdout)
 		}()
 		select {
@@ -163,6 +175,7 @@ func TestCrash(t *testing.T) {
 		}
 		<-time.After(delay) // the random moment of the crash
 		cmd.Process.Kill()
+		seq := <-committed // stdout ends with the child
 		err = cmd.Wait()
 		if cmd.ProcessState.Exited() {
 			t.Fatalf("kill %d: child exited by itself: %v\n%s", i, err, stderr.Bytes())
@@ -171,6 +184,9 @@ func TestCrash(t *testing.T) {
 		s, err := Open(dir, &Options{Logger: log})
 		if err != nil {
 			t.Fatalf("kill %d after %v: Open = %v", i, delay, err)
+		}
+		if got := s.Catalog().Seq(); got < seq {
+			t.Errorf("kill %d: history number %d after reopen, but the child had committed %d", i, got, seq)
 		}
 		us, _ := s.Updates(ctx)
 		t.Logf("kill %d after %v: %d updates, history %d", i, delay, len(us), s.Catalog().Seq())
