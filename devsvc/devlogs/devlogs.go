@@ -1,0 +1,446 @@
+package devlogs
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"log/slog"
+	"mime"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/opendus/opendus/devsvc/audit"
+)
+
+// The agreed paths of the upload on the internal and external listeners.
+const (
+	Path    = "/RequestHandler/logupload.upx"
+	PathExt = "/RequestHandlerExt/logupload.upx"
+)
+
+// Defaults of Config.
+const (
+	DefaultMaxSize   = 1024000             // MaxLogFileSize, bytes
+	DefaultRetention = 10 * 24 * time.Hour // LogCleanUpInterval
+)
+
+// DefaultTypes and DefaultExtensions return the defaults of Config.Types
+// (ValidLogFileTypes) and Config.Extensions (ValidLogFileExtensions).
+func DefaultTypes() []string { return []string{"Watson", "CELog", "Config"} }
+
+// DefaultExtensions: see DefaultTypes.
+func DefaultExtensions() []string {
+	return []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"}
+}
+
+// tempAge is how old a temporary file must be before Clean removes it.
+const tempAge = time.Hour
+
+// tsLayout is the time in stored and temporary names.
+const tsLayout = "20060102T150405.000Z"
+
+const tempPrefix = ".tmp-"
+
+// Config configures the upload handler. The zero value, with Dir set, is
+// the original service's defaults.
+type Config struct {
+	// Dir is the folder of uploaded logs, DATA/Logs/Client; each type has
+	// a folder below it, created by NewHandler. Required.
+	Dir string
+
+	// MaxSize is the largest upload in bytes (MaxLogFileSize). Zero means
+	// DefaultMaxSize, 1,024,000.
+	MaxSize int64
+
+	// Types are the accepted log types and the names of their folders
+	// (ValidLogFileTypes). nil means DefaultTypes: Watson, CELog, Config.
+	Types []string
+
+	// Extensions are the accepted file extensions, with or without the
+	// dot, compared without regard to case (ValidLogFileExtensions). nil
+	// means DefaultExtensions.
+	Extensions []string
+
+	// Retention is how long an upload is kept (LogCleanUpInterval). Zero
+	// means DefaultRetention, 10 days.
+	Retention time.Duration
+
+	// Now is the clock for stored names and retention. nil means time.Now.
+	Now func() time.Time
+
+	// Logger receives one record per upload stored or refused, and
+	// storage failures. nil discards.
+	Logger *slog.Logger
+}
+
+// Reasons an upload is refused. The handler answers with their text.
+var (
+	// ErrType is returned when the type parameter is missing or not one of
+	// Config.Types.
+	ErrType = errors.New("unknown or missing log type")
+	// ErrName is returned when the name parameter is missing or nothing
+	// usable remains of it.
+	ErrName = errors.New("missing or unusable file name")
+	// ErrExtension is returned when the name's extension is not one of
+	// Config.Extensions.
+	ErrExtension = errors.New("file extension not accepted")
+	// ErrMAC is returned when the mac parameter is not a MAC address.
+	ErrMAC = errors.New("mac is not a MAC address")
+	// ErrQuery is returned when the query does not parse or repeats a
+	// parameter.
+	ErrQuery = errors.New("malformed query")
+	// ErrEmpty is returned when the body is empty.
+	ErrEmpty = errors.New("empty upload")
+	// ErrTooLarge is returned when the body exceeds Config.MaxSize.
+	ErrTooLarge = errors.New("upload larger than the maximum log file size")
+	// ErrMediaType is returned for multipart bodies.
+	ErrMediaType = errors.New("send the file as the raw body, not multipart")
+	// ErrInterrupted is returned when the body could not be read to its end.
+	ErrInterrupted = errors.New("upload interrupted")
+)
+
+// Handler stores uploaded device logs. It is safe for concurrent use.
+type Handler struct {
+	cfg   Config
+	root  *os.Root
+	types map[string]string // lower-case type -> folder name
+	exts  map[string]bool   // lower-case ".ext"
+	now   func() time.Time
+	log   *slog.Logger
+}
+
+// NewHandler returns the upload handler, creating Dir and a folder per
+// type. Close it when done.
+func NewHandler(cfg Config) (*Handler, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("devlogs: Config.Dir is empty")
+	}
+	if cfg.MaxSize <= 0 {
+		cfg.MaxSize = DefaultMaxSize
+	}
+	if cfg.Types == nil {
+		cfg.Types = DefaultTypes()
+	}
+	if cfg.Extensions == nil {
+		cfg.Extensions = DefaultExtensions()
+	}
+	if cfg.Retention <= 0 {
+		cfg.Retention = DefaultRetention
+	}
+	h := &Handler{cfg: cfg, types: map[string]string{}, exts: map[string]bool{}, now: cfg.Now, log: cfg.Logger}
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	for _, t := range cfg.Types {
+		if s, err := sanitizeName(t); err != nil || s != t || strings.ContainsAny(t, ".") {
+			return nil, fmt.Errorf("devlogs: log type %q cannot name a folder", t)
+		}
+		h.types[strings.ToLower(t)] = t
+	}
+	for _, e := range cfg.Extensions {
+		e = strings.ToLower(e)
+		if !strings.HasPrefix(e, ".") {
+			e = "." + e
+		}
+		if len(e) < 2 || strings.ContainsAny(e[1:], "./\\") {
+			return nil, fmt.Errorf("devlogs: bad extension %q", e)
+		}
+		h.exts[e] = true
+	}
+	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
+		return nil, fmt.Errorf("devlogs: %w", err)
+	}
+	root, err := os.OpenRoot(cfg.Dir)
+	if err != nil {
+		return nil, fmt.Errorf("devlogs: %w", err)
+	}
+	for _, t := range h.types {
+		if err := root.Mkdir(t, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			root.Close()
+			return nil, fmt.Errorf("devlogs: %w", err)
+		}
+	}
+	h.root = root
+	return h, nil
+}
+
+// Close releases the handler's directory handle.
+func (h *Handler) Close() error { return h.root.Close() }
+
+// ServeHTTP handles one upload; see the package comment.
+func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		reply(w, http.StatusMethodNotAllowed, "method not allowed: upload with POST")
+		return
+	}
+	stored, up, err := h.upload(w, r)
+	if err != nil {
+		code := statusOf(err)
+		attrs := []any{"remote", r.RemoteAddr, "type", up.typ, "name", up.name, "mac", up.mac, "err", err}
+		if code >= 500 {
+			h.log.Error("devlogs: upload not stored", attrs...)
+			reply(w, code, "the log could not be stored; try again later")
+			return
+		}
+		h.log.Info("devlogs: upload refused", attrs...)
+		reply(w, code, err.Error())
+		return
+	}
+	h.log.Info("devlogs: upload stored", "remote", r.RemoteAddr, "mac", up.mac, "type", up.typ, "stored", stored)
+	reply(w, http.StatusCreated, stored)
+}
+
+// statusOf maps an upload error to its HTTP status.
+func statusOf(err error) int {
+	switch {
+	case errors.Is(err, ErrTooLarge):
+		return http.StatusRequestEntityTooLarge
+	case errors.Is(err, ErrMediaType):
+		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrType), errors.Is(err, ErrName), errors.Is(err, ErrExtension), errors.Is(err, ErrMAC),
+		errors.Is(err, ErrQuery), errors.Is(err, ErrEmpty), errors.Is(err, ErrInterrupted):
+		return http.StatusBadRequest
+	}
+	return http.StatusInternalServerError
+}
+
+func reply(w http.ResponseWriter, code int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+}
+
+// upload is a parsed upload request.
+type upload struct {
+	typ  string // folder name
+	name string // sanitised name
+	mac  string // 12 lower-case hex digits, or ""
+}
+
+// upload stores the request's body and returns its stored path,
+// "<type>/<name>".
+func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload, error) {
+	up, err := h.parse(r.URL.RawQuery)
+	if err != nil {
+		return "", up, err
+	}
+	if up.mac != "" {
+		audit.SetDevice(r.Context(), up.mac)
+	}
+	if ct := r.Header.Get("Content-Type"); ct != "" {
+		if mt, _, err := mime.ParseMediaType(ct); err == nil && strings.HasPrefix(mt, "multipart/") {
+			return "", up, ErrMediaType
+		}
+	}
+	if r.ContentLength > h.cfg.MaxSize {
+		return "", up, fmt.Errorf("%w (%d bytes)", ErrTooLarge, h.cfg.MaxSize)
+	}
+	who := up.mac
+	if who == "" {
+		who = remoteName(r.RemoteAddr)
+	}
+	now := h.now().UTC()
+	ts := now.Format(tsLayout)
+
+	tmp, f, err := h.createTemp(up.typ, ts)
+	if err != nil {
+		return "", up, err
+	}
+	committed := false
+	defer func() {
+		if f != nil {
+			f.Close()
+		}
+		if !committed {
+			h.root.Remove(tmp)
+		}
+	}()
+	n, err := io.Copy(f, http.MaxBytesReader(w, r.Body, h.cfg.MaxSize))
+	if err != nil {
+		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
+			return "", up, fmt.Errorf("%w (%d bytes)", ErrTooLarge, h.cfg.MaxSize)
+		}
+		if errors.Is(err, fs.ErrClosed) || isWriteErr(f, err) {
+			return "", up, fmt.Errorf("devlogs: writing %s: %w", tmp, err)
+		}
+		return "", up, fmt.Errorf("%w: %v", ErrInterrupted, err)
+	}
+	if n == 0 {
+		return "", up, ErrEmpty
+	}
+	if err := f.Sync(); err != nil {
+		return "", up, fmt.Errorf("devlogs: %s: %w", tmp, err)
+	}
+	err = f.Close()
+	f = nil
+	if err != nil {
+		return "", up, fmt.Errorf("devlogs: %s: %w", tmp, err)
+	}
+	stored, err := h.link(tmp, up.typ, who+"-"+ts+"-", up.name)
+	if err != nil {
+		return "", up, err
+	}
+	committed = true
+	if err := h.root.Remove(tmp); err != nil {
+		h.log.Warn("devlogs: removing the temporary file", "err", err)
+	}
+	if err := h.syncDir(up.typ); err != nil {
+		return "", up, err
+	}
+	return stored, up, nil
+}
+
+// isWriteErr reports whether err came from writing f rather than reading
+// the request. io.Copy does not say; a write error is an *fs.PathError on
+// f's name.
+func isWriteErr(f *os.File, err error) bool {
+	pe, ok := errors.AsType[*fs.PathError](err)
+	return ok && pe.Path == f.Name()
+}
+
+// createTemp creates a new temporary file in the type's folder.
+func (h *Handler) createTemp(typ, ts string) (string, *os.File, error) {
+	for range 5 {
+		var rnd [8]byte
+		rand.Read(rnd[:])
+		name := typ + "/" + tempPrefix + ts + "-" + hex.EncodeToString(rnd[:])
+		f, err := h.root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o640)
+		if errors.Is(err, fs.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", nil, fmt.Errorf("devlogs: %w", err)
+		}
+		return name, f, nil
+	}
+	return "", nil, errors.New("devlogs: could not create a temporary file")
+}
+
+// maxCollisions bounds the search for a free stored name.
+const maxCollisions = 1000
+
+// link gives tmp its stored name, prefix+name, or prefix+"N-"+name for the
+// first N from 2 that is free, and returns "<typ>/<stored name>".
+func (h *Handler) link(tmp, typ, prefix, name string) (string, error) {
+	for i := 1; i <= maxCollisions; i++ {
+		stored := prefix + name
+		if i > 1 {
+			stored = prefix + strconv.Itoa(i) + "-" + name
+		}
+		err := h.root.Link(tmp, typ+"/"+stored)
+		if err == nil {
+			return typ + "/" + stored, nil
+		}
+		if !errors.Is(err, fs.ErrExist) {
+			return "", fmt.Errorf("devlogs: %w", err)
+		}
+	}
+	return "", fmt.Errorf("devlogs: no free name for %s%s", prefix, name)
+}
+
+// syncDir fsyncs the type's folder, making the new name durable.
+func (h *Handler) syncDir(typ string) error {
+	d, err := h.root.Open(typ)
+	if err != nil {
+		return fmt.Errorf("devlogs: %w", err)
+	}
+	defer d.Close()
+	if err := d.Sync(); err != nil {
+		return fmt.Errorf("devlogs: fsync %s: %w", typ, err)
+	}
+	return nil
+}
+
+// remoteName returns the client's IP address for a stored name.
+func remoteName(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	var b strings.Builder
+	for _, c := range []byte(host) {
+		switch {
+		case '0' <= c && c <= '9', 'a' <= c && c <= 'z', c == '.':
+			b.WriteByte(c)
+		case 'A' <= c && c <= 'F':
+			b.WriteByte(c + 'a' - 'A')
+		default:
+			b.WriteByte('_')
+		}
+		if b.Len() >= 45 {
+			break
+		}
+	}
+	if b.Len() == 0 {
+		return "unknown"
+	}
+	return b.String()
+}
+
+// Clean removes the uploads stored more than Retention before now, and
+// temporary files more than an hour old. It satisfies audit.Cleaner.
+func (h *Handler) Clean(now time.Time) error {
+	var errs []error
+	for _, typ := range h.types {
+		d, err := h.root.Open(typ)
+		if errors.Is(err, fs.ErrNotExist) {
+			continue
+		}
+		if err != nil {
+			errs = append(errs, fmt.Errorf("devlogs: %w", err))
+			continue
+		}
+		names, err := d.Readdirnames(-1)
+		d.Close()
+		if err != nil {
+			errs = append(errs, fmt.Errorf("devlogs: %s: %w", typ, err))
+		}
+		for _, name := range names {
+			t, temp, ok := storedTime(name)
+			if !ok {
+				continue
+			}
+			age := h.cfg.Retention
+			if temp {
+				age = tempAge
+			}
+			if now.Sub(t) <= age {
+				continue
+			}
+			if err := h.root.Remove(typ + "/" + name); err != nil && !errors.Is(err, fs.ErrNotExist) {
+				errs = append(errs, fmt.Errorf("devlogs: %w", err))
+			}
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// storedTime returns the time in a stored or temporary name, and whether
+// it is a temporary one.
+func storedTime(name string) (t time.Time, temp, ok bool) {
+	rest, temp := strings.CutPrefix(name, tempPrefix)
+	if !temp {
+		_, rest, ok = strings.Cut(name, "-")
+		if !ok {
+			return t, false, false
+		}
+	}
+	ts, _, ok := strings.Cut(rest, "-")
+	if !ok {
+		return t, false, false
+	}
+	t, err := time.Parse(tsLayout, ts)
+	return t, temp, err == nil
+}

@@ -1,0 +1,480 @@
+package devlogs
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io"
+	"io/fs"
+	"mime/multipart"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/devsvc/audit"
+	"github.com/opendus/opendus/internal/testtool"
+)
+
+var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+
+// fakeClock is a settable clock, safe for concurrent use.
+type fakeClock struct {
+	mu sync.Mutex
+	t  time.Time
+}
+
+func (c *fakeClock) Now() time.Time {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.t
+}
+
+func (c *fakeClock) Set(t time.Time) {
+	c.mu.Lock()
+	c.t = t
+	c.mu.Unlock()
+}
+
+// env is a handler on a real HTTP server, storing under base/Logs/Client.
+type env struct {
+	base, dir string
+	h         *Handler
+	srv       *httptest.Server
+	clock     *fakeClock
+}
+
+func newEnv(t *testing.T, cfg Config) *env {
+	t.Helper()
+	e := &env{base: t.TempDir(), clock: &fakeClock{t: t0}}
+	e.dir = filepath.Join(e.base, "Logs", "Client")
+	cfg.Dir = e.dir
+	if cfg.Now == nil {
+		cfg.Now = e.clock.Now
+	}
+	h, err := NewHandler(cfg)
+	if err != nil {
+		t.Fatalf("NewHandler: %v", err)
+	}
+	t.Cleanup(func() { h.Close() })
+	e.h = h
+	e.srv = httptest.NewServer(h)
+	t.Cleanup(e.srv.Close)
+	return e
+}
+
+// post uploads body with the given query and returns status and body.
+func (e *env) post(t *testing.T, query string, body io.Reader, contentType string) (int, string) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), "POST", e.srv.URL+Path+"?"+query, body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if contentType != "" {
+		req.Header.Set("Content-Type", contentType)
+	}
+	resp, err := e.srv.Client().Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	b, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, string(b)
+}
+
+// files returns every file under base, relative to base, checking that
+// no temporary file is left.
+func (e *env) files(t *testing.T) map[string]string {
+	t.Helper()
+	out := map[string]string{}
+	filepath.WalkDir(e.base, func(p string, d fs.DirEntry, err error) error {
+		if err != nil {
+			t.Fatal(err)
+		}
+		if d.IsDir() {
+			return nil
+		}
+		rel, _ := filepath.Rel(e.base, p)
+		data, _ := os.ReadFile(p)
+		out[filepath.ToSlash(rel)] = string(data)
+		return nil
+	})
+	return out
+}
+
+func q(kv ...string) string {
+	v := url.Values{}
+	for i := 0; i < len(kv); i += 2 {
+		v.Set(kv[i], kv[i+1])
+	}
+	return v.Encode()
+}
+
+const stamp = "20261121T120000.000Z"
+
+func TestUpload(t *testing.T) {
+	const max = 1000
+	long := strings.Repeat("x", 296) + ".txt"
+	tests := []struct {
+		name       string
+		query      string
+		body       string
+		chunked    bool
+		ctype      string
+		wantStatus int
+		wantStored string // "" when nothing is stored
+		wantMsg    string // substring of the answer
+	}{
+		{"CE log with MAC", q("type", "CELog", "name", "phone.clg", "mac", "00-04-F2-12-34-56"), "log", false, "application/octet-stream",
+			201, "CELog/0004f2123456-" + stamp + "-phone.clg", ""},
+		{"crash dump without MAC", q("type", "Watson", "name", "crash.dmp"), "MDMP", false, "",
+			201, "Watson/127.0.0.1-" + stamp + "-crash.dmp", ""},
+		{"type and extension ignore case", q("type", "config", "name", "PHONE.XML", "mac", "0004f2123456"), "<x/>", false, "",
+			201, "Config/0004f2123456-" + stamp + "-PHONE.XML", ""},
+		{"exactly MaxSize", q("type", "CELog", "name", "big.bin"), strings.Repeat("b", max), false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-big.bin", ""},
+		{"exactly MaxSize chunked", q("type", "CELog", "name", "big2.bin"), strings.Repeat("b", max), true, "",
+			201, "CELog/127.0.0.1-" + stamp + "-big2.bin", ""},
+		{"bad type", q("type", "Kernel", "name", "a.txt"), "x", false, "", 400, "", "unknown or missing log type"},
+		{"missing type", q("name", "a.txt"), "x", false, "", 400, "", "unknown or missing log type"},
+		{"type with path", q("type", "../CELog", "name", "a.txt"), "x", false, "", 400, "", "log type"},
+		{"bad extension", q("type", "CELog", "name", "evil.exe"), "MZ", false, "", 400, "", "extension not accepted"},
+		{"no extension", q("type", "CELog", "name", "README"), "x", false, "", 400, "", "extension not accepted"},
+		{"missing name", q("type", "CELog"), "x", false, "", 400, "", "name is missing"},
+		{"too large", q("type", "CELog", "name", "a.txt"), strings.Repeat("b", max+1), false, "", 413, "", "larger than"},
+		{"too large chunked", q("type", "CELog", "name", "a.txt"), strings.Repeat("b", max+1), true, "", 413, "", "larger than"},
+		{"empty", q("type", "CELog", "name", "a.txt"), "", false, "", 400, "", "empty upload"},
+		{"multipart", q("type", "CELog", "name", "a.txt"), "--x\r\n", false, "multipart/form-data; boundary=x", 415, "", "multipart"},
+		{"bad MAC", q("type", "CELog", "name", "a.txt", "mac", "00:11:22:33:44"), "x", false, "", 400, "", "not a MAC"},
+		{"MAC with path", q("type", "CELog", "name", "a.txt", "mac", "../../etc/passwd"), "x", false, "", 400, "", "not a MAC"},
+		{"repeated parameter", "type=CELog&name=a.txt&name=b.txt", "x", false, "", 400, "", "given 2 times"},
+		{"bad query", "type=CELog&name=a%zz.txt", "x", false, "", 400, "", "malformed query"},
+
+		// Hostile names: only the last element is kept, sanitised.
+		{"dot-dot slash", q("type", "CELog", "name", "../../etc/passwd"), "x", false, "", 400, "", "extension"},
+		{"dot-dot slash with extension", q("type", "CELog", "name", "../../etc/passwd.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-passwd.txt", ""},
+		{"dot-dot backslash", q("type", "CELog", "name", `..\..\x`), "x", false, "", 400, "", "extension"},
+		{"dot-dot backslash with extension", q("type", "CELog", "name", `..\..\x.clg`), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-x.clg", ""},
+		{"Windows CE path", q("type", "CELog", "name", `\Windows\Logs\ce.clg2`), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-ce.clg2", ""},
+		{"absolute", q("type", "CELog", "name", "/abs"), "x", false, "", 400, "", "extension"},
+		{"absolute with extension", q("type", "CELog", "name", "/abs.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-abs.txt", ""},
+		{"trailing slash", q("type", "CELog", "name", "a.txt/"), "x", false, "", 400, "", "nothing usable"},
+		{"NUL", q("type", "CELog", "name", "a\x00b.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-a_b.txt", ""},
+		{"newline and tab", q("type", "CELog", "name", "a\nb\tc.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-a_b_c.txt", ""},
+		{"hidden", q("type", "CELog", "name", ".hidden.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-hidden.txt", ""},
+		{"dots only", q("type", "CELog", "name", ".."), "x", false, "", 400, "", "nothing usable"},
+		{"dot extension only", q("type", "CELog", "name", "..txt"), "x", false, "", 400, "", "extension"},
+		{"300 characters", q("type", "CELog", "name", long), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-" + strings.Repeat("x", MaxNameBytes-4) + ".txt", ""},
+		{"Unicode", q("type", "CELog", "name", "журнал-ö.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-журнал-ö.txt", ""},
+		{"bidi override and spaces", q("type", "CELog", "name", "log \u202etxt.exe"), "x", false, "", 400, "", "extension"},
+		{"bidi override", q("type", "CELog", "name", "a\u202eb.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-a_b.txt", ""},
+		{"invalid UTF-8", q("type", "CELog", "name", "a\xff.txt"), "x", false, "",
+			201, "CELog/127.0.0.1-" + stamp + "-a_.txt", ""},
+		{"trailing newline hides the extension", q("type", "CELog", "name", "x.txt\n"), "x", false, "", 400, "", "extension"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			e := newEnv(t, Config{MaxSize: max})
+			var body io.Reader = strings.NewReader(tt.body)
+			if tt.chunked {
+				body = io.MultiReader(body) // unknown length: sent chunked
+			}
+			status, msg := e.post(t, tt.query, body, tt.ctype)
+			if status != tt.wantStatus {
+				t.Fatalf("status %d (%q), want %d", status, msg, tt.wantStatus)
+			}
+			files := e.files(t)
+			if tt.wantStored == "" {
+				if !strings.Contains(msg, tt.wantMsg) {
+					t.Errorf("answer %q, want it to contain %q", msg, tt.wantMsg)
+				}
+				if len(files) != 0 {
+					t.Errorf("refused upload left files: %q", files)
+				}
+				return
+			}
+			if msg != tt.wantStored+"\n" {
+				t.Errorf("answer %q, want %q", msg, tt.wantStored+"\n")
+			}
+			want := map[string]string{"Logs/Client/" + tt.wantStored: tt.body}
+			if len(files) != 1 || files["Logs/Client/"+tt.wantStored] != tt.body {
+				t.Errorf("files = %q, want %q", files, want)
+			}
+		})
+	}
+}
+
+func TestMethodNotAllowed(t *testing.T) {
+	e := newEnv(t, Config{})
+	for _, m := range []string{"GET", "PUT", "DELETE"} {
+		req, _ := http.NewRequestWithContext(t.Context(), m, e.srv.URL+Path+"?"+q("type", "CELog", "name", "a.txt"), strings.NewReader("x"))
+		resp, err := e.srv.Client().Do(req)
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != 405 || resp.Header.Get("Allow") != "POST" {
+			t.Errorf("%s: status %d, Allow %q; want 405 and POST", m, resp.StatusCode, resp.Header.Get("Allow"))
+		}
+	}
+}
+
+// TestTooLargeByContentLength checks that a declared oversized body is
+// refused before it is read.
+func TestTooLargeByContentLength(t *testing.T) {
+	e := newEnv(t, Config{MaxSize: 10})
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", Path+"?"+q("type", "CELog", "name", "a.txt"), errReader{})
+	r.ContentLength = 11
+	e.h.ServeHTTP(rec, r)
+	if rec.Code != 413 {
+		t.Errorf("status %d, want 413 without reading the body", rec.Code)
+	}
+}
+
+type errReader struct{}
+
+func (errReader) Read([]byte) (int, error) { return 0, errors.New("body was read") }
+
+func TestInterrupted(t *testing.T) {
+	e := newEnv(t, Config{})
+	rec := httptest.NewRecorder()
+	r := httptest.NewRequest("POST", Path+"?"+q("type", "CELog", "name", "a.txt"), io.MultiReader(strings.NewReader("part"), errReader{}))
+	e.h.ServeHTTP(rec, r)
+	if rec.Code != 400 || !strings.Contains(rec.Body.String(), "interrupted") {
+		t.Errorf("status %d %q, want 400 upload interrupted", rec.Code, rec.Body.String())
+	}
+	if files := e.files(t); len(files) != 0 {
+		t.Errorf("interrupted upload left %q", files)
+	}
+}
+
+// TestNeverOverwrite uploads the same name at the same instant, in turn
+// and concurrently: every upload gets its own file.
+func TestNeverOverwrite(t *testing.T) {
+	e := newEnv(t, Config{})
+	query := q("type", "CELog", "name", "phone.clg", "mac", "0004f2123456")
+	for i := range 3 {
+		status, msg := e.post(t, query, strings.NewReader(fmt.Sprint(i)), "")
+		want := "CELog/0004f2123456-" + stamp + "-phone.clg\n"
+		if i > 0 {
+			want = fmt.Sprintf("CELog/0004f2123456-%s-%d-phone.clg\n", stamp, i+1)
+		}
+		if status != 201 || msg != want {
+			t.Errorf("upload %d: %d %q, want 201 %q", i, status, msg, want)
+		}
+	}
+	const n = 20
+	var wg sync.WaitGroup
+	for i := range n {
+		wg.Go(func() {
+			rec := httptest.NewRecorder()
+			e.h.ServeHTTP(rec, httptest.NewRequest("POST", Path+"?"+query, strings.NewReader(fmt.Sprintf("c%d", i))))
+			if rec.Code != 201 {
+				t.Errorf("concurrent upload %d: %d %q", i, rec.Code, rec.Body.String())
+			}
+		})
+	}
+	wg.Wait()
+	files := e.files(t)
+	if len(files) != 3+n {
+		t.Fatalf("%d files, want %d", len(files), 3+n)
+	}
+	seen := map[string]bool{}
+	for _, c := range files {
+		if seen[c] {
+			t.Errorf("content %q stored twice: an upload was overwritten", c)
+		}
+		seen[c] = true
+	}
+}
+
+func TestClean(t *testing.T) {
+	e := newEnv(t, Config{Retention: 10 * 24 * time.Hour})
+	e.post(t, q("type", "CELog", "name", "old.clg"), strings.NewReader("old"), "")
+	e.clock.Set(t0.Add(24 * time.Hour))
+	e.post(t, q("type", "Watson", "name", "new.dmp"), strings.NewReader("new"), "")
+	// An interrupted upload's temporary file, and files that are not uploads.
+	tmp := filepath.Join(e.dir, "CELog", ".tmp-"+stamp+"-0123456789abcdef")
+	os.WriteFile(tmp, []byte("partial"), 0o644)
+	os.WriteFile(filepath.Join(e.dir, "CELog", "README.txt"), nil, 0o644)
+	os.WriteFile(filepath.Join(e.dir, "notes-"+stamp+"-x.txt"), nil, 0o644)
+	oldName := "Logs/Client/CELog/127.0.0.1-" + stamp + "-old.clg"
+	newName := "Logs/Client/Watson/127.0.0.1-20261122T120000.000Z-new.dmp"
+	tests := []struct {
+		now  time.Time
+		want []string
+	}{
+		{t0.Add(30 * time.Minute), []string{oldName, newName, "Logs/Client/CELog/.tmp-" + stamp + "-0123456789abcdef"}},
+		{t0.Add(2 * time.Hour), []string{oldName, newName}},
+		{t0.Add(10 * 24 * time.Hour), []string{oldName, newName}},
+		{t0.Add(10*24*time.Hour + time.Millisecond), []string{newName}},
+		{t0.Add(11*24*time.Hour + time.Millisecond), nil},
+	}
+	for _, tt := range tests {
+		if err := e.h.Clean(tt.now); err != nil {
+			t.Fatalf("Clean(%v): %v", tt.now, err)
+		}
+		files := e.files(t)
+		for _, keep := range []string{"Logs/Client/CELog/README.txt", "Logs/Client/notes-" + stamp + "-x.txt"} {
+			if _, ok := files[keep]; !ok {
+				t.Errorf("Clean(%v) removed %s", tt.now, keep)
+			}
+			delete(files, keep)
+		}
+		if len(files) != len(tt.want) {
+			t.Errorf("Clean(%v) left %q, want %q", tt.now, files, tt.want)
+		}
+		for _, w := range tt.want {
+			if _, ok := files[w]; !ok {
+				t.Errorf("Clean(%v) removed %s", tt.now, w)
+			}
+		}
+	}
+}
+
+// TestCleanWithAuditRun checks the agreed coupling: *Handler is an
+// audit.Cleaner.
+func TestCleanWithAuditRun(t *testing.T) {
+	var _ audit.Cleaner = (*Handler)(nil)
+}
+
+// TestAuditDevice checks that the MAC of an upload reaches the audit line.
+func TestAuditDevice(t *testing.T) {
+	base := t.TempDir()
+	h, err := NewHandler(Config{Dir: filepath.Join(base, "Client"), Now: (&fakeClock{t: t0}).Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	l, err := audit.Open(audit.Config{Dir: filepath.Join(base, "Audit"), Now: (&fakeClock{t: t0}).Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(l.Middleware(audit.Internal, h))
+	defer srv.Close()
+	resp, err := srv.Client().Post(srv.URL+Path+"?"+q("type", "CELog", "name", "a.clg", "mac", "00:04:F2:AA:BB:CC"), "application/octet-stream", strings.NewReader("x"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	resp.Body.Close()
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	data, err := os.ReadFile(filepath.Join(base, "Audit", audit.FileName(t0)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := strings.Split(strings.TrimSpace(string(data)), "\n")
+	got, err := audit.ParseLine(lines[len(lines)-1])
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got.Device != "0004f2aabbcc" || got.Status != 201 || got.Path != Path {
+		t.Errorf("audit line %+v, want device 0004f2aabbcc, 201, %s", got, Path)
+	}
+}
+
+func TestNewHandlerConfig(t *testing.T) {
+	dir := t.TempDir()
+	for _, cfg := range []Config{
+		{},
+		{Dir: dir, Types: []string{"../x"}},
+		{Dir: dir, Types: []string{".hidden"}},
+		{Dir: dir, Types: []string{"a/b"}},
+		{Dir: dir, Extensions: []string{"."}},
+		{Dir: dir, Extensions: []string{"../txt"}},
+	} {
+		if h, err := NewHandler(cfg); err == nil {
+			h.Close()
+			t.Errorf("NewHandler(%+v) succeeded, want an error", cfg)
+		}
+	}
+	h, err := NewHandler(Config{Dir: dir, Types: []string{"Crash"}, Extensions: []string{"LOG"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	if fi, err := os.Stat(filepath.Join(dir, "Crash")); err != nil || !fi.IsDir() {
+		t.Errorf("type folder not created: %v", err)
+	}
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("POST", Path+"?type=crash&name=a.log", strings.NewReader("x")))
+	if rec.Code != 201 {
+		t.Errorf("extension without dot: %d %q, want 201", rec.Code, rec.Body.String())
+	}
+}
+
+func TestParseMAC(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"0004F2123456", "0004f2123456"},
+		{"00:04:f2:12:34:56", "0004f2123456"},
+		{"00-04-F2-12-34-56", "0004f2123456"},
+		{"0004.f212.3456", "0004f2123456"},
+		{"00:04-f2:12:34:56", ""},
+		{"00::04:f2:12:34:56", ""},
+		{":0004f2123456", ""},
+		{"0004f212345", ""},
+		{"0004f21234567", ""},
+		{"0004f212345g", ""},
+		{"", ""},
+	}
+	for _, tt := range tests {
+		got, err := parseMAC(tt.in)
+		if got != tt.want || (err != nil) != (tt.want == "") {
+			t.Errorf("parseMAC(%q) = %q, %v; want %q", tt.in, got, err, tt.want)
+		}
+	}
+}
+
+// TestCurl uploads with curl, as an operator or a test script would.
+func TestCurl(t *testing.T) {
+	curl := testtool.Need(t, "curl")
+	e := newEnv(t, Config{})
+	src := filepath.Join(t.TempDir(), "phone.clg")
+	content := bytes.Repeat([]byte("CE log line\r\n"), 1000)
+	os.WriteFile(src, content, 0o644)
+	out, err := exec.CommandContext(t.Context(), curl, "-sS", "-w", " %{http_code}", "--data-binary", "@"+src,
+		"-H", "Content-Type: application/octet-stream",
+		e.srv.URL+Path+"?type=CELog&name=phone.clg&mac=0004f2123456").CombinedOutput()
+	if err != nil {
+		t.Fatalf("curl: %v: %s", err, out)
+	}
+	want := "CELog/0004f2123456-" + stamp + "-phone.clg\n 201"
+	if string(out) != want {
+		t.Fatalf("curl printed %q, want %q", out, want)
+	}
+	got, err := os.ReadFile(filepath.Join(e.dir, "CELog", "0004f2123456-"+stamp+"-phone.clg"))
+	if err != nil || !bytes.Equal(got, content) {
+		t.Errorf("stored file differs (err %v)", err)
+	}
+}
+
+// TestMultipartRefused uses a real multipart body.
+func TestMultipartRefused(t *testing.T) {
+	e := newEnv(t, Config{})
+	var b bytes.Buffer
+	mw := multipart.NewWriter(&b)
+	fw, _ := mw.CreateFormFile("file", "a.txt")
+	fw.Write([]byte("x"))
+	mw.Close()
+	if status, _ := e.post(t, q("type", "CELog", "name", "a.txt"), &b, mw.FormDataContentType()); status != 415 {
+		t.Errorf("multipart: status %d, want 415", status)
+	}
+}

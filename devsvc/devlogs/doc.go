@@ -1,0 +1,87 @@
+// Package devlogs receives the log files that devices upload (CE logs,
+// crash dumps, configuration dumps) and keeps them, one folder per log
+// type, under DATA/Logs/Client, for the time the audit log is kept.
+//
+// # The upload request
+//
+// The original service's upload format is not public; this is OpenDUS's.
+// A device sends one file per request, the raw bytes as the body:
+//
+//	POST /RequestHandler/logupload.upx?type=CELog&name=phone.clg&mac=00-04-F2-12-34-56
+//	Content-Type: application/octet-stream
+//	Content-Length: 5120
+//
+//	<the file>
+//
+// on the internal listener, or /RequestHandlerExt/logupload.upx on the
+// external one (behind NTLM like every external request). The handler does
+// not look at the path: it serves whatever path it is mounted on (Path and
+// PathExt are the agreed ones). The query parameters, each at most once:
+//
+//	type  required; one of Config.Types (ValidLogFileTypes: Watson, CELog,
+//	      Config by default), compared without regard to case
+//	name  required; the file's name on the device. It may be a path (with /
+//	      or \), of which only the last element is kept; see "Stored names"
+//	mac   optional; the device's MAC address, 12 hex digits, optionally
+//	      separated by ':', '-' or '.'. It names the stored file (otherwise
+//	      the client's IP address does) and goes to the audit line
+//	      (audit.SetDevice). It is the device's claim, not authenticated.
+//
+// The body is 1 to Config.MaxSize bytes (MaxLogFileSize, 1,024,000 by
+// default), sent with Content-Length or chunked; multipart/form-data bodies
+// are refused. The answers, each with a one-line text/plain body:
+//
+//	201 Created           stored; the body is "<type>/<stored name>\n"
+//	400 Bad Request       bad or missing type, name, mac or extension; duplicated
+//	                      parameter; empty body; the upload broke off
+//	405 Method Not Allowed  not POST (Allow: POST)
+//	413 Content Too Large the body exceeds MaxSize (refused on Content-Length
+//	                      before reading, or when the limit is reached)
+//	415 Unsupported Media Type  a multipart body
+//	500 Internal Server Error   the file could not be stored (logged; the
+//	                      device is told only to retry later)
+//
+// For example, with curl:
+//
+//	curl --cacert ca.pem --data-binary @phone.clg -H 'Content-Type: application/octet-stream' \
+//	  'https://ucupdates-r2.contoso.com/RequestHandler/logupload.upx?type=CELog&name=phone.clg&mac=0004f2123456'
+//
+// # Stored names
+//
+// The device's name is sanitised, never trusted: only the part after the
+// last '/' or '\' is kept; every character that is not a Unicode letter or
+// digit, '.', '-' or '_' (spaces, control characters, NUL, ':', invalid
+// UTF-8, bidirectional controls) becomes '_'; leading dots are removed (no
+// hidden files, no "..") and so are trailing dots; names over MaxNameBytes
+// (100 bytes) are shortened, keeping the extension. An empty result is
+// refused. The extension of the result, compared without regard to case,
+// must be one of Config.Extensions (ValidLogFileExtensions).
+//
+// A file is stored as
+//
+//	<Dir>/<type>/<who>-<UTC time>-<name>
+//	CELog/0004f2123456-20261121T222550.123Z-phone.clg
+//
+// where who is the MAC as 12 lower-case hex digits, or the client's IP
+// address with ':' written '_', and the time has milliseconds. A stored
+// file is never replaced: if the name exists, "-2-", "-3-", ... is put
+// between the time and the name. All file access goes through an os.Root
+// at Dir, so no name can reach outside it whatever it holds.
+//
+// # Durability
+//
+// The body is written to a temporary dot file in the type's folder
+// (.tmp-<UTC time>-<random>), fsynced, hard-linked to the stored name
+// (link, unlike rename, fails instead of replacing an existing file), the
+// temporary name removed and the folder fsynced. Only then does the device
+// get 201. A crash leaves either nothing under the stored name or the whole
+// file; leftover temporary files older than an hour are removed by Clean.
+//
+// # Retention
+//
+// Clean(now) removes stored files whose time (from their name) is more
+// than Config.Retention (LogCleanUpInterval, 10 days by default) before
+// now. Files in the folders that do not have the stored-name form are left
+// alone. *Handler satisfies audit.Cleaner, so the service passes it in
+// audit.Config.Cleaners and the audit log's Run cleans both on one clock.
+package devlogs
