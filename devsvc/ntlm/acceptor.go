@@ -12,6 +12,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"time"
@@ -181,14 +182,34 @@ type userKey struct{}
 
 // ConnContext must be installed as http.Server.ConnContext: it attaches the
 // per-connection NTLM state (pending challenge, authenticated user) that
-// Require uses. NTLM authenticates a connection, not a request, so the
+// Require uses, keyed for lockout by the remote address (see addressKey). NTLM authenticates a connection, not a request, so the
 // server must speak HTTP/1.1 (no HTTP/2) on the listener.
 func (a *Acceptor) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	remote := c.RemoteAddr().String()
-	if host, _, err := net.SplitHostPort(remote); err == nil {
-		remote = host
+	return context.WithValue(ctx, connKey{}, &connState{remote: addressKey(c.RemoteAddr())})
+}
+
+// addressKey is the per-address lockout key of a remote address: the IPv4
+// address, or the /64 prefix of an IPv6 address, since one IPv6 host
+// usually controls a whole /64.
+func addressKey(addr net.Addr) string {
+	s := addr.String()
+	host, _, err := net.SplitHostPort(s)
+	if err != nil {
+		return s
 	}
-	return context.WithValue(ctx, connKey{}, &connState{remote: remote})
+	ip, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	ip = ip.Unmap()
+	if ip.Is4() {
+		return ip.String()
+	}
+	p, err := ip.WithZone("").Prefix(64)
+	if err != nil {
+		return host
+	}
+	return p.String()
 }
 
 // UserFrom returns the user that Require authenticated for the request
@@ -203,7 +224,7 @@ const (
 	msgSignInRequired = "sign-in required: the external update service needs NTLM authentication of a signed-in user\n"
 	msgChallenge      = "sign-in in progress: answer the NTLM challenge on this connection\n"
 	msgSignInFailed   = "sign-in failed: the user name or password was not accepted, or sign-in is locked for a while after repeated failures; check the credentials configured on the device\n"
-	msgUnavailable    = "sign-in unavailable: the account directory could not be reached; try again later\n"
+	msgUnavailable    = "sign-in temporarily unavailable on the server side; try again later\n"
 	msgMisconfigured  = "server misconfigured: NTLM connection state missing\n"
 	msgHTTP11         = "NTLM sign-in needs HTTP/1.1\n"
 )

@@ -200,7 +200,7 @@ func TestChallengeSingleUse(t *testing.T) {
 // TestReplayCache forces the same server challenge on two connections, the
 // one case where the response would verify again, and expects the replay
 // cache to refuse it.
-func TestReplayCache(t *testing.T) {
+func TestReplayCacheRefusesSameChallenge(t *testing.T) {
 	clock := &fakeClock{t: testStart}
 	logs := &logRecorder{}
 	a := NewAcceptor(newMemAccounts(alice), Config{Now: clock.Now, Logger: newLogger(logs)})

@@ -6,10 +6,11 @@ import (
 )
 
 // failureLimiter counts failed sign-ins per key (an account, or a remote
-// address) and locks a key out for a while after too many failures in a
-// window. It holds at most maxKeys keys: when full it first drops keys whose
-// window and lockout are over, then, if still full, an arbitrary unlocked
-// key, so a flood of addresses cannot exhaust memory.
+// address) and locks a key out for lockout once max failures fall within a
+// sliding window. It holds at most maxKeys keys: when full it first drops keys whose
+// window and lockout are over, then arbitrary keys (unlocked ones first)
+// down to 90%, so a flood of addresses cannot exhaust memory; under such a
+// flood some lockouts are forgotten early.
 type failureLimiter struct {
 	max     int
 	window  time.Duration
@@ -21,9 +22,17 @@ type failureLimiter struct {
 }
 
 type failures struct {
-	count       int
-	first       time.Time // start of the current window
+	times       []time.Time // failures within the window, oldest first; fewer than max
 	lockedUntil time.Time
+}
+
+// prune drops the failures that left the window ending at now.
+func (f *failures) prune(now time.Time, window time.Duration) {
+	i := 0
+	for i < len(f.times) && (now.Sub(f.times[i]) >= window || now.Before(f.times[i])) {
+		i++
+	}
+	f.times = f.times[i:]
 }
 
 func newFailureLimiter(max int, window, lockout time.Duration, maxKeys int) *failureLimiter {
@@ -48,18 +57,16 @@ func (l *failureLimiter) fail(key string, now time.Time) bool {
 		if len(l.keys) >= l.maxKeys {
 			l.evict(now)
 		}
-		f = &failures{first: now}
+		f = &failures{}
 		l.keys[key] = f
 	}
-	if now.Sub(f.first) >= l.window || now.Before(f.first) {
-		f.count, f.first = 0, now
-	}
-	f.count++
-	if f.count >= l.max {
+	f.prune(now, l.window)
+	if len(f.times)+1 >= l.max {
 		f.lockedUntil = now.Add(l.lockout)
-		f.count, f.first = 0, now
+		f.times = nil
 		return true
 	}
+	f.times = append(f.times, now)
 	return false
 }
 
@@ -73,17 +80,27 @@ func (l *failureLimiter) reset(key string) {
 // evict makes room; l.mu is held.
 func (l *failureLimiter) evict(now time.Time) {
 	for k, f := range l.keys {
-		if !now.Before(f.lockedUntil) && now.Sub(f.first) >= l.window {
+		f.prune(now, l.window)
+		if !now.Before(f.lockedUntil) && len(f.times) == 0 {
 			delete(l.keys, k)
 		}
 	}
+	// Still full: free a tenth, unlocked keys first, so that a flood of
+	// new keys pays for a scan only once in a while.
+	target := l.maxKeys - l.maxKeys/10 - 1
 	for k, f := range l.keys {
-		if len(l.keys) < l.maxKeys {
+		if len(l.keys) <= target {
 			return
 		}
 		if !now.Before(f.lockedUntil) {
 			delete(l.keys, k)
 		}
+	}
+	for k := range l.keys {
+		if len(l.keys) <= target {
+			return
+		}
+		delete(l.keys, k)
 	}
 }
 
