@@ -117,7 +117,7 @@ func TestWriterRoundTrip(t *testing.T) {
 	}{
 		{"small", cabtest.RandomTree(1, cabtest.TreeConfig{Files: 12, MaxSize: 4096})},
 		{"mixed", cabtest.RandomTree(2, cabtest.TreeConfig{Files: 40, MaxSize: 100 << 10, Big: 1 << 20})},
-		{"many", cabtest.RandomTree(3, cabtest.TreeConfig{Files: 400, MaxSize: 2048, MaxDepth: 10})},
+		{"many", cabtest.RandomTree(3, cabtest.TreeConfig{Files: 200, MaxSize: 2048, MaxDepth: 10})},
 		{"empty-only", []cabtest.TreeFile{{Name: "a/empty", Data: nil}, {Name: "b", Data: []byte{}}}},
 	}
 	comps := []struct {
@@ -131,7 +131,11 @@ func TestWriterRoundTrip(t *testing.T) {
 	}
 	for _, tree := range trees {
 		for _, comp := range comps {
-			for _, split := range []int64{0, 64 << 10, 200 << 10} {
+			splits := []int64{0, 64 << 10, 200 << 10}
+			if tree.name == "many" {
+				splits = []int64{0} // split sets are covered by the others
+			}
+			for _, split := range splits {
 				t.Run(fmt.Sprintf("%s/%s/split=%d", tree.name, comp.name, split), func(t *testing.T) {
 					if _, err := newEncoderFor(comp.c); err != nil {
 						t.Skipf("encoder: %v", err)

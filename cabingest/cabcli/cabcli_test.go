@@ -1,0 +1,140 @@
+package cabcli
+
+import (
+	"bytes"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opendus/opendus/cabingest/cabtest"
+)
+
+func runMain(t *testing.T, args ...string) (code int, stdout, stderr string) {
+	t.Helper()
+	var out, errb bytes.Buffer
+	code = Main(t.Context(), args, &out, &errb)
+	return code, out.String(), errb.String()
+}
+
+func TestPackListTestExtract(t *testing.T) {
+	files := cabtest.RandomTree(11, cabtest.TreeConfig{Files: 20, MaxSize: 50 << 10, Big: 300 << 10})
+	src := filepath.Join(t.TempDir(), "src")
+	if err := cabtest.WriteTree(src, files); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name string
+		args []string
+	}{
+		{"none", []string{"--compression", "none"}},
+		{"mszip", nil},
+		{"lzx16", []string{"--compression=lzx:16"}},
+		{"split", []string{"--split", "100K"}},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			dir := t.TempDir()
+			out := filepath.Join(dir, "fw.cab")
+			args := append([]string{"pack", "-o", out}, tt.args...)
+			if code, _, stderr := runMain(t, append(args, src)...); code != 0 {
+				t.Fatalf("pack: exit %d: %s", code, stderr)
+			}
+			code, stdout, stderr := runMain(t, "list", out)
+			if code != 0 || !strings.Contains(stdout, "firmware.img") {
+				t.Errorf("list: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			code, stdout, _ = runMain(t, "list", out, "--json")
+			var listed []jsonFile
+			if err := json.Unmarshal([]byte(stdout), &listed); err != nil || code != 0 {
+				t.Fatalf("list --json: exit %d, %v", code, err)
+			}
+			if got, want := len(listed), len(files); got != want {
+				t.Errorf("list --json: %d files, want %d", got, want)
+			}
+			if code, stdout, stderr := runMain(t, "test", out); code != 0 || !strings.Contains(stdout, "OK") {
+				t.Errorf("test: exit %d, %q, %q", code, stdout, stderr)
+			}
+			dst := filepath.Join(dir, "x")
+			if code, _, stderr := runMain(t, "extract", out, "-C", dst); code != 0 {
+				t.Fatalf("extract: exit %d: %s", code, stderr)
+			}
+			got, err := cabtest.ReadTree(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(files) {
+				t.Fatalf("extracted %d files, want %d", len(got), len(files))
+			}
+			for i := range got {
+				if got[i].Name != files[i].Name || !bytes.Equal(got[i].Data, files[i].Data) {
+					t.Errorf("file %d: got %q, want %q", i, got[i].Name, files[i].Name)
+				}
+			}
+		})
+	}
+}
+
+func TestErrors(t *testing.T) {
+	dir := t.TempDir()
+	bad := filepath.Join(dir, "bad.cab")
+	os.WriteFile(bad, []byte("MSCF not really a cabinet at all, just text"), 0o644)
+	tests := []struct {
+		name string
+		args []string
+		code int
+	}{
+		{"no-command", nil, 2},
+		{"unknown", []string{"frobnicate"}, 2},
+		{"list-no-file", []string{"list"}, 2},
+		{"missing", []string{"list", filepath.Join(dir, "nope.cab")}, 1},
+		{"corrupt", []string{"test", bad}, 1},
+		{"bad-compression", []string{"pack", "-o", filepath.Join(dir, "o.cab"), "--compression", "lzx:9", dir}, 2},
+		{"bad-split", []string{"pack", "-o", filepath.Join(dir, "o.cab"), "--split", "lots", dir}, 2},
+		{"pack-no-out", []string{"pack", dir}, 2},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code, _, stderr := runMain(t, tt.args...)
+			if code != tt.code {
+				t.Errorf("exit = %d, want %d (stderr %q)", code, tt.code, stderr)
+			}
+			if !strings.HasPrefix(stderr, "devsvc cab: ") || strings.Count(stderr, "\n") != 1 {
+				t.Errorf("stderr = %q, want one line starting with \"devsvc cab: \"", stderr)
+			}
+		})
+	}
+}
+
+func TestHelp(t *testing.T) {
+	for _, args := range [][]string{{"--help"}, {"help"}, {"list", "--help"}} {
+		code, stdout, _ := runMain(t, args...)
+		if code != 0 || !strings.Contains(stdout, "Examples:") {
+			t.Errorf("%v: exit %d, stdout %q", args, code, stdout)
+		}
+	}
+}
+
+func TestParseSize(t *testing.T) {
+	tests := []struct {
+		in   string
+		want int64
+		ok   bool
+	}{
+		{"65536", 65536, true},
+		{"64K", 64 << 10, true},
+		{"1440k", 1440 << 10, true},
+		{"100M", 100 << 20, true},
+		{"2G", 2 << 30, true},
+		{"1MiB", 1 << 20, true},
+		{"", 0, false},
+		{"-5", 0, false},
+		{"5T", 0, false},
+	}
+	for _, tt := range tests {
+		got, err := ParseSize(tt.in)
+		if (err == nil) != tt.ok || got != tt.want {
+			t.Errorf("ParseSize(%q) = %d, %v, want %d (ok=%v)", tt.in, got, err, tt.want, tt.ok)
+		}
+	}
+}
