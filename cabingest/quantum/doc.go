@@ -39,6 +39,16 @@
 //     symbols by decreasing frequency with an exchange sort whose
 //     (in)stability is part of the format.
 //
+// Input ends where it ends for the reference decoder (libmspack, behind
+// cabextract), which reads a folder's payloads as one stream, each followed
+// by its 0xFF, 2 bytes at a time and ahead of need, and supplies 2 zero
+// bytes after the last: a truncated stream fails here exactly when it fails
+// there. Two differences are deliberate: a match reaching before the start
+// of the folder's data is an error here (the reference copies whatever its
+// window holds); and a block other than the last whose frame needs more
+// input than the block holds fails here, where the reference reads on into
+// the next block's bytes (a stream broken either way).
+//
 // Invariants the decoder enforces: every match refers to bytes already
 // decoded in the current folder and within the window; nothing crosses a
 // frame end; input is consumed in a bounded way, so corrupt data ends in

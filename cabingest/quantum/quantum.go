@@ -27,6 +27,10 @@ var (
 	// ErrWindowBits is returned by NewDecoder when the window size is
 	// outside MinWindowBits..MaxWindowBits.
 	ErrWindowBits = errors.New("quantum: window bits out of range")
+
+	// errBeforeStart marks the one check the reference decoder lacks (it
+	// reads whatever its window held), for the differential tests.
+	errBeforeStart = errors.New("reaches before the start of the data")
 )
 
 // Slot tables (see the package comment for the rules that generate them;
@@ -204,7 +208,7 @@ func (d *Decoder) decode(dst []byte) error {
 				return fmt.Errorf("%w: match of %d bytes at output byte %d crosses the frame end %d bytes ahead", ErrCorrupt, length, d.total, d.frameLeft)
 			}
 			if int64(offset) > min(d.total, int64(len(w))) {
-				return fmt.Errorf("%w: match offset %d at output byte %d reaches before the start of the data (window %d bytes)", ErrCorrupt, offset, d.total, len(w))
+				return fmt.Errorf("%w: match offset %d at output byte %d %w (window %d bytes)", ErrCorrupt, offset, d.total, errBeforeStart, len(w))
 			}
 			d.frameLeft -= length
 			d.matchLeft, d.matchOff = length, offset
@@ -264,7 +268,7 @@ func (d *Decoder) match(sel int) (length, offset int, err error) {
 		if err != nil {
 			return 0, 0, d.fail("match length", err)
 		}
-		extra, err := d.br.bits(uint(lengthExtra[slot]))
+		extra, err := d.br.extra(uint(lengthExtra[slot]))
 		if err != nil {
 			return 0, 0, d.fail("match length", err)
 		}
@@ -278,7 +282,7 @@ func (d *Decoder) match(sel int) (length, offset int, err error) {
 	if err != nil {
 		return 0, 0, d.fail("match position", err)
 	}
-	extra, err := d.br.bits(uint(positionExtra[slot]))
+	extra, err := d.br.extra(uint(positionExtra[slot]))
 	if err != nil {
 		return 0, 0, d.fail("match position", err)
 	}
@@ -359,5 +363,5 @@ func (d *Decoder) symbol(m *model) (int, error) {
 
 // fail wraps a bit reader error with what was being read and where.
 func (d *Decoder) fail(what string, err error) error {
-	return fmt.Errorf("%w: %s at output byte %d: %v", ErrCorrupt, what, d.total, err)
+	return fmt.Errorf("%w: %s at output byte %d: %w", ErrCorrupt, what, d.total, err)
 }

@@ -269,3 +269,73 @@ func TestSlotTables(t *testing.T) {
 		t.Errorf("length slot 26: base %d extra %d, want 254 0", lengthBase[26], lengthExtra[26])
 	}
 }
+
+// TestDamagedLikeCabextract damages streams of the test encoder
+// (truncated blocks, flipped bits) and holds the decoder to cabextract:
+// the same bytes where it extracts, an error where it refuses. The one
+// allowed differences: a match reaching before the start of the data,
+// which this decoder refuses and cabextract fills from its fresh window;
+// and a block other than the last that runs out of input, where
+// cabextract reads on into the next block and this decoder cannot.
+func TestDamagedLikeCabextract(t *testing.T) {
+	cabextract := testtool.Need(t, "cabextract")
+	dir := t.TempDir()
+	r := cabtest.NewRand(5)
+	type damaged struct {
+		name      string
+		bits      int
+		blocks    []testBlock
+		midFolder bool // a block before the last is damaged
+	}
+	var cases []damaged
+	for seed := range 24 {
+		var data []byte
+		switch seed % 4 {
+		case 0:
+			data = textData(100 + seed*37)
+		case 1:
+			data = cabtest.FirmwareLike(int64(seed), 200+seed*91)
+		case 2:
+			data = randomData(50 + seed)
+		case 3:
+			data = cabtest.FirmwareLike(int64(seed), FrameSize+seed*100)
+		}
+		bits := MinWindowBits + seed%(MaxWindowBits-MinWindowBits+1)
+		blocks := encodeQuantum(data, bits, encoderConfig{})
+		for _, which := range []int{0, len(blocks) - 1} {
+			for cut := range min(6, len(blocks[which].payload)) {
+				bl := append([]testBlock{}, blocks...)
+				bl[which].payload = bl[which].payload[:len(bl[which].payload)-cut]
+				cases = append(cases, damaged{fmt.Sprintf("seed %d block %d cut %d", seed, which, cut), bits, bl, which < len(bl)-1})
+			}
+		}
+		for range 3 {
+			bl := append([]testBlock{}, blocks...)
+			p := append([]byte{}, bl[0].payload...)
+			i := r.Intn(len(p) * 8)
+			p[i/8] ^= 1 << (i % 8)
+			bl[0].payload = p
+			cases = append(cases, damaged{fmt.Sprintf("seed %d bit %d flipped", seed, i), bits, bl, len(bl) > 1})
+		}
+	}
+	for i, tc := range cases {
+		path := filepath.Join(dir, fmt.Sprintf("case%d.cab", i))
+		if err := os.WriteFile(path, buildTestCab("data.bin", tc.bits, tc.blocks), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		want, cerr := extract(t.Context(), cabextract, path, "data.bin")
+		got, err := decodeFolder(testFolder{typeCompress: uint16(compQuantum | tc.bits<<compWindowBits), blocks: tc.blocks})
+		switch {
+		case err != nil && !errors.Is(err, ErrCorrupt):
+			t.Errorf("%s: error %v does not wrap ErrCorrupt", tc.name, err)
+		case cerr == nil && errors.Is(err, errBeforeStart):
+		case cerr == nil && errors.Is(err, errExhausted) && tc.midFolder:
+		case cerr == nil && err != nil:
+			t.Errorf("%s: cabextract extracts it, decoding fails: %v", tc.name, err)
+		case cerr == nil && !bytes.Equal(got, want):
+			t.Errorf("%s: decoded bytes differ from cabextract's at %d", tc.name, firstDiff(got, want))
+		case cerr != nil && err == nil:
+			t.Errorf("%s: cabextract fails (%v), decoding succeeds", tc.name, cerr)
+		}
+	}
+}
