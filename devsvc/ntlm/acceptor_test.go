@@ -505,3 +505,56 @@ func TestSweep(t *testing.T) {
 		}
 	}
 }
+
+// advanceOnAuthenticate advances clock by d before forwarding a request
+// that carries an NTLM AUTHENTICATE message.
+type advanceOnAuthenticate struct {
+	rt    http.RoundTripper
+	clock *fakeClock
+	d     time.Duration
+}
+
+func (a advanceOnAuthenticate) RoundTrip(r *http.Request) (*http.Response, error) {
+	if _, tok, ok := authorization(r.Header); ok && messageType(tok) == typeAuthenticate {
+		a.clock.Advance(a.d)
+	}
+	return a.rt.RoundTrip(r)
+}
+
+// TestGoNTLMSSPSlowAnswer lets the server clock run while go-ntlmssp
+// answers the challenge: within the skew it passes, beyond it the
+// challenge has expired.
+func TestGoNTLMSSPSlowAnswer(t *testing.T) {
+	tests := []struct {
+		delay      time.Duration
+		wantStatus int
+	}{
+		{4 * time.Minute, 200},
+		{6 * time.Minute, 401},
+	}
+	for _, tt := range tests {
+		t.Run(tt.delay.String(), func(t *testing.T) {
+			e := newTestEnv(t, Config{})
+			rt := advanceOnAuthenticate{rt: e.freeTransport(t), clock: e.clock, d: tt.delay}
+			client := &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: rt}}
+			req, err := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			req.SetBasicAuth("alice", "correct horse")
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			if resp.StatusCode != tt.wantStatus {
+				t.Fatalf("status = %d, want %d; log %v", resp.StatusCode, tt.wantStatus, e.logs.last())
+			}
+			if tt.wantStatus == 401 {
+				if got := e.logs.last()["reason"]; !strings.Contains(got, "challenge expired") {
+					t.Errorf("logged reason = %q, want challenge expired", got)
+				}
+			}
+		})
+	}
+}
