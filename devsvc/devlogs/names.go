@@ -42,7 +42,7 @@ func (h *Handler) parse(rawQuery string) (upload, error) {
 	}
 	up.name = name
 	if ext := strings.ToLower(path.Ext(name)); !h.exts[ext] {
-		return up, fmt.Errorf("%w: %q; accepted: %s", ErrExtension, clip(ext), strings.Join(h.cfg.Extensions, " "))
+		return up, fmt.Errorf("%w: %q; accepted: %s", ErrExtension, clip(name), strings.Join(h.cfg.Extensions, " "))
 	}
 	if m := q.Get("mac"); m != "" {
 		mac, err := parseMAC(m)
