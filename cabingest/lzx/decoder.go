@@ -92,7 +92,8 @@ func (d *Decoder) Decode(dst, src []byte) error {
 		return d.err
 	}
 	if len(dst) > FrameSize {
-		return fmt.Errorf("lzx: frame %d: %d bytes: %w", d.frame, len(dst), ErrFrameSize)
+		d.err = fmt.Errorf("lzx: frame %d: %d bytes: %w", d.frame, len(dst), ErrFrameSize)
+		return d.err
 	}
 	if d.short {
 		d.err = fmt.Errorf("lzx: frame %d: follows a short frame: %w", d.frame, ErrFrameSize)

@@ -2,6 +2,7 @@ package lzx
 
 import (
 	"bytes"
+	"encoding/binary"
 	"fmt"
 	"math/rand/v2"
 	"os"
@@ -71,7 +72,7 @@ func x86Like(n int) []byte {
 	b := repetitive(n)
 	for i := 0; i+5 <= n; i += 97 {
 		b[i] = 0xE8
-		b[i+1] = byte(i)
+		binary.LittleEndian.PutUint32(b[i+1:], uint32(int32(i%5000-2500)))
 	}
 	for f := FrameSize; f < n; f += FrameSize {
 		for _, d := range []int{-12, -11, -10, -9, -3, -1} {
@@ -138,7 +139,7 @@ func TestBlockTypes(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	data := append(cabtest.FirmwareLike(3, 2<<20), randomBytes(2, 2*FrameSize)...)
+	data := append(cabtest.FirmwareLike(3, 1<<20), randomBytes(2, 2*FrameSize)...)
 	blocks, sizes := encodeAll(t, e, data)
 	d, _ := NewDecoder(21)
 	got, err := decodeAll(d, blocks, sizes)
