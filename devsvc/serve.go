@@ -164,6 +164,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	run("external", func() error { return extSrv.ServeTLS(extLn, "", "") })
 	run("admin", func() error { return grpcSrv.Serve(admLn) })
 	go cs.Watch(ctx, time.Minute, log.With("component", "certs"))
+	go runScheduler(ctx, st, time.Now, 5*time.Second, log.With("component", "scheduler"))
 	log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "data", opts.Dir)
 	if opts.Ready != nil {
 		opts.Ready(ri)

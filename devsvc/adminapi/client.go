@@ -183,6 +183,16 @@ func (c *Client) Remove(ctx context.Context, ref string) (firmware.Rule, error) 
 	return c.ruleCall(ctx, c.c.Remove, ref)
 }
 
+// Schedule approves a rule's pending version at a time; the zero time
+// cancels the schedule.
+func (c *Client) Schedule(ctx context.Context, ref string, at time.Time) (firmware.Rule, error) {
+	r, err := c.c.Schedule(ctx, &pb.ScheduleRequest{Rule: ref, At: ts(at)})
+	if err != nil {
+		return firmware.Rule{}, c.wrap(err)
+	}
+	return ruleFromPB(r), nil
+}
+
 // ImportResult is what an import did for one identity.
 type ImportResult struct {
 	Rule      firmware.Rule    `json:"rule"`

@@ -46,7 +46,7 @@ func rulePB(r firmware.Rule) *pb.Rule {
 	return &pb.Rule{
 		Id: r.ID, Identity: identityPB(r.Identity), UpdateType: r.UpdateType,
 		Pending: r.Pending.String(), Approved: r.Approved.String(), Restore: r.Restore.String(),
-		Created: ts(r.Created), Updated: ts(r.Updated),
+		Created: ts(r.Created), Updated: ts(r.Updated), ApproveAt: ts(r.ApproveAt),
 	}
 }
 
@@ -54,7 +54,7 @@ func ruleFromPB(p *pb.Rule) firmware.Rule {
 	return firmware.Rule{
 		ID: p.GetId(), Identity: identityFromPB(p.GetIdentity()), UpdateType: p.GetUpdateType(),
 		Pending: version(p.GetPending()), Approved: version(p.GetApproved()), Restore: version(p.GetRestore()),
-		Created: fromTS(p.GetCreated()), Updated: fromTS(p.GetUpdated()),
+		Created: fromTS(p.GetCreated()), Updated: fromTS(p.GetUpdated()), ApproveAt: fromTS(p.GetApproveAt()),
 	}
 }
 

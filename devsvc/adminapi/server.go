@@ -208,6 +208,7 @@ func statusError(err error) error {
 	case errors.Is(err, store.ErrBusy):
 		code = codes.Unavailable
 	case errors.Is(err, store.ErrConflict),
+		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
 		errors.Is(err, firmware.ErrNothingToRestore),
 		errors.Is(err, firmware.ErrAlreadyApproved):
@@ -216,6 +217,7 @@ func statusError(err error) error {
 		errors.Is(err, firmware.ErrIdentity),
 		errors.Is(err, firmware.ErrMAC),
 		errors.Is(err, cabingest.ErrLayout),
+		errors.Is(err, store.ErrIntegrity),
 		errors.Is(err, errInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, errTooLarge):
@@ -309,6 +311,18 @@ func (s *Server) Restore(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, er
 // Remove implements Admin.Remove.
 func (s *Server) Remove(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
 	return s.transition(ctx, req, s.st.Remove)
+}
+
+// Schedule implements Admin.Schedule.
+func (s *Server) Schedule(ctx context.Context, req *pb.ScheduleRequest) (*pb.Rule, error) {
+	if req.GetRule() == "" {
+		return nil, fmt.Errorf("%w: name the rule by its ID or identity path, like UCPhone/Polycom/CX600/A/ENU", errInvalid)
+	}
+	r, err := s.st.Schedule(ctx, actor(ctx), req.GetRule(), fromTS(req.GetAt()))
+	if err != nil {
+		return nil, err
+	}
+	return rulePB(r), nil
 }
 
 // Purge implements Admin.Purge.

@@ -36,9 +36,9 @@ func printRules(e *env, rules []firmware.Rule) error {
 		fmt.Fprintln(e.stdout, "No rules yet: import a bundle with devsvc import PATH.")
 		return nil
 	}
-	t := newTable(e.stdout, "RULE", "IDENTITY", "PENDING", "APPROVED", "RESTORE", "UPDATED")
+	t := newTable(e.stdout, "RULE", "IDENTITY", "PENDING", "APPROVED", "RESTORE", "APPROVE AT", "UPDATED")
 	for _, r := range rules {
-		t.row(r.ID, r.Identity.Path(), r.Pending.String(), r.Approved.String(), r.Restore.String(), when(r.Updated))
+		t.row(r.ID, r.Identity.Path(), r.Pending.String(), r.Approved.String(), r.Restore.String(), when(r.ApproveAt), when(r.Updated))
 	}
 	return t.flush()
 }
@@ -140,26 +140,94 @@ func transitionCmd(name, summary, done string, op func(*adminapi.Client, context
 			if len(args) != 1 {
 				return usagef("name one rule, by ID or identity path (UCPhone/Polycom/CX600/A/ENU)")
 			}
-			var r firmware.Rule
-			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-				var err error
-				r, err = op(c, ctx, args[0])
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if e.json {
-				return printJSON(e.stdout, r)
-			}
-			fmt.Fprintf(e.stdout, "%s %s.\n", done, r.Identity.Path())
-			return printRules(e, []firmware.Rule{r})
+			return runTransition(ctx, e, args[0], done, op)
 		}),
 	}
 }
 
+func runTransition(ctx context.Context, e *env, ref, done string, op func(*adminapi.Client, context.Context, string) (firmware.Rule, error)) error {
+	var r firmware.Rule
+	err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+		var err error
+		r, err = op(c, ctx, ref)
+		return err
+	})
+	if err != nil {
+		return err
+	}
+	if e.json {
+		return printJSON(e.stdout, r)
+	}
+	fmt.Fprintf(e.stdout, "%s %s.\n", done, r.Identity.Path())
+	return printRules(e, []firmware.Rule{r})
+}
+
+var approveCmd = &command{
+	name: "approve", args: "RULE [--at TIME | --cancel]",
+	summary: "approve a rule's pending version: every device gets it (now, or at a time)",
+	help: `RULE is a rule ID (devsvc rules shows them) or an identity path,
+DeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.
+With --at the approval is scheduled: the service approves at that time, and
+devices that would check later are told to check then.
+
+Examples:
+  devsvc approve UCPhone/Polycom/CX600/A/ENU
+  devsvc approve UCPhone/Polycom/CX600/A/ENU --at 2026-12-01T02:00:00Z
+  devsvc approve UCPhone/Polycom/CX600/A/ENU --at +8h
+  devsvc approve UCPhone/Polycom/CX600/A/ENU --cancel`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var at string
+		var cancel bool
+		fs.StringVar(&at, "at", "", "approve at `TIME`: RFC 3339, \"2006-01-02 15:04\" (local) or +DURATION")
+		fs.BoolVar(&cancel, "cancel", false, "cancel a scheduled approval")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("name one rule, by ID or identity path (UCPhone/Polycom/CX600/A/ENU)")
+			}
+			if at == "" && !cancel {
+				return runTransition(ctx, e, args[0], "Approved", (*adminapi.Client).Approve)
+			}
+			if at != "" && cancel {
+				return usagef("--at and --cancel exclude each other")
+			}
+			var when time.Time
+			if at != "" {
+				var err error
+				if when, err = parseWhen(at, time.Now()); err != nil {
+					return usagef("--at: %v", err)
+				}
+			}
+			done := "Scheduled the approval of"
+			if cancel {
+				done = "Cancelled the scheduled approval of"
+			}
+			return runTransition(ctx, e, args[0], done, func(c *adminapi.Client, ctx context.Context, ref string) (firmware.Rule, error) {
+				return c.Schedule(ctx, ref, when)
+			})
+		}
+	},
+}
+
+// parseWhen reads a time: RFC 3339, "2006-01-02 15:04" in local time, or
+// "+DURATION" from now.
+func parseWhen(s string, now time.Time) (time.Time, error) {
+	if d, ok := strings.CutPrefix(s, "+"); ok {
+		dur, err := time.ParseDuration(d)
+		if err != nil || dur <= 0 {
+			return time.Time{}, fmt.Errorf("%q: want +DURATION like +8h", s)
+		}
+		return now.Add(dur), nil
+	}
+	if t, err := time.Parse(time.RFC3339, s); err == nil {
+		return t, nil
+	}
+	if t, err := time.ParseInLocation("2006-01-02 15:04", s, time.Local); err == nil {
+		return t, nil
+	}
+	return time.Time{}, fmt.Errorf("%q: want RFC 3339 (2026-12-01T02:00:00Z), \"2026-12-01 02:00\" or +8h", s)
+}
+
 var (
-	approveCmd = transitionCmd("approve", "approve a rule's pending version: every device gets it", "Approved", (*adminapi.Client).Approve)
 	rejectCmd  = transitionCmd("reject", "drop a rule's pending version; test devices go back to the approved one", "Rejected the pending version of", (*adminapi.Client).Reject)
 	restoreCmd = transitionCmd("restore", "roll a rule back to its restore version (devices downgrade)", "Restored", (*adminapi.Client).Restore)
 	removeCmd  = transitionCmd("remove", "delete a rule; its devices are offered nothing", "Removed", (*adminapi.Client).Remove)

@@ -76,7 +76,7 @@ func (x ImportHeader_Kind) Number() protoreflect.EnumNumber {
 
 // Deprecated: Use ImportHeader_Kind.Descriptor instead.
 func (ImportHeader_Kind) EnumDescriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{10, 0}
+	return file_admin_proto_rawDescGZIP(), []int{11, 0}
 }
 
 type Identity struct {
@@ -165,6 +165,7 @@ type Rule struct {
 	Restore       string                 `protobuf:"bytes,6,opt,name=restore,proto3" json:"restore,omitempty"`
 	Created       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created,proto3" json:"created,omitempty"`
 	Updated       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated,proto3" json:"updated,omitempty"`
+	ApproveAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=approve_at,json=approveAt,proto3" json:"approve_at,omitempty"` // scheduled approval, if any
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -255,6 +256,65 @@ func (x *Rule) GetUpdated() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Rule) GetApproveAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.ApproveAt
+	}
+	return nil
+}
+
+type ScheduleRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	At            *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=at,proto3" json:"at,omitempty"` // unset: cancel
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ScheduleRequest) Reset() {
+	*x = ScheduleRequest{}
+	mi := &file_admin_proto_msgTypes[2]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ScheduleRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ScheduleRequest) ProtoMessage() {}
+
+func (x *ScheduleRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[2]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ScheduleRequest.ProtoReflect.Descriptor instead.
+func (*ScheduleRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{2}
+}
+
+func (x *ScheduleRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ScheduleRequest) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
 type StatusRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	unknownFields protoimpl.UnknownFields
@@ -263,7 +323,7 @@ type StatusRequest struct {
 
 func (x *StatusRequest) Reset() {
 	*x = StatusRequest{}
-	mi := &file_admin_proto_msgTypes[2]
+	mi := &file_admin_proto_msgTypes[3]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -275,7 +335,7 @@ func (x *StatusRequest) String() string {
 func (*StatusRequest) ProtoMessage() {}
 
 func (x *StatusRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[2]
+	mi := &file_admin_proto_msgTypes[3]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -288,7 +348,7 @@ func (x *StatusRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusRequest.ProtoReflect.Descriptor instead.
 func (*StatusRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{2}
+	return file_admin_proto_rawDescGZIP(), []int{3}
 }
 
 type Listener struct {
@@ -301,7 +361,7 @@ type Listener struct {
 
 func (x *Listener) Reset() {
 	*x = Listener{}
-	mi := &file_admin_proto_msgTypes[3]
+	mi := &file_admin_proto_msgTypes[4]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -313,7 +373,7 @@ func (x *Listener) String() string {
 func (*Listener) ProtoMessage() {}
 
 func (x *Listener) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[3]
+	mi := &file_admin_proto_msgTypes[4]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -326,7 +386,7 @@ func (x *Listener) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Listener.ProtoReflect.Descriptor instead.
 func (*Listener) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{3}
+	return file_admin_proto_rawDescGZIP(), []int{4}
 }
 
 func (x *Listener) GetName() string {
@@ -358,7 +418,7 @@ type Certificate struct {
 
 func (x *Certificate) Reset() {
 	*x = Certificate{}
-	mi := &file_admin_proto_msgTypes[4]
+	mi := &file_admin_proto_msgTypes[5]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -370,7 +430,7 @@ func (x *Certificate) String() string {
 func (*Certificate) ProtoMessage() {}
 
 func (x *Certificate) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[4]
+	mi := &file_admin_proto_msgTypes[5]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -383,7 +443,7 @@ func (x *Certificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Certificate.ProtoReflect.Descriptor instead.
 func (*Certificate) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{4}
+	return file_admin_proto_rawDescGZIP(), []int{5}
 }
 
 func (x *Certificate) GetName() string {
@@ -458,7 +518,7 @@ type StatusReply struct {
 
 func (x *StatusReply) Reset() {
 	*x = StatusReply{}
-	mi := &file_admin_proto_msgTypes[5]
+	mi := &file_admin_proto_msgTypes[6]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -470,7 +530,7 @@ func (x *StatusReply) String() string {
 func (*StatusReply) ProtoMessage() {}
 
 func (x *StatusReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[5]
+	mi := &file_admin_proto_msgTypes[6]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -483,7 +543,7 @@ func (x *StatusReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use StatusReply.ProtoReflect.Descriptor instead.
 func (*StatusReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{5}
+	return file_admin_proto_rawDescGZIP(), []int{6}
 }
 
 func (x *StatusReply) GetVersion() string {
@@ -599,7 +659,7 @@ type ListRulesRequest struct {
 
 func (x *ListRulesRequest) Reset() {
 	*x = ListRulesRequest{}
-	mi := &file_admin_proto_msgTypes[6]
+	mi := &file_admin_proto_msgTypes[7]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -611,7 +671,7 @@ func (x *ListRulesRequest) String() string {
 func (*ListRulesRequest) ProtoMessage() {}
 
 func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[6]
+	mi := &file_admin_proto_msgTypes[7]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -624,7 +684,7 @@ func (x *ListRulesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesRequest.ProtoReflect.Descriptor instead.
 func (*ListRulesRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{6}
+	return file_admin_proto_rawDescGZIP(), []int{7}
 }
 
 type ListRulesReply struct {
@@ -636,7 +696,7 @@ type ListRulesReply struct {
 
 func (x *ListRulesReply) Reset() {
 	*x = ListRulesReply{}
-	mi := &file_admin_proto_msgTypes[7]
+	mi := &file_admin_proto_msgTypes[8]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -648,7 +708,7 @@ func (x *ListRulesReply) String() string {
 func (*ListRulesReply) ProtoMessage() {}
 
 func (x *ListRulesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[7]
+	mi := &file_admin_proto_msgTypes[8]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -661,7 +721,7 @@ func (x *ListRulesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListRulesReply.ProtoReflect.Descriptor instead.
 func (*ListRulesReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{7}
+	return file_admin_proto_rawDescGZIP(), []int{8}
 }
 
 func (x *ListRulesReply) GetRules() []*Rule {
@@ -680,7 +740,7 @@ type RuleRequest struct {
 
 func (x *RuleRequest) Reset() {
 	*x = RuleRequest{}
-	mi := &file_admin_proto_msgTypes[8]
+	mi := &file_admin_proto_msgTypes[9]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -692,7 +752,7 @@ func (x *RuleRequest) String() string {
 func (*RuleRequest) ProtoMessage() {}
 
 func (x *RuleRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[8]
+	mi := &file_admin_proto_msgTypes[9]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -705,7 +765,7 @@ func (x *RuleRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RuleRequest.ProtoReflect.Descriptor instead.
 func (*RuleRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{8}
+	return file_admin_proto_rawDescGZIP(), []int{9}
 }
 
 func (x *RuleRequest) GetRule() string {
@@ -729,7 +789,7 @@ type ImportRequest struct {
 
 func (x *ImportRequest) Reset() {
 	*x = ImportRequest{}
-	mi := &file_admin_proto_msgTypes[9]
+	mi := &file_admin_proto_msgTypes[10]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -741,7 +801,7 @@ func (x *ImportRequest) String() string {
 func (*ImportRequest) ProtoMessage() {}
 
 func (x *ImportRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[9]
+	mi := &file_admin_proto_msgTypes[10]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -754,7 +814,7 @@ func (x *ImportRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportRequest.ProtoReflect.Descriptor instead.
 func (*ImportRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{9}
+	return file_admin_proto_rawDescGZIP(), []int{10}
 }
 
 func (x *ImportRequest) GetPart() isImportRequest_Part {
@@ -824,7 +884,7 @@ type ImportHeader struct {
 
 func (x *ImportHeader) Reset() {
 	*x = ImportHeader{}
-	mi := &file_admin_proto_msgTypes[10]
+	mi := &file_admin_proto_msgTypes[11]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -836,7 +896,7 @@ func (x *ImportHeader) String() string {
 func (*ImportHeader) ProtoMessage() {}
 
 func (x *ImportHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[10]
+	mi := &file_admin_proto_msgTypes[11]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -849,7 +909,7 @@ func (x *ImportHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportHeader.ProtoReflect.Descriptor instead.
 func (*ImportHeader) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{10}
+	return file_admin_proto_rawDescGZIP(), []int{11}
 }
 
 func (x *ImportHeader) GetKind() ImportHeader_Kind {
@@ -883,7 +943,7 @@ type FileHeader struct {
 
 func (x *FileHeader) Reset() {
 	*x = FileHeader{}
-	mi := &file_admin_proto_msgTypes[11]
+	mi := &file_admin_proto_msgTypes[12]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -895,7 +955,7 @@ func (x *FileHeader) String() string {
 func (*FileHeader) ProtoMessage() {}
 
 func (x *FileHeader) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[11]
+	mi := &file_admin_proto_msgTypes[12]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -908,7 +968,7 @@ func (x *FileHeader) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use FileHeader.ProtoReflect.Descriptor instead.
 func (*FileHeader) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{11}
+	return file_admin_proto_rawDescGZIP(), []int{12}
 }
 
 func (x *FileHeader) GetPath() string {
@@ -938,7 +998,7 @@ type ImportResult struct {
 
 func (x *ImportResult) Reset() {
 	*x = ImportResult{}
-	mi := &file_admin_proto_msgTypes[12]
+	mi := &file_admin_proto_msgTypes[13]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -950,7 +1010,7 @@ func (x *ImportResult) String() string {
 func (*ImportResult) ProtoMessage() {}
 
 func (x *ImportResult) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[12]
+	mi := &file_admin_proto_msgTypes[13]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -963,7 +1023,7 @@ func (x *ImportResult) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportResult.ProtoReflect.Descriptor instead.
 func (*ImportResult) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{12}
+	return file_admin_proto_rawDescGZIP(), []int{13}
 }
 
 func (x *ImportResult) GetRule() *Rule {
@@ -1013,7 +1073,7 @@ type File struct {
 
 func (x *File) Reset() {
 	*x = File{}
-	mi := &file_admin_proto_msgTypes[13]
+	mi := &file_admin_proto_msgTypes[14]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1025,7 +1085,7 @@ func (x *File) String() string {
 func (*File) ProtoMessage() {}
 
 func (x *File) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[13]
+	mi := &file_admin_proto_msgTypes[14]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1038,7 +1098,7 @@ func (x *File) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use File.ProtoReflect.Descriptor instead.
 func (*File) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{13}
+	return file_admin_proto_rawDescGZIP(), []int{14}
 }
 
 func (x *File) GetName() string {
@@ -1078,7 +1138,7 @@ type ImportReply struct {
 
 func (x *ImportReply) Reset() {
 	*x = ImportReply{}
-	mi := &file_admin_proto_msgTypes[14]
+	mi := &file_admin_proto_msgTypes[15]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1090,7 +1150,7 @@ func (x *ImportReply) String() string {
 func (*ImportReply) ProtoMessage() {}
 
 func (x *ImportReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[14]
+	mi := &file_admin_proto_msgTypes[15]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1103,7 +1163,7 @@ func (x *ImportReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ImportReply.ProtoReflect.Descriptor instead.
 func (*ImportReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{14}
+	return file_admin_proto_rawDescGZIP(), []int{15}
 }
 
 func (x *ImportReply) GetResults() []*ImportResult {
@@ -1121,7 +1181,7 @@ type PurgeRequest struct {
 
 func (x *PurgeRequest) Reset() {
 	*x = PurgeRequest{}
-	mi := &file_admin_proto_msgTypes[15]
+	mi := &file_admin_proto_msgTypes[16]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1133,7 +1193,7 @@ func (x *PurgeRequest) String() string {
 func (*PurgeRequest) ProtoMessage() {}
 
 func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[15]
+	mi := &file_admin_proto_msgTypes[16]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1146,7 +1206,7 @@ func (x *PurgeRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeRequest.ProtoReflect.Descriptor instead.
 func (*PurgeRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{15}
+	return file_admin_proto_rawDescGZIP(), []int{16}
 }
 
 type Update struct {
@@ -1160,7 +1220,7 @@ type Update struct {
 
 func (x *Update) Reset() {
 	*x = Update{}
-	mi := &file_admin_proto_msgTypes[16]
+	mi := &file_admin_proto_msgTypes[17]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1172,7 +1232,7 @@ func (x *Update) String() string {
 func (*Update) ProtoMessage() {}
 
 func (x *Update) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[16]
+	mi := &file_admin_proto_msgTypes[17]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1185,7 +1245,7 @@ func (x *Update) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Update.ProtoReflect.Descriptor instead.
 func (*Update) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{16}
+	return file_admin_proto_rawDescGZIP(), []int{17}
 }
 
 func (x *Update) GetIdentity() *Identity {
@@ -1218,7 +1278,7 @@ type PurgeReply struct {
 
 func (x *PurgeReply) Reset() {
 	*x = PurgeReply{}
-	mi := &file_admin_proto_msgTypes[17]
+	mi := &file_admin_proto_msgTypes[18]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1230,7 +1290,7 @@ func (x *PurgeReply) String() string {
 func (*PurgeReply) ProtoMessage() {}
 
 func (x *PurgeReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[17]
+	mi := &file_admin_proto_msgTypes[18]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1243,7 +1303,7 @@ func (x *PurgeReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PurgeReply.ProtoReflect.Descriptor instead.
 func (*PurgeReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{17}
+	return file_admin_proto_rawDescGZIP(), []int{18}
 }
 
 func (x *PurgeReply) GetRemoved() []*Update {
@@ -1265,7 +1325,7 @@ type TestDevice struct {
 
 func (x *TestDevice) Reset() {
 	*x = TestDevice{}
-	mi := &file_admin_proto_msgTypes[18]
+	mi := &file_admin_proto_msgTypes[19]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1277,7 +1337,7 @@ func (x *TestDevice) String() string {
 func (*TestDevice) ProtoMessage() {}
 
 func (x *TestDevice) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[18]
+	mi := &file_admin_proto_msgTypes[19]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1290,7 +1350,7 @@ func (x *TestDevice) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use TestDevice.ProtoReflect.Descriptor instead.
 func (*TestDevice) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{18}
+	return file_admin_proto_rawDescGZIP(), []int{19}
 }
 
 func (x *TestDevice) GetMac() string {
@@ -1329,7 +1389,7 @@ type ListTestDevicesRequest struct {
 
 func (x *ListTestDevicesRequest) Reset() {
 	*x = ListTestDevicesRequest{}
-	mi := &file_admin_proto_msgTypes[19]
+	mi := &file_admin_proto_msgTypes[20]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1341,7 +1401,7 @@ func (x *ListTestDevicesRequest) String() string {
 func (*ListTestDevicesRequest) ProtoMessage() {}
 
 func (x *ListTestDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[19]
+	mi := &file_admin_proto_msgTypes[20]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1354,7 +1414,7 @@ func (x *ListTestDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTestDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListTestDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{19}
+	return file_admin_proto_rawDescGZIP(), []int{20}
 }
 
 type ListTestDevicesReply struct {
@@ -1366,7 +1426,7 @@ type ListTestDevicesReply struct {
 
 func (x *ListTestDevicesReply) Reset() {
 	*x = ListTestDevicesReply{}
-	mi := &file_admin_proto_msgTypes[20]
+	mi := &file_admin_proto_msgTypes[21]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1378,7 +1438,7 @@ func (x *ListTestDevicesReply) String() string {
 func (*ListTestDevicesReply) ProtoMessage() {}
 
 func (x *ListTestDevicesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[20]
+	mi := &file_admin_proto_msgTypes[21]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1391,7 +1451,7 @@ func (x *ListTestDevicesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListTestDevicesReply.ProtoReflect.Descriptor instead.
 func (*ListTestDevicesReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{20}
+	return file_admin_proto_rawDescGZIP(), []int{21}
 }
 
 func (x *ListTestDevicesReply) GetDevices() []*TestDevice {
@@ -1410,7 +1470,7 @@ type RemoveTestDeviceRequest struct {
 
 func (x *RemoveTestDeviceRequest) Reset() {
 	*x = RemoveTestDeviceRequest{}
-	mi := &file_admin_proto_msgTypes[21]
+	mi := &file_admin_proto_msgTypes[22]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1422,7 +1482,7 @@ func (x *RemoveTestDeviceRequest) String() string {
 func (*RemoveTestDeviceRequest) ProtoMessage() {}
 
 func (x *RemoveTestDeviceRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[21]
+	mi := &file_admin_proto_msgTypes[22]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1435,7 +1495,7 @@ func (x *RemoveTestDeviceRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveTestDeviceRequest.ProtoReflect.Descriptor instead.
 func (*RemoveTestDeviceRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{21}
+	return file_admin_proto_rawDescGZIP(), []int{22}
 }
 
 func (x *RemoveTestDeviceRequest) GetKey() string {
@@ -1453,7 +1513,7 @@ type RemoveTestDeviceReply struct {
 
 func (x *RemoveTestDeviceReply) Reset() {
 	*x = RemoveTestDeviceReply{}
-	mi := &file_admin_proto_msgTypes[22]
+	mi := &file_admin_proto_msgTypes[23]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1465,7 +1525,7 @@ func (x *RemoveTestDeviceReply) String() string {
 func (*RemoveTestDeviceReply) ProtoMessage() {}
 
 func (x *RemoveTestDeviceReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[22]
+	mi := &file_admin_proto_msgTypes[23]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1478,7 +1538,7 @@ func (x *RemoveTestDeviceReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveTestDeviceReply.ProtoReflect.Descriptor instead.
 func (*RemoveTestDeviceReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{22}
+	return file_admin_proto_rawDescGZIP(), []int{23}
 }
 
 type Account struct {
@@ -1493,7 +1553,7 @@ type Account struct {
 
 func (x *Account) Reset() {
 	*x = Account{}
-	mi := &file_admin_proto_msgTypes[23]
+	mi := &file_admin_proto_msgTypes[24]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1505,7 +1565,7 @@ func (x *Account) String() string {
 func (*Account) ProtoMessage() {}
 
 func (x *Account) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[23]
+	mi := &file_admin_proto_msgTypes[24]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1518,7 +1578,7 @@ func (x *Account) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Account.ProtoReflect.Descriptor instead.
 func (*Account) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{23}
+	return file_admin_proto_rawDescGZIP(), []int{24}
 }
 
 func (x *Account) GetName() string {
@@ -1560,7 +1620,7 @@ type PutAccountRequest struct {
 
 func (x *PutAccountRequest) Reset() {
 	*x = PutAccountRequest{}
-	mi := &file_admin_proto_msgTypes[24]
+	mi := &file_admin_proto_msgTypes[25]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1572,7 +1632,7 @@ func (x *PutAccountRequest) String() string {
 func (*PutAccountRequest) ProtoMessage() {}
 
 func (x *PutAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[24]
+	mi := &file_admin_proto_msgTypes[25]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1585,7 +1645,7 @@ func (x *PutAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use PutAccountRequest.ProtoReflect.Descriptor instead.
 func (*PutAccountRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{24}
+	return file_admin_proto_rawDescGZIP(), []int{25}
 }
 
 func (x *PutAccountRequest) GetName() string {
@@ -1617,7 +1677,7 @@ type ListAccountsRequest struct {
 
 func (x *ListAccountsRequest) Reset() {
 	*x = ListAccountsRequest{}
-	mi := &file_admin_proto_msgTypes[25]
+	mi := &file_admin_proto_msgTypes[26]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1629,7 +1689,7 @@ func (x *ListAccountsRequest) String() string {
 func (*ListAccountsRequest) ProtoMessage() {}
 
 func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[25]
+	mi := &file_admin_proto_msgTypes[26]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1642,7 +1702,7 @@ func (x *ListAccountsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsRequest.ProtoReflect.Descriptor instead.
 func (*ListAccountsRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{25}
+	return file_admin_proto_rawDescGZIP(), []int{26}
 }
 
 type ListAccountsReply struct {
@@ -1654,7 +1714,7 @@ type ListAccountsReply struct {
 
 func (x *ListAccountsReply) Reset() {
 	*x = ListAccountsReply{}
-	mi := &file_admin_proto_msgTypes[26]
+	mi := &file_admin_proto_msgTypes[27]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1666,7 +1726,7 @@ func (x *ListAccountsReply) String() string {
 func (*ListAccountsReply) ProtoMessage() {}
 
 func (x *ListAccountsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[26]
+	mi := &file_admin_proto_msgTypes[27]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1679,7 +1739,7 @@ func (x *ListAccountsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAccountsReply.ProtoReflect.Descriptor instead.
 func (*ListAccountsReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{26}
+	return file_admin_proto_rawDescGZIP(), []int{27}
 }
 
 func (x *ListAccountsReply) GetAccounts() []*Account {
@@ -1699,7 +1759,7 @@ type SetAccountDisabledRequest struct {
 
 func (x *SetAccountDisabledRequest) Reset() {
 	*x = SetAccountDisabledRequest{}
-	mi := &file_admin_proto_msgTypes[27]
+	mi := &file_admin_proto_msgTypes[28]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1711,7 +1771,7 @@ func (x *SetAccountDisabledRequest) String() string {
 func (*SetAccountDisabledRequest) ProtoMessage() {}
 
 func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[27]
+	mi := &file_admin_proto_msgTypes[28]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1724,7 +1784,7 @@ func (x *SetAccountDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetAccountDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetAccountDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{27}
+	return file_admin_proto_rawDescGZIP(), []int{28}
 }
 
 func (x *SetAccountDisabledRequest) GetName() string {
@@ -1750,7 +1810,7 @@ type RemoveAccountRequest struct {
 
 func (x *RemoveAccountRequest) Reset() {
 	*x = RemoveAccountRequest{}
-	mi := &file_admin_proto_msgTypes[28]
+	mi := &file_admin_proto_msgTypes[29]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1762,7 +1822,7 @@ func (x *RemoveAccountRequest) String() string {
 func (*RemoveAccountRequest) ProtoMessage() {}
 
 func (x *RemoveAccountRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[28]
+	mi := &file_admin_proto_msgTypes[29]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1775,7 +1835,7 @@ func (x *RemoveAccountRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAccountRequest.ProtoReflect.Descriptor instead.
 func (*RemoveAccountRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{28}
+	return file_admin_proto_rawDescGZIP(), []int{29}
 }
 
 func (x *RemoveAccountRequest) GetName() string {
@@ -1793,7 +1853,7 @@ type RemoveAccountReply struct {
 
 func (x *RemoveAccountReply) Reset() {
 	*x = RemoveAccountReply{}
-	mi := &file_admin_proto_msgTypes[29]
+	mi := &file_admin_proto_msgTypes[30]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1805,7 +1865,7 @@ func (x *RemoveAccountReply) String() string {
 func (*RemoveAccountReply) ProtoMessage() {}
 
 func (x *RemoveAccountReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[29]
+	mi := &file_admin_proto_msgTypes[30]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1818,7 +1878,7 @@ func (x *RemoveAccountReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveAccountReply.ProtoReflect.Descriptor instead.
 func (*RemoveAccountReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{29}
+	return file_admin_proto_rawDescGZIP(), []int{30}
 }
 
 type Module struct {
@@ -1832,7 +1892,7 @@ type Module struct {
 
 func (x *Module) Reset() {
 	*x = Module{}
-	mi := &file_admin_proto_msgTypes[30]
+	mi := &file_admin_proto_msgTypes[31]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1844,7 +1904,7 @@ func (x *Module) String() string {
 func (*Module) ProtoMessage() {}
 
 func (x *Module) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[30]
+	mi := &file_admin_proto_msgTypes[31]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1857,7 +1917,7 @@ func (x *Module) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Module.ProtoReflect.Descriptor instead.
 func (*Module) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{30}
+	return file_admin_proto_rawDescGZIP(), []int{31}
 }
 
 func (x *Module) GetName() string {
@@ -1905,7 +1965,7 @@ type Device struct {
 
 func (x *Device) Reset() {
 	*x = Device{}
-	mi := &file_admin_proto_msgTypes[31]
+	mi := &file_admin_proto_msgTypes[32]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -1917,7 +1977,7 @@ func (x *Device) String() string {
 func (*Device) ProtoMessage() {}
 
 func (x *Device) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[31]
+	mi := &file_admin_proto_msgTypes[32]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -1930,7 +1990,7 @@ func (x *Device) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Device.ProtoReflect.Descriptor instead.
 func (*Device) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{31}
+	return file_admin_proto_rawDescGZIP(), []int{32}
 }
 
 func (x *Device) GetKey() string {
@@ -2053,7 +2113,7 @@ type ListDevicesRequest struct {
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_admin_proto_msgTypes[32]
+	mi := &file_admin_proto_msgTypes[33]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2065,7 +2125,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[32]
+	mi := &file_admin_proto_msgTypes[33]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2078,7 +2138,7 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{32}
+	return file_admin_proto_rawDescGZIP(), []int{33}
 }
 
 type ListDevicesReply struct {
@@ -2090,7 +2150,7 @@ type ListDevicesReply struct {
 
 func (x *ListDevicesReply) Reset() {
 	*x = ListDevicesReply{}
-	mi := &file_admin_proto_msgTypes[33]
+	mi := &file_admin_proto_msgTypes[34]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2102,7 +2162,7 @@ func (x *ListDevicesReply) String() string {
 func (*ListDevicesReply) ProtoMessage() {}
 
 func (x *ListDevicesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[33]
+	mi := &file_admin_proto_msgTypes[34]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2115,7 +2175,7 @@ func (x *ListDevicesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesReply.ProtoReflect.Descriptor instead.
 func (*ListDevicesReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{33}
+	return file_admin_proto_rawDescGZIP(), []int{34}
 }
 
 func (x *ListDevicesReply) GetDevices() []*Device {
@@ -2141,7 +2201,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_admin_proto_msgTypes[34]
+	mi := &file_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2153,7 +2213,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[34]
+	mi := &file_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2166,7 +2226,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{34}
+	return file_admin_proto_rawDescGZIP(), []int{35}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2235,7 +2295,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_admin_proto_msgTypes[35]
+	mi := &file_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2247,7 +2307,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[35]
+	mi := &file_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2260,7 +2320,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{35}
+	return file_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *HistoryRequest) GetSince() uint64 {
@@ -2286,7 +2346,7 @@ type HistoryReply struct {
 
 func (x *HistoryReply) Reset() {
 	*x = HistoryReply{}
-	mi := &file_admin_proto_msgTypes[36]
+	mi := &file_admin_proto_msgTypes[37]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2298,7 +2358,7 @@ func (x *HistoryReply) String() string {
 func (*HistoryReply) ProtoMessage() {}
 
 func (x *HistoryReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[36]
+	mi := &file_admin_proto_msgTypes[37]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2311,7 +2371,7 @@ func (x *HistoryReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryReply.ProtoReflect.Descriptor instead.
 func (*HistoryReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{36}
+	return file_admin_proto_rawDescGZIP(), []int{37}
 }
 
 func (x *HistoryReply) GetEvents() []*Event {
@@ -2329,7 +2389,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_admin_proto_msgTypes[37]
+	mi := &file_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2341,7 +2401,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[37]
+	mi := &file_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2354,7 +2414,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{37}
+	return file_admin_proto_rawDescGZIP(), []int{38}
 }
 
 type BackupChunk struct {
@@ -2366,7 +2426,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_admin_proto_msgTypes[38]
+	mi := &file_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2378,7 +2438,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[38]
+	mi := &file_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2391,7 +2451,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{38}
+	return file_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -2412,7 +2472,7 @@ const file_admin_proto_rawDesc = "" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\tR\brevision\x12\x16\n" +
-	"\x06locale\x18\x05 \x01(\tR\x06locale\"\xab\x02\n" +
+	"\x06locale\x18\x05 \x01(\tR\x06locale\"\xe6\x02\n" +
 	"\x04Rule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\bidentity\x18\x02 \x01(\v2\x1a.opendus.admin.v1.IdentityR\bidentity\x12\x1f\n" +
@@ -2422,7 +2482,12 @@ const file_admin_proto_rawDesc = "" +
 	"\bapproved\x18\x05 \x01(\tR\bapproved\x12\x18\n" +
 	"\arestore\x18\x06 \x01(\tR\arestore\x124\n" +
 	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x0f\n" +
+	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x129\n" +
+	"\n" +
+	"approve_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tapproveAt\"Q\n" +
+	"\x0fScheduleRequest\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12*\n" +
+	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x0f\n" +
 	"\rStatusRequest\"8\n" +
 	"\bListener\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
@@ -2569,7 +2634,7 @@ const file_admin_proto_rawDesc = "" +
 	"\x06events\x18\x01 \x03(\v2\x17.opendus.admin.v1.EventR\x06events\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xf2\v\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xb9\f\n" +
 	"\x05Admin\x12H\n" +
 	"\x06Status\x12\x1f.opendus.admin.v1.StatusRequest\x1a\x1d.opendus.admin.v1.StatusReply\x12Q\n" +
 	"\tListRules\x12\".opendus.admin.v1.ListRulesRequest\x1a .opendus.admin.v1.ListRulesReply\x12@\n" +
@@ -2577,7 +2642,8 @@ const file_admin_proto_rawDesc = "" +
 	"\aApprove\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
 	"\x06Reject\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12@\n" +
 	"\aRestore\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
-	"\x06Remove\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12J\n" +
+	"\x06Remove\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12E\n" +
+	"\bSchedule\x12!.opendus.admin.v1.ScheduleRequest\x1a\x16.opendus.admin.v1.Rule\x12J\n" +
 	"\x06Import\x12\x1f.opendus.admin.v1.ImportRequest\x1a\x1d.opendus.admin.v1.ImportReply(\x01\x12E\n" +
 	"\x05Purge\x12\x1e.opendus.admin.v1.PurgeRequest\x1a\x1c.opendus.admin.v1.PurgeReply\x12K\n" +
 	"\rAddTestDevice\x12\x1c.opendus.admin.v1.TestDevice\x1a\x1c.opendus.admin.v1.TestDevice\x12c\n" +
@@ -2605,124 +2671,129 @@ func file_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 39)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
 var file_admin_proto_goTypes = []any{
 	(ImportHeader_Kind)(0),            // 0: opendus.admin.v1.ImportHeader.Kind
 	(*Identity)(nil),                  // 1: opendus.admin.v1.Identity
 	(*Rule)(nil),                      // 2: opendus.admin.v1.Rule
-	(*StatusRequest)(nil),             // 3: opendus.admin.v1.StatusRequest
-	(*Listener)(nil),                  // 4: opendus.admin.v1.Listener
-	(*Certificate)(nil),               // 5: opendus.admin.v1.Certificate
-	(*StatusReply)(nil),               // 6: opendus.admin.v1.StatusReply
-	(*ListRulesRequest)(nil),          // 7: opendus.admin.v1.ListRulesRequest
-	(*ListRulesReply)(nil),            // 8: opendus.admin.v1.ListRulesReply
-	(*RuleRequest)(nil),               // 9: opendus.admin.v1.RuleRequest
-	(*ImportRequest)(nil),             // 10: opendus.admin.v1.ImportRequest
-	(*ImportHeader)(nil),              // 11: opendus.admin.v1.ImportHeader
-	(*FileHeader)(nil),                // 12: opendus.admin.v1.FileHeader
-	(*ImportResult)(nil),              // 13: opendus.admin.v1.ImportResult
-	(*File)(nil),                      // 14: opendus.admin.v1.File
-	(*ImportReply)(nil),               // 15: opendus.admin.v1.ImportReply
-	(*PurgeRequest)(nil),              // 16: opendus.admin.v1.PurgeRequest
-	(*Update)(nil),                    // 17: opendus.admin.v1.Update
-	(*PurgeReply)(nil),                // 18: opendus.admin.v1.PurgeReply
-	(*TestDevice)(nil),                // 19: opendus.admin.v1.TestDevice
-	(*ListTestDevicesRequest)(nil),    // 20: opendus.admin.v1.ListTestDevicesRequest
-	(*ListTestDevicesReply)(nil),      // 21: opendus.admin.v1.ListTestDevicesReply
-	(*RemoveTestDeviceRequest)(nil),   // 22: opendus.admin.v1.RemoveTestDeviceRequest
-	(*RemoveTestDeviceReply)(nil),     // 23: opendus.admin.v1.RemoveTestDeviceReply
-	(*Account)(nil),                   // 24: opendus.admin.v1.Account
-	(*PutAccountRequest)(nil),         // 25: opendus.admin.v1.PutAccountRequest
-	(*ListAccountsRequest)(nil),       // 26: opendus.admin.v1.ListAccountsRequest
-	(*ListAccountsReply)(nil),         // 27: opendus.admin.v1.ListAccountsReply
-	(*SetAccountDisabledRequest)(nil), // 28: opendus.admin.v1.SetAccountDisabledRequest
-	(*RemoveAccountRequest)(nil),      // 29: opendus.admin.v1.RemoveAccountRequest
-	(*RemoveAccountReply)(nil),        // 30: opendus.admin.v1.RemoveAccountReply
-	(*Module)(nil),                    // 31: opendus.admin.v1.Module
-	(*Device)(nil),                    // 32: opendus.admin.v1.Device
-	(*ListDevicesRequest)(nil),        // 33: opendus.admin.v1.ListDevicesRequest
-	(*ListDevicesReply)(nil),          // 34: opendus.admin.v1.ListDevicesReply
-	(*Event)(nil),                     // 35: opendus.admin.v1.Event
-	(*HistoryRequest)(nil),            // 36: opendus.admin.v1.HistoryRequest
-	(*HistoryReply)(nil),              // 37: opendus.admin.v1.HistoryReply
-	(*BackupRequest)(nil),             // 38: opendus.admin.v1.BackupRequest
-	(*BackupChunk)(nil),               // 39: opendus.admin.v1.BackupChunk
-	(*timestamppb.Timestamp)(nil),     // 40: google.protobuf.Timestamp
+	(*ScheduleRequest)(nil),           // 3: opendus.admin.v1.ScheduleRequest
+	(*StatusRequest)(nil),             // 4: opendus.admin.v1.StatusRequest
+	(*Listener)(nil),                  // 5: opendus.admin.v1.Listener
+	(*Certificate)(nil),               // 6: opendus.admin.v1.Certificate
+	(*StatusReply)(nil),               // 7: opendus.admin.v1.StatusReply
+	(*ListRulesRequest)(nil),          // 8: opendus.admin.v1.ListRulesRequest
+	(*ListRulesReply)(nil),            // 9: opendus.admin.v1.ListRulesReply
+	(*RuleRequest)(nil),               // 10: opendus.admin.v1.RuleRequest
+	(*ImportRequest)(nil),             // 11: opendus.admin.v1.ImportRequest
+	(*ImportHeader)(nil),              // 12: opendus.admin.v1.ImportHeader
+	(*FileHeader)(nil),                // 13: opendus.admin.v1.FileHeader
+	(*ImportResult)(nil),              // 14: opendus.admin.v1.ImportResult
+	(*File)(nil),                      // 15: opendus.admin.v1.File
+	(*ImportReply)(nil),               // 16: opendus.admin.v1.ImportReply
+	(*PurgeRequest)(nil),              // 17: opendus.admin.v1.PurgeRequest
+	(*Update)(nil),                    // 18: opendus.admin.v1.Update
+	(*PurgeReply)(nil),                // 19: opendus.admin.v1.PurgeReply
+	(*TestDevice)(nil),                // 20: opendus.admin.v1.TestDevice
+	(*ListTestDevicesRequest)(nil),    // 21: opendus.admin.v1.ListTestDevicesRequest
+	(*ListTestDevicesReply)(nil),      // 22: opendus.admin.v1.ListTestDevicesReply
+	(*RemoveTestDeviceRequest)(nil),   // 23: opendus.admin.v1.RemoveTestDeviceRequest
+	(*RemoveTestDeviceReply)(nil),     // 24: opendus.admin.v1.RemoveTestDeviceReply
+	(*Account)(nil),                   // 25: opendus.admin.v1.Account
+	(*PutAccountRequest)(nil),         // 26: opendus.admin.v1.PutAccountRequest
+	(*ListAccountsRequest)(nil),       // 27: opendus.admin.v1.ListAccountsRequest
+	(*ListAccountsReply)(nil),         // 28: opendus.admin.v1.ListAccountsReply
+	(*SetAccountDisabledRequest)(nil), // 29: opendus.admin.v1.SetAccountDisabledRequest
+	(*RemoveAccountRequest)(nil),      // 30: opendus.admin.v1.RemoveAccountRequest
+	(*RemoveAccountReply)(nil),        // 31: opendus.admin.v1.RemoveAccountReply
+	(*Module)(nil),                    // 32: opendus.admin.v1.Module
+	(*Device)(nil),                    // 33: opendus.admin.v1.Device
+	(*ListDevicesRequest)(nil),        // 34: opendus.admin.v1.ListDevicesRequest
+	(*ListDevicesReply)(nil),          // 35: opendus.admin.v1.ListDevicesReply
+	(*Event)(nil),                     // 36: opendus.admin.v1.Event
+	(*HistoryRequest)(nil),            // 37: opendus.admin.v1.HistoryRequest
+	(*HistoryReply)(nil),              // 38: opendus.admin.v1.HistoryReply
+	(*BackupRequest)(nil),             // 39: opendus.admin.v1.BackupRequest
+	(*BackupChunk)(nil),               // 40: opendus.admin.v1.BackupChunk
+	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
 }
 var file_admin_proto_depIdxs = []int32{
 	1,  // 0: opendus.admin.v1.Rule.identity:type_name -> opendus.admin.v1.Identity
-	40, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
-	40, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
-	40, // 3: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	40, // 4: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
-	4,  // 5: opendus.admin.v1.StatusReply.listeners:type_name -> opendus.admin.v1.Listener
-	5,  // 6: opendus.admin.v1.StatusReply.certificates:type_name -> opendus.admin.v1.Certificate
-	2,  // 7: opendus.admin.v1.ListRulesReply.rules:type_name -> opendus.admin.v1.Rule
-	11, // 8: opendus.admin.v1.ImportRequest.header:type_name -> opendus.admin.v1.ImportHeader
-	12, // 9: opendus.admin.v1.ImportRequest.file:type_name -> opendus.admin.v1.FileHeader
-	0,  // 10: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
-	2,  // 11: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
-	14, // 12: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
-	13, // 13: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
-	1,  // 14: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
-	14, // 15: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
-	17, // 16: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
-	40, // 17: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
-	19, // 18: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
-	40, // 19: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
-	40, // 20: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
-	24, // 21: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
-	1,  // 22: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
-	31, // 23: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
-	40, // 24: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
-	40, // 25: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
-	40, // 26: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
-	32, // 27: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
-	40, // 28: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	35, // 29: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
-	3,  // 30: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
-	7,  // 31: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
-	9,  // 32: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
-	9,  // 33: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
-	9,  // 34: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
-	9,  // 35: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
-	9,  // 36: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
-	10, // 37: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
-	16, // 38: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
-	19, // 39: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
-	20, // 40: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
-	22, // 41: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
-	25, // 42: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
-	26, // 43: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
-	28, // 44: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
-	29, // 45: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
-	33, // 46: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
-	36, // 47: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
-	38, // 48: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
-	6,  // 49: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
-	8,  // 50: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
-	2,  // 51: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
-	2,  // 52: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
-	2,  // 53: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
-	2,  // 54: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
-	2,  // 55: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
-	15, // 56: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
-	18, // 57: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
-	19, // 58: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
-	21, // 59: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
-	23, // 60: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
-	24, // 61: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
-	27, // 62: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
-	24, // 63: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
-	30, // 64: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
-	34, // 65: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
-	37, // 66: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
-	39, // 67: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
-	49, // [49:68] is the sub-list for method output_type
-	30, // [30:49] is the sub-list for method input_type
-	30, // [30:30] is the sub-list for extension type_name
-	30, // [30:30] is the sub-list for extension extendee
-	0,  // [0:30] is the sub-list for field type_name
+	41, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
+	41, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
+	41, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
+	41, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
+	41, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	41, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
+	5,  // 7: opendus.admin.v1.StatusReply.listeners:type_name -> opendus.admin.v1.Listener
+	6,  // 8: opendus.admin.v1.StatusReply.certificates:type_name -> opendus.admin.v1.Certificate
+	2,  // 9: opendus.admin.v1.ListRulesReply.rules:type_name -> opendus.admin.v1.Rule
+	12, // 10: opendus.admin.v1.ImportRequest.header:type_name -> opendus.admin.v1.ImportHeader
+	13, // 11: opendus.admin.v1.ImportRequest.file:type_name -> opendus.admin.v1.FileHeader
+	0,  // 12: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
+	2,  // 13: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
+	15, // 14: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
+	14, // 15: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
+	1,  // 16: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
+	15, // 17: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
+	18, // 18: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
+	41, // 19: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
+	20, // 20: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
+	41, // 21: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
+	41, // 22: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
+	25, // 23: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
+	1,  // 24: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
+	32, // 25: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
+	41, // 26: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
+	41, // 27: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
+	41, // 28: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
+	33, // 29: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
+	41, // 30: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	36, // 31: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
+	4,  // 32: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
+	8,  // 33: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
+	10, // 34: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
+	10, // 35: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
+	10, // 36: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
+	10, // 37: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
+	10, // 38: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
+	3,  // 39: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
+	11, // 40: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
+	17, // 41: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
+	20, // 42: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
+	21, // 43: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
+	23, // 44: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
+	26, // 45: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
+	27, // 46: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
+	29, // 47: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
+	30, // 48: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
+	34, // 49: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
+	37, // 50: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
+	39, // 51: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
+	7,  // 52: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
+	9,  // 53: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
+	2,  // 54: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
+	2,  // 55: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
+	2,  // 56: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
+	2,  // 57: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
+	2,  // 58: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
+	2,  // 59: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
+	16, // 60: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
+	19, // 61: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
+	20, // 62: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
+	22, // 63: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
+	24, // 64: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
+	25, // 65: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
+	28, // 66: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
+	25, // 67: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
+	31, // 68: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
+	35, // 69: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
+	38, // 70: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
+	40, // 71: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
+	52, // [52:72] is the sub-list for method output_type
+	32, // [32:52] is the sub-list for method input_type
+	32, // [32:32] is the sub-list for extension type_name
+	32, // [32:32] is the sub-list for extension extendee
+	0,  // [0:32] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -2730,7 +2801,7 @@ func file_admin_proto_init() {
 	if File_admin_proto != nil {
 		return
 	}
-	file_admin_proto_msgTypes[9].OneofWrappers = []any{
+	file_admin_proto_msgTypes[10].OneofWrappers = []any{
 		(*ImportRequest_Header)(nil),
 		(*ImportRequest_File)(nil),
 		(*ImportRequest_Data)(nil),
@@ -2741,7 +2812,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   39,
+			NumMessages:   40,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

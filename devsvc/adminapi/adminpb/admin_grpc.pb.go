@@ -31,6 +31,7 @@ const (
 	Admin_Reject_FullMethodName             = "/opendus.admin.v1.Admin/Reject"
 	Admin_Restore_FullMethodName            = "/opendus.admin.v1.Admin/Restore"
 	Admin_Remove_FullMethodName             = "/opendus.admin.v1.Admin/Remove"
+	Admin_Schedule_FullMethodName           = "/opendus.admin.v1.Admin/Schedule"
 	Admin_Import_FullMethodName             = "/opendus.admin.v1.Admin/Import"
 	Admin_Purge_FullMethodName              = "/opendus.admin.v1.Admin/Purge"
 	Admin_AddTestDevice_FullMethodName      = "/opendus.admin.v1.Admin/AddTestDevice"
@@ -59,6 +60,9 @@ type AdminClient interface {
 	Reject(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Restore(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Remove(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Schedule sets when a rule's pending version is approved; no time
+	// cancels. Devices due to check later are told to check then.
+	Schedule(ctx context.Context, in *ScheduleRequest, opts ...grpc.CallOption) (*Rule, error)
 	// Import streams an update source to the server: first a header naming
 	// its kind, then its content (the files of a tree, or a bundle's bytes).
 	// The import is all or nothing.
@@ -152,6 +156,16 @@ func (c *adminClient) Remove(ctx context.Context, in *RuleRequest, opts ...grpc.
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Rule)
 	err := c.cc.Invoke(ctx, Admin_Remove_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Schedule(ctx context.Context, in *ScheduleRequest, opts ...grpc.CallOption) (*Rule, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rule)
+	err := c.cc.Invoke(ctx, Admin_Schedule_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -304,6 +318,9 @@ type AdminServer interface {
 	Reject(context.Context, *RuleRequest) (*Rule, error)
 	Restore(context.Context, *RuleRequest) (*Rule, error)
 	Remove(context.Context, *RuleRequest) (*Rule, error)
+	// Schedule sets when a rule's pending version is approved; no time
+	// cancels. Devices due to check later are told to check then.
+	Schedule(context.Context, *ScheduleRequest) (*Rule, error)
 	// Import streams an update source to the server: first a header naming
 	// its kind, then its content (the files of a tree, or a bundle's bytes).
 	// The import is all or nothing.
@@ -353,6 +370,9 @@ func (UnimplementedAdminServer) Restore(context.Context, *RuleRequest) (*Rule, e
 }
 func (UnimplementedAdminServer) Remove(context.Context, *RuleRequest) (*Rule, error) {
 	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
+}
+func (UnimplementedAdminServer) Schedule(context.Context, *ScheduleRequest) (*Rule, error) {
+	return nil, status.Error(codes.Unimplemented, "method Schedule not implemented")
 }
 func (UnimplementedAdminServer) Import(grpc.ClientStreamingServer[ImportRequest, ImportReply]) error {
 	return status.Error(codes.Unimplemented, "method Import not implemented")
@@ -533,6 +553,24 @@ func _Admin_Remove_Handler(srv interface{}, ctx context.Context, dec func(interf
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).Remove(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Schedule_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ScheduleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Schedule(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Schedule_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Schedule(ctx, req.(*ScheduleRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -769,6 +807,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Remove",
 			Handler:    _Admin_Remove_Handler,
+		},
+		{
+			MethodName: "Schedule",
+			Handler:    _Admin_Schedule_Handler,
 		},
 		{
 			MethodName: "Purge",
