@@ -167,6 +167,9 @@ func dayName(day int64) string {
 // full or a day has ended.
 func (l *Log) add(e *Entry) {
 	day := dayOf(e.Time)
+	// Format outside the lock, on the stack for ordinary lines.
+	var buf [512]byte
+	line := AppendLine(buf[:0], e)
 	l.mu.Lock()
 	if l.cur.day != day {
 		// A line of an earlier day that lost a race at midnight goes to
@@ -181,7 +184,7 @@ func (l *Log) add(e *Entry) {
 	if l.cur.b == nil {
 		l.cur.b = l.buffer()
 	}
-	l.cur.b = AppendLine(l.cur.b, e)
+	l.cur.b = append(l.cur.b, line...)
 	flush := len(l.cur.b) >= l.cfg.MaxCache || len(l.full) > 0 || l.closed
 	closed := l.closed
 	l.mu.Unlock()

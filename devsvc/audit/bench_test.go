@@ -12,9 +12,10 @@ import (
 // measures the audit log and not a recorder.
 type discardWriter struct{ h http.Header }
 
-func (w *discardWriter) Header() http.Header         { return w.h }
-func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
-func (w *discardWriter) WriteHeader(int)             {}
+func (w *discardWriter) Header() http.Header               { return w.h }
+func (w *discardWriter) Write(p []byte) (int, error)       { return len(p), nil }
+func (w *discardWriter) WriteHeader(int)                   {}
+func (w *discardWriter) WriteString(s string) (int, error) { return len(s), nil }
 
 // BenchmarkMiddleware measures audit lines per second from parallel
 // requests, with the real clock and real files (the default 512,000-byte

@@ -114,6 +114,14 @@ func (rec *record) Write(p []byte) (int, error) {
 	return n, err
 }
 
+// WriteString saves a copy when the underlying writer has WriteString.
+func (rec *record) WriteString(s string) (int, error) {
+	rec.sent()
+	n, err := io.WriteString(rec.ResponseWriter, s)
+	rec.bytes += int64(n)
+	return n, err
+}
+
 // ReadFrom keeps the underlying writer's sendfile path for downloads.
 func (rec *record) ReadFrom(src io.Reader) (int64, error) {
 	rec.sent()
