@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -555,5 +556,32 @@ func TestConcurrentWriters(t *testing.T) {
 	}
 	if len(seen) != writers*each {
 		t.Errorf("%d distinct lines, want %d", len(seen), writers*each)
+	}
+}
+
+// TestWriteFailure makes the day file unopenable: the lines are dropped,
+// counted and reported, and later days are written again.
+func TestWriteFailure(t *testing.T) {
+	var logged strings.Builder
+	clock := &fakeClock{t: day1}
+	l := openLog(t, Config{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
+	if err := os.Mkdir(filepath.Join(l.cfg.Dir, FileName(day1)), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	h := l.Middleware(Internal, http.NotFoundHandler())
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/lost", nil))
+	if err := l.Flush(); err == nil {
+		t.Error("Flush succeeded with a directory in the way of the day file")
+	}
+	if !strings.Contains(logged.String(), "lines lost") || !strings.Contains(logged.String(), "lines=1") {
+		t.Errorf("log = %q, want a report of 1 line lost", logged.String())
+	}
+	clock.Set(day1.Add(24 * time.Hour))
+	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/kept", nil))
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	if got := readDay(t, l.cfg.Dir, FileName(day1.Add(24*time.Hour))); len(got) != 1 || got[0].Path != "/kept" {
+		t.Errorf("next day: %+v, want /kept", got)
 	}
 }
