@@ -1,0 +1,84 @@
+package deviceapi
+
+import (
+	"errors"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/opendus/opendus/firmware"
+)
+
+// errBadPath is answered 400: a file path with a component that no stored
+// file can have.
+var errBadPath = errors.New("bad file path")
+
+// parseFilePath splits the part of a file URL after the files prefix,
+// DeviceType/Vendor/Model/Revision/Locale/Version/file, still escaped,
+// and validates every component: the five names and the file name with
+// firmware.ValidName (so no "..", no slash or backslash, however encoded)
+// and the version with firmware.ParseVersion in its canonical form.
+func parseFilePath(escaped string) (firmware.Identity, firmware.Version, string, error) {
+	parts := strings.Split(escaped, "/")
+	if len(parts) != 7 {
+		return firmware.Identity{}, firmware.Version{}, "", fmt.Errorf("%w: want DeviceType/Vendor/Model/Revision/Locale/Version/file after the prefix", errBadPath)
+	}
+	for i, p := range parts {
+		u, err := url.PathUnescape(p)
+		if err != nil {
+			return firmware.Identity{}, firmware.Version{}, "", fmt.Errorf("%w: component %d is badly escaped", errBadPath, i+1)
+		}
+		parts[i] = u
+	}
+	id := firmware.Identity{DeviceType: parts[0], Vendor: parts[1], Model: parts[2], Revision: parts[3], Locale: parts[4]}
+	if err := id.Validate(); err != nil {
+		return firmware.Identity{}, firmware.Version{}, "", fmt.Errorf("%w: %w", errBadPath, err)
+	}
+	v, err := firmware.ParseVersion(parts[5])
+	if err != nil {
+		return firmware.Identity{}, firmware.Version{}, "", fmt.Errorf("%w: %w", errBadPath, err)
+	}
+	if err := firmware.ValidName(parts[6]); err != nil {
+		return firmware.Identity{}, firmware.Version{}, "", fmt.Errorf("%w: file name %w", errBadPath, err)
+	}
+	return id, v, parts[6], nil
+}
+
+// serveFile serves GET and HEAD of a stored file of a committed update,
+// with byte ranges, a strong ETag (the quoted SHA-256) and caching forever:
+// a stored version's files never change.
+func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
+	s := l.s
+	if r.Method != http.MethodGet && r.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		s.fail(w, r, "", errMethod)
+		return
+	}
+	if _, err := l.user(r, ""); err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	id, v, name, err := parseFilePath(strings.TrimPrefix(r.URL.EscapedPath(), l.files))
+	if err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	f, im, err := s.st.OpenFile(id, v, name)
+	if err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	defer f.Close()
+	var modtime time.Time
+	if u, ok := s.st.Catalog().Update(id, v); ok {
+		modtime = u.Imported
+	}
+	h := w.Header()
+	h["Etag"] = []string{`"` + im.SHA256Hex() + `"`}
+	h["Cache-Control"] = []string{"public, max-age=31536000, immutable"}
+	h["Content-Type"] = []string{"application/octet-stream"}
+	h["X-Content-Type-Options"] = []string{"nosniff"}
+	http.ServeContent(w, r, name, modtime, f)
+}

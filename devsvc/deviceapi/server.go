@@ -1,0 +1,518 @@
+package deviceapi
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"hash/fnv"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
+)
+
+// Paths of the endpoints. The Ext twins are served by the external
+// handler only, the others by the internal handler only.
+const (
+	CheckInPath    = "/RequestHandler/ucdevice.upx"
+	CheckInPathExt = "/RequestHandlerExt/ucdevice.upx"
+	StatusPath     = "/RequestHandler/status.upx"
+	StatusPathExt  = "/RequestHandlerExt/status.upx"
+	FilesPrefix    = "/DeviceUpdateFiles_Int/"
+	FilesPrefixExt = "/DeviceUpdateFiles_Ext/"
+)
+
+// Defaults of Config.
+const (
+	DefaultCheckInterval = 24 * time.Hour
+	DefaultCheckJitter   = 2 * time.Hour
+	DefaultRetryAfter    = time.Minute
+	DefaultMaxInFlight   = 1024
+)
+
+// ErrNoUser is returned (and answered 403) when a request reaches the
+// external handler without a user signed in through NTLM: outside the
+// firewall only devices with a signed-in user are served.
+var ErrNoUser = errors.New("the external service serves only devices with a signed-in user (NTLM)")
+
+// errTooLarge is answered 413.
+var errTooLarge = fmt.Errorf("the body is larger than %d bytes", MaxBodyBytes)
+
+// Store is what the handlers need of the store; *store.Store is one.
+type Store interface {
+	Catalog() *store.Catalog
+	RecordCheckIn(ctx context.Context, d firmware.Device) error
+	Report(ctx context.Context, r store.Report) error
+	OpenFile(id firmware.Identity, v firmware.Version, name string) (*os.File, firmware.Image, error)
+}
+
+// Schedule tells when an admin has scheduled the approval of an identity's
+// pending version. Next returns that time and true, or false when nothing is
+// scheduled. A device whose next check would come later is told to check at
+// that time instead (plus its jitter).
+type Schedule interface {
+	Next(id firmware.Identity) (time.Time, bool)
+}
+
+// Config configures the handlers. The zero value works: devices are given
+// URLs on the host they asked for, check every 24 hours spread over two
+// hours, and at most 1024 check-ins and reports are handled at once.
+type Config struct {
+	// InternalURL and ExternalURL are the service's base URLs
+	// ("https://ucupdates-r2.contoso.com/"); the file URLs of an answer are
+	// built on them. Empty: the handler that answers uses the request's
+	// Host, and the other location's URL is left out.
+	InternalURL, ExternalURL string
+	// MovedInternalURL and MovedExternalURL, when set, tell every device
+	// that the service has moved: answers carry them, and devices store
+	// them and check in there from their next check on.
+	MovedInternalURL, MovedExternalURL string
+
+	// CheckInterval is how often devices check; default 24h.
+	CheckInterval time.Duration
+	// CheckJitter spreads next checks: a device checks after CheckInterval
+	// plus an offset in [-CheckJitter/2, CheckJitter/2) fixed by a hash of
+	// its MAC (or serial), so a fleet switched on at once spreads out and
+	// each device keeps a steady rhythm. The spread is at most
+	// CheckInterval. Default 2h; negative means no spread.
+	CheckJitter time.Duration
+	// Schedule, if set, is asked for scheduled approvals; nil means none.
+	Schedule Schedule
+
+	// MaxInFlight bounds the check-ins and status reports handled at once
+	// (both handlers together); more are answered 503 with Retry-After.
+	// Default 1024. Downloads are not counted.
+	MaxInFlight int
+	// RetryAfter is the base of the Retry-After a shed request gets; each
+	// device is told a value in [RetryAfter, 2*RetryAfter) from a hash of
+	// its key or address. Default 1 minute.
+	RetryAfter time.Duration
+
+	// Now is the clock; nil means time.Now.
+	Now func() time.Time
+	// Logger receives one record per refused or failed request and per
+	// offer; nil discards.
+	Logger *slog.Logger
+}
+
+// Server holds the device handlers' shared state: the store, the
+// configuration and the in-flight limiter. Its handlers are safe for
+// concurrent use.
+type Server struct {
+	st       Store
+	cfg      Config
+	log      *slog.Logger
+	now      func() time.Time
+	inflight chan struct{}
+	bufs     sync.Pool // *[]byte of MaxBodyBytes capacity
+	internal http.Handler
+	external http.Handler
+}
+
+// New returns the device handlers over st.
+func New(st Store, cfg Config) *Server {
+	if cfg.CheckInterval <= 0 {
+		cfg.CheckInterval = DefaultCheckInterval
+	}
+	switch {
+	case cfg.CheckJitter == 0:
+		cfg.CheckJitter = DefaultCheckJitter
+	case cfg.CheckJitter < 0:
+		cfg.CheckJitter = 0
+	}
+	cfg.CheckJitter = min(cfg.CheckJitter, cfg.CheckInterval)
+	if cfg.MaxInFlight <= 0 {
+		cfg.MaxInFlight = DefaultMaxInFlight
+	}
+	if cfg.RetryAfter <= 0 {
+		cfg.RetryAfter = DefaultRetryAfter
+	}
+	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	if s.log == nil {
+		s.log = slog.New(slog.DiscardHandler)
+	}
+	if s.now == nil {
+		s.now = time.Now
+	}
+	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: CheckInPath, status: StatusPath, files: FilesPrefix}
+	s.external = &listener{s: s, loc: firmware.External, checkIn: CheckInPathExt, status: StatusPathExt, files: FilesPrefixExt}
+	return s
+}
+
+// Internal returns the handler of the internal (LAN) listener: anonymous
+// check-ins and reports under /RequestHandler/, files under
+// /DeviceUpdateFiles_Int/.
+func (s *Server) Internal() http.Handler { return s.internal }
+
+// External returns the handler of the external (edge) listener:
+// /RequestHandlerExt/ and /DeviceUpdateFiles_Ext/. It must be wrapped by
+// ntlm.Acceptor.Require; a request without an NTLM user is refused 403
+// (ErrNoUser).
+func (s *Server) External() http.Handler { return s.external }
+
+// listener is the handler of one listener; its location is fixed.
+type listener struct {
+	s                      *Server
+	loc                    firmware.Location
+	checkIn, status, files string
+}
+
+func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	p := r.URL.Path
+	switch {
+	case p == l.checkIn:
+		l.serveCheckIn(w, r)
+	case p == l.status:
+		l.serveStatus(w, r)
+	case strings.HasPrefix(p, l.files):
+		l.serveFile(w, r)
+	default:
+		l.s.fail(w, r, "", fmt.Errorf("%w: no such endpoint %s", store.ErrNotFound, p))
+	}
+}
+
+// user returns the user a request counts as signed in with: on the
+// external listener the NTLM user (required), inside what the device says.
+func (l *listener) user(r *http.Request, said string) (string, error) {
+	if l.loc != firmware.External {
+		return said, nil
+	}
+	u, ok := ntlm.UserFrom(r.Context())
+	if !ok || u == "" {
+		return "", ErrNoUser
+	}
+	return u, nil
+}
+
+// readBody reads a POST body of at most MaxBodyBytes into a pooled buffer;
+// release it with s.bufs.Put.
+func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, error) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		return nil, errMethod
+	}
+	if r.ContentLength > MaxBodyBytes {
+		return nil, errTooLarge
+	}
+	bp := s.bufs.Get().(*[]byte)
+	b := (*bp)[:0]
+	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	for {
+		if len(b) == cap(b) {
+			b = append(b, 0)[:len(b)]
+		}
+		n, err := body.Read(b[len(b):cap(b)])
+		b = b[:len(b)+n]
+		if err == io.EOF {
+			break
+		}
+		if err != nil {
+			*bp = b
+			s.bufs.Put(bp)
+			var mbe *http.MaxBytesError
+			if errors.As(err, &mbe) {
+				return nil, errTooLarge
+			}
+			return nil, fmt.Errorf("%w: reading the body: %w", errClient, err)
+		}
+	}
+	*bp = b
+	return bp, nil
+}
+
+var (
+	errMethod = errors.New("method not allowed")
+	errClient = errors.New("client error")
+)
+
+// acquire takes an in-flight slot; false when none is free.
+func (s *Server) acquire() bool {
+	select {
+	case s.inflight <- struct{}{}:
+		return true
+	default:
+		return false
+	}
+}
+
+func (s *Server) release() { <-s.inflight }
+
+func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
+	s := l.s
+	if !s.acquire() {
+		s.shed(w, r, "")
+		return
+	}
+	defer s.release()
+	bp, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	c, err := ParseCheckIn(*bp)
+	s.bufs.Put(bp)
+	if err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	key := c.Key()
+	user, err := l.user(r, c.User)
+	if err != nil {
+		s.fail(w, r, key, err)
+		return
+	}
+	now := s.now()
+	current := c.Version()
+	cat := s.st.Catalog()
+	var (
+		offered firmware.Version
+		update  firmware.Update
+	)
+	if rule, ok := cat.Rule(c.Identity); ok {
+		if v, ok := firmware.Offer(&rule, current, cat.IsTestDevice(c.MAC, c.Serial)); ok {
+			if update, ok = cat.Update(c.Identity, v); ok {
+				offered = v
+			} else {
+				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", v.String())
+			}
+		}
+	}
+	err = s.st.RecordCheckIn(r.Context(), firmware.Device{
+		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: current, Modules: c.Modules,
+		User: user, Location: l.loc, Address: remoteIP(r), LastCheckIn: now.UTC(), Offered: offered,
+	})
+	if err != nil {
+		s.fail(w, r, key, err)
+		return
+	}
+	a := Answer{MovedInternalURL: s.cfg.MovedInternalURL, MovedExternalURL: s.cfg.MovedExternalURL}
+	if !offered.IsZero() {
+		a.Version = offered
+		a.Files = files(update)
+		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
+		s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", current.String(), "offered", offered.String(), "remote", r.RemoteAddr)
+	}
+	a.NextCheck = s.nextCheck(key, c.Identity, now)
+	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
+	out := s.bufs.Get().(*[]byte)
+	*out = a.AppendXML((*out)[:0])
+	h := w.Header()
+	h["Content-Type"] = []string{"application/xml; charset=utf-8"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["Content-Length"] = []string{strconv.Itoa(len(*out))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(*out)
+	s.bufs.Put(out)
+}
+
+// files lists an update's images, each with the update's security catalog:
+// the .cat of the same base name if there is one, else the first .cat.
+func files(u firmware.Update) []File {
+	var cats []firmware.Image
+	for _, f := range u.Files {
+		if f.Role == firmware.RoleCatalog {
+			cats = append(cats, f)
+		}
+	}
+	var out []File
+	for _, f := range u.Files {
+		if f.Role != firmware.RoleImage {
+			continue
+		}
+		file := File{FileName: f.Name, Version: u.Version, Timestamp: u.Imported, Size: f.Size, SHA256: f.SHA256Hex()}
+		if len(cats) > 0 {
+			cat := cats[0]
+			base := strings.TrimSuffix(f.Name, pathExt(f.Name))
+			for _, c := range cats {
+				if strings.EqualFold(strings.TrimSuffix(c.Name, pathExt(c.Name)), base) {
+					cat = c
+					break
+				}
+			}
+			file.SignatureFileName, file.SignatureSize, file.SignatureSHA256 = cat.Name, cat.Size, cat.SHA256Hex()
+		}
+		out = append(out, file)
+	}
+	return out
+}
+
+func pathExt(name string) string {
+	if i := strings.LastIndexByte(name, '.'); i > 0 {
+		return name[i:]
+	}
+	return ""
+}
+
+// baseURLs returns the internal and external base URLs of an update's
+// directory: the configured URLs, or this request's host for this
+// listener's location when none is configured.
+func (l *listener) baseURLs(r *http.Request, u firmware.Update) (internal, external string) {
+	dir := u.Identity.Path() + "/" + u.Version.String() + "/"
+	in, ext := l.s.cfg.InternalURL, l.s.cfg.ExternalURL
+	self := "https://" + r.Host + "/"
+	if l.loc == firmware.Internal && in == "" {
+		in = self
+	}
+	if l.loc == firmware.External && ext == "" {
+		ext = self
+	}
+	if in != "" {
+		internal = withSlash(in) + strings.TrimPrefix(FilesPrefix, "/") + dir
+	}
+	if ext != "" {
+		external = withSlash(ext) + strings.TrimPrefix(FilesPrefixExt, "/") + dir
+	}
+	return internal, external
+}
+
+func withSlash(u string) string {
+	if strings.HasSuffix(u, "/") {
+		return u
+	}
+	return u + "/"
+}
+
+// nextCheck says when a device checks next: CheckInterval plus its fixed
+// jitter offset, or earlier when an approval for its identity is scheduled
+// (then at that time plus an offset in [0, CheckJitter), so the fleet does
+// not arrive at once). The result is whole seconds, at least one.
+func (s *Server) nextCheck(key string, id firmware.Identity, now time.Time) time.Duration {
+	h := hashKey(key)
+	after := s.cfg.CheckInterval
+	if j := s.cfg.CheckJitter; j > 0 {
+		after += time.Duration(h%uint64(j)) - j/2
+	}
+	if s.cfg.Schedule != nil {
+		if t, ok := s.cfg.Schedule.Next(id); ok && t.After(now) {
+			at := t.Sub(now)
+			if j := s.cfg.CheckJitter; j > 0 {
+				at += time.Duration(h % uint64(j))
+			}
+			after = min(after, at)
+		}
+	}
+	after = (after + time.Second - 1).Truncate(time.Second)
+	return max(after, time.Second)
+}
+
+// hashKey is FNV-1a of a device key: stable across processes and
+// releases, so each device keeps its place in the spread.
+func hashKey(key string) uint64 {
+	h := fnv.New64a()
+	io.WriteString(h, key)
+	return h.Sum64()
+}
+
+// retryAfter is the Retry-After a shed request gets: RetryAfter plus a
+// part of it fixed by the device's key (or address when the body was not
+// read), in whole seconds.
+func (s *Server) retryAfter(key string) int64 {
+	base := s.cfg.RetryAfter
+	d := base + time.Duration(hashKey(key)%uint64(base))
+	return max(int64(d/time.Second), 1)
+}
+
+func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
+	s := l.s
+	if !s.acquire() {
+		s.shed(w, r, "")
+		return
+	}
+	defer s.release()
+	bp, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	st, err := ParseStatus(*bp)
+	s.bufs.Put(bp)
+	if err != nil {
+		s.fail(w, r, "", err)
+		return
+	}
+	key := st.Key()
+	if _, err := l.user(r, ""); err != nil {
+		s.fail(w, r, key, err)
+		return
+	}
+	err = s.st.Report(r.Context(), store.Report{Key: key, State: st.State, Target: st.Target, Error: st.ErrorCode, Time: s.now().UTC()})
+	if err != nil {
+		s.fail(w, r, key, err)
+		return
+	}
+	s.log.Info("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	w.WriteHeader(http.StatusNoContent)
+}
+
+// shed answers 503 with Retry-After when the in-flight limit is reached.
+func (s *Server) shed(w http.ResponseWriter, r *http.Request, key string) {
+	if key == "" {
+		key = remoteIP(r)
+	}
+	w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
+	s.reply(w, http.StatusServiceUnavailable, "busy: too many requests at once; retry after the time in Retry-After")
+}
+
+// fail maps an error to its HTTP status, the one place that does. What
+// the device did wrong is told to it; an internal cause is logged once and
+// the device gets only the status.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err error) {
+	switch {
+	case errors.Is(err, ErrMalformed), errors.Is(err, errClient):
+		s.log.Info("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
+		s.reply(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, errTooLarge):
+		s.reply(w, http.StatusRequestEntityTooLarge, err.Error())
+	case errors.Is(err, errMethod):
+		s.reply(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use %s", r.Method, w.Header().Get("Allow")))
+	case errors.Is(err, ErrNoUser):
+		s.log.Warn("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
+		s.reply(w, http.StatusForbidden, err.Error())
+	case errors.Is(err, errBadPath):
+		s.reply(w, http.StatusBadRequest, err.Error())
+	case errors.Is(err, store.ErrNotFound):
+		s.reply(w, http.StatusNotFound, "not found")
+	case errors.Is(err, store.ErrBusy):
+		s.log.Warn("shedding load", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
+		if key == "" {
+			key = remoteIP(r)
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
+		s.reply(w, http.StatusServiceUnavailable, "busy: retry after the time in Retry-After")
+	case errors.Is(err, store.ErrClosed):
+		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(remoteIP(r)), 10))
+		s.reply(w, http.StatusServiceUnavailable, "the service is stopping; retry after the time in Retry-After")
+	case errors.Is(err, context.Canceled):
+		// The device went away; nobody reads an answer.
+	default:
+		s.log.Error("device request failed", "error", err, "device", key, "path", r.URL.Path, "remote", r.RemoteAddr)
+		s.reply(w, http.StatusInternalServerError, "internal error")
+	}
+}
+
+func (s *Server) reply(w http.ResponseWriter, code int, msg string) {
+	h := w.Header()
+	h.Set("Content-Type", "text/plain; charset=utf-8")
+	h.Set("X-Content-Type-Options", "nosniff")
+	h.Set("Cache-Control", "no-store")
+	w.WriteHeader(code)
+	io.WriteString(w, msg+"\n")
+}
+
+// remoteIP is the request's remote address without its port.
+func remoteIP(r *http.Request) string {
+	if host, _, err := net.SplitHostPort(r.RemoteAddr); err == nil {
+		return host
+	}
+	return r.RemoteAddr
+}
