@@ -34,9 +34,21 @@ type Client struct {
 // tlsConfig (the admin client certificate, and the service CA as the only
 // root). It does not connect until the first call.
 func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
-	conn, err := grpc.NewClient(addr,
+	return DialUser(addr, tlsConfig, "", "")
+}
+
+// DialUser is Dial for an admin who signs in with a directory account
+// (user and password, sent with every call over TLS) rather than a client
+// certificate. With user empty it is Dial.
+func DialUser(addr string, tlsConfig *tls.Config, user, password string) (*Client, error) {
+	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
-		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256<<20)))
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)),
+	}
+	if user != "" {
+		opts = append(opts, grpc.WithPerRPCCredentials(newBasicCreds(user, password)))
+	}
+	conn, err := grpc.NewClient(addr, opts...)
 	if err != nil {
 		return nil, fmt.Errorf("admin API at %s: %w", addr, err)
 	}

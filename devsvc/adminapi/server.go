@@ -26,7 +26,6 @@ import (
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
-	"google.golang.org/grpc/peer"
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
@@ -77,6 +76,9 @@ type Config struct {
 	Certificates   func() []CertInfo // for Status
 	Warnings       func() []string   // for Status (certificates near expiry, ...)
 	Bundles        BundleOpener      // cabinet and RPM imports; nil: refused
+	// Directory, if set, lets admins sign in with a directory account and
+	// password instead of a client certificate; its groups give the role.
+	Directory Authenticator
 }
 
 // Server implements the Admin service over a store.
@@ -105,8 +107,9 @@ func NewServer(st *store.Store, cfg Config) *Server {
 }
 
 // GRPCServer returns a gRPC server with the Admin service and server
-// reflection (so grpcurl works) registered, authenticating clients with
-// tlsConfig, which must require and verify client certificates.
+// reflection (so grpcurl works) registered. tlsConfig must verify client
+// certificates against the service CA: require them, or, when admins may
+// sign in with a directory account, verify them if given.
 func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 	g := grpc.NewServer(
 		grpc.Creds(credentials.NewTLS(tlsConfig)),
@@ -121,32 +124,18 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 
 type actorKey struct{}
 
-// actorOf returns who is calling: "cert:" and the verified client
-// certificate's common name.
-func actorOf(ctx context.Context) (string, error) {
-	p, ok := peer.FromContext(ctx)
-	if !ok {
-		return "", status.Error(codes.Unauthenticated, "no peer information")
-	}
-	ti, ok := p.AuthInfo.(credentials.TLSInfo)
-	if !ok || len(ti.State.VerifiedChains) == 0 || len(ti.State.VerifiedChains[0]) == 0 {
-		return "", status.Error(codes.Unauthenticated, "an admin client certificate is required: use the one devsvc init wrote (admin.pem) or pass --cert")
-	}
-	cn := ti.State.VerifiedChains[0][0].Subject.CommonName
-	if cn == "" {
-		cn = "unnamed"
-	}
-	return "cert:" + cn, nil
-}
-
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	actor, err := actorOf(ctx)
+	p, err := s.authenticate(ctx)
+	if err == nil {
+		err = authorize(p, info.FullMethod)
+	}
 	if err != nil {
+		s.log(ctx, info.FullMethod, p.actor, time.Now(), err)
 		return nil, err
 	}
 	start := time.Now()
-	resp, err := h(context.WithValue(ctx, actorKey{}, actor), req)
-	s.log(ctx, info.FullMethod, actor, start, err)
+	resp, err := h(context.WithValue(ctx, actorKey{}, p.actor), req)
+	s.log(ctx, info.FullMethod, p.actor, start, err)
 	if err != nil {
 		return nil, statusError(err)
 	}
@@ -161,13 +150,17 @@ type actorStream struct {
 func (a actorStream) Context() context.Context { return a.ctx }
 
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	actor, err := actorOf(ss.Context())
+	p, err := s.authenticate(ss.Context())
+	if err == nil {
+		err = authorize(p, info.FullMethod)
+	}
 	if err != nil {
+		s.log(ss.Context(), info.FullMethod, p.actor, time.Now(), err)
 		return err
 	}
 	start := time.Now()
-	err = h(srv, actorStream{ss, context.WithValue(ss.Context(), actorKey{}, actor)})
-	s.log(ss.Context(), info.FullMethod, actor, start, err)
+	err = h(srv, actorStream{ss, context.WithValue(ss.Context(), actorKey{}, p.actor)})
+	s.log(ss.Context(), info.FullMethod, p.actor, start, err)
 	if err != nil {
 		return statusError(err)
 	}

@@ -2,6 +2,8 @@ package adminapi
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -33,7 +35,11 @@ type harness struct {
 	client *Client
 }
 
-func newHarness(t *testing.T) *harness {
+func newHarness(t *testing.T) *harness { return newHarnessDir(t, nil) }
+
+// newHarnessDir is newHarness with a directory for password sign-in: the
+// server then verifies client certificates only if given.
+func newHarnessDir(t *testing.T, dir Authenticator) *harness {
 	t.Helper()
 	cs := certstest.NewStore(t, certs.Config{})
 	st, err := store.Open(t.TempDir(), nil)
@@ -41,8 +47,12 @@ func newHarness(t *testing.T) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := NewServer(st, Config{SpoolDir: t.TempDir(), MaxImportFiles: 5, MaxImportBytes: 1 << 20})
-	g := srv.GRPCServer(cs.AdminServerTLSConfig())
+	srv := NewServer(st, Config{SpoolDir: t.TempDir(), MaxImportFiles: 5, MaxImportBytes: 1 << 20, Directory: dir})
+	tlsConf := cs.AdminServerTLSConfig()
+	if dir != nil {
+		tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
+	}
+	g := srv.GRPCServer(tlsConf)
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -233,4 +243,124 @@ func TestClientErrorsSayWhatToDo(t *testing.T) {
 	if _, err := c.Rules(short); err == nil || !strings.Contains(err.Error(), "devsvc serve") {
 		t.Errorf("Rules against nothing: %v, want a hint to run devsvc serve", err)
 	}
+}
+
+// fakeDirectory is a hand-written directory: user -> password and role.
+type fakeDirectory map[string]struct {
+	password string
+	role     Role
+}
+
+func (f fakeDirectory) AuthenticateAdmin(_ context.Context, user, password string) (Role, error) {
+	u, ok := f[user]
+	if !ok || u.password != password {
+		return "", errors.New("bad credentials")
+	}
+	if u.role == "" {
+		return "", ErrNoRole
+	}
+	return u.role, nil
+}
+
+// seedPending imports one pending update straight into the store.
+func seedPending(t *testing.T, h *harness) {
+	t.Helper()
+	if err := rawImport(t, h, hdr(), file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/CX600.nbt", 3), data("abc")); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func TestRoles(t *testing.T) {
+	dir := fakeDirectory{
+		"alice": {"alice-pw", RoleAdmin},
+		"bob":   {"bob-pw", RoleReadOnly},
+		"carol": {"carol-pw", ""},
+	}
+	h := newHarnessDir(t, dir)
+	seedPending(t, h)
+
+	pool := x509.NewCertPool()
+	pool.AddCert(h.cs.CACertificate())
+	certClient := func(name, role string) *Client {
+		certPEM, keyPEM, err := h.cs.IssueClient(name, role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		pair, err := tls.X509KeyPair(certPEM, keyPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := Dial(h.addr, &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS12})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+	userClient := func(user, pw string) *Client {
+		c, err := DialUser(h.addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, user, pw)
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { c.Close() })
+		return c
+	}
+
+	tests := []struct {
+		name              string
+		c                 *Client
+		readCode, tryCode codes.Code
+	}{
+		{"read-only certificate", certClient("viewer", string(RoleReadOnly)), codes.OK, codes.PermissionDenied},
+		{"certificate without role", certClient("nobody", "printers"), codes.PermissionDenied, codes.PermissionDenied},
+		{"read-only directory account", userClient("bob", "bob-pw"), codes.OK, codes.PermissionDenied},
+		{"directory account in no group", userClient("carol", "carol-pw"), codes.PermissionDenied, codes.PermissionDenied},
+		{"wrong password", userClient("alice", "nope"), codes.Unauthenticated, codes.Unauthenticated},
+		{"unknown user", userClient("mallory", "x"), codes.Unauthenticated, codes.Unauthenticated},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := tt.c.Rules(ctx(t))
+			if got := codeOf(err); got != tt.readCode {
+				t.Errorf("Rules: %v (code %v), want %v", err, got, tt.readCode)
+			}
+			_, err = tt.c.Approve(ctx(t), "UCPhone/Polycom/CX600/A/ENU")
+			if got := codeOf(err); got != tt.tryCode {
+				t.Errorf("Approve: %v (code %v), want %v", err, got, tt.tryCode)
+			}
+		})
+	}
+	if r := h.st.Catalog().Rules()[0]; !r.Approved.IsZero() {
+		t.Fatalf("a refused admin approved %v", r.Approved)
+	}
+	// An admin from the directory may approve, and the history names her.
+	if _, err := userClient("alice", "alice-pw").Approve(ctx(t), "UCPhone/Polycom/CX600/A/ENU"); err != nil {
+		t.Fatalf("alice approve: %v", err)
+	}
+	events, err := h.client.History(ctx(t), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	last := events[len(events)-1]
+	if last.Action != "approve" || last.Actor != "dir:alice" {
+		t.Errorf("last event = %+v, want approve by dir:alice", last)
+	}
+	// With a directory configured, no certificate and no password is still
+	// refused.
+	anon, err := Dial(h.addr, &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer anon.Close()
+	if _, err := anon.Rules(ctx(t)); codeOf(err) != codes.Unauthenticated {
+		t.Errorf("anonymous Rules: %v, want Unauthenticated", err)
+	}
+}
+
+func codeOf(err error) codes.Code {
+	var e *Error
+	if errors.As(err, &e) {
+		return e.Code
+	}
+	return status.Code(err)
 }

@@ -18,6 +18,8 @@ import (
 	"strings"
 	"time"
 
+	"golang.org/x/term"
+
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc"
 	"github.com/opendus/opendus/devsvc/adminapi"
@@ -35,6 +37,7 @@ type env struct {
 	ca      string
 	json    bool
 	timeout time.Duration
+	user    string
 }
 
 type command struct {
@@ -86,6 +89,10 @@ Common flags (before or after the command):
   --json          print JSON for scripts instead of tables
   --timeout D     give up on an admin call after D (default 10m for import
                   and backup, 30s otherwise)
+  --user NAME     sign in with a directory account instead of a certificate;
+                  the password comes from $OPENDUS_ADMIN_PASSWORD or a prompt.
+                  Members of the admin group may change things, members of
+                  the read-only group may only look
 
 Run "devsvc <command> --help" for a command's own flags and examples.
 `
@@ -193,7 +200,7 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 	var own []string
 	fs.VisitAll(func(f *flag.Flag) {
 		switch f.Name {
-		case "data", "server", "cert", "key", "ca", "json", "timeout":
+		case "data", "server", "cert", "key", "ca", "json", "timeout", "user":
 			return
 		}
 		name, use := flag.UnquoteUsage(f)
@@ -221,6 +228,7 @@ func (e *env) register(fs *flag.FlagSet) {
 	fs.StringVar(&e.ca, "ca", e.ca, "service CA certificate")
 	fs.BoolVar(&e.json, "json", e.json, "JSON output")
 	fs.DurationVar(&e.timeout, "timeout", e.timeout, "admin call timeout")
+	fs.StringVar(&e.user, "user", e.user, "directory account to sign in with")
 }
 
 // parseInterspersed parses flags that may come before, between or after
@@ -251,6 +259,30 @@ func (e *env) client() (*adminapi.Client, error) {
 	addr := e.server
 	var tlsConf *tls.Config
 	certDir := filepath.Join(e.data, devsvc.CertsDir)
+	if e.user != "" {
+		password, err := adminPassword(e)
+		if err != nil {
+			return nil, err
+		}
+		pool := x509.NewCertPool()
+		caFile := e.ca
+		if caFile == "" {
+			caFile = filepath.Join(certDir, certs.CACertFile)
+		}
+		caPEM, err := os.ReadFile(caFile)
+		if err != nil {
+			return nil, fmt.Errorf("the service CA certificate (to trust the server): %w; pass --ca FILE", err)
+		}
+		if !pool.AppendCertsFromPEM(caPEM) {
+			return nil, fmt.Errorf("%s holds no PEM certificate", caFile)
+		}
+		if addr == "" {
+			if addr, err = e.adminAddr(); err != nil {
+				return nil, err
+			}
+		}
+		return adminapi.DialUser(dialable(addr), &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS12}, e.user, password)
+	}
 	if e.cert != "" || e.key != "" {
 		if e.cert == "" || e.key == "" || e.ca == "" {
 			return nil, usagef("--cert, --key and --ca go together")
@@ -278,15 +310,40 @@ func (e *env) client() (*adminapi.Client, error) {
 		}
 	}
 	if addr == "" {
-		if ri, err := devsvc.ReadRunInfo(e.data); err == nil {
-			addr = ri.Admin
-		} else if s, err := devsvc.LoadSettings(e.data); err == nil {
-			addr = s.AdminAddr
-		} else {
-			return nil, fmt.Errorf("cannot find the admin API: %v; pass --server ADDR", err)
+		var err error
+		if addr, err = e.adminAddr(); err != nil {
+			return nil, err
 		}
 	}
 	return adminapi.Dial(dialable(addr), tlsConf)
+}
+
+// adminAddr finds the admin API address in the data directory: the running
+// server's, else the configured one.
+func (e *env) adminAddr() (string, error) {
+	if ri, err := devsvc.ReadRunInfo(e.data); err == nil {
+		return ri.Admin, nil
+	}
+	s, err := devsvc.LoadSettings(e.data)
+	if err != nil {
+		return "", fmt.Errorf("cannot find the admin API: %v; pass --server ADDR", err)
+	}
+	return s.AdminAddr, nil
+}
+
+// adminPassword reads the directory password for --user.
+func adminPassword(e *env) (string, error) {
+	if pw := os.Getenv("OPENDUS_ADMIN_PASSWORD"); pw != "" {
+		return pw, nil
+	}
+	f, ok := e.stdin.(*os.File)
+	if !ok || !term.IsTerminal(int(f.Fd())) {
+		return "", errors.New("--user needs a password: set OPENDUS_ADMIN_PASSWORD or run in a terminal")
+	}
+	fmt.Fprintf(e.stderr, "Password for %s: ", e.user)
+	pw, err := term.ReadPassword(int(f.Fd()))
+	fmt.Fprintln(e.stderr)
+	return string(pw), err
 }
 
 // dialable turns a listen address (":9443", "[::]:9443") into one to dial.
