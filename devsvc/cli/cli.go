@@ -57,7 +57,7 @@ func init() {
 		initCmd, serveCmd,
 		importCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
 		testDevicesCmd, accountsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
-		certsCmd, versionCmd,
+		certsCmd, cabCmd, versionCmd,
 	}
 }
 

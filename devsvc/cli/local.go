@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opendus/opendus/cabingest/cabcli"
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc"
 )
@@ -115,6 +116,17 @@ Examples:
 			return usagef("unknown certs action %q", args[0])
 		}
 	},
+}
+
+var cabCmd = &command{
+	name: "cab", args: "list|extract|test|pack ...",
+	summary: "read and write Microsoft cabinet files (run devsvc cab --help)",
+	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
+		if code := cabcli.Main(ctx, args, e.stdout, e.stderr); code != 0 {
+			return exitCode(code)
+		}
+		return nil
+	}),
 }
 
 // exitCode is a failure whose message was already printed.
