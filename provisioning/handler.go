@@ -1,0 +1,336 @@
+package provisioning
+
+import (
+	"context"
+	"crypto/subtle"
+	"encoding/base64"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/opendus/opendus/devsvc/ntlm"
+)
+
+// Path is where the handler is mounted on both listeners.
+const Path = "/Provisioning/signin.upx"
+
+// ContentType is the media type of the provisioning document.
+const ContentType = "application/xml; charset=utf-8"
+
+// Limits of a sign-in request.
+const (
+	// MaxBodyBytes is the largest request body accepted (the handler reads
+	// and ignores it); a larger one is answered 413.
+	MaxBodyBytes = 4 << 10
+	// MaxCredentialBytes bounds the Basic user name and the password each;
+	// longer ones are refused like a wrong password.
+	MaxCredentialBytes = 256
+)
+
+// DefaultCheckInterval is the check interval of a zero Config.
+const DefaultCheckInterval = 24 * time.Hour
+
+// DefaultRealm is the Basic realm of a zero Config.
+const DefaultRealm = "OpenDUS"
+
+var (
+	// ErrSignInFailed is returned by NTHashAuthenticator when the user is
+	// unknown, the password wrong or the account disabled. The handler
+	// treats every error of an Authenticator that is not ErrUnavailable as
+	// this one.
+	ErrSignInFailed = errors.New("provisioning: sign-in failed")
+
+	// ErrUnavailable is returned, possibly wrapped, by an Authenticator that
+	// could not reach its accounts (a store or directory outage): the
+	// handler answers 503 instead of refusing the credentials.
+	ErrUnavailable = errors.New("provisioning: accounts unavailable")
+)
+
+// Authenticator verifies a user's password (the local store compares the
+// NT hash; an LDAP directory binds). It returns an error for any failure:
+// one wrapping ErrUnavailable when it could not decide, any other when the
+// credentials are refused.
+type Authenticator interface {
+	Authenticate(ctx context.Context, user, password string) error
+}
+
+// NTHashAuthenticator verifies passwords against stored NT hashes, as the
+// local accounts that NTLM uses keep them.
+type NTHashAuthenticator struct {
+	// Lookup returns the NT hash of user's password and whether the
+	// account is disabled. It returns an error wrapping ntlm.ErrUnknownUser
+	// when there is no such account; any other error is an outage.
+	Lookup func(ctx context.Context, user string) (ntHash [16]byte, disabled bool, err error)
+}
+
+// Authenticate computes ntlm.NTHash(password) and compares it with the
+// account's in constant time. An unknown user costs the same: the hash is
+// computed and compared with a zero hash. Refusals wrap ErrSignInFailed and
+// say why (for the log, never for the device); lookup failures wrap
+// ErrUnavailable.
+func (a NTHashAuthenticator) Authenticate(ctx context.Context, user, password string) error {
+	want, disabled, err := a.Lookup(ctx, user)
+	unknown := errors.Is(err, ntlm.ErrUnknownUser)
+	if err != nil && !unknown {
+		return fmt.Errorf("%w: looking up %q: %w", ErrUnavailable, user, err)
+	}
+	if unknown {
+		want = [16]byte{}
+	}
+	got := ntlm.NTHash(password)
+	match := subtle.ConstantTimeCompare(got[:], want[:]) == 1
+	switch {
+	case unknown:
+		return fmt.Errorf("%w: unknown user %q", ErrSignInFailed, user)
+	case !match:
+		return fmt.Errorf("%w: wrong password for %q", ErrSignInFailed, user)
+	case disabled:
+		return fmt.Errorf("%w: account %q is disabled", ErrSignInFailed, user)
+	}
+	return nil
+}
+
+// Config configures the sign-in handler. The zero value works but tells
+// devices nothing useful: no URLs, updates disabled, and no Basic sign-in;
+// the service sets the URLs, Enabled and Auth.
+type Config struct {
+	// InternalURL and ExternalURL are the base URLs of the update service
+	// ("https://ucupdates-r2.contoso.com/"); the document gives the
+	// check-in URLs under them (CheckInPath, CheckInPathExt). Empty: the
+	// document leaves that URL out.
+	InternalURL, ExternalURL string
+	// Enabled is updatesServerEnabled: false tells devices not to check
+	// for updates.
+	Enabled bool
+	// CheckInterval is how often devices check; default 24h.
+	CheckInterval time.Duration
+	// Auth verifies Basic credentials on the internal listener; nil refuses
+	// every Basic sign-in (NTLM users are still served).
+	Auth Authenticator
+	// Realm is the Basic realm in WWW-Authenticate; default "OpenDUS".
+	Realm string
+
+	// Logger receives one record per sign-in, served or refused, with
+	// the keys user, remote, via and reason; nil discards.
+	Logger *slog.Logger
+	// Now is the clock (the document's issued time); nil means time.Now.
+	Now func() time.Time
+}
+
+type handler struct {
+	cfg              Config
+	log              *slog.Logger
+	internal, extern string
+	urlErr           error
+	challenge        string
+}
+
+// NewHandler returns the sign-in handler, to be mounted at Path (POST) on
+// both listeners: behind ntlm.Acceptor.Require on the external one, where
+// the NTLM user is signed in, and on the internal one, where Basic
+// credentials over TLS are checked with Config.Auth. A signed-in user gets
+// the provisioning document (200, ContentType); anything else gets no
+// document: 401 for missing or refused credentials (all the same), 403 for
+// Basic credentials without TLS, 405 for other methods, 413 for a body
+// larger than MaxBodyBytes, 503 when the accounts are unavailable and 500
+// when Config's URLs are invalid (logged).
+func NewHandler(cfg Config) http.Handler {
+	h := &handler{cfg: cfg, log: cfg.Logger}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
+	}
+	if h.cfg.CheckInterval <= 0 {
+		h.cfg.CheckInterval = DefaultCheckInterval
+	}
+	if h.cfg.Now == nil {
+		h.cfg.Now = time.Now
+	}
+	realm := cfg.Realm
+	if realm == "" {
+		realm = DefaultRealm
+	}
+	realm = strings.Map(func(r rune) rune {
+		if r == '"' || r == '\\' || r < ' ' || r == 0x7f {
+			return -1
+		}
+		return r
+	}, realm)
+	h.challenge = `Basic realm="` + realm + `", charset="UTF-8"`
+	var errInt, errExt error
+	h.internal, errInt = checkInURL(cfg.InternalURL, CheckInPath)
+	h.extern, errExt = checkInURL(cfg.ExternalURL, CheckInPathExt)
+	if err := errors.Join(errInt, errExt); err != nil {
+		h.urlErr = fmt.Errorf("provisioning: invalid service URL: %w", err)
+	}
+	return h
+}
+
+// Answers that carry no document.
+const (
+	msgSignIn      = "sign in with the user name and password of the user of this device\n"
+	msgNeedTLS     = "sign-in needs HTTPS\n"
+	msgUnavailable = "sign-in is unavailable; try again later\n"
+	msgBroken      = "the update service is misconfigured\n"
+	msgTooLarge    = "request body too large\n"
+	msgBadBody     = "cannot read the request body\n"
+	msgMethod      = "use POST\n"
+)
+
+func plain(w http.ResponseWriter, status int, msg string) {
+	w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+	w.Header().Set("X-Content-Type-Options", "nosniff")
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(status)
+	io.WriteString(w, msg)
+}
+
+func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	if r.Method != http.MethodPost {
+		w.Header().Set("Allow", http.MethodPost)
+		plain(w, http.StatusMethodNotAllowed, msgMethod)
+		return
+	}
+	// The body carries nothing the handler needs; read it so that the
+	// connection can be reused, and no more than MaxBodyBytes of it.
+	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
+		var tooLarge *http.MaxBytesError
+		if errors.As(err, &tooLarge) {
+			plain(w, http.StatusRequestEntityTooLarge, msgTooLarge)
+			return
+		}
+		h.log.Info("provisioning: reading request body", "remote", r.RemoteAddr, "reason", err.Error())
+		plain(w, http.StatusBadRequest, msgBadBody)
+		return
+	}
+	user, via, err := h.signIn(r)
+	switch {
+	case errors.Is(err, errNoCredentials):
+		w.Header().Set("WWW-Authenticate", h.challenge)
+		plain(w, http.StatusUnauthorized, msgSignIn)
+		return
+	case errors.Is(err, errNoTLS):
+		h.log.Warn("provisioning: sign-in refused", "user", user, "remote", r.RemoteAddr, "via", via, "reason", err.Error())
+		plain(w, http.StatusForbidden, msgNeedTLS)
+		return
+	case errors.Is(err, ErrUnavailable):
+		h.log.Error("provisioning: sign-in unavailable", "user", user, "remote", r.RemoteAddr, "via", via, "reason", err.Error())
+		plain(w, http.StatusServiceUnavailable, msgUnavailable)
+		return
+	case err != nil:
+		h.log.Info("provisioning: sign-in refused", "user", user, "remote", r.RemoteAddr, "via", via, "reason", err.Error())
+		w.Header().Set("WWW-Authenticate", h.challenge)
+		// Make a guesser pay for a new connection per attempt.
+		w.Header().Set("Connection", "close")
+		plain(w, http.StatusUnauthorized, msgSignIn)
+		return
+	}
+	if h.urlErr != nil {
+		h.log.Error("provisioning: cannot provision", "user", user, "remote", r.RemoteAddr, "reason", h.urlErr.Error())
+		plain(w, http.StatusInternalServerError, msgBroken)
+		return
+	}
+	doc := Document{
+		User:          user,
+		Issued:        h.cfg.Now().UTC().Truncate(time.Second),
+		InternalURL:   h.internal,
+		ExternalURL:   h.extern,
+		Enabled:       h.cfg.Enabled,
+		CheckInterval: h.cfg.CheckInterval,
+	}
+	h.log.Info("provisioning: signed in", "user", user, "remote", r.RemoteAddr, "via", via)
+	w.Header().Set("Content-Type", ContentType)
+	w.Header().Set("Cache-Control", "no-store")
+	w.WriteHeader(http.StatusOK)
+	w.Write(doc.AppendXML(nil))
+}
+
+var (
+	errNoCredentials = errors.New("no credentials")
+	errNoTLS         = errors.New("basic credentials without TLS")
+)
+
+// signIn returns the signed-in user of r and how it signed in, or why not.
+func (h *handler) signIn(r *http.Request) (user, via string, err error) {
+	if u, ok := ntlm.UserFrom(r.Context()); ok && u != "" {
+		return u, "ntlm", nil
+	}
+	values := r.Header.Values("Authorization")
+	if len(values) == 0 {
+		return "", "", errNoCredentials
+	}
+	if len(values) > 1 {
+		return "", "basic", fmt.Errorf("%w: %d Authorization headers", ErrSignInFailed, len(values))
+	}
+	user, password, err := ParseBasic(values[0])
+	if err != nil {
+		return "", "basic", fmt.Errorf("%w: %w", ErrSignInFailed, err)
+	}
+	if r.TLS == nil {
+		return user, "basic", errNoTLS
+	}
+	if h.cfg.Auth == nil {
+		// Do the work a real check would do, so that the answer's timing
+		// says nothing either.
+		_ = ntlm.NTHash(password)
+		return user, "basic", fmt.Errorf("%w: no authenticator for Basic sign-in", ErrSignInFailed)
+	}
+	if err := h.cfg.Auth.Authenticate(r.Context(), user, password); err != nil {
+		return user, "basic", err
+	}
+	return user, "basic", nil
+}
+
+// ErrBadCredentials is returned by ParseBasic when an Authorization header
+// is not well-formed Basic credentials within the limits.
+var ErrBadCredentials = errors.New("malformed Basic credentials")
+
+// ParseBasic reads the value of an Authorization header with the Basic
+// scheme (RFC 7617): the scheme, case-insensitive, one or more spaces and
+// the standard base64 of "user:password", both UTF-8 and without control
+// characters. The user name must not be empty and neither may be longer than
+// MaxCredentialBytes. Errors wrap ErrBadCredentials.
+func ParseBasic(header string) (user, password string, err error) {
+	const maxEncoded = (2*MaxCredentialBytes + 1 + 2) / 3 * 4
+	scheme, token, ok := strings.Cut(header, " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return "", "", fmt.Errorf("%w: not the Basic scheme", ErrBadCredentials)
+	}
+	token = strings.TrimLeft(token, " ")
+	if len(token) > maxEncoded {
+		return "", "", fmt.Errorf("%w: longer than %d bytes", ErrBadCredentials, maxEncoded)
+	}
+	raw, err := base64.StdEncoding.Strict().DecodeString(token)
+	if err != nil {
+		return "", "", fmt.Errorf("%w: bad base64", ErrBadCredentials)
+	}
+	user, password, ok = strings.Cut(string(raw), ":")
+	switch {
+	case !ok:
+		return "", "", fmt.Errorf("%w: no colon", ErrBadCredentials)
+	case user == "":
+		return "", "", fmt.Errorf("%w: empty user name", ErrBadCredentials)
+	case len(user) > MaxCredentialBytes || len(password) > MaxCredentialBytes:
+		return "", "", fmt.Errorf("%w: user name or password longer than %d bytes", ErrBadCredentials, MaxCredentialBytes)
+	case !printable(user) || !printable(password):
+		return "", "", fmt.Errorf("%w: not UTF-8 or has control characters", ErrBadCredentials)
+	}
+	return user, password, nil
+}
+
+// printable reports whether s is UTF-8 without control characters.
+func printable(s string) bool {
+	if !utf8.ValidString(s) {
+		return false
+	}
+	for _, r := range s {
+		if r < ' ' || r == 0x7f || (r >= 0x80 && r < 0xa0) {
+			return false
+		}
+	}
+	return true
+}
