@@ -1,0 +1,217 @@
+package cab
+
+import (
+	"bytes"
+	"context"
+	"encoding/binary"
+	"errors"
+	"io"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"github.com/opendus/opendus/cabingest/cabtest"
+)
+
+func TestChecksum(t *testing.T) {
+	tests := []struct {
+		in   []byte
+		seed uint32
+		want uint32
+	}{
+		{nil, 0, 0},
+		{[]byte{1}, 0, 0x01},
+		{[]byte{1, 2}, 0, 0x0102},
+		{[]byte{1, 2, 3}, 0, 0x010203},
+		{[]byte{1, 2, 3, 4}, 0, 0x04030201},
+		{[]byte{1, 2, 3, 4, 5}, 0, 0x04030201 ^ 0x05},
+		{[]byte{1, 2, 3, 4, 1, 2, 3, 4}, 7, 7},
+	}
+	for _, tt := range tests {
+		if got := Checksum(tt.in, tt.seed); got != tt.want {
+			t.Errorf("Checksum(%x, %d) = %#x, want %#x", tt.in, tt.seed, got, tt.want)
+		}
+	}
+}
+
+func TestSafePath(t *testing.T) {
+	tests := []struct{ in, want string }{
+		{"plain.txt", "plain.txt"},
+		{`dir\sub\file.bin`, "dir/sub/file.bin"},
+		{"/etc/passwd", "etc/passwd"},
+		{`\\server\share\x`, "server/share/x"},
+		{"../../etc/x", "xx/xx/etc/x"},
+		{`..\..\x`, "xx/xx/x"},
+		{"a/./b//c", "a/b/c"},
+		{".", "x"},
+		{"/", "x"},
+		{`\\\`, "x"},
+		{"a\x00b", "a\uFFFDb"},
+		{"..", "xx"},
+		{"...", "..."},
+	}
+	for _, tt := range tests {
+		if got := SafePath(tt.in); got != tt.want {
+			t.Errorf("SafePath(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+func TestDecodeName(t *testing.T) {
+	tests := []struct {
+		in   string
+		utf  bool
+		want string
+	}{
+		{"abc", false, "abc"},
+		{"\xe9t\xe9", false, "\xe9t\xe9"}, // kept as stored, like cabextract
+		{"été", true, "été"},
+		{"\xc0\xaf", true, "\uFFFD\uFFFD"},       // overlong two-byte: invalid
+		{"\xe0\x80\xaf", true, "/"},              // overlong three-byte: accepted, as cabextract
+		{"\xe0\x80\x80", true, "\uFFFD"},         // decoded NUL
+		{"\xf8\x80\x80\x80\xaf", true, "\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD"},
+		{"\xef\xbf\xbe", true, "\uFFFD"},
+	}
+	for _, tt := range tests {
+		if got := decodeName([]byte(tt.in), tt.utf); got != tt.want {
+			t.Errorf("decodeName(%q, %v) = %q, want %q", tt.in, tt.utf, got, tt.want)
+		}
+	}
+}
+
+// writeCab packs files with compression c into a byte slice.
+func writeCab(t *testing.T, c Compression, files []cabtest.TreeFile) []byte {
+	t.Helper()
+	return smallCabinet(t, c, files)
+}
+
+func TestChecksumErrorNamesBlock(t *testing.T) {
+	files := []cabtest.TreeFile{{Name: "UC\\fw.bin", Data: cabtest.FirmwareLike(1, 200000)}}
+	data := writeCab(t, Compression{Type: CompressMSZIP}, files)
+	c, err := Open(bytes.NewReader(data), int64(len(data)), "UCUpdates.cab", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	// Corrupt a byte in the payload of block 3.
+	off := int64(binary.LittleEndian.Uint32(data[36:]))
+	for i := 0; i < 3; i++ {
+		off += dataSize + int64(binary.LittleEndian.Uint16(data[off+4:]))
+	}
+	data[off+dataSize+10] ^= 0xFF
+	err = c.Test(t.Context())
+	if !errors.Is(err, ErrChecksum) {
+		t.Fatalf("Test = %v, want ErrChecksum", err)
+	}
+	if want := "cab: UCUpdates.cab: folder 0: block 3: checksum mismatch"; err.Error() != want {
+		t.Errorf("error = %q, want %q", err, want)
+	}
+	err = c.Extract(t.Context(), func(f *File, r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	if !errors.Is(err, ErrChecksum) || !strings.Contains(err.Error(), `file "UC\\fw.bin"`) {
+		t.Errorf("Extract = %v, want ErrChecksum naming the file", err)
+	}
+}
+
+func TestEmbedded(t *testing.T) {
+	files := []cabtest.TreeFile{{Name: "a", Data: []byte("payload")}}
+	cabinet := writeCab(t, Compression{Type: CompressNone}, files)
+	// A fake stub with false "MSCF" signatures before the real cabinet.
+	stub := append([]byte("MZ\x90\x00"), bytes.Repeat([]byte("junk MSCF junk \x00\x00"), 5000)...)
+	exe := append(append(stub, cabinet...), "trailer"...)
+	c, err := Open(bytes.NewReader(exe), int64(len(exe)), "setup.exe", nil)
+	if err != nil {
+		t.Fatalf("Open: %v", err)
+	}
+	if got := c.Files()[0].Name; got != "a" {
+		t.Errorf("file = %q, want a", got)
+	}
+	if err := c.Test(t.Context()); err != nil {
+		t.Errorf("Test: %v", err)
+	}
+	_, err = Open(bytes.NewReader(exe), int64(len(exe)), "setup.exe", &Config{MaxScan: 1000})
+	if !errors.Is(err, ErrFormat) {
+		t.Errorf("Open with MaxScan 1000 = %v, want ErrFormat", err)
+	}
+}
+
+func TestLimits(t *testing.T) {
+	files := []cabtest.TreeFile{
+		{Name: "a", Data: bytes.Repeat([]byte{0}, 100000)},
+		{Name: strings.Repeat("n", 200), Data: []byte("x")},
+	}
+	data := writeCab(t, Compression{Type: CompressMSZIP}, files)
+	tests := []struct {
+		name string
+		cfg  Config
+	}{
+		{"files", Config{MaxFiles: 1}},
+		{"size", Config{MaxTotalSize: 50000}},
+		{"name", Config{MaxNameLen: 100}},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			_, err := Open(bytes.NewReader(data), int64(len(data)), "bomb.cab", &tt.cfg)
+			if !errors.Is(err, ErrLimit) {
+				t.Errorf("Open = %v, want ErrLimit", err)
+			}
+		})
+	}
+}
+
+func TestTruncated(t *testing.T) {
+	files := []cabtest.TreeFile{{Name: "a", Data: cabtest.FirmwareLike(3, 100000)}}
+	data := writeCab(t, Compression{Type: CompressMSZIP}, files)
+	for _, n := range []int{10, 40, 60, len(data) / 2, len(data) - 1} {
+		c, err := Open(bytes.NewReader(data[:n]), int64(n), "t.cab", nil)
+		if err == nil {
+			err = c.Test(t.Context())
+		}
+		if !errors.Is(err, ErrFormat) {
+			t.Errorf("truncated to %d: %v, want ErrFormat", n, err)
+		}
+	}
+}
+
+func TestExtractAllSymlinkEscape(t *testing.T) {
+	files := []cabtest.TreeFile{
+		{Name: "link", Data: []byte("replaces the link")},
+		{Name: "dirlink\\evil", Data: []byte("must not escape")},
+		{Name: "..\\..\\up", Data: []byte("up")},
+	}
+	data := writeCab(t, Compression{Type: CompressNone}, files)
+	c, err := Open(bytes.NewReader(data), int64(len(data)), "evil.cab", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	base := t.TempDir()
+	outside := filepath.Join(base, "outside")
+	target := filepath.Join(base, "target")
+	for _, d := range []string{outside, target} {
+		if err := os.Mkdir(d, 0o755); err != nil {
+			t.Fatal(err)
+		}
+	}
+	os.WriteFile(filepath.Join(outside, "victim"), []byte("keep"), 0o644)
+	os.Symlink(filepath.Join(outside, "victim"), filepath.Join(target, "link"))
+	os.Symlink(outside, filepath.Join(target, "dirlink"))
+	err = c.ExtractAll(context.Background(), target)
+	if err == nil {
+		t.Error("ExtractAll through a planted directory symlink succeeded, want an error")
+	}
+	if b, _ := os.ReadFile(filepath.Join(outside, "victim")); string(b) != "keep" {
+		t.Errorf("victim outside the target = %q, want it untouched", b)
+	}
+	if _, err := os.Stat(filepath.Join(outside, "evil")); err == nil {
+		t.Error("file written through the directory symlink")
+	}
+	if fi, err := os.Lstat(filepath.Join(target, "link")); err != nil || !fi.Mode().IsRegular() {
+		t.Errorf("link: %v, %v; want a regular file replacing the symlink", fi, err)
+	}
+	entries, _ := os.ReadDir(base)
+	if len(entries) != 2 {
+		t.Errorf("base holds %d entries, want 2 (outside, target)", len(entries))
+	}
+}
