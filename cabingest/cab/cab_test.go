@@ -67,9 +67,9 @@ func TestDecodeName(t *testing.T) {
 		{"abc", false, "abc"},
 		{"\xe9t\xe9", false, "\xe9t\xe9"}, // kept as stored, like cabextract
 		{"été", true, "été"},
-		{"\xc0\xaf", true, "\uFFFD\uFFFD"},       // overlong two-byte: invalid
-		{"\xe0\x80\xaf", true, "/"},              // overlong three-byte: accepted, as cabextract
-		{"\xe0\x80\x80", true, "\uFFFD"},         // decoded NUL
+		{"\xc0\xaf", true, "\uFFFD\uFFFD"}, // overlong two-byte: invalid
+		{"\xe0\x80\xaf", true, "/"},        // overlong three-byte: accepted, as cabextract
+		{"\xe0\x80\x80", true, "\uFFFD"},   // decoded NUL
 		{"\xf8\x80\x80\x80\xaf", true, "\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD"},
 		{"\xef\xbf\xbe", true, "\uFFFD"},
 	}
