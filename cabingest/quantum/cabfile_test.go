@@ -142,19 +142,25 @@ func parseTestCab(b []byte) (*testCab, error) {
 // decodeFolder decodes every block of a Quantum folder, stopping at the
 // first error; it returns what was decoded until then.
 func decodeFolder(f testFolder) ([]byte, error) {
+	out, _, err := decodeFolderOverrun(f)
+	return out, err
+}
+
+// decodeFolderOverrun is decodeFolder that also reports whether the last
+// match ran past the end of the folder's data.
+func decodeFolderOverrun(f testFolder) (out []byte, overrun bool, err error) {
 	d, err := NewDecoder(f.windowBits())
 	if err != nil {
-		return nil, err
+		return nil, false, err
 	}
-	var out []byte
 	for i, blk := range f.blocks {
 		dst := make([]byte, blk.size)
 		if err := d.Decode(dst, blk.payload); err != nil {
-			return out, fmt.Errorf("block %d: %w", i, err)
+			return out, false, fmt.Errorf("block %d: %w", i, err)
 		}
 		out = append(out, dst...)
 	}
-	return out, nil
+	return out, d.matchLeft > 0, nil
 }
 
 // buildTestCab returns a one-folder cabinet holding one file, name, whose

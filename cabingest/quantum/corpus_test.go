@@ -65,14 +65,20 @@ func quantumCabs(tb testing.TB, dir string) []corpusCab {
 }
 
 // extract returns what cabextract writes for the file name in cab, or
-// cabextract's error.
-func extract(ctx context.Context, cabextract, cab, name string) ([]byte, error) {
-	ctx, cancel := context.WithTimeout(ctx, 30*time.Second)
+// the error cabextract exits with. Failing to run cabextract fails the
+// test.
+func extract(tb testing.TB, cabextract, cab, name string) ([]byte, error) {
+	tb.Helper()
+	ctx, cancel := context.WithTimeout(tb.Context(), 30*time.Second)
 	defer cancel()
 	var stdout, stderr bytes.Buffer
 	cmd := exec.CommandContext(ctx, cabextract, "-q", "-p", "-F", name, cab)
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Run(); err != nil {
+		var exit *exec.ExitError
+		if !errors.As(err, &exit) || ctx.Err() != nil {
+			tb.Fatalf("running cabextract on %s: %v", cab, err)
+		}
 		return nil, errors.New(strings.TrimSpace(stderr.String() + " " + err.Error()))
 	}
 	return stdout.Bytes(), nil
@@ -109,7 +115,7 @@ func TestCorpus(t *testing.T) {
 					if f.folder != i {
 						continue
 					}
-					want, cerr := extract(t.Context(), cabextract, c.path, f.name)
+					want, cerr := extract(t, cabextract, c.path, f.name)
 					end := f.offset + f.size
 					decoded := end <= int64(len(out))
 					switch {
