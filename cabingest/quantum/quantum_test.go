@@ -271,7 +271,7 @@ func TestSlotTables(t *testing.T) {
 	}
 }
 
-var damagedCases = flag.Int("damaged", 150, "streams TestDamagedLikeCabextract damages and compares with cabextract")
+var damagedCases = flag.Int("damaged", 60, "streams TestDamagedLikeCabextract damages and compares with cabextract")
 
 // damage is one way TestDamagedLikeCabextract breaks a folder's blocks;
 // it reports whether a block before the last was damaged.
