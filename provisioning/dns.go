@@ -263,7 +263,7 @@ func (c *client) resolve(ctx context.Context, name string, qtype uint16) ([]neti
 		ttl = min(ttl, ans.ttl)
 		for _, n := range ans.chain {
 			if visited[n] {
-				return nil, 0, fmt.Errorf("%w: %s %s: CNAME loop through %s", ErrBadAnswer, name, dns.TypeToString[qtype], n)
+				return nil, 0, fmt.Errorf("%w: %s %s: CNAME loop through %s", ErrBadAnswer, name, dns.TypeToString[qtype], strings.TrimSuffix(n, "."))
 			}
 			visited[n] = true
 		}
