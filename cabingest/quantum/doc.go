@@ -47,7 +47,10 @@
 // of the folder's data is an error here (the reference copies whatever its
 // window holds); and a block other than the last whose frame needs more
 // input than the block holds fails here, where the reference reads on into
-// the next block's bytes (a stream broken either way).
+// the next block's bytes (a stream broken either way). Like the reference,
+// the decoder accepts a last match that runs past the end of the folder's
+// data: it cannot tell the last block, and the bytes beyond are never
+// asked for.
 //
 // Invariants the decoder enforces: every match refers to bytes already
 // decoded in the current folder and within the window; nothing crosses a

@@ -35,8 +35,9 @@ func (m *model) init(first, n int) {
 // bump adds freqStep to the frequency of the symbol of rank r and
 // rescales the model when its total grows too large.
 func (m *model) bump(r int) {
-	for i := 0; i <= r; i++ {
-		m.cum[i] += freqStep
+	cum := m.cum[:r+1]
+	for i := range cum {
+		cum[i] += freqStep
 	}
 	if m.cum[0] > rescaleAbove {
 		m.rescale()
