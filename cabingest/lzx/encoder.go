@@ -9,7 +9,7 @@ import (
 // Encoder effort. Measured on cabtest.FirmwareLike data these trade about
 // 1% of output size for each halving of speed; see BenchmarkEncode.
 const (
-	hashBits    = 17 // hash of the first 4 bytes selects a binary tree
+	hashBits    = 20 // hash of the first 4 bytes selects a binary tree
 	treeDepth   = 16 // tree nodes visited per position
 	niceLen     = 24 // a match this long is taken without parsing inside it
 	parsePasses = 2  // parses per frame, each with costs from the one before
@@ -71,6 +71,7 @@ type Encoder struct {
 	cands     []cand32
 	candIdx   []int32
 	arr       []arrival
+	cost      []uint32
 	path      []int32
 
 	// effort: tree nodes visited per position, the match length taken

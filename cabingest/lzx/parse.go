@@ -17,8 +17,9 @@ const (
 	infiniteCost = 1 << 30
 )
 
+// arrival is the best known way to reach a position: its last step and
+// the repeated offsets after it. Costs live in a separate array.
 type arrival struct {
-	cost       uint32
 	from       int32  // position the step starts at
 	length     uint16 // 0: literal
 	off        uint32
@@ -92,6 +93,13 @@ func (e *Encoder) findAll(start int) {
 	n := end - start
 	e.candIdx = e.candIdx[:0]
 	e.cands = e.cands[:0]
+	// The hash bucket of the next position is looked up one position
+	// ahead, so that its cache miss overlaps the current tree walk.
+	nextX, nextCur := uint32(0), int32(-1)
+	if n >= 4 {
+		nextX = hash4(h[start:])
+		nextCur = e.head[nextX]
+	}
 	for i := 0; i < n; i++ {
 		e.candIdx = append(e.candIdx, int32(len(e.cands)))
 		p := start + i
@@ -99,7 +107,15 @@ func (e *Encoder) findAll(start int) {
 		if limit < 4 {
 			continue
 		}
-		bestLen := e.btFind(p, limit)
+		x, cur := nextX, nextCur
+		if p+5 <= end {
+			nextX = hash4(h[p+1:])
+			nextCur = e.head[nextX]
+			if nextX == x {
+				nextCur = int32(p)
+			}
+		}
+		bestLen := e.btFind(p, limit, x, int(cur))
 		if bestLen >= e.nice {
 			// Taken greedily: the positions inside get no candidates and
 			// stay out of the trees.
@@ -107,6 +123,10 @@ func (e *Encoder) findAll(start int) {
 				e.candIdx = append(e.candIdx, int32(len(e.cands)))
 			}
 			i += bestLen - 1
+			if q := start + i + 1; q+4 <= end {
+				nextX = hash4(h[q:])
+				nextCur = e.head[nextX]
+			}
 		}
 	}
 	e.candIdx = append(e.candIdx, int32(len(e.cands)))
@@ -115,12 +135,11 @@ func (e *Encoder) findAll(start int) {
 // btFind inserts position p into the binary tree of its hash bucket
 // (LZ77 binary-tree match finding, as in LZMA's BT4), appends the matches
 // of increasing length it meets on the way to e.cands, and returns the
-// longest length found. It needs 4 bytes at p.
-func (e *Encoder) btFind(p, limit int) int {
+// longest length found. It needs 4 bytes at p; x is their hash and cur
+// the bucket's head.
+func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
 	h := e.hist
 	son := e.son
-	x := hash4(h[p:])
-	cur := int(e.head[x])
 	e.head[x] = int32(p)
 	minPos := max(p-(e.ws-3), 0)
 	ptr0, ptr1 := 2*p+1, 2*p
@@ -180,26 +199,31 @@ func (e *Encoder) optimalParse(start int) {
 	n := len(h) - start
 	if cap(e.arr) < n+1 {
 		e.arr = make([]arrival, n+1)
+		e.cost = make([]uint32, n+1)
 	}
 	arr := e.arr[:n+1]
-	for i := range arr {
-		arr[i].cost = infiniteCost
+	cost := e.cost[:n+1]
+	for i := range cost {
+		cost[i] = infiniteCost
 	}
-	arr[0] = arrival{cost: 0, from: -1, r0: e.r0, r1: e.r1, r2: e.r2}
+	cost[0] = 0
+	arr[0] = arrival{from: -1, r0: e.r0, r1: e.r1, r2: e.r2}
 	c := &e.costs
 
-	relax := func(i, j int, cost uint32, l int, off uint32, r0, r1, r2 uint32) {
-		if cost < arr[j].cost {
-			arr[j] = arrival{cost: cost, from: int32(i), length: uint16(l), off: off, r0: r0, r1: r1, r2: r2}
+	relax := func(i, j int, cst uint32, l int, off uint32, r0, r1, r2 uint32) {
+		if cst < cost[j] {
+			cost[j] = cst
+			arr[j] = arrival{from: int32(i), length: uint16(l), off: off, r0: r0, r1: r1, r2: r2}
 		}
 	}
 
 	for i := 0; i < n; {
 		a := arr[i]
+		ac := cost[i]
 		p := start + i
 		limit := min(maxMatch, n-i)
 		// literal
-		relax(i, i+1, a.cost+c.lit[h[p]], 0, 0, a.r0, a.r1, a.r2)
+		relax(i, i+1, ac+c.lit[h[p]], 0, 0, a.r0, a.r1, a.r2)
 		if limit < minMatch {
 			i++
 			continue
@@ -208,7 +232,8 @@ func (e *Encoder) optimalParse(start int) {
 		reps := [3]uint32{a.r0, a.r1, a.r2}
 		longRep := 0
 		for k, r := range reps {
-			if int(r) > p || (k >= 1 && r == reps[0]) || (k == 2 && r == reps[1]) {
+			if int(r) > p || (k >= 1 && r == reps[0]) || (k == 2 && r == reps[1]) ||
+				h[p-int(r)] != h[p] || h[p-int(r)+1] != h[p+1] {
 				continue
 			}
 			L := matchLen(h, p-int(r), p, limit)
@@ -228,7 +253,7 @@ func (e *Encoder) optimalParse(start int) {
 				if l > allLens && l < L {
 					l = L
 				}
-				relax(i, i+l, a.cost+c.matchCost(k, l), l, r, n0, n1, n2)
+				relax(i, i+l, ac+c.matchCost(k, l), l, r, n0, n1, n2)
 			}
 			longRep = max(longRep, L)
 		}
@@ -262,7 +287,7 @@ func (e *Encoder) optimalParse(start int) {
 				if l > allLens && l < L {
 					l = L
 				}
-				relax(i, i+l, a.cost+c.matchCost(s, l)+extra, l, off, n0, n1, n2)
+				relax(i, i+l, ac+c.matchCost(s, l)+extra, l, off, n0, n1, n2)
 			}
 			prevLen = L
 			longest = L
