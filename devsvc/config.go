@@ -32,6 +32,11 @@ type Settings struct {
 	// listeners' ports.
 	InternalURL string
 	ExternalURL string
+	// MovedInternalURL and MovedExternalURL, when set, tell every device
+	// that checks in that the service has moved: it stores these URLs and
+	// checks in there from then on.
+	MovedInternalURL string
+	MovedExternalURL string
 
 	DeployRoundTableOnImport bool          // RoundTable updates approve on import
 	CheckInterval            time.Duration // how often devices check (24h)
@@ -148,6 +153,10 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.InternalURL }),
 	str("external_url", "Base URL devices are given for the external service; empty means\nhttps://<external_name>[:port]/ from external_addr.",
 		func(s *Settings) *string { return &s.ExternalURL }),
+	str("moved_internal_url", "When the service moves: the new internal base URL. Every device that\nchecks in is told to store it and to check in there from then on\n(its provisioned updatesServerInternalUrl is replaced). Empty: not moved.",
+		func(s *Settings) *string { return &s.MovedInternalURL }),
+	str("moved_external_url", "When the service moves: the new external base URL (see moved_internal_url).",
+		func(s *Settings) *string { return &s.MovedExternalURL }),
 	boolean("deploy_roundtable_on_import", "RoundTable updates are approved as soon as they are imported, as the\noriginal service does. false: they wait for approve like phones.",
 		func(s *Settings) *bool { return &s.DeployRoundTableOnImport }),
 	dur("check_interval", "How often devices check for updates.",

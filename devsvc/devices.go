@@ -1,19 +1,135 @@
 package devsvc
 
 import (
+	"context"
+	"errors"
+	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
+	"path/filepath"
+	"time"
 
+	"github.com/opendus/opendus/devsvc/audit"
+	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 )
 
-// deviceHandlers returns the handlers of the internal and external
-// listeners. The external one is wrapped in NTLM by Serve.
-func deviceHandlers(st *store.Store, s Settings, log *slog.Logger) (internal, external http.Handler) {
-	mux := http.NewServeMux()
-	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
-		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-		w.Write([]byte("ok\n"))
+// Where the device side keeps its logs in the data directory.
+var (
+	auditDir   = filepath.Join("Logs", "Server", "Audit", "imageUpdates")
+	devLogsDir = filepath.Join("Logs", "Client")
+)
+
+// deviceSide is what the two device listeners serve, and what must be
+// closed once they have stopped: the audit log and the log uploads.
+type deviceSide struct {
+	// Internal is the internal listener's handler; External the external
+	// one's, NTLM included (do not wrap it again).
+	Internal, External http.Handler
+
+	audit *audit.Log
+	logs  *devlogs.Handler
+	stop  context.CancelFunc
+	done  chan struct{}
+}
+
+// newDeviceSide composes the device listeners' handlers: check-ins, status
+// reports and downloads (deviceapi), log uploads (devlogs) and a health
+// check, each listener's requests written to the audit log. On the external
+// listener the audit middleware is outside NTLM, so refused sign-ins are
+// audited too. ri gives the bound ports, from which the default base URLs
+// are made. The audit log flushes and cleans (with the uploads) until ctx
+// is done or Close.
+func newDeviceSide(ctx context.Context, st *store.Store, s Settings, ri RunInfo, dir string, acceptor *ntlm.Acceptor, log *slog.Logger) (*deviceSide, error) {
+	logs, err := devlogs.NewHandler(devlogs.Config{
+		Dir: filepath.Join(dir, devLogsDir), MaxSize: s.MaxLogFileSize, Types: s.ValidLogFileTypes,
+		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Logger: log.With("component", "devlogs"),
 	})
-	return mux, mux
+	if err != nil {
+		return nil, fmt.Errorf("device log uploads: %w", err)
+	}
+	al, err := audit.Open(audit.Config{
+		Dir: filepath.Join(dir, auditDir), Retention: s.LogCleanUpInterval, FlushInterval: s.LogFlushInterval,
+		Cleaners: []audit.Cleaner{logs}, Logger: log.With("component", "audit"),
+	})
+	if err != nil {
+		logs.Close()
+		return nil, fmt.Errorf("audit log: %w", err)
+	}
+	jitter := s.CheckJitter
+	if jitter == 0 {
+		jitter = -1 // the setting's 0 means no spread; deviceapi's zero is its default
+	}
+	api := deviceapi.New(st, deviceapi.Config{
+		InternalURL:      baseURL(s.InternalURL, s.InternalName, ri.Internal),
+		ExternalURL:      baseURL(s.ExternalURL, s.ExternalName, ri.External),
+		MovedInternalURL: s.MovedInternalURL,
+		MovedExternalURL: s.MovedExternalURL,
+		CheckInterval:    s.CheckInterval,
+		CheckJitter:      jitter,
+		Schedule:         storeSchedule{st},
+		Logger:           log.With("component", "devices"),
+	})
+	runCtx, stop := context.WithCancel(ctx)
+	d := &deviceSide{
+		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, api.Internal())),
+		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, api.External())))),
+		audit:    al, logs: logs, stop: stop, done: make(chan struct{}),
+	}
+	go func() {
+		defer close(d.done)
+		al.Run(runCtx)
+	}()
+	return d, nil
+}
+
+// Close stops the audit log's flushing, then closes it (writing what is
+// buffered) and the uploads. Call it after the listeners have stopped.
+func (d *deviceSide) Close() error {
+	d.stop()
+	<-d.done
+	return errors.Join(d.audit.Close(), d.logs.Close())
+}
+
+// route sends the log upload path to logs, /healthz to a health check and
+// everything else to api, which answers unknown paths 404 itself. It
+// compares paths exactly and never cleans or redirects them: file paths
+// are validated by deviceapi.
+func route(logPath string, logs, api http.Handler) http.Handler {
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		switch r.URL.Path {
+		case logPath:
+			logs.ServeHTTP(w, r)
+		case "/healthz":
+			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+			w.Write([]byte("ok\n"))
+		default:
+			api.ServeHTTP(w, r)
+		}
+	})
+}
+
+// baseURL returns the configured base URL, else https://name/ with the
+// bound port unless it is 443.
+func baseURL(configured, name, bound string) string {
+	if configured != "" {
+		return configured
+	}
+	_, port, err := net.SplitHostPort(bound)
+	if err != nil || port == "443" {
+		return "https://" + name + "/"
+	}
+	return "https://" + net.JoinHostPort(name, port) + "/"
+}
+
+// storeSchedule gives deviceapi the scheduled approvals of the current
+// catalog snapshot.
+type storeSchedule struct{ st *store.Store }
+
+func (s storeSchedule) Next(id firmware.Identity) (time.Time, bool) {
+	return s.st.Catalog().ScheduledApproval(id)
 }

@@ -132,12 +132,19 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	grpcSrv := admin.GRPCServer(cs.AdminServerTLSConfig())
 
 	acceptor := ntlm.NewAcceptor(storeAccounts{st}, ntlm.Config{Logger: log.With("component", "ntlm")})
-	internal, external := deviceHandlers(st, s, log)
-	intSrv := &http.Server{Handler: internal, TLSConfig: cs.ServerTLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
+	dev, err := newDeviceSide(ctx, st, s, ri, opts.Dir, acceptor, log)
+	if err != nil {
+		intLn.Close()
+		extLn.Close()
+		admLn.Close()
+		return err
+	}
+	defer dev.Close() // after the listeners stopped, before the store closes
+	intSrv := &http.Server{Handler: dev.Internal, TLSConfig: cs.ServerTLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 	extTLS := cs.ServerTLSConfig().Clone()
 	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
-	extSrv := &http.Server{Handler: acceptor.Require(external), TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
+	extSrv := &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 

@@ -15,6 +15,7 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opendus/opendus/devsvc/audit"
 	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -266,6 +267,7 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := c.Key()
+	audit.SetDevice(r.Context(), c.MAC)
 	user, err := l.user(r, c.User)
 	if err != nil {
 		s.fail(w, r, key, err)
@@ -441,6 +443,7 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	key := st.Key()
+	audit.SetDevice(r.Context(), st.MAC)
 	if _, err := l.user(r, ""); err != nil {
 		s.fail(w, r, key, err)
 		return
