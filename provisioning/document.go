@@ -9,7 +9,6 @@ import (
 	"strconv"
 	"strings"
 	"time"
-	"unicode/utf8"
 )
 
 // ProtocolVersion is the version of the provisioning document this package
@@ -152,8 +151,8 @@ func ParseDocument(data []byte) (Document, error) {
 		return Document{}, fmt.Errorf("%w: protocol %q, want %q", ErrMalformed, x.Protocol, ProtocolVersion)
 	}
 	d := Document{User: x.User}
-	if len(d.User) > maxUserBytes || !utf8.ValidString(d.User) {
-		return Document{}, fmt.Errorf("%w: user name too long or not UTF-8", ErrMalformed)
+	if len(d.User) > maxUserBytes || !printable(d.User) {
+		return Document{}, fmt.Errorf("%w: user name too long, not UTF-8 or with control characters", ErrMalformed)
 	}
 	if x.Issued != "" {
 		t, err := time.Parse(time.RFC3339, x.Issued)
