@@ -292,7 +292,7 @@ func TestHang(t *testing.T) {
 	e := newEnv(t)
 	cfg := e.config(true)
 	cfg.CacheTTL = -1
-	cfg.Timeout = 300 * time.Millisecond
+	cfg.Timeout = time.Second
 	d := open(t, cfg)
 	if _, err := d.LookupNT(t.Context(), "", "alice"); err != nil {
 		t.Fatal(err)
@@ -307,7 +307,7 @@ func TestHang(t *testing.T) {
 		}
 		// A reused connection times out, then the retry's connect does:
 		// two Timeouts at most, plus scheduling slack.
-		if el := time.Since(start); el > 2*cfg.Timeout+2*time.Second {
+		if el := time.Since(start); el > 2*cfg.Timeout+5*time.Second {
 			t.Errorf("lookup %d took %v, want about %v", i, el, 2*cfg.Timeout)
 		}
 	}
