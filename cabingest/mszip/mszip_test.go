@@ -2,7 +2,10 @@ package mszip
 
 import (
 	"bytes"
+	"compress/flate"
 	"errors"
+	"fmt"
+	"io"
 	"testing"
 
 	"github.com/opendus/opendus/cabingest/cabtest"
@@ -140,4 +143,79 @@ func BenchmarkDecode(b *testing.B) {
 			}
 		}
 	}
+}
+
+// flateBlocks compresses data in MSZIP blocks with compress/flate (which
+// uses dynamic Huffman codes, unlike our encoder), for decoder tests.
+func flateBlocks(t testing.TB, data []byte, level int) ([][]byte, []int) {
+	var blocks [][]byte
+	var sizes []int
+	var hist []byte
+	for off := 0; off < len(data); off += MaxBlock {
+		end := min(off+MaxBlock, len(data))
+		var buf bytes.Buffer
+		buf.WriteString("CK")
+		fw, err := flate.NewWriterDict(&buf, level, hist)
+		if err != nil {
+			t.Fatal(err)
+		}
+		fw.Write(data[off:end])
+		fw.Close()
+		blocks = append(blocks, buf.Bytes())
+		sizes = append(sizes, end-off)
+		hist = data[off:end]
+	}
+	return blocks, sizes
+}
+
+func TestDecodeFlateStreams(t *testing.T) {
+	inputs := map[string][]byte{
+		"firmware": cabtest.FirmwareLike(4, 1<<20),
+		"zeros":    make([]byte, 100000),
+		"text":     bytes.Repeat([]byte("the quick brown fox jumps over the lazy dog "), 3000),
+	}
+	for name, data := range inputs {
+		for _, level := range []int{flate.NoCompression, flate.BestSpeed, flate.DefaultCompression, flate.BestCompression, flate.HuffmanOnly} {
+			t.Run(fmt.Sprintf("%s/%d", name, level), func(t *testing.T) {
+				blocks, sizes := flateBlocks(t, data, level)
+				d := NewDecoder()
+				var out []byte
+				for i, b := range blocks {
+					dst := make([]byte, sizes[i])
+					if err := d.Decode(dst, b); err != nil {
+						t.Fatalf("block %d: %v", i, err)
+					}
+					out = append(out, dst...)
+				}
+				if !bytes.Equal(out, data) {
+					t.Fatal("decoded data differs")
+				}
+			})
+		}
+	}
+}
+
+// FuzzDecodeDifferential checks the decoder against compress/flate on
+// arbitrary deflate streams: both must agree on the bytes whenever ours
+// succeeds.
+func FuzzDecodeDifferential(f *testing.F) {
+	blocks, _ := flateBlocks(f, cabtest.FirmwareLike(5, 5000), flate.DefaultCompression)
+	f.Add(blocks[0][2:], uint16(5000))
+	f.Add([]byte{1, 0, 0, 0xff, 0xff}, uint16(0))
+	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
+		size := int(n) % (MaxBlock + 1)
+		d := NewDecoder()
+		got := make([]byte, size)
+		err := d.Decode(got, append([]byte("CK"), src...))
+		if err != nil {
+			return
+		}
+		want, ferr := io.ReadAll(io.LimitReader(flate.NewReader(bytes.NewReader(src)), int64(size)+1))
+		if len(want) < size {
+			t.Fatalf("ours decoded %d bytes, compress/flate only %d (%v)", size, len(want), ferr)
+		}
+		if !bytes.Equal(got, want[:size]) {
+			t.Fatalf("ours and compress/flate differ")
+		}
+	})
 }
