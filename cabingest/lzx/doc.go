@@ -49,8 +49,34 @@
 // compression, and the decoder undoes it after decompression, per frame: the
 // last 10 bytes of a frame are never translated, frames of 10 bytes or less
 // are left alone, and translation stops after 32768 frames. The encoder
-// enables it when the first frame looks like x86 code, with a translation
-// size of 12000000.
+// always enables it, with a translation size of 12000000 (the size is only
+// a bound on the addresses translated; it need not be the file size): on
+// x86 code it turns calls to the same function into identical bytes, and
+// elsewhere it costs next to nothing.
+//
+// # Decoder
+//
+// Huffman codes are decoded through tables (12-bit first level plus
+// secondary tables for longer codes) from a 64-bit bit buffer; a frame is
+// decoded into the window and copied out, then E8 translation is undone in
+// the copy. Trees must be complete prefix codes; an all-zero length or
+// aligned tree is accepted until a symbol is read from it, an empty main
+// tree is an error. Behaviour on malformed but accepted input follows
+// libmspack (cabextract), for example runs of path lengths that overrun
+// their range.
+//
+// # Encoder
+//
+// The encoder keeps the last window of input (after E8 translation) and
+// finds matches with binary trees keyed by a hash of the next 4 bytes (as
+// in LZMA's BT4), bounded in depth. A near-optimal parser then chooses
+// literals, matches and repeated-offset matches for the whole frame by
+// dynamic programming over bit costs taken from the Huffman path lengths
+// of the previous frame, and a second time from those of the first parse.
+// Each frame becomes one block: verbatim or aligned offset (whichever codes
+// the offsets' low bits cheaper), or uncompressed when that is smaller.
+// Trees are length-limited to 16 bits (the pretree to 15, the aligned tree
+// to 7) and sent as deltas through the pretree with run-length codes.
 //
 // # Safety
 //

@@ -3,14 +3,16 @@ package lzx
 import (
 	"encoding/binary"
 	"fmt"
+	"math"
 	"math/bits"
 )
 
 // Encoder effort. Measured on cabtest.FirmwareLike data these trade about
 // 1% of output size for each halving of speed; see BenchmarkEncode.
 const (
-	hashBits    = 20 // hash of the first 4 bytes selects a binary tree
-	treeDepth   = 16 // tree nodes visited per position
+	hashBits    = 20 // the hash of the first hashLen bytes selects a binary tree
+	hashLen     = 4
+	treeDepth   = 12 // tree nodes visited per position
 	niceLen     = 24 // a match this long is taken without parsing inside it
 	parsePasses = 2  // parses per frame, each with costs from the one before
 	maxTokens   = FrameSize
@@ -185,9 +187,14 @@ func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
 		e8Encode(frame, e.total, e.e8Size)
 	}
 
-	e.parse(start)
-	e.writeBlock(&w, frame)
-	e.updateCosts()
+	if incompressible(frame) {
+		// Nothing to find; the frame also stays out of the match finder.
+		e.writeUncompressed(&w, frame)
+	} else {
+		e.parse(start)
+		e.writeBlock(&w, frame)
+		e.updateCosts()
+	}
 	w.align()
 
 	e.total += int64(len(src))
@@ -220,9 +227,13 @@ func (e *Encoder) slide() {
 	}
 }
 
-func hash4(b []byte) uint32 {
-	v := binary.LittleEndian.Uint32(b)
-	return (v * 2654435761) >> (32 - hashBits)
+// hashAt hashes the first hashLen bytes of b.
+func hashAt(b []byte) uint32 {
+	v := uint64(binary.LittleEndian.Uint32(b))
+	if hashLen > 4 {
+		v |= uint64(b[4]) << 32
+	}
+	return uint32((v * 0x9E3779B97F4A7C15) >> (64 - hashBits))
 }
 
 // matchLen returns how many bytes at a and b agree, up to limit.
@@ -447,6 +458,44 @@ func (e *Encoder) writeUncompressed(w *bitWriter, frame []byte) {
 	if len(frame)&1 != 0 {
 		w.out = append(w.out, 0)
 	}
+}
+
+// incompressible reports whether b looks like random bytes: whole frames
+// of compressed or encrypted data, whose byte histogram is nearly flat.
+func incompressible(b []byte) bool {
+	if len(b) < 4096 {
+		return false
+	}
+	var hist [256]int
+	for _, c := range b {
+		hist[c]++
+	}
+	// Entropy in bits per byte, against a threshold just below what
+	// random data of this size shows.
+	n := float64(len(b))
+	h := 0.0
+	for _, k := range hist {
+		if k > 0 {
+			p := float64(k) / n
+			h -= p * math.Log2(p)
+		}
+	}
+	if h <= 7.99 {
+		return false
+	}
+	// A flat histogram may still repeat (a counter, a byte ramp): count
+	// 4-byte strings seen before, through a small direct-mapped table.
+	var seen [4096]uint32
+	repeats := 0
+	for i := 0; i+4 <= len(b); i++ {
+		v := binary.LittleEndian.Uint32(b[i:])
+		k := (v * 2654435761) >> 20
+		if seen[k] == v {
+			repeats++
+		}
+		seen[k] = v
+	}
+	return repeats < len(b)/1024
 }
 
 func countNonZero(l []uint8) int {

@@ -153,3 +153,25 @@ func TestE8Inverse(t *testing.T) {
 		}
 	}
 }
+
+func TestIncompressible(t *testing.T) {
+	ramp := make([]byte, FrameSize)
+	for i := range ramp {
+		ramp[i] = byte(i)
+	}
+	tests := []struct {
+		name string
+		data []byte
+		want bool
+	}{
+		{"random", randomBytes(4, FrameSize), true},
+		{"short random", randomBytes(4, 1000), false},
+		{"byte ramp", ramp, false},
+		{"text", repetitive(FrameSize), false},
+	}
+	for _, tc := range tests {
+		if got := incompressible(tc.data); got != tc.want {
+			t.Errorf("incompressible(%s) = %v, want %v", tc.name, got, tc.want)
+		}
+	}
+}

@@ -96,20 +96,20 @@ func (e *Encoder) findAll(start int) {
 	// The hash bucket of the next position is looked up one position
 	// ahead, so that its cache miss overlaps the current tree walk.
 	nextX, nextCur := uint32(0), int32(-1)
-	if n >= 4 {
-		nextX = hash4(h[start:])
+	if n >= hashLen {
+		nextX = hashAt(h[start:])
 		nextCur = e.head[nextX]
 	}
 	for i := 0; i < n; i++ {
 		e.candIdx = append(e.candIdx, int32(len(e.cands)))
 		p := start + i
 		limit := min(maxMatch, end-p)
-		if limit < 4 {
+		if limit < hashLen {
 			continue
 		}
 		x, cur := nextX, nextCur
-		if p+5 <= end {
-			nextX = hash4(h[p+1:])
+		if p+1+hashLen <= end {
+			nextX = hashAt(h[p+1:])
 			nextCur = e.head[nextX]
 			if nextX == x {
 				nextCur = int32(p)
@@ -123,8 +123,8 @@ func (e *Encoder) findAll(start int) {
 				e.candIdx = append(e.candIdx, int32(len(e.cands)))
 			}
 			i += bestLen - 1
-			if q := start + i + 1; q+4 <= end {
-				nextX = hash4(h[q:])
+			if q := start + i + 1; q+hashLen <= end {
+				nextX = hashAt(h[q:])
 				nextCur = e.head[nextX]
 			}
 		}
@@ -135,7 +135,7 @@ func (e *Encoder) findAll(start int) {
 // btFind inserts position p into the binary tree of its hash bucket
 // (LZ77 binary-tree match finding, as in LZMA's BT4), appends the matches
 // of increasing length it meets on the way to e.cands, and returns the
-// longest length found. It needs 4 bytes at p; x is their hash and cur
+// longest length found. It needs hashLen bytes at p; x is their hash and cur
 // the bucket's head.
 func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
 	h := e.hist
