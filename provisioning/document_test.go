@@ -180,7 +180,6 @@ func TestProtocolExamples(t *testing.T) {
 	}
 }
 
-
 // golden compares got with the file, or rewrites the file with -update.
 func golden(t *testing.T, name, got string) {
 	t.Helper()

@@ -57,7 +57,7 @@ func init() {
 		initCmd, serveCmd,
 		importCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
 		testDevicesCmd, accountsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
-		certsCmd, cabCmd, versionCmd,
+		certsCmd, dnsCmd, cabCmd, versionCmd,
 	}
 }
 
