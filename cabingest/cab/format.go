@@ -102,12 +102,17 @@ func (c Compression) field() uint16 {
 // the algorithm of [MS-CAB] 2.5 (CSUMCompute): little-endian 32-bit words
 // XORed together, a trailing 1..3 bytes packed most significant first.
 func Checksum(p []byte, seed uint32) uint32 {
-	sum := seed
-	n := len(p) / 4
-	for i := 0; i < n; i++ {
-		sum ^= binary.LittleEndian.Uint32(p[4*i:])
+	// XOR is associative: fold 8 bytes at a time, then the halves.
+	var x uint64
+	for len(p) >= 8 {
+		x ^= binary.LittleEndian.Uint64(p)
+		p = p[8:]
 	}
-	p = p[4*n:]
+	sum := seed ^ uint32(x) ^ uint32(x>>32)
+	if len(p) >= 4 {
+		sum ^= binary.LittleEndian.Uint32(p)
+		p = p[4:]
+	}
 	var t uint32
 	switch len(p) {
 	case 3:
