@@ -143,20 +143,34 @@ func newPool(size int) *pool {
 // errClosed is returned by lookups after Close.
 var errClosed = errors.New("directory closed")
 
-// get returns an idle healthy connection, or nil when the caller must
-// connect a new one; either way the caller holds a slot and must call put.
-func (p *pool) get(ctx context.Context) (*conn, error) {
+// acquire waits for a slot: the right to have one connection open. The
+// caller must call release, or put, when done.
+func (p *pool) acquire(ctx context.Context) error {
 	select {
 	case p.slots <- struct{}{}:
 	case <-ctx.Done():
-		return nil, fmt.Errorf("waiting for a directory connection: %w", context.Cause(ctx))
+		return fmt.Errorf("waiting for a directory connection: %w", context.Cause(ctx))
 	}
 	p.mu.Lock()
-	if p.closed {
-		p.mu.Unlock()
-		<-p.slots
-		return nil, errClosed
+	closed := p.closed
+	p.mu.Unlock()
+	if closed {
+		p.release()
+		return errClosed
 	}
+	return nil
+}
+
+// release gives back a slot.
+func (p *pool) release() { <-p.slots }
+
+// get acquires a slot and returns an idle healthy connection, or nil when
+// the caller must connect a new one; either way the caller must call put.
+func (p *pool) get(ctx context.Context) (*conn, error) {
+	if err := p.acquire(ctx); err != nil {
+		return nil, err
+	}
+	p.mu.Lock()
 	var stale []*conn
 	var c *conn
 	now := time.Now()
@@ -191,7 +205,7 @@ func (p *pool) put(c *conn) {
 			c.close()
 		}
 	}
-	<-p.slots
+	p.release()
 }
 
 // close closes the idle connections; connections in use are closed when

@@ -517,14 +517,22 @@ func (d *Directory) Authenticate(ctx context.Context, user, password string) (Us
 	if d.disabled(e) {
 		return refuse("account disabled")
 	}
+	// The user's connection counts against PoolSize but is never pooled:
+	// it is bound as the user.
+	if err := d.pool.acquire(ctx); err != nil {
+		return User{}, d.outage(ctx, "bind as user", err)
+	}
 	c, err := d.connect(ctx, e.DN, password)
+	if c != nil {
+		c.close()
+	}
+	d.pool.release()
 	if errors.Is(err, errBind) {
 		return refuse(err.Error())
 	}
 	if err != nil {
 		return User{}, d.outage(ctx, "bind as user", err)
 	}
-	c.close()
 	d.up()
 	groups, err := d.groups(ctx, e)
 	if err != nil {
