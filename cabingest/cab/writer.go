@@ -23,8 +23,11 @@ type WriterConfig struct {
 	MSZIPLevel int
 	// SplitSize, when positive, is the largest size in bytes of one
 	// cabinet file: Write produces a cabinet set with folders continued
-	// across cabinets and blocks split at the boundaries. It must leave
-	// room for a full block and the file tables (at least 64 KiB).
+	// across cabinets and blocks split at the boundaries, in the layout
+	// cabextract (libmspack) expects: a file that spans cabinets is listed
+	// in each, and a continued folder ends with the files it carries, so
+	// that new files start a new folder. It must leave room for a full
+	// block and the file tables (at least 64 KiB). gcab cannot read sets.
 	SplitSize int64
 	// SetID is stored in every cabinet of a set.
 	SetID uint16
