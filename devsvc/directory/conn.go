@@ -77,8 +77,11 @@ func (c *conn) healthy(now time.Time) bool {
 	return !c.broken && !c.l.IsClosing() && now.Sub(c.idleAt) < maxIdle
 }
 
+// close closes the connection, waiting at most c.timeout for go-ldap to
+// stop its goroutines.
 func (c *conn) close() {
 	c.broken = true
+	c.l.SetTimeout(c.timeout)
 	c.l.Close()
 }
 

@@ -128,7 +128,10 @@ type Config struct {
 
 	// GroupFilter finds the groups of a user; {dn} is replaced by the
 	// user's escaped DN. Default DefaultGroupFilter. Groups listed in the
-	// user's memberOf attribute, when the directory keeps it, count too.
+	// user's memberOf attribute, when the directory keeps it, count too:
+	// memberOf must be maintained by the server (OpenLDAP's memberof
+	// overlay, Active Directory), never writable by users themselves, or a
+	// user could name the admin group.
 	GroupFilter string
 
 	// AdminGroup and ReadOnlyGroup are the DNs of the groups whose members
@@ -155,8 +158,10 @@ type Config struct {
 	// CacheSize bounds the names the cache holds. Default 1024.
 	CacheSize int
 
-	// PoolSize is the most connections open for lookups at once, kept for
-	// reuse while healthy. Default 4.
+	// PoolSize is the most connections open to the directory at once:
+	// service connections, kept for reuse while healthy, and the short
+	// connections Authenticate binds as the user. Callers beyond it wait,
+	// within their context. Default 4.
 	PoolSize int
 
 	// Now is the clock of the cache; nil means time.Now. Network deadlines

@@ -48,8 +48,8 @@
 //     the recovery at level Info.
 //   - Bounded: every step (connecting, which includes TLS and the service
 //     bind; each search; each bind) is bounded by Config.Timeout and by the
-//     caller's context; at most Config.PoolSize connections are open for
-//     lookups; the cache holds at most Config.CacheSize names.
+//     caller's context; at most Config.PoolSize connections are open at
+//     once; the cache holds at most Config.CacheSize names.
 //   - Authenticate binds as the user on a connection of its own, never on a
 //     pooled one, refuses empty passwords (an empty simple bind is an
 //     anonymous bind in LDAP and would always succeed), and returns
