@@ -10,7 +10,7 @@ import (
 // Encoder effort. Measured on cabtest.FirmwareLike data these trade about
 // 1% of output size for each halving of speed; see BenchmarkEncode.
 const (
-	hashBits    = 20 // the hash of the first hashLen bytes selects a binary tree
+	hashBits    = 18 // the hash of the first hashLen bytes selects a binary tree
 	hashLen     = 4
 	treeDepth   = 12 // tree nodes visited per position
 	niceLen     = 24 // a match this long is taken without parsing inside it
