@@ -12,7 +12,7 @@ package lzx
 
 const (
 	maxCands     = 24 // matches remembered per position
-	allLens      = 12  // every length up to this is tried; above, only each match's longest
+	allLens      = 12 // every length up to this is tried; above, only each match's longest
 	unseenCost   = 14 // bits assumed for a symbol the previous tree did not code
 	infiniteCost = 1 << 30
 )
