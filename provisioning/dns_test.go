@@ -83,7 +83,7 @@ func (z *zone) ServeDNS(w dns.ResponseWriter, q *dns.Msg) {
 
 // startDNS serves z on a loopback port over UDP and TCP and returns the
 // address.
-func startDNS(t *testing.T, z *zone) string {
+func startDNS(t testing.TB, z *zone) string {
 	t.Helper()
 	var pc net.PacketConn
 	var l net.Listener
