@@ -109,7 +109,7 @@ func TestCorpusAgainstCabextract(t *testing.T) {
 			}
 			if !theirOK {
 				if err == nil {
-					t.Logf("cabextract failed (%v: %s) but we succeeded", cerr, out)
+					t.Errorf("cabextract failed (%v: %s) but we succeeded", cerr, out)
 				} else {
 					t.Logf("both fail; ours: %v", err)
 				}
