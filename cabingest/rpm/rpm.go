@@ -86,14 +86,22 @@ type Package struct {
 	signer string
 }
 
-// ReadKeyring parses an armored OpenPGP public keyring.
+// ReadKeyring parses an armored OpenPGP public keyring: one or more
+// armored public key blocks, one after the other (as gpg --export --armor
+// of several keys, or such exports concatenated).
 func ReadKeyring(armored []byte) (openpgp.EntityList, error) {
-	keys, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(armored))
-	if err != nil {
-		return nil, fmt.Errorf("rpm: keyring: %w", err)
+	const begin = "-----BEGIN PGP PUBLIC KEY BLOCK-----"
+	parts := bytes.Split(armored, []byte(begin))
+	var keys openpgp.EntityList
+	for _, part := range parts[1:] {
+		el, err := openpgp.ReadArmoredKeyRing(bytes.NewReader(append([]byte(begin), part...)))
+		if err != nil {
+			return nil, fmt.Errorf("rpm: keyring: %w", err)
+		}
+		keys = append(keys, el...)
 	}
 	if len(keys) == 0 {
-		return nil, errors.New("rpm: keyring holds no key")
+		return nil, errors.New("rpm: keyring: no armored public key block (-----BEGIN PGP PUBLIC KEY BLOCK-----)")
 	}
 	return keys, nil
 }
