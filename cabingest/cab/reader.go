@@ -304,6 +304,7 @@ func (c *Cabinet) findPart(r io.ReaderAt, size int64, name string) (*part, error
 	}
 	limit := min(size, c.cfg.MaxScan)
 	buf := make([]byte, 64<<10)
+	tries := 0 // plausible headers parsed; bounded so a crafted file cannot make the scan slow
 	for base := int64(0); base < limit; base += int64(len(buf)) - 3 {
 		n, rerr := r.ReadAt(buf, base)
 		if n < 4 {
@@ -319,6 +320,9 @@ func (c *Cabinet) findPart(r io.ReaderAt, size int64, name string) (*part, error
 			i += j + 1
 			if off == 0 || off >= limit || !plausible(r, off, size) {
 				continue
+			}
+			if tries++; tries > 64 {
+				return nil, fmt.Errorf("cab: %s: more than 64 cabinet-like headers: %w", name, ErrLimit)
 			}
 			sub := io.NewSectionReader(r, off, size-off)
 			if p, perr := parsePart(sub, size-off, name, &c.cfg); perr == nil {
