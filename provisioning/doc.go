@@ -42,9 +42,12 @@
 // the account disabled or the header malformed, and NTHashAuthenticator does
 // the same work (an NT hash and a constant-time comparison) in every case, so
 // neither the answer nor, as far as practical, its timing tells which.
-// Only an outage of the account store (ErrUnavailable) answers
-// differently: 503, so that devices retry rather than forget the user.
-// Basic credentials are never looked at on a connection without TLS.
+// Config.MaxFailures failed Basic sign-ins within FailureWindow lock out the
+// user and, separately, the remote address for Lockout, with the same answer
+// again (NTLM sign-ins have the acceptor's own lockout). Only an outage of the
+// account store (ErrUnavailable) answers differently: 503, so that devices
+// retry rather than forget the user. Basic credentials are never checked on a
+// connection without TLS.
 //
 // # DNS fallback
 //
