@@ -44,6 +44,7 @@ type Settings struct {
 
 	InventoryFlush time.Duration // inventory writes are durable within this
 	MaxImportBytes int64         // largest upload accepted by import
+	RPMKeyring     string        // armored OpenPGP keyring RPM bundles must be signed with
 
 	LogCleanUpInterval     time.Duration // audit and device logs kept this long
 	LogFlushInterval       time.Duration
@@ -167,6 +168,8 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.InventoryFlush }),
 	num("max_import_bytes", "Largest upload an import accepts, in bytes.",
 		func(s *Settings) *int64 { return &s.MaxImportBytes }),
+	str("rpm_keyring", "Path of an armored OpenPGP public keyring (gpg --export --armor KEY);\nwhen set, RPM bundles must be signed by one of its keys, or the import is\nrefused. A relative path is under the data directory. Empty: RPM bundles\nare checked for integrity only.",
+		func(s *Settings) *string { return &s.RPMKeyring }),
 	dur("log_cleanup_interval", "Audit logs and device logs are removed after this long (LogCleanUpInterval, 1d-365d).",
 		func(s *Settings) *time.Duration { return &s.LogCleanUpInterval }),
 	dur("log_flush_interval", "Audit log lines are flushed to disk at least this often (LogFlushInterval, 1m-1h).",

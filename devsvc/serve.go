@@ -127,7 +127,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		},
 		Certificates: func() []adminapi.CertInfo { return certInfos(cs.List()) },
 		Warnings:     func() []string { return certWarnings(cs.Expiring(30 * 24 * time.Hour)) },
-		Bundles:      bundleOpener,
+		Bundles:      bundleOpener(s, opts.Dir),
 	})
 	grpcSrv := admin.GRPCServer(cs.AdminServerTLSConfig())
 
