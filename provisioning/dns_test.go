@@ -241,6 +241,15 @@ func TestLookupUpdateServiceFailures(t *testing.T) {
 	}
 }
 
+// TestSystemResolverInvalidDomain: the zero Resolver (the system
+// resolver) checks the domain before any lookup.
+func TestSystemResolverInvalidDomain(t *testing.T) {
+	var r provisioning.Resolver
+	if _, err := r.LookupUpdateService(t.Context(), "not a domain"); !errors.Is(err, provisioning.ErrInvalidDomain) {
+		t.Errorf("LookupUpdateService(%q) = %v, want ErrInvalidDomain", "not a domain", err)
+	}
+}
+
 // TestLookupCanceled: a canceled lookup returns at once with the
 // context's error, even from a server that never answers.
 func TestLookupCanceled(t *testing.T) {
