@@ -1,0 +1,73 @@
+// Package simulator simulates a fleet of UC desk phones and RoundTable
+// conference units against a real update service, on a virtual clock: two
+// days of fleet life run in seconds, and a run is reproducible from its
+// seed. device-sim is its command; the end-to-end suite (package e2e) and
+// `make demo` drive it against real devsvc processes.
+//
+// # The devices
+//
+// A device has an identity (type, vendor, model, revision, locale), a MAC
+// address and serial number, the module it runs, a location (on the LAN, or
+// remote through the edge) and maybe a user who signs in. It behaves as the
+// protocol of package deviceapi expects (docs/protocol.md):
+//
+//   - It powers on within Behaviour.BootSpread of the start and checks in.
+//     A LAN device nobody ever signed in to finds the service through DNS,
+//     ucupdates-r2.<domain> (provisioning.Resolver, asking the DNS server the
+//     simulator runs on loopback), using the internal listener's port. A
+//     remote device goes to the edge, which refuses it (401) as long as
+//     nobody is signed in; the refusals are counted.
+//   - When its user signs in (in office hours) it takes the provisioning
+//     document (provisioning.Path: Basic credentials over TLS inside, NTLM
+//     through go-ntlmssp at the edge), stores the service URLs it gives, and
+//     checks in again.
+//   - It checks again when the answer says (NextCheck: the interval with the
+//     service's jitter, or earlier for a scheduled approval), after
+//     Retry-After on a 503, and after Behaviour.RetryDelay when the service
+//     is unreachable; an answer that names a moved service makes it store the
+//     new address and use it from then on.
+//   - Offered an update, it reports downloading, fetches every file (image
+//     and security catalog), resuming a broken transfer with a Range
+//     request, and checks each file's size and SHA-256; a file that does not
+//     match is refused and reported (failure, error code checksum or size),
+//     and the device tries again after RetryDelay.
+//   - It then waits until it has been idle (no call) for Behaviour.IdleTime,
+//     by its usage model: calls arrive as a Poisson process, faster in office
+//     hours, and last an exponential time (long meetings on a RoundTable).
+//     It reports installing and rebooting, comes back after RebootTime on
+//     the new version, reports success and checks in. A power loss during
+//     the install (a fault) brings it back on its previous image; it reports
+//     the failure (power-loss) and retries later.
+//
+// Its "System Information" (Sim.Devices) shows its version and the date of
+// its last update.
+//
+// # The virtual clock
+//
+// Each device is a small state machine with up to three timers (sign-in,
+// the next update or boot step, the next check); the earliest is its one
+// entry in a priority queue ordered by simulated time, then device number.
+// No goroutine sleeps per device: RunUntil pops due timers in order and hands
+// them to a bounded pool of workers that make the HTTP exchanges, over one
+// keep-alive transport for the LAN (TLS trusting only the service's CA) and,
+// because NTLM authenticates a connection, an HTTP/1.1 transport per worker
+// for the edge whose connections last one device event. Simulated time does
+// not move while an exchange is under way: an event is handed out only when
+// it is at most Config.Lookahead past the earliest event still being
+// handled, and a transfer takes simulated time by the location's rate, not
+// by how long the real bytes took. With Scenario.Speed the clock also keeps
+// pace with real time (speed simulated seconds per real second); with 0 it
+// runs as fast as the service answers.
+//
+// # Reproducibility
+//
+// Every random choice (boot and sign-in times, calls, faults) comes from
+// math/rand/v2 PCG sources of each device, seeded from Scenario.Seed and the
+// device's number, and is drawn in the device's own event order. Devices
+// do not interact, and the service's answers depend on its catalog (changed
+// only between RunUntil calls) and the device, not on timing. So a seed gives
+// the same Report however the network schedules the requests, as long as the
+// service does not shed load: keep Config.Workers below its in-flight limit.
+// The report holds nothing of real time (device-sim prints the wall time
+// beside it).
+package simulator

@@ -1,0 +1,257 @@
+package simulator
+
+import (
+	"cmp"
+	"fmt"
+	"io"
+	"slices"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Report is the outcome of a run, for a person (WriteText) or a script
+// (JSON). It holds only what the scenario and the service decide, nothing
+// of the real time it took, so the same seed against the same service
+// state gives the same report.
+type Report struct {
+	Seed    uint64    `json:"seed"`
+	Devices int       `json:"devices"`
+	Start   time.Time `json:"start"`
+	End     time.Time `json:"end"` // the simulated time the run reached
+	// Models are the versions before and after, by model.
+	Models []ModelReport `json:"models"`
+	// Updates is how many installs succeeded, by UpdatedDevices devices.
+	Updates        int64 `json:"updates"`
+	UpdatedDevices int   `json:"updatedDevices"`
+	// TestDevicesUpdated is how many of the test devices updated.
+	TestDevicesUpdated int `json:"testDevicesUpdated"`
+	TestDevices        int `json:"testDevices"`
+	// Converge says when the updated devices finished their last update,
+	// after the start: the median, the 90th percentile and the last.
+	Converge Converge `json:"converge"`
+	// Still shows the devices that were not running at the end.
+	Downloading int `json:"downloading,omitempty"`
+	WaitingIdle int `json:"waitingIdle,omitempty"`
+	Rebooting   int `json:"rebooting,omitempty"`
+	// What the devices asked of the service.
+	CheckIns         int64 `json:"checkIns"`
+	CheckInsInternal int64 `json:"checkInsInternal"`
+	CheckInsExternal int64 `json:"checkInsExternal"`
+	CheckedIn        int   `json:"checkedIn"` // devices that checked in at least once
+	SignIns          int64 `json:"signIns"`
+	DNSLookups       int64 `json:"dnsLookups"`
+	StatusReports    int64 `json:"statusReports"`
+	LostReports      int64 `json:"lostReports,omitempty"`
+	Busy             int64 `json:"busy,omitempty"` // 503 answers, retried after Retry-After
+	// BytesServed is what the devices downloaded, broken transfers
+	// included; ResumedDownloads how many transfers resumed with Range.
+	BytesServed      int64 `json:"bytesServed"`
+	ResumedDownloads int64 `json:"resumedDownloads"`
+	// Moved is how many devices stored a new service address.
+	Moved int `json:"moved"`
+	// Refusals and Failures, with their reasons.
+	Refusals       []Count `json:"refusals"`
+	RefusedDevices int     `json:"refusedDevices"`
+	Failures       []Count `json:"failures"`
+	// FailedDevices are the devices whose last update attempt failed.
+	FailedDevices int `json:"failedDevices"`
+}
+
+// ModelReport counts a model's devices by version before and after.
+type ModelReport struct {
+	Model   string         `json:"model"`
+	Devices int            `json:"devices"`
+	Before  []VersionCount `json:"before"`
+	After   []VersionCount `json:"after"`
+}
+
+// VersionCount is how many devices run a version.
+type VersionCount struct {
+	Version string `json:"version"`
+	Devices int    `json:"devices"`
+}
+
+// Count is how often something happened, and why.
+type Count struct {
+	Reason string `json:"reason"`
+	Count  int64  `json:"count"`
+}
+
+// Converge is when the fleet's updates finished, after the start.
+type Converge struct {
+	Half Duration `json:"half"`
+	P90  Duration `json:"p90"`
+	All  Duration `json:"all"`
+}
+
+// Report returns the report of the run so far. Call it between runs.
+func (s *Sim) Report() Report {
+	var t tally
+	for _, w := range s.workers {
+		t.add(&w.t)
+	}
+	r := Report{
+		Seed: s.sc.Seed, Devices: len(s.devs), Start: s.sc.Start, End: s.Now(),
+		Updates: t.updates, CheckIns: t.checkIns[0] + t.checkIns[1], CheckInsInternal: t.checkIns[0], CheckInsExternal: t.checkIns[1],
+		SignIns: t.signIns, DNSLookups: t.lookups, StatusReports: t.reports, LostReports: t.lost, Busy: t.busy,
+		BytesServed: t.bytes, ResumedDownloads: t.resumed,
+		Downloading: s.phases[phaseDownloading], WaitingIdle: s.phases[phaseWaitingIdle], Rebooting: s.phases[phaseRebooting],
+		CheckedIn: s.checkedIn, UpdatedDevices: s.updated, FailedDevices: s.failed, RefusedDevices: s.refused,
+		Refusals: []Count{}, Failures: []Count{},
+	}
+	after := map[[2]string]int{}
+	devices := map[string]int{}
+	var done []int64
+	for i := range s.devs {
+		d := &s.devs[i]
+		model := s.groups[d.group].id.Path()
+		after[[2]string{model, d.version.String()}]++
+		devices[model]++
+		if d.moved {
+			r.Moved++
+		}
+		if d.test {
+			r.TestDevices++
+			if d.updates > 0 {
+				r.TestDevicesUpdated++
+			}
+		}
+		if d.lastUpdate != never {
+			done = append(done, d.lastUpdate)
+		}
+	}
+	for model, n := range devices {
+		r.Models = append(r.Models, ModelReport{Model: model, Devices: n, Before: versions(s.before, model), After: versions(after, model)})
+	}
+	slices.SortFunc(r.Models, func(a, b ModelReport) int { return cmp.Compare(a.Model, b.Model) })
+	if len(done) > 0 {
+		slices.Sort(done)
+		at := func(q float64) Duration { return Duration(done[int(q*float64(len(done)-1))]) }
+		r.Converge = Converge{Half: at(0.5), P90: at(0.9), All: at(1)}
+	}
+	for i := reason(1); i < numReasons; i++ {
+		if n := t.refusals[i]; n > 0 {
+			r.Refusals = append(r.Refusals, Count{reasonText[i], n})
+		}
+		if n := t.failures[i]; n > 0 {
+			r.Failures = append(r.Failures, Count{reasonText[i], n})
+		}
+	}
+	return r
+}
+
+func versions(m map[[2]string]int, model string) []VersionCount {
+	var out []VersionCount
+	for k, n := range m {
+		if k[0] == model {
+			out = append(out, VersionCount{k[1], n})
+		}
+	}
+	// Most devices first, then by version.
+	slices.SortFunc(out, func(a, b VersionCount) int {
+		if c := cmp.Compare(b.Devices, a.Devices); c != 0 {
+			return c
+		}
+		return cmp.Compare(a.Version, b.Version)
+	})
+	return out
+}
+
+// WriteText writes the report for a person: a dozen lines and a table of
+// models, fit for one screen.
+func (r *Report) WriteText(w io.Writer) error {
+	var b strings.Builder
+	span := r.End.Sub(r.Start)
+	fmt.Fprintf(&b, "%d devices, seed %d, %s simulated from %s\n\n", r.Devices, r.Seed, human(span), r.Start.Format("Mon 2 Jan 15:04 MST"))
+	tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+	fmt.Fprintln(tw, "MODEL\tDEVICES\tBEFORE\tAFTER")
+	for _, m := range r.Models {
+		fmt.Fprintf(tw, "%s\t%d\t%s\t%s\n", m.Model, m.Devices, versionList(m.Before), versionList(m.After))
+	}
+	tw.Flush()
+	b.WriteByte('\n')
+	line := func(label, format string, args ...any) {
+		fmt.Fprintf(&b, "%-17s"+format+"\n", append([]any{label}, args...)...)
+	}
+	line("Updates done", "%d on %d devices (test devices: %d of %d updated)", r.Updates, r.UpdatedDevices, r.TestDevicesUpdated, r.TestDevices)
+	if r.Updates > 0 {
+		line("Time to converge", "half %s, 90%% %s, all %s after the start", human(time.Duration(r.Converge.Half)), human(time.Duration(r.Converge.P90)), human(time.Duration(r.Converge.All)))
+	} else {
+		line("Time to converge", "no device updated")
+	}
+	if n := r.Downloading + r.WaitingIdle + r.Rebooting; n > 0 {
+		line("Still updating", "%d (downloading %d, waiting for idle %d, rebooting %d)", n, r.Downloading, r.WaitingIdle, r.Rebooting)
+	}
+	line("Check-ins", "%d (LAN %d, edge %d) from %d devices; %d sign-ins, %d DNS lookups", r.CheckIns, r.CheckInsInternal, r.CheckInsExternal, r.CheckedIn, r.SignIns, r.DNSLookups)
+	line("Status reports", "%d%s", r.StatusReports, cond(r.LostReports > 0, fmt.Sprintf(" (%d not taken)", r.LostReports)))
+	line("Bytes served", "%s (%d transfers resumed)", bytesHuman(r.BytesServed), r.ResumedDownloads)
+	if r.Moved > 0 || r.Busy > 0 {
+		line("Moved / busy", "%d devices moved to a new address; %d answers 503 (retried)", r.Moved, r.Busy)
+	}
+	counts := func(label string, cs []Count, devices int, what string) {
+		if len(cs) == 0 {
+			line(label, "none")
+			return
+		}
+		var total int64
+		for _, c := range cs {
+			total += c.Count
+		}
+		line(label, "%d (%d devices %s)", total, devices, what)
+		for _, c := range cs {
+			fmt.Fprintf(&b, "  %8d  %s\n", c.Count, c.Reason)
+		}
+	}
+	counts("Refusals", r.Refusals, r.RefusedDevices, "refused at least once")
+	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
+	_, err := io.WriteString(w, b.String())
+	return err
+}
+
+func cond(ok bool, s string) string {
+	if ok {
+		return s
+	}
+	return ""
+}
+
+func versionList(vs []VersionCount) string {
+	parts := make([]string, 0, len(vs))
+	for i, v := range vs {
+		if i == 3 {
+			parts = append(parts, fmt.Sprintf("+%d more", len(vs)-3))
+			break
+		}
+		parts = append(parts, fmt.Sprintf("%s ×%d", v.Version, v.Devices))
+	}
+	return strings.Join(parts, ", ")
+}
+
+// human prints a duration as 1d02h05m, 3h10m, 4m30s.
+func human(d time.Duration) string {
+	if d < time.Minute {
+		return d.Round(time.Second).String()
+	}
+	d = d.Round(time.Minute)
+	days, h, m := d/(24*time.Hour), d%(24*time.Hour)/time.Hour, d%time.Hour/time.Minute
+	switch {
+	case days > 0:
+		return fmt.Sprintf("%dd%02dh%02dm", days, h, m)
+	case h > 0:
+		return fmt.Sprintf("%dh%02dm", h, m)
+	}
+	return fmt.Sprintf("%dm", m)
+}
+
+func bytesHuman(n int64) string {
+	switch {
+	case n >= 1<<30:
+		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
+	case n >= 1<<20:
+		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
+	case n >= 1<<10:
+		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
+	}
+	return fmt.Sprintf("%d B", n)
+}
