@@ -320,7 +320,7 @@ func (h *handler) signIn(r *http.Request) (user, via string, err error) {
 
 // ErrBadCredentials is returned by ParseBasic when an Authorization header
 // is not well-formed Basic credentials within the limits.
-var ErrBadCredentials = errors.New("malformed Basic credentials")
+var ErrBadCredentials = errors.New("provisioning: malformed Basic credentials")
 
 // ParseBasic reads the value of an Authorization header with the Basic
 // scheme (RFC 7617): the scheme, case-insensitive, one or more spaces and
