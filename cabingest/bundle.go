@@ -58,7 +58,7 @@ type BundleError struct {
 
 func (e *BundleError) Error() string {
 	var b strings.Builder
-	fmt.Fprintf(&b, "%s: refused, nothing imported: %d invalid part(s):", e.Bundle, len(e.Problems))
+	fmt.Fprintf(&b, "%s: not a valid bundle: %d invalid part(s):", e.Bundle, len(e.Problems))
 	for _, p := range e.Problems {
 		b.WriteString("\n  ")
 		b.WriteString(p.String())

@@ -55,7 +55,7 @@ var commands []*command
 func init() {
 	commands = []*command{
 		initCmd, serveCmd,
-		importCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
+		importCmd, bundleCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
 		testDevicesCmd, accountsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
 		certsCmd, dnsCmd, cabCmd, versionCmd,
 	}
