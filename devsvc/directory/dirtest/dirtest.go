@@ -184,6 +184,11 @@ func (s *Server) Pause() {
 	if err := s.cmd.Process.Signal(syscall.SIGSTOP); err != nil {
 		s.tb.Fatalf("dirtest: pause: %v", err)
 	}
+	// The signal is delivered asynchronously: wait until every thread is
+	// stopped, or a request sent now could still be answered.
+	if err := waitStopped(s.cmd.Process.Pid, startTimeout); err != nil {
+		s.tb.Fatalf("dirtest: pause: %v", err)
+	}
 }
 
 // Resume lets a paused slapd run again. It does nothing if it is not
