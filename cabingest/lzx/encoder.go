@@ -31,8 +31,10 @@ type token struct {
 //
 // Each frame becomes one block: verbatim, aligned offset or uncompressed,
 // whichever is smallest, with Huffman trees built from the frame's own
-// symbol frequencies. Matches are found with hash chains over the whole
-// window and lazy evaluation, and may use the three repeated offsets.
+// symbol frequencies. Matches are found with binary trees over the whole
+// window and chosen by a near-optimal parser (see the package
+// documentation). An encoder holds about 10 times its window in memory
+// (22 MiB for a 2 MiB window).
 type Encoder struct {
 	windowBits int
 	ws         int
@@ -41,7 +43,11 @@ type Encoder struct {
 
 	hist []byte  // the window: recent input after E8 translation
 	head []int32 // hash -> latest hist index, -1 when none
-	son  []int32 // binary trees: son[2p], son[2p+1] = smaller, larger child of p
+	// son holds the binary trees: for hist index p in slot
+	// s = (p+sonBase) mod window, son[2s] and son[2s+1] are the hist indexes
+	// of p's smaller and larger children, -1 when none.
+	son     []int32
+	sonBase int
 
 	total   int64
 	frame   int
@@ -77,9 +83,8 @@ type Encoder struct {
 	path      []int32
 
 	// effort: tree nodes visited per position, the match length taken
-	// greedily, parsing passes per frame; and whether E8 translation is off
+	// greedily, parsing passes per frame
 	depth, nice, passes int
-	noE8                bool
 
 	// counts of the block types emitted, for tests
 	nVerbatim, nAligned, nUncompressed int
@@ -115,7 +120,7 @@ func NewEncoder(windowBits int) (*Encoder, error) {
 		mainSyms:   mainSyms,
 		hist:       make([]byte, 0, 2*ws),
 		head:       make([]int32, 1<<hashBits),
-		son:        make([]int32, 4*ws),
+		son:        make([]int32, 2*ws),
 		prevMain:   make([]uint8, mainSyms),
 		prevLen:    make([]uint8, numSecondaryLens),
 		tokens:     make([]token, 0, maxTokens),
@@ -134,6 +139,7 @@ func NewEncoder(windowBits int) (*Encoder, error) {
 // Reset prepares the encoder for a new folder.
 func (e *Encoder) Reset() {
 	e.hist = e.hist[:0]
+	e.sonBase = 0
 	for i := range e.head {
 		e.head[i] = -1
 	}
@@ -166,14 +172,10 @@ func (e *Encoder) Encode(dst, src []byte) ([]byte, error) {
 		e.started = true
 		// E8 translation costs little where there is no x86 code and
 		// gains much where there is, so it is always on.
-		if e.noE8 {
-			w.write(0, 1)
-		} else {
-			e.e8Size = e8FileSize
-			w.write(1, 1)
-			w.write(uint32(e.e8Size)>>16, 16)
-			w.write(uint32(e.e8Size)&0xFFFF, 16)
-		}
+		e.e8Size = e8FileSize
+		w.write(1, 1)
+		w.write(uint32(e.e8Size)>>16, 16)
+		w.write(uint32(e.e8Size)&0xFFFF, 16)
 	}
 
 	// Append the frame to the window, E8-translated.
@@ -218,8 +220,8 @@ func (e *Encoder) slide() {
 		}
 		e.head[i] = v
 	}
-	copy(e.son, e.son[2*delta:2*(delta+keep)])
-	for i, v := range e.son[:2*keep] {
+	e.sonBase = (e.sonBase + delta) & (e.ws - 1)
+	for i, v := range e.son {
 		if v -= d32; v < 0 {
 			v = -1
 		}

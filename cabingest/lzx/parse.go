@@ -140,9 +140,10 @@ func (e *Encoder) findAll(start int) {
 func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
 	h := e.hist
 	son := e.son
+	off, mask := e.sonBase, e.ws-1
 	e.head[x] = int32(p)
 	minPos := max(p-(e.ws-3), 0)
-	ptr0, ptr1 := 2*p+1, 2*p
+	ptr0, ptr1 := 2*((p+off)&mask)+1, 2*((p+off)&mask)
 	len0, len1 := 0, 0
 	bestLen := 2
 	found := 0
@@ -164,23 +165,20 @@ func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
 					found++
 				}
 			}
-			if l >= limit {
-				son[ptr1], son[ptr0] = son[2*cur], son[2*cur+1]
-				return bestLen
-			}
 		}
+		c2 := 2 * ((cur + off) & mask)
 		if l >= limit {
-			son[ptr1], son[ptr0] = son[2*cur], son[2*cur+1]
+			son[ptr1], son[ptr0] = son[c2], son[c2+1]
 			return bestLen
 		}
 		if h[cur+l] < h[p+l] {
 			son[ptr1] = int32(cur)
-			ptr1 = 2*cur + 1
+			ptr1 = c2 + 1
 			cur = int(son[ptr1])
 			len1 = l
 		} else {
 			son[ptr0] = int32(cur)
-			ptr0 = 2 * cur
+			ptr0 = c2
 			cur = int(son[ptr0])
 			len0 = l
 		}
