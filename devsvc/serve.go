@@ -254,13 +254,19 @@ func certWarnings(list []certs.CertInfo) []string {
 	return out
 }
 
+// localDomain is the NTLM domain of the store's local accounts.
+const localDomain = "OPENDUS"
+
 // storeAccounts lets the NTLM acceptor find the store's local accounts.
 type storeAccounts struct{ st *store.Store }
 
 func (a storeAccounts) LookupNT(ctx context.Context, domain, user string) (ntlm.Account, error) {
 	name := user
-	if i := strings.IndexByte(name, '@'); i >= 0 && domain == "" {
+	if i := strings.IndexByte(name, '@'); i >= 0 {
 		name = name[:i] // a UPN: alice@contoso.com
+	}
+	if i := strings.LastIndexByte(name, '\\'); i >= 0 {
+		name = name[i+1:] // DOMAIN\alice
 	}
 	acct, err := a.st.Account(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -269,5 +275,8 @@ func (a storeAccounts) LookupNT(ctx context.Context, domain, user string) (ntlm.
 	if err != nil {
 		return ntlm.Account{}, err
 	}
-	return ntlm.Account{User: acct.Name, Domain: strings.ToUpper(domain), NTHash: acct.NTHash, Disabled: acct.Disabled}, nil
+	// The domain is the service's own, whatever the client sent: the
+	// acceptor keys its lockout on domain and user, so a client-chosen
+	// domain would let each guess dodge the account's lockout.
+	return ntlm.Account{User: acct.Name, Domain: localDomain, NTHash: acct.NTHash, Disabled: acct.Disabled}, nil
 }
