@@ -11,7 +11,7 @@ export OPENDUS_CAB_CORPUS
 all: build
 
 build:
-	$(GO) build -o $(BIN)/ ./cmd/...
+	$(GO) build -o $(BIN)/ ./cmd/... ./device-sim
 
 ## deps: install the Debian packages the tests use (cabextract, gcab, curl, slapd, ...)
 deps:

@@ -30,14 +30,15 @@ const (
 	rSignInRefused // the service refused the user's credentials
 	rForbidden     // any other 401 or 403
 	// Failures.
-	rChecksum  // the image's SHA-256 did not match: refused
-	rSize      // the image's size did not match: refused
-	rPowerLoss // the power failed during the install
-	rTransfer  // a download failed even after resuming
-	rNetwork   // the service was unreachable
-	rDNS       // ucupdates-r2.<domain> did not resolve
-	rHTTP      // an unexpected HTTP status
-	rMalformed // an answer or document the device could not read
+	rChecksum   // the image's SHA-256 did not match: refused
+	rSize       // the image's size did not match: refused
+	rPowerLoss  // the power failed during the install
+	rTransfer   // a download failed even after resuming
+	rNetwork    // the service was unreachable
+	rDNS        // ucupdates-r2.<domain> did not resolve
+	rHTTP       // an unexpected HTTP status
+	rMalformed  // an answer or document the device could not read
+	rNoDocument // sign-in gave no provisioning document
 	numReasons
 )
 
@@ -53,6 +54,7 @@ var reasonText = [numReasons]string{
 	rDNS:           "DNS lookup of ucupdates-r2 failed",
 	rHTTP:          "unexpected HTTP status",
 	rMalformed:     "unreadable answer",
+	rNoDocument:    "signed in, but no provisioning document (HTTP status)",
 }
 
 // errorCode is the ErrorCode a device reports with a failure.
@@ -283,9 +285,12 @@ func (w *worker) signIn(ctx context.Context, d *device, at int64) bool {
 		w.t.busy++
 		return false
 	default:
+		// The user is signed in on the device all the same (credentials
+		// for NTLM); it keeps the addresses it has.
 		drain(resp)
-		w.fail(d, rHTTP, fmt.Errorf("sign-in: %s", resp.Status))
-		return false
+		w.fail(d, rNoDocument, fmt.Errorf("sign-in: %s", resp.Status))
+		d.signedIn = true
+		return true
 	}
 	data, err := readSmall(resp)
 	if err != nil {

@@ -1,0 +1,433 @@
+// Command device-sim runs a simulated fleet of UC desk phones and RoundTable
+// conference units against a running OpenDUS service, on a virtual clock,
+// and prints what happened: versions before and after by model, updates
+// done, time to converge, bytes served, refusals and failures.
+//
+// Usage:
+//
+//	device-sim [flags]                                   run a scenario
+//	device-sim firmware -o DIR [--size N] MODEL=VERSION   write sample firmware
+//
+// Run "device-sim --help" for the flags. The logic lives in package
+// simulator; this command reads flags, shows progress and prints the report.
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"os/signal"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/simulator"
+)
+
+func main() {
+	ctx, stop := signal.NotifyContext(context.Background(), os.Interrupt, syscall.SIGTERM)
+	code := run(ctx, os.Args[1:], os.Stdout, os.Stderr)
+	stop()
+	os.Exit(code)
+}
+
+const usage = `device-sim runs simulated UC devices against a running OpenDUS service
+(devsvc serve) on a virtual clock, and reports what they did.
+
+Usage:
+  device-sim [flags]
+  device-sim firmware -o DIR [--size BYTES] MODEL=VERSION...
+
+Examples:
+  # 1,000 phones and conference units through two simulated days
+  device-sim --data ./dus \
+    --group UCPhone/Polycom/CX600/A/ENU,600,3.5.6907.35,signin=0.7,test=5 \
+    --group UCPhone/Polycom/CX600/A/ENU,300,3.5.6907.35,external,signin=0.6 \
+    --group RoundTable/Microsoft/RoundTable/A/ENU,100,1.0.522.101 \
+    --duration 2d --seed 1
+
+  # the same from a scenario file, as JSON for a script
+  device-sim --data ./dus --scenario fleet.json --json
+
+  # the test devices' MACs and the accounts, to set them up in the service
+  device-sim --scenario fleet.json --list test-macs
+  device-sim --scenario fleet.json --list accounts
+
+  # a sample firmware tree to pack and import
+  device-sim firmware -o ./UCUpdates UCPhone/Polycom/CX600/A/ENU=4.0.7577.4372
+
+A group is MODEL,COUNT,VERSION[,internal|external][,signin=SHARE][,test=N]:
+COUNT devices of MODEL (DeviceType/Vendor/Model/Revision/Locale) running
+VERSION, on the LAN (internal, the default) or remote through the edge
+(external); SHARE of them (0-1) have a user who signs in; the first N are
+test devices. Devices nobody signs in to find the service through DNS
+(ucupdates-r2.<domain>, answered by a DNS server device-sim runs on
+loopback) on the LAN, and are refused at the edge.
+
+Flags:
+`
+
+// options are the command line's.
+type options struct {
+	data, internalURL, externalURL, caFile, domain string
+	scenarioFile                                   string
+	groups                                         []simulator.Group
+	duration, rebootTime, idleTime, bootSpread     string
+	speed                                          float64
+	seed                                           uint64
+	broken, corrupt, powerLoss                     float64
+	accounts                                       int
+	password                                       string
+	workers                                        int
+	lookahead                                      string
+	progress                                       string
+	json                                           bool
+	devicesOut                                     string
+	list                                           string
+	set                                            map[string]bool
+}
+
+func parseFlags(args []string, stderr io.Writer) (*options, error) {
+	o := &options{}
+	fs := flag.NewFlagSet("device-sim", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, usage)
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.data, "data", os.Getenv("OPENDUS_DATA"), "the service's data `DIR` (default $OPENDUS_DATA): its run file, CA and settings")
+	fs.StringVar(&o.internalURL, "internal-url", "", "instead of --data: the internal listener's base `URL`")
+	fs.StringVar(&o.externalURL, "external-url", "", "instead of --data: the edge's base `URL`")
+	fs.StringVar(&o.caFile, "ca", "", "instead of --data: the service CA certificate `FILE` (PEM), the only one devices trust")
+	fs.StringVar(&o.domain, "domain", "", "instead of --data: the devices' `DOMAIN` (ucupdates-r2.DOMAIN)")
+	fs.StringVar(&o.scenarioFile, "scenario", "", "read the scenario from a JSON `FILE`; the flags below override it")
+	fs.Func("group", "add a device `GROUP` (see above); repeat for more; replaces the scenario's groups", func(v string) error {
+		g, err := parseGroup(v)
+		if err != nil {
+			return err
+		}
+		o.groups = append(o.groups, g)
+		return nil
+	})
+	fs.StringVar(&o.duration, "duration", "", "simulated `TIME` to run, like 2d or 36h (default 2d)")
+	fs.Float64Var(&o.speed, "speed", 0, "simulated seconds per real second; 0 runs as fast as the service answers")
+	fs.Uint64Var(&o.seed, "seed", 0, "seed of every random choice: the same seed gives the same report")
+	fs.Float64Var(&o.broken, "broken", 0, "`P`robability that a file transfer breaks part-way (resumed with Range)")
+	fs.Float64Var(&o.corrupt, "corrupt", 0, "`P`robability that an image arrives corrupted (refused, retried)")
+	fs.Float64Var(&o.powerLoss, "power-loss", 0, "`P`robability of a power loss during an install (old image kept, failure reported)")
+	fs.StringVar(&o.rebootTime, "reboot-time", "", "how long an install and reboot take (default 3m)")
+	fs.StringVar(&o.idleTime, "idle-time", "", "how long a device must be idle before it installs (default 5m)")
+	fs.StringVar(&o.bootSpread, "boot-spread", "", "devices power on within this `TIME` of the start (default 30m)")
+	fs.IntVar(&o.accounts, "accounts", 0, "`N` accounts (user01...) the signed-in users share (default 20)")
+	fs.StringVar(&o.password, "password", "", "the accounts' password (default "+simulator.DefaultPassword+")")
+	fs.IntVar(&o.workers, "workers", 0, "HTTP exchanges under way at once (default 32)")
+	fs.StringVar(&o.lookahead, "lookahead", "1m", "how far in simulated `TIME` events may run ahead of the earliest one under way")
+	fs.StringVar(&o.progress, "progress", "auto", "live progress on standard error: auto (on a terminal), always or never")
+	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
+	fs.StringVar(&o.devicesOut, "devices-out", "", "write every device's System Information (version, last update...) as JSON to `FILE`")
+	fs.StringVar(&o.list, "list", "", "print the scenario's test-macs, accounts or fleet, one per line, and exit")
+	if err := fs.Parse(args); err != nil {
+		return nil, err
+	}
+	if fs.NArg() > 0 {
+		return nil, fmt.Errorf("unexpected argument %q (see --help)", fs.Arg(0))
+	}
+	o.set = map[string]bool{}
+	fs.Visit(func(f *flag.Flag) { o.set[f.Name] = true })
+	return o, nil
+}
+
+// parseGroup parses MODEL,COUNT,VERSION[,internal|external][,signin=S][,test=N].
+func parseGroup(v string) (simulator.Group, error) {
+	parts := strings.Split(v, ",")
+	if len(parts) < 3 {
+		return simulator.Group{}, fmt.Errorf("group %q: want MODEL,COUNT,VERSION[,external][,signin=S][,test=N]", v)
+	}
+	n, err := strconv.Atoi(parts[1])
+	if err != nil || n < 0 {
+		return simulator.Group{}, fmt.Errorf("group %q: count %q is not a number", v, parts[1])
+	}
+	g := simulator.Group{Model: parts[0], Count: n, Version: parts[2]}
+	for _, p := range parts[3:] {
+		key, val, _ := strings.Cut(p, "=")
+		switch key {
+		case string(firmware.Internal), string(firmware.External):
+			g.Location = firmware.Location(key)
+		case "signin":
+			if g.SignIn, err = strconv.ParseFloat(val, 64); err != nil {
+				return simulator.Group{}, fmt.Errorf("group %q: signin=%q: want a share from 0 to 1", v, val)
+			}
+		case "test":
+			if g.TestDevices, err = strconv.Atoi(val); err != nil {
+				return simulator.Group{}, fmt.Errorf("group %q: test=%q: want a number", v, val)
+			}
+		default:
+			return simulator.Group{}, fmt.Errorf("group %q: unknown option %q (internal, external, signin=S, test=N)", v, p)
+		}
+	}
+	return g, nil
+}
+
+// scenario builds the scenario from the file and the flags.
+func (o *options) scenario() (simulator.Scenario, error) {
+	var sc simulator.Scenario
+	if o.scenarioFile != "" {
+		f, err := os.Open(o.scenarioFile)
+		if err != nil {
+			return sc, err
+		}
+		sc, err = simulator.ReadScenario(f)
+		f.Close()
+		if err != nil {
+			return sc, fmt.Errorf("%s: %w", o.scenarioFile, err)
+		}
+	}
+	if len(o.groups) > 0 {
+		sc.Groups = o.groups
+	}
+	durations := []struct {
+		flag string
+		v    string
+		dst  *simulator.Duration
+	}{
+		{"duration", o.duration, &sc.Duration}, {"reboot-time", o.rebootTime, &sc.Behaviour.RebootTime},
+		{"idle-time", o.idleTime, &sc.Behaviour.IdleTime}, {"boot-spread", o.bootSpread, &sc.Behaviour.BootSpread},
+	}
+	for _, d := range durations {
+		if o.set[d.flag] {
+			v, err := simulator.ParseDuration(d.v)
+			if err != nil {
+				return sc, fmt.Errorf("--%s: %w", d.flag, err)
+			}
+			*d.dst = simulator.Duration(v)
+		}
+	}
+	if o.set["speed"] {
+		sc.Speed = o.speed
+	}
+	if o.set["seed"] {
+		sc.Seed = o.seed
+	}
+	if o.set["broken"] {
+		sc.Faults.BrokenDownload = o.broken
+	}
+	if o.set["corrupt"] {
+		sc.Faults.CorruptImage = o.corrupt
+	}
+	if o.set["power-loss"] {
+		sc.Faults.PowerLoss = o.powerLoss
+	}
+	if o.set["accounts"] {
+		sc.Accounts = o.accounts
+	}
+	if o.set["password"] {
+		sc.Password = o.password
+	}
+	return sc, sc.Normalize()
+}
+
+// service finds the service: from --data, or from the URL flags.
+func (o *options) service() (simulator.Service, error) {
+	if o.internalURL != "" {
+		if o.caFile == "" {
+			return simulator.Service{}, errors.New("--internal-url needs --ca")
+		}
+		pool, err := simulator.LoadCA(o.caFile)
+		if err != nil {
+			return simulator.Service{}, err
+		}
+		return simulator.Service{Domain: o.domain, InternalURL: o.internalURL, ExternalURL: o.externalURL, RootCAs: pool}, nil
+	}
+	if o.data == "" {
+		return simulator.Service{}, errors.New("no service: give --data DIR (or set OPENDUS_DATA), or --internal-url and --ca")
+	}
+	return simulator.LoadService(o.data)
+}
+
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
+	if len(args) > 0 && args[0] == "firmware" {
+		if err := firmwareCmd(args[1:], stdout, stderr); err != nil {
+			if !errors.Is(err, flag.ErrHelp) {
+				fmt.Fprintln(stderr, "device-sim firmware:", err)
+			}
+			return 2
+		}
+		return 0
+	}
+	o, err := parseFlags(args, stderr)
+	if errors.Is(err, flag.ErrHelp) {
+		return 0
+	}
+	if err != nil {
+		return 2
+	}
+	if err := o.run(ctx, stdout, stderr); err != nil {
+		fmt.Fprintln(stderr, "device-sim:", err)
+		return 1
+	}
+	return 0
+}
+
+func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
+	sc, err := o.scenario()
+	if err != nil {
+		return err
+	}
+	if o.list != "" {
+		return list(stdout, &sc, o.list)
+	}
+	svc, err := o.service()
+	if err != nil {
+		return err
+	}
+	look, err := simulator.ParseDuration(o.lookahead)
+	if err != nil {
+		return fmt.Errorf("--lookahead: %w", err)
+	}
+	cfg := simulator.Config{Workers: o.workers, Lookahead: look}
+	live := o.progress == "always" || o.progress == "auto" && isTerminal(stderr)
+	var pl *progressLine
+	if live {
+		pl = &progressLine{w: stderr, start: sc.Start, tty: isTerminal(stderr)}
+		cfg.Progress = pl.show
+		if !pl.tty {
+			cfg.ProgressEvery = 2 * time.Second
+		}
+	}
+	sim, err := simulator.New(sc, svc, cfg)
+	if err != nil {
+		return err
+	}
+	defer sim.Close()
+	wall := time.Now()
+	runErr := sim.Run(ctx)
+	elapsed := time.Since(wall)
+	if pl != nil {
+		pl.end()
+	}
+	rep := sim.Report()
+	if o.devicesOut != "" {
+		if err := writeJSON(o.devicesOut, sim.Devices()); err != nil {
+			return err
+		}
+	}
+	stats := runStats(sim, elapsed)
+	if o.json {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		if err := enc.Encode(rep); err != nil {
+			return err
+		}
+		fmt.Fprintln(stderr, stats)
+	} else {
+		if err := rep.WriteText(stdout); err != nil {
+			return err
+		}
+		fmt.Fprintln(stdout, "Run              "+stats)
+	}
+	if runErr != nil {
+		return fmt.Errorf("the report covers the run until it stopped: %w", runErr)
+	}
+	return nil
+}
+
+// runStats is the real-time side of a run, which the report leaves out.
+func runStats(sim *simulator.Sim, elapsed time.Duration) string {
+	p := sim.Progress()
+	sc := sim.Scenario()
+	span := p.Now.Sub(sc.Start)
+	s := fmt.Sprintf("%.1fs wall for %s simulated (%.0f×), %d device events", elapsed.Seconds(), span, span.Seconds()/max(elapsed.Seconds(), 1e-3), p.Events)
+	if rss := peakRSS(); rss > 0 {
+		s += fmt.Sprintf(", peak RSS %.0f MiB (%.1f KiB/device)", float64(rss)/(1<<20), float64(rss)/1024/float64(max(p.Devices, 1)))
+	}
+	return s
+}
+
+func peakRSS() int64 {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return ru.Maxrss * 1024 // KiB on Linux
+}
+
+func writeJSON(file string, v any) error {
+	data, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	return os.WriteFile(file, append(data, '\n'), 0o644)
+}
+
+func list(w io.Writer, sc *simulator.Scenario, what string) error {
+	switch what {
+	case "test-macs":
+		for _, d := range sc.Fleet() {
+			if d.Test {
+				fmt.Fprintln(w, d.MAC)
+			}
+		}
+	case "accounts":
+		for _, n := range sc.AccountNames() {
+			fmt.Fprintln(w, n)
+		}
+	case "fleet":
+		for _, d := range sc.Fleet() {
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\ttest=%v\n", d.MAC, d.Serial, d.Identity, d.Location, d.Version, cmpOr(d.User, "-"), d.Test)
+		}
+	default:
+		return fmt.Errorf("--list %q: want test-macs, accounts or fleet", what)
+	}
+	return nil
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
+}
+
+// firmwareCmd writes sample firmware trees.
+func firmwareCmd(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("device-sim firmware", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	out := fs.String("o", "", "write the tree under `DIR` (required)")
+	size := fs.Int64("size", 128<<10, "image size in `BYTES`")
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: device-sim firmware -o DIR [--size BYTES] MODEL=VERSION...\n\n"+
+			"Writes a sample update per MODEL=VERSION (an image <Model>.nbt and its catalog\n"+
+			"<Model>.cat) into DIR/DeviceType/Vendor/Model/Revision/Locale/Version/,\n"+
+			"the tree devsvc import and devsvc bundle pack read.\n\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return err
+	}
+	if *out == "" || fs.NArg() == 0 {
+		fs.Usage()
+		return errors.New("want -o DIR and at least one MODEL=VERSION")
+	}
+	for _, a := range fs.Args() {
+		model, version, ok := strings.Cut(a, "=")
+		id, err := firmware.ParseIdentity(model)
+		if err != nil || !ok {
+			return fmt.Errorf("%q: want DeviceType/Vendor/Model/Revision/Locale=VERSION: %v", a, err)
+		}
+		v, err := firmware.ParseVersion(version)
+		if err != nil {
+			return fmt.Errorf("%q: %w", a, err)
+		}
+		if err := simulator.WriteFirmware(*out, id, v, *size); err != nil {
+			return err
+		}
+		fmt.Fprintf(stdout, "%s/%s\n", id.Path(), v)
+	}
+	return nil
+}
