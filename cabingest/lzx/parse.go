@@ -2,9 +2,9 @@ package lzx
 
 // Near-optimal parsing.
 //
-// For every position of the frame the match finder lists the matches whose
-// length grows along the hash chain (each is the nearest match of its
-// length). A forward dynamic programme then finds the cheapest way to code
+// For every position of the frame the match finder lists the matches of
+// increasing length that its binary tree walk meets. A forward dynamic
+// programme then finds the cheapest way to code
 // the frame as literals, matches and repeated-offset matches under a cost
 // model taken from the previous block's Huffman path lengths, carrying the
 // repeated offsets R0..R2 of the best arrival at every position. Matches of
