@@ -85,6 +85,10 @@ type entry struct {
 	desc  []byte // the content of a description
 }
 
+// MaxDescriptionsSize bounds the descriptions of one bundle together, which
+// are kept in memory while it is checked.
+const MaxDescriptionsSize = 16 << 20
+
 // readEntries walks src once: it hashes every file and keeps the content
 // of descriptions. treePath maps an archive path to its path in the tree
 // (ok false: not part of the tree). A description larger than
@@ -95,6 +99,7 @@ func readEntries(ctx context.Context, src Source, treePath func(string) (string,
 		problems []Problem
 	)
 	buf := make([]byte, 64<<10)
+	var kept int64 // bytes of descriptions kept, at most MaxDescriptionsSize
 	err := src.Walk(ctx, func(p string, size int64, r io.Reader) error {
 		e := entry{index: len(entries), path: p, size: size}
 		tp, ok := treePath(p)
@@ -105,9 +110,13 @@ func readEntries(ctx context.Context, src Source, treePath func(string) (string,
 		var w io.Writer = h
 		var desc *limitedBuffer
 		if ok && firmware.RoleOf(p) == firmware.RoleDescription {
-			if size > MaxDescriptionSize {
+			switch {
+			case size > MaxDescriptionSize:
 				problems = append(problems, Problem{p, fmt.Errorf("%w: %d bytes, more than %d", ErrDescription, size, MaxDescriptionSize)})
-			} else {
+			case kept+size > MaxDescriptionsSize:
+				problems = append(problems, Problem{p, fmt.Errorf("%w: the bundle's descriptions are larger than %d bytes together", ErrDescription, MaxDescriptionsSize)})
+			default:
+				kept += size
 				desc = &limitedBuffer{max: MaxDescriptionSize}
 				w = io.MultiWriter(h, desc)
 			}
