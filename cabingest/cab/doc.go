@@ -60,6 +60,22 @@
 // left becomes "x". Extraction (ExtractAll) goes through os.Root, so even a
 // symlink planted in the target cannot redirect a write outside it.
 //
+// Names that cannot coexist after this mapping (a file "a\b" and a file
+// "a") are refused: ExtractAll stops with the error. Cabinets hold no
+// links, but the target directory may: a symlink where a file is to be
+// written is replaced by the file, and a symlink leading out of the
+// target is refused by os.Root.
+//
+// # Writing
+//
+// Writer compresses files (none, MSZIP or LZX with a 15..21-bit window)
+// into one folder, starting a new one before the 65535-block limit, and
+// spools the compressed blocks to a temporary file so that memory stays
+// bounded. Names are stored with backslashes; names that are not ASCII are
+// stored as UTF-8 with _A_NAME_IS_UTF. With WriterConfig.SplitSize the
+// output is a cabinet set in the layout cabextract expects (see
+// WriterConfig).
+//
 // # Embedded cabinets
 //
 // Open looks for the "MSCF" signature at offset 0 and, failing that, scans
