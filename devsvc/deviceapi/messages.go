@@ -73,13 +73,13 @@ func ParseCheckIn(data []byte) (CheckIn, error) {
 	if root.name != checkInRoot {
 		return CheckIn{}, fmt.Errorf("%w: root element <%s>, want <%s>", ErrMalformed, root.name, checkInRoot)
 	}
-	f, err := root.fields("DeviceType", "MAC", "Serial", "Vendor", "Model", "Revision", "Locale", "User")
-	if err != nil {
+	var f [8]string
+	if err := root.fields([]string{"DeviceType", "MAC", "Serial", "Vendor", "Model", "Revision", "Locale", "User"}, f[:]); err != nil {
 		return CheckIn{}, err
 	}
 	c := CheckIn{
-		Identity: firmware.Identity{DeviceType: f["DeviceType"], Vendor: f["Vendor"], Model: f["Model"], Revision: f["Revision"], Locale: f["Locale"]},
-		User:     f["User"],
+		Identity: firmware.Identity{DeviceType: f[0], Vendor: f[3], Model: f[4], Revision: f[5], Locale: f[6]},
+		User:     f[7],
 	}
 	for _, n := range [...]struct{ field, value string }{
 		{"DeviceType", c.Identity.DeviceType}, {"Vendor", c.Identity.Vendor}, {"Model", c.Identity.Model},
@@ -89,7 +89,7 @@ func ParseCheckIn(data []byte) (CheckIn, error) {
 			return CheckIn{}, fmt.Errorf("%w: %s %w", ErrMalformed, n.field, err)
 		}
 	}
-	if c.MAC, c.Serial, err = deviceNames(f["MAC"], f["Serial"]); err != nil {
+	if c.MAC, c.Serial, err = deviceNames(f[1], f[2]); err != nil {
 		return CheckIn{}, err
 	}
 	if err := printable("User", c.User, maxUserBytes); err != nil {
@@ -328,11 +328,11 @@ func ParseAnswer(data []byte) (Answer, error) {
 		a.MovedInternalURL, _ = us.attr("updatesServerInternalUrl")
 		a.MovedExternalURL, _ = us.attr("updatesServerExternalUrl")
 	}
-	f, err := root.fields("Version", "InternalURL", "ExternalURL")
-	if err != nil {
+	var f [3]string
+	if err := root.fields([]string{"Version", "InternalURL", "ExternalURL"}, f[:]); err != nil {
 		return Answer{}, err
 	}
-	a.InternalURL, a.ExternalURL = f["InternalURL"], f["ExternalURL"]
+	a.InternalURL, a.ExternalURL = f[1], f[2]
 	for _, u := range [...]struct{ name, v string }{
 		{"InternalURL", a.InternalURL}, {"ExternalURL", a.ExternalURL},
 		{"updatesServerInternalUrl", a.MovedInternalURL}, {"updatesServerExternalUrl", a.MovedExternalURL},
@@ -341,7 +341,7 @@ func ParseAnswer(data []byte) (Answer, error) {
 			return Answer{}, err
 		}
 	}
-	if v := f["Version"]; v != "" {
+	if v := f[0]; v != "" {
 		if a.Version, err = firmware.ParseVersion(v); err != nil {
 			return Answer{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
@@ -453,21 +453,21 @@ func ParseStatus(data []byte) (Status, error) {
 	if root.name != statusRoot {
 		return Status{}, fmt.Errorf("%w: root element <%s>, want <%s>", ErrMalformed, root.name, statusRoot)
 	}
-	f, err := root.fields("MAC", "Serial", "State", "TargetVersion", "ErrorCode")
-	if err != nil {
+	var f [5]string
+	if err := root.fields([]string{"MAC", "Serial", "State", "TargetVersion", "ErrorCode"}, f[:]); err != nil {
 		return Status{}, err
 	}
 	var s Status
-	if s.MAC, s.Serial, err = deviceNames(f["MAC"], f["Serial"]); err != nil {
+	if s.MAC, s.Serial, err = deviceNames(f[0], f[1]); err != nil {
 		return Status{}, err
 	}
-	if s.State, err = firmware.ParseState(f["State"]); err != nil {
+	if s.State, err = firmware.ParseState(f[2]); err != nil {
 		return Status{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 	}
-	if s.Target, err = firmware.ParseVersion(f["TargetVersion"]); err != nil {
+	if s.Target, err = firmware.ParseVersion(f[3]); err != nil {
 		return Status{}, fmt.Errorf("%w: TargetVersion: %w", ErrMalformed, err)
 	}
-	s.ErrorCode = f["ErrorCode"]
+	s.ErrorCode = f[4]
 	if err := printable("ErrorCode", s.ErrorCode, maxErrorCodeSize); err != nil {
 		return Status{}, err
 	}

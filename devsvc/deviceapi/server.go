@@ -114,7 +114,8 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	inflight chan struct{}
-	bufs     sync.Pool // *[]byte of MaxBodyBytes capacity
+	bufs     sync.Pool // *[]byte, bodies and answers
+	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
 	internal http.Handler
 	external http.Handler
 }
@@ -145,6 +146,7 @@ func New(st Store, cfg Config) *Server {
 		s.now = time.Now
 	}
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: CheckInPath, status: StatusPath, files: FilesPrefix}
 	s.external = &listener{s: s, loc: firmware.External, checkIn: CheckInPathExt, status: StatusPathExt, files: FilesPrefixExt}
 	return s

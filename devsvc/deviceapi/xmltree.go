@@ -3,9 +3,7 @@ package deviceapi
 import (
 	"bytes"
 	"encoding/xml"
-	"errors"
 	"fmt"
-	"io"
 	"strings"
 	"unicode/utf8"
 )
@@ -32,104 +30,92 @@ type node struct {
 	children []*node
 }
 
-// parseTree reads one XML document of at most maxElements elements nested at
-// most maxDepth deep. Namespaces are ignored (local names only); comments,
-// processing instructions and directives are skipped; an element may hold
-// text or elements, not both. Anything after the root element other than
-// white space, comments and processing instructions is an error.
-func parseTree(data []byte) (*node, error) {
-	if len(data) > MaxBodyBytes {
-		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(data), MaxBodyBytes)
-	}
-	d := xml.NewDecoder(bytes.NewReader(data))
-	d.Strict = true
-	var (
-		root  *node
-		stack []*node
-		text  []byte
-		count int
-	)
-	for {
-		tok, err := d.Token()
-		if err == io.EOF {
-			break
-		}
-		if err != nil {
-			return nil, fmt.Errorf("%w: %s", ErrMalformed, xmlReason(err))
-		}
-		switch t := tok.(type) {
-		case xml.StartElement:
-			if len(stack) == 0 && root != nil {
-				return nil, fmt.Errorf("%w: a second root element <%s>", ErrMalformed, t.Name.Local)
-			}
-			if len(stack) >= maxDepth {
-				return nil, fmt.Errorf("%w: elements nested more than %d deep", ErrMalformed, maxDepth)
-			}
-			if count++; count > maxElements {
-				return nil, fmt.Errorf("%w: more than %d elements", ErrMalformed, maxElements)
-			}
-			n := &node{name: t.Name.Local}
-			for _, a := range t.Attr {
-				if a.Name.Space == "xmlns" || a.Name.Local == "xmlns" {
-					continue
-				}
-				if len(a.Value) > maxTextBytes {
-					return nil, fmt.Errorf("%w: attribute %s of <%s> is longer than %d bytes", ErrMalformed, a.Name.Local, n.name, maxTextBytes)
-				}
-				n.attrs = append(n.attrs, xml.Attr{Name: xml.Name{Local: a.Name.Local}, Value: a.Value})
-			}
-			if len(stack) > 0 {
-				parent := stack[len(stack)-1]
-				if len(bytes.TrimSpace(text)) > 0 {
-					return nil, fmt.Errorf("%w: <%s> holds both text and elements", ErrMalformed, parent.name)
-				}
-				parent.children = append(parent.children, n)
-			} else {
-				root = n
-			}
-			stack = append(stack, n)
-			text = text[:0]
-		case xml.EndElement:
-			n := stack[len(stack)-1]
-			stack = stack[:len(stack)-1]
-			if len(n.children) == 0 {
-				n.text = string(bytes.TrimSpace(text))
-			} else if len(bytes.TrimSpace(text)) > 0 {
-				return nil, fmt.Errorf("%w: <%s> holds both text and elements", ErrMalformed, n.name)
-			}
-			text = text[:0]
-		case xml.CharData:
-			if len(stack) == 0 {
-				if len(bytes.TrimSpace(t)) > 0 {
-					return nil, fmt.Errorf("%w: text outside the root element", ErrMalformed)
-				}
-				continue
-			}
-			if len(text)+len(t) > maxTextBytes {
-				return nil, fmt.Errorf("%w: the text of <%s> is longer than %d bytes", ErrMalformed, stack[len(stack)-1].name, maxTextBytes)
-			}
-			text = append(text, t...)
-		case xml.Directive:
-			// A DOCTYPE is allowed but never used: encoding/xml expands no
-			// entities beyond the five predefined ones and fetches nothing.
-		}
-	}
-	if root == nil {
-		return nil, fmt.Errorf("%w: no root element", ErrMalformed)
-	}
-	return root, nil
+// builder assembles the tree of one message from a tokenizer's events and
+// enforces the limits: at most maxElements elements nested at most
+// maxDepth deep, at most maxTextBytes of text per element or attribute,
+// one root element, no text outside it, and no element holding both text
+// and elements. Namespaces are ignored (local names only; xmlns attributes
+// are dropped).
+type builder struct {
+	root  *node
+	stack []*node
+	text  []byte
+	count int
 }
 
-// xmlReason turns an encoding/xml error into a short reason for the device.
-func xmlReason(err error) string {
-	var se *xml.SyntaxError
-	if errors.As(err, &se) {
-		return fmt.Sprintf("XML syntax error on line %d: %s", se.Line, se.Msg)
+// start opens an element; space and local are its name's prefix and local
+// part.
+func (b *builder) start(local string, attrs []xml.Attr) error {
+	if len(b.stack) == 0 && b.root != nil {
+		return fmt.Errorf("%w: a second root element <%s>", ErrMalformed, local)
 	}
-	if errors.Is(err, io.ErrUnexpectedEOF) {
-		return "the XML ends before the root element is closed"
+	if len(b.stack) >= maxDepth {
+		return fmt.Errorf("%w: elements nested more than %d deep", ErrMalformed, maxDepth)
 	}
-	return "XML: " + err.Error()
+	if b.count++; b.count > maxElements {
+		return fmt.Errorf("%w: more than %d elements", ErrMalformed, maxElements)
+	}
+	n := &node{name: local}
+	for _, a := range attrs {
+		if a.Name.Space == "xmlns" || a.Name.Local == "xmlns" {
+			continue
+		}
+		if len(a.Value) > maxTextBytes {
+			return fmt.Errorf("%w: attribute %s of <%s> is longer than %d bytes", ErrMalformed, a.Name.Local, n.name, maxTextBytes)
+		}
+		n.attrs = append(n.attrs, xml.Attr{Name: xml.Name{Local: a.Name.Local}, Value: a.Value})
+	}
+	if len(b.stack) > 0 {
+		parent := b.stack[len(b.stack)-1]
+		if len(bytes.TrimSpace(b.text)) > 0 {
+			return fmt.Errorf("%w: <%s> holds both text and elements", ErrMalformed, parent.name)
+		}
+		parent.children = append(parent.children, n)
+	} else {
+		b.root = n
+	}
+	b.stack = append(b.stack, n)
+	b.text = b.text[:0]
+	return nil
+}
+
+// end closes the innermost element; the tokenizer has checked its name.
+func (b *builder) end() error {
+	n := b.stack[len(b.stack)-1]
+	b.stack = b.stack[:len(b.stack)-1]
+	if len(n.children) == 0 {
+		n.text = string(bytes.TrimSpace(b.text))
+	} else if len(bytes.TrimSpace(b.text)) > 0 {
+		return fmt.Errorf("%w: <%s> holds both text and elements", ErrMalformed, n.name)
+	}
+	b.text = b.text[:0]
+	return nil
+}
+
+// chars adds character data, already decoded.
+func (b *builder) chars(t []byte) error {
+	if len(b.stack) == 0 {
+		if len(bytes.TrimSpace(t)) > 0 {
+			return fmt.Errorf("%w: text outside the root element", ErrMalformed)
+		}
+		return nil
+	}
+	if len(b.text)+len(t) > maxTextBytes {
+		return fmt.Errorf("%w: the text of <%s> is longer than %d bytes", ErrMalformed, b.stack[len(b.stack)-1].name, maxTextBytes)
+	}
+	b.text = append(b.text, t...)
+	return nil
+}
+
+// finish returns the tree once the input has ended.
+func (b *builder) finish() (*node, error) {
+	if len(b.stack) > 0 {
+		return nil, fmt.Errorf("%w: the XML ends before <%s> is closed", ErrMalformed, b.stack[len(b.stack)-1].name)
+	}
+	if b.root == nil {
+		return nil, fmt.Errorf("%w: no root element", ErrMalformed)
+	}
+	return b.root, nil
 }
 
 // attr returns the value of the attribute named name and whether it is
@@ -143,26 +129,28 @@ func (n *node) attr(name string) (string, bool) {
 	return "", false
 }
 
-// fields collects the text of n's leaf children named in want, refusing a
-// child that appears twice or, among them, one that has children. Unknown
-// children are left to the caller (later protocol versions may add some).
-func (n *node) fields(want ...string) (map[string]string, error) {
-	out := make(map[string]string, len(want))
+// fields collects the text of n's leaf children named in want into the
+// matching elements of out, refusing a child that appears twice or, among
+// them, one that has children. Unknown children are left to the caller
+// (later protocol versions may add some).
+func (n *node) fields(want []string, out []string) error {
+	var seen uint64
 	for _, c := range n.children {
-		for _, w := range want {
+		for i, w := range want {
 			if c.name != w {
 				continue
 			}
-			if _, dup := out[w]; dup {
-				return nil, fmt.Errorf("%w: <%s> appears twice in <%s>", ErrMalformed, w, n.name)
+			if seen&(1<<i) != 0 {
+				return fmt.Errorf("%w: <%s> appears twice in <%s>", ErrMalformed, w, n.name)
 			}
+			seen |= 1 << i
 			if len(c.children) > 0 {
-				return nil, fmt.Errorf("%w: <%s> must hold text, not elements", ErrMalformed, w)
+				return fmt.Errorf("%w: <%s> must hold text, not elements", ErrMalformed, w)
 			}
-			out[w] = c.text
+			out[i] = c.text
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // child returns n's only child named name, or nil.
