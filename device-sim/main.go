@@ -21,6 +21,7 @@ import (
 	"io"
 	"os"
 	"os/signal"
+	"runtime/pprof"
 	"strconv"
 	"strings"
 	"syscall"
@@ -90,6 +91,7 @@ type options struct {
 	json                                           bool
 	devicesOut                                     string
 	list                                           string
+	cpuProfile                                     string
 	set                                            map[string]bool
 }
 
@@ -131,6 +133,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.progress, "progress", "auto", "live progress on standard error: auto (on a terminal), always or never")
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.devicesOut, "devices-out", "", "write every device's System Information (version, last update...) as JSON to `FILE`")
+	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE`")
 	fs.StringVar(&o.list, "list", "", "print the scenario's test-macs, accounts or fleet, one per line, and exit")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
@@ -305,6 +308,17 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 		return err
 	}
 	defer sim.Close()
+	if o.cpuProfile != "" {
+		f, err := os.Create(o.cpuProfile)
+		if err != nil {
+			return err
+		}
+		defer f.Close()
+		if err := pprof.StartCPUProfile(f); err != nil {
+			return err
+		}
+		defer pprof.StopCPUProfile()
+	}
 	wall := time.Now()
 	runErr := sim.Run(ctx)
 	elapsed := time.Since(wall)

@@ -100,15 +100,21 @@ func (t *tally) add(o *tally) {
 	}
 }
 
-// worker handles device events, one at a time, with its own buffers and its
-// own NTLM transport.
+// worker handles device events, one at a time, with its own buffers and
+// its own edge transport.
 type worker struct {
-	s    *Sim
-	ext  *http.Client    // NTLM client over extT
-	extT *http.Transport // this worker's edge connections
-	buf  []byte
-	body []byte
-	t    tally
+	s *Sim
+	// edge is an NTLM client over edgeT, whose connection is signed in as
+	// edgeUser (-1: nobody). NTLM authenticates a connection, and its
+	// handshake must stay on one connection, so each worker has its own,
+	// used by one device at a time and closed when a device of another
+	// user needs it.
+	edge     *http.Client
+	edgeT    *http.Transport
+	edgeUser int
+	buf      []byte
+	body     []byte
+	t        tally
 }
 
 // handle runs a device's due timers at simulated time at: sign-in, then the
@@ -149,11 +155,6 @@ func (w *worker) handle(ctx context.Context, d *device, at int64) {
 	if d.next() == never && !d.disabled && d.phase != phaseOff {
 		d.checkAt = at + d.interval
 	}
-	// Each device event closes its edge connections: NTLM signed them in
-	// as this device's user.
-	if w.extT != nil && w.s.groups[d.group].loc == firmware.External {
-		w.extT.CloseIdleConnections()
-	}
 }
 
 func (w *worker) rng(d *device) *rand.Rand { return rand.New(&d.behaviour) }
@@ -179,15 +180,23 @@ func (w *worker) base(d *device) (firmware.Location, string) {
 	return g.loc, d.internal
 }
 
-// do sends a request for d: over the LAN transport inside, over this
-// worker's NTLM transport outside (with the user's credentials when
-// someone is signed in). Transport errors are retried twice at once, as a
+// do sends a request for d: over the LAN transport inside, over the
+// worker's NTLM transport outside (with the user's credentials when someone
+// is signed in). Transport errors are retried twice at once, as a
 // device retries a dropped connection.
 func (w *worker) do(ctx context.Context, d *device, method, url string, body []byte, header func(http.Header)) (*http.Response, error) {
 	g := &w.s.groups[d.group]
 	client := w.s.lan
 	if g.loc == firmware.External {
-		client = w.ext
+		user := -1
+		if d.signedIn {
+			user = int(d.user)
+		}
+		if user != w.edgeUser {
+			w.edgeT.CloseIdleConnections()
+			w.edgeUser = user
+		}
+		client = w.edge
 	}
 	var last error
 	for range 3 {

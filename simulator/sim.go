@@ -211,16 +211,10 @@ func (s *Sim) start() error {
 	tlsCfg := newTLSConfig(s.svc.RootCAs)
 	s.lanT = newTransport(dial, tlsCfg, s.cfg.Workers)
 	s.lan = &http.Client{Transport: s.lanT, Timeout: requestTimeout, CheckRedirect: noRedirect}
-	external := false
-	for _, g := range s.groups {
-		external = external || g.loc == firmware.External
-	}
 	for range s.cfg.Workers {
-		w := &worker{s: s, buf: make([]byte, 32<<10)}
-		if external {
-			w.extT = newTransport(dial, tlsCfg, 2)
-			w.ext = ntlmClient(w.extT)
-		}
+		w := &worker{s: s, buf: make([]byte, 32<<10), edgeUser: -2}
+		w.edgeT = newTransport(dial, tlsCfg, 1)
+		w.edge = ntlmClient(w.edgeT)
 		s.workers = append(s.workers, w)
 	}
 	return nil
@@ -236,9 +230,7 @@ func (s *Sim) Close() error {
 		s.lanT.CloseIdleConnections()
 	}
 	for _, w := range s.workers {
-		if w.extT != nil {
-			w.extT.CloseIdleConnections()
-		}
+		w.edgeT.CloseIdleConnections()
 	}
 	return nil
 }
