@@ -100,7 +100,7 @@ func roundTripInputs() []struct {
 		{"random", randomBytes(1, 2*FrameSize+333)},
 		{"repetitive", repetitive(5*FrameSize + 1)},
 		{"x86", x86Like(4*FrameSize + 77)},
-		{"firmware", cabtest.FirmwareLike(7, 600_000)},
+		{"firmware", cabtest.FirmwareLike(7, 250_000)},
 		{"exact frame", cabtest.FirmwareLike(8, FrameSize)},
 	}
 }
