@@ -39,6 +39,7 @@ package rpm
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/binary"
 	"errors"
 	"fmt"
@@ -82,6 +83,7 @@ type Config struct {
 type Package struct {
 	r      io.ReaderAt
 	size   int64
+	sum    [32]byte // SHA-256 of the file as Open verified it
 	nevra  string
 	signer string
 }
@@ -134,7 +136,11 @@ func Open(ctx context.Context, r io.ReaderAt, size int64, cfg *Config) (pkg *Pac
 		}
 	}()
 	in := &ctxReader{ctx: ctx, r: io.NewSectionReader(r, 0, size)}
-	hdr, sigs, err := rpmutils.Verify(in, keys)
+	whole := sha256.New()
+	hdr, sigs, err := rpmutils.Verify(io.TeeReader(in, whole), keys)
+	if err == nil {
+		_, err = io.Copy(whole, in) // anything after the payload
+	}
 	if ctx.Err() != nil {
 		return nil, ctx.Err()
 	}
@@ -154,6 +160,7 @@ func Open(ctx context.Context, r io.ReaderAt, size int64, cfg *Config) (pkg *Pac
 		return nil, fmt.Errorf("rpm: %w: the signature header has no digest of the header", ErrDigest)
 	}
 	pkg = &Package{r: r, size: size}
+	whole.Sum(pkg.sum[:0])
 	if n, err := hdr.GetNEVRA(); err == nil {
 		pkg.nevra = n.String()
 	}
@@ -216,7 +223,9 @@ func keyName(id uint64, fp []byte) string {
 
 // Walk reads the payload and calls fn for each regular file, with its
 // path as the package installs it (/usr/share/...), its size and a
-// reader of its content valid until fn returns.
+// reader of its content valid until fn returns. It hashes the whole file
+// as it goes and fails at the end if the file is not the one Open
+// verified.
 func (p *Package) Walk(ctx context.Context, fn func(path string, size int64, r io.Reader) error) (err error) {
 	inFn := false
 	defer func() {
@@ -228,7 +237,8 @@ func (p *Package) Walk(ctx context.Context, fn func(path string, size int64, r i
 		}
 	}()
 	in := &ctxReader{ctx: ctx, r: io.NewSectionReader(p.r, 0, p.size)}
-	pkg, err := rpmutils.ReadRpm(in)
+	whole := sha256.New()
+	pkg, err := rpmutils.ReadRpm(io.TeeReader(in, whole))
 	if err != nil {
 		return fmt.Errorf("rpm: %w: %v", ErrFormat, err)
 	}
@@ -242,6 +252,13 @@ func (p *Package) Walk(ctx context.Context, fn func(path string, size int64, r i
 	for {
 		fi, err := pr.Next()
 		if err == io.EOF {
+			if _, err := io.Copy(whole, in); err != nil {
+				return fmt.Errorf("rpm: %w", err)
+			}
+			var sum [32]byte
+			if whole.Sum(sum[:0]); sum != p.sum {
+				return fmt.Errorf("rpm: %w: the file changed since it was verified", ErrDigest)
+			}
 			return nil
 		}
 		if err != nil {

@@ -249,3 +249,25 @@ func TestRpmsign(t *testing.T) {
 		t.Errorf("Open with another keyring = %v, want ErrSignature", err)
 	}
 }
+
+// TestWalkChanged changes the package between Open and Walk: the walk
+// fails instead of presenting content that was not verified.
+func TestWalkChanged(t *testing.T) {
+	tree, _ := smallTree(t)
+	data, err := os.ReadFile(rpmtest.Build(t, tree, rpmtest.Gzip))
+	if err != nil {
+		t.Fatal(err)
+	}
+	p, err := rpm.Open(context.Background(), bytes.NewReader(data), int64(len(data)), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	data[len(data)-1] ^= 1 // the last byte of the gzip trailer
+	err = p.Walk(context.Background(), func(path string, size int64, r io.Reader) error {
+		_, err := io.Copy(io.Discard, r)
+		return err
+	})
+	if err == nil {
+		t.Fatal("Walk of a changed package succeeded")
+	}
+}
