@@ -33,7 +33,14 @@
 // payload order; directories are skipped, and symbolic links, hard links
 // and devices are errors (a bundle carries regular files only). Each file
 // is drained with a fixed buffer before the next, so memory does not
-// depend on file sizes.
+// depend on file sizes. A walk that reaches the end also checks that the
+// file is, byte for byte, the one Open verified (SHA-256 of the whole
+// file), so what it presented was covered by the digests and signature.
+//
+// Known limit: the library's cpio reader allocates the file-name length a
+// cpio entry header states (up to 4 GiB) before reading the name. The
+// payload digest is checked first, so a hostile payload needs a package
+// built to match it; with a keyring, it needs the vendor's key.
 package rpm
 
 import (
