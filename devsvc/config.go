@@ -46,6 +46,21 @@ type Settings struct {
 	MaxImportBytes int64         // largest upload accepted by import
 	RPMKeyring     string        // armored OpenPGP keyring RPM bundles must be signed with
 
+	// The LDAP directory, when LDAPURL is set: device accounts (NTLM, with
+	// the sambaNTPassword attribute) and admin sign-in come from it instead
+	// of the local accounts.
+	LDAPURL              string
+	LDAPStartTLS         bool
+	LDAPCAFile           string
+	LDAPBindDN           string
+	LDAPBindPasswordFile string
+	LDAPBaseDN           string
+	LDAPUserFilter       string
+	LDAPGroupBaseDN      string
+	LDAPAdminGroup       string
+	LDAPReadOnlyGroup    string
+	LDAPDomains          []string
+
 	LogCleanUpInterval     time.Duration // audit and device logs kept this long
 	LogFlushInterval       time.Duration
 	MaxLogFileSize         int64
@@ -154,7 +169,7 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.InternalURL }),
 	str("external_url", "Base URL devices are given for the external service; empty means\nhttps://<external_name>[:port]/ from external_addr.",
 		func(s *Settings) *string { return &s.ExternalURL }),
-	str("moved_internal_url", "When the service moves: the new internal base URL. Every device that\nchecks in is told to store it and to check in there from then on\n(its provisioned updatesServerInternalUrl is replaced). Empty: not moved.",
+	str("moved_internal_url", "When the service moves: its new internal base URL (or check-in URL).\nEvery device that checks in is given the new check-in URL, stores it in\nplace of its provisioned updatesServerInternalUrl and checks in there from\nthen on. Empty: not moved.",
 		func(s *Settings) *string { return &s.MovedInternalURL }),
 	str("moved_external_url", "When the service moves: the new external base URL (see moved_internal_url).",
 		func(s *Settings) *string { return &s.MovedExternalURL }),
@@ -170,6 +185,28 @@ var settings = []setting{
 		func(s *Settings) *int64 { return &s.MaxImportBytes }),
 	str("rpm_keyring", "Path of an armored OpenPGP public keyring (gpg --export --armor KEY);\nwhen set, RPM bundles must be signed by one of its keys, or the import is\nrefused. A relative path is under the data directory. Empty: RPM bundles\nare checked for integrity only.",
 		func(s *Settings) *string { return &s.RPMKeyring }),
+	str("ldap_url", "An LDAP directory for accounts, e.g. ldaps://dc1.contoso.com:636 (or ldap://\nwith ldap_starttls = true). Empty: the local accounts of devsvc accounts.",
+		func(s *Settings) *string { return &s.LDAPURL }),
+	boolean("ldap_starttls", "Use StartTLS on an ldap:// URL (plain binds are never made).",
+		func(s *Settings) *bool { return &s.LDAPStartTLS }),
+	str("ldap_ca_file", "PEM file of the CA that issued the directory's certificate; empty: the system's.",
+		func(s *Settings) *string { return &s.LDAPCAFile }),
+	str("ldap_bind_dn", "The service account the service binds as to search.",
+		func(s *Settings) *string { return &s.LDAPBindDN }),
+	str("ldap_bind_password_file", "File (mode 0600) holding that account's password.",
+		func(s *Settings) *string { return &s.LDAPBindPasswordFile }),
+	str("ldap_base_dn", "Users must be under this DN.",
+		func(s *Settings) *string { return &s.LDAPBaseDN }),
+	str("ldap_user_filter", "Filter finding a user; {user} is replaced by the escaped name. Empty:\n(&(objectClass=sambaSamAccount)(uid={user})).",
+		func(s *Settings) *string { return &s.LDAPUserFilter }),
+	str("ldap_group_base_dn", "Groups are searched under this DN; empty: ldap_base_dn.",
+		func(s *Settings) *string { return &s.LDAPGroupBaseDN }),
+	str("ldap_admin_group", "DN of the group whose members may change things through the admin API.",
+		func(s *Settings) *string { return &s.LDAPAdminGroup }),
+	str("ldap_readonly_group", "DN of the group whose members may only look.",
+		func(s *Settings) *string { return &s.LDAPReadOnlyGroup }),
+	list("ldap_domains", "NTLM domain names devices may send (the first is the canonical one).",
+		func(s *Settings) *[]string { return &s.LDAPDomains }),
 	dur("log_cleanup_interval", "Audit logs and device logs are removed after this long (LogCleanUpInterval, 1d-365d).",
 		func(s *Settings) *time.Duration { return &s.LogCleanUpInterval }),
 	dur("log_flush_interval", "Audit log lines are flushed to disk at least this often (LogFlushInterval, 1m-1h).",

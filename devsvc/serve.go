@@ -89,6 +89,13 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return fmt.Errorf("store: %w", err)
 	}
 	defer st.Close()
+	dir, err := openDirectory(s, log.With("component", "directory"))
+	if err != nil {
+		return err
+	}
+	if dir != nil {
+		defer dir.Close()
+	}
 	tmp := filepath.Join(opts.Dir, TmpDir)
 	if err := cleanTmp(tmp); err != nil {
 		return err
@@ -120,7 +127,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	ri := RunInfo{PID: os.Getpid(), Started: time.Now().UTC(), Internal: intLn.Addr().String(), External: extLn.Addr().String(), Admin: admLn.Addr().String()}
 
-	admin := adminapi.NewServer(st, adminapi.Config{
+	adminCfg := adminapi.Config{
 		Logger: log.With("component", "admin"), Version: Version, SpoolDir: tmp, MaxImportBytes: s.MaxImportBytes,
 		Listeners: func() []adminapi.Listener {
 			return []adminapi.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
@@ -128,10 +135,20 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		Certificates: func() []adminapi.CertInfo { return certInfos(cs.List()) },
 		Warnings:     func() []string { return certWarnings(cs.Expiring(30 * 24 * time.Hour)) },
 		Bundles:      bundleOpener(s, opts.Dir),
-	})
-	grpcSrv := admin.GRPCServer(cs.AdminServerTLSConfig())
+	}
+	if dir != nil {
+		adminCfg.Directory = directoryAdmins{dir}
+	}
+	admin := adminapi.NewServer(st, adminCfg)
+	adminTLS := cs.AdminServerTLSConfig()
+	var accounts ntlm.Accounts = storeAccounts{st}
+	if dir != nil {
+		accounts = dir
+		adminTLS.ClientAuth = tls.VerifyClientCertIfGiven // or a directory account
+	}
+	grpcSrv := admin.GRPCServer(adminTLS)
 
-	acceptor := ntlm.NewAcceptor(storeAccounts{st}, ntlm.Config{Logger: log.With("component", "ntlm")})
+	acceptor := ntlm.NewAcceptor(accounts, ntlm.Config{Logger: log.With("component", "ntlm")})
 	dev, err := newDeviceSide(ctx, st, s, ri, opts.Dir, acceptor, log)
 	if err != nil {
 		intLn.Close()
