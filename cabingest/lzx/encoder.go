@@ -291,7 +291,11 @@ func (e *Encoder) parse(start int) {
 		clear(e.mainF)
 		clear(e.lenF)
 		e.alF = [alignedSyms]uint32{}
-		e.optimalParse(start)
+		lens := allLens
+		if pass < passes-1 {
+			lens = allLensFirst
+		}
+		e.optimalParse(start, lens)
 	}
 }
 

@@ -11,8 +11,11 @@ package lzx
 // niceLen bytes or more are taken greedily.
 
 const (
-	maxCands     = 24 // matches remembered per position
-	allLens      = 12 // every length up to this is tried; above, only each match's longest
+	maxCands = 24 // matches remembered per position
+	// Every match length up to allLens (in the first of two parses,
+	// allLensFirst) is tried; above, only each match's longest.
+	allLens      = 12
+	allLensFirst = 4
 	unseenCost   = 14 // bits assumed for a symbol the previous tree did not code
 	infiniteCost = 1 << 30
 )
@@ -161,7 +164,7 @@ func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
 			if real := matchLen(h, cur, p, limit); real > bestLen {
 				bestLen = real
 				if found < maxCands {
-					e.cands = append(e.cands, cand32{uint16(real), uint32(p - cur)})
+					e.cands = append(e.cands, cand32{uint16(real), uint8(slotOf(uint32(p-cur) + 2)), uint32(p - cur)})
 					found++
 				}
 			}
@@ -187,12 +190,13 @@ func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
 
 type cand32 struct {
 	length uint16
+	slot   uint8 // position slot of off
 	off    uint32
 }
 
 // optimalParse chooses the frame's literals and matches and replays them
 // into tokens.
-func (e *Encoder) optimalParse(start int) {
+func (e *Encoder) optimalParse(start, allLens int) {
 	h := e.hist
 	n := len(h) - start
 	if cap(e.arr) < n+1 {
@@ -277,7 +281,7 @@ func (e *Encoder) optimalParse(start int) {
 			case a.r2:
 				s, n0, n1, n2 = 2, a.r2, a.r1, a.r0
 			default:
-				s = slotOf(off + 2)
+				s = int(cd.slot)
 				extra = c.slotExt[s]
 				n0, n1, n2 = off, a.r0, a.r1
 			}
