@@ -337,16 +337,26 @@ func TestNextCheck(t *testing.T) {
 
 func TestMovedService(t *testing.T) {
 	st := offerStore(t)
-	srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock, MovedInternalURL: "https://dus2.contoso.com/", MovedExternalURL: "https://dus2-ext.contoso.com/"})
-	for _, tt := range []struct {
-		name string
-		id   firmware.Identity
-	}{{"with an offer", cx500}, {"without an offer", cx600}} {
+	tests := []struct {
+		name               string
+		id                 firmware.Identity
+		movedInt, movedExt string
+		wantInt, wantExt   string
+	}{
+		{"with an offer", cx500, "https://dus2.contoso.com/", "https://dus2-ext.contoso.com:4443",
+			"https://dus2.contoso.com/RequestHandler/ucdevice.upx", "https://dus2-ext.contoso.com:4443/RequestHandlerExt/ucdevice.upx"},
+		{"without an offer", cx600, "https://dus2.contoso.com/", "",
+			"https://dus2.contoso.com/RequestHandler/ucdevice.upx", ""},
+		{"check-in URLs given", cx600, "https://dus2.contoso.com/RequestHandler/ucdevice.upx", "https://edge.contoso.com/dus/RequestHandlerExt/ucdevice.upx",
+			"https://dus2.contoso.com/RequestHandler/ucdevice.upx", "https://edge.contoso.com/dus/RequestHandlerExt/ucdevice.upx"},
+	}
+	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
+			srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock, MovedInternalURL: tt.movedInt, MovedExternalURL: tt.movedExt})
 			w := do(srv.Internal(), "POST", deviceapi.CheckInPath, checkInBody(tt.id, macDevice, v1))
 			a := answerOf(t, w)
-			if a.MovedInternalURL != "https://dus2.contoso.com/" || a.MovedExternalURL != "https://dus2-ext.contoso.com/" {
-				t.Errorf("moved URLs = %q, %q, want the new service's\n%s", a.MovedInternalURL, a.MovedExternalURL, w.Body.String())
+			if a.MovedInternalURL != tt.wantInt || a.MovedExternalURL != tt.wantExt {
+				t.Errorf("moved URLs = %q, %q, want %q, %q\n%s", a.MovedInternalURL, a.MovedExternalURL, tt.wantInt, tt.wantExt, w.Body.String())
 			}
 		})
 	}

@@ -205,9 +205,11 @@ type Answer struct {
 	// most; NextCheckAt is the same as a time, for devices with a clock.
 	NextCheck   time.Duration
 	NextCheckAt time.Time
-	// MovedInternalURL and MovedExternalURL, when set, are the service's
-	// new base URLs: the device stores them (they replace those it was
-	// provisioned with) and checks in there from its next check on.
+	// MovedInternalURL and MovedExternalURL, when set, say that the
+	// service has moved: they are its new check-in URLs, which the device
+	// stores in place of the updatesServerInternalUrl and
+	// updatesServerExternalUrl it was provisioned with and uses from its
+	// next check on.
 	MovedInternalURL, MovedExternalURL string
 }
 

@@ -73,9 +73,13 @@ type Config struct {
 	// built on them. Empty: the handler that answers uses the request's
 	// Host, and the other location's URL is left out.
 	InternalURL, ExternalURL string
-	// MovedInternalURL and MovedExternalURL, when set, tell every device
-	// that the service has moved: answers carry them, and devices store
-	// them and check in there from their next check on.
+	// MovedInternalURL and MovedExternalURL, when set, are the new base
+	// URLs of a service that has moved ("https://dus2.contoso.com/").
+	// Every answer then carries the new check-in URLs (the base and
+	// RequestHandler/ucdevice.upx or RequestHandlerExt/ucdevice.upx, as
+	// provisioning gives them), which devices store in place of the
+	// provisioned ones and use from their next check on. A URL that
+	// already ends in ".upx" is taken as the check-in URL itself.
 	MovedInternalURL, MovedExternalURL string
 
 	// CheckInterval is how often devices check; default 24h.
@@ -118,6 +122,8 @@ type Server struct {
 	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
 	internal http.Handler
 	external http.Handler
+	// movedInt and movedExt are the check-in URLs of a moved service.
+	movedInt, movedExt string
 }
 
 // New returns the device handlers over st.
@@ -145,6 +151,7 @@ func New(st Store, cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.movedInt, s.movedExt = checkInURL(cfg.MovedInternalURL, CheckInPath), checkInURL(cfg.MovedExternalURL, CheckInPathExt)
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: CheckInPath, status: StatusPath, files: FilesPrefix}
@@ -299,7 +306,7 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, key, err)
 		return
 	}
-	a := Answer{MovedInternalURL: s.cfg.MovedInternalURL, MovedExternalURL: s.cfg.MovedExternalURL}
+	a := Answer{MovedInternalURL: s.movedInt, MovedExternalURL: s.movedExt}
 	if !offered.IsZero() {
 		a.Version = offered
 		a.Files = files(update)
@@ -377,6 +384,15 @@ func (l *listener) baseURLs(r *http.Request, u firmware.Update) (internal, exter
 		external = withSlash(ext) + strings.TrimPrefix(FilesPrefixExt, "/") + dir
 	}
 	return internal, external
+}
+
+// checkInURL returns the check-in URL on base: base itself when it names
+// the endpoint already (ends in ".upx"), "" when base is empty.
+func checkInURL(base, path string) string {
+	if base == "" || strings.HasSuffix(base, ".upx") {
+		return base
+	}
+	return withSlash(base) + strings.TrimPrefix(path, "/")
 }
 
 func withSlash(u string) string {

@@ -1,0 +1,143 @@
+package deviceapi_test
+
+import (
+	"bytes"
+	"context"
+	"flag"
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"regexp"
+	"slices"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/firmware"
+)
+
+var update = flag.Bool("update", false, "rewrite the examples in docs/protocol.md from the handlers' answers")
+
+const protocolDoc = "../../docs/protocol.md"
+
+// exchange is one request to a handler and its answer, as a transcript.
+type exchange struct {
+	h      http.Handler
+	method string
+	path   string
+	header []string // name, value pairs
+	body   []byte
+}
+
+// transcript runs e and writes the request and the answer as HTTP/1.1
+// text. Binary bodies are summarised.
+func (e exchange) transcript() string {
+	var b strings.Builder
+	req := httptest.NewRequest(e.method, e.path, bytes.NewReader(e.body))
+	req.Host = "ucupdates-r2.contoso.com"
+	fmt.Fprintf(&b, "%s %s HTTP/1.1\nHost: %s\n", e.method, e.path, req.Host)
+	for i := 0; i+1 < len(e.header); i += 2 {
+		req.Header.Set(e.header[i], e.header[i+1])
+		fmt.Fprintf(&b, "%s: %s\n", e.header[i], e.header[i+1])
+	}
+	if len(e.body) > 0 {
+		fmt.Fprintf(&b, "Content-Type: application/xml; charset=utf-8\nContent-Length: %d\n\n%s", len(e.body), e.body)
+		if !bytes.HasSuffix(e.body, []byte("\n")) {
+			b.WriteString("\n")
+		}
+	}
+	w := httptest.NewRecorder()
+	e.h.ServeHTTP(w, req)
+	fmt.Fprintf(&b, "\nHTTP/1.1 %d %s\n", w.Code, http.StatusText(w.Code))
+	keys := make([]string, 0, len(w.Header()))
+	for k := range w.Header() {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		for _, v := range w.Header()[k] {
+			fmt.Fprintf(&b, "%s: %s\n", k, v)
+		}
+	}
+	switch body := w.Body.Bytes(); {
+	case len(body) == 0:
+	case bytes.ContainsFunc(body, func(r rune) bool { return r == 0xFFFD || r < 0x09 }):
+		fmt.Fprintf(&b, "\n(%d bytes of the file)\n", len(body))
+	default:
+		b.WriteString("\n")
+		b.Write(body)
+	}
+	return b.String()
+}
+
+// TestProtocolDoc checks that the examples in docs/protocol.md are what
+// the handlers answer (go test -run TestProtocolDoc -update rewrites them).
+// Each example sits between "<!-- example NAME -->" and
+// "<!-- end example -->".
+func TestProtocolDoc(t *testing.T) {
+	st := offerStore(t)
+	cfg := deviceapi.Config{InternalURL: intURL, ExternalURL: extURL, Now: fixedClock, RetryAfter: time.Minute}
+	srv := deviceapi.New(st, cfg)
+	moved := cfg
+	moved.MovedInternalURL, moved.MovedExternalURL = "https://dus2.contoso.com/", "https://dus2-ext.contoso.com/"
+	busy := deviceapi.New(busyStore{st}, cfg)
+	in, ext := srv.Internal(), srv.External()
+	upToDate := checkInBody(cx600, macDevice, v1)
+	offered := deviceapi.CheckIn{Identity: cx500, MAC: macDevice, Serial: "CX5-000123", User: "alice@contoso.com", Modules: []firmware.Module{
+		{Name: "CX500.nbt", Version: firmware.MustParseVersion("3.5.6000.12"), Timestamp: "2025-06-01T10:00:00Z"},
+	}}
+	file := deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
+	etag := `"` + hexSum(imageOf(cx500, v1)) + `"`
+	failure := deviceapi.Status{MAC: macDevice, State: firmware.StateFailure, Target: v1, ErrorCode: "0x80070070"}
+	examples := map[string]exchange{
+		"checkin-offer":      {h: in, method: "POST", path: deviceapi.CheckInPath, body: offered.AppendXML(nil)},
+		"checkin-nothing":    {h: in, method: "POST", path: deviceapi.CheckInPath, body: upToDate},
+		"checkin-moved":      {h: deviceapi.New(st, moved).Internal(), method: "POST", path: deviceapi.CheckInPath, body: upToDate},
+		"checkin-malformed":  {h: in, method: "POST", path: deviceapi.CheckInPath, body: bytes.Replace(upToDate, []byte("<Vendor>Polycom</Vendor>"), nil, 1)},
+		"checkin-busy":       {h: busy.Internal(), method: "POST", path: deviceapi.CheckInPath, body: upToDate},
+		"checkin-ext-nouser": {h: ext, method: "POST", path: deviceapi.CheckInPathExt, body: upToDate},
+		"status-downloading": {h: in, method: "POST", path: deviceapi.StatusPath,
+			body: statusBody(macDevice, firmware.StateDownloading, v1, "")},
+		"status-failure":   {h: in, method: "POST", path: deviceapi.StatusPath, body: failure.AppendXML(nil)},
+		"download-head":    {h: in, method: "HEAD", path: file},
+		"download-resume":  {h: in, method: "GET", path: file, header: []string{"Range", "bytes=99990-", "If-Range", etag}},
+		"download-cached":  {h: in, method: "GET", path: file, header: []string{"If-None-Match", etag}},
+		"download-416":     {h: in, method: "GET", path: file, header: []string{"Range", "bytes=100000-"}},
+		"download-escape":  {h: in, method: "GET", path: deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/..%2F..%2Fopendus.db"},
+		"download-missing": {h: in, method: "GET", path: deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/9.9.9.9/CX500.nbt"},
+	}
+	doc, err := os.ReadFile(protocolDoc)
+	if err != nil {
+		t.Fatal(err)
+	}
+	block := regexp.MustCompile("(?s)<!-- example ([a-z0-9-]+) -->\n```http\n(.*?)```\n<!-- end example -->")
+	seen := map[string]bool{}
+	out := block.ReplaceAllFunc(doc, func(m []byte) []byte {
+		sub := block.FindSubmatch(m)
+		name := string(sub[1])
+		e, ok := examples[name]
+		if !ok {
+			t.Errorf("%s has an example %q the test does not know", protocolDoc, name)
+			return m
+		}
+		seen[name] = true
+		got := e.transcript()
+		if !*update && got != string(sub[2]) {
+			t.Errorf("example %s in %s is stale (go test -run TestProtocolDoc -update rewrites it); the handler answers:\n%s", name, protocolDoc, got)
+		}
+		return fmt.Appendf(nil, "<!-- example %s -->\n```http\n%s```\n<!-- end example -->", name, got)
+	})
+	for name := range examples {
+		if !seen[name] {
+			t.Errorf("%s lacks the example %q", protocolDoc, name)
+		}
+	}
+	if *update {
+		if err := os.WriteFile(protocolDoc, out, 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	st.Flush(context.Background())
+}
