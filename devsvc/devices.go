@@ -16,6 +16,7 @@ import (
 	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/provisioning"
 )
 
 // Where the device side keeps its logs in the data directory.
@@ -44,7 +45,7 @@ type deviceSide struct {
 // audited too. ri gives the bound ports, from which the default base URLs
 // are made. The audit log flushes and cleans (with the uploads) until ctx
 // is done or Close.
-func newDeviceSide(ctx context.Context, st *store.Store, s Settings, ri RunInfo, dir string, acceptor *ntlm.Acceptor, log *slog.Logger) (*deviceSide, error) {
+func newDeviceSide(ctx context.Context, st *store.Store, s Settings, ri RunInfo, dir string, acceptor *ntlm.Acceptor, accounts ntlm.Accounts, log *slog.Logger) (*deviceSide, error) {
 	logs, err := devlogs.NewHandler(devlogs.Config{
 		Dir: filepath.Join(dir, devLogsDir), MaxSize: s.MaxLogFileSize, Types: s.ValidLogFileTypes,
 		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Logger: log.With("component", "devlogs"),
@@ -74,10 +75,22 @@ func newDeviceSide(ctx context.Context, st *store.Store, s Settings, ri RunInfo,
 		Schedule:         storeSchedule{st},
 		Logger:           log.With("component", "devices"),
 	})
+	// Provisioning: a device signs in (Basic over TLS on the LAN, NTLM at
+	// the edge) and learns where the update service is.
+	prov := provisioning.NewHandler(provisioning.Config{
+		InternalURL: baseURL(s.InternalURL, s.InternalName, ri.Internal),
+		ExternalURL: baseURL(s.ExternalURL, s.ExternalName, ri.External),
+		Enabled:     true, CheckInterval: s.CheckInterval,
+		Auth: provisioning.NTHashAuthenticator{Lookup: func(ctx context.Context, user string) ([16]byte, bool, error) {
+			a, err := accounts.LookupNT(ctx, "", user)
+			return a.NTHash, a.Disabled, err
+		}},
+		Logger: log.With("component", "provisioning"),
+	})
 	runCtx, stop := context.WithCancel(ctx)
 	d := &deviceSide{
-		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, api.Internal())),
-		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, api.External())))),
+		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal())),
+		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External())))),
 		audit:    al, logs: logs, stop: stop, done: make(chan struct{}),
 	}
 	go func() {
@@ -95,15 +108,17 @@ func (d *deviceSide) Close() error {
 	return errors.Join(d.audit.Close(), d.logs.Close())
 }
 
-// route sends the log upload path to logs, /healthz to a health check and
-// everything else to api, which answers unknown paths 404 itself. It
-// compares paths exactly and never cleans or redirects them: file paths
-// are validated by deviceapi.
-func route(logPath string, logs, api http.Handler) http.Handler {
+// route sends the log upload path to logs, the provisioning sign-in to
+// prov, /healthz to a health check and everything else to api, which
+// answers unknown paths 404 itself. It compares paths exactly and never
+// cleans or redirects them: file paths are validated by deviceapi.
+func route(logPath string, logs, prov, api http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case logPath:
 			logs.ServeHTTP(w, r)
+		case provisioning.Path:
+			prov.ServeHTTP(w, r)
 		case "/healthz":
 			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 			w.Write([]byte("ok\n"))

@@ -149,7 +149,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	grpcSrv := admin.GRPCServer(adminTLS)
 
 	acceptor := ntlm.NewAcceptor(accounts, ntlm.Config{Logger: log.With("component", "ntlm")})
-	dev, err := newDeviceSide(ctx, st, s, ri, opts.Dir, acceptor, log)
+	dev, err := newDeviceSide(ctx, st, s, ri, opts.Dir, acceptor, accounts, log)
 	if err != nil {
 		intLn.Close()
 		extLn.Close()
