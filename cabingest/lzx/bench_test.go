@@ -3,6 +3,7 @@ package lzx
 import (
 	"bytes"
 	"compress/flate"
+	"runtime"
 	"testing"
 
 	"github.com/opendus/opendus/cabingest/cabtest"
@@ -48,13 +49,19 @@ func BenchmarkEncode(b *testing.B) {
 		b.Fatal(err)
 	}
 	var blocks [][]byte
+	runtime.LockOSThread()
+	defer runtime.UnlockOSThread()
 	b.SetBytes(int64(len(data)))
+	cpu0, cpuOK := threadCPU()
 	b.ResetTimer()
 	for b.Loop() {
 		e.Reset()
 		blocks, _ = encodeAll(b, e, data)
 	}
 	b.StopTimer()
+	if cpu1, ok := threadCPU(); ok && cpuOK && cpu1 > cpu0 {
+		b.ReportMetric(float64(len(data))*float64(b.N)/(cpu1-cpu0).Seconds()/1e6, "cpu-MB/s")
+	}
 	lzx := compressedSize(blocks)
 	ms := mszipSize(b, data)
 	b.ReportMetric(float64(lzx)/float64(len(data)), "ratio")
