@@ -3,7 +3,6 @@ package cabingest
 import (
 	"context"
 	"crypto/sha256"
-	"errors"
 	"fmt"
 	"io"
 	"io/fs"
@@ -125,10 +124,6 @@ func summarize(planned []plannedUpdate, entries []entry) []Update {
 }
 
 func treePathOf(p string) (string, bool) { return strings.TrimPrefix(p, TreeRoot+"/"), true }
-
-// ErrDescribed is returned by Describe when a version directory has a
-// description already and overwriting was not asked for.
-var ErrDescribed = errors.New("description exists")
 
 // DescribeOptions tunes Describe. The zero value is sensible.
 type DescribeOptions struct {
