@@ -86,7 +86,9 @@ func (d *Decoder) Reset() {
 // compressed payload, len(dst) is its uncompressed size (at most FrameSize;
 // only the last block of a folder may be shorter). State (window, R0..R2,
 // the previous trees' path lengths, block remaining, E8 translation state,
-// frame counter) carries over between calls within one folder.
+// frame counter) carries over between calls within one folder. Errors wrap
+// ErrCorrupt or ErrFrameSize; after one, Decode returns it again until
+// Reset.
 func (d *Decoder) Decode(dst, src []byte) error {
 	if d.err != nil {
 		return d.err
