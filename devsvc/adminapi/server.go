@@ -211,6 +211,7 @@ func statusError(err error) error {
 		errors.Is(err, firmware.ErrMAC),
 		errors.Is(err, cabingest.ErrLayout),
 		errors.Is(err, store.ErrIntegrity),
+		errors.Is(err, cabingest.ErrInvalid),
 		errors.Is(err, errInvalid):
 		code = codes.InvalidArgument
 	case errors.Is(err, errTooLarge):

@@ -24,6 +24,9 @@ var packages = map[string]string{
 	"nginx":      "nginx-light",
 	"rpmbuild":   "rpm",
 	"protoc":     "protobuf-compiler",
+	"gpg":        "gnupg",
+	"rpmsign":    "rpm",
+	"openssl":    "openssl",
 }
 
 // Need returns the path of program name, looking in PATH and in /usr/sbin
