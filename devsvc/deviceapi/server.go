@@ -311,7 +311,9 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 		a.Version = offered
 		a.Files = files(update)
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
-		s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", current.String(), "offered", offered.String(), "remote", r.RemoteAddr)
+		if s.log.Enabled(r.Context(), slog.LevelInfo) {
+			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", current.String(), "offered", offered.String(), "remote", r.RemoteAddr)
+		}
 	}
 	a.NextCheck = s.nextCheck(key, c.Identity, now)
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)

@@ -34,8 +34,15 @@ func parseTree(data []byte) (*node, error) {
 	if len(data) > MaxBodyBytes {
 		return nil, fmt.Errorf("%w: %d bytes, more than %d", ErrMalformed, len(data), MaxBodyBytes)
 	}
-	s := scanner{data: data}
-	var b builder
+	var (
+		names [maxDepth]string
+		attrs [8]xml.Attr
+		text  [256]byte
+		stack [maxDepth]*node
+		btext [256]byte
+	)
+	s := scanner{data: data, names: names[:0], attrs: attrs[:0], text: text[:0]}
+	b := builder{stack: stack[:0], text: btext[:0]}
 	if err := s.scan(&b); err != nil {
 		return nil, err
 	}

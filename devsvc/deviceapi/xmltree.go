@@ -41,6 +41,16 @@ type builder struct {
 	stack []*node
 	text  []byte
 	count int
+	slab  []node // nodes are taken from here, a few allocations per message
+}
+
+// newNode returns a node from the slab.
+func (b *builder) newNode(name string) *node {
+	if len(b.slab) == cap(b.slab) {
+		b.slab = make([]node, 0, 16)
+	}
+	b.slab = append(b.slab, node{name: name})
+	return &b.slab[len(b.slab)-1]
 }
 
 // start opens an element; space and local are its name's prefix and local
@@ -55,7 +65,7 @@ func (b *builder) start(local string, attrs []xml.Attr) error {
 	if b.count++; b.count > maxElements {
 		return fmt.Errorf("%w: more than %d elements", ErrMalformed, maxElements)
 	}
-	n := &node{name: local}
+	n := b.newNode(local)
 	for _, a := range attrs {
 		if a.Name.Space == "xmlns" || a.Name.Local == "xmlns" {
 			continue
@@ -69,6 +79,9 @@ func (b *builder) start(local string, attrs []xml.Attr) error {
 		parent := b.stack[len(b.stack)-1]
 		if len(bytes.TrimSpace(b.text)) > 0 {
 			return fmt.Errorf("%w: <%s> holds both text and elements", ErrMalformed, parent.name)
+		}
+		if parent.children == nil {
+			parent.children = make([]*node, 0, 8)
 		}
 		parent.children = append(parent.children, n)
 	} else {
