@@ -173,13 +173,23 @@ func startDNS(hosts map[string]netip.Addr) (*dnsServer, error) {
 		}
 		w.WriteMsg(m)
 	})
-	pc, err := net.ListenPacket("udp", "127.0.0.1:0")
-	if err != nil {
-		return nil, fmt.Errorf("dns server: %w", err)
-	}
-	ln, err := net.Listen("tcp", pc.LocalAddr().String())
-	if err != nil {
+	// UDP and TCP on the same port (a truncated answer is asked again over
+	// TCP); another program may hold the TCP port, so try a few.
+	var (
+		pc  net.PacketConn
+		ln  net.Listener
+		err error
+	)
+	for range 20 {
+		if pc, err = net.ListenPacket("udp", "127.0.0.1:0"); err != nil {
+			return nil, fmt.Errorf("dns server: %w", err)
+		}
+		if ln, err = net.Listen("tcp", pc.LocalAddr().String()); err == nil {
+			break
+		}
 		pc.Close()
+	}
+	if err != nil {
 		return nil, fmt.Errorf("dns server: %w", err)
 	}
 	s := &dnsServer{addr: pc.LocalAddr().String()}
