@@ -18,6 +18,18 @@ run() { # package, benchmark regexp, benchtime
 run ./firmware 'BenchmarkOfferDecision' 1000000x
 run ./devsvc/store 'BenchmarkCheckInBatched|BenchmarkCatalogRule' 3x
 
-# Issue 4: the device side (NTLM handshakes on new TLS connections).
+# Issue 3: cabinets, side by side with cabextract (OPENDUS_CAB_BENCH_MB sets
+# the data size, 200 MB by default), and the LZX codec alone.
+run ./cabingest/cabcli 'BenchmarkSpawnFloor|BenchmarkExtractMSZIP|BenchmarkExtractLZX21|BenchmarkPackLZX21' 3x
+run ./cabingest/lzx 'BenchmarkEncode|BenchmarkDecode' 3x
+run ./cabingest 'BenchmarkImport' 4x
+
+# Issue 4: the device side: check-ins over keep-alive TLS, downloads with 16
+# clients beside nginx serving the same file, 10,000 idle connections, NTLM
+# handshakes on new TLS connections, the audit log.
+run ./devsvc/deviceapi 'BenchmarkCheckInTLS|BenchmarkDownload|BenchmarkIdleConnections' 1x
 run ./devsvc/ntlm 'BenchmarkHandshake|BenchmarkAuthenticate' 3s
 run ./devsvc/audit 'BenchmarkMiddleware$' 2s
+
+# Issue 6: the fleet simulator (10,000 devices, two simulated days).
+run ./e2e 'BenchmarkFleet' 1x
