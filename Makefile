@@ -39,6 +39,10 @@ bench: build
 fuzz:
 	@bash scripts/fuzz.sh
 
+## demo: the service and 1,000 simulated devices through two days, on loopback.
+demo: build
+	@bash scripts/demo.sh
+
 generate:
 	$(GO) generate $(PKGS)
 
