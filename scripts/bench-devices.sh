@@ -7,7 +7,8 @@
 #   BenchmarkParseCheckIn    the message parser against encoding/xml
 #   BenchmarkDownload        16 concurrent TLS downloads of 32 MiB from
 #                            deviceapi and from nginx (same file, same
-#                            certificate, same run) and their ratio
+#                            certificate and cipher suite, each server in its
+#                            own process, same run) and their ratio
 #   BenchmarkIdleConnections 10,000 idle keep-alive TLS connections:
 #                            the server process's heap, stack and RSS per
 #                            connection

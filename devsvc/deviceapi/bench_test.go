@@ -29,6 +29,7 @@ import (
 	"github.com/opendus/opendus/certs/certstest"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/testtool"
 )
 
@@ -226,28 +227,39 @@ func cpuTime() time.Duration {
 // BenchmarkDownload compares file download throughput with nginx in the
 // same run: 16 concurrent clients each download the same 32 MiB image over
 // keep-alive TLS (HTTP/1.1) from deviceapi's internal handler, then from
-// nginx serving the same file with the same certificate (sendfile on, which
-// TLS without kernel TLS cannot use, as for Go), on loopback. Each
-// iteration downloads from both; the servers alternate going first. It
-// reports both servers' MB/s and their ratio.
+// nginx serving the same file with the same certificate and cipher suite
+// (sendfile on, which TLS without kernel TLS cannot use, as for Go), on
+// loopback. Both servers run in processes of their own (deviceapi in this
+// test binary, see TestServerProcess), so that neither shares the
+// clients' process. Each iteration downloads from both; the servers
+// alternate going first. It reports both servers' MB/s and their ratio.
 func BenchmarkDownload(b *testing.B) {
 	nginx := testtool.Need(b, "nginx")
 	const clients, size = 16, 32 << 20
-	st, err := store.Open(b.TempDir(), &store.Options{})
-	if err != nil {
-		b.Fatal(err)
-	}
-	b.Cleanup(func() { st.Close() })
+	cs := certstest.NewStore(b, certs.Config{})
+	cfg := cs.DeviceTLSConfig()
 	data := content("bench image", size)
-	u := store.ImportUpdate{Identity: cx500, Version: v1, Files: []store.ImportFile{storeFile("CX500.nbt", data)}}
-	if _, err := st.Import(context.Background(), "bench", []store.ImportUpdate{u}, store.ImportOptions{}); err != nil {
+	file := filepath.Join(b.TempDir(), "CX500.nbt")
+	if err := os.WriteFile(file, data, 0o644); err != nil {
 		b.Fatal(err)
 	}
-	srv := deviceapi.New(st, deviceapi.Config{})
-	addr, cfg, cs := benchServer(b, srv.Internal())
-	goURL := "https://" + addr + deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
+	server := startServerProcess(b, cs.Dir(), file)
+	goURL := "https://" + server.addr + deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/3.5.6907.36/CX500.nbt"
 	ngURL := startNginx(b, nginx, cs.Dir(), "CX500.nbt", data)
 
+	// Both servers must negotiate the same protocol and cipher suite.
+	for _, u := range []string{goURL, ngURL} {
+		host, _, _ := strings.Cut(strings.TrimPrefix(u, "https://"), "/")
+		c, err := tls.Dial("tcp", host, cfg)
+		if err != nil {
+			b.Fatal(err)
+		}
+		st := c.ConnectionState()
+		c.Close()
+		if st.Version != tls.VersionTLS13 || st.CipherSuite != tls.TLS_AES_128_GCM_SHA256 {
+			b.Fatalf("%s negotiated %s with %s, want TLS 1.3 with TLS_AES_128_GCM_SHA256", u, tls.VersionName(st.Version), tls.CipherSuiteName(st.CipherSuite))
+		}
+	}
 	tr := &http.Transport{TLSClientConfig: cfg, MaxIdleConnsPerHost: clients, DisableCompression: true}
 	b.Cleanup(tr.CloseIdleConnections)
 	client := &http.Client{Transport: tr}
@@ -352,6 +364,9 @@ http {
 		ssl_certificate %[3]s/server.pem;
 		ssl_certificate_key %[3]s/server.key;
 		ssl_protocols TLSv1.2 TLSv1.3;
+		# The suite Go's server picks with AES hardware, for a like-for-like
+		# comparison (OpenSSL would prefer AES-256-GCM).
+		ssl_conf_command Ciphersuites TLS_AES_128_GCM_SHA256;
 		root %[4]s;
 		default_type application/octet-stream;
 	}
@@ -395,28 +410,41 @@ http {
 	return "https://" + addr + "/" + name
 }
 
-// idleServerEnv names the certificate directory when the test binary runs
-// as the server process of BenchmarkIdleConnections.
-const idleServerEnv = "OPENDUS_DEVICEAPI_IDLE_SERVER"
+// Environment of the test binary when it runs as the server process of
+// BenchmarkDownload and BenchmarkIdleConnections: the certificate
+// directory, a file to serve as UCPhone/Polycom/CX500/A/ENU/3.5.6907.36/
+// CX500.nbt, and a heap profile to write at each "stats".
+const (
+	serverCertsEnv   = "OPENDUS_DEVICEAPI_SERVER_CERTS"
+	serverFileEnv    = "OPENDUS_DEVICEAPI_SERVER_FILE"
+	serverProfileEnv = "OPENDUS_DEVICEAPI_SERVER_HEAPPROFILE"
+)
 
-// TestIdleServerProcess is not a test: it is the server process of
-// BenchmarkIdleConnections, run by it with idleServerEnv set (and skipped
-// otherwise). It serves the internal handler over TLS on a loopback port,
-// prints "addr HOST:PORT", then answers each "stats" line on stdin with
-// its memory after a GC, until stdin closes. With
-// OPENDUS_DEVICEAPI_IDLE_SERVER_HEAPPROFILE set to a file name it also
-// writes a heap profile there at each "stats".
-func TestIdleServerProcess(t *testing.T) {
-	certDir := os.Getenv(idleServerEnv)
+// TestServerProcess is not a test: it is the server process of the
+// benchmarks above, run by startServerProcess (and skipped otherwise). It
+// serves the internal handler over TLS on a loopback port, as devsvc does,
+// over a store holding the identities of offerStore, and the file named by
+// serverFileEnv if any. It prints "addr HOST:PORT", then answers each
+// "stats" line on stdin with its memory after a GC, until stdin closes.
+func TestServerProcess(t *testing.T) {
+	certDir := os.Getenv(serverCertsEnv)
 	if certDir == "" {
-		t.Skip("the server process of BenchmarkIdleConnections")
+		t.Skip("the server process of BenchmarkDownload and BenchmarkIdleConnections")
 	}
 	raiseFileLimit(t)
 	cs, err := certs.Open(certDir, certs.Config{})
 	if err != nil {
 		t.Fatal(err)
 	}
-	srv := &http.Server{Handler: deviceapi.New(offerStore(t), deviceapi.Config{}).Internal(), TLSConfig: cs.ServerTLSConfig(),
+	st := offerStore(t)
+	if name := os.Getenv(serverFileEnv); name != "" {
+		f := store.ImportFile{Name: "CX500.nbt", Size: -1, Open: func() (io.ReadCloser, error) { return os.Open(name) }}
+		u := store.ImportUpdate{Identity: cx500, Version: firmware.MustParseVersion("3.5.6907.36"), Files: []store.ImportFile{f}}
+		if _, err := st.Import(context.Background(), "bench", []store.ImportUpdate{u}, store.ImportOptions{}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	srv := &http.Server{Handler: deviceapi.New(st, deviceapi.Config{}).Internal(), TLSConfig: cs.ServerTLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 10 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -434,13 +462,66 @@ func TestIdleServerProcess(t *testing.T) {
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
 		fmt.Printf("stats %d %d %d %d\n", ms.HeapInuse, ms.StackInuse, rssBytes(), runtime.NumGoroutine())
-		if name := os.Getenv(idleServerEnv + "_HEAPPROFILE"); name != "" {
+		if name := os.Getenv(serverProfileEnv); name != "" {
 			if f, err := os.Create(name); err == nil {
 				pprof.WriteHeapProfile(f)
 				f.Close()
 			}
 		}
 	}
+}
+
+// serverProcess is a running TestServerProcess.
+type serverProcess struct {
+	addr  string
+	stats func() serverStats
+	stop  func() // ends the process and waits for it; also at cleanup
+}
+
+type serverStats struct{ heap, stack, rss, goroutines int64 }
+
+// startServerProcess runs this test binary as TestServerProcess with the
+// certificates in certDir, serving file (if not empty), and stops it when
+// the benchmark ends (bounded: 10 minutes in all).
+func startServerProcess(b *testing.B, certDir, file string) serverProcess {
+	b.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
+	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestServerProcess$")
+	cmd.Env = append(os.Environ(), serverCertsEnv+"="+certDir, serverFileEnv+"="+file)
+	stdin, err := cmd.StdinPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		b.Fatal(err)
+	}
+	cmd.Stderr = os.Stderr
+	if err := cmd.Start(); err != nil {
+		b.Fatal(err)
+	}
+	var once sync.Once
+	stop := func() { once.Do(func() { stdin.Close(); cmd.Wait(); cancel() }) }
+	b.Cleanup(stop)
+	lines := bufio.NewScanner(stdout)
+	readLine := func(prefix string) []string {
+		for lines.Scan() {
+			if f := strings.Fields(lines.Text()); len(f) > 0 && f[0] == prefix {
+				return f[1:]
+			}
+		}
+		b.Fatalf("server process ended before printing %q: %v", prefix, lines.Err())
+		return nil
+	}
+	p := serverProcess{addr: readLine("addr")[0], stop: stop}
+	p.stats = func() serverStats {
+		io.WriteString(stdin, "stats\n")
+		f := readLine("stats")
+		var s serverStats
+		fmt.Sscan(strings.Join(f, " "), &s.heap, &s.stack, &s.rss, &s.goroutines)
+		return s
+	}
+	return p
 }
 
 // rssBytes is the process's resident set size, from /proc/self/status.
@@ -476,60 +557,24 @@ func raiseFileLimit(tb testing.TB) uint64 {
 
 // BenchmarkIdleConnections measures what 10,000 idle keep-alive TLS
 // connections cost the server: a separate server process (this test
-// binary, see TestIdleServerProcess) so that the figures are the server's
+// binary, see TestServerProcess) so that the figures are the server's
 // alone and each process stays within its file limit. Each connection
 // makes one check-in and stays open. It reports the growth of the
 // server's heap in use, goroutine stacks and resident set, per connection,
-// measured after a GC. Run it with -benchtime=1x: one measurement is the
-// point, each iteration repeats it.
+// measured after a GC. Each iteration runs a new server process; run it
+// with -benchtime=1x: one measurement is the point.
 func BenchmarkIdleConnections(b *testing.B) {
 	const conns = 10_000
 	if limit := raiseFileLimit(b); limit < conns+100 {
 		b.Skipf("the open file limit is %d; %d connections need more", limit, conns)
 	}
 	cs := certstest.NewStore(b, certs.Config{})
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
-	defer cancel()
-	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestIdleServerProcess$")
-	cmd.Env = append(os.Environ(), idleServerEnv+"="+cs.Dir())
-	stdin, err := cmd.StdinPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		b.Fatal(err)
-	}
-	cmd.Stderr = os.Stderr
-	if err := cmd.Start(); err != nil {
-		b.Fatal(err)
-	}
-	defer func() { stdin.Close(); cmd.Wait() }()
-	lines := bufio.NewScanner(stdout)
-	readLine := func(prefix string) []string {
-		for lines.Scan() {
-			if f := strings.Fields(lines.Text()); len(f) > 0 && f[0] == prefix {
-				return f[1:]
-			}
-		}
-		b.Fatalf("server process ended before printing %q: %v", prefix, lines.Err())
-		return nil
-	}
-	addr := readLine("addr")[0]
-	type stats struct{ heap, stack, rss, goroutines int64 }
-	getStats := func() stats {
-		io.WriteString(stdin, "stats\n")
-		f := readLine("stats")
-		var s stats
-		fmt.Sscan(strings.Join(f, " "), &s.heap, &s.stack, &s.rss, &s.goroutines)
-		return s
-	}
 	cfg := cs.DeviceTLSConfig()
 	cfg.ServerName = "127.0.0.1"
 	cfg.NextProtos = []string{"http/1.1"}
 	body := checkInBody(cx500, macDevice, v2)
 	req := append(fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: ucupdates-r2.contoso.com\r\nContent-Length: %d\r\n\r\n", deviceapi.CheckInPath, len(body)), body...)
-	open := func() (*tls.Conn, error) {
+	open := func(addr string) (*tls.Conn, error) {
 		d := net.Dialer{Timeout: 10 * time.Second}
 		c, err := tls.DialWithDialer(&d, "tcp", addr, cfg)
 		if err != nil {
@@ -553,14 +598,17 @@ func BenchmarkIdleConnections(b *testing.B) {
 		c.SetDeadline(time.Time{})
 		return c, err
 	}
-	// Warm the server's code paths and pools with one connection.
-	warm, err := open()
-	if err != nil {
-		b.Fatal(err)
-	}
-	warm.Close()
 	for range b.N {
-		before := getStats()
+		// A new server process each time: one that served connections
+		// before keeps their memory for reuse.
+		server := startServerProcess(b, cs.Dir(), "")
+		// Warm the server's code paths and pools with one connection.
+		warm, err := open(server.addr)
+		if err != nil {
+			b.Fatal(err)
+		}
+		warm.Close()
+		before := server.stats()
 		all := make([]*tls.Conn, conns)
 		var next atomic.Int64
 		var wg sync.WaitGroup
@@ -568,7 +616,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		for range 8 {
 			wg.Go(func() {
 				for i := next.Add(1) - 1; i < conns; i = next.Add(1) - 1 {
-					c, err := open()
+					c, err := open(server.addr)
 					if err != nil {
 						failed.Store(fmt.Errorf("connection %d: %w", i, err))
 						return
@@ -581,7 +629,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 		if err, _ := failed.Load().(error); err != nil {
 			b.Fatal(err)
 		}
-		after := getStats()
+		after := server.stats()
 		per := func(a, b int64) float64 { return float64(a-b) / conns }
 		b.ReportMetric(per(after.heap, before.heap), "heap-B/conn")
 		b.ReportMetric(per(after.stack, before.stack), "stack-B/conn")
@@ -590,5 +638,6 @@ func BenchmarkIdleConnections(b *testing.B) {
 		for _, c := range all {
 			c.Close()
 		}
+		server.stop()
 	}
 }
