@@ -107,22 +107,36 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 // (HTTP/1.1, as phones speak) on loopback: 64 client goroutines, each on
 // its own connection, post check-ins of 10,000 distinct devices (a tenth
 // of them offered an update) to the internal handler over a real store.
-// The clients are lean (a prepared request written on a tls.Conn, the
-// answer read by readAnswer) so that the figure is mostly the server's;
-// they still share the machine's cores with it. cpu-us/checkin is the
-// process's CPU time (user+system, client and store writer included) per
-// check-in: on a shared machine it tells the capacity better than the
-// wall clock (capacity ≈ cores / cpu-us).
+// The server runs in a process of its own (TestServerProcess), as devsvc
+// would; the clients are lean (a prepared request written on a tls.Conn,
+// the answer read by readAnswer) but share the machine's cores with it.
+// Besides the rate it reports the CPU time (user+system) per check-in of
+// the server process (handler, net/http, TLS, the store's inventory
+// writer) and of the clients: on a shared machine the CPU time tells the
+// capacity better than the wall clock (capacity ≈ cores / server CPU time,
+// with the clients elsewhere). DEVICEAPI_BENCH_INPROCESS=1 runs the server
+// in the benchmark's process instead and reports the total as
+// cpu-us/checkin.
 func BenchmarkCheckInTLS(b *testing.B) {
-	st, err := store.Open(b.TempDir(), &store.Options{})
-	if err != nil {
-		b.Fatal(err)
+	var (
+		addr  string
+		cfg   *tls.Config
+		stats func() serverStats
+	)
+	if os.Getenv("DEVICEAPI_BENCH_INPROCESS") != "" {
+		st, err := store.Open(b.TempDir(), &store.Options{})
+		if err != nil {
+			b.Fatal(err)
+		}
+		b.Cleanup(func() { st.Close() })
+		importUpdate(b, st, cx500, v1)
+		approve(b, st, cx500)
+		addr, cfg, _ = benchServer(b, deviceapi.New(st, deviceapi.Config{}).Internal())
+	} else {
+		cs := certstest.NewStore(b, certs.Config{})
+		server := startServerProcess(b, cs.Dir(), "")
+		addr, cfg, stats = server.addr, cs.DeviceTLSConfig(), server.stats
 	}
-	b.Cleanup(func() { st.Close() })
-	importUpdate(b, st, cx500, v1)
-	approve(b, st, cx500)
-	srv := deviceapi.New(st, deviceapi.Config{})
-	addr, cfg, _ := benchServer(b, srv.Internal())
 	cfg = cfg.Clone()
 	cfg.ServerName = "127.0.0.1"
 	cfg.NextProtos = []string{"http/1.1"}
@@ -154,6 +168,10 @@ func BenchmarkCheckInTLS(b *testing.B) {
 	var next atomic.Int64
 	var failed atomic.Value
 	per := b.N/clients + 1
+	var server0 serverStats
+	if stats != nil {
+		server0 = stats()
+	}
 	cpu0 := cpuTime()
 	b.ReportAllocs()
 	b.ResetTimer()
@@ -175,10 +193,12 @@ func BenchmarkCheckInTLS(b *testing.B) {
 	}
 	n := float64(per * clients)
 	b.ReportMetric(n/b.Elapsed().Seconds(), "checkins/s")
-	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "cpu-us/checkin")
-	if err := st.Flush(context.Background()); err != nil {
-		b.Fatal(err)
+	if stats == nil {
+		b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "cpu-us/checkin")
+		return
 	}
+	b.ReportMetric(float64((cpuTime()-cpu0).Microseconds())/n, "client-cpu-us/checkin")
+	b.ReportMetric(float64(stats().cpuMicros-server0.cpuMicros)/n, "server-cpu-us/checkin")
 }
 
 // readAnswer reads one HTTP/1.1 answer with a Content-Length and checks
@@ -413,7 +433,8 @@ http {
 // Environment of the test binary when it runs as the server process of
 // BenchmarkDownload and BenchmarkIdleConnections: the certificate
 // directory, a file to serve as UCPhone/Polycom/CX500/A/ENU/3.5.6907.36/
-// CX500.nbt, and a heap profile to write at each "stats".
+// CX500.nbt, and a heap profile to write at each "stats" (with the suffix
+// _CPU: a CPU profile of the whole run).
 const (
 	serverCertsEnv   = "OPENDUS_DEVICEAPI_SERVER_CERTS"
 	serverFileEnv    = "OPENDUS_DEVICEAPI_SERVER_FILE"
@@ -452,6 +473,13 @@ func TestServerProcess(t *testing.T) {
 	}
 	go srv.ServeTLS(ln, "", "")
 	defer srv.Close()
+	if name := os.Getenv(serverProfileEnv + "_CPU"); name != "" {
+		if f, err := os.Create(name); err == nil {
+			pprof.StartCPUProfile(f)
+			defer f.Close()
+			defer pprof.StopCPUProfile()
+		}
+	}
 	fmt.Printf("addr %s\n", ln.Addr())
 	sc := bufio.NewScanner(os.Stdin)
 	for sc.Scan() {
@@ -461,7 +489,7 @@ func TestServerProcess(t *testing.T) {
 		runtime.GC()
 		var ms runtime.MemStats
 		runtime.ReadMemStats(&ms)
-		fmt.Printf("stats %d %d %d %d\n", ms.HeapInuse, ms.StackInuse, rssBytes(), runtime.NumGoroutine())
+		fmt.Printf("stats %d %d %d %d %d\n", ms.HeapInuse, ms.StackInuse, rssBytes(), runtime.NumGoroutine(), cpuTime().Microseconds())
 		if name := os.Getenv(serverProfileEnv); name != "" {
 			if f, err := os.Create(name); err == nil {
 				pprof.WriteHeapProfile(f)
@@ -478,7 +506,7 @@ type serverProcess struct {
 	stop  func() // ends the process and waits for it; also at cleanup
 }
 
-type serverStats struct{ heap, stack, rss, goroutines int64 }
+type serverStats struct{ heap, stack, rss, goroutines, cpuMicros int64 }
 
 // startServerProcess runs this test binary as TestServerProcess with the
 // certificates in certDir, serving file (if not empty), and stops it when
@@ -518,7 +546,7 @@ func startServerProcess(b *testing.B, certDir, file string) serverProcess {
 		io.WriteString(stdin, "stats\n")
 		f := readLine("stats")
 		var s serverStats
-		fmt.Sscan(strings.Join(f, " "), &s.heap, &s.stack, &s.rss, &s.goroutines)
+		fmt.Sscan(strings.Join(f, " "), &s.heap, &s.stack, &s.rss, &s.goroutines, &s.cpuMicros)
 		return s
 	}
 	return p
