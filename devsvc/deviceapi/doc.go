@@ -75,6 +75,9 @@
 //
 // Bodies are at most MaxBodyBytes (64 KiB, else 413); messages at most
 // 512 elements nested 8 deep with 2 KiB of text per element and 32
-// modules. Malformed XML and invalid fields are answered 400 with the
-// reason; other methods 405 with Allow.
+// modules. Messages are read in one pass by a parser of a strict subset of
+// XML 1.0 (no DOCTYPE, hence no entities to expand), five to nine times
+// faster than encoding/xml; every document it accepts, encoding/xml reads
+// the same way (FuzzParseTree checks it). Malformed XML and invalid fields
+// are answered 400 with the reason; other methods 405 with Allow.
 package deviceapi
