@@ -622,6 +622,10 @@ func (s *Server) RemoveAccount(ctx context.Context, req *pb.RemoveAccountRequest
 
 // ListDevices implements Admin.ListDevices.
 func (s *Server) ListDevices(ctx context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesReply, error) {
+	// Check-ins are written in batches; show every one received so far.
+	if err := s.st.Flush(ctx); err != nil {
+		return nil, err
+	}
 	ds, err := s.st.Devices(ctx)
 	if err != nil {
 		return nil, err
