@@ -590,7 +590,7 @@ func rangeStart(v string) (int64, bool) {
 		return 0, false
 	}
 	a, _, ok := strings.Cut(rest, "-")
-	if !ok {
+	if !ok || a == "" || strings.Trim(a, "0123456789") != "" {
 		return 0, false
 	}
 	n, err := strconv.ParseInt(a, 10, 64)

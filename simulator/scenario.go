@@ -251,7 +251,7 @@ func (sc *Scenario) Normalize() error {
 		if g.Location != firmware.Internal && g.Location != firmware.External {
 			bad("%s: location %q: want internal or external", where, g.Location)
 		}
-		if g.Count < 0 || g.TestDevices < 0 || g.TestDevices > g.Count {
+		if g.Count < 0 || g.Count > MaxDevices || g.TestDevices < 0 || g.TestDevices > g.Count {
 			bad("%s: count %d, test devices %d", where, g.Count, g.TestDevices)
 		}
 		if !(g.SignIn >= 0 && g.SignIn <= 1) {
@@ -260,7 +260,7 @@ func (sc *Scenario) Normalize() error {
 		if g.Faults != nil {
 			checkFaults(where, *g.Faults)
 		}
-		total += g.Count
+		total += min(max(g.Count, 0), MaxDevices+1)
 	}
 	if total > MaxDevices {
 		bad("%d devices: at most %d", total, MaxDevices)
