@@ -41,6 +41,8 @@ type serviceConfig struct {
 	api deviceapi.Config
 	// certs, if set, is the PKI to use (to share one CA between services).
 	certs *certs.Store
+	// wrapInternal, if set, wraps the internal listener's handler.
+	wrapInternal func(http.Handler) http.Handler
 }
 
 func newService(t testing.TB, cfg serviceConfig) *service {
@@ -80,6 +82,9 @@ func newService(t testing.TB, cfg serviceConfig) *service {
 		return m
 	}
 	s.internal.Config.Handler = mux(api.Internal())
+	if cfg.wrapInternal != nil {
+		s.internal.Config.Handler = cfg.wrapInternal(s.internal.Config.Handler)
+	}
 	s.external.Config.Handler = mux(api.External())
 	s.external.Config.Handler = wrapNTLM(s.external, st)
 	s.internal.Start()

@@ -136,6 +136,8 @@ type Behaviour struct {
 // Duration is a time.Duration that reads and writes JSON as "36h", "90m".
 type Duration time.Duration
 
+func (d Duration) String() string { return time.Duration(d).String() }
+
 // MarshalText implements encoding.TextMarshaler.
 func (d Duration) MarshalText() ([]byte, error) { return []byte(time.Duration(d).String()), nil }
 

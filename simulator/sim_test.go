@@ -4,6 +4,9 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"io"
+	"net/http"
+	"sync"
 	"testing"
 	"time"
 
@@ -353,6 +356,47 @@ func TestPacedRun(t *testing.T) {
 	for i := 1; i < len(progress); i++ {
 		if progress[i].Before(progress[i-1]) {
 			t.Errorf("progress went back in time: %v after %v", progress[i], progress[i-1])
+		}
+	}
+}
+
+// TestRetryAfter: a device the service sheds (503) checks again after the
+// time in Retry-After, in simulated time.
+func TestRetryAfter(t *testing.T) {
+	var mu sync.Mutex
+	shed := map[string]bool{}
+	s := newService(t, serviceConfig{wrapInternal: func(next http.Handler) http.Handler {
+		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+			if r.URL.Path == deviceapi.CheckInPath {
+				body, _ := io.ReadAll(r.Body)
+				r.Body = io.NopCloser(bytes.NewReader(body))
+				ci, err := deviceapi.ParseCheckIn(body)
+				mu.Lock()
+				first := err == nil && !shed[ci.MAC]
+				shed[ci.MAC] = true
+				mu.Unlock()
+				if first {
+					w.Header().Set("Retry-After", "900")
+					w.WriteHeader(http.StatusServiceUnavailable)
+					return
+				}
+			}
+			next.ServeHTTP(w, r)
+		})
+	}})
+	s.importVersion(t, cx600, "2.0.0.1", 3000)
+	s.approve(t, cx600)
+	sc := simulator.Scenario{Duration: simulator.Duration(6 * time.Hour), Groups: []simulator.Group{
+		{Model: cx600.Path(), Count: 5, Version: "1.0.0.1"},
+	}, Behaviour: simulator.Behaviour{BootSpread: simulator.Duration(time.Minute)}}
+	sim := run(t, s, sc, simulator.Config{})
+	if got := sim.Report().Busy; got != 5 {
+		t.Errorf("503 answers: %d, want 5", got)
+	}
+	for _, d := range sim.Devices() {
+		// Boot within a minute, 15 minutes of Retry-After, then the update.
+		if d.Version.String() != "2.0.0.1" || d.LastUpdate.Before(simulator.DefaultStart.Add(15*time.Minute)) {
+			t.Errorf("device %s: %s since %v; want 2.0.0.1, not before 06:15", d.MAC, d.Version, d.LastUpdate)
 		}
 	}
 }
