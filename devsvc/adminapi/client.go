@@ -155,11 +155,7 @@ func (c *Client) Rules(ctx context.Context) ([]firmware.Rule, error) {
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	out := make([]firmware.Rule, len(r.GetRules()))
-	for i, p := range r.GetRules() {
-		out[i] = ruleFromPB(p)
-	}
-	return out, nil
+	return convert(r.GetRules(), ruleFromPB), nil
 }
 
 // Rule returns one rule, named by ID or identity path.
@@ -262,16 +258,7 @@ func (c *Client) ImportTree(ctx context.Context, dir string, progress Progress) 
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	send := func(m *pb.ImportRequest) error {
-		if err := stream.Send(m); err != nil {
-			// The server's reason arrives with CloseAndRecv.
-			if _, rerr := stream.CloseAndRecv(); rerr != nil {
-				return c.wrap(rerr)
-			}
-			return c.wrap(err)
-		}
-		return nil
-	}
+	send := c.sender(stream)
 	if err := send(&pb.ImportRequest{Part: &pb.ImportRequest_Header{Header: &pb.ImportHeader{Kind: pb.ImportHeader_TREE, Name: dir, Size: total}}}); err != nil {
 		return nil, err
 	}
@@ -303,15 +290,7 @@ func (c *Client) ImportBundle(ctx context.Context, file string, progress Progres
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	send := func(m *pb.ImportRequest) error {
-		if err := stream.Send(m); err != nil {
-			if _, rerr := stream.CloseAndRecv(); rerr != nil {
-				return c.wrap(rerr)
-			}
-			return c.wrap(err)
-		}
-		return nil
-	}
+	send := c.sender(stream)
 	if err := send(&pb.ImportRequest{Part: &pb.ImportRequest_Header{Header: &pb.ImportHeader{Kind: kind, Name: filepath.Base(file), Size: info.Size()}}}); err != nil {
 		return nil, err
 	}
@@ -370,6 +349,20 @@ func (c *Client) sendFile(name string, buf []byte, send func(*pb.ImportRequest) 
 	}
 }
 
+// sender sends import messages; when the server ends the stream early, the
+// error it returns is its reason, which arrives with CloseAndRecv.
+func (c *Client) sender(stream pb.Admin_ImportClient) func(*pb.ImportRequest) error {
+	return func(m *pb.ImportRequest) error {
+		if err := stream.Send(m); err != nil {
+			if _, rerr := stream.CloseAndRecv(); rerr != nil {
+				return c.wrap(rerr)
+			}
+			return c.wrap(err)
+		}
+		return nil
+	}
+}
+
 func (c *Client) closeImport(stream pb.Admin_ImportClient) ([]ImportResult, error) {
 	r, err := stream.CloseAndRecv()
 	if err != nil {
@@ -389,11 +382,7 @@ func (c *Client) Purge(ctx context.Context) ([]firmware.Update, error) {
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	out := make([]firmware.Update, len(r.GetRemoved()))
-	for i, u := range r.GetRemoved() {
-		out[i] = updateFromPB(u)
-	}
-	return out, nil
+	return convert(r.GetRemoved(), updateFromPB), nil
 }
 
 // AddTestDevice marks a device, by MAC or serial, as a test device.
@@ -411,11 +400,7 @@ func (c *Client) TestDevices(ctx context.Context) ([]firmware.TestDevice, error)
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	out := make([]firmware.TestDevice, len(r.GetDevices()))
-	for i, d := range r.GetDevices() {
-		out[i] = testDeviceFromPB(d)
-	}
-	return out, nil
+	return convert(r.GetDevices(), testDeviceFromPB), nil
 }
 
 // RemoveTestDevice removes a test device by MAC or serial.
@@ -440,11 +425,7 @@ func (c *Client) Accounts(ctx context.Context) ([]firmware.Account, error) {
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	out := make([]firmware.Account, len(r.GetAccounts()))
-	for i, a := range r.GetAccounts() {
-		out[i] = accountFromPB(a)
-	}
-	return out, nil
+	return convert(r.GetAccounts(), accountFromPB), nil
 }
 
 // SetAccountDisabled disables or enables an account.
@@ -468,11 +449,7 @@ func (c *Client) Devices(ctx context.Context) ([]firmware.Device, error) {
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	out := make([]firmware.Device, len(r.GetDevices()))
-	for i, d := range r.GetDevices() {
-		out[i] = deviceFromPB(d)
-	}
-	return out, nil
+	return convert(r.GetDevices(), deviceFromPB), nil
 }
 
 // History returns catalog events after since, at most limit (0: all).
@@ -481,11 +458,7 @@ func (c *Client) History(ctx context.Context, since uint64, limit int) ([]firmwa
 	if err != nil {
 		return nil, c.wrap(err)
 	}
-	out := make([]firmware.Event, len(r.GetEvents()))
-	for i, e := range r.GetEvents() {
-		out[i] = eventFromPB(e)
-	}
-	return out, nil
+	return convert(r.GetEvents(), eventFromPB), nil
 }
 
 // Backup writes a consistent copy of the server's database to w.
@@ -509,6 +482,15 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 			return n, err
 		}
 	}
+}
+
+// convert maps wire messages to the firmware vocabulary.
+func convert[P, T any](in []P, f func(P) T) []T {
+	out := make([]T, len(in))
+	for i, p := range in {
+		out[i] = f(p)
+	}
+	return out
 }
 
 // IsUnavailable reports whether err says the admin API could not be reached.
