@@ -373,8 +373,12 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 	if loc == firmware.External {
 		path, li = deviceapi.CheckInPathExt, 1
 	}
-	ci := deviceapi.CheckIn{Identity: s.groups[d.group].id, MAC: d.mac, Serial: d.serial,
-		Modules: []firmware.Module{{Name: d.module, Version: d.version}}}
+	// The modules it runs: the image, and the catalog that came with it.
+	mods := [2]firmware.Module{{Name: d.module, Version: d.version, Timestamp: d.stamp}, {Name: d.catalog, Version: d.version}}
+	ci := deviceapi.CheckIn{Identity: s.groups[d.group].id, MAC: d.mac, Serial: d.serial, Modules: mods[:1]}
+	if d.catalog != "" {
+		ci.Modules = mods[:2]
+	}
 	if d.signedIn && d.user >= 0 {
 		ci.User = accountName(int(d.user))
 	}
@@ -460,7 +464,10 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceapi.An
 	}
 	o := &offer{target: a.Version, base: base}
 	var total int64
-	for _, f := range a.Files {
+	for i, f := range a.Files {
+		if i == 0 && !f.Timestamp.IsZero() {
+			o.stamp = s.intern(f.Timestamp.UTC().Format(time.RFC3339))
+		}
 		o.files = append(o.files, offerFile{f.FileName, f.Size, f.SHA256})
 		total += f.Size
 		if f.SignatureFileName != "" {
@@ -659,11 +666,13 @@ func (w *worker) install(ctx context.Context, d *device, at int64) {
 // checks in, as at every boot.
 func (w *worker) rebooted(ctx context.Context, d *device, at int64) {
 	o := d.offer
-	d.version = o.target
-	for _, f := range o.files {
-		if firmware.RoleOf(f.name) == firmware.RoleImage {
+	d.version, d.stamp, d.catalog = o.target, o.stamp, ""
+	for i, f := range o.files {
+		switch {
+		case i == 0:
 			d.module = w.s.intern(f.name)
-			break
+		case firmware.RoleOf(f.name) == firmware.RoleCatalog && d.catalog == "":
+			d.catalog = w.s.intern(f.name)
 		}
 	}
 	d.lastUpdate = at

@@ -141,6 +141,7 @@ const (
 type offer struct {
 	target firmware.Version
 	base   string // the files' base URL for the device's location
+	stamp  string // the update's timestamp, RFC 3339
 	files  []offerFile
 }
 
@@ -162,6 +163,8 @@ type device struct {
 	// What the device runs and knows ("System Information").
 	version    firmware.Version
 	module     string // file name of the installed image
+	catalog    string // and of its security catalog, once it installed one
+	stamp      string // the installed update's timestamp
 	lastUpdate int64  // simulated time of the last update; never when none
 	internal   string // base URLs it checks in at: provisioned, found in DNS or moved to
 	external   string

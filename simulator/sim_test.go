@@ -135,6 +135,9 @@ func TestFleetConverges(t *testing.T) {
 		if !d.LastUpdate.IsZero() && rec.State != firmware.StateSuccess {
 			t.Errorf("device %s: inventory state %q, want success", d.MAC, rec.State)
 		}
+		if !d.LastUpdate.IsZero() && (len(rec.Modules) != 2 || rec.Modules[0].Timestamp == "" || rec.Modules[1].Name != d.Identity.Model+".cat") {
+			t.Errorf("device %s: inventory modules %+v, want the image with its timestamp and the catalog", d.MAC, rec.Modules)
+		}
 	}
 	var buf bytes.Buffer
 	rep.WriteText(&buf)
