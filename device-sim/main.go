@@ -19,6 +19,8 @@ import (
 	"flag"
 	"fmt"
 	"io"
+	"net/netip"
+	"net/url"
 	"os"
 	"os/signal"
 	"runtime/pprof"
@@ -77,6 +79,7 @@ Flags:
 // options are the command line's.
 type options struct {
 	data, internalURL, externalURL, caFile, domain string
+	address                                        string
 	scenarioFile                                   string
 	groups                                         []simulator.Group
 	duration, rebootTime, idleTime, bootSpread     string
@@ -108,6 +111,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.externalURL, "external-url", "", "instead of --data: the edge's base `URL`")
 	fs.StringVar(&o.caFile, "ca", "", "instead of --data: the service CA certificate `FILE` (PEM), the only one devices trust")
 	fs.StringVar(&o.domain, "domain", "", "instead of --data: the devices' `DOMAIN` (ucupdates-r2.DOMAIN)")
+	fs.StringVar(&o.address, "address", "127.0.0.1", "with --internal-url: the `IP` address device-sim's DNS server gives for the service's names")
 	fs.StringVar(&o.scenarioFile, "scenario", "", "read the scenario from a JSON `FILE`; the flags below override it")
 	fs.Func("group", "add a device `GROUP` (see above); repeat for more; replaces the scenario's groups", func(v string) error {
 		g, err := parseGroup(v)
@@ -245,7 +249,20 @@ func (o *options) service() (simulator.Service, error) {
 		if err != nil {
 			return simulator.Service{}, err
 		}
-		return simulator.Service{Domain: o.domain, InternalURL: o.internalURL, ExternalURL: o.externalURL, RootCAs: pool}, nil
+		ip, err := netip.ParseAddr(o.address)
+		if err != nil {
+			return simulator.Service{}, fmt.Errorf("--address: %w", err)
+		}
+		svc := simulator.Service{Domain: o.domain, InternalURL: o.internalURL, ExternalURL: o.externalURL, RootCAs: pool, Hosts: map[string]netip.Addr{}}
+		for _, u := range []string{o.internalURL, o.externalURL} {
+			if pu, err := url.Parse(u); err == nil && pu.Hostname() != "" {
+				svc.Hosts[strings.ToLower(pu.Hostname())] = ip
+			}
+		}
+		if o.domain != "" {
+			svc.Hosts["ucupdates-r2."+strings.ToLower(o.domain)] = ip
+		}
+		return svc, nil
 	}
 	if o.data == "" {
 		return simulator.Service{}, errors.New("no service: give --data DIR (or set OPENDUS_DATA), or --internal-url and --ca")
