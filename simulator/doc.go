@@ -11,7 +11,9 @@
 // remote through the edge) and maybe a user who signs in. It behaves as the
 // protocol of package deviceapi expects (docs/protocol.md):
 //
-//   - It powers on within Behaviour.BootSpread of the start and checks in.
+//   - It powers on within Behaviour.BootSpread of the start and checks in
+//     with its modules (the image, with the timestamp of its update, and
+//     the catalog that came with it).
 //     A LAN device nobody ever signed in to finds the service through DNS,
 //     ucupdates-r2.<domain> (provisioning.Resolver, asking the DNS server the
 //     simulator runs on loopback), using the internal listener's port. A
@@ -49,9 +51,11 @@
 // entry in a priority queue ordered by simulated time, then device number.
 // No goroutine sleeps per device: RunUntil pops due timers in order and hands
 // them to a bounded pool of workers that make the HTTP exchanges, over one
-// keep-alive transport for the LAN (TLS trusting only the service's CA) and,
-// because NTLM authenticates a connection, an HTTP/1.1 transport per worker
-// for the edge whose connections last one device event. Simulated time does
+// keep-alive HTTP/1.1 transport for the LAN (TLS trusting only the
+// service's CA) and, because NTLM authenticates a connection and its
+// handshake must stay on one, an HTTP/1.1 transport per worker for the edge,
+// whose connection is kept while the worker's devices have the same user and
+// closed when a device of another user (or of nobody) needs it. Simulated time does
 // not move while an exchange is under way: an event is handed out only when
 // it is at most Config.Lookahead past the earliest event still being
 // handled, and a transfer takes simulated time by the location's rate, not
