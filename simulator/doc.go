@@ -55,13 +55,13 @@
 // service's CA) and, because NTLM authenticates a connection and its
 // handshake must stay on one, an HTTP/1.1 transport per worker for the edge,
 // whose connection is kept while the worker's devices have the same user and
-// closed when a device of another user (or of nobody) needs it. Simulated time does
-// not move while an exchange is under way: an event is handed out only when
-// it is at most Config.Lookahead past the earliest event still being
-// handled, and a transfer takes simulated time by the location's rate, not
-// by how long the real bytes took. With Scenario.Speed the clock also keeps
-// pace with real time (speed simulated seconds per real second); with 0 it
-// runs as fast as the service answers.
+// closed when a device of another user (or of nobody) needs it. Simulated
+// time moves on only as exchanges complete: an event is handed out only when
+// it is at most Config.Lookahead (a simulated minute) past the earliest
+// event still being handled, and a transfer takes simulated time by the
+// location's rate, not by how long the real bytes took. With Scenario.Speed
+// the clock also keeps pace with real time (speed simulated seconds per real
+// second); with 0 it runs as fast as the service answers.
 //
 // # Reproducibility
 //
