@@ -303,6 +303,13 @@ func (s *Sim) RunUntil(ctx context.Context, until time.Time) error {
 			wake.Stop()
 		}
 	}
+	// idle moves the clock with real time while nothing is under way, up to
+	// the next event.
+	idle := func(reached int64) {
+		if c := min(reached, end); len(inflight) == 0 && c > s.clock.Load() && (s.q.empty() || c <= s.q.peek().at) {
+			s.clock.Store(c)
+		}
+	}
 	for {
 		wakeC = nil
 		reached := p.reached(s.cfg.Now())
@@ -329,9 +336,7 @@ func (s *Sim) RunUntil(ctx context.Context, until time.Time) error {
 			}
 			setWake(p.due(end)) // a paced run takes its time
 		}
-		if c := min(reached, end); len(inflight) == 0 && c > s.clock.Load() && (s.q.empty() || c <= s.q.peek().at) {
-			s.clock.Store(c)
-		}
+		idle(reached)
 		select {
 		case j := <-results:
 			for i, t := range inflight {
@@ -344,6 +349,7 @@ func (s *Sim) RunUntil(ctx context.Context, until time.Time) error {
 			s.done(j)
 		case <-wakeC:
 		case <-tickC:
+			idle(p.reached(s.cfg.Now()))
 			s.cfg.Progress(s.Progress())
 		case <-ctx.Done():
 			finish()
