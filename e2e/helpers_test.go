@@ -168,6 +168,15 @@ func kind(d simulator.DeviceInfo) string {
 	return b.String()
 }
 
+// TestMain removes the device-sim binary the tests built.
+func TestMain(m *testing.M) {
+	code := m.Run()
+	if simBin != "" {
+		os.RemoveAll(filepath.Dir(simBin))
+	}
+	os.Exit(code)
+}
+
 var (
 	simOnce sync.Once
 	simBin  string
