@@ -148,11 +148,17 @@ func open(path string) (*cab.Cabinet, error) {
 	return cab.OpenSet(root, filepath.Base(path), nil)
 }
 
-func oneFile(cmd string, pos []string) (string, error) {
-	if len(pos) != 1 {
-		return "", usagef("%s takes one cabinet file, got %d arguments", cmd, len(pos))
+// openArg parses a command's flags and opens the one cabinet (or the first
+// part of a set) it names.
+func openArg(cmd string, fs *flag.FlagSet, args []string) (*cab.Cabinet, error) {
+	pos, err := parse(fs, args)
+	if err != nil {
+		return nil, err
 	}
-	return pos[0], nil
+	if len(pos) != 1 {
+		return nil, usagef("%s takes one cabinet file, got %d arguments", cmd, len(pos))
+	}
+	return open(pos[0])
 }
 
 type jsonFile struct {
@@ -168,15 +174,7 @@ type jsonFile struct {
 func list(_ context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	file, err := oneFile("list", pos)
-	if err != nil {
-		return err
-	}
-	c, err := open(file)
+	c, err := openArg("list", fs, args)
 	if err != nil {
 		return err
 	}
@@ -208,15 +206,7 @@ func list(_ context.Context, args []string, stdout io.Writer) error {
 func extract(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("extract", flag.ContinueOnError)
 	dir := fs.String("C", ".", "extract under `DIR`")
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	file, err := oneFile("extract", pos)
-	if err != nil {
-		return err
-	}
-	c, err := open(file)
+	c, err := openArg("extract", fs, args)
 	if err != nil {
 		return err
 	}
@@ -226,15 +216,7 @@ func extract(ctx context.Context, args []string, stdout io.Writer) error {
 
 func test(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	pos, err := parse(fs, args)
-	if err != nil {
-		return err
-	}
-	file, err := oneFile("test", pos)
-	if err != nil {
-		return err
-	}
-	c, err := open(file)
+	c, err := openArg("test", fs, args)
 	if err != nil {
 		return err
 	}
@@ -246,7 +228,7 @@ func test(ctx context.Context, args []string, stdout io.Writer) error {
 	for _, f := range c.Files() {
 		total += f.Size
 	}
-	fmt.Fprintf(stdout, "%s: OK, %d files, %d bytes\n", file, len(c.Files()), total)
+	fmt.Fprintf(stdout, "%s: OK, %d files, %d bytes\n", c.Name(), len(c.Files()), total)
 	return nil
 }
 
