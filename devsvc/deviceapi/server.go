@@ -257,6 +257,23 @@ func (s *Server) acquire() bool {
 
 func (s *Server) release() { <-s.inflight }
 
+// readMessage reads a device message's body and parses it. When either
+// fails it has answered the device, and ok is false.
+func readMessage[T any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (m T, ok bool) {
+	bp, err := s.readBody(w, r)
+	if err != nil {
+		s.fail(w, r, "", err)
+		return m, false
+	}
+	m, err = parse(*bp)
+	s.bufs.Put(bp) // parse copies what it keeps
+	if err != nil {
+		s.fail(w, r, "", err)
+		return m, false
+	}
+	return m, true
+}
+
 func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	s := l.s
 	if !s.acquire() {
@@ -264,15 +281,8 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	bp, err := s.readBody(w, r)
-	if err != nil {
-		s.fail(w, r, "", err)
-		return
-	}
-	c, err := ParseCheckIn(*bp)
-	s.bufs.Put(bp)
-	if err != nil {
-		s.fail(w, r, "", err)
+	c, ok := readMessage(s, w, r, ParseCheckIn)
+	if !ok {
 		return
 	}
 	key := c.Key()
@@ -451,15 +461,8 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	bp, err := s.readBody(w, r)
-	if err != nil {
-		s.fail(w, r, "", err)
-		return
-	}
-	st, err := ParseStatus(*bp)
-	s.bufs.Put(bp)
-	if err != nil {
-		s.fail(w, r, "", err)
+	st, ok := readMessage(s, w, r, ParseStatus)
+	if !ok {
 		return
 	}
 	key := st.Key()
@@ -468,7 +471,7 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, key, err)
 		return
 	}
-	err = s.st.Report(r.Context(), store.Report{Key: key, State: st.State, Target: st.Target, Error: st.ErrorCode, Time: s.now().UTC()})
+	err := s.st.Report(r.Context(), store.Report{Key: key, State: st.State, Target: st.Target, Error: st.ErrorCode, Time: s.now().UTC()})
 	if err != nil {
 		s.fail(w, r, key, err)
 		return
