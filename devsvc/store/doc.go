@@ -10,7 +10,8 @@
 //	opendus.db                    bbolt database
 //	DeviceUpdateFiles/<DeviceType>/<Vendor>/<Model>/<Revision>/<Locale>/<Version>/<file>
 //
-// The database has one bucket per kind of record, each record JSON:
+// The database has one bucket per kind of record, each record JSON except
+// the devices (a compact binary form, see devicerec.go):
 //
 //	meta         "schema" -> schema version (SchemaVersion)
 //	rules        identity path -> firmware.Rule

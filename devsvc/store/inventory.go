@@ -2,7 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"slices"
@@ -250,22 +249,35 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 		keys = append(keys, k)
 	}
 	slices.Sort(keys) // sequential puts are cheaper for the B+tree
+	// bolt keeps references to put values until the commit: records are
+	// appended to slabs that are never overwritten.
+	var slab []byte
 	return s.db.Update(func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDevices)
 		for _, k := range keys {
-			var d firmware.Device
-			found, err := getJSON(b, []byte(k), &d)
-			if err != nil {
-				return err
+			ops := batch[k]
+			var (
+				d     firmware.Device
+				found bool
+			)
+			if old := b.Get([]byte(k)); old != nil {
+				// A check-in replaces all but the report fields, which
+				// come first in the record.
+				var err error
+				if d, err = decodeDevice(old, ops[0].checkIn != nil); err != nil {
+					return fmt.Errorf("device %q: %w", k, err)
+				}
+				found = true
 			}
-			for _, op := range batch[k] {
+			for _, op := range ops {
 				d, found = applyOp(d, found, op), true
 			}
-			data, err := json.Marshal(&d)
-			if err != nil {
-				return err
+			if cap(slab)-len(slab) < 512 {
+				slab = make([]byte, 0, 64<<10)
 			}
-			if err := b.Put([]byte(k), data); err != nil {
+			start := len(slab)
+			slab = appendDevice(slab, &d)
+			if err := b.Put([]byte(k), slab[start:len(slab):len(slab)]); err != nil {
 				return err
 			}
 		}
@@ -305,8 +317,8 @@ func (s *Store) Devices(ctx context.Context) ([]firmware.Device, error) {
 	var ds []firmware.Device
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
-			var d firmware.Device
-			if err := json.Unmarshal(v, &d); err != nil {
+			d, err := decodeDevice(v, false)
+			if err != nil {
 				return fmt.Errorf("device %q: %w", k, err)
 			}
 			ds = append(ds, d)
@@ -325,16 +337,22 @@ func (s *Store) Device(ctx context.Context, key string) (firmware.Device, error)
 	var d firmware.Device
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		b := tx.Bucket(bucketDevices)
-		ok, err := getJSON(b, []byte(key), &d)
-		if err == nil && !ok {
-			if m, merr := firmware.NormalizeMAC(key); merr == nil && m != key {
-				ok, err = getJSON(b, []byte(m), &d)
+		k := key
+		v := b.Get([]byte(k))
+		if v == nil {
+			if m, err := firmware.NormalizeMAC(key); err == nil && m != key {
+				k = m
+				v = b.Get([]byte(k))
 			}
 		}
-		if err == nil && !ok {
-			err = fmt.Errorf("device %q %w", key, ErrNotFound)
+		if v == nil {
+			return fmt.Errorf("device %q %w", key, ErrNotFound)
 		}
-		return err
+		var err error
+		if d, err = decodeDevice(v, false); err != nil {
+			return fmt.Errorf("device %q: %w", k, err)
+		}
+		return nil
 	})
 	if err != nil {
 		return firmware.Device{}, fmt.Errorf("store: %w", err)

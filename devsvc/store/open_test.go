@@ -186,3 +186,77 @@ func TestStats(t *testing.T) {
 		t.Errorf("Stats = %+v, want %+v", st, want)
 	}
 }
+
+// TestOpenMigratesSchema1 opens a schema 1 database, whose device records
+// are JSON: Open converts them, and the inventory reads and updates them.
+func TestOpenMigratesSchema1(t *testing.T) {
+	dir := t.TempDir()
+	ctx := context.Background()
+	s := openDir(t, dir, nil)
+	s.Close()
+	d := fullDevice()
+	other := firmware.Device{Key: "serial:SERIAL-7", Serial: "SERIAL-7", State: firmware.StateDownloading}
+	db, err := bolt.Open(filepath.Join(dir, dbName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte("1")); err != nil {
+			return err
+		}
+		for _, d := range []firmware.Device{d, other} {
+			if err := putJSON(tx.Bucket(bucketDevices), []byte(d.Key), &d); err != nil {
+				return err
+			}
+		}
+		return nil
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+
+	s = openDir(t, dir, nil)
+	if st, _ := s.Stats(ctx); st.SchemaVersion != SchemaVersion {
+		t.Errorf("SchemaVersion after migration = %d, want %d", st.SchemaVersion, SchemaVersion)
+	}
+	got, err := s.Devices(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff([]firmware.Device{d, other}, got); diff != "" {
+		t.Errorf("devices after migration (-want +got):\n%s", diff)
+	}
+	if err := s.RecordCheckIn(ctx, firmware.Device{Serial: "SERIAL-7", Version: v2}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if got, err := s.Device(ctx, "serial:SERIAL-7"); err != nil || got.Version != v2 || got.State != firmware.StateDownloading {
+		t.Errorf("after a check-in: %+v, %v; want version %s, state kept", got, err, v2)
+	}
+}
+
+func TestOpenRefusesCorruptDeviceRecord(t *testing.T) {
+	dir := t.TempDir()
+	s := openDir(t, dir, nil)
+	s.Close()
+	db, err := bolt.Open(filepath.Join(dir, dbName), 0o600, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(tx *bolt.Tx) error {
+		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte("1")); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketDevices).Put([]byte("k"), []byte("{broken"))
+	})
+	db.Close()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := Open(dir, nil); !errors.Is(err, errDeviceRecord) || !strings.Contains(err.Error(), `device "k"`) {
+		t.Errorf("Open with a corrupt schema 1 record = %v, want an error naming the device", err)
+	}
+}

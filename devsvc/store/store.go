@@ -47,7 +47,7 @@ var (
 
 // SchemaVersion is the database schema this package writes. Open upgrades
 // older databases (see migrate) and refuses newer ones with ErrSchema.
-const SchemaVersion = 1
+const SchemaVersion = 2
 
 // Names in the data directory.
 const (
@@ -231,9 +231,13 @@ func (s *Store) initSchema(tx *bolt.Tx) error {
 }
 
 // migrate upgrades the database from schema version from to from+1, inside
-// Open's transaction. Schema 1 is the first; a later schema adds a case.
+// Open's transaction. Schema 1 is the first; each later schema adds a case.
 func migrate(tx *bolt.Tx, from int) error {
 	switch from {
+	case 1:
+		// Schema 2: device records in the binary form of appendDevice
+		// instead of JSON.
+		return migrateDevicesToBinary(tx.Bucket(bucketDevices))
 	default:
 		return fmt.Errorf("%w: no migration from schema version %d", ErrSchema, from)
 	}
