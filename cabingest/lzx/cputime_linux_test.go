@@ -5,12 +5,12 @@ import (
 	"time"
 )
 
-// threadCPU returns the CPU time of the calling OS thread (the caller
-// locks its goroutine to the thread), which the load on a shared machine
-// disturbs much less than wall time.
-func threadCPU() (time.Duration, bool) {
+// processCPU returns the CPU time of the process so far, all threads: the
+// encoder's match finder runs on a goroutine of its own. CPU time is
+// disturbed much less than wall time by other load on a shared machine.
+func processCPU() (time.Duration, bool) {
 	var ru syscall.Rusage
-	if err := syscall.Getrusage(syscall.RUSAGE_THREAD, &ru); err != nil {
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
 		return 0, false
 	}
 	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano()), true

@@ -69,10 +69,17 @@
 //
 // The encoder keeps the last window of input (after E8 translation) and
 // finds matches with binary trees keyed by a hash of the next 4 bytes (as
-// in LZMA's BT4), bounded in depth. A near-optimal parser then chooses
-// literals, matches and repeated-offset matches for the whole frame by
-// dynamic programming over bit costs taken from the Huffman path lengths
-// of the previous frame, and a second time from those of the first parse.
+// in LZMA's BT4), bounded in depth; positions closer than a maximum match
+// to the end of the data are searched but inserted only when the next
+// frame has arrived, so that every insertion compares the same length and
+// the trees stay ordered. In long runs without matches (compressed or
+// random data) the finder steps over more and more positions. A
+// near-optimal parser chooses literals, matches and repeated-offset
+// matches for the whole frame by dynamic programming over bit costs taken
+// from the Huffman path lengths of the previous frame (the first frame is
+// parsed twice, the second time with the costs of the first parse). The
+// parser runs on the calling goroutine while the match finder, on another,
+// works ahead of it through the frame.
 // Each frame becomes one block: verbatim or aligned offset (whichever codes
 // the offsets' low bits cheaper), or uncompressed when that is smaller.
 // Trees are length-limited to 16 bits (the pretree to 15, the aligned tree

@@ -88,14 +88,59 @@ func (c *costModel) matchCost(s, l int) uint32 {
 	return c.main[s*8+lh]
 }
 
+// Match finding runs ahead of the parser on another goroutine: findAll
+// publishes on the ready channel the k for which candIdx[0..k] are final
+// (the candidates of the first k positions), every pipelineChunk positions
+// and at the end, then closes it. The two share only hist (read-only while a frame is
+// encoded) and the candidate arrays, whose entries the parser reads after
+// receiving the count that covers them; the trees and the hash heads
+// belong to the finder, the costs, arrivals and tokens to the parser.
+const (
+	pipelineChunk = 2048
+	// Frames shorter than this are parsed after the finder is done, on
+	// one goroutine.
+	pipelineMin = 4 * pipelineChunk
+)
+
+// Positions without a match: after skipAfter of them in a row the finder
+// steps over positions, one more every 2^skipShift misses, up to maxSkip.
+const (
+	skipAfter = 32
+	skipShift = 4
+	maxSkip   = 16
+)
+
 // findAll lists the match candidates of every position of the frame at
-// hist[start:], inserting the positions into the binary trees.
-func (e *Encoder) findAll(start int) {
+// hist[start:], inserting the positions into the binary trees. With a
+// non-nil ready channel it publishes its progress there and closes it.
+//
+// The trees stay ordered only if every position is inserted comparing up
+// to maxMatch bytes, so positions closer than that to the end of the data
+// are only searched, and inserted when the next frame has arrived
+// (e.deferred), unless this is the folder's final frame: there no later
+// comparison looks further than the data.
+func (e *Encoder) findAll(start int, final bool, ready chan<- int) {
 	h := e.hist
 	end := len(h)
 	n := end - start
-	e.candIdx = e.candIdx[:0]
-	e.cands = e.cands[:0]
+	idx := e.candIdx[:n+1]
+	cs := e.cands[:0]
+	if ready != nil {
+		defer close(ready)
+	}
+	if e.deferred >= 0 {
+		for p := e.deferred; p < start; p++ {
+			if limit := min(maxMatch, end-p); limit >= hashLen {
+				x := hashAt(h[p:])
+				e.btFind(p, limit, x, int(e.head[x]), e.scratch8[:0])
+			}
+		}
+		e.deferred = -1
+	}
+	cutoff := n // positions from cutoff on are only searched
+	if !final {
+		cutoff = max(n-maxMatch+1, 0)
+	}
 	// The hash bucket of the next position is looked up one position
 	// ahead, so that its cache miss overlaps the current tree walk.
 	nextX, nextCur := uint32(0), int32(-1)
@@ -103,44 +148,112 @@ func (e *Encoder) findAll(start int) {
 		nextX = hashAt(h[start:])
 		nextCur = e.head[nextX]
 	}
+	published := 0
+	misses := 0 // positions in a row without a match
 	for i := 0; i < n; i++ {
-		e.candIdx = append(e.candIdx, int32(len(e.cands)))
+		if ready != nil && i-published >= pipelineChunk {
+			// idx[0..i-1] are final (the greedy steps below fill
+			// ahead only up to i-1).
+			ready <- i - 1
+			published = i
+		}
+		idx[i] = int32(len(cs))
 		p := start + i
 		limit := min(maxMatch, end-p)
 		if limit < hashLen {
 			continue
 		}
 		x, cur := nextX, nextCur
+		insert := i < cutoff
 		if p+1+hashLen <= end {
 			nextX = hashAt(h[p+1:])
 			nextCur = e.head[nextX]
-			if nextX == x {
+			if nextX == x && insert {
 				nextCur = int32(p)
 			}
 		}
-		bestLen := e.btFind(p, limit, x, int(cur))
-		if bestLen >= e.nice {
+		var bestLen int
+		if insert {
+			bestLen, cs = e.btFind(p, limit, x, int(cur), cs)
+		} else {
+			if e.deferred < 0 {
+				e.deferred = p
+			}
+			bestLen, cs = e.btSearch(p, limit, int(cur), cs)
+		}
+		step := 1
+		switch {
+		case bestLen >= e.nice:
 			// Taken greedily: the positions inside get no candidates and
 			// stay out of the trees.
-			for k := 1; k < bestLen && i+k < n; k++ {
-				e.candIdx = append(e.candIdx, int32(len(e.cands)))
+			step, misses = bestLen, 0
+		case bestLen > 2:
+			misses = 0
+		default:
+			// In a long run without matches (incompressible data), look
+			// at fewer and fewer positions.
+			if misses++; misses > skipAfter {
+				step = min(1+(misses-skipAfter)>>skipShift, maxSkip)
 			}
-			i += bestLen - 1
+		}
+		if step > 1 {
+			for k := 1; k < step && i+k < n; k++ {
+				idx[i+k] = int32(len(cs))
+			}
+			i += step - 1
 			if q := start + i + 1; q+hashLen <= end {
 				nextX = hashAt(h[q:])
 				nextCur = e.head[nextX]
 			}
 		}
 	}
-	e.candIdx = append(e.candIdx, int32(len(e.cands)))
+	idx[n] = int32(len(cs))
+	if ready != nil {
+		ready <- n
+	}
+}
+
+// btSearch is btFind without the insertion: it walks the tree of position
+// p's hash bucket from cur and appends the matches it meets to cs.
+func (e *Encoder) btSearch(p, limit, cur int, cs []cand32) (int, []cand32) {
+	h := e.hist
+	son := e.son
+	off, mask := e.sonBase, e.ws-1
+	minPos := max(p-(e.ws-3), 0)
+	len0, len1 := 0, 0
+	bestLen := 2
+	found := 0
+	for depth := e.depth; depth > 0 && cur >= minPos; depth-- {
+		l := min(len0, len1)
+		l += matchLen(h, cur+l, p+l, limit-l)
+		if l > bestLen {
+			bestLen = l
+			if found < maxCands {
+				cs = append(cs, cand32{uint16(l), uint8(slotOf(uint32(p-cur) + 2)), uint32(p - cur)})
+				found++
+			}
+		}
+		if l >= limit {
+			break
+		}
+		c2 := 2 * ((cur + off) & mask)
+		if h[cur+l] < h[p+l] {
+			cur = int(son[c2+1])
+			len1 = l
+		} else {
+			cur = int(son[c2])
+			len0 = l
+		}
+	}
+	return bestLen, cs
 }
 
 // btFind inserts position p into the binary tree of its hash bucket
 // (LZ77 binary-tree match finding, as in LZMA's BT4), appends the matches
 // of increasing length it meets on the way to e.cands, and returns the
 // longest length found. It needs hashLen bytes at p; x is their hash and cur
-// the bucket's head.
-func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
+// the bucket's head. It returns cs with the candidates appended.
+func (e *Encoder) btFind(p, limit int, x uint32, cur int, cs []cand32) (int, []cand32) {
 	h := e.hist
 	son := e.son
 	off, mask := e.sonBase, e.ws-1
@@ -153,26 +266,21 @@ func (e *Encoder) btFind(p, limit int, x uint32, cur int) int {
 	for depth := e.depth; ; depth-- {
 		if cur < minPos || depth == 0 {
 			son[ptr0], son[ptr1] = -1, -1
-			return bestLen
+			return bestLen, cs
 		}
 		l := min(len0, len1)
 		l += matchLen(h, cur+l, p+l, limit-l)
 		if l > bestLen {
-			// The skipped prefix is only as trustworthy as the tree
-			// order, which a truncated comparison near a frame end can
-			// spoil: measure the match before using it.
-			if real := matchLen(h, cur, p, limit); real > bestLen {
-				bestLen = real
-				if found < maxCands {
-					e.cands = append(e.cands, cand32{uint16(real), uint8(slotOf(uint32(p-cur) + 2)), uint32(p - cur)})
-					found++
-				}
+			bestLen = l
+			if found < maxCands {
+				cs = append(cs, cand32{uint16(l), uint8(slotOf(uint32(p-cur) + 2)), uint32(p - cur)})
+				found++
 			}
 		}
 		c2 := 2 * ((cur + off) & mask)
 		if l >= limit {
 			son[ptr1], son[ptr0] = son[c2], son[c2+1]
-			return bestLen
+			return bestLen, cs
 		}
 		if h[cur+l] < h[p+l] {
 			son[ptr1] = int32(cur)
@@ -195,8 +303,9 @@ type cand32 struct {
 }
 
 // optimalParse chooses the frame's literals and matches and replays them
-// into tokens.
-func (e *Encoder) optimalParse(start, allLens int) {
+// into tokens. The candidates of the first avail positions are final;
+// ready, when not nil, announces more (see findAll).
+func (e *Encoder) optimalParse(start, allLens, avail int, ready <-chan int) {
 	h := e.hist
 	n := len(h) - start
 	if cap(e.arr) < n+1 {
@@ -264,6 +373,9 @@ func (e *Encoder) optimalParse(start, allLens int) {
 			continue
 		}
 		// explicit offsets
+		for i+1 > avail {
+			avail = <-ready
+		}
 		cs := e.cands[e.candIdx[i]:e.candIdx[i+1]]
 		prevLen := minMatch
 		longest := 0
