@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
 	"io"
 	"io/fs"
 	"os"
@@ -524,4 +525,26 @@ func FuzzOpenBundle(f *testing.F) {
 			}
 		}
 	})
+}
+
+// TestOpenBundleSeveralCabinets refuses a file carrying two cabinets,
+// naming both, rather than importing the first and ignoring the other.
+func TestOpenBundleSeveralCabinets(t *testing.T) {
+	tree := t.TempDir()
+	writeTree(t, tree, testUpdates[:1])
+	cabPath := packTree(t, tree, filepath.Join(t.TempDir(), "b.cab"), cab.Compression{Type: cab.CompressMSZIP})
+	data, err := os.ReadFile(cabPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	exe := filepath.Join(t.TempDir(), "UCUpdates.exe")
+	two := append(append([]byte("MZ stub "), data...), data...)
+	if err := os.WriteFile(exe, two, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	_, err = OpenBundle(context.Background(), exe, nil)
+	want := fmt.Sprintf("2 cabinets (UCUpdates.exe, UCUpdates.exe@%d)", 8+len(data))
+	if !errors.Is(err, ErrInvalid) || !strings.Contains(err.Error(), want) {
+		t.Errorf("OpenBundle = %v, want ErrInvalid with %q", err, want)
+	}
 }

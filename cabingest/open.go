@@ -136,10 +136,21 @@ func openBundle(ctx context.Context, r io.ReaderAt, size int64, c Config) (*Bund
 }
 
 func openCabinet(ctx context.Context, r io.ReaderAt, size int64, c Config) (*Bundle, error) {
-	cb, err := cab.Open(r, size, c.Name, &cab.Config{MaxFiles: c.MaxFiles, MaxTotalSize: c.MaxTotalSize})
+	cbs, err := cab.OpenEvery(r, size, c.Name, &cab.Config{MaxFiles: c.MaxFiles, MaxTotalSize: c.MaxTotalSize})
 	if err != nil {
 		return nil, &BundleError{Bundle: c.Name, Problems: []Problem{{"", fmt.Errorf("%w: not a readable cabinet or RPM: %w", ErrInvalid, err)}}}
 	}
+	if len(cbs) > 1 {
+		// Importing the first alone would leave the others out unseen.
+		names := make([]string, len(cbs))
+		for i, cb := range cbs {
+			names[i] = cb.Name()
+		}
+		return nil, &BundleError{Bundle: c.Name, Problems: []Problem{{"", fmt.Errorf(
+			"%w: the file holds %d cabinets (%s) and a bundle is one; list them with `devsvc cab list %s`, extract them with `devsvc cab extract`, and import the bundle cabinet among them",
+			ErrInvalid, len(cbs), strings.Join(names, ", "), c.Name)}}}
+	}
+	cb := cbs[0]
 	src := cabinetSource{cb}
 	b := &Bundle{Name: c.Name, Format: FormatCabinet}
 	treePath := func(p string) (string, bool) { return strings.TrimPrefix(p, TreeRoot+"/"), true }

@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -213,5 +215,71 @@ func TestExtractAllSymlinkEscape(t *testing.T) {
 	entries, _ := os.ReadDir(base)
 	if len(entries) != 2 {
 		t.Errorf("base holds %d entries, want 2 (outside, target)", len(entries))
+	}
+}
+
+// TestOpenAll opens a self-extracting file holding three cabinets, one of
+// them carrying a fourth as a stored file: OpenAll opens the three, in
+// order, each named by its offset, and the cumulative limits hold.
+func TestOpenAll(t *testing.T) {
+	inner := writeCab(t, Compression{Type: CompressNone}, []cabtest.TreeFile{{Name: "inner.txt", Data: []byte("inside")}})
+	first := writeCab(t, Compression{Type: CompressNone}, []cabtest.TreeFile{{Name: "nested.cab", Data: inner}})
+	second := writeCab(t, Compression{Type: CompressMSZIP}, []cabtest.TreeFile{{Name: "fw\\a.nbt", Data: cabtest.FirmwareLike(2, 100000)}})
+	third := writeCab(t, Compression{Type: CompressLZX, Window: 16}, []cabtest.TreeFile{{Name: "fw\\b.nbt", Data: cabtest.FirmwareLike(3, 70000)}, {Name: "b.xml", Data: []byte("<x/>")}})
+	stub := append([]byte("MZ\x90\x00"), bytes.Repeat([]byte("stub MSCF "), 100)...)
+	var exe []byte
+	var offsets []int
+	for _, part := range [][]byte{stub, first, []byte("gap MSCF gap"), second, third, []byte("trailer")} {
+		if len(part) > 0 && string(part[:4]) == "MSCF" {
+			offsets = append(offsets, len(exe))
+		}
+		exe = append(exe, part...)
+	}
+	dir := t.TempDir()
+	if err := os.WriteFile(filepath.Join(dir, "setup.exe"), exe, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	root, err := os.OpenRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+
+	cs, err := OpenAll(root, "setup.exe", nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names, files []string
+	for _, c := range cs {
+		names = append(names, c.Name())
+		for _, f := range c.Files() {
+			files = append(files, f.Name)
+		}
+		if err := c.Test(t.Context()); err != nil {
+			t.Errorf("Test(%s): %v", c.Name(), err)
+		}
+	}
+	wantNames := []string{"setup.exe", fmt.Sprintf("setup.exe@%d", offsets[1]), fmt.Sprintf("setup.exe@%d", offsets[2])}
+	if !slices.Equal(names, wantNames) {
+		t.Errorf("cabinets %q, want %q", names, wantNames)
+	}
+	if want := []string{"nested.cab", "fw\\a.nbt", "fw\\b.nbt", "b.xml"}; !slices.Equal(files, want) {
+		t.Errorf("files %q, want %q", files, want)
+	}
+	// Closing in any order closes the shared file once, with the last.
+	for _, i := range []int{1, 0, 2} {
+		if err := cs[i].Close(); err != nil {
+			t.Errorf("Close(%s): %v", cs[i].Name(), err)
+		}
+	}
+
+	// The limits count the cabinets together.
+	if _, err := OpenAll(root, "setup.exe", &Config{MaxFiles: 3}); !errors.Is(err, ErrLimit) {
+		t.Errorf("OpenAll with MaxFiles 3 = %v, want ErrLimit", err)
+	}
+	// No scanning: the first cabinet only.
+	cs, err = OpenAll(root, "setup.exe", &Config{MaxScan: -1})
+	if !errors.Is(err, ErrFormat) {
+		t.Errorf("OpenAll of a stub with MaxScan -1 = %d cabinets, %v; want ErrFormat", len(cs), err)
 	}
 }

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path"
 	"strings"
+	"sync/atomic"
 	"time"
 )
 
@@ -97,6 +98,7 @@ func (f *File) Path() string { return SafePath(f.Name) }
 // part is one cabinet file of a set.
 type part struct {
 	name string
+	base int64       // offset of the cabinet in its file
 	r    io.ReaderAt // offsets relative to the "MSCF" signature
 	size int64
 	h    header
@@ -298,14 +300,34 @@ func (c *Cabinet) findPart(r io.ReaderAt, size int64, name string) (*part, error
 	if err == nil || c.cfg.MaxScan < 0 {
 		return p, err
 	}
+	// Search on, also past a broken cabinet header at the start (as
+	// cabextract does: "MSCFMSCF..." hides the real header at offset 4).
+	tries := 0
+	found, serr := scan(r, size, name, 1, &c.cfg, &tries)
+	switch {
+	case found != nil:
+		return found, nil
+	case serr != nil:
+		return nil, serr
+	}
 	var sig [4]byte
 	if n, _ := r.ReadAt(sig[:], 0); n == 4 && string(sig[:]) == "MSCF" {
 		return nil, err // a cabinet, but a broken one
 	}
-	limit := min(size, c.cfg.MaxScan)
+	return nil, fmt.Errorf("cab: %s: no cabinet found: %w", name, ErrFormat)
+}
+
+// maxScanTries bounds the plausible headers one scan parses, so that a
+// crafted file cannot make it slow.
+const maxScanTries = 64
+
+// scan returns the first valid cabinet in r at an offset from from on,
+// looking at most cfg.MaxScan bytes further, or nil when there is none.
+// tries counts the plausible headers parsed, across the scans of a file.
+func scan(r io.ReaderAt, size int64, name string, from int64, cfg *Config, tries *int) (*part, error) {
+	limit := min(size, from+cfg.MaxScan)
 	buf := make([]byte, 64<<10)
-	tries := 0 // plausible headers parsed; bounded so a crafted file cannot make the scan slow
-	for base := int64(0); base < limit; base += int64(len(buf)) - 3 {
+	for base := from; base < limit; base += int64(len(buf)) - 3 {
 		n, rerr := r.ReadAt(buf, base)
 		if n < 4 {
 			break
@@ -318,14 +340,15 @@ func (c *Cabinet) findPart(r io.ReaderAt, size int64, name string) (*part, error
 			}
 			off := base + int64(i+j)
 			i += j + 1
-			if off == 0 || off >= limit || !plausible(r, off, size) {
+			if off >= limit || !plausible(r, off, size) {
 				continue
 			}
-			if tries++; tries > 64 {
-				return nil, fmt.Errorf("cab: %s: more than 64 cabinet-like headers: %w", name, ErrLimit)
+			if *tries++; *tries > maxScanTries {
+				return nil, fmt.Errorf("cab: %s: more than %d cabinet-like headers: %w", name, maxScanTries, ErrLimit)
 			}
 			sub := io.NewSectionReader(r, off, size-off)
-			if p, perr := parsePart(sub, size-off, name, &c.cfg); perr == nil {
+			if p, perr := parsePart(sub, size-off, name, cfg); perr == nil {
+				p.base = off
 				return p, nil
 			}
 		}
@@ -333,7 +356,116 @@ func (c *Cabinet) findPart(r io.ReaderAt, size int64, name string) (*part, error
 			break
 		}
 	}
-	return nil, fmt.Errorf("cab: %s: no cabinet found: %w", name, ErrFormat)
+	return nil, nil
+}
+
+// OpenAll opens every cabinet in the file first in root, as cabextract
+// does: the cabinet (and the set it starts) that OpenSet opens, then each
+// further cabinet found after the end of the one before (so cabinets
+// stored inside a cabinet's data are not opened twice). The further
+// cabinets are opened alone, as Open does, and named first@offset. The
+// limits of cfg apply to all of them together. Close every cabinet
+// returned.
+func OpenAll(root *os.Root, first string, cfg *Config) ([]*Cabinet, error) {
+	c, err := OpenSet(root, first, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.MaxScan < 0 {
+		return []*Cabinet{c}, nil
+	}
+	f, err := openPart(root, first)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cab: %w", err)
+	}
+	file := &sharedFile{f: f}
+	file.refs.Store(1)
+	defer file.Close()
+	fi, err := f.Stat()
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("cab: %w", err)
+	}
+	cabs, err := c.following(f, fi.Size())
+	if err != nil {
+		c.Close()
+		return nil, err
+	}
+	for _, sub := range cabs[1:] {
+		file.refs.Add(1)
+		sub.closers = append(sub.closers, file)
+	}
+	return cabs, nil
+}
+
+// OpenEvery opens every cabinet in r (size bytes), as OpenAll does in a
+// file, each alone (as Open does). name is used in errors and names the
+// further cabinets name@offset.
+func OpenEvery(r io.ReaderAt, size int64, name string, cfg *Config) ([]*Cabinet, error) {
+	c, err := Open(r, size, name, cfg)
+	if err != nil {
+		return nil, err
+	}
+	if c.cfg.MaxScan < 0 {
+		return []*Cabinet{c}, nil
+	}
+	return c.following(r, size)
+}
+
+// following returns c and the cabinets after it in r, the file of its
+// first part, checking the limits over all of them.
+func (c *Cabinet) following(r io.ReaderAt, size int64) ([]*Cabinet, error) {
+	cabs := []*Cabinet{c}
+	p0 := c.parts[0]
+	next := p0.base + max(int64(p0.h.cbCabinet), 4)
+	files, total := len(c.files), c.declaredSize()
+	tries := 0
+	for next < size {
+		p, err := scan(r, size, c.name, next, &c.cfg, &tries)
+		if err != nil {
+			return nil, err
+		}
+		if p == nil {
+			break
+		}
+		name := fmt.Sprintf("%s@%d", c.name, p.base)
+		p.name = name
+		sub := &Cabinet{name: name, cfg: c.cfg}
+		if err := sub.assemble([]*part{p}); err != nil {
+			return nil, err
+		}
+		files += len(sub.files)
+		total += sub.declaredSize()
+		if files > c.cfg.MaxFiles || total > c.cfg.MaxTotalSize {
+			return nil, fmt.Errorf("cab: %s: the cabinets in it hold more than %d files or %d bytes: %w", c.name, c.cfg.MaxFiles, c.cfg.MaxTotalSize, ErrLimit)
+		}
+		cabs = append(cabs, sub)
+		next = p.base + max(int64(p.h.cbCabinet), 4)
+	}
+	return cabs, nil
+}
+
+// sharedFile is a file read by several cabinets, closed with the last.
+type sharedFile struct {
+	f    *os.File
+	refs atomic.Int32
+}
+
+func (s *sharedFile) Close() error {
+	if s.refs.Add(-1) == 0 {
+		return s.f.Close()
+	}
+	return nil
+}
+
+// declaredSize is the sum of the files' sizes.
+func (c *Cabinet) declaredSize() int64 {
+	var n int64
+	for _, f := range c.files {
+		n += f.Size
+	}
+	return n
 }
 
 // plausible reports whether the header at off looks like a real cabinet,
@@ -346,8 +478,9 @@ func plausible(r io.ReaderAt, off, size int64) bool {
 	le := binary.LittleEndian
 	cb := int64(le.Uint32(b[8:]))
 	coff := int64(le.Uint32(b[16:]))
-	return le.Uint32(b[4:]) == 0 && le.Uint32(b[12:]) == 0 && le.Uint32(b[20:]) == 0 &&
-		b[24] == 3 && b[25] == 1 &&
+	// The reserved fields are not checked: cabextract ignores them, and
+	// search_tricky1.cab of its tests sets them.
+	return b[24] == 3 && b[25] == 1 &&
 		cb >= headerSize && cb <= size-off &&
 		coff >= headerSize && coff < cb &&
 		le.Uint16(b[26:]) > 0 && le.Uint16(b[28:]) > 0

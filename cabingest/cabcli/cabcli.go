@@ -42,7 +42,8 @@ Commands:
 FILE may be the first cabinet of a set (disk1.cab, disk2.cab, ...): the
 following cabinets are found by the names stored in it, in the same
 directory. A cabinet embedded in another file (a self-extracting .exe) is
-found by scanning for it.
+found by scanning for it; when a file holds several cabinets, each is
+listed, tested or extracted in turn, as cabextract does.
 
 Extraction never writes outside DIR: absolute names, ".." and links are
 neutralised ("/etc/x" becomes "etc/x", ".." becomes "xx"), and
@@ -138,19 +139,28 @@ func parse(fs *flag.FlagSet, args []string) ([]string, error) {
 	}
 }
 
-// open opens the cabinet (set) at path.
-func open(path string) (*cab.Cabinet, error) {
+// open opens the cabinets (sets) in the file at path.
+func open(path string) (cabinets, error) {
 	root, err := os.OpenRoot(filepath.Dir(path))
 	if err != nil {
 		return nil, err
 	}
 	defer root.Close()
-	return cab.OpenSet(root, filepath.Base(path), nil)
+	return cab.OpenAll(root, filepath.Base(path), nil)
 }
 
-// openArg parses a command's flags and opens the one cabinet (or the first
-// part of a set) it names.
-func openArg(cmd string, fs *flag.FlagSet, args []string) (*cab.Cabinet, error) {
+// cabinets are the cabinets of one file.
+type cabinets []*cab.Cabinet
+
+func (cs cabinets) Close() {
+	for _, c := range cs {
+		c.Close()
+	}
+}
+
+// openArg parses a command's flags and opens the cabinets of the one file
+// (or first part of a set) it names.
+func openArg(cmd string, fs *flag.FlagSet, args []string) (cabinets, error) {
 	pos, err := parse(fs, args)
 	if err != nil {
 		return nil, err
@@ -169,66 +179,90 @@ type jsonFile struct {
 	Folder      int       `json:"folder"`
 	Compression string    `json:"compression"`
 	Attributes  uint16    `json:"attributes"`
+	// Cabinet names the cabinet holding the file when the file holds
+	// several (see cab.OpenAll).
+	Cabinet string `json:"cabinet,omitempty"`
 }
 
 func list(_ context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("list", flag.ContinueOnError)
 	asJSON := fs.Bool("json", false, "print JSON")
-	c, err := openArg("list", fs, args)
+	cs, err := openArg("list", fs, args)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
+	defer cs.Close()
 	if *asJSON {
 		out := []jsonFile{}
-		for _, f := range c.Files() {
-			out = append(out, jsonFile{f.Name, f.Path(), f.Size, f.Modified, f.Folder, f.Compression.String(), f.Attrs})
+		for _, c := range cs {
+			name := ""
+			if len(cs) > 1 {
+				name = c.Name()
+			}
+			for _, f := range c.Files() {
+				out = append(out, jsonFile{f.Name, f.Path(), f.Size, f.Modified, f.Folder, f.Compression.String(), f.Attrs, name})
+			}
 		}
 		enc := json.NewEncoder(stdout)
 		enc.SetIndent("", "  ")
 		return enc.Encode(out)
 	}
 	tw := tabwriter.NewWriter(stdout, 0, 8, 2, ' ', tabwriter.AlignRight)
-	fmt.Fprintln(tw, "SIZE\tDATE\tFOLDER\tCOMPRESSION\t\tNAME")
-	var total int64
-	for _, f := range c.Files() {
-		date := "-"
-		if !f.Modified.IsZero() {
-			date = f.Modified.Format("2006-01-02 15:04:05")
+	for i, c := range cs {
+		if len(cs) > 1 {
+			if i > 0 {
+				fmt.Fprintln(tw)
+			}
+			fmt.Fprintf(tw, "\t\t\t\t\t%s:\n", printable(c.Name()))
 		}
-		fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t\t%s\n", f.Size, date, f.Folder, f.Compression, printable(f.Name))
-		total += f.Size
+		fmt.Fprintln(tw, "SIZE\tDATE\tFOLDER\tCOMPRESSION\t\tNAME")
+		var total int64
+		for _, f := range c.Files() {
+			date := "-"
+			if !f.Modified.IsZero() {
+				date = f.Modified.Format("2006-01-02 15:04:05")
+			}
+			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t\t%s\n", f.Size, date, f.Folder, f.Compression, printable(f.Name))
+			total += f.Size
+		}
+		fmt.Fprintf(tw, "%d\t\t\t\t\t%d files in %d folders, %d cabinets\n", total, len(c.Files()), c.Folders(), len(c.Parts()))
 	}
-	fmt.Fprintf(tw, "%d\t\t\t\t\t%d files in %d folders, %d cabinets\n", total, len(c.Files()), c.Folders(), len(c.Parts()))
 	return tw.Flush()
 }
 
 func extract(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("extract", flag.ContinueOnError)
 	dir := fs.String("C", ".", "extract under `DIR`")
-	c, err := openArg("extract", fs, args)
+	cs, err := openArg("extract", fs, args)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	return c.ExtractAll(ctx, *dir)
+	defer cs.Close()
+	for _, c := range cs {
+		if err := c.ExtractAll(ctx, *dir); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 func test(ctx context.Context, args []string, stdout io.Writer) error {
 	fs := flag.NewFlagSet("test", flag.ContinueOnError)
-	c, err := openArg("test", fs, args)
+	cs, err := openArg("test", fs, args)
 	if err != nil {
 		return err
 	}
-	defer c.Close()
-	if err := c.Test(ctx); err != nil {
-		return err
+	defer cs.Close()
+	for _, c := range cs {
+		if err := c.Test(ctx); err != nil {
+			return err
+		}
+		var total int64
+		for _, f := range c.Files() {
+			total += f.Size
+		}
+		fmt.Fprintf(stdout, "%s: OK, %d files, %d bytes\n", c.Name(), len(c.Files()), total)
 	}
-	var total int64
-	for _, f := range c.Files() {
-		total += f.Size
-	}
-	fmt.Fprintf(stdout, "%s: OK, %d files, %d bytes\n", c.Name(), len(c.Files()), total)
 	return nil
 }
 

@@ -138,3 +138,49 @@ func TestParseSize(t *testing.T) {
 		}
 	}
 }
+
+// TestSeveralCabinets packs two cabinets and joins them behind a stub, as
+// a self-extracting installer carries them: list, test and extract handle
+// both, and list --json names the cabinet of each file.
+func TestSeveralCabinets(t *testing.T) {
+	dir := t.TempDir()
+	exe := []byte("MZ stub\x00")
+	for i, name := range []string{"a.bin", "b.bin"} {
+		src := filepath.Join(dir, "src"+name)
+		if err := cabtest.WriteTree(src, []cabtest.TreeFile{{Name: name, Data: cabtest.FirmwareLike(int64(i), 5000)}}); err != nil {
+			t.Fatal(err)
+		}
+		out := filepath.Join(dir, name+".cab")
+		if code, _, stderr := runMain(t, "pack", "-o", out, src); code != 0 {
+			t.Fatalf("pack: exit %d: %s", code, stderr)
+		}
+		b, err := os.ReadFile(out)
+		if err != nil {
+			t.Fatal(err)
+		}
+		exe = append(exe, b...)
+	}
+	installer := filepath.Join(dir, "setup.exe")
+	if err := os.WriteFile(installer, exe, 0o644); err != nil {
+		t.Fatal(err)
+	}
+	code, stdout, _ := runMain(t, "list", installer, "--json")
+	var listed []jsonFile
+	if err := json.Unmarshal([]byte(stdout), &listed); err != nil || code != 0 {
+		t.Fatalf("list --json: exit %d, %v", code, err)
+	}
+	if len(listed) != 2 || listed[0].Cabinet != "setup.exe" || listed[1].Name != "b.bin" || !strings.HasPrefix(listed[1].Cabinet, "setup.exe@") {
+		t.Errorf("list --json = %+v, want a.bin in setup.exe and b.bin in the next cabinet", listed)
+	}
+	if code, stdout, stderr := runMain(t, "test", installer); code != 0 || strings.Count(stdout, ": OK") != 2 {
+		t.Errorf("test: exit %d, %q, %q; want two cabinets OK", code, stdout, stderr)
+	}
+	dst := filepath.Join(dir, "out")
+	if code, _, stderr := runMain(t, "extract", installer, "-C", dst); code != 0 {
+		t.Fatalf("extract: exit %d: %s", code, stderr)
+	}
+	got, err := cabtest.ReadTree(dst)
+	if err != nil || len(got) != 2 || got[0].Name != "a.bin" || got[1].Name != "b.bin" {
+		t.Errorf("extracted %v, %v; want a.bin and b.bin", got, err)
+	}
+}
