@@ -283,3 +283,65 @@ func TestOpenAll(t *testing.T) {
 		t.Errorf("OpenAll of a stub with MaxScan -1 = %d cabinets, %v; want ErrFormat", len(cs), err)
 	}
 }
+
+// TestExtractAllKeepsGoing corrupts a block of the first folder of a
+// split set: as cabextract does, ExtractAll reports that folder's files
+// (the broken one removed) and still extracts the next folder.
+func TestExtractAllKeepsGoing(t *testing.T) {
+	dir := t.TempDir()
+	files := []cabtest.TreeFile{
+		{Name: "a.bin", Data: cabtest.FirmwareLike(1, 100000)},
+		{Name: "b.bin", Data: cabtest.FirmwareLike(2, 100000)},
+		{Name: "c.bin", Data: cabtest.FirmwareLike(3, 50000)},
+	}
+	names := pack(t, dir, files, WriterConfig{SplitSize: 120 << 10})
+	if len(names) < 2 {
+		t.Fatalf("wrote %d cabinets, want a set", len(names))
+	}
+	first := filepath.Join(dir, names[0])
+	data, err := os.ReadFile(first)
+	if err != nil {
+		t.Fatal(err)
+	}
+	cfg := (*Config)(nil).withDefaults()
+	part, err := parsePart(bytes.NewReader(data), int64(len(data)), names[0], &cfg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	off := part.fols[0].off // folder 0's first block
+	data[off+dataSize+10] ^= 0xFF
+	if err := os.WriteFile(first, data, 0o644); err != nil {
+		t.Fatal(err)
+	}
+
+	out := filepath.Join(t.TempDir(), "out")
+	err = extractSet(t.Context(), first, out)
+	if !errors.Is(err, ErrChecksum) {
+		t.Fatalf("ExtractAll = %v, want ErrChecksum", err)
+	}
+	for _, want := range []string{`file "a.bin"`, `file "b.bin": not extracted after an error earlier in folder 0`} {
+		if !strings.Contains(err.Error(), want) {
+			t.Errorf("error %q does not say %q", err, want)
+		}
+	}
+	got, rerr := cabtest.ReadTree(out)
+	if rerr != nil {
+		t.Fatal(rerr)
+	}
+	if len(got) != 1 || got[0].Name != "c.bin" || !bytes.Equal(got[0].Data, files[2].Data) {
+		t.Errorf("extracted %d files, want c.bin alone and intact", len(got))
+	}
+	// Extract (the streaming API) still stops at the first error.
+	root, _ := os.OpenRoot(dir)
+	defer root.Close()
+	c, err := OpenSet(root, names[0], nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	calls := 0
+	err = c.Extract(t.Context(), func(f *File, r io.Reader) error { calls++; _, err := io.Copy(io.Discard, r); return err })
+	if !errors.Is(err, ErrChecksum) || calls != 1 {
+		t.Errorf("Extract = %v after %d files, want ErrChecksum after 1", err, calls)
+	}
+}

@@ -259,6 +259,15 @@ func n64(n int) int64 { return int64(n) }
 // fn need not read everything; the rest is decoded and checked. Extract
 // stops at the first error, from decoding or from fn.
 func (c *Cabinet) Extract(ctx context.Context, fn func(f *File, r io.Reader) error) error {
+	return c.extract(ctx, fn, false)
+}
+
+// extract is Extract; with keepGoing, a file that cannot be decoded does
+// not stop it: the rest of that file's folder is skipped (its files fail
+// too), the other folders are extracted, and the errors are returned
+// together. Errors of fn itself, other than reading, and cancellation
+// still stop it.
+func (c *Cabinet) extract(ctx context.Context, fn func(f *File, r io.Reader) error, keepGoing bool) error {
 	byFolder := make([][]*File, len(c.folders))
 	var total int64
 	for _, f := range c.files {
@@ -267,6 +276,7 @@ func (c *Cabinet) Extract(ctx context.Context, fn func(f *File, r io.Reader) err
 	}
 	budget := 4*total + 64<<20
 	decs := map[Compression]decoder{}
+	var failed []error
 	for fi, files := range byFolder {
 		if len(files) == 0 {
 			continue
@@ -281,30 +291,64 @@ func (c *Cabinet) Extract(ctx context.Context, fn func(f *File, r io.Reader) err
 			return 0
 		})
 		var fr *folderReader
-		for _, f := range files {
-			if f.incomplete != "" {
-				return fmt.Errorf("cab: %s: file %q: %s: %w", c.name, f.Name, f.incomplete, ErrIncomplete)
+		for k, f := range files {
+			err := c.extractFile(ctx, f, fi, &fr, decs, &budget, fn)
+			if err == nil {
+				continue
 			}
-			if fr == nil {
-				var err error
-				if fr, err = c.newFolderReader(ctx, c.folders[fi], decs, &budget); err != nil {
-					return fmt.Errorf("cab: %s: file %q: %w", c.name, f.Name, err)
-				}
-			}
-			if err := fr.skip(f.Offset); err != nil {
-				return fmt.Errorf("cab: %s: file %q: %w", c.name, f.Name, err)
-			}
-			r := &fileReader{fr: fr, remain: f.Size}
-			if err := fn(f, r); err != nil {
-				if r.err != nil {
-					return fmt.Errorf("cab: %s: file %q: %w", c.name, f.Name, r.err)
-				}
+			var de *decodeError
+			if !keepGoing || !errors.As(err, &de) || ctx.Err() != nil {
 				return err
 			}
-			if _, err := io.Copy(io.Discard, r); err != nil {
-				return fmt.Errorf("cab: %s: file %q: %w", c.name, f.Name, err)
+			failed = append(failed, de.err)
+			if de.folder {
+				for _, g := range files[k+1:] {
+					failed = append(failed, fmt.Errorf("cab: %s: file %q: not extracted after an error earlier in folder %d: %w", c.name, g.Name, fi, ErrFormat))
+				}
+				break
 			}
 		}
+	}
+	return errors.Join(failed...)
+}
+
+// decodeError is an error of the cabinet's data (not of the callback);
+// with folder set the rest of the folder cannot be read either.
+type decodeError struct {
+	err    error
+	folder bool
+}
+
+func (e *decodeError) Error() string { return e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// extractFile passes file f of folder fi to fn, opening the folder's
+// reader *fr when needed.
+func (c *Cabinet) extractFile(ctx context.Context, f *File, fi int, fr **folderReader, decs map[Compression]decoder, budget *int64, fn func(f *File, r io.Reader) error) error {
+	if f.incomplete != "" {
+		return &decodeError{err: fmt.Errorf("cab: %s: file %q: %s: %w", c.name, f.Name, f.incomplete, ErrIncomplete)}
+	}
+	fail := func(err error) error {
+		return &decodeError{err: fmt.Errorf("cab: %s: file %q: %w", c.name, f.Name, err), folder: true}
+	}
+	if *fr == nil {
+		var err error
+		if *fr, err = c.newFolderReader(ctx, c.folders[fi], decs, budget); err != nil {
+			return fail(err)
+		}
+	}
+	if err := (*fr).skip(f.Offset); err != nil {
+		return fail(err)
+	}
+	r := &fileReader{fr: *fr, remain: f.Size}
+	if err := fn(f, r); err != nil {
+		if r.err != nil {
+			return fail(r.err)
+		}
+		return err
+	}
+	if _, err := io.Copy(io.Discard, r); err != nil {
+		return fail(err)
 	}
 	return nil
 }
@@ -347,7 +391,10 @@ func (c *Cabinet) Test(ctx context.Context) error {
 // File.Path, through an os.Root so that nothing is written outside dir.
 // Files are written with mode 0644 (0755 with the AttrExec attribute) and
 // their stored modification time. A file that fails to extract is
-// removed, and ExtractAll returns the error.
+// removed. As cabextract does, corrupt data does not stop it: the rest of
+// the affected folder is skipped, every other file is extracted, and
+// ExtractAll returns the errors of all the files it could not extract.
+// Write errors and cancellation stop it at once.
 func (c *Cabinet) ExtractAll(ctx context.Context, dir string) error {
 	if err := os.MkdirAll(dir, 0o755); err != nil {
 		return fmt.Errorf("cab: %w", err)
@@ -358,7 +405,7 @@ func (c *Cabinet) ExtractAll(ctx context.Context, dir string) error {
 	}
 	defer root.Close()
 	bw := bufio.NewWriterSize(nil, 256<<10)
-	return c.Extract(ctx, func(f *File, r io.Reader) error {
+	return c.extract(ctx, func(f *File, r io.Reader) error {
 		p := f.Path()
 		if d := path.Dir(p); d != "." {
 			if err := root.MkdirAll(d, 0o755); err != nil {
@@ -396,5 +443,5 @@ func (c *Cabinet) ExtractAll(ctx context.Context, dir string) error {
 			return fmt.Errorf("cab: %s: file %q: %w", c.name, f.Name, err)
 		}
 		return nil
-	})
+	}, true)
 }
