@@ -125,6 +125,35 @@ func summarize(planned []plannedUpdate, entries []entry) []Update {
 
 func treePathOf(p string) (string, bool) { return strings.TrimPrefix(p, TreeRoot+"/"), true }
 
+// OpenTreeBundle opens the update tree under dir as a bundle, validated as
+// OpenBundle validates a cabinet: every version directory needs a valid
+// description. name is used in reports. Close the returned Bundle.
+func OpenTreeBundle(ctx context.Context, dir, name string) (*Bundle, error) {
+	s, err := OpenDir(dir)
+	if err != nil {
+		return nil, err
+	}
+	b := &Bundle{Name: name, Format: FormatTree}
+	if err := b.load(ctx, s, treePathOf); err != nil {
+		s.Close()
+		return nil, err
+	}
+	b.closer = s
+	return b, nil
+}
+
+// HasDescriptions reports whether any of the tree paths is a description
+// (.xml): such a tree is a bundle (OpenTreeBundle), a tree without any a
+// plain set of files (Tree).
+func HasDescriptions(paths []string) bool {
+	for _, p := range paths {
+		if firmware.RoleOf(path.Base(p)) == firmware.RoleDescription {
+			return true
+		}
+	}
+	return false
+}
+
 // DescribeOptions tunes Describe. The zero value is sensible.
 type DescribeOptions struct {
 	// UpdateType is written into the descriptions; "" means

@@ -53,6 +53,7 @@ type Format string
 const (
 	FormatCabinet Format = "cabinet" // UCUpdates.cab, or a cabinet inside an .exe
 	FormatRPM     Format = "rpm"
+	FormatTree    Format = "tree" // a directory, see OpenTreeBundle
 )
 
 // RPMTreePrefix is where an RPM bundle's payload carries the update tree:

@@ -358,7 +358,16 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 	var updates []store.ImportUpdate
 	switch h.GetKind() {
 	case pb.ImportHeader_TREE:
-		updates, err = s.receiveTree(stream, root)
+		var names []string
+		updates, names, err = s.receiveTree(stream, root)
+		if err == nil && cabingest.HasDescriptions(names) {
+			// A tree with descriptions is a bundle: checked as one.
+			var b *cabingest.Bundle
+			if b, err = cabingest.OpenTreeBundle(ctx, spool, h.GetName()); err == nil {
+				defer b.Close()
+				updates = b.Updates
+			}
+		}
 	case pb.ImportHeader_CABINET, pb.ImportHeader_RPM:
 		if s.cfg.Bundles == nil {
 			return status.Errorf(codes.Unimplemented, "this server cannot import %s files", strings.ToLower(h.GetKind().String()))
@@ -396,8 +405,8 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 }
 
 // receiveTree writes the files of a tree upload under root and collects
-// them into updates.
-func (s *Server) receiveTree(stream pb.Admin_ImportServer, root *os.Root) ([]store.ImportUpdate, error) {
+// them into updates; it also returns their paths.
+func (s *Server) receiveTree(stream pb.Admin_ImportServer, root *os.Root) ([]store.ImportUpdate, []string, error) {
 	var (
 		tree  cabingest.Tree
 		cur   *bufio.Writer
@@ -406,6 +415,7 @@ func (s *Server) receiveTree(stream pb.Admin_ImportServer, root *os.Root) ([]sto
 		got   int64
 		total int64
 		files int
+		names []string
 	)
 	finish := func() error {
 		if f == nil {
@@ -430,55 +440,57 @@ func (s *Server) receiveTree(stream pb.Admin_ImportServer, root *os.Root) ([]sto
 			break
 		}
 		if err != nil {
-			return nil, err
+			return nil, nil, err
 		}
 		switch p := m.GetPart().(type) {
 		case *pb.ImportRequest_File:
 			if err := finish(); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if files++; files > s.cfg.MaxImportFiles {
-				return nil, fmt.Errorf("%w: more than %d files", errTooLarge, s.cfg.MaxImportFiles)
+				return nil, nil, fmt.Errorf("%w: more than %d files", errTooLarge, s.cfg.MaxImportFiles)
 			}
 			name := p.File.GetPath()
 			// ParseTreePath validates every component, so name cannot
 			// escape; root enforces it again.
 			if _, err := cabingest.ParseTreePath(name); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
+			names = append(names, name)
 			if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 			if f, err = root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
-				return nil, fmt.Errorf("%w: %s: %v", errInvalid, name, err)
+				return nil, nil, fmt.Errorf("%w: %s: %v", errInvalid, name, err)
 			}
 			cur = bufio.NewWriterSize(f, 256<<10)
 			want, got = p.File.GetSize(), 0
 			if err := tree.Add(name, want, func() (io.ReadCloser, error) { return root.Open(name) }); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		case *pb.ImportRequest_Data:
 			if f == nil {
-				return nil, fmt.Errorf("%w: data before a file header", errInvalid)
+				return nil, nil, fmt.Errorf("%w: data before a file header", errInvalid)
 			}
 			got += int64(len(p.Data))
 			if total += int64(len(p.Data)); total > s.cfg.MaxImportBytes {
-				return nil, fmt.Errorf("%w: more than %d bytes", errTooLarge, s.cfg.MaxImportBytes)
+				return nil, nil, fmt.Errorf("%w: more than %d bytes", errTooLarge, s.cfg.MaxImportBytes)
 			}
 			if got > want {
-				return nil, fmt.Errorf("%w: file longer than its header said (%d bytes)", errInvalid, want)
+				return nil, nil, fmt.Errorf("%w: file longer than its header said (%d bytes)", errInvalid, want)
 			}
 			if _, err := cur.Write(p.Data); err != nil {
-				return nil, err
+				return nil, nil, err
 			}
 		default:
-			return nil, fmt.Errorf("%w: unexpected message in a tree upload", errInvalid)
+			return nil, nil, fmt.Errorf("%w: unexpected message in a tree upload", errInvalid)
 		}
 	}
 	if err := finish(); err != nil {
-		return nil, err
+		return nil, nil, err
 	}
-	return tree.Updates()
+	updates, err := tree.Updates()
+	return updates, names, err
 }
 
 // receiveFile writes a single-file upload to name under root.

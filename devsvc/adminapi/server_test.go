@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"crypto/sha256"
 	"crypto/tls"
 	"crypto/x509"
 	"errors"
@@ -363,4 +364,42 @@ func codeOf(err error) codes.Code {
 		return e.Code
 	}
 	return status.Code(err)
+}
+
+// TestImportTreeWithDescriptions checks a tree upload carrying
+// descriptions as a bundle: a description that disagrees with the files
+// refuses the whole tree, a valid one sets the update type.
+func TestImportTreeWithDescriptions(t *testing.T) {
+	const dir = "UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/"
+	image := "firmware image"
+	desc := func(size int64, updateType string) string {
+		d := &cabingest.Description{
+			Identity: firmware.Identity{DeviceType: "UCPhone", Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"},
+			Version:  firmware.MustParseVersion("4.0.7577.4372"), UpdateType: updateType,
+			Files: []cabingest.DescribedFile{{Name: "CX600.nbt", Role: firmware.RoleImage, Size: size, SHA256: sha256.Sum256([]byte(image))}},
+		}
+		b, err := cabingest.MarshalDescription(d)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return string(b)
+	}
+	h := newHarness(t)
+	upload := func(xml string) error {
+		return rawImport(t, h, hdr(), file(dir+"CX600.nbt", int64(len(image))), data(image), file(dir+"CX600.xml", int64(len(xml))), data(xml))
+	}
+	err := upload(desc(int64(len(image))+1, "Firmware"))
+	if status.Code(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "CX600.nbt") {
+		t.Errorf("import with a wrong size in the description = %v, want InvalidArgument naming the file", err)
+	}
+	if rules := h.st.Catalog().Rules(); len(rules) != 0 {
+		t.Errorf("refused import left rules: %+v", rules)
+	}
+	if err := upload(desc(int64(len(image)), "Security")); err != nil {
+		t.Fatalf("import with a valid description: %v", err)
+	}
+	r, err := h.client.Rule(ctx(t), "UCPhone/Polycom/CX600/A/ENU")
+	if err != nil || r.Pending.String() != "4.0.7577.4372" {
+		t.Fatalf("rule after import = %+v, %v", r, err)
+	}
 }
