@@ -64,6 +64,7 @@ type Settings struct {
 	LogCleanUpInterval     time.Duration // audit and device logs kept this long
 	LogFlushInterval       time.Duration
 	MaxLogFileSize         int64
+	MaxLogStorage          int64 // all stored device logs, bytes
 	ValidLogFileTypes      []string
 	ValidLogFileExtensions []string
 }
@@ -85,6 +86,7 @@ func DefaultSettings(domain string) Settings {
 		LogCleanUpInterval:       10 * 24 * time.Hour,
 		LogFlushInterval:         5 * time.Minute,
 		MaxLogFileSize:           1024000,
+		MaxLogStorage:            1 << 30,
 		ValidLogFileTypes:        []string{"Watson", "CELog", "Config"},
 		ValidLogFileExtensions:   []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"},
 	}
@@ -213,6 +215,8 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.LogFlushInterval }),
 	num("max_log_file_size", "Largest device log upload, in bytes (MaxLogFileSize).",
 		func(s *Settings) *int64 { return &s.MaxLogFileSize }),
+	num("max_log_storage", "Most bytes all stored device logs may take; uploads beyond are refused\n(507) until old logs expire. The log upload endpoint is anonymous on the LAN.",
+		func(s *Settings) *int64 { return &s.MaxLogStorage }),
 	list("valid_log_file_types", "Device log types accepted (ValidLogFileTypes).",
 		func(s *Settings) *[]string { return &s.ValidLogFileTypes }),
 	list("valid_log_file_extensions", "Device log file extensions accepted (ValidLogFileExtensions).",

@@ -47,7 +47,7 @@ type deviceSide struct {
 // is done or Close.
 func newDeviceSide(ctx context.Context, st *store.Store, s Settings, ri RunInfo, dir string, acceptor *ntlm.Acceptor, accounts ntlm.Accounts, log *slog.Logger) (*deviceSide, error) {
 	logs, err := devlogs.NewHandler(devlogs.Config{
-		Dir: filepath.Join(dir, devLogsDir), MaxSize: s.MaxLogFileSize, Types: s.ValidLogFileTypes,
+		Dir: filepath.Join(dir, devLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
 		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Logger: log.With("component", "devlogs"),
 	})
 	if err != nil {

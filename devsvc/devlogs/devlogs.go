@@ -14,6 +14,7 @@ import (
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/audit"
@@ -29,6 +30,7 @@ const (
 const (
 	DefaultMaxSize   = 1024000             // MaxLogFileSize, bytes
 	DefaultRetention = 10 * 24 * time.Hour // LogCleanUpInterval
+	DefaultMaxTotal  = 1 << 30             // all stored logs, bytes
 )
 
 // DefaultTypes and DefaultExtensions return the defaults of Config.Types
@@ -72,6 +74,13 @@ type Config struct {
 	// means DefaultRetention, 10 days.
 	Retention time.Duration
 
+	// MaxTotal bounds the bytes of all stored logs, uploads in progress
+	// included: the listener is anonymous, so without it devices (or
+	// anyone on the LAN) could fill the disk within the retention time.
+	// Uploads beyond it are refused with 507 until Clean removes old
+	// logs. Zero means DefaultMaxTotal, 1 GiB.
+	MaxTotal int64
+
 	// Now is the clock for stored names and retention. nil means time.Now.
 	Now func() time.Time
 
@@ -104,6 +113,9 @@ var (
 	ErrMediaType = errors.New("send the file as the raw body, not multipart")
 	// ErrInterrupted is returned when the body could not be read to its end.
 	ErrInterrupted = errors.New("upload interrupted")
+	// ErrFull is returned when the upload would take the stored logs past
+	// Config.MaxTotal.
+	ErrFull = errors.New("device log storage is full; uploads resume as old logs expire")
 )
 
 // Handler stores uploaded device logs. It is safe for concurrent use.
@@ -114,6 +126,7 @@ type Handler struct {
 	exts  map[string]bool   // lower-case ".ext"
 	now   func() time.Time
 	log   *slog.Logger
+	used  atomic.Int64 // bytes stored and reserved by uploads in progress
 }
 
 // NewHandler returns the upload handler, creating Dir and a folder per
@@ -133,6 +146,9 @@ func NewHandler(cfg Config) (*Handler, error) {
 	}
 	if cfg.Retention <= 0 {
 		cfg.Retention = DefaultRetention
+	}
+	if cfg.MaxTotal <= 0 {
+		cfg.MaxTotal = DefaultMaxTotal
 	}
 	h := &Handler{cfg: cfg, types: map[string]string{}, exts: map[string]bool{}, now: cfg.Now, log: cfg.Logger}
 	if h.now == nil {
@@ -171,7 +187,56 @@ func NewHandler(cfg Config) (*Handler, error) {
 		}
 	}
 	h.root = root
+	used, err := h.storedBytes()
+	if err != nil {
+		root.Close()
+		return nil, err
+	}
+	h.used.Store(used)
 	return h, nil
+}
+
+// storedBytes adds up the sizes of the stored logs.
+func (h *Handler) storedBytes() (int64, error) {
+	var n int64
+	for _, typ := range h.types {
+		err := fs.WalkDir(h.root.FS(), typ, func(p string, d fs.DirEntry, err error) error {
+			if err != nil {
+				return err
+			}
+			// Temporary files are left by a crash: Clean removes them.
+			if d.Type().IsRegular() && !strings.HasPrefix(d.Name(), tempPrefix) {
+				fi, err := d.Info()
+				if err != nil {
+					return err
+				}
+				n += fi.Size()
+			}
+			return nil
+		})
+		if err != nil {
+			return 0, fmt.Errorf("devlogs: measuring the stored logs: %w", err)
+		}
+	}
+	return n, nil
+}
+
+// reserve takes n bytes of MaxTotal for an upload, or reports that they
+// are not free.
+func (h *Handler) reserve(n int64) bool {
+	for {
+		u := h.used.Load()
+		if u+n > h.cfg.MaxTotal {
+			return false
+		}
+		if h.used.CompareAndSwap(u, u+n) {
+			return true
+		}
+	}
+}
+
+// Used returns the bytes the stored logs and the uploads in progress take.
+func (h *Handler) Used() int64 { return h.used.Load()
 }
 
 // Close releases the handler's directory handle.
@@ -193,7 +258,11 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 			reply(w, code, "the log could not be stored; try again later")
 			return
 		}
-		h.log.Info("devlogs: upload refused", attrs...)
+		if code == http.StatusInsufficientStorage {
+			h.log.Warn("devlogs: upload refused: the device log storage is full (max_log_storage)", attrs...)
+		} else {
+			h.log.Info("devlogs: upload refused", attrs...)
+		}
 		reply(w, code, err.Error())
 		return
 	}
@@ -208,6 +277,8 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrMediaType):
 		return http.StatusUnsupportedMediaType
+	case errors.Is(err, ErrFull):
+		return http.StatusInsufficientStorage
 	case errors.Is(err, ErrType), errors.Is(err, ErrName), errors.Is(err, ErrExtension), errors.Is(err, ErrMAC),
 		errors.Is(err, ErrQuery), errors.Is(err, ErrEmpty), errors.Is(err, ErrInterrupted):
 		return http.StatusBadRequest
@@ -247,6 +318,16 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 	if r.ContentLength > h.cfg.MaxSize {
 		return "", up, fmt.Errorf("%w (%d bytes)", ErrTooLarge, h.cfg.MaxSize)
 	}
+	// Reserve the most the body may take; the unused part is given back.
+	reserved := h.cfg.MaxSize
+	if r.ContentLength >= 0 {
+		reserved = r.ContentLength
+	}
+	if !h.reserve(reserved) {
+		return "", up, fmt.Errorf("%w (%d of %d bytes used)", ErrFull, h.used.Load(), h.cfg.MaxTotal)
+	}
+	var kept int64
+	defer func() { h.used.Add(kept - reserved) }()
 	who := up.mac
 	if who == "" {
 		who = remoteName(r.RemoteAddr)
@@ -267,7 +348,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 			h.root.Remove(tmp)
 		}
 	}()
-	n, err := io.Copy(f, http.MaxBytesReader(w, r.Body, h.cfg.MaxSize))
+	n, err := io.Copy(f, http.MaxBytesReader(w, r.Body, reserved))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return "", up, fmt.Errorf("%w (%d bytes)", ErrTooLarge, h.cfg.MaxSize)
@@ -293,6 +374,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 		return "", up, err
 	}
 	committed = true
+	kept = n
 	if err := h.root.Remove(tmp); err != nil {
 		h.log.Warn("devlogs: removing the temporary file", "err", err)
 	}
@@ -419,8 +501,22 @@ func (h *Handler) Clean(now time.Time) error {
 			if now.Sub(t) <= age {
 				continue
 			}
-			if err := h.root.Remove(typ + "/" + name); err != nil && !errors.Is(err, fs.ErrNotExist) {
-				errs = append(errs, fmt.Errorf("devlogs: %w", err))
+			p := typ + "/" + name
+			fi, err := h.root.Lstat(p)
+			if err != nil {
+				continue
+			}
+			if err := h.root.Remove(p); err != nil {
+				if !errors.Is(err, fs.ErrNotExist) {
+					errs = append(errs, fmt.Errorf("devlogs: %w", err))
+				}
+				continue
+			}
+			if fi.Mode().IsRegular() && !temp {
+				// A temporary file's bytes are reserved by its upload,
+				// or it was left by a crash before this handler counted
+				// it among the stored ones.
+				h.used.Add(-fi.Size())
 			}
 		}
 	}

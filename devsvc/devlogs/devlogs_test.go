@@ -478,3 +478,72 @@ func TestMultipartRefused(t *testing.T) {
 		t.Errorf("multipart: status %d, want 415", status)
 	}
 }
+
+// TestQuota fills MaxTotal: an upload that does not fit is refused with
+// 507 and stores nothing, a chunked upload reserves MaxSize, refusals and
+// failures give their reservation back, Clean frees space, and a new
+// handler measures what is stored.
+func TestQuota(t *testing.T) {
+	e := newEnv(t, Config{MaxSize: 100, MaxTotal: 250})
+	upload := func(n int, chunked bool) int {
+		var body io.Reader = bytes.NewReader(bytes.Repeat([]byte("x"), n))
+		if chunked {
+			body = io.MultiReader(body) // no length: sent chunked
+		}
+		code, _ := e.post(t, q("type", "CELog", "name", "a.clg"), body, "")
+		return code
+	}
+	steps := []struct {
+		n       int
+		chunked bool
+		want    int
+		used    int64
+	}{
+		{100, false, http.StatusCreated, 100},
+		{100, false, http.StatusCreated, 200},
+		{60, false, http.StatusInsufficientStorage, 200},
+		{1, true, http.StatusInsufficientStorage, 200}, // reserves MaxSize
+		{50, false, http.StatusCreated, 250},
+		{1, false, http.StatusInsufficientStorage, 250},
+	}
+	for i, s := range steps {
+		if got := upload(s.n, s.chunked); got != s.want {
+			t.Errorf("step %d: upload of %d bytes: status %d, want %d", i, s.n, got, s.want)
+		}
+		if got := e.h.Used(); got != s.used {
+			t.Errorf("step %d: Used() = %d, want %d", i, got, s.used)
+		}
+	}
+	if n := len(e.files(t)); n != 3 {
+		t.Errorf("%d files stored, want 3", n)
+	}
+	// A new handler over the same folder counts the stored logs.
+	h2, err := NewHandler(Config{Dir: e.dir, MaxTotal: 250})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := h2.Used(); got != 250 {
+		t.Errorf("a new handler measures %d bytes, want 250", got)
+	}
+	h2.Close()
+	// Clean after the retention frees the space.
+	if err := e.h.Clean(t0.Add(DefaultRetention + time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if got := e.h.Used(); got != 0 {
+		t.Errorf("Used() after Clean = %d, want 0", got)
+	}
+	if got := upload(100, true); got != http.StatusCreated {
+		t.Errorf("chunked upload after Clean: status %d, want 201", got)
+	}
+	if got := e.h.Used(); got != 100 {
+		t.Errorf("Used() after a chunked upload of 100 bytes = %d, want 100", got)
+	}
+	// A refused upload (too large) gives its reservation back.
+	if got := upload(101, true); got != http.StatusRequestEntityTooLarge {
+		t.Errorf("chunked upload of 101 bytes: status %d, want 413", got)
+	}
+	if got := e.h.Used(); got != 100 {
+		t.Errorf("Used() after a refused upload = %d, want 100", got)
+	}
+}

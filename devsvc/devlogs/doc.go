@@ -40,6 +40,10 @@
 //	415 Unsupported Media Type  a multipart body
 //	500 Internal Server Error   the file could not be stored (logged; the
 //	                      device is told only to retry later)
+//	507 Insufficient Storage    the stored logs would exceed MaxTotal (1 GiB
+//	                      by default, max_log_storage): the listener is
+//	                      anonymous, so the space logs take is bounded; old
+//	                      logs expire after Retention and make room
 //
 // For example, with curl:
 //
