@@ -236,8 +236,7 @@ func (h *Handler) reserve(n int64) bool {
 }
 
 // Used returns the bytes the stored logs and the uploads in progress take.
-func (h *Handler) Used() int64 { return h.used.Load()
-}
+func (h *Handler) Used() int64 { return h.used.Load() }
 
 // Close releases the handler's directory handle.
 func (h *Handler) Close() error { return h.root.Close() }
