@@ -1,6 +1,7 @@
 package cabingest
 
 import (
+	"bytes"
 	"context"
 	"crypto/sha256"
 	"fmt"
@@ -142,16 +143,30 @@ func OpenTreeBundle(ctx context.Context, dir, name string) (*Bundle, error) {
 	return b, nil
 }
 
-// HasDescriptions reports whether any of the tree paths is a description
-// (.xml): such a tree is a bundle (OpenTreeBundle), a tree without any a
-// plain set of files (Tree).
-func HasDescriptions(paths []string) bool {
+// HasDescriptions reports whether any of the files at paths in fsys is a
+// description: an .xml file that mentions the description namespace
+// (other .xml files, such as a device's own configuration, are plain
+// files). A tree holding one is a bundle (OpenTreeBundle), a tree
+// without any a plain set of files (Tree).
+func HasDescriptions(fsys fs.FS, paths []string) (bool, error) {
 	for _, p := range paths {
-		if firmware.RoleOf(path.Base(p)) == firmware.RoleDescription {
-			return true
+		if firmware.RoleOf(path.Base(p)) != firmware.RoleDescription {
+			continue
+		}
+		f, err := fsys.Open(p)
+		if err != nil {
+			return false, err
+		}
+		head, err := io.ReadAll(io.LimitReader(f, MaxDescriptionSize))
+		f.Close()
+		if err != nil {
+			return false, err
+		}
+		if bytes.Contains(head, []byte(Namespace)) {
+			return true, nil
 		}
 	}
-	return false
+	return false, nil
 }
 
 // DescribeOptions tunes Describe. The zero value is sensible.

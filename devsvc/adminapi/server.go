@@ -360,7 +360,11 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 	case pb.ImportHeader_TREE:
 		var names []string
 		updates, names, err = s.receiveTree(stream, root)
-		if err == nil && cabingest.HasDescriptions(names) {
+		var bundle bool
+		if err == nil {
+			bundle, err = cabingest.HasDescriptions(root.FS(), names)
+		}
+		if bundle {
 			// A tree with descriptions is a bundle: checked as one.
 			var b *cabingest.Bundle
 			if b, err = cabingest.OpenTreeBundle(ctx, spool, h.GetName()); err == nil {
