@@ -61,6 +61,11 @@ type Settings struct {
 	LDAPReadOnlyGroup    string
 	LDAPDomains          []string
 
+	// NTLM sign-in failures on the edge (see ntlm.Config).
+	NTLMMaxFailures        int64         // per account
+	NTLMMaxAddressFailures int64         // per remote address; 0: no per-address lockout
+	NTLMLockout            time.Duration // the failure window and the lockout
+
 	LogCleanUpInterval     time.Duration // audit and device logs kept this long
 	LogFlushInterval       time.Duration
 	MaxLogFileSize         int64
@@ -87,6 +92,9 @@ func DefaultSettings(domain string) Settings {
 		LogFlushInterval:         5 * time.Minute,
 		MaxLogFileSize:           1024000,
 		MaxLogStorage:            1 << 30,
+		NTLMMaxFailures:          5,
+		NTLMMaxAddressFailures:   20,
+		NTLMLockout:              15 * time.Minute,
 		ValidLogFileTypes:        []string{"Watson", "CELog", "Config"},
 		ValidLogFileExtensions:   []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"},
 	}
@@ -209,6 +217,12 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.LDAPReadOnlyGroup }),
 	list("ldap_domains", "NTLM domain names devices may send (the first is the canonical one).",
 		func(s *Settings) *[]string { return &s.LDAPDomains }),
+	num("ntlm_max_failures", "Failed NTLM sign-ins of one account, within ntlm_lockout, that lock the\naccount out for ntlm_lockout.",
+		func(s *Settings) *int64 { return &s.NTLMMaxFailures }),
+	num("ntlm_max_address_failures", "Failed NTLM sign-ins from one address (IPv4, or IPv6 /64), whatever the\naccounts, that lock the address out. Devices behind one NAT or proxy share\nan address: raise it there, or 0 for no per-address lockout.",
+		func(s *Settings) *int64 { return &s.NTLMMaxAddressFailures }),
+	dur("ntlm_lockout", "How long the failures count, and how long a lockout lasts.",
+		func(s *Settings) *time.Duration { return &s.NTLMLockout }),
 	dur("log_cleanup_interval", "Audit logs and device logs are removed after this long (LogCleanUpInterval, 1d-365d).",
 		func(s *Settings) *time.Duration { return &s.LogCleanUpInterval }),
 	dur("log_flush_interval", "Audit log lines are flushed to disk at least this often (LogFlushInterval, 1m-1h).",

@@ -148,7 +148,13 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	grpcSrv := admin.GRPCServer(adminTLS)
 
-	acceptor := ntlm.NewAcceptor(accounts, ntlm.Config{Logger: log.With("component", "ntlm")})
+	addrFailures := int(s.NTLMMaxAddressFailures)
+	if addrFailures == 0 {
+		addrFailures = -1 // the setting's 0 turns the per-address lockout off
+	}
+	acceptor := ntlm.NewAcceptor(accounts, ntlm.Config{Logger: log.With("component", "ntlm"),
+		MaxFailures: int(s.NTLMMaxFailures), MaxAddressFailures: addrFailures,
+		FailureWindow: s.NTLMLockout, Lockout: s.NTLMLockout})
 	dev, err := newDeviceSide(ctx, st, s, ri, opts.Dir, acceptor, accounts, log)
 	if err != nil {
 		intLn.Close()

@@ -84,13 +84,20 @@ type Config struct {
 	// and logged with reason "timestamp"; raise the value if that happens.
 	MaxClockSkew time.Duration
 
-	// MaxFailures is how many failed sign-ins within FailureWindow lock out
-	// an account, and separately a remote address, for Lockout. Defaults:
-	// 5 failures, 15 minute window, 15 minute lockout. Note that phones
-	// behind one NAT share an address.
+	// MaxFailures is how many failed sign-ins of an account within
+	// FailureWindow lock it out for Lockout. Defaults: 5 failures, 15
+	// minute window, 15 minute lockout.
 	MaxFailures   int
 	FailureWindow time.Duration
 	Lockout       time.Duration
+	// MaxAddressFailures is how many failed sign-ins from one remote
+	// address (an IPv4 address or IPv6 /64), whatever the accounts, lock
+	// the address out, which stops guessing across many accounts. Phones
+	// behind one NAT or reverse proxy share an address, so it is higher
+	// than MaxFailures: 0 means 4 times MaxFailures; negative turns the
+	// per-address lockout off (for sites where every device comes
+	// through one proxy).
+	MaxAddressFailures int
 
 	// Logger receives one record per sign-in, with keys user, remote and,
 	// for refusals, reason. nil discards.
@@ -139,6 +146,9 @@ func NewAcceptor(accounts Accounts, cfg Config) *Acceptor {
 	if cfg.Lockout <= 0 {
 		cfg.Lockout = 15 * time.Minute
 	}
+	if cfg.MaxAddressFailures == 0 {
+		cfg.MaxAddressFailures = 4 * cfg.MaxFailures
+	}
 	a := &Acceptor{
 		accounts: accounts,
 		cfg:      cfg,
@@ -146,7 +156,7 @@ func NewAcceptor(accounts Accounts, cfg Config) *Acceptor {
 		log:      cfg.Logger,
 		rand:     rand.Reader,
 		byUser:   newFailureLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.Lockout, maxLimiterKeys),
-		byAddr:   newFailureLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.Lockout, maxLimiterKeys),
+		byAddr:   newFailureLimiter(cfg.MaxAddressFailures, cfg.FailureWindow, cfg.Lockout, maxLimiterKeys),
 		// A response older than the skew is refused anyway, so remembering
 		// it for twice the skew (either side of the clock) is enough.
 		replay: newReplayCache(2*cfg.MaxClockSkew, maxReplayEntries),

@@ -6,6 +6,7 @@ import (
 	"encoding/base64"
 	"encoding/binary"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -372,7 +373,7 @@ func TestLockoutOverHTTP(t *testing.T) {
 // and an address that guessed at many accounts is locked for all.
 func TestLockoutKeys(t *testing.T) {
 	clock := &fakeClock{t: testStart}
-	a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, FailureWindow: time.Minute, Lockout: 5 * time.Minute})
+	a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: 3, FailureWindow: time.Minute, Lockout: 5 * time.Minute})
 	try := func(remote, user, password string) error {
 		t.Helper()
 		o := clientOpts{user: user, password: password}
@@ -418,6 +419,59 @@ func TestLockoutKeys(t *testing.T) {
 		if err := try("203.0.113.9", "bob", "hunter2"); err != nil {
 			t.Fatalf("bob after spread guesses: %v, want success", err)
 		}
+	}
+}
+
+// TestAddressLockoutSettings checks the per-address limit on its own: by
+// default four times the account limit, so that phones behind one NAT
+// do not lock each other out; negative turns it off while accounts still
+// lock.
+func TestAddressLockoutSettings(t *testing.T) {
+	tests := []struct {
+		name       string
+		maxAddress int
+		lockedAt   int // failures from one address that lock it; 0: never
+	}{
+		{"default", 0, 12},
+		{"explicit", 5, 5},
+		{"off", -1, 0},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := &fakeClock{t: testStart}
+			a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: tt.maxAddress})
+			try := func(user, password string) error {
+				t.Helper()
+				o := clientOpts{user: user, password: password}
+				st := &connState{remote: "192.0.2.50"}
+				neg := clientNegotiate(o)
+				chal, _, err := a.step(t.Context(), st, neg)
+				if err != nil {
+					t.Fatal(err)
+				}
+				_, _, err = a.step(t.Context(), st, clientAuthenticate(t, neg, chal, o))
+				return err
+			}
+			for i := 1; i <= 15; i++ {
+				if err := try(fmt.Sprintf("nobody%d", i), "x"); !errors.Is(err, ErrUnknownUser) {
+					t.Fatalf("failure %d: %v, want %v", i, err, ErrUnknownUser)
+				}
+				err := try("bob", "hunter2")
+				if locked := errors.Is(err, errLockedOut); locked != (tt.lockedAt != 0 && i >= tt.lockedAt) {
+					t.Fatalf("after %d failures from the address: bob gets %v", i, err)
+				}
+				if tt.lockedAt != 0 && i >= tt.lockedAt {
+					break
+				}
+			}
+			// The account limit holds whatever the address limit.
+			for range 3 {
+				try("alice", "guess")
+			}
+			if err := try("alice", "correct horse"); !errors.Is(err, errLockedOut) {
+				t.Errorf("alice after 3 wrong passwords: %v, want %v", err, errLockedOut)
+			}
+		})
 	}
 }
 

@@ -50,8 +50,9 @@
 //     MaxClockSkew in a bounded cache and refused a second time.
 //   - A bad MIC.
 //   - Anything after too many failures: [Config.MaxFailures] failures
-//     within FailureWindow lock the account, and separately the remote
-//     address, for Lockout.
+//     within FailureWindow lock the account for Lockout, and
+//     [Config.MaxAddressFailures] (four times as many by default, or
+//     none) lock the remote address, whatever the accounts tried.
 //   - Malformed messages: every offset and length is checked against the
 //     message, which may be at most [MaxTokenSize] bytes.
 //
