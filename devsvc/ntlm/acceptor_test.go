@@ -374,18 +374,7 @@ func TestLockoutOverHTTP(t *testing.T) {
 func TestLockoutKeys(t *testing.T) {
 	clock := &fakeClock{t: testStart}
 	a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: 3, FailureWindow: time.Minute, Lockout: 5 * time.Minute})
-	try := func(remote, user, password string) error {
-		t.Helper()
-		o := clientOpts{user: user, password: password}
-		st := &connState{remote: remote}
-		neg := clientNegotiate(o)
-		chal, _, err := a.step(t.Context(), st, neg)
-		if err != nil {
-			t.Fatal(err)
-		}
-		_, _, err = a.step(t.Context(), st, clientAuthenticate(t, neg, chal, o))
-		return err
-	}
+	try := func(remote, user, password string) error { return signIn(t, a, remote, user, password) }
 	// Three wrong passwords for alice from three addresses lock alice.
 	for i, remote := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
 		if err := try(remote, "alice", "guess"); !errors.Is(err, errBadResponse) {
@@ -440,18 +429,7 @@ func TestAddressLockoutSettings(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &fakeClock{t: testStart}
 			a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: tt.maxAddress})
-			try := func(user, password string) error {
-				t.Helper()
-				o := clientOpts{user: user, password: password}
-				st := &connState{remote: "192.0.2.50"}
-				neg := clientNegotiate(o)
-				chal, _, err := a.step(t.Context(), st, neg)
-				if err != nil {
-					t.Fatal(err)
-				}
-				_, _, err = a.step(t.Context(), st, clientAuthenticate(t, neg, chal, o))
-				return err
-			}
+			try := func(user, password string) error { return signIn(t, a, "192.0.2.50", user, password) }
 			for i := 1; i <= 15; i++ {
 				if err := try(fmt.Sprintf("nobody%d", i), "x"); !errors.Is(err, ErrUnknownUser) {
 					t.Fatalf("failure %d: %v, want %v", i, err, ErrUnknownUser)
@@ -473,6 +451,21 @@ func TestAddressLockoutSettings(t *testing.T) {
 			}
 		})
 	}
+}
+
+// signIn runs a whole handshake with a on a new connection from remote
+// and returns the acceptor's verdict.
+func signIn(t *testing.T, a *Acceptor, remote, user, password string) error {
+	t.Helper()
+	o := clientOpts{user: user, password: password}
+	st := &connState{remote: remote}
+	neg := clientNegotiate(o)
+	chal, _, err := a.step(t.Context(), st, neg)
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, _, err = a.step(t.Context(), st, clientAuthenticate(t, neg, chal, o))
+	return err
 }
 
 func TestAccountsOutage(t *testing.T) {

@@ -190,33 +190,18 @@ func TestStats(t *testing.T) {
 // TestOpenMigratesSchema1 opens a schema 1 database, whose device records
 // are JSON: Open converts them, and the inventory reads and updates them.
 func TestOpenMigratesSchema1(t *testing.T) {
-	dir := t.TempDir()
 	ctx := context.Background()
-	s := openDir(t, dir, nil)
-	s.Close()
 	d := fullDevice()
 	other := firmware.Device{Key: "serial:SERIAL-7", Serial: "SERIAL-7", State: firmware.StateDownloading}
-	db, err := bolt.Open(filepath.Join(dir, dbName), 0o600, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	err = db.Update(func(tx *bolt.Tx) error {
-		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte("1")); err != nil {
-			return err
-		}
+	dir := schema1Dir(t, func(devices *bolt.Bucket) error {
 		for _, d := range []firmware.Device{d, other} {
-			if err := putJSON(tx.Bucket(bucketDevices), []byte(d.Key), &d); err != nil {
+			if err := putJSON(devices, []byte(d.Key), &d); err != nil {
 				return err
 			}
 		}
 		return nil
 	})
-	db.Close()
-	if err != nil {
-		t.Fatal(err)
-	}
-
-	s = openDir(t, dir, nil)
+	s := openDir(t, dir, nil)
 	if st, _ := s.Stats(ctx); st.SchemaVersion != SchemaVersion {
 		t.Errorf("SchemaVersion after migration = %d, want %d", st.SchemaVersion, SchemaVersion)
 	}
@@ -239,9 +224,20 @@ func TestOpenMigratesSchema1(t *testing.T) {
 }
 
 func TestOpenRefusesCorruptDeviceRecord(t *testing.T) {
+	dir := schema1Dir(t, func(devices *bolt.Bucket) error {
+		return devices.Put([]byte("k"), []byte("{broken"))
+	})
+	if _, err := Open(dir, nil); !errors.Is(err, errDeviceRecord) || !strings.Contains(err.Error(), `device "k"`) {
+		t.Errorf("Open with a corrupt schema 1 record = %v, want an error naming the device", err)
+	}
+}
+
+// schema1Dir returns a data directory whose database says schema 1, with
+// fill's device records.
+func schema1Dir(t *testing.T, fill func(devices *bolt.Bucket) error) string {
+	t.Helper()
 	dir := t.TempDir()
-	s := openDir(t, dir, nil)
-	s.Close()
+	openDir(t, dir, nil).Close()
 	db, err := bolt.Open(filepath.Join(dir, dbName), 0o600, nil)
 	if err != nil {
 		t.Fatal(err)
@@ -250,13 +246,13 @@ func TestOpenRefusesCorruptDeviceRecord(t *testing.T) {
 		if err := tx.Bucket(bucketMeta).Put(keySchema, []byte("1")); err != nil {
 			return err
 		}
-		return tx.Bucket(bucketDevices).Put([]byte("k"), []byte("{broken"))
+		return fill(tx.Bucket(bucketDevices))
 	})
-	db.Close()
+	if cerr := db.Close(); err == nil {
+		err = cerr
+	}
 	if err != nil {
 		t.Fatal(err)
 	}
-	if _, err := Open(dir, nil); !errors.Is(err, errDeviceRecord) || !strings.Contains(err.Error(), `device "k"`) {
-		t.Errorf("Open with a corrupt schema 1 record = %v, want an error naming the device", err)
-	}
+	return dir
 }
