@@ -5,30 +5,13 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/opendus/opendus/provisioning"
+
+	"github.com/opendus/opendus/internal/clocktest"
 )
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
 
 // TestLockout: after MaxFailures failures within the window, the user and
 // the address are refused even with the right password, with the answer of
@@ -88,7 +71,7 @@ func TestLockout(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{t: t0}
+			clock := &clocktest.Clock{T: t0}
 			cfg := testConfig(directory{users: testUsers}.authenticator(), io.Discard)
 			cfg.Now = clock.Now
 			cfg.MaxFailures, cfg.FailureWindow, cfg.Lockout = 3, 10*time.Minute, 10*time.Minute

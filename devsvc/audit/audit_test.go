@@ -19,28 +19,9 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/opendus/opendus/internal/clocktest"
 )
-
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu   sync.Mutex
-	t    time.Time
-	step time.Duration // added after every reading
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	t := c.t
-	c.t = c.t.Add(c.step)
-	return t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 var day1 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
 
@@ -172,7 +153,7 @@ func TestParseLineRejects(t *testing.T) {
 }
 
 func TestMiddleware(t *testing.T) {
-	clock := &fakeClock{t: day1, step: 250 * time.Microsecond}
+	clock := &clocktest.Clock{T: day1, Step: 250 * time.Microsecond}
 	l := openLog(t, Config{Now: clock.Now})
 	mux := http.NewServeMux()
 	mux.HandleFunc("POST /RequestHandler/ucdevice.upx", func(w http.ResponseWriter, r *http.Request) {
@@ -241,7 +222,7 @@ func TestMiddleware(t *testing.T) {
 }
 
 func TestMiddlewarePanic(t *testing.T) {
-	l := openLog(t, Config{Now: (&fakeClock{t: day1}).Now})
+	l := openLog(t, Config{Now: (&clocktest.Clock{T: day1}).Now})
 	h := l.Middleware(External, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		panic(http.ErrAbortHandler)
 	}))
@@ -271,7 +252,7 @@ func TestSetDeviceOutsideMiddleware(t *testing.T) {
 }
 
 func TestBuffered(t *testing.T) {
-	l := openLog(t, Config{Now: (&fakeClock{t: day1}).Now, MaxCache: 1000})
+	l := openLog(t, Config{Now: (&clocktest.Clock{T: day1}).Now, MaxCache: 1000})
 	h := l.Middleware(Internal, http.NotFoundHandler())
 	name := filepath.Join(l.cfg.Dir, FileName(day1))
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/a", nil))
@@ -298,7 +279,7 @@ func TestBuffered(t *testing.T) {
 }
 
 func TestRotationAtMidnight(t *testing.T) {
-	clock := &fakeClock{}
+	clock := &clocktest.Clock{}
 	l := openLog(t, Config{Now: clock.Now})
 	h := l.Middleware(Internal, http.NotFoundHandler())
 	times := []time.Time{
@@ -340,7 +321,7 @@ func TestRotationAtMidnight(t *testing.T) {
 func TestAppendToExistingFile(t *testing.T) {
 	dir := t.TempDir()
 	for range 2 {
-		l := openLog(t, Config{Dir: dir, Now: (&fakeClock{t: day1}).Now})
+		l := openLog(t, Config{Dir: dir, Now: (&clocktest.Clock{T: day1}).Now})
 		l.Middleware(Internal, http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 		if err := l.Close(); err != nil {
 			t.Fatal(err)
@@ -352,7 +333,7 @@ func TestAppendToExistingFile(t *testing.T) {
 }
 
 func TestCloseTwiceAndLateLines(t *testing.T) {
-	l := openLog(t, Config{Now: (&fakeClock{t: day1}).Now})
+	l := openLog(t, Config{Now: (&clocktest.Clock{T: day1}).Now})
 	h := l.Middleware(Internal, http.NotFoundHandler())
 	h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/before", nil))
 	if err := l.Close(); err != nil {
@@ -434,7 +415,7 @@ func TestClean(t *testing.T) {
 }
 
 func TestCleanKeepsOpenFile(t *testing.T) {
-	clock := &fakeClock{t: day1}
+	clock := &clocktest.Clock{T: day1}
 	l := openLog(t, Config{Now: clock.Now, Retention: 24 * time.Hour})
 	l.Middleware(Internal, http.NotFoundHandler()).ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/", nil))
 	l.Flush()
@@ -517,7 +498,7 @@ func TestRun(t *testing.T) {
 // midnight with a small cache, so that flushes, rotation and appends race.
 func TestConcurrentWriters(t *testing.T) {
 	const writers, each = 8, 500
-	clock := &fakeClock{t: time.Date(2026, 11, 21, 23, 59, 59, 0, time.UTC), step: 500 * time.Microsecond}
+	clock := &clocktest.Clock{T: time.Date(2026, 11, 21, 23, 59, 59, 0, time.UTC), Step: 500 * time.Microsecond}
 	l := openLog(t, Config{Now: clock.Now, MaxCache: 4096})
 	h := l.Middleware(Internal, http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		SetDevice(r.Context(), r.URL.Query().Get("mac"))
@@ -563,7 +544,7 @@ func TestConcurrentWriters(t *testing.T) {
 // counted and reported, and later days are written again.
 func TestWriteFailure(t *testing.T) {
 	var logged strings.Builder
-	clock := &fakeClock{t: day1}
+	clock := &clocktest.Clock{T: day1}
 	l := openLog(t, Config{Now: clock.Now, Logger: slog.New(slog.NewTextHandler(&logged, nil))})
 	if err := os.Mkdir(filepath.Join(l.cfg.Dir, FileName(day1)), 0o755); err != nil {
 		t.Fatal(err)

@@ -12,6 +12,8 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
 	"github.com/opendus/opendus/devsvc/ntlm"
+
+	"github.com/opendus/opendus/internal/clocktest"
 )
 
 // oneAccount is an ntlm.Accounts with one user, "eve", whose canonical
@@ -45,7 +47,7 @@ func TestNTLMUser(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			l := openLog(t, Config{Now: (&fakeClock{t: day1}).Now})
+			l := openLog(t, Config{Now: (&clocktest.Clock{T: day1}).Now})
 			acc := ntlm.NewAcceptor(oneAccount{}, ntlm.Config{})
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				SetDevice(r.Context(), "00-04-F2-AA-BB-CC")

@@ -20,39 +20,23 @@ import (
 
 	"github.com/opendus/opendus/devsvc/audit"
 	"github.com/opendus/opendus/internal/testtool"
+
+	"github.com/opendus/opendus/internal/clocktest"
 )
 
 var t0 = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
-
-// fakeClock is a settable clock, safe for concurrent use.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Set(t time.Time) {
-	c.mu.Lock()
-	c.t = t
-	c.mu.Unlock()
-}
 
 // env is a handler on a real HTTP server, storing under base/Logs/Client.
 type env struct {
 	base, dir string
 	h         *Handler
 	srv       *httptest.Server
-	clock     *fakeClock
+	clock     *clocktest.Clock
 }
 
 func newEnv(t *testing.T, cfg Config) *env {
 	t.Helper()
-	e := &env{base: t.TempDir(), clock: &fakeClock{t: t0}}
+	e := &env{base: t.TempDir(), clock: &clocktest.Clock{T: t0}}
 	e.dir = filepath.Join(e.base, "Logs", "Client")
 	cfg.Dir = e.dir
 	if cfg.Now == nil {
@@ -358,12 +342,12 @@ func TestCleanWithAuditRun(t *testing.T) {
 // TestAuditDevice checks that the MAC of an upload reaches the audit line.
 func TestAuditDevice(t *testing.T) {
 	base := t.TempDir()
-	h, err := NewHandler(Config{Dir: filepath.Join(base, "Client"), Now: (&fakeClock{t: t0}).Now})
+	h, err := NewHandler(Config{Dir: filepath.Join(base, "Client"), Now: (&clocktest.Clock{T: t0}).Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer h.Close()
-	l, err := audit.Open(audit.Config{Dir: filepath.Join(base, "Audit"), Now: (&fakeClock{t: t0}).Now})
+	l, err := audit.Open(audit.Config{Dir: filepath.Join(base, "Audit"), Now: (&clocktest.Clock{T: t0}).Now})
 	if err != nil {
 		t.Fatal(err)
 	}

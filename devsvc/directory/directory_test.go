@@ -16,6 +16,8 @@ import (
 	"github.com/opendus/opendus/certs/certstest"
 	"github.com/opendus/opendus/devsvc/directory/dirtest"
 	"github.com/opendus/opendus/devsvc/ntlm"
+
+	"github.com/opendus/opendus/internal/clocktest"
 )
 
 func TestLookupNT(t *testing.T) {
@@ -407,7 +409,7 @@ func TestTLSVerified(t *testing.T) {
 // remembered for CacheTTL, while slapd is stopped, and not after.
 func TestCache(t *testing.T) {
 	e := newEnv(t)
-	clock := &fakeClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	clock := &clocktest.Clock{T: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
 	cfg := e.config(false)
 	cfg.Now = clock.Now
 	cfg.CacheTTL = 30 * time.Second
@@ -442,7 +444,7 @@ func TestCache(t *testing.T) {
 }
 
 func TestCacheBound(t *testing.T) {
-	clock := &fakeClock{t: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
+	clock := &clocktest.Clock{T: time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)}
 	c := newCache(time.Minute, 3, clock.Now)
 	for _, k := range []string{"a", "b", "c", "d", "e"} {
 		c.put(k, ntlm.Account{User: k}, true)

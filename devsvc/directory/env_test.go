@@ -89,24 +89,6 @@ func open(t testing.TB, cfg Config) *Directory {
 	return d
 }
 
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // logRecorder is a slog.Handler that keeps every record's level, message
 // and attributes.
 type logRecorder struct {

@@ -15,6 +15,8 @@ import (
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
+
+	"github.com/opendus/opendus/internal/clocktest"
 )
 
 // ntlmsspGet fetches url with go-ntlmssp on a new connection.
@@ -202,7 +204,7 @@ func TestChallengeSingleUse(t *testing.T) {
 // one case where the response would verify again, and expects the replay
 // cache to refuse it.
 func TestReplayCacheRefusesSameChallenge(t *testing.T) {
-	clock := &fakeClock{t: testStart}
+	clock := &clocktest.Clock{T: testStart}
 	logs := &logRecorder{}
 	a := NewAcceptor(newMemAccounts(alice), Config{Now: clock.Now, Logger: newLogger(logs)})
 	a.rand = zeroReader{}
@@ -265,7 +267,7 @@ func TestServerChallengeFresh(t *testing.T) {
 }
 
 func TestChallengeMessage(t *testing.T) {
-	clock := &fakeClock{t: testStart}
+	clock := &clocktest.Clock{T: testStart}
 	a := NewAcceptor(newMemAccounts(), Config{Now: clock.Now, TargetName: "PHONES", ComputerName: "EDGE1"})
 	tests := []struct {
 		name      string
@@ -372,7 +374,7 @@ func TestLockoutOverHTTP(t *testing.T) {
 // independently: an account locked from one address is locked from all,
 // and an address that guessed at many accounts is locked for all.
 func TestLockoutKeys(t *testing.T) {
-	clock := &fakeClock{t: testStart}
+	clock := &clocktest.Clock{T: testStart}
 	a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: 3, FailureWindow: time.Minute, Lockout: 5 * time.Minute})
 	try := func(remote, user, password string) error { return signIn(t, a, remote, user, password) }
 	// Three wrong passwords for alice from three addresses lock alice.
@@ -427,7 +429,7 @@ func TestAddressLockoutSettings(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			clock := &fakeClock{t: testStart}
+			clock := &clocktest.Clock{T: testStart}
 			a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: tt.maxAddress})
 			try := func(user, password string) error { return signIn(t, a, "192.0.2.50", user, password) }
 			for i := 1; i <= 15; i++ {
@@ -557,7 +559,7 @@ func TestSweep(t *testing.T) {
 // that carries an NTLM AUTHENTICATE message.
 type advanceOnAuthenticate struct {
 	rt    http.RoundTripper
-	clock *fakeClock
+	clock *clocktest.Clock
 	d     time.Duration
 }
 

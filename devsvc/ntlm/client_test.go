@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/opendus/opendus/internal/clocktest"
 )
 
 // This file holds the test doubles and the hand-written NTLM client used
@@ -49,24 +51,6 @@ func (m *memAccounts) LookupNT(_ context.Context, domain, user string) (Account,
 		return Account{}, fmt.Errorf("lookup %s\\%s: %w", domain, user, ErrUnknownUser)
 	}
 	return a, nil
-}
-
-// fakeClock is a settable clock.
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
 }
 
 // logRecorder is a slog.Handler that keeps the attributes of every record.
@@ -107,7 +91,7 @@ const secret = "protected firmware catalogue for "
 type testEnv struct {
 	srv      *httptest.Server
 	acceptor *Acceptor
-	clock    *fakeClock
+	clock    *clocktest.Clock
 	logs     *logRecorder
 	accounts *memAccounts
 }
@@ -123,7 +107,7 @@ var (
 
 func newTestEnv(t testing.TB, cfg Config) *testEnv {
 	t.Helper()
-	e := &testEnv{clock: &fakeClock{t: testStart}, logs: &logRecorder{}, accounts: newMemAccounts(alice, bob, disabled)}
+	e := &testEnv{clock: &clocktest.Clock{T: testStart}, logs: &logRecorder{}, accounts: newMemAccounts(alice, bob, disabled)}
 	if cfg.Now == nil {
 		cfg.Now = e.clock.Now
 	}
