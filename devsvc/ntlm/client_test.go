@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/rand"
 	"crypto/rc4"
+	"crypto/tls"
 	"encoding/base64"
 	"encoding/binary"
 	"fmt"
@@ -94,6 +95,8 @@ type testEnv struct {
 	clock    *clocktest.Clock
 	logs     *logRecorder
 	accounts *memAccounts
+	// deviceTLS, when set, is a client configuration that trusts srv.
+	deviceTLS *tls.Config
 }
 
 var testStart = time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
@@ -105,7 +108,11 @@ var (
 	disabled = Account{User: "mallory", Domain: "OPENDUS", NTHash: NTHash("s3cret"), Disabled: true}
 )
 
-func newTestEnv(t testing.TB, cfg Config) *testEnv {
+func newTestEnv(t testing.TB, cfg Config) *testEnv { return newTestEnvWith(t, cfg, nil) }
+
+// newTestEnvWith is newTestEnv with the server's TLS configuration (nil:
+// httptest's certificate).
+func newTestEnvWith(t testing.TB, cfg Config, tlsConf *tls.Config) *testEnv {
 	t.Helper()
 	e := &testEnv{clock: &clocktest.Clock{T: testStart}, logs: &logRecorder{}, accounts: newMemAccounts(alice, bob, disabled)}
 	if cfg.Now == nil {
@@ -122,7 +129,15 @@ func newTestEnv(t testing.TB, cfg Config) *testEnv {
 	})))
 	e.srv.EnableHTTP2 = false
 	e.srv.Config.ConnContext = e.acceptor.ConnContext
-	e.srv.StartTLS()
+	if tlsConf == nil {
+		e.srv.StartTLS()
+	} else {
+		// Not StartTLS: it would add httptest's certificate, which Go
+		// serves to clients that send no SNI (those dialing an IP).
+		e.srv.Listener = tls.NewListener(e.srv.Listener, tlsConf)
+		e.srv.Start()
+		e.srv.URL = "https://" + e.srv.Listener.Addr().String()
+	}
 	t.Cleanup(e.srv.Close)
 	return e
 }
