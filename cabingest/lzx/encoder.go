@@ -84,11 +84,15 @@ type Encoder struct {
 	// parser state
 	costs     costModel
 	haveCosts bool
-	cands     []cand32
-	candIdx   []int32
-	arr       []arrival
-	cost      []uint32
-	path      []int32
+	// cands has room for maxCands per position of a frame, so the match
+	// finder appends to it (through its own slice header) without ever
+	// moving it while the parser reads it; candIdx[i] is where position
+	// i's candidates start.
+	cands   []cand32
+	candIdx []int32
+	arr     []arrival
+	cost    []uint32
+	path    []int32
 
 	// effort: tree nodes visited per position, the match length taken
 	// greedily, parsing passes per frame
