@@ -29,7 +29,7 @@ run ./cabingest 'BenchmarkImport' 4x
 # handshakes on new TLS connections, the audit log.
 run ./devsvc/deviceapi 'BenchmarkCheckInTLS$' 5s
 run ./devsvc/deviceapi 'BenchmarkDownload$|BenchmarkIdleConnections' 1x
-run ./devsvc/ntlm 'BenchmarkHandshake|BenchmarkAuthenticate' 3s
+run ./ntlm 'BenchmarkHandshake|BenchmarkAuthenticate' 3s
 run ./devsvc/audit 'BenchmarkMiddleware$' 2s
 
 # Issue 6: the fleet simulator (10,000 devices, two simulated days).

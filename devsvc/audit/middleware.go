@@ -6,7 +6,7 @@ import (
 	"net/http"
 	"sync"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // Middleware returns next wrapped so that every request it serves adds one

@@ -11,7 +11,7 @@ import (
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 
 	"github.com/opendus/opendus/internal/clocktest"
 )

@@ -4,7 +4,7 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // cache remembers LookupNT answers, found or not, for ttl. It holds at most

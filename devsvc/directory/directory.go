@@ -16,7 +16,7 @@ import (
 
 	"github.com/go-ldap/ldap/v3"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // Defaults of the Config fields.

@@ -6,7 +6,7 @@ import (
 	"log/slog"
 
 	"github.com/opendus/opendus/devsvc/directory"
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // Example wires a Directory into the NTLM acceptor of the external

@@ -12,7 +12,7 @@ import (
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // TestNTLM signs in with go-ntlmssp through a real ntlm.Acceptor that finds

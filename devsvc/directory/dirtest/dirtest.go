@@ -41,8 +41,8 @@ import (
 	"time"
 
 	"github.com/opendus/opendus/certs"
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/internal/testtool"
+	"github.com/opendus/opendus/ntlm"
 )
 
 //go:embed samba.schema

@@ -7,7 +7,7 @@ import (
 	"net/http"
 	"strings"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // oneUser is an Accounts with a single account.
