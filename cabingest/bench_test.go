@@ -10,6 +10,7 @@ import (
 
 	"github.com/opendus/opendus/cabingest/cab"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 )
 
 // benchUpdates is a bundle of 4 updates with 8 MiB images (32 MiB).
@@ -118,13 +119,13 @@ func importExtracted(b *testing.B, st *store.Store, bundle string) error {
 	if err != nil {
 		return err
 	}
-	var imports []store.ImportUpdate
+	var imports []firmware.ImportUpdate
 	for _, u := range updates {
-		iu := store.ImportUpdate{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType}
+		iu := firmware.ImportUpdate{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType}
 		for _, im := range u.Files {
 			p := u.Dir + "/" + im.Name
 			sum := im.SHA256
-			iu.Files = append(iu.Files, store.ImportFile{Name: im.Name, Role: im.Role, Size: im.Size, SHA256: &sum,
+			iu.Files = append(iu.Files, firmware.ImportFile{Name: im.Name, Role: im.Role, Size: im.Size, SHA256: &sum,
 				Open: func() (io.ReadCloser, error) { return s.Open(p) }})
 		}
 		imports = append(imports, iu)

@@ -10,7 +10,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -153,7 +152,7 @@ func (l *limitedBuffer) Write(p []byte) (int, error) {
 
 // plannedUpdate is an update of the bundle with the entries of its files.
 type plannedUpdate struct {
-	update  store.ImportUpdate
+	update  firmware.ImportUpdate
 	entries []int // index into the entries, parallel to update.Files
 	first   int   // lowest walk position of its files
 }
@@ -277,7 +276,7 @@ func plan(entries []entry) ([]plannedUpdate, []Problem) {
 			problems = append(problems, Problem{de.path, err})
 		}
 
-		pu := plannedUpdate{update: store.ImportUpdate{Identity: id, Version: v, UpdateType: desc.UpdateType}}
+		pu := plannedUpdate{update: firmware.ImportUpdate{Identity: id, Version: v, UpdateType: desc.UpdateType}}
 		roles := map[string]firmware.Role{}
 		for _, f := range desc.Files {
 			roles[strings.ToLower(f.Name)] = f.Role
@@ -293,7 +292,7 @@ func plan(entries []entry) ([]plannedUpdate, []Problem) {
 				role = firmware.RoleDescription
 			}
 			sum := e.sum
-			pu.update.Files = append(pu.update.Files, store.ImportFile{Name: name, Role: role, Size: e.size, SHA256: &sum})
+			pu.update.Files = append(pu.update.Files, firmware.ImportFile{Name: name, Role: role, Size: e.size, SHA256: &sum})
 			pu.entries = append(pu.entries, j)
 		}
 		out = append(out, pu)

@@ -394,7 +394,7 @@ func TestStreamOrder(t *testing.T) {
 	defer b.Close()
 	type fileRef struct {
 		path string
-		f    store.ImportFile
+		f    firmware.ImportFile
 	}
 	var all []fileRef
 	for _, u := range b.Updates {

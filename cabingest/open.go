@@ -11,7 +11,7 @@ import (
 
 	"github.com/opendus/opendus/cabingest/cab"
 	"github.com/opendus/opendus/cabingest/rpm"
-	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 )
 
 // Config configures OpenBundle. The zero value (or nil) is sensible: the
@@ -70,7 +70,7 @@ type Bundle struct {
 	// Updates are the bundle's updates, each file with the size and
 	// SHA-256 its description states (the store verifies them while it
 	// writes), in the order in which the bundle holds them.
-	Updates []store.ImportUpdate
+	Updates []firmware.ImportUpdate
 	// Contents summarizes the updates, for reports.
 	Contents []Update
 	// Ignored lists the files of an RPM outside RPMTreePrefix.

@@ -7,7 +7,6 @@ import (
 	"sort"
 	"strings"
 
-	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -50,7 +49,7 @@ func ParseTreePath(p string) (TreeEntry, error) {
 // Tree collects the files of an update tree into the updates they make up.
 // The zero value is ready to use.
 type Tree struct {
-	updates map[string]*store.ImportUpdate
+	updates map[string]*firmware.ImportUpdate
 }
 
 // Add records the file at path p (see ParseTreePath), of the given size (-1
@@ -61,12 +60,12 @@ func (t *Tree) Add(p string, size int64, open func() (io.ReadCloser, error)) err
 		return err
 	}
 	if t.updates == nil {
-		t.updates = make(map[string]*store.ImportUpdate)
+		t.updates = make(map[string]*firmware.ImportUpdate)
 	}
 	key := e.Identity.Path() + "/" + e.Version.String()
 	u := t.updates[key]
 	if u == nil {
-		u = &store.ImportUpdate{Identity: e.Identity, Version: e.Version, UpdateType: "Firmware"}
+		u = &firmware.ImportUpdate{Identity: e.Identity, Version: e.Version, UpdateType: "Firmware"}
 		t.updates[key] = u
 	}
 	for _, f := range u.Files {
@@ -74,18 +73,18 @@ func (t *Tree) Add(p string, size int64, open func() (io.ReadCloser, error)) err
 			return fmt.Errorf("%q: a file named %q is already in %s", p, f.Name, key)
 		}
 	}
-	u.Files = append(u.Files, store.ImportFile{Name: e.Name, Role: firmware.RoleOf(e.Name), Size: size, Open: open})
+	u.Files = append(u.Files, firmware.ImportFile{Name: e.Name, Role: firmware.RoleOf(e.Name), Size: size, Open: open})
 	return nil
 }
 
 // Updates returns the collected updates, sorted by identity and version.
 // It is an error for the tree to hold no update, or for an identity to have
 // two versions (a bundle brings one version per identity).
-func (t *Tree) Updates() ([]store.ImportUpdate, error) {
+func (t *Tree) Updates() ([]firmware.ImportUpdate, error) {
 	if len(t.updates) == 0 {
 		return nil, fmt.Errorf("%w: no files in DeviceType/Vendor/Model/Revision/Locale/Version/ directories", ErrLayout)
 	}
-	out := make([]store.ImportUpdate, 0, len(t.updates))
+	out := make([]firmware.ImportUpdate, 0, len(t.updates))
 	byIdentity := map[firmware.Identity]firmware.Version{}
 	for _, u := range t.updates {
 		if v, dup := byIdentity[u.Identity]; dup {

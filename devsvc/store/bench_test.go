@@ -83,9 +83,9 @@ func BenchmarkCatalogRule(b *testing.B) {
 		id.Model = fmt.Sprintf("CX%d", i)
 		ids = append(ids, id)
 	}
-	var bundle []ImportUpdate
+	var bundle []firmware.ImportUpdate
 	for _, id := range ids {
-		bundle = append(bundle, ImportUpdate{Identity: id, Version: v1, Files: []ImportFile{file("a.nbt", []byte("x"))}})
+		bundle = append(bundle, firmware.ImportUpdate{Identity: id, Version: v1, Files: []firmware.ImportFile{file("a.nbt", []byte("x"))}})
 	}
 	mustImport(b, s, bundle...)
 	b.ReportAllocs()
@@ -113,10 +113,10 @@ func BenchmarkImport(b *testing.B) {
 	b.SetBytes(int64(len(image) + 300))
 	b.ReportAllocs()
 	for i := 0; b.Loop(); i++ {
-		u := ImportUpdate{Identity: phone, Version: firmware.Version{4, 0, 0, uint32(i + 1)}, Files: []ImportFile{
+		u := firmware.ImportUpdate{Identity: phone, Version: firmware.Version{4, 0, 0, uint32(i + 1)}, Files: []firmware.ImportFile{
 			file("CX600.nbt", image), file("CX600.cat", image[:200]), file("CX600.xml", image[:100]),
 		}}
-		if _, err := s.Import(ctx, "bench", []ImportUpdate{u}, ImportOptions{}); err != nil {
+		if _, err := s.Import(ctx, "bench", []firmware.ImportUpdate{u}, ImportOptions{}); err != nil {
 			b.Fatal(err)
 		}
 		b.StopTimer()

@@ -21,7 +21,7 @@ func TestConcurrent(t *testing.T) {
 		wg.Go(func() {
 			for i := range 8 {
 				v := firmware.Version{4, 0, uint32(g + 1), uint32(i + 1)}
-				if _, err := s.Import(ctx, "admin", []ImportUpdate{update(id, v)}, ImportOptions{}); err != nil {
+				if _, err := s.Import(ctx, "admin", []firmware.ImportUpdate{update(id, v)}, ImportOptions{}); err != nil {
 					t.Errorf("Import %s %s: %v", id, v, err)
 					return
 				}

@@ -46,9 +46,9 @@ var crashIdentities = []firmware.Identity{
 
 // crashUpdate returns an update whose content depends only on identity and
 // version (so that a re-import is the same), with sizes up to 384 KiB.
-func crashUpdate(rng *rand.Rand, id firmware.Identity, v firmware.Version) ImportUpdate {
+func crashUpdate(rng *rand.Rand, id firmware.Identity, v firmware.Version) firmware.ImportUpdate {
 	sizes := rand.New(rand.NewPCG(uint64(v[3]), uint64(len(id.Model))))
-	u := ImportUpdate{Identity: id, Version: v, UpdateType: "Firmware"}
+	u := firmware.ImportUpdate{Identity: id, Version: v, UpdateType: "Firmware"}
 	for _, name := range []string{id.Model + ".nbt", id.Model + ".cat", id.Model + ".xml"} {
 		data := content(id.Path()+name, v, sizes.IntN(128<<10))
 		f := file(name, data)
@@ -79,7 +79,7 @@ func crashChild(dir string, seed uint64) error {
 		id := crashIdentities[rng.IntN(len(crashIdentities))]
 		switch n := rng.IntN(20); {
 		case n < 12:
-			var bundle []ImportUpdate
+			var bundle []firmware.ImportUpdate
 			for range 1 + rng.IntN(3) {
 				id := crashIdentities[rng.IntN(len(crashIdentities))]
 				v := firmware.Version{4, 0, 1, uint32(1 + rng.IntN(40))}
@@ -202,7 +202,7 @@ func TestCrash(t *testing.T) {
 	}
 	s := openDir(t, dir, nil)
 	u := update(phone, firmware.Version{5, 0, 0, 1})
-	if _, err := s.Import(ctx, "admin", []ImportUpdate{u}, ImportOptions{}); err != nil {
+	if _, err := s.Import(ctx, "admin", []firmware.ImportUpdate{u}, ImportOptions{}); err != nil {
 		t.Fatalf("Import after the crashes = %v", err)
 	}
 	checkConsistent(t, s)

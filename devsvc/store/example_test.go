@@ -29,9 +29,9 @@ func Example() {
 	id, _ := firmware.ParseIdentity("UCPhone/Polycom/CX600/A/ENU")
 	image := []byte("firmware image")
 	sum := sha256.Sum256(image)
-	_, err = s.Import(ctx, "admin", []store.ImportUpdate{{
+	_, err = s.Import(ctx, "admin", []firmware.ImportUpdate{{
 		Identity: id, Version: firmware.MustParseVersion("4.0.7577.4372"), UpdateType: "Firmware",
-		Files: []store.ImportFile{{Name: "CX600.nbt", Size: int64(len(image)), SHA256: &sum,
+		Files: []firmware.ImportFile{{Name: "CX600.nbt", Size: int64(len(image)), SHA256: &sum,
 			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(image)), nil }}},
 	}}, store.ImportOptions{})
 	if err != nil {

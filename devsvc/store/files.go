@@ -218,7 +218,7 @@ func hashCopy(ctx context.Context, dst io.Writer, src io.Reader, limit int64, p 
 }
 
 // checkContent compares what was read with what the import expects.
-func checkContent(f ImportFile, size int64, sum [32]byte) error {
+func checkContent(f firmware.ImportFile, size int64, sum [32]byte) error {
 	if f.Size >= 0 && size != f.Size {
 		if size > f.Size {
 			return fmt.Errorf("%w: more than the expected %d bytes", ErrIntegrity, f.Size)
@@ -234,7 +234,7 @@ func checkContent(f ImportFile, size int64, sum [32]byte) error {
 // writeFile stores one file of an update: written under a temporary name
 // while hashing, checked, fsynced and renamed into place. The caller
 // fsyncs the directory.
-func (s *Store) writeFile(ctx context.Context, dir string, f ImportFile, p *progress) (firmware.Image, error) {
+func (s *Store) writeFile(ctx context.Context, dir string, f firmware.ImportFile, p *progress) (firmware.Image, error) {
 	var rnd [8]byte
 	rand.Read(rnd[:])
 	tmp := dir + "/" + tmpPrefix + f.Name + "-" + hex.EncodeToString(rnd[:])
@@ -259,7 +259,7 @@ func (s *Store) writeFile(ctx context.Context, dir string, f ImportFile, p *prog
 	return im, nil
 }
 
-func (s *Store) fill(ctx context.Context, out io.Writer, f ImportFile, p *progress) (firmware.Image, error) {
+func (s *Store) fill(ctx context.Context, out io.Writer, f firmware.ImportFile, p *progress) (firmware.Image, error) {
 	in, err := f.Open()
 	if err != nil {
 		return firmware.Image{}, err

@@ -45,7 +45,7 @@ func FuzzDecodeUpdate(f *testing.F) {
 
 // mustStage returns the firmware.Update an import of u stores, without a
 // store.
-func mustStage(u ImportUpdate) firmware.Update {
+func mustStage(u firmware.ImportUpdate) firmware.Update {
 	out := firmware.Update{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType}
 	for _, f := range u.Files {
 		in, _ := f.Open()

@@ -74,29 +74,29 @@ func content(name string, v firmware.Version, size int) []byte {
 	return b
 }
 
-// file returns an ImportFile for data, with its size and digest known.
-func file(name string, data []byte) ImportFile {
+// file returns an firmware.ImportFile for data, with its size and digest known.
+func file(name string, data []byte) firmware.ImportFile {
 	sum := sha256.Sum256(data)
-	return ImportFile{Name: name, Size: int64(len(data)), SHA256: &sum,
+	return firmware.ImportFile{Name: name, Size: int64(len(data)), SHA256: &sum,
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 }
 
-// unknownFile returns an ImportFile for data with size and digest unknown.
-func unknownFile(name string, data []byte) ImportFile {
-	return ImportFile{Name: name, Size: -1,
+// unknownFile returns an firmware.ImportFile for data with size and digest unknown.
+func unknownFile(name string, data []byte) firmware.ImportFile {
+	return firmware.ImportFile{Name: name, Size: -1,
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 }
 
 // update returns an import of id at v with the usual three files.
-func update(id firmware.Identity, v firmware.Version) ImportUpdate {
-	return ImportUpdate{Identity: id, Version: v, UpdateType: "Firmware", Files: []ImportFile{
+func update(id firmware.Identity, v firmware.Version) firmware.ImportUpdate {
+	return firmware.ImportUpdate{Identity: id, Version: v, UpdateType: "Firmware", Files: []firmware.ImportFile{
 		file("CX600.nbt", content("nbt", v, 3000)),
 		file("CX600.cat", content("cat", v, 200)),
 		file("CX600.xml", content("xml", v, 100)),
 	}}
 }
 
-func mustImport(t testing.TB, s *Store, us ...ImportUpdate) []ImportResult {
+func mustImport(t testing.TB, s *Store, us ...firmware.ImportUpdate) []ImportResult {
 	t.Helper()
 	res, err := s.Import(context.Background(), "admin", us, ImportOptions{})
 	if err != nil {

@@ -18,8 +18,8 @@ func TestImport(t *testing.T) {
 	tests := []struct {
 		name        string
 		opts        *Options
-		before      []ImportUpdate // imported first
-		bundle      []ImportUpdate
+		before      []firmware.ImportUpdate // imported first
+		bundle      []firmware.ImportUpdate
 		wantErr     error
 		wantRule    firmware.Rule // versions only
 		wantDeploy  bool
@@ -28,13 +28,13 @@ func TestImport(t *testing.T) {
 	}{
 		{
 			name:        "new phone version is pending",
-			bundle:      []ImportUpdate{update(phone, v1)},
+			bundle:      []firmware.ImportUpdate{update(phone, v1)},
 			wantRule:    firmware.Rule{Pending: v1},
 			wantActions: []string{ActionImport},
 		},
 		{
 			name:        "RoundTable deploys on import",
-			bundle:      []ImportUpdate{update(table, v1)},
+			bundle:      []firmware.ImportUpdate{update(table, v1)},
 			wantRule:    firmware.Rule{Approved: v1},
 			wantDeploy:  true,
 			wantActions: []string{ActionImport, ActionApprove},
@@ -42,28 +42,28 @@ func TestImport(t *testing.T) {
 		{
 			name:        "RoundTable deployment turned off",
 			opts:        &Options{DeployRoundTable: &off},
-			bundle:      []ImportUpdate{update(table, v1)},
+			bundle:      []firmware.ImportUpdate{update(table, v1)},
 			wantRule:    firmware.Rule{Pending: v1},
 			wantActions: []string{ActionImport},
 		},
 		{
 			name:        "newer version refreshes pending",
-			before:      []ImportUpdate{update(phone, v1)},
-			bundle:      []ImportUpdate{update(phone, v2)},
+			before:      []firmware.ImportUpdate{update(phone, v1)},
+			bundle:      []firmware.ImportUpdate{update(phone, v2)},
 			wantRule:    firmware.Rule{Pending: v2},
 			wantActions: []string{ActionImport},
 		},
 		{
 			name:     "same version again is unchanged",
-			before:   []ImportUpdate{update(phone, v1)},
-			bundle:   []ImportUpdate{update(phone, v1)},
+			before:   []firmware.ImportUpdate{update(phone, v1)},
+			bundle:   []firmware.ImportUpdate{update(phone, v1)},
 			wantRule: firmware.Rule{Pending: v1},
 			wantSame: true,
 		},
 		{
 			name:   "same content without digests is unchanged",
-			before: []ImportUpdate{update(phone, v1)},
-			bundle: []ImportUpdate{{Identity: phone, Version: v1, Files: []ImportFile{
+			before: []firmware.ImportUpdate{update(phone, v1)},
+			bundle: []firmware.ImportUpdate{{Identity: phone, Version: v1, Files: []firmware.ImportFile{
 				unknownFile("CX600.nbt", content("nbt", v1, 3000)),
 				unknownFile("CX600.cat", content("cat", v1, 200)),
 				unknownFile("CX600.xml", content("xml", v1, 100)),
@@ -73,15 +73,15 @@ func TestImport(t *testing.T) {
 		},
 		{
 			name:     "approved RoundTable version again is unchanged",
-			before:   []ImportUpdate{update(table, v1)},
-			bundle:   []ImportUpdate{update(table, v1)},
+			before:   []firmware.ImportUpdate{update(table, v1)},
+			bundle:   []firmware.ImportUpdate{update(table, v1)},
 			wantRule: firmware.Rule{Approved: v1},
 			wantSame: true,
 		},
 		{
 			name:   "same version with other content is a conflict",
-			before: []ImportUpdate{update(phone, v1)},
-			bundle: []ImportUpdate{{Identity: phone, Version: v1, Files: []ImportFile{
+			before: []firmware.ImportUpdate{update(phone, v1)},
+			bundle: []firmware.ImportUpdate{{Identity: phone, Version: v1, Files: []firmware.ImportFile{
 				file("CX600.nbt", content("other", v1, 3000)),
 				file("CX600.cat", content("cat", v1, 200)),
 				file("CX600.xml", content("xml", v1, 100)),
@@ -90,8 +90,8 @@ func TestImport(t *testing.T) {
 		},
 		{
 			name:   "same version with other unknown content is a conflict",
-			before: []ImportUpdate{update(phone, v1)},
-			bundle: []ImportUpdate{{Identity: phone, Version: v1, Files: []ImportFile{
+			before: []firmware.ImportUpdate{update(phone, v1)},
+			bundle: []firmware.ImportUpdate{{Identity: phone, Version: v1, Files: []firmware.ImportFile{
 				unknownFile("CX600.nbt", content("other", v1, 3000)),
 				unknownFile("CX600.cat", content("cat", v1, 200)),
 				unknownFile("CX600.xml", content("xml", v1, 100)),
@@ -100,15 +100,15 @@ func TestImport(t *testing.T) {
 		},
 		{
 			name:   "same version with other files is a conflict",
-			before: []ImportUpdate{update(phone, v1)},
-			bundle: []ImportUpdate{{Identity: phone, Version: v1, Files: []ImportFile{
+			before: []firmware.ImportUpdate{update(phone, v1)},
+			bundle: []firmware.ImportUpdate{{Identity: phone, Version: v1, Files: []firmware.ImportFile{
 				file("CX600.nbt", content("nbt", v1, 3000)),
 			}}},
 			wantErr: ErrConflict,
 		},
 		{
 			name: "wrong digest",
-			bundle: []ImportUpdate{func() ImportUpdate {
+			bundle: []firmware.ImportUpdate{func() firmware.ImportUpdate {
 				u := update(phone, v1)
 				u.Files[1].SHA256 = &[32]byte{1}
 				return u
@@ -117,7 +117,7 @@ func TestImport(t *testing.T) {
 		},
 		{
 			name: "too short",
-			bundle: []ImportUpdate{func() ImportUpdate {
+			bundle: []firmware.ImportUpdate{func() firmware.ImportUpdate {
 				u := update(phone, v1)
 				u.Files[0].Size++
 				return u
@@ -126,7 +126,7 @@ func TestImport(t *testing.T) {
 		},
 		{
 			name: "too long",
-			bundle: []ImportUpdate{func() ImportUpdate {
+			bundle: []firmware.ImportUpdate{func() firmware.ImportUpdate {
 				u := update(phone, v1)
 				u.Files[0].Size--
 				return u
@@ -135,22 +135,22 @@ func TestImport(t *testing.T) {
 		},
 		{
 			name:    "invalid identity",
-			bundle:  []ImportUpdate{update(firmware.Identity{DeviceType: "Toaster", Vendor: "a", Model: "b", Revision: "c", Locale: "d"}, v1)},
+			bundle:  []firmware.ImportUpdate{update(firmware.Identity{DeviceType: "Toaster", Vendor: "a", Model: "b", Revision: "c", Locale: "d"}, v1)},
 			wantErr: firmware.ErrIdentity,
 		},
 		{
 			name:    "identity that climbs out",
-			bundle:  []ImportUpdate{update(firmware.Identity{DeviceType: firmware.UCPhone, Vendor: "..", Model: "..", Revision: "..", Locale: ".."}, v1)},
+			bundle:  []firmware.ImportUpdate{update(firmware.Identity{DeviceType: firmware.UCPhone, Vendor: "..", Model: "..", Revision: "..", Locale: ".."}, v1)},
 			wantErr: firmware.ErrIdentity,
 		},
 		{
 			name:    "no version",
-			bundle:  []ImportUpdate{update(phone, firmware.Version{})},
+			bundle:  []firmware.ImportUpdate{update(phone, firmware.Version{})},
 			wantErr: firmware.ErrVersion,
 		},
 		{
 			name: "file name with a slash",
-			bundle: []ImportUpdate{func() ImportUpdate {
+			bundle: []firmware.ImportUpdate{func() firmware.ImportUpdate {
 				u := update(phone, v1)
 				u.Files[0].Name = "../../x.nbt"
 				return u
@@ -159,17 +159,17 @@ func TestImport(t *testing.T) {
 		},
 		{
 			name:    "no files",
-			bundle:  []ImportUpdate{{Identity: phone, Version: v1}},
+			bundle:  []firmware.ImportUpdate{{Identity: phone, Version: v1}},
 			wantErr: errAny,
 		},
 		{
 			name:    "update twice in a bundle",
-			bundle:  []ImportUpdate{update(phone, v1), update(phone, v1)},
+			bundle:  []firmware.ImportUpdate{update(phone, v1), update(phone, v1)},
 			wantErr: errAny,
 		},
 		{
 			name: "content that cannot be opened",
-			bundle: []ImportUpdate{func() ImportUpdate {
+			bundle: []firmware.ImportUpdate{func() firmware.ImportUpdate {
 				u := update(phone, v1)
 				u.Files[2].Open = func() (io.ReadCloser, error) { return nil, os.ErrPermission }
 				return u
@@ -267,7 +267,7 @@ func TestImportBundleAtomic(t *testing.T) {
 	sum := *bad.Files[2].SHA256
 	sum[0] ^= 1
 	bad.Files[2].SHA256 = &sum
-	_, err := s.Import(ctx, "admin", []ImportUpdate{update(phone, v2), update(phone2, v1), bad}, ImportOptions{})
+	_, err := s.Import(ctx, "admin", []firmware.ImportUpdate{update(phone, v2), update(phone2, v1), bad}, ImportOptions{})
 	if !errors.Is(err, ErrIntegrity) {
 		t.Fatalf("Import(bundle with a bad digest) = %v, want ErrIntegrity", err)
 	}
@@ -297,7 +297,7 @@ func TestImportCancelled(t *testing.T) {
 		cancel()
 		return io.NopCloser(strings.NewReader(string(content("cat", v1, 200)))), nil
 	}
-	if _, err := s.Import(ctx, "admin", []ImportUpdate{u}, ImportOptions{}); !errors.Is(err, context.Canceled) {
+	if _, err := s.Import(ctx, "admin", []firmware.ImportUpdate{u}, ImportOptions{}); !errors.Is(err, context.Canceled) {
 		t.Fatalf("Import with ctx cancelled midway = %v, want context.Canceled", err)
 	}
 	if files := diskFiles(t, s.Dir()); len(files) != 0 {
@@ -309,9 +309,9 @@ func TestImportCancelled(t *testing.T) {
 func TestImportProgress(t *testing.T) {
 	s := openTest(t, nil)
 	big := content("big", v1, 5<<20+123)
-	u := ImportUpdate{Identity: phone, Version: v1, Files: []ImportFile{file("CX600.nbt", big), unknownFile("CX600.xml", []byte("<x/>"))}}
+	u := firmware.ImportUpdate{Identity: phone, Version: v1, Files: []firmware.ImportFile{file("CX600.nbt", big), unknownFile("CX600.xml", []byte("<x/>"))}}
 	var calls [][2]int64
-	_, err := s.Import(context.Background(), "admin", []ImportUpdate{u}, ImportOptions{Progress: func(done, total int64) {
+	_, err := s.Import(context.Background(), "admin", []firmware.ImportUpdate{u}, ImportOptions{Progress: func(done, total int64) {
 		calls = append(calls, [2]int64{done, total})
 	}})
 	if err != nil {

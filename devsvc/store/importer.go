@@ -4,35 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"slices"
 
 	bolt "go.etcd.io/bbolt"
 
 	"github.com/opendus/opendus/firmware"
 )
-
-// ImportFile is one file of an update to import.
-type ImportFile struct {
-	// Name is the file name, valid by firmware.ValidName.
-	Name string
-	// Role is what the file is; empty means firmware.RoleOf(Name).
-	Role firmware.Role
-	// Size is the expected size, -1 when unknown. (0 means an empty file.)
-	Size int64
-	// SHA256 is the expected digest, nil when unknown; verified when given.
-	SHA256 *[32]byte
-	// Open returns the content; the import closes it.
-	Open func() (io.ReadCloser, error)
-}
-
-// ImportUpdate is one update of a bundle to import.
-type ImportUpdate struct {
-	Identity   firmware.Identity
-	Version    firmware.Version
-	UpdateType string
-	Files      []ImportFile
-}
 
 // ImportOptions tunes an import. The zero value is sensible.
 type ImportOptions struct {
@@ -67,7 +44,7 @@ type ImportResult struct {
 // (ImportResult.Unchanged when the rule already had it); with different
 // content it is ErrConflict. Content given with a SHA-256 is compared
 // without reading it.
-func (s *Store) Import(ctx context.Context, actor string, updates []ImportUpdate, opts ImportOptions) ([]ImportResult, error) {
+func (s *Store) Import(ctx context.Context, actor string, updates []firmware.ImportUpdate, opts ImportOptions) ([]ImportResult, error) {
 	if len(updates) == 0 {
 		return nil, errors.New("store: import: the bundle has no update")
 	}
@@ -220,7 +197,7 @@ func sameVersions(a, b firmware.Rule) bool {
 }
 
 // validateImport checks an update to import and fills in default roles.
-func validateImport(u *ImportUpdate) error {
+func validateImport(u *firmware.ImportUpdate) error {
 	if err := u.Identity.Validate(); err != nil {
 		return err
 	}
@@ -255,7 +232,7 @@ func validateImport(u *ImportUpdate) error {
 
 // stage writes the files of a new update into its directory, which must not
 // hold anything (a directory of an update not recorded is a leftover).
-func (s *Store) stage(ctx context.Context, st *staged, u ImportUpdate, p *progress) ([]firmware.Image, error) {
+func (s *Store) stage(ctx context.Context, st *staged, u firmware.ImportUpdate, p *progress) ([]firmware.Image, error) {
 	if err := s.root.RemoveAll(st.dir); err != nil {
 		return nil, err
 	}
@@ -280,7 +257,7 @@ func (s *Store) stage(ctx context.Context, st *staged, u ImportUpdate, p *progre
 // sameContent checks that u has the content of the stored update: the same
 // file names, and each file the same size and SHA-256 (read and hashed
 // when the import does not give the digest).
-func (s *Store) sameContent(ctx context.Context, u ImportUpdate, stored firmware.Update, p *progress) error {
+func (s *Store) sameContent(ctx context.Context, u firmware.ImportUpdate, stored firmware.Update, p *progress) error {
 	if len(u.Files) != len(stored.Files) {
 		return fmt.Errorf("%w: %d file(s), stored %d", ErrConflict, len(u.Files), len(stored.Files))
 	}

@@ -93,7 +93,7 @@ func TestRuleTransitions(t *testing.T) {
 				switch st.op {
 				case "import":
 					var res []ImportResult
-					res, err = s.Import(ctx, "admin", []ImportUpdate{update(phone, st.v)}, ImportOptions{})
+					res, err = s.Import(ctx, "admin", []firmware.ImportUpdate{update(phone, st.v)}, ImportOptions{})
 					if err == nil {
 						r = res[0].Rule
 					}
