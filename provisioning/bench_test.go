@@ -8,8 +8,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/miekg/dns"
-
 	"github.com/opendus/opendus/provisioning"
 )
 
@@ -44,24 +42,6 @@ func BenchmarkParseDocument(b *testing.B) {
 	b.ReportAllocs()
 	for b.Loop() {
 		if _, err := provisioning.ParseDocument(data); err != nil {
-			b.Fatal(err)
-		}
-	}
-}
-
-// BenchmarkLookupUpdateService measures a whole lookup (A and AAAA in
-// parallel over UDP) against a miekg/dns server on loopback.
-func BenchmarkLookupUpdateService(b *testing.B) {
-	z := &zone{records: map[string][]dns.RR{
-		"ucupdates-r2.contoso.com.": {
-			rr(b, "ucupdates-r2.contoso.com. 300 IN A 127.0.0.1"),
-			rr(b, "ucupdates-r2.contoso.com. 300 IN AAAA ::1"),
-		},
-	}}
-	r := &provisioning.Resolver{Server: startDNS(b, z), Timeout: 2 * time.Second}
-	b.ReportAllocs()
-	for b.Loop() {
-		if _, err := r.LookupUpdateService(b.Context(), "contoso.com"); err != nil {
 			b.Fatal(err)
 		}
 	}

@@ -8,7 +8,7 @@ import (
 	"net/http/httptest"
 	"net/netip"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/provisioning"
 )
 

@@ -5,14 +5,11 @@ import (
 	"io"
 	"net"
 	"net/http"
-	"strings"
 	"testing"
-	"time"
-
-	"github.com/miekg/dns"
 
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/certs/certstest"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -52,10 +49,10 @@ func startService(t *testing.T) *service {
 
 // checkIn posts a check-in of a CX600 to url through client and returns
 // the service's answer.
-func checkIn(t *testing.T, client *http.Client, url, user string) deviceapi.Answer {
+func checkIn(t *testing.T, client *http.Client, url, user string) deviceproto.Answer {
 	t.Helper()
 	id := firmware.Identity{DeviceType: firmware.UCPhone, Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"}
-	c := deviceapi.CheckIn{Identity: id, MAC: "00-04-F2-00-00-01", User: user,
+	c := deviceproto.CheckIn{Identity: id, MAC: "00-04-F2-00-00-01", User: user,
 		Modules: []firmware.Module{{Name: "CX600.nbt", Version: firmware.MustParseVersion("3.5.6907.35")}}}
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, url, bytes.NewReader(c.AppendXML(nil)))
 	if err != nil {
@@ -70,50 +67,11 @@ func checkIn(t *testing.T, client *http.Client, url, user string) deviceapi.Answ
 	if resp.StatusCode != http.StatusOK {
 		t.Fatalf("check-in at %s = %d %q, want 200", url, resp.StatusCode, body)
 	}
-	a, err := deviceapi.ParseAnswer(body)
+	a, err := deviceproto.ParseAnswer(body)
 	if err != nil {
 		t.Fatalf("check-in answer: %v\n%s", err, body)
 	}
 	return a
-}
-
-// TestDNSFallbackCheckIn: a device nobody ever signed in to finds the
-// service through ucupdates-r2.<domain> in DNS, connects to the address it
-// resolved, verifies the certificate against that name and checks in.
-func TestDNSFallbackCheckIn(t *testing.T) {
-	svc := startService(t)
-	z := &zone{records: map[string][]dns.RR{
-		"ucupdates-r2.contoso.com.": {
-			rr(t, "ucupdates-r2.contoso.com. 300 IN A 127.0.0.1"),
-			rr(t, "ucupdates-r2.contoso.com. 300 IN AAAA ::1"),
-		},
-	}}
-	resolver := &provisioning.Resolver{Server: startDNS(t, z), Timeout: 2 * time.Second}
-
-	found, err := resolver.LookupUpdateService(t.Context(), certstest.Domain)
-	if err != nil {
-		t.Fatal(err)
-	}
-	// The device tries the addresses in order; the test service listens on
-	// 127.0.0.1, the first.
-	addr := net.JoinHostPort(found.Addrs[0].String(), svc.port)
-	if addr != svc.addr {
-		t.Fatalf("resolved %s, want the service at %s", addr, svc.addr)
-	}
-	// The check-in URL is on port 443; the test service is on another
-	// port, so the device's URL names it.
-	url := strings.Replace(found.CheckInURL(), found.Host, found.Host+":"+svc.port, 1)
-	if want := "https://ucupdates-r2.contoso.com" + deviceapi.CheckInPath; found.CheckInURL() != want {
-		t.Errorf("CheckInURL() = %q, want %q", found.CheckInURL(), want)
-	}
-	client := certstest.Client(svc.cs.DeviceTLSConfig(), addr)
-	a := checkIn(t, client, url, "")
-	if len(a.Files) != 0 || a.NextCheck <= 0 {
-		t.Errorf("answer = %+v, want no downloads and a next check", a)
-	}
-	if a.InternalURL != "" && !strings.HasPrefix(a.InternalURL, "https://ucupdates-r2.contoso.com:"+svc.port+"/") {
-		t.Errorf("answer's internal URL %q is not on the service", a.InternalURL)
-	}
 }
 
 // TestProvisionedCheckIn: a device signs in, stores the provisioned URLs
@@ -139,10 +97,10 @@ func TestProvisionedCheckIn(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if want := "https://ucupdates-r2.contoso.com:" + svc.port + deviceapi.CheckInPath; doc.InternalURL != want || !doc.Enabled {
+	if want := "https://ucupdates-r2.contoso.com:" + svc.port + deviceproto.CheckInPath; doc.InternalURL != want || !doc.Enabled {
 		t.Fatalf("document = %+v, want internal URL %q, enabled", doc, want)
 	}
-	if want := "https://ucupdates.contoso.com:4443" + deviceapi.CheckInPathExt; doc.ExternalURL != want {
+	if want := "https://ucupdates.contoso.com:4443" + deviceproto.CheckInPathExt; doc.ExternalURL != want {
 		t.Errorf("external URL = %q, want %q", doc.ExternalURL, want)
 	}
 	checkIn(t, client, doc.InternalURL, doc.User)
@@ -150,7 +108,7 @@ func TestProvisionedCheckIn(t *testing.T) {
 
 // TestCheckInPaths: the document's paths are the check-in handler's.
 func TestCheckInPaths(t *testing.T) {
-	if provisioning.CheckInPath != deviceapi.CheckInPath || provisioning.CheckInPathExt != deviceapi.CheckInPathExt {
-		t.Errorf("check-in paths %q, %q; deviceapi serves %q, %q", provisioning.CheckInPath, provisioning.CheckInPathExt, deviceapi.CheckInPath, deviceapi.CheckInPathExt)
+	if provisioning.CheckInPath != deviceproto.CheckInPath || provisioning.CheckInPathExt != deviceproto.CheckInPathExt {
+		t.Errorf("check-in paths %q, %q; the device protocol says %q, %q", provisioning.CheckInPath, provisioning.CheckInPathExt, deviceproto.CheckInPath, deviceproto.CheckInPathExt)
 	}
 }

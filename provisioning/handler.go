@@ -13,7 +13,7 @@ import (
 	"time"
 	"unicode/utf8"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // Path is where the handler is mounted on both listeners.

@@ -21,7 +21,7 @@ import (
 
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/certs/certstest"
-	"github.com/opendus/opendus/devsvc/ntlm"
+	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/provisioning"
 )
 

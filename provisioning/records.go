@@ -153,3 +153,8 @@ func timeSpan(secs int64) string {
 	}
 	return s
 }
+
+// usable reports whether a is an address a device may connect to.
+func usable(a netip.Addr) bool {
+	return a.IsValid() && !a.IsUnspecified() && !a.IsMulticast()
+}

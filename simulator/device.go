@@ -15,7 +15,7 @@ import (
 	"strings"
 	"time"
 
-	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/provisioning"
 )
@@ -352,13 +352,13 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 	loc, base := w.base(d)
 	if base == "" && loc == firmware.Internal {
 		w.t.lookups++
-		svc, err := s.resolver.LookupUpdateService(ctx, s.svc.Domain)
+		host, err := s.dial.lookupUpdateService(ctx, s.svc.Domain)
 		if err != nil {
 			w.fail(d, rDNS, err)
 			d.checkAt = at + int64(s.sc.Behaviour.RetryDelay)
 			return
 		}
-		base = s.intern("https://" + svc.Host + ":" + s.svc.internalPort() + "/")
+		base = s.intern("https://" + host + ":" + s.svc.internalPort() + "/")
 		d.internal = base
 	}
 	if base == "" && loc == firmware.External {
@@ -369,13 +369,13 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		d.checkAt = at + d.interval
 		return
 	}
-	path, li := deviceapi.CheckInPath, 0
+	path, li := deviceproto.CheckInPath, 0
 	if loc == firmware.External {
-		path, li = deviceapi.CheckInPathExt, 1
+		path, li = deviceproto.CheckInPathExt, 1
 	}
 	// The modules it runs: the image, and the catalog that came with it.
 	mods := [2]firmware.Module{{Name: d.module, Version: d.version, Timestamp: d.stamp}, {Name: d.catalog, Version: d.version}}
-	ci := deviceapi.CheckIn{Identity: s.groups[d.group].id, MAC: d.mac, Serial: d.serial, Modules: mods[:1]}
+	ci := deviceproto.CheckIn{Identity: s.groups[d.group].id, MAC: d.mac, Serial: d.serial, Modules: mods[:1]}
 	if d.catalog != "" {
 		ci.Modules = mods[:2]
 	}
@@ -417,7 +417,7 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		d.checkAt = at + int64(s.sc.Behaviour.RetryDelay)
 		return
 	}
-	a, err := deviceapi.ParseAnswer(data)
+	a, err := deviceproto.ParseAnswer(data)
 	if err != nil {
 		w.fail(d, rMalformed, err)
 		d.checkAt = at + int64(s.sc.Behaviour.RetryDelay)
@@ -447,7 +447,7 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 
 // begin starts downloading an offered update, unless the device failed to
 // install that version a short while ago.
-func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceapi.Answer) {
+func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.Answer) {
 	s := w.s
 	g := &s.groups[d.group]
 	if a.Version == d.failedTarget && at < d.retryAt {
@@ -700,11 +700,11 @@ func (w *worker) report(ctx context.Context, d *device, st firmware.State, targe
 	if base == "" {
 		return
 	}
-	path := deviceapi.StatusPath
+	path := deviceproto.StatusPath
 	if loc == firmware.External {
-		path = deviceapi.StatusPathExt
+		path = deviceproto.StatusPathExt
 	}
-	status := deviceapi.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: errorCode[r]}
+	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: errorCode[r]}
 	w.body = status.AppendXML(w.body[:0])
 	w.t.reports++
 	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body, nil)

@@ -9,13 +9,13 @@
 // A device has an identity (type, vendor, model, revision, locale), a MAC
 // address and serial number, the module it runs, a location (on the LAN, or
 // remote through the edge) and maybe a user who signs in. It behaves as the
-// protocol of package deviceapi expects (docs/protocol.md):
+// protocol of package deviceproto says (docs/protocol.md):
 //
 //   - It powers on within Behaviour.BootSpread of the start and checks in
 //     with its modules (the image, with the timestamp of its update, and
 //     the catalog that came with it).
 //     A LAN device nobody ever signed in to finds the service through DNS,
-//     ucupdates-r2.<domain> (provisioning.Resolver, asking the DNS server the
+//     ucupdates-r2.<domain> (provisioning.FallbackHost, asked of the DNS server the
 //     simulator runs on loopback), using the internal listener's port. A
 //     remote device goes to the edge, which refuses it (401) as long as
 //     nobody is signed in; the refusals are counted.

@@ -18,6 +18,8 @@ import (
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 	"github.com/miekg/dns"
+
+	"github.com/opendus/opendus/provisioning"
 )
 
 // Service is where the simulated devices find the update service, and
@@ -225,6 +227,37 @@ func newDialer(dnsAddr string) *dialer {
 		return nd.DialContext(ctx, network, dnsAddr)
 	}}
 	return d
+}
+
+// lookupUpdateService finds the update service of domain as a device that
+// was never signed in does: ucupdates-r2.<domain> must resolve (A or
+// AAAA). It returns that host name; the device connects to it on the
+// internal port and checks the certificate against it. The answer is cached
+// like any other name the dialer resolves.
+func (d *dialer) lookupUpdateService(ctx context.Context, domain string) (string, error) {
+	host, err := provisioning.FallbackHost(domain)
+	if err != nil {
+		return "", err
+	}
+	d.mu.Lock()
+	_, ok := d.cache[host]
+	d.mu.Unlock()
+	if ok {
+		return host, nil
+	}
+	ips, err := d.resolver.LookupNetIP(ctx, "ip", host)
+	if err != nil {
+		return "", err
+	}
+	for _, ip := range ips {
+		if ip.Is4() || ip.Is4In6() {
+			d.mu.Lock()
+			d.cache[host] = ip.Unmap().String()
+			d.mu.Unlock()
+			break
+		}
+	}
+	return host, nil
 }
 
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {

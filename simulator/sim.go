@@ -12,7 +12,6 @@ import (
 	"time"
 
 	"github.com/opendus/opendus/firmware"
-	"github.com/opendus/opendus/provisioning"
 )
 
 // Config tunes how a simulation runs; it does not change its outcome. The
@@ -66,12 +65,12 @@ type Sim struct {
 	q      queue
 	clock  atomic.Int64 // simulated ns since the start
 
-	started  bool
-	dns      *dnsServer
-	resolver *provisioning.Resolver
-	lanT     *http.Transport
-	lan      *http.Client
-	workers  []*worker
+	started bool
+	dns     *dnsServer
+	dial    *dialer
+	lanT    *http.Transport
+	lan     *http.Client
+	workers []*worker
 
 	internMu sync.Mutex
 	interned map[string]string
@@ -206,8 +205,8 @@ func (s *Sim) start() error {
 	if s.dns, err = startDNS(s.svc.Hosts); err != nil {
 		return err
 	}
-	s.resolver = &provisioning.Resolver{Server: s.dns.addr, Timeout: 5 * time.Second}
 	dial := newDialer(s.dns.addr)
+	s.dial = dial
 	tlsCfg := newTLSConfig(s.svc.RootCAs)
 	s.lanT = newTransport(dial, tlsCfg, s.cfg.Workers)
 	s.lan = &http.Client{Transport: s.lanT, Timeout: requestTimeout, CheckRedirect: noRedirect}
