@@ -1,4 +1,4 @@
-package devsvc
+package datadir
 
 import (
 	"bufio"

@@ -1,0 +1,94 @@
+package datadir
+
+import (
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"time"
+)
+
+// Names inside the data directory.
+const (
+	CertsDir = "certs"
+	RunDir   = "run"
+	TmpDir   = "tmp"
+	RunFile  = "serve.json"
+)
+
+// Where the device side keeps its logs in the data directory.
+var (
+	AuditDir      = filepath.Join("Logs", "Server", "Audit", "imageUpdates")
+	DeviceLogsDir = filepath.Join("Logs", "Client")
+)
+
+// RunInfo is what a running server writes to DIR/run/serve.json, so the
+// command line finds the admin API even on ports chosen at start (":0").
+type RunInfo struct {
+	PID      int       `json:"pid"`
+	Started  time.Time `json:"started"`
+	Internal string    `json:"internal"`
+	External string    `json:"external"`
+	Admin    string    `json:"admin"`
+}
+
+// ReadRunInfo reads DIR/run/serve.json.
+func ReadRunInfo(dir string) (RunInfo, error) {
+	var ri RunInfo
+	data, err := os.ReadFile(filepath.Join(dir, RunDir, RunFile))
+	if err != nil {
+		return ri, err
+	}
+	err = json.Unmarshal(data, &ri)
+	return ri, err
+}
+
+// WriteRunInfo writes DIR/run/serve.json atomically.
+func WriteRunInfo(dir string, ri RunInfo) error {
+	data, err := json.MarshalIndent(ri, "", "  ")
+	if err != nil {
+		return err
+	}
+	if err := os.MkdirAll(filepath.Join(dir, RunDir), 0o750); err != nil {
+		return err
+	}
+	return WriteFileAtomic(filepath.Join(dir, RunDir, RunFile), append(data, '\n'), 0o640)
+}
+
+// WriteFileAtomic writes data to name through a temporary file, fsynced and
+// renamed, so a crash leaves the old file or the new one.
+func WriteFileAtomic(name string, data []byte, perm os.FileMode) error {
+	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
+	if err != nil {
+		return err
+	}
+	defer os.Remove(f.Name())
+	if _, err := f.Write(data); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Chmod(perm); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Sync(); err != nil {
+		f.Close()
+		return err
+	}
+	if err := f.Close(); err != nil {
+		return err
+	}
+	if err := os.Rename(f.Name(), name); err != nil {
+		return err
+	}
+	return syncDir(filepath.Dir(name))
+}
+
+// syncDir makes a rename in dir durable.
+func syncDir(dir string) error {
+	d, err := os.Open(dir)
+	if err != nil {
+		return err
+	}
+	defer d.Close()
+	return d.Sync()
+}
