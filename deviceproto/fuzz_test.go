@@ -1,4 +1,4 @@
-package deviceapi_test
+package deviceproto_test
 
 import (
 	"bytes"
@@ -9,7 +9,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -21,7 +21,7 @@ import (
 func FuzzParseCheckIn(f *testing.F) {
 	f.Add(checkInBody(cx600, macDevice, v1))
 	f.Add(checkInBody(cx500, "", firmware.Version{}))
-	serial := deviceapi.CheckIn{Identity: cx3000, Serial: "CX3-000123", Modules: []firmware.Module{
+	serial := deviceproto.CheckIn{Identity: cx3000, Serial: "CX3-000123", Modules: []firmware.Module{
 		{Name: "CX3000.nbt", Version: v2, Timestamp: "2026-01-15T08:00:00Z"}, {Name: "Fonts.cat", Version: v1},
 	}}
 	f.Add(serial.AppendXML(nil))
@@ -30,12 +30,12 @@ func FuzzParseCheckIn(f *testing.F) {
 	f.Add([]byte(`<a><b><c><d><e><f><g><h><i></i></h></g></f></e></d></c></b></a>`))
 	f.Add([]byte("<DeviceUpdateRequest><User>\x01</User></DeviceUpdateRequest>"))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > deviceapi.MaxBodyBytes {
+		if len(data) > deviceproto.MaxBodyBytes {
 			return
 		}
-		c, err := deviceapi.ParseCheckIn(data)
+		c, err := deviceproto.ParseCheckIn(data)
 		if err != nil {
-			if !errors.Is(err, deviceapi.ErrMalformed) {
+			if !errors.Is(err, deviceproto.ErrMalformed) {
 				t.Fatalf("ParseCheckIn error %v does not wrap ErrMalformed", err)
 			}
 			return
@@ -43,7 +43,7 @@ func FuzzParseCheckIn(f *testing.F) {
 		if c.Key() == "" {
 			t.Fatalf("ParseCheckIn(%q) accepted a device without a key", data)
 		}
-		again, err := deviceapi.ParseCheckIn(c.AppendXML(nil))
+		again, err := deviceproto.ParseCheckIn(c.AppendXML(nil))
 		if err != nil {
 			t.Fatalf("ParseCheckIn(AppendXML(%+v)) = %v", c, err)
 		}
@@ -56,21 +56,21 @@ func FuzzParseCheckIn(f *testing.F) {
 func FuzzParseStatus(f *testing.F) {
 	f.Add(statusBody(macDevice, firmware.StateDownloading, v1, ""))
 	f.Add(statusBody("", firmware.StateFailure, v2, "0x80070005"))
-	s := deviceapi.Status{Serial: "CX3-000123", State: firmware.StateFailure, Target: v2, ErrorCode: "disk full & <busy>"}
+	s := deviceproto.Status{Serial: "CX3-000123", State: firmware.StateFailure, Target: v2, ErrorCode: "disk full & <busy>"}
 	f.Add(s.AppendXML(nil))
 	f.Add([]byte(`<DeviceStatusReport><MAC>00:04:f2:00:00:01</MAC><State>success</State><TargetVersion>1.0.0.1</TargetVersion></DeviceStatusReport>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > deviceapi.MaxBodyBytes {
+		if len(data) > deviceproto.MaxBodyBytes {
 			return
 		}
-		s, err := deviceapi.ParseStatus(data)
+		s, err := deviceproto.ParseStatus(data)
 		if err != nil {
-			if !errors.Is(err, deviceapi.ErrMalformed) {
+			if !errors.Is(err, deviceproto.ErrMalformed) {
 				t.Fatalf("ParseStatus error %v does not wrap ErrMalformed", err)
 			}
 			return
 		}
-		again, err := deviceapi.ParseStatus(s.AppendXML(nil))
+		again, err := deviceproto.ParseStatus(s.AppendXML(nil))
 		if err != nil {
 			t.Fatalf("ParseStatus(AppendXML(%+v)) = %v", s, err)
 		}
@@ -81,28 +81,28 @@ func FuzzParseStatus(f *testing.F) {
 }
 
 func FuzzParseAnswer(f *testing.F) {
-	a := deviceapi.Answer{
+	a := deviceproto.Answer{
 		Version: v2, InternalURL: intURL + "DeviceUpdateFiles_Int/x/", ExternalURL: extURL + "DeviceUpdateFiles_Ext/x/",
-		Files: []deviceapi.File{{FileName: "CX600.nbt", Version: v2, Timestamp: t0, Size: 1234, SHA256: strings.Repeat("ab", 32),
+		Files: []deviceproto.File{{FileName: "CX600.nbt", Version: v2, Timestamp: t0, Size: 1234, SHA256: strings.Repeat("ab", 32),
 			SignatureFileName: "CX600.cat", SignatureSize: 12, SignatureSHA256: strings.Repeat("cd", 32)}},
 		NextCheck: 24 * time.Hour, NextCheckAt: t0.Add(24 * time.Hour), MovedInternalURL: "https://new/?a=1&b=2",
 	}
 	f.Add(a.AppendXML(nil))
-	none := deviceapi.Answer{NextCheck: time.Hour}
+	none := deviceproto.Answer{NextCheck: time.Hour}
 	f.Add(none.AppendXML(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
-		if len(data) > deviceapi.MaxBodyBytes {
+		if len(data) > deviceproto.MaxBodyBytes {
 			return
 		}
-		a, err := deviceapi.ParseAnswer(data)
+		a, err := deviceproto.ParseAnswer(data)
 		if err != nil {
-			if !errors.Is(err, deviceapi.ErrMalformed) {
+			if !errors.Is(err, deviceproto.ErrMalformed) {
 				t.Fatalf("ParseAnswer error %v does not wrap ErrMalformed", err)
 			}
 			return
 		}
 		out := a.AppendXML(nil)
-		again, err := deviceapi.ParseAnswer(out)
+		again, err := deviceproto.ParseAnswer(out)
 		if err != nil {
 			t.Fatalf("ParseAnswer(AppendXML(%+v)) = %v\n%s", a, err, out)
 		}

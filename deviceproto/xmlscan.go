@@ -1,4 +1,4 @@
-package deviceapi
+package deviceproto
 
 import (
 	"bytes"

@@ -5,9 +5,9 @@ import (
 	"errors"
 	"testing"
 
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/ntlm"
 )
 
 func TestStoreAccountsLookup(t *testing.T) {

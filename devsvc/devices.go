@@ -10,19 +10,15 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/opendus/opendus/datadir"
+
 	"github.com/opendus/opendus/devsvc/audit"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/provisioning"
-)
-
-// Where the device side keeps its logs in the data directory.
-var (
-	auditDir   = filepath.Join("Logs", "Server", "Audit", "imageUpdates")
-	devLogsDir = filepath.Join("Logs", "Client")
 )
 
 // deviceSide is what the two device listeners serve, and what must be
@@ -45,16 +41,16 @@ type deviceSide struct {
 // audited too. ri gives the bound ports, from which the default base URLs
 // are made. The audit log flushes and cleans (with the uploads) until ctx
 // is done or Close.
-func newDeviceSide(ctx context.Context, st *store.Store, s Settings, ri RunInfo, dir string, acceptor *ntlm.Acceptor, accounts ntlm.Accounts, log *slog.Logger) (*deviceSide, error) {
+func newDeviceSide(ctx context.Context, st *store.Store, s datadir.Settings, ri datadir.RunInfo, dir string, acceptor *ntlm.Acceptor, accounts ntlm.Accounts, log *slog.Logger) (*deviceSide, error) {
 	logs, err := devlogs.NewHandler(devlogs.Config{
-		Dir: filepath.Join(dir, devLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
+		Dir: filepath.Join(dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
 		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Logger: log.With("component", "devlogs"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("device log uploads: %w", err)
 	}
 	al, err := audit.Open(audit.Config{
-		Dir: filepath.Join(dir, auditDir), Retention: s.LogCleanUpInterval, FlushInterval: s.LogFlushInterval,
+		Dir: filepath.Join(dir, datadir.AuditDir), Retention: s.LogCleanUpInterval, FlushInterval: s.LogFlushInterval,
 		Cleaners: []audit.Cleaner{logs}, Logger: log.With("component", "audit"),
 	})
 	if err != nil {

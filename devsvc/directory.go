@@ -4,6 +4,8 @@ import (
 	"context"
 	"crypto/x509"
 
+	"github.com/opendus/opendus/datadir"
+
 	"fmt"
 	"log/slog"
 	"os"
@@ -15,7 +17,7 @@ import (
 
 // openDirectory connects the LDAP directory the settings name; nil when
 // none is configured.
-func openDirectory(s Settings, log *slog.Logger) (*directory.Directory, error) {
+func openDirectory(s datadir.Settings, log *slog.Logger) (*directory.Directory, error) {
 	if s.LDAPURL == "" {
 		return nil, nil
 	}

@@ -1,16 +1,8 @@
-// Package devsvc composes the device update service: the settings file, the
-// data directory that `devsvc init` creates, and `devsvc serve`, which opens
-// the store and certificates and runs the listeners.
-//
-// # The data directory
-//
-//	devsvc.conf           settings, every one listed with its default
-//	certs/                the private CA, the server and admin certificates
-//	opendus.db            the catalog, inventory, accounts and history (bbolt)
-//	DeviceUpdateFiles/    the image files, DeviceType/Vendor/Model/Revision/Locale/Version/file
-//	Logs/                 audit logs and device log uploads
-//	run/serve.json        the running server's pid and listener addresses
-//	tmp/                  uploads being imported
+// Package devsvc composes the device update service: `devsvc init`, which
+// creates a data directory (see package datadir for its layout), and
+// `devsvc serve`, which opens the store, certificates and directory, binds
+// the listeners and runs the handlers of its subpackages until it is told
+// to stop.
 //
 // # The listeners
 //
@@ -19,4 +11,10 @@
 // external (edge) HTTPS listener where every request needs NTLM, and the
 // admin gRPC API over mutual TLS. Listeners, TLS and shutdown live here; the
 // handlers are http.Handlers of their own packages.
+//
+// # Goroutines
+//
+// Serve starts every goroutine it runs (listeners, the certificate watcher,
+// the scheduler, the audit log's flusher) in one group and returns only
+// after all of them have stopped, so the store is closed last.
 package devsvc

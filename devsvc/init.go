@@ -7,16 +7,10 @@ import (
 	"path/filepath"
 	"time"
 
+	"github.com/opendus/opendus/datadir"
+
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/store"
-)
-
-// Names inside the data directory.
-const (
-	CertsDir = "certs"
-	RunDir   = "run"
-	TmpDir   = "tmp"
-	RunFile  = "serve.json"
 )
 
 // ErrExists is returned by Init when the data directory is already set up
@@ -39,78 +33,52 @@ type InitOptions struct {
 // Init creates a data directory: the settings file with every setting and
 // its default, a private CA with a server certificate and an admin client
 // certificate (keys 0600), and an empty store.
-func Init(opts InitOptions) (Settings, error) {
+func Init(opts InitOptions) (datadir.Settings, error) {
 	if opts.Domain == "" {
-		return Settings{}, errors.New("init needs --domain, the SIP/DNS domain devices are in (e.g. contoso.com)")
+		return datadir.Settings{}, errors.New("init needs --domain, the SIP/DNS domain devices are in (e.g. contoso.com)")
 	}
 	if opts.Dir == "" {
-		return Settings{}, errors.New("init needs --data DIR, the data directory to create")
+		return datadir.Settings{}, errors.New("init needs --data DIR, the data directory to create")
 	}
-	s := DefaultSettings(opts.Domain)
+	s := datadir.DefaultSettings(opts.Domain)
 	if opts.InternalName != "" {
 		s.InternalName = opts.InternalName
 	}
 	if opts.ExternalName != "" {
 		s.ExternalName = opts.ExternalName
 	}
-	conf := filepath.Join(opts.Dir, ConfigFile)
-	certDir := filepath.Join(opts.Dir, CertsDir)
+	conf := filepath.Join(opts.Dir, datadir.ConfigFile)
+	certDir := filepath.Join(opts.Dir, datadir.CertsDir)
 	if _, err := os.Stat(conf); err == nil {
 		if !opts.Force {
-			return Settings{}, fmt.Errorf("%s: %w: use --force to replace its settings and certificates (the catalog and files are kept)", opts.Dir, ErrExists)
+			return datadir.Settings{}, fmt.Errorf("%s: %w: use --force to replace its settings and certificates (the catalog and files are kept)", opts.Dir, ErrExists)
 		}
 		if err := os.RemoveAll(certDir); err != nil {
-			return Settings{}, err
+			return datadir.Settings{}, err
 		}
 	} else if entries, err := os.ReadDir(opts.Dir); err == nil && len(entries) > 0 && !opts.Force {
-		return Settings{}, fmt.Errorf("%s is not empty and has no %s: choose an empty or new directory, or use --force", opts.Dir, ConfigFile)
+		return datadir.Settings{}, fmt.Errorf("%s is not empty and has no %s: choose an empty or new directory, or use --force", opts.Dir, datadir.ConfigFile)
 	}
 	if err := os.MkdirAll(opts.Dir, 0o750); err != nil {
-		return Settings{}, err
+		return datadir.Settings{}, err
 	}
-	for _, d := range []string{RunDir, TmpDir} {
+	for _, d := range []string{datadir.RunDir, datadir.TmpDir} {
 		if err := os.MkdirAll(filepath.Join(opts.Dir, d), 0o750); err != nil {
-			return Settings{}, err
+			return datadir.Settings{}, err
 		}
 	}
 	if _, err := certs.Bootstrap(certDir, certs.Config{
 		Domain: opts.Domain, InternalName: s.InternalName, ExternalName: s.ExternalName,
 		ExtraNames: append([]string{"ucupdates-r2." + opts.Domain}, opts.ExtraNames...), Now: opts.Now,
 	}); err != nil {
-		return Settings{}, fmt.Errorf("certificates: %w", err)
+		return datadir.Settings{}, fmt.Errorf("certificates: %w", err)
 	}
-	if err := writeFileAtomic(conf, s.Render(), 0o640); err != nil {
-		return Settings{}, err
+	if err := datadir.WriteFileAtomic(conf, s.Render(), 0o640); err != nil {
+		return datadir.Settings{}, err
 	}
 	st, err := store.Open(opts.Dir, &store.Options{Now: opts.Now})
 	if err != nil {
-		return Settings{}, fmt.Errorf("store: %w", err)
+		return datadir.Settings{}, fmt.Errorf("store: %w", err)
 	}
 	return s, st.Close()
-}
-
-// writeFileAtomic writes data to name through a temporary file, fsynced and
-// renamed, so a crash leaves the old file or the new one.
-func writeFileAtomic(name string, data []byte, perm os.FileMode) error {
-	f, err := os.CreateTemp(filepath.Dir(name), "."+filepath.Base(name)+".tmp-*")
-	if err != nil {
-		return err
-	}
-	defer os.Remove(f.Name())
-	if _, err := f.Write(data); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Chmod(perm); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Sync(); err != nil {
-		f.Close()
-		return err
-	}
-	if err := f.Close(); err != nil {
-		return err
-	}
-	return os.Rename(f.Name(), name)
 }

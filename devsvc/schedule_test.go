@@ -24,7 +24,7 @@ func TestSchedulerApprovesWhenDue(t *testing.T) {
 		defer cancel()
 		id := firmware.Identity{DeviceType: firmware.UCPhone, Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"}
 		v := firmware.MustParseVersion("4.0.7577.4372")
-		if _, err := st.Import(ctx, "test", []store.ImportUpdate{{Identity: id, Version: v, Files: []store.ImportFile{{
+		if _, err := st.Import(ctx, "test", []firmware.ImportUpdate{{Identity: id, Version: v, Files: []firmware.ImportFile{{
 			Name: "CX600.nbt", Role: firmware.RoleImage, Size: -1,
 			Open: func() (io.ReadCloser, error) { return io.NopCloser(strings.NewReader("img")), nil },
 		}}}}, store.ImportOptions{}); err != nil {

@@ -3,7 +3,6 @@ package devsvc
 import (
 	"context"
 	"crypto/tls"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,10 +14,12 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opendus/opendus/datadir"
+
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/adminapi"
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // Version is the service's version, set at build time with
@@ -33,28 +34,7 @@ type ServeOptions struct {
 	AdminAddr    string
 	Logger       *slog.Logger // nil: discard
 	// Ready, if set, is called once every listener is bound.
-	Ready func(RunInfo)
-}
-
-// RunInfo is what a running server writes to DIR/run/serve.json, so the
-// command line finds the admin API even on ports chosen at start (":0").
-type RunInfo struct {
-	PID      int       `json:"pid"`
-	Started  time.Time `json:"started"`
-	Internal string    `json:"internal"`
-	External string    `json:"external"`
-	Admin    string    `json:"admin"`
-}
-
-// ReadRunInfo reads DIR/run/serve.json.
-func ReadRunInfo(dir string) (RunInfo, error) {
-	var ri RunInfo
-	data, err := os.ReadFile(filepath.Join(dir, RunDir, RunFile))
-	if err != nil {
-		return ri, err
-	}
-	err = json.Unmarshal(data, &ri)
-	return ri, err
+	Ready func(datadir.RunInfo)
 }
 
 // Serve runs the service from the data directory until ctx is done, then
@@ -65,7 +45,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if log == nil {
 		log = slog.New(slog.DiscardHandler)
 	}
-	s, err := LoadSettings(opts.Dir)
+	s, err := datadir.LoadSettings(opts.Dir)
 	if err != nil {
 		return err
 	}
@@ -79,7 +59,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 			*o.dst = o.v
 		}
 	}
-	cs, err := certs.Open(filepath.Join(opts.Dir, CertsDir), certs.Config{})
+	cs, err := certs.Open(filepath.Join(opts.Dir, datadir.CertsDir), certs.Config{})
 	if err != nil {
 		return fmt.Errorf("certificates: %w", err)
 	}
@@ -96,7 +76,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if dir != nil {
 		defer dir.Close()
 	}
-	tmp := filepath.Join(opts.Dir, TmpDir)
+	tmp := filepath.Join(opts.Dir, datadir.TmpDir)
 	if err := cleanTmp(tmp); err != nil {
 		return err
 	}
@@ -106,7 +86,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	bind := func(name, addr string) (net.Listener, error) {
 		ln, err := lc.Listen(ctx, "tcp", addr)
 		if err != nil {
-			return nil, fmt.Errorf("%s listener on %s: %w (set %s_addr in %s or pass --%s-addr)", name, addr, err, name, ConfigFile, name)
+			return nil, fmt.Errorf("%s listener on %s: %w (set %s_addr in %s or pass --%s-addr)", name, addr, err, name, datadir.ConfigFile, name)
 		}
 		return ln, nil
 	}
@@ -125,7 +105,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		extLn.Close()
 		return err
 	}
-	ri := RunInfo{PID: os.Getpid(), Started: time.Now().UTC(), Internal: intLn.Addr().String(), External: extLn.Addr().String(), Admin: admLn.Addr().String()}
+	ri := datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(), Internal: intLn.Addr().String(), External: extLn.Addr().String(), Admin: admLn.Addr().String()}
 
 	adminCfg := adminapi.Config{
 		Logger: log.With("component", "admin"), Version: Version, SpoolDir: tmp, MaxImportBytes: s.MaxImportBytes,
@@ -171,10 +151,10 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
 		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
 
-	if err := writeRunInfo(opts.Dir, ri); err != nil {
+	if err := datadir.WriteRunInfo(opts.Dir, ri); err != nil {
 		return err
 	}
-	defer os.Remove(filepath.Join(opts.Dir, RunDir, RunFile))
+	defer os.Remove(filepath.Join(opts.Dir, datadir.RunDir, datadir.RunFile))
 
 	ctx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -219,17 +199,6 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		return err
 	}
 	return nil
-}
-
-func writeRunInfo(dir string, ri RunInfo) error {
-	data, err := json.MarshalIndent(ri, "", "  ")
-	if err != nil {
-		return err
-	}
-	if err := os.MkdirAll(filepath.Join(dir, RunDir), 0o750); err != nil {
-		return err
-	}
-	return writeFileAtomic(filepath.Join(dir, RunDir, RunFile), append(data, '\n'), 0o640)
 }
 
 // cleanTmp removes uploads a previous run left behind.

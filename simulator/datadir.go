@@ -2,13 +2,13 @@ package simulator
 
 import (
 	"fmt"
+	"github.com/opendus/opendus/datadir"
 	"net"
 	"net/netip"
 	"path/filepath"
 	"strings"
 
 	"github.com/opendus/opendus/certs"
-	"github.com/opendus/opendus/devsvc"
 )
 
 // LoadService describes the service running from the data directory dir,
@@ -18,15 +18,15 @@ import (
 // server maps the internal and external names and ucupdates-r2.<domain> to
 // the listeners' addresses (loopback when they listen on every address).
 func LoadService(dir string) (Service, error) {
-	st, err := devsvc.LoadSettings(dir)
+	st, err := datadir.LoadSettings(dir)
 	if err != nil {
 		return Service{}, fmt.Errorf("%s: %w", dir, err)
 	}
-	ri, err := devsvc.ReadRunInfo(dir)
+	ri, err := datadir.ReadRunInfo(dir)
 	if err != nil {
 		return Service{}, fmt.Errorf("%s: is devsvc serve running? %w", dir, err)
 	}
-	pool, err := LoadCA(filepath.Join(dir, devsvc.CertsDir, certs.CACertFile))
+	pool, err := LoadCA(filepath.Join(dir, datadir.CertsDir, certs.CACertFile))
 	if err != nil {
 		return Service{}, err
 	}

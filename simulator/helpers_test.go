@@ -19,9 +19,9 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/certs/certstest"
 	"github.com/opendus/opendus/devsvc/deviceapi"
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/provisioning"
 	"github.com/opendus/opendus/simulator"
 )
@@ -137,14 +137,14 @@ func (s *service) importVersion(t testing.TB, id firmware.Identity, v string, si
 	t.Helper()
 	img := bytes.Repeat([]byte(v+id.Model), size/len(v+id.Model)+1)[:size]
 	cat := []byte("catalog " + v)
-	file := func(name string, data []byte) store.ImportFile {
+	file := func(name string, data []byte) firmware.ImportFile {
 		sum := sha256.Sum256(data)
-		return store.ImportFile{Name: name, Size: int64(len(data)), SHA256: &sum,
+		return firmware.ImportFile{Name: name, Size: int64(len(data)), SHA256: &sum,
 			Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 	}
-	_, err := s.st.Import(context.Background(), "test", []store.ImportUpdate{{
+	_, err := s.st.Import(context.Background(), "test", []firmware.ImportUpdate{{
 		Identity: id, Version: firmware.MustParseVersion(v), UpdateType: "Firmware",
-		Files: []store.ImportFile{file(id.Model+".nbt", img), file(id.Model+".cat", cat)},
+		Files: []firmware.ImportFile{file(id.Model+".nbt", img), file(id.Model+".cat", cat)},
 	}}, store.ImportOptions{})
 	if err != nil {
 		t.Fatal(err)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/simulator"
@@ -370,10 +371,10 @@ func TestRetryAfter(t *testing.T) {
 	shed := map[string]bool{}
 	s := newService(t, serviceConfig{wrapInternal: func(next http.Handler) http.Handler {
 		return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-			if r.URL.Path == deviceapi.CheckInPath {
+			if r.URL.Path == deviceproto.CheckInPath {
 				body, _ := io.ReadAll(r.Body)
 				r.Body = io.NopCloser(bytes.NewReader(body))
-				ci, err := deviceapi.ParseCheckIn(body)
+				ci, err := deviceproto.ParseCheckIn(body)
 				mu.Lock()
 				first := err == nil && !shed[ci.MAC]
 				shed[ci.MAC] = true

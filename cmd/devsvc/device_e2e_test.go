@@ -19,7 +19,7 @@ import (
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
-	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/devsvctest"
 )
@@ -118,16 +118,16 @@ func TestEndToEndDeviceUpdate(t *testing.T) {
 
 	// Check in on the old version: the approved one is offered.
 	const mac = "00-04-F2-E2-E0-01"
-	ci := deviceapi.CheckIn{
+	ci := deviceproto.CheckIn{
 		Identity: firmware.Identity{DeviceType: "UCPhone", Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"},
 		MAC:      mac, Serial: "CX600-E2E-1", User: "bob@contoso.com",
 		Modules: []firmware.Module{{Name: "CX600.nbt", Version: oldV, Timestamp: "2025-06-01T10:00:00Z"}},
 	}
-	code, body := post(t, dev, intBase+deviceapi.CheckInPath, ci.AppendXML(nil), "", "")
+	code, body := post(t, dev, intBase+deviceproto.CheckInPath, ci.AppendXML(nil), "", "")
 	if code != 200 {
 		t.Fatalf("check-in = %d %s", code, body)
 	}
-	ans, err := deviceapi.ParseAnswer(body)
+	ans, err := deviceproto.ParseAnswer(body)
 	if err != nil {
 		t.Fatalf("ParseAnswer: %v\n%s", err, body)
 	}
@@ -141,8 +141,8 @@ func TestEndToEndDeviceUpdate(t *testing.T) {
 	f := ans.Files[0]
 	report := func(state firmware.State) {
 		t.Helper()
-		s := deviceapi.Status{MAC: mac, State: state, Target: ans.Version}
-		if code, body := post(t, dev, intBase+deviceapi.StatusPath, s.AppendXML(nil), "", ""); code != http.StatusNoContent {
+		s := deviceproto.Status{MAC: mac, State: state, Target: ans.Version}
+		if code, body := post(t, dev, intBase+deviceproto.StatusPath, s.AppendXML(nil), "", ""); code != http.StatusNoContent {
 			t.Fatalf("report %s = %d %s", state, code, body)
 		}
 	}
@@ -199,7 +199,7 @@ func TestEndToEndDeviceUpdate(t *testing.T) {
 
 	// Back on the new version, the device is offered nothing.
 	ci.Modules[0].Version = newV
-	if code, body = post(t, dev, intBase+deviceapi.CheckInPath, ci.AppendXML(nil), "", ""); code != 200 || !bytes.Contains(body, []byte(`downloads="0"`)) {
+	if code, body = post(t, dev, intBase+deviceproto.CheckInPath, ci.AppendXML(nil), "", ""); code != 200 || !bytes.Contains(body, []byte(`downloads="0"`)) {
 		t.Errorf("check-in on the new version = %d %s, want downloads=\"0\"", code, body)
 	}
 
@@ -227,14 +227,14 @@ func TestEndToEndDeviceUpdate(t *testing.T) {
 	eci := ci
 	eci.MAC, eci.Serial, eci.User = extMAC, "", "alice"
 	eci.Modules = []firmware.Module{{Name: "CX600.nbt", Version: oldV}}
-	if code, body := post(t, ext, extBase+deviceapi.CheckInPathExt, eci.AppendXML(nil), "", ""); code != http.StatusUnauthorized {
+	if code, body := post(t, ext, extBase+deviceproto.CheckInPathExt, eci.AppendXML(nil), "", ""); code != http.StatusUnauthorized {
 		t.Errorf("external check-in without credentials = %d %s, want 401", code, body)
 	}
-	code, body = post(t, ext, extBase+deviceapi.CheckInPathExt, eci.AppendXML(nil), "CONTOSO\\alice", "Winter2026!")
+	code, body = post(t, ext, extBase+deviceproto.CheckInPathExt, eci.AppendXML(nil), "CONTOSO\\alice", "Winter2026!")
 	if code != 200 {
 		t.Fatalf("external check-in = %d %s", code, body)
 	}
-	eans, err := deviceapi.ParseAnswer(body)
+	eans, err := deviceproto.ParseAnswer(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -243,7 +243,7 @@ func TestEndToEndDeviceUpdate(t *testing.T) {
 	}
 	// NTLM authenticates a connection: a wrong password needs a new one.
 	fresh := deviceClient(t, dir, svc.Run.External, func(rt http.RoundTripper) http.RoundTripper { return ntlmssp.Negotiator{RoundTripper: rt} })
-	if code, _ := post(t, fresh, extBase+deviceapi.CheckInPathExt, eci.AppendXML(nil), "CONTOSO\\alice", "wrong"); code != http.StatusUnauthorized {
+	if code, _ := post(t, fresh, extBase+deviceproto.CheckInPathExt, eci.AppendXML(nil), "CONTOSO\\alice", "wrong"); code != http.StatusUnauthorized {
 		t.Errorf("external check-in with a wrong password = %d, want 401", code)
 	}
 	ed := waitDevice(t, svc, extMAC, func(d firmware.Device) bool { return d.Location == firmware.External })

@@ -12,7 +12,7 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
 	"github.com/opendus/opendus/certs"
-	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/directory/dirtest"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/devsvctest"
@@ -87,10 +87,10 @@ func TestEndToEndDirectory(t *testing.T) {
 
 	// Device sign-in through the edge with NTLM against the directory.
 	_, extPort, _ := net.SplitHostPort(svc.Run.External)
-	extURL := "https://ucupdates.contoso.com:" + extPort + deviceapi.CheckInPathExt
+	extURL := "https://ucupdates.contoso.com:" + extPort + deviceproto.CheckInPathExt
 	_, intPort, _ := net.SplitHostPort(svc.Run.Internal)
-	intURL := "https://ucupdates-r2.contoso.com:" + intPort + deviceapi.CheckInPath
-	ci := deviceapi.CheckIn{
+	intURL := "https://ucupdates-r2.contoso.com:" + intPort + deviceproto.CheckInPath
+	ci := deviceproto.CheckIn{
 		Identity: firmware.Identity{DeviceType: "UCPhone", Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"},
 		MAC:      "00-04-F2-0D-1A-01",
 		Modules:  []firmware.Module{{Name: "CX600.nbt", Version: firmware.MustParseVersion("3.5.6907.35")}},

@@ -58,7 +58,7 @@ const (
 // BundleOpener turns a spooled bundle file (a cabinet or an RPM) into the
 // updates it carries; name is what the admin called it. The returned
 // cleanup is called after the import.
-type BundleOpener func(ctx context.Context, file, name string, kind BundleKind) (updates []store.ImportUpdate, cleanup func(), err error)
+type BundleOpener func(ctx context.Context, file, name string, kind BundleKind) (updates []firmware.ImportUpdate, cleanup func(), err error)
 
 // Config configures a Server. The zero value works with a store alone.
 type Config struct {
@@ -355,7 +355,7 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 	}
 	defer root.Close()
 
-	var updates []store.ImportUpdate
+	var updates []firmware.ImportUpdate
 	switch h.GetKind() {
 	case pb.ImportHeader_TREE:
 		var names []string
@@ -410,7 +410,7 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 
 // receiveTree writes the files of a tree upload under root and collects
 // them into updates; it also returns their paths.
-func (s *Server) receiveTree(stream pb.Admin_ImportServer, root *os.Root) ([]store.ImportUpdate, []string, error) {
+func (s *Server) receiveTree(stream pb.Admin_ImportServer, root *os.Root) ([]firmware.ImportUpdate, []string, error) {
 	var (
 		tree  cabingest.Tree
 		cur   *bufio.Writer

@@ -16,8 +16,8 @@ import (
 	"golang.org/x/term"
 
 	"github.com/opendus/opendus/devsvc/adminapi"
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // noFlags is the setup of a command with no flags of its own.

@@ -18,10 +18,11 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opendus/opendus/datadir"
+
 	"golang.org/x/term"
 
 	"github.com/opendus/opendus/certs"
-	"github.com/opendus/opendus/devsvc"
 	"github.com/opendus/opendus/devsvc/adminapi"
 )
 
@@ -258,7 +259,7 @@ func parseInterspersed(fs *flag.FlagSet, args []string) error {
 func (e *env) client() (*adminapi.Client, error) {
 	addr := e.server
 	var tlsConf *tls.Config
-	certDir := filepath.Join(e.data, devsvc.CertsDir)
+	certDir := filepath.Join(e.data, datadir.CertsDir)
 	if e.user != "" {
 		password, err := adminPassword(e)
 		if err != nil {
@@ -321,10 +322,10 @@ func (e *env) client() (*adminapi.Client, error) {
 // adminAddr finds the admin API address in the data directory: the running
 // server's, else the configured one.
 func (e *env) adminAddr() (string, error) {
-	if ri, err := devsvc.ReadRunInfo(e.data); err == nil {
+	if ri, err := datadir.ReadRunInfo(e.data); err == nil {
 		return ri.Admin, nil
 	}
-	s, err := devsvc.LoadSettings(e.data)
+	s, err := datadir.LoadSettings(e.data)
 	if err != nil {
 		return "", fmt.Errorf("cannot find the admin API: %v; pass --server ADDR", err)
 	}

@@ -9,7 +9,8 @@ import (
 	"path/filepath"
 	"time"
 
-	"github.com/opendus/opendus/devsvc"
+	"github.com/opendus/opendus/datadir"
+
 	"github.com/opendus/opendus/provisioning"
 )
 
@@ -49,7 +50,7 @@ Examples:
 			if ttl < time.Second {
 				return usagef("--ttl %v: want at least 1s", ttl)
 			}
-			s, err := devsvc.LoadSettings(e.data)
+			s, err := datadir.LoadSettings(e.data)
 			if err != nil {
 				return err
 			}
@@ -80,7 +81,7 @@ Examples:
 			}
 			recs, err := provisioning.Records(plan)
 			if err != nil {
-				return fmt.Errorf("%s: %w", filepath.Join(e.data, devsvc.ConfigFile), err)
+				return fmt.Errorf("%s: %w", filepath.Join(e.data, datadir.ConfigFile), err)
 			}
 			if e.json {
 				if notes == nil {

@@ -8,9 +8,10 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opendus/opendus/datadir"
+
 	"github.com/google/go-cmp/cmp"
 
-	"github.com/opendus/opendus/devsvc"
 	"github.com/opendus/opendus/provisioning"
 )
 
@@ -19,8 +20,8 @@ import (
 func dataDir(t *testing.T, extra ...string) string {
 	t.Helper()
 	dir := t.TempDir()
-	conf := append(devsvc.DefaultSettings("contoso.com").Render(), []byte(strings.Join(extra, "\n")+"\n")...)
-	if err := os.WriteFile(filepath.Join(dir, devsvc.ConfigFile), conf, 0o644); err != nil {
+	conf := append(datadir.DefaultSettings("contoso.com").Render(), []byte(strings.Join(extra, "\n")+"\n")...)
+	if err := os.WriteFile(filepath.Join(dir, datadir.ConfigFile), conf, 0o644); err != nil {
 		t.Fatal(err)
 	}
 	return dir

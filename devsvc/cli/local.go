@@ -10,9 +10,10 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opendus/opendus/datadir"
+
 	"github.com/opendus/opendus/cabingest/cabcli"
 	"github.com/opendus/opendus/certs"
-	"github.com/opendus/opendus/devsvc"
 )
 
 var certsCmd = &command{
@@ -41,7 +42,7 @@ Examples:
 			if len(args) == 0 || (args[0] != "issue" && len(args) != 1) {
 				return usagef("say list, renew, export or issue NAME")
 			}
-			cs, err := certs.Open(filepath.Join(e.data, devsvc.CertsDir), certs.Config{})
+			cs, err := certs.Open(filepath.Join(e.data, datadir.CertsDir), certs.Config{})
 			if err != nil {
 				return err
 			}
@@ -96,7 +97,7 @@ Examples:
 					return printJSON(e.stdout, map[string]string{"name": args[1], "role": role, "cert": out + ".pem", "key": out + ".key"})
 				}
 				fmt.Fprintf(e.stdout, "Issued %s (%s): %s.pem, %s.key. Use: devsvc --cert %s.pem --key %s.key --ca %s ...\n",
-					args[1], role, out, out, out, out, filepath.Join(e.data, devsvc.CertsDir, certs.CACertFile))
+					args[1], role, out, out, out, out, filepath.Join(e.data, datadir.CertsDir, certs.CACertFile))
 				return nil
 			case "export":
 				data, err := cs.ExportCA(format)

@@ -9,6 +9,8 @@ import (
 	"path/filepath"
 	"strings"
 
+	"github.com/opendus/opendus/datadir"
+
 	"github.com/opendus/opendus/devsvc"
 )
 
@@ -54,11 +56,11 @@ Example:
 			}
 			if e.json {
 				return printJSON(e.stdout, map[string]any{"data": e.data, "domain": s.Domain, "internalName": s.InternalName,
-					"externalName": s.ExternalName, "config": filepath.Join(e.data, devsvc.ConfigFile), "certs": filepath.Join(e.data, devsvc.CertsDir)})
+					"externalName": s.ExternalName, "config": filepath.Join(e.data, datadir.ConfigFile), "certs": filepath.Join(e.data, datadir.CertsDir)})
 			}
 			fmt.Fprintf(e.stdout, "Initialised %s for %s.\n", e.data, s.Domain)
-			fmt.Fprintf(e.stdout, "  settings     %s\n", filepath.Join(e.data, devsvc.ConfigFile))
-			fmt.Fprintf(e.stdout, "  certificates %s (CA, server for %s and %s, admin client)\n", filepath.Join(e.data, devsvc.CertsDir), s.InternalName, s.ExternalName)
+			fmt.Fprintf(e.stdout, "  settings     %s\n", filepath.Join(e.data, datadir.ConfigFile))
+			fmt.Fprintf(e.stdout, "  certificates %s (CA, server for %s and %s, admin client)\n", filepath.Join(e.data, datadir.CertsDir), s.InternalName, s.ExternalName)
 			fmt.Fprintf(e.stdout, "Next: devsvc serve --data %s\n", e.data)
 			return nil
 		}

@@ -27,6 +27,7 @@ import (
 
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/certs/certstest"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -80,7 +81,7 @@ func BenchmarkCheckInHandler(b *testing.B) {
 		w := &discardWriter{h: http.Header{}}
 		for pb.Next() {
 			body := bodies[next.Add(1)%int64(len(bodies))]
-			req := httptest.NewRequest("POST", deviceapi.CheckInPath, bytes.NewReader(body))
+			req := httptest.NewRequest("POST", deviceproto.CheckInPath, bytes.NewReader(body))
 			clear(w.h)
 			w.code = 0
 			h.ServeHTTP(w, req)
@@ -143,7 +144,7 @@ func BenchmarkCheckInTLS(b *testing.B) {
 	bodies := fleet(10_000)
 	reqs := make([][]byte, len(bodies))
 	for i, body := range bodies {
-		reqs[i] = append(fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: ucupdates-r2.contoso.com\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n", deviceapi.CheckInPath, len(body)), body...)
+		reqs[i] = append(fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: ucupdates-r2.contoso.com\r\nContent-Type: application/xml\r\nContent-Length: %d\r\n\r\n", deviceproto.CheckInPath, len(body)), body...)
 	}
 	const clients = 64
 	type conn struct {
@@ -264,7 +265,7 @@ func BenchmarkDownload(b *testing.B) {
 		b.Fatal(err)
 	}
 	server := startServerProcess(b, cs.Dir(), file)
-	goURL := "https://" + server.addr + deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/3.5.6907.36/CX500.nbt"
+	goURL := "https://" + server.addr + deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/3.5.6907.36/CX500.nbt"
 	ngURL := startNginx(b, nginx, cs.Dir(), "CX500.nbt", data)
 
 	// Both servers must negotiate the same protocol and cipher suite.
@@ -459,9 +460,9 @@ func TestServerProcess(t *testing.T) {
 	}
 	st := offerStore(t)
 	if name := os.Getenv(serverFileEnv); name != "" {
-		f := store.ImportFile{Name: "CX500.nbt", Size: -1, Open: func() (io.ReadCloser, error) { return os.Open(name) }}
-		u := store.ImportUpdate{Identity: cx500, Version: firmware.MustParseVersion("3.5.6907.36"), Files: []store.ImportFile{f}}
-		if _, err := st.Import(context.Background(), "bench", []store.ImportUpdate{u}, store.ImportOptions{}); err != nil {
+		f := firmware.ImportFile{Name: "CX500.nbt", Size: -1, Open: func() (io.ReadCloser, error) { return os.Open(name) }}
+		u := firmware.ImportUpdate{Identity: cx500, Version: firmware.MustParseVersion("3.5.6907.36"), Files: []firmware.ImportFile{f}}
+		if _, err := st.Import(context.Background(), "bench", []firmware.ImportUpdate{u}, store.ImportOptions{}); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -601,7 +602,7 @@ func BenchmarkIdleConnections(b *testing.B) {
 	cfg.ServerName = "127.0.0.1"
 	cfg.NextProtos = []string{"http/1.1"}
 	body := checkInBody(cx500, macDevice, v2)
-	req := append(fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: ucupdates-r2.contoso.com\r\nContent-Length: %d\r\n\r\n", deviceapi.CheckInPath, len(body)), body...)
+	req := append(fmt.Appendf(nil, "POST %s HTTP/1.1\r\nHost: ucupdates-r2.contoso.com\r\nContent-Length: %d\r\n\r\n", deviceproto.CheckInPath, len(body)), body...)
 	open := func(addr string) (*tls.Conn, error) {
 		d := net.Dialer{Timeout: 10 * time.Second}
 		c, err := tls.DialWithDialer(&d, "tcp", addr, cfg)

@@ -13,6 +13,7 @@ import (
 
 	"github.com/google/go-cmp/cmp"
 
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -77,7 +78,7 @@ func TestCheckInOffer(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := do(srv.Internal(), "POST", deviceapi.CheckInPath, checkInBody(tt.id, tt.mac, tt.current))
+			w := do(srv.Internal(), "POST", deviceproto.CheckInPath, checkInBody(tt.id, tt.mac, tt.current))
 			a := answerOf(t, w)
 			if a.Version != tt.want {
 				t.Errorf("offered %v, want %v", a.Version, tt.want)
@@ -88,11 +89,11 @@ func TestCheckInOffer(t *testing.T) {
 				}
 			} else {
 				dir := tt.id.Path() + "/" + tt.want.String() + "/"
-				want := deviceapi.Answer{
+				want := deviceproto.Answer{
 					Version:     tt.want,
 					InternalURL: intURL + "DeviceUpdateFiles_Int/" + dir,
 					ExternalURL: extURL + "DeviceUpdateFiles_Ext/" + dir,
-					Files: []deviceapi.File{{
+					Files: []deviceproto.File{{
 						FileName: tt.id.Model + ".nbt", Version: tt.want, Timestamp: t0, Size: 100_000, SHA256: hexSum(imageOf(tt.id, tt.want)),
 						SignatureFileName: tt.id.Model + ".cat", SignatureSize: 300, SignatureSHA256: hexSum(catalogOf(tt.id, tt.want)),
 					}},
@@ -122,7 +123,7 @@ func TestCheckInOffer(t *testing.T) {
 func TestCheckInURLsFromHost(t *testing.T) {
 	st := offerStore(t)
 	srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock})
-	a := answerOf(t, do(srv.Internal(), "POST", deviceapi.CheckInPath, checkInBody(cx500, macDevice, v2)))
+	a := answerOf(t, do(srv.Internal(), "POST", deviceproto.CheckInPath, checkInBody(cx500, macDevice, v2)))
 	if got, want := a.InternalURL, "https://ucupdates-r2.contoso.com/DeviceUpdateFiles_Int/UCPhone/Polycom/CX500/A/ENU/3.5.6907.35/"; got != want {
 		t.Errorf("InternalURL = %q, want %q", got, want)
 	}
@@ -157,13 +158,13 @@ func TestCheckInRefusals(t *testing.T) {
 		{"text and elements", "POST", strings.Replace(good, "<Modules>", "<Modules>junk", 1), 400, "both text and elements"},
 		{"deep nesting", "POST", strings.Replace(good, "<User>", strings.Repeat("<x>", 10)+strings.Repeat("</x>", 10)+"<User>", 1), 400, "nested"},
 		{"other encoding", "POST", strings.Replace(good, "utf-8", "utf-16", 1), 400, "malformed"},
-		{"too large", "POST", good + strings.Repeat(" ", deviceapi.MaxBodyBytes), 413, "larger than 65536"},
+		{"too large", "POST", good + strings.Repeat(" ", deviceproto.MaxBodyBytes), 413, "larger than 65536"},
 		{"GET", "GET", "", 405, "use POST"},
 		{"PUT", "PUT", good, 405, "use POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := do(srv.Internal(), tt.method, deviceapi.CheckInPath, []byte(tt.body))
+			w := do(srv.Internal(), tt.method, deviceproto.CheckInPath, []byte(tt.body))
 			if w.Code != tt.code || !strings.Contains(w.Body.String(), tt.reason) {
 				t.Errorf("%s = %d %q, want %d with a reason containing %q", tt.name, w.Code, w.Body.String(), tt.code, tt.reason)
 			}
@@ -181,7 +182,7 @@ func TestCheckInTooLargeStreamed(t *testing.T) {
 	srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock})
 	ts := newTLSServer(t, srv.Internal())
 	body := bytes.NewReader(append(checkInBody(cx600, macDevice, v1), bytes.Repeat([]byte(" "), 1<<20)...))
-	req, err := http.NewRequest("POST", ts.URL+deviceapi.CheckInPath, struct{ *bytes.Reader }{body}) // hides the length
+	req, err := http.NewRequest("POST", ts.URL+deviceproto.CheckInPath, struct{ *bytes.Reader }{body}) // hides the length
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -207,8 +208,8 @@ func (busyStore) Report(context.Context, store.Report) error { return store.ErrB
 func TestShedWhenInventoryBusy(t *testing.T) {
 	srv := deviceapi.New(busyStore{offerStore(t)}, deviceapi.Config{Now: fixedClock, RetryAfter: 30 * time.Second})
 	for _, tt := range []struct{ path, body string }{
-		{deviceapi.CheckInPath, string(checkInBody(cx600, macDevice, v1))},
-		{deviceapi.StatusPath, string(statusBody(macDevice, firmware.StateDownloading, v2, ""))},
+		{deviceproto.CheckInPath, string(checkInBody(cx600, macDevice, v1))},
+		{deviceproto.StatusPath, string(statusBody(macDevice, firmware.StateDownloading, v2, ""))},
 	} {
 		w := do(srv.Internal(), "POST", tt.path, []byte(tt.body))
 		if w.Code != http.StatusServiceUnavailable {
@@ -241,18 +242,18 @@ func TestShedOverInFlightLimit(t *testing.T) {
 	var wg sync.WaitGroup
 	codes := make([]int, 2)
 	for i := range 2 {
-		wg.Go(func() { codes[i] = do(srv.Internal(), "POST", deviceapi.CheckInPath, body).Code })
+		wg.Go(func() { codes[i] = do(srv.Internal(), "POST", deviceproto.CheckInPath, body).Code })
 		<-bs.entered
 	}
 	// Both slots are taken: the third check-in and a report are shed.
-	if w := do(srv.Internal(), "POST", deviceapi.CheckInPath, body); w.Code != 503 || w.Header().Get("Retry-After") == "" {
+	if w := do(srv.Internal(), "POST", deviceproto.CheckInPath, body); w.Code != 503 || w.Header().Get("Retry-After") == "" {
 		t.Errorf("check-in over the limit = %d (Retry-After %q), want 503 with Retry-After", w.Code, w.Header().Get("Retry-After"))
 	}
-	if w := do(srv.External(), "POST", deviceapi.StatusPathExt, statusBody(macDevice, firmware.StateSuccess, v1, "")); w.Code != 503 {
+	if w := do(srv.External(), "POST", deviceproto.StatusPathExt, statusBody(macDevice, firmware.StateSuccess, v1, "")); w.Code != 503 {
 		t.Errorf("report over the limit (the limit is shared) = %d, want 503", w.Code)
 	}
 	// Downloads are not limited.
-	if w := do(srv.Internal(), "HEAD", deviceapi.FilesPrefix+"UCPhone/Polycom/CX600/A/ENU/"+v1.String()+"/CX600.nbt", nil); w.Code != 200 {
+	if w := do(srv.Internal(), "HEAD", deviceproto.FilesPrefix+"UCPhone/Polycom/CX600/A/ENU/"+v1.String()+"/CX600.nbt", nil); w.Code != 200 {
 		t.Errorf("download while check-ins are at the limit = %d, want 200", w.Code)
 	}
 	close(bs.release)
@@ -260,7 +261,7 @@ func TestShedOverInFlightLimit(t *testing.T) {
 	if codes[0] != 200 || codes[1] != 200 {
 		t.Errorf("the check-ins in flight got %v, want 200 both", codes)
 	}
-	if w := do(srv.Internal(), "POST", deviceapi.CheckInPath, body); w.Code != 200 {
+	if w := do(srv.Internal(), "POST", deviceproto.CheckInPath, body); w.Code != 200 {
 		t.Errorf("check-in after the others finished = %d, want 200", w.Code)
 	}
 }
@@ -277,10 +278,10 @@ func (s fixedSchedule) Next(id firmware.Identity) (time.Time, bool) {
 
 func TestNextCheck(t *testing.T) {
 	st := offerStore(t)
-	nextOf := func(t *testing.T, cfg deviceapi.Config, id firmware.Identity, mac string) deviceapi.Answer {
+	nextOf := func(t *testing.T, cfg deviceapi.Config, id firmware.Identity, mac string) deviceproto.Answer {
 		t.Helper()
 		cfg.Now = fixedClock
-		return answerOf(t, do(deviceapi.New(st, cfg).Internal(), "POST", deviceapi.CheckInPath, checkInBody(id, mac, v1)))
+		return answerOf(t, do(deviceapi.New(st, cfg).Internal(), "POST", deviceproto.CheckInPath, checkInBody(id, mac, v1)))
 	}
 	t.Run("interval without jitter", func(t *testing.T) {
 		a := nextOf(t, deviceapi.Config{CheckJitter: -1}, cx600, macDevice)
@@ -353,14 +354,14 @@ func TestMovedService(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock, MovedInternalURL: tt.movedInt, MovedExternalURL: tt.movedExt})
-			w := do(srv.Internal(), "POST", deviceapi.CheckInPath, checkInBody(tt.id, macDevice, v1))
+			w := do(srv.Internal(), "POST", deviceproto.CheckInPath, checkInBody(tt.id, macDevice, v1))
 			a := answerOf(t, w)
 			if a.MovedInternalURL != tt.wantInt || a.MovedExternalURL != tt.wantExt {
 				t.Errorf("moved URLs = %q, %q, want %q, %q\n%s", a.MovedInternalURL, a.MovedExternalURL, tt.wantInt, tt.wantExt, w.Body.String())
 			}
 		})
 	}
-	if a := answerOf(t, do(deviceapi.New(st, deviceapi.Config{}).Internal(), "POST", deviceapi.CheckInPath, checkInBody(cx600, macDevice, v1))); a.MovedInternalURL != "" || a.MovedExternalURL != "" {
+	if a := answerOf(t, do(deviceapi.New(st, deviceapi.Config{}).Internal(), "POST", deviceproto.CheckInPath, checkInBody(cx600, macDevice, v1))); a.MovedInternalURL != "" || a.MovedExternalURL != "" {
 		t.Errorf("moved URLs without a move = %q, %q, want none", a.MovedInternalURL, a.MovedExternalURL)
 	}
 }
@@ -373,9 +374,9 @@ func TestUnknownEndpoints(t *testing.T) {
 		method string
 		path   string
 	}{
-		{"external check-in on the internal listener", srv.Internal(), "POST", deviceapi.CheckInPathExt},
-		{"external files on the internal listener", srv.Internal(), "GET", deviceapi.FilesPrefixExt + "UCPhone/Polycom/CX600/A/ENU/" + v1.String() + "/CX600.nbt"},
-		{"internal check-in on the external listener", srv.External(), "POST", deviceapi.CheckInPath},
+		{"external check-in on the internal listener", srv.Internal(), "POST", deviceproto.CheckInPathExt},
+		{"external files on the internal listener", srv.Internal(), "GET", deviceproto.FilesPrefixExt + "UCPhone/Polycom/CX600/A/ENU/" + v1.String() + "/CX600.nbt"},
+		{"internal check-in on the external listener", srv.External(), "POST", deviceproto.CheckInPath},
 		{"the root", srv.Internal(), "GET", "/"},
 	}
 	for _, tt := range tests {

@@ -14,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/firmware"
 )
@@ -85,28 +86,28 @@ func TestProtocolDoc(t *testing.T) {
 	busy := deviceapi.New(busyStore{st}, cfg)
 	in, ext := srv.Internal(), srv.External()
 	upToDate := checkInBody(cx600, macDevice, v1)
-	offered := deviceapi.CheckIn{Identity: cx500, MAC: macDevice, Serial: "CX5-000123", User: "alice@contoso.com", Modules: []firmware.Module{
+	offered := deviceproto.CheckIn{Identity: cx500, MAC: macDevice, Serial: "CX5-000123", User: "alice@contoso.com", Modules: []firmware.Module{
 		{Name: "CX500.nbt", Version: firmware.MustParseVersion("3.5.6000.12"), Timestamp: "2025-06-01T10:00:00Z"},
 	}}
-	file := deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
+	file := deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
 	etag := `"` + hexSum(imageOf(cx500, v1)) + `"`
-	failure := deviceapi.Status{MAC: macDevice, State: firmware.StateFailure, Target: v1, ErrorCode: "0x80070070"}
+	failure := deviceproto.Status{MAC: macDevice, State: firmware.StateFailure, Target: v1, ErrorCode: "0x80070070"}
 	examples := map[string]exchange{
-		"checkin-offer":      {h: in, method: "POST", path: deviceapi.CheckInPath, body: offered.AppendXML(nil)},
-		"checkin-nothing":    {h: in, method: "POST", path: deviceapi.CheckInPath, body: upToDate},
-		"checkin-moved":      {h: deviceapi.New(st, moved).Internal(), method: "POST", path: deviceapi.CheckInPath, body: upToDate},
-		"checkin-malformed":  {h: in, method: "POST", path: deviceapi.CheckInPath, body: bytes.Replace(upToDate, []byte("<Vendor>Polycom</Vendor>"), nil, 1)},
-		"checkin-busy":       {h: busy.Internal(), method: "POST", path: deviceapi.CheckInPath, body: upToDate},
-		"checkin-ext-nouser": {h: ext, method: "POST", path: deviceapi.CheckInPathExt, body: upToDate},
-		"status-downloading": {h: in, method: "POST", path: deviceapi.StatusPath,
+		"checkin-offer":      {h: in, method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
+		"checkin-nothing":    {h: in, method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-moved":      {h: deviceapi.New(st, moved).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-malformed":  {h: in, method: "POST", path: deviceproto.CheckInPath, body: bytes.Replace(upToDate, []byte("<Vendor>Polycom</Vendor>"), nil, 1)},
+		"checkin-busy":       {h: busy.Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-ext-nouser": {h: ext, method: "POST", path: deviceproto.CheckInPathExt, body: upToDate},
+		"status-downloading": {h: in, method: "POST", path: deviceproto.StatusPath,
 			body: statusBody(macDevice, firmware.StateDownloading, v1, "")},
-		"status-failure":   {h: in, method: "POST", path: deviceapi.StatusPath, body: failure.AppendXML(nil)},
+		"status-failure":   {h: in, method: "POST", path: deviceproto.StatusPath, body: failure.AppendXML(nil)},
 		"download-head":    {h: in, method: "HEAD", path: file},
 		"download-resume":  {h: in, method: "GET", path: file, header: []string{"Range", "bytes=99990-", "If-Range", etag}},
 		"download-cached":  {h: in, method: "GET", path: file, header: []string{"If-None-Match", etag}},
 		"download-416":     {h: in, method: "GET", path: file, header: []string{"Range", "bytes=100000-"}},
-		"download-escape":  {h: in, method: "GET", path: deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/..%2F..%2Fopendus.db"},
-		"download-missing": {h: in, method: "GET", path: deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/9.9.9.9/CX500.nbt"},
+		"download-escape":  {h: in, method: "GET", path: deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/..%2F..%2Fopendus.db"},
+		"download-missing": {h: in, method: "GET", path: deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/9.9.9.9/CX500.nbt"},
 	}
 	doc, err := os.ReadFile(protocolDoc)
 	if err != nil {

@@ -14,9 +14,10 @@ import (
 
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/certs/certstest"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // accounts is a one-account directory for the NTLM acceptor.
@@ -68,14 +69,14 @@ func TestExternalCheckInWithNTLM(t *testing.T) {
 		return resp
 	}
 	// The device says bob is signed in, but alice authenticated: alice counts.
-	c := deviceapi.CheckIn{Identity: cx500, MAC: macDevice, User: "bob", Modules: []firmware.Module{{Name: "CX500.nbt", Version: v2}}}
-	resp := post(deviceapi.CheckInPathExt, c.AppendXML(nil), "CONTOSO\\alice", "Passw0rd!")
+	c := deviceproto.CheckIn{Identity: cx500, MAC: macDevice, User: "bob", Modules: []firmware.Module{{Name: "CX500.nbt", Version: v2}}}
+	resp := post(deviceproto.CheckInPathExt, c.AppendXML(nil), "CONTOSO\\alice", "Passw0rd!")
 	body, _ := io.ReadAll(resp.Body)
 	resp.Body.Close()
 	if resp.StatusCode != 200 {
 		t.Fatalf("external check-in = %d %q, want 200", resp.StatusCode, body)
 	}
-	a, err := deviceapi.ParseAnswer(body)
+	a, err := deviceproto.ParseAnswer(body)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -105,13 +106,13 @@ func TestExternalCheckInWithNTLM(t *testing.T) {
 	if fresp.StatusCode != 200 || !bytes.Equal(data, imageOf(cx500, v1)) {
 		t.Errorf("external download = %d with %d bytes, want 200 with the image", fresp.StatusCode, len(data))
 	}
-	if resp := post(deviceapi.StatusPathExt, statusBody(macDevice, firmware.StateSuccess, v1, ""), "CONTOSO\\alice", "Passw0rd!"); resp.StatusCode != 204 {
+	if resp := post(deviceproto.StatusPathExt, statusBody(macDevice, firmware.StateSuccess, v1, ""), "CONTOSO\\alice", "Passw0rd!"); resp.StatusCode != 204 {
 		t.Errorf("external report = %d, want 204", resp.StatusCode)
 	}
 
 	// Nobody signed in: the edge refuses before the handler runs.
 	plain := &http.Client{Transport: &http.Transport{TLSClientConfig: cs.DeviceTLSConfig()}}
-	presp, err := plain.Post(url+deviceapi.CheckInPathExt, "application/xml", bytes.NewReader(c.AppendXML(nil)))
+	presp, err := plain.Post(url+deviceproto.CheckInPathExt, "application/xml", bytes.NewReader(c.AppendXML(nil)))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -130,9 +131,9 @@ func TestExternalWithoutUser(t *testing.T) {
 		name, method, path string
 		body               []byte
 	}{
-		{"check-in", "POST", deviceapi.CheckInPathExt, checkInBody(cx500, macDevice, v2)},
-		{"status", "POST", deviceapi.StatusPathExt, statusBody(macDevice, firmware.StateDownloading, v1, "")},
-		{"file", "GET", deviceapi.FilesPrefixExt + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt", nil},
+		{"check-in", "POST", deviceproto.CheckInPathExt, checkInBody(cx500, macDevice, v2)},
+		{"status", "POST", deviceproto.StatusPathExt, statusBody(macDevice, firmware.StateDownloading, v1, "")},
+		{"file", "GET", deviceproto.FilesPrefixExt + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt", nil},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {

@@ -12,6 +12,7 @@ import (
 
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/certs/certstest"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 )
 
@@ -36,7 +37,7 @@ func newTLSServer(t testing.TB, h http.Handler) testServer {
 func TestDownload(t *testing.T) {
 	st := offerStore(t)
 	srv := deviceapi.New(st, deviceapi.Config{})
-	path := deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
+	path := deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
 	data := imageOf(cx500, v1)
 	etag := `"` + hexSum(data) + `"`
 	size := len(data)
@@ -96,7 +97,7 @@ func TestDownload(t *testing.T) {
 func TestDownloadMultipleRanges(t *testing.T) {
 	srv := deviceapi.New(offerStore(t), deviceapi.Config{})
 	data := imageOf(cx500, v1)
-	w := do(srv.Internal(), "GET", deviceapi.FilesPrefix+"UCPhone/Polycom/CX500/A/ENU/"+v1.String()+"/CX500.nbt", nil, "Range", "bytes=0-9,1000-1099")
+	w := do(srv.Internal(), "GET", deviceproto.FilesPrefix+"UCPhone/Polycom/CX500/A/ENU/"+v1.String()+"/CX500.nbt", nil, "Range", "bytes=0-9,1000-1099")
 	if w.Code != 206 {
 		t.Fatalf("status = %d, want 206", w.Code)
 	}
@@ -157,7 +158,7 @@ func TestDownloadRefusals(t *testing.T) {
 	data := imageOf(cx500, v1)
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := do(srv.Internal(), "GET", deviceapi.FilesPrefix+tt.path, nil)
+			w := do(srv.Internal(), "GET", deviceproto.FilesPrefix+tt.path, nil)
 			if w.Code != tt.code {
 				t.Errorf("GET %s = %d %q, want %d", tt.path, w.Code, w.Body.String(), tt.code)
 			}
@@ -169,7 +170,7 @@ func TestDownloadRefusals(t *testing.T) {
 	// Over a real connection too: the client sends the path as given.
 	ts := newTLSServer(t, srv.Internal())
 	for _, p := range []string{"%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/%2e%2e/opendus.db", good + "/..%5c..%5copendus.db"} {
-		req, err := http.NewRequest("GET", ts.URL+deviceapi.FilesPrefix+p, nil)
+		req, err := http.NewRequest("GET", ts.URL+deviceproto.FilesPrefix+p, nil)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -190,7 +191,7 @@ func TestDownloadRefusals(t *testing.T) {
 func TestDownloadResumeOverTLS(t *testing.T) {
 	srv := deviceapi.New(offerStore(t), deviceapi.Config{})
 	ts := newTLSServer(t, srv.Internal())
-	url := ts.URL + deviceapi.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
+	url := ts.URL + deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
 	resp, err := ts.Client().Get(url)
 	if err != nil {
 		t.Fatal(err)

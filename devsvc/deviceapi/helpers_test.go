@@ -11,7 +11,7 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
@@ -49,9 +49,9 @@ func catalogOf(id firmware.Identity, v firmware.Version) []byte {
 	return content("cat"+id.Path()+v.String(), 300)
 }
 
-func storeFile(name string, data []byte) store.ImportFile {
+func storeFile(name string, data []byte) firmware.ImportFile {
 	sum := sha256.Sum256(data)
-	return store.ImportFile{Name: name, Size: int64(len(data)), SHA256: &sum,
+	return firmware.ImportFile{Name: name, Size: int64(len(data)), SHA256: &sum,
 		Open: func() (io.ReadCloser, error) { return io.NopCloser(bytes.NewReader(data)), nil }}
 }
 
@@ -59,12 +59,12 @@ func storeFile(name string, data []byte) store.ImportFile {
 // (Model.cat) and a description.
 func importUpdate(t testing.TB, st *store.Store, id firmware.Identity, v firmware.Version) {
 	t.Helper()
-	u := store.ImportUpdate{Identity: id, Version: v, UpdateType: "Firmware", Files: []store.ImportFile{
+	u := firmware.ImportUpdate{Identity: id, Version: v, UpdateType: "Firmware", Files: []firmware.ImportFile{
 		storeFile(id.Model+".nbt", imageOf(id, v)),
 		storeFile(id.Model+".cat", catalogOf(id, v)),
 		storeFile(id.Model+".xml", []byte("<description/>")),
 	}}
-	if _, err := st.Import(context.Background(), "test", []store.ImportUpdate{u}, store.ImportOptions{}); err != nil {
+	if _, err := st.Import(context.Background(), "test", []firmware.ImportUpdate{u}, store.ImportOptions{}); err != nil {
 		t.Fatalf("Import %s %s: %v", id, v, err)
 	}
 }
@@ -89,7 +89,7 @@ func openStore(t testing.TB) *store.Store {
 
 // checkIn returns a check-in body of a device on cx600 at version v.
 func checkInBody(id firmware.Identity, mac string, v firmware.Version) []byte {
-	c := deviceapi.CheckIn{Identity: id, MAC: mac, User: "alice@contoso.com"}
+	c := deviceproto.CheckIn{Identity: id, MAC: mac, User: "alice@contoso.com"}
 	if !v.IsZero() {
 		c.Modules = []firmware.Module{{Name: id.Model + ".nbt", Version: v, Timestamp: "2026-01-15T08:00:00Z"}}
 	}
@@ -113,7 +113,7 @@ func do(h http.Handler, method, target string, body []byte, header ...string) *h
 }
 
 // answerOf parses a check-in response, failing the test if it is not 200.
-func answerOf(t testing.TB, w *httptest.ResponseRecorder) deviceapi.Answer {
+func answerOf(t testing.TB, w *httptest.ResponseRecorder) deviceproto.Answer {
 	t.Helper()
 	if w.Code != http.StatusOK {
 		t.Fatalf("check-in status = %d, want 200; body %q", w.Code, w.Body.String())
@@ -121,7 +121,7 @@ func answerOf(t testing.TB, w *httptest.ResponseRecorder) deviceapi.Answer {
 	if ct := w.Header().Get("Content-Type"); !strings.HasPrefix(ct, "application/xml") {
 		t.Errorf("Content-Type = %q, want application/xml", ct)
 	}
-	a, err := deviceapi.ParseAnswer(w.Body.Bytes())
+	a, err := deviceproto.ParseAnswer(w.Body.Bytes())
 	if err != nil {
 		t.Fatalf("ParseAnswer: %v\n%s", err, w.Body.String())
 	}

@@ -15,21 +15,11 @@ import (
 	"sync"
 	"time"
 
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/audit"
-	"github.com/opendus/opendus/devsvc/ntlm"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
-)
-
-// Paths of the endpoints. The Ext twins are served by the external
-// handler only, the others by the internal handler only.
-const (
-	CheckInPath    = "/RequestHandler/ucdevice.upx"
-	CheckInPathExt = "/RequestHandlerExt/ucdevice.upx"
-	StatusPath     = "/RequestHandler/status.upx"
-	StatusPathExt  = "/RequestHandlerExt/status.upx"
-	FilesPrefix    = "/DeviceUpdateFiles_Int/"
-	FilesPrefixExt = "/DeviceUpdateFiles_Ext/"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // Defaults of Config.
@@ -46,7 +36,7 @@ const (
 var ErrNoUser = errors.New("the external service serves only devices with a signed-in user (NTLM)")
 
 // errTooLarge is answered 413.
-var errTooLarge = fmt.Errorf("the body is larger than %d bytes", MaxBodyBytes)
+var errTooLarge = fmt.Errorf("the body is larger than %d bytes", deviceproto.MaxBodyBytes)
 
 // Store is what the handlers need of the store; *store.Store is one.
 type Store interface {
@@ -151,11 +141,11 @@ func New(st Store, cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
-	s.movedInt, s.movedExt = checkInURL(cfg.MovedInternalURL, CheckInPath), checkInURL(cfg.MovedExternalURL, CheckInPathExt)
+	s.movedInt, s.movedExt = checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
-	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: CheckInPath, status: StatusPath, files: FilesPrefix}
-	s.external = &listener{s: s, loc: firmware.External, checkIn: CheckInPathExt, status: StatusPathExt, files: FilesPrefixExt}
+	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix}
+	s.external = &listener{s: s, loc: firmware.External, checkIn: deviceproto.CheckInPathExt, status: deviceproto.StatusPathExt, files: deviceproto.FilesPrefixExt}
 	return s
 }
 
@@ -204,19 +194,19 @@ func (l *listener) user(r *http.Request, said string) (string, error) {
 	return u, nil
 }
 
-// readBody reads a POST body of at most MaxBodyBytes into a pooled buffer;
+// readBody reads a POST body of at most deviceproto.MaxBodyBytes into a pooled buffer;
 // release it with s.bufs.Put.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, errMethod
 	}
-	if r.ContentLength > MaxBodyBytes {
+	if r.ContentLength > deviceproto.MaxBodyBytes {
 		return nil, errTooLarge
 	}
 	bp := s.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
-	body := http.MaxBytesReader(w, r.Body, MaxBodyBytes)
+	body := http.MaxBytesReader(w, r.Body, deviceproto.MaxBodyBytes)
 	for {
 		if len(b) == cap(b) {
 			b = append(b, 0)[:len(b)]
@@ -281,7 +271,7 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	c, ok := readMessage(s, w, r, ParseCheckIn)
+	c, ok := readMessage(s, w, r, deviceproto.ParseCheckIn)
 	if !ok {
 		return
 	}
@@ -316,7 +306,7 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, key, err)
 		return
 	}
-	a := Answer{MovedInternalURL: s.movedInt, MovedExternalURL: s.movedExt}
+	a := deviceproto.Answer{MovedInternalURL: s.movedInt, MovedExternalURL: s.movedExt}
 	if !offered.IsZero() {
 		a.Version = offered
 		a.Files = files(update)
@@ -340,19 +330,19 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 
 // files lists an update's images, each with the update's security catalog:
 // the .cat of the same base name if there is one, else the first .cat.
-func files(u firmware.Update) []File {
+func files(u firmware.Update) []deviceproto.File {
 	var cats []firmware.Image
 	for _, f := range u.Files {
 		if f.Role == firmware.RoleCatalog {
 			cats = append(cats, f)
 		}
 	}
-	var out []File
+	var out []deviceproto.File
 	for _, f := range u.Files {
 		if f.Role != firmware.RoleImage {
 			continue
 		}
-		file := File{FileName: f.Name, Version: u.Version, Timestamp: u.Imported, Size: f.Size, SHA256: f.SHA256Hex()}
+		file := deviceproto.File{FileName: f.Name, Version: u.Version, Timestamp: u.Imported, Size: f.Size, SHA256: f.SHA256Hex()}
 		if len(cats) > 0 {
 			cat := cats[0]
 			base := strings.TrimSuffix(f.Name, pathExt(f.Name))
@@ -390,10 +380,10 @@ func (l *listener) baseURLs(r *http.Request, u firmware.Update) (internal, exter
 		ext = self
 	}
 	if in != "" {
-		internal = withSlash(in) + strings.TrimPrefix(FilesPrefix, "/") + dir
+		internal = withSlash(in) + strings.TrimPrefix(deviceproto.FilesPrefix, "/") + dir
 	}
 	if ext != "" {
-		external = withSlash(ext) + strings.TrimPrefix(FilesPrefixExt, "/") + dir
+		external = withSlash(ext) + strings.TrimPrefix(deviceproto.FilesPrefixExt, "/") + dir
 	}
 	return internal, external
 }
@@ -461,7 +451,7 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	defer s.release()
-	st, ok := readMessage(s, w, r, ParseStatus)
+	st, ok := readMessage(s, w, r, deviceproto.ParseStatus)
 	if !ok {
 		return
 	}
@@ -494,7 +484,7 @@ func (s *Server) shed(w http.ResponseWriter, r *http.Request, key string) {
 // the device gets only the status.
 func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err error) {
 	switch {
-	case errors.Is(err, ErrMalformed), errors.Is(err, errClient):
+	case errors.Is(err, deviceproto.ErrMalformed), errors.Is(err, errClient):
 		s.log.Info("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
 		s.reply(w, http.StatusBadRequest, err.Error())
 	case errors.Is(err, errTooLarge):

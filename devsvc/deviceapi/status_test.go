@@ -5,12 +5,13 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/firmware"
 )
 
 func statusBody(mac string, state firmware.State, target firmware.Version, code string) []byte {
-	s := deviceapi.Status{MAC: mac, State: state, Target: target, ErrorCode: code}
+	s := deviceproto.Status{MAC: mac, State: state, Target: target, ErrorCode: code}
 	return s.AppendXML(nil)
 }
 
@@ -19,7 +20,7 @@ func TestStatusReports(t *testing.T) {
 	srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock})
 	ctx := context.Background()
 	// The device checks in on v2 and is offered v1 (cx500's approved).
-	answerOf(t, do(srv.Internal(), "POST", deviceapi.CheckInPath, checkInBody(cx500, macDevice, v2)))
+	answerOf(t, do(srv.Internal(), "POST", deviceproto.CheckInPath, checkInBody(cx500, macDevice, v2)))
 	steps := []struct {
 		state firmware.State
 		code  string
@@ -28,7 +29,7 @@ func TestStatusReports(t *testing.T) {
 		{firmware.StateRebooting, ""}, {firmware.StateFailure, "0x80070005"}, {firmware.StateSuccess, ""},
 	}
 	for _, s := range steps {
-		w := do(srv.Internal(), "POST", deviceapi.StatusPath, statusBody(macDevice, s.state, v1, s.code))
+		w := do(srv.Internal(), "POST", deviceproto.StatusPath, statusBody(macDevice, s.state, v1, s.code))
 		if w.Code != 204 {
 			t.Fatalf("report %s = %d %q, want 204", s.state, w.Code, w.Body.String())
 		}
@@ -55,7 +56,7 @@ func TestStatusReports(t *testing.T) {
 		t.Errorf("LastUpdate = %v, want %v", d.LastUpdate, t0)
 	}
 	// Checking in again on the new version: nothing more to download.
-	if a := answerOf(t, do(srv.Internal(), "POST", deviceapi.CheckInPath, checkInBody(cx500, macDevice, v1))); len(a.Files) != 0 {
+	if a := answerOf(t, do(srv.Internal(), "POST", deviceproto.CheckInPath, checkInBody(cx500, macDevice, v1))); len(a.Files) != 0 {
 		t.Errorf("after success the device is offered %v, want nothing", a.Version)
 	}
 }
@@ -74,12 +75,12 @@ func TestStatusRefusals(t *testing.T) {
 		{"error code without failure", "POST", strings.Replace(good, "</State>", "</State><ErrorCode>42</ErrorCode>", 1), 400, "only with State failure"},
 		{"no device", "POST", strings.Replace(good, "<MAC>"+macDevice+"</MAC>", "", 1), 400, "neither"},
 		{"check-in body", "POST", string(checkInBody(cx500, macDevice, v1)), 400, "want <DeviceStatusReport>"},
-		{"too large", "POST", good + strings.Repeat("\n", deviceapi.MaxBodyBytes), 413, "larger"},
+		{"too large", "POST", good + strings.Repeat("\n", deviceproto.MaxBodyBytes), 413, "larger"},
 		{"GET", "GET", "", 405, "use POST"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			w := do(srv.Internal(), tt.method, deviceapi.StatusPath, []byte(tt.body))
+			w := do(srv.Internal(), tt.method, deviceproto.StatusPath, []byte(tt.body))
 			if w.Code != tt.code || !strings.Contains(w.Body.String(), tt.reason) {
 				t.Errorf("= %d %q, want %d with %q", w.Code, w.Body.String(), tt.code, tt.reason)
 			}

@@ -9,6 +9,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
+	"github.com/opendus/opendus/datadir"
 	"io"
 	"os"
 	"os/exec"
@@ -18,8 +19,6 @@ import (
 	"syscall"
 	"testing"
 	"time"
-
-	"github.com/opendus/opendus/devsvc"
 )
 
 var (
@@ -50,7 +49,7 @@ func Binary(t testing.TB) string {
 type Service struct {
 	Bin  string
 	Dir  string
-	Run  devsvc.RunInfo
+	Run  datadir.RunInfo
 	cmd  *exec.Cmd
 	logs *syncBuffer
 	done chan error
@@ -105,7 +104,7 @@ func Start(t testing.TB, bin, dir string, extraArgs ...string) *Service {
 		cmd.Process.Kill()
 		t.Fatalf("devsvc serve did not start within 60s\n%s", s.logs.String())
 	}
-	ri, err := devsvc.ReadRunInfo(dir)
+	ri, err := datadir.ReadRunInfo(dir)
 	if err != nil {
 		t.Fatalf("read run info: %v", err)
 	}
