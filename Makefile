@@ -10,8 +10,13 @@ export OPENDUS_CAB_CORPUS
 
 all: build
 
+# VERSION is what devsvc version prints: the nearest tag and commit, with
+# -dirty for uncommitted changes; the build info adds the commit and time.
+VERSION ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo dev)
+LDFLAGS := -X github.com/opendus/opendus/devsvc.version=$(VERSION)
+
 build:
-	$(GO) build -o $(BIN)/ ./cmd/... ./device-sim
+	$(GO) build -buildvcs=auto -ldflags "$(LDFLAGS)" -o $(BIN)/ ./cmd/... ./device-sim
 
 ## deps: install the Debian packages the tests use (cabextract, gcab, curl, slapd, ...)
 deps:

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path"
 	"path/filepath"
 	"strings"
 
@@ -221,4 +222,81 @@ func (s cabinetSource) Walk(ctx context.Context, fn func(string, int64, io.Reade
 	return s.c.Extract(ctx, func(f *cab.File, r io.Reader) error {
 		return fn(f.Path(), f.Size, r)
 	})
+}
+
+// Open opens whatever an admin imports, the one entry point for every kind
+// of bundle: a directory is an update tree, a file a cabinet (also one
+// inside a self-extracting .exe) or an RPM package, told apart by their
+// content and never by the name.
+//
+// A tree holding descriptions (HasDescriptions) is validated whole as a
+// bundle (OpenTreeBundle), so a tree and the bundle packed from it are the
+// same update; a tree without any is a plain set of files whose updates
+// the store hashes as it writes them (Tree). Either way every problem found
+// is listed in one *BundleError. Close the returned Bundle after the
+// import.
+func Open(ctx context.Context, file string, cfg *Config) (*Bundle, error) {
+	c := cfg.withDefaults()
+	if c.Name == "" {
+		c.Name = filepath.Base(file)
+	}
+	fi, err := os.Stat(file)
+	if err != nil {
+		return nil, fmt.Errorf("%s: %w", c.Name, err)
+	}
+	if !fi.IsDir() {
+		return OpenBundle(ctx, file, &c)
+	}
+	s, err := OpenDir(file)
+	if err != nil {
+		return nil, &BundleError{Bundle: c.Name, Problems: []Problem{{"", err}}}
+	}
+	if len(s.files) > c.MaxFiles {
+		s.Close()
+		return nil, &BundleError{Bundle: c.Name, Problems: []Problem{{"", fmt.Errorf("%w: more than %d files", ErrInvalid, c.MaxFiles)}}}
+	}
+	described, err := HasDescriptions(s.root.FS(), s.files)
+	if err != nil {
+		s.Close()
+		return nil, fmt.Errorf("%s: %w", c.Name, err)
+	}
+	b := &Bundle{Name: c.Name, Format: FormatTree, closer: s}
+	if described {
+		if err := b.load(ctx, s, treePathOf); err != nil {
+			s.Close()
+			return nil, err
+		}
+		return b, nil
+	}
+	var (
+		t        Tree
+		problems []Problem
+		total    int64
+	)
+	for i, p := range s.files {
+		total += s.sizes[i]
+		if err := t.Add(p, s.sizes[i], func() (io.ReadCloser, error) { return s.root.Open(p) }); err != nil {
+			problems = append(problems, Problem{"", err})
+		}
+	}
+	if total > c.MaxTotalSize {
+		problems = append(problems, Problem{"", fmt.Errorf("%w: the files take %d bytes, more than %d", ErrInvalid, total, c.MaxTotalSize)})
+	}
+	if len(problems) == 0 {
+		if b.Updates, err = t.Updates(); err != nil {
+			problems = append(problems, Problem{"", err})
+		}
+	}
+	if len(problems) > 0 {
+		s.Close()
+		return nil, &BundleError{Bundle: c.Name, Problems: problems}
+	}
+	for _, u := range b.Updates {
+		c := Update{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType, Dir: path.Join(u.Identity.Path(), u.Version.String())}
+		for _, f := range u.Files {
+			c.Files = append(c.Files, firmware.Image{Name: f.Name, Role: f.Role, Size: f.Size})
+		}
+		b.Contents = append(b.Contents, c)
+	}
+	return b, nil
 }

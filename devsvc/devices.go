@@ -30,50 +30,64 @@ type deviceSide struct {
 
 	audit *audit.Log
 	logs  *devlogs.Handler
-	stop  context.CancelFunc
-	done  chan struct{}
 }
 
 // newDeviceSide composes the device listeners' handlers: check-ins, status
-// reports and downloads (deviceapi), log uploads (devlogs) and a health
-// check, each listener's requests written to the audit log. On the external
-// listener the audit middleware is outside NTLM, so refused sign-ins are
-// audited too. ri gives the bound ports, from which the default base URLs
-// are made. The audit log flushes and cleans (with the uploads) until ctx
-// is done or Close.
-func newDeviceSide(ctx context.Context, st *store.Store, s datadir.Settings, ri datadir.RunInfo, dir string, acceptor *ntlm.Acceptor, accounts ntlm.Accounts, log *slog.Logger) (*deviceSide, error) {
+// reports and downloads (deviceapi), log uploads (devlogs), the
+// provisioning sign-in and a health check, each listener's requests
+// written to the audit log. On the external listener the audit middleware
+// is outside NTLM, so refused sign-ins are audited too. ri gives the bound
+// ports, from which the default base URLs are made. Run flushes and
+// cleans the audit log (with the uploads); Close closes both.
+func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *ntlm.Acceptor, log *slog.Logger) (*deviceSide, error) {
 	logs, err := devlogs.NewHandler(devlogs.Config{
-		Dir: filepath.Join(dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
+		Dir: filepath.Join(d.dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
 		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Logger: log.With("component", "devlogs"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("device log uploads: %w", err)
 	}
 	al, err := audit.Open(audit.Config{
-		Dir: filepath.Join(dir, datadir.AuditDir), Retention: s.LogCleanUpInterval, FlushInterval: s.LogFlushInterval,
+		Dir: filepath.Join(d.dir, datadir.AuditDir), Retention: s.LogCleanUpInterval, FlushInterval: s.LogFlushInterval,
 		Cleaners: []audit.Cleaner{logs}, Logger: log.With("component", "audit"),
 	})
 	if err != nil {
 		logs.Close()
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
+	api := deviceapi.New(d.store, deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices")))
+	prov := provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), log.With("component", "provisioning")))
+	return &deviceSide{
+		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal())),
+		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External())))),
+		audit:    al, logs: logs,
+	}, nil
+}
+
+// deviceAPIConfig is the device API's configuration from the settings.
+func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Schedule, log *slog.Logger) deviceapi.Config {
 	jitter := s.CheckJitter
 	if jitter == 0 {
 		jitter = -1 // the setting's 0 means no spread; deviceapi's zero is its default
 	}
-	api := deviceapi.New(st, deviceapi.Config{
+	return deviceapi.Config{
 		InternalURL:      baseURL(s.InternalURL, s.InternalName, ri.Internal),
 		ExternalURL:      baseURL(s.ExternalURL, s.ExternalName, ri.External),
 		MovedInternalURL: s.MovedInternalURL,
 		MovedExternalURL: s.MovedExternalURL,
 		CheckInterval:    s.CheckInterval,
 		CheckJitter:      jitter,
-		Schedule:         storeSchedule{st},
-		Logger:           log.With("component", "devices"),
-	})
-	// Provisioning: a device signs in (Basic over TLS on the LAN, NTLM at
-	// the edge) and learns where the update service is.
-	prov := provisioning.NewHandler(provisioning.Config{
+		Schedule:         sched,
+		Logger:           log,
+	}
+}
+
+// provisioningConfig is the provisioning handler's configuration from the
+// settings: a device signs in (Basic over TLS on the LAN, NTLM at the
+// edge) and learns where the update service is. Failed Basic sign-ins
+// lock out as NTLM ones do.
+func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Accounts, log *slog.Logger) provisioning.Config {
+	return provisioning.Config{
 		InternalURL: baseURL(s.InternalURL, s.InternalName, ri.Internal),
 		ExternalURL: baseURL(s.ExternalURL, s.ExternalName, ri.External),
 		Enabled:     true, CheckInterval: s.CheckInterval,
@@ -81,26 +95,17 @@ func newDeviceSide(ctx context.Context, st *store.Store, s datadir.Settings, ri 
 			a, err := accounts.LookupNT(ctx, "", user)
 			return a.NTHash, a.Disabled, err
 		}},
-		Logger: log.With("component", "provisioning"),
-	})
-	runCtx, stop := context.WithCancel(ctx)
-	d := &deviceSide{
-		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal())),
-		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External())))),
-		audit:    al, logs: logs, stop: stop, done: make(chan struct{}),
+		MaxFailures: int(s.NTLMMaxFailures), FailureWindow: s.NTLMLockout, Lockout: s.NTLMLockout,
+		Logger: log,
 	}
-	go func() {
-		defer close(d.done)
-		al.Run(runCtx)
-	}()
-	return d, nil
 }
 
-// Close stops the audit log's flushing, then closes it (writing what is
-// buffered) and the uploads. Call it after the listeners have stopped.
+// Run flushes and cleans the audit log (and the uploads) until ctx is done.
+func (d *deviceSide) Run(ctx context.Context) { d.audit.Run(ctx) }
+
+// Close closes the audit log (writing what is buffered) and the uploads.
+// Call it after the listeners and Run have stopped.
 func (d *deviceSide) Close() error {
-	d.stop()
-	<-d.done
 	return errors.Join(d.audit.Close(), d.logs.Close())
 }
 

@@ -11,7 +11,7 @@ import (
 	"os"
 	"strings"
 
-	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/directory"
 )
 
@@ -61,16 +61,16 @@ func openDirectory(s datadir.Settings, log *slog.Logger) (*directory.Directory, 
 // directoryAdmins signs admins in through the directory.
 type directoryAdmins struct{ d *directory.Directory }
 
-func (a directoryAdmins) AuthenticateAdmin(ctx context.Context, user, password string) (adminapi.Role, error) {
+func (a directoryAdmins) AuthenticateAdmin(ctx context.Context, user, password string) (service.Role, error) {
 	u, err := a.d.Authenticate(ctx, user, password)
 	if err != nil {
 		return "", err
 	}
 	switch u.Role {
 	case directory.RoleAdmin:
-		return adminapi.RoleAdmin, nil
+		return service.RoleAdmin, nil
 	case directory.RoleReadOnly:
-		return adminapi.RoleReadOnly, nil
+		return service.RoleReadOnly, nil
 	}
-	return "", fmt.Errorf("%s: %w", user, adminapi.ErrNoRole)
+	return "", fmt.Errorf("%s: %w", user, service.ErrNoRole)
 }

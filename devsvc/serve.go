@@ -11,20 +11,18 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
-	"sync"
 	"time"
 
-	"github.com/opendus/opendus/datadir"
+	"google.golang.org/grpc"
 
 	"github.com/opendus/opendus/certs"
+	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/directory"
+	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/ntlm"
 )
-
-// Version is the service's version, set at build time with
-// -ldflags "-X github.com/opendus/opendus/devsvc.Version=...".
-var Version = "dev"
 
 // ServeOptions configures Serve. Empty addresses come from the settings.
 type ServeOptions struct {
@@ -33,13 +31,18 @@ type ServeOptions struct {
 	ExternalAddr string
 	AdminAddr    string
 	Logger       *slog.Logger // nil: discard
-	// Ready, if set, is called once every listener is bound.
+	// Ready, if set, is called once every listener is bound and serving.
 	Ready func(datadir.RunInfo)
 }
 
+// shutdownGrace is how long open connections get to finish at shutdown.
+const shutdownGrace = 5 * time.Second
+
 // Serve runs the service from the data directory until ctx is done, then
-// shuts down gracefully: open connections get a few seconds to finish and
-// the inventory is flushed.
+// shuts down gracefully: open connections get a few seconds to finish,
+// every goroutine Serve started stops, the audit log and the inventory are
+// flushed, and the store is closed last. It is four steps: open the
+// dependencies, bind the listeners, build the handlers, run.
 func Serve(ctx context.Context, opts ServeOptions) error {
 	log := opts.Logger
 	if log == nil {
@@ -59,146 +62,229 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 			*o.dst = o.v
 		}
 	}
-	cs, err := certs.Open(filepath.Join(opts.Dir, datadir.CertsDir), certs.Config{})
-	if err != nil {
-		return fmt.Errorf("certificates: %w", err)
-	}
-	deploy := s.DeployRoundTableOnImport
-	st, err := store.Open(opts.Dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy})
-	if err != nil {
-		return fmt.Errorf("store: %w", err)
-	}
-	defer st.Close()
-	dir, err := openDirectory(s, log.With("component", "directory"))
+	d, err := openDeps(opts.Dir, s, log)
 	if err != nil {
 		return err
 	}
-	if dir != nil {
-		defer dir.Close()
-	}
-	tmp := filepath.Join(opts.Dir, datadir.TmpDir)
-	if err := cleanTmp(tmp); err != nil {
-		return err
-	}
-
-	// Bind every listener first, so a port in use fails the start cleanly.
-	lc := net.ListenConfig{}
-	bind := func(name, addr string) (net.Listener, error) {
-		ln, err := lc.Listen(ctx, "tcp", addr)
-		if err != nil {
-			return nil, fmt.Errorf("%s listener on %s: %w (set %s_addr in %s or pass --%s-addr)", name, addr, err, name, datadir.ConfigFile, name)
-		}
-		return ln, nil
-	}
-	intLn, err := bind("internal", s.InternalAddr)
+	defer d.Close()
+	lns, err := bind(ctx, s)
 	if err != nil {
 		return err
 	}
-	extLn, err := bind("external", s.ExternalAddr)
+	defer lns.Close()
+	ri := lns.runInfo()
+	h, err := build(d, s, ri, log)
 	if err != nil {
-		intLn.Close()
 		return err
 	}
-	admLn, err := bind("admin", s.AdminAddr)
-	if err != nil {
-		intLn.Close()
-		extLn.Close()
-		return err
-	}
-	ri := datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(), Internal: intLn.Addr().String(), External: extLn.Addr().String(), Admin: admLn.Addr().String()}
-
-	adminCfg := adminapi.Config{
-		Logger: log.With("component", "admin"), Version: Version, SpoolDir: tmp, MaxImportBytes: s.MaxImportBytes,
-		Listeners: func() []adminapi.Listener {
-			return []adminapi.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
-		},
-		Certificates: func() []adminapi.CertInfo { return certInfos(cs.List()) },
-		Warnings:     func() []string { return certWarnings(cs.Expiring(30 * 24 * time.Hour)) },
-		Bundles:      bundleOpener(s, opts.Dir),
-	}
-	if dir != nil {
-		adminCfg.Directory = directoryAdmins{dir}
-	}
-	admin := adminapi.NewServer(st, adminCfg)
-	adminTLS := cs.AdminServerTLSConfig()
-	var accounts ntlm.Accounts = storeAccounts{st}
-	if dir != nil {
-		accounts = dir
-		adminTLS.ClientAuth = tls.VerifyClientCertIfGiven // or a directory account
-	}
-	grpcSrv := admin.GRPCServer(adminTLS)
-
-	addrFailures := int(s.NTLMMaxAddressFailures)
-	if addrFailures == 0 {
-		addrFailures = -1 // the setting's 0 turns the per-address lockout off
-	}
-	acceptor := ntlm.NewAcceptor(accounts, ntlm.Config{Logger: log.With("component", "ntlm"),
-		MaxFailures: int(s.NTLMMaxFailures), MaxAddressFailures: addrFailures,
-		FailureWindow: s.NTLMLockout, Lockout: s.NTLMLockout})
-	dev, err := newDeviceSide(ctx, st, s, ri, opts.Dir, acceptor, accounts, log)
-	if err != nil {
-		intLn.Close()
-		extLn.Close()
-		admLn.Close()
-		return err
-	}
-	defer dev.Close() // after the listeners stopped, before the store closes
-	intSrv := &http.Server{Handler: dev.Internal, TLSConfig: cs.ServerTLSConfig(), ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-	extTLS := cs.ServerTLSConfig().Clone()
-	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
-	extSrv := &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
-		TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 2 * time.Minute,
-		ErrorLog: slog.NewLogLogger(log.Handler(), slog.LevelDebug)}
-
+	defer h.Close() // after every goroutine stopped, before the store closes
 	if err := datadir.WriteRunInfo(opts.Dir, ri); err != nil {
 		return err
 	}
 	defer os.Remove(filepath.Join(opts.Dir, datadir.RunDir, datadir.RunFile))
+	return run(ctx, d, lns, h, log, func() {
+		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "data", opts.Dir)
+		if opts.Ready != nil {
+			opts.Ready(ri)
+		}
+	})
+}
 
-	ctx, cancel := context.WithCancel(ctx)
-	defer cancel()
-	var wg sync.WaitGroup
-	errc := make(chan error, 3)
-	run := func(name string, f func() error) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			if err := f(); err != nil && !errors.Is(err, http.ErrServerClosed) && !errors.Is(err, net.ErrClosed) {
-				errc <- fmt.Errorf("%s listener: %w", name, err)
-				cancel()
-			}
-		}()
-	}
-	run("internal", func() error { return intSrv.ServeTLS(intLn, "", "") })
-	run("external", func() error { return extSrv.ServeTLS(extLn, "", "") })
-	run("admin", func() error { return grpcSrv.Serve(admLn) })
-	go cs.Watch(ctx, time.Minute, log.With("component", "certs"))
-	go runScheduler(ctx, st, time.Now, 5*time.Second, log.With("component", "scheduler"))
-	log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "data", opts.Dir)
-	if opts.Ready != nil {
-		opts.Ready(ri)
-	}
+// deps are what the handlers are built on: the settings, certificates,
+// store and (when configured) the directory.
+type deps struct {
+	dir      string
+	settings datadir.Settings
+	certs    *certs.Store
+	store    *store.Store
+	ldap     *directory.Directory // nil without ldap_url
+}
 
-	<-ctx.Done()
+// openDeps opens the certificates, the store and the directory, and
+// empties the spool of uploads a previous run left behind.
+func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
+	cs, err := certs.Open(filepath.Join(dir, datadir.CertsDir), certs.Config{})
+	if err != nil {
+		return nil, fmt.Errorf("certificates: %w", err)
+	}
+	deploy := s.DeployRoundTableOnImport
+	st, err := store.Open(dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy})
+	if err != nil {
+		return nil, fmt.Errorf("store: %w", err)
+	}
+	d := &deps{dir: dir, settings: s, certs: cs, store: st}
+	if d.ldap, err = openDirectory(s, log.With("component", "directory")); err != nil {
+		st.Close()
+		return nil, err
+	}
+	if err := cleanTmp(filepath.Join(dir, datadir.TmpDir)); err != nil {
+		d.Close()
+		return nil, err
+	}
+	return d, nil
+}
+
+// Close closes the directory and the store (which flushes the inventory).
+func (d *deps) Close() error {
+	var err error
+	if d.ldap != nil {
+		err = d.ldap.Close()
+	}
+	return errors.Join(err, d.store.Close())
+}
+
+// accounts is where device sign-ins are checked: the directory when one
+// is configured, else the store's local accounts.
+func (d *deps) accounts() ntlm.Accounts {
+	if d.ldap != nil {
+		return d.ldap
+	}
+	return storeAccounts{d.store}
+}
+
+// listeners are the three bound listeners.
+type listeners struct {
+	internal, external, admin net.Listener
+}
+
+// bind binds every listener first, so a port in use fails the start
+// cleanly, naming the setting and flag to change.
+func bind(ctx context.Context, s datadir.Settings) (*listeners, error) {
+	var lc net.ListenConfig
+	l := &listeners{}
+	for _, b := range []struct {
+		name, addr string
+		ln         *net.Listener
+	}{
+		{"internal", s.InternalAddr, &l.internal}, {"external", s.ExternalAddr, &l.external}, {"admin", s.AdminAddr, &l.admin},
+	} {
+		ln, err := lc.Listen(ctx, "tcp", b.addr)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("%s listener on %s: %w (set %s_addr in %s or pass --%s-addr)", b.name, b.addr, err, b.name, datadir.ConfigFile, b.name)
+		}
+		*b.ln = ln
+	}
+	return l, nil
+}
+
+// Close closes the listeners still open.
+func (l *listeners) Close() {
+	for _, ln := range []net.Listener{l.internal, l.external, l.admin} {
+		if ln != nil {
+			ln.Close()
+		}
+	}
+}
+
+func (l *listeners) runInfo() datadir.RunInfo {
+	return datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(),
+		Internal: l.internal.Addr().String(), External: l.external.Addr().String(), Admin: l.admin.Addr().String()}
+}
+
+// handlers are the servers of the three listeners and what runs beside
+// them.
+type handlers struct {
+	device    *deviceSide
+	svc       *service.Service
+	internal  *http.Server
+	external  *http.Server
+	admin     *grpc.Server
+	acceptor  *ntlm.Acceptor
+	scheduler func(context.Context)
+}
+
+// build composes every handler from the settings: the device side
+// (check-ins, downloads, status, log uploads, provisioning, NTLM at the
+// edge), the service layer and its gRPC transport, and their servers.
+func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*handlers, error) {
+	keyring := s.RPMKeyring
+	if keyring != "" && !filepath.IsAbs(keyring) {
+		keyring = filepath.Join(d.dir, keyring)
+	}
+	svcCfg := service.Config{
+		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
+		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyring, KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
+		Listeners: func() []service.Listener {
+			return []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
+		},
+		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
+		Warnings:     func() []string { return certWarnings(d.certs.Expiring(30 * 24 * time.Hour)) },
+	}
+	adminTLS := d.certs.AdminServerTLSConfig()
+	if d.ldap != nil {
+		svcCfg.Directory = directoryAdmins{d.ldap}
+		adminTLS.ClientAuth = tls.VerifyClientCertIfGiven // or a directory account
+	}
+	svc := service.New(d.store, svcCfg)
+	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin")})
+
+	acceptor := ntlm.NewAcceptor(d.accounts(), ntlmConfig(s, log.With("component", "ntlm")))
+	dev, err := newDeviceSide(d, s, ri, acceptor, log)
+	if err != nil {
+		return nil, err
+	}
+	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
+	extTLS := d.certs.ServerTLSConfig().Clone()
+	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
+	st := d.store
+	schedLog := log.With("component", "scheduler")
+	return &handlers{
+		device: dev, svc: svc, acceptor: acceptor,
+		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
+		external: &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
+			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: 10 * time.Second,
+			IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
+		admin:     admin.GRPCServer(adminTLS),
+		scheduler: func(ctx context.Context) { runScheduler(ctx, st, time.Now, 5*time.Second, schedLog) },
+	}, nil
+}
+
+// Close closes what the device side keeps open (the audit log, writing
+// what is buffered, and the log uploads). Call it once the listeners have
+// stopped.
+func (h *handlers) Close() error { return h.device.Close() }
+
+// ntlmConfig is the NTLM acceptor's configuration from the settings.
+func ntlmConfig(s datadir.Settings, log *slog.Logger) ntlm.Config {
+	addrFailures := int(s.NTLMMaxAddressFailures)
+	if addrFailures == 0 {
+		addrFailures = -1 // the setting's 0 turns the per-address lockout off
+	}
+	return ntlm.Config{Logger: log, MaxFailures: int(s.NTLMMaxFailures), MaxAddressFailures: addrFailures,
+		FailureWindow: s.NTLMLockout, Lockout: s.NTLMLockout}
+}
+
+// run serves the listeners and runs the background work in one group
+// until ctx is done or a listener fails, then shuts down: the servers stop
+// taking requests and get shutdownGrace to finish, the background work is
+// cancelled, and run returns once every goroutine it started has stopped.
+func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Logger, ready func()) error {
+	g, gctx := newGroup(ctx)
+	g.Go("internal listener", func() error { return h.internal.ServeTLS(lns.internal, "", "") })
+	g.Go("external listener", func() error { return h.external.ServeTLS(lns.external, "", "") })
+	g.Go("admin listener", func() error { return h.admin.Serve(lns.admin) })
+	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
+	g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
+	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
+	ready()
+
+	<-gctx.Done()
 	log.Info("shutting down")
-	shutCtx, shutCancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer shutCancel()
+	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
+	defer cancel()
 	stopped := make(chan struct{})
-	go func() { grpcSrv.GracefulStop(); close(stopped) }()
-	intSrv.Shutdown(shutCtx)
-	extSrv.Shutdown(shutCtx)
+	go func() { h.admin.GracefulStop(); close(stopped) }()
+	h.internal.Shutdown(shutCtx)
+	h.external.Shutdown(shutCtx)
 	select {
 	case <-stopped:
 	case <-shutCtx.Done():
-		grpcSrv.Stop()
+		h.admin.Stop()
+		<-stopped
 	}
-	wg.Wait()
-	close(errc)
-	if err := <-errc; err != nil {
-		return err
-	}
-	return nil
+	return g.Wait()
 }
 
 // cleanTmp removes uploads a previous run left behind.
@@ -218,8 +304,8 @@ func cleanTmp(dir string) error {
 	return nil
 }
 
-func certInfos(list []certs.CertInfo) []adminapi.CertInfo {
-	out := make([]adminapi.CertInfo, 0, len(list))
+func certInfos(list []certs.CertInfo) []service.CertInfo {
+	out := make([]service.CertInfo, 0, len(list))
 	for _, c := range list {
 		names := append([]string(nil), c.DNSNames...)
 		for _, ip := range c.IPAddresses {
@@ -229,7 +315,7 @@ func certInfos(list []certs.CertInfo) []adminapi.CertInfo {
 		if c.Role != "" {
 			role += "/" + c.Role
 		}
-		out = append(out, adminapi.CertInfo{Name: c.Name, Role: role, Subject: c.Subject, Names: names, NotAfter: c.NotAfter, SHA256: c.SHA256})
+		out = append(out, service.CertInfo{Name: c.Name, Role: role, Subject: c.Subject, Names: names, NotAfter: c.NotAfter, SHA256: c.SHA256})
 	}
 	return out
 }

@@ -105,6 +105,17 @@ func (c *Client) wrap(err error) error {
 	return &Error{st.Code(), st.Message()}
 }
 
+// Listener is one address the service listens on, in Status.
+type Listener struct{ Name, Address string }
+
+// CertInfo describes one certificate, in Status.
+type CertInfo struct {
+	Name, Role, Subject string
+	Names               []string
+	NotAfter            time.Time
+	SHA256              string
+}
+
 // Status is what Client.Status reports.
 type Status struct {
 	Version      string           `json:"version"`

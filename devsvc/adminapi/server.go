@@ -18,9 +18,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"os"
 	"path"
-	"strings"
 	"time"
 
 	"google.golang.org/grpc"
@@ -29,81 +27,32 @@ import (
 	"google.golang.org/grpc/reflection"
 	"google.golang.org/grpc/status"
 
-	"github.com/opendus/opendus/cabingest"
 	pb "github.com/opendus/opendus/devsvc/adminapi/adminpb"
+	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
-// Listener is one address the service listens on, for Status.
-type Listener struct{ Name, Address string }
-
-// CertInfo describes one certificate, for Status.
-type CertInfo struct {
-	Name, Role, Subject string
-	Names               []string
-	NotAfter            time.Time
-	SHA256              string
-}
-
-// BundleKind says what kind of bundle an upload is.
-type BundleKind string
-
-// Bundle kinds.
-const (
-	Cabinet BundleKind = "cabinet" // UCUpdates.cab, possibly inside an .exe
-	RPM     BundleKind = "rpm"
-)
-
-// BundleOpener turns a spooled bundle file (a cabinet or an RPM) into the
-// updates it carries; name is what the admin called it. The returned
-// cleanup is called after the import.
-type BundleOpener func(ctx context.Context, file, name string, kind BundleKind) (updates []firmware.ImportUpdate, cleanup func(), err error)
-
-// Config configures a Server. The zero value works with a store alone.
+// Config configures a Server. The zero value works.
 type Config struct {
-	Logger  *slog.Logger     // nil: discard
-	Now     func() time.Time // nil: time.Now
-	Version string           // the service's version, for Status
-	// SpoolDir is where uploads are kept while they are imported; it
-	// should be on the store's file system. Default: the OS temp dir.
-	SpoolDir string
-	// MaxImportBytes bounds one upload; default 8 GiB.
-	MaxImportBytes int64
-	// MaxImportFiles bounds the files of one tree upload; default 10,000.
-	MaxImportFiles int
-	Listeners      func() []Listener // for Status
-	Certificates   func() []CertInfo // for Status
-	Warnings       func() []string   // for Status (certificates near expiry, ...)
-	Bundles        BundleOpener      // cabinet and RPM imports; nil: refused
-	// Directory, if set, lets admins sign in with a directory account and
-	// password instead of a client certificate; its groups give the role.
-	Directory Authenticator
+	Logger *slog.Logger // nil: discard
 }
 
-// Server implements the Admin service over a store.
+// Server implements the Admin service: a gRPC transport over the service
+// layer. It authenticates the caller, calls the one operation, and maps
+// its errors to gRPC codes.
 type Server struct {
 	pb.UnimplementedAdminServer
-	cfg     Config
-	st      *store.Store
-	started time.Time
+	cfg Config
+	svc *service.Service
 }
 
-// NewServer returns the admin service for st.
-func NewServer(st *store.Store, cfg Config) *Server {
+// NewServer returns the admin API of svc.
+func NewServer(svc *service.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	if cfg.Now == nil {
-		cfg.Now = time.Now
-	}
-	if cfg.MaxImportBytes <= 0 {
-		cfg.MaxImportBytes = 8 << 30
-	}
-	if cfg.MaxImportFiles <= 0 {
-		cfg.MaxImportFiles = 10000
-	}
-	return &Server{cfg: cfg, st: st, started: cfg.Now()}
+	return &Server{cfg: cfg, svc: svc}
 }
 
 // GRPCServer returns a gRPC server with the Admin service and server
@@ -122,45 +71,37 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 	return g
 }
 
-type actorKey struct{}
-
 func (s *Server) unary(ctx context.Context, req any, info *grpc.UnaryServerInfo, h grpc.UnaryHandler) (any, error) {
-	p, err := s.authenticate(ctx)
-	if err == nil {
-		err = authorize(p, info.FullMethod)
-	}
-	if err != nil {
-		s.log(ctx, info.FullMethod, p.actor, time.Now(), err)
-		return nil, err
-	}
 	start := time.Now()
-	resp, err := h(context.WithValue(ctx, actorKey{}, p.actor), req)
-	s.log(ctx, info.FullMethod, p.actor, start, err)
+	p, err := s.authenticate(ctx, info.FullMethod)
+	if err != nil {
+		s.log(ctx, info.FullMethod, p.Name, start, err)
+		return nil, statusError(err)
+	}
+	resp, err := h(service.WithPrincipal(ctx, p), req)
+	s.log(ctx, info.FullMethod, p.Name, start, err)
 	if err != nil {
 		return nil, statusError(err)
 	}
 	return resp, nil
 }
 
-type actorStream struct {
+type principalStream struct {
 	grpc.ServerStream
 	ctx context.Context
 }
 
-func (a actorStream) Context() context.Context { return a.ctx }
+func (a principalStream) Context() context.Context { return a.ctx }
 
 func (s *Server) stream(srv any, ss grpc.ServerStream, info *grpc.StreamServerInfo, h grpc.StreamHandler) error {
-	p, err := s.authenticate(ss.Context())
-	if err == nil {
-		err = authorize(p, info.FullMethod)
-	}
-	if err != nil {
-		s.log(ss.Context(), info.FullMethod, p.actor, time.Now(), err)
-		return err
-	}
 	start := time.Now()
-	err = h(srv, actorStream{ss, context.WithValue(ss.Context(), actorKey{}, p.actor)})
-	s.log(ss.Context(), info.FullMethod, p.actor, start, err)
+	p, err := s.authenticate(ss.Context(), info.FullMethod)
+	if err != nil {
+		s.log(ss.Context(), info.FullMethod, p.Name, start, err)
+		return statusError(err)
+	}
+	err = h(srv, principalStream{ss, service.WithPrincipal(ss.Context(), p)})
+	s.log(ss.Context(), info.FullMethod, p.Name, start, err)
 	if err != nil {
 		return statusError(err)
 	}
@@ -176,14 +117,10 @@ func (s *Server) log(ctx context.Context, method, actor string, start time.Time,
 		"duration", time.Since(start).Round(time.Microsecond), "err", err)
 }
 
-func actor(ctx context.Context) string {
-	a, _ := ctx.Value(actorKey{}).(string)
-	return a
-}
-
 // statusError maps an error to a gRPC status: the one place that knows
-// which domain error is which code. The message is the error's own, which
-// says what went wrong and what to do.
+// which error of the service layer (and of the store and vocabulary it
+// returns) is which code. The message is the error's own, which says what
+// went wrong and what to do.
 func statusError(err error) error {
 	if _, ok := status.FromError(err); ok {
 		return err
@@ -194,11 +131,15 @@ func statusError(err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
+	case errors.Is(err, service.ErrUnauthenticated):
+		code = codes.Unauthenticated
+	case errors.Is(err, service.ErrForbidden):
+		code = codes.PermissionDenied
 	case errors.Is(err, store.ErrNotFound):
 		code = codes.NotFound
 	case errors.Is(err, store.ErrExists):
 		code = codes.AlreadyExists
-	case errors.Is(err, store.ErrBusy):
+	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, store.ErrConflict),
 		errors.Is(err, firmware.ErrSchedule),
@@ -206,60 +147,49 @@ func statusError(err error) error {
 		errors.Is(err, firmware.ErrNothingToRestore),
 		errors.Is(err, firmware.ErrAlreadyApproved):
 		code = codes.FailedPrecondition
-	case errors.Is(err, firmware.ErrVersion),
-		errors.Is(err, firmware.ErrIdentity),
-		errors.Is(err, firmware.ErrMAC),
-		errors.Is(err, cabingest.ErrLayout),
+	case errors.Is(err, service.ErrInvalid),
 		errors.Is(err, store.ErrIntegrity),
-		errors.Is(err, cabingest.ErrInvalid),
-		errors.Is(err, errInvalid):
+		errors.Is(err, firmware.ErrVersion),
+		errors.Is(err, firmware.ErrIdentity),
+		errors.Is(err, firmware.ErrMAC):
 		code = codes.InvalidArgument
-	case errors.Is(err, errTooLarge):
+	case errors.Is(err, service.ErrTooLarge):
 		code = codes.ResourceExhausted
 	}
 	return status.Error(code, err.Error())
 }
 
-var (
-	errInvalid  = errors.New("invalid request")
-	errTooLarge = errors.New("upload too large")
-)
-
 // Status implements Admin.Status.
 func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusReply, error) {
-	st, err := s.st.Stats(ctx)
+	st, err := s.svc.Status(ctx)
 	if err != nil {
 		return nil, err
 	}
 	r := &pb.StatusReply{
-		Version: s.cfg.Version, Started: ts(s.started), DataDir: s.st.Dir(),
-		Rules: int64(st.Rules), Updates: int64(st.Updates), Devices: int64(st.Devices),
-		TestDevices: int64(st.TestDevices), Accounts: int64(st.Accounts), Seq: st.Seq,
-		SchemaVersion: int32(st.SchemaVersion), DbBytes: st.DBBytes, Actor: actor(ctx),
+		Version: st.Version, Started: ts(st.Started), DataDir: st.DataDir,
+		Rules: int64(st.Stats.Rules), Updates: int64(st.Stats.Updates), Devices: int64(st.Stats.Devices),
+		TestDevices: int64(st.Stats.TestDevices), Accounts: int64(st.Stats.Accounts), Seq: st.Stats.Seq,
+		SchemaVersion: int32(st.Stats.SchemaVersion), DbBytes: st.Stats.DBBytes, Actor: st.Actor, Warnings: st.Warnings,
 	}
-	if s.cfg.Listeners != nil {
-		for _, l := range s.cfg.Listeners() {
-			r.Listeners = append(r.Listeners, &pb.Listener{Name: l.Name, Address: l.Address})
-		}
+	for _, l := range st.Listeners {
+		r.Listeners = append(r.Listeners, &pb.Listener{Name: l.Name, Address: l.Address})
 	}
-	if s.cfg.Certificates != nil {
-		now := s.cfg.Now()
-		for _, c := range s.cfg.Certificates() {
-			r.Certificates = append(r.Certificates, &pb.Certificate{
-				Name: c.Name, Role: c.Role, Subject: c.Subject, Names: c.Names, NotAfter: ts(c.NotAfter),
-				DaysLeft: int32(c.NotAfter.Sub(now) / (24 * time.Hour)), Sha256: c.SHA256,
-			})
-		}
-	}
-	if s.cfg.Warnings != nil {
-		r.Warnings = s.cfg.Warnings()
+	now := s.svc.Now()
+	for _, c := range st.Certificates {
+		r.Certificates = append(r.Certificates, &pb.Certificate{
+			Name: c.Name, Role: c.Role, Subject: c.Subject, Names: c.Names, NotAfter: ts(c.NotAfter),
+			DaysLeft: int32(c.NotAfter.Sub(now) / (24 * time.Hour)), Sha256: c.SHA256,
+		})
 	}
 	return r, nil
 }
 
 // ListRules implements Admin.ListRules.
 func (s *Server) ListRules(ctx context.Context, _ *pb.ListRulesRequest) (*pb.ListRulesReply, error) {
-	rules := s.st.Catalog().Rules()
+	rules, err := s.svc.Rules(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r := &pb.ListRulesReply{Rules: make([]*pb.Rule, len(rules))}
 	for i, rule := range rules {
 		r.Rules[i] = rulePB(rule)
@@ -269,18 +199,10 @@ func (s *Server) ListRules(ctx context.Context, _ *pb.ListRulesRequest) (*pb.Lis
 
 // GetRule implements Admin.GetRule.
 func (s *Server) GetRule(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
-	r, err := s.st.Rule(ctx, req.GetRule())
-	if err != nil {
-		return nil, err
-	}
-	return rulePB(r), nil
+	return rule(s.svc.Rule(ctx, req.GetRule()))
 }
 
-func (s *Server) transition(ctx context.Context, req *pb.RuleRequest, op func(context.Context, string, string) (firmware.Rule, error)) (*pb.Rule, error) {
-	if req.GetRule() == "" {
-		return nil, fmt.Errorf("%w: name the rule by its ID or identity path, like UCPhone/Polycom/CX600/A/ENU", errInvalid)
-	}
-	r, err := op(ctx, actor(ctx), req.GetRule())
+func rule(r firmware.Rule, err error) (*pb.Rule, error) {
 	if err != nil {
 		return nil, err
 	}
@@ -289,39 +211,32 @@ func (s *Server) transition(ctx context.Context, req *pb.RuleRequest, op func(co
 
 // Approve implements Admin.Approve.
 func (s *Server) Approve(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
-	return s.transition(ctx, req, s.st.Approve)
+	return rule(s.svc.Approve(ctx, req.GetRule()))
 }
 
 // Reject implements Admin.Reject.
 func (s *Server) Reject(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
-	return s.transition(ctx, req, s.st.Reject)
+	return rule(s.svc.Reject(ctx, req.GetRule()))
 }
 
 // Restore implements Admin.Restore.
 func (s *Server) Restore(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
-	return s.transition(ctx, req, s.st.Restore)
+	return rule(s.svc.Restore(ctx, req.GetRule()))
 }
 
 // Remove implements Admin.Remove.
 func (s *Server) Remove(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
-	return s.transition(ctx, req, s.st.Remove)
+	return rule(s.svc.Remove(ctx, req.GetRule()))
 }
 
 // Schedule implements Admin.Schedule.
 func (s *Server) Schedule(ctx context.Context, req *pb.ScheduleRequest) (*pb.Rule, error) {
-	if req.GetRule() == "" {
-		return nil, fmt.Errorf("%w: name the rule by its ID or identity path, like UCPhone/Polycom/CX600/A/ENU", errInvalid)
-	}
-	r, err := s.st.Schedule(ctx, actor(ctx), req.GetRule(), fromTS(req.GetAt()))
-	if err != nil {
-		return nil, err
-	}
-	return rulePB(r), nil
+	return rule(s.svc.Schedule(ctx, req.GetRule(), fromTS(req.GetAt())))
 }
 
 // Purge implements Admin.Purge.
 func (s *Server) Purge(ctx context.Context, _ *pb.PurgeRequest) (*pb.PurgeReply, error) {
-	removed, err := s.st.Purge(ctx, actor(ctx))
+	removed, err := s.svc.Purge(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -332,8 +247,10 @@ func (s *Server) Purge(ctx context.Context, _ *pb.PurgeRequest) (*pb.PurgeReply,
 	return r, nil
 }
 
-// Import implements Admin.Import: it spools the upload, then imports it in
-// one all-or-nothing store transaction.
+// Import implements Admin.Import: it spools the upload into a
+// service.Upload, then imports it in one all-or-nothing transaction. The
+// content decides what the bundle is; the header's kind only says how
+// the bytes arrive (files of a tree, or one file).
 func (s *Server) Import(stream pb.Admin_ImportServer) error {
 	ctx := stream.Context()
 	first, err := stream.Recv()
@@ -342,61 +259,27 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 	}
 	h := first.GetHeader()
 	if h == nil {
-		return fmt.Errorf("%w: an import starts with a header naming its kind", errInvalid)
+		return fmt.Errorf("%w: an import starts with a header naming its kind", service.ErrInvalid)
 	}
-	spool, err := os.MkdirTemp(s.cfg.SpoolDir, "import-*")
-	if err != nil {
-		return fmt.Errorf("spool upload: %w", err)
-	}
-	defer os.RemoveAll(spool)
-	root, err := os.OpenRoot(spool)
+	up, err := s.svc.NewUpload(ctx, h.GetName())
 	if err != nil {
 		return err
 	}
-	defer root.Close()
-
-	var updates []firmware.ImportUpdate
+	defer up.Close()
 	switch h.GetKind() {
 	case pb.ImportHeader_TREE:
-		var names []string
-		updates, names, err = s.receiveTree(stream, root)
-		var bundle bool
-		if err == nil {
-			bundle, err = cabingest.HasDescriptions(root.FS(), names)
-		}
-		if bundle {
-			// A tree with descriptions is a bundle: checked as one.
-			var b *cabingest.Bundle
-			if b, err = cabingest.OpenTreeBundle(ctx, spool, h.GetName()); err == nil {
-				defer b.Close()
-				updates = b.Updates
-			}
-		}
+		err = receiveTree(stream, up)
 	case pb.ImportHeader_CABINET, pb.ImportHeader_RPM:
-		if s.cfg.Bundles == nil {
-			return status.Errorf(codes.Unimplemented, "this server cannot import %s files", strings.ToLower(h.GetKind().String()))
-		}
-		if err = s.receiveFile(stream, root, "bundle"); err != nil {
-			return err
-		}
-		var cleanup func()
-		kind := Cabinet
-		if h.GetKind() == pb.ImportHeader_RPM {
-			kind = RPM
-		}
-		updates, cleanup, err = s.cfg.Bundles(ctx, spool+"/bundle", h.GetName(), kind)
-		if cleanup != nil {
-			defer cleanup()
-		}
+		err = receiveFile(stream, up)
 	default:
-		return fmt.Errorf("%w: unknown import kind %v", errInvalid, h.GetKind())
+		err = fmt.Errorf("%w: unknown import kind %v", service.ErrInvalid, h.GetKind())
 	}
 	if err != nil {
-		return fmt.Errorf("import %s: %w", h.GetName(), err)
+		return err
 	}
-	results, err := s.st.Import(ctx, actor(ctx), updates, store.ImportOptions{})
+	results, err := s.svc.Import(ctx, up, nil)
 	if err != nil {
-		return fmt.Errorf("import %s: %w", h.GetName(), err)
+		return err
 	}
 	reply := &pb.ImportReply{}
 	for _, r := range results {
@@ -408,148 +291,82 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 	return stream.SendAndClose(reply)
 }
 
-// receiveTree writes the files of a tree upload under root and collects
-// them into updates; it also returns their paths.
-func (s *Server) receiveTree(stream pb.Admin_ImportServer, root *os.Root) ([]firmware.ImportUpdate, []string, error) {
-	var (
-		tree  cabingest.Tree
-		cur   *bufio.Writer
-		f     *os.File
-		want  int64
-		got   int64
-		total int64
-		files int
-		names []string
-	)
-	finish := func() error {
-		if f == nil {
-			return nil
+// receiveTree writes the files of a tree upload into up: each file's
+// header, then its data.
+func receiveTree(stream pb.Admin_ImportServer, up *service.Upload) error {
+	var cur io.WriteCloser
+	defer func() {
+		if cur != nil {
+			cur.Close()
 		}
-		defer func() { f = nil }()
-		if err := cur.Flush(); err != nil {
-			f.Close()
-			return err
-		}
-		if err := f.Close(); err != nil {
-			return err
-		}
-		if got != want {
-			return fmt.Errorf("%w: %s: received %d bytes, header said %d", errInvalid, f.Name(), got, want)
-		}
-		return nil
-	}
+	}()
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			return nil, nil, err
+			return err
 		}
 		switch p := m.GetPart().(type) {
 		case *pb.ImportRequest_File:
-			if err := finish(); err != nil {
-				return nil, nil, err
+			if cur != nil {
+				if err := cur.Close(); err != nil {
+					return err
+				}
 			}
-			if files++; files > s.cfg.MaxImportFiles {
-				return nil, nil, fmt.Errorf("%w: more than %d files", errTooLarge, s.cfg.MaxImportFiles)
-			}
-			name := p.File.GetPath()
-			// ParseTreePath validates every component, so name cannot
-			// escape; root enforces it again.
-			if _, err := cabingest.ParseTreePath(name); err != nil {
-				return nil, nil, err
-			}
-			names = append(names, name)
-			if err := root.MkdirAll(path.Dir(name), 0o755); err != nil {
-				return nil, nil, err
-			}
-			if f, err = root.OpenFile(name, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644); err != nil {
-				return nil, nil, fmt.Errorf("%w: %s: %v", errInvalid, name, err)
-			}
-			cur = bufio.NewWriterSize(f, 256<<10)
-			want, got = p.File.GetSize(), 0
-			if err := tree.Add(name, want, func() (io.ReadCloser, error) { return root.Open(name) }); err != nil {
-				return nil, nil, err
+			if cur, err = up.TreeFile(p.File.GetPath(), p.File.GetSize()); err != nil {
+				return err
 			}
 		case *pb.ImportRequest_Data:
-			if f == nil {
-				return nil, nil, fmt.Errorf("%w: data before a file header", errInvalid)
-			}
-			got += int64(len(p.Data))
-			if total += int64(len(p.Data)); total > s.cfg.MaxImportBytes {
-				return nil, nil, fmt.Errorf("%w: more than %d bytes", errTooLarge, s.cfg.MaxImportBytes)
-			}
-			if got > want {
-				return nil, nil, fmt.Errorf("%w: file longer than its header said (%d bytes)", errInvalid, want)
+			if cur == nil {
+				return fmt.Errorf("%w: data before a file header", service.ErrInvalid)
 			}
 			if _, err := cur.Write(p.Data); err != nil {
-				return nil, nil, err
+				return err
 			}
 		default:
-			return nil, nil, fmt.Errorf("%w: unexpected message in a tree upload", errInvalid)
+			return fmt.Errorf("%w: unexpected message in a tree upload", service.ErrInvalid)
 		}
 	}
-	if err := finish(); err != nil {
-		return nil, nil, err
+	if cur == nil {
+		return nil
 	}
-	updates, err := tree.Updates()
-	return updates, names, err
+	err := cur.Close()
+	cur = nil
+	return err
 }
 
-// receiveFile writes a single-file upload to name under root.
-func (s *Server) receiveFile(stream pb.Admin_ImportServer, root *os.Root, name string) error {
-	f, err := root.Create(name)
+// receiveFile writes a single-file upload into up.
+func receiveFile(stream pb.Admin_ImportServer, up *service.Upload) error {
+	w, err := up.File()
 	if err != nil {
 		return err
 	}
-	w := bufio.NewWriterSize(f, 256<<10)
-	var total int64
+	defer w.Close()
 	for {
 		m, err := stream.Recv()
 		if err == io.EOF {
 			break
 		}
 		if err != nil {
-			f.Close()
 			return err
 		}
 		data := m.GetData()
 		if data == nil {
-			f.Close()
-			return fmt.Errorf("%w: a bundle upload carries only data", errInvalid)
-		}
-		if total += int64(len(data)); total > s.cfg.MaxImportBytes {
-			f.Close()
-			return fmt.Errorf("%w: more than %d bytes", errTooLarge, s.cfg.MaxImportBytes)
+			return fmt.Errorf("%w: a bundle upload carries only data", service.ErrInvalid)
 		}
 		if _, err := w.Write(data); err != nil {
-			f.Close()
 			return err
 		}
 	}
-	if err := w.Flush(); err != nil {
-		f.Close()
-		return err
-	}
-	return f.Close()
+	return w.Close()
 }
 
 // AddTestDevice implements Admin.AddTestDevice.
 func (s *Server) AddTestDevice(ctx context.Context, req *pb.TestDevice) (*pb.TestDevice, error) {
-	d := testDeviceFromPB(req)
-	if d.MAC == "" && d.Serial == "" {
-		return nil, fmt.Errorf("%w: name the test device by --mac or --serial", errInvalid)
-	}
-	if d.MAC != "" {
-		m, err := firmware.NormalizeMAC(d.MAC)
-		if err != nil {
-			return nil, err
-		}
-		d.MAC = m
-	}
-	d.Added = s.cfg.Now()
-	if err := s.st.AddTestDevice(ctx, actor(ctx), d); err != nil {
+	d, err := s.svc.AddTestDevice(ctx, testDeviceFromPB(req))
+	if err != nil {
 		return nil, err
 	}
 	return testDevicePB(d), nil
@@ -557,7 +374,7 @@ func (s *Server) AddTestDevice(ctx context.Context, req *pb.TestDevice) (*pb.Tes
 
 // ListTestDevices implements Admin.ListTestDevices.
 func (s *Server) ListTestDevices(ctx context.Context, _ *pb.ListTestDevicesRequest) (*pb.ListTestDevicesReply, error) {
-	ds, err := s.st.TestDevices(ctx)
+	ds, err := s.svc.TestDevices(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -570,7 +387,7 @@ func (s *Server) ListTestDevices(ctx context.Context, _ *pb.ListTestDevicesReque
 
 // RemoveTestDevice implements Admin.RemoveTestDevice.
 func (s *Server) RemoveTestDevice(ctx context.Context, req *pb.RemoveTestDeviceRequest) (*pb.RemoveTestDeviceReply, error) {
-	if err := s.st.RemoveTestDevice(ctx, actor(ctx), req.GetKey()); err != nil {
+	if err := s.svc.RemoveTestDevice(ctx, req.GetKey()); err != nil {
 		return nil, err
 	}
 	return &pb.RemoveTestDeviceReply{}, nil
@@ -578,26 +395,8 @@ func (s *Server) RemoveTestDevice(ctx context.Context, req *pb.RemoveTestDeviceR
 
 // PutAccount implements Admin.PutAccount.
 func (s *Server) PutAccount(ctx context.Context, req *pb.PutAccountRequest) (*pb.Account, error) {
-	if err := firmware.ValidAccountName(req.GetName()); err != nil {
-		return nil, fmt.Errorf("%w: %v", errInvalid, err)
-	}
-	if len(req.GetNtHash()) != 16 {
-		return nil, fmt.Errorf("%w: the NT hash must be 16 bytes", errInvalid)
-	}
-	now := s.cfg.Now()
-	a := firmware.Account{Name: req.GetName(), Created: now, Updated: now}
-	if old, err := s.st.Account(ctx, req.GetName()); err == nil {
-		if !req.GetReplace() {
-			return nil, fmt.Errorf("account %q: %w; to set a new password use accounts passwd", old.Name, store.ErrExists)
-		}
-		a.Name, a.Created, a.Disabled = old.Name, old.Created, old.Disabled
-	} else if !errors.Is(err, store.ErrNotFound) {
-		return nil, err
-	} else if req.GetReplace() {
-		return nil, err
-	}
-	copy(a.NTHash[:], req.GetNtHash())
-	if err := s.st.PutAccount(ctx, actor(ctx), a); err != nil {
+	a, err := s.svc.PutAccount(ctx, req.GetName(), req.GetNtHash(), req.GetReplace())
+	if err != nil {
 		return nil, err
 	}
 	return accountPB(a), nil
@@ -605,7 +404,7 @@ func (s *Server) PutAccount(ctx context.Context, req *pb.PutAccountRequest) (*pb
 
 // ListAccounts implements Admin.ListAccounts.
 func (s *Server) ListAccounts(ctx context.Context, _ *pb.ListAccountsRequest) (*pb.ListAccountsReply, error) {
-	as, err := s.st.Accounts(ctx)
+	as, err := s.svc.Accounts(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -618,10 +417,7 @@ func (s *Server) ListAccounts(ctx context.Context, _ *pb.ListAccountsRequest) (*
 
 // SetAccountDisabled implements Admin.SetAccountDisabled.
 func (s *Server) SetAccountDisabled(ctx context.Context, req *pb.SetAccountDisabledRequest) (*pb.Account, error) {
-	if err := s.st.SetAccountDisabled(ctx, actor(ctx), req.GetName(), req.GetDisabled()); err != nil {
-		return nil, err
-	}
-	a, err := s.st.Account(ctx, req.GetName())
+	a, err := s.svc.SetAccountDisabled(ctx, req.GetName(), req.GetDisabled())
 	if err != nil {
 		return nil, err
 	}
@@ -630,7 +426,7 @@ func (s *Server) SetAccountDisabled(ctx context.Context, req *pb.SetAccountDisab
 
 // RemoveAccount implements Admin.RemoveAccount.
 func (s *Server) RemoveAccount(ctx context.Context, req *pb.RemoveAccountRequest) (*pb.RemoveAccountReply, error) {
-	if err := s.st.RemoveAccount(ctx, actor(ctx), req.GetName()); err != nil {
+	if err := s.svc.RemoveAccount(ctx, req.GetName()); err != nil {
 		return nil, err
 	}
 	return &pb.RemoveAccountReply{}, nil
@@ -638,11 +434,7 @@ func (s *Server) RemoveAccount(ctx context.Context, req *pb.RemoveAccountRequest
 
 // ListDevices implements Admin.ListDevices.
 func (s *Server) ListDevices(ctx context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesReply, error) {
-	// Check-ins are written in batches; show every one received so far.
-	if err := s.st.Flush(ctx); err != nil {
-		return nil, err
-	}
-	ds, err := s.st.Devices(ctx)
+	ds, err := s.svc.Devices(ctx)
 	if err != nil {
 		return nil, err
 	}
@@ -655,11 +447,7 @@ func (s *Server) ListDevices(ctx context.Context, _ *pb.ListDevicesRequest) (*pb
 
 // History implements Admin.History.
 func (s *Server) History(ctx context.Context, req *pb.HistoryRequest) (*pb.HistoryReply, error) {
-	limit := int(req.GetLimit())
-	if limit <= 0 || limit > 10000 {
-		limit = 10000
-	}
-	es, err := s.st.History(ctx, req.GetSince(), limit)
+	es, err := s.svc.History(ctx, req.GetSince(), int(req.GetLimit()))
 	if err != nil {
 		return nil, err
 	}
@@ -673,7 +461,7 @@ func (s *Server) History(ctx context.Context, req *pb.HistoryRequest) (*pb.Histo
 // Backup implements Admin.Backup.
 func (s *Server) Backup(_ *pb.BackupRequest, stream pb.Admin_BackupServer) error {
 	w := bufio.NewWriterSize(chunkWriter{stream}, 1<<20)
-	if _, err := s.st.Backup(stream.Context(), w); err != nil {
+	if _, err := s.svc.Backup(stream.Context(), w); err != nil {
 		return err
 	}
 	return w.Flush()

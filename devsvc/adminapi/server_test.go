@@ -7,8 +7,13 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"io"
+	"io/fs"
 	"net"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +28,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/certs/certstest"
 	pb "github.com/opendus/opendus/devsvc/adminapi/adminpb"
+	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
@@ -40,7 +46,7 @@ func newHarness(t *testing.T) *harness { return newHarnessDir(t, nil) }
 
 // newHarnessDir is newHarness with a directory for password sign-in: the
 // server then verifies client certificates only if given.
-func newHarnessDir(t *testing.T, dir Authenticator) *harness {
+func newHarnessDir(t *testing.T, dir service.Authenticator) *harness {
 	t.Helper()
 	cs := certstest.NewStore(t, certs.Config{})
 	st, err := store.Open(t.TempDir(), nil)
@@ -48,7 +54,8 @@ func newHarnessDir(t *testing.T, dir Authenticator) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	srv := NewServer(st, Config{SpoolDir: t.TempDir(), MaxImportFiles: 5, MaxImportBytes: 1 << 20, Directory: dir})
+	svc := service.New(st, service.Config{SpoolDir: t.TempDir(), MaxImportFiles: 5, MaxImportBytes: 1 << 20, Directory: dir})
+	srv := NewServer(svc, Config{})
 	tlsConf := cs.AdminServerTLSConfig()
 	if dir != nil {
 		tlsConf.ClientAuth = tls.VerifyClientCertIfGiven
@@ -109,32 +116,102 @@ func TestReflectionListsTheAdminService(t *testing.T) {
 	}
 }
 
+// TestStatusError checks the code of every sentinel error the service
+// layer can return. The sentinels are read from the packages' sources, so
+// a new one without a code here fails the test instead of silently
+// becoming Internal.
 func TestStatusError(t *testing.T) {
-	tests := []struct {
-		err  error
-		want codes.Code
-	}{
-		{fmt.Errorf("rule x: %w", store.ErrNotFound), codes.NotFound},
-		{fmt.Errorf("x: %w", store.ErrExists), codes.AlreadyExists},
-		{store.ErrBusy, codes.Unavailable},
-		{fmt.Errorf("rule x has %w to approve", firmware.ErrNoPending), codes.FailedPrecondition},
-		{firmware.ErrNothingToRestore, codes.FailedPrecondition},
-		{store.ErrConflict, codes.FailedPrecondition},
-		{fmt.Errorf("%w: x", firmware.ErrVersion), codes.InvalidArgument},
-		{cabingest.ErrLayout, codes.InvalidArgument},
-		{errTooLarge, codes.ResourceExhausted},
-		{context.Canceled, codes.Canceled},
-		{errors.New("disk on fire"), codes.Internal},
-		{status.Error(codes.Unimplemented, "no"), codes.Unimplemented},
+	want := map[error]codes.Code{
+		service.ErrUnauthenticated:   codes.Unauthenticated,
+		service.ErrForbidden:         codes.PermissionDenied,
+		service.ErrNoRole:            codes.Internal, // wrapped in ErrForbidden when returned
+		service.ErrInvalid:           codes.InvalidArgument,
+		service.ErrTooLarge:          codes.ResourceExhausted,
+		store.ErrNotFound:            codes.NotFound,
+		store.ErrExists:              codes.AlreadyExists,
+		store.ErrBusy:                codes.Unavailable,
+		store.ErrConflict:            codes.FailedPrecondition,
+		store.ErrIntegrity:           codes.InvalidArgument,
+		store.ErrClosed:              codes.Unavailable,
+		store.ErrSchema:              codes.Internal,
+		firmware.ErrNoPending:        codes.FailedPrecondition,
+		firmware.ErrNothingToRestore: codes.FailedPrecondition,
+		firmware.ErrAlreadyApproved:  codes.FailedPrecondition,
+		firmware.ErrSchedule:         codes.FailedPrecondition,
+		firmware.ErrVersion:          codes.InvalidArgument,
+		firmware.ErrIdentity:         codes.InvalidArgument,
+		firmware.ErrMAC:              codes.InvalidArgument,
+		context.Canceled:             codes.Canceled,
+		context.DeadlineExceeded:     codes.DeadlineExceeded,
 	}
-	for _, tt := range tests {
-		if got := status.Code(statusError(tt.err)); got != tt.want {
-			t.Errorf("statusError(%v) code = %v, want %v", tt.err, got, tt.want)
-		}
-		if got := status.Convert(statusError(tt.err)).Message(); got != tt.err.Error() && status.Code(tt.err) == codes.Unknown {
-			t.Errorf("statusError(%v) message = %q, want the error's own", tt.err, got)
+	names := map[string]bool{}
+	for err := range want {
+		names[err.Error()] = true
+	}
+	for _, dir := range []string{"../service", "../store", "../../firmware"} {
+		for _, name := range sentinels(t, dir) {
+			if !names[name] {
+				t.Errorf("%s declares the error %q, which TestStatusError does not map: give it a code here (and in statusError)", dir, name)
+			}
 		}
 	}
+	for err, code := range want {
+		wrapped := fmt.Errorf("rule x: %w", err)
+		if got := status.Code(statusError(wrapped)); got != code {
+			t.Errorf("statusError(%v) code = %v, want %v", wrapped, got, code)
+		}
+		if got := status.Convert(statusError(wrapped)).Message(); got != wrapped.Error() {
+			t.Errorf("statusError(%v) message = %q, want the error's own", wrapped, got)
+		}
+	}
+	if got := status.Code(statusError(errors.New("disk on fire"))); got != codes.Internal {
+		t.Errorf("an unknown error is %v, want Internal", got)
+	}
+	if got := status.Code(statusError(status.Error(codes.Unimplemented, "no"))); got != codes.Unimplemented {
+		t.Errorf("a status error is %v, want it kept", got)
+	}
+}
+
+// sentinels returns the messages of the exported package-level
+// errors.New errors declared in the Go files of dir (tests excluded).
+func sentinels(t *testing.T, dir string) []string {
+	t.Helper()
+	fset := token.NewFileSet()
+	pkgs, err := parser.ParseDir(fset, dir, func(fi fs.FileInfo) bool { return !strings.HasSuffix(fi.Name(), "_test.go") }, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	for _, pkg := range pkgs {
+		for _, f := range pkg.Files {
+			for _, decl := range f.Decls {
+				gd, ok := decl.(*ast.GenDecl)
+				if !ok || gd.Tok != token.VAR {
+					continue
+				}
+				for _, spec := range gd.Specs {
+					vs := spec.(*ast.ValueSpec)
+					for i, name := range vs.Names {
+						if !name.IsExported() || i >= len(vs.Values) {
+							continue
+						}
+						call, ok := vs.Values[i].(*ast.CallExpr)
+						if !ok || len(call.Args) != 1 {
+							continue
+						}
+						if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "New" {
+							continue
+						}
+						if lit, ok := call.Args[0].(*ast.BasicLit); ok {
+							msg, _ := strconv.Unquote(lit.Value)
+							out = append(out, msg)
+						}
+					}
+				}
+			}
+		}
+	}
+	return out
 }
 
 // rawImport sends a hand-made tree upload, as a hostile client could.
@@ -186,7 +263,9 @@ func TestImportRefusesHostileUploads(t *testing.T) {
 			file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/c.nbt", 0), file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/d.nbt", 0),
 			file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/e.nbt", 0), file("UCPhone/Polycom/CX600/A/ENU/4.0.7577.4372/f.nbt", 0)}, codes.ResourceExhausted},
 		{"too many bytes", []*pb.ImportRequest{hdr(), file(good, 2<<20), data(strings.Repeat("x", 1<<20)), data(strings.Repeat("x", 1<<20))}, codes.ResourceExhausted},
-		{"cabinet without opener", []*pb.ImportRequest{{Part: &pb.ImportRequest_Header{Header: &pb.ImportHeader{Kind: pb.ImportHeader_CABINET}}}, data("MSCF")}, codes.Unimplemented},
+		{"cabinet that is not one", []*pb.ImportRequest{{Part: &pb.ImportRequest_Header{Header: &pb.ImportHeader{Kind: pb.ImportHeader_CABINET}}}, data("MSCF")}, codes.InvalidArgument},
+		{"file header in a bundle upload", []*pb.ImportRequest{{Part: &pb.ImportRequest_Header{Header: &pb.ImportHeader{Kind: pb.ImportHeader_CABINET}}}, file(good, 1)}, codes.InvalidArgument},
+		{"empty tree", []*pb.ImportRequest{hdr()}, codes.InvalidArgument},
 	}
 	h := newHarness(t)
 	for _, tt := range tests {
@@ -249,16 +328,16 @@ func TestClientErrorsSayWhatToDo(t *testing.T) {
 // fakeDirectory is a hand-written directory: user -> password and role.
 type fakeDirectory map[string]struct {
 	password string
-	role     Role
+	role     service.Role
 }
 
-func (f fakeDirectory) AuthenticateAdmin(_ context.Context, user, password string) (Role, error) {
+func (f fakeDirectory) AuthenticateAdmin(_ context.Context, user, password string) (service.Role, error) {
 	u, ok := f[user]
 	if !ok || u.password != password {
 		return "", errors.New("bad credentials")
 	}
 	if u.role == "" {
-		return "", ErrNoRole
+		return "", service.ErrNoRole
 	}
 	return u.role, nil
 }
@@ -273,8 +352,8 @@ func seedPending(t *testing.T, h *harness) {
 
 func TestRoles(t *testing.T) {
 	dir := fakeDirectory{
-		"alice": {"alice-pw", RoleAdmin},
-		"bob":   {"bob-pw", RoleReadOnly},
+		"alice": {"alice-pw", service.RoleAdmin},
+		"bob":   {"bob-pw", service.RoleReadOnly},
 		"carol": {"carol-pw", ""},
 	}
 	h := newHarnessDir(t, dir)
@@ -312,7 +391,7 @@ func TestRoles(t *testing.T) {
 		c                 *Client
 		readCode, tryCode codes.Code
 	}{
-		{"read-only certificate", certClient("viewer", string(RoleReadOnly)), codes.OK, codes.PermissionDenied},
+		{"read-only certificate", certClient("viewer", string(service.RoleReadOnly)), codes.OK, codes.PermissionDenied},
 		{"certificate without role", certClient("nobody", "printers"), codes.PermissionDenied, codes.PermissionDenied},
 		{"read-only directory account", userClient("bob", "bob-pw"), codes.OK, codes.PermissionDenied},
 		{"directory account in no group", userClient("carol", "carol-pw"), codes.PermissionDenied, codes.PermissionDenied},

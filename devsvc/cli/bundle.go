@@ -153,38 +153,31 @@ func printBundle(e *env, r bundleReport, err error) error {
 	return nil
 }
 
+// bundleCheck opens path as import would (cabingest.Open: a tree with or
+// without descriptions, a cabinet, an .exe or an RPM), so check and
+// import never disagree.
 func bundleCheck(ctx context.Context, e *env, path, keyringFile string) error {
 	info, err := os.Stat(path)
 	if err != nil {
 		return err
 	}
+	cfg := &cabingest.Config{Name: path}
+	if keyringFile != "" {
+		if cfg.RPMKeyring, err = os.ReadFile(keyringFile); err != nil {
+			return fmt.Errorf("--keyring: %w", err)
+		}
+	}
 	r := bundleReport{Bundle: path, Valid: true}
-	if info.IsDir() {
-		s, err := cabingest.OpenDir(path)
-		if err != nil {
-			return err
+	b, err := cabingest.Open(ctx, path, cfg)
+	if b != nil {
+		defer b.Close()
+		r.Format, r.Updates, r.Ignored, r.Signer = string(b.Format), b.Contents, b.Ignored, b.Signer
+		if !info.IsDir() {
+			r.Size = info.Size()
 		}
-		defer s.Close()
-		r.Format = "tree"
-		r.Updates, err = cabingest.CheckTree(ctx, s, path)
-		if err := printBundle(e, r, err); err != nil {
-			return err
-		}
-	} else {
-		cfg := &cabingest.Config{}
-		if keyringFile != "" {
-			if cfg.RPMKeyring, err = os.ReadFile(keyringFile); err != nil {
-				return fmt.Errorf("--keyring: %w", err)
-			}
-		}
-		b, err := cabingest.OpenBundle(ctx, path, cfg)
-		if b != nil {
-			defer b.Close()
-			r.Format, r.Updates, r.Ignored, r.Signer, r.Size = string(b.Format), b.Contents, b.Ignored, b.Signer, info.Size()
-		}
-		if err := printBundle(e, r, err); err != nil {
-			return err
-		}
+	}
+	if err := printBundle(e, r, err); err != nil {
+		return err
 	}
 	if !e.json {
 		fmt.Fprintf(e.stdout, "%s is a valid bundle of %d update(s).\n", path, len(r.Updates))

@@ -88,6 +88,7 @@ Common flags (before or after the command):
   --key FILE      its private key
   --ca FILE       the service CA certificate the server's must chain to
   --json          print JSON for scripts instead of tables
+  --version       print the version (devsvc version)
   --timeout D     give up on an admin call after D (default 10m for import
                   and backup, 30s otherwise)
   --user NAME     sign in with a directory account instead of a certificate;
@@ -113,6 +114,7 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 	global := flag.NewFlagSet("devsvc", flag.ContinueOnError)
 	global.SetOutput(io.Discard)
 	e.register(global)
+	showVersion := global.Bool("version", false, "print the version")
 	if err := global.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			usage(stdout)
@@ -123,6 +125,9 @@ func Main(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io
 		return 2
 	}
 	rest := global.Args()
+	if *showVersion {
+		rest = []string{"version"}
+	}
 	if len(rest) == 0 {
 		usage(stderr)
 		return 2

@@ -108,13 +108,14 @@ Example:
 }
 
 var versionCmd = &command{
-	name: "version", args: "", summary: "print the version",
+	name: "version", args: "", summary: "print the version, commit and Go version (also devsvc --version)",
 	setup: func(fs *flag.FlagSet) runFunc {
 		return func(ctx context.Context, e *env, args []string) error {
+			b := devsvc.BuildInfo()
 			if e.json {
-				return printJSON(e.stdout, map[string]string{"version": devsvc.Version})
+				return printJSON(e.stdout, b)
 			}
-			_, err := fmt.Fprintf(e.stdout, "devsvc %s\n", devsvc.Version)
+			_, err := fmt.Fprintf(e.stdout, "devsvc %s\n", b)
 			return err
 		}
 	},

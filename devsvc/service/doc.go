@@ -1,0 +1,35 @@
+// Package service is the one service layer of the admin side: every
+// operation an admin can ask for (import a bundle, approve, reject,
+// restore, mark a test device, add an account, list devices, read the
+// history, take a backup), with its checks, authorized the same way and
+// recorded in the history under the same name, whichever transport asked.
+// The gRPC admin API (package adminapi) and the web console are
+// transports: they authenticate the caller, put a Principal in the
+// context, call an operation and map its errors to their own codes.
+//
+// # Principals and roles
+//
+// A Principal is who asks (the actor the history records: "cert:NAME" for
+// an admin certificate, "dir:NAME" for a directory account, "web:NAME" for
+// a console account) and with which Role. Every operation checks the
+// context's principal first: none is ErrUnauthenticated; a read-only
+// admin asking for a change is ErrForbidden. A transport never decides
+// what a role may do.
+//
+// # Imports
+//
+// An import arrives as an Upload: the transport spools the bytes into it
+// (one bundle file, or the files of an update tree, each path checked
+// before anything is written), then calls Import, which opens whatever it
+// is with cabingest.Open (a tree, a cabinet, a self-extracting .exe or an
+// RPM, told apart by content) and hands the store whole updates in one
+// all-or-nothing transaction. Uploads are bounded in bytes and files and
+// live in the spool directory until closed.
+//
+// # Errors
+//
+// Operations return the store's and firmware's sentinel errors (wrapped
+// with context) and this package's: ErrUnauthenticated, ErrForbidden,
+// ErrInvalid (a request or bundle that cannot be accepted as it is) and
+// ErrTooLarge. Each transport maps them in one function.
+package service

@@ -1,0 +1,184 @@
+package service
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"time"
+
+	"github.com/opendus/opendus/devsvc/store"
+)
+
+// Errors of the service layer; see the package documentation.
+var (
+	// ErrUnauthenticated is returned when the context carries no
+	// principal, or a sign-in fails.
+	ErrUnauthenticated = errors.New("sign in required")
+	// ErrForbidden is returned when the principal's role does not allow
+	// the operation.
+	ErrForbidden = errors.New("not allowed")
+	// ErrInvalid is returned for a request, or an uploaded bundle, that
+	// cannot be accepted as it is; the message says why.
+	ErrInvalid = errors.New("invalid request")
+	// ErrTooLarge is returned when an upload passes a limit.
+	ErrTooLarge = errors.New("upload too large")
+	// ErrNoRole is returned by an Authenticator for an account that is in
+	// neither the admin nor the read-only group.
+	ErrNoRole = errors.New("not a member of an admin group")
+)
+
+// Role is what a principal may do.
+type Role string
+
+// Roles. An admin changes things; a read-only admin may only look.
+const (
+	RoleAdmin    Role = "admin"
+	RoleReadOnly Role = "readonly"
+)
+
+// Principal is who asks for an operation.
+type Principal struct {
+	// Name is the actor the history records: "cert:NAME", "dir:NAME" or
+	// "web:NAME".
+	Name string
+	Role Role
+}
+
+type principalKey struct{}
+
+// WithPrincipal returns ctx carrying p, for the operations called with it.
+func WithPrincipal(ctx context.Context, p Principal) context.Context {
+	return context.WithValue(ctx, principalKey{}, p)
+}
+
+// PrincipalFrom returns the principal ctx carries.
+func PrincipalFrom(ctx context.Context) (Principal, bool) {
+	p, ok := ctx.Value(principalKey{}).(Principal)
+	return p, ok && p.Name != ""
+}
+
+// Authenticator signs admins in with a directory account (user name and
+// password) and says which role their group membership gives them. It
+// returns ErrNoRole for a valid account in neither admin group.
+type Authenticator interface {
+	AuthenticateAdmin(ctx context.Context, user, password string) (Role, error)
+}
+
+// Listener is one address the service listens on, for Status.
+type Listener struct{ Name, Address string }
+
+// CertInfo describes one certificate, for Status.
+type CertInfo struct {
+	Name, Role, Subject string
+	Names               []string
+	NotAfter            time.Time
+	SHA256              string
+}
+
+// Config configures a Service. The zero value works with a store alone.
+type Config struct {
+	Logger  *slog.Logger     // nil: discard
+	Now     func() time.Time // nil: time.Now
+	Version string           // the service's version, for Status
+	// SpoolDir is where uploads are kept while they are imported; it
+	// should be on the store's file system. Default: the OS temp dir.
+	SpoolDir string
+	// MaxImportBytes bounds one upload; default 8 GiB.
+	MaxImportBytes int64
+	// MaxImportFiles bounds the files of one tree upload; default 10,000.
+	MaxImportFiles int
+	// RPMKeyring, when set, is read at every import (so a new key applies
+	// without a restart): RPM bundles must then be signed by one of its
+	// keys, and every import is refused while it cannot be read, so a
+	// configured signature check never silently turns off. KeyringSetting
+	// names it in that refusal.
+	RPMKeyring     string
+	KeyringSetting string
+	Listeners      func() []Listener // for Status
+	Certificates   func() []CertInfo // for Status
+	Warnings       func() []string   // for Status (certificates near expiry, ...)
+	// Directory, if set, signs admins in with a directory account.
+	Directory Authenticator
+}
+
+// Service runs the admin operations over a store.
+type Service struct {
+	cfg     Config
+	st      *store.Store
+	started time.Time
+}
+
+// New returns the service layer over st.
+func New(st *store.Store, cfg Config) *Service {
+	if cfg.Logger == nil {
+		cfg.Logger = slog.New(slog.DiscardHandler)
+	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
+	if cfg.MaxImportBytes <= 0 {
+		cfg.MaxImportBytes = 8 << 30
+	}
+	if cfg.MaxImportFiles <= 0 {
+		cfg.MaxImportFiles = 10000
+	}
+	if cfg.KeyringSetting == "" {
+		cfg.KeyringSetting = "rpm_keyring"
+	}
+	return &Service{cfg: cfg, st: st, started: cfg.Now()}
+}
+
+// SignIn checks a directory account's password and returns the principal
+// it signs in as, named prefix+user ("dir:alice"). Without a directory it
+// is ErrUnauthenticated; an account in neither admin group is ErrForbidden
+// (wrapping ErrNoRole).
+func (s *Service) SignIn(ctx context.Context, prefix, user, password string) (Principal, error) {
+	if s.cfg.Directory == nil {
+		return Principal{}, fmt.Errorf("%w: this server has no directory for password sign-in: use an admin client certificate", ErrUnauthenticated)
+	}
+	role, err := s.cfg.Directory.AuthenticateAdmin(ctx, user, password)
+	switch {
+	case errors.Is(err, ErrNoRole):
+		return Principal{}, fmt.Errorf("%w: %s is not in the admin or read-only admin group: %w", ErrForbidden, user, ErrNoRole)
+	case err != nil:
+		s.cfg.Logger.Warn("admin sign-in refused", "user", user, "err", err)
+		return Principal{}, fmt.Errorf("%w: sign-in failed: wrong user name or password, or the directory is unreachable", ErrUnauthenticated)
+	}
+	return Principal{Name: prefix + user, Role: role}, nil
+}
+
+// look returns the principal of ctx, which may look at anything.
+func (s *Service) look(ctx context.Context) (Principal, error) {
+	p, ok := PrincipalFrom(ctx)
+	if !ok {
+		return Principal{}, fmt.Errorf("%w: present an admin client certificate or sign in", ErrUnauthenticated)
+	}
+	switch p.Role {
+	case RoleAdmin, RoleReadOnly:
+		return p, nil
+	}
+	return Principal{}, fmt.Errorf("%w: %s has no admin role", ErrForbidden, p.Name)
+}
+
+// change returns the principal of ctx if it may change things; what says
+// what it asked for, for the refusal.
+func (s *Service) change(ctx context.Context, what string) (Principal, error) {
+	p, err := s.look(ctx)
+	if err != nil {
+		return p, err
+	}
+	if p.Role != RoleAdmin {
+		return Principal{}, fmt.Errorf("%w: %s has the read-only role and cannot %s: ask an admin", ErrForbidden, p.Name, what)
+	}
+	return p, nil
+}
+
+// invalidError is an error that is ErrInvalid and reads as its cause.
+type invalidError struct{ err error }
+
+func (e invalidError) Error() string   { return e.err.Error() }
+func (e invalidError) Unwrap() []error { return []error{ErrInvalid, e.err} }
+
+// invalid marks err as ErrInvalid without changing its message.
+func invalid(err error) error { return invalidError{err} }
