@@ -11,8 +11,8 @@ import (
 	"os"
 	"strings"
 
-	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/directory"
+	"github.com/opendus/opendus/devsvc/service"
 )
 
 // openDirectory connects the LDAP directory the settings name; nil when

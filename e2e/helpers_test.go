@@ -168,9 +168,9 @@ func kind(d simulator.DeviceInfo) string {
 	return b.String()
 }
 
-// TestMain removes the device-sim binary the tests built.
+// TestMain removes the devsvc and device-sim binaries the tests built.
 func TestMain(m *testing.M) {
-	code := m.Run()
+	code := devsvctest.Run(m)
 	if simBin != "" {
 		os.RemoveAll(filepath.Dir(simBin))
 	}

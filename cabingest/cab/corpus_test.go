@@ -17,23 +17,6 @@ import (
 	"github.com/opendus/opendus/internal/testtool"
 )
 
-// corpusDir returns $OPENDUS_CAB_CORPUS, skipping the test when it is unset
-// or absent (failing under CI=true).
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	dir := os.Getenv("OPENDUS_CAB_CORPUS")
-	if dir != "" {
-		if _, err := os.Stat(dir); err == nil {
-			return dir
-		}
-	}
-	if os.Getenv("CI") == "true" {
-		tb.Fatalf("OPENDUS_CAB_CORPUS=%q is not a directory and CI=true", dir)
-	}
-	tb.Skipf("OPENDUS_CAB_CORPUS=%q is not a directory", dir)
-	return ""
-}
-
 // corpusFiles lists the corpus cabinets, sorted.
 func corpusFiles(tb testing.TB, dir string) []string {
 	tb.Helper()
@@ -77,7 +60,7 @@ var nameConflicts = map[string]bool{
 }
 
 func TestCorpusAgainstCabextract(t *testing.T) {
-	dir := corpusDir(t)
+	dir := testtool.Corpus(t)
 	cabextract := testtool.Need(t, "cabextract")
 	for _, p := range corpusFiles(t, dir) {
 		rel, _ := filepath.Rel(dir, p)
@@ -187,7 +170,7 @@ func compareTrees(t *testing.T, got, want []cabtest.TreeFile) {
 // later parts), with Open, Test and Extract, checking only that each ends
 // cleanly.
 func TestCorpusNoPanic(t *testing.T) {
-	dir := corpusDir(t)
+	dir := testtool.Corpus(t)
 	for _, p := range corpusFiles(t, dir) {
 		rel, _ := filepath.Rel(dir, p)
 		t.Run(rel, func(t *testing.T) {

@@ -6,7 +6,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"path/filepath"
 )
 
 // A minimal, test-only reader and writer of single-cabinet CAB files
@@ -185,16 +184,4 @@ func writeTestCab(path string, windowBits int, name string, blocks [][]byte, siz
 		out = append(out, b...)
 	}
 	return os.WriteFile(path, out, 0o644)
-}
-
-// corpusDir returns the cabinet corpus directory, or "" when absent.
-func corpusDir() string {
-	dir := os.Getenv("OPENDUS_CAB_CORPUS")
-	if dir == "" {
-		dir = filepath.Join("..", "..", "..", "shared", "testdata", "cab")
-	}
-	if fi, err := os.Stat(dir); err != nil || !fi.IsDir() {
-		return ""
-	}
-	return dir
 }

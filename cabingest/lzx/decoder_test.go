@@ -16,10 +16,7 @@ import (
 // compares the files with what cabextract extracts; where cabextract
 // reports an error, the decoder must fail too.
 func TestDecodeCorpus(t *testing.T) {
-	dir := corpusDir()
-	if dir == "" {
-		t.Skip("cabinet corpus not found; set OPENDUS_CAB_CORPUS")
-	}
+	dir := testtool.Corpus(t)
 	cabextract := testtool.Need(t, "cabextract")
 	var cabs []string
 	err := filepath.WalkDir(dir, func(p string, de os.DirEntry, err error) error {

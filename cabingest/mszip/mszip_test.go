@@ -11,20 +11,34 @@ import (
 	"github.com/opendus/opendus/cabingest/cabtest"
 )
 
-func roundTrip(t *testing.T, data []byte, level int) {
-	t.Helper()
+// newEncoder returns an encoder at level, failing the test on error.
+func newEncoder(tb testing.TB, level int) *Encoder {
+	tb.Helper()
 	enc, err := NewEncoder(level)
 	if err != nil {
-		t.Fatal(err)
+		tb.Fatalf("NewEncoder(%d): %v", level, err)
 	}
+	return enc
+}
+
+// encode encodes src as enc's next block, failing the test on error.
+func encode(tb testing.TB, enc *Encoder, src []byte) []byte {
+	tb.Helper()
+	b, err := enc.Encode(nil, src)
+	if err != nil {
+		tb.Fatalf("Encode of %d bytes: %v", len(src), err)
+	}
+	return b
+}
+
+func roundTrip(t *testing.T, data []byte, level int) {
+	t.Helper()
+	enc := newEncoder(t, level)
 	var blocks [][]byte
 	var sizes []int
 	for off := 0; off < len(data); off += MaxBlock {
 		end := min(off+MaxBlock, len(data))
-		b, err := enc.Encode(nil, data[off:end])
-		if err != nil {
-			t.Fatal(err)
-		}
+		b := encode(t, enc, data[off:end])
 		blocks = append(blocks, b)
 		sizes = append(sizes, end-off)
 	}
@@ -63,9 +77,9 @@ func TestRoundTrip(t *testing.T) {
 func TestHistoryIsUsed(t *testing.T) {
 	// The second block repeats the first; with the dictionary it is tiny.
 	data := cabtest.FirmwareLike(9, MaxBlock)
-	enc, _ := NewEncoder(Default)
-	b1, _ := enc.Encode(nil, data)
-	b2, _ := enc.Encode(nil, data)
+	enc := newEncoder(t, Default)
+	b1 := encode(t, enc, data)
+	b2 := encode(t, enc, data)
 	if len(b2) > len(b1)/4 {
 		t.Errorf("second block %d bytes, first %d: dictionary unused", len(b2), len(b1))
 	}
@@ -87,8 +101,7 @@ func TestHistoryIsUsed(t *testing.T) {
 }
 
 func TestDecodeErrors(t *testing.T) {
-	enc, _ := NewEncoder(Default)
-	good, _ := enc.Encode(nil, []byte("hello, hello, hello"))
+	good := encode(t, newEncoder(t, Default), []byte("hello, hello, hello"))
 	tests := []struct {
 		name string
 		dst  int
@@ -112,9 +125,7 @@ func TestDecodeErrors(t *testing.T) {
 }
 
 func FuzzDecode(f *testing.F) {
-	enc, _ := NewEncoder(Default)
-	b, _ := enc.Encode(nil, cabtest.FirmwareLike(1, 2000))
-	f.Add(b, uint16(2000))
+	f.Add(encode(f, newEncoder(f, Default), cabtest.FirmwareLike(1, 2000)), uint16(2000))
 	f.Add([]byte("CK\x03\x00"), uint16(0))
 	f.Fuzz(func(t *testing.T, src []byte, n uint16) {
 		dst := make([]byte, int(n)%(MaxBlock+1))
@@ -126,11 +137,10 @@ func FuzzDecode(f *testing.F) {
 
 func BenchmarkDecode(b *testing.B) {
 	data := cabtest.FirmwareLike(1, 8<<20)
-	enc, _ := NewEncoder(Default)
+	enc := newEncoder(b, Default)
 	var blocks [][]byte
 	for off := 0; off < len(data); off += MaxBlock {
-		blk, _ := enc.Encode(nil, data[off:off+MaxBlock])
-		blocks = append(blocks, blk)
+		blocks = append(blocks, encode(b, enc, data[off:off+MaxBlock]))
 	}
 	dst := make([]byte, MaxBlock)
 	dec := NewDecoder()
@@ -159,8 +169,12 @@ func flateBlocks(t testing.TB, data []byte, level int) ([][]byte, []int) {
 		if err != nil {
 			t.Fatal(err)
 		}
-		fw.Write(data[off:end])
-		fw.Close()
+		if _, err := fw.Write(data[off:end]); err != nil {
+			t.Fatalf("flate Write: %v", err)
+		}
+		if err := fw.Close(); err != nil {
+			t.Fatalf("flate Close: %v", err)
+		}
 		blocks = append(blocks, buf.Bytes())
 		sizes = append(sizes, end-off)
 		hist = data[off:end]

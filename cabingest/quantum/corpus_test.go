@@ -15,20 +15,6 @@ import (
 	"github.com/opendus/opendus/internal/testtool"
 )
 
-// corpusDir returns the cabinet conformance corpus given at run time in
-// OPENDUS_CAB_CORPUS (the Makefile sets it), or skips the test.
-func corpusDir(tb testing.TB) string {
-	tb.Helper()
-	dir := os.Getenv("OPENDUS_CAB_CORPUS")
-	if dir == "" {
-		tb.Skip("OPENDUS_CAB_CORPUS is not set")
-	}
-	if _, err := os.Stat(dir); err != nil {
-		tb.Skipf("cabinet corpus: %v", err)
-	}
-	return dir
-}
-
 type corpusCab struct {
 	path string
 	cab  *testCab
@@ -88,7 +74,7 @@ func extract(tb testing.TB, cabextract, cab, name string) ([]byte, error) {
 // each file to cabextract: where it extracts a file, the decoded bytes are
 // the same; where it refuses, decoding does not reach the file's end.
 func TestCorpus(t *testing.T) {
-	dir := corpusDir(t)
+	dir := testtool.Corpus(t)
 	cabextract := testtool.Need(t, "cabextract")
 	cabs := quantumCabs(t, dir)
 	if len(cabs) == 0 {
@@ -141,7 +127,7 @@ func TestCorpus(t *testing.T) {
 // decoders hang, crash or overflow: each ends within a bounded time, in
 // ErrCorrupt or in the bytes cabextract extracts (without cabextract).
 func TestCVECabinets(t *testing.T) {
-	dir := corpusDir(t)
+	dir := testtool.Corpus(t)
 	for _, tc := range []struct {
 		path  string
 		zeros int // > 0: decodes to this many zero bytes; 0: ErrCorrupt

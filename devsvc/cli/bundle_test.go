@@ -18,6 +18,9 @@ import (
 	"github.com/opendus/opendus/internal/testtool"
 )
 
+// TestMain removes the devsvc binary that the end-to-end test built.
+func TestMain(m *testing.M) { os.Exit(devsvctest.Run(m)) }
+
 // run runs the command line in-process and returns its output and exit
 // status.
 func run(t *testing.T, args ...string) (stdout, stderr string, code int) {

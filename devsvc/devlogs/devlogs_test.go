@@ -2,6 +2,7 @@ package devlogs
 
 import (
 	"bytes"
+	"context"
 	"errors"
 	"fmt"
 	"io"
@@ -13,9 +14,11 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/audit"
@@ -333,10 +336,101 @@ func TestClean(t *testing.T) {
 	}
 }
 
-// TestCleanWithAuditRun checks the agreed coupling: *Handler is an
-// audit.Cleaner.
+// TestCleanWithAuditRun runs audit.Log.Run, in a synctest bubble, with the
+// handler as one of its Cleaners, as the service does: Run's hourly cleanup
+// removes the uploads older than the handler's Retention, keeps the fresh
+// ones and gives their bytes back to MaxTotal.
 func TestCleanWithAuditRun(t *testing.T) {
-	var _ audit.Cleaner = (*Handler)(nil)
+	base := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		// In the bubble time.Now is the fake clock that time.Sleep moves
+		// on, so both the handler and the audit log use it (Now: nil).
+		const retention = 2 * 24 * time.Hour
+		dir := filepath.Join(base, "Client")
+		h, err := NewHandler(Config{Dir: dir, Retention: retention, MaxTotal: 20})
+		if err != nil {
+			t.Fatalf("NewHandler: %v", err)
+		}
+		defer h.Close()
+		upload := func(name, body string) (int, string) {
+			rec := httptest.NewRecorder()
+			h.ServeHTTP(rec, httptest.NewRequest("POST", Path+"?"+q("type", "CELog", "name", name, "mac", "0004f2123456"), strings.NewReader(body)))
+			return rec.Code, strings.TrimSuffix(rec.Body.String(), "\n")
+		}
+		start := time.Now()
+		code, old := upload("old.clg", "old log") // 7 bytes, expires at start+48h
+		if code != http.StatusCreated {
+			t.Fatalf("upload of old.clg: status %d (%q), want 201", code, old)
+		}
+		time.Sleep(24 * time.Hour)
+		code, fresh := upload("new.clg", "new log") // 7 bytes, expires at start+72h
+		if code != http.StatusCreated {
+			t.Fatalf("upload of new.clg: status %d (%q), want 201", code, fresh)
+		}
+		// 14 of 20 bytes are used: 10 more do not fit until a log expires.
+		if code, msg := upload("big.clg", "0123456789"); code != http.StatusInsufficientStorage {
+			t.Fatalf("upload of 10 bytes with 14 of 20 used: status %d (%q), want 507", code, msg)
+		}
+
+		l, err := audit.Open(audit.Config{Dir: filepath.Join(base, "Audit"), FlushInterval: time.Minute,
+			Retention: retention, Cleaners: []audit.Cleaner{h}})
+		if err != nil {
+			t.Fatalf("audit.Open: %v", err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { l.Run(ctx); close(done) }()
+
+		// Run cleans at start (start+24h) and then every hour on the hour.
+		tests := []struct {
+			at   time.Duration // since the first upload
+			want []string
+			used int64
+		}{
+			{24 * time.Hour, []string{old, fresh}, 14},
+			{48*time.Hour + 30*time.Minute, []string{old, fresh}, 14}, // old is exactly Retention old at the 48h cleanup
+			{49*time.Hour + 30*time.Minute, []string{fresh}, 7},
+			{73*time.Hour + 30*time.Minute, nil, 0},
+		}
+		for _, tt := range tests {
+			time.Sleep(time.Until(start.Add(tt.at)))
+			synctest.Wait()
+			if got := storedLogs(t, dir); !slices.Equal(got, tt.want) {
+				t.Errorf("after %v: stored %q, want %q", tt.at, got, tt.want)
+			}
+			if got := h.Used(); got != tt.used {
+				t.Errorf("after %v: Used() = %d, want %d", tt.at, got, tt.used)
+			}
+		}
+		if code, msg := upload("big.clg", "0123456789"); code != http.StatusCreated {
+			t.Errorf("upload of 10 bytes after the cleanup: status %d (%q), want 201", code, msg)
+		}
+
+		cancel()
+		<-done
+		if err := l.Close(); err != nil {
+			t.Errorf("audit Close: %v", err)
+		}
+	})
+}
+
+// storedLogs returns the files under dir, as "<type>/<name>", sorted.
+func storedLogs(t *testing.T, dir string) []string {
+	t.Helper()
+	var out []string
+	err := filepath.WalkDir(dir, func(p string, d fs.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		rel, err := filepath.Rel(dir, p)
+		out = append(out, filepath.ToSlash(rel))
+		return err
+	})
+	if err != nil {
+		t.Fatalf("listing %s: %v", dir, err)
+	}
+	slices.Sort(out)
+	return out
 }
 
 // TestAuditDevice checks that the MAC of an upload reaches the audit line.

@@ -2,6 +2,15 @@
 // builds the binary once per test binary, initialises a data directory in
 // t.TempDir(), starts `devsvc serve` on free loopback ports and stops it
 // when the test ends.
+//
+// A test package that uses it runs its tests through Run, which removes the
+// binary when they end:
+//
+//	func TestMain(m *testing.M) { os.Exit(devsvctest.Run(m)) }
+//
+// The binary is built with the race detector when the test binary is
+// (go test -race), and without it otherwise, so that a plain go test is
+// quick.
 package devsvctest
 
 import (
@@ -9,7 +18,7 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"github.com/opendus/opendus/datadir"
+	"fmt"
 	"io"
 	"os"
 	"os/exec"
@@ -19,24 +28,52 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/opendus/opendus/datadir"
 )
 
+// The binary built for this test binary, once: Run sets running, Binary
+// builds, Run removes buildDir when the tests end.
 var (
+	running   bool
 	buildOnce sync.Once
 	buildDir  string
 	buildErr  error
 	buildOut  []byte
 )
 
-// Binary returns the path of a devsvc binary built from this checkout.
+// Run runs the tests of m and then removes the devsvc binary that Binary
+// built, returning m.Run's exit code. Call it from TestMain; Binary fails
+// the test when it was not.
+func Run(m *testing.M) int {
+	running = true
+	code := m.Run()
+	if buildDir != "" {
+		if err := os.RemoveAll(buildDir); err != nil {
+			fmt.Fprintf(os.Stderr, "devsvctest: removing the devsvc binary: %v\n", err)
+		}
+	}
+	return code
+}
+
+// Binary returns the path of a devsvc binary built from this checkout,
+// once per test binary, with -race when the test binary has the race
+// detector.
 func Binary(t testing.TB) string {
 	t.Helper()
+	if !running {
+		t.Fatalf("devsvctest.Binary: run the tests with devsvctest.Run from TestMain, which removes the binary they build")
+	}
 	buildOnce.Do(func() {
 		buildDir, buildErr = os.MkdirTemp("", "devsvctest-*")
 		if buildErr != nil {
 			return
 		}
-		cmd := exec.Command("go", "build", "-race", "-o", filepath.Join(buildDir, "devsvc"), "github.com/opendus/opendus/cmd/devsvc")
+		args := []string{"build", "-o", filepath.Join(buildDir, "devsvc")}
+		if raceEnabled {
+			args = append(args, "-race")
+		}
+		cmd := exec.Command("go", append(args, "github.com/opendus/opendus/cmd/devsvc")...)
 		buildOut, buildErr = cmd.CombinedOutput()
 	})
 	if buildErr != nil {
