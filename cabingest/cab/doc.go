@@ -49,8 +49,8 @@
 //
 // Names with the _A_NAME_IS_UTF attribute are UTF-8; as in cabextract,
 // invalid sequences become U+FFFD per byte (three- and four-byte sequences
-// are accepted as cabextract does), and a decoded NUL, surrogate, U+FFFE or
-// U+FFFF becomes U+FFFD. Other names are kept as the stored bytes, exactly
+// are accepted as cabextract does), and a decoded NUL, surrogate, U+FFFE,
+// U+FFFF or four-byte sequence beyond U+10FFFF becomes one U+FFFD. Other names are kept as the stored bytes, exactly
 // as cabextract writes them without its -e option: the code page of a
 // name is not recorded, and guessing (CP437? CP1252? Shift-JIS?) would
 // give names cabextract does not; such a File.Name may not be valid UTF-8.
