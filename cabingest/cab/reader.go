@@ -381,7 +381,11 @@ func openMember(root *os.Root, name string) (*os.File, string, error) {
 		return nil, "", err
 	}
 	notRegular := &fs.PathError{Op: "open", Path: found, Err: errNotRegular}
-	if fi, err := root.Stat(found); err != nil || !fi.Mode().IsRegular() {
+	fi, err := root.Stat(found)
+	if err != nil {
+		return nil, "", err
+	}
+	if !fi.Mode().IsRegular() {
 		return nil, "", notRegular
 	}
 	f, err := root.Open(found)
