@@ -74,6 +74,8 @@ func TestDecodeName(t *testing.T) {
 		{"\xe0\x80\x80", true, "\uFFFD"},   // decoded NUL
 		{"\xf8\x80\x80\x80\xaf", true, "\uFFFD\uFFFD\uFFFD\uFFFD\uFFFD"},
 		{"\xef\xbf\xbe", true, "\uFFFD"},
+		{"\xf4\x90\x80\x80", true, "\uFFFD"}, // beyond U+10FFFF: one, as cabextract
+		{"\xf5\x80\x80\x80", true, "\uFFFD\uFFFD\uFFFD\uFFFD"},
 	}
 	for _, tt := range tests {
 		if got := decodeName([]byte(tt.in), tt.utf); got != tt.want {

@@ -8,7 +8,9 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"sort"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -38,9 +40,8 @@ func corpusFiles(tb testing.TB, dir string) []string {
 }
 
 // laterPart reports whether the file at p is a cabinet that names a
-// previous cabinet: such parts are extracted from the first part of their
-// set. (A file whose first header is bogus, as in search_tricky1.cab, is
-// searched like any other.)
+// previous cabinet, a later part of a set. (A file whose first header is
+// bogus, as in search_tricky1.cab, is not.)
 func laterPart(p string) bool {
 	b, err := os.ReadFile(p)
 	if err != nil {
@@ -59,13 +60,20 @@ var nameConflicts = map[string]bool{
 	"dirwalk-vulns.cab": true,
 }
 
+// TestCorpusAgainstCabextract runs cabextract on every corpus cabinet,
+// the later parts of sets included (from those, both walk back to the
+// first part and extract the whole set), and compares: where cabextract
+// fails we must fail; where it succeeds we must list the same files as
+// cabextract -l and extract the same names and bytes.
 func TestCorpusAgainstCabextract(t *testing.T) {
 	dir := testtool.Corpus(t)
 	cabextract := testtool.Need(t, "cabextract")
+	var cabinets, later int
 	for _, p := range corpusFiles(t, dir) {
 		rel, _ := filepath.Rel(dir, p)
+		cabinets++
 		if laterPart(p) {
-			continue
+			later++
 		}
 		t.Run(rel, func(t *testing.T) {
 			ctx, cancel := context.WithTimeout(t.Context(), 30*time.Second)
@@ -94,6 +102,7 @@ func TestCorpusAgainstCabextract(t *testing.T) {
 				}
 				return
 			}
+			compareListing(ctx, t, cabextract, p)
 			if nameConflicts[filepath.Base(p)] {
 				if err == nil {
 					t.Fatal("extraction with conflicting names succeeded, want an error")
@@ -114,10 +123,79 @@ func TestCorpusAgainstCabextract(t *testing.T) {
 			compareTrees(t, got, want)
 		})
 	}
+	t.Logf("%d cabinets compared, %d of them later parts of a set", cabinets, later)
 }
 
-// extractSet opens the cabinets in p (following a set from its first
-// part) and extracts them to dir.
+// listed is one line of a listing: cabextract -l's size, date and name.
+type listed struct {
+	size int64
+	date string // "02.01.2006 15:04:05"
+	name string // as extracted (SafePath)
+}
+
+// listLine matches a file line of cabextract -l.
+var listLine = regexp.MustCompile(`^ *(\d+) \| (\d\d\.\d\d\.\d{4} \d\d:\d\d:\d\d) \| (.*)$`)
+
+// compareListing compares cabextract -l's listing of p, which cabextract
+// extracts, with the files of the cabinets OpenAll opens in p, in order.
+// Dates are compared where the stored one is valid (cabextract prints
+// invalid ones as stored).
+func compareListing(ctx context.Context, t *testing.T, cabextract, p string) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, cabextract, "-l", filepath.Base(p))
+	cmd.Dir = filepath.Dir(p)
+	out, err := cmd.Output()
+	if err != nil {
+		t.Errorf("cabextract -l: %v", err)
+		return
+	}
+	var want []listed
+	for line := range strings.Lines(string(out)) {
+		m := listLine.FindStringSubmatch(strings.TrimSuffix(line, "\n"))
+		if m == nil {
+			continue
+		}
+		size, _ := strconv.ParseInt(m[1], 10, 64)
+		want = append(want, listed{size, m[2], SafePath(m[3])})
+	}
+
+	root, err := os.OpenRoot(filepath.Dir(p))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer root.Close()
+	cs, err := OpenAll(root, filepath.Base(p), nil)
+	if err != nil {
+		t.Errorf("cabextract -l lists %d files, we cannot open: %v", len(want), err)
+		return
+	}
+	var got []listed
+	for _, c := range cs {
+		for _, f := range c.Files() {
+			date := ""
+			if !f.Modified.IsZero() {
+				date = f.Modified.Format("02.01.2006 15:04:05")
+			}
+			got = append(got, listed{f.Size, date, f.Path()})
+		}
+		c.Close()
+	}
+	if len(got) != len(want) {
+		t.Errorf("we list %d files, cabextract -l %d", len(got), len(want))
+	}
+	for i := range min(len(got), len(want)) {
+		g, w := got[i], want[i]
+		if g.date == "" {
+			g.date = w.date
+		}
+		if g != w {
+			t.Errorf("file %d: we list %+v, cabextract -l %+v", i, g, w)
+		}
+	}
+}
+
+// extractSet opens the cabinets in p (with the whole set when p is a
+// part of one) and extracts them to dir.
 func extractSet(ctx context.Context, p, dir string) error {
 	root, err := os.OpenRoot(filepath.Dir(p))
 	if err != nil {

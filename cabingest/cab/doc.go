@@ -23,8 +23,13 @@
 // 0xFFFE (continued to next), 0xFFFD (continued from previous) or 0xFFFF
 // (both), and the block at the boundary may be split: its first part, with
 // an uncompressed size of 0, ends one cabinet and the rest starts the next.
-// OpenSet follows the next-cabinet names from the first part and presents
-// the set as one cabinet.
+// OpenSet presents a set as one cabinet, opened from any of its parts as
+// cabextract does: from a later part it walks back by the previous-cabinet
+// names to the first, then follows the next-cabinet names to the last.
+// The names are looked up beside the named part (ignoring case, as
+// cabextract does) through an os.Root, so a stored name such as
+// "../x.cab" cannot reach outside it; the walk is bounded by
+// Config.MaxParts and stops at a cabinet named twice.
 //
 // # Invariants
 //
@@ -44,8 +49,8 @@
 //
 // Names with the _A_NAME_IS_UTF attribute are UTF-8; as in cabextract,
 // invalid sequences become U+FFFD per byte (three- and four-byte sequences
-// are accepted as cabextract does), and a decoded NUL, surrogate, U+FFFE or
-// U+FFFF becomes U+FFFD. Other names are kept as the stored bytes, exactly
+// are accepted as cabextract does), and a decoded NUL, surrogate, U+FFFE,
+// U+FFFF or four-byte sequence beyond U+10FFFF becomes one U+FFFD. Other names are kept as the stored bytes, exactly
 // as cabextract writes them without its -e option: the code page of a
 // name is not recorded, and guessing (CP437? CP1252? Shift-JIS?) would
 // give names cabextract does not; such a File.Name may not be valid UTF-8.

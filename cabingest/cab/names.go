@@ -53,7 +53,7 @@ func decodeLenient(p []byte) (rune, int) {
 	case c >= 0xF0 && c <= 0xF4 && cont(1) && cont(2) && cont(3):
 		r := rune(c&0x07)<<18 | rune(p[1]&0x3F)<<12 | rune(p[2]&0x3F)<<6 | rune(p[3]&0x3F)
 		if r > utf8.MaxRune {
-			return 0, 0
+			return utf8.RuneError, 4 // one U+FFFD for the sequence, as cabextract
 		}
 		return r, 4
 	}

@@ -7,8 +7,11 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path"
+	"path/filepath"
+	"slices"
 	"strings"
 	"sync/atomic"
 	"time"
@@ -30,7 +33,8 @@ type Config struct {
 	// input does not start with one; 0 means 64 MiB, negative disables
 	// scanning.
 	MaxScan int64
-	// MaxParts bounds the number of cabinets OpenSet follows; 0 means 255.
+	// MaxParts bounds the number of cabinets of a set that OpenSet opens,
+	// those before the named one included; 0 means 255.
 	MaxParts int
 }
 
@@ -66,6 +70,7 @@ type Cabinet struct {
 	folders []*folder
 	files   []*File
 	closers []io.Closer
+	origin  *part // the cabinet read from the named file
 }
 
 // File is one file of a cabinet.
@@ -198,79 +203,153 @@ func Open(r io.ReaderAt, size int64, name string, cfg *Config) (*Cabinet, error)
 	if err != nil {
 		return nil, err
 	}
+	c.origin = p
 	if err := c.assemble([]*part{p}); err != nil {
 		return nil, err
 	}
 	return c, nil
 }
 
-// OpenSet opens the cabinet first in root and the cabinets that follow it
-// in its set, by their next-cabinet names (looked up in root, ignoring
-// case when the exact name is missing, as cabextract does). The returned
-// Cabinet presents the whole set; Close it to close the files.
-func OpenSet(root *os.Root, first string, cfg *Config) (*Cabinet, error) {
-	c := &Cabinet{name: first, cfg: cfg.withDefaults()}
-	var parts []*part
-	seen := map[string]bool{}
-	name := first
-	for {
-		if len(parts) >= c.cfg.MaxParts {
-			c.Close()
-			return nil, fmt.Errorf("cab: %s: more than %d cabinets in set: %w", first, c.cfg.MaxParts, ErrLimit)
-		}
-		f, err := openPart(root, name)
-		if err != nil {
-			c.Close()
-			if len(parts) > 0 {
-				return nil, fmt.Errorf("cab: %s: next cabinet %q: %w: %w", parts[len(parts)-1].name, name, ErrIncomplete, err)
-			}
-			return nil, fmt.Errorf("cab: %w", err)
-		}
-		c.closers = append(c.closers, f)
-		fi, err := f.Stat()
-		if err != nil {
-			c.Close()
-			return nil, fmt.Errorf("cab: %w", err)
-		}
-		key := strings.ToLower(f.Name())
-		if seen[key] {
-			c.Close()
-			return nil, fmt.Errorf("cab: %s: cabinet set loops back to %s: %w", first, f.Name(), ErrFormat)
-		}
-		seen[key] = true
-		var p *part
-		if len(parts) == 0 {
-			p, err = c.findPart(f, fi.Size(), name)
-		} else {
-			p, err = parsePart(f, fi.Size(), name, &c.cfg)
-		}
-		if err != nil {
-			c.Close()
-			return nil, err
-		}
-		if len(parts) > 0 && p.h.setID != parts[0].h.setID {
-			c.Close()
-			return nil, fmt.Errorf("cab: %s: set ID %d, want %d of %s: %w", p.name, p.h.setID, parts[0].h.setID, first, ErrFormat)
-		}
-		parts = append(parts, p)
-		if p.h.flags&flagNextCabinet == 0 {
-			break
-		}
-		name = p.h.nextName
+// OpenSet opens the cabinet in the file name in root with the rest of its
+// set, as cabextract does. When the cabinet continues a previous one,
+// OpenSet walks back by the previous-cabinet names to the first cabinet
+// of the set; then it follows the next-cabinet names from the named
+// cabinet to the last. The names stored in the cabinets are looked up in
+// name's directory, ignoring case when the exact name is missing (as
+// cabextract does), and only through root: a stored name that leads out
+// of root is not found. The returned Cabinet presents the whole set,
+// whichever of its cabinets was named; Close it to close the files.
+//
+// A missing cabinet of the set is an error wrapping ErrIncomplete that
+// names it. A set that names one of its cabinets twice (a loop) is
+// ErrFormat; more than Config.MaxParts cabinets, before and after the
+// named one together, is ErrLimit. To read the named cabinet alone, use
+// Open.
+func OpenSet(root *os.Root, name string, cfg *Config) (*Cabinet, error) {
+	c := &Cabinet{name: name, cfg: cfg.withDefaults()}
+	parts, err := c.openParts(root)
+	if err == nil {
+		err = c.assemble(parts)
 	}
-	if err := c.assemble(parts); err != nil {
+	if err != nil {
 		c.Close()
 		return nil, err
 	}
 	return c, nil
 }
 
+// openParts opens the cabinet file c.name and the other cabinets of its
+// set, and returns the set's parts in order. The opened files are added
+// to c.closers.
+func (c *Cabinet) openParts(root *os.Root) ([]*part, error) {
+	f, err := openPart(root, c.name)
+	if err != nil {
+		return nil, fmt.Errorf("cab: %w", err)
+	}
+	c.closers = append(c.closers, f)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cab: %w", err)
+	}
+	origin, err := c.findPart(f, fi.Size(), c.name)
+	if err != nil {
+		return nil, err
+	}
+	c.origin = origin
+	s := &setWalk{c: c, root: root, dir: path.Dir(filepath.ToSlash(c.name)), seen: []os.FileInfo{fi}}
+	// Backwards to the first cabinet, then forwards from the named one.
+	var parts []*part
+	for p := origin; p.h.flags&flagPrevCabinet != 0; {
+		prev, err := s.open(p, p.h.prevName, "previous")
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, prev)
+		p = prev
+	}
+	slices.Reverse(parts)
+	parts = append(parts, origin)
+	for p := origin; p.h.flags&flagNextCabinet != 0; {
+		next, err := s.open(p, p.h.nextName, "next")
+		if err != nil {
+			return nil, err
+		}
+		parts = append(parts, next)
+		p = next
+	}
+	return parts, nil
+}
+
+// setWalk opens the cabinets of a set by the names stored in them.
+type setWalk struct {
+	c    *Cabinet
+	root *os.Root
+	dir  string        // the directory of the named cabinet, in root
+	seen []os.FileInfo // the cabinet files opened, to detect loops
+}
+
+// open opens the cabinet that from names as stored, its "previous" or
+// "next" one.
+func (s *setWalk) open(from *part, stored, which string) (*part, error) {
+	c := s.c
+	if len(s.seen) >= c.cfg.MaxParts {
+		return nil, fmt.Errorf("cab: %s: more than %d cabinets in set: %w", c.name, c.cfg.MaxParts, ErrLimit)
+	}
+	named := ""
+	if from != c.origin {
+		named = " (named in " + from.name + ")"
+	}
+	if stored == "" {
+		return nil, fmt.Errorf("cab: %s: %w: %s cabinet%s has an empty name", c.name, ErrIncomplete, which, named)
+	}
+	f, found, err := openMember(s.root, path.Join(s.dir, stored))
+	if errors.Is(err, fs.ErrNotExist) {
+		others := "later"
+		if which == "previous" {
+			others = "earlier"
+		}
+		return nil, fmt.Errorf("cab: %s: %w: %s cabinet %q%s not found; put the %s cabinets of the set in the same directory as %s", c.name, ErrIncomplete, which, stored, named, others, c.name)
+	}
+	if err != nil {
+		return nil, fmt.Errorf("cab: %s: %w: %s cabinet %q%s: %w", c.name, ErrIncomplete, which, stored, named, err)
+	}
+	c.closers = append(c.closers, f)
+	fi, err := f.Stat()
+	if err != nil {
+		return nil, fmt.Errorf("cab: %w", err)
+	}
+	for _, other := range s.seen {
+		if os.SameFile(fi, other) {
+			return nil, fmt.Errorf("cab: %s: cabinet set loops back to %s, the %s cabinet%s: %w", c.name, found, which, named, ErrFormat)
+		}
+	}
+	s.seen = append(s.seen, fi)
+	p, err := parsePart(f, fi.Size(), found, &c.cfg)
+	if err != nil {
+		return nil, err
+	}
+	if p.h.setID != c.origin.h.setID {
+		return nil, fmt.Errorf("cab: %s: set ID %d, want %d of %s: %w", p.name, p.h.setID, c.origin.h.setID, c.name, ErrFormat)
+	}
+	return p, nil
+}
+
 // openPart opens name in root, falling back to a case-insensitive match
 // in the same directory.
 func openPart(root *os.Root, name string) (*os.File, error) {
-	f, err := root.Open(name)
+	found, err := resolve(root, name)
+	if err != nil {
+		return nil, err
+	}
+	return root.Open(found)
+}
+
+// resolve returns name if it exists in root or else, as cabextract does,
+// the entry of name's directory that matches its base name ignoring case.
+func resolve(root *os.Root, name string) (string, error) {
+	_, err := root.Stat(name)
 	if err == nil || !errors.Is(err, os.ErrNotExist) {
-		return f, err
+		return name, err
 	}
 	dir, base := path.Split(strings.ReplaceAll(name, `\`, "/"))
 	if dir == "" {
@@ -278,20 +357,49 @@ func openPart(root *os.Root, name string) (*os.File, error) {
 	}
 	d, derr := root.Open(dir)
 	if derr != nil {
-		return nil, err
+		return "", err
 	}
 	defer d.Close()
 	names, derr := d.Readdirnames(-1)
 	if derr != nil {
-		return nil, err
+		return "", err
 	}
 	for _, n := range names {
 		if strings.EqualFold(n, base) {
-			return root.Open(path.Join(dir, n))
+			return path.Join(dir, n), nil
 		}
 	}
-	return nil, err
+	return "", err
 }
+
+// openMember opens a cabinet of a set by its stored name, as openPart
+// does, and only if it is a regular file, as cabextract requires (a FIFO
+// would block, a directory is no cabinet). It returns the name found.
+func openMember(root *os.Root, name string) (*os.File, string, error) {
+	found, err := resolve(root, name)
+	if err != nil {
+		return nil, "", err
+	}
+	notRegular := &fs.PathError{Op: "open", Path: found, Err: errNotRegular}
+	fi, err := root.Stat(found)
+	if err != nil {
+		return nil, "", err
+	}
+	if !fi.Mode().IsRegular() {
+		return nil, "", notRegular
+	}
+	f, err := root.Open(found)
+	if err != nil {
+		return nil, "", err
+	}
+	if fi, err := f.Stat(); err != nil || !fi.Mode().IsRegular() {
+		f.Close()
+		return nil, "", notRegular
+	}
+	return f, found, nil
+}
+
+var errNotRegular = errors.New("not a regular file")
 
 // findPart parses the cabinet at the start of r or, failing that, the
 // first valid one embedded in it.
@@ -413,12 +521,11 @@ func OpenEvery(r io.ReaderAt, size int64, name string, cfg *Config) ([]*Cabinet,
 	return c.following(r, size)
 }
 
-// following returns c and the cabinets after it in r, the file of its
-// first part, checking the limits over all of them.
+// following returns c and the cabinets after it in r, the file c was
+// opened from, checking the limits over all of them.
 func (c *Cabinet) following(r io.ReaderAt, size int64) ([]*Cabinet, error) {
 	cabs := []*Cabinet{c}
-	p0 := c.parts[0]
-	next := p0.base + max(int64(p0.h.cbCabinet), 4)
+	next := c.origin.base + max(int64(c.origin.h.cbCabinet), 4)
 	files, total := len(c.files), c.declaredSize()
 	tries := 0
 	for next < size {
@@ -431,7 +538,7 @@ func (c *Cabinet) following(r io.ReaderAt, size int64) ([]*Cabinet, error) {
 		}
 		name := fmt.Sprintf("%s@%d", c.name, p.base)
 		p.name = name
-		sub := &Cabinet{name: name, cfg: c.cfg}
+		sub := &Cabinet{name: name, cfg: c.cfg, origin: p}
 		if err := sub.assemble([]*part{p}); err != nil {
 			return nil, err
 		}

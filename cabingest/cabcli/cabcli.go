@@ -39,11 +39,12 @@ Commands:
   pack -o OUT [--compression none|mszip|lzx[:WINDOW]] [--split SIZE] PATH...
                             create a cabinet from files and directories
 
-FILE may be the first cabinet of a set (disk1.cab, disk2.cab, ...): the
-following cabinets are found by the names stored in it, in the same
-directory. A cabinet embedded in another file (a self-extracting .exe) is
-found by scanning for it; when a file holds several cabinets, each is
-listed, tested or extracted in turn, as cabextract does.
+FILE may be any cabinet of a set (disk1.cab, disk2.cab, ...): as with
+cabextract, the whole set is listed, tested or extracted, its other
+cabinets found by the names stored in them, in the same directory
+(ignoring case). A cabinet embedded in another file (a self-extracting
+.exe) is found by scanning for it; when a file holds several cabinets,
+each is listed, tested or extracted in turn, as cabextract does.
 
 Extraction never writes outside DIR: absolute names, ".." and links are
 neutralised ("/etc/x" becomes "etc/x", ".." becomes "xx"), and
@@ -225,7 +226,7 @@ func list(_ context.Context, args []string, stdout io.Writer) error {
 			fmt.Fprintf(tw, "%d\t%s\t%d\t%s\t\t%s\n", f.Size, date, f.Folder, f.Compression, printable(f.Name))
 			total += f.Size
 		}
-		fmt.Fprintf(tw, "%d\t\t\t\t\t%d files in %d folders, %d cabinets\n", total, len(c.Files()), c.Folders(), len(c.Parts()))
+		fmt.Fprintf(tw, "%d\t\t\t\t\t%d files in %d folders, %s\n", total, len(c.Files()), c.Folders(), partsOf(c))
 	}
 	return tw.Flush()
 }
@@ -261,9 +262,23 @@ func test(ctx context.Context, args []string, stdout io.Writer) error {
 		for _, f := range c.Files() {
 			total += f.Size
 		}
-		fmt.Fprintf(stdout, "%s: OK, %d files, %d bytes\n", c.Name(), len(c.Files()), total)
+		fmt.Fprintf(stdout, "%s: OK, %d files, %d bytes", printable(c.Name()), len(c.Files()), total)
+		if len(c.Parts()) > 1 {
+			fmt.Fprintf(stdout, ", %s", partsOf(c))
+		}
+		fmt.Fprintln(stdout)
 	}
 	return nil
+}
+
+// partsOf describes the cabinets of c: "1 cabinet", or "5 cabinets
+// (disk1.cab to disk5.cab)" for a set, whichever of them was named.
+func partsOf(c *cab.Cabinet) string {
+	parts := c.Parts()
+	if len(parts) == 1 {
+		return "1 cabinet"
+	}
+	return fmt.Sprintf("%d cabinets (%s to %s)", len(parts), printable(parts[0]), printable(parts[len(parts)-1]))
 }
 
 // ParseCompression parses "none", "mszip", "lzx" or "lzx:WINDOW".

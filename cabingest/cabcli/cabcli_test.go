@@ -184,3 +184,69 @@ func TestSeveralCabinets(t *testing.T) {
 		t.Errorf("extracted %v, %v; want a.bin and b.bin", got, err)
 	}
 }
+
+// TestSetFromAnyPart packs a set of three cabinets and names each part in
+// turn: as with cabextract, list, test and extract cover the whole set.
+// Without the first part, a later one fails naming it.
+func TestSetFromAnyPart(t *testing.T) {
+	dir := t.TempDir()
+	files := []cabtest.TreeFile{ // in the order pack stores them
+		{Name: "a.bin", Data: cabtest.FirmwareLike(1, 90000)},
+		{Name: "c.txt", Data: []byte("small")},
+		{Name: "fw/b.bin", Data: cabtest.FirmwareLike(2, 150000)},
+	}
+	src := filepath.Join(dir, "src")
+	if err := cabtest.WriteTree(src, files); err != nil {
+		t.Fatal(err)
+	}
+	out := filepath.Join(dir, "set", "fw.cab")
+	os.Mkdir(filepath.Dir(out), 0o755)
+	code, stdout, stderr := runMain(t, "pack", "-o", out, "--compression", "none", "--split", "100K", src)
+	if want := "wrote 3 cabinets: fw.cab, fw-2.cab, fw-3.cab\n"; code != 0 || stdout != want {
+		t.Fatalf("pack: exit %d, %q, %q; want %q", code, stdout, stderr, want)
+	}
+	const cabinets = "3 cabinets (fw.cab to fw-3.cab)"
+	for _, name := range []string{"fw.cab", "fw-2.cab", "fw-3.cab"} {
+		t.Run(name, func(t *testing.T) {
+			part := filepath.Join(dir, "set", name)
+			code, stdout, stderr := runMain(t, "list", part)
+			if code != 0 || !strings.Contains(stdout, "a.bin") || !strings.Contains(stdout, "3 files in 1 folders, "+cabinets+"\n") {
+				t.Errorf("list: exit %d, stdout %q, stderr %q", code, stdout, stderr)
+			}
+			code, stdout, _ = runMain(t, "list", part, "--json")
+			var listed []jsonFile
+			if err := json.Unmarshal([]byte(stdout), &listed); err != nil || code != 0 || len(listed) != len(files) {
+				t.Errorf("list --json: exit %d, %d files, %v; want %d files", code, len(listed), err, len(files))
+			}
+			code, stdout, stderr = runMain(t, "test", part)
+			if want := name + ": OK, 3 files, 240005 bytes, " + cabinets + "\n"; code != 0 || stdout != want {
+				t.Errorf("test: exit %d, %q, %q; want %q", code, stdout, stderr, want)
+			}
+			dst := filepath.Join(dir, "x-"+name)
+			if code, _, stderr := runMain(t, "extract", part, "-C", dst); code != 0 {
+				t.Fatalf("extract: exit %d: %s", code, stderr)
+			}
+			got, err := cabtest.ReadTree(dst)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(got) != len(files) {
+				t.Fatalf("extracted %d files, want %d", len(got), len(files))
+			}
+			for i := range got {
+				if got[i].Name != files[i].Name || !bytes.Equal(got[i].Data, files[i].Data) {
+					t.Errorf("file %d: got %q, want %q", i, got[i].Name, files[i].Name)
+				}
+			}
+		})
+	}
+
+	if err := os.Remove(filepath.Join(dir, "set", "fw.cab")); err != nil {
+		t.Fatal(err)
+	}
+	code, _, stderr = runMain(t, "extract", filepath.Join(dir, "set", "fw-3.cab"), "-C", filepath.Join(dir, "partial"))
+	want := `devsvc cab: cab: fw-3.cab: cabinet set is incomplete: previous cabinet "fw.cab" (named in fw-2.cab) not found; put the earlier cabinets of the set in the same directory as fw-3.cab` + "\n"
+	if code != 1 || stderr != want {
+		t.Errorf("extract without the first part: exit %d, stderr %q; want 1, %q", code, stderr, want)
+	}
+}
