@@ -13,8 +13,6 @@ import (
 	"strings"
 	"time"
 
-	"google.golang.org/grpc"
-
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc/adminapi"
@@ -189,9 +187,16 @@ type handlers struct {
 	svc       *service.Service
 	internal  *http.Server
 	external  *http.Server
-	admin     *grpc.Server
+	admin     grpcServer
 	acceptor  *ntlm.Acceptor
 	scheduler func(context.Context)
+}
+
+// grpcServer is what Serve needs of the admin API's gRPC server.
+type grpcServer interface {
+	Serve(net.Listener) error
+	GracefulStop()
+	Stop()
 }
 
 // build composes every handler from the settings: the device side

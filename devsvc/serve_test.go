@@ -1,0 +1,346 @@
+package devsvc
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"net"
+	"net/http"
+	"net/url"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	ntlmssp "github.com/Azure/go-ntlmssp"
+
+	"github.com/opendus/opendus/certs"
+	"github.com/opendus/opendus/certs/certstest"
+	"github.com/opendus/opendus/datadir"
+	"github.com/opendus/opendus/deviceproto"
+	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/ntlm"
+	"github.com/opendus/opendus/provisioning"
+)
+
+// The composition tests run Serve in the test process on loopback ports
+// chosen at start, with a data directory made by Init in t.TempDir(), and
+// check that each setting that changes behaviour reaches the handler that
+// uses it, through the listener a device or admin uses.
+
+const testDomain = "contoso.com"
+
+// running is a Serve in the test process.
+type running struct {
+	dir  string
+	ri   datadir.RunInfo
+	cs   *certs.Store
+	stop func() error
+}
+
+// serve initialises a data directory, lets edit change its settings and
+// seed its store, and runs Serve until the test ends (or stop).
+func serve(t *testing.T, edit func(*datadir.Settings), seed func(*store.Store)) *running {
+	t.Helper()
+	dir := t.TempDir()
+	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain}); err != nil {
+		t.Fatal(err)
+	}
+	s, err := datadir.LoadSettings(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if edit != nil {
+		edit(&s)
+		if err := os.WriteFile(filepath.Join(dir, datadir.ConfigFile), s.Render(), 0o640); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if seed != nil {
+		st, err := store.Open(dir, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		seed(st)
+		if err := st.Close(); err != nil {
+			t.Fatal(err)
+		}
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	ready := make(chan datadir.RunInfo, 1)
+	done := make(chan error, 1)
+	go func() {
+		done <- Serve(ctx, ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+			Ready: func(ri datadir.RunInfo) { ready <- ri }})
+	}()
+	r := &running{dir: dir}
+	select {
+	case r.ri = <-ready:
+	case err := <-done:
+		cancel()
+		t.Fatalf("Serve: %v", err)
+	}
+	var stopped bool
+	var stopErr error
+	r.stop = func() error {
+		if !stopped {
+			stopped = true
+			cancel()
+			stopErr = <-done
+		}
+		return stopErr
+	}
+	t.Cleanup(func() {
+		if err := r.stop(); err != nil {
+			t.Errorf("Serve returned %v", err)
+		}
+	})
+	if r.cs, err = certs.Open(filepath.Join(dir, datadir.CertsDir), certs.Config{}); err != nil {
+		t.Fatal(err)
+	}
+	return r
+}
+
+// device returns a device's HTTP client for the internal or external
+// listener, and the base URL with the name devices use.
+func (r *running) device(t *testing.T, external bool, wrap func(http.RoundTripper) http.RoundTripper) (*http.Client, string) {
+	addr, name := r.ri.Internal, "ucupdates-r2."+testDomain
+	if external {
+		addr, name = r.ri.External, "ucupdates."+testDomain
+	}
+	c := certstest.Client(r.cs.DeviceTLSConfig(), addr)
+	if wrap != nil {
+		c.Transport = wrap(c.Transport)
+	}
+	_, port, _ := net.SplitHostPort(addr)
+	return c, "https://" + net.JoinHostPort(name, port)
+}
+
+func (r *running) admin(t *testing.T) *adminapi.Client {
+	conf, err := r.cs.ClientTLSConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := adminapi.Dial(r.ri.Admin, conf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// do sends one request and returns the status and body.
+func do(t *testing.T, c *http.Client, method, u string, body []byte, prepare func(*http.Request)) (int, []byte) {
+	t.Helper()
+	req, err := http.NewRequestWithContext(t.Context(), method, u, bytes.NewReader(body))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if prepare != nil {
+		prepare(req)
+	}
+	resp, err := c.Do(req)
+	if err != nil {
+		t.Fatalf("%s %s: %v", method, u, err)
+	}
+	defer resp.Body.Close()
+	data, err := io.ReadAll(resp.Body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return resp.StatusCode, data
+}
+
+var cx600 = firmware.Identity{DeviceType: firmware.UCPhone, Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"}
+
+// checkIn posts a check-in of an unknown CX600 on the LAN and returns the
+// answer.
+func (r *running) checkIn(t *testing.T) deviceproto.Answer {
+	t.Helper()
+	c, base := r.device(t, false, nil)
+	ci := deviceproto.CheckIn{Identity: cx600, MAC: "00-04-F2-00-00-01"}
+	code, body := do(t, c, http.MethodPost, base+deviceproto.CheckInPath, ci.AppendXML(nil), nil)
+	if code != http.StatusOK {
+		t.Fatalf("check-in = %d %s", code, body)
+	}
+	a, err := deviceproto.ParseAnswer(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return a
+}
+
+func withAlice(st *store.Store) {
+	if err := st.PutAccount(context.Background(), "test", firmware.Account{Name: "alice", NTHash: ntlm.NTHash("Winter2026!")}); err != nil {
+		panic(err)
+	}
+}
+
+func TestServeCheckInterval(t *testing.T) {
+	r := serve(t, func(s *datadir.Settings) { s.CheckInterval, s.CheckJitter = 6*time.Hour, 0 }, nil)
+	if a := r.checkIn(t); a.NextCheck != 6*time.Hour {
+		t.Errorf("NextCheck = %v, want check_interval 6h (no jitter)", a.NextCheck)
+	}
+	// Provisioning tells signed-in devices the same interval.
+	r2 := serve(t, func(s *datadir.Settings) { s.CheckInterval = 6 * time.Hour }, withAlice)
+	c, base := r2.device(t, false, nil)
+	code, body := do(t, c, http.MethodPost, base+provisioning.Path, nil, func(req *http.Request) { req.SetBasicAuth("alice", "Winter2026!") })
+	if code != http.StatusOK {
+		t.Fatalf("sign-in = %d %s", code, body)
+	}
+	doc, err := provisioning.ParseDocument(body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if doc.CheckInterval != 6*time.Hour {
+		t.Errorf("provisioning document's check interval = %v, want 6h", doc.CheckInterval)
+	}
+}
+
+func TestServeMovedURLs(t *testing.T) {
+	r := serve(t, func(s *datadir.Settings) {
+		s.MovedInternalURL, s.MovedExternalURL = "https://dus2.contoso.com/", "https://dus2-ext.contoso.com/"
+	}, nil)
+	a := r.checkIn(t)
+	if !strings.HasPrefix(a.MovedInternalURL, "https://dus2.contoso.com/") || !strings.HasPrefix(a.MovedExternalURL, "https://dus2-ext.contoso.com/") {
+		t.Errorf("moved URLs = %q, %q, want the settings' moved_internal_url and moved_external_url", a.MovedInternalURL, a.MovedExternalURL)
+	}
+}
+
+// TestServeSignInLockout checks that the sign-in failure settings reach
+// both sign-ins: Basic on the LAN (provisioning) and NTLM at the edge.
+func TestServeSignInLockout(t *testing.T) {
+	r := serve(t, func(s *datadir.Settings) { s.NTLMMaxFailures, s.NTLMLockout = 2, time.Hour }, withAlice)
+	t.Run("basic", func(t *testing.T) {
+		c, base := r.device(t, false, nil)
+		signIn := func(pw string) int {
+			code, _ := do(t, c, http.MethodPost, base+provisioning.Path, nil, func(req *http.Request) { req.SetBasicAuth("alice", pw) })
+			return code
+		}
+		for range 2 {
+			if code := signIn("wrong"); code != http.StatusUnauthorized {
+				t.Fatalf("wrong password = %d, want 401", code)
+			}
+		}
+		if code := signIn("Winter2026!"); code != http.StatusUnauthorized {
+			t.Errorf("right password after ntlm_max_failures = 2 failures = %d, want 401 (locked out)", code)
+		}
+	})
+	t.Run("ntlm", func(t *testing.T) {
+		signIn := func(pw string) int {
+			c, base := r.device(t, true, func(rt http.RoundTripper) http.RoundTripper { return ntlmssp.Negotiator{RoundTripper: rt} })
+			ci := deviceproto.CheckIn{Identity: cx600, MAC: "00-04-F2-00-00-02", User: "bob"}
+			code, _ := do(t, c, http.MethodPost, base+deviceproto.CheckInPathExt, ci.AppendXML(nil), func(req *http.Request) { req.SetBasicAuth(`CONTOSO\bob`, pw) })
+			return code
+		}
+		// bob is a second account, so the Basic lockout of alice does not
+		// decide this.
+		st := r.admin(t)
+		if _, err := st.PutAccount(t.Context(), "bob", ntlm.NTHash("Summer2026!"), false); err != nil {
+			t.Fatal(err)
+		}
+		if code := signIn("Summer2026!"); code != http.StatusOK {
+			t.Fatalf("right password = %d, want 200", code)
+		}
+		for range 2 {
+			if code := signIn("wrong"); code != http.StatusUnauthorized {
+				t.Fatalf("wrong password = %d, want 401", code)
+			}
+		}
+		if code := signIn("Summer2026!"); code != http.StatusUnauthorized {
+			t.Errorf("right password after ntlm_max_failures = 2 failures = %d, want 401 (locked out)", code)
+		}
+	})
+}
+
+func TestServeLogLimits(t *testing.T) {
+	r := serve(t, func(s *datadir.Settings) { s.MaxLogFileSize, s.MaxLogStorage = 100, 150 }, nil)
+	c, base := r.device(t, false, nil)
+	upload := func(name string, size int) int {
+		q := url.Values{"type": {"CELog"}, "name": {name}, "mac": {"00-04-F2-00-00-01"}}
+		code, _ := do(t, c, http.MethodPost, base+devlogs.Path+"?"+q.Encode(), bytes.Repeat([]byte("x"), size), nil)
+		return code
+	}
+	if code := upload("big.clg", 101); code != http.StatusRequestEntityTooLarge {
+		t.Errorf("upload over max_log_file_size = %d, want 413", code)
+	}
+	if code := upload("a.clg", 100); code != http.StatusCreated {
+		t.Fatalf("upload = %d, want 201", code)
+	}
+	if code := upload("b.clg", 100); code != http.StatusInsufficientStorage {
+		t.Errorf("upload over max_log_storage = %d, want 507", code)
+	}
+}
+
+func TestServeRoundTableDeploy(t *testing.T) {
+	tree := t.TempDir()
+	p := filepath.Join(tree, "RoundTable", "Microsoft", "RoundTable", "A", "ENU", "4.0.7577.4372")
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p, "RoundTable.nbt"), []byte("image"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	for _, deploy := range []bool{true, false} {
+		r := serve(t, func(s *datadir.Settings) { s.DeployRoundTableOnImport = deploy }, nil)
+		res, err := r.admin(t).ImportTree(t.Context(), tree, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if len(res) != 1 || res[0].Deployed != deploy || res[0].Rule.Approved.IsZero() == deploy {
+			t.Errorf("deploy_roundtable_on_import = %v: import = %+v, want deployed %v", deploy, res, deploy)
+		}
+	}
+}
+
+// TestServeStops checks the shutdown: Serve returns once ctx is done, the
+// run file is gone, and the store is closed (it opens again).
+func TestServeStops(t *testing.T) {
+	r := serve(t, nil, nil)
+	if _, err := datadir.ReadRunInfo(r.dir); err != nil {
+		t.Fatalf("run file while serving: %v", err)
+	}
+	r.checkIn(t)
+	if err := r.stop(); err != nil {
+		t.Fatalf("Serve: %v", err)
+	}
+	if _, err := datadir.ReadRunInfo(r.dir); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("run file after Serve returned: %v, want it removed", err)
+	}
+	st, err := store.Open(r.dir, nil)
+	if err != nil {
+		t.Fatalf("store after Serve returned: %v", err)
+	}
+	defer st.Close()
+	if ds, err := st.Devices(t.Context()); err != nil || len(ds) != 1 {
+		t.Errorf("inventory after shutdown = %d devices (%v), want the one check-in flushed", len(ds), err)
+	}
+}
+
+// TestServePortInUse checks that a taken port fails the start, naming the
+// setting and the flag, and leaves nothing running.
+func TestServePortInUse(t *testing.T) {
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer ln.Close()
+	dir := t.TempDir()
+	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain}); err != nil {
+		t.Fatal(err)
+	}
+	err = Serve(t.Context(), ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: ln.Addr().String(), AdminAddr: "127.0.0.1:0"})
+	if err == nil || !strings.Contains(err.Error(), "external_addr") || !strings.Contains(err.Error(), "--external-addr") {
+		t.Errorf("Serve on a taken port = %v, want an error naming external_addr and --external-addr", err)
+	}
+	st, err := store.Open(dir, nil)
+	if err != nil {
+		t.Fatalf("store after a failed start: %v", err)
+	}
+	st.Close()
+}

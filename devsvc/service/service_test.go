@@ -1,0 +1,248 @@
+package service_test
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/devsvc/service"
+	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
+)
+
+var (
+	admin    = service.Principal{Name: "cert:admin", Role: service.RoleAdmin}
+	viewer   = service.Principal{Name: "cert:viewer", Role: service.RoleReadOnly}
+	printers = service.Principal{Name: "cert:printer", Role: "printers"}
+)
+
+const cx600 = "UCPhone/Polycom/CX600/A/ENU"
+
+func newService(t *testing.T, cfg service.Config) (*service.Service, *store.Store) {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	if cfg.SpoolDir == "" {
+		cfg.SpoolDir = t.TempDir()
+	}
+	return service.New(st, cfg), st
+}
+
+// importTree imports one file into cx600's version v as p.
+func importTree(t *testing.T, svc *service.Service, p service.Principal, v, content string) error {
+	t.Helper()
+	ctx := service.WithPrincipal(context.Background(), p)
+	up, err := svc.NewUpload(ctx, "tree")
+	if err != nil {
+		return err
+	}
+	defer up.Close()
+	w, err := up.TreeFile(cx600+"/"+v+"/CX600.nbt", int64(len(content)))
+	if err != nil {
+		return err
+	}
+	if _, err := io.WriteString(w, content); err != nil {
+		return err
+	}
+	if err := w.Close(); err != nil {
+		return err
+	}
+	_, err = svc.Import(ctx, up, nil)
+	return err
+}
+
+// TestAuthorization calls every operation as nobody, as a principal
+// without an admin role, as a read-only admin and as an admin: only the
+// admin changes anything, and the read-only admin may look.
+func TestAuthorization(t *testing.T) {
+	svc, st := newService(t, service.Config{})
+	if err := importTree(t, svc, admin, "4.0.7577.4372", "image"); err != nil {
+		t.Fatal(err)
+	}
+	ops := []struct {
+		name   string
+		change bool
+		call   func(ctx context.Context) error
+	}{
+		{"Status", false, func(ctx context.Context) error { _, err := svc.Status(ctx); return err }},
+		{"Rules", false, func(ctx context.Context) error { _, err := svc.Rules(ctx); return err }},
+		{"Rule", false, func(ctx context.Context) error { _, err := svc.Rule(ctx, cx600); return err }},
+		{"TestDevices", false, func(ctx context.Context) error { _, err := svc.TestDevices(ctx); return err }},
+		{"Accounts", false, func(ctx context.Context) error { _, err := svc.Accounts(ctx); return err }},
+		{"Devices", false, func(ctx context.Context) error { _, err := svc.Devices(ctx); return err }},
+		{"History", false, func(ctx context.Context) error { _, err := svc.History(ctx, 0, 0); return err }},
+		{"NewUpload", true, func(ctx context.Context) error {
+			up, err := svc.NewUpload(ctx, "x")
+			if err == nil {
+				up.Close()
+			}
+			return err
+		}},
+		{"AddTestDevice", true, func(ctx context.Context) error {
+			_, err := svc.AddTestDevice(ctx, firmware.TestDevice{MAC: "00-04-F2-00-00-09"})
+			return err
+		}},
+		{"RemoveTestDevice", true, func(ctx context.Context) error { return svc.RemoveTestDevice(ctx, "0004f2000009") }},
+		{"PutAccount", true, func(ctx context.Context) error {
+			_, err := svc.PutAccount(ctx, "carol", make([]byte, 16), false)
+			return err
+		}},
+		{"SetAccountDisabled", true, func(ctx context.Context) error { _, err := svc.SetAccountDisabled(ctx, "carol", true); return err }},
+		{"RemoveAccount", true, func(ctx context.Context) error { return svc.RemoveAccount(ctx, "carol") }},
+		{"Schedule", true, func(ctx context.Context) error { _, err := svc.Schedule(ctx, cx600, time.Now().Add(time.Hour)); return err }},
+		{"Approve", true, func(ctx context.Context) error { _, err := svc.Approve(ctx, cx600); return err }},
+		{"Restore", true, func(ctx context.Context) error { _, err := svc.Restore(ctx, cx600); return err }},
+		{"Reject", true, func(ctx context.Context) error { _, err := svc.Reject(ctx, cx600); return err }},
+		{"Remove", true, func(ctx context.Context) error { _, err := svc.Remove(ctx, cx600); return err }},
+		{"Purge", true, func(ctx context.Context) error { _, err := svc.Purge(ctx); return err }},
+		{"Backup", true, func(ctx context.Context) error { _, err := svc.Backup(ctx, io.Discard); return err }},
+	}
+	for _, op := range ops {
+		t.Run(op.name, func(t *testing.T) {
+			seq := st.Catalog().Seq()
+			for _, c := range []struct {
+				who  string
+				ctx  context.Context
+				want error
+			}{
+				{"nobody", context.Background(), service.ErrUnauthenticated},
+				{"no admin role", service.WithPrincipal(context.Background(), printers), service.ErrForbidden},
+				{"read-only", service.WithPrincipal(context.Background(), viewer), map[bool]error{true: service.ErrForbidden, false: nil}[op.change]},
+			} {
+				if err := op.call(c.ctx); !errors.Is(err, c.want) || (c.want == nil) != (err == nil) {
+					t.Errorf("%s as %s: %v, want %v", op.name, c.who, err, c.want)
+				}
+			}
+			if got := st.Catalog().Seq(); got != seq {
+				t.Errorf("refused calls of %s changed the history (seq %d -> %d)", op.name, seq, got)
+			}
+			// The admin's call may fail for other reasons (nothing to
+			// restore) but never for authorization.
+			if err := op.call(service.WithPrincipal(context.Background(), admin)); errors.Is(err, service.ErrForbidden) || errors.Is(err, service.ErrUnauthenticated) {
+				t.Errorf("%s as admin: %v", op.name, err)
+			}
+		})
+	}
+}
+
+// TestHistoryNamesThePrincipal checks that a change is recorded under the
+// principal's name, whichever transport put it in the context.
+func TestHistoryNamesThePrincipal(t *testing.T) {
+	svc, _ := newService(t, service.Config{})
+	web := service.Principal{Name: "web:carol", Role: service.RoleAdmin}
+	if err := importTree(t, svc, web, "4.0.7577.4372", "image"); err != nil {
+		t.Fatal(err)
+	}
+	ctx := service.WithPrincipal(context.Background(), web)
+	if _, err := svc.Approve(ctx, cx600); err != nil {
+		t.Fatal(err)
+	}
+	events, err := svc.History(ctx, 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range events {
+		if e.Actor != "web:carol" {
+			t.Errorf("event %+v, want actor web:carol", e)
+		}
+	}
+	if len(events) < 2 {
+		t.Errorf("history = %+v, want the import and the approval", events)
+	}
+}
+
+// TestUploadLimits checks the bounds of an upload and that a refused one
+// leaves nothing in the store.
+func TestUploadLimits(t *testing.T) {
+	svc, st := newService(t, service.Config{MaxImportBytes: 10, MaxImportFiles: 2})
+	ctx := service.WithPrincipal(context.Background(), admin)
+	tests := []struct {
+		name string
+		run  func(up *service.Upload) error
+		want error
+	}{
+		{"too many bytes", func(up *service.Upload) error {
+			w, err := up.File()
+			if err != nil {
+				return err
+			}
+			_, err = w.Write(bytes.Repeat([]byte("x"), 11))
+			return err
+		}, service.ErrTooLarge},
+		{"too many files", func(up *service.Upload) error {
+			for _, n := range []string{"a", "b", "c"} {
+				w, err := up.TreeFile(cx600+"/1.0.0.1/"+n+".nbt", 0)
+				if err != nil {
+					return err
+				}
+				w.Close()
+			}
+			return nil
+		}, service.ErrTooLarge},
+		{"path out of the tree", func(up *service.Upload) error {
+			_, err := up.TreeFile(cx600+"/1.0.0.1/../../../../../../../x", 1)
+			return err
+		}, service.ErrInvalid},
+		{"short file", func(up *service.Upload) error {
+			w, err := up.TreeFile(cx600+"/1.0.0.1/a.nbt", 5)
+			if err != nil {
+				return err
+			}
+			io.WriteString(w, "ab")
+			return w.Close()
+		}, service.ErrInvalid},
+		{"file and tree", func(up *service.Upload) error {
+			if _, err := up.File(); err != nil {
+				return err
+			}
+			_, err := up.TreeFile(cx600+"/1.0.0.1/a.nbt", 1)
+			return err
+		}, service.ErrInvalid},
+		{"empty", func(up *service.Upload) error {
+			_, err := svc.Import(ctx, up, nil)
+			return err
+		}, service.ErrInvalid},
+		{"not a bundle", func(up *service.Upload) error {
+			w, err := up.File()
+			if err != nil {
+				return err
+			}
+			io.WriteString(w, "MSCF")
+			w.Close()
+			_, err = svc.Import(ctx, up, nil)
+			return err
+		}, service.ErrInvalid},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			up, err := svc.NewUpload(ctx, tt.name)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer up.Close()
+			if err := tt.run(up); !errors.Is(err, tt.want) {
+				t.Errorf("%s: %v, want %v", tt.name, err, tt.want)
+			}
+		})
+	}
+	if rules := st.Catalog().Rules(); len(rules) != 0 {
+		t.Errorf("refused uploads left rules %+v", rules)
+	}
+}
+
+// TestImportKeyringUnreadable checks that a configured RPM keyring that
+// cannot be read refuses every import, saying which setting it is.
+func TestImportKeyringUnreadable(t *testing.T) {
+	svc, _ := newService(t, service.Config{RPMKeyring: "/nonexistent/keyring.asc", KeyringSetting: "rpm_keyring in devsvc.conf"})
+	err := importTree(t, svc, admin, "1.0.0.1", "x")
+	if err == nil || !strings.Contains(err.Error(), "rpm_keyring in devsvc.conf") {
+		t.Errorf("import with an unreadable keyring: %v, want a refusal naming the setting", err)
+	}
+}
