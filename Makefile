@@ -6,7 +6,7 @@ PKGS    := ./...
 OPENDUS_CAB_CORPUS ?= $(abspath ../shared/testdata/cab)
 export OPENDUS_CAB_CORPUS
 
-.PHONY: all build test check fmt vet lint deps bench fuzz generate demo clean
+.PHONY: all build test check fmt vet lint drift deps bench fuzz generate demo clean
 
 all: build
 
@@ -35,8 +35,12 @@ vet:
 lint:
 	$(GO) tool staticcheck $(PKGS)
 
+## drift: go mod tidy and go generate leave the tree unchanged.
+drift:
+	@bash scripts/drift.sh
+
 ## check: everything CI checks.
-check: fmt vet lint test
+check: fmt vet lint drift test
 
 bench: build
 	@bash scripts/bench.sh

@@ -1,4 +1,4 @@
-package main
+package e2e
 
 import (
 	"context"
@@ -15,9 +15,6 @@ import (
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/devsvctest"
 )
-
-// TestMain removes the devsvc binary the tests built.
-func TestMain(m *testing.M) { os.Exit(devsvctest.Run(m)) }
 
 // writeTree writes an update tree: path -> content.
 func writeTree(t *testing.T, files map[string]string) string {
