@@ -96,7 +96,10 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"SetAccountDisabled", true, func(ctx context.Context) error { _, err := svc.SetAccountDisabled(ctx, "carol", true); return err }},
 		{"RemoveAccount", true, func(ctx context.Context) error { return svc.RemoveAccount(ctx, "carol") }},
-		{"Schedule", true, func(ctx context.Context) error { _, err := svc.Schedule(ctx, cx600, time.Now().Add(time.Hour)); return err }},
+		{"Schedule", true, func(ctx context.Context) error {
+			_, err := svc.Schedule(ctx, cx600, time.Now().Add(time.Hour))
+			return err
+		}},
 		{"Approve", true, func(ctx context.Context) error { _, err := svc.Approve(ctx, cx600); return err }},
 		{"Restore", true, func(ctx context.Context) error { _, err := svc.Restore(ctx, cx600); return err }},
 		{"Reject", true, func(ctx context.Context) error { _, err := svc.Reject(ctx, cx600); return err }},

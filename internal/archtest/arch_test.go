@@ -36,7 +36,7 @@ var owners = map[string][]string{
 	"go.etcd.io/bbolt":                   {"devsvc/store"},
 	"google.golang.org/grpc":             {"devsvc/adminapi", "devsvc/adminapi/adminpb"},
 	"google.golang.org/protobuf":         {"devsvc/adminapi", "devsvc/adminapi/adminpb"},
-	"github.com/go-ldap/ldap/v3":          {"devsvc/directory"},
+	"github.com/go-ldap/ldap/v3":         {"devsvc/directory"},
 	"github.com/miekg/dns":               {"simulator"},
 	"github.com/Azure/go-ntlmssp":        {"simulator"},
 	"github.com/sassoftware/go-rpmutils": {"cabingest/rpm", "cabingest/rpm/rpmtest"},
