@@ -344,3 +344,25 @@ func TestServePortInUse(t *testing.T) {
 	}
 	st.Close()
 }
+
+// TestServeImportSettings checks that max_import_bytes and rpm_keyring
+// reach the service layer's importer.
+func TestServeImportSettings(t *testing.T) {
+	tree := t.TempDir()
+	p := filepath.Join(tree, "UCPhone", "Polycom", "CX600", "A", "ENU", "4.0.7577.4372")
+	if err := os.MkdirAll(p, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(p, "CX600.nbt"), bytes.Repeat([]byte("x"), 2000), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	r := serve(t, func(s *datadir.Settings) { s.MaxImportBytes = 1000 }, nil)
+	if _, err := r.admin(t).ImportTree(t.Context(), tree, nil); err == nil || !strings.Contains(err.Error(), "max_import_bytes") {
+		t.Errorf("import of 2,000 bytes with max_import_bytes = 1000: %v, want a refusal naming the setting", err)
+	}
+	r = serve(t, func(s *datadir.Settings) { s.RPMKeyring = "keys/missing.asc" }, nil)
+	_, err := r.admin(t).ImportTree(t.Context(), tree, nil)
+	if err == nil || !strings.Contains(err.Error(), "rpm_keyring") || !strings.Contains(err.Error(), filepath.Join(r.dir, "keys", "missing.asc")) {
+		t.Errorf("import with an unreadable rpm_keyring: %v, want a refusal naming the setting and the path under the data directory", err)
+	}
+}
