@@ -20,6 +20,7 @@ import (
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/ntlm"
+	"github.com/opendus/opendus/signin"
 )
 
 // ServeOptions configures Serve. Empty addresses come from the settings.
@@ -49,6 +50,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	s, err := datadir.LoadSettings(opts.Dir)
 	if err != nil {
 		return err
+	}
+	for _, w := range s.Warnings {
+		log.Warn("settings file", "warning", w)
 	}
 	for _, o := range []struct {
 		dst *string
@@ -189,6 +193,7 @@ type handlers struct {
 	external  *http.Server
 	admin     grpcServer
 	acceptor  *ntlm.Acceptor
+	limiter   *signin.Limiter
 	scheduler func(context.Context)
 }
 
@@ -214,7 +219,9 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 			return []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
 		},
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
-		Warnings:     func() []string { return certWarnings(d.certs.Expiring(30 * 24 * time.Hour)) },
+		Warnings: func() []string {
+			return append(certWarnings(d.certs.Expiring(30*24*time.Hour)), s.Warnings...)
+		},
 	}
 	adminTLS := d.certs.AdminServerTLSConfig()
 	if d.ldap != nil {
@@ -224,8 +231,14 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	svc := service.New(d.store, svcCfg)
 	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin")})
 
-	acceptor := ntlm.NewAcceptor(d.accounts(), ntlmConfig(s, log.With("component", "ntlm")))
-	dev, err := newDeviceSide(d, s, ri, acceptor, log)
+	// One limiter for both device sign-ins, NTLM at the edge and Basic on
+	// the LAN, so that they count against the same budgets.
+	limiter, err := newLimiter(s, log.With("component", "signin"))
+	if err != nil {
+		return nil, err
+	}
+	acceptor := ntlm.NewAcceptor(d.accounts(), ntlm.Config{Limiter: limiter, Logger: log.With("component", "ntlm")})
+	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, log)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +248,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	st := d.store
 	schedLog := log.With("component", "scheduler")
 	return &handlers{
-		device: dev, svc: svc, acceptor: acceptor,
+		device: dev, svc: svc, acceptor: acceptor, limiter: limiter,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
 		external: &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
@@ -251,14 +264,21 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 // stopped.
 func (h *handlers) Close() error { return h.device.Close() }
 
-// ntlmConfig is the NTLM acceptor's configuration from the settings.
-func ntlmConfig(s datadir.Settings, log *slog.Logger) ntlm.Config {
-	addrFailures := int(s.NTLMMaxAddressFailures)
-	if addrFailures == 0 {
-		addrFailures = -1 // the setting's 0 turns the per-address lockout off
+// newLimiter is the sign-in limiter the settings describe.
+func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
+	cfg := signin.Config{MaxFailures: int(s.SignInMaxFailures), MaxAddressFailures: int(s.SignInMaxAddressFailures),
+		Window: s.SignInLockout, Lockout: s.SignInLockout, Logger: log}
+	if cfg.MaxAddressFailures == 0 {
+		cfg.MaxAddressFailures = -1 // the setting's 0 means never; signin's zero is its default
 	}
-	return ntlm.Config{Logger: log, MaxFailures: int(s.NTLMMaxFailures), MaxAddressFailures: addrFailures,
-		FailureWindow: s.NTLMLockout, Lockout: s.NTLMLockout}
+	for _, p := range s.TrustedProxies {
+		prefix, err := signin.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %q: %w", p, err)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
+	}
+	return signin.New(cfg), nil
 }
 
 // run serves the listeners and runs the background work in one group
@@ -273,6 +293,7 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
 	g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
+	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
 	ready()
 
 	<-gctx.Done()
@@ -359,7 +380,7 @@ func (a storeAccounts) LookupNT(ctx context.Context, domain, user string) (ntlm.
 		return ntlm.Account{}, err
 	}
 	// The domain is the service's own, whatever the client sent: the
-	// acceptor keys its lockout on domain and user, so a client-chosen
-	// domain would let each guess dodge the account's lockout.
+	// limiter keys lockouts on domain and user, so a client-chosen domain
+	// would let each guess dodge the account's lockout.
 	return ntlm.Account{User: acct.Name, Domain: localDomain, NTHash: acct.NTHash, Disabled: acct.Disabled}, nil
 }
