@@ -247,7 +247,7 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.LDAPAdminGroup }),
 	str("ldap_readonly_group", "DN of the group whose members may only look.",
 		func(s *Settings) *string { return &s.LDAPReadOnlyGroup }),
-	list("ldap_domains", "NTLM domain names devices may send (the first is the canonical one).",
+	list("ldap_domains", "NTLM domain names devices may send (the first is the canonical one), e.g.\nCONTOSO, contoso.com. Empty: the service's own, as for local accounts: the\nfirst label of domain in capitals (CONTOSO), domain itself, and OPENDUS.\nAny other domain is refused like an unknown user.",
 		func(s *Settings) *[]string { return &s.LDAPDomains }),
 	num("signin_max_failures", "Wrong passwords for one device account, within signin_lockout, that lock\nthat account (only it) for signin_lockout: its sign-ins are refused, NTLM at\nthe edge and Basic on the LAN alike, whatever the address. Was\nntlm_max_failures.",
 		func(s *Settings) *int64 { return &s.SignInMaxFailures }),

@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -141,7 +142,7 @@ func (d *deps) accounts() ntlm.Accounts {
 	if d.ldap != nil {
 		return d.ldap
 	}
-	return storeAccounts{d.store}
+	return storeAccounts{st: d.store, domains: serviceDomains(d.settings.Domain)}
 }
 
 // listeners are the three bound listeners.
@@ -358,19 +359,46 @@ func certWarnings(list []certs.CertInfo) []string {
 	return out
 }
 
-// localDomain is the NTLM domain of the store's local accounts.
+// localDomain is the NTLM domain of the store's local accounts: their
+// canonical domain, and the one the acceptor offers in its challenge.
 const localDomain = "OPENDUS"
 
-// storeAccounts lets the NTLM acceptor find the store's local accounts.
-type storeAccounts struct{ st *store.Store }
+// serviceDomains are the domain names of the service's own accounts that
+// devices may send: the NetBIOS form of domain (its first label in
+// capitals, CONTOSO), domain itself (contoso.com), and localDomain. They
+// are the local accounts' domains, and the directory's when ldap_domains
+// is empty.
+func serviceDomains(domain string) []string {
+	netbios, _, _ := strings.Cut(domain, ".")
+	return []string{strings.ToUpper(netbios), domain, localDomain}
+}
 
+// storeAccounts lets the NTLM acceptor find the store's local accounts.
+type storeAccounts struct {
+	st      *store.Store
+	domains []string // accepted, case-insensitive; the empty domain too
+}
+
+// LookupNT finds the local account user names, as DOMAIN\user,
+// user@domain or user with domain (domain, if not empty, wins). A domain
+// that is not one of the service's makes the user unknown: a local
+// account has no other.
 func (a storeAccounts) LookupNT(ctx context.Context, domain, user string) (ntlm.Account, error) {
 	name := user
-	if i := strings.IndexByte(name, '@'); i >= 0 {
+	if i := strings.LastIndexByte(name, '@'); i >= 0 {
 		name = name[:i] // a UPN: alice@contoso.com
+		if domain == "" {
+			domain = user[i+1:]
+		}
 	}
 	if i := strings.LastIndexByte(name, '\\'); i >= 0 {
+		if domain == "" {
+			domain = name[:i]
+		}
 		name = name[i+1:] // DOMAIN\alice
+	}
+	if domain != "" && !slices.ContainsFunc(a.domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+		return ntlm.Account{}, fmt.Errorf("%w: %s: domain %q is not the service's (%s)", ntlm.ErrUnknownUser, user, domain, strings.Join(a.domains, ", "))
 	}
 	acct, err := a.st.Account(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -379,7 +407,7 @@ func (a storeAccounts) LookupNT(ctx context.Context, domain, user string) (ntlm.
 	if err != nil {
 		return ntlm.Account{}, err
 	}
-	// The domain is the service's own, whatever the client sent: the
+	// The domain is the canonical one, whatever the client sent: the
 	// limiter keys lockouts on domain and user, so a client-chosen domain
 	// would let each guess dodge the account's lockout.
 	return ntlm.Account{User: acct.Name, Domain: localDomain, NTHash: acct.NTHash, Disabled: acct.Disabled}, nil
