@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strconv"
@@ -61,10 +62,14 @@ type Settings struct {
 	LDAPReadOnlyGroup    string
 	LDAPDomains          []string
 
-	// NTLM sign-in failures on the edge (see ntlm.Config).
-	NTLMMaxFailures        int64         // per account
-	NTLMMaxAddressFailures int64         // per remote address; 0: no per-address lockout
-	NTLMLockout            time.Duration // the failure window and the lockout
+	// Failed device sign-ins, NTLM at the edge and Basic on the LAN alike
+	// (see package signin).
+	SignInMaxFailures        int64         // wrong passwords that lock an account
+	SignInMaxAddressFailures int64         // guesses that slow an address; 0: never
+	SignInLockout            time.Duration // the failure window, the lockout and the slowing
+	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
+	// whose X-Forwarded-For header names the client of a sign-in.
+	TrustedProxies []string
 
 	LogCleanUpInterval     time.Duration // audit and device logs kept this long
 	LogFlushInterval       time.Duration
@@ -72,6 +77,12 @@ type Settings struct {
 	MaxLogStorage          int64 // all stored device logs, bytes
 	ValidLogFileTypes      []string
 	ValidLogFileExtensions []string
+
+	// Warnings are what LoadSettings and ParseSettings found wrong in the
+	// file without refusing it (a setting under its old name); the server
+	// logs them when it starts and devsvc status shows them. Render
+	// ignores them.
+	Warnings []string
 }
 
 // DefaultSettings returns the defaults for domain.
@@ -92,9 +103,9 @@ func DefaultSettings(domain string) Settings {
 		LogFlushInterval:         5 * time.Minute,
 		MaxLogFileSize:           1024000,
 		MaxLogStorage:            1 << 30,
-		NTLMMaxFailures:          5,
-		NTLMMaxAddressFailures:   20,
-		NTLMLockout:              15 * time.Minute,
+		SignInMaxFailures:        5,
+		SignInMaxAddressFailures: 20,
+		SignInLockout:            15 * time.Minute,
 		ValidLogFileTypes:        []string{"Watson", "CELog", "Config"},
 		ValidLogFileExtensions:   []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"},
 	}
@@ -148,6 +159,27 @@ func list(key, help string, p func(*Settings) *[]string) setting {
 			*p(s) = out
 			return nil
 		}}
+}
+
+// prefixes is a list of addresses or CIDR prefixes.
+func prefixes(key, help string, p func(*Settings) *[]string) setting {
+	l := list(key, help, p)
+	set := l.set
+	l.set = func(s *Settings, v string) error {
+		if err := set(s, v); err != nil {
+			return err
+		}
+		for _, f := range *p(s) {
+			if _, err := netip.ParsePrefix(f); err == nil {
+				continue
+			}
+			if _, err := netip.ParseAddr(f); err != nil {
+				return fmt.Errorf("want addresses or CIDR prefixes like 10.0.0.0/8, got %q", f)
+			}
+		}
+		return nil
+	}
+	return l
 }
 
 func boolean(key, help string, p func(*Settings) *bool) setting {
@@ -215,14 +247,16 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.LDAPAdminGroup }),
 	str("ldap_readonly_group", "DN of the group whose members may only look.",
 		func(s *Settings) *string { return &s.LDAPReadOnlyGroup }),
-	list("ldap_domains", "NTLM domain names devices may send (the first is the canonical one).",
+	list("ldap_domains", "NTLM domain names devices may send (the first is the canonical one), e.g.\nCONTOSO, contoso.com. Empty: the service's own, as for local accounts: the\nfirst label of domain in capitals (CONTOSO), domain itself, and OPENDUS.\nAny other domain is refused like an unknown user.",
 		func(s *Settings) *[]string { return &s.LDAPDomains }),
-	num("ntlm_max_failures", "Failed NTLM sign-ins of one account, within ntlm_lockout, that lock the\naccount out for ntlm_lockout.",
-		func(s *Settings) *int64 { return &s.NTLMMaxFailures }),
-	num("ntlm_max_address_failures", "Failed NTLM sign-ins from one address (IPv4, or IPv6 /64), whatever the\naccounts, that lock the address out. Devices behind one NAT or proxy share\nan address: raise it there, or 0 for no per-address lockout.",
-		func(s *Settings) *int64 { return &s.NTLMMaxAddressFailures }),
-	dur("ntlm_lockout", "How long the failures count, and how long a lockout lasts.",
-		func(s *Settings) *time.Duration { return &s.NTLMLockout }),
+	num("signin_max_failures", "Wrong passwords for one device account, within signin_lockout, that lock\nthat account (only it) for signin_lockout: its sign-ins are refused, NTLM at\nthe edge and Basic on the LAN alike, whatever the address. Was\nntlm_max_failures.",
+		func(s *Settings) *int64 { return &s.SignInMaxFailures }),
+	num("signin_max_address_failures", "Refused sign-ins naming a user (existing or not) from one address (IPv4,\nor IPv6 /64), within signin_lockout, that slow that address for\nsignin_lockout: right passwords still sign in at once, refusals are\nanswered a second late, four at a time (more: 503, try again). An address\nis never locked out, since phones behind one NAT or proxy share it, and\nmessages that name no user never count. 0: never slow. Was\nntlm_max_address_failures.",
+		func(s *Settings) *int64 { return &s.SignInMaxAddressFailures }),
+	dur("signin_lockout", "How long failed sign-ins count, how long an account stays locked and an\naddress slowed. Was ntlm_lockout.",
+		func(s *Settings) *time.Duration { return &s.SignInLockout }),
+	prefixes("trusted_proxies", "Reverse proxies in front of the listeners, as addresses or CIDR prefixes\n(10.0.0.0/8, 2001:db8::/48), comma-separated. A sign-in arriving from one\ncounts against the client its X-Forwarded-For header names (the right-most\nentry that is not itself a trusted proxy). Empty: every sign-in counts\nagainst the address it arrives from, so all phones behind a proxy share\none (slowed, never locked).",
+		func(s *Settings) *[]string { return &s.TrustedProxies }),
 	dur("log_cleanup_interval", "Audit logs and device logs are removed after this long (LogCleanUpInterval, 1d-365d).",
 		func(s *Settings) *time.Duration { return &s.LogCleanUpInterval }),
 	dur("log_flush_interval", "Audit log lines are flushed to disk at least this often (LogFlushInterval, 1m-1h).",
@@ -235,6 +269,13 @@ var settings = []setting{
 		func(s *Settings) *[]string { return &s.ValidLogFileTypes }),
 	list("valid_log_file_extensions", "Device log file extensions accepted (ValidLogFileExtensions).",
 		func(s *Settings) *[]string { return &s.ValidLogFileExtensions }),
+}
+
+// renamed maps the old names of settings, still read, to their new ones.
+var renamed = map[string]string{
+	"ntlm_max_failures":         "signin_max_failures",
+	"ntlm_max_address_failures": "signin_max_address_failures",
+	"ntlm_lockout":              "signin_lockout",
 }
 
 // formatDuration writes whole numbers of days from two on as "10d", else
@@ -309,9 +350,14 @@ func LoadSettings(dir string) (Settings, error) {
 }
 
 // ParseSettings parses a settings file's content; name is used in errors.
+// A setting under its old name is read as the new one, with a warning in
+// Settings.Warnings; both names at once are an error.
 func ParseSettings(name string, data []byte) (Settings, error) {
 	// The domain decides other defaults, so find it first.
 	kv := map[string]string{}
+	var warnings []string
+	lineOf := map[string]int{}  // the line each setting was last set on
+	oldName := map[string]int{} // the line a setting was set on under its old name
 	sc := bufio.NewScanner(bytes.NewReader(data))
 	line := 0
 	for sc.Scan() {
@@ -325,6 +371,17 @@ func ParseSettings(name string, data []byte) (Settings, error) {
 			return Settings{}, fmt.Errorf("%s:%d: want key = value, got %q", name, line, t)
 		}
 		k, v = strings.TrimSpace(k), strings.TrimSpace(v)
+		if nk, ok := renamed[k]; ok {
+			warnings = append(warnings, fmt.Sprintf("%s:%d: %s is now called %s: rename it (the old name still works)", name, line, k, nk))
+			if prev, ok := lineOf[nk]; ok {
+				return Settings{}, fmt.Errorf("%s:%d: %s is the old name of %s, already set on line %d: keep one", name, line, k, nk, prev)
+			}
+			oldName[nk] = line
+			k = nk
+		} else if prev, ok := oldName[k]; ok {
+			return Settings{}, fmt.Errorf("%s:%d: %s is already set on line %d under its old name: keep one", name, line, k, prev)
+		}
+		lineOf[k] = line
 		known := false
 		for _, st := range settings {
 			known = known || st.key == k
@@ -348,5 +405,6 @@ func ParseSettings(name string, data []byte) (Settings, error) {
 			}
 		}
 	}
+	s.Warnings = warnings
 	return s, nil
 }

@@ -13,6 +13,8 @@ func TestSettingsRoundTrip(t *testing.T) {
 	s.AdminAddr = "127.0.0.1:7443"
 	s.CheckInterval = 12 * time.Hour
 	s.ValidLogFileTypes = []string{"CELog"}
+	s.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::/48", "192.0.2.10"}
+	s.SignInMaxFailures, s.SignInLockout = 3, time.Hour
 	got, err := ParseSettings("test.conf", s.Render())
 	if err != nil {
 		t.Fatal(err)
@@ -37,6 +39,10 @@ func TestParseSettingsErrors(t *testing.T) {
 		{"bad duration", "domain = a.b\ncheck_interval = soon\n", "check_interval"},
 		{"bad bool", "domain = a.b\ndeploy_roundtable_on_import = maybe\n", "true or false"},
 		{"bad number", "domain = a.b\nmax_log_file_size = -1\n", "whole number"},
+		{"bad proxy", "domain = a.b\ntrusted_proxies = 10.0.0.0/8, proxy.a.b\n", `trusted_proxies: want addresses or CIDR prefixes like 10.0.0.0/8, got "proxy.a.b"`},
+		{"bad prefix", "domain = a.b\ntrusted_proxies = 10.0.0.0/33\n", "trusted_proxies"},
+		{"old and new name", "domain = a.b\nsignin_lockout = 1h\nntlm_lockout = 2h\n", "x.conf:3: ntlm_lockout is the old name of signin_lockout, already set on line 2: keep one"},
+		{"new after old name", "domain = a.b\nntlm_max_failures = 3\nsignin_max_failures = 4\n", "x.conf:3: signin_max_failures is already set on line 2 under its old name: keep one"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -57,6 +63,42 @@ func TestFormatDuration(t *testing.T) {
 		}
 		if back, err := parseDuration(formatDuration(d)); err != nil || back != d {
 			t.Errorf("parseDuration(%q) = %v, %v, want %v", formatDuration(d), back, err, d)
+		}
+	}
+}
+
+// TestRenamedSettings: the old names of the sign-in settings are still
+// read, each with a warning that names the new one; the file init writes
+// lists only the new names.
+func TestRenamedSettings(t *testing.T) {
+	in := "domain = contoso.com\nntlm_max_failures = 3\nntlm_max_address_failures = 0\nntlm_lockout = 1h\n"
+	s, err := ParseSettings("devsvc.conf", []byte(in))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s.SignInMaxFailures != 3 || s.SignInMaxAddressFailures != 0 || s.SignInLockout != time.Hour {
+		t.Errorf("old names read as %d, %d, %v; want 3, 0, 1h", s.SignInMaxFailures, s.SignInMaxAddressFailures, s.SignInLockout)
+	}
+	want := []string{
+		"devsvc.conf:2: ntlm_max_failures is now called signin_max_failures: rename it (the old name still works)",
+		"devsvc.conf:3: ntlm_max_address_failures is now called signin_max_address_failures: rename it (the old name still works)",
+		"devsvc.conf:4: ntlm_lockout is now called signin_lockout: rename it (the old name still works)",
+	}
+	if diff := cmp.Diff(want, s.Warnings); diff != "" {
+		t.Errorf("warnings (-want +got):\n%s", diff)
+	}
+	if s, _ := ParseSettings("devsvc.conf", []byte("domain = contoso.com\nsignin_lockout = 1h\n")); s.Warnings != nil {
+		t.Errorf("warnings of a file with the new names: %q, want none", s.Warnings)
+	}
+	rendered := string(DefaultSettings("contoso.com").Render())
+	for _, want := range []string{"# signin_max_failures = 5\n", "# signin_max_address_failures = 20\n", "# signin_lockout = 15m\n", "# trusted_proxies = \n"} {
+		if !strings.Contains(rendered, want) {
+			t.Errorf("the settings file init writes lacks %q", want)
+		}
+	}
+	for old := range renamed {
+		if strings.Contains(rendered, "# "+old+" =") {
+			t.Errorf("the settings file init writes lists the old name %s", old)
 		}
 	}
 }

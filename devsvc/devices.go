@@ -19,6 +19,7 @@ import (
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/provisioning"
+	"github.com/opendus/opendus/signin"
 )
 
 // deviceSide is what the two device listeners serve, and what must be
@@ -39,7 +40,7 @@ type deviceSide struct {
 // is outside NTLM, so refused sign-ins are audited too. ri gives the bound
 // ports, from which the default base URLs are made. Run flushes and
 // cleans the audit log (with the uploads); Close closes both.
-func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *ntlm.Acceptor, log *slog.Logger) (*deviceSide, error) {
+func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *ntlm.Acceptor, limiter *signin.Limiter, log *slog.Logger) (*deviceSide, error) {
 	logs, err := devlogs.NewHandler(devlogs.Config{
 		Dir: filepath.Join(d.dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
 		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Logger: log.With("component", "devlogs"),
@@ -56,7 +57,7 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	api := deviceapi.New(d.store, deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices")))
-	prov := provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), log.With("component", "provisioning")))
+	prov := provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning")))
 	return &deviceSide{
 		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal())),
 		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External())))),
@@ -84,19 +85,18 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 
 // provisioningConfig is the provisioning handler's configuration from the
 // settings: a device signs in (Basic over TLS on the LAN, NTLM at the
-// edge) and learns where the update service is. Failed Basic sign-ins
-// lock out as NTLM ones do.
-func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Accounts, log *slog.Logger) provisioning.Config {
+// edge) and learns where the update service is. Basic sign-ins count
+// against the limiter the NTLM acceptor uses.
+func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Accounts, limiter *signin.Limiter, log *slog.Logger) provisioning.Config {
 	return provisioning.Config{
 		InternalURL: baseURL(s.InternalURL, s.InternalName, ri.Internal),
 		ExternalURL: baseURL(s.ExternalURL, s.ExternalName, ri.External),
 		Enabled:     true, CheckInterval: s.CheckInterval,
-		Auth: provisioning.NTHashAuthenticator{Lookup: func(ctx context.Context, user string) ([16]byte, bool, error) {
-			a, err := accounts.LookupNT(ctx, "", user)
-			return a.NTHash, a.Disabled, err
+		Auth: provisioning.NTHashAuthenticator{Lookup: func(ctx context.Context, user string) (ntlm.Account, error) {
+			return accounts.LookupNT(ctx, "", user)
 		}},
-		MaxFailures: int(s.NTLMMaxFailures), FailureWindow: s.NTLMLockout, Lockout: s.NTLMLockout,
-		Logger: log,
+		Limiter: limiter,
+		Logger:  log,
 	}
 }
 

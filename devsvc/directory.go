@@ -24,7 +24,7 @@ func openDirectory(s datadir.Settings, log *slog.Logger) (*directory.Directory, 
 	cfg := directory.Config{
 		URL: s.LDAPURL, StartTLS: s.LDAPStartTLS, BindDN: s.LDAPBindDN, BaseDN: s.LDAPBaseDN,
 		UserFilter: s.LDAPUserFilter, GroupBaseDN: s.LDAPGroupBaseDN, AdminGroup: s.LDAPAdminGroup, ReadOnlyGroup: s.LDAPReadOnlyGroup,
-		Domains: s.LDAPDomains, Logger: log,
+		Domains: directoryDomains(s), Logger: log,
 	}
 	if s.LDAPBindPasswordFile != "" {
 		fi, err := os.Stat(s.LDAPBindPasswordFile)
@@ -56,6 +56,15 @@ func openDirectory(s datadir.Settings, log *slog.Logger) (*directory.Directory, 
 		return nil, fmt.Errorf("ldap: %w", err)
 	}
 	return d, nil
+}
+
+// directoryDomains are the NTLM domains directory accounts may be named
+// in: ldap_domains, else the service's own, never any domain at all.
+func directoryDomains(s datadir.Settings) []string {
+	if len(s.LDAPDomains) > 0 {
+		return s.LDAPDomains
+	}
+	return serviceDomains(s.Domain)
 }
 
 // directoryAdmins signs admins in through the directory.

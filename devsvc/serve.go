@@ -10,6 +10,7 @@ import (
 	"net/http"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -20,6 +21,7 @@ import (
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/ntlm"
+	"github.com/opendus/opendus/signin"
 )
 
 // ServeOptions configures Serve. Empty addresses come from the settings.
@@ -49,6 +51,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	s, err := datadir.LoadSettings(opts.Dir)
 	if err != nil {
 		return err
+	}
+	for _, w := range s.Warnings {
+		log.Warn("settings file", "warning", w)
 	}
 	for _, o := range []struct {
 		dst *string
@@ -137,7 +142,7 @@ func (d *deps) accounts() ntlm.Accounts {
 	if d.ldap != nil {
 		return d.ldap
 	}
-	return storeAccounts{d.store}
+	return storeAccounts{st: d.store, domains: serviceDomains(d.settings.Domain)}
 }
 
 // listeners are the three bound listeners.
@@ -189,6 +194,7 @@ type handlers struct {
 	external  *http.Server
 	admin     grpcServer
 	acceptor  *ntlm.Acceptor
+	limiter   *signin.Limiter
 	scheduler func(context.Context)
 }
 
@@ -214,7 +220,9 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 			return []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
 		},
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
-		Warnings:     func() []string { return certWarnings(d.certs.Expiring(30 * 24 * time.Hour)) },
+		Warnings: func() []string {
+			return append(certWarnings(d.certs.Expiring(30*24*time.Hour)), s.Warnings...)
+		},
 	}
 	adminTLS := d.certs.AdminServerTLSConfig()
 	if d.ldap != nil {
@@ -224,8 +232,14 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	svc := service.New(d.store, svcCfg)
 	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin")})
 
-	acceptor := ntlm.NewAcceptor(d.accounts(), ntlmConfig(s, log.With("component", "ntlm")))
-	dev, err := newDeviceSide(d, s, ri, acceptor, log)
+	// One limiter for both device sign-ins, NTLM at the edge and Basic on
+	// the LAN, so that they count against the same budgets.
+	limiter, err := newLimiter(s, log.With("component", "signin"))
+	if err != nil {
+		return nil, err
+	}
+	acceptor := ntlm.NewAcceptor(d.accounts(), ntlm.Config{Limiter: limiter, Logger: log.With("component", "ntlm")})
+	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, log)
 	if err != nil {
 		return nil, err
 	}
@@ -235,7 +249,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	st := d.store
 	schedLog := log.With("component", "scheduler")
 	return &handlers{
-		device: dev, svc: svc, acceptor: acceptor,
+		device: dev, svc: svc, acceptor: acceptor, limiter: limiter,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: 10 * time.Second,
 			IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
 		external: &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
@@ -251,14 +265,21 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 // stopped.
 func (h *handlers) Close() error { return h.device.Close() }
 
-// ntlmConfig is the NTLM acceptor's configuration from the settings.
-func ntlmConfig(s datadir.Settings, log *slog.Logger) ntlm.Config {
-	addrFailures := int(s.NTLMMaxAddressFailures)
-	if addrFailures == 0 {
-		addrFailures = -1 // the setting's 0 turns the per-address lockout off
+// newLimiter is the sign-in limiter the settings describe.
+func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
+	cfg := signin.Config{MaxFailures: int(s.SignInMaxFailures), MaxAddressFailures: int(s.SignInMaxAddressFailures),
+		Window: s.SignInLockout, Lockout: s.SignInLockout, Logger: log}
+	if cfg.MaxAddressFailures == 0 {
+		cfg.MaxAddressFailures = -1 // the setting's 0 means never; signin's zero is its default
 	}
-	return ntlm.Config{Logger: log, MaxFailures: int(s.NTLMMaxFailures), MaxAddressFailures: addrFailures,
-		FailureWindow: s.NTLMLockout, Lockout: s.NTLMLockout}
+	for _, p := range s.TrustedProxies {
+		prefix, err := signin.ParsePrefix(p)
+		if err != nil {
+			return nil, fmt.Errorf("trusted_proxies: %q: %w", p, err)
+		}
+		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
+	}
+	return signin.New(cfg), nil
 }
 
 // run serves the listeners and runs the background work in one group
@@ -273,6 +294,7 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
 	g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
+	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
 	ready()
 
 	<-gctx.Done()
@@ -337,19 +359,46 @@ func certWarnings(list []certs.CertInfo) []string {
 	return out
 }
 
-// localDomain is the NTLM domain of the store's local accounts.
+// localDomain is the NTLM domain of the store's local accounts: their
+// canonical domain, and the one the acceptor offers in its challenge.
 const localDomain = "OPENDUS"
 
-// storeAccounts lets the NTLM acceptor find the store's local accounts.
-type storeAccounts struct{ st *store.Store }
+// serviceDomains are the domain names of the service's own accounts that
+// devices may send: the NetBIOS form of domain (its first label in
+// capitals, CONTOSO), domain itself (contoso.com), and localDomain. They
+// are the local accounts' domains, and the directory's when ldap_domains
+// is empty.
+func serviceDomains(domain string) []string {
+	netbios, _, _ := strings.Cut(domain, ".")
+	return []string{strings.ToUpper(netbios), domain, localDomain}
+}
 
+// storeAccounts lets the NTLM acceptor find the store's local accounts.
+type storeAccounts struct {
+	st      *store.Store
+	domains []string // accepted, case-insensitive; the empty domain too
+}
+
+// LookupNT finds the local account user names, as DOMAIN\user,
+// user@domain or user with domain (domain, if not empty, wins). A domain
+// that is not one of the service's makes the user unknown: a local
+// account has no other.
 func (a storeAccounts) LookupNT(ctx context.Context, domain, user string) (ntlm.Account, error) {
 	name := user
-	if i := strings.IndexByte(name, '@'); i >= 0 {
+	if i := strings.LastIndexByte(name, '@'); i >= 0 {
 		name = name[:i] // a UPN: alice@contoso.com
+		if domain == "" {
+			domain = user[i+1:]
+		}
 	}
 	if i := strings.LastIndexByte(name, '\\'); i >= 0 {
+		if domain == "" {
+			domain = name[:i]
+		}
 		name = name[i+1:] // DOMAIN\alice
+	}
+	if domain != "" && !slices.ContainsFunc(a.domains, func(d string) bool { return strings.EqualFold(d, domain) }) {
+		return ntlm.Account{}, fmt.Errorf("%w: %s: domain %q is not the service's (%s)", ntlm.ErrUnknownUser, user, domain, strings.Join(a.domains, ", "))
 	}
 	acct, err := a.st.Account(ctx, name)
 	if errors.Is(err, store.ErrNotFound) {
@@ -358,8 +407,8 @@ func (a storeAccounts) LookupNT(ctx context.Context, domain, user string) (ntlm.
 	if err != nil {
 		return ntlm.Account{}, err
 	}
-	// The domain is the service's own, whatever the client sent: the
-	// acceptor keys its lockout on domain and user, so a client-chosen
-	// domain would let each guess dodge the account's lockout.
+	// The domain is the canonical one, whatever the client sent: the
+	// limiter keys lockouts on domain and user, so a client-chosen domain
+	// would let each guess dodge the account's lockout.
 	return ntlm.Account{User: acct.Name, Domain: localDomain, NTHash: acct.NTHash, Disabled: acct.Disabled}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -47,6 +48,12 @@ type running struct {
 // seed its store, and runs Serve until the test ends (or stop).
 func serve(t *testing.T, edit func(*datadir.Settings), seed func(*store.Store)) *running {
 	t.Helper()
+	return serveWith(t, edit, "", seed)
+}
+
+// serveWith is serve with raw lines appended to the settings file.
+func serveWith(t *testing.T, edit func(*datadir.Settings), raw string, seed func(*store.Store)) *running {
+	t.Helper()
 	dir := t.TempDir()
 	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain}); err != nil {
 		t.Fatal(err)
@@ -55,9 +62,11 @@ func serve(t *testing.T, edit func(*datadir.Settings), seed func(*store.Store)) 
 	if err != nil {
 		t.Fatal(err)
 	}
-	if edit != nil {
-		edit(&s)
-		if err := os.WriteFile(filepath.Join(dir, datadir.ConfigFile), s.Render(), 0o640); err != nil {
+	if edit != nil || raw != "" {
+		if edit != nil {
+			edit(&s)
+		}
+		if err := os.WriteFile(filepath.Join(dir, datadir.ConfigFile), append(s.Render(), raw...), 0o640); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -212,50 +221,77 @@ func TestServeMovedURLs(t *testing.T) {
 	}
 }
 
-// TestServeSignInLockout checks that the sign-in failure settings reach
-// both sign-ins: Basic on the LAN (provisioning) and NTLM at the edge.
-func TestServeSignInLockout(t *testing.T) {
-	r := serve(t, func(s *datadir.Settings) { s.NTLMMaxFailures, s.NTLMLockout = 2, time.Hour }, withAlice)
-	t.Run("basic", func(t *testing.T) {
+// signIns returns sign-ins through the running service: Basic on the LAN
+// (provisioning) and NTLM at the edge (a check-in), each on a new
+// connection, returning the status.
+func (r *running) signIns(t *testing.T) (basic, ntlmSignIn func(user, password string) int) {
+	basic = func(user, pw string) int {
 		c, base := r.device(t, false, nil)
-		signIn := func(pw string) int {
-			code, _ := do(t, c, http.MethodPost, base+provisioning.Path, nil, func(req *http.Request) { req.SetBasicAuth("alice", pw) })
-			return code
+		code, _ := do(t, c, http.MethodPost, base+provisioning.Path, nil, func(req *http.Request) { req.SetBasicAuth(user, pw) })
+		return code
+	}
+	ntlmSignIn = func(user, pw string) int {
+		c, base := r.device(t, true, func(rt http.RoundTripper) http.RoundTripper { return ntlmssp.Negotiator{RoundTripper: rt} })
+		ci := deviceproto.CheckIn{Identity: cx600, MAC: "00-04-F2-00-00-02", User: user}
+		code, _ := do(t, c, http.MethodPost, base+deviceproto.CheckInPathExt, ci.AppendXML(nil), func(req *http.Request) { req.SetBasicAuth(`CONTOSO\`+user, pw) })
+		return code
+	}
+	return basic, ntlmSignIn
+}
+
+// TestServeSignInLockout checks that the sign-in settings reach the one
+// limiter both sign-ins share: wrong passwords through Basic on the LAN
+// and NTLM at the edge add up to signin_max_failures and lock the account
+// in both, and only that account.
+func TestServeSignInLockout(t *testing.T) {
+	r := serve(t, func(s *datadir.Settings) { s.SignInMaxFailures, s.SignInLockout = 2, time.Hour }, withAlice)
+	if _, err := r.admin(t).PutAccount(t.Context(), "bob", ntlm.NTHash("Summer2026!"), false); err != nil {
+		t.Fatal(err)
+	}
+	basic, ntlmSignIn := r.signIns(t)
+	if code := ntlmSignIn("alice", "Winter2026!"); code != http.StatusOK {
+		t.Fatalf("NTLM: right password = %d, want 200", code)
+	}
+	if code := basic("alice", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("Basic: wrong password = %d, want 401", code)
+	}
+	if code := ntlmSignIn("alice", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("NTLM: wrong password = %d, want 401", code)
+	}
+	if code := basic("alice", "Winter2026!"); code != http.StatusUnauthorized {
+		t.Errorf("Basic: right password after signin_max_failures = 2 failures (one each way) = %d, want 401 (locked out)", code)
+	}
+	if code := ntlmSignIn("alice", "Winter2026!"); code != http.StatusUnauthorized {
+		t.Errorf("NTLM: right password after signin_max_failures = 2 failures (one each way) = %d, want 401 (locked out)", code)
+	}
+	if code := basic("bob", "Summer2026!"); code != http.StatusOK {
+		t.Errorf("Basic: bob from the same address = %d, want 200 (only alice is locked)", code)
+	}
+	if code := ntlmSignIn("bob", "Summer2026!"); code != http.StatusOK {
+		t.Errorf("NTLM: bob from the same address = %d, want 200 (only alice is locked)", code)
+	}
+}
+
+// TestServeOldSettingNames: a settings file with the old ntlm_* names
+// still works, and devsvc status says what to rename.
+func TestServeOldSettingNames(t *testing.T) {
+	r := serveWith(t, nil, "\nntlm_max_failures = 1\nntlm_lockout = 1h\n", withAlice)
+	basic, _ := r.signIns(t)
+	if code := basic("alice", "wrong"); code != http.StatusUnauthorized {
+		t.Fatalf("wrong password = %d, want 401", code)
+	}
+	if code := basic("alice", "Winter2026!"); code != http.StatusUnauthorized {
+		t.Errorf("right password after ntlm_max_failures = 1 failure = %d, want 401 (the old name still works)", code)
+	}
+	st, err := r.admin(t).Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, want := range []string{"ntlm_max_failures is now called signin_max_failures", "ntlm_lockout is now called signin_lockout"} {
+		if !slices.ContainsFunc(st.Warnings, func(w string) bool { return strings.Contains(w, want) }) {
+			t.Errorf("status warnings %q lack %q", st.Warnings, want)
 		}
-		for range 2 {
-			if code := signIn("wrong"); code != http.StatusUnauthorized {
-				t.Fatalf("wrong password = %d, want 401", code)
-			}
-		}
-		if code := signIn("Winter2026!"); code != http.StatusUnauthorized {
-			t.Errorf("right password after ntlm_max_failures = 2 failures = %d, want 401 (locked out)", code)
-		}
-	})
-	t.Run("ntlm", func(t *testing.T) {
-		signIn := func(pw string) int {
-			c, base := r.device(t, true, func(rt http.RoundTripper) http.RoundTripper { return ntlmssp.Negotiator{RoundTripper: rt} })
-			ci := deviceproto.CheckIn{Identity: cx600, MAC: "00-04-F2-00-00-02", User: "bob"}
-			code, _ := do(t, c, http.MethodPost, base+deviceproto.CheckInPathExt, ci.AppendXML(nil), func(req *http.Request) { req.SetBasicAuth(`CONTOSO\bob`, pw) })
-			return code
-		}
-		// bob is a second account, so the Basic lockout of alice does not
-		// decide this.
-		st := r.admin(t)
-		if _, err := st.PutAccount(t.Context(), "bob", ntlm.NTHash("Summer2026!"), false); err != nil {
-			t.Fatal(err)
-		}
-		if code := signIn("Summer2026!"); code != http.StatusOK {
-			t.Fatalf("right password = %d, want 200", code)
-		}
-		for range 2 {
-			if code := signIn("wrong"); code != http.StatusUnauthorized {
-				t.Fatalf("wrong password = %d, want 401", code)
-			}
-		}
-		if code := signIn("Summer2026!"); code != http.StatusUnauthorized {
-			t.Errorf("right password after ntlm_max_failures = 2 failures = %d, want 401 (locked out)", code)
-		}
-	})
+	}
 }
 
 func TestServeLogLimits(t *testing.T) {

@@ -109,6 +109,8 @@ func TestEndToEndDirectory(t *testing.T) {
 		{`CONTOSO\eve`, "Eve-phone-1", http.StatusUnauthorized},   // outside the base
 		{`CONTOSO\*`, "x", http.StatusUnauthorized},               // no filter widening
 		{`CONTOSO\carol)(uid=*`, "x", http.StatusUnauthorized},
+		{`EVILCORP\carol`, "Carol-phone-1", http.StatusUnauthorized}, // not one of ldap_domains
+		{"carol@evilcorp.com", "Carol-phone-1", http.StatusUnauthorized},
 	}
 	for _, tt := range tests {
 		ci.User = tt.user

@@ -12,10 +12,11 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
-	"net/netip"
 	"strings"
 	"sync"
 	"time"
+
+	"github.com/opendus/opendus/signin"
 )
 
 // ErrUnknownUser is returned by [Accounts.LookupNT] when no account has the
@@ -35,7 +36,6 @@ var (
 	errNoMIC            = errors.New("MsvAvFlags announces a MIC but the message has no room for one")
 	errBadMIC           = errors.New("MIC does not verify")
 	errReplay           = errors.New("replayed NTLMv2 response")
-	errLockedOut        = errors.New("locked out after too many failures")
 )
 
 // Accounts is how the acceptor finds users: the local store implements it,
@@ -84,31 +84,21 @@ type Config struct {
 	// and logged with reason "timestamp"; raise the value if that happens.
 	MaxClockSkew time.Duration
 
-	// MaxFailures is how many failed sign-ins of an account within
-	// FailureWindow lock it out for Lockout. Defaults: 5 failures, 15
-	// minute window, 15 minute lockout.
-	MaxFailures   int
-	FailureWindow time.Duration
-	Lockout       time.Duration
-	// MaxAddressFailures is how many failed sign-ins from one remote
-	// address (an IPv4 address or IPv6 /64), whatever the accounts, lock
-	// the address out, which stops guessing across many accounts. Phones
-	// behind one NAT or reverse proxy share an address, so it is higher
-	// than MaxFailures: 0 means 4 times MaxFailures; negative turns the
-	// per-address lockout off (for sites where every device comes
-	// through one proxy).
-	MaxAddressFailures int
+	// Limiter counts failed sign-ins and decides lockouts (see package
+	// signin); a service shares one between the NTLM and the Basic
+	// sign-in, so that they count against the same budgets. nil: a
+	// Limiter of its own with signin's defaults, this Config's Now and
+	// Logger.
+	Limiter *signin.Limiter
 
-	// Logger receives one record per sign-in, with keys user, remote and,
-	// for refusals, reason. nil discards.
+	// Logger receives one record per successful sign-in, with the keys
+	// user and remote, and account lookups that fail; refusals are logged
+	// by the Limiter (rate-limited). nil discards.
 	Logger *slog.Logger
 }
 
-// Limits on the memory the acceptor's bookkeeping may use.
-const (
-	maxReplayEntries = 1 << 16
-	maxLimiterKeys   = 1 << 16
-)
+// maxReplayEntries bounds the memory of the replay cache.
+const maxReplayEntries = 1 << 16
 
 // Acceptor is the server side of NTLMv2 over HTTP. It is safe for
 // concurrent use by many connections.
@@ -118,8 +108,7 @@ type Acceptor struct {
 	now      func() time.Time
 	log      *slog.Logger
 	rand     io.Reader // crypto/rand; tests may replace it
-	byUser   *failureLimiter
-	byAddr   *failureLimiter
+	limiter  *signin.Limiter
 	replay   *replayCache
 }
 
@@ -137,26 +126,13 @@ func NewAcceptor(accounts Accounts, cfg Config) *Acceptor {
 	if cfg.MaxClockSkew <= 0 {
 		cfg.MaxClockSkew = 5 * time.Minute
 	}
-	if cfg.MaxFailures <= 0 {
-		cfg.MaxFailures = 5
-	}
-	if cfg.FailureWindow <= 0 {
-		cfg.FailureWindow = 15 * time.Minute
-	}
-	if cfg.Lockout <= 0 {
-		cfg.Lockout = 15 * time.Minute
-	}
-	if cfg.MaxAddressFailures == 0 {
-		cfg.MaxAddressFailures = 4 * cfg.MaxFailures
-	}
 	a := &Acceptor{
 		accounts: accounts,
 		cfg:      cfg,
 		now:      cfg.Now,
 		log:      cfg.Logger,
 		rand:     rand.Reader,
-		byUser:   newFailureLimiter(cfg.MaxFailures, cfg.FailureWindow, cfg.Lockout, maxLimiterKeys),
-		byAddr:   newFailureLimiter(cfg.MaxAddressFailures, cfg.FailureWindow, cfg.Lockout, maxLimiterKeys),
+		limiter:  cfg.Limiter,
 		// A response older than the skew is refused anyway, so remembering
 		// it for twice the skew (either side of the clock) is enough.
 		replay: newReplayCache(2*cfg.MaxClockSkew, maxReplayEntries),
@@ -167,13 +143,14 @@ func NewAcceptor(accounts Accounts, cfg Config) *Acceptor {
 	if a.log == nil {
 		a.log = slog.New(slog.DiscardHandler)
 	}
+	if a.limiter == nil {
+		a.limiter = signin.New(signin.Config{Now: cfg.Now, Logger: cfg.Logger})
+	}
 	return a
 }
 
 // connState is the NTLM state of one connection.
 type connState struct {
-	remote string // remote IP address, the per-address lockout key
-
 	mu sync.Mutex
 	// The pending handshake: set by a NEGOTIATE, consumed by the next
 	// AUTHENTICATE whatever its outcome.
@@ -192,34 +169,12 @@ type userKey struct{}
 
 // ConnContext must be installed as http.Server.ConnContext: it attaches the
 // per-connection NTLM state (pending challenge, authenticated user) that
-// Require uses, keyed for lockout by the remote address (see addressKey). NTLM authenticates a connection, not a request, so the
-// server must speak HTTP/1.1 (no HTTP/2) on the listener.
+// Require uses. NTLM authenticates a connection, not a request, so the
+// server must speak HTTP/1.1 (no HTTP/2) on the listener. Failures count
+// against the address Config.Limiter attributes each request to
+// (signin.Limiter.ClientAddress).
 func (a *Acceptor) ConnContext(ctx context.Context, c net.Conn) context.Context {
-	return context.WithValue(ctx, connKey{}, &connState{remote: addressKey(c.RemoteAddr())})
-}
-
-// addressKey is the per-address lockout key of a remote address: the IPv4
-// address, or the /64 prefix of an IPv6 address, since one IPv6 host
-// usually controls a whole /64.
-func addressKey(addr net.Addr) string {
-	s := addr.String()
-	host, _, err := net.SplitHostPort(s)
-	if err != nil {
-		return s
-	}
-	ip, err := netip.ParseAddr(host)
-	if err != nil {
-		return host
-	}
-	ip = ip.Unmap()
-	if ip.Is4() {
-		return ip.String()
-	}
-	p, err := ip.WithZone("").Prefix(64)
-	if err != nil {
-		return host
-	}
-	return p.String()
+	return context.WithValue(ctx, connKey{}, &connState{})
 }
 
 // UserFrom returns the user that Require authenticated for the request
@@ -235,6 +190,7 @@ const (
 	msgChallenge      = "sign-in in progress: answer the NTLM challenge on this connection\n"
 	msgSignInFailed   = "sign-in failed: the user name or password was not accepted, or sign-in is locked for a while after repeated failures; check the credentials configured on the device\n"
 	msgUnavailable    = "sign-in temporarily unavailable on the server side; try again later\n"
+	msgBusy           = "sign-in busy: too many failed sign-ins from this network at once; try again in a few seconds\n"
 	msgMisconfigured  = "server misconfigured: NTLM connection state missing\n"
 	msgHTTP11         = "NTLM sign-in needs HTTP/1.1\n"
 )
@@ -268,8 +224,12 @@ func (a *Acceptor) Require(next http.Handler) http.Handler {
 			plain(w, http.StatusUnauthorized, msgSignInRequired)
 			return
 		}
-		reply, user, err := a.step(r.Context(), st, token)
+		reply, user, err := a.step(r.Context(), st, a.limiter.ClientAddress(r), token)
 		switch {
+		case errors.Is(err, signin.ErrBusy):
+			w.Header().Set("Retry-After", "1")
+			w.Header().Set("Connection", "close")
+			plain(w, http.StatusServiceUnavailable, msgBusy)
 		case err != nil && !isRefusal(err):
 			plain(w, http.StatusServiceUnavailable, msgUnavailable)
 		case err != nil:
@@ -342,12 +302,13 @@ func isRefusal(err error) bool {
 	return errors.As(err, &r)
 }
 
-// step runs one handshake message through the connection state. For a
-// NEGOTIATE it returns the CHALLENGE to send; for an AUTHENTICATE that
-// verifies, the user; otherwise an error, a refusal unless the account
-// lookup itself failed. Any message resets the connection's
-// authentication: a connection that starts a new handshake must finish it.
-func (a *Acceptor) step(ctx context.Context, st *connState, token []byte) (reply []byte, user string, err error) {
+// step runs one handshake message from the address key remote through the
+// connection state. For a NEGOTIATE it returns the CHALLENGE to send; for
+// an AUTHENTICATE that verifies, the user; otherwise an error: a refusal,
+// signin.ErrBusy, or an outage of the account lookup. Any message resets
+// the connection's authentication: a connection that starts a new
+// handshake must finish it.
+func (a *Acceptor) step(ctx context.Context, st *connState, remote string, token []byte) (reply []byte, user string, err error) {
 	st.mu.Lock()
 	defer st.mu.Unlock()
 	st.user = ""
@@ -357,7 +318,7 @@ func (a *Acceptor) step(ctx context.Context, st *connState, token []byte) (reply
 	case typeNegotiate:
 		neg, err := parseNegotiate(token)
 		if err != nil {
-			return nil, "", a.refuse(st.remote, "", "", now, err)
+			return nil, "", a.malformed(remote, "", err)
 		}
 		var sc [8]byte
 		if _, err := io.ReadFull(a.rand, sc[:]); err != nil {
@@ -372,10 +333,10 @@ func (a *Acceptor) step(ctx context.Context, st *connState, token []byte) (reply
 
 	case typeAuthenticate:
 		if !st.pending {
-			return nil, "", a.refuse(st.remote, "", "", now, errNoChallenge)
+			return nil, "", a.malformed(remote, "", errNoChallenge)
 		}
 		st.pending = false
-		acct, err := a.authenticate(ctx, st, token, now)
+		acct, err := a.authenticate(ctx, st, remote, token, now)
 		if err != nil {
 			return nil, "", err
 		}
@@ -385,7 +346,7 @@ func (a *Acceptor) step(ctx context.Context, st *connState, token []byte) (reply
 
 	default:
 		st.pending = false
-		return nil, "", a.refuse(st.remote, "", "", now, fmt.Errorf("%w: not a NEGOTIATE or AUTHENTICATE message", ErrMalformed))
+		return nil, "", a.malformed(remote, "", fmt.Errorf("%w: not a NEGOTIATE or AUTHENTICATE message", ErrMalformed))
 	}
 }
 
@@ -410,45 +371,54 @@ func (a *Acceptor) targetInfoAt(now time.Time) []byte {
 	return appendAVPair(b, avEOL, nil)
 }
 
-// authenticate verifies an AUTHENTICATE message against the connection's
-// pending challenge. st.mu is held.
-func (a *Acceptor) authenticate(ctx context.Context, st *connState, raw []byte, now time.Time) (Account, error) {
-	if a.byAddr.locked(st.remote, now) {
-		return Account{}, a.refuse(st.remote, "", "", now, errLockedOut)
-	}
+// authenticate verifies an AUTHENTICATE message from the address key
+// remote against the connection's pending challenge. st.mu is held.
+func (a *Acceptor) authenticate(ctx context.Context, st *connState, remote string, raw []byte, now time.Time) (Account, error) {
 	m, err := parseAuthenticate(raw)
 	if err != nil {
-		return Account{}, a.refuse(st.remote, "", "", now, err)
+		return Account{}, a.malformed(remote, "", err)
 	}
 	name := m.user
 	if m.domain != "" {
 		name = m.domain + `\` + m.user
 	}
-	switch {
-	case m.user == "" || len(m.ntResponse) == 0 || m.flags&flagAnonymous != 0:
-		return Account{}, a.refuse(st.remote, name, "", now, errAnonymous)
-	case len(m.ntResponse) <= ntlmV1ResponseLen:
-		return Account{}, a.refuse(st.remote, name, "", now, errNTLMv1)
+	if m.user == "" || len(m.ntResponse) == 0 || m.flags&flagAnonymous != 0 {
+		return Account{}, a.malformed(remote, name, errAnonymous)
+	}
+
+	// From here the message names a user: a guess, which the limiter
+	// counts and, for a slowed address, answers late or not at all.
+	att, err := a.limiter.Begin(remote)
+	if err != nil {
+		return Account{}, err
+	}
+	refuse := func(account string, wrongPassword bool, reason error) error {
+		att.Fail(ctx, signin.Failure{Via: "ntlm", User: name, Account: account, WrongPassword: wrongPassword, Reason: reason})
+		return refusal{reason}
+	}
+	if len(m.ntResponse) <= ntlmV1ResponseLen {
+		return Account{}, refuse("", false, errNTLMv1)
 	}
 	resp, err := parseNTLMv2Response(m.ntResponse)
 	if err != nil {
-		return Account{}, a.refuse(st.remote, name, "", now, err)
+		return Account{}, refuse("", false, err)
 	}
 	if now.Sub(st.issued) > a.cfg.MaxClockSkew {
-		return Account{}, a.refuse(st.remote, name, "", now, errChallengeExpired)
+		return Account{}, refuse("", false, errChallengeExpired)
 	}
 
 	acct, err := a.accounts.LookupNT(ctx, m.domain, m.user)
 	known := err == nil
 	if err != nil && !errors.Is(err, ErrUnknownUser) {
-		a.log.Error("ntlm sign-in: account lookup failed", "user", name, "remote", st.remote, "reason", err.Error())
+		att.Abandon()
+		a.log.Error("ntlm sign-in: account lookup failed", "user", name, "remote", remote, "reason", err.Error())
 		return Account{}, fmt.Errorf("ntlm: look up %q: %w", name, err)
 	}
-	userKey := ""
+	account := ""
 	if known {
-		userKey = strings.ToLower(acct.Domain + `\` + acct.User)
-		if a.byUser.locked(userKey, now) {
-			return Account{}, a.refuse(st.remote, name, "", now, errLockedOut)
+		account = signin.AccountKey(acct.Domain, acct.User)
+		if att.Locked(account) {
+			return Account{}, refuse(account, false, signin.ErrLockedOut)
 		}
 	}
 
@@ -458,62 +428,50 @@ func (a *Acceptor) authenticate(ctx context.Context, st *connState, raw []byte, 
 	proof := ntProofStr(key, st.serverChallenge, resp.blob)
 	switch {
 	case !known:
-		return Account{}, a.refuse(st.remote, name, "", now, ErrUnknownUser)
+		return Account{}, refuse("", false, err)
 	case !hmac.Equal(proof, resp.proof):
-		return Account{}, a.refuse(st.remote, name, userKey, now, errBadResponse)
+		return Account{}, refuse(account, true, errBadResponse)
 	case acct.Disabled:
-		return Account{}, a.refuse(st.remote, name, userKey, now, errDisabled)
+		return Account{}, refuse(account, false, errDisabled)
 	}
 
 	// The response verifies, so its blob is the client's: check what it
-	// says.
+	// says. These refusals do not count against the account: the password
+	// was right.
 	ts, ok := fromFiletime(resp.timestamp)
 	if !ok || ts.Sub(now).Abs() > a.cfg.MaxClockSkew {
-		return Account{}, a.refuse(st.remote, name, userKey, now, fmt.Errorf("%w: client time %s, server time %s", errStale, ts.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
+		return Account{}, refuse(account, false, fmt.Errorf("%w: client time %s, server time %s", errStale, ts.Format(time.RFC3339), now.UTC().Format(time.RFC3339)))
 	}
 	avFlags, err := resp.avPairs.flags()
 	if err != nil {
-		return Account{}, a.refuse(st.remote, name, userKey, now, err)
+		return Account{}, refuse(account, false, err)
 	}
 	if avFlags&avFlagMIC != 0 {
 		if len(raw) < micEnd {
-			return Account{}, a.refuse(st.remote, name, userKey, now, errNoMIC)
+			return Account{}, refuse(account, false, errNoMIC)
 		}
 		keyExch := st.challenge != nil && binary.LittleEndian.Uint32(st.challenge[20:])&flagKeyExch != 0
 		exported, ok := exportedSessionKey(key, proof, keyExch, m.encKey)
 		if !ok {
-			return Account{}, a.refuse(st.remote, name, userKey, now, fmt.Errorf("%w: EncryptedRandomSessionKey of %d bytes", ErrMalformed, len(m.encKey)))
+			return Account{}, refuse(account, false, fmt.Errorf("%w: EncryptedRandomSessionKey of %d bytes", ErrMalformed, len(m.encKey)))
 		}
 		if !hmac.Equal(mic(exported, st.negotiate, st.challenge, raw), raw[micOffset:micEnd]) {
-			return Account{}, a.refuse(st.remote, name, userKey, now, errBadMIC)
+			return Account{}, refuse(account, false, errBadMIC)
 		}
 	}
 	if !a.replay.add(proof, now) {
-		return Account{}, a.refuse(st.remote, name, userKey, now, errReplay)
+		return Account{}, refuse(account, false, errReplay)
 	}
 
-	a.byUser.reset(userKey)
-	a.log.Info("ntlm sign-in", "user", acct.User, "remote", st.remote)
+	att.Succeed(account)
+	a.log.Info("ntlm sign-in", "user", acct.User, "remote", remote)
 	return acct, nil
 }
 
-// refuse records a failed sign-in against the remote address and, when the
-// account is known (userKey not empty), the account, logs why, and returns
-// the reason as a refusal.
-func (a *Acceptor) refuse(remote, user, userKey string, now time.Time, reason error) error {
-	// Attempts refused during a lockout do not count: they neither prove
-	// anything nor should extend the lockout.
-	locked := false
-	if !errors.Is(reason, errLockedOut) {
-		locked = a.byAddr.fail(remote, now)
-		if userKey != "" && a.byUser.fail(userKey, now) {
-			locked = true
-		}
-	}
-	attrs := []any{"user", user, "remote", remote, "reason", reason.Error()}
-	if locked {
-		attrs = append(attrs, "locked_for", a.cfg.Lockout)
-	}
-	a.log.Warn("ntlm sign-in refused", attrs...)
+// malformed logs a message from remote that names no user (user is the
+// name it gave, if any) and returns the reason as a refusal; it counts
+// against nothing.
+func (a *Acceptor) malformed(remote, user string, reason error) error {
+	a.limiter.Malformed(remote, "ntlm", user, reason)
 	return refusal{reason}
 }

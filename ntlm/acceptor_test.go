@@ -10,6 +10,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -17,6 +18,7 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
 	"github.com/opendus/opendus/internal/clocktest"
+	"github.com/opendus/opendus/signin"
 )
 
 // ntlmsspGet fetches url with go-ntlmssp on a new connection.
@@ -211,36 +213,36 @@ func TestReplayCacheRefusesSameChallenge(t *testing.T) {
 	o := clientOpts{user: "alice", password: "correct horse"}
 	neg := clientNegotiate(o)
 
-	st1 := &connState{remote: "192.0.2.1"}
-	chal, _, err := a.step(t.Context(), st1, neg)
+	st1 := &connState{}
+	chal, _, err := a.step(t.Context(), st1, "192.0.2.1", neg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	auth := clientAuthenticate(t, neg, chal, o)
-	if _, user, err := a.step(t.Context(), st1, auth); err != nil || user != "alice" {
+	if _, user, err := a.step(t.Context(), st1, "192.0.2.1", auth); err != nil || user != "alice" {
 		t.Fatalf("first AUTHENTICATE: %q, %v; want alice", user, err)
 	}
 
-	st2 := &connState{remote: "192.0.2.2"}
-	chal2, _, err := a.step(t.Context(), st2, neg)
+	st2 := &connState{}
+	chal2, _, err := a.step(t.Context(), st2, "192.0.2.2", neg)
 	if err != nil {
 		t.Fatal(err)
 	}
 	if !bytes.Equal(chal2[24:32], chal[24:32]) {
 		t.Fatalf("server challenges differ with a zero random source")
 	}
-	if _, user, err := a.step(t.Context(), st2, auth); !errors.Is(err, errReplay) {
+	if _, user, err := a.step(t.Context(), st2, "192.0.2.2", auth); !errors.Is(err, errReplay) {
 		t.Fatalf("replayed AUTHENTICATE: %q, %v; want %v", user, err, errReplay)
 	}
 
 	// Once the response is older than the cache keeps it, the clock check
 	// refuses it instead.
 	clock.Advance(11 * time.Minute)
-	st3 := &connState{remote: "192.0.2.3"}
-	if _, _, err := a.step(t.Context(), st3, neg); err != nil {
+	st3 := &connState{}
+	if _, _, err := a.step(t.Context(), st3, "192.0.2.3", neg); err != nil {
 		t.Fatal(err)
 	}
-	if _, _, err := a.step(t.Context(), st3, auth); !errors.Is(err, errStale) {
+	if _, _, err := a.step(t.Context(), st3, "192.0.2.3", auth); !errors.Is(err, errStale) {
 		t.Fatalf("old AUTHENTICATE: %v; want %v", err, errStale)
 	}
 }
@@ -254,7 +256,7 @@ func TestServerChallengeFresh(t *testing.T) {
 	neg := clientNegotiate(clientOpts{})
 	seen := map[string]bool{}
 	for range 50 {
-		chal, _, err := a.step(t.Context(), &connState{remote: "192.0.2.1"}, neg)
+		chal, _, err := a.step(t.Context(), &connState{}, "192.0.2.1", neg)
 		if err != nil {
 			t.Fatal(err)
 		}
@@ -300,7 +302,7 @@ func TestChallengeMessage(t *testing.T) {
 			copy(neg, signature[:])
 			binary.LittleEndian.PutUint32(neg[8:], typeNegotiate)
 			binary.LittleEndian.PutUint32(neg[12:], tt.client)
-			chal, _, err := a.step(t.Context(), &connState{remote: "192.0.2.1"}, neg)
+			chal, _, err := a.step(t.Context(), &connState{}, "192.0.2.1", neg)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -345,22 +347,26 @@ func TestChallengeMessage(t *testing.T) {
 }
 
 func TestLockoutOverHTTP(t *testing.T) {
-	e := newTestEnv(t, Config{MaxFailures: 3, FailureWindow: time.Minute, Lockout: 10 * time.Minute})
+	e := newTestEnvLimits(t, signin.Config{MaxFailures: 3, Window: time.Minute, Lockout: 10 * time.Minute})
 	for i := range 3 {
 		if status, _ := ntlmsspGet(t, e, "alice", "wrong", true); status != 401 {
 			t.Fatalf("wrong password %d: %d, want 401", i, status)
 		}
 	}
-	if got := e.logs.last()["locked_for"]; got == "" {
-		t.Errorf("third failure log %v does not announce the lockout", e.logs.last())
+	if got := e.logs.find("sign-in: account locked"); got["locked_for"] == "" || got["account"] != `opendus\alice` {
+		t.Errorf("after three failures the log %v does not announce alice's lockout", e.logs.all())
 	}
+	e.clock.Advance(time.Minute) // a new minute of the refusal log
 	if status, body := ntlmsspGet(t, e, "alice", "correct horse", true); status != 401 || body != msgSignInFailed {
 		t.Fatalf("right password while locked out: %d %q, want 401 %q", status, body, msgSignInFailed)
 	}
 	if got := e.logs.last()["reason"]; !strings.Contains(got, "locked out") {
 		t.Errorf("logged reason = %q, want locked out", got)
 	}
-	e.clock.Advance(9 * time.Minute)
+	if status, _ := ntlmsspGet(t, e, "Bob", "hunter2", true); status != 200 {
+		t.Errorf("bob from alice's address: %d, want 200 (only alice is locked)", status)
+	}
+	e.clock.Advance(8 * time.Minute)
 	if status, _ := ntlmsspGet(t, e, "alice", "correct horse", true); status != 401 {
 		t.Fatalf("right password a minute before release: %d, want 401", status)
 	}
@@ -370,88 +376,116 @@ func TestLockoutOverHTTP(t *testing.T) {
 	}
 }
 
-// TestLockoutKeys checks that the account and the address are locked
-// independently: an account locked from one address is locked from all,
-// and an address that guessed at many accounts is locked for all.
-func TestLockoutKeys(t *testing.T) {
-	clock := &clocktest.Clock{T: testStart}
-	a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: 3, FailureWindow: time.Minute, Lockout: 5 * time.Minute})
-	try := func(remote, user, password string) error { return signIn(t, a, remote, user, password) }
-	// Three wrong passwords for alice from three addresses lock alice.
-	for i, remote := range []string{"192.0.2.1", "192.0.2.2", "192.0.2.3"} {
-		if err := try(remote, "alice", "guess"); !errors.Is(err, errBadResponse) {
-			t.Fatalf("guess %d: %v, want %v", i, err, errBadResponse)
+// TestSignInLimits plays sign-ins through the acceptor: an account locks
+// on its own wrong passwords only, from any address; garbage and unknown
+// users from an address never lock the accounts behind it.
+func TestSignInLimits(t *testing.T) {
+	type try struct {
+		advance                time.Duration
+		remote, user, password string // user "garbage": a message that is no NTLM
+		want                   error  // nil: signed in
+	}
+	const nat = "192.0.2.1"
+	repeat := func(n int, f func(i int) try) []try {
+		out := make([]try, n)
+		for i := range out {
+			out[i] = f(i)
 		}
+		return out
 	}
-	if err := try("192.0.2.4", "alice", "correct horse"); !errors.Is(err, errLockedOut) {
-		t.Errorf("alice from a fresh address: %v, want %v", err, errLockedOut)
-	}
-	if err := try("192.0.2.1", "bob", "hunter2"); err != nil {
-		t.Errorf("bob from an address with one failure: %v, want success", err)
-	}
-
-	// Three unknown users from one address lock the address.
-	for _, user := range []string{"u1", "u2", "u3"} {
-		if err := try("198.51.100.7", user, "x"); !errors.Is(err, ErrUnknownUser) {
-			t.Fatalf("unknown user %s: %v, want %v", user, err, ErrUnknownUser)
-		}
-	}
-	if err := try("198.51.100.7", "bob", "hunter2"); !errors.Is(err, errLockedOut) {
-		t.Errorf("bob from the locked address: %v, want %v", err, errLockedOut)
-	}
-
-	// Failures spread wider than the window do not add up.
-	clock.Advance(5 * time.Minute)
-	for range 5 {
-		if err := try("203.0.113.9", "bob", "guess"); !errors.Is(err, errBadResponse) {
-			t.Fatalf("spread guess: %v, want %v", err, errBadResponse)
-		}
-		clock.Advance(2 * time.Minute)
-		if err := try("203.0.113.9", "bob", "hunter2"); err != nil {
-			t.Fatalf("bob after spread guesses: %v, want success", err)
-		}
-	}
-}
-
-// TestAddressLockoutSettings checks the per-address limit on its own: by
-// default four times the account limit, so that phones behind one NAT
-// do not lock each other out; negative turns it off while accounts still
-// lock.
-func TestAddressLockoutSettings(t *testing.T) {
 	tests := []struct {
-		name       string
-		maxAddress int
-		lockedAt   int // failures from one address that lock it; 0: never
+		name  string
+		tries []try
 	}{
-		{"default", 0, 12},
-		{"explicit", 5, 5},
-		{"off", -1, 0},
+		{"an account locks from any address, and only it", []try{
+			{remote: "192.0.2.1", user: "alice", password: "guess", want: errBadResponse},
+			{remote: "192.0.2.2", user: "alice", password: "guess", want: errBadResponse},
+			{remote: "192.0.2.3", user: "alice", password: "guess", want: errBadResponse},
+			{remote: "192.0.2.4", user: "alice", password: "correct horse", want: signin.ErrLockedOut},
+			{remote: "192.0.2.1", user: "bob", password: "hunter2"},
+			{advance: 5 * time.Minute, remote: "192.0.2.4", user: "alice", password: "correct horse"},
+		}},
+		{"garbage and unknown users do not lock the accounts behind an address", slices.Concat(
+			repeat(20, func(int) try { return try{remote: nat, user: "garbage", want: ErrMalformed} }),
+			repeat(30, func(i int) try {
+				return try{remote: nat, user: fmt.Sprintf("nobody%d", i), password: "x", want: ErrUnknownUser}
+			}),
+			[]try{
+				{remote: nat, user: "alice", password: "correct horse"},
+				{remote: nat, user: "Bob", password: "hunter2"},
+			},
+		)},
+		{"spraying from one address locks each account on its own", slices.Concat(
+			repeat(3, func(int) try { return try{remote: nat, user: "bob", password: "guess", want: errBadResponse} }),
+			[]try{
+				{remote: nat, user: "bob", password: "hunter2", want: signin.ErrLockedOut},
+				{remote: nat, user: "alice", password: "correct horse"},
+			},
+		)},
+		{"refusals of a verified response do not lock the account", slices.Concat(
+			repeat(5, func(int) try { return try{remote: nat, user: "mallory", password: "s3cret", want: errDisabled} }),
+		)},
+		{"failures spread wider than the window do not add up", slices.Concat(
+			repeat(6, func(int) try {
+				return try{advance: 2 * time.Minute, remote: nat, user: "bob", password: "guess", want: errBadResponse}
+			}),
+			[]try{{remote: nat, user: "bob", password: "hunter2"}},
+		)},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			clock := &clocktest.Clock{T: testStart}
-			a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: tt.maxAddress})
-			try := func(user, password string) error { return signIn(t, a, "192.0.2.50", user, password) }
-			for i := 1; i <= 15; i++ {
-				if err := try(fmt.Sprintf("nobody%d", i), "x"); !errors.Is(err, ErrUnknownUser) {
-					t.Fatalf("failure %d: %v, want %v", i, err, ErrUnknownUser)
+			// The address limit is low, and a slowed address's refusals
+			// are held back a nanosecond: the limits are those of
+			// package signin, only quicker.
+			lim := signin.New(signin.Config{Now: clock.Now, MaxFailures: 3, MaxAddressFailures: 5, Window: time.Minute,
+				Lockout: 5 * time.Minute, Delay: time.Nanosecond})
+			a := NewAcceptor(newMemAccounts(alice, bob, disabled), Config{Now: clock.Now, Limiter: lim})
+			for i, tr := range tt.tries {
+				clock.Advance(tr.advance)
+				var err error
+				if tr.user == "garbage" {
+					// A NEGOTIATE, then an AUTHENTICATE that does not parse.
+					st := &connState{}
+					if _, _, err := a.step(t.Context(), st, tr.remote, clientNegotiate(clientOpts{})); err != nil {
+						t.Fatal(err)
+					}
+					_, _, err = a.step(t.Context(), st, tr.remote, []byte("NTLMSSP\x00\x03\x00\x00\x00garbage"))
+				} else {
+					err = signIn(t, a, tr.remote, tr.user, tr.password)
 				}
-				err := try("bob", "hunter2")
-				if locked := errors.Is(err, errLockedOut); locked != (tt.lockedAt != 0 && i >= tt.lockedAt) {
-					t.Fatalf("after %d failures from the address: bob gets %v", i, err)
+				if !errors.Is(err, tr.want) || (tr.want == nil) != (err == nil) {
+					t.Fatalf("try %d: %s from %s = %v, want %v", i, tr.user, tr.remote, err, tr.want)
 				}
-				if tt.lockedAt != 0 && i >= tt.lockedAt {
-					break
-				}
-			}
-			// The account limit holds whatever the address limit.
-			for range 3 {
-				try("alice", "guess")
-			}
-			if err := try("alice", "correct horse"); !errors.Is(err, errLockedOut) {
-				t.Errorf("alice after 3 wrong passwords: %v, want %v", err, errLockedOut)
 			}
 		})
+	}
+}
+
+// TestBusy: a slowed address whose held refusals are all pending gets
+// 503, Retry-After and Connection: close, with nothing checked.
+func TestBusy(t *testing.T) {
+	e := newTestEnvLimits(t, signin.Config{MaxAddressFailures: 1, MaxDelayed: 1, Delay: time.Hour})
+	lim := e.acceptor.limiter
+	first, _ := lim.Begin("127.0.0.1")
+	first.Fail(t.Context(), signin.Failure{}) // slows 127.0.0.1
+	held, err := lim.Begin("127.0.0.1")       // takes its one slot
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer held.Abandon()
+	client := &http.Client{Transport: ntlmssp.Negotiator{RoundTripper: e.freeTransport(t)}}
+	req, _ := http.NewRequestWithContext(t.Context(), http.MethodGet, e.srv.URL+"/catalogue", nil)
+	req.SetBasicAuth("alice", "correct horse")
+	resp, err := client.Do(req)
+	if err != nil {
+		t.Fatal(err)
+	}
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	if resp.StatusCode != http.StatusServiceUnavailable || string(body) != msgBusy || resp.Header.Get("Retry-After") != "1" || !resp.Close {
+		t.Errorf("sign-in from a busy address = %d %q, Retry-After %q, close %v; want 503 %q, 1, close",
+			resp.StatusCode, body, resp.Header.Get("Retry-After"), resp.Close, msgBusy)
 	}
 }
 
@@ -460,13 +494,13 @@ func TestAddressLockoutSettings(t *testing.T) {
 func signIn(t *testing.T, a *Acceptor, remote, user, password string) error {
 	t.Helper()
 	o := clientOpts{user: user, password: password}
-	st := &connState{remote: remote}
+	st := &connState{}
 	neg := clientNegotiate(o)
-	chal, _, err := a.step(t.Context(), st, neg)
+	chal, _, err := a.step(t.Context(), st, remote, neg)
 	if err != nil {
 		t.Fatal(err)
 	}
-	_, _, err = a.step(t.Context(), st, clientAuthenticate(t, neg, chal, o))
+	_, _, err = a.step(t.Context(), st, remote, clientAuthenticate(t, neg, chal, o))
 	return err
 }
 
@@ -503,7 +537,7 @@ func TestUserFrom(t *testing.T) {
 // tests can think of and checks that each gets 401 and nothing from the
 // wrapped handler.
 func TestSweep(t *testing.T) {
-	e := newTestEnv(t, Config{MaxFailures: 1000})
+	e := newTestEnvLimits(t, signin.Config{MaxFailures: -1, MaxAddressFailures: -1})
 	b64 := func(b []byte) string { return base64.StdEncoding.EncodeToString(b) }
 	neg := clientNegotiate(clientOpts{})
 	chalLike := challengeMessage(flagUnicode, [8]byte{}, "X", appendAVPair(nil, avEOL, nil))

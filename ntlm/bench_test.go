@@ -56,7 +56,7 @@ func BenchmarkHandshake(b *testing.B) {
 // configuration and certificate; deviceTLS trusts it.
 func newTestEnvTLS(b *testing.B, cfg Config) *testEnv {
 	cs := certstest.NewStore(b, certs.Config{})
-	e := newTestEnvWith(b, cfg, cs.ServerTLSConfig())
+	e := newTestEnvWith(b, cfg, cs.ServerTLSConfig(), nil)
 	e.deviceTLS = cs.DeviceTLSConfig()
 	e.deviceTLS.ServerName = "127.0.0.1"
 	return e
@@ -72,11 +72,11 @@ func BenchmarkAuthenticate(b *testing.B) {
 	for b.Loop() {
 		// A fresh replay cache each time: the response is the same.
 		a.replay = newReplayCache(time.Minute, 16)
-		st := &connState{remote: "192.0.2.1"}
-		if _, _, err := a.step(b.Context(), st, neg); err != nil {
+		st := &connState{}
+		if _, _, err := a.step(b.Context(), st, "192.0.2.1", neg); err != nil {
 			b.Fatal(err)
 		}
-		if _, user, err := a.step(b.Context(), st, auth); err != nil || user != "alice" {
+		if _, user, err := a.step(b.Context(), st, "192.0.2.1", auth); err != nil || user != "alice" {
 			b.Fatalf("AUTHENTICATE: %q, %v", user, err)
 		}
 	}

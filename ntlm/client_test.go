@@ -12,12 +12,14 @@ import (
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/opendus/opendus/internal/clocktest"
+	"github.com/opendus/opendus/signin"
 )
 
 // This file holds the test doubles and the hand-written NTLM client used
@@ -75,6 +77,25 @@ func (l *logRecorder) Handle(_ context.Context, r slog.Record) error {
 	return nil
 }
 
+// find returns the attributes of the last record with message msg.
+func (l *logRecorder) find(msg string) map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	for i := len(l.records) - 1; i >= 0; i-- {
+		if l.records[i]["msg"] == msg {
+			return l.records[i]
+		}
+	}
+	return map[string]string{}
+}
+
+// all returns every record, for failure messages.
+func (l *logRecorder) all() []map[string]string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return slices.Clone(l.records)
+}
+
 // last returns the attributes of the last record.
 func (l *logRecorder) last() map[string]string {
 	l.mu.Lock()
@@ -108,17 +129,28 @@ var (
 	disabled = Account{User: "mallory", Domain: "OPENDUS", NTHash: NTHash("s3cret"), Disabled: true}
 )
 
-func newTestEnv(t testing.TB, cfg Config) *testEnv { return newTestEnvWith(t, cfg, nil) }
+func newTestEnv(t testing.TB, cfg Config) *testEnv { return newTestEnvWith(t, cfg, nil, nil) }
+
+// newTestEnvLimits is newTestEnv with a sign-in limiter of these limits,
+// on the environment's clock and log.
+func newTestEnvLimits(t testing.TB, limits signin.Config) *testEnv {
+	return newTestEnvWith(t, Config{}, nil, &limits)
+}
 
 // newTestEnvWith is newTestEnv with the server's TLS configuration (nil:
-// httptest's certificate).
-func newTestEnvWith(t testing.TB, cfg Config, tlsConf *tls.Config) *testEnv {
+// httptest's certificate) and the limits of its sign-in limiter (nil:
+// the defaults).
+func newTestEnvWith(t testing.TB, cfg Config, tlsConf *tls.Config, limits *signin.Config) *testEnv {
 	t.Helper()
 	e := &testEnv{clock: &clocktest.Clock{T: testStart}, logs: &logRecorder{}, accounts: newMemAccounts(alice, bob, disabled)}
 	if cfg.Now == nil {
 		cfg.Now = e.clock.Now
 	}
 	cfg.Logger = slog.New(e.logs)
+	if limits != nil {
+		limits.Now, limits.Logger = cfg.Now, cfg.Logger
+		cfg.Limiter = signin.New(*limits)
+	}
 	e.acceptor = NewAcceptor(e.accounts, cfg)
 	e.srv = httptest.NewUnstartedServer(e.acceptor.Require(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		user, ok := UserFrom(r.Context())

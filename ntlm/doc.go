@@ -49,18 +49,21 @@
 //     NTProofStr of every accepted response is remembered for twice
 //     MaxClockSkew in a bounded cache and refused a second time.
 //   - A bad MIC.
-//   - Anything after too many failures: [Config.MaxFailures] failures
-//     within FailureWindow lock the account for Lockout, and
-//     [Config.MaxAddressFailures] (four times as many by default, or
-//     none) lock the remote address, whatever the accounts tried.
+//   - Anything the sign-in limiter ([Config.Limiter], package signin)
+//     refuses: the sign-ins of an account locked after too many wrong
+//     passwords. A message that names no user counts nowhere; every
+//     refused message that names one counts against its address, which
+//     is slowed (its refusals answered late, or "busy" with 503 and
+//     Retry-After), never locked.
 //   - Malformed messages: every offset and length is checked against the
 //     message, which may be at most [MaxTokenSize] bytes.
 //
 // The client learns none of these reasons: every refusal is the same 401
 // with a short plain-text hint and "Connection: close", so each guess
-// costs a new TLS connection. The reason goes to [Config.Logger] under the
-// key "reason", with "user" and "remote". A failure to reach the account
-// store is not a refusal: it answers 503 and is logged as an error.
+// costs a new TLS connection. The reason goes to the limiter's log under
+// the key "reason", with "user" and "remote", rate-limited. A failure to
+// reach the account store is not a refusal: it answers 503 and is logged
+// as an error.
 //
 // Invariants: the wrapped handler never runs on a connection that has not
 // completed a verified handshake; a connection that starts a new handshake

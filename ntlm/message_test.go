@@ -19,7 +19,7 @@ func validAuthenticate(t testing.TB) (neg, auth []byte) {
 	o := clientOpts{user: "alice", domain: "OPENDUS", password: "correct horse", mic: true, keyExch: true,
 		clientChallenge: []byte("fuzzseed")}
 	neg = clientNegotiate(o)
-	chal, _, err := a.step(t.Context(), &connState{remote: "192.0.2.1"}, neg)
+	chal, _, err := a.step(t.Context(), &connState{}, "192.0.2.1", neg)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -190,11 +190,11 @@ func FuzzHandshake(f *testing.F) {
 	f.Fuzz(func(t *testing.T, neg, auth []byte) {
 		a := NewAcceptor(newMemAccounts(alice, bob), Config{Now: func() time.Time { return testStart }})
 		a.rand = zeroReader{}
-		st := &connState{remote: "192.0.2.1"}
-		if _, _, err := a.step(t.Context(), st, neg); err != nil {
+		st := &connState{}
+		if _, _, err := a.step(t.Context(), st, "192.0.2.1", neg); err != nil {
 			return
 		}
-		_, user, err := a.step(t.Context(), st, auth)
+		_, user, err := a.step(t.Context(), st, "192.0.2.1", auth)
 		if err != nil || user == "" {
 			return // refused, or a new handshake started
 		}

@@ -42,12 +42,14 @@
 // the account disabled or the header malformed, and NTHashAuthenticator does
 // the same work (an NT hash and a constant-time comparison) in every case, so
 // neither the answer nor, as far as practical, its timing tells which.
-// Config.MaxFailures failed Basic sign-ins within FailureWindow lock out the
-// user and, separately, the remote address for Lockout, with the same answer
-// again (NTLM sign-ins have the acceptor's own lockout). Only an outage of the
-// account store (ErrUnavailable) answers differently: 503, so that devices
-// retry rather than forget the user. Basic credentials are never checked on a
-// connection without TLS.
+// Failures count against Config.Limiter (package signin), which a service
+// shares with its NTLM acceptor: wrong passwords for an account, through
+// either sign-in, lock that account, whose sign-ins then get the same answer
+// again; guesses from an address slow it, never lock it; a malformed header
+// counts nowhere. Only an outage of the account store (ErrUnavailable) and a
+// busy address (signin.ErrBusy) answer differently: 503, so that devices
+// retry rather than forget the user. Basic credentials are never checked on
+// a connection without TLS.
 //
 // # DNS fallback
 //

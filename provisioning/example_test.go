@@ -16,12 +16,12 @@ import (
 // NTHashAuthenticator and signs a device in with Basic credentials.
 func ExampleNewHandler() {
 	accounts := map[string][16]byte{"alice": ntlm.NTHash("Passw0rd!")}
-	auth := provisioning.NTHashAuthenticator{Lookup: func(_ context.Context, user string) ([16]byte, bool, error) {
+	auth := provisioning.NTHashAuthenticator{Lookup: func(_ context.Context, user string) (ntlm.Account, error) {
 		h, ok := accounts[user]
 		if !ok {
-			return h, false, ntlm.ErrUnknownUser
+			return ntlm.Account{}, ntlm.ErrUnknownUser
 		}
-		return h, false, nil
+		return ntlm.Account{User: user, Domain: "CONTOSO", NTHash: h}, nil
 	}}
 	h := provisioning.NewHandler(provisioning.Config{
 		InternalURL: "https://ucupdates-r2.contoso.com/",

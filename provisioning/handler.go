@@ -14,6 +14,7 @@ import (
 	"unicode/utf8"
 
 	"github.com/opendus/opendus/ntlm"
+	"github.com/opendus/opendus/signin"
 )
 
 // Path is where the handler is mounted on both listeners.
@@ -45,6 +46,12 @@ var (
 	// this one.
 	ErrSignInFailed = errors.New("provisioning: sign-in failed")
 
+	// ErrWrongPassword is wrapped, with ErrSignInFailed, by an
+	// Authenticator's refusal of an existing account's wrong password:
+	// the one refusal that counts against the account (see package
+	// signin).
+	ErrWrongPassword = errors.New("wrong password")
+
 	// ErrUnavailable is returned, possibly wrapped, by an Authenticator that
 	// could not reach its accounts (a store or directory outage): the
 	// handler answers 503 instead of refusing the credentials.
@@ -52,20 +59,27 @@ var (
 )
 
 // Authenticator verifies a user's password (the local store compares the
-// NT hash; an LDAP directory binds). It returns an error for any failure:
-// one wrapping ErrUnavailable when it could not decide, any other when the
-// credentials are refused.
+// NT hash; an LDAP directory binds). It returns the account's key for the
+// sign-in limiter (signin.AccountKey of its canonical domain and name)
+// whenever user names an existing account, right password or not, so that
+// the handler can refuse a locked account and count a wrong password
+// against it; and an error for any failure: one wrapping ErrUnavailable
+// when it could not decide, any other when the credentials are refused,
+// wrapping ErrWrongPassword too when the account exists and the password
+// is wrong.
 type Authenticator interface {
-	Authenticate(ctx context.Context, user, password string) error
+	Authenticate(ctx context.Context, user, password string) (account string, err error)
 }
 
 // NTHashAuthenticator verifies passwords against stored NT hashes, as the
 // local accounts that NTLM uses keep them.
 type NTHashAuthenticator struct {
-	// Lookup returns the NT hash of user's password and whether the
-	// account is disabled. It returns an error wrapping ntlm.ErrUnknownUser
-	// when there is no such account; any other error is an outage.
-	Lookup func(ctx context.Context, user string) (ntHash [16]byte, disabled bool, err error)
+	// Lookup returns the account user names (its canonical domain and
+	// name, NT hash and whether it is disabled), as ntlm.Accounts.LookupNT
+	// does for an empty domain. It returns an error wrapping
+	// ntlm.ErrUnknownUser when there is no such account; any other error
+	// is an outage.
+	Lookup func(ctx context.Context, user string) (ntlm.Account, error)
 }
 
 // Authenticate computes ntlm.NTHash(password) and compares it with the
@@ -73,26 +87,29 @@ type NTHashAuthenticator struct {
 // computed and compared with a zero hash. Refusals wrap ErrSignInFailed and
 // say why (for the log, never for the device); lookup failures wrap
 // ErrUnavailable.
-func (a NTHashAuthenticator) Authenticate(ctx context.Context, user, password string) error {
-	want, disabled, err := a.Lookup(ctx, user)
+func (a NTHashAuthenticator) Authenticate(ctx context.Context, user, password string) (string, error) {
+	acct, err := a.Lookup(ctx, user)
 	unknown := errors.Is(err, ntlm.ErrUnknownUser)
 	if err != nil && !unknown {
-		return fmt.Errorf("%w: looking up %q: %w", ErrUnavailable, user, err)
+		return "", fmt.Errorf("%w: looking up %q: %w", ErrUnavailable, user, err)
 	}
+	want := acct.NTHash
 	if unknown {
 		want = [16]byte{}
 	}
 	got := ntlm.NTHash(password)
 	match := subtle.ConstantTimeCompare(got[:], want[:]) == 1
-	switch {
-	case unknown:
-		return fmt.Errorf("%w: unknown user %q", ErrSignInFailed, user)
-	case !match:
-		return fmt.Errorf("%w: wrong password for %q", ErrSignInFailed, user)
-	case disabled:
-		return fmt.Errorf("%w: account %q is disabled", ErrSignInFailed, user)
+	if unknown {
+		return "", fmt.Errorf("%w: unknown user %q: %w", ErrSignInFailed, user, err)
 	}
-	return nil
+	account := signin.AccountKey(acct.Domain, acct.User)
+	switch {
+	case !match:
+		return account, fmt.Errorf("%w: %w for %q", ErrSignInFailed, ErrWrongPassword, user)
+	case acct.Disabled:
+		return account, fmt.Errorf("%w: account %q is disabled", ErrSignInFailed, user)
+	}
+	return account, nil
 }
 
 // Config configures the sign-in handler. The zero value works but tells
@@ -115,17 +132,16 @@ type Config struct {
 	// Realm is the Basic realm in WWW-Authenticate; default "OpenDUS".
 	Realm string
 
-	// MaxFailures failed Basic sign-ins within FailureWindow lock out the
-	// user, and separately the remote address (IPv4, or IPv6 /64), for
-	// Lockout: their sign-ins are refused, with the same answer, without
-	// asking Auth. Defaults 5, 15 minutes, 15 minutes, as for NTLM.
-	// Devices behind one NAT share an address.
-	MaxFailures   int
-	FailureWindow time.Duration
-	Lockout       time.Duration
+	// Limiter counts failed Basic sign-ins and decides lockouts (see
+	// package signin); a service shares one with the NTLM acceptor, so
+	// that both sign-ins count against the same budgets. nil: a Limiter of
+	// its own with signin's defaults, this Config's Now and Logger.
+	Limiter *signin.Limiter
 
-	// Logger receives one record per sign-in, served or refused, with
-	// the keys user, remote, via and reason; nil discards.
+	// Logger receives one record per sign-in served, with the keys user,
+	// remote and via, and the failures that are not refusals (an outage, no
+	// TLS, invalid URLs); refusals are logged by the Limiter,
+	// rate-limited. nil discards.
 	Logger *slog.Logger
 	// Now is the clock (the document's issued time); nil means time.Now.
 	Now func() time.Time
@@ -137,7 +153,7 @@ type handler struct {
 	internal, extern string
 	urlErr           error
 	challenge        string
-	limits           *lockouts
+	limiter          *signin.Limiter
 }
 
 // NewHandler returns the sign-in handler, to be mounted at Path (POST) on
@@ -147,8 +163,9 @@ type handler struct {
 // the provisioning document (200, ContentType); anything else gets no
 // document: 401 for missing or refused credentials (all the same), 403 for
 // Basic credentials without TLS, 405 for other methods, 413 for a body
-// larger than MaxBodyBytes, 503 when the accounts are unavailable and 500
-// when Config's URLs are invalid (logged).
+// larger than MaxBodyBytes, 503 when the accounts are unavailable or the
+// limiter finds the address busy (with Retry-After) and 500 when Config's
+// URLs are invalid (logged).
 func NewHandler(cfg Config) http.Handler {
 	h := &handler{cfg: cfg, log: cfg.Logger}
 	if h.log == nil {
@@ -160,16 +177,10 @@ func NewHandler(cfg Config) http.Handler {
 	if h.cfg.Now == nil {
 		h.cfg.Now = time.Now
 	}
-	if h.cfg.MaxFailures <= 0 {
-		h.cfg.MaxFailures = DefaultMaxFailures
+	h.limiter = cfg.Limiter
+	if h.limiter == nil {
+		h.limiter = signin.New(signin.Config{Now: h.cfg.Now, Logger: h.log})
 	}
-	if h.cfg.FailureWindow <= 0 {
-		h.cfg.FailureWindow = DefaultFailureWindow
-	}
-	if h.cfg.Lockout <= 0 {
-		h.cfg.Lockout = DefaultLockout
-	}
-	h.limits = newLockouts(h.cfg.MaxFailures, h.cfg.FailureWindow, h.cfg.Lockout)
 	realm := cfg.Realm
 	if realm == "" {
 		realm = DefaultRealm
@@ -195,6 +206,7 @@ const (
 	msgSignIn      = "sign in with the user name and password of the user of this device\n"
 	msgNeedTLS     = "sign-in needs HTTPS\n"
 	msgUnavailable = "sign-in is unavailable; try again later\n"
+	msgBusy        = "too many failed sign-ins from this network at once; try again in a few seconds\n"
 	msgBroken      = "the update service is misconfigured\n"
 	msgTooLarge    = "request body too large\n"
 	msgBadBody     = "cannot read the request body\n"
@@ -237,12 +249,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		h.log.Warn("provisioning: sign-in refused", "user", user, "remote", r.RemoteAddr, "via", via, "reason", err.Error())
 		plain(w, http.StatusForbidden, msgNeedTLS)
 		return
+	case errors.Is(err, signin.ErrBusy):
+		w.Header().Set("Retry-After", "1")
+		w.Header().Set("Connection", "close")
+		plain(w, http.StatusServiceUnavailable, msgBusy)
+		return
 	case errors.Is(err, ErrUnavailable):
 		h.log.Error("provisioning: sign-in unavailable", "user", user, "remote", r.RemoteAddr, "via", via, "reason", err.Error())
 		plain(w, http.StatusServiceUnavailable, msgUnavailable)
 		return
 	case err != nil:
-		h.log.Info("provisioning: sign-in refused", "user", user, "remote", r.RemoteAddr, "via", via, "reason", err.Error())
+		// Refused; the limiter has logged why.
 		w.Header().Set("WWW-Authenticate", h.challenge)
 		// Make a guesser pay for a new connection per attempt.
 		w.Header().Set("Connection", "close")
@@ -275,6 +292,7 @@ var (
 )
 
 // signIn returns the signed-in user of r and how it signed in, or why not.
+// Refusals are counted and logged by the limiter.
 func (h *handler) signIn(r *http.Request) (user, via string, err error) {
 	if u, ok := ntlm.UserFrom(r.Context()); ok && u != "" {
 		return u, "ntlm", nil
@@ -283,37 +301,44 @@ func (h *handler) signIn(r *http.Request) (user, via string, err error) {
 	if len(values) == 0 {
 		return "", "", errNoCredentials
 	}
+	remote := h.limiter.ClientAddress(r)
 	if len(values) > 1 {
-		return "", "basic", fmt.Errorf("%w: %d Authorization headers", ErrSignInFailed, len(values))
+		err := fmt.Errorf("%w: %d Authorization headers", ErrSignInFailed, len(values))
+		h.limiter.Malformed(remote, "basic", "", err)
+		return "", "basic", err
 	}
-	now := h.cfg.Now()
-	ak := addrKey(r.RemoteAddr)
 	user, password, err := ParseBasic(values[0])
 	if err != nil {
-		h.limits.fail(now, ak)
-		return "", "basic", fmt.Errorf("%w: %w", ErrSignInFailed, err)
+		err = fmt.Errorf("%w: %w", ErrSignInFailed, err)
+		h.limiter.Malformed(remote, "basic", "", err)
+		return "", "basic", err
 	}
 	if r.TLS == nil {
 		return user, "basic", errNoTLS
 	}
-	uk := userKey(user)
-	if h.limits.locked(now, uk, ak) {
-		// Do the work a real check would do, so that the answer's timing
-		// says nothing either.
-		_ = ntlm.NTHash(password)
-		return user, "basic", fmt.Errorf("%w: locked out after %d failures", ErrSignInFailed, h.cfg.MaxFailures)
+	att, err := h.limiter.Begin(remote)
+	if err != nil {
+		return user, "basic", err
 	}
+	var account string
 	if h.cfg.Auth == nil {
-		_ = ntlm.NTHash(password)
+		_ = ntlm.NTHash(password) // the work a real check does
 		err = fmt.Errorf("%w: no authenticator for Basic sign-in", ErrSignInFailed)
 	} else {
-		err = h.cfg.Auth.Authenticate(r.Context(), user, password)
+		account, err = h.cfg.Auth.Authenticate(r.Context(), user, password)
 	}
+	// The password is checked before the lockout, so that the answer's
+	// timing says nothing about either.
 	switch {
-	case err == nil:
-		h.limits.succeed(uk)
-	case !errors.Is(err, ErrUnavailable):
-		h.limits.fail(now, uk, ak)
+	case errors.Is(err, ErrUnavailable):
+		att.Abandon()
+	case account != "" && att.Locked(account):
+		err = fmt.Errorf("%w: %w", ErrSignInFailed, signin.ErrLockedOut)
+		att.Fail(r.Context(), signin.Failure{Via: "basic", User: user, Account: account, Reason: err})
+	case err != nil:
+		att.Fail(r.Context(), signin.Failure{Via: "basic", User: user, Account: account, WrongPassword: errors.Is(err, ErrWrongPassword), Reason: err})
+	default:
+		att.Succeed(account)
 	}
 	return user, "basic", err
 }

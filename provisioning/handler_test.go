@@ -53,25 +53,26 @@ type directory struct {
 var testUsers = map[string]account{
 	"alice": {password: "Passw0rd!"},
 	"bob":   {password: "bob's secret", disabled: true},
+	"carol": {password: "Carol's secret"},
 }
 
-func (d directory) lookup(_ context.Context, user string) ([16]byte, bool, error) {
+func (d directory) lookup(_ context.Context, user string) (ntlm.Account, error) {
 	if d.err != nil {
-		return [16]byte{}, false, d.err
+		return ntlm.Account{}, d.err
 	}
-	a, ok := d.users[strings.ToLower(user)]
+	name := strings.ToLower(user)
+	if i := strings.IndexByte(name, '\\'); i >= 0 {
+		name = name[i+1:]
+	}
+	a, ok := d.users[name]
 	if !ok {
-		return [16]byte{}, false, fmt.Errorf("%w: %s", ntlm.ErrUnknownUser, user)
+		return ntlm.Account{}, fmt.Errorf("%w: %s", ntlm.ErrUnknownUser, user)
 	}
-	return ntlm.NTHash(a.password), a.disabled, nil
+	return ntlm.Account{User: name, Domain: "CONTOSO", NTHash: ntlm.NTHash(a.password), Disabled: a.disabled}, nil
 }
 
 func (d directory) LookupNT(ctx context.Context, domain, user string) (ntlm.Account, error) {
-	h, disabled, err := d.lookup(ctx, user)
-	if err != nil {
-		return ntlm.Account{}, err
-	}
-	return ntlm.Account{User: strings.ToLower(user), Domain: strings.ToUpper(domain), NTHash: h, Disabled: disabled}, nil
+	return d.lookup(ctx, user)
 }
 
 func (d directory) authenticator() provisioning.Authenticator {
@@ -222,7 +223,7 @@ func TestSignInBasic(t *testing.T) {
 
 	t.Run("log", func(t *testing.T) {
 		l := logs.String()
-		for _, want := range []string{`"reason":"provisioning: sign-in failed: wrong password for \"alice\""`, `"reason":"provisioning: sign-in failed: unknown user \"mallory\""`, `"via":"basic"`} {
+		for _, want := range []string{`"reason":"provisioning: sign-in failed: wrong password for \"alice\""`, `"reason":"provisioning: sign-in failed: unknown user \"mallory\"`, `"via":"basic"`} {
 			if !strings.Contains(l, want) {
 				t.Errorf("log lacks %s:\n%s", want, l)
 			}
@@ -295,7 +296,7 @@ func TestSignInRequests(t *testing.T) {
 // not even looked at.
 func TestSignInBasicWithoutTLS(t *testing.T) {
 	var calls int
-	auth := authFunc(func(context.Context, string, string) error { calls++; return nil })
+	auth := authFunc(func(context.Context, string, string) (string, error) { calls++; return "", nil })
 	srv := httptest.NewServer(provisioning.NewHandler(testConfig(auth, io.Discard)))
 	defer srv.Close()
 	req, err := http.NewRequestWithContext(t.Context(), http.MethodPost, srv.URL+provisioning.Path, nil)
@@ -316,9 +317,9 @@ func TestSignInBasicWithoutTLS(t *testing.T) {
 	}
 }
 
-type authFunc func(ctx context.Context, user, password string) error
+type authFunc func(ctx context.Context, user, password string) (string, error)
 
-func (f authFunc) Authenticate(ctx context.Context, user, password string) error {
+func (f authFunc) Authenticate(ctx context.Context, user, password string) (string, error) {
 	return f(ctx, user, password)
 }
 
@@ -328,8 +329,14 @@ func (f authFunc) Authenticate(ctx context.Context, user, password string) error
 // built the way certstest builds it, with the acceptor's ConnContext.
 func ntlmServer(t *testing.T, h http.Handler) (url string, newClient func() *http.Client) {
 	t.Helper()
+	return ntlmServerWith(t, h, ntlm.Config{})
+}
+
+// ntlmServerWith is ntlmServer with the acceptor's configuration.
+func ntlmServerWith(t *testing.T, h http.Handler, cfg ntlm.Config) (url string, newClient func() *http.Client) {
+	t.Helper()
 	cs := certstest.NewStore(t, certs.Config{})
-	acc := ntlm.NewAcceptor(directory{users: testUsers}, ntlm.Config{})
+	acc := ntlm.NewAcceptor(directory{users: testUsers}, cfg)
 	srv := httptest.NewUnstartedServer(acc.Require(h))
 	srv.Config.ConnContext = acc.ConnContext
 	srv.Config.TLSNextProto = map[string]func(*http.Server, *tls.Conn, http.Handler){}
@@ -403,7 +410,7 @@ func TestNTHashAuthenticator(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			err := tt.dir.authenticator().Authenticate(t.Context(), tt.user, tt.password)
+			_, err := tt.dir.authenticator().Authenticate(t.Context(), tt.user, tt.password)
 			if !errors.Is(err, tt.want) || (tt.want == nil) != (err == nil) {
 				t.Errorf("Authenticate(%q, %q) = %v, want %v", tt.user, tt.password, err, tt.want)
 			}

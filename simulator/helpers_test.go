@@ -68,12 +68,12 @@ func newService(t testing.TB, cfg serviceConfig) *service {
 	inURL := "https://ucupdates-r2." + certstest.Domain + ":" + port(s.internal) + "/"
 	extURL := "https://ucupdates." + certstest.Domain + ":" + port(s.external) + "/"
 	prov := provisioning.Config{InternalURL: inURL, ExternalURL: extURL, Enabled: true,
-		Auth: provisioning.NTHashAuthenticator{Lookup: func(ctx context.Context, user string) ([16]byte, bool, error) {
+		Auth: provisioning.NTHashAuthenticator{Lookup: func(ctx context.Context, user string) (ntlm.Account, error) {
 			a, err := st.Account(ctx, user)
 			if errors.Is(err, store.ErrNotFound) {
-				return [16]byte{}, false, fmt.Errorf("%w: %s", ntlm.ErrUnknownUser, user)
+				return ntlm.Account{}, fmt.Errorf("%w: %s", ntlm.ErrUnknownUser, user)
 			}
-			return a.NTHash, a.Disabled, err
+			return ntlm.Account{User: a.Name, Domain: "OPENDUS", NTHash: a.NTHash, Disabled: a.Disabled}, err
 		}}}
 	mux := func(devices http.Handler) http.Handler {
 		m := http.NewServeMux()

@@ -13,6 +13,7 @@ import (
 	ntlmssp "github.com/Azure/go-ntlmssp"
 
 	"github.com/opendus/opendus/ntlm"
+	"github.com/opendus/opendus/signin"
 )
 
 // TestNTLM signs in with go-ntlmssp through a real ntlm.Acceptor that finds
@@ -26,8 +27,9 @@ func TestNTLM(t *testing.T) {
 			cfg.CacheTTL = -1 // the outage case below must reach slapd
 			d := open(t, cfg)
 			logs := &logRecorder{}
-			// Every case comes from 127.0.0.1: no address lockout here.
-			acc := ntlm.NewAcceptor(d, ntlm.Config{TargetName: "OPENDUS", MaxFailures: 1000, Logger: slog.New(logs)})
+			// Every case comes from 127.0.0.1: no limits here.
+			lim := signin.New(signin.Config{MaxFailures: -1, MaxAddressFailures: -1, Logger: slog.New(logs)})
+			acc := ntlm.NewAcceptor(d, ntlm.Config{TargetName: "OPENDUS", Limiter: lim, Logger: slog.New(logs)})
 			h := http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 				user, _ := ntlm.UserFrom(r.Context())
 				io.WriteString(w, "hello "+user)
