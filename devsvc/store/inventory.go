@@ -65,8 +65,11 @@ type inventory struct {
 
 	// failing is set while the writes fail: enqueue refuses.
 	failing atomic.Bool
-	// hmu guards health, which the writer keeps; health.Held counts the
-	// batch it holds, not the queue.
+	// batched is the number of operations the writer has taken from the
+	// queue and not yet committed.
+	batched atomic.Int64
+	// hmu guards health, which the writer keeps (Held is not kept:
+	// snapshot counts it).
 	hmu    sync.Mutex
 	health InventoryHealth
 	// lost is the error of the operations the writer could not write
@@ -115,12 +118,13 @@ func (inv *inventory) enqueue(op *invOp) error {
 	}
 }
 
-// snapshot returns the health with Held counting the queue too.
+// snapshot returns the health, with Held counting the batch and the
+// queue.
 func (inv *inventory) snapshot() InventoryHealth {
 	inv.hmu.Lock()
 	h := inv.health
 	inv.hmu.Unlock()
-	h.Held += len(inv.ops)
+	h.Held = int(inv.batched.Load()) + len(inv.ops)
 	return h
 }
 
@@ -247,6 +251,7 @@ func (s *Store) writeInventory() {
 	add := func(op *invOp) {
 		batch[op.key] = append(batch[op.key], op)
 		n++
+		inv.batched.Store(int64(n))
 	}
 	drain := func(max int) {
 		for range max {
@@ -290,6 +295,7 @@ func (s *Store) writeInventory() {
 		}
 		clear(batch)
 		n = 0
+		inv.batched.Store(0)
 		return nil
 	}
 	for {
@@ -348,7 +354,7 @@ func (s *Store) inventoryFailed(err error, n, devices int) {
 	if first {
 		inv.health = InventoryHealth{Since: s.now().UTC()}
 	}
-	inv.health.Err, inv.health.Held = err, n
+	inv.health.Err = err
 	inv.hmu.Unlock()
 	inv.failing.Store(true)
 	if first {

@@ -171,6 +171,10 @@ func TestInventoryFlushRetriesAtOnce(t *testing.T) {
 		if err := s.RecordCheckIn(ctx, checkIn("A1")); err != nil {
 			t.Fatal(err)
 		}
+		synctest.Wait() // the writer has taken it into its batch
+		if h := s.InventoryHealth(); !h.Writable || h.Held != 1 {
+			t.Errorf("InventoryHealth with one check-in batched = %+v, want writable, 1 held", h)
+		}
 		disk.full.Store(true)
 		if err := s.Flush(ctx); !errors.Is(err, ErrUnavailable) {
 			t.Fatalf("Flush on a full disk = %v, want ErrUnavailable", err)
