@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
+	"strings"
 	"sync"
 	"syscall"
 	"testing"
@@ -58,6 +59,12 @@ func TestDiskFull(t *testing.T) {
 		s.JSON(t, &st, "status")
 		if st.Inventory.Writable {
 			t.Errorf("devsvc status --json says the inventory is writable on a full disk")
+		}
+		if out := s.CLI(t, "status"); !strings.Contains(out, "Inventory: CANNOT BE WRITTEN") || !strings.Contains(out, "no space left on device") {
+			t.Errorf("devsvc status on a full disk does not say the inventory cannot be written, and why:\n%s", out)
+		}
+		if _, errOut, err := s.TryCLI("devices"); err == nil || !strings.Contains(errOut, "free space") || strings.Contains(errOut, "cannot reach") {
+			t.Errorf("devsvc devices on a full disk = %v, %q; want an error saying to free space", err, errOut)
 		}
 
 		// The admin frees space: the service writes what it holds by

@@ -371,8 +371,8 @@ func (s *Store) inventoryRecovered(n, devices int) {
 	inv.health = InventoryHealth{Writable: true}
 	inv.hmu.Unlock()
 	inv.failing.Store(false)
-	s.log.Warn("store: the inventory is written again; the check-ins and reports held meanwhile are written, and new ones accepted",
-		"written", n, "devices", devices, "unwritable_for", s.now().Sub(since).Round(time.Millisecond).String())
+	s.log.Warn("store: the inventory is written again: the held batch is written, the queue follows, and new check-ins and reports are accepted",
+		"written", n, "devices", devices, "queued", len(inv.ops), "unwritable_for", s.now().Sub(since).Round(time.Millisecond).String())
 }
 
 // inventoryLost reports the operations that could not be written when the
