@@ -98,13 +98,14 @@
 //
 // The guarantee is therefore: an operation for which RecordCheckIn or
 // Report returned nil is committed within FlushInterval plus one commit
-// while writes succeed, and by the first successful retry while they fail,
-// unless
+// while writes succeed, and, while they fail, as soon as a retry succeeds
+// (the held batch by that commit, what was queued behind it by the next
+// ones), unless
 //
 //   - the process dies first: as before, what is not committed is lost,
 //     and while writes fail that is the operations accepted before the
-//     first failure (at most QueueSize plus one batch), for as long as the
-//     failure lasts; or
+//     first failure (at most the batch being committed and a full
+//     queue), for as long as the failure lasts; or
 //   - the store is closed while writes still fail: Close makes one last
 //     attempt and, if it fails too, logs the lost operations at Error
 //     (their count and up to 20 device keys) and returns an error wrapping
