@@ -83,7 +83,16 @@ type Settings struct {
 	// logs them when it starts and devsvc status shows them. Render
 	// ignores them.
 	Warnings []string
+	// MinFreeSpace is the free space, in bytes, kept on the data
+	// directory's file system for the store: log uploads and audit lines
+	// that would take it are refused. 0: no floor.
+	MinFreeSpace int64
 }
+
+// DefaultMinFreeSpace is the default of Settings.MinFreeSpace, 256 MiB:
+// room for the inventory of a large fleet to grow many times over while an
+// admin frees space.
+const DefaultMinFreeSpace = 256 << 20
 
 // DefaultSettings returns the defaults for domain.
 func DefaultSettings(domain string) Settings {
@@ -103,6 +112,7 @@ func DefaultSettings(domain string) Settings {
 		LogFlushInterval:         5 * time.Minute,
 		MaxLogFileSize:           1024000,
 		MaxLogStorage:            1 << 30,
+		MinFreeSpace:             DefaultMinFreeSpace,
 		SignInMaxFailures:        5,
 		SignInMaxAddressFailures: 20,
 		SignInLockout:            15 * time.Minute,
@@ -265,6 +275,8 @@ var settings = []setting{
 		func(s *Settings) *int64 { return &s.MaxLogFileSize }),
 	num("max_log_storage", "Most bytes all stored device logs may take; uploads beyond are refused\n(507) until old logs expire. The log upload endpoint is anonymous on the LAN.",
 		func(s *Settings) *int64 { return &s.MaxLogStorage }),
+	num("min_free_space", "Free disk space, in bytes, kept on the data directory's file system for the\ndevice inventory and the catalog: device log uploads that would take it are\nrefused (507) and audit log lines dropped (counted, logged); below it\n`devsvc status` warns. 0: no floor (uploads may then fill the disk, and\ncheck-ins are answered 503 until space is freed).",
+		func(s *Settings) *int64 { return &s.MinFreeSpace }),
 	list("valid_log_file_types", "Device log types accepted (ValidLogFileTypes).",
 		func(s *Settings) *[]string { return &s.ValidLogFileTypes }),
 	list("valid_log_file_extensions", "Device log file extensions accepted (ValidLogFileExtensions).",

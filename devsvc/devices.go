@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"log/slog"
 	"net"
 	"net/http"
@@ -43,14 +44,14 @@ type deviceSide struct {
 func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *ntlm.Acceptor, limiter *signin.Limiter, log *slog.Logger) (*deviceSide, error) {
 	logs, err := devlogs.NewHandler(devlogs.Config{
 		Dir: filepath.Join(d.dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
-		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Logger: log.With("component", "devlogs"),
+		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Floor: d.floor, Logger: log.With("component", "devlogs"),
 	})
 	if err != nil {
 		return nil, fmt.Errorf("device log uploads: %w", err)
 	}
 	al, err := audit.Open(audit.Config{
 		Dir: filepath.Join(d.dir, datadir.AuditDir), Retention: s.LogCleanUpInterval, FlushInterval: s.LogFlushInterval,
-		Cleaners: []audit.Cleaner{logs}, Logger: log.With("component", "audit"),
+		Cleaners: []audit.Cleaner{logs}, Floor: d.floor, Logger: log.With("component", "audit"),
 	})
 	if err != nil {
 		logs.Close()
@@ -58,9 +59,10 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	}
 	api := deviceapi.New(d.store, deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices")))
 	prov := provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning")))
+	health := storeHealth{d.store}
 	return &deviceSide{
-		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal())),
-		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External())))),
+		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), health)),
+		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), health)))),
 		audit:    al, logs: logs,
 	}, nil
 }
@@ -113,7 +115,12 @@ func (d *deviceSide) Close() error {
 // prov, /healthz to a health check and everything else to api, which
 // answers unknown paths 404 itself. It compares paths exactly and never
 // cleans or redirects them: file paths are validated by deviceapi.
-func route(logPath string, logs, prov, api http.Handler) http.Handler {
+//
+// /healthz answers 200 "ok" while the service can take check-ins, and 503
+// while health says it cannot (the inventory cannot be written): a load
+// balancer then sends devices to another server. The answer does not say
+// why (the listener is anonymous); the log and devsvc status do.
+func route(logPath string, logs, prov, api http.Handler, health healthChecker) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case logPath:
@@ -121,12 +128,35 @@ func route(logPath string, logs, prov, api http.Handler) http.Handler {
 		case provisioning.Path:
 			prov.ServeHTTP(w, r)
 		case "/healthz":
-			w.Header().Set("Content-Type", "text/plain; charset=utf-8")
-			w.Write([]byte("ok\n"))
+			h := w.Header()
+			h.Set("Content-Type", "text/plain; charset=utf-8")
+			h.Set("Cache-Control", "no-store")
+			if err := health.Healthy(); err != nil {
+				w.WriteHeader(http.StatusServiceUnavailable)
+				io.WriteString(w, err.Error()+"\n")
+				return
+			}
+			io.WriteString(w, "ok\n")
 		default:
 			api.ServeHTTP(w, r)
 		}
 	})
+}
+
+// healthChecker says whether the service can take check-ins.
+type healthChecker interface {
+	// Healthy returns nil, or why not, in words for anyone.
+	Healthy() error
+}
+
+// storeHealth is healthy while the store can write the inventory.
+type storeHealth struct{ st *store.Store }
+
+func (s storeHealth) Healthy() error {
+	if h := s.st.InventoryHealth(); !h.Writable {
+		return errors.New("unavailable: the device inventory cannot be written, so check-ins are refused; see the service's log or devsvc status")
+	}
+	return nil
 }
 
 // baseURL returns the configured base URL, else https://name/ with the

@@ -12,6 +12,16 @@
 // admin gRPC API over mutual TLS. Listeners, TLS and shutdown live here; the
 // handlers are http.Handlers of their own packages.
 //
+// # Disk space
+//
+// One internal/freespace floor, min_free_space on the data directory's
+// file system, is given to the device log uploads and the audit log, which
+// refuse or drop what would take the room it keeps; the store is not
+// refused by it: the floor is its headroom. When the store cannot write the
+// inventory anyway, check-ins are answered 503 (package deviceapi),
+// /healthz on the device listeners answers 503, and devsvc status says so,
+// until a write succeeds again (package store explains the guarantee).
+//
 // # Goroutines
 //
 // Serve starts every goroutine it runs (listeners, the certificate watcher,

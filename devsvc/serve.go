@@ -20,6 +20,7 @@ import (
 	"github.com/opendus/opendus/devsvc/directory"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/internal/freespace"
 	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/signin"
 )
@@ -69,7 +70,13 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	defer d.Close()
+	defer func() {
+		// The store says what it could not write; say it again here,
+		// last, where an operator reading the end of the log looks.
+		if err := d.Close(); err != nil {
+			log.Error("closing the store", "err", err)
+		}
+	}()
 	lns, err := bind(ctx, s)
 	if err != nil {
 		return err
@@ -80,7 +87,11 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	defer h.Close() // after every goroutine stopped, before the store closes
+	defer func() { // after every goroutine stopped, before the store closes
+		if err := h.Close(); err != nil {
+			log.Error("closing the audit log and the log uploads", "err", err)
+		}
+	}()
 	if err := datadir.WriteRunInfo(opts.Dir, ri); err != nil {
 		return err
 	}
@@ -101,6 +112,10 @@ type deps struct {
 	certs    *certs.Store
 	store    *store.Store
 	ldap     *directory.Directory // nil without ldap_url
+	// floor is min_free_space on the data directory's file system: log
+	// uploads and audit lines are refused below it, so that the store
+	// keeps room.
+	floor *freespace.Floor
 }
 
 // openDeps opens the certificates, the store and the directory, and
@@ -115,7 +130,9 @@ func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
 	if err != nil {
 		return nil, fmt.Errorf("store: %w", err)
 	}
-	d := &deps{dir: dir, settings: s, certs: cs, store: st}
+	d := &deps{dir: dir, settings: s, certs: cs, store: st, floor: freespace.New(freespace.Config{
+		Dir: dir, Min: s.MinFreeSpace, What: "device log uploads and audit log lines", Logger: log.With("component", "freespace"),
+	})}
 	if d.ldap, err = openDirectory(s, log.With("component", "directory")); err != nil {
 		st.Close()
 		return nil, err
@@ -221,7 +238,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		},
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
 		Warnings: func() []string {
-			return append(certWarnings(d.certs.Expiring(30*24*time.Hour)), s.Warnings...)
+			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), s.Warnings...)
 		},
 	}
 	adminTLS := d.certs.AdminServerTLSConfig()
@@ -329,6 +346,26 @@ func cleanTmp(dir string) error {
 		}
 	}
 	return nil
+}
+
+// diskWarnings warns when the data directory's file system has less free
+// space than min_free_space, or its free space cannot be measured.
+func diskWarnings(f *freespace.Floor) []string {
+	if f.Min() <= 0 {
+		return nil
+	}
+	u, err := f.Usage()
+	if errors.Is(err, errors.ErrUnsupported) {
+		return nil
+	}
+	if err != nil {
+		return []string{fmt.Sprintf("the free space of the data directory's disk cannot be measured: %v", err)}
+	}
+	if u.Free >= f.Min() {
+		return nil
+	}
+	return []string{fmt.Sprintf("the data directory's disk has %s free of %s, below min_free_space (%s): device log uploads are refused and audit log lines dropped; free space (old logs under Logs/, other files on that disk)",
+		freespace.Bytes(u.Free), freespace.Bytes(u.Total), freespace.Bytes(f.Min()))}
 }
 
 func certInfos(list []certs.CertInfo) []service.CertInfo {

@@ -313,6 +313,34 @@ func TestServeLogLimits(t *testing.T) {
 	}
 }
 
+// TestServeMinFreeSpace: with min_free_space above the disk's free space,
+// log uploads are refused with 507 and status warns, while check-ins are
+// still recorded: the floor is headroom for the store, not a limit on it.
+func TestServeMinFreeSpace(t *testing.T) {
+	r := serve(t, func(s *datadir.Settings) { s.MinFreeSpace = 1 << 62 }, nil)
+	c, base := r.device(t, false, nil)
+	q := url.Values{"type": {"CELog"}, "name": {"a.clg"}, "mac": {"00-04-F2-00-00-01"}}
+	if code, body := do(t, c, http.MethodPost, base+devlogs.Path+"?"+q.Encode(), []byte("log"), nil); code != http.StatusInsufficientStorage ||
+		!strings.Contains(string(body), "nearly full") {
+		t.Errorf("upload below min_free_space = %d %q, want 507 saying the disk is nearly full", code, body)
+	}
+	r.checkIn(t)
+	if code, body := do(t, c, http.MethodGet, base+"/healthz", nil, nil); code != http.StatusOK || string(body) != "ok\n" {
+		t.Errorf("/healthz = %d %q, want 200 ok: the inventory is written", code, body)
+	}
+	admin := r.admin(t)
+	st, err := admin.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !st.Inventory.Writable || len(st.Warnings) != 1 || !strings.Contains(st.Warnings[0], "below min_free_space") {
+		t.Errorf("status: inventory %+v, warnings %q; want writable and a warning about min_free_space", st.Inventory, st.Warnings)
+	}
+	if ds, err := admin.Devices(t.Context()); err != nil || len(ds) != 1 {
+		t.Errorf("devices = %d (%v), want the check-in recorded", len(ds), err)
+	}
+}
+
 func TestServeRoundTableDeploy(t *testing.T) {
 	tree := t.TempDir()
 	p := filepath.Join(tree, "RoundTable", "Microsoft", "RoundTable", "A", "ENU", "4.0.7577.4372")

@@ -129,6 +129,16 @@ type Status struct {
 	DBBytes      int64            `json:"dbBytes"`
 	Actor        string           `json:"actor"`
 	Warnings     []string         `json:"warnings,omitempty"`
+	Inventory    InventoryStatus  `json:"inventory"`
+}
+
+// InventoryStatus says whether the device inventory can be written, in
+// Status. While it cannot, check-ins and reports are answered 503.
+type InventoryStatus struct {
+	Writable bool      `json:"writable"`
+	Since    time.Time `json:"since,omitzero"` // when the writes began to fail
+	Error    string    `json:"error,omitempty"`
+	Held     int64     `json:"held"` // accepted, waiting to be written
 }
 
 // CertStatus is one certificate in Status.
@@ -148,6 +158,10 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 		Counts: map[string]int64{"rules": r.GetRules(), "updates": r.GetUpdates(), "devices": r.GetDevices(),
 			"testDevices": r.GetTestDevices(), "accounts": r.GetAccounts()},
 		Seq: r.GetSeq(), Schema: int(r.GetSchemaVersion()), DBBytes: r.GetDbBytes(), Actor: r.GetActor(), Warnings: r.GetWarnings(),
+		Inventory: InventoryStatus{Writable: r.GetInventory().GetWritable(), Error: r.GetInventory().GetError(), Held: r.GetInventory().GetHeld()},
+	}
+	if inv := r.GetInventory(); inv.GetSince() != nil {
+		s.Inventory.Since = fromTS(inv.GetSince())
 	}
 	for _, l := range r.GetListeners() {
 		s.Listeners = append(s.Listeners, Listener{Name: l.GetName(), Address: l.GetAddress()})

@@ -153,7 +153,8 @@ func statusError(err error) error {
 		errors.Is(err, firmware.ErrIdentity),
 		errors.Is(err, firmware.ErrMAC):
 		code = codes.InvalidArgument
-	case errors.Is(err, service.ErrTooLarge):
+	case errors.Is(err, service.ErrTooLarge),
+		errors.Is(err, store.ErrUnavailable): // the disk is full, mostly
 		code = codes.ResourceExhausted
 	}
 	return status.Error(code, err.Error())
@@ -170,6 +171,13 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRep
 		Rules: int64(st.Stats.Rules), Updates: int64(st.Stats.Updates), Devices: int64(st.Stats.Devices),
 		TestDevices: int64(st.Stats.TestDevices), Accounts: int64(st.Stats.Accounts), Seq: st.Stats.Seq,
 		SchemaVersion: int32(st.Stats.SchemaVersion), DbBytes: st.Stats.DBBytes, Actor: st.Actor, Warnings: st.Warnings,
+		Inventory: &pb.InventoryStatus{Writable: st.Inventory.Writable, Held: int64(st.Inventory.Held)},
+	}
+	if !st.Inventory.Writable {
+		r.Inventory.Since = ts(st.Inventory.Since)
+		if st.Inventory.Err != nil {
+			r.Inventory.Error = st.Inventory.Err.Error()
+		}
 	}
 	for _, l := range st.Listeners {
 		r.Listeners = append(r.Listeners, &pb.Listener{Name: l.Name, Address: l.Address})

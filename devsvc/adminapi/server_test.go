@@ -40,6 +40,7 @@ type harness struct {
 	cs     *certs.Store
 	addr   string
 	client *Client
+	grpc   *grpc.Server
 }
 
 func newHarness(t *testing.T) *harness { return newHarnessDir(t, nil) }
@@ -47,6 +48,11 @@ func newHarness(t *testing.T) *harness { return newHarnessDir(t, nil) }
 // newHarnessDir is newHarness with a directory for password sign-in: the
 // server then verifies client certificates only if given.
 func newHarnessDir(t *testing.T, dir service.Authenticator) *harness {
+	return newHarnessSpool(t, dir, t.TempDir())
+}
+
+// newHarnessSpool is newHarnessDir with uploads spooled in spool.
+func newHarnessSpool(t *testing.T, dir service.Authenticator, spool string) *harness {
 	t.Helper()
 	cs := certstest.NewStore(t, certs.Config{})
 	st, err := store.Open(t.TempDir(), nil)
@@ -54,7 +60,7 @@ func newHarnessDir(t *testing.T, dir service.Authenticator) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := service.New(st, service.Config{SpoolDir: t.TempDir(), MaxImportFiles: 5, MaxImportBytes: 1 << 20, Directory: dir})
+	svc := service.New(st, service.Config{SpoolDir: spool, MaxImportFiles: 5, MaxImportBytes: 1 << 20, Directory: dir})
 	srv := NewServer(svc, Config{})
 	tlsConf := cs.AdminServerTLSConfig()
 	if dir != nil {
@@ -76,7 +82,7 @@ func newHarnessDir(t *testing.T, dir service.Authenticator) *harness {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	return &harness{st: st, cs: cs, addr: ln.Addr().String(), client: c}
+	return &harness{st: st, cs: cs, addr: ln.Addr().String(), client: c, grpc: g}
 }
 
 func ctx(t *testing.T) context.Context {
@@ -133,6 +139,7 @@ func TestStatusError(t *testing.T) {
 		store.ErrConflict:            codes.FailedPrecondition,
 		store.ErrIntegrity:           codes.InvalidArgument,
 		store.ErrClosed:              codes.Unavailable,
+		store.ErrUnavailable:         codes.ResourceExhausted, // the disk is full: not "cannot reach the server"
 		store.ErrSchema:              codes.Internal,
 		firmware.ErrNoPending:        codes.FailedPrecondition,
 		firmware.ErrNothingToRestore: codes.FailedPrecondition,

@@ -29,6 +29,10 @@ const (
 // cleanEvery is how often Run removes expired files.
 const cleanEvery = time.Hour
 
+// lossReportEvery is how often, at most, lost lines are logged while they
+// keep being lost; Close reports the rest.
+const lossReportEvery = time.Minute
+
 // FilePrefix and FileSuffix frame the UTC date in a day file's name:
 // imageUpdates-2026-11-21.log.
 const (
@@ -75,12 +79,26 @@ type Config struct {
 	// log uploads.
 	Cleaners []Cleaner
 
+	// Floor, if set, keeps room on the disk for what matters more than
+	// the audit log (the device inventory): lines that would leave less
+	// free space than the floor are dropped, counted and reported, rather
+	// than written or held (devices are never made to wait for the audit
+	// log). nil means none.
+	Floor Floor
+
 	// Now is the clock for line times, day files and retention. nil means
 	// time.Now. Run's ticker runs on the real (or synctest) clock.
 	Now func() time.Time
 
 	// Logger receives write and cleanup failures. nil discards.
 	Logger *slog.Logger
+}
+
+// Floor is a floor of free disk space (*freespace.Floor is one).
+type Floor interface {
+	// Room returns how many bytes may be written before the free space
+	// falls below the floor; zero or less when it is below already.
+	Room() (int64, error)
 }
 
 // Log is an open audit log. It is safe for concurrent use.
@@ -98,11 +116,16 @@ type Log struct {
 	closed bool
 
 	// wmu serialises writes to the file and guards the fields below.
-	wmu     sync.Mutex
-	f       *os.File
-	fday    int64 // day number of f
-	dirty   bool  // f has writes not yet fsynced
-	dropped int64 // lines lost to write errors
+	wmu      sync.Mutex
+	f        *os.File
+	fday     int64 // day number of f
+	fsize    int64 // size of f
+	dirty    bool  // f has writes not yet fsynced
+	dropped  int64 // lines lost since Open
+	unsaid   int64 // lines lost and not yet reported
+	losing   bool  // the last write lost lines
+	lastSaid time.Time
+	floorErr bool // the floor's error was logged
 }
 
 // chunk is a buffer of lines of one UTC day.
@@ -246,26 +269,81 @@ func (l *Log) flush(sync bool) error {
 	return errors.Join(errs...)
 }
 
-// write appends c to its day's file. wmu is held.
+// write appends c to its day's file: the whole lines that fit above the
+// floor, the others are lost. A write that fails part way (the disk is
+// full) is cut back to its last whole line, so that the file never holds a
+// torn line. wmu is held.
 func (l *Log) write(c chunk) error {
+	data := c.b
+	low := false
+	if l.cfg.Floor != nil {
+		room, err := l.cfg.Floor.Room()
+		switch {
+		case err != nil:
+			// Writing anyway: the audit log is the service's record.
+			if !l.floorErr {
+				l.floorErr = true
+				l.log.Error("audit: free disk space cannot be measured; writing without the floor", "err", err)
+			}
+		case room < int64(len(data)):
+			cut := 0
+			if room > 0 {
+				cut = bytes.LastIndexByte(data[:room], '\n') + 1
+			}
+			l.lost(data[cut:], errLowSpace)
+			data, low = data[:cut], true
+		}
+	}
+	if len(data) == 0 {
+		return nil
+	}
 	if err := l.openDay(c.day); err != nil {
-		l.lost(c, err)
+		l.lost(data, err)
 		return err
 	}
 	l.dirty = true
-	if _, err := l.f.Write(c.b); err != nil {
+	n, err := l.f.Write(data)
+	l.fsize += int64(n)
+	if err != nil {
 		err = fmt.Errorf("audit: %s: %w", l.f.Name(), err)
-		l.lost(c, err)
+		if keep := bytes.LastIndexByte(data[:n], '\n') + 1; keep < n {
+			if terr := l.f.Truncate(l.fsize - int64(n-keep)); terr != nil {
+				err = errors.Join(err, fmt.Errorf("audit: cutting off a torn line: %w", terr))
+			} else {
+				l.fsize -= int64(n - keep)
+			}
+			n = keep
+		}
+		l.lost(data[n:], err)
 		return err
+	}
+	if !low && l.losing {
+		l.losing = false
+		l.log.Warn("audit: lines are written again", "lost", l.unsaid, "lost_total", l.dropped)
+		l.unsaid, l.lastSaid = 0, time.Time{}
 	}
 	return nil
 }
 
-// lost reports the lines of c that could not be written. wmu is held.
-func (l *Log) lost(c chunk, err error) {
-	n := int64(bytes.Count(c.b, []byte{'\n'}))
+// errLowSpace is why lines that do not fit above Config.Floor are lost.
+var errLowSpace = errors.New("free disk space is below the floor (min_free_space)")
+
+// lost counts the lines of b, which could not be written, and reports
+// them: at once when lines start being lost, then at most once every
+// lossReportEvery while they keep being lost, and the rest at Close. wmu
+// is held.
+func (l *Log) lost(b []byte, err error) {
+	n := int64(bytes.Count(b, []byte{'\n'}))
+	if n == 0 {
+		return
+	}
 	l.dropped += n
-	l.log.Error("audit: lines lost", "lines", n, "lost_total", l.dropped, "err", err)
+	l.unsaid += n
+	l.losing = true
+	if now := l.now(); l.lastSaid.IsZero() || now.Sub(l.lastSaid) >= lossReportEvery || now.Before(l.lastSaid) {
+		l.log.Error("audit: lines lost", "lines", l.unsaid, "lost_total", l.dropped, "err", err)
+		l.unsaid, l.lastSaid = 0, now
+	}
 }
 
 // openDay makes l.f the file of day, fsyncing and closing the previous
@@ -282,13 +360,21 @@ func (l *Log) openDay(day int64) error {
 	if err != nil {
 		return fmt.Errorf("audit: %w", err)
 	}
-	if fi, err := f.Stat(); err == nil && fi.Size() == 0 {
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("audit: %w", err)
+	}
+	size := fi.Size()
+	if size == 0 {
 		if _, err := f.WriteString(header); err != nil {
+			f.Truncate(0)
 			f.Close()
 			return fmt.Errorf("audit: %s: %w", name, err)
 		}
+		size = int64(len(header))
 	}
-	l.f, l.fday = f, day
+	l.f, l.fday, l.fsize = f, day, size
 	return nil
 }
 
@@ -313,9 +399,11 @@ func (l *Log) Flush() error {
 	return l.flush(true)
 }
 
-// Close writes the pending lines, fsyncs and closes the file. Lines added
-// after Close (by requests still running) are written at once, each
-// opening and closing the file: close the servers first.
+// Close writes the pending lines that it can, fsyncs and closes the file,
+// and logs the lines it could not write (and any lost before and not yet
+// reported) at Error. Lines added after Close (by requests still running)
+// are written at once, each opening and closing the file: close the
+// servers first.
 func (l *Log) Close() error {
 	l.mu.Lock()
 	if l.closed {
@@ -328,6 +416,10 @@ func (l *Log) Close() error {
 	l.wmu.Lock()
 	if cerr := l.closeFile(); err == nil {
 		err = cerr
+	}
+	if l.unsaid > 0 {
+		l.log.Error("audit: closing with lines that could not be written: they are lost", "lines", l.unsaid, "lost_total", l.dropped)
+		l.unsaid = 0
 	}
 	l.wmu.Unlock()
 	return err

@@ -55,9 +55,22 @@
 // FlushInterval when Run is running; a crash loses at most the lines of the
 // last interval. Only one write to the file is in progress at a time and
 // buffers are written in the order they were filled, so lines never
-// interleave. If a write fails (disk full) the lines of that buffer are
-// dropped, counted and reported through Config.Logger, rather than growing
-// memory without bound.
+// interleave.
+//
+// # When the disk is full
+//
+// Devices are never made to wait for the audit log, and memory does not
+// grow without bound: lines that cannot be written are dropped, counted
+// and reported through Config.Logger at Error, at once when lines start
+// being lost, then at most once a minute while they keep being lost, once
+// at Warn when lines are written again, and at Close whatever was not
+// reported yet. Config.Floor (min_free_space) keeps room on the disk for
+// the device inventory: a buffer is written only as far as its whole
+// lines fit above the floor, the rest is dropped before the disk is
+// touched. A write that fails part way (the disk is full) is cut back to
+// its last whole line, so a day file never holds a torn line and the next
+// write starts a line of its own. Close writes what it can and reports
+// what it could not.
 //
 // # Mounting
 //

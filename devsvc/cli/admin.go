@@ -596,6 +596,11 @@ var statusCmd = &command{
 		t.flush()
 		fmt.Fprintf(w, "\nRules %d, updates %d, devices %d, test devices %d, accounts %d; history at %d; database %.1f MB (schema %d)\n",
 			s.Counts["rules"], s.Counts["updates"], s.Counts["devices"], s.Counts["testDevices"], s.Counts["accounts"], s.Seq, float64(s.DBBytes)/1e6, s.Schema)
+		if inv := s.Inventory; inv.Writable {
+			fmt.Fprintf(w, "Inventory: written as devices check in (%d waiting).\n", inv.Held)
+		} else {
+			fmt.Fprintf(w, "Inventory: CANNOT BE WRITTEN since %s: %s; %d check-ins and reports wait, new ones are answered 503.\n", when(inv.Since), inv.Error, inv.Held)
+		}
 		for _, warn := range s.Warnings {
 			fmt.Fprintf(w, "WARNING: %s\n", warn)
 		}

@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"context"
 	"errors"
+	"fmt"
+	"log/slog"
 	"net/http"
 	"strconv"
 	"strings"
@@ -219,6 +221,44 @@ func TestShedWhenInventoryBusy(t *testing.T) {
 		if err != nil || ra < 30 || ra >= 60 {
 			t.Errorf("Retry-After = %q, want seconds in [30, 60)", w.Header().Get("Retry-After"))
 		}
+	}
+}
+
+// unwritableStore is the real store while its inventory cannot be
+// written.
+type unwritableStore struct{ *store.Store }
+
+func (unwritableStore) RecordCheckIn(context.Context, firmware.Device) error {
+	return fmt.Errorf("store: %w since 2026-11-21T08:00:00Z: no space left on device", store.ErrUnavailable)
+}
+
+func (unwritableStore) Report(context.Context, store.Report) error { return store.ErrUnavailable }
+
+// TestUnavailableWhenInventoryUnwritable: a check-in or report the store
+// cannot record is answered 503 with Retry-After, never 200 or 204, and
+// each device is not logged.
+func TestUnavailableWhenInventoryUnwritable(t *testing.T) {
+	var logged bytes.Buffer
+	srv := deviceapi.New(unwritableStore{offerStore(t)}, deviceapi.Config{Now: fixedClock, RetryAfter: 30 * time.Second,
+		Logger: slog.New(slog.NewTextHandler(&logged, &slog.HandlerOptions{Level: slog.LevelWarn}))})
+	for _, tt := range []struct {
+		h          http.Handler
+		path, body string
+	}{
+		{srv.Internal(), deviceproto.CheckInPath, string(checkInBody(cx600, macDevice, v1))},
+		{srv.Internal(), deviceproto.StatusPath, string(statusBody(macDevice, firmware.StateDownloading, v2, ""))},
+	} {
+		w := do(tt.h, "POST", tt.path, []byte(tt.body))
+		if w.Code != http.StatusServiceUnavailable || !strings.Contains(w.Body.String(), "cannot record") {
+			t.Errorf("POST %s = %d %q, want 503 saying it cannot record", tt.path, w.Code, w.Body.String())
+		}
+		ra, err := strconv.Atoi(w.Header().Get("Retry-After"))
+		if err != nil || ra < 30 || ra >= 60 {
+			t.Errorf("POST %s: Retry-After = %q, want seconds in [30, 60)", tt.path, w.Header().Get("Retry-After"))
+		}
+	}
+	if logged.Len() > 0 {
+		t.Errorf("logged per device at Warn or above:\n%s", logged.String())
 	}
 }
 

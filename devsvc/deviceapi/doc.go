@@ -53,6 +53,13 @@
 // (store.ErrBusy) or more than MaxInFlight check-ins and reports are being
 // handled, the answer is 503 with a Retry-After spread per device.
 //
+// A check-in or report is answered 200 (204) only once the store has
+// accepted it, which it does only while the inventory can be written: while
+// it cannot (the disk is full, store.ErrUnavailable) every check-in and
+// report is answered 503 with Retry-After, and nothing is recorded, until a
+// write succeeds again. The store logs the change of state; the device side
+// does not log each device it turns away.
+//
 // # Files
 //
 // Files are served from store.OpenFile: only files of committed updates,

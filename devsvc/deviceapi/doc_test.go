@@ -98,6 +98,7 @@ func TestProtocolDoc(t *testing.T) {
 		"checkin-moved":      {h: deviceapi.New(st, moved).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
 		"checkin-malformed":  {h: in, method: "POST", path: deviceproto.CheckInPath, body: bytes.Replace(upToDate, []byte("<Vendor>Polycom</Vendor>"), nil, 1)},
 		"checkin-busy":       {h: busy.Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-disk-full":  {h: deviceapi.New(unwritableStore{st}, cfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
 		"checkin-ext-nouser": {h: ext, method: "POST", path: deviceproto.CheckInPathExt, body: upToDate},
 		"status-downloading": {h: in, method: "POST", path: deviceproto.StatusPath,
 			body: statusBody(macDevice, firmware.StateDownloading, v1, "")},

@@ -505,6 +505,14 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
 		s.reply(w, http.StatusServiceUnavailable, "busy: retry after the time in Retry-After")
+	case errors.Is(err, store.ErrUnavailable):
+		// The store logs when the inventory stops and starts being
+		// written, once each; not every device it turns away.
+		if key == "" {
+			key = remoteIP(r)
+		}
+		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
+		s.reply(w, http.StatusServiceUnavailable, "the service cannot record check-ins and reports right now; retry after the time in Retry-After")
 	case errors.Is(err, store.ErrClosed):
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(remoteIP(r)), 10))
 		s.reply(w, http.StatusServiceUnavailable, "the service is stopping; retry after the time in Retry-After")

@@ -15,6 +15,7 @@ import (
 	"strconv"
 	"strings"
 	"sync/atomic"
+	"syscall"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/audit"
@@ -81,6 +82,13 @@ type Config struct {
 	// logs. Zero means DefaultMaxTotal, 1 GiB.
 	MaxTotal int64
 
+	// Floor, if set, keeps room on the disk for what matters more than
+	// logs (the device inventory): an upload is refused with 507 when it
+	// would leave less free space than the floor, counting what the
+	// uploads in progress may still write. nil means none: only MaxTotal
+	// bounds the logs.
+	Floor Floor
+
 	// Now is the clock for stored names and retention. nil means time.Now.
 	Now func() time.Time
 
@@ -116,7 +124,17 @@ var (
 	// ErrFull is returned when the upload would take the stored logs past
 	// Config.MaxTotal.
 	ErrFull = errors.New("device log storage is full; uploads resume as old logs expire")
+	// ErrLowSpace is returned when the upload would leave less free disk
+	// space than Config.Floor keeps, or the disk is full.
+	ErrLowSpace = errors.New("the server's disk is nearly full; uploads resume when space is freed")
 )
+
+// Floor is a floor of free disk space (*freespace.Floor is one).
+type Floor interface {
+	// Room returns how many bytes may be written before the free space
+	// falls below the floor; zero or less when it is below already.
+	Room() (int64, error)
+}
 
 // Handler stores uploaded device logs. It is safe for concurrent use.
 type Handler struct {
@@ -127,6 +145,9 @@ type Handler struct {
 	now   func() time.Time
 	log   *slog.Logger
 	used  atomic.Int64 // bytes stored and reserved by uploads in progress
+	// writing is the bytes reserved by the uploads in progress: what they
+	// may still write, which the free space does not show yet.
+	writing atomic.Int64
 }
 
 // NewHandler returns the upload handler, creating Dir and a folder per
@@ -252,14 +273,21 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := statusOf(err)
 		attrs := []any{"remote", r.RemoteAddr, "type", up.typ, "name", up.name, "mac", up.mac, "err", err}
-		if code >= 500 {
+		if code >= 500 && code != http.StatusInsufficientStorage {
 			h.log.Error("devlogs: upload not stored", attrs...)
 			reply(w, code, "the log could not be stored; try again later")
 			return
 		}
-		if code == http.StatusInsufficientStorage {
+		switch {
+		case errors.Is(err, ErrLowSpace):
+			// The floor logs when the disk crosses it, once each way;
+			// the device is not told how much space is free.
+			h.log.Info("devlogs: upload refused: the disk is nearly full (min_free_space)", attrs...)
+			reply(w, code, ErrLowSpace.Error())
+			return
+		case code == http.StatusInsufficientStorage:
 			h.log.Warn("devlogs: upload refused: the device log storage is full (max_log_storage)", attrs...)
-		} else {
+		default:
 			h.log.Info("devlogs: upload refused", attrs...)
 		}
 		reply(w, code, err.Error())
@@ -276,7 +304,7 @@ func statusOf(err error) int {
 		return http.StatusRequestEntityTooLarge
 	case errors.Is(err, ErrMediaType):
 		return http.StatusUnsupportedMediaType
-	case errors.Is(err, ErrFull):
+	case errors.Is(err, ErrFull), errors.Is(err, ErrLowSpace):
 		return http.StatusInsufficientStorage
 	case errors.Is(err, ErrType), errors.Is(err, ErrName), errors.Is(err, ErrExtension), errors.Is(err, ErrMAC),
 		errors.Is(err, ErrQuery), errors.Is(err, ErrEmpty), errors.Is(err, ErrInterrupted):
@@ -327,6 +355,10 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 	}
 	var kept int64
 	defer func() { h.used.Add(kept - reserved) }()
+	if err := h.roomFor(reserved); err != nil {
+		return "", up, err
+	}
+	defer h.writing.Add(-reserved)
 	who := up.mac
 	if who == "" {
 		who = remoteName(r.RemoteAddr)
@@ -352,6 +384,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
 			return "", up, fmt.Errorf("%w (%d bytes)", ErrTooLarge, h.cfg.MaxSize)
 		}
+		if errors.Is(err, syscall.ENOSPC) {
+			return "", up, fmt.Errorf("%w: writing %s: %v", ErrLowSpace, tmp, err)
+		}
 		if errors.Is(err, fs.ErrClosed) || isWriteErr(f, err) {
 			return "", up, fmt.Errorf("devlogs: writing %s: %w", tmp, err)
 		}
@@ -361,6 +396,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 		return "", up, ErrEmpty
 	}
 	if err := f.Sync(); err != nil {
+		if errors.Is(err, syscall.ENOSPC) {
+			return "", up, fmt.Errorf("%w: %s: %v", ErrLowSpace, tmp, err)
+		}
 		return "", up, fmt.Errorf("devlogs: %s: %w", tmp, err)
 	}
 	err = f.Close()
@@ -381,6 +419,27 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 		return "", up, err
 	}
 	return stored, up, nil
+}
+
+// roomFor takes n bytes of the room above Config.Floor for an upload, or
+// returns ErrLowSpace. What the uploads in progress have reserved counts as
+// taken, though part of it is on the disk already: the floor errs on the
+// side of the space it keeps. On success the caller gives the n bytes back
+// (writing.Add(-n)) when the upload ends.
+func (h *Handler) roomFor(n int64) error {
+	if h.cfg.Floor == nil {
+		h.writing.Add(n)
+		return nil
+	}
+	room, err := h.cfg.Floor.Room()
+	if err != nil {
+		return fmt.Errorf("devlogs: measuring free disk space: %w", err)
+	}
+	if w := h.writing.Add(n); w > room {
+		h.writing.Add(-n)
+		return fmt.Errorf("%w (%d bytes may be written above min_free_space, uploads in progress may write %d)", ErrLowSpace, max(room, 0), w-n)
+	}
+	return nil
 }
 
 // isWriteErr reports whether err came from writing f rather than reading

@@ -625,3 +625,117 @@ func TestQuota(t *testing.T) {
 		t.Errorf("Used() after a refused upload = %d, want 100", got)
 	}
 }
+
+// fakeFloor is a floor whose room the test sets.
+type fakeFloor struct {
+	mu   sync.Mutex
+	room int64
+	err  error
+}
+
+func (f *fakeFloor) set(room int64, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.room, f.err = room, err
+}
+
+func (f *fakeFloor) Room() (int64, error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.room, f.err
+}
+
+// TestFloor: an upload that would leave less free space than the floor,
+// counting what the uploads in progress may still write, is refused with
+// 507 and stores nothing.
+func TestFloor(t *testing.T) {
+	floor := &fakeFloor{}
+	e := newEnv(t, Config{MaxSize: 1000, Floor: floor})
+	upload := func(n int, chunked bool) (int, string) {
+		var body io.Reader = bytes.NewReader(bytes.Repeat([]byte("x"), n))
+		if chunked {
+			body = io.MultiReader(body) // no length: reserves MaxSize
+		}
+		return e.post(t, q("type", "CELog", "name", "a.clg"), body, "")
+	}
+	steps := []struct {
+		name    string
+		room    int64
+		err     error
+		writing int64 // reserved by uploads in progress
+		n       int
+		chunked bool
+		want    int
+	}{
+		{"room", 1000, nil, 0, 500, false, http.StatusCreated},
+		{"exactly the room", 500, nil, 0, 500, false, http.StatusCreated},
+		{"one byte over", 499, nil, 0, 500, false, http.StatusInsufficientStorage},
+		{"below the floor", -100, nil, 0, 1, false, http.StatusInsufficientStorage},
+		{"chunked reserves MaxSize", 999, nil, 0, 10, true, http.StatusInsufficientStorage},
+		{"chunked with room for MaxSize", 1000, nil, 0, 10, true, http.StatusCreated},
+		{"uploads in progress count", 1500, nil, 1000, 600, false, http.StatusInsufficientStorage},
+		{"beside uploads in progress", 1500, nil, 1000, 500, false, http.StatusCreated},
+		{"free space cannot be measured", 1 << 30, errors.New("statfs: I/O error"), 0, 1, false, http.StatusInternalServerError},
+	}
+	stored := 0
+	for _, s := range steps {
+		t.Run(s.name, func(t *testing.T) {
+			floor.set(s.room, s.err)
+			if s.writing > 0 {
+				if err := e.h.roomFor(s.writing); err != nil {
+					t.Fatal(err)
+				}
+				defer e.h.writing.Add(-s.writing)
+			}
+			used := e.h.Used()
+			code, msg := upload(s.n, s.chunked)
+			if code != s.want {
+				t.Fatalf("upload of %d bytes with %d bytes of room, %d being written: %d %q, want %d", s.n, s.room, s.writing, code, msg, s.want)
+			}
+			if code == http.StatusCreated {
+				stored++
+				return
+			}
+			if code == http.StatusInsufficientStorage && msg != ErrLowSpace.Error()+"\n" {
+				t.Errorf("507 says %q, want %q (no figures for an anonymous client)", msg, ErrLowSpace.Error())
+			}
+			if got := e.h.Used(); got != used {
+				t.Errorf("Used() after a refused upload = %d, want %d", got, used)
+			}
+		})
+	}
+	if got := e.h.writing.Load(); got != 0 {
+		t.Errorf("%d bytes still reserved after every upload ended, want 0", got)
+	}
+	if n := len(e.files(t)); n != stored {
+		t.Errorf("%d files stored, want %d", n, stored)
+	}
+}
+
+// TestDiskFullUpload: an upload that meets a full disk is answered 507,
+// not 500, and gives its space back.
+func TestDiskFullUpload(t *testing.T) {
+	base := testtool.TmpFS(t, 1<<20)
+	h, err := NewHandler(Config{Dir: filepath.Join(base, "Logs", "Client"), MaxSize: 4 << 20})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer h.Close()
+	srv := httptest.NewServer(h)
+	defer srv.Close()
+	post := func(n int) (int, string) {
+		resp, err := srv.Client().Post(srv.URL+Path+"?"+q("type", "CELog", "name", "a.clg"), "", bytes.NewReader(make([]byte, n)))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		b, _ := io.ReadAll(resp.Body)
+		return resp.StatusCode, string(b)
+	}
+	if code, msg := post(2 << 20); code != http.StatusInsufficientStorage || !strings.Contains(msg, "nearly full") {
+		t.Errorf("upload larger than the disk = %d %q, want 507 saying the disk is full", code, msg)
+	}
+	if code, msg := post(512 << 10); code != http.StatusCreated {
+		t.Errorf("upload after the refused one = %d %q, want 201: the refused one's space is given back", code, msg)
+	}
+}

@@ -43,7 +43,23 @@
 //	507 Insufficient Storage    the stored logs would exceed MaxTotal (1 GiB
 //	                      by default, max_log_storage): the listener is
 //	                      anonymous, so the space logs take is bounded; old
-//	                      logs expire after Retention and make room
+//	                      logs expire after Retention and make room. Also
+//	                      when the upload would leave less free disk space
+//	                      than Config.Floor keeps (min_free_space), or the
+//	                      disk is full: the body then says only that the
+//	                      disk is nearly full
+//
+// # Free space
+//
+// MaxTotal bounds what logs take, not what is free: the disk may be
+// smaller, or filled by something else. Config.Floor keeps room for the
+// service's own records (the device inventory): before anything is
+// written, an upload must fit in the room above the floor, less what the
+// uploads in progress have reserved (their Content-Length, or MaxSize when
+// chunked), else it is refused with 507. A write that meets a full disk
+// anyway is refused with 507 too, and its temporary file removed. The
+// floor logs when the disk crosses it, once each way; each refused upload
+// is logged at Info only.
 //
 // For example, with curl:
 //

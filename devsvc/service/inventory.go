@@ -115,6 +115,10 @@ func (s *Service) Devices(ctx context.Context) ([]firmware.Device, error) {
 		return nil, err
 	}
 	if err := s.st.Flush(ctx); err != nil {
+		if errors.Is(err, store.ErrUnavailable) {
+			h := s.st.InventoryHealth()
+			return nil, fmt.Errorf("%w; %d check-ins and reports wait to be written, so the list would miss them: free space on the data directory's disk (devsvc status says more)", err, h.Held)
+		}
 		return nil, err
 	}
 	return s.st.Devices(ctx)
@@ -145,10 +149,13 @@ func (s *Service) Backup(ctx context.Context, w io.Writer) (int64, error) {
 
 // Status is the service's state, for an admin.
 type Status struct {
-	Version      string
-	Started      time.Time
-	DataDir      string
-	Stats        store.Stats
+	Version string
+	Started time.Time
+	DataDir string
+	Stats   store.Stats
+	// Inventory says whether the device inventory can be written; while
+	// it cannot, devices are answered 503 and Warnings says so first.
+	Inventory    store.InventoryHealth
 	Listeners    []Listener
 	Certificates []CertInfo
 	Warnings     []string
@@ -166,17 +173,28 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	out := Status{Version: s.cfg.Version, Started: s.started, DataDir: s.st.Dir(), Stats: st, Actor: p.Name}
+	out := Status{Version: s.cfg.Version, Started: s.started, DataDir: s.st.Dir(), Stats: st, Inventory: s.st.InventoryHealth(), Actor: p.Name}
 	if s.cfg.Listeners != nil {
 		out.Listeners = s.cfg.Listeners()
 	}
 	if s.cfg.Certificates != nil {
 		out.Certificates = s.cfg.Certificates()
 	}
+	if h := out.Inventory; !h.Writable {
+		out.Warnings = append(out.Warnings, inventoryWarning(h))
+	}
 	if s.cfg.Warnings != nil {
-		out.Warnings = s.cfg.Warnings()
+		out.Warnings = append(out.Warnings, s.cfg.Warnings()...)
 	}
 	return out, nil
+}
+
+// inventoryWarning says that the inventory cannot be written, what that
+// does to devices, and what to do.
+func inventoryWarning(h store.InventoryHealth) string {
+	return fmt.Sprintf("the device inventory cannot be written since %s (%v): check-ins and status reports are answered 503 until it can, "+
+		"and %d accepted before wait to be written; free space on the data directory's disk (the service retries by itself)",
+		h.Since.Format(time.RFC3339), h.Err, h.Held)
 }
 
 // Now is the service's clock, for transports that show times.

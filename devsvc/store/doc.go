@@ -68,7 +68,8 @@
 // Check-ins are frequent and each one changes a device record, so they are
 // not written one transaction (and fsync) each. RecordCheckIn and Report
 // put the operation on a bounded queue and return at once; ErrBusy when it
-// is full (the device side answers 503 with Retry-After). One writer
+// is full, ErrUnavailable while the inventory cannot be written (below);
+// the device side answers both 503 with Retry-After. One writer
 // goroutine gathers the queued operations, merging them per device in
 // queue order, and commits them in one fsynced transaction when the oldest
 // has waited FlushInterval (200 ms by default), when the batch reaches
@@ -77,4 +78,49 @@
 // second; Flush waits until everything queued before it is durable. A
 // crash loses at most the operations not yet committed, never a catalog
 // change.
+//
+// # When the inventory cannot be written
+//
+// A commit can fail: the disk is full, or an I/O error. bbolt then rolls
+// the transaction back and the database stays as the last commit left it:
+// a commit writes its new pages first and the meta page that makes them
+// live last, so a failed write leaves only pages nothing refers to. The
+// writer never drops the failed batch. It keeps it, stops taking from the
+// queue, and retries it 100 ms later, then doubling the wait up to every 5
+// s, and at once when Flush asks. Meanwhile RecordCheckIn and Report
+// return ErrUnavailable (the device side answers 503 with Retry-After), so
+// nothing more is accepted that might not be written; InventoryHealth says
+// since when, why and how much is held, and the store logs once at Error
+// when the writes start failing and once at Warn when they succeed again.
+// When a retry succeeds the held batch is committed and the queue is taken
+// again, in order, so each device's operations still apply in the order
+// they were accepted.
+//
+// The guarantee is therefore: an operation for which RecordCheckIn or
+// Report returned nil is committed within FlushInterval plus one commit
+// while writes succeed, and, while they fail, as soon as a retry succeeds
+// (the held batch by that commit, what was queued behind it by the next
+// ones), unless
+//
+//   - the process dies first: as before, what is not committed is lost,
+//     and while writes fail that is the operations accepted before the
+//     first failure (at most the batch being committed and a full
+//     queue), for as long as the failure lasts; or
+//   - the store is closed while writes still fail: Close makes one last
+//     attempt and, if it fails too, logs the lost operations at Error
+//     (their count and up to 20 device keys) and returns an error wrapping
+//     ErrUnavailable.
+//
+// A device sends its whole state at every check-in, so a lost check-in is
+// made good at the device's next one. Both cases need the disk to be full
+// when the store writes; the service keeps a floor of free space
+// (min_free_space, package internal/freespace) below which it refuses
+// anonymous log uploads and drops audit lines, so that what the network
+// can make it write never takes the room the inventory needs. The store's
+// own writes are not refused by the floor: the floor is their headroom.
+//
+// A stored device record that cannot be read (which a consistent database
+// never has) is left as it is and that device's operations are logged and
+// dropped, so that one bad record cannot make the whole inventory
+// unwritable.
 package store

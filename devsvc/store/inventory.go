@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	bolt "go.etcd.io/bbolt"
@@ -35,6 +37,22 @@ type invOp struct {
 	report  *Report
 }
 
+// InventoryHealth is the state of the inventory's writes (see Store.
+// InventoryHealth and the package documentation).
+type InventoryHealth struct {
+	// Writable is false while the last inventory write failed (the disk is
+	// full, say): RecordCheckIn and Report then return ErrUnavailable.
+	Writable bool
+	// Since is when the writes began to fail; zero while Writable.
+	Since time.Time
+	// Err is the last write's error; nil while Writable.
+	Err error
+	// Held counts the check-ins and reports accepted but not yet written:
+	// those accepted before the writes failed are kept and retried until
+	// they are written.
+	Held int
+}
+
 // inventory is the queue of inventory writes and the writer's controls.
 type inventory struct {
 	mu     sync.RWMutex // held shared to enqueue, exclusively to close
@@ -44,27 +62,53 @@ type inventory struct {
 	quit   chan struct{}
 	done   chan struct{}
 	every  time.Duration
+
+	// failing is set while the writes fail: enqueue refuses.
+	failing atomic.Bool
+	// batched is the number of operations the writer has taken from the
+	// queue and not yet committed.
+	batched atomic.Int64
+	// hmu guards health, which the writer keeps (Held is not kept:
+	// snapshot counts it).
+	hmu    sync.Mutex
+	health InventoryHealth
+	// lost is the error of the operations the writer could not write
+	// when it stopped; read after done is closed.
+	lost error
 }
 
 // maxBatch bounds the operations of one inventory transaction.
 const maxBatch = 32768
 
+// Back-off of the retries of a failed inventory write: from retryMin,
+// doubling, up to retryMax.
+const (
+	retryMin = 100 * time.Millisecond
+	retryMax = 5 * time.Second
+)
+
 func newInventory(size int, every time.Duration) *inventory {
 	return &inventory{
-		ops:   make(chan *invOp, size),
-		flush: make(chan chan error),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-		every: every,
+		ops:    make(chan *invOp, size),
+		flush:  make(chan chan error),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		every:  every,
+		health: InventoryHealth{Writable: true},
 	}
 }
 
-// enqueue queues op without waiting: ErrBusy when the queue is full.
+// enqueue queues op without waiting: ErrUnavailable while the writes
+// fail, ErrBusy when the queue is full.
 func (inv *inventory) enqueue(op *invOp) error {
 	inv.mu.RLock()
 	defer inv.mu.RUnlock()
 	if inv.closed {
 		return ErrClosed
+	}
+	if inv.failing.Load() {
+		h := inv.snapshot()
+		return fmt.Errorf("store: %w since %s: %v", ErrUnavailable, h.Since.Format(time.RFC3339), h.Err)
 	}
 	select {
 	case inv.ops <- op:
@@ -74,22 +118,42 @@ func (inv *inventory) enqueue(op *invOp) error {
 	}
 }
 
-// stop makes further writes ErrClosed and waits until the writer committed
-// what was queued.
-func (inv *inventory) stop() {
+// snapshot returns the health, with Held counting the batch and the
+// queue.
+func (inv *inventory) snapshot() InventoryHealth {
+	inv.hmu.Lock()
+	h := inv.health
+	inv.hmu.Unlock()
+	h.Held = int(inv.batched.Load()) + len(inv.ops)
+	return h
+}
+
+// stop makes further writes ErrClosed, waits until the writer has written
+// what was queued, or tried to, and returns the error of what it could
+// not write.
+func (inv *inventory) stop() error {
 	inv.mu.Lock()
 	inv.closed = true
 	inv.mu.Unlock()
 	close(inv.quit)
 	<-inv.done
+	return inv.lost
 }
+
+// InventoryHealth says whether the inventory can be written, since when
+// it cannot, why, and how many accepted check-ins and reports wait to be
+// written. It does no I/O.
+func (s *Store) InventoryHealth() InventoryHealth { return s.inv.snapshot() }
 
 // RecordCheckIn queues a device's check-in and returns at once; the record
 // is durable within FlushInterval plus one commit (see Flush). The device's
 // key is d.Key, else firmware.DeviceKey(d.MAC, d.Serial); a zero
 // LastCheckIn means now. The stored State, Target, Error, LastReport and
 // LastUpdate fields are kept; everything else is replaced. ErrBusy when the
-// queue is full.
+// queue is full; ErrUnavailable while the inventory cannot be written.
+// Once it returned nil the check-in is kept until it is written, however
+// long the writes fail, unless the store is closed before (see the
+// package documentation).
 func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -115,7 +179,7 @@ func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 // It sets the device's State, Target, Error and LastReport; success also
 // sets Version to Target and LastUpdate to the report's time. A report for
 // a device not in the inventory creates its record. ErrBusy when the queue
-// is full.
+// is full; ErrUnavailable while the inventory cannot be written.
 func (s *Store) Report(ctx context.Context, r Report) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -138,7 +202,9 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 }
 
 // Flush waits until everything queued before the call is committed and
-// fsynced, and returns the commit's error.
+// fsynced, and returns the commit's error. While the inventory cannot be
+// written it tries once more at once, and returns an error wrapping
+// ErrUnavailable if that fails too.
 func (s *Store) Flush(ctx context.Context) error {
 	reply := make(chan error, 1)
 	s.inv.mu.RLock()
@@ -165,19 +231,27 @@ func (s *Store) Flush(ctx context.Context) error {
 // them per device, and commits them in one fsynced transaction when the
 // oldest has waited FlushInterval, when a Flush asks, when the batch is
 // full, and at Close.
+//
+// A batch whose commit fails is kept, never dropped: the writer stops
+// taking from the queue, enqueue refuses (ErrUnavailable), and the batch
+// is retried with back-off (and at once when Flush asks) until a commit
+// succeeds; then the queue is taken again. At Close the batch and the
+// queue get one last attempt.
 func (s *Store) writeInventory() {
 	inv := s.inv
 	defer close(inv.done)
 	batch := make(map[string][]*invOp)
 	n := 0
 	var (
-		timer   *time.Timer
-		timerC  <-chan time.Time
-		waiters []chan error
+		flushT, retryT *time.Timer
+		flushC, retryC <-chan time.Time
+		failed         error // the held batch's last commit error
+		backoff        time.Duration
 	)
 	add := func(op *invOp) {
 		batch[op.key] = append(batch[op.key], op)
 		n++
+		inv.batched.Store(int64(n))
 	}
 	drain := func(max int) {
 		for range max {
@@ -189,60 +263,141 @@ func (s *Store) writeInventory() {
 			}
 		}
 	}
-	commit := func() {
-		var err error
-		if n > 0 {
-			err = s.writeBatch(batch)
-			if err != nil {
-				s.log.Error("store: inventory write failed; these check-ins and reports are lost", "ops", n, "devices", len(batch), "err", err)
+	// commit writes the batch; on failure the batch is held and retried.
+	commit := func() error {
+		if flushT != nil {
+			flushT.Stop()
+			flushC = nil
+		}
+		if n == 0 {
+			return nil
+		}
+		err := s.writeBatch(batch)
+		if err != nil {
+			failed = err
+			s.inventoryFailed(err, n, len(batch))
+			backoff = min(max(2*backoff, retryMin), retryMax)
+			if retryT == nil {
+				retryT = time.NewTimer(backoff)
+			} else {
+				retryT.Reset(backoff)
+			}
+			retryC = retryT.C
+			return fmt.Errorf("store: %w: %w", ErrUnavailable, err)
+		}
+		if failed != nil {
+			s.inventoryRecovered(n, len(batch))
+			failed, backoff = nil, 0
+			if retryT != nil {
+				retryT.Stop()
+				retryC = nil
 			}
 		}
-		for _, w := range waiters {
-			w <- err
-		}
-		waiters = waiters[:0]
 		clear(batch)
 		n = 0
-		if timer != nil {
-			timer.Stop()
-			timerC = nil
-		}
+		inv.batched.Store(0)
+		return nil
 	}
 	for {
+		var opsC <-chan *invOp
+		if failed == nil {
+			opsC = inv.ops // a failed batch is retried before more is taken
+		}
 		select {
-		case op := <-inv.ops:
+		case op := <-opsC:
 			add(op)
-			if timerC == nil {
-				if timer == nil {
-					timer = time.NewTimer(inv.every)
+			if flushC == nil {
+				if flushT == nil {
+					flushT = time.NewTimer(inv.every)
 				} else {
-					timer.Reset(inv.every)
+					flushT.Reset(inv.every)
 				}
-				timerC = timer.C
+				flushC = flushT.C
 			}
 			if n >= maxBatch {
 				commit()
 			}
-		case <-timerC:
-			timerC = nil
+		case <-flushC:
+			flushC = nil
+			commit()
+		case <-retryC:
+			retryC = nil
 			commit()
 		case w := <-inv.flush:
-			waiters = append(waiters, w)
+			if failed != nil {
+				if err := commit(); err != nil { // the held batch, at once
+					w <- err
+					continue
+				}
+			}
 			// Everything queued before the Flush call is among the first
 			// len(ops) queued now.
 			drain(len(inv.ops))
-			commit()
+			w <- commit()
 		case <-inv.quit:
-			// Enqueuing is closed: drain the rest.
+			// Enqueuing is closed: drain the rest, and one last attempt.
 			drain(len(inv.ops))
-			commit()
+			if commit() != nil {
+				inv.lost = s.inventoryLost(failed, batch, n)
+			}
 			return
 		}
 	}
 }
 
+// inventoryFailed records a failed commit of a batch of n operations of
+// devices devices; the first of a run of failures is logged, loudly.
+func (s *Store) inventoryFailed(err error, n, devices int) {
+	inv := s.inv
+	inv.hmu.Lock()
+	first := inv.health.Writable
+	if first {
+		inv.health = InventoryHealth{Since: s.now().UTC()}
+	}
+	inv.health.Err = err
+	inv.hmu.Unlock()
+	inv.failing.Store(true)
+	if first {
+		s.log.Error("store: the inventory cannot be written: check-ins and reports are refused (503) until it can; the ones accepted before are kept and retried",
+			"held", n+len(inv.ops), "devices", devices, "err", err)
+	}
+}
+
+// inventoryRecovered records that the held batch was written.
+func (s *Store) inventoryRecovered(n, devices int) {
+	inv := s.inv
+	inv.hmu.Lock()
+	since := inv.health.Since
+	inv.health = InventoryHealth{Writable: true}
+	inv.hmu.Unlock()
+	inv.failing.Store(false)
+	s.log.Warn("store: the inventory is written again: the held batch is written, the queue follows, and new check-ins and reports are accepted",
+		"written", n, "devices", devices, "queued", len(inv.ops), "unwritable_for", s.now().Sub(since).Round(time.Millisecond).String())
+}
+
+// inventoryLost reports the operations that could not be written when the
+// store closed, loudly, and returns the error Close returns.
+func (s *Store) inventoryLost(err error, batch map[string][]*invOp, n int) error {
+	keys := make([]string, 0, len(batch))
+	for k := range batch {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	const shown = 20
+	more := ""
+	if len(keys) > shown {
+		more = fmt.Sprintf(" and %d more", len(keys)-shown)
+		keys = keys[:shown]
+	}
+	s.log.Error("store: closing with check-ins and reports that could not be written: they are lost; the devices send them again at their next check",
+		"lost", n, "devices", len(batch), "keys", strings.Join(keys, " ")+more, "err", err)
+	return fmt.Errorf("store: %w: %d check-ins and reports of %d devices could not be written and are lost: %w", ErrUnavailable, n, len(batch), err)
+}
+
 // writeBatch applies a batch of inventory writes, in the order queued per
-// device, in one transaction.
+// device, in one transaction. A device whose stored record cannot be read
+// is left as it is (its operations are logged and dropped) so that one bad
+// record cannot stop the inventory.
 func (s *Store) writeBatch(batch map[string][]*invOp) error {
 	keys := make([]string, 0, len(batch))
 	for k := range batch {
@@ -251,8 +406,17 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 	slices.Sort(keys) // sequential puts are cheaper for the B+tree
 	// bolt keeps references to put values until the commit: records are
 	// appended to slabs that are never overwritten.
-	var slab []byte
-	return s.db.Update(func(tx *bolt.Tx) error {
+	var (
+		slab []byte
+		bad  []error
+	)
+	err := s.db.Update(func(tx *bolt.Tx) error {
+		bad = bad[:0]
+		if s.testHookWrite != nil {
+			if err := s.testHookWrite(); err != nil {
+				return err
+			}
+		}
 		b := tx.Bucket(bucketDevices)
 		for _, k := range keys {
 			ops := batch[k]
@@ -265,7 +429,8 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 				// come first in the record.
 				var err error
 				if d, err = decodeDevice(old, ops[0].checkIn != nil); err != nil {
-					return fmt.Errorf("device %q: %w", k, err)
+					bad = append(bad, fmt.Errorf("device %q: %w", k, err))
+					continue
 				}
 				found = true
 			}
@@ -283,6 +448,11 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 		}
 		return nil
 	})
+	if err == nil && len(bad) > 0 {
+		s.log.Error("store: device records that cannot be read were left as they are; these devices' check-ins and reports are not recorded",
+			"devices", len(bad), "err", errors.Join(bad...))
+	}
+	return err
 }
 
 // applyOp applies one check-in or report to a device's record.

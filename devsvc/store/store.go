@@ -31,6 +31,13 @@ var (
 	// ErrBusy is returned by RecordCheckIn and Report when the inventory
 	// queue is full; the device should retry later (HTTP 503, Retry-After).
 	ErrBusy = errors.New("inventory queue full")
+	// ErrUnavailable is returned by RecordCheckIn and Report while the
+	// inventory cannot be written (the disk is full, say), and by Flush
+	// when it still cannot: the check-ins and reports accepted before are
+	// kept and retried, and nothing more is accepted until a write
+	// succeeds. The device should retry later (HTTP 503, Retry-After);
+	// InventoryHealth says since when and why.
+	ErrUnavailable = errors.New("the inventory cannot be written")
 	// ErrConflict is returned by Import when a version already stored is
 	// imported again with different content: a version's files never
 	// change, because CDNs and devices cache them forever.
@@ -89,7 +96,8 @@ const (
 type Options struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// Logger receives crash-cleanup notes and inventory write failures; nil
+	// Logger receives crash-cleanup notes and the inventory's state
+	// changes (cannot be written, written again, lost at Close); nil
 	// discards them.
 	Logger *slog.Logger
 	// FlushInterval bounds how long a batched inventory write waits before
@@ -101,6 +109,11 @@ type Options struct {
 	// DeployRoundTable says whether RoundTable imports are approved at once
 	// (see firmware.DeploysOnImport); nil means true.
 	DeployRoundTable *bool
+
+	// testHookWrite, set by this package's tests only, runs in every
+	// inventory transaction; its error fails the commit as a full disk
+	// would.
+	testHookWrite func() error
 }
 
 // Defaults of Options.
@@ -122,8 +135,9 @@ type Store struct {
 	// fileMu serializes the catalog changes that add or delete update
 	// records and their files (Import, Remove, Purge), so that what an
 	// import saw stored stays so until its transaction commits.
-	fileMu sync.Mutex
-	inv    *inventory
+	fileMu        sync.Mutex
+	inv           *inventory
+	testHookWrite func() error // Options.testHookWrite
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -139,7 +153,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true}
+	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -244,14 +258,17 @@ func migrate(tx *bolt.Tx, from int) error {
 }
 
 // Close flushes the inventory queue, waits for a running import to end and
-// closes the database. Calling it again returns the first result.
+// closes the database. When the inventory cannot be written even then, the
+// check-ins and reports it held are lost: Close logs them and returns an
+// error wrapping ErrUnavailable that counts them. Calling it again returns
+// the first result.
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
-		s.inv.stop()
+		lost := s.inv.stop()
 		s.fileMu.Lock()
 		defer s.fileMu.Unlock()
-		s.closeErr = errors.Join(s.db.Close(), s.root.Close())
+		s.closeErr = errors.Join(lost, s.db.Close(), s.root.Close())
 	})
 	return s.closeErr
 }

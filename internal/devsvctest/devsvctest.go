@@ -95,12 +95,19 @@ type Service struct {
 // Init runs devsvc init for domain into a new data directory.
 func Init(t testing.TB, domain string) (bin, dir string) {
 	t.Helper()
-	bin = Binary(t)
 	dir = filepath.Join(t.TempDir(), "data")
+	return InitIn(t, dir, domain), dir
+}
+
+// InitIn runs devsvc init for domain into dir, which must be missing or
+// empty (a file system the test mounted, say), and returns the binary.
+func InitIn(t testing.TB, dir, domain string) (bin string) {
+	t.Helper()
+	bin = Binary(t)
 	if out, err := exec.Command(bin, "init", "--data", dir, "--domain", domain).CombinedOutput(); err != nil {
 		t.Fatalf("devsvc init: %v\n%s", err, out)
 	}
-	return bin, dir
+	return bin
 }
 
 // Start runs devsvc serve on free loopback ports with the data directory
@@ -171,6 +178,25 @@ func (s *Service) Stop(t testing.TB) {
 // Logs returns what the server has logged so far.
 func (s *Service) Logs() string { return s.logs.String() }
 
+// WaitForLog waits until the server has logged a line containing substr,
+// for at most timeout, and reports whether it did. It is woken by each
+// line the server logs, not by polling.
+func (s *Service) WaitForLog(substr string, timeout time.Duration) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		logged, changed := s.logs.snapshot()
+		if strings.Contains(logged, substr) {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return false
+		}
+	}
+}
+
 // CLI runs `devsvc --data DIR args...` and returns its stdout; it fails the
 // test if the command fails.
 func (s *Service) CLI(t testing.TB, args ...string) string {
@@ -210,14 +236,30 @@ func (s *Service) JSON(t testing.TB, v any, args ...string) {
 }
 
 type syncBuffer struct {
-	mu sync.Mutex
-	b  bytes.Buffer
+	mu      sync.Mutex
+	b       bytes.Buffer
+	changed chan struct{} // closed and replaced by each Write
 }
 
 func (b *syncBuffer) Write(p []byte) (int, error) {
 	b.mu.Lock()
 	defer b.mu.Unlock()
+	if b.changed != nil {
+		close(b.changed)
+		b.changed = nil
+	}
 	return b.b.Write(p)
+}
+
+// snapshot returns what was written so far and a channel closed by the
+// next Write.
+func (b *syncBuffer) snapshot() (string, <-chan struct{}) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	if b.changed == nil {
+		b.changed = make(chan struct{})
+	}
+	return b.b.String(), b.changed
 }
 
 func (b *syncBuffer) String() string {

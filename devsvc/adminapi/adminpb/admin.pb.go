@@ -512,6 +512,7 @@ type StatusReply struct {
 	DbBytes       int64                  `protobuf:"varint,13,opt,name=db_bytes,json=dbBytes,proto3" json:"db_bytes,omitempty"`
 	Actor         string                 `protobuf:"bytes,14,opt,name=actor,proto3" json:"actor,omitempty"` // who the server thinks is asking
 	Warnings      []string               `protobuf:"bytes,15,rep,name=warnings,proto3" json:"warnings,omitempty"`
+	Inventory     *InventoryStatus       `protobuf:"bytes,16,opt,name=inventory,proto3" json:"inventory,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -647,6 +648,13 @@ func (x *StatusReply) GetActor() string {
 func (x *StatusReply) GetWarnings() []string {
 	if x != nil {
 		return x.Warnings
+	}
+	return nil
+}
+
+func (x *StatusReply) GetInventory() *InventoryStatus {
+	if x != nil {
+		return x.Inventory
 	}
 	return nil
 }
@@ -2461,6 +2469,77 @@ func (x *BackupChunk) GetData() []byte {
 	return nil
 }
 
+// InventoryStatus says whether the device inventory can be written. While
+// it cannot (the disk is full, say), check-ins and reports are answered
+// 503 and the ones accepted before wait, in memory, to be written.
+type InventoryStatus struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Writable      bool                   `protobuf:"varint,1,opt,name=writable,proto3" json:"writable,omitempty"`
+	Since         *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=since,proto3" json:"since,omitempty"` // when the writes began to fail
+	Error         string                 `protobuf:"bytes,3,opt,name=error,proto3" json:"error,omitempty"` // the last write's error
+	Held          int64                  `protobuf:"varint,4,opt,name=held,proto3" json:"held,omitempty"`  // check-ins and reports waiting to be written
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *InventoryStatus) Reset() {
+	*x = InventoryStatus{}
+	mi := &file_admin_proto_msgTypes[40]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *InventoryStatus) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*InventoryStatus) ProtoMessage() {}
+
+func (x *InventoryStatus) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[40]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use InventoryStatus.ProtoReflect.Descriptor instead.
+func (*InventoryStatus) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{40}
+}
+
+func (x *InventoryStatus) GetWritable() bool {
+	if x != nil {
+		return x.Writable
+	}
+	return false
+}
+
+func (x *InventoryStatus) GetSince() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Since
+	}
+	return nil
+}
+
+func (x *InventoryStatus) GetError() string {
+	if x != nil {
+		return x.Error
+	}
+	return ""
+}
+
+func (x *InventoryStatus) GetHeld() int64 {
+	if x != nil {
+		return x.Held
+	}
+	return 0
+}
+
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
@@ -2499,7 +2578,7 @@ const file_admin_proto_rawDesc = "" +
 	"\x05names\x18\x04 \x03(\tR\x05names\x127\n" +
 	"\tnot_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x1b\n" +
 	"\tdays_left\x18\x06 \x01(\x05R\bdaysLeft\x12\x16\n" +
-	"\x06sha256\x18\a \x01(\tR\x06sha256\"\x84\x04\n" +
+	"\x06sha256\x18\a \x01(\tR\x06sha256\"\xc5\x04\n" +
 	"\vStatusReply\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12\x19\n" +
@@ -2516,7 +2595,8 @@ const file_admin_proto_rawDesc = "" +
 	"\x0eschema_version\x18\f \x01(\x05R\rschemaVersion\x12\x19\n" +
 	"\bdb_bytes\x18\r \x01(\x03R\adbBytes\x12\x14\n" +
 	"\x05actor\x18\x0e \x01(\tR\x05actor\x12\x1a\n" +
-	"\bwarnings\x18\x0f \x03(\tR\bwarnings\"\x12\n" +
+	"\bwarnings\x18\x0f \x03(\tR\bwarnings\x12?\n" +
+	"\tinventory\x18\x10 \x01(\v2!.opendus.admin.v1.InventoryStatusR\tinventory\"\x12\n" +
 	"\x10ListRulesRequest\">\n" +
 	"\x0eListRulesReply\x12,\n" +
 	"\x05rules\x18\x01 \x03(\v2\x16.opendus.admin.v1.RuleR\x05rules\"!\n" +
@@ -2634,7 +2714,12 @@ const file_admin_proto_rawDesc = "" +
 	"\x06events\x18\x01 \x03(\v2\x17.opendus.admin.v1.EventR\x06events\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xb9\f\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data\"\x89\x01\n" +
+	"\x0fInventoryStatus\x12\x1a\n" +
+	"\bwritable\x18\x01 \x01(\bR\bwritable\x120\n" +
+	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
+	"\x05error\x18\x03 \x01(\tR\x05error\x12\x12\n" +
+	"\x04held\x18\x04 \x01(\x03R\x04held2\xb9\f\n" +
 	"\x05Admin\x12H\n" +
 	"\x06Status\x12\x1f.opendus.admin.v1.StatusRequest\x1a\x1d.opendus.admin.v1.StatusReply\x12Q\n" +
 	"\tListRules\x12\".opendus.admin.v1.ListRulesRequest\x1a .opendus.admin.v1.ListRulesReply\x12@\n" +
@@ -2671,7 +2756,7 @@ func file_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 40)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
 var file_admin_proto_goTypes = []any{
 	(ImportHeader_Kind)(0),            // 0: opendus.admin.v1.ImportHeader.Kind
 	(*Identity)(nil),                  // 1: opendus.admin.v1.Identity
@@ -2714,86 +2799,89 @@ var file_admin_proto_goTypes = []any{
 	(*HistoryReply)(nil),              // 38: opendus.admin.v1.HistoryReply
 	(*BackupRequest)(nil),             // 39: opendus.admin.v1.BackupRequest
 	(*BackupChunk)(nil),               // 40: opendus.admin.v1.BackupChunk
-	(*timestamppb.Timestamp)(nil),     // 41: google.protobuf.Timestamp
+	(*InventoryStatus)(nil),           // 41: opendus.admin.v1.InventoryStatus
+	(*timestamppb.Timestamp)(nil),     // 42: google.protobuf.Timestamp
 }
 var file_admin_proto_depIdxs = []int32{
 	1,  // 0: opendus.admin.v1.Rule.identity:type_name -> opendus.admin.v1.Identity
-	41, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
-	41, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
-	41, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
-	41, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
-	41, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	41, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
+	42, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
+	42, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
+	42, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
+	42, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
+	42, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	42, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
 	5,  // 7: opendus.admin.v1.StatusReply.listeners:type_name -> opendus.admin.v1.Listener
 	6,  // 8: opendus.admin.v1.StatusReply.certificates:type_name -> opendus.admin.v1.Certificate
-	2,  // 9: opendus.admin.v1.ListRulesReply.rules:type_name -> opendus.admin.v1.Rule
-	12, // 10: opendus.admin.v1.ImportRequest.header:type_name -> opendus.admin.v1.ImportHeader
-	13, // 11: opendus.admin.v1.ImportRequest.file:type_name -> opendus.admin.v1.FileHeader
-	0,  // 12: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
-	2,  // 13: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
-	15, // 14: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
-	14, // 15: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
-	1,  // 16: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
-	15, // 17: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
-	18, // 18: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
-	41, // 19: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
-	20, // 20: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
-	41, // 21: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
-	41, // 22: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
-	25, // 23: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
-	1,  // 24: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
-	32, // 25: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
-	41, // 26: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
-	41, // 27: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
-	41, // 28: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
-	33, // 29: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
-	41, // 30: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	36, // 31: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
-	4,  // 32: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
-	8,  // 33: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
-	10, // 34: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
-	10, // 35: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
-	10, // 36: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
-	10, // 37: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
-	10, // 38: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
-	3,  // 39: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
-	11, // 40: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
-	17, // 41: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
-	20, // 42: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
-	21, // 43: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
-	23, // 44: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
-	26, // 45: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
-	27, // 46: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
-	29, // 47: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
-	30, // 48: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
-	34, // 49: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
-	37, // 50: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
-	39, // 51: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
-	7,  // 52: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
-	9,  // 53: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
-	2,  // 54: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
-	2,  // 55: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
-	2,  // 56: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
-	2,  // 57: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
-	2,  // 58: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
-	2,  // 59: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
-	16, // 60: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
-	19, // 61: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
-	20, // 62: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
-	22, // 63: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
-	24, // 64: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
-	25, // 65: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
-	28, // 66: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
-	25, // 67: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
-	31, // 68: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
-	35, // 69: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
-	38, // 70: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
-	40, // 71: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
-	52, // [52:72] is the sub-list for method output_type
-	32, // [32:52] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	41, // 9: opendus.admin.v1.StatusReply.inventory:type_name -> opendus.admin.v1.InventoryStatus
+	2,  // 10: opendus.admin.v1.ListRulesReply.rules:type_name -> opendus.admin.v1.Rule
+	12, // 11: opendus.admin.v1.ImportRequest.header:type_name -> opendus.admin.v1.ImportHeader
+	13, // 12: opendus.admin.v1.ImportRequest.file:type_name -> opendus.admin.v1.FileHeader
+	0,  // 13: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
+	2,  // 14: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
+	15, // 15: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
+	14, // 16: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
+	1,  // 17: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
+	15, // 18: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
+	18, // 19: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
+	42, // 20: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
+	20, // 21: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
+	42, // 22: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
+	42, // 23: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
+	25, // 24: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
+	1,  // 25: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
+	32, // 26: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
+	42, // 27: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
+	42, // 28: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
+	42, // 29: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
+	33, // 30: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
+	42, // 31: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	36, // 32: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
+	42, // 33: opendus.admin.v1.InventoryStatus.since:type_name -> google.protobuf.Timestamp
+	4,  // 34: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
+	8,  // 35: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
+	10, // 36: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
+	10, // 37: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
+	10, // 38: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
+	10, // 39: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
+	10, // 40: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
+	3,  // 41: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
+	11, // 42: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
+	17, // 43: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
+	20, // 44: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
+	21, // 45: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
+	23, // 46: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
+	26, // 47: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
+	27, // 48: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
+	29, // 49: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
+	30, // 50: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
+	34, // 51: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
+	37, // 52: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
+	39, // 53: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
+	7,  // 54: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
+	9,  // 55: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
+	2,  // 56: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
+	2,  // 57: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
+	2,  // 58: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
+	2,  // 59: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
+	2,  // 60: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
+	2,  // 61: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
+	16, // 62: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
+	19, // 63: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
+	20, // 64: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
+	22, // 65: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
+	24, // 66: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
+	25, // 67: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
+	28, // 68: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
+	25, // 69: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
+	31, // 70: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
+	35, // 71: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
+	38, // 72: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
+	40, // 73: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
+	54, // [54:74] is the sub-list for method output_type
+	34, // [34:54] is the sub-list for method input_type
+	34, // [34:34] is the sub-list for extension type_name
+	34, // [34:34] is the sub-list for extension extendee
+	0,  // [0:34] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -2812,7 +2900,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   40,
+			NumMessages:   41,
 			NumExtensions: 0,
 			NumServices:   1,
 		},
