@@ -197,6 +197,11 @@ func (c *Client) Restore(ctx context.Context, ref string) (firmware.Rule, error)
 	return c.ruleCall(ctx, c.c.Restore, ref)
 }
 
+// Withdraw stops offering a rule's approved version.
+func (c *Client) Withdraw(ctx context.Context, ref string) (firmware.Rule, error) {
+	return c.ruleCall(ctx, c.c.Withdraw, ref)
+}
+
 // Remove deletes a rule.
 func (c *Client) Remove(ctx context.Context, ref string) (firmware.Rule, error) {
 	return c.ruleCall(ctx, c.c.Remove, ref)

@@ -145,6 +145,7 @@ func statusError(err error) error {
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
 		errors.Is(err, firmware.ErrNothingToRestore),
+		errors.Is(err, firmware.ErrNotApproved),
 		errors.Is(err, firmware.ErrAlreadyApproved):
 		code = codes.FailedPrecondition
 	case errors.Is(err, service.ErrInvalid),
@@ -222,6 +223,11 @@ func (s *Server) Reject(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, err
 // Restore implements Admin.Restore.
 func (s *Server) Restore(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
 	return rule(s.svc.Restore(ctx, req.GetRule()))
+}
+
+// Withdraw implements Admin.Withdraw.
+func (s *Server) Withdraw(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
+	return rule(s.svc.Withdraw(ctx, req.GetRule()))
 }
 
 // Remove implements Admin.Remove.

@@ -136,6 +136,7 @@ func TestStatusError(t *testing.T) {
 		store.ErrSchema:              codes.Internal,
 		firmware.ErrNoPending:        codes.FailedPrecondition,
 		firmware.ErrNothingToRestore: codes.FailedPrecondition,
+		firmware.ErrNotApproved:      codes.FailedPrecondition,
 		firmware.ErrAlreadyApproved:  codes.FailedPrecondition,
 		firmware.ErrSchedule:         codes.FailedPrecondition,
 		firmware.ErrVersion:          codes.InvalidArgument,

@@ -228,10 +228,41 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 }
 
 var (
-	rejectCmd  = transitionCmd("reject", "drop a rule's pending version; test devices go back to the approved one", "Rejected the pending version of", (*adminapi.Client).Reject)
-	restoreCmd = transitionCmd("restore", "roll a rule back to its restore version (devices downgrade)", "Restored", (*adminapi.Client).Restore)
-	removeCmd  = transitionCmd("remove", "delete a rule; its devices are offered nothing", "Removed", (*adminapi.Client).Remove)
+	rejectCmd = transitionCmd("reject", "drop a rule's pending version; test devices go back to the approved one", "Rejected the pending version of", (*adminapi.Client).Reject)
+	removeCmd = transitionCmd("remove", "delete a rule; its devices are offered nothing", "Removed", (*adminapi.Client).Remove)
 )
+
+var restoreCmd = &command{
+	name: "restore", args: "RULE [--withdraw]",
+	summary: "roll a rule back to its restore version (devices downgrade)",
+	help: `RULE is a rule ID (devsvc rules shows them) or an identity path,
+DeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.
+restore approves again the version approved before the current one (the
+RESTORE column of devsvc rules); devices take it as a downgrade. A rule
+without one is refused and left as it is, so running restore twice by
+accident changes nothing the second time.
+
+With --withdraw the approved version is withdrawn instead: devices of the
+identity are offered nothing until a version is approved again (test
+devices still get a pending one). The history records it as withdraw.
+
+Examples:
+  devsvc restore UCPhone/Polycom/CX600/A/ENU
+  devsvc restore UCPhone/Polycom/CX600/A/ENU --withdraw`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var withdraw bool
+		fs.BoolVar(&withdraw, "withdraw", false, "withdraw the approved version: offer devices nothing")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("name one rule, by ID or identity path (UCPhone/Polycom/CX600/A/ENU)")
+			}
+			if withdraw {
+				return runTransition(ctx, e, args[0], "Withdrew the approved version of", (*adminapi.Client).Withdraw)
+			}
+			return runTransition(ctx, e, args[0], "Restored", (*adminapi.Client).Restore)
+		}
+	},
+}
 
 var purgeCmd = &command{
 	name: "purge", args: "", summary: "delete stored images no rule refers to (rejected, replaced)",

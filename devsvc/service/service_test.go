@@ -102,6 +102,7 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"Approve", true, func(ctx context.Context) error { _, err := svc.Approve(ctx, cx600); return err }},
 		{"Restore", true, func(ctx context.Context) error { _, err := svc.Restore(ctx, cx600); return err }},
+		{"Withdraw", true, func(ctx context.Context) error { _, err := svc.Withdraw(ctx, cx600); return err }},
 		{"Reject", true, func(ctx context.Context) error { _, err := svc.Reject(ctx, cx600); return err }},
 		{"Remove", true, func(ctx context.Context) error { _, err := svc.Remove(ctx, cx600); return err }},
 		{"Purge", true, func(ctx context.Context) error { _, err := svc.Purge(ctx); return err }},

@@ -42,8 +42,20 @@ func TestRuleTransitions(t *testing.T) {
 			{op: "import", v: v2, want: versions{pending: v2, approved: v1}},
 			{op: "approve", want: versions{approved: v2, restore: v1}},
 			{op: "restore", want: versions{approved: v1}},
-			{op: "restore", want: versions{}},
-			{op: "restore", wantErr: firmware.ErrNothingToRestore, wantMsg: "rule UCPhone/Polycom/CX600/A/ENU has nothing to restore"},
+			// Run twice by accident: refused, v1 stays approved.
+			{op: "restore", wantErr: firmware.ErrNothingToRestore, wantMsg: "rule UCPhone/Polycom/CX600/A/ENU has nothing to restore: no version was approved before 4.0.7577.100"},
+		}},
+		{"withdraw", []step{
+			{op: "import", v: v1},
+			{op: "withdraw", wantErr: firmware.ErrNotApproved, wantMsg: "has no approved version to withdraw"},
+			{op: "approve"},
+			{op: "import", v: v2},
+			{op: "approve", want: versions{approved: v2, restore: v1}},
+			{op: "withdraw", want: versions{restore: v1}},
+			{op: "withdraw", wantErr: firmware.ErrNotApproved},
+			{op: "restore", want: versions{approved: v1}},
+			{op: "withdraw", want: versions{}},
+			{op: "restore", wantErr: firmware.ErrNothingToRestore, wantMsg: "no version is approved"},
 		}},
 		{"reject", []step{
 			{op: "import", v: v1},
@@ -103,6 +115,8 @@ func TestRuleTransitions(t *testing.T) {
 					r, err = s.Reject(ctx, "admin", ref)
 				case "restore":
 					r, err = s.Restore(ctx, "admin", ref)
+				case "withdraw":
+					r, err = s.Withdraw(ctx, "admin", ref)
 				case "remove":
 					r, err = s.Remove(ctx, "admin", ref)
 				}

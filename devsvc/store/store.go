@@ -74,6 +74,7 @@ const (
 	ActionApprove          = "approve"
 	ActionReject           = "reject"
 	ActionRestore          = "restore"
+	ActionWithdraw         = "withdraw"
 	ActionRemove           = "remove"
 	ActionPurge            = "purge"
 	ActionTestDeviceAdd    = "testdevice-add"

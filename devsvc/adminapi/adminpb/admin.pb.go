@@ -2634,14 +2634,15 @@ const file_admin_proto_rawDesc = "" +
 	"\x06events\x18\x01 \x03(\v2\x17.opendus.admin.v1.EventR\x06events\"\x0f\n" +
 	"\rBackupRequest\"!\n" +
 	"\vBackupChunk\x12\x12\n" +
-	"\x04data\x18\x01 \x01(\fR\x04data2\xb9\f\n" +
+	"\x04data\x18\x01 \x01(\fR\x04data2\xfc\f\n" +
 	"\x05Admin\x12H\n" +
 	"\x06Status\x12\x1f.opendus.admin.v1.StatusRequest\x1a\x1d.opendus.admin.v1.StatusReply\x12Q\n" +
 	"\tListRules\x12\".opendus.admin.v1.ListRulesRequest\x1a .opendus.admin.v1.ListRulesReply\x12@\n" +
 	"\aGetRule\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12@\n" +
 	"\aApprove\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
 	"\x06Reject\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12@\n" +
-	"\aRestore\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
+	"\aRestore\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12A\n" +
+	"\bWithdraw\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
 	"\x06Remove\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12E\n" +
 	"\bSchedule\x12!.opendus.admin.v1.ScheduleRequest\x1a\x16.opendus.admin.v1.Rule\x12J\n" +
 	"\x06Import\x12\x1f.opendus.admin.v1.ImportRequest\x1a\x1d.opendus.admin.v1.ImportReply(\x01\x12E\n" +
@@ -2755,42 +2756,44 @@ var file_admin_proto_depIdxs = []int32{
 	10, // 35: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
 	10, // 36: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
 	10, // 37: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
-	10, // 38: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
-	3,  // 39: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
-	11, // 40: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
-	17, // 41: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
-	20, // 42: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
-	21, // 43: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
-	23, // 44: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
-	26, // 45: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
-	27, // 46: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
-	29, // 47: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
-	30, // 48: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
-	34, // 49: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
-	37, // 50: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
-	39, // 51: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
-	7,  // 52: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
-	9,  // 53: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
-	2,  // 54: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
-	2,  // 55: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
-	2,  // 56: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
-	2,  // 57: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
-	2,  // 58: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
-	2,  // 59: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
-	16, // 60: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
-	19, // 61: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
-	20, // 62: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
-	22, // 63: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
-	24, // 64: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
-	25, // 65: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
-	28, // 66: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
-	25, // 67: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
-	31, // 68: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
-	35, // 69: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
-	38, // 70: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
-	40, // 71: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
-	52, // [52:72] is the sub-list for method output_type
-	32, // [32:52] is the sub-list for method input_type
+	10, // 38: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
+	10, // 39: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
+	3,  // 40: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
+	11, // 41: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
+	17, // 42: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
+	20, // 43: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
+	21, // 44: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
+	23, // 45: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
+	26, // 46: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
+	27, // 47: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
+	29, // 48: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
+	30, // 49: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
+	34, // 50: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
+	37, // 51: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
+	39, // 52: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
+	7,  // 53: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
+	9,  // 54: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
+	2,  // 55: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
+	2,  // 56: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
+	2,  // 57: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
+	2,  // 58: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
+	2,  // 59: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
+	2,  // 60: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
+	2,  // 61: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
+	16, // 62: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
+	19, // 63: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
+	20, // 64: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
+	22, // 65: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
+	24, // 66: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
+	25, // 67: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
+	28, // 68: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
+	25, // 69: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
+	31, // 70: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
+	35, // 71: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
+	38, // 72: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
+	40, // 73: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
+	53, // [53:74] is the sub-list for method output_type
+	32, // [32:53] is the sub-list for method input_type
 	32, // [32:32] is the sub-list for extension type_name
 	32, // [32:32] is the sub-list for extension extendee
 	0,  // [0:32] is the sub-list for field type_name

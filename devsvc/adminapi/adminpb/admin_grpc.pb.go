@@ -30,6 +30,7 @@ const (
 	Admin_Approve_FullMethodName            = "/opendus.admin.v1.Admin/Approve"
 	Admin_Reject_FullMethodName             = "/opendus.admin.v1.Admin/Reject"
 	Admin_Restore_FullMethodName            = "/opendus.admin.v1.Admin/Restore"
+	Admin_Withdraw_FullMethodName           = "/opendus.admin.v1.Admin/Withdraw"
 	Admin_Remove_FullMethodName             = "/opendus.admin.v1.Admin/Remove"
 	Admin_Schedule_FullMethodName           = "/opendus.admin.v1.Admin/Schedule"
 	Admin_Import_FullMethodName             = "/opendus.admin.v1.Admin/Import"
@@ -58,7 +59,12 @@ type AdminClient interface {
 	GetRule(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Approve(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Reject(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Restore approves the version approved before the current one again;
+	// a rule without one is refused (FAILED_PRECONDITION) and unchanged.
 	Restore(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Withdraw stops offering the approved version: devices are offered
+	// nothing for the identity.
+	Withdraw(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Remove(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	// Schedule sets when a rule's pending version is approved; no time
 	// cancels. Devices due to check later are told to check then.
@@ -146,6 +152,16 @@ func (c *adminClient) Restore(ctx context.Context, in *RuleRequest, opts ...grpc
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Rule)
 	err := c.cc.Invoke(ctx, Admin_Restore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Withdraw(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rule)
+	err := c.cc.Invoke(ctx, Admin_Withdraw_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -316,7 +332,12 @@ type AdminServer interface {
 	GetRule(context.Context, *RuleRequest) (*Rule, error)
 	Approve(context.Context, *RuleRequest) (*Rule, error)
 	Reject(context.Context, *RuleRequest) (*Rule, error)
+	// Restore approves the version approved before the current one again;
+	// a rule without one is refused (FAILED_PRECONDITION) and unchanged.
 	Restore(context.Context, *RuleRequest) (*Rule, error)
+	// Withdraw stops offering the approved version: devices are offered
+	// nothing for the identity.
+	Withdraw(context.Context, *RuleRequest) (*Rule, error)
 	Remove(context.Context, *RuleRequest) (*Rule, error)
 	// Schedule sets when a rule's pending version is approved; no time
 	// cancels. Devices due to check later are told to check then.
@@ -367,6 +388,9 @@ func (UnimplementedAdminServer) Reject(context.Context, *RuleRequest) (*Rule, er
 }
 func (UnimplementedAdminServer) Restore(context.Context, *RuleRequest) (*Rule, error) {
 	return nil, status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedAdminServer) Withdraw(context.Context, *RuleRequest) (*Rule, error) {
+	return nil, status.Error(codes.Unimplemented, "method Withdraw not implemented")
 }
 func (UnimplementedAdminServer) Remove(context.Context, *RuleRequest) (*Rule, error) {
 	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
@@ -535,6 +559,24 @@ func _Admin_Restore_Handler(srv interface{}, ctx context.Context, dec func(inter
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).Restore(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Withdraw_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Withdraw(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Withdraw_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Withdraw(ctx, req.(*RuleRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -803,6 +845,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Restore",
 			Handler:    _Admin_Restore_Handler,
+		},
+		{
+			MethodName: "Withdraw",
+			Handler:    _Admin_Withdraw_Handler,
 		},
 		{
 			MethodName: "Remove",
