@@ -224,6 +224,11 @@ type ImportResult struct {
 	Deployed  bool             `json:"deployed"`
 	Unchanged bool             `json:"unchanged"`
 	Files     []firmware.Image `json:"files"`
+	// CancelledApproval, when set, is when the pending version
+	// CancelledVersion, which this import replaced, was to be approved:
+	// the import cancelled that scheduled approval.
+	CancelledApproval time.Time        `json:"cancelledApproval,omitzero"`
+	CancelledVersion  firmware.Version `json:"cancelledVersion,omitzero"`
 }
 
 // Progress is called as an upload goes, with bytes sent and the total.
@@ -387,7 +392,8 @@ func (c *Client) closeImport(stream pb.Admin_ImportClient) ([]ImportResult, erro
 	out := make([]ImportResult, len(r.GetResults()))
 	for i, p := range r.GetResults() {
 		out[i] = ImportResult{Rule: ruleFromPB(p.GetRule()), Version: version(p.GetVersion()),
-			Deployed: p.GetDeployed(), Unchanged: p.GetUnchanged(), Files: filesFromPB(p.GetFiles())}
+			Deployed: p.GetDeployed(), Unchanged: p.GetUnchanged(), Files: filesFromPB(p.GetFiles()),
+			CancelledApproval: fromTS(p.GetCancelledApproval()), CancelledVersion: version(p.GetCancelledVersion())}
 	}
 	return out, nil
 }

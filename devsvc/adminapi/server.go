@@ -292,6 +292,7 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 		reply.Results = append(reply.Results, &pb.ImportResult{
 			Rule: rulePB(r.Rule), Version: r.Update.Version.String(), Deployed: r.Deployed,
 			Unchanged: r.Unchanged, Files: filesPB(r.Update.Files),
+			CancelledApproval: ts(r.CancelledApproval), CancelledVersion: r.CancelledVersion.String(),
 		})
 	}
 	return stream.SendAndClose(reply)

@@ -55,7 +55,9 @@ under a DeviceUpdateFiles directory; or a bundle file: a UCUpdates.cab cabinet
 The import is all or nothing: if any part is invalid, nothing is imported.
 Each identity's version becomes its rule's pending version, offered only to
 test devices until approved; RoundTable updates are approved at once unless
-deploy_roundtable_on_import is false.
+deploy_roundtable_on_import is false. A new pending version replaces the
+one before it, and with it any approval scheduled for that one (approve
+--at): the import says so, and the history records it as schedule-cancel.
 
 Examples:
   devsvc import ./UCUpdates
@@ -87,6 +89,7 @@ Examples:
 			return printJSON(e.stdout, results)
 		}
 		t := newTable(e.stdout, "RULE", "IDENTITY", "VERSION", "FILES", "BYTES", "RESULT")
+		var cancelled []adminapi.ImportResult
 		for _, r := range results {
 			var size int64
 			for _, f := range r.Files {
@@ -99,10 +102,18 @@ Examples:
 			case r.Deployed:
 				what = "approved (RoundTable deploys on import)"
 			}
+			if !r.CancelledApproval.IsZero() {
+				what += ", scheduled approval cancelled"
+				cancelled = append(cancelled, r)
+			}
 			t.row(r.Rule.ID, r.Rule.Identity.Path(), r.Version.String(), strconv.Itoa(len(r.Files)), strconv.FormatInt(size, 10), what)
 		}
 		if err := t.flush(); err != nil {
 			return err
+		}
+		for _, r := range cancelled {
+			fmt.Fprintf(e.stdout, "NOTE: %s %s was to be approved at %s; it is no longer pending, so that approval is cancelled. To approve %s at that time, run: devsvc approve %s --at %s\n",
+				r.Rule.Identity.Path(), r.CancelledVersion, when(r.CancelledApproval), r.Version, r.Rule.Identity.Path(), r.CancelledApproval.Format(time.RFC3339))
 		}
 		fmt.Fprintf(e.stdout, "Imported %d update(s). Test them on test devices, then devsvc approve RULE.\n", len(results))
 		return nil

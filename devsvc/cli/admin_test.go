@@ -6,6 +6,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/devsvctest"
@@ -113,5 +114,42 @@ func TestRestoreTwiceKeepsTheApprovedVersion(t *testing.T) {
 	}
 	if ev := lastEvent(t, dir); ev.Action != "withdraw" || ev.Version.String() != "4.0.7577.100" || ev.Actor != "cert:admin" {
 		t.Errorf("history after restore --withdraw: %+v, want withdraw of 4.0.7577.100 by cert:admin", ev)
+	}
+}
+
+// TestImportCancellingAScheduleSaysSo: importing a newer version over a
+// pending one whose approval is scheduled cancels the schedule; the
+// import's output and the history say so.
+func TestImportCancellingAScheduleSaysSo(t *testing.T) {
+	dir := startServer(t)
+	importVersion(t, dir, "4.0.7577.100")
+	var r firmware.Rule
+	adminJSON(t, dir, &r, "approve", cx600, "--at", "+8h")
+	if r.ApproveAt.IsZero() {
+		t.Fatalf("approve --at: %+v, want a scheduled approval", r)
+	}
+	tree := writeFiles(t, map[string]string{cx600 + "/4.0.7577.200/CX600.nbt": "image 200"})
+	out := admin(t, dir, "import", tree)
+	for _, want := range []string{"scheduled approval cancelled", "NOTE: " + cx600 + " 4.0.7577.100 was to be approved at", "devsvc approve " + cx600 + " --at "} {
+		if !strings.Contains(out, want) {
+			t.Errorf("import output lacks %q:\n%s", want, out)
+		}
+	}
+	if r := ruleOf(t, dir); !r.ApproveAt.IsZero() || r.Pending.String() != "4.0.7577.200" {
+		t.Errorf("rule after the import: %+v, want 4.0.7577.200 pending, nothing scheduled", r)
+	}
+	ev := lastEvent(t, dir)
+	if ev.Action != "schedule-cancel" || ev.Version.String() != "4.0.7577.100" || !strings.Contains(ev.Detail, "the import of 4.0.7577.200 replaced the pending version") {
+		t.Errorf("last event %+v, want schedule-cancel of 4.0.7577.100 with the reason", ev)
+	}
+	// --json carries it too.
+	adminJSON(t, dir, &r, "approve", cx600, "--at", "+8h")
+	var res []struct {
+		CancelledApproval time.Time        `json:"cancelledApproval"`
+		CancelledVersion  firmware.Version `json:"cancelledVersion"`
+	}
+	adminJSON(t, dir, &res, "import", writeFiles(t, map[string]string{cx600 + "/4.0.7577.300/CX600.nbt": "image 300"}))
+	if len(res) != 1 || !res[0].CancelledApproval.Equal(r.ApproveAt) || res[0].CancelledVersion.String() != "4.0.7577.200" {
+		t.Errorf("import --json = %+v, want the approval of 4.0.7577.200 at %v cancelled", res, r.ApproveAt)
 	}
 }

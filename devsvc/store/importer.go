@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"slices"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -30,6 +31,13 @@ type ImportResult struct {
 	// Unchanged is true when the version was stored already with the same
 	// content and the rule already had it: nothing was written.
 	Unchanged bool
+	// CancelledApproval, when set, is when the approval this import
+	// cancelled was scheduled: the import replaced the pending version
+	// CancelledVersion, which was to be approved then (or deployed a
+	// RoundTable version at once). The history records it as
+	// ActionScheduleCancel.
+	CancelledApproval time.Time
+	CancelledVersion  firmware.Version
 }
 
 // Import stores a bundle of updates atomically: either every update is
@@ -182,6 +190,17 @@ func (s *Store) Import(ctx context.Context, actor string, updates []firmware.Imp
 				}
 			}
 			results[i] = ImportResult{Rule: r, Update: up, Deployed: deployed}
+			if at := before.ApproveAt; !at.IsZero() && !before.Pending.IsZero() && r.ApproveAt.IsZero() {
+				results[i].CancelledApproval, results[i].CancelledVersion = at, before.Pending
+				what := "replaced the pending version it was for"
+				if deployed {
+					what = "was approved at once (deployed on import)"
+				}
+				if err := c.event(firmware.Event{Action: ActionScheduleCancel, Rule: r.ID, Subject: u.Identity.Path(), Version: before.Pending,
+					Detail: fmt.Sprintf("the approval scheduled for %s is cancelled: the import of %s %s", at.Format(time.RFC3339), u.Version, what)}); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})

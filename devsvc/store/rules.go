@@ -43,10 +43,15 @@ func (s *Store) transition(ctx context.Context, actor, ref string, fn func(r *fi
 // pending is firmware.ErrNoPending.
 func (s *Store) Approve(ctx context.Context, actor, ref string) (firmware.Rule, error) {
 	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		was := r.ApproveAt
 		if err := r.Approve(now); err != nil {
 			return firmware.Event{}, err
 		}
-		return firmware.Event{Action: ActionApprove, Version: r.Approved}, nil
+		e := firmware.Event{Action: ActionApprove, Version: r.Approved}
+		if !was.IsZero() {
+			e.Detail = "before its scheduled time, " + was.Format(time.RFC3339)
+		}
+		return e, nil
 	})
 }
 
@@ -54,11 +59,16 @@ func (s *Store) Approve(ctx context.Context, actor, ref string) (firmware.Rule, 
 // until Purge. A rule with nothing pending is firmware.ErrNoPending.
 func (s *Store) Reject(ctx context.Context, actor, ref string) (firmware.Rule, error) {
 	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		was := r.ApproveAt
 		v, err := r.Reject(now)
 		if err != nil {
 			return firmware.Event{}, err
 		}
-		return firmware.Event{Action: ActionReject, Version: v}, nil
+		e := firmware.Event{Action: ActionReject, Version: v}
+		if !was.IsZero() {
+			e.Detail = "its approval scheduled for " + was.Format(time.RFC3339) + " is cancelled"
+		}
+		return e, nil
 	})
 }
 

@@ -986,14 +986,18 @@ func (x *FileHeader) GetSize() int64 {
 }
 
 type ImportResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rule          *Rule                  `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Deployed      bool                   `protobuf:"varint,3,opt,name=deployed,proto3" json:"deployed,omitempty"`   // approved at once (RoundTable)
-	Unchanged     bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // already stored, identical
-	Files         []*File                `protobuf:"bytes,5,rep,name=files,proto3" json:"files,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Rule      *Rule                  `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Version   string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Deployed  bool                   `protobuf:"varint,3,opt,name=deployed,proto3" json:"deployed,omitempty"`   // approved at once (RoundTable)
+	Unchanged bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // already stored, identical
+	Files     []*File                `protobuf:"bytes,5,rep,name=files,proto3" json:"files,omitempty"`
+	// Set when the import cancelled a scheduled approval: the pending
+	// version it replaced was to be approved at this time.
+	CancelledApproval *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=cancelled_approval,json=cancelledApproval,proto3" json:"cancelled_approval,omitempty"`
+	CancelledVersion  string                 `protobuf:"bytes,7,opt,name=cancelled_version,json=cancelledVersion,proto3" json:"cancelled_version,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ImportResult) Reset() {
@@ -1059,6 +1063,20 @@ func (x *ImportResult) GetFiles() []*File {
 		return x.Files
 	}
 	return nil
+}
+
+func (x *ImportResult) GetCancelledApproval() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CancelledApproval
+	}
+	return nil
+}
+
+func (x *ImportResult) GetCancelledVersion() string {
+	if x != nil {
+		return x.CancelledVersion
+	}
+	return ""
 }
 
 type File struct {
@@ -2539,13 +2557,15 @@ const file_admin_proto_rawDesc = "" +
 	"\n" +
 	"FileHeader\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x03R\x04size\"\xbc\x01\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"\xb4\x02\n" +
 	"\fImportResult\x12*\n" +
 	"\x04rule\x18\x01 \x01(\v2\x16.opendus.admin.v1.RuleR\x04rule\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
 	"\bdeployed\x18\x03 \x01(\bR\bdeployed\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\bR\tunchanged\x12,\n" +
-	"\x05files\x18\x05 \x03(\v2\x16.opendus.admin.v1.FileR\x05files\"Z\n" +
+	"\x05files\x18\x05 \x03(\v2\x16.opendus.admin.v1.FileR\x05files\x12I\n" +
+	"\x12cancelled_approval\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x11cancelledApproval\x12+\n" +
+	"\x11cancelled_version\x18\a \x01(\tR\x10cancelledVersion\"Z\n" +
 	"\x04File\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
@@ -2733,70 +2753,71 @@ var file_admin_proto_depIdxs = []int32{
 	0,  // 12: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
 	2,  // 13: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
 	15, // 14: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
-	14, // 15: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
-	1,  // 16: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
-	15, // 17: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
-	18, // 18: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
-	41, // 19: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
-	20, // 20: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
-	41, // 21: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
-	41, // 22: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
-	25, // 23: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
-	1,  // 24: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
-	32, // 25: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
-	41, // 26: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
-	41, // 27: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
-	41, // 28: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
-	33, // 29: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
-	41, // 30: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	36, // 31: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
-	4,  // 32: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
-	8,  // 33: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
-	10, // 34: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
-	10, // 35: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
-	10, // 36: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
-	10, // 37: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
-	10, // 38: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
-	10, // 39: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
-	3,  // 40: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
-	11, // 41: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
-	17, // 42: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
-	20, // 43: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
-	21, // 44: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
-	23, // 45: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
-	26, // 46: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
-	27, // 47: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
-	29, // 48: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
-	30, // 49: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
-	34, // 50: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
-	37, // 51: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
-	39, // 52: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
-	7,  // 53: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
-	9,  // 54: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
-	2,  // 55: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
-	2,  // 56: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
-	2,  // 57: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
-	2,  // 58: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
-	2,  // 59: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
-	2,  // 60: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
-	2,  // 61: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
-	16, // 62: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
-	19, // 63: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
-	20, // 64: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
-	22, // 65: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
-	24, // 66: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
-	25, // 67: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
-	28, // 68: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
-	25, // 69: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
-	31, // 70: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
-	35, // 71: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
-	38, // 72: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
-	40, // 73: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
-	53, // [53:74] is the sub-list for method output_type
-	32, // [32:53] is the sub-list for method input_type
-	32, // [32:32] is the sub-list for extension type_name
-	32, // [32:32] is the sub-list for extension extendee
-	0,  // [0:32] is the sub-list for field type_name
+	41, // 15: opendus.admin.v1.ImportResult.cancelled_approval:type_name -> google.protobuf.Timestamp
+	14, // 16: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
+	1,  // 17: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
+	15, // 18: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
+	18, // 19: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
+	41, // 20: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
+	20, // 21: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
+	41, // 22: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
+	41, // 23: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
+	25, // 24: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
+	1,  // 25: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
+	32, // 26: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
+	41, // 27: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
+	41, // 28: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
+	41, // 29: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
+	33, // 30: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
+	41, // 31: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	36, // 32: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
+	4,  // 33: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
+	8,  // 34: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
+	10, // 35: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
+	10, // 36: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
+	10, // 37: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
+	10, // 38: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
+	10, // 39: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
+	10, // 40: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
+	3,  // 41: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
+	11, // 42: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
+	17, // 43: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
+	20, // 44: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
+	21, // 45: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
+	23, // 46: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
+	26, // 47: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
+	27, // 48: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
+	29, // 49: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
+	30, // 50: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
+	34, // 51: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
+	37, // 52: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
+	39, // 53: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
+	7,  // 54: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
+	9,  // 55: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
+	2,  // 56: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
+	2,  // 57: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
+	2,  // 58: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
+	2,  // 59: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
+	2,  // 60: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
+	2,  // 61: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
+	2,  // 62: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
+	16, // 63: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
+	19, // 64: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
+	20, // 65: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
+	22, // 66: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
+	24, // 67: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
+	25, // 68: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
+	28, // 69: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
+	25, // 70: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
+	31, // 71: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
+	35, // 72: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
+	38, // 73: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
+	40, // 74: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
+	54, // [54:75] is the sub-list for method output_type
+	33, // [33:54] is the sub-list for method input_type
+	33, // [33:33] is the sub-list for extension type_name
+	33, // [33:33] is the sub-list for extension extendee
+	0,  // [0:33] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
