@@ -153,3 +153,111 @@ func TestImportCancellingAScheduleSaysSo(t *testing.T) {
 		t.Errorf("import --json = %+v, want the approval of 4.0.7577.200 at %v cancelled", res, r.ApproveAt)
 	}
 }
+
+// copyTree copies the files under src into a new directory.
+func copyTree(t *testing.T, src string) string {
+	t.Helper()
+	files := map[string]string{}
+	err := filepath.WalkDir(src, func(p string, d os.DirEntry, err error) error {
+		if err != nil || d.IsDir() {
+			return err
+		}
+		b, err := os.ReadFile(p)
+		rel, _ := filepath.Rel(src, p)
+		files[filepath.ToSlash(rel)] = string(b)
+		return err
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	return writeFiles(t, files)
+}
+
+// TestTreeAndItsBundleAreTheSameUpdate imports an update as a plain tree
+// and as the bundle packed from it (with generated descriptions), in both
+// orders: the second import is the same update, already imported.
+func TestTreeAndItsBundleAreTheSameUpdate(t *testing.T) {
+	dir := startServer(t)
+	for _, tt := range []struct {
+		name       string
+		model      string
+		bundleLast bool
+	}{
+		{"tree, then its bundle", "CX600", true},
+		{"bundle, then its tree", "CX500", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path := "UCPhone/Polycom/" + tt.model + "/A/ENU/4.0.7577.4372/"
+			tree := writeFiles(t, map[string]string{path + tt.model + ".nbt": "image of " + tt.model, path + tt.model + ".cat": "catalog"})
+			cabFile := filepath.Join(t.TempDir(), "UCUpdates.cab")
+			admin(t, dir, "bundle", "pack", copyTree(t, tree), "--describe", "-o", cabFile)
+			first, second := tree, cabFile
+			if !tt.bundleLast {
+				first, second = cabFile, tree
+			}
+			admin(t, dir, "import", first)
+			var res []struct{ Unchanged bool }
+			adminJSON(t, dir, &res, "import", second)
+			if len(res) != 1 || !res[0].Unchanged {
+				t.Errorf("second import = %+v, want the update unchanged", res)
+			}
+			if out := admin(t, dir, "import", second); !strings.Contains(out, "already imported") {
+				t.Errorf("import output:\n%s\nwant already imported", out)
+			}
+		})
+	}
+}
+
+// TestBundleCheckAgreesWithImport checks trees with `bundle check` and
+// imports them: check calls valid exactly what import accepts.
+func TestBundleCheckAgreesWithImport(t *testing.T) {
+	dir := startServer(t)
+	described := func(t *testing.T, files map[string]string, damage string) string {
+		tree := writeFiles(t, files)
+		admin(t, dir, "bundle", "describe", tree)
+		if damage != "" {
+			if err := os.WriteFile(filepath.Join(tree, filepath.FromSlash(damage)), []byte("changed after describe"), 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return tree
+	}
+	p := func(model, v string) string { return "UCPhone/Polycom/" + model + "/A/ENU/" + v + "/" }
+	tests := []struct {
+		name  string
+		tree  func(t *testing.T) string
+		valid bool
+	}{
+		{"plain tree", func(t *testing.T) string {
+			return writeFiles(t, map[string]string{p("CX600", "1.0.0.1") + "CX600.nbt": "a", p("CX600", "1.0.0.1") + "CX600.cat": "c"})
+		}, true},
+		{"plain tree under DeviceUpdateFiles", func(t *testing.T) string {
+			return writeFiles(t, map[string]string{"DeviceUpdateFiles/" + p("CX500", "1.0.0.1") + "CX500.nbt": "a"})
+		}, true},
+		{"described tree", func(t *testing.T) string {
+			return described(t, map[string]string{p("CX3000", "1.0.0.1") + "CX3000.nbt": "a", p("CX3000", "1.0.0.1") + "CX3000.cat": "c"}, "")
+		}, true},
+		{"described tree, image changed", func(t *testing.T) string {
+			return described(t, map[string]string{p("CX700", "1.0.0.1") + "CX700.nbt": "a"}, p("CX700", "1.0.0.1")+"CX700.nbt")
+		}, false},
+		{"file outside the layout", func(t *testing.T) string {
+			return writeFiles(t, map[string]string{p("HP4120", "1.0.0.1") + "x.nbt": "a", "README.txt": "read me"})
+		}, false},
+		{"bad version directory", func(t *testing.T) string {
+			return writeFiles(t, map[string]string{p("HP4110", "1.0") + "x.nbt": "a"})
+		}, false},
+		{"two versions of one identity", func(t *testing.T) string {
+			return writeFiles(t, map[string]string{p("LG8540", "1.0.0.1") + "x.nbt": "a", p("LG8540", "1.0.0.2") + "x.nbt": "b"})
+		}, false},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			tree := tt.tree(t)
+			_, checkErr, check := run(t, "bundle", "check", tree)
+			_, importErr, imp := run(t, "--data", dir, "import", tree)
+			if (check == 0) != tt.valid || (imp == 0) != tt.valid {
+				t.Errorf("bundle check: exit %d %s\nimport: exit %d %s\nwant both to say valid=%v", check, checkErr, imp, importErr, tt.valid)
+			}
+		})
+	}
+}

@@ -57,7 +57,8 @@
 // interrupted import or removal) and the directories left empty, so after a
 // crash every update is whole or absent and no orphan file remains. A
 // stored version's files never change: importing it again with the same
-// content writes nothing, with other content is ErrConflict.
+// content (the same images and catalogs; descriptions are metadata and are
+// not compared) writes nothing, with other content is ErrConflict.
 //
 // Imports, Remove and Purge are serialized with each other (they add and
 // delete update records and files); approve, reject, restore, test devices
