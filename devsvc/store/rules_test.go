@@ -77,6 +77,15 @@ func TestRuleTransitions(t *testing.T) {
 			{op: "remove", ref: "../../etc/passwd/x", wantErr: ErrNotFound},
 			{op: "approve", ref: "<empty>", wantErr: ErrNotFound},
 		}},
+		{"names that almost name a rule", []step{
+			{op: "import", v: v1},
+			{op: "approve", ref: "CX600", wantErr: ErrNotFound, wantMsg: `rule "CX600" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "cx600", wantErr: ErrNotFound, wantMsg: `rule "cx600" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "ucphone/polycom/cx600/a/enu", wantErr: ErrNotFound, wantMsg: `rule "ucphone/polycom/cx600/a/enu" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "Polycom/CX600", wantErr: firmware.ErrIdentity, wantMsg: `rule "Polycom/CX600" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "CX700", wantErr: ErrNotFound, wantMsg: `rule "CX700" not found: name a rule by its ID or its identity path`},
+			{op: "approve", ref: "UCPhone/Polycom/CX600/A/ENU", want: versions{approved: v1}},
+		}},
 		{"remove", []step{
 			{op: "import", v: v1},
 			{op: "approve"},
