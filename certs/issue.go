@@ -272,6 +272,17 @@ func publicKeysEqual(a, b crypto.PublicKey) bool {
 	return ok && ea.Equal(b)
 }
 
+// ServerNames returns the names Bootstrap gives the server certificate
+// for cfg, common name first, or an error wrapping ErrInvalidName for a
+// malformed domain or name: a check before anything is written.
+func ServerNames(cfg Config) ([]string, error) {
+	names, err := serverNames(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	return names, nil
+}
+
 // serverNames returns the names for the server certificate described by
 // cfg, common name first, without duplicates.
 func serverNames(cfg Config) ([]string, error) {

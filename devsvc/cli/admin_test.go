@@ -261,3 +261,83 @@ func TestBundleCheckAgreesWithImport(t *testing.T) {
 		})
 	}
 }
+
+// TestAdminCertificateLifecycle: an admin certificate issued through the
+// server works, is listed and in the history; revoked, it is refused at
+// once with a message that names it (not "is devsvc serve running?"),
+// and the revocation is in the history. With the server stopped, --offline
+// issues on the data directory, and list still reads the registry.
+func TestAdminCertificateLifecycle(t *testing.T) {
+	bin, dir := devsvctest.Init(t, "contoso.com")
+	srv := devsvctest.Start(t, bin, dir)
+	prefix := filepath.Join(t.TempDir(), "helpdesk")
+	out := admin(t, dir, "certs", "issue", "helpdesk", "--role", "readonly", "-o", prefix)
+	if !strings.Contains(out, "Issued helpdesk (readonly), serial ") {
+		t.Errorf("certs issue printed %q", out)
+	}
+	if fi, err := os.Stat(prefix + ".key"); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Fatalf("key file: %v, %v; want mode 0600", fi, err)
+	}
+	if _, _, code := run(t, "--data", dir, "certs", "issue", "helpdesk", "-o", prefix); code == 0 {
+		t.Error("certs issue over existing files succeeded")
+	}
+	ca := filepath.Join(dir, "certs", "ca.pem")
+	as := func(args ...string) (string, string, int) {
+		return run(t, append([]string{"--data", dir, "--cert", prefix + ".pem", "--key", prefix + ".key", "--ca", ca}, args...)...)
+	}
+	if _, stderr, code := as("rules"); code != 0 {
+		t.Fatalf("rules with the issued certificate: exit %d: %s", code, stderr)
+	}
+	var list struct {
+		AdminCertificates []firmware.AdminCert `json:"adminCertificates"`
+	}
+	adminJSON(t, dir, &list, "certs", "list")
+	if len(list.AdminCertificates) != 2 || list.AdminCertificates[1].Name != "helpdesk" || list.AdminCertificates[1].State(time.Now()) != firmware.CertValid {
+		t.Fatalf("certs list = %+v, want admin and helpdesk, valid", list)
+	}
+	serial := list.AdminCertificates[1].Serial
+	if ev := lastEvent(t, dir); ev.Action != "cert-issue" || ev.Subject != "helpdesk" || ev.Actor != "cert:admin" {
+		t.Errorf("history after issue: %+v, want cert-issue of helpdesk by cert:admin", ev)
+	}
+
+	out = admin(t, dir, "certs", "revoke", "helpdesk", "--reason", "laptop lost")
+	if !strings.Contains(out, "Revoked helpdesk (readonly, serial "+serial+")") {
+		t.Errorf("certs revoke printed %q", out)
+	}
+	_, stderr, code := as("rules")
+	if code != 1 || !strings.Contains(stderr, `certificate "helpdesk" (serial `+serial+`) was revoked`) || !strings.Contains(stderr, "laptop lost") || strings.Contains(stderr, "devsvc serve") {
+		t.Errorf("rules with the revoked certificate: exit %d, %q; want a refusal naming it", code, stderr)
+	}
+	if ev := lastEvent(t, dir); ev.Action != "cert-revoke" || ev.Subject != "helpdesk" || ev.Actor != "cert:admin" || !strings.Contains(ev.Detail, "laptop lost") {
+		t.Errorf("history after revoke: %+v, want cert-revoke of helpdesk by cert:admin", ev)
+	}
+	if out := admin(t, dir, "certs", "list"); !strings.Contains(out, "revoked") || !strings.Contains(out, "laptop lost") {
+		t.Errorf("certs list does not show the revocation:\n%s", out)
+	}
+
+	// With the server stopped: issue --offline; without --offline the
+	// error says so; list reads the data directory.
+	srv.Stop(t)
+	_, stderr, code = run(t, "--data", dir, "certs", "issue", "ops", "--role", "admin", "-o", filepath.Join(t.TempDir(), "ops"), "--timeout", "3s")
+	if code != 1 || !strings.Contains(stderr, "--offline") {
+		t.Errorf("certs issue with the server stopped: exit %d, %q; want a hint about --offline", code, stderr)
+	}
+	admin(t, dir, "certs", "issue", "ops", "--role", "admin", "-o", filepath.Join(t.TempDir(), "ops"), "--offline")
+	adminJSON(t, dir, &list, "certs", "list", "--timeout", "3s")
+	if n := len(list.AdminCertificates); n != 3 || list.AdminCertificates[2].Name != "ops" || !strings.HasPrefix(list.AdminCertificates[2].IssuedBy, "local:") {
+		t.Errorf("certs list with the server stopped = %+v, want ops issued by local:USER", list.AdminCertificates)
+	}
+}
+
+// TestRefusedCertificateIsNotAnUnreachableServer: a certificate of
+// another CA is refused in the TLS handshake; the command says the
+// server refused it, not that the server may not be running.
+func TestRefusedCertificateIsNotAnUnreachableServer(t *testing.T) {
+	dir := startServer(t)
+	_, other := devsvctest.Init(t, "fabrikam.com")
+	_, stderr, code := run(t, "--data", dir, "--cert", filepath.Join(other, "certs", "admin.pem"), "--key", filepath.Join(other, "certs", "admin.key"),
+		"--ca", filepath.Join(dir, "certs", "ca.pem"), "rules", "--timeout", "10s")
+	if code != 1 || !strings.Contains(stderr, "refused the client certificate") || strings.Contains(stderr, "devsvc serve") {
+		t.Errorf("rules with another CA's certificate: exit %d, %q; want a refusal, not a hint that the server is down", code, stderr)
+	}
+}
