@@ -341,3 +341,46 @@ func TestRefusedCertificateIsNotAnUnreachableServer(t *testing.T) {
 		t.Errorf("rules with another CA's certificate: exit %d, %q; want a refusal, not a hint that the server is down", code, stderr)
 	}
 }
+
+// doubled returns a prefix repeated in msg, like "store: store:".
+func doubled(msg string) string {
+	parts := strings.Split(msg, ": ")
+	for i := 1; i < len(parts); i++ {
+		prev := parts[i-1]
+		if j := strings.LastIndexByte(prev, ' '); j >= 0 {
+			prev = prev[j+1:]
+		}
+		if prev != "" && prev == parts[i] {
+			return prev + ": " + parts[i]
+		}
+	}
+	return ""
+}
+
+// TestErrorsReadCleanly: a rule named by its model alone, or in another
+// case, is not found, in the case typed, with the identity path suggested;
+// no error doubles its prefix.
+func TestErrorsReadCleanly(t *testing.T) {
+	dir := startServer(t)
+	importVersion(t, dir, "4.0.7577.100")
+	tests := []struct {
+		args []string
+		want string
+	}{
+		{[]string{"approve", "CX600"}, `rule "CX600" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+		{[]string{"restore", "ucphone/polycom/cx600/a/enu"}, `rule "ucphone/polycom/cx600/a/enu" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+		{[]string{"reject", "CX700"}, `rule "CX700" not found: name a rule by its ID or its identity path`},
+		{[]string{"accounts", "disable", "Bob"}, `account "Bob" not found`},
+		{[]string{"testdevices", "remove", "00-04-F2-AA-BB-CC"}, `test device "00-04-F2-AA-BB-CC" not found`},
+		{[]string{"certs", "revoke", "Nobody"}, `admin certificate "Nobody" not found`},
+	}
+	for _, tt := range tests {
+		_, stderr, code := run(t, append([]string{"--data", dir}, tt.args...)...)
+		if code != 1 || !strings.Contains(stderr, tt.want) {
+			t.Errorf("devsvc %s: exit %d, %q; want %q", strings.Join(tt.args, " "), code, stderr, tt.want)
+		}
+		if m := doubled(stderr); m != "" {
+			t.Errorf("devsvc %s: %q reads %q", strings.Join(tt.args, " "), stderr, m)
+		}
+	}
+}
