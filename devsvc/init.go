@@ -217,7 +217,6 @@ func (in *initRun) certificates(certDir string, s datadir.Settings) error {
 	ctx := context.Background()
 	cfg := certs.Config{Domain: in.opts.Domain, InternalName: s.InternalName, ExternalName: s.ExternalName,
 		ExtraNames: append([]string{"ucupdates-r2." + in.opts.Domain}, in.opts.ExtraNames...), Now: in.opts.Now}
-	var oldCA *x509.Certificate
 	cs, err := certs.Open(certDir, certs.Config{Now: in.opts.Now})
 	switch {
 	case err == nil && !in.opts.NewCA:
@@ -225,9 +224,6 @@ func (in *initRun) certificates(certDir string, s datadir.Settings) error {
 			return err
 		}
 	case err == nil || errors.Is(err, certs.ErrNotFound) || in.opts.NewCA:
-		if err == nil {
-			oldCA = cs.CACertificate()
-		}
 		if fileExists(certDir) {
 			if err := in.backupMove(datadir.CertsDir); err != nil {
 				return err
@@ -242,13 +238,13 @@ func (in *initRun) certificates(certDir string, s datadir.Settings) error {
 		if cs, err = certs.Bootstrap(certDir, cfg); err != nil {
 			return err
 		}
-	default:
-		return fmt.Errorf("%w: fix the certificates, or replace them all with init --force --new-ca (devices must then be given the new CA)", err)
-	}
-	if oldCA != nil {
-		if err := in.revokeOldCA(ctx, oldCA); err != nil {
+		// Every admin certificate recorded so far is of a CA that is
+		// gone: the server no longer accepts them.
+		if err := in.revokeOldCA(ctx); err != nil {
 			return err
 		}
+	default:
+		return fmt.Errorf("%w: fix the certificates, or replace them all with init --force --new-ca (devices must then be given the new CA)", err)
 	}
 	return recordDirAdminCert(ctx, in.st, cs, "devsvc init", nil)
 }
@@ -292,9 +288,9 @@ func covers(cert *x509.Certificate, n string) bool {
 	return cert.VerifyHostname(n) == nil
 }
 
-// revokeOldCA marks revoked every admin certificate the old CA issued:
-// the server no longer accepts them.
-func (in *initRun) revokeOldCA(ctx context.Context, oldCA *x509.Certificate) error {
+// revokeOldCA marks revoked every admin certificate recorded, before a new
+// CA is made: the server no longer accepts them.
+func (in *initRun) revokeOldCA(ctx context.Context) error {
 	list, err := in.st.AdminCerts(ctx)
 	if err != nil {
 		return err

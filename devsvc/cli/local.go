@@ -52,7 +52,7 @@ Examples:
 		fs.StringVar(&role, "role", "readonly", "issue: the certificate's `ROLE`, admin or readonly")
 		fs.StringVar(&format, "format", "pem", "export `FORMAT`: pem or der")
 		fs.StringVar(&out, "o", "", "export to `FILE` instead of standard output; issue: write PREFIX.pem and PREFIX.key")
-		fs.StringVar(&reason, "reason", "", "revoke: why, for the history (`TEXT`)")
+		fs.StringVar(&reason, "reason", "", "revoke: a `TEXT` saying why, for the history")
 		fs.BoolVar(&offline, "offline", false, "issue, revoke, list: work on the data directory itself, with the server stopped")
 		fs.Var(&add, "add-name", "renew: add DNS `NAME` or IP to the server certificate (repeatable)")
 		return func(ctx context.Context, e *env, args []string) error {
