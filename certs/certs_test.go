@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"crypto/ecdsa"
 	"crypto/elliptic"
+	"crypto/rand"
 	"crypto/x509"
 	"encoding/pem"
 	"errors"
@@ -516,6 +517,45 @@ func TestIssueClient(t *testing.T) {
 	}
 	if _, err := offline.RenewServer(RenewOptions{}); !errors.Is(err, ErrNoCAKey) {
 		t.Errorf("RenewServer without CA key = %v, want ErrNoCAKey", err)
+	}
+}
+
+// TestSignClient: a client certificate for a key its owner made chains
+// to the CA, carries the name and role, and pairs with that key; other
+// kinds of key and bad names are refused.
+func TestSignClient(t *testing.T) {
+	s := bootstrap(t, testConfig())
+	_, keyPEM, err := NewClientKey()
+	if err != nil {
+		t.Fatal(err)
+	}
+	key, err := parseKeyPEM(keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	certPEM, err := s.SignClient(key.Public(), "helpdesk", "readonly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	pair, err := s.checkPair(certPEM, keyPEM, x509.ExtKeyUsageClientAuth)
+	if err != nil {
+		t.Fatalf("signed certificate and its key do not check: %v", err)
+	}
+	if name, role := ClientIdentity(pair.Leaf); name != "helpdesk" || role != "readonly" {
+		t.Errorf("ClientIdentity = %q, %q, want helpdesk, readonly", name, role)
+	}
+	if c, err := ParseCertPEM(certPEM); err != nil || c.SerialNumber.Cmp(pair.Leaf.SerialNumber) != 0 {
+		t.Errorf("ParseCertPEM = %v, %v", c, err)
+	}
+	p384, err := ecdsa.GenerateKey(elliptic.P384(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.SignClient(p384.Public(), "helpdesk", "readonly"); !errors.Is(err, ErrCorrupt) {
+		t.Errorf("SignClient(P-384 key) = %v, want ErrCorrupt", err)
+	}
+	if _, err := s.SignClient(key.Public(), "a/b", "readonly"); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("SignClient(bad name) = %v, want ErrInvalidName", err)
 	}
 }
 

@@ -70,6 +70,13 @@
 //     certificate and [Store.Watch] retries on its next tick. Only one
 //     process should renew at a time.
 //
-// There is no revocation (no CRL or OCSP): to withdraw a client certificate
-// before it expires, bootstrap a new CA and redistribute it.
+// [Store.SignClient] issues a client certificate for a key its owner made,
+// so that the private key never reaches the service; [Store.IssueClient]
+// makes the key too.
+//
+// There is no CRL or OCSP: client certificates are only ever presented to
+// the admin API, and the service above this package keeps the registry of
+// the admin certificates it issued and refuses a revoked one at once
+// (devsvc certs list, devsvc certs revoke). Server and CA certificates are
+// replaced, not revoked.
 package certs

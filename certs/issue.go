@@ -72,20 +72,38 @@ func issue(tmpl, parent *x509.Certificate, parentKey crypto.Signer, now time.Tim
 	if err != nil {
 		return nil, nil, err
 	}
-	if tmpl.SerialNumber, err = newSerial(); err != nil {
+	if parent == nil {
+		parentKey = key
+	}
+	certPEM, err = issueFor(tmpl, parent, parentKey, key.Public(), now, validity)
+	if err != nil {
 		return nil, nil, err
 	}
-	if tmpl.SubjectKeyId, err = subjectKeyID(key.Public()); err != nil {
+	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
 		return nil, nil, err
+	}
+	return certPEM, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+}
+
+// issueFor creates a certificate for the public key pub from tmpl, signed
+// by parent and parentKey (self-signed when parent is nil: parentKey is
+// then pub's private key), and returns it as PEM.
+func issueFor(tmpl, parent *x509.Certificate, parentKey crypto.Signer, pub crypto.PublicKey, now time.Time, validity time.Duration) (certPEM []byte, err error) {
+	if tmpl.SerialNumber, err = newSerial(); err != nil {
+		return nil, err
+	}
+	if tmpl.SubjectKeyId, err = subjectKeyID(pub); err != nil {
+		return nil, err
 	}
 	tmpl.NotBefore = now.Add(-backdate).UTC().Truncate(time.Second)
 	tmpl.NotAfter = now.Add(validity).UTC().Truncate(time.Second)
 	tmpl.SignatureAlgorithm = x509.ECDSAWithSHA256
 	if parent == nil {
-		parent, parentKey = tmpl, key
+		parent = tmpl
 	} else {
 		if !now.Before(parent.NotAfter) {
-			return nil, nil, fmt.Errorf("CA expired %s: %w", parent.NotAfter.UTC().Format(time.RFC3339), ErrExpired)
+			return nil, fmt.Errorf("CA expired %s: %w", parent.NotAfter.UTC().Format(time.RFC3339), ErrExpired)
 		}
 		if tmpl.NotAfter.After(parent.NotAfter) {
 			tmpl.NotAfter = parent.NotAfter
@@ -94,16 +112,11 @@ func issue(tmpl, parent *x509.Certificate, parentKey crypto.Signer, now time.Tim
 			tmpl.NotBefore = parent.NotBefore
 		}
 	}
-	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, key.Public(), parentKey)
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, parent, pub, parentKey)
 	if err != nil {
-		return nil, nil, fmt.Errorf("sign certificate: %w", err)
+		return nil, fmt.Errorf("sign certificate: %w", err)
 	}
-	keyDER, err := x509.MarshalPKCS8PrivateKey(key)
-	if err != nil {
-		return nil, nil, err
-	}
-	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
-		pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: keyDER}), nil
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), nil
 }
 
 // newCA returns a self-signed CA certificate and key, as PEM.
@@ -166,7 +179,15 @@ func issueClient(ca *x509.Certificate, caKey crypto.Signer, name, role string, n
 	if err := checkClientName(name, role); err != nil {
 		return nil, nil, err
 	}
-	tmpl := &x509.Certificate{
+	certPEM, keyPEM, err = issue(clientTemplate(name, role), ca, caKey, now, validity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("create client certificate %q: %w", name, err)
+	}
+	return certPEM, keyPEM, nil
+}
+
+func clientTemplate(name, role string) *x509.Certificate {
+	return &x509.Certificate{
 		Subject: pkix.Name{
 			CommonName:         name,
 			OrganizationalUnit: []string{role},
@@ -175,11 +196,16 @@ func issueClient(ca *x509.Certificate, caKey crypto.Signer, name, role string, n
 		KeyUsage:    x509.KeyUsageDigitalSignature,
 		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth},
 	}
-	certPEM, keyPEM, err = issue(tmpl, ca, caKey, now, validity)
+}
+
+// ParseCertPEM parses a PEM file holding one certificate, as the files of
+// the directory and what IssueClient and SignClient return are.
+func ParseCertPEM(data []byte) (*x509.Certificate, error) {
+	c, err := parseCertPEM(data)
 	if err != nil {
-		return nil, nil, fmt.Errorf("create client certificate %q: %w", name, err)
+		return nil, fmt.Errorf("certs: %w", err)
 	}
-	return certPEM, keyPEM, nil
+	return c, nil
 }
 
 func parseCA(caPEM, caKeyPEM []byte) (*x509.Certificate, crypto.Signer, error) {
@@ -244,6 +270,17 @@ func parseKeyPEM(data []byte) (crypto.Signer, error) {
 func publicKeysEqual(a, b crypto.PublicKey) bool {
 	ea, ok := a.(interface{ Equal(crypto.PublicKey) bool })
 	return ok && ea.Equal(b)
+}
+
+// ServerNames returns the names Bootstrap gives the server certificate
+// for cfg, common name first, or an error wrapping ErrInvalidName for a
+// malformed domain or name: a check before anything is written.
+func ServerNames(cfg Config) ([]string, error) {
+	names, err := serverNames(cfg)
+	if err != nil {
+		return nil, fmt.Errorf("certs: %w", err)
+	}
+	return names, nil
 }
 
 // serverNames returns the names for the server certificate described by

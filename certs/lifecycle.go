@@ -3,8 +3,12 @@ package certs
 import (
 	"bytes"
 	"context"
+	"crypto"
+	"crypto/ecdsa"
+	"crypto/elliptic"
 	"crypto/sha256"
 	"crypto/x509"
+	"encoding/pem"
 	"fmt"
 	"log/slog"
 	"math"
@@ -203,6 +207,41 @@ func (s *Store) IssueClient(name, role string) (certPEM, keyPEM []byte, err erro
 		return nil, nil, fmt.Errorf("certs: issue client certificate: %w", err)
 	}
 	return certPEM, keyPEM, nil
+}
+
+// SignClient issues a client certificate for the admin API, as
+// IssueClient, for a key its owner made: pub must be an ECDSA P-256 public
+// key (see the package documentation), and its private key never reaches
+// the service. It writes nothing and returns the certificate as PEM.
+func (s *Store) SignClient(pub crypto.PublicKey, name, role string) (certPEM []byte, err error) {
+	if s.caKey == nil {
+		return nil, fmt.Errorf("certs: issue client certificate: %w", ErrNoCAKey)
+	}
+	if k, ok := pub.(*ecdsa.PublicKey); !ok || k.Curve != elliptic.P256() {
+		return nil, fmt.Errorf("certs: issue client certificate %q: the key is %T, want ECDSA P-256: %w", name, pub, ErrCorrupt)
+	}
+	if err := checkClientName(name, role); err != nil {
+		return nil, fmt.Errorf("certs: issue client certificate: %w", err)
+	}
+	certPEM, err = issueFor(clientTemplate(name, role), s.ca, s.caKey, pub, s.now(), s.cfg.ClientValidity)
+	if err != nil {
+		return nil, fmt.Errorf("certs: issue client certificate %q: %w", name, err)
+	}
+	return certPEM, nil
+}
+
+// NewClientKey returns a fresh key for SignClient and its PKCS #8 PEM
+// form, to be written with mode 0600.
+func NewClientKey() (*ecdsa.PrivateKey, []byte, error) {
+	key, err := newKey()
+	if err != nil {
+		return nil, nil, err
+	}
+	der, err := x509.MarshalPKCS8PrivateKey(key)
+	if err != nil {
+		return nil, nil, err
+	}
+	return key, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
 }
 
 // Reload reads server.pem and server.key again and, if they hold a

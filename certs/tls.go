@@ -102,6 +102,12 @@ func (s *Store) ServerCertificate() *x509.Certificate {
 	return s.server.Load().Leaf
 }
 
+// AdminCertificate returns the admin client certificate of the directory
+// (admin.pem, made by Bootstrap), or nil when it is absent.
+func (s *Store) AdminCertificate() *x509.Certificate {
+	return s.admin
+}
+
 // CACertificate returns the CA certificate.
 func (s *Store) CACertificate() *x509.Certificate {
 	return s.ca

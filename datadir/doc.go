@@ -14,6 +14,7 @@
 //	Logs/                 audit logs and device log uploads
 //	run/serve.json        the running server's pid and listener addresses
 //	tmp/                  uploads being imported
+//	backups/init-<time>/  what devsvc init --force replaced (settings, certificates)
 //
 // Files are written atomically (a temporary file, fsynced, renamed, the
 // directory fsynced), so a crash leaves the old file or the new one.

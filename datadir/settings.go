@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -419,4 +420,63 @@ func ParseSettings(name string, data []byte) (Settings, error) {
 	}
 	s.Warnings = warnings
 	return s, nil
+}
+
+// SetKeys returns the settings file data with each key of kv set to its
+// value and every other line as it was (comments, the admin's own edits):
+// a key's active line is replaced, else its commented default line
+// ("# key = ...") becomes the active one, else the line is appended. The
+// result must parse (ParseSettings), or SetKeys returns the error.
+func SetKeys(name string, data []byte, kv map[string]string) ([]byte, error) {
+	lines := strings.SplitAfter(string(data), "\n")
+	keyOf := func(line string) (key string, commented bool) {
+		t := strings.TrimSpace(line)
+		t, commented = strings.CutPrefix(t, "#")
+		k, _, ok := strings.Cut(t, "=")
+		if !ok {
+			return "", false
+		}
+		return strings.TrimSpace(k), commented
+	}
+	active := map[string]bool{}
+	for _, l := range lines {
+		if k, commented := keyOf(l); k != "" && !commented {
+			active[k] = true
+		}
+	}
+	done := map[string]bool{}
+	for i, l := range lines {
+		k, commented := keyOf(l)
+		v, ok := kv[k]
+		// An active line is replaced; a commented one only when the key
+		// has no active line.
+		if !ok || done[k] || commented && active[k] {
+			continue
+		}
+		nl := ""
+		if strings.HasSuffix(l, "\n") {
+			nl = "\n"
+		}
+		lines[i] = k + " = " + v + nl
+		done[k] = true
+	}
+	out := strings.Join(lines, "")
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	slices.Sort(keys)
+	for _, k := range keys {
+		if done[k] {
+			continue
+		}
+		if out != "" && !strings.HasSuffix(out, "\n") {
+			out += "\n"
+		}
+		out += k + " = " + kv[k] + "\n"
+	}
+	if _, err := ParseSettings(name, []byte(out)); err != nil {
+		return nil, err
+	}
+	return []byte(out), nil
 }

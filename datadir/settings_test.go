@@ -102,3 +102,48 @@ func TestRenamedSettings(t *testing.T) {
 		}
 	}
 }
+
+func TestSetKeys(t *testing.T) {
+	def := DefaultSettings("contoso.com").Render()
+	edited := strings.Replace(string(def), "# check_interval = 24h", "# the lab wants 12h\ncheck_interval = 12h", 1)
+	tests := []struct {
+		name  string
+		in    string
+		kv    map[string]string
+		want  []string // lines the result holds
+		wantS func(Settings) bool
+	}{
+		{"active line replaced", edited, map[string]string{"domain": "fabrikam.com"},
+			[]string{"domain = fabrikam.com\n", "# the lab wants 12h\ncheck_interval = 12h\n"},
+			func(s Settings) bool { return s.Domain == "fabrikam.com" && s.CheckInterval == 12*time.Hour }},
+		{"commented default becomes active", edited, map[string]string{"internal_name": "dus.contoso.com"},
+			[]string{"\ninternal_name = dus.contoso.com\n"},
+			func(s Settings) bool { return s.InternalName == "dus.contoso.com" && s.CheckInterval == 12*time.Hour }},
+		{"missing key appended", "domain = contoso.com", map[string]string{"external_name": "ext.contoso.com"},
+			[]string{"domain = contoso.com\nexternal_name = ext.contoso.com\n"},
+			func(s Settings) bool { return s.ExternalName == "ext.contoso.com" }},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			out, err := SetKeys("x.conf", []byte(tt.in), tt.kv)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for _, w := range tt.want {
+				if !strings.Contains(string(out), w) {
+					t.Errorf("SetKeys result lacks %q:\n%s", w, out)
+				}
+			}
+			s, err := ParseSettings("x.conf", out)
+			if err != nil || !tt.wantS(s) {
+				t.Errorf("ParseSettings(result) = %+v, %v", s, err)
+			}
+			if n := strings.Count(string(out), "\n"); n < strings.Count(tt.in, "\n") {
+				t.Errorf("SetKeys dropped lines: %d, had %d", n, strings.Count(tt.in, "\n"))
+			}
+		})
+	}
+	if _, err := SetKeys("x.conf", def, map[string]string{"check_interval": "soon"}); err == nil {
+		t.Error("SetKeys to an invalid value succeeded")
+	}
+}

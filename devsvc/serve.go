@@ -123,16 +123,20 @@ type deps struct {
 func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
 	cs, err := certs.Open(filepath.Join(dir, datadir.CertsDir), certs.Config{})
 	if err != nil {
-		return nil, fmt.Errorf("certificates: %w", err)
+		return nil, err // it names the certificates and what is wrong
 	}
 	deploy := s.DeployRoundTableOnImport
 	st, err := store.Open(dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy})
 	if err != nil {
-		return nil, fmt.Errorf("store: %w", err)
+		return nil, err // it names the store and says what to do
 	}
 	d := &deps{dir: dir, settings: s, certs: cs, store: st, floor: freespace.New(freespace.Config{
 		Dir: dir, Min: s.MinFreeSpace, What: "device log uploads and audit log lines", Logger: log.With("component", "freespace"),
 	})}
+	if err := recordDirAdminCert(context.Background(), st, cs, "devsvc serve", log); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if d.ldap, err = openDirectory(s, log.With("component", "directory")); err != nil {
 		st.Close()
 		return nil, err
@@ -237,6 +241,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 			return []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
 		},
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
+		Issuer:       d.certs,
 		Warnings: func() []string {
 			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), s.Warnings...)
 		},
@@ -394,6 +399,26 @@ func certWarnings(list []certs.CertInfo) []string {
 		}
 	}
 	return out
+}
+
+// recordDirAdminCert records the data directory's admin.pem in the
+// registry of admin certificates if it is not there: a data directory
+// from before the registry, or whose PKI was copied in, keeps its admin
+// certificate working. One recorded already keeps its state (a revoked
+// admin.pem stays revoked).
+func recordDirAdminCert(ctx context.Context, st *store.Store, cs *certs.Store, actor string, log *slog.Logger) error {
+	adm := cs.AdminCertificate()
+	if adm == nil {
+		return nil
+	}
+	recorded, err := service.RecordAdminCert(ctx, st, actor, adm, "the data directory's "+datadir.CertsDir+"/"+certs.AdminCertFile)
+	if err != nil {
+		return err
+	}
+	if recorded && log != nil {
+		log.Info("recorded the data directory's admin certificate in the registry", "serial", adm.SerialNumber.Text(16))
+	}
+	return nil
 }
 
 // localDomain is the NTLM domain of the store's local accounts: their

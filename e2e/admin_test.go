@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"bytes"
 	"context"
 	"crypto/tls"
 	"crypto/x509"
@@ -111,6 +112,13 @@ func TestEndToEndImportApprove(t *testing.T) {
 		if ev.Seq != uint64(i+1) {
 			t.Errorf("event %d has seq %d, want %d", i, ev.Seq, i+1)
 		}
+		if i == 0 {
+			// init records the admin certificate it made.
+			if ev.Actor != "devsvc init" || ev.Action != "cert-issue" || ev.Subject != "admin" {
+				t.Errorf("event 0 = %+v, want init's record of the admin certificate", ev)
+			}
+			continue
+		}
 		if ev.Actor != "cert:admin" {
 			t.Errorf("event %d actor = %q, want cert:admin", i, ev.Actor)
 		}
@@ -201,14 +209,41 @@ func TestAdminAPIRefusesClientsWithoutAdminCertificate(t *testing.T) {
 	}
 }
 
+// TestInitRefusesToOverwrite: a second init is refused; init --force keeps
+// the CA (devices that cached it keep connecting) and the settings, and
+// only --new-ca replaces the CA, keeping the old one in a backup.
 func TestInitRefusesToOverwrite(t *testing.T) {
 	bin, dir := devsvctest.Init(t, "contoso.com")
 	_, stderr, err := devsvctest.RunCLI(bin, dir, "", "init", "--domain", "contoso.com")
 	if err == nil || !strings.Contains(stderr, "--force") {
 		t.Errorf("second init: err %v, stderr %q; want a refusal that mentions --force", err, stderr)
 	}
+	caBefore, err := os.ReadFile(filepath.Join(dir, "certs", "ca.pem"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	setSetting(t, dir, "check_interval", "12h")
 	if _, stderr, err := devsvctest.RunCLI(bin, dir, "", "init", "--domain", "contoso.com", "--force"); err != nil {
 		t.Errorf("init --force: %v: %s", err, stderr)
+	}
+	if ca, _ := os.ReadFile(filepath.Join(dir, "certs", "ca.pem")); !bytes.Equal(ca, caBefore) {
+		t.Error("init --force made a new CA: devices that cached the old one stop connecting")
+	}
+	if conf, _ := os.ReadFile(filepath.Join(dir, "devsvc.conf")); !strings.Contains(string(conf), "check_interval = 12h") {
+		t.Error("init --force reset the settings")
+	}
+	out, stderr, err := devsvctest.RunCLI(bin, dir, "", "init", "--domain", "contoso.com", "--force", "--new-ca")
+	if err != nil {
+		t.Fatalf("init --force --new-ca: %v: %s", err, stderr)
+	}
+	if ca, _ := os.ReadFile(filepath.Join(dir, "certs", "ca.pem")); bytes.Equal(ca, caBefore) {
+		t.Error("init --force --new-ca kept the CA")
+	}
+	backups, _ := filepath.Glob(filepath.Join(dir, "backups", "init-*", "certs", "ca.pem"))
+	if len(backups) != 1 || !strings.Contains(out, filepath.Dir(filepath.Dir(backups[0]))) {
+		t.Errorf("backups of the old CA: %v; output %q should name where", backups, out)
+	} else if old, _ := os.ReadFile(backups[0]); !bytes.Equal(old, caBefore) {
+		t.Error("the backup does not hold the old CA")
 	}
 	for _, name := range []string{"ca.key", "server.key", "admin.key"} {
 		fi, err := os.Stat(filepath.Join(dir, "certs", name))

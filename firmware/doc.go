@@ -20,8 +20,10 @@
 //	import    Pending = v (creates the rule or refreshes its pending version)
 //	approve   Restore = Approved; Approved = Pending; Pending = none
 //	reject    Pending = none (only a pending version can be rejected)
-//	restore   Approved = Restore; Restore = none; with no Restore version the
-//	          Approved version is withdrawn and nothing is offered
+//	restore   Approved = Restore; Restore = none; with no Restore version it
+//	          is refused (ErrNothingToRestore) and nothing changes
+//	withdraw  Approved = none: nothing is offered (only an approved version
+//	          can be withdrawn)
 //	remove    the rule is deleted (the store's job)
 //
 // RoundTable units deploy on import, as the original service does: an import
@@ -35,4 +37,11 @@
 // a test device gets the pending version if there is one, else the approved
 // one; every other device gets the approved version whenever it differs from
 // its own, so a restore is a downgrade that devices take.
+//
+// # Admin certificates
+//
+// AdminCert is the record of an admin client certificate the service
+// issued: who holds it, with which role, until when, and whether it was
+// revoked. The service keeps one per certificate and refuses every call
+// made with a certificate it has no record of, or one revoked.
 package firmware

@@ -13,9 +13,12 @@ var (
 	// ErrNoPending is returned by Approve and Reject when the rule has no
 	// pending version.
 	ErrNoPending = errors.New("no pending version")
-	// ErrNothingToRestore is returned by Rollback when the rule has neither a
-	// restore nor an approved version.
+	// ErrNothingToRestore is returned by Rollback when the rule has no
+	// restore version: no version was approved before the current one.
 	ErrNothingToRestore = errors.New("nothing to restore")
+	// ErrNotApproved is returned by Withdraw when the rule has no approved
+	// version.
+	ErrNotApproved = errors.New("no approved version")
 	// ErrAlreadyApproved is returned by Import when the version is already
 	// the approved one and nothing is pending.
 	ErrAlreadyApproved = errors.New("version already approved")
@@ -122,20 +125,35 @@ func (r *Rule) Reject(now time.Time) (rejected Version, err error) {
 	return rejected, nil
 }
 
-// Rollback is the restore transition: the restore version becomes the approved one. With no
-// restore version, the approved version is withdrawn and devices are
-// offered nothing for this identity.
+// Rollback is the restore transition: the restore version (the one
+// approved before the current one) becomes the approved one again, and
+// devices downgrade to it. With no restore version it returns
+// ErrNothingToRestore and changes nothing: rolling back never withdraws
+// the approved version (see Withdraw), so a restore run twice by accident
+// is refused the second time instead of leaving devices offered nothing.
 func (r *Rule) Rollback(now time.Time) error {
-	switch {
-	case !r.Restore.IsZero():
-		r.Approved, r.Restore = r.Restore, Version{}
-	case !r.Approved.IsZero():
-		r.Approved = Version{}
-	default:
-		return fmt.Errorf("rule %s has %w: no restore or approved version", r.Identity, ErrNothingToRestore)
+	if r.Restore.IsZero() {
+		if r.Approved.IsZero() {
+			return fmt.Errorf("rule %s has %w: no version is approved", r.Identity, ErrNothingToRestore)
+		}
+		return fmt.Errorf("rule %s has %w: no version was approved before %s", r.Identity, ErrNothingToRestore, r.Approved)
 	}
+	r.Approved, r.Restore = r.Restore, Version{}
 	r.Updated = now
 	return nil
+}
+
+// Withdraw stops offering the approved version: devices of the identity
+// are offered nothing (test devices still get a pending version). The
+// restore and pending versions stay. It returns the withdrawn version; a
+// rule with no approved version is ErrNotApproved.
+func (r *Rule) Withdraw(now time.Time) (withdrawn Version, err error) {
+	if r.Approved.IsZero() {
+		return Version{}, fmt.Errorf("rule %s has %w to withdraw", r.Identity, ErrNotApproved)
+	}
+	withdrawn, r.Approved = r.Approved, Version{}
+	r.Updated = now
+	return withdrawn, nil
 }
 
 // Versions returns the versions the rule refers to (pending, approved,

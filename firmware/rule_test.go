@@ -33,6 +33,7 @@ func TestTransitions(t *testing.T) {
 	approve := func(r *Rule) error { return r.Approve(t0) }
 	reject := func(r *Rule) error { _, err := r.Reject(t0); return err }
 	restore := func(r *Rule) error { return r.Rollback(t0) }
+	withdraw := func(r *Rule) error { _, err := r.Withdraw(t0); return err }
 
 	tests := []struct {
 		name    string
@@ -58,8 +59,11 @@ func TestTransitions(t *testing.T) {
 		{"reject with nothing pending", cx600, state{Approved: v1, Restore: v2}, reject, state{Approved: v1, Restore: v2}, ErrNoPending},
 		{"restore rolls back", cx600, state{Approved: v2, Restore: v1}, restore, state{Approved: v1}, nil},
 		{"restore keeps pending", cx600, state{Pending: v3, Approved: v2, Restore: v1}, restore, state{Pending: v3, Approved: v1}, nil},
-		{"restore without restore withdraws approved", cx600, state{Approved: v1}, restore, state{}, nil},
+		{"restore without restore keeps approved", cx600, state{Approved: v1}, restore, state{Approved: v1}, ErrNothingToRestore},
 		{"restore with nothing", cx600, state{Pending: v1}, restore, state{Pending: v1}, ErrNothingToRestore},
+		{"withdraw", cx600, state{Approved: v1}, withdraw, state{}, nil},
+		{"withdraw keeps pending and restore", cx600, state{Pending: v3, Approved: v2, Restore: v1}, withdraw, state{Pending: v3, Restore: v1}, nil},
+		{"withdraw with nothing approved", cx600, state{Pending: v1}, withdraw, state{Pending: v1}, ErrNotApproved},
 		{"RoundTable deploys on import", rt, state{Approved: v1}, imp(v2), state{Approved: v2, Restore: v1}, nil},
 		{"RoundTable deploy turned off", rt, state{Approved: v1}, impNoDeploy(v2), state{Pending: v2, Approved: v1}, nil},
 		{"UCPhone never deploys on import", cx600, state{}, imp(v2), state{Pending: v2}, nil},
@@ -90,6 +94,10 @@ func TestTransitionErrorsNameTheRule(t *testing.T) {
 	err := r.Approve(t0)
 	if got, want := err.Error(), "rule UCPhone/Polycom/CX600/A/ENU has no pending version to approve"; got != want {
 		t.Errorf("Approve error = %q, want %q", got, want)
+	}
+	r.Approved = v3
+	if got, want := r.Rollback(t0).Error(), "rule UCPhone/Polycom/CX600/A/ENU has nothing to restore: no version was approved before 4.0.7577.4372"; got != want {
+		t.Errorf("Rollback error = %q, want %q", got, want)
 	}
 }
 

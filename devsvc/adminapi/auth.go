@@ -2,7 +2,6 @@ package adminapi
 
 import (
 	"context"
-	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -11,18 +10,18 @@ import (
 	"google.golang.org/grpc/metadata"
 	"google.golang.org/grpc/peer"
 
-	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/service"
 )
 
 // authenticate finds the caller: a verified client certificate from the
-// service's CA (its OU is its role), else HTTP-style Basic credentials in
-// the call's metadata, checked by the service's directory. What the
-// principal may do is the service layer's to decide.
+// service's CA, which the service layer checks against its registry
+// (recorded, not revoked; its OU is its role), else HTTP-style Basic
+// credentials in the call's metadata, checked by the service's directory.
+// What the principal may do is the service layer's to decide.
 func (s *Server) authenticate(ctx context.Context, fullMethod string) (service.Principal, error) {
 	if p, ok := peer.FromContext(ctx); ok {
 		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
-			return certPrincipal(ti.State.VerifiedChains[0][0])
+			return s.svc.CertPrincipal(ctx, ti.State.VerifiedChains[0][0])
 		}
 	}
 	user, password, ok := basicFromMetadata(ctx)
@@ -30,18 +29,6 @@ func (s *Server) authenticate(ctx context.Context, fullMethod string) (service.P
 		return service.Principal{}, fmt.Errorf("%w: present an admin client certificate (DIR/certs/admin.pem, or --cert) or a directory account (--user)", service.ErrUnauthenticated)
 	}
 	return s.svc.SignIn(ctx, "dir:", user, password)
-}
-
-func certPrincipal(cert *x509.Certificate) (service.Principal, error) {
-	name, role := certs.ClientIdentity(cert)
-	if name == "" {
-		name = "unnamed"
-	}
-	switch service.Role(role) {
-	case service.RoleAdmin, service.RoleReadOnly:
-		return service.Principal{Name: "cert:" + name, Role: service.Role(role)}, nil
-	}
-	return service.Principal{}, fmt.Errorf("%w: certificate %q has no admin role (its OU is %q): issue one with devsvc certs issue --role admin|readonly", service.ErrForbidden, name, role)
 }
 
 // basicFromMetadata reads "authorization: Basic base64(user:password)".

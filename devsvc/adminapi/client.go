@@ -7,10 +7,12 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"net"
 	"os"
 	"path/filepath"
 	"sort"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"google.golang.org/grpc"
@@ -28,6 +30,11 @@ type Client struct {
 	addr string
 	conn *grpc.ClientConn
 	c    pb.AdminClient
+	// tlsErr is the last TLS failure of a connection (nil after a
+	// handshake that succeeded): it tells a server that refused the
+	// client certificate, or that this client does not trust, from one
+	// that cannot be reached.
+	tlsErr atomic.Pointer[error]
 }
 
 // Dial returns a client for the admin API at addr, authenticating with
@@ -41,8 +48,9 @@ func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
 // (user and password, sent with every call over TLS) rather than a client
 // certificate. With user empty it is Dial.
 func DialUser(addr string, tlsConfig *tls.Config, user, password string) (*Client, error) {
+	c := &Client{addr: addr}
 	opts := []grpc.DialOption{
-		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
+		grpc.WithTransportCredentials(recordingCreds{credentials.NewTLS(tlsConfig), &c.tlsErr}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)),
 	}
 	if user != "" {
@@ -52,7 +60,53 @@ func DialUser(addr string, tlsConfig *tls.Config, user, password string) (*Clien
 	if err != nil {
 		return nil, fmt.Errorf("admin API at %s: %w", addr, err)
 	}
-	return &Client{addr: addr, conn: conn, c: pb.NewAdminClient(conn)}, nil
+	c.conn, c.c = conn, pb.NewAdminClient(conn)
+	return c, nil
+}
+
+// recordingCreds are TLS transport credentials that record in last why a
+// connection failed in TLS: the handshake's own error (this client does
+// not trust the server's certificate), or an alert the server sent after
+// it (with TLS 1.3 the server checks the client certificate after the
+// client's side of the handshake is done, so its refusal arrives as the
+// first read's "remote error").
+type recordingCreds struct {
+	credentials.TransportCredentials
+	last *atomic.Pointer[error]
+}
+
+func (r recordingCreds) ClientHandshake(ctx context.Context, authority string, raw net.Conn) (net.Conn, credentials.AuthInfo, error) {
+	conn, info, err := r.TransportCredentials.ClientHandshake(ctx, authority, raw)
+	if err != nil {
+		r.last.Store(&err)
+		return nil, nil, err
+	}
+	r.last.Store(nil)
+	return &recordingConn{Conn: conn, last: r.last}, info, nil
+}
+
+func (r recordingCreds) Clone() credentials.TransportCredentials {
+	return recordingCreds{r.TransportCredentials.Clone(), r.last}
+}
+
+// recordingConn records a TLS alert the server sends.
+type recordingConn struct {
+	net.Conn
+	last *atomic.Pointer[error]
+}
+
+func (c *recordingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	if err != nil && isRemoteAlert(err) {
+		c.last.Store(&err)
+	}
+	return n, err
+}
+
+// isRemoteAlert reports whether err is a TLS alert the peer sent.
+func isRemoteAlert(err error) bool {
+	var op *net.OpError
+	return errors.As(err, &op) && op.Op == "remote error"
 }
 
 // Close closes the connection.
@@ -98,6 +152,13 @@ func (c *Client) wrap(err error) error {
 	}
 	switch st.Code() {
 	case codes.Unavailable:
+		var verr *tls.CertificateVerificationError
+		switch tlsErr := c.tlsErr.Load(); {
+		case tlsErr != nil && isRemoteAlert(*tlsErr):
+			return &Error{codes.Unauthenticated, fmt.Sprintf("the admin API at %s refused the client certificate (%v): it takes only admin certificates of its own CA that have not expired. Use the admin certificate of that service's data directory (--data DIR), or one made with devsvc certs issue (--cert, --key and --ca)", c.addr, *tlsErr)}
+		case tlsErr != nil && errors.As(*tlsErr, &verr):
+			return &Error{codes.Unavailable, fmt.Sprintf("the server at %s presented a certificate this client does not trust (%v): is it this service? Pass the CA of the service it is with --ca (DIR/certs/ca.pem of its data directory)", c.addr, verr)}
+		}
 		return &Error{st.Code(), fmt.Sprintf("cannot reach the admin API at %s (%s): is `devsvc serve` running there? Use --server to name another address", c.addr, st.Message())}
 	case codes.Unauthenticated, codes.PermissionDenied:
 		return &Error{st.Code(), fmt.Sprintf("the admin API at %s refused these credentials: %s", c.addr, st.Message())}
@@ -211,6 +272,11 @@ func (c *Client) Restore(ctx context.Context, ref string) (firmware.Rule, error)
 	return c.ruleCall(ctx, c.c.Restore, ref)
 }
 
+// Withdraw stops offering a rule's approved version.
+func (c *Client) Withdraw(ctx context.Context, ref string) (firmware.Rule, error) {
+	return c.ruleCall(ctx, c.c.Withdraw, ref)
+}
+
 // Remove deletes a rule.
 func (c *Client) Remove(ctx context.Context, ref string) (firmware.Rule, error) {
 	return c.ruleCall(ctx, c.c.Remove, ref)
@@ -233,6 +299,11 @@ type ImportResult struct {
 	Deployed  bool             `json:"deployed"`
 	Unchanged bool             `json:"unchanged"`
 	Files     []firmware.Image `json:"files"`
+	// CancelledApproval, when set, is when the pending version
+	// CancelledVersion, which this import replaced, was to be approved:
+	// the import cancelled that scheduled approval.
+	CancelledApproval time.Time        `json:"cancelledApproval,omitzero"`
+	CancelledVersion  firmware.Version `json:"cancelledVersion,omitzero"`
 }
 
 // Progress is called as an upload goes, with bytes sent and the total.
@@ -396,7 +467,8 @@ func (c *Client) closeImport(stream pb.Admin_ImportClient) ([]ImportResult, erro
 	out := make([]ImportResult, len(r.GetResults()))
 	for i, p := range r.GetResults() {
 		out[i] = ImportResult{Rule: ruleFromPB(p.GetRule()), Version: version(p.GetVersion()),
-			Deployed: p.GetDeployed(), Unchanged: p.GetUnchanged(), Files: filesFromPB(p.GetFiles())}
+			Deployed: p.GetDeployed(), Unchanged: p.GetUnchanged(), Files: filesFromPB(p.GetFiles()),
+			CancelledApproval: fromTS(p.GetCancelledApproval()), CancelledVersion: version(p.GetCancelledVersion())}
 	}
 	return out, nil
 }
@@ -507,6 +579,37 @@ func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 			return n, err
 		}
 	}
+}
+
+// IssueAdminCertificate has the server issue an admin certificate named
+// name with role for the public key pubDER (PKIX DER of an ECDSA P-256
+// key; the private key stays here) and record it. It returns the record
+// and the certificate as PEM.
+func (c *Client) IssueAdminCertificate(ctx context.Context, name, role string, pubDER []byte) (firmware.AdminCert, []byte, error) {
+	r, err := c.c.IssueAdminCertificate(ctx, &pb.IssueAdminCertificateRequest{Name: name, Role: role, PublicKey: pubDER})
+	if err != nil {
+		return firmware.AdminCert{}, nil, c.wrap(err)
+	}
+	return adminCertFromPB(r.GetCertificate()), r.GetCertificatePem(), nil
+}
+
+// AdminCertificates lists the server's registry of admin certificates.
+func (c *Client) AdminCertificates(ctx context.Context) ([]firmware.AdminCert, error) {
+	r, err := c.c.ListAdminCertificates(ctx, &pb.ListAdminCertificatesRequest{})
+	if err != nil {
+		return nil, c.wrap(err)
+	}
+	return convert(r.GetCertificates(), adminCertFromPB), nil
+}
+
+// RevokeAdminCertificate revokes the admin certificate ref names (serial,
+// or the name of one valid certificate), for reason.
+func (c *Client) RevokeAdminCertificate(ctx context.Context, ref, reason string) (firmware.AdminCert, error) {
+	r, err := c.c.RevokeAdminCertificate(ctx, &pb.RevokeAdminCertificateRequest{Certificate: ref, Reason: reason})
+	if err != nil {
+		return firmware.AdminCert{}, c.wrap(err)
+	}
+	return adminCertFromPB(r), nil
 }
 
 // convert maps wire messages to the firmware vocabulary.

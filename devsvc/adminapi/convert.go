@@ -135,3 +135,14 @@ func eventPB(e firmware.Event) *pb.Event {
 func eventFromPB(p *pb.Event) firmware.Event {
 	return firmware.Event{Seq: p.GetSeq(), Time: fromTS(p.GetTime()), Actor: p.GetActor(), Action: p.GetAction(), Rule: p.GetRule(), Subject: p.GetSubject(), Version: version(p.GetVersion()), Detail: p.GetDetail()}
 }
+
+func adminCertPB(c firmware.AdminCert) *pb.AdminCertificate {
+	return &pb.AdminCertificate{Serial: c.Serial, Name: c.Name, Role: c.Role, Sha256: c.SHA256, Issued: ts(c.Issued),
+		Expires: ts(c.Expires), IssuedBy: c.IssuedBy, Revoked: ts(c.Revoked), RevokedBy: c.RevokedBy, Reason: c.Reason}
+}
+
+func adminCertFromPB(p *pb.AdminCertificate) firmware.AdminCert {
+	return firmware.AdminCert{Serial: p.GetSerial(), Name: p.GetName(), Role: p.GetRole(), SHA256: p.GetSha256(),
+		Issued: fromTS(p.GetIssued()), Expires: fromTS(p.GetExpires()), IssuedBy: p.GetIssuedBy(),
+		Revoked: fromTS(p.GetRevoked()), RevokedBy: p.GetRevokedBy(), Reason: p.GetReason()}
+}

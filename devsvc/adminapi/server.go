@@ -3,9 +3,11 @@
 // inventory, and the client the devsvc command line uses. It is the only
 // package that imports gRPC.
 //
-// Every call is authenticated by the TLS layer: the server requires a client
-// certificate issued by the service's CA (devsvc init writes one). The
-// certificate's common name is the actor recorded in the history. Errors are
+// Every call is authenticated: the TLS layer requires a client certificate
+// issued by the service's CA (devsvc init writes one), and the service
+// layer checks, on every call, that its registry of admin certificates has
+// it and that it is not revoked (service.CertPrincipal). The certificate's
+// common name is the actor recorded in the history. Errors are
 // mapped to gRPC status codes in one place (statusError) and carry a message
 // that says what to do.
 package adminapi
@@ -142,16 +144,19 @@ func statusError(err error) error {
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrRevoked),
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
 		errors.Is(err, firmware.ErrNothingToRestore),
+		errors.Is(err, firmware.ErrNotApproved),
 		errors.Is(err, firmware.ErrAlreadyApproved):
 		code = codes.FailedPrecondition
 	case errors.Is(err, service.ErrInvalid),
 		errors.Is(err, store.ErrIntegrity),
 		errors.Is(err, firmware.ErrVersion),
 		errors.Is(err, firmware.ErrIdentity),
-		errors.Is(err, firmware.ErrMAC):
+		errors.Is(err, firmware.ErrMAC),
+		errors.Is(err, firmware.ErrCertSerial):
 		code = codes.InvalidArgument
 	case errors.Is(err, service.ErrTooLarge),
 		errors.Is(err, store.ErrUnavailable): // the disk is full, mostly
@@ -232,6 +237,11 @@ func (s *Server) Restore(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, er
 	return rule(s.svc.Restore(ctx, req.GetRule()))
 }
 
+// Withdraw implements Admin.Withdraw.
+func (s *Server) Withdraw(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
+	return rule(s.svc.Withdraw(ctx, req.GetRule()))
+}
+
 // Remove implements Admin.Remove.
 func (s *Server) Remove(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
 	return rule(s.svc.Remove(ctx, req.GetRule()))
@@ -294,6 +304,7 @@ func (s *Server) Import(stream pb.Admin_ImportServer) error {
 		reply.Results = append(reply.Results, &pb.ImportResult{
 			Rule: rulePB(r.Rule), Version: r.Update.Version.String(), Deployed: r.Deployed,
 			Unchanged: r.Unchanged, Files: filesPB(r.Update.Files),
+			CancelledApproval: ts(r.CancelledApproval), CancelledVersion: r.CancelledVersion.String(),
 		})
 	}
 	return stream.SendAndClose(reply)
@@ -482,4 +493,35 @@ func (c chunkWriter) Write(p []byte) (int, error) {
 		return 0, err
 	}
 	return len(p), nil
+}
+
+// IssueAdminCertificate implements Admin.IssueAdminCertificate.
+func (s *Server) IssueAdminCertificate(ctx context.Context, req *pb.IssueAdminCertificateRequest) (*pb.IssueAdminCertificateReply, error) {
+	c, certPEM, err := s.svc.IssueAdminCert(ctx, req.GetName(), service.Role(req.GetRole()), req.GetPublicKey())
+	if err != nil {
+		return nil, err
+	}
+	return &pb.IssueAdminCertificateReply{Certificate: adminCertPB(c), CertificatePem: certPEM}, nil
+}
+
+// ListAdminCertificates implements Admin.ListAdminCertificates.
+func (s *Server) ListAdminCertificates(ctx context.Context, _ *pb.ListAdminCertificatesRequest) (*pb.ListAdminCertificatesReply, error) {
+	cs, err := s.svc.AdminCerts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	r := &pb.ListAdminCertificatesReply{}
+	for _, c := range cs {
+		r.Certificates = append(r.Certificates, adminCertPB(c))
+	}
+	return r, nil
+}
+
+// RevokeAdminCertificate implements Admin.RevokeAdminCertificate.
+func (s *Server) RevokeAdminCertificate(ctx context.Context, req *pb.RevokeAdminCertificateRequest) (*pb.AdminCertificate, error) {
+	c, err := s.svc.RevokeAdminCert(ctx, req.GetCertificate(), req.GetReason())
+	if err != nil {
+		return nil, err
+	}
+	return adminCertPB(c), nil
 }

@@ -18,6 +18,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/google/go-cmp/cmp"
 	"google.golang.org/grpc"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
@@ -60,7 +61,10 @@ func newHarnessSpool(t *testing.T, dir service.Authenticator, spool string) *har
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	svc := service.New(st, service.Config{SpoolDir: spool, MaxImportFiles: 5, MaxImportBytes: 1 << 20, Directory: dir})
+	svc := service.New(st, service.Config{SpoolDir: spool, MaxImportFiles: 5, MaxImportBytes: 1 << 20, Directory: dir, Issuer: cs})
+	if _, err := service.RecordAdminCert(context.Background(), st, "test", cs.AdminCertificate(), ""); err != nil {
+		t.Fatal(err)
+	}
 	srv := NewServer(svc, Config{})
 	tlsConf := cs.AdminServerTLSConfig()
 	if dir != nil {
@@ -141,8 +145,11 @@ func TestStatusError(t *testing.T) {
 		store.ErrClosed:              codes.Unavailable,
 		store.ErrUnavailable:         codes.ResourceExhausted, // the disk is full: not "cannot reach the server"
 		store.ErrSchema:              codes.Internal,
+		store.ErrRevoked:             codes.FailedPrecondition,
+		firmware.ErrCertSerial:       codes.InvalidArgument,
 		firmware.ErrNoPending:        codes.FailedPrecondition,
 		firmware.ErrNothingToRestore: codes.FailedPrecondition,
+		firmware.ErrNotApproved:      codes.FailedPrecondition,
 		firmware.ErrAlreadyApproved:  codes.FailedPrecondition,
 		firmware.ErrSchedule:         codes.FailedPrecondition,
 		firmware.ErrVersion:          codes.InvalidArgument,
@@ -378,6 +385,13 @@ func TestRoles(t *testing.T) {
 		if err != nil {
 			t.Fatal(err)
 		}
+		cert, err := certs.ParseCertPEM(certPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := service.RecordAdminCert(ctx(t), h.st, "test", cert, ""); err != nil {
+			t.Fatal(err)
+		}
 		pair, err := tls.X509KeyPair(certPEM, keyPEM)
 		if err != nil {
 			t.Fatal(err)
@@ -492,5 +506,155 @@ func TestImportTreeWithDescriptions(t *testing.T) {
 	r, err := h.client.Rule(ctx(t), "UCPhone/Polycom/CX600/A/ENU")
 	if err != nil || r.Pending.String() != "4.0.7577.4372" {
 		t.Fatalf("rule after import = %+v, %v", r, err)
+	}
+}
+
+// certClient dials the harness's server with a client certificate and key.
+func (h *harness) certClient(t *testing.T, certPEM, keyPEM []byte) *Client {
+	t.Helper()
+	pair, err := tls.X509KeyPair(certPEM, keyPEM)
+	if err != nil {
+		t.Fatal(err)
+	}
+	pool := x509.NewCertPool()
+	pool.AddCert(h.cs.CACertificate())
+	c, err := Dial(h.addr, &tls.Config{Certificates: []tls.Certificate{pair}, RootCAs: pool, MinVersion: tls.VersionTLS13})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { c.Close() })
+	return c
+}
+
+// TestAdminCertificates: a certificate issued through the API works, is
+// listed and in the history; one the CA signed but the service never
+// recorded is refused; a revoked one is refused at once, on a connection
+// already open, with a message naming it; nobody revokes the certificate
+// they are signed in with.
+func TestAdminCertificates(t *testing.T) {
+	h := newHarness(t)
+	issue := func(c *Client, name, role string) (firmware.AdminCert, []byte, []byte, error) {
+		key, keyPEM, err := certs.NewClientKey()
+		if err != nil {
+			t.Fatal(err)
+		}
+		pub, err := x509.MarshalPKIXPublicKey(key.Public())
+		if err != nil {
+			t.Fatal(err)
+		}
+		rec, certPEM, err := c.IssueAdminCertificate(ctx(t), name, role, pub)
+		return rec, certPEM, keyPEM, err
+	}
+	rec, certPEM, keyPEM, err := issue(h.client, "helpdesk", "readonly")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if rec.Name != "helpdesk" || rec.Role != "readonly" || rec.IssuedBy != "cert:admin" || rec.State(time.Now()) != firmware.CertValid {
+		t.Errorf("issued %+v", rec)
+	}
+	help := h.certClient(t, certPEM, keyPEM)
+	if _, err := help.Rules(ctx(t)); err != nil {
+		t.Fatalf("Rules with the issued certificate: %v", err)
+	}
+	if _, _, _, err := issue(help, "mallory", "admin"); codeOf(err) != codes.PermissionDenied {
+		t.Errorf("a read-only admin issuing: %v, want PermissionDenied", err)
+	}
+	if _, _, _, err := issue(h.client, "x", "superuser"); codeOf(err) != codes.InvalidArgument {
+		t.Errorf("issuing an unknown role: %v, want InvalidArgument", err)
+	}
+
+	// Signed by the CA, never recorded: refused, naming it.
+	rogueCert, rogueKey, err := h.cs.IssueClient("rogue", "admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, err = h.certClient(t, rogueCert, rogueKey).Rules(ctx(t))
+	if codeOf(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `certificate "rogue"`) || !strings.Contains(err.Error(), "not one this service issued") {
+		t.Errorf("Rules with an unrecorded certificate: %v, want PermissionDenied naming it", err)
+	}
+
+	list, err := help.AdminCertificates(ctx(t))
+	if err != nil || len(list) != 2 {
+		t.Fatalf("AdminCertificates = %+v, %v; want admin and helpdesk", list, err)
+	}
+	if _, err := help.RevokeAdminCertificate(ctx(t), "admin", ""); codeOf(err) != codes.PermissionDenied {
+		t.Errorf("a read-only admin revoking: %v, want PermissionDenied", err)
+	}
+	if _, err := h.client.RevokeAdminCertificate(ctx(t), "admin", ""); codeOf(err) != codes.InvalidArgument || !strings.Contains(err.Error(), "you are signed in with") {
+		t.Errorf("revoking one's own certificate: %v, want InvalidArgument", err)
+	}
+	if _, err := h.client.RevokeAdminCertificate(ctx(t), "nobody", ""); codeOf(err) != codes.NotFound {
+		t.Errorf("revoking an unknown name: %v, want NotFound", err)
+	}
+	r, err := h.client.RevokeAdminCertificate(ctx(t), "HelpDesk", "laptop lost")
+	if err != nil || r.Serial != rec.Serial || r.RevokedBy != "cert:admin" {
+		t.Fatalf("revoke helpdesk = %+v, %v", r, err)
+	}
+	// The connection open with it is refused from the next call on.
+	_, err = help.Rules(ctx(t))
+	if codeOf(err) != codes.PermissionDenied || !strings.Contains(err.Error(), `certificate "helpdesk" (serial `+rec.Serial+`) was revoked`) || !strings.Contains(err.Error(), "laptop lost") {
+		t.Errorf("Rules with the revoked certificate: %v, want PermissionDenied naming it and why", err)
+	}
+	if _, err := h.client.RevokeAdminCertificate(ctx(t), rec.Serial, ""); codeOf(err) != codes.FailedPrecondition {
+		t.Errorf("revoking twice: %v, want FailedPrecondition", err)
+	}
+	events, err := h.client.History(ctx(t), 0, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	for _, e := range events {
+		got = append(got, e.Actor+" "+e.Action+" "+e.Subject)
+	}
+	want := []string{"test cert-issue admin", "cert:admin cert-issue helpdesk", "cert:admin cert-revoke helpdesk"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("history (-want +got):\n%s", diff)
+	}
+}
+
+// TestClientTellsRefusalsFromUnreachable: a server that refuses the
+// client certificate in the TLS handshake, or that the client does not
+// trust, is not reported as one that cannot be reached.
+func TestClientTellsRefusalsFromUnreachable(t *testing.T) {
+	h := newHarness(t)
+	foreign := certstest.NewStore(t, certs.Config{Domain: "evil.example"})
+	pool := x509.NewCertPool()
+	pool.AddCert(h.cs.CACertificate())
+	foreignAdmin, err := foreign.ClientTLSConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	foreignAdmin.RootCAs = pool // trusts the server, presents a foreign certificate
+	ours, err := h.cs.ClientTLSConfig("admin")
+	if err != nil {
+		t.Fatal(err)
+	}
+	ours.RootCAs = foreign.CertPool() // a good certificate, the wrong CA to trust
+	tests := []struct {
+		name     string
+		conf     *tls.Config
+		code     codes.Code
+		want     string
+		dontWant string
+	}{
+		{"foreign client certificate", foreignAdmin, codes.Unauthenticated, "refused the client certificate", "devsvc serve"},
+		{"no client certificate", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}, codes.Unauthenticated, "refused the client certificate", "devsvc serve"},
+		{"server not trusted", ours, codes.Unavailable, "presented a certificate this client does not trust", "devsvc serve"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			c, err := Dial(h.addr, tt.conf)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			_, err = c.Rules(ctx(t))
+			if codeOf(err) != tt.code || !strings.Contains(fmt.Sprint(err), tt.want) || strings.Contains(fmt.Sprint(err), tt.dontWant) {
+				t.Errorf("Rules: %v (code %v); want code %v, %q and not %q", err, codeOf(err), tt.code, tt.want, tt.dontWant)
+			}
+			if IsUnavailable(err) {
+				t.Errorf("IsUnavailable(%v) = true", err)
+			}
+		})
 	}
 }

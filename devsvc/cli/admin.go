@@ -55,7 +55,9 @@ under a DeviceUpdateFiles directory; or a bundle file: a UCUpdates.cab cabinet
 The import is all or nothing: if any part is invalid, nothing is imported.
 Each identity's version becomes its rule's pending version, offered only to
 test devices until approved; RoundTable updates are approved at once unless
-deploy_roundtable_on_import is false.
+deploy_roundtable_on_import is false. A new pending version replaces the
+one before it, and with it any approval scheduled for that one (approve
+--at): the import says so, and the history records it as schedule-cancel.
 
 Examples:
   devsvc import ./UCUpdates
@@ -87,6 +89,7 @@ Examples:
 			return printJSON(e.stdout, results)
 		}
 		t := newTable(e.stdout, "RULE", "IDENTITY", "VERSION", "FILES", "BYTES", "RESULT")
+		var cancelled []adminapi.ImportResult
 		for _, r := range results {
 			var size int64
 			for _, f := range r.Files {
@@ -99,10 +102,18 @@ Examples:
 			case r.Deployed:
 				what = "approved (RoundTable deploys on import)"
 			}
+			if !r.CancelledApproval.IsZero() {
+				what += ", scheduled approval cancelled"
+				cancelled = append(cancelled, r)
+			}
 			t.row(r.Rule.ID, r.Rule.Identity.Path(), r.Version.String(), strconv.Itoa(len(r.Files)), strconv.FormatInt(size, 10), what)
 		}
 		if err := t.flush(); err != nil {
 			return err
+		}
+		for _, r := range cancelled {
+			fmt.Fprintf(e.stdout, "NOTE: %s %s was to be approved at %s; it is no longer pending, so that approval is cancelled. To approve %s at that time, run: devsvc approve %s --at %s\n",
+				r.Rule.Identity.Path(), r.CancelledVersion, when(r.CancelledApproval), r.Version, r.Rule.Identity.Path(), r.CancelledApproval.Format(time.RFC3339))
 		}
 		fmt.Fprintf(e.stdout, "Imported %d update(s). Test them on test devices, then devsvc approve RULE.\n", len(results))
 		return nil
@@ -228,10 +239,41 @@ func parseWhen(s string, now time.Time) (time.Time, error) {
 }
 
 var (
-	rejectCmd  = transitionCmd("reject", "drop a rule's pending version; test devices go back to the approved one", "Rejected the pending version of", (*adminapi.Client).Reject)
-	restoreCmd = transitionCmd("restore", "roll a rule back to its restore version (devices downgrade)", "Restored", (*adminapi.Client).Restore)
-	removeCmd  = transitionCmd("remove", "delete a rule; its devices are offered nothing", "Removed", (*adminapi.Client).Remove)
+	rejectCmd = transitionCmd("reject", "drop a rule's pending version; test devices go back to the approved one", "Rejected the pending version of", (*adminapi.Client).Reject)
+	removeCmd = transitionCmd("remove", "delete a rule; its devices are offered nothing", "Removed", (*adminapi.Client).Remove)
 )
+
+var restoreCmd = &command{
+	name: "restore", args: "RULE [--withdraw]",
+	summary: "roll a rule back to its restore version (devices downgrade)",
+	help: `RULE is a rule ID (devsvc rules shows them) or an identity path,
+DeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.
+restore approves again the version approved before the current one (the
+RESTORE column of devsvc rules); devices take it as a downgrade. A rule
+without one is refused and left as it is, so running restore twice by
+accident changes nothing the second time.
+
+With --withdraw the approved version is withdrawn instead: devices of the
+identity are offered nothing until a version is approved again (test
+devices still get a pending one). The history records it as withdraw.
+
+Examples:
+  devsvc restore UCPhone/Polycom/CX600/A/ENU
+  devsvc restore UCPhone/Polycom/CX600/A/ENU --withdraw`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var withdraw bool
+		fs.BoolVar(&withdraw, "withdraw", false, "withdraw the approved version: offer devices nothing")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("name one rule, by ID or identity path (UCPhone/Polycom/CX600/A/ENU)")
+			}
+			if withdraw {
+				return runTransition(ctx, e, args[0], "Withdrew the approved version of", (*adminapi.Client).Withdraw)
+			}
+			return runTransition(ctx, e, args[0], "Restored", (*adminapi.Client).Restore)
+		}
+	},
+}
 
 var purgeCmd = &command{
 	name: "purge", args: "", summary: "delete stored images no rule refers to (rejected, replaced)",

@@ -28,20 +28,34 @@ the CA it is issued by. An admin client certificate (certs/admin.pem) is what
 the admin commands use. Settings go to DIR/devsvc.conf, every one listed with
 its default.
 
-Example:
+On an existing data directory init refuses, unless --force: it then keeps
+the CA, the certificates, the settings, the catalog, the files and the logs.
+Names given that differ from the settings are set in devsvc.conf (its other
+lines stay as they are) and, when the server certificate does not cover
+them, it is reissued under the same CA with its old names and the new ones,
+so devices keep trusting it. --force --new-ca replaces the CA and every
+certificate: devices that cached the old CA stop connecting until they are
+given the new one, and the old admin certificates stop working. Whatever is
+replaced is kept in DIR/backups/init-<time>/ first. Stop devsvc serve before
+a re-init.
+
+Examples:
   devsvc init --data /var/lib/opendus --domain contoso.com \
-      --internal-name dus.contoso.com --external-name dus-ext.contoso.com`,
+      --internal-name dus.contoso.com --external-name dus-ext.contoso.com
+  devsvc init --data /var/lib/opendus --domain contoso.com --force \
+      --internal-name dus2.contoso.com`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var o struct {
 			domain, internal, external string
 			names                      stringList
-			force                      bool
+			force, newCA               bool
 		}
 		fs.StringVar(&o.domain, "domain", "", "the SIP/DNS `DOMAIN` devices are in (required)")
 		fs.StringVar(&o.internal, "internal-name", "", "`NAME` devices use inside (default ucupdates-r2.DOMAIN)")
 		fs.StringVar(&o.external, "external-name", "", "`NAME` devices use outside (default ucupdates.DOMAIN)")
 		fs.Var(&o.names, "name", "another DNS `NAME` or IP for the server certificate (repeatable)")
-		fs.BoolVar(&o.force, "force", false, "replace the settings and certificates of an existing data directory (the catalog and files are kept)")
+		fs.BoolVar(&o.force, "force", false, "re-initialise an existing data directory, keeping its CA, certificates, settings, catalog and files (names given are updated)")
+		fs.BoolVar(&o.newCA, "new-ca", false, "with --force: replace the CA and every certificate (devices must be given the new CA)")
 		return func(ctx context.Context, e *env, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q", args[0])
@@ -49,14 +63,39 @@ Example:
 			if o.domain == "" {
 				return usagef("--domain is required, e.g. --domain contoso.com")
 			}
-			s, err := devsvc.Init(devsvc.InitOptions{Dir: e.data, Domain: o.domain, InternalName: o.internal,
-				ExternalName: o.external, ExtraNames: o.names, Force: o.force})
+			if o.newCA && !o.force {
+				return usagef("--new-ca replaces the CA of an existing data directory: add --force to say so")
+			}
+			res, err := devsvc.Init(devsvc.InitOptions{Dir: e.data, Domain: o.domain, InternalName: o.internal,
+				ExternalName: o.external, ExtraNames: o.names, Force: o.force, NewCA: o.newCA})
 			if err != nil {
 				return err
 			}
+			s := res.Settings
 			if e.json {
+				changes := res.Changes
+				if changes == nil {
+					changes = []string{}
+				}
 				return printJSON(e.stdout, map[string]any{"data": e.data, "domain": s.Domain, "internalName": s.InternalName,
-					"externalName": s.ExternalName, "config": filepath.Join(e.data, datadir.ConfigFile), "certs": filepath.Join(e.data, datadir.CertsDir)})
+					"externalName": s.ExternalName, "config": filepath.Join(e.data, datadir.ConfigFile), "certs": filepath.Join(e.data, datadir.CertsDir),
+					"reinit": res.Reinit, "changes": changes, "backup": res.Backup})
+			}
+			if res.Reinit {
+				fmt.Fprintf(e.stdout, "Re-initialised %s for %s: the CA, certificates, settings, catalog and files are kept", e.data, s.Domain)
+				if len(res.Changes) == 0 {
+					fmt.Fprintln(e.stdout, "; nothing needed changing.")
+				} else {
+					fmt.Fprintln(e.stdout, ", except:")
+					for _, c := range res.Changes {
+						fmt.Fprintf(e.stdout, "  %s\n", c)
+					}
+				}
+				if res.Backup != "" {
+					fmt.Fprintf(e.stdout, "What was replaced is in %s.\n", res.Backup)
+				}
+				fmt.Fprintf(e.stdout, "Next: devsvc serve --data %s\n", e.data)
+				return nil
 			}
 			fmt.Fprintf(e.stdout, "Initialised %s for %s.\n", e.data, s.Domain)
 			fmt.Fprintf(e.stdout, "  settings     %s\n", filepath.Join(e.data, datadir.ConfigFile))

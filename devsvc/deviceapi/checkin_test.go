@@ -177,6 +177,35 @@ func TestCheckInRefusals(t *testing.T) {
 	}
 }
 
+// TestRefusalsEchoLittle checks that a refusal tells the device why
+// without sending back what it sent: a 2 KiB value is echoed as a short
+// quoted prefix, and no answer is longer than a few hundred bytes.
+func TestRefusalsEchoLittle(t *testing.T) {
+	st := offerStore(t)
+	srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock})
+	good := string(checkInBody(cx600, macDevice, v1))
+	long := strings.Repeat("Z", 2000)
+	tests := []struct {
+		name, body, reason string
+	}{
+		{"long MAC", strings.Replace(good, macDevice, long, 1), `invalid MAC address "ZZZZZZZZZZZZZZZZZZZZZZZZ"...`},
+		{"long element name", strings.Replace(good, "<Model>CX600</Model>", "<"+long+">x</"+long+"x>", 1), "XML syntax error"},
+		{"long module version", strings.Replace(good, `Version="3.5.6907.35"`, `Version="`+long+`"`, 1), "invalid version"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			w := do(srv.Internal(), "POST", deviceproto.CheckInPath, []byte(tt.body))
+			got := w.Body.String()
+			if w.Code != 400 || !strings.Contains(got, tt.reason) {
+				t.Errorf("%s = %d %.300q, want 400 with a reason containing %q", tt.name, w.Code, got, tt.reason)
+			}
+			if len(got) > 300 || strings.Contains(got, strings.Repeat("Z", 64)) {
+				t.Errorf("%s: the answer has %d bytes and echoes the input: %.300q", tt.name, len(got), got)
+			}
+		})
+	}
+}
+
 // TestCheckInTooLargeStreamed sends an oversized body of unknown length
 // over a real connection: the handler stops reading at the limit.
 func TestCheckInTooLargeStreamed(t *testing.T) {

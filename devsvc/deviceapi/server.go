@@ -14,6 +14,7 @@ import (
 	"strings"
 	"sync"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/audit"
@@ -486,16 +487,16 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 	switch {
 	case errors.Is(err, deviceproto.ErrMalformed), errors.Is(err, errClient):
 		s.log.Info("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
-		s.reply(w, http.StatusBadRequest, err.Error())
+		s.reply(w, http.StatusBadRequest, echo(err))
 	case errors.Is(err, errTooLarge):
-		s.reply(w, http.StatusRequestEntityTooLarge, err.Error())
+		s.reply(w, http.StatusRequestEntityTooLarge, echo(err))
 	case errors.Is(err, errMethod):
 		s.reply(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use %s", r.Method, w.Header().Get("Allow")))
 	case errors.Is(err, ErrNoUser):
 		s.log.Warn("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
-		s.reply(w, http.StatusForbidden, err.Error())
+		s.reply(w, http.StatusForbidden, echo(err))
 	case errors.Is(err, errBadPath):
-		s.reply(w, http.StatusBadRequest, err.Error())
+		s.reply(w, http.StatusBadRequest, echo(err))
 	case errors.Is(err, store.ErrNotFound):
 		s.reply(w, http.StatusNotFound, "not found")
 	case errors.Is(err, store.ErrBusy):
@@ -522,6 +523,79 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 		s.log.Error("device request failed", "error", err, "device", key, "path", r.URL.Path, "remote", r.RemoteAddr)
 		s.reply(w, http.StatusInternalServerError, "internal error")
 	}
+}
+
+// Bounds of what a refusal echoes of the request: each quoted value at
+// most maxEchoQuoted bytes, each other word (an element name) at most
+// maxEchoWord, the whole message at most maxEchoBytes.
+const (
+	maxEchoQuoted = 24
+	maxEchoWord   = 64
+	maxEchoBytes  = 256
+)
+
+// echo is the reason a device is told: err's message with every quoted
+// value and every long word cut to a short prefix, and the whole cut to
+// maxEchoBytes, so that a refusal never sends back more than a few bytes
+// of what was sent (a 2 KiB MAC address, an element name); the log keeps
+// the whole reason.
+func echo(err error) string {
+	msg := err.Error()
+	var b strings.Builder
+	for len(msg) > 0 {
+		i := strings.IndexByte(msg, '"')
+		if i < 0 {
+			echoWords(&b, msg)
+			break
+		}
+		echoWords(&b, msg[:i])
+		msg = msg[i:]
+		q, qerr := strconv.QuotedPrefix(msg)
+		if qerr != nil {
+			b.WriteByte('"')
+			msg = msg[1:]
+			continue
+		}
+		msg = msg[len(q):]
+		if v, _ := strconv.Unquote(q); len(v) > maxEchoQuoted {
+			q = strconv.Quote(v[:runeCut(v, maxEchoQuoted)]) + "..."
+		}
+		b.WriteString(q)
+	}
+	out := b.String()
+	if len(out) > maxEchoBytes {
+		out = out[:runeCut(out, maxEchoBytes)] + "..."
+	}
+	return out
+}
+
+// echoWords writes s with every run of non-space bytes longer than
+// maxEchoWord cut to that.
+func echoWords(b *strings.Builder, s string) {
+	for len(s) > 0 {
+		i := strings.IndexByte(s, ' ')
+		if i < 0 {
+			i = len(s)
+		}
+		if w := s[:i]; len(w) > maxEchoWord {
+			b.WriteString(w[:runeCut(w, maxEchoWord)] + "...")
+		} else {
+			b.WriteString(w)
+		}
+		if i < len(s) {
+			b.WriteByte(' ')
+			i++
+		}
+		s = s[i:]
+	}
+}
+
+// runeCut returns the largest n' <= n that cuts s at a rune boundary.
+func runeCut(s string, n int) int {
+	for n > 0 && !utf8.RuneStart(s[n]) {
+		n--
+	}
+	return n
 }
 
 func (s *Server) reply(w http.ResponseWriter, code int, msg string) {

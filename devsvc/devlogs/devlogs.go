@@ -273,24 +273,24 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if err != nil {
 		code := statusOf(err)
 		attrs := []any{"remote", r.RemoteAddr, "type", up.typ, "name", up.name, "mac", up.mac, "err", err}
-		if code >= 500 && code != http.StatusInsufficientStorage {
-			h.log.Error("devlogs: upload not stored", attrs...)
-			reply(w, code, "the log could not be stored; try again later")
-			return
-		}
 		switch {
 		case errors.Is(err, ErrLowSpace):
 			// The floor logs when the disk crosses it, once each way;
 			// the device is not told how much space is free.
 			h.log.Info("devlogs: upload refused: the disk is nearly full (min_free_space)", attrs...)
 			reply(w, code, ErrLowSpace.Error())
-			return
 		case code == http.StatusInsufficientStorage:
+			// Before the 5xx case: 507 is one, but the device is told
+			// why (not how full), so it stops retrying at once.
 			h.log.Warn("devlogs: upload refused: the device log storage is full (max_log_storage)", attrs...)
+			reply(w, code, ErrFull.Error())
+		case code >= 500:
+			h.log.Error("devlogs: upload not stored", attrs...)
+			reply(w, code, "the log could not be stored; try again later")
 		default:
 			h.log.Info("devlogs: upload refused", attrs...)
+			reply(w, code, err.Error())
 		}
-		reply(w, code, err.Error())
 		return
 	}
 	h.log.Info("devlogs: upload stored", "remote", r.RemoteAddr, "mac", up.mac, "type", up.typ, "stored", stored)

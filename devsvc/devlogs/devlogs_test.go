@@ -568,7 +568,12 @@ func TestQuota(t *testing.T) {
 		if chunked {
 			body = io.MultiReader(body) // no length: sent chunked
 		}
-		code, _ := e.post(t, q("type", "CELog", "name", "a.clg"), body, "")
+		code, msg := e.post(t, q("type", "CELog", "name", "a.clg"), body, "")
+		// A full storage says so, not "try again later": the device
+		// should not retry at once.
+		if want := ErrFull.Error() + "\n"; code == http.StatusInsufficientStorage && msg != want {
+			t.Errorf("507 answer %q, want %q", msg, want)
+		}
 		return code
 	}
 	steps := []struct {

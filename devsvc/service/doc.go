@@ -16,6 +16,21 @@
 // admin asking for a change is ErrForbidden. A transport never decides
 // what a role may do.
 //
+// # Admin certificates
+//
+// The service keeps a registry of the admin client certificates it issued
+// (IssueAdminCert, for a key the admin made: the private key never reaches
+// the service) and of the data directory's own admin.pem (recorded by init
+// and at every start, RecordAdminCert). A transport that verified a client
+// certificate against the CA asks CertPrincipal for its principal on every
+// call: a certificate the registry does not have, or has revoked
+// (RevokeAdminCert), is ErrForbidden with a message that names it, so a
+// revocation takes effect at once, for every transport. Issuing and
+// revoking are in the history under the admin who did it. A certificate
+// the registry has no record of is refused rather than trusted for being
+// signed by the CA: the registry is what lists and revokes access, so
+// access it does not list could not be revoked.
+//
 // # Imports
 //
 // An import arrives as an Upload: the transport spools the bytes into it

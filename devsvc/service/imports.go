@@ -202,6 +202,10 @@ func (s *Service) Import(ctx context.Context, u *Upload, progress func(done, tot
 	for _, r := range results {
 		s.cfg.Logger.Info("imported", "rule", r.Rule.ID, "identity", r.Rule.Identity.Path(), "version", r.Update.Version.String(),
 			"deployed", r.Deployed, "unchanged", r.Unchanged, "actor", p.Name)
+		if !r.CancelledApproval.IsZero() {
+			s.cfg.Logger.Warn("import cancelled a scheduled approval", "rule", r.Rule.ID, "identity", r.Rule.Identity.Path(),
+				"version", r.CancelledVersion.String(), "scheduled", r.CancelledApproval, "replaced_by", r.Update.Version.String(), "actor", p.Name)
+		}
 	}
 	return results, nil
 }

@@ -2,6 +2,7 @@ package service
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"time"
 
@@ -57,9 +58,23 @@ func (s *Service) Reject(ctx context.Context, ref string) (firmware.Rule, error)
 	return s.transition(ctx, "reject", ref, s.st.Reject)
 }
 
-// Restore rolls the rule back to its previous approved version.
+// Restore rolls the rule back to the version approved before the current
+// one. A rule with none is firmware.ErrNothingToRestore, with a message
+// that says what restore does and how to withdraw the approved version
+// instead, if that is what the admin wants.
 func (s *Service) Restore(ctx context.Context, ref string) (firmware.Rule, error) {
-	return s.transition(ctx, "restore", ref, s.st.Restore)
+	r, err := s.transition(ctx, "restore", ref, s.st.Restore)
+	if errors.Is(err, firmware.ErrNothingToRestore) {
+		err = fmt.Errorf("%w; restore goes back to the version approved before the current one and changes nothing without one. To stop offering the approved version to devices, withdraw it: restore --withdraw", err)
+	}
+	return r, err
+}
+
+// Withdraw stops offering the rule's approved version: devices are offered
+// nothing for its identity until a version is approved again (or a
+// restore brings the previous one back).
+func (s *Service) Withdraw(ctx context.Context, ref string) (firmware.Rule, error) {
+	return s.transition(ctx, "withdraw", ref, s.st.Withdraw)
 }
 
 // Remove removes the rule.

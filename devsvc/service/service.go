@@ -39,10 +39,14 @@ const (
 
 // Principal is who asks for an operation.
 type Principal struct {
-	// Name is the actor the history records: "cert:NAME", "dir:NAME" or
-	// "web:NAME".
+	// Name is the actor the history records: "cert:NAME", "dir:NAME",
+	// "web:NAME", or "local:USER" for a command run on the data directory
+	// itself while the server is stopped.
 	Name string
 	Role Role
+	// CertSerial is the serial of the admin certificate the principal
+	// signed in with (see CertPrincipal); empty for other principals.
+	CertSerial string
 }
 
 type principalKey struct{}
@@ -100,6 +104,9 @@ type Config struct {
 	Warnings       func() []string   // for Status (certificates near expiry, ...)
 	// Directory, if set, signs admins in with a directory account.
 	Directory Authenticator
+	// Issuer, if set, signs the admin certificates IssueAdminCert
+	// issues; without one, issuing is refused.
+	Issuer CertIssuer
 }
 
 // Service runs the admin operations over a store.

@@ -3,12 +3,15 @@ package service_test
 import (
 	"bytes"
 	"context"
+	"crypto/x509"
 	"errors"
 	"io"
 	"strings"
 	"testing"
 	"time"
 
+	"github.com/opendus/opendus/certs"
+	"github.com/opendus/opendus/certs/certstest"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -102,9 +105,16 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"Approve", true, func(ctx context.Context) error { _, err := svc.Approve(ctx, cx600); return err }},
 		{"Restore", true, func(ctx context.Context) error { _, err := svc.Restore(ctx, cx600); return err }},
+		{"Withdraw", true, func(ctx context.Context) error { _, err := svc.Withdraw(ctx, cx600); return err }},
 		{"Reject", true, func(ctx context.Context) error { _, err := svc.Reject(ctx, cx600); return err }},
 		{"Remove", true, func(ctx context.Context) error { _, err := svc.Remove(ctx, cx600); return err }},
 		{"Purge", true, func(ctx context.Context) error { _, err := svc.Purge(ctx); return err }},
+		{"AdminCerts", false, func(ctx context.Context) error { _, err := svc.AdminCerts(ctx); return err }},
+		{"IssueAdminCert", true, func(ctx context.Context) error {
+			_, _, err := svc.IssueAdminCert(ctx, "ops", service.RoleAdmin, nil)
+			return err
+		}},
+		{"RevokeAdminCert", true, func(ctx context.Context) error { _, err := svc.RevokeAdminCert(ctx, "ops", ""); return err }},
 		{"Backup", true, func(ctx context.Context) error { _, err := svc.Backup(ctx, io.Discard); return err }},
 	}
 	for _, op := range ops {
@@ -247,5 +257,51 @@ func TestImportKeyringUnreadable(t *testing.T) {
 	err := importTree(t, svc, admin, "1.0.0.1", "x")
 	if err == nil || !strings.Contains(err.Error(), "rpm_keyring in devsvc.conf") {
 		t.Errorf("import with an unreadable keyring: %v, want a refusal naming the setting", err)
+	}
+}
+
+// TestCertPrincipal: the principal of a client certificate is allowed only
+// while the registry has it and it is not revoked; the refusals name it.
+func TestCertPrincipal(t *testing.T) {
+	cs := certstest.NewStore(t, certs.Config{})
+	svc, st := newService(t, service.Config{Issuer: cs})
+	ctx := context.Background()
+	issue := func(name, role string) *x509.Certificate {
+		certPEM, _, err := cs.IssueClient(name, role)
+		if err != nil {
+			t.Fatal(err)
+		}
+		c, err := certs.ParseCertPEM(certPEM)
+		if err != nil {
+			t.Fatal(err)
+		}
+		return c
+	}
+	recorded, unknown, printer := issue("alice", "admin"), issue("mallory", "admin"), issue("printer", "printers")
+	for _, c := range []*x509.Certificate{recorded, printer} {
+		if ok, err := service.RecordAdminCert(ctx, st, "test", c, ""); !ok || err != nil {
+			t.Fatalf("RecordAdminCert = %v, %v", ok, err)
+		}
+	}
+	if ok, err := service.RecordAdminCert(ctx, st, "test", recorded, ""); ok || err != nil {
+		t.Errorf("recording again = %v, %v; want false, nil", ok, err)
+	}
+	p, err := svc.CertPrincipal(ctx, recorded)
+	if err != nil || p.Name != "cert:alice" || p.Role != service.RoleAdmin || p.CertSerial != recorded.SerialNumber.Text(16) {
+		t.Errorf("CertPrincipal(recorded) = %+v, %v", p, err)
+	}
+	for name, c := range map[string]*x509.Certificate{"unknown": unknown, "no admin role": printer} {
+		if _, err := svc.CertPrincipal(ctx, c); !errors.Is(err, service.ErrForbidden) || !strings.Contains(err.Error(), c.Subject.CommonName) {
+			t.Errorf("CertPrincipal(%s) = %v, want ErrForbidden naming it", name, err)
+		}
+	}
+	if _, err := svc.RevokeAdminCert(service.WithPrincipal(ctx, p), "alice", ""); !errors.Is(err, service.ErrInvalid) {
+		t.Errorf("revoking one's own certificate = %v, want ErrInvalid", err)
+	}
+	if _, err := svc.RevokeAdminCert(service.WithPrincipal(ctx, admin), "alice", "left"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.CertPrincipal(ctx, recorded); !errors.Is(err, service.ErrForbidden) || !strings.Contains(err.Error(), "was revoked") || !strings.Contains(err.Error(), "left") {
+		t.Errorf("CertPrincipal(revoked) = %v, want ErrForbidden saying it was revoked and why", err)
 	}
 }

@@ -178,40 +178,93 @@ func updateKeyOf(id firmware.Identity, v firmware.Version) string {
 	return id.Path() + "/" + v.String()
 }
 
-// notFoundRule is the error for a rule reference that names nothing.
-func notFoundRule(ref string) error {
-	return fmt.Errorf("store: rule %q %w: name a rule by its ID or its identity path DeviceType/Vendor/Model/Revision/Locale (like UCPhone/Polycom/CX600/A/ENU), as the rule list shows them", ref, ErrNotFound)
+// maxSuggestions bounds the rules a "not found" error suggests.
+const maxSuggestions = 5
+
+// notFoundRule is the error for a rule reference that names nothing. It
+// quotes ref as it was typed and suggests the identity paths of the rules
+// it may have meant: the same path in another case, or the rules whose
+// model (or consecutive names) it names, like CX600.
+func notFoundRule(b *bolt.Bucket, ref string, cause error) error {
+	var sugg []string
+	trimmed := strings.Trim(strings.TrimSpace(ref), "/")
+	want := strings.Split(strings.ToLower(trimmed), "/")
+	b.ForEach(func(k, _ []byte) error {
+		if trimmed != "" && len(sugg) < maxSuggestions && namesParts(strings.Split(strings.ToLower(string(k)), "/"), want) {
+			sugg = append(sugg, string(k))
+		}
+		return nil
+	})
+	msg := fmt.Sprintf("store: rule %q %v", ref, ErrNotFound)
+	switch len(sugg) {
+	case 0:
+		msg += ": name a rule by its ID or its identity path DeviceType/Vendor/Model/Revision/Locale (like UCPhone/Polycom/CX600/A/ENU), as the rule list shows them"
+		if cause != nil {
+			msg += " (" + cause.Error() + ")"
+		}
+	case 1:
+		msg += ": did you mean " + sugg[0] + "? Name a rule by its ID or its whole identity path"
+	default:
+		msg += ": did you mean one of " + strings.Join(sugg, ", ") + "? Name a rule by its ID or its whole identity path"
+	}
+	return &notFoundError{msg: msg, cause: cause}
 }
 
-// getRule finds the rule named by ref, a rule ID or an identity path.
+// namesParts reports whether want is a run of consecutive parts of path.
+func namesParts(path, want []string) bool {
+	for i := 0; i+len(want) <= len(path); i++ {
+		if slices.Equal(path[i:i+len(want)], want) {
+			return true
+		}
+	}
+	return false
+}
+
+// notFoundError is ErrNotFound (and its cause, if any) with a message
+// that names the reference and suggests rules.
+type notFoundError struct {
+	msg   string
+	cause error
+}
+
+func (e *notFoundError) Error() string { return e.msg }
+func (e *notFoundError) Unwrap() []error {
+	if e.cause == nil {
+		return []error{ErrNotFound}
+	}
+	return []error{ErrNotFound, e.cause}
+}
+
+// getRule finds the rule named by ref, a rule ID (in any case) or an
+// identity path (exactly as the rule list shows it).
 func getRule(tx *bolt.Tx, ref string) (firmware.Rule, error) {
 	b := tx.Bucket(bucketRules)
 	var r firmware.Rule
 	if strings.Contains(ref, "/") {
-		id, err := firmware.ParseIdentity(ref)
+		id, err := firmware.ParseIdentity(strings.TrimSpace(ref))
 		if err != nil {
-			return r, fmt.Errorf("%w (%w)", notFoundRule(ref), err)
+			return r, notFoundRule(b, ref, err)
 		}
 		ok, err := getJSON(b, []byte(id.Path()), &r)
 		if err != nil {
 			return r, err
 		}
 		if !ok {
-			return r, notFoundRule(ref)
+			return r, notFoundRule(b, ref, nil)
 		}
 		return r, nil
 	}
-	ref = strings.ToLower(strings.TrimSpace(ref))
+	want := strings.ToLower(strings.TrimSpace(ref))
 	c := b.Cursor()
 	for k, v := c.First(); k != nil; k, v = c.Next() {
 		if err := json.Unmarshal(v, &r); err != nil {
 			return r, fmt.Errorf("rule %q: %w", k, err)
 		}
-		if r.ID == ref {
+		if r.ID == want {
 			return r, nil
 		}
 	}
-	return firmware.Rule{}, notFoundRule(ref)
+	return firmware.Rule{}, notFoundRule(b, ref, nil)
 }
 
 // Rule returns the rule named by ref, a rule ID or an identity path, as

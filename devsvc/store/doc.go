@@ -20,7 +20,13 @@
 //	accounts     lower-case name -> account with its NT hash
 //	devices      device key -> firmware.Device
 //	history      8-byte big-endian number -> firmware.Event
+//	admincerts   serial (lower-case hex) -> firmware.AdminCert, the registry
+//	             of admin certificates the admin API checks every call against
 //
+// A bucket added since a schema version (admincerts) is created by Open
+// without a migration: an older program ignores it (and so does not check
+// revocations: do not run one on a data directory that has revoked
+// certificates).
 // Open refuses a database whose schema version is newer than this package's
 // (ErrSchema) and upgrades an older one inside one transaction (migrate).
 // Every file-system access under DeviceUpdateFiles goes through an os.Root,
@@ -29,8 +35,9 @@
 //
 // # History
 //
-// Every catalog change (import, approve, reject, restore, remove, purge,
-// test devices, accounts) appends its events to the history, numbered by
+// Every catalog change (import, approve, reject, restore, withdraw, remove,
+// purge, test devices, accounts, admin certificates issued and revoked)
+// appends its events to the history, numbered by
 // the history bucket's one sequence, in the same transaction as the change.
 // The numbers are therefore gapless and in commit order, and a mirror can
 // follow the catalog from any number (History). The Catalog snapshot, an
@@ -57,7 +64,8 @@
 // interrupted import or removal) and the directories left empty, so after a
 // crash every update is whole or absent and no orphan file remains. A
 // stored version's files never change: importing it again with the same
-// content writes nothing, with other content is ErrConflict.
+// content (the same images and catalogs; descriptions are metadata and are
+// not compared) writes nothing, with other content is ErrConflict.
 //
 // Imports, Remove and Purge are serialized with each other (they add and
 // delete update records and files); approve, reject, restore, test devices

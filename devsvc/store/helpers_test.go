@@ -184,6 +184,18 @@ func checkConsistent(t testing.TB, s *Store) {
 	if got := s.Catalog().Seq(); got != st.Seq {
 		t.Errorf("Catalog().Seq() = %d, want %d", got, st.Seq)
 	}
+	certs, err := s.AdminCerts(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range certs {
+		if serial, err := firmware.ParseCertSerial(c.Serial); err != nil || serial != c.Serial || c.Name == "" || c.Role == "" || c.Issued.IsZero() || c.IssuedBy == "" {
+			t.Errorf("admin certificate record %+v is incomplete", c)
+		}
+		if got, err := s.AdminCert(ctx, c.Serial); err != nil || got.Serial != c.Serial {
+			t.Errorf("admin certificate %s is listed but not found by its serial: %v", c.Serial, err)
+		}
+	}
 }
 
 func isErr(err, want error) bool {

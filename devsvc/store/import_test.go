@@ -5,6 +5,7 @@ import (
 	"errors"
 	"io"
 	"os"
+	"slices"
 	"strings"
 	"testing"
 
@@ -103,6 +104,43 @@ func TestImport(t *testing.T) {
 			before: []firmware.ImportUpdate{update(phone, v1)},
 			bundle: []firmware.ImportUpdate{{Identity: phone, Version: v1, Files: []firmware.ImportFile{
 				file("CX600.nbt", content("nbt", v1, 3000)),
+			}}},
+			wantErr: ErrConflict,
+		},
+		{
+			// A plain tree (no description), then the bundle packed from
+			// it: the description is metadata, the images are the same.
+			name:     "same images with a description added is unchanged",
+			before:   []firmware.ImportUpdate{withoutDescription(update(phone, v1))},
+			bundle:   []firmware.ImportUpdate{update(phone, v1)},
+			wantRule: firmware.Rule{Pending: v1},
+			wantSame: true,
+		},
+		{
+			name:     "same images without the description is unchanged",
+			before:   []firmware.ImportUpdate{update(phone, v1)},
+			bundle:   []firmware.ImportUpdate{withoutDescription(update(phone, v1))},
+			wantRule: firmware.Rule{Pending: v1},
+			wantSame: true,
+		},
+		{
+			name:   "same images with another description is unchanged",
+			before: []firmware.ImportUpdate{update(phone, v1)},
+			bundle: []firmware.ImportUpdate{{Identity: phone, Version: v1, Files: []firmware.ImportFile{
+				file("CX600.nbt", content("nbt", v1, 3000)),
+				file("CX600.cat", content("cat", v1, 200)),
+				unknownFile("Other.xml", content("other description", v1, 120)),
+			}}},
+			wantRule: firmware.Rule{Pending: v1},
+			wantSame: true,
+		},
+		{
+			name:   "other images with a description added is a conflict",
+			before: []firmware.ImportUpdate{withoutDescription(update(phone, v1))},
+			bundle: []firmware.ImportUpdate{{Identity: phone, Version: v1, Files: []firmware.ImportFile{
+				file("CX600.nbt", content("other", v1, 3000)),
+				file("CX600.cat", content("cat", v1, 200)),
+				file("CX600.xml", content("xml", v1, 100)),
 			}}},
 			wantErr: ErrConflict,
 		},
@@ -374,4 +412,13 @@ func TestOpenFile(t *testing.T) {
 			}
 		})
 	}
+}
+
+// withoutDescription returns u without its description, as a plain tree
+// brings it.
+func withoutDescription(u firmware.ImportUpdate) firmware.ImportUpdate {
+	u.Files = slices.DeleteFunc(slices.Clone(u.Files), func(f firmware.ImportFile) bool {
+		return firmware.RoleOf(f.Name) == firmware.RoleDescription
+	})
+	return u
 }

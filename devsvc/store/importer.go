@@ -4,7 +4,10 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
+	"strings"
+	"time"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -30,6 +33,13 @@ type ImportResult struct {
 	// Unchanged is true when the version was stored already with the same
 	// content and the rule already had it: nothing was written.
 	Unchanged bool
+	// CancelledApproval, when set, is when the approval this import
+	// cancelled was scheduled: the import replaced the pending version
+	// CancelledVersion, which was to be approved then (or deployed a
+	// RoundTable version at once). The history records it as
+	// ActionScheduleCancel.
+	CancelledApproval time.Time
+	CancelledVersion  firmware.Version
 }
 
 // Import stores a bundle of updates atomically: either every update is
@@ -40,10 +50,11 @@ type ImportResult struct {
 // the expected ones, ErrIntegrity; a cancelled ctx; an I/O error; a rule
 // transition refused) aborts the whole bundle and removes its new files.
 //
-// Importing a version already stored with the same content writes no file
-// (ImportResult.Unchanged when the rule already had it); with different
-// content it is ErrConflict. Content given with a SHA-256 is compared
-// without reading it.
+// Importing a version already stored with the same content (the same
+// images and catalogs: descriptions are not compared, see sameContent)
+// writes no file (ImportResult.Unchanged when the rule already had it);
+// with different content it is ErrConflict. Content given with a SHA-256
+// is compared without reading it.
 func (s *Store) Import(ctx context.Context, actor string, updates []firmware.ImportUpdate, opts ImportOptions) ([]ImportResult, error) {
 	if len(updates) == 0 {
 		return nil, errors.New("store: import: the bundle has no update")
@@ -182,6 +193,17 @@ func (s *Store) Import(ctx context.Context, actor string, updates []firmware.Imp
 				}
 			}
 			results[i] = ImportResult{Rule: r, Update: up, Deployed: deployed}
+			if at := before.ApproveAt; !at.IsZero() && !before.Pending.IsZero() && r.ApproveAt.IsZero() {
+				results[i].CancelledApproval, results[i].CancelledVersion = at, before.Pending
+				what := "replaced the pending version it was for"
+				if deployed {
+					what = "was approved at once (deployed on import)"
+				}
+				if err := c.event(firmware.Event{Action: ActionScheduleCancel, Rule: r.ID, Subject: u.Identity.Path(), Version: before.Pending,
+					Detail: fmt.Sprintf("the approval scheduled for %s is cancelled: the import of %s %s", at.Format(time.RFC3339), u.Version, what)}); err != nil {
+					return err
+				}
+			}
 		}
 		return nil
 	})
@@ -254,18 +276,35 @@ func (s *Store) stage(ctx context.Context, st *staged, u firmware.ImportUpdate, 
 	return files, nil
 }
 
-// sameContent checks that u has the content of the stored update: the same
-// file names, and each file the same size and SHA-256 (read and hashed
-// when the import does not give the digest).
+// sameContent checks that u has the content of the stored update: the
+// same images and catalogs (the files devices download), each the same
+// size and SHA-256 (read and hashed when the import does not give the
+// digest). Descriptions are not compared: a description is metadata about
+// the update, written by whoever packed the bundle, never sent to a
+// device, so the same images imported as a plain tree and then as the
+// bundle packed from it (with a generated description) are the same
+// update. The stored update keeps the files it was first imported with.
 func (s *Store) sameContent(ctx context.Context, u firmware.ImportUpdate, stored firmware.Update, p *progress) error {
-	if len(u.Files) != len(stored.Files) {
-		return fmt.Errorf("%w: %d file(s), stored %d", ErrConflict, len(u.Files), len(stored.Files))
+	var files []firmware.ImportFile
+	for _, f := range u.Files {
+		if f.Role == firmware.RoleDescription {
+			if f.Size > 0 {
+				p.add(f.Size, false)
+			}
+			continue
+		}
+		files = append(files, f)
 	}
 	byName := make(map[string]firmware.Image, len(stored.Files))
 	for _, im := range stored.Files {
-		byName[im.Name] = im
+		if im.Role != firmware.RoleDescription {
+			byName[im.Name] = im
+		}
 	}
-	for _, f := range u.Files {
+	if len(files) != len(byName) {
+		return fmt.Errorf("%w: %d image and catalog file(s), stored %d (%s)", ErrConflict, len(files), len(byName), strings.Join(slices.Sorted(maps.Keys(byName)), ", "))
+	}
+	for _, f := range files {
 		im, ok := byName[f.Name]
 		if !ok {
 			return fmt.Errorf("%w: file %s is not stored", ErrConflict, f.Name)

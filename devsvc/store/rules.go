@@ -12,7 +12,7 @@ import (
 
 // transition applies a rule transition to the rule named by ref and records
 // it. The transition's own error (firmware.ErrNoPending,
-// firmware.ErrNothingToRestore) is returned as it is, so that it reads
+// firmware.ErrNothingToRestore, firmware.ErrNotApproved) is returned as it is, so that it reads
 // "rule UCPhone/Polycom/CX600/A/ENU has no pending version to approve".
 func (s *Store) transition(ctx context.Context, actor, ref string, fn func(r *firmware.Rule, now time.Time) (firmware.Event, error)) (firmware.Rule, error) {
 	var r firmware.Rule
@@ -43,10 +43,15 @@ func (s *Store) transition(ctx context.Context, actor, ref string, fn func(r *fi
 // pending is firmware.ErrNoPending.
 func (s *Store) Approve(ctx context.Context, actor, ref string) (firmware.Rule, error) {
 	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		was := r.ApproveAt
 		if err := r.Approve(now); err != nil {
 			return firmware.Event{}, err
 		}
-		return firmware.Event{Action: ActionApprove, Version: r.Approved}, nil
+		e := firmware.Event{Action: ActionApprove, Version: r.Approved}
+		if !was.IsZero() {
+			e.Detail = "before its scheduled time, " + was.Format(time.RFC3339)
+		}
+		return e, nil
 	})
 }
 
@@ -54,28 +59,48 @@ func (s *Store) Approve(ctx context.Context, actor, ref string) (firmware.Rule, 
 // until Purge. A rule with nothing pending is firmware.ErrNoPending.
 func (s *Store) Reject(ctx context.Context, actor, ref string) (firmware.Rule, error) {
 	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		was := r.ApproveAt
 		v, err := r.Reject(now)
 		if err != nil {
 			return firmware.Event{}, err
 		}
-		return firmware.Event{Action: ActionReject, Version: v}, nil
+		e := firmware.Event{Action: ActionReject, Version: v}
+		if !was.IsZero() {
+			e.Detail = "its approval scheduled for " + was.Format(time.RFC3339) + " is cancelled"
+		}
+		return e, nil
 	})
 }
 
-// Restore rolls the rule named by ref back: its restore version becomes the
-// approved one; with none, the approved version is withdrawn. A rule with
-// neither is firmware.ErrNothingToRestore.
+// Restore rolls the rule named by ref back: its restore version becomes
+// the approved one again. A rule with no restore version is
+// firmware.ErrNothingToRestore, and nothing changes: withdrawing the
+// approved version is Withdraw, never a side effect of a restore.
 func (s *Store) Restore(ctx context.Context, actor, ref string) (firmware.Rule, error) {
 	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
 		was := r.Approved
 		if err := r.Rollback(now); err != nil {
 			return firmware.Event{}, err
 		}
-		e := firmware.Event{Action: ActionRestore, Version: r.Approved, Detail: "replaces " + was.String()}
-		if r.Approved.IsZero() {
-			e.Detail = "withdraws " + was.String() + "; nothing is offered"
+		return firmware.Event{Action: ActionRestore, Version: r.Approved, Detail: "replaces " + was.String()}, nil
+	})
+}
+
+// Withdraw stops offering the approved version of the rule named by ref:
+// its devices are offered nothing (test devices still get a pending
+// version); the restore version stays, so Restore can bring an earlier one
+// back. A rule with no approved version is firmware.ErrNotApproved.
+func (s *Store) Withdraw(ctx context.Context, actor, ref string) (firmware.Rule, error) {
+	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		v, err := r.Withdraw(now)
+		if err != nil {
+			return firmware.Event{}, err
 		}
-		return e, nil
+		detail := "nothing is offered"
+		if !r.Restore.IsZero() {
+			detail += "; restore would approve " + r.Restore.String()
+		}
+		return firmware.Event{Action: ActionWithdraw, Version: v, Detail: detail}, nil
 	})
 }
 

@@ -42,8 +42,20 @@ func TestRuleTransitions(t *testing.T) {
 			{op: "import", v: v2, want: versions{pending: v2, approved: v1}},
 			{op: "approve", want: versions{approved: v2, restore: v1}},
 			{op: "restore", want: versions{approved: v1}},
-			{op: "restore", want: versions{}},
-			{op: "restore", wantErr: firmware.ErrNothingToRestore, wantMsg: "rule UCPhone/Polycom/CX600/A/ENU has nothing to restore"},
+			// Run twice by accident: refused, v1 stays approved.
+			{op: "restore", wantErr: firmware.ErrNothingToRestore, wantMsg: "rule UCPhone/Polycom/CX600/A/ENU has nothing to restore: no version was approved before 4.0.7577.100"},
+		}},
+		{"withdraw", []step{
+			{op: "import", v: v1},
+			{op: "withdraw", wantErr: firmware.ErrNotApproved, wantMsg: "has no approved version to withdraw"},
+			{op: "approve"},
+			{op: "import", v: v2},
+			{op: "approve", want: versions{approved: v2, restore: v1}},
+			{op: "withdraw", want: versions{restore: v1}},
+			{op: "withdraw", wantErr: firmware.ErrNotApproved},
+			{op: "restore", want: versions{approved: v1}},
+			{op: "withdraw", want: versions{}},
+			{op: "restore", wantErr: firmware.ErrNothingToRestore, wantMsg: "no version is approved"},
 		}},
 		{"reject", []step{
 			{op: "import", v: v1},
@@ -64,6 +76,15 @@ func TestRuleTransitions(t *testing.T) {
 			{op: "restore", ref: "UCPhone/Polycom/CX600/A", wantErr: ErrNotFound, wantMsg: "DeviceType/Vendor/Model/Revision/Locale"},
 			{op: "remove", ref: "../../etc/passwd/x", wantErr: ErrNotFound},
 			{op: "approve", ref: "<empty>", wantErr: ErrNotFound},
+		}},
+		{"names that almost name a rule", []step{
+			{op: "import", v: v1},
+			{op: "approve", ref: "CX600", wantErr: ErrNotFound, wantMsg: `rule "CX600" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "cx600", wantErr: ErrNotFound, wantMsg: `rule "cx600" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "ucphone/polycom/cx600/a/enu", wantErr: ErrNotFound, wantMsg: `rule "ucphone/polycom/cx600/a/enu" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "Polycom/CX600", wantErr: firmware.ErrIdentity, wantMsg: `rule "Polycom/CX600" not found: did you mean UCPhone/Polycom/CX600/A/ENU?`},
+			{op: "approve", ref: "CX700", wantErr: ErrNotFound, wantMsg: `rule "CX700" not found: name a rule by its ID or its identity path`},
+			{op: "approve", ref: "UCPhone/Polycom/CX600/A/ENU", want: versions{approved: v1}},
 		}},
 		{"remove", []step{
 			{op: "import", v: v1},
@@ -103,6 +124,8 @@ func TestRuleTransitions(t *testing.T) {
 					r, err = s.Reject(ctx, "admin", ref)
 				case "restore":
 					r, err = s.Restore(ctx, "admin", ref)
+				case "withdraw":
+					r, err = s.Withdraw(ctx, "admin", ref)
 				case "remove":
 					r, err = s.Remove(ctx, "admin", ref)
 				}

@@ -9,8 +9,14 @@ import (
 	"github.com/opendus/opendus/firmware"
 )
 
-// ActionSchedule is the history action of Schedule.
-const ActionSchedule = "schedule"
+// History actions of scheduled approvals: Schedule records
+// ActionSchedule, or ActionScheduleCancel when it cancels; an import that
+// replaces a pending version with a scheduled approval records
+// ActionScheduleCancel with the reason.
+const (
+	ActionSchedule       = "schedule"
+	ActionScheduleCancel = "schedule-cancel"
+)
 
 // Schedule sets when the pending version of the rule named by ref is to be
 // approved (see firmware.Rule.Schedule); the zero time cancels a schedule.
@@ -18,14 +24,18 @@ const ActionSchedule = "schedule"
 // is firmware.ErrNoPending; a time not in the future firmware.ErrSchedule.
 func (s *Store) Schedule(ctx context.Context, actor, ref string, at time.Time) (firmware.Rule, error) {
 	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+		was := r.ApproveAt
 		if err := r.Schedule(at.UTC(), now); err != nil {
 			return firmware.Event{}, err
 		}
-		e := firmware.Event{Action: ActionSchedule, Version: r.Pending, Detail: "approve at " + r.ApproveAt.Format(time.RFC3339)}
 		if at.IsZero() {
-			e.Detail = "cancelled"
+			detail := "nothing was scheduled"
+			if !was.IsZero() {
+				detail = "the approval scheduled for " + was.Format(time.RFC3339) + " is cancelled"
+			}
+			return firmware.Event{Action: ActionScheduleCancel, Version: r.Pending, Detail: detail}, nil
 		}
-		return e, nil
+		return firmware.Event{Action: ActionSchedule, Version: r.Pending, Detail: "approve at " + r.ApproveAt.Format(time.RFC3339)}, nil
 	})
 }
 

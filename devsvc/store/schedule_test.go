@@ -64,3 +64,45 @@ func TestSchedule(t *testing.T) {
 	}
 	checkConsistent(t, s)
 }
+
+// TestImportCancelsSchedule: an import that replaces a pending version
+// whose approval is scheduled cancels the schedule, says so in its result
+// and records why in the history; importing the same pending version
+// again keeps it.
+func TestImportCancelsSchedule(t *testing.T) {
+	clk := newClock()
+	s := openTest(t, &Options{Now: clk.Now})
+	ctx := context.Background()
+	mustImport(t, s, update(phone, v1))
+	at := clk.Now().Add(8 * time.Hour).Truncate(time.Second)
+	if _, err := s.Schedule(ctx, "admin", phone.Path(), at); err != nil {
+		t.Fatal(err)
+	}
+	if res := mustImport(t, s, update(phone, v1)); !res[0].Unchanged || !res[0].CancelledApproval.IsZero() {
+		t.Errorf("import of the same pending version = %+v, want unchanged and the schedule kept", res[0])
+	}
+	if got, ok := s.Next(phone); !ok || !got.Equal(at) {
+		t.Fatalf("Next(phone) = %v, %v; want %v", got, ok, at)
+	}
+	seq := s.Catalog().Seq()
+	res := mustImport(t, s, update(phone, v2))
+	if got := res[0]; !got.CancelledApproval.Equal(at) || got.CancelledVersion != v1 || !got.Rule.ApproveAt.IsZero() {
+		t.Errorf("import of a newer version = %+v; want the approval of %s at %v cancelled", got, v1, at)
+	}
+	if _, ok := s.Next(phone); ok {
+		t.Errorf("Next(phone) still set after the import cancelled it")
+	}
+	es, err := s.History(ctx, seq, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var actions []string
+	for _, e := range es {
+		actions = append(actions, e.Action)
+	}
+	if len(es) != 2 || es[1].Action != ActionScheduleCancel || es[1].Version != v1 || es[1].Actor != "admin" ||
+		es[1].Detail != "the approval scheduled for "+at.Format(time.RFC3339)+" is cancelled: the import of "+v2.String()+" replaced the pending version it was for" {
+		t.Errorf("history after the import: %v\n%+v\nwant import, then schedule-cancel of %s with the reason", actions, es, v1)
+	}
+	checkConsistent(t, s)
+}

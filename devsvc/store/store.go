@@ -50,6 +50,9 @@ var (
 	// ErrSchema is returned by Open when the database was written by a newer
 	// program, with a schema version this one does not know.
 	ErrSchema = errors.New("unsupported database schema")
+	// ErrRevoked is returned by RevokeAdminCert for a certificate revoked
+	// already.
+	ErrRevoked = errors.New("revoked already")
 )
 
 // SchemaVersion is the database schema this package writes. Open upgrades
@@ -71,7 +74,8 @@ var (
 	bucketAccounts    = []byte("accounts")    // lower-case name -> accountRecord
 	bucketDevices     = []byte("devices")     // device key -> firmware.Device
 	bucketHistory     = []byte("history")     // 8-byte big-endian seq -> firmware.Event; its sequence is the history number
-	allBuckets        = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory}
+	bucketAdminCerts  = []byte("admincerts")  // serial (lower-case hex) -> firmware.AdminCert
+	allBuckets        = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts}
 	keySchema         = []byte("schema")
 )
 
@@ -81,6 +85,7 @@ const (
 	ActionApprove          = "approve"
 	ActionReject           = "reject"
 	ActionRestore          = "restore"
+	ActionWithdraw         = "withdraw"
 	ActionRemove           = "remove"
 	ActionPurge            = "purge"
 	ActionTestDeviceAdd    = "testdevice-add"

@@ -994,14 +994,18 @@ func (x *FileHeader) GetSize() int64 {
 }
 
 type ImportResult struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Rule          *Rule                  `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
-	Version       string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
-	Deployed      bool                   `protobuf:"varint,3,opt,name=deployed,proto3" json:"deployed,omitempty"`   // approved at once (RoundTable)
-	Unchanged     bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // already stored, identical
-	Files         []*File                `protobuf:"bytes,5,rep,name=files,proto3" json:"files,omitempty"`
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state     protoimpl.MessageState `protogen:"open.v1"`
+	Rule      *Rule                  `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Version   string                 `protobuf:"bytes,2,opt,name=version,proto3" json:"version,omitempty"`
+	Deployed  bool                   `protobuf:"varint,3,opt,name=deployed,proto3" json:"deployed,omitempty"`   // approved at once (RoundTable)
+	Unchanged bool                   `protobuf:"varint,4,opt,name=unchanged,proto3" json:"unchanged,omitempty"` // already stored, identical
+	Files     []*File                `protobuf:"bytes,5,rep,name=files,proto3" json:"files,omitempty"`
+	// Set when the import cancelled a scheduled approval: the pending
+	// version it replaced was to be approved at this time.
+	CancelledApproval *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=cancelled_approval,json=cancelledApproval,proto3" json:"cancelled_approval,omitempty"`
+	CancelledVersion  string                 `protobuf:"bytes,7,opt,name=cancelled_version,json=cancelledVersion,proto3" json:"cancelled_version,omitempty"`
+	unknownFields     protoimpl.UnknownFields
+	sizeCache         protoimpl.SizeCache
 }
 
 func (x *ImportResult) Reset() {
@@ -1067,6 +1071,20 @@ func (x *ImportResult) GetFiles() []*File {
 		return x.Files
 	}
 	return nil
+}
+
+func (x *ImportResult) GetCancelledApproval() *timestamppb.Timestamp {
+	if x != nil {
+		return x.CancelledApproval
+	}
+	return nil
+}
+
+func (x *ImportResult) GetCancelledVersion() string {
+	if x != nil {
+		return x.CancelledVersion
+	}
+	return ""
 }
 
 type File struct {
@@ -2540,6 +2558,366 @@ func (x *InventoryStatus) GetHeld() int64 {
 	return 0
 }
 
+type AdminCertificate struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Serial        string                 `protobuf:"bytes,1,opt,name=serial,proto3" json:"serial,omitempty"` // lower-case hex
+	Name          string                 `protobuf:"bytes,2,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,3,opt,name=role,proto3" json:"role,omitempty"`     // admin or readonly
+	Sha256        string                 `protobuf:"bytes,4,opt,name=sha256,proto3" json:"sha256,omitempty"` // fingerprint, as openssl prints it
+	Issued        *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=issued,proto3" json:"issued,omitempty"`
+	Expires       *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=expires,proto3" json:"expires,omitempty"`
+	IssuedBy      string                 `protobuf:"bytes,7,opt,name=issued_by,json=issuedBy,proto3" json:"issued_by,omitempty"`
+	Revoked       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=revoked,proto3" json:"revoked,omitempty"` // unset: not revoked
+	RevokedBy     string                 `protobuf:"bytes,9,opt,name=revoked_by,json=revokedBy,proto3" json:"revoked_by,omitempty"`
+	Reason        string                 `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AdminCertificate) Reset() {
+	*x = AdminCertificate{}
+	mi := &file_admin_proto_msgTypes[41]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AdminCertificate) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AdminCertificate) ProtoMessage() {}
+
+func (x *AdminCertificate) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[41]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AdminCertificate.ProtoReflect.Descriptor instead.
+func (*AdminCertificate) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{41}
+}
+
+func (x *AdminCertificate) GetSerial() string {
+	if x != nil {
+		return x.Serial
+	}
+	return ""
+}
+
+func (x *AdminCertificate) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AdminCertificate) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AdminCertificate) GetSha256() string {
+	if x != nil {
+		return x.Sha256
+	}
+	return ""
+}
+
+func (x *AdminCertificate) GetIssued() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Issued
+	}
+	return nil
+}
+
+func (x *AdminCertificate) GetExpires() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Expires
+	}
+	return nil
+}
+
+func (x *AdminCertificate) GetIssuedBy() string {
+	if x != nil {
+		return x.IssuedBy
+	}
+	return ""
+}
+
+func (x *AdminCertificate) GetRevoked() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Revoked
+	}
+	return nil
+}
+
+func (x *AdminCertificate) GetRevokedBy() string {
+	if x != nil {
+		return x.RevokedBy
+	}
+	return ""
+}
+
+func (x *AdminCertificate) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type IssueAdminCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	PublicKey     []byte                 `protobuf:"bytes,3,opt,name=public_key,json=publicKey,proto3" json:"public_key,omitempty"` // PKIX (SubjectPublicKeyInfo) DER of an ECDSA P-256 key
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *IssueAdminCertificateRequest) Reset() {
+	*x = IssueAdminCertificateRequest{}
+	mi := &file_admin_proto_msgTypes[42]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueAdminCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueAdminCertificateRequest) ProtoMessage() {}
+
+func (x *IssueAdminCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[42]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueAdminCertificateRequest.ProtoReflect.Descriptor instead.
+func (*IssueAdminCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{42}
+}
+
+func (x *IssueAdminCertificateRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *IssueAdminCertificateRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *IssueAdminCertificateRequest) GetPublicKey() []byte {
+	if x != nil {
+		return x.PublicKey
+	}
+	return nil
+}
+
+type IssueAdminCertificateReply struct {
+	state          protoimpl.MessageState `protogen:"open.v1"`
+	Certificate    *AdminCertificate      `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"`
+	CertificatePem []byte                 `protobuf:"bytes,2,opt,name=certificate_pem,json=certificatePem,proto3" json:"certificate_pem,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
+}
+
+func (x *IssueAdminCertificateReply) Reset() {
+	*x = IssueAdminCertificateReply{}
+	mi := &file_admin_proto_msgTypes[43]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *IssueAdminCertificateReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*IssueAdminCertificateReply) ProtoMessage() {}
+
+func (x *IssueAdminCertificateReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[43]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use IssueAdminCertificateReply.ProtoReflect.Descriptor instead.
+func (*IssueAdminCertificateReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{43}
+}
+
+func (x *IssueAdminCertificateReply) GetCertificate() *AdminCertificate {
+	if x != nil {
+		return x.Certificate
+	}
+	return nil
+}
+
+func (x *IssueAdminCertificateReply) GetCertificatePem() []byte {
+	if x != nil {
+		return x.CertificatePem
+	}
+	return nil
+}
+
+type ListAdminCertificatesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminCertificatesRequest) Reset() {
+	*x = ListAdminCertificatesRequest{}
+	mi := &file_admin_proto_msgTypes[44]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminCertificatesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminCertificatesRequest) ProtoMessage() {}
+
+func (x *ListAdminCertificatesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[44]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminCertificatesRequest.ProtoReflect.Descriptor instead.
+func (*ListAdminCertificatesRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{44}
+}
+
+type ListAdminCertificatesReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificates  []*AdminCertificate    `protobuf:"bytes,1,rep,name=certificates,proto3" json:"certificates,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAdminCertificatesReply) Reset() {
+	*x = ListAdminCertificatesReply{}
+	mi := &file_admin_proto_msgTypes[45]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAdminCertificatesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAdminCertificatesReply) ProtoMessage() {}
+
+func (x *ListAdminCertificatesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[45]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAdminCertificatesReply.ProtoReflect.Descriptor instead.
+func (*ListAdminCertificatesReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{45}
+}
+
+func (x *ListAdminCertificatesReply) GetCertificates() []*AdminCertificate {
+	if x != nil {
+		return x.Certificates
+	}
+	return nil
+}
+
+type RevokeAdminCertificateRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Certificate   string                 `protobuf:"bytes,1,opt,name=certificate,proto3" json:"certificate,omitempty"` // serial, or the name of exactly one valid certificate
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RevokeAdminCertificateRequest) Reset() {
+	*x = RevokeAdminCertificateRequest{}
+	mi := &file_admin_proto_msgTypes[46]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RevokeAdminCertificateRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RevokeAdminCertificateRequest) ProtoMessage() {}
+
+func (x *RevokeAdminCertificateRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[46]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RevokeAdminCertificateRequest.ProtoReflect.Descriptor instead.
+func (*RevokeAdminCertificateRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{46}
+}
+
+func (x *RevokeAdminCertificateRequest) GetCertificate() string {
+	if x != nil {
+		return x.Certificate
+	}
+	return ""
+}
+
+func (x *RevokeAdminCertificateRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
@@ -2619,13 +2997,15 @@ const file_admin_proto_rawDesc = "" +
 	"\n" +
 	"FileHeader\x12\x12\n" +
 	"\x04path\x18\x01 \x01(\tR\x04path\x12\x12\n" +
-	"\x04size\x18\x02 \x01(\x03R\x04size\"\xbc\x01\n" +
+	"\x04size\x18\x02 \x01(\x03R\x04size\"\xb4\x02\n" +
 	"\fImportResult\x12*\n" +
 	"\x04rule\x18\x01 \x01(\v2\x16.opendus.admin.v1.RuleR\x04rule\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1a\n" +
 	"\bdeployed\x18\x03 \x01(\bR\bdeployed\x12\x1c\n" +
 	"\tunchanged\x18\x04 \x01(\bR\tunchanged\x12,\n" +
-	"\x05files\x18\x05 \x03(\v2\x16.opendus.admin.v1.FileR\x05files\"Z\n" +
+	"\x05files\x18\x05 \x03(\v2\x16.opendus.admin.v1.FileR\x05files\x12I\n" +
+	"\x12cancelled_approval\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\x11cancelledApproval\x12+\n" +
+	"\x11cancelled_version\x18\a \x01(\tR\x10cancelledVersion\"Z\n" +
 	"\x04File\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
 	"\x04size\x18\x02 \x01(\x03R\x04size\x12\x16\n" +
@@ -2719,14 +3099,42 @@ const file_admin_proto_rawDesc = "" +
 	"\bwritable\x18\x01 \x01(\bR\bwritable\x120\n" +
 	"\x05since\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x05since\x12\x14\n" +
 	"\x05error\x18\x03 \x01(\tR\x05error\x12\x12\n" +
-	"\x04held\x18\x04 \x01(\x03R\x04held2\xb9\f\n" +
+	"\x04held\x18\x04 \x01(\x03R\x04held\"\xde\x02\n" +
+	"\x10AdminCertificate\x12\x16\n" +
+	"\x06serial\x18\x01 \x01(\tR\x06serial\x12\x12\n" +
+	"\x04name\x18\x02 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x03 \x01(\tR\x04role\x12\x16\n" +
+	"\x06sha256\x18\x04 \x01(\tR\x06sha256\x122\n" +
+	"\x06issued\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x06issued\x124\n" +
+	"\aexpires\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\aexpires\x12\x1b\n" +
+	"\tissued_by\x18\a \x01(\tR\bissuedBy\x124\n" +
+	"\arevoked\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\arevoked\x12\x1d\n" +
+	"\n" +
+	"revoked_by\x18\t \x01(\tR\trevokedBy\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\"e\n" +
+	"\x1cIssueAdminCertificateRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1d\n" +
+	"\n" +
+	"public_key\x18\x03 \x01(\fR\tpublicKey\"\x8b\x01\n" +
+	"\x1aIssueAdminCertificateReply\x12D\n" +
+	"\vcertificate\x18\x01 \x01(\v2\".opendus.admin.v1.AdminCertificateR\vcertificate\x12'\n" +
+	"\x0fcertificate_pem\x18\x02 \x01(\fR\x0ecertificatePem\"\x1e\n" +
+	"\x1cListAdminCertificatesRequest\"d\n" +
+	"\x1aListAdminCertificatesReply\x12F\n" +
+	"\fcertificates\x18\x01 \x03(\v2\".opendus.admin.v1.AdminCertificateR\fcertificates\"Y\n" +
+	"\x1dRevokeAdminCertificateRequest\x12 \n" +
+	"\vcertificate\x18\x01 \x01(\tR\vcertificate\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason2\xd9\x0f\n" +
 	"\x05Admin\x12H\n" +
 	"\x06Status\x12\x1f.opendus.admin.v1.StatusRequest\x1a\x1d.opendus.admin.v1.StatusReply\x12Q\n" +
 	"\tListRules\x12\".opendus.admin.v1.ListRulesRequest\x1a .opendus.admin.v1.ListRulesReply\x12@\n" +
 	"\aGetRule\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12@\n" +
 	"\aApprove\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
 	"\x06Reject\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12@\n" +
-	"\aRestore\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
+	"\aRestore\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12A\n" +
+	"\bWithdraw\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12?\n" +
 	"\x06Remove\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x16.opendus.admin.v1.Rule\x12E\n" +
 	"\bSchedule\x12!.opendus.admin.v1.ScheduleRequest\x1a\x16.opendus.admin.v1.Rule\x12J\n" +
 	"\x06Import\x12\x1f.opendus.admin.v1.ImportRequest\x1a\x1d.opendus.admin.v1.ImportReply(\x01\x12E\n" +
@@ -2741,7 +3149,10 @@ const file_admin_proto_rawDesc = "" +
 	"\rRemoveAccount\x12&.opendus.admin.v1.RemoveAccountRequest\x1a$.opendus.admin.v1.RemoveAccountReply\x12W\n" +
 	"\vListDevices\x12$.opendus.admin.v1.ListDevicesRequest\x1a\".opendus.admin.v1.ListDevicesReply\x12K\n" +
 	"\aHistory\x12 .opendus.admin.v1.HistoryRequest\x1a\x1e.opendus.admin.v1.HistoryReply\x12J\n" +
-	"\x06Backup\x12\x1f.opendus.admin.v1.BackupRequest\x1a\x1d.opendus.admin.v1.BackupChunk0\x01B4Z2github.com/opendus/opendus/devsvc/adminapi/adminpbb\x06proto3"
+	"\x06Backup\x12\x1f.opendus.admin.v1.BackupRequest\x1a\x1d.opendus.admin.v1.BackupChunk0\x01\x12u\n" +
+	"\x15IssueAdminCertificate\x12..opendus.admin.v1.IssueAdminCertificateRequest\x1a,.opendus.admin.v1.IssueAdminCertificateReply\x12u\n" +
+	"\x15ListAdminCertificates\x12..opendus.admin.v1.ListAdminCertificatesRequest\x1a,.opendus.admin.v1.ListAdminCertificatesReply\x12m\n" +
+	"\x16RevokeAdminCertificate\x12/.opendus.admin.v1.RevokeAdminCertificateRequest\x1a\".opendus.admin.v1.AdminCertificateB4Z2github.com/opendus/opendus/devsvc/adminapi/adminpbb\x06proto3"
 
 var (
 	file_admin_proto_rawDescOnce sync.Once
@@ -2756,60 +3167,66 @@ func file_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 41)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
 var file_admin_proto_goTypes = []any{
-	(ImportHeader_Kind)(0),            // 0: opendus.admin.v1.ImportHeader.Kind
-	(*Identity)(nil),                  // 1: opendus.admin.v1.Identity
-	(*Rule)(nil),                      // 2: opendus.admin.v1.Rule
-	(*ScheduleRequest)(nil),           // 3: opendus.admin.v1.ScheduleRequest
-	(*StatusRequest)(nil),             // 4: opendus.admin.v1.StatusRequest
-	(*Listener)(nil),                  // 5: opendus.admin.v1.Listener
-	(*Certificate)(nil),               // 6: opendus.admin.v1.Certificate
-	(*StatusReply)(nil),               // 7: opendus.admin.v1.StatusReply
-	(*ListRulesRequest)(nil),          // 8: opendus.admin.v1.ListRulesRequest
-	(*ListRulesReply)(nil),            // 9: opendus.admin.v1.ListRulesReply
-	(*RuleRequest)(nil),               // 10: opendus.admin.v1.RuleRequest
-	(*ImportRequest)(nil),             // 11: opendus.admin.v1.ImportRequest
-	(*ImportHeader)(nil),              // 12: opendus.admin.v1.ImportHeader
-	(*FileHeader)(nil),                // 13: opendus.admin.v1.FileHeader
-	(*ImportResult)(nil),              // 14: opendus.admin.v1.ImportResult
-	(*File)(nil),                      // 15: opendus.admin.v1.File
-	(*ImportReply)(nil),               // 16: opendus.admin.v1.ImportReply
-	(*PurgeRequest)(nil),              // 17: opendus.admin.v1.PurgeRequest
-	(*Update)(nil),                    // 18: opendus.admin.v1.Update
-	(*PurgeReply)(nil),                // 19: opendus.admin.v1.PurgeReply
-	(*TestDevice)(nil),                // 20: opendus.admin.v1.TestDevice
-	(*ListTestDevicesRequest)(nil),    // 21: opendus.admin.v1.ListTestDevicesRequest
-	(*ListTestDevicesReply)(nil),      // 22: opendus.admin.v1.ListTestDevicesReply
-	(*RemoveTestDeviceRequest)(nil),   // 23: opendus.admin.v1.RemoveTestDeviceRequest
-	(*RemoveTestDeviceReply)(nil),     // 24: opendus.admin.v1.RemoveTestDeviceReply
-	(*Account)(nil),                   // 25: opendus.admin.v1.Account
-	(*PutAccountRequest)(nil),         // 26: opendus.admin.v1.PutAccountRequest
-	(*ListAccountsRequest)(nil),       // 27: opendus.admin.v1.ListAccountsRequest
-	(*ListAccountsReply)(nil),         // 28: opendus.admin.v1.ListAccountsReply
-	(*SetAccountDisabledRequest)(nil), // 29: opendus.admin.v1.SetAccountDisabledRequest
-	(*RemoveAccountRequest)(nil),      // 30: opendus.admin.v1.RemoveAccountRequest
-	(*RemoveAccountReply)(nil),        // 31: opendus.admin.v1.RemoveAccountReply
-	(*Module)(nil),                    // 32: opendus.admin.v1.Module
-	(*Device)(nil),                    // 33: opendus.admin.v1.Device
-	(*ListDevicesRequest)(nil),        // 34: opendus.admin.v1.ListDevicesRequest
-	(*ListDevicesReply)(nil),          // 35: opendus.admin.v1.ListDevicesReply
-	(*Event)(nil),                     // 36: opendus.admin.v1.Event
-	(*HistoryRequest)(nil),            // 37: opendus.admin.v1.HistoryRequest
-	(*HistoryReply)(nil),              // 38: opendus.admin.v1.HistoryReply
-	(*BackupRequest)(nil),             // 39: opendus.admin.v1.BackupRequest
-	(*BackupChunk)(nil),               // 40: opendus.admin.v1.BackupChunk
-	(*InventoryStatus)(nil),           // 41: opendus.admin.v1.InventoryStatus
-	(*timestamppb.Timestamp)(nil),     // 42: google.protobuf.Timestamp
+	(ImportHeader_Kind)(0),                // 0: opendus.admin.v1.ImportHeader.Kind
+	(*Identity)(nil),                      // 1: opendus.admin.v1.Identity
+	(*Rule)(nil),                          // 2: opendus.admin.v1.Rule
+	(*ScheduleRequest)(nil),               // 3: opendus.admin.v1.ScheduleRequest
+	(*StatusRequest)(nil),                 // 4: opendus.admin.v1.StatusRequest
+	(*Listener)(nil),                      // 5: opendus.admin.v1.Listener
+	(*Certificate)(nil),                   // 6: opendus.admin.v1.Certificate
+	(*StatusReply)(nil),                   // 7: opendus.admin.v1.StatusReply
+	(*ListRulesRequest)(nil),              // 8: opendus.admin.v1.ListRulesRequest
+	(*ListRulesReply)(nil),                // 9: opendus.admin.v1.ListRulesReply
+	(*RuleRequest)(nil),                   // 10: opendus.admin.v1.RuleRequest
+	(*ImportRequest)(nil),                 // 11: opendus.admin.v1.ImportRequest
+	(*ImportHeader)(nil),                  // 12: opendus.admin.v1.ImportHeader
+	(*FileHeader)(nil),                    // 13: opendus.admin.v1.FileHeader
+	(*ImportResult)(nil),                  // 14: opendus.admin.v1.ImportResult
+	(*File)(nil),                          // 15: opendus.admin.v1.File
+	(*ImportReply)(nil),                   // 16: opendus.admin.v1.ImportReply
+	(*PurgeRequest)(nil),                  // 17: opendus.admin.v1.PurgeRequest
+	(*Update)(nil),                        // 18: opendus.admin.v1.Update
+	(*PurgeReply)(nil),                    // 19: opendus.admin.v1.PurgeReply
+	(*TestDevice)(nil),                    // 20: opendus.admin.v1.TestDevice
+	(*ListTestDevicesRequest)(nil),        // 21: opendus.admin.v1.ListTestDevicesRequest
+	(*ListTestDevicesReply)(nil),          // 22: opendus.admin.v1.ListTestDevicesReply
+	(*RemoveTestDeviceRequest)(nil),       // 23: opendus.admin.v1.RemoveTestDeviceRequest
+	(*RemoveTestDeviceReply)(nil),         // 24: opendus.admin.v1.RemoveTestDeviceReply
+	(*Account)(nil),                       // 25: opendus.admin.v1.Account
+	(*PutAccountRequest)(nil),             // 26: opendus.admin.v1.PutAccountRequest
+	(*ListAccountsRequest)(nil),           // 27: opendus.admin.v1.ListAccountsRequest
+	(*ListAccountsReply)(nil),             // 28: opendus.admin.v1.ListAccountsReply
+	(*SetAccountDisabledRequest)(nil),     // 29: opendus.admin.v1.SetAccountDisabledRequest
+	(*RemoveAccountRequest)(nil),          // 30: opendus.admin.v1.RemoveAccountRequest
+	(*RemoveAccountReply)(nil),            // 31: opendus.admin.v1.RemoveAccountReply
+	(*Module)(nil),                        // 32: opendus.admin.v1.Module
+	(*Device)(nil),                        // 33: opendus.admin.v1.Device
+	(*ListDevicesRequest)(nil),            // 34: opendus.admin.v1.ListDevicesRequest
+	(*ListDevicesReply)(nil),              // 35: opendus.admin.v1.ListDevicesReply
+	(*Event)(nil),                         // 36: opendus.admin.v1.Event
+	(*HistoryRequest)(nil),                // 37: opendus.admin.v1.HistoryRequest
+	(*HistoryReply)(nil),                  // 38: opendus.admin.v1.HistoryReply
+	(*BackupRequest)(nil),                 // 39: opendus.admin.v1.BackupRequest
+	(*BackupChunk)(nil),                   // 40: opendus.admin.v1.BackupChunk
+	(*InventoryStatus)(nil),               // 41: opendus.admin.v1.InventoryStatus
+	(*AdminCertificate)(nil),              // 42: opendus.admin.v1.AdminCertificate
+	(*IssueAdminCertificateRequest)(nil),  // 43: opendus.admin.v1.IssueAdminCertificateRequest
+	(*IssueAdminCertificateReply)(nil),    // 44: opendus.admin.v1.IssueAdminCertificateReply
+	(*ListAdminCertificatesRequest)(nil),  // 45: opendus.admin.v1.ListAdminCertificatesRequest
+	(*ListAdminCertificatesReply)(nil),    // 46: opendus.admin.v1.ListAdminCertificatesReply
+	(*RevokeAdminCertificateRequest)(nil), // 47: opendus.admin.v1.RevokeAdminCertificateRequest
+	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
 }
 var file_admin_proto_depIdxs = []int32{
 	1,  // 0: opendus.admin.v1.Rule.identity:type_name -> opendus.admin.v1.Identity
-	42, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
-	42, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
-	42, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
-	42, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
-	42, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	42, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
+	48, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
+	48, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
+	48, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
+	48, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
+	48, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	48, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
 	5,  // 7: opendus.admin.v1.StatusReply.listeners:type_name -> opendus.admin.v1.Listener
 	6,  // 8: opendus.admin.v1.StatusReply.certificates:type_name -> opendus.admin.v1.Certificate
 	41, // 9: opendus.admin.v1.StatusReply.inventory:type_name -> opendus.admin.v1.InventoryStatus
@@ -2819,69 +3236,83 @@ var file_admin_proto_depIdxs = []int32{
 	0,  // 13: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
 	2,  // 14: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
 	15, // 15: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
-	14, // 16: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
-	1,  // 17: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
-	15, // 18: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
-	18, // 19: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
-	42, // 20: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
-	20, // 21: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
-	42, // 22: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
-	42, // 23: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
-	25, // 24: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
-	1,  // 25: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
-	32, // 26: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
-	42, // 27: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
-	42, // 28: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
-	42, // 29: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
-	33, // 30: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
-	42, // 31: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	36, // 32: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
-	42, // 33: opendus.admin.v1.InventoryStatus.since:type_name -> google.protobuf.Timestamp
-	4,  // 34: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
-	8,  // 35: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
-	10, // 36: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
-	10, // 37: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
-	10, // 38: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
-	10, // 39: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
-	10, // 40: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
-	3,  // 41: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
-	11, // 42: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
-	17, // 43: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
-	20, // 44: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
-	21, // 45: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
-	23, // 46: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
-	26, // 47: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
-	27, // 48: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
-	29, // 49: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
-	30, // 50: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
-	34, // 51: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
-	37, // 52: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
-	39, // 53: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
-	7,  // 54: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
-	9,  // 55: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
-	2,  // 56: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
-	2,  // 57: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
-	2,  // 58: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
-	2,  // 59: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
-	2,  // 60: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
-	2,  // 61: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
-	16, // 62: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
-	19, // 63: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
-	20, // 64: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
-	22, // 65: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
-	24, // 66: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
-	25, // 67: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
-	28, // 68: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
-	25, // 69: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
-	31, // 70: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
-	35, // 71: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
-	38, // 72: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
-	40, // 73: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
-	54, // [54:74] is the sub-list for method output_type
-	34, // [34:54] is the sub-list for method input_type
-	34, // [34:34] is the sub-list for extension type_name
-	34, // [34:34] is the sub-list for extension extendee
-	0,  // [0:34] is the sub-list for field type_name
+	48, // 16: opendus.admin.v1.ImportResult.cancelled_approval:type_name -> google.protobuf.Timestamp
+	14, // 17: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
+	1,  // 18: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
+	15, // 19: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
+	18, // 20: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
+	48, // 21: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
+	20, // 22: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
+	48, // 23: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
+	48, // 24: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
+	25, // 25: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
+	1,  // 26: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
+	32, // 27: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
+	48, // 28: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
+	48, // 29: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
+	48, // 30: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
+	33, // 31: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
+	48, // 32: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	36, // 33: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
+	48, // 34: opendus.admin.v1.InventoryStatus.since:type_name -> google.protobuf.Timestamp
+	48, // 35: opendus.admin.v1.AdminCertificate.issued:type_name -> google.protobuf.Timestamp
+	48, // 36: opendus.admin.v1.AdminCertificate.expires:type_name -> google.protobuf.Timestamp
+	48, // 37: opendus.admin.v1.AdminCertificate.revoked:type_name -> google.protobuf.Timestamp
+	42, // 38: opendus.admin.v1.IssueAdminCertificateReply.certificate:type_name -> opendus.admin.v1.AdminCertificate
+	42, // 39: opendus.admin.v1.ListAdminCertificatesReply.certificates:type_name -> opendus.admin.v1.AdminCertificate
+	4,  // 40: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
+	8,  // 41: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
+	10, // 42: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
+	10, // 43: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
+	10, // 44: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
+	10, // 45: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
+	10, // 46: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
+	10, // 47: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
+	3,  // 48: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
+	11, // 49: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
+	17, // 50: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
+	20, // 51: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
+	21, // 52: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
+	23, // 53: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
+	26, // 54: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
+	27, // 55: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
+	29, // 56: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
+	30, // 57: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
+	34, // 58: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
+	37, // 59: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
+	39, // 60: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
+	43, // 61: opendus.admin.v1.Admin.IssueAdminCertificate:input_type -> opendus.admin.v1.IssueAdminCertificateRequest
+	45, // 62: opendus.admin.v1.Admin.ListAdminCertificates:input_type -> opendus.admin.v1.ListAdminCertificatesRequest
+	47, // 63: opendus.admin.v1.Admin.RevokeAdminCertificate:input_type -> opendus.admin.v1.RevokeAdminCertificateRequest
+	7,  // 64: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
+	9,  // 65: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
+	2,  // 66: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
+	2,  // 67: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
+	2,  // 68: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
+	2,  // 69: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
+	2,  // 70: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
+	2,  // 71: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
+	2,  // 72: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
+	16, // 73: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
+	19, // 74: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
+	20, // 75: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
+	22, // 76: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
+	24, // 77: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
+	25, // 78: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
+	28, // 79: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
+	25, // 80: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
+	31, // 81: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
+	35, // 82: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
+	38, // 83: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
+	40, // 84: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
+	44, // 85: opendus.admin.v1.Admin.IssueAdminCertificate:output_type -> opendus.admin.v1.IssueAdminCertificateReply
+	46, // 86: opendus.admin.v1.Admin.ListAdminCertificates:output_type -> opendus.admin.v1.ListAdminCertificatesReply
+	42, // 87: opendus.admin.v1.Admin.RevokeAdminCertificate:output_type -> opendus.admin.v1.AdminCertificate
+	64, // [64:88] is the sub-list for method output_type
+	40, // [40:64] is the sub-list for method input_type
+	40, // [40:40] is the sub-list for extension type_name
+	40, // [40:40] is the sub-list for extension extendee
+	0,  // [0:40] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -2900,7 +3331,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   41,
+			NumMessages:   47,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,26 +24,30 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_Status_FullMethodName             = "/opendus.admin.v1.Admin/Status"
-	Admin_ListRules_FullMethodName          = "/opendus.admin.v1.Admin/ListRules"
-	Admin_GetRule_FullMethodName            = "/opendus.admin.v1.Admin/GetRule"
-	Admin_Approve_FullMethodName            = "/opendus.admin.v1.Admin/Approve"
-	Admin_Reject_FullMethodName             = "/opendus.admin.v1.Admin/Reject"
-	Admin_Restore_FullMethodName            = "/opendus.admin.v1.Admin/Restore"
-	Admin_Remove_FullMethodName             = "/opendus.admin.v1.Admin/Remove"
-	Admin_Schedule_FullMethodName           = "/opendus.admin.v1.Admin/Schedule"
-	Admin_Import_FullMethodName             = "/opendus.admin.v1.Admin/Import"
-	Admin_Purge_FullMethodName              = "/opendus.admin.v1.Admin/Purge"
-	Admin_AddTestDevice_FullMethodName      = "/opendus.admin.v1.Admin/AddTestDevice"
-	Admin_ListTestDevices_FullMethodName    = "/opendus.admin.v1.Admin/ListTestDevices"
-	Admin_RemoveTestDevice_FullMethodName   = "/opendus.admin.v1.Admin/RemoveTestDevice"
-	Admin_PutAccount_FullMethodName         = "/opendus.admin.v1.Admin/PutAccount"
-	Admin_ListAccounts_FullMethodName       = "/opendus.admin.v1.Admin/ListAccounts"
-	Admin_SetAccountDisabled_FullMethodName = "/opendus.admin.v1.Admin/SetAccountDisabled"
-	Admin_RemoveAccount_FullMethodName      = "/opendus.admin.v1.Admin/RemoveAccount"
-	Admin_ListDevices_FullMethodName        = "/opendus.admin.v1.Admin/ListDevices"
-	Admin_History_FullMethodName            = "/opendus.admin.v1.Admin/History"
-	Admin_Backup_FullMethodName             = "/opendus.admin.v1.Admin/Backup"
+	Admin_Status_FullMethodName                 = "/opendus.admin.v1.Admin/Status"
+	Admin_ListRules_FullMethodName              = "/opendus.admin.v1.Admin/ListRules"
+	Admin_GetRule_FullMethodName                = "/opendus.admin.v1.Admin/GetRule"
+	Admin_Approve_FullMethodName                = "/opendus.admin.v1.Admin/Approve"
+	Admin_Reject_FullMethodName                 = "/opendus.admin.v1.Admin/Reject"
+	Admin_Restore_FullMethodName                = "/opendus.admin.v1.Admin/Restore"
+	Admin_Withdraw_FullMethodName               = "/opendus.admin.v1.Admin/Withdraw"
+	Admin_Remove_FullMethodName                 = "/opendus.admin.v1.Admin/Remove"
+	Admin_Schedule_FullMethodName               = "/opendus.admin.v1.Admin/Schedule"
+	Admin_Import_FullMethodName                 = "/opendus.admin.v1.Admin/Import"
+	Admin_Purge_FullMethodName                  = "/opendus.admin.v1.Admin/Purge"
+	Admin_AddTestDevice_FullMethodName          = "/opendus.admin.v1.Admin/AddTestDevice"
+	Admin_ListTestDevices_FullMethodName        = "/opendus.admin.v1.Admin/ListTestDevices"
+	Admin_RemoveTestDevice_FullMethodName       = "/opendus.admin.v1.Admin/RemoveTestDevice"
+	Admin_PutAccount_FullMethodName             = "/opendus.admin.v1.Admin/PutAccount"
+	Admin_ListAccounts_FullMethodName           = "/opendus.admin.v1.Admin/ListAccounts"
+	Admin_SetAccountDisabled_FullMethodName     = "/opendus.admin.v1.Admin/SetAccountDisabled"
+	Admin_RemoveAccount_FullMethodName          = "/opendus.admin.v1.Admin/RemoveAccount"
+	Admin_ListDevices_FullMethodName            = "/opendus.admin.v1.Admin/ListDevices"
+	Admin_History_FullMethodName                = "/opendus.admin.v1.Admin/History"
+	Admin_Backup_FullMethodName                 = "/opendus.admin.v1.Admin/Backup"
+	Admin_IssueAdminCertificate_FullMethodName  = "/opendus.admin.v1.Admin/IssueAdminCertificate"
+	Admin_ListAdminCertificates_FullMethodName  = "/opendus.admin.v1.Admin/ListAdminCertificates"
+	Admin_RevokeAdminCertificate_FullMethodName = "/opendus.admin.v1.Admin/RevokeAdminCertificate"
 )
 
 // AdminClient is the client API for Admin service.
@@ -58,7 +62,12 @@ type AdminClient interface {
 	GetRule(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Approve(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Reject(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Restore approves the version approved before the current one again;
+	// a rule without one is refused (FAILED_PRECONDITION) and unchanged.
 	Restore(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
+	// Withdraw stops offering the approved version: devices are offered
+	// nothing for the identity.
+	Withdraw(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	Remove(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error)
 	// Schedule sets when a rule's pending version is approved; no time
 	// cancels. Devices due to check later are told to check then.
@@ -82,6 +91,17 @@ type AdminClient interface {
 	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryReply, error)
 	// Backup streams a consistent copy of the database, taken online.
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
+	// Admin certificates: the service records every one it issues (and the
+	// data directory's admin.pem) and refuses a call made with one it has
+	// no record of, or one revoked. Issue and revoke are in the history.
+	// IssueAdminCertificate certifies a public key the admin made: the
+	// private key never leaves the admin's machine.
+	IssueAdminCertificate(ctx context.Context, in *IssueAdminCertificateRequest, opts ...grpc.CallOption) (*IssueAdminCertificateReply, error)
+	ListAdminCertificates(ctx context.Context, in *ListAdminCertificatesRequest, opts ...grpc.CallOption) (*ListAdminCertificatesReply, error)
+	// RevokeAdminCertificate takes effect at once, also for connections
+	// open with the certificate. The certificate of the caller cannot be
+	// revoked through itself.
+	RevokeAdminCertificate(ctx context.Context, in *RevokeAdminCertificateRequest, opts ...grpc.CallOption) (*AdminCertificate, error)
 }
 
 type adminClient struct {
@@ -146,6 +166,16 @@ func (c *adminClient) Restore(ctx context.Context, in *RuleRequest, opts ...grpc
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
 	out := new(Rule)
 	err := c.cc.Invoke(ctx, Admin_Restore_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) Withdraw(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rule, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rule)
+	err := c.cc.Invoke(ctx, Admin_Withdraw_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -304,6 +334,36 @@ func (c *adminClient) Backup(ctx context.Context, in *BackupRequest, opts ...grp
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Admin_BackupClient = grpc.ServerStreamingClient[BackupChunk]
 
+func (c *adminClient) IssueAdminCertificate(ctx context.Context, in *IssueAdminCertificateRequest, opts ...grpc.CallOption) (*IssueAdminCertificateReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(IssueAdminCertificateReply)
+	err := c.cc.Invoke(ctx, Admin_IssueAdminCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListAdminCertificates(ctx context.Context, in *ListAdminCertificatesRequest, opts ...grpc.CallOption) (*ListAdminCertificatesReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAdminCertificatesReply)
+	err := c.cc.Invoke(ctx, Admin_ListAdminCertificates_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RevokeAdminCertificate(ctx context.Context, in *RevokeAdminCertificateRequest, opts ...grpc.CallOption) (*AdminCertificate, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(AdminCertificate)
+	err := c.cc.Invoke(ctx, Admin_RevokeAdminCertificate_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -316,7 +376,12 @@ type AdminServer interface {
 	GetRule(context.Context, *RuleRequest) (*Rule, error)
 	Approve(context.Context, *RuleRequest) (*Rule, error)
 	Reject(context.Context, *RuleRequest) (*Rule, error)
+	// Restore approves the version approved before the current one again;
+	// a rule without one is refused (FAILED_PRECONDITION) and unchanged.
 	Restore(context.Context, *RuleRequest) (*Rule, error)
+	// Withdraw stops offering the approved version: devices are offered
+	// nothing for the identity.
+	Withdraw(context.Context, *RuleRequest) (*Rule, error)
 	Remove(context.Context, *RuleRequest) (*Rule, error)
 	// Schedule sets when a rule's pending version is approved; no time
 	// cancels. Devices due to check later are told to check then.
@@ -340,6 +405,17 @@ type AdminServer interface {
 	History(context.Context, *HistoryRequest) (*HistoryReply, error)
 	// Backup streams a consistent copy of the database, taken online.
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
+	// Admin certificates: the service records every one it issues (and the
+	// data directory's admin.pem) and refuses a call made with one it has
+	// no record of, or one revoked. Issue and revoke are in the history.
+	// IssueAdminCertificate certifies a public key the admin made: the
+	// private key never leaves the admin's machine.
+	IssueAdminCertificate(context.Context, *IssueAdminCertificateRequest) (*IssueAdminCertificateReply, error)
+	ListAdminCertificates(context.Context, *ListAdminCertificatesRequest) (*ListAdminCertificatesReply, error)
+	// RevokeAdminCertificate takes effect at once, also for connections
+	// open with the certificate. The certificate of the caller cannot be
+	// revoked through itself.
+	RevokeAdminCertificate(context.Context, *RevokeAdminCertificateRequest) (*AdminCertificate, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -367,6 +443,9 @@ func (UnimplementedAdminServer) Reject(context.Context, *RuleRequest) (*Rule, er
 }
 func (UnimplementedAdminServer) Restore(context.Context, *RuleRequest) (*Rule, error) {
 	return nil, status.Error(codes.Unimplemented, "method Restore not implemented")
+}
+func (UnimplementedAdminServer) Withdraw(context.Context, *RuleRequest) (*Rule, error) {
+	return nil, status.Error(codes.Unimplemented, "method Withdraw not implemented")
 }
 func (UnimplementedAdminServer) Remove(context.Context, *RuleRequest) (*Rule, error) {
 	return nil, status.Error(codes.Unimplemented, "method Remove not implemented")
@@ -409,6 +488,15 @@ func (UnimplementedAdminServer) History(context.Context, *HistoryRequest) (*Hist
 }
 func (UnimplementedAdminServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
 	return status.Error(codes.Unimplemented, "method Backup not implemented")
+}
+func (UnimplementedAdminServer) IssueAdminCertificate(context.Context, *IssueAdminCertificateRequest) (*IssueAdminCertificateReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method IssueAdminCertificate not implemented")
+}
+func (UnimplementedAdminServer) ListAdminCertificates(context.Context, *ListAdminCertificatesRequest) (*ListAdminCertificatesReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAdminCertificates not implemented")
+}
+func (UnimplementedAdminServer) RevokeAdminCertificate(context.Context, *RevokeAdminCertificateRequest) (*AdminCertificate, error) {
+	return nil, status.Error(codes.Unimplemented, "method RevokeAdminCertificate not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -535,6 +623,24 @@ func _Admin_Restore_Handler(srv interface{}, ctx context.Context, dec func(inter
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).Restore(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_Withdraw_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).Withdraw(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_Withdraw_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).Withdraw(ctx, req.(*RuleRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -773,6 +879,60 @@ func _Admin_Backup_Handler(srv interface{}, stream grpc.ServerStream) error {
 // This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
 type Admin_BackupServer = grpc.ServerStreamingServer[BackupChunk]
 
+func _Admin_IssueAdminCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(IssueAdminCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).IssueAdminCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_IssueAdminCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).IssueAdminCertificate(ctx, req.(*IssueAdminCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListAdminCertificates_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAdminCertificatesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListAdminCertificates(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListAdminCertificates_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListAdminCertificates(ctx, req.(*ListAdminCertificatesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RevokeAdminCertificate_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RevokeAdminCertificateRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RevokeAdminCertificate(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RevokeAdminCertificate_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RevokeAdminCertificate(ctx, req.(*RevokeAdminCertificateRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -803,6 +963,10 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "Restore",
 			Handler:    _Admin_Restore_Handler,
+		},
+		{
+			MethodName: "Withdraw",
+			Handler:    _Admin_Withdraw_Handler,
 		},
 		{
 			MethodName: "Remove",
@@ -851,6 +1015,18 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "History",
 			Handler:    _Admin_History_Handler,
+		},
+		{
+			MethodName: "IssueAdminCertificate",
+			Handler:    _Admin_IssueAdminCertificate_Handler,
+		},
+		{
+			MethodName: "ListAdminCertificates",
+			Handler:    _Admin_ListAdminCertificates_Handler,
+		},
+		{
+			MethodName: "RevokeAdminCertificate",
+			Handler:    _Admin_RevokeAdminCertificate_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{
