@@ -2,6 +2,7 @@ package adminapi
 
 import (
 	"context"
+	"crypto/x509"
 	"encoding/base64"
 	"fmt"
 	"strings"
@@ -20,8 +21,12 @@ import (
 // What the principal may do is the service layer's to decide.
 func (s *Server) authenticate(ctx context.Context, fullMethod string) (service.Principal, error) {
 	if p, ok := peer.FromContext(ctx); ok {
-		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.VerifiedChains) > 0 && len(ti.State.VerifiedChains[0]) > 0 {
-			return s.svc.CertPrincipal(ctx, ti.State.VerifiedChains[0][0])
+		if ti, ok := p.AuthInfo.(credentials.TLSInfo); ok && len(ti.State.PeerCertificates) > 0 {
+			cert, err := s.verifyClient(ti.State.PeerCertificates)
+			if err != nil {
+				return service.Principal{}, err
+			}
+			return s.svc.CertPrincipal(ctx, cert)
 		}
 	}
 	user, password, ok := basicFromMetadata(ctx)
@@ -62,3 +67,22 @@ func (b basicCreds) GetRequestMetadata(context.Context, ...string) (map[string]s
 }
 
 func (basicCreds) RequireTransportSecurity() bool { return true }
+
+// verifyClient verifies a client's certificate chain against the service's
+// CA, for client authentication, now.
+func (s *Server) verifyClient(chain []*x509.Certificate) (*x509.Certificate, error) {
+	leaf := chain[0]
+	inter := x509.NewCertPool()
+	for _, c := range chain[1:] {
+		inter.AddCert(c)
+	}
+	if s.clientCAs == nil {
+		return nil, fmt.Errorf("%w: this server takes no client certificates", service.ErrUnauthenticated)
+	}
+	_, err := leaf.Verify(x509.VerifyOptions{Roots: s.clientCAs, Intermediates: inter, KeyUsages: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	if err != nil {
+		return nil, fmt.Errorf("%w: the client certificate %q was refused (%v): this service takes only admin certificates of its own CA that have not expired; use the admin certificate of its data directory (--data DIR), or one made with devsvc certs issue (--cert, --key and --ca)",
+			service.ErrUnauthenticated, leaf.Subject.CommonName, err)
+	}
+	return leaf, nil
+}

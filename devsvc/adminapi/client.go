@@ -49,6 +49,14 @@ func Dial(addr string, tlsConfig *tls.Config) (*Client, error) {
 // certificate. With user empty it is Dial.
 func DialUser(addr string, tlsConfig *tls.Config, user, password string) (*Client, error) {
 	c := &Client{addr: addr}
+	if len(tlsConfig.Certificates) > 0 && tlsConfig.GetClientCertificate == nil {
+		// Present the certificate whatever CAs the server names, so a
+		// server of another CA says it refuses it, rather than the client
+		// quietly sending none.
+		tlsConfig = tlsConfig.Clone()
+		cert := &tlsConfig.Certificates[0]
+		tlsConfig.GetClientCertificate = func(*tls.CertificateRequestInfo) (*tls.Certificate, error) { return cert, nil }
+	}
 	opts := []grpc.DialOption{
 		grpc.WithTransportCredentials(recordingCreds{credentials.NewTLS(tlsConfig), &c.tlsErr}),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(256 << 20)),

@@ -16,6 +16,7 @@ import (
 	"bufio"
 	"context"
 	"crypto/tls"
+	"crypto/x509"
 	"errors"
 	"fmt"
 	"io"
@@ -45,8 +46,9 @@ type Config struct {
 // its errors to gRPC codes.
 type Server struct {
 	pb.UnimplementedAdminServer
-	cfg Config
-	svc *service.Service
+	cfg       Config
+	svc       *service.Service
+	clientCAs *x509.CertPool // the CAs client certificates must chain to
 }
 
 // NewServer returns the admin API of svc.
@@ -61,9 +63,17 @@ func NewServer(svc *service.Service, cfg Config) *Server {
 // reflection (so grpcurl works) registered. tlsConfig must verify client
 // certificates against the service CA: require them, or, when admins may
 // sign in with a directory account, verify them if given.
+//
+// The TLS layer only requests the client certificate; authenticate
+// verifies it against tlsConfig.ClientCAs, so a certificate of another CA
+// (or none) is refused with a gRPC status that says why, rather than a TLS
+// alert the client may not get to read before its first write fails.
 func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
+	conf := tlsConfig.Clone()
+	s.clientCAs = conf.ClientCAs
+	conf.ClientAuth = tls.RequestClientCert
 	g := grpc.NewServer(
-		grpc.Creds(credentials.NewTLS(tlsConfig)),
+		grpc.Creds(credentials.NewTLS(conf)),
 		grpc.UnaryInterceptor(s.unary),
 		grpc.StreamInterceptor(s.stream),
 		grpc.MaxRecvMsgSize(4<<20),

@@ -637,8 +637,8 @@ func TestClientTellsRefusalsFromUnreachable(t *testing.T) {
 		want     string
 		dontWant string
 	}{
-		{"foreign client certificate", foreignAdmin, codes.Unauthenticated, "refused the client certificate", "devsvc serve"},
-		{"no client certificate", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}, codes.Unauthenticated, "refused the client certificate", "devsvc serve"},
+		{"foreign client certificate", foreignAdmin, codes.Unauthenticated, "client certificate", "devsvc serve"},
+		{"no client certificate", &tls.Config{RootCAs: pool, MinVersion: tls.VersionTLS13}, codes.Unauthenticated, "client certificate", "devsvc serve"},
 		{"server not trusted", ours, codes.Unavailable, "presented a certificate this client does not trust", "devsvc serve"},
 	}
 	for _, tt := range tests {
