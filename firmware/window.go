@@ -612,7 +612,7 @@ func CheckWindows(now time.Time, loc *time.Location, minOpen time.Duration, sche
 		if moved {
 			continue
 		}
-		if end-t < need {
+		if end != math.MaxInt64 && end-t < need {
 			t = end // too little left: try when this span closes
 			continue
 		}

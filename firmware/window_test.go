@@ -421,6 +421,7 @@ func TestCheckWindows(t *testing.T) {
 		{"just enough left", berlin, []string{"Mon-Fri 22:00-05:00"}, time.Hour, "2026-06-02T02:00:00Z", true, "2026-06-02T02:00:00Z", "2026-06-02T03:00:00Z"},
 		{"joined windows count together", berlin, []string{"Mon-Fri 22:00-24:00; Tue-Sat 00:00-05:00"}, 3 * time.Hour, "2026-06-01T21:00:00Z", true, "2026-06-01T21:00:00Z", "2026-06-02T03:00:00Z"},
 		{"no window long enough", berlin, []string{"Mon-Sun 01:00-01:30"}, time.Hour, "2026-06-01T10:00:00Z", false, "", ""},
+		{"open all week, before 1970", "UTC", []string{"Mon-Sun 00:00-24:00"}, time.Hour, "1969-12-31T12:00:00Z", true, "1969-12-31T12:00:00Z", ""},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
