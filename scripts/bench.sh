@@ -16,6 +16,9 @@ run() { # package, benchmark regexp, benchtime
 
 # Issue 2: the foundation.
 run ./firmware 'BenchmarkOfferDecision' 1000000x
+# Issue 12: the check-in decision with a rollout, 200 sites and windows,
+# beside BenchmarkOfferDecision (the decision without them) in the same run.
+run ./firmware 'BenchmarkOfferDecision|BenchmarkCheckInDecision' 1000000x
 run ./devsvc/store 'BenchmarkCheckInBatched|BenchmarkCatalogRule' 3x
 
 # Issue 3: cabinets, side by side with cabextract (OPENDUS_CAB_BENCH_MB sets
