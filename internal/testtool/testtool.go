@@ -19,19 +19,25 @@ import (
 
 // packages maps a program to the Debian package that provides it.
 var packages = map[string]string{
-	"cabextract": "cabextract",
-	"gcab":       "gcab",
-	"curl":       "curl",
-	"slapd":      "slapd",
-	"slapadd":    "slapd",
-	"ldapadd":    "ldap-utils",
-	"ldapsearch": "ldap-utils",
-	"nginx":      "nginx-light",
-	"rpmbuild":   "rpm",
-	"protoc":     "protobuf-compiler",
-	"gpg":        "gnupg",
-	"rpmsign":    "rpm",
-	"openssl":    "openssl",
+	"cabextract":      "cabextract",
+	"gcab":            "gcab",
+	"curl":            "curl",
+	"slapd":           "slapd",
+	"slapadd":         "slapd",
+	"ldapadd":         "ldap-utils",
+	"ldapsearch":      "ldap-utils",
+	"nginx":           "nginx-light",
+	"rpmbuild":        "rpm",
+	"protoc":          "protobuf-compiler",
+	"gpg":             "gnupg",
+	"rpmsign":         "rpm",
+	"openssl":         "openssl",
+	"groff":           "groff-base",
+	"bash":            "bash",
+	"zsh":             "zsh",
+	"fish":            "fish",
+	"lintian":         "lintian",
+	"systemd-analyze": "systemd",
 }
 
 // Need returns the path of program name, looking in PATH and in /usr/sbin
