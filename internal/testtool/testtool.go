@@ -37,6 +37,7 @@ var packages = map[string]string{
 	"zsh":             "zsh",
 	"fish":            "fish",
 	"lintian":         "lintian",
+	"dpkg":            "dpkg",
 	"systemd-analyze": "systemd",
 }
 
