@@ -19,26 +19,28 @@ import (
 
 // packages maps a program to the Debian package that provides it.
 var packages = map[string]string{
-	"cabextract":      "cabextract",
-	"gcab":            "gcab",
-	"curl":            "curl",
-	"slapd":           "slapd",
-	"slapadd":         "slapd",
-	"ldapadd":         "ldap-utils",
-	"ldapsearch":      "ldap-utils",
-	"nginx":           "nginx-light",
-	"rpmbuild":        "rpm",
-	"protoc":          "protobuf-compiler",
-	"gpg":             "gnupg",
-	"rpmsign":         "rpm",
-	"openssl":         "openssl",
+	"cabextract": "cabextract",
+	"gcab":       "gcab",
+	"curl":       "curl",
+	"slapd":      "slapd",
+	"slapadd":    "slapd",
+	"ldapadd":    "ldap-utils",
+	"ldapsearch": "ldap-utils",
+	"nginx":      "nginx-light",
+	"rpmbuild":   "rpm",
+	"protoc":     "protobuf-compiler",
+	"gpg":        "gnupg",
+	"rpmsign":    "rpm",
+	"openssl":    "openssl",
+
+	// Packaging: the unit, the Debian package, man pages, completion.
+	"systemd-analyze": "systemd",
+	"lintian":         "lintian",
+	"dpkg":            "dpkg",
 	"groff":           "groff-base",
 	"bash":            "bash",
 	"zsh":             "zsh",
 	"fish":            "fish",
-	"lintian":         "lintian",
-	"dpkg":            "dpkg",
-	"systemd-analyze": "systemd",
 }
 
 // Need returns the path of program name, looking in PATH and in /usr/sbin
