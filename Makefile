@@ -6,7 +6,7 @@ PKGS    := ./...
 OPENDUS_CAB_CORPUS ?= $(abspath ../shared/testdata/cab)
 export OPENDUS_CAB_CORPUS
 
-.PHONY: all build test check fmt vet lint drift deps bench fuzz generate demo clean
+.PHONY: all build test check fmt vet lint drift deps bench fuzz generate demo clean deb deb-test install uninstall
 
 all: build
 
@@ -55,5 +55,41 @@ demo: build
 generate:
 	$(GO) generate $(PKGS)
 
+## deb: the Debian package bin/opendus_VERSION_ARCH.deb (nfpm; see packaging/)
+deb:
+	@VERSION=$(VERSION) bash scripts/deb.sh
+
+## deb-test: build the package, lintian it, install, init, serve, upgrade and
+## remove it for real (root; skips without, fails in CI). .ci/run runs it.
+deb-test:
+	@VERSION=$(VERSION) bash scripts/deb-test.sh
+
+# make install: the binaries, the systemd unit, man pages and completion
+# under PREFIX (DESTDIR for staging). The unit's ExecStart follows PREFIX.
+PREFIX  ?= /usr/local
+DESTDIR ?=
+UNITDIR ?= $(PREFIX)/lib/systemd/system
+
+install: build
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(UNITDIR) $(DESTDIR)$(PREFIX)/share/man/man1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions $(DESTDIR)$(PREFIX)/share/zsh/site-functions \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d
+	install -m 0755 $(BIN)/devsvc $(BIN)/device-sim $(DESTDIR)$(PREFIX)/bin/
+	sed 's,/usr/bin/devsvc,$(PREFIX)/bin/devsvc,' packaging/opendus.service >$(DESTDIR)$(UNITDIR)/opendus.service
+	chmod 0644 $(DESTDIR)$(UNITDIR)/opendus.service
+	$(BIN)/devsvc man >$(DESTDIR)$(PREFIX)/share/man/man1/devsvc.1
+	$(BIN)/device-sim man >$(DESTDIR)$(PREFIX)/share/man/man1/device-sim.1
+	$(BIN)/devsvc completion bash >$(DESTDIR)$(PREFIX)/share/bash-completion/completions/devsvc
+	$(BIN)/devsvc completion zsh >$(DESTDIR)$(PREFIX)/share/zsh/site-functions/_devsvc
+	$(BIN)/devsvc completion fish >$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/devsvc.fish
+	@echo "Installed under $(DESTDIR)$(PREFIX). For the service: create the opendus user and"
+	@echo "/var/lib/opendus (docs/operations.md), then systemctl daemon-reload; systemctl enable --now opendus."
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/devsvc $(DESTDIR)$(PREFIX)/bin/device-sim $(DESTDIR)$(UNITDIR)/opendus.service \
+		$(DESTDIR)$(PREFIX)/share/man/man1/devsvc.1 $(DESTDIR)$(PREFIX)/share/man/man1/device-sim.1 \
+		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/devsvc $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_devsvc \
+		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/devsvc.fish
+
 clean:
-	rm -rf $(BIN)
+	rm -rf $(BIN) build

@@ -280,6 +280,13 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		}
 		return 0
 	}
+	if len(args) == 1 && args[0] == "man" {
+		if err := manCmd(stdout); err != nil {
+			fmt.Fprintln(stderr, "device-sim man:", err)
+			return 1
+		}
+		return 0
+	}
 	o, err := parseFlags(args, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0

@@ -3,13 +3,16 @@
 # checks and real peers: cabextract and gcab (cabinet reference tools), curl
 # (a real NTLM client), slapd and ldap-utils (a real LDAP directory), rpm
 # (rpmbuild for RPM import tests), nginx (the download benchmark reference),
-# protobuf-compiler and libprotobuf-dev (regenerate the admin API code).
+# protobuf-compiler and libprotobuf-dev (regenerate the admin API code),
+# systemd (systemd-analyze checks the unit), lintian (checks the Debian
+# package), groff-base (renders the man pages), zsh and fish (run the
+# completion scripts).
 #
 # Safe to run again: it installs only what is missing. Needs root (CI is).
 set -euo pipefail
 
-pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev)
-bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto)
+pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev systemd lintian groff-base zsh fish)
+bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto systemd-analyze lintian groff zsh fish)
 
 missing=()
 for i in "${!pkgs[@]}"; do

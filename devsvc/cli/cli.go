@@ -44,6 +44,8 @@ type env struct {
 type command struct {
 	name, args, summary string
 	help                string
+	// hidden keeps it out of the usage and completion (devsvc man).
+	hidden bool
 	// setup registers the command's own flags on fs and returns the
 	// function that runs it once they are parsed.
 	setup func(fs *flag.FlagSet) runFunc
@@ -58,7 +60,7 @@ func init() {
 		initCmd, serveCmd,
 		importCmd, bundleCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
 		testDevicesCmd, accountsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
-		certsCmd, dnsCmd, cabCmd, versionCmd,
+		certsCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }
 
@@ -102,7 +104,9 @@ Run "devsvc <command> --help" for a command's own flags and examples.
 func usage(w io.Writer) {
 	fmt.Fprint(w, usageHead)
 	for _, c := range commands {
-		fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		if !c.hidden {
+			fmt.Fprintf(w, "  %-12s %s\n", c.name, c.summary)
+		}
 	}
 	fmt.Fprint(w, usageTail)
 }

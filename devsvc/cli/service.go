@@ -112,6 +112,8 @@ var serveCmd = &command{
 	help: `Runs until interrupted (Ctrl-C or SIGTERM), then shuts down gracefully.
 Listener addresses come from DIR/devsvc.conf unless given here; port 0 picks a
 free port, and DIR/run/serve.json tells the admin commands where it went.
+Under systemd (the opendus unit, Type=notify) it tells systemd when it is
+ready and when it stops, and pings the watchdog (docs/operations.md).
 
 Example:
   devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444`,
@@ -140,8 +142,9 @@ Example:
 			default:
 				return usagef("--log-format must be text or json")
 			}
-			return devsvc.Serve(ctx, devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
-				ExternalAddr: o.external, AdminAddr: o.admin, Logger: slog.New(h)})
+			log := slog.New(h)
+			return serveNotified(ctx, log, devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
+				ExternalAddr: o.external, AdminAddr: o.admin, Logger: log})
 		}
 	},
 }

@@ -32,6 +32,15 @@ var packages = map[string]string{
 	"gpg":        "gnupg",
 	"rpmsign":    "rpm",
 	"openssl":    "openssl",
+
+	// Packaging: the unit, the Debian package, man pages, completion.
+	"systemd-analyze": "systemd",
+	"lintian":         "lintian",
+	"dpkg":            "dpkg",
+	"groff":           "groff-base",
+	"bash":            "bash",
+	"zsh":             "zsh",
+	"fish":            "fish",
 }
 
 // Need returns the path of program name, looking in PATH and in /usr/sbin
