@@ -44,6 +44,15 @@ type inventory struct {
 	quit   chan struct{}
 	done   chan struct{}
 	every  time.Duration
+
+	// pmu guards pending: the newest queued check-in of each device, from
+	// when it is queued until its batch is committed (or failed), so that
+	// Report knows a device whose check-in is not committed yet. A
+	// check-in is queued and entered under pmu, and Report looks under
+	// pmu before it queues, so a report found here is queued after the
+	// check-in it was checked against.
+	pmu     sync.Mutex
+	pending map[string]*firmware.Device
 }
 
 // maxBatch bounds the operations of one inventory transaction.
@@ -53,9 +62,10 @@ func newInventory(size int, every time.Duration) *inventory {
 	return &inventory{
 		ops:   make(chan *invOp, size),
 		flush: make(chan chan error),
-		quit:  make(chan struct{}),
-		done:  make(chan struct{}),
-		every: every,
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		every:   every,
+		pending: make(map[string]*firmware.Device),
 	}
 }
 
@@ -108,14 +118,25 @@ func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 		d.LastCheckIn = s.now().UTC()
 	}
 	d.Modules = slices.Clone(d.Modules) // queued: not the caller's to change
-	return s.inv.enqueue(&invOp{key: d.Key, checkIn: &d})
+	inv := s.inv
+	inv.pmu.Lock()
+	defer inv.pmu.Unlock()
+	if err := inv.enqueue(&invOp{key: d.Key, checkIn: &d}); err != nil {
+		return err
+	}
+	inv.pending[d.Key] = &d
+	return nil
 }
 
 // Report queues a device's report and returns at once, as RecordCheckIn.
 // It sets the device's State, Target, Error and LastReport; success also
-// sets Version to Target and LastUpdate to the report's time. A report for
-// a device not in the inventory creates its record. ErrBusy when the queue
-// is full.
+// sets Version to Target and LastUpdate to the report's time.
+//
+// Only a device that checked in may report, and only on the version it
+// runs or was offered at its last check-in (queued or committed): a report
+// for a device the inventory does not know is refused with
+// ErrNotCheckedIn, one for another version with ErrNotOffered, and neither
+// creates or changes a record. ErrBusy when the queue is full.
 func (s *Store) Report(ctx context.Context, r Report) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -134,7 +155,39 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 	if r.Time.IsZero() {
 		r.Time = s.now().UTC()
 	}
-	return s.inv.enqueue(&invOp{key: r.Key, report: &r})
+	inv := s.inv
+	inv.pmu.Lock()
+	d, queued := inv.pending[r.Key]
+	var last firmware.Device
+	if queued {
+		last = *d
+	}
+	inv.pmu.Unlock()
+	if !queued {
+		// Not queued: committed, or never seen. A check-in committed
+		// since the look is in the record: the writer commits before it
+		// forgets the pending check-in.
+		var err error
+		last, err = s.Device(ctx, r.Key)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("store: report from %s: %w: check in before reporting", r.Key, ErrNotCheckedIn)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if r.Target != last.Version && r.Target != last.Offered {
+		return fmt.Errorf("store: report from %s on %s: %w (runs %s, offered %s)", r.Key, r.Target, ErrNotOffered, versionOrNone(last.Version), versionOrNone(last.Offered))
+	}
+	return inv.enqueue(&invOp{key: r.Key, report: &r})
+}
+
+// versionOrNone writes a version, or "none" for the zero one.
+func versionOrNone(v firmware.Version) string {
+	if v.IsZero() {
+		return "none"
+	}
+	return v.String()
 }
 
 // Flush waits until everything queued before the call is committed and
@@ -197,6 +250,20 @@ func (s *Store) writeInventory() {
 				s.log.Error("store: inventory write failed; these check-ins and reports are lost", "ops", n, "devices", len(batch), "err", err)
 			}
 		}
+		// Committed (or lost): Report now finds these check-ins in the
+		// records, or not at all.
+		inv.pmu.Lock()
+		for k, ops := range batch {
+			for _, op := range slices.Backward(ops) {
+				if op.checkIn != nil {
+					if inv.pending[k] == op.checkIn {
+						delete(inv.pending, k)
+					}
+					break
+				}
+			}
+		}
+		inv.pmu.Unlock()
 		for _, w := range waiters {
 			w <- err
 		}
@@ -270,7 +337,15 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 				found = true
 			}
 			for _, op := range ops {
+				if op.checkIn == nil && !found {
+					// Report checks that a check-in came first; should the
+					// record have gone since, the report creates none.
+					continue
+				}
 				d, found = applyOp(d, found, op), true
+			}
+			if !found {
+				continue
 			}
 			if cap(slab)-len(slab) < 512 {
 				slab = make([]byte, 0, 64<<10)
@@ -295,12 +370,6 @@ func applyOp(d firmware.Device, found bool, op *invOp) firmware.Device {
 		return n
 	}
 	r := op.report
-	if !found {
-		d = firmware.Device{Key: r.Key}
-		if m, err := firmware.NormalizeMAC(r.Key); err == nil && m == r.Key {
-			d.MAC = m
-		}
-	}
 	d.State, d.Target, d.Error, d.LastReport = r.State, r.Target, r.Error, r.Time
 	if r.State == firmware.StateSuccess {
 		if !r.Target.IsZero() {
