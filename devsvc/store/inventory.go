@@ -60,8 +60,8 @@ const maxBatch = 32768
 
 func newInventory(size int, every time.Duration) *inventory {
 	return &inventory{
-		ops:   make(chan *invOp, size),
-		flush: make(chan chan error),
+		ops:     make(chan *invOp, size),
+		flush:   make(chan chan error),
 		quit:    make(chan struct{}),
 		done:    make(chan struct{}),
 		every:   every,
