@@ -115,9 +115,9 @@ const writeChunk = 16 << 10
 // server closes the connection or, on HTTP/2, resets the stream).
 type copyWriter struct {
 	http.ResponseWriter
-	buf   []byte
-	rc    *http.ResponseController
-	stall time.Duration
+	buf     []byte
+	rc      *http.ResponseController
+	stall   time.Duration
 	n       int64 // bytes written
 	stalled bool  // a write failed at its deadline
 }
