@@ -266,6 +266,8 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 		return nil, errMethod
 	}
 	if r.ContentLength > deviceproto.MaxBodyBytes {
+		// Not read: close rather than have the server wait for it.
+		w.Header().Set("Connection", "close")
 		return nil, errTooLarge
 	}
 	rc := http.NewResponseController(w)
@@ -288,6 +290,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 			s.bufs.Put(bp)
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
+				w.Header().Set("Connection", "close")
 				return nil, errTooLarge
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
