@@ -33,9 +33,16 @@ import (
 	"github.com/opendus/opendus/firmware"
 )
 
+// DefaultHandshakeTimeout is Config.HandshakeTimeout's default.
+const DefaultHandshakeTimeout = 10 * time.Second
+
 // Config configures a Server. The zero value works.
 type Config struct {
 	Logger *slog.Logger // nil: discard
+	// HandshakeTimeout bounds the TLS handshake and the HTTP/2 preface of
+	// a new connection: one that has not finished them by then is closed.
+	// Default 10 s.
+	HandshakeTimeout time.Duration
 }
 
 // Server implements the Admin service: a gRPC transport over the service
@@ -49,6 +56,9 @@ type Server struct {
 
 // NewServer returns the admin API of svc.
 func NewServer(svc *service.Service, cfg Config) *Server {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -65,6 +75,7 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 		grpc.UnaryInterceptor(s.unary),
 		grpc.StreamInterceptor(s.stream),
 		grpc.MaxRecvMsgSize(4<<20),
+		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout),
 	)
 	pb.RegisterAdminServer(g, s)
 	reflection.Register(g)
@@ -142,6 +153,7 @@ func statusError(err error) error {
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, store.ErrConflict),
+		errors.Is(err, store.ErrNotCheckedIn), errors.Is(err, store.ErrNotOffered),
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
 		errors.Is(err, firmware.ErrNothingToRestore),

@@ -131,6 +131,8 @@ func TestStatusError(t *testing.T) {
 		store.ErrExists:              codes.AlreadyExists,
 		store.ErrBusy:                codes.Unavailable,
 		store.ErrConflict:            codes.FailedPrecondition,
+		store.ErrNotCheckedIn:        codes.FailedPrecondition,
+		store.ErrNotOffered:          codes.FailedPrecondition,
 		store.ErrIntegrity:           codes.InvalidArgument,
 		store.ErrClosed:              codes.Unavailable,
 		store.ErrSchema:              codes.Internal,
