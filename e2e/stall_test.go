@@ -229,7 +229,9 @@ func (e *attackEnv) stallHTTP2(t *testing.T, n, first int, d *drops, wg *sync.Wa
 		cfg.NextProtos = []string{"h2"}
 		dial := from(first + c)
 		tr := &http.Transport{TLSClientConfig: cfg, ForceAttemptHTTP2: true, MaxConnsPerHost: 1,
-			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) { return dial.DialContext(ctx, network, e.addr) }}
+			DialContext: func(ctx context.Context, network, _ string) (net.Conn, error) {
+				return dial.DialContext(ctx, network, e.addr)
+			}}
 		t.Cleanup(tr.CloseIdleConnections)
 		for range min(streamsPerConn, n-c*streamsPerConn) {
 			wg.Go(func() {
