@@ -94,10 +94,11 @@ type drops struct {
 	first  time.Time               // the earliest drop
 	bad    []string                // peers not dropped as they should be
 	all    chan struct{}
+	added  chan struct{} // a drop was added
 }
 
 func newDrops(n int) *drops {
-	return &drops{n: n, byCode: map[int][]time.Duration{}, all: make(chan struct{})}
+	return &drops{n: n, byCode: map[int][]time.Duration{}, all: make(chan struct{}), added: make(chan struct{}, 1)}
 }
 
 // add records a peer dropped with the answer code, or bad.
@@ -115,6 +116,23 @@ func (d *drops) add(start time.Time, code int, bad string) {
 	}
 	if d.n--; d.n == 0 {
 		close(d.all)
+	}
+	select {
+	case d.added <- struct{}{}:
+	default:
+	}
+}
+
+// waitFor waits (bounded) until n peers were answered code.
+func (d *drops) waitFor(t *testing.T, code, n int, within time.Duration) {
+	t.Helper()
+	timeout := time.After(within)
+	for d.count(code) < n {
+		select {
+		case <-d.added:
+		case <-timeout:
+			t.Fatalf("%d peers answered %d within %v, want %d", d.count(code), code, within, n)
+		}
 	}
 }
 
@@ -380,6 +398,9 @@ func uploadAttack(t *testing.T, e *attackEnv, uploadTO time.Duration) {
 	const addrs, perAddr = stalledUploads / 100, 2
 	d := newDrops(stalledUploads)
 	e.stallHTTP1(t, stalledUploads, 60, path, 1024000, []int{http.StatusRequestTimeout, http.StatusTooManyRequests}, d, &wg)
+	// Every upload past its address's share has been refused: the others
+	// hold their reservations.
+	d.waitFor(t, http.StatusTooManyRequests, stalledUploads-addrs*perAddr, time.Minute)
 	setup := time.Since(start)
 	upload := func(n int) (int, string) {
 		tr := &http.Transport{TLSClientConfig: e.tls.Clone(), DisableKeepAlives: true,
@@ -388,7 +409,7 @@ func uploadAttack(t *testing.T, e *attackEnv, uploadTO time.Duration) {
 			}}
 		c := &http.Client{Transport: tr, Timeout: 30 * time.Second}
 		t0 := time.Now()
-		resp, err := c.Post("https://"+e.host+"/RequestHandler/logupload.upx?type=CELog&name=real.clg&mac=00-04-F2-00-00-01", "application/octet-stream", strings.NewReader(strings.Repeat("log line\n", 50000)))
+		resp, err := c.Post("https://"+e.host+"/RequestHandler/logupload.upx?type=CELog&name=real.clg&mac=00-04-F2-00-00-01", "application/octet-stream", strings.NewReader(strings.Repeat("log line\n", 100000)))
 		if err != nil {
 			t.Fatal(err)
 		}
