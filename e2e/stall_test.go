@@ -340,13 +340,13 @@ func p(ds []time.Duration, q float64) time.Duration {
 
 // checkInAttack stalls h1 HTTP/1.1 bodies and h2 HTTP/2 streams on the
 // internal listener, runs normal check-ins while all of them stall, and
-// checks that at least 99% of those are answered 200 within 1 s and that
-// every stalled peer is dropped within the body deadline (plus slack).
-func checkInAttack(t *testing.T, e *attackEnv, name string, h1, h2 int, round int) {
+// checks that at least 99% of those are answered 200 within 1 s. The
+// function it returns waits until every stalled peer is dropped, and
+// checks that each was dropped at the body deadline (plus slack).
+func checkInAttack(t *testing.T, e *attackEnv, name string, h1, h2 int, round int) (dropped func()) {
 	d := newDrops(h1 + h2)
 	var wg sync.WaitGroup
 	done := make(chan struct{})
-	defer func() { close(done); wg.Wait() }()
 	start := time.Now()
 	if h1 > 0 {
 		e.stallHTTP1(t, h1, 2, deviceproto.CheckInPath, 1000, []int{http.StatusRequestTimeout}, d, &wg)
@@ -372,6 +372,17 @@ func checkInAttack(t *testing.T, e *attackEnv, name string, h1, h2 int, round in
 	if rate < 0.99 {
 		t.Errorf("%s: %.1f%% of the normal check-ins answered 200 within 1 s, want at least 99%%; failures: %q", name, 100*rate, failed[:min(len(failed), 5)])
 	}
+	return func() {
+		t.Helper()
+		defer func() { close(done); wg.Wait() }()
+		d.checkInDrops(t, e, name)
+	}
+}
+
+// checkInDrops waits until every stalled check-in was dropped and checks
+// when.
+func (d *drops) checkInDrops(t *testing.T, e *attackEnv, name string) {
+	t.Helper()
 	// Every stalled peer is dropped at the deadline (the HTTP/2 writers
 	// end only once done is closed: wait for the drops, not for them).
 	d.wait(t, e.bodyTO+time.Minute)
@@ -457,11 +468,14 @@ func TestStalledPeers(t *testing.T) {
 		importVersion(t, e.svc, "4.0.7577.4372", 1000, cx600)
 		e.svc.CLI(t, "approve", cx600.Path())
 		if figures {
-			checkInAttack(t, e, "HTTP/1.1 bodies", stalledHTTP1, 0, 1)
-			checkInAttack(t, e, "HTTP/2 streams", 0, stalledStreams, 2)
+			checkInAttack(t, e, "HTTP/1.1 bodies", stalledHTTP1, 0, 1)()
+			checkInAttack(t, e, "HTTP/2 streams", 0, stalledStreams, 2)()
 		}
-		checkInAttack(t, e, "both", stalledHTTP1, stalledStreams, 3)
+		// The uploads stall while the check-ins' attackers wait for their
+		// deadline: one wait for both.
+		dropped := checkInAttack(t, e, "both", stalledHTTP1, stalledStreams, 3)
 		uploadAttack(t, e, upload)
+		dropped()
 		logs := e.svc.Logs()
 		if !strings.Contains(logs, "dropped requests whose body stalled") {
 			t.Errorf("the service did not log the stalled bodies")
@@ -480,9 +494,9 @@ func TestStalledPeers(t *testing.T) {
 		e := newAttackEnv(t, map[string]string{"max_log_storage": "33554432"})
 		importVersion(t, e.svc, "4.0.7577.4372", 1000, cx600)
 		e.svc.CLI(t, "approve", cx600.Path())
-		checkInAttack(t, e, "defaults, HTTP/1.1 bodies", stalledHTTP1, 0, 4)
-		checkInAttack(t, e, "defaults, HTTP/2 streams", 0, stalledStreams, 5)
-		checkInAttack(t, e, "defaults, both", stalledHTTP1, stalledStreams, 6)
+		checkInAttack(t, e, "defaults, HTTP/1.1 bodies", stalledHTTP1, 0, 4)()
+		checkInAttack(t, e, "defaults, HTTP/2 streams", 0, stalledStreams, 5)()
+		checkInAttack(t, e, "defaults, both", stalledHTTP1, stalledStreams, 6)()
 		uploadAttack(t, e, 2*time.Minute)
 	})
 }
