@@ -88,6 +88,11 @@ type Settings struct {
 	// directory's file system for the store: log uploads and audit lines
 	// that would take it are refused. 0: no floor.
 	MinFreeSpace int64
+	// Peers that stall (see devsvc/deviceapi, devsvc/devlogs).
+	RequestBodyTimeout     time.Duration // a check-in's, report's or sign-in's body must arrive within this
+	DownloadStallTimeout   time.Duration // a download that makes no progress for this long is dropped
+	LogUploadTimeout       time.Duration // a device log upload's body must arrive within this
+	MaxLogUploadPerAddress int64         // bytes the uploads in progress from one address reserve; 0: max_log_storage/16
 }
 
 // DefaultMinFreeSpace is the default of Settings.MinFreeSpace, 256 MiB:
@@ -119,6 +124,9 @@ func DefaultSettings(domain string) Settings {
 		SignInLockout:            15 * time.Minute,
 		ValidLogFileTypes:        []string{"Watson", "CELog", "Config"},
 		ValidLogFileExtensions:   []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"},
+		RequestBodyTimeout:       10 * time.Second,
+		DownloadStallTimeout:     time.Minute,
+		LogUploadTimeout:         2 * time.Minute,
 	}
 }
 
@@ -282,6 +290,14 @@ var settings = []setting{
 		func(s *Settings) *[]string { return &s.ValidLogFileTypes }),
 	list("valid_log_file_extensions", "Device log file extensions accepted (ValidLogFileExtensions).",
 		func(s *Settings) *[]string { return &s.ValidLogFileExtensions }),
+	num("max_log_upload_per_address", "Most bytes the log uploads in progress from one address (IPv4, or IPv6 /64)\nmay reserve at once (each reserves its length until it ends); more are refused\n(429). 0: a sixteenth of max_log_storage. Devices behind one NAT or proxy\n(the edge) share an address: raise it there.",
+		func(s *Settings) *int64 { return &s.MaxLogUploadPerAddress }),
+	dur("log_upload_timeout", "A device log upload's body must arrive within this; a slower one is refused\n(408), its connection closed and its reserved space freed.",
+		func(s *Settings) *time.Duration { return &s.LogUploadTimeout }),
+	dur("request_body_timeout", "The body of a check-in, status report or sign-in must arrive within this of\nits headers; a stalled one is answered 408 and its connection closed. Bodies\nare small (64 KiB at most): slow links need far less.",
+		func(s *Settings) *time.Duration { return &s.RequestBodyTimeout }),
+	dur("download_stall_timeout", "A download that makes no progress for this long is dropped (a slow link\nthat keeps moving is served however long it takes).",
+		func(s *Settings) *time.Duration { return &s.DownloadStallTimeout }),
 }
 
 // renamed maps the old names of settings, still read, to their new ones.

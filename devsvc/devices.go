@@ -45,6 +45,7 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	logs, err := devlogs.NewHandler(devlogs.Config{
 		Dir: filepath.Join(d.dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
 		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Floor: d.floor, Logger: log.With("component", "devlogs"),
+		MaxPerAddress: s.MaxLogUploadPerAddress, ReadTimeout: s.LogUploadTimeout,
 	})
 	if err != nil {
 		return nil, fmt.Errorf("device log uploads: %w", err)
@@ -60,11 +61,32 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	api := deviceapi.New(d.store, deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices")))
 	prov := provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning")))
 	health := storeHealth{d.store}
+	body := s.RequestBodyTimeout
 	return &deviceSide{
-		Internal: al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), health)),
-		External: al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), health)))),
+		Internal: bodyDeadline(body, al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), health))),
+		External: bodyDeadline(body, al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), health))))),
 		audit:    al, logs: logs,
 	}, nil
+}
+
+// bodyDeadline gives every request that has a body a read deadline d
+// away before any handler runs. The handlers that read bodies set their
+// own (deviceapi, provisioning, devlogs) and lift it once the body is in;
+// it is for those that answer without reading it (NTLM's 401, a 404):
+// the server then reads and discards the body before it answers, and
+// would wait for a stalled one for ever. A request without a body gets
+// none: its handler may run longer (a download), and the server's
+// background read must not time out under it.
+func bodyDeadline(d time.Duration, h http.Handler) http.Handler {
+	if d <= 0 {
+		d = deviceapi.DefaultBodyTimeout
+	}
+	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		if r.Body != nil && r.Body != http.NoBody {
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+		}
+		h.ServeHTTP(w, r)
+	})
 }
 
 // deviceAPIConfig is the device API's configuration from the settings.
@@ -81,6 +103,8 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 		CheckInterval:    s.CheckInterval,
 		CheckJitter:      jitter,
 		Schedule:         sched,
+		BodyTimeout:      s.RequestBodyTimeout,
+		DownloadStall:    s.DownloadStallTimeout,
 		Logger:           log,
 	}
 }
@@ -97,8 +121,8 @@ func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Ac
 		Auth: provisioning.NTHashAuthenticator{Lookup: func(ctx context.Context, user string) (ntlm.Account, error) {
 			return accounts.LookupNT(ctx, "", user)
 		}},
-		Limiter: limiter,
-		Logger:  log,
+		Limiter:     limiter,
+		BodyTimeout: s.RequestBodyTimeout, Logger: log,
 	}
 }
 

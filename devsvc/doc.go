@@ -22,6 +22,29 @@
 // /healthz on the device listeners answers 503, and devsvc status says so,
 // until a write succeeds again (package store explains the guarantee).
 //
+// # Deadlines
+//
+// Anyone on the LAN reaches the internal listener, and anyone the edge
+// lets through the external one, so nothing waits on a peer without a
+// deadline:
+//
+//   - a connection's TLS handshake and each request's headers: 10 s
+//     (http.Server.ReadHeaderTimeout, which also bounds the handshake);
+//     headers at most 64 KiB; an idle connection is closed after 2 minutes;
+//   - a request's body: request_body_timeout (10 s) from when the request
+//     reaches the handlers, for every request that has one, so that a
+//     handler that answers without reading it (NTLM's 401, a 404) does not
+//     leave the server waiting for it; the check-in, report and sign-in
+//     handlers read it under the same deadline, log uploads under
+//     log_upload_timeout (2 minutes);
+//   - a download: download_stall_timeout (1 minute) without progress
+//     (deviceapi.Config.DownloadStall); on HTTP/2 also the connection as a
+//     whole (http.HTTP2Config.WriteByteTimeout);
+//   - HTTP/2 on the internal listener: at most 100 streams per connection,
+//     each with the deadlines above (the external listener is HTTP/1.1);
+//   - the admin listener: a connection that has not finished its TLS
+//     handshake and HTTP/2 preface in 10 s is closed.
+//
 // # Goroutines
 //
 // Serve starts every goroutine it runs (listeners, the certificate watcher,

@@ -226,6 +226,23 @@ type grpcServer interface {
 	Stop()
 }
 
+// Limits of the device listeners' connections. Each request's body and
+// each download have their own deadlines (request_body_timeout,
+// download_stall_timeout; see package deviceapi).
+const (
+	// handshakeTimeout bounds a connection's TLS handshake and each
+	// request's headers (http.Server uses ReadHeaderTimeout for both), and
+	// the admin listener's handshake.
+	handshakeTimeout = 10 * time.Second
+	// maxHeaderBytes bounds a request's headers; NTLM's are the largest
+	// (a few KiB).
+	maxHeaderBytes = 64 << 10
+	// maxStreams is the HTTP/2 streams one connection of the internal
+	// listener may have open at once (the external one is HTTP/1.1 only:
+	// NTLM binds to a connection). A device makes one request at a time.
+	maxStreams = 100
+)
+
 // build composes every handler from the settings: the device side
 // (check-ins, downloads, status, log uploads, provisioning, NTLM at the
 // edge), the service layer and its gRPC transport, and their servers.
@@ -252,7 +269,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		adminTLS.ClientAuth = tls.VerifyClientCertIfGiven // or a directory account
 	}
 	svc := service.New(d.store, svcCfg)
-	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin")})
+	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin"), HandshakeTimeout: handshakeTimeout})
 
 	// One limiter for both device sign-ins, NTLM at the edge and Basic on
 	// the LAN, so that they count against the same budgets.
@@ -272,11 +289,12 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	schedLog := log.With("component", "scheduler")
 	return &handlers{
 		device: dev, svc: svc, acceptor: acceptor, limiter: limiter,
-		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
+		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog,
+			HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreams, WriteByteTimeout: s.DownloadStallTimeout}},
 		external: &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
-			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: 10 * time.Second,
-			IdleTimeout: 2 * time.Minute, ErrorLog: errLog},
+			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: handshakeTimeout,
+			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog},
 		admin:     admin.GRPCServer(adminTLS),
 		scheduler: func(ctx context.Context) { runScheduler(ctx, st, time.Now, 5*time.Second, schedLog) },
 	}, nil

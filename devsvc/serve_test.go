@@ -1,9 +1,12 @@
 package devsvc
 
 import (
+	"bufio"
 	"bytes"
 	"context"
+	"crypto/tls"
 	"errors"
+	"fmt"
 	"io"
 	"net"
 	"net/http"
@@ -428,5 +431,63 @@ func TestServeImportSettings(t *testing.T) {
 	_, err := r.admin(t).ImportTree(t.Context(), tree, nil)
 	if err == nil || !strings.Contains(err.Error(), "rpm_keyring") || !strings.Contains(err.Error(), filepath.Join(r.dir, "keys", "missing.asc")) {
 		t.Errorf("import with an unreadable rpm_keyring: %v, want a refusal naming the setting and the path under the data directory", err)
+	}
+}
+
+// TestStallSettings: request_body_timeout reaches the check-in, report and
+// sign-in handlers and log_upload_timeout the log uploads: a body that
+// stalls is answered 408 at about that time and its connection closed.
+// A request answered without its body being read (an unknown path, NTLM's
+// 401 at the edge) is answered and closed at request_body_timeout too,
+// where the server would otherwise wait for the body for ever.
+func TestStallSettings(t *testing.T) {
+	const timeout = 300 * time.Millisecond
+	r := serve(t, func(s *datadir.Settings) {
+		s.RequestBodyTimeout, s.LogUploadTimeout = timeout, 2*timeout
+	}, nil)
+	for _, tt := range []struct {
+		name, addr, path string
+		within           time.Duration
+	}{
+		{"check-in", r.ri.Internal, deviceproto.CheckInPath, timeout},
+		{"report", r.ri.Internal, deviceproto.StatusPath, timeout},
+		{"sign-in", r.ri.Internal, provisioning.Path, timeout},
+		{"log upload", r.ri.Internal, devlogs.Path + "?type=CELog&name=a.clg", 2 * timeout},
+		{"unknown path", r.ri.Internal, "/nowhere", timeout},
+		{"external, before NTLM", r.ri.External, deviceproto.CheckInPathExt, timeout},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := r.cs.DeviceTLSConfig()
+			cfg.ServerName = "ucupdates-r2." + testDomain
+			if tt.addr == r.ri.External {
+				cfg.ServerName = "ucupdates." + testDomain
+			}
+			c, err := tls.Dial("tcp", tt.addr, cfg)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer c.Close()
+			start := time.Now()
+			fmt.Fprintf(c, "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Length: 1000\r\n\r\n<Dev", tt.path, cfg.ServerName)
+			c.SetReadDeadline(time.Now().Add(10 * time.Second))
+			resp, err := http.ReadResponse(bufio.NewReader(c), nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			resp.Body.Close()
+			want := map[string]int{"unknown path": 404, "external, before NTLM": 401}[tt.name]
+			if want == 0 {
+				want = http.StatusRequestTimeout
+			}
+			if resp.StatusCode != want {
+				t.Errorf("stalled %s = %d, want %d", tt.name, resp.StatusCode, want)
+			}
+			if n, err := c.Read(make([]byte, 1)); err != io.EOF {
+				t.Errorf("after the answer: read %d, %v; want EOF (connection closed)", n, err)
+			}
+			if d := time.Since(start); d < tt.within || d > tt.within+5*time.Second {
+				t.Errorf("dropped after %v, want about %v", d, tt.within)
+			}
+		})
 	}
 }

@@ -9,6 +9,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"os"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -38,6 +39,9 @@ const DefaultCheckInterval = 24 * time.Hour
 
 // DefaultRealm is the Basic realm of a zero Config.
 const DefaultRealm = "OpenDUS"
+
+// DefaultBodyTimeout is the BodyTimeout of a zero Config.
+const DefaultBodyTimeout = 10 * time.Second
 
 var (
 	// ErrSignInFailed is returned by NTHashAuthenticator when the user is
@@ -138,6 +142,11 @@ type Config struct {
 	// its own with signin's defaults, this Config's Now and Logger.
 	Limiter *signin.Limiter
 
+	// BodyTimeout bounds the time the request body may take to arrive
+	// once the headers are read; a body not complete by then is answered
+	// 408 and the connection closed. Default 10 s.
+	BodyTimeout time.Duration
+
 	// Logger receives one record per sign-in served, with the keys user,
 	// remote and via, and the failures that are not refusals (an outage, no
 	// TLS, invalid URLs); refusals are logged by the Limiter,
@@ -162,10 +171,11 @@ type handler struct {
 // credentials over TLS are checked with Config.Auth. A signed-in user gets
 // the provisioning document (200, ContentType); anything else gets no
 // document: 401 for missing or refused credentials (all the same), 403 for
-// Basic credentials without TLS, 405 for other methods, 413 for a body
-// larger than MaxBodyBytes, 503 when the accounts are unavailable or the
-// limiter finds the address busy (with Retry-After) and 500 when Config's
-// URLs are invalid (logged).
+// Basic credentials without TLS, 405 for other methods, 408 for a body
+// that does not arrive within BodyTimeout, 413 for a body larger than
+// MaxBodyBytes, 503 when the accounts are unavailable or the limiter finds
+// the address busy (with Retry-After) and 500 when Config's URLs are
+// invalid (logged).
 func NewHandler(cfg Config) http.Handler {
 	h := &handler{cfg: cfg, log: cfg.Logger}
 	if h.log == nil {
@@ -176,6 +186,9 @@ func NewHandler(cfg Config) http.Handler {
 	}
 	if h.cfg.Now == nil {
 		h.cfg.Now = time.Now
+	}
+	if h.cfg.BodyTimeout <= 0 {
+		h.cfg.BodyTimeout = DefaultBodyTimeout
 	}
 	h.limiter = cfg.Limiter
 	if h.limiter == nil {
@@ -210,6 +223,7 @@ const (
 	msgBroken      = "the update service is misconfigured\n"
 	msgTooLarge    = "request body too large\n"
 	msgBadBody     = "cannot read the request body\n"
+	msgSlowBody    = "the request body did not arrive in time\n"
 	msgMethod      = "use POST\n"
 )
 
@@ -224,21 +238,33 @@ func plain(w http.ResponseWriter, status int, msg string) {
 func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Connection", "close") // the body is not read
 		plain(w, http.StatusMethodNotAllowed, msgMethod)
 		return
 	}
 	// The body carries nothing the handler needs; read it so that the
-	// connection can be reused, and no more than MaxBodyBytes of it.
+	// connection can be reused, and no more than MaxBodyBytes of it,
+	// within BodyTimeout. The deadline stays when the body breaks off, so
+	// that the server does not wait for the rest either.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(h.cfg.BodyTimeout))
 	if _, err := io.Copy(io.Discard, http.MaxBytesReader(w, r.Body, MaxBodyBytes)); err != nil {
+		w.Header().Set("Connection", "close")
 		var tooLarge *http.MaxBytesError
 		if errors.As(err, &tooLarge) {
 			plain(w, http.StatusRequestEntityTooLarge, msgTooLarge)
+			return
+		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			h.log.Info("provisioning: request body stalled", "remote", r.RemoteAddr, "timeout", h.cfg.BodyTimeout.String())
+			plain(w, http.StatusRequestTimeout, msgSlowBody)
 			return
 		}
 		h.log.Info("provisioning: reading request body", "remote", r.RemoteAddr, "reason", err.Error())
 		plain(w, http.StatusBadRequest, msgBadBody)
 		return
 	}
+	rc.SetReadDeadline(time.Time{})
 	user, via, err := h.signIn(r)
 	switch {
 	case errors.Is(err, errNoCredentials):

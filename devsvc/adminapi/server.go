@@ -36,9 +36,16 @@ import (
 	"github.com/opendus/opendus/firmware"
 )
 
+// DefaultHandshakeTimeout is Config.HandshakeTimeout's default.
+const DefaultHandshakeTimeout = 10 * time.Second
+
 // Config configures a Server. The zero value works.
 type Config struct {
 	Logger *slog.Logger // nil: discard
+	// HandshakeTimeout bounds the TLS handshake and the HTTP/2 preface of
+	// a new connection: one that has not finished them by then is closed.
+	// Default 10 s.
+	HandshakeTimeout time.Duration
 }
 
 // Server implements the Admin service: a gRPC transport over the service
@@ -53,6 +60,9 @@ type Server struct {
 
 // NewServer returns the admin API of svc.
 func NewServer(svc *service.Service, cfg Config) *Server {
+	if cfg.HandshakeTimeout <= 0 {
+		cfg.HandshakeTimeout = DefaultHandshakeTimeout
+	}
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
@@ -77,6 +87,7 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 		grpc.UnaryInterceptor(s.unary),
 		grpc.StreamInterceptor(s.stream),
 		grpc.MaxRecvMsgSize(4<<20),
+		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout),
 	)
 	pb.RegisterAdminServer(g, s)
 	reflection.Register(g)
@@ -155,17 +166,25 @@ func statusError(err error) error {
 		code = codes.Unavailable
 	case errors.Is(err, store.ErrConflict),
 		errors.Is(err, store.ErrRevoked),
+		errors.Is(err, store.ErrNotCheckedIn), errors.Is(err, store.ErrNotOffered),
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
 		errors.Is(err, firmware.ErrNothingToRestore),
 		errors.Is(err, firmware.ErrNotApproved),
-		errors.Is(err, firmware.ErrAlreadyApproved):
+		errors.Is(err, firmware.ErrAlreadyApproved),
+		errors.Is(err, firmware.ErrRolloutNotRunning),
+		errors.Is(err, firmware.ErrRolloutNotPaused),
+		errors.Is(err, firmware.ErrRolloutEnded):
 		code = codes.FailedPrecondition
 	case errors.Is(err, service.ErrInvalid),
 		errors.Is(err, store.ErrIntegrity),
 		errors.Is(err, firmware.ErrVersion),
 		errors.Is(err, firmware.ErrIdentity),
 		errors.Is(err, firmware.ErrMAC),
+		errors.Is(err, firmware.ErrPlan),
+		errors.Is(err, firmware.ErrShare),
+		errors.Is(err, firmware.ErrSite),
+		errors.Is(err, firmware.ErrWindow),
 		errors.Is(err, firmware.ErrCertSerial):
 		code = codes.InvalidArgument
 	case errors.Is(err, service.ErrTooLarge),

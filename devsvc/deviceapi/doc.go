@@ -51,7 +51,9 @@
 //
 // Load is shed rather than queued: when the inventory queue is full
 // (store.ErrBusy) or more than MaxInFlight check-ins and reports are being
-// handled, the answer is 503 with a Retry-After spread per device.
+// handled, the answer is 503 with a Retry-After spread per device. Shed
+// requests are counted (Server.Stats) and logged at most once per
+// Config.LogEvery, with their number.
 //
 // A check-in or report is answered 200 (204) only once the store has
 // accepted it, which it does only while the inventory can be written: while
@@ -77,7 +79,11 @@
 // A device posts a DeviceStatusReport as it passes downloading,
 // downloaded, installing, rebooting, and success or failure (with an error
 // code), naming the target version; it is queued with store.Report and
-// answered 204. Success makes the target the device's version.
+// answered 204. Success makes the target the device's version. Only a
+// device the inventory knows (it checked in) reports, and only on the
+// version it runs or was offered: anything else is refused 409 with the
+// reason (store.ErrNotCheckedIn, store.ErrNotOffered), so nobody on the
+// LAN can make up devices or versions.
 //
 // # Limits
 //
@@ -85,4 +91,32 @@
 // parsed by package deviceproto, which owns the messages and their limits.
 // Malformed XML and invalid fields are answered 400 with the reason; other
 // methods 405 with Allow.
+//
+// # Peers that stall
+//
+// The listeners are anonymous (inside) or reached before anyone is known
+// (outside), so a peer may stall on purpose. Every wait on a peer has a
+// deadline, set through http.ResponseController, which works on HTTP/1.1
+// and on each HTTP/2 stream alike:
+//
+//   - A check-in's or report's body is read before the request takes an
+//     in-flight slot, under a read deadline Config.BodyTimeout (10 s) from
+//     when the handler starts. A body not complete by then is answered 408
+//     with "Connection: close": on HTTP/1.1 the connection is closed, on
+//     HTTP/2 the stream is reset and the connection sent GOAWAY. The slots
+//     bound the work of parsing and answering, never a wait on a peer;
+//     the answer, too, is written after the slot is given back.
+//   - A download's every write of at most 16 KiB gets Config.DownloadStall
+//     (1 minute) from when it starts: a download is dropped when the
+//     connection takes nothing for that long, and never for being slow.
+//     What the connection takes is what the kernel's send buffer accepts,
+//     and a writer blocked on a full buffer is woken once a third of it is
+//     free: on a link whose send buffer has grown to Linux's largest
+//     (net.ipv4.tcp_wmem, 4 MiB), the link must drain about 1.4 MB per
+//     DownloadStall.
+//
+// The server (devsvc serve) adds what is per connection: the headers'
+// deadline, the TLS handshake's, the idle one and HTTP/2's stream limit.
+// Stalled bodies and downloads are counted in Server.Stats and logged,
+// rate-limited, like shed requests.
 package deviceapi

@@ -6,6 +6,7 @@ import (
 	"io"
 	"net/http"
 	"net/url"
+	"os"
 	"strings"
 	"time"
 
@@ -83,7 +84,17 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	bp := s.copyBufs.Get().(*[]byte)
 	defer s.copyBufs.Put(bp)
-	http.ServeContent(copyWriter{w, *bp}, r, name, modtime, f)
+	cw := &copyWriter{ResponseWriter: w, buf: *bp, rc: http.NewResponseController(w), stall: s.cfg.DownloadStall}
+	cw.extend()
+	http.ServeContent(cw, r, name, modtime, f)
+	// What is buffered goes out under the last deadline; then the
+	// connection may wait for its next request without one.
+	if err := cw.rc.Flush(); err == nil {
+		cw.rc.SetWriteDeadline(time.Time{})
+	}
+	if cw.stalled {
+		s.stallLog.Add(r.Context(), "remote", r.RemoteAddr, "path", r.URL.Path, "sent", cw.n)
+	}
 }
 
 // copyBufferSize is the size of the buffers files are copied through: a
@@ -92,13 +103,51 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 // cannot use sendfile).
 const copyBufferSize = 128 << 10
 
+// writeChunk is the most written under one extension of the write
+// deadline: a download is dropped when the connection took less than this
+// within DownloadStall (256 bytes a second with the default).
+const writeChunk = 16 << 10
+
 // copyWriter is a ResponseWriter whose ReadFrom, which ServeContent's copy
-// uses, copies through buf.
+// uses, copies through buf, and whose writes each get DownloadStall from
+// when they start: a download that makes progress is never dropped, one
+// whose peer takes nothing for DownloadStall is (the write fails, and the
+// server closes the connection or, on HTTP/2, resets the stream).
 type copyWriter struct {
 	http.ResponseWriter
-	buf []byte
+	buf     []byte
+	rc      *http.ResponseController
+	stall   time.Duration
+	n       int64 // bytes written
+	stalled bool  // a write failed at its deadline
 }
 
-func (w copyWriter) ReadFrom(src io.Reader) (int64, error) {
-	return io.CopyBuffer(struct{ io.Writer }{w.ResponseWriter}, src, w.buf)
+// extend moves the write deadline DownloadStall from now.
+func (w *copyWriter) extend() { w.rc.SetWriteDeadline(time.Now().Add(w.stall)) }
+
+func (w *copyWriter) Write(p []byte) (int, error) {
+	var n int
+	for len(p) > 0 {
+		k := min(len(p), writeChunk)
+		start := time.Now()
+		w.rc.SetWriteDeadline(start.Add(w.stall))
+		m, err := w.ResponseWriter.Write(p[:k])
+		n += m
+		w.n += int64(m)
+		if err != nil {
+			// HTTP/1 says os.ErrDeadlineExceeded; HTTP/2 only that the
+			// stream was reset.
+			w.stalled = w.stalled || errors.Is(err, os.ErrDeadlineExceeded) || time.Since(start) >= w.stall
+			return n, err
+		}
+		p = p[k:]
+	}
+	return n, nil
 }
+
+func (w *copyWriter) ReadFrom(src io.Reader) (int64, error) {
+	return io.CopyBuffer(struct{ io.Writer }{w}, src, w.buf)
+}
+
+// Unwrap lets http.ResponseController reach the connection's writer.
+func (w *copyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }

@@ -29,6 +29,9 @@ const (
 	DefaultCheckJitter   = 2 * time.Hour
 	DefaultRetryAfter    = time.Minute
 	DefaultMaxInFlight   = 1024
+	DefaultBodyTimeout   = 10 * time.Second
+	DefaultDownloadStall = time.Minute
+	DefaultLogEvery      = time.Minute
 )
 
 // ErrNoUser is returned (and answered 403) when a request reaches the
@@ -38,6 +41,9 @@ var ErrNoUser = errors.New("the external service serves only devices with a sign
 
 // errTooLarge is answered 413.
 var errTooLarge = fmt.Errorf("the body is larger than %d bytes", deviceproto.MaxBodyBytes)
+
+// errBodyTimeout is answered 408, and the connection closed.
+var errBodyTimeout = errors.New("the body did not arrive in time")
 
 // Store is what the handlers need of the store; *store.Store is one.
 type Store interface {
@@ -93,6 +99,25 @@ type Config struct {
 	// its key or address. Default 1 minute.
 	RetryAfter time.Duration
 
+	// BodyTimeout bounds the time a check-in's or a report's body may
+	// take to arrive once its headers are read. The body is read before
+	// the request takes one of the MaxInFlight slots, so a peer that
+	// stalls holds no slot; one whose body is not complete in time is
+	// answered 408 and its connection closed (on HTTP/2 its stream is
+	// reset and the connection closed once its other streams end).
+	// Default 10 s: a body is at most 64 KiB.
+	BodyTimeout time.Duration
+	// DownloadStall is how long a download may make no progress (no part
+	// of the file taken by the connection) before it is dropped. A slow
+	// link that keeps moving is served however long the file takes.
+	// Default 1 minute.
+	DownloadStall time.Duration
+	// LogEvery is the least time between two log records about requests
+	// shed (503) or dropped for a stalled body or download; each record
+	// counts those since the one before. Stats counts every one. Default
+	// 1 minute.
+	LogEvery time.Duration
+
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one record per refused or failed request and per
@@ -115,6 +140,28 @@ type Server struct {
 	external http.Handler
 	// movedInt and movedExt are the check-in URLs of a moved service.
 	movedInt, movedExt string
+	// shedLog, bodyLog and stallLog count and log (rate-limited) the
+	// requests shed, the bodies and the downloads that stalled.
+	shedLog, bodyLog, stallLog *eventLog
+}
+
+// Stats are the counts of requests the handlers refused for load or
+// dropped for stalling, since New.
+type Stats struct {
+	// Shed is the check-ins and reports answered 503 busy: more than
+	// MaxInFlight at once, or the inventory queue full.
+	Shed uint64
+	// BodyTimeouts is the check-ins and reports whose body did not arrive
+	// within BodyTimeout (answered 408, connection closed).
+	BodyTimeouts uint64
+	// DownloadsStalled is the downloads dropped after DownloadStall
+	// without progress.
+	DownloadsStalled uint64
+}
+
+// Stats returns the counts so far; safe to call at any time.
+func (s *Server) Stats() Stats {
+	return Stats{Shed: s.shedLog.Total(), BodyTimeouts: s.bodyLog.Total(), DownloadsStalled: s.stallLog.Total()}
 }
 
 // New returns the device handlers over st.
@@ -135,6 +182,15 @@ func New(st Store, cfg Config) *Server {
 	if cfg.RetryAfter <= 0 {
 		cfg.RetryAfter = DefaultRetryAfter
 	}
+	if cfg.BodyTimeout <= 0 {
+		cfg.BodyTimeout = DefaultBodyTimeout
+	}
+	if cfg.DownloadStall <= 0 {
+		cfg.DownloadStall = DefaultDownloadStall
+	}
+	if cfg.LogEvery <= 0 {
+		cfg.LogEvery = DefaultLogEvery
+	}
 	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now, inflight: make(chan struct{}, cfg.MaxInFlight)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
@@ -142,6 +198,9 @@ func New(st Store, cfg Config) *Server {
 	if s.now == nil {
 		s.now = time.Now
 	}
+	s.shedLog = newEventLog(s.log, slog.LevelWarn, "shedding load: answered 503 busy (too many check-ins and reports at once, or the inventory queue full)", cfg.LogEvery, s.now)
+	s.bodyLog = newEventLog(s.log, slog.LevelWarn, "dropped requests whose body stalled: answered 408 and closed their connections", cfg.LogEvery, s.now)
+	s.stallLog = newEventLog(s.log, slog.LevelWarn, "dropped downloads that made no progress", cfg.LogEvery, s.now)
 	s.movedInt, s.movedExt = checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
@@ -195,16 +254,25 @@ func (l *listener) user(r *http.Request, said string) (string, error) {
 	return u, nil
 }
 
-// readBody reads a POST body of at most deviceproto.MaxBodyBytes into a pooled buffer;
-// release it with s.bufs.Put.
+// readBody reads a POST body of at most deviceproto.MaxBodyBytes into a
+// pooled buffer, under a read deadline BodyTimeout away; release it with
+// s.bufs.Put. The deadline is real time, whatever Config.Now says: the
+// network enforces it. It is lifted once the whole body is read, so that
+// it cannot fire while the request is handled; it stays when the body
+// broke off, so that the server does not wait for the rest of it either
+// and closes the connection.
 func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, error) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
 		return nil, errMethod
 	}
 	if r.ContentLength > deviceproto.MaxBodyBytes {
+		// Not read: close rather than have the server wait for it.
+		w.Header().Set("Connection", "close")
 		return nil, errTooLarge
 	}
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
 	bp := s.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	body := http.MaxBytesReader(w, r.Body, deviceproto.MaxBodyBytes)
@@ -215,6 +283,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 		n, err := body.Read(b[len(b):cap(b)])
 		b = b[:len(b)+n]
 		if err == io.EOF {
+			rc.SetReadDeadline(time.Time{})
 			break
 		}
 		if err != nil {
@@ -222,7 +291,11 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 			s.bufs.Put(bp)
 			var mbe *http.MaxBytesError
 			if errors.As(err, &mbe) {
+				w.Header().Set("Connection", "close")
 				return nil, errTooLarge
+			}
+			if errors.Is(err, os.ErrDeadlineExceeded) {
+				return nil, fmt.Errorf("%w: %d bytes within %v", errBodyTimeout, len(b), s.cfg.BodyTimeout)
 			}
 			return nil, fmt.Errorf("%w: reading the body: %w", errClient, err)
 		}
@@ -248,17 +321,26 @@ func (s *Server) acquire() bool {
 
 func (s *Server) release() { <-s.inflight }
 
-// readMessage reads a device message's body and parses it. When either
-// fails it has answered the device, and ok is false.
+// readMessage reads a device message's body, then takes an in-flight
+// slot and parses the body. When any of them fails it has answered the
+// device, and ok is false; else the caller holds a slot and must release
+// it. Reading comes first: the slots bound the work of parsing and
+// answering, not the wait for peers, so a peer that stalls holds none.
 func readMessage[T any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (m T, ok bool) {
 	bp, err := s.readBody(w, r)
 	if err != nil {
 		s.fail(w, r, "", err)
 		return m, false
 	}
+	if !s.acquire() {
+		s.bufs.Put(bp)
+		s.shed(w, r, "")
+		return m, false
+	}
 	m, err = parse(*bp)
 	s.bufs.Put(bp) // parse copies what it keeps
 	if err != nil {
+		s.release()
 		s.fail(w, r, "", err)
 		return m, false
 	}
@@ -267,21 +349,34 @@ func readMessage[T any](s *Server, w http.ResponseWriter, r *http.Request, parse
 
 func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	s := l.s
-	if !s.acquire() {
-		s.shed(w, r, "")
-		return
-	}
-	defer s.release()
 	c, ok := readMessage(s, w, r, deviceproto.ParseCheckIn)
 	if !ok {
 		return
 	}
+	out, key, err := l.answer(r, c)
+	s.release() // the answer is written without a slot: the peer may be slow to take it
+	if err != nil {
+		s.fail(w, r, key, err)
+		return
+	}
+	h := w.Header()
+	h["Content-Type"] = []string{"application/xml; charset=utf-8"}
+	h["Cache-Control"] = []string{"no-store"}
+	h["Content-Length"] = []string{strconv.Itoa(len(*out))}
+	w.WriteHeader(http.StatusOK)
+	w.Write(*out)
+	s.bufs.Put(out)
+}
+
+// answer records a parsed check-in and returns its answer in a pooled
+// buffer (release it with s.bufs.Put), and the device's key.
+func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, string, error) {
+	s := l.s
 	key := c.Key()
 	audit.SetDevice(r.Context(), c.MAC)
 	user, err := l.user(r, c.User)
 	if err != nil {
-		s.fail(w, r, key, err)
-		return
+		return nil, key, err
 	}
 	now := s.now()
 	current := c.Version()
@@ -304,8 +399,7 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 		User: user, Location: l.loc, Address: remoteIP(r), LastCheckIn: now.UTC(), Offered: offered,
 	})
 	if err != nil {
-		s.fail(w, r, key, err)
-		return
+		return nil, key, err
 	}
 	a := deviceproto.Answer{MovedInternalURL: s.movedInt, MovedExternalURL: s.movedExt}
 	if !offered.IsZero() {
@@ -320,13 +414,7 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
 	out := s.bufs.Get().(*[]byte)
 	*out = a.AppendXML((*out)[:0])
-	h := w.Header()
-	h["Content-Type"] = []string{"application/xml; charset=utf-8"}
-	h["Cache-Control"] = []string{"no-store"}
-	h["Content-Length"] = []string{strconv.Itoa(len(*out))}
-	w.WriteHeader(http.StatusOK)
-	w.Write(*out)
-	s.bufs.Put(out)
+	return out, key, nil
 }
 
 // files lists an update's images, each with the update's security catalog:
@@ -447,22 +535,17 @@ func (s *Server) retryAfter(key string) int64 {
 
 func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	s := l.s
-	if !s.acquire() {
-		s.shed(w, r, "")
-		return
-	}
-	defer s.release()
 	st, ok := readMessage(s, w, r, deviceproto.ParseStatus)
 	if !ok {
 		return
 	}
 	key := st.Key()
 	audit.SetDevice(r.Context(), st.MAC)
-	if _, err := l.user(r, ""); err != nil {
-		s.fail(w, r, key, err)
-		return
+	_, err := l.user(r, "")
+	if err == nil {
+		err = s.st.Report(r.Context(), store.Report{Key: key, State: st.State, Target: st.Target, Error: st.ErrorCode, Time: s.now().UTC()})
 	}
-	err := s.st.Report(r.Context(), store.Report{Key: key, State: st.State, Target: st.Target, Error: st.ErrorCode, Time: s.now().UTC()})
+	s.release()
 	if err != nil {
 		s.fail(w, r, key, err)
 		return
@@ -473,6 +556,7 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 
 // shed answers 503 with Retry-After when the in-flight limit is reached.
 func (s *Server) shed(w http.ResponseWriter, r *http.Request, key string) {
+	s.shedLog.Add(r.Context(), "remote", r.RemoteAddr)
 	if key == "" {
 		key = remoteIP(r)
 	}
@@ -490,6 +574,13 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 		s.reply(w, http.StatusBadRequest, echo(err))
 	case errors.Is(err, errTooLarge):
 		s.reply(w, http.StatusRequestEntityTooLarge, echo(err))
+	case errors.Is(err, errBodyTimeout):
+		s.bodyLog.Add(r.Context(), "remote", r.RemoteAddr, "path", r.URL.Path)
+		w.Header().Set("Connection", "close")
+		s.reply(w, http.StatusRequestTimeout, err.Error()+": send the whole request at once")
+	case errors.Is(err, store.ErrNotCheckedIn), errors.Is(err, store.ErrNotOffered):
+		s.log.Info("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
+		s.reply(w, http.StatusConflict, refusal(err))
 	case errors.Is(err, errMethod):
 		s.reply(w, http.StatusMethodNotAllowed, fmt.Sprintf("method %s not allowed; use %s", r.Method, w.Header().Get("Allow")))
 	case errors.Is(err, ErrNoUser):
@@ -500,7 +591,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 	case errors.Is(err, store.ErrNotFound):
 		s.reply(w, http.StatusNotFound, "not found")
 	case errors.Is(err, store.ErrBusy):
-		s.log.Warn("shedding load", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
+		s.shedLog.Add(r.Context(), "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
 		if key == "" {
 			key = remoteIP(r)
 		}
@@ -596,6 +687,12 @@ func runeCut(s string, n int) int {
 		n--
 	}
 	return n
+}
+
+// refusal is what a device is told of a refused report: the store's
+// reason without its "store: " prefix.
+func refusal(err error) string {
+	return strings.TrimPrefix(err.Error(), "store: ")
 }
 
 func (s *Server) reply(w http.ResponseWriter, code int, msg string) {

@@ -87,3 +87,51 @@ func TestStatusRefusals(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusOnlyAfterCheckIn: reports are taken only from devices that
+// checked in, on the version they run or were offered; others are refused
+// 409 with the reason, and no record is made or changed.
+func TestStatusOnlyAfterCheckIn(t *testing.T) {
+	st := offerStore(t)
+	srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock})
+	ctx := context.Background()
+	other := "00-04-F2-00-00-42"
+	v9 := firmware.MustParseVersion("9.9.9.9")
+	// macDevice checks in on v2 and is offered v1 (cx500's approved).
+	answerOf(t, do(srv.Internal(), "POST", deviceproto.CheckInPath, checkInBody(cx500, macDevice, v2)))
+	tests := []struct {
+		name   string
+		mac    string
+		state  firmware.State
+		target firmware.Version
+		code   int
+		reason string
+	}{
+		{"never checked in", other, firmware.StateSuccess, v9, 409, "has not checked in: check in before reporting"},
+		{"never checked in, known version", other, firmware.StateDownloading, v1, 409, "has not checked in"},
+		{"neither offered nor run", macDevice, firmware.StateSuccess, v9, 409, "runs " + v2.String() + ", offered " + v1.String()},
+		{"offered", macDevice, firmware.StateDownloading, v1, 204, ""},
+		{"runs", macDevice, firmware.StateFailure, v2, 204, ""},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			code := ""
+			if tt.state == firmware.StateFailure {
+				code = "0x1"
+			}
+			w := do(srv.Internal(), "POST", deviceproto.StatusPath, statusBody(tt.mac, tt.state, tt.target, code))
+			if w.Code != tt.code || !strings.Contains(w.Body.String(), tt.reason) {
+				t.Errorf("report %s on %v = %d %q, want %d with %q", tt.mac, tt.target, w.Code, w.Body.String(), tt.code, tt.reason)
+			}
+		})
+	}
+	if err := st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if d, err := st.Device(ctx, other); err == nil {
+		t.Errorf("a refused report made a record: %+v", d)
+	}
+	if d, _ := st.Device(ctx, macDevice); d.Version != v2 || d.Target != v2 || d.State != firmware.StateFailure {
+		t.Errorf("device after the reports: version %v, %s on %v; want %v, failure on %v", d.Version, d.State, d.Target, v2, v2)
+	}
+}

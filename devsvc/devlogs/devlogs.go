@@ -11,9 +11,11 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"syscall"
 	"time"
@@ -32,6 +34,9 @@ const (
 	DefaultMaxSize   = 1024000             // MaxLogFileSize, bytes
 	DefaultRetention = 10 * 24 * time.Hour // LogCleanUpInterval
 	DefaultMaxTotal  = 1 << 30             // all stored logs, bytes
+	// DefaultReadTimeout is Config.ReadTimeout's default: 1,024,000
+	// bytes at 8.5 KB/s.
+	DefaultReadTimeout = 2 * time.Minute
 )
 
 // DefaultTypes and DefaultExtensions return the defaults of Config.Types
@@ -89,6 +94,22 @@ type Config struct {
 	// bounds the logs.
 	Floor Floor
 
+	// MaxPerAddress bounds the bytes the uploads in progress from one
+	// address (IPv4, or an IPv6 /64) reserve at once: an upload reserves
+	// its Content-Length (MaxSize when chunked) until it ends, so without
+	// it one host that starts uploads and stalls could reserve all of
+	// MaxTotal and have every other upload refused 507. An upload past it
+	// is refused 429 with Retry-After. Devices behind one NAT or proxy
+	// share an address. Zero means MaxTotal/16, and it is at least
+	// MaxSize.
+	MaxPerAddress int64
+
+	// ReadTimeout bounds the time an upload's body may take to arrive,
+	// from when the handler starts. A body not complete by then is
+	// refused 408 (ErrStalled), its connection closed and its reservation
+	// freed. Zero means DefaultReadTimeout, 2 minutes.
+	ReadTimeout time.Duration
+
 	// Now is the clock for stored names and retention. nil means time.Now.
 	Now func() time.Time
 
@@ -127,6 +148,12 @@ var (
 	// ErrLowSpace is returned when the upload would leave less free disk
 	// space than Config.Floor keeps, or the disk is full.
 	ErrLowSpace = errors.New("the server's disk is nearly full; uploads resume when space is freed")
+	// ErrAddressBusy is returned when the uploads in progress from the
+	// client's address would reserve more than Config.MaxPerAddress.
+	ErrAddressBusy = errors.New("too many uploads in progress from this address; retry when they end")
+	// ErrStalled is returned when the body did not arrive within
+	// Config.ReadTimeout.
+	ErrStalled = errors.New("upload stalled: the body did not arrive in time")
 )
 
 // Floor is a floor of free disk space (*freespace.Floor is one).
@@ -135,6 +162,10 @@ type Floor interface {
 	// falls below the floor; zero or less when it is below already.
 	Room() (int64, error)
 }
+
+// retryAfter is the Retry-After of an upload refused ErrAddressBusy, in
+// seconds.
+const retryAfter = "60"
 
 // Handler stores uploaded device logs. It is safe for concurrent use.
 type Handler struct {
@@ -148,6 +179,11 @@ type Handler struct {
 	// writing is the bytes reserved by the uploads in progress: what they
 	// may still write, which the free space does not show yet.
 	writing atomic.Int64
+
+	mu     sync.Mutex
+	byAddr map[string]int64 // bytes reserved by the uploads in progress per address
+
+	reserved func() // tests: called after an upload reserved its bytes
 }
 
 // NewHandler returns the upload handler, creating Dir and a folder per
@@ -171,7 +207,14 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.MaxTotal <= 0 {
 		cfg.MaxTotal = DefaultMaxTotal
 	}
-	h := &Handler{cfg: cfg, types: map[string]string{}, exts: map[string]bool{}, now: cfg.Now, log: cfg.Logger}
+	if cfg.MaxPerAddress <= 0 {
+		cfg.MaxPerAddress = cfg.MaxTotal / 16
+	}
+	cfg.MaxPerAddress = max(cfg.MaxPerAddress, cfg.MaxSize)
+	if cfg.ReadTimeout <= 0 {
+		cfg.ReadTimeout = DefaultReadTimeout
+	}
+	h := &Handler{cfg: cfg, types: map[string]string{}, exts: map[string]bool{}, now: cfg.Now, log: cfg.Logger, byAddr: map[string]int64{}}
 	if h.now == nil {
 		h.now = time.Now
 	}
@@ -242,18 +285,64 @@ func (h *Handler) storedBytes() (int64, error) {
 	return n, nil
 }
 
-// reserve takes n bytes of MaxTotal for an upload, or reports that they
-// are not free.
-func (h *Handler) reserve(n int64) bool {
+// reserve takes n bytes of MaxTotal, and of addr's MaxPerAddress, for an
+// upload: ErrAddressBusy or ErrFull when they are not free. Give back
+// what the upload does not keep with unreserve.
+func (h *Handler) reserve(addr string, n int64) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if r := h.byAddr[addr]; r+n > h.cfg.MaxPerAddress {
+		return fmt.Errorf("%w (%d of %d bytes reserved by %s)", ErrAddressBusy, r, h.cfg.MaxPerAddress, addr)
+	}
 	for {
 		u := h.used.Load()
 		if u+n > h.cfg.MaxTotal {
-			return false
+			return fmt.Errorf("%w (%d of %d bytes used)", ErrFull, u, h.cfg.MaxTotal)
 		}
 		if h.used.CompareAndSwap(u, u+n) {
-			return true
+			break
 		}
 	}
+	h.byAddr[addr] += n
+	return nil
+}
+
+// unreserve ends an upload's reservation of n bytes, of which kept stay
+// used by the stored file.
+func (h *Handler) unreserve(addr string, n, kept int64) {
+	h.used.Add(kept - n)
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	if h.byAddr[addr] -= n; h.byAddr[addr] <= 0 {
+		delete(h.byAddr, addr)
+	}
+}
+
+// Reserved returns the bytes reserved by the uploads in progress from
+// addr (an IP address, or an IPv6 /64 as addressKey writes it).
+func (h *Handler) Reserved(addr string) int64 {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return h.byAddr[addressKey(addr)]
+}
+
+// addressKey is the address reservations are counted by: the IP
+// address of remote (host or host:port), or for IPv6 its /64.
+func addressKey(remote string) string {
+	host, _, err := net.SplitHostPort(remote)
+	if err != nil {
+		host = remote
+	}
+	a, err := netip.ParseAddr(host)
+	if err != nil {
+		return host
+	}
+	a = a.Unmap()
+	if a.Is6() {
+		p, _ := a.Prefix(64)
+		return p.String()
+	}
+	return a.String()
 }
 
 // Used returns the bytes the stored logs and the uploads in progress take.
@@ -266,11 +355,15 @@ func (h *Handler) Close() error { return h.root.Close() }
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
 		w.Header().Set("Allow", http.MethodPost)
+		w.Header().Set("Connection", "close")
 		reply(w, http.StatusMethodNotAllowed, "method not allowed: upload with POST")
 		return
 	}
 	stored, up, err := h.upload(w, r)
 	if err != nil {
+		// The body was not read to its end: close the connection rather
+		// than have the server wait for the rest of it.
+		w.Header().Set("Connection", "close")
 		code := statusOf(err)
 		attrs := []any{"remote", r.RemoteAddr, "type", up.typ, "name", up.name, "mac", up.mac, "err", err}
 		switch {
@@ -287,6 +380,13 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		case code >= 500:
 			h.log.Error("devlogs: upload not stored", attrs...)
 			reply(w, code, "the log could not be stored; try again later")
+		case code == http.StatusTooManyRequests:
+			h.log.Info("devlogs: upload refused: the address's uploads in progress reserve max_log_upload_per_address", attrs...)
+			w.Header().Set("Retry-After", retryAfter)
+			reply(w, code, err.Error())
+		case code == http.StatusRequestTimeout:
+			h.log.Warn("devlogs: upload dropped: its body stalled; its reservation is freed", attrs...)
+			reply(w, code, err.Error())
 		default:
 			h.log.Info("devlogs: upload refused", attrs...)
 			reply(w, code, err.Error())
@@ -306,6 +406,10 @@ func statusOf(err error) int {
 		return http.StatusUnsupportedMediaType
 	case errors.Is(err, ErrFull), errors.Is(err, ErrLowSpace):
 		return http.StatusInsufficientStorage
+	case errors.Is(err, ErrAddressBusy):
+		return http.StatusTooManyRequests
+	case errors.Is(err, ErrStalled):
+		return http.StatusRequestTimeout
 	case errors.Is(err, ErrType), errors.Is(err, ErrName), errors.Is(err, ErrExtension), errors.Is(err, ErrMAC),
 		errors.Is(err, ErrQuery), errors.Is(err, ErrEmpty), errors.Is(err, ErrInterrupted):
 		return http.StatusBadRequest
@@ -350,15 +454,23 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 	if r.ContentLength >= 0 {
 		reserved = r.ContentLength
 	}
-	if !h.reserve(reserved) {
-		return "", up, fmt.Errorf("%w (%d of %d bytes used)", ErrFull, h.used.Load(), h.cfg.MaxTotal)
+	addr := addressKey(r.RemoteAddr)
+	if err := h.reserve(addr, reserved); err != nil {
+		return "", up, err
 	}
 	var kept int64
-	defer func() { h.used.Add(kept - reserved) }()
+	defer func() { h.unreserve(addr, reserved, kept) }()
 	if err := h.roomFor(reserved); err != nil {
 		return "", up, err
 	}
 	defer h.writing.Add(-reserved)
+	if h.reserved != nil {
+		h.reserved()
+	}
+	// The deadline stays when the body breaks off, so that the server
+	// does not wait for the rest either and closes the connection.
+	rc := http.NewResponseController(w)
+	rc.SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout))
 	who := up.mac
 	if who == "" {
 		who = remoteName(r.RemoteAddr)
@@ -390,8 +502,12 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 		if errors.Is(err, fs.ErrClosed) || isWriteErr(f, err) {
 			return "", up, fmt.Errorf("devlogs: writing %s: %w", tmp, err)
 		}
+		if errors.Is(err, os.ErrDeadlineExceeded) {
+			return "", up, fmt.Errorf("%w: %d bytes within %v", ErrStalled, n, h.cfg.ReadTimeout)
+		}
 		return "", up, fmt.Errorf("%w: %v", ErrInterrupted, err)
 	}
+	rc.SetReadDeadline(time.Time{})
 	if n == 0 {
 		return "", up, ErrEmpty
 	}

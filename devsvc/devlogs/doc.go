@@ -35,11 +35,18 @@
 //	400 Bad Request       bad or missing type, name, mac or extension; duplicated
 //	                      parameter; empty body; the upload broke off
 //	405 Method Not Allowed  not POST (Allow: POST)
+//	408 Request Timeout   the body did not arrive within ReadTimeout (2 minutes
+//	                      by default): the connection is closed and the space
+//	                      the upload reserved is freed
 //	413 Content Too Large the body exceeds MaxSize (refused on Content-Length
 //	                      before reading, or when the limit is reached)
 //	415 Unsupported Media Type  a multipart body
 //	500 Internal Server Error   the file could not be stored (logged; the
 //	                      device is told only to retry later)
+//	429 Too Many Requests the uploads in progress from the client's address
+//	                      (IPv4, or IPv6 /64) would reserve more than
+//	                      MaxPerAddress (max_log_upload_per_address; a
+//	                      sixteenth of MaxTotal by default); Retry-After: 60
 //	507 Insufficient Storage    the stored logs would exceed MaxTotal (1 GiB
 //	                      by default, max_log_storage): the listener is
 //	                      anonymous, so the space logs take is bounded; old
@@ -60,6 +67,18 @@
 // anyway is refused with 507 too, and its temporary file removed. The
 // floor logs when the disk crosses it, once each way; each refused upload
 // is logged at Info only.
+//
+// An answer other than 201 closes the connection: the body may not have
+// been read.
+//
+// # Reservations
+//
+// An upload reserves its Content-Length (MaxSize when chunked) of MaxTotal
+// before it reads the body, and gives back what it does not store when it
+// ends. So that nobody can hold the space without using it, the uploads in
+// progress from one address reserve at most MaxPerAddress, and a body
+// must arrive within ReadTimeout: a peer that starts uploads and stalls
+// holds at most MaxPerAddress for at most ReadTimeout.
 //
 // For example, with curl:
 //

@@ -75,6 +75,14 @@ type inventory struct {
 	// lost is the error of the operations the writer could not write
 	// when it stopped; read after done is closed.
 	lost error
+	// pmu guards pending: the newest queued check-in of each device, from
+	// when it is queued until its batch is committed (or failed), so that
+	// Report knows a device whose check-in is not committed yet. A
+	// check-in is queued and entered under pmu, and Report looks under
+	// pmu before it queues, so a report found here is queued after the
+	// check-in it was checked against.
+	pmu     sync.Mutex
+	pending map[string]*firmware.Device
 }
 
 // maxBatch bounds the operations of one inventory transaction.
@@ -89,12 +97,13 @@ const (
 
 func newInventory(size int, every time.Duration) *inventory {
 	return &inventory{
-		ops:    make(chan *invOp, size),
-		flush:  make(chan chan error),
-		quit:   make(chan struct{}),
-		done:   make(chan struct{}),
-		every:  every,
-		health: InventoryHealth{Writable: true},
+		ops:     make(chan *invOp, size),
+		flush:   make(chan chan error),
+		quit:    make(chan struct{}),
+		done:    make(chan struct{}),
+		every:   every,
+		health:  InventoryHealth{Writable: true},
+		pending: make(map[string]*firmware.Device),
 	}
 }
 
@@ -172,14 +181,26 @@ func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 		d.LastCheckIn = s.now().UTC()
 	}
 	d.Modules = slices.Clone(d.Modules) // queued: not the caller's to change
-	return s.inv.enqueue(&invOp{key: d.Key, checkIn: &d})
+	inv := s.inv
+	inv.pmu.Lock()
+	defer inv.pmu.Unlock()
+	if err := inv.enqueue(&invOp{key: d.Key, checkIn: &d}); err != nil {
+		return err
+	}
+	inv.pending[d.Key] = &d
+	return nil
 }
 
 // Report queues a device's report and returns at once, as RecordCheckIn.
 // It sets the device's State, Target, Error and LastReport; success also
-// sets Version to Target and LastUpdate to the report's time. A report for
-// a device not in the inventory creates its record. ErrBusy when the queue
-// is full; ErrUnavailable while the inventory cannot be written.
+// sets Version to Target and LastUpdate to the report's time.
+//
+// Only a device that checked in may report, and only on the version it
+// runs or was offered at its last check-in (queued or committed): a report
+// for a device the inventory does not know is refused with
+// ErrNotCheckedIn, one for another version with ErrNotOffered, and neither
+// creates or changes a record. ErrBusy when the queue is full;
+// ErrUnavailable while the inventory cannot be written.
 func (s *Store) Report(ctx context.Context, r Report) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -198,7 +219,39 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 	if r.Time.IsZero() {
 		r.Time = s.now().UTC()
 	}
-	return s.inv.enqueue(&invOp{key: r.Key, report: &r})
+	inv := s.inv
+	inv.pmu.Lock()
+	d, queued := inv.pending[r.Key]
+	var last firmware.Device
+	if queued {
+		last = *d
+	}
+	inv.pmu.Unlock()
+	if !queued {
+		// Not queued: committed, or never seen. A check-in committed
+		// since the look is in the record: the writer commits before it
+		// forgets the pending check-in.
+		var err error
+		last, err = s.Device(ctx, r.Key)
+		if errors.Is(err, ErrNotFound) {
+			return fmt.Errorf("store: report from %s: %w: check in before reporting", r.Key, ErrNotCheckedIn)
+		}
+		if err != nil {
+			return err
+		}
+	}
+	if r.Target != last.Version && r.Target != last.Offered {
+		return fmt.Errorf("store: report from %s on %s: %w (runs %s, offered %s)", r.Key, r.Target, ErrNotOffered, versionOrNone(last.Version), versionOrNone(last.Offered))
+	}
+	return inv.enqueue(&invOp{key: r.Key, report: &r})
+}
+
+// versionOrNone writes a version, or "none" for the zero one.
+func versionOrNone(v firmware.Version) string {
+	if v.IsZero() {
+		return "none"
+	}
+	return v.String()
 }
 
 // Flush waits until everything queued before the call is committed and
@@ -293,6 +346,20 @@ func (s *Store) writeInventory() {
 				retryC = nil
 			}
 		}
+		// Committed: Report now finds these check-ins in the records. (A
+		// batch that failed is held, and its check-ins stay pending.)
+		inv.pmu.Lock()
+		for k, ops := range batch {
+			for _, op := range slices.Backward(ops) {
+				if op.checkIn != nil {
+					if inv.pending[k] == op.checkIn {
+						delete(inv.pending, k)
+					}
+					break
+				}
+			}
+		}
+		inv.pmu.Unlock()
 		clear(batch)
 		n = 0
 		inv.batched.Store(0)
@@ -435,7 +502,15 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 				found = true
 			}
 			for _, op := range ops {
+				if op.checkIn == nil && !found {
+					// Report checks that a check-in came first; should the
+					// record have gone since, the report creates none.
+					continue
+				}
 				d, found = applyOp(d, found, op), true
+			}
+			if !found {
+				continue
 			}
 			if cap(slab)-len(slab) < 512 {
 				slab = make([]byte, 0, 64<<10)
@@ -465,12 +540,6 @@ func applyOp(d firmware.Device, found bool, op *invOp) firmware.Device {
 		return n
 	}
 	r := op.report
-	if !found {
-		d = firmware.Device{Key: r.Key}
-		if m, err := firmware.NormalizeMAC(r.Key); err == nil && m == r.Key {
-			d.MAC = m
-		}
-	}
 	d.State, d.Target, d.Error, d.LastReport = r.State, r.Target, r.Error, r.Time
 	if r.State == firmware.StateSuccess {
 		if !r.Target.IsZero() {

@@ -68,12 +68,17 @@ func TestInventoryMerge(t *testing.T) {
 		}
 	}
 
-	// A report for an unknown device creates it; a serial-only device.
-	if err := s.Report(ctx, Report{Key: "serial:SN9", State: firmware.StateInstalling, Target: v2}); err != nil {
-		t.Fatal(err)
+	// A report for a device that never checked in is refused and
+	// creates nothing; a serial-only device checks in and reports before
+	// its check-in is committed.
+	if err := s.Report(ctx, Report{Key: "serial:SN9", State: firmware.StateSuccess, Target: v2}); !errors.Is(err, ErrNotCheckedIn) {
+		t.Errorf("Report from a device that never checked in = %v, want ErrNotCheckedIn", err)
 	}
 	if err := s.RecordCheckIn(ctx, firmware.Device{Serial: "SN8", Identity: table, Version: v1}); err != nil {
 		t.Fatal(err)
+	}
+	if err := s.Report(ctx, Report{Key: "serial:SN8", State: firmware.StateInstalling, Target: v1}); err != nil {
+		t.Errorf("Report right after a queued check-in = %v", err)
 	}
 	// Not flushed: Close must commit them.
 	if err := s.Close(); err != nil {
@@ -98,14 +103,11 @@ func TestInventoryMerge(t *testing.T) {
 	for _, d := range ds {
 		keys = append(keys, d.Key)
 	}
-	if diff := cmp.Diff([]string{"00-04-F2-00-00-01", "serial:SN8", "serial:SN9"}, keys); diff != "" {
+	if diff := cmp.Diff([]string{"00-04-F2-00-00-01", "serial:SN8"}, keys); diff != "" {
 		t.Errorf("devices after reopen (-want +got):\n%s", diff)
 	}
-	if d, _ := s.Device(ctx, "serial:SN9"); d.State != firmware.StateInstalling || d.Target != v2 || d.LastReport.IsZero() {
-		t.Errorf("reported device = %+v", d)
-	}
-	if d, _ := s.Device(ctx, "serial:SN8"); d.Identity != table || d.LastCheckIn.IsZero() {
-		t.Errorf("checked-in device = %+v", d)
+	if d, _ := s.Device(ctx, "serial:SN8"); d.Identity != table || d.LastCheckIn.IsZero() || d.State != firmware.StateInstalling || d.Target != v1 {
+		t.Errorf("checked-in device = %+v, want %v installing %v", d, table, v1)
 	}
 	if _, err := s.Device(ctx, "serial:nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("Device(unknown) = %v, want ErrNotFound", err)
@@ -128,6 +130,66 @@ func TestInventoryRefusals(t *testing.T) {
 		if tt.err == nil {
 			t.Errorf("%s: no error", tt.name)
 		}
+	}
+}
+
+// TestReportOnlyAfterCheckIn: a device reports only on the version it runs
+// or was offered at its last check-in, queued or committed; every refusal
+// says why and changes nothing.
+func TestReportOnlyAfterCheckIn(t *testing.T) {
+	s := openTest(t, &Options{FlushInterval: time.Hour})
+	ctx := context.Background()
+	mac := "00-04-F2-00-00-02"
+	v3 := firmware.MustParseVersion("9.9.9.9")
+	checkIn := func(v, offered firmware.Version) {
+		t.Helper()
+		if err := s.RecordCheckIn(ctx, firmware.Device{MAC: mac, Identity: phone, Version: v, Offered: offered}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	report := func(target firmware.Version) error {
+		return s.Report(ctx, Report{Key: "00:04:f2:00:00:02", State: firmware.StateSuccess, Target: target})
+	}
+	flush := func() {
+		t.Helper()
+		if err := s.Flush(ctx); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tests := []struct {
+		name   string
+		before func()
+		target firmware.Version
+		want   error
+	}{
+		{"never checked in", func() {}, v1, ErrNotCheckedIn},
+		{"offered, check-in queued", func() { checkIn(v1, v2) }, v2, nil},
+		{"runs, check-in queued", func() {}, v1, nil},
+		{"other version, check-in queued", func() {}, v3, ErrNotOffered},
+		{"offered, check-in committed", flush, v2, nil},
+		{"other version, committed", flush, v3, ErrNotOffered},
+		{"offered nothing now", func() { checkIn(v2, firmware.Version{}) }, v1, ErrNotOffered},
+		{"runs now", func() {}, v2, nil},
+	}
+	for _, tt := range tests {
+		tt.before()
+		if err := report(tt.target); !errors.Is(err, tt.want) {
+			t.Errorf("%s: Report(%v) = %v, want %v", tt.name, tt.target, err, tt.want)
+		}
+	}
+	flush()
+	d, err := s.Device(ctx, mac)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if d.Version != v2 || d.Target != v2 {
+		t.Errorf("after the reports: version %v target %v, want %v %v", d.Version, d.Target, v2, v2)
+	}
+	if _, err := s.Device(ctx, "serial:nobody"); !errors.Is(err, ErrNotFound) {
+		t.Errorf("a refused report created a record: %v", err)
+	}
+	if n := len(s.inv.pending); n != 0 {
+		t.Errorf("%d check-ins still pending after Flush", n)
 	}
 }
 

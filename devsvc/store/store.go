@@ -45,6 +45,14 @@ var (
 	// ErrIntegrity is returned by Import when a file's content does not
 	// have the size or SHA-256 the import said it has.
 	ErrIntegrity = errors.New("content does not match its expected size or SHA-256")
+	// ErrNotCheckedIn is returned by Report for a device the inventory
+	// does not hold and has no check-in queued for: reports come only
+	// from devices that checked in (HTTP 409).
+	ErrNotCheckedIn = errors.New("the device has not checked in")
+	// ErrNotOffered is returned by Report when the target version is
+	// neither the version the device runs nor the one it was last
+	// offered (HTTP 409).
+	ErrNotOffered = errors.New("the version is neither the one the device runs nor the one it was offered")
 	// ErrClosed is returned when the store has been closed.
 	ErrClosed = errors.New("store closed")
 	// ErrSchema is returned by Open when the database was written by a newer

@@ -267,3 +267,7 @@ func (b *syncBuffer) String() string {
 	defer b.mu.Unlock()
 	return b.b.String()
 }
+
+// Race reports whether Binary builds devsvc with the race detector (the
+// test binary has it): tests that measure time give it more.
+func Race() bool { return raceEnabled }
