@@ -59,8 +59,9 @@ func (l *logBuffer) String() string {
 
 func (l *logBuffer) logger() *slog.Logger { return slog.New(slog.NewTextHandler(l, nil)) }
 
+// checkIn is a check-in of a device on v1 that was offered v2.
 func checkIn(serial string) firmware.Device {
-	return firmware.Device{Serial: serial, Identity: phone, Version: v1}
+	return firmware.Device{Serial: serial, Identity: phone, Version: v1, Offered: v2}
 }
 
 // TestInventoryUnwritable: when the inventory's commits fail, what was
@@ -95,7 +96,7 @@ func TestInventoryUnwritable(t *testing.T) {
 		}
 		for name, err := range map[string]error{
 			"RecordCheckIn": s.RecordCheckIn(ctx, checkIn("B1")),
-			"Report":        s.Report(ctx, Report{Key: "serial:B2", State: firmware.StateSuccess, Target: v2}),
+			"Report":        s.Report(ctx, Report{Key: "serial:A2", State: firmware.StateSuccess, Target: v2}),
 		} {
 			if !errors.Is(err, ErrUnavailable) || !strings.Contains(err.Error(), "no space left") {
 				t.Errorf("%s while the inventory cannot be written = %v, want ErrUnavailable with the cause", name, err)
@@ -215,7 +216,7 @@ func TestInventoryLostAtClose(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	if err := s.Report(ctx, Report{Key: "serial:L1", State: firmware.StateDownloading}); err != nil {
+	if err := s.Report(ctx, Report{Key: "serial:L1", State: firmware.StateDownloading, Target: v2}); err != nil {
 		t.Fatal(err)
 	}
 	err := s.Close()
