@@ -3,13 +3,15 @@
 # checks and real peers: cabextract and gcab (cabinet reference tools), curl
 # (a real NTLM client), slapd and ldap-utils (a real LDAP directory), rpm
 # (rpmbuild for RPM import tests), nginx (the download benchmark reference),
-# protobuf-compiler and libprotobuf-dev (regenerate the admin API code).
+# protobuf-compiler and libprotobuf-dev (regenerate the admin API code),
+# argon2 (the reference argon2id, checks the console's password hashes) and
+# chromium (the browser the console's browser tests drive, headless).
 #
 # Safe to run again: it installs only what is missing. Needs root (CI is).
 set -euo pipefail
 
-pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev)
-bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto)
+pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev argon2 chromium)
+bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto argon2 chromium)
 
 missing=()
 for i in "${!pkgs[@]}"; do

@@ -32,6 +32,8 @@ var packages = map[string]string{
 	"gpg":        "gnupg",
 	"rpmsign":    "rpm",
 	"openssl":    "openssl",
+	"argon2":     "argon2",
+	"chromium":   "chromium",
 }
 
 // Need returns the path of program name, looking in PATH and in /usr/sbin
