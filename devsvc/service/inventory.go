@@ -197,5 +197,23 @@ func inventoryWarning(h store.InventoryHealth) string {
 		h.Since.Format(time.RFC3339), h.Err, h.Held)
 }
 
+// Setting is one setting the service runs with, for Settings: its key in
+// the settings file, its value, its default and what it means.
+type Setting struct {
+	Key, Value, Default, Help string
+}
+
+// Settings returns the settings the service runs with (Config.Settings),
+// for an admin to read.
+func (s *Service) Settings(ctx context.Context) ([]Setting, error) {
+	if _, err := s.look(ctx); err != nil {
+		return nil, err
+	}
+	if s.cfg.Settings == nil {
+		return nil, nil
+	}
+	return s.cfg.Settings(), nil
+}
+
 // Now is the service's clock, for transports that show times.
 func (s *Service) Now() time.Time { return s.cfg.Now() }
