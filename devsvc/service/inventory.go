@@ -139,6 +139,15 @@ func (s *Service) History(ctx context.Context, since uint64, limit int) ([]firmw
 	return s.st.History(ctx, since, limit)
 }
 
+// LastSeq returns the number of the newest history event (0 for none),
+// so that a transport can read the history backwards from it.
+func (s *Service) LastSeq(ctx context.Context) (uint64, error) {
+	if _, err := s.look(ctx); err != nil {
+		return 0, err
+	}
+	return s.st.Catalog().Seq(), nil
+}
+
 // Backup writes a consistent copy of the database to w.
 func (s *Service) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if _, err := s.change(ctx, "take a backup"); err != nil {

@@ -116,6 +116,7 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"RevokeAdminCert", true, func(ctx context.Context) error { _, err := svc.RevokeAdminCert(ctx, "ops", ""); return err }},
 		{"Backup", true, func(ctx context.Context) error { _, err := svc.Backup(ctx, io.Discard); return err }},
+		{"LastSeq", false, func(ctx context.Context) error { _, err := svc.LastSeq(ctx); return err }},
 		{"ConsoleAdmins", false, func(ctx context.Context) error { _, err := svc.ConsoleAdmins(ctx); return err }},
 		{"Settings", false, func(ctx context.Context) error { _, err := svc.Settings(ctx); return err }},
 		{"AddConsoleAdmin", true, func(ctx context.Context) error {

@@ -24,7 +24,7 @@ var floors = []struct {
 	{"devices", []string{"simulator", "device-sim"}},
 	{"service parts", []string{"devsvc/store", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/adminapi/adminpb"}},
 	{"service layer", []string{"devsvc/service"}},
-	{"transports", []string{"devsvc/adminapi"}},
+	{"transports", []string{"devsvc/adminapi", "devsvc/console"}},
 	{"composition", []string{"devsvc"}},
 	{"commands", []string{"devsvc/cli", "cmd/..."}},
 	{"end-to-end tests", []string{"e2e"}},
