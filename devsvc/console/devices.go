@@ -58,15 +58,45 @@ func (f deviceFilter) query(page int) string {
 	return "/devices?" + q.Encode()
 }
 
+// matcher is a filter made ready for one pass over the snapshot: the
+// model and version parsed once, the text lower-cased.
+type matcher struct {
+	id      *firmware.Identity
+	version *firmware.Version
+	state   *firmware.State
+	text    string
+	nothing bool // a model or version that cannot match
+}
+
+func (df deviceFilter) matcher() matcher {
+	m := matcher{text: strings.ToLower(df.Text)}
+	if df.Model != "" {
+		id, err := firmware.ParseIdentity(df.Model)
+		m.id, m.nothing = &id, err != nil
+	}
+	if df.Version != "" {
+		v, err := firmware.ParseVersion(df.Version)
+		m.version, m.nothing = &v, m.nothing || err != nil
+	}
+	if df.State != "" {
+		st := firmware.State(df.State)
+		if df.State == "idle" {
+			st = firmware.StateIdle
+		}
+		m.state = &st
+	}
+	return m
+}
+
 // match reports whether device i of f passes the filter.
-func (df deviceFilter) match(f *fleet, i int, text string) bool {
+func (m *matcher) match(f *fleet, i int) bool {
 	d := &f.devices[i]
 	switch {
-	case df.Model != "" && d.Identity.Path() != df.Model,
-		df.Version != "" && d.Version.String() != df.Version,
-		df.State == "idle" && d.State != firmware.StateIdle,
-		df.State != "" && df.State != "idle" && string(d.State) != df.State,
-		text != "" && !strings.Contains(f.text[i], text):
+	case m.nothing,
+		m.id != nil && d.Identity != *m.id,
+		m.version != nil && d.Version != *m.version,
+		m.state != nil && d.State != *m.state,
+		m.text != "" && !strings.Contains(f.text[i], m.text):
 		return false
 	}
 	return true
@@ -107,10 +137,10 @@ func (c *Console) devices(w http.ResponseWriter, r *http.Request, rq *request) e
 	for _, td := range tds {
 		v.Tests.Add(td)
 	}
-	text := strings.ToLower(df.Text)
+	m := df.matcher()
 	first := (df.Page - 1) * pageSize
 	for i := range f.devices {
-		if !df.match(f, i, text) {
+		if !m.match(f, i) {
 			continue
 		}
 		if v.Matched >= first && v.Matched < first+pageSize {
