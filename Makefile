@@ -6,7 +6,7 @@ PKGS    := ./...
 OPENDUS_CAB_CORPUS ?= $(abspath ../shared/testdata/cab)
 export OPENDUS_CAB_CORPUS
 
-.PHONY: all build test check fmt vet lint drift deps bench fuzz generate demo clean
+.PHONY: all build test check fmt vet lint drift deps bench fuzz generate demo screenshots clean
 
 all: build
 
@@ -54,6 +54,10 @@ demo: build
 
 generate:
 	$(GO) generate $(PKGS)
+
+## screenshots: the console's main pages, from its browser test, into docs/screenshots.
+screenshots: deps
+	OPENDUS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./e2e
 
 clean:
 	rm -rf $(BIN)
