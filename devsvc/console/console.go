@@ -245,7 +245,7 @@ func statusOf(err error) int {
 	switch {
 	case err == nil:
 		return http.StatusOK
-	case errors.Is(err, service.ErrUnauthenticated):
+	case errors.Is(err, service.ErrUnauthenticated), errors.Is(err, service.ErrBadCredentials):
 		return http.StatusUnauthorized
 	case errors.Is(err, service.ErrForbidden), errors.Is(err, errCSRF), errors.Is(err, errCrossOrigin):
 		return http.StatusForbidden
@@ -258,7 +258,10 @@ func statusOf(err error) int {
 		errors.Is(err, firmware.ErrNoPending),
 		errors.Is(err, firmware.ErrNothingToRestore),
 		errors.Is(err, firmware.ErrNotApproved),
-		errors.Is(err, firmware.ErrAlreadyApproved):
+		errors.Is(err, firmware.ErrAlreadyApproved),
+		errors.Is(err, firmware.ErrRolloutNotRunning),
+		errors.Is(err, firmware.ErrRolloutNotPaused),
+		errors.Is(err, firmware.ErrRolloutEnded):
 		return http.StatusConflict
 	case errors.Is(err, service.ErrTooLarge), errors.Is(err, errFormTooBig), errors.As(err, &maxBytes):
 		return http.StatusRequestEntityTooLarge
@@ -267,7 +270,11 @@ func statusOf(err error) int {
 		errors.Is(err, firmware.ErrVersion),
 		errors.Is(err, firmware.ErrIdentity),
 		errors.Is(err, firmware.ErrMAC),
-		errors.Is(err, firmware.ErrCertSerial):
+		errors.Is(err, firmware.ErrCertSerial),
+		errors.Is(err, firmware.ErrPlan),
+		errors.Is(err, firmware.ErrShare),
+		errors.Is(err, firmware.ErrSite),
+		errors.Is(err, firmware.ErrWindow):
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed), errors.Is(err, signin.ErrBusy),
 		errors.Is(err, store.ErrUnavailable), errors.Is(err, context.DeadlineExceeded), errors.Is(err, context.Canceled):

@@ -3,9 +3,14 @@ package console
 import (
 	"errors"
 	"fmt"
+	"go/ast"
+	"go/parser"
+	"go/token"
 	"net/http"
 	"net/url"
+	"path/filepath"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -329,13 +334,7 @@ func TestReadOnly(t *testing.T) {
 
 var formRE = `<form[^>]*method="post"[^>]*action="([^"]+)"`
 
-func formActions(body string) []string {
-	var out []string
-	for _, m := range regexpAll(formRE, body) {
-		out = append(out, m)
-	}
-	return out
-}
+func formActions(body string) []string { return regexpAll(formRE, body) }
 
 // TestLockout: five wrong passwords lock the account, whatever the
 // address: the right password is refused with the same answer, until the
@@ -371,14 +370,17 @@ func errorText(body string) string {
 	return m[0]
 }
 
-// TestStatusOf checks the one mapping of errors to statuses.
+// TestStatusOf checks the one mapping of errors to statuses, for every
+// sentinel error the service layer, the store and the vocabulary declare
+// (read from their sources, so that a new one without a status here fails
+// instead of becoming a 500).
 func TestStatusOf(t *testing.T) {
-	for _, tc := range []struct {
+	cases := []struct {
 		err  error
 		want int
 	}{
 		{service.ErrUnauthenticated, 401},
-		{fmt.Errorf("x: %w", service.ErrForbidden), 403},
+		{service.ErrForbidden, 403},
 		{errCSRF, 403},
 		{errCrossOrigin, 403},
 		{store.ErrNotFound, 404},
@@ -395,11 +397,86 @@ func TestStatusOf(t *testing.T) {
 		{signin.ErrBusy, 503},
 		{store.ErrUnavailable, 503},
 		{errors.New("disk on fire"), 500},
-	} {
-		if got := statusOf(tc.err); got != tc.want {
-			t.Errorf("statusOf(%v) = %d, want %d", tc.err, got, tc.want)
+		{service.ErrNoRole, 500}, // wrapped in ErrForbidden when returned
+		{service.ErrBadCredentials, 401},
+		{store.ErrIntegrity, 400},
+		{store.ErrClosed, 503},
+		{store.ErrSchema, 500},
+		{store.ErrRevoked, 409},
+		{firmware.ErrCertSerial, 400},
+		{firmware.ErrNotApproved, 409},
+		{firmware.ErrAlreadyApproved, 409},
+		{firmware.ErrSchedule, 409},
+		{firmware.ErrVersion, 400},
+		{firmware.ErrIdentity, 400},
+		{firmware.ErrPlan, 400},
+		{firmware.ErrShare, 400},
+		{firmware.ErrSite, 400},
+		{firmware.ErrWindow, 400},
+		{firmware.ErrRolloutNotRunning, 409},
+		{firmware.ErrRolloutNotPaused, 409},
+		{firmware.ErrRolloutEnded, 409},
+	}
+	mapped := map[string]bool{}
+	for _, tc := range cases {
+		mapped[tc.err.Error()] = true
+		wrapped := fmt.Errorf("rule x: %w", tc.err)
+		if got := statusOf(wrapped); got != tc.want {
+			t.Errorf("statusOf(%v) = %d, want %d", wrapped, got, tc.want)
 		}
 	}
+	for _, dir := range []string{"../service", "../store", "../../firmware"} {
+		for _, name := range sentinels(t, dir) {
+			if !mapped[name] {
+				t.Errorf("%s declares the error %q, which TestStatusOf does not map: give it a status here (and in statusOf)", dir, name)
+			}
+		}
+	}
+}
+
+// sentinels returns the messages of the exported errors.New variables of
+// the package in dir.
+func sentinels(t *testing.T, dir string) []string {
+	t.Helper()
+	names, err := filepath.Glob(filepath.Join(dir, "*.go"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	var out []string
+	fset := token.NewFileSet()
+	for _, name := range names {
+		if strings.HasSuffix(name, "_test.go") {
+			continue
+		}
+		f, err := parser.ParseFile(fset, name, nil, 0)
+		if err != nil {
+			t.Fatal(err)
+		}
+		ast.Inspect(f, func(n ast.Node) bool {
+			vs, ok := n.(*ast.ValueSpec)
+			if !ok {
+				return true
+			}
+			for i, id := range vs.Names {
+				if !id.IsExported() || i >= len(vs.Values) {
+					continue
+				}
+				call, ok := vs.Values[i].(*ast.CallExpr)
+				if !ok || len(call.Args) != 1 {
+					continue
+				}
+				if sel, ok := call.Fun.(*ast.SelectorExpr); !ok || sel.Sel.Name != "New" {
+					continue
+				}
+				if lit, ok := call.Args[0].(*ast.BasicLit); ok {
+					msg, _ := strconv.Unquote(lit.Value)
+					out = append(out, msg)
+				}
+			}
+			return true
+		})
+	}
+	return out
 }
 
 // TestFormLimit: a form larger than 64 KiB is refused, 413.
