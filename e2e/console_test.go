@@ -99,7 +99,9 @@ func fetchStatus(t *testing.T, ctx context.Context, path, body string) int {
 	return value(t, ctx, "fetch "+path, chromedp.Evaluate[int](js, chromedp.EvalAwaitPromise))
 }
 
-func jsString(s string) string { return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"` }
+func jsString(s string) string {
+	return `"` + strings.NewReplacer(`\`, `\\`, `"`, `\"`).Replace(s) + `"`
+}
 
 // TestConsoleInBrowser drives the console of a real devsvc serve with a
 // real Chromium: an admin signs in, uploads a cabinet and sees it

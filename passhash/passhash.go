@@ -113,21 +113,21 @@ func Parse(encoded string) (p Params, salt, key []byte, err error) {
 	}
 	f := strings.Split(encoded, "$")
 	if len(f) != 6 || f[0] != "" || f[1] != "argon2id" {
-		return p, nil, nil, fmt.Errorf("%w: want $argon2id$v=19$m=..,t=..,p=..$salt$key", ErrFormat)
+		return p, nil, nil, fmt.Errorf("%w: want $argon2id$v=19$m=N,t=N,p=N$salt$key", ErrFormat)
 	}
 	if f[2] != "v="+strconv.Itoa(argon2.Version) {
 		return p, nil, nil, fmt.Errorf("%w: version %q, want v=%d", ErrFormat, f[2], argon2.Version)
 	}
 	ps := strings.Split(f[3], ",")
 	if len(ps) != 3 {
-		return p, nil, nil, fmt.Errorf("%w: parameters %q, want m=..,t=..,p=..", ErrFormat, f[3])
+		return p, nil, nil, fmt.Errorf("%w: parameters %q, want m=N,t=N,p=N", ErrFormat, f[3])
 	}
 	var n [3]uint32
 	for i, name := range []string{"m=", "t=", "p="} {
 		v, ok := strings.CutPrefix(ps[i], name)
 		u, err := strconv.ParseUint(v, 10, 32)
 		if !ok || err != nil || v != strconv.FormatUint(u, 10) {
-			return p, nil, nil, fmt.Errorf("%w: parameters %q, want m=..,t=..,p=..", ErrFormat, f[3])
+			return p, nil, nil, fmt.Errorf("%w: parameters %q, want m=N,t=N,p=N", ErrFormat, f[3])
 		}
 		n[i] = uint32(u)
 	}

@@ -96,7 +96,7 @@ func TestParseRefuses(t *testing.T) {
 		good + "=",
 		strings.Replace(good, "$MDEy", "$!DEy", 1),
 		"$argon2id$v=19$m=64,t=1,p=1$c2FsdA$" + strings.Repeat("A", 43), // salt too short
-		"$argon2id$v=19$m=64,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AAAA",   // key too short
+		"$argon2id$v=19$m=64,t=1,p=1$MDEyMzQ1Njc4OWFiY2RlZg$AAAA",       // key too short
 		strings.Repeat("$", 600),
 	} {
 		if _, _, _, err := Parse(s); !errors.Is(err, ErrFormat) {
