@@ -6,7 +6,7 @@ PKGS    := ./...
 OPENDUS_CAB_CORPUS ?= $(abspath ../shared/testdata/cab)
 export OPENDUS_CAB_CORPUS
 
-.PHONY: all build test check fmt vet lint drift deps bench fuzz generate demo clean deb deb-test install uninstall
+.PHONY: all build test check fmt vet lint drift deps bench fuzz generate demo screenshots clean deb deb-test install uninstall
 
 all: build
 
@@ -90,6 +90,10 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/man/man1/devsvc.1 $(DESTDIR)$(PREFIX)/share/man/man1/device-sim.1 \
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/devsvc $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_devsvc \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/devsvc.fish
+
+## screenshots: the console's main pages, from its browser test, into docs/screenshots.
+screenshots: deps
+	OPENDUS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./e2e
 
 clean:
 	rm -rf $(BIN) build

@@ -29,6 +29,8 @@ type RunInfo struct {
 	Internal string    `json:"internal"`
 	External string    `json:"external"`
 	Admin    string    `json:"admin"`
+	// Console is the web console's address; empty when it is off.
+	Console string `json:"console,omitempty"`
 }
 
 // ReadRunInfo reads DIR/run/serve.json.

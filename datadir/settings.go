@@ -28,6 +28,13 @@ type Settings struct {
 	InternalAddr string // LAN listener; anonymous check-ins
 	ExternalAddr string // edge listener; NTLM
 	AdminAddr    string // admin gRPC API; mutual TLS
+	// ConsoleAddr is the web console's HTTPS listener; empty: no console.
+	ConsoleAddr string
+	// ConsoleIdleTimeout ends a console session unused this long;
+	// ConsoleSessionLifetime ends any session this long after its
+	// sign-in.
+	ConsoleIdleTimeout     time.Duration
+	ConsoleSessionLifetime time.Duration
 
 	// InternalURL and ExternalURL are the base URLs devices are given; by
 	// default https://InternalName/ and https://ExternalName/ on the
@@ -109,6 +116,9 @@ func DefaultSettings(domain string) Settings {
 		InternalAddr:             ":443",
 		ExternalAddr:             ":4443",
 		AdminAddr:                "127.0.0.1:9443",
+		ConsoleAddr:              "127.0.0.1:9444",
+		ConsoleIdleTimeout:       30 * time.Minute,
+		ConsoleSessionLifetime:   12 * time.Hour,
 		DeployRoundTableOnImport: true,
 		CheckInterval:            24 * time.Hour,
 		CheckJitter:              2 * time.Hour,
@@ -226,6 +236,12 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.ExternalAddr }),
 	str("admin_addr", "Address of the admin API (gRPC, mutual TLS with an admin certificate).",
 		func(s *Settings) *string { return &s.AdminAddr }),
+	str("console_addr", "Address of the web console (HTTPS with the server certificate; sign in with\na console admin, devsvc admins add, or a directory account of the admin\ngroups). On loopback by default: open https://127.0.0.1:9444/ on this host,\nor forward the port over SSH. Empty: no console.",
+		func(s *Settings) *string { return &s.ConsoleAddr }),
+	dur("console_idle_timeout", "A console session unused this long ends: its admin signs in again.",
+		func(s *Settings) *time.Duration { return &s.ConsoleIdleTimeout }),
+	dur("console_session_lifetime", "Any console session ends this long after its sign-in, however busy.",
+		func(s *Settings) *time.Duration { return &s.ConsoleSessionLifetime }),
 	str("internal_url", "Base URL devices are given for the internal service; empty means\nhttps://<internal_name>[:port]/ from internal_addr.",
 		func(s *Settings) *string { return &s.InternalURL }),
 	str("external_url", "Base URL devices are given for the external service; empty means\nhttps://<external_name>[:port]/ from external_addr.",
@@ -298,6 +314,24 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.RequestBodyTimeout }),
 	dur("download_stall_timeout", "A download that makes no progress for this long is dropped (a slow link\nthat keeps moving is served however long it takes).",
 		func(s *Settings) *time.Duration { return &s.DownloadStallTimeout }),
+}
+
+// Entry is one setting as the settings file names it, for a reader of
+// the settings (the console's read-only view): its key, value, default
+// and what it means. No setting holds a secret: ldap_bind_password_file
+// is the name of the file that holds one, never read here.
+type Entry struct {
+	Key, Value, Default, Help string
+}
+
+// Entries lists every setting of s, in the order of the settings file.
+func (s Settings) Entries() []Entry {
+	def := DefaultSettings(s.Domain)
+	out := make([]Entry, 0, len(settings))
+	for _, st := range settings {
+		out = append(out, Entry{Key: st.key, Value: st.get(&s), Default: st.get(&def), Help: st.help})
+	}
+	return out
 }
 
 // renamed maps the old names of settings, still read, to their new ones.

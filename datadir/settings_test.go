@@ -15,6 +15,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 	s.ValidLogFileTypes = []string{"CELog"}
 	s.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::/48", "192.0.2.10"}
 	s.SignInMaxFailures, s.SignInLockout = 3, time.Hour
+	s.ConsoleAddr, s.ConsoleIdleTimeout = "", 10*time.Minute
 	got, err := ParseSettings("test.conf", s.Render())
 	if err != nil {
 		t.Fatal(err)
@@ -28,6 +29,34 @@ func TestSettingsRoundTrip(t *testing.T) {
 	}
 	if diff := cmp.Diff(DefaultSettings("contoso.com"), def); diff != "" {
 		t.Errorf("defaults round trip (-want +got):\n%s", diff)
+	}
+}
+
+// TestEntries checks the list a reader of the settings gets: every key
+// once, with its value and default.
+func TestEntries(t *testing.T) {
+	s := DefaultSettings("contoso.com")
+	s.ConsoleAddr = "127.0.0.1:8444"
+	s.LDAPBindPasswordFile = "/etc/opendus/ldap.pw"
+	es := s.Entries()
+	if len(es) != len(settings) {
+		t.Fatalf("%d entries, want %d", len(es), len(settings))
+	}
+	byKey := map[string]Entry{}
+	for _, e := range es {
+		if _, dup := byKey[e.Key]; dup || e.Help == "" {
+			t.Errorf("entry %+v: a duplicate or without help", e)
+		}
+		byKey[e.Key] = e
+	}
+	for _, want := range []Entry{
+		{Key: "console_addr", Value: "127.0.0.1:8444", Default: "127.0.0.1:9444"},
+		{Key: "console_idle_timeout", Value: "30m", Default: "30m"},
+		{Key: "ldap_bind_password_file", Value: "/etc/opendus/ldap.pw", Default: ""},
+	} {
+		if got := byKey[want.Key]; got.Value != want.Value || got.Default != want.Default {
+			t.Errorf("entry %s = %q (default %q), want %q (default %q)", want.Key, got.Value, got.Default, want.Value, want.Default)
+		}
 	}
 }
 

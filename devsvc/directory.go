@@ -3,6 +3,7 @@ package devsvc
 import (
 	"context"
 	"crypto/x509"
+	"errors"
 
 	"github.com/opendus/opendus/datadir"
 
@@ -72,6 +73,9 @@ type directoryAdmins struct{ d *directory.Directory }
 
 func (a directoryAdmins) AuthenticateAdmin(ctx context.Context, user, password string) (service.Role, error) {
 	u, err := a.d.Authenticate(ctx, user, password)
+	if errors.Is(err, directory.ErrBadCredentials) {
+		return "", fmt.Errorf("%w: %w", service.ErrBadCredentials, err)
+	}
 	if err != nil {
 		return "", err
 	}
@@ -83,3 +87,7 @@ func (a directoryAdmins) AuthenticateAdmin(ctx context.Context, user, password s
 	}
 	return "", fmt.Errorf("%s: %w", user, service.ErrNoRole)
 }
+
+// AccountKey is the limiter's key of the directory account user names,
+// the one its NTLM sign-ins count against.
+func (a directoryAdmins) AccountKey(user string) (string, bool) { return a.d.AccountKey(user) }

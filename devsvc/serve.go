@@ -17,6 +17,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/console"
 	"github.com/opendus/opendus/devsvc/directory"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
@@ -31,7 +32,9 @@ type ServeOptions struct {
 	InternalAddr string
 	ExternalAddr string
 	AdminAddr    string
-	Logger       *slog.Logger // nil: discard
+	// ConsoleAddr is the web console's address; "off": no console.
+	ConsoleAddr string
+	Logger      *slog.Logger // nil: discard
 	// Ready, if set, is called once every listener is bound and serving.
 	Ready func(datadir.RunInfo)
 }
@@ -53,6 +56,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
+	if s.ConsoleAddr == "off" {
+		s.ConsoleAddr = ""
+	}
 	for _, w := range s.Warnings {
 		log.Warn("settings file", "warning", w)
 	}
@@ -61,6 +67,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		v   string
 	}{
 		{&s.InternalAddr, opts.InternalAddr}, {&s.ExternalAddr, opts.ExternalAddr}, {&s.AdminAddr, opts.AdminAddr},
+		{&s.ConsoleAddr, opts.ConsoleAddr},
 	} {
 		if o.v != "" {
 			*o.dst = o.v
@@ -97,7 +104,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer os.Remove(filepath.Join(opts.Dir, datadir.RunDir, datadir.RunFile))
 	return run(ctx, d, lns, h, log, func() {
-		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "data", opts.Dir)
+		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "console", ri.Console, "data", opts.Dir)
 		if opts.Ready != nil {
 			opts.Ready(ri)
 		}
@@ -166,9 +173,9 @@ func (d *deps) accounts() ntlm.Accounts {
 	return storeAccounts{st: d.store, domains: serviceDomains(d.settings.Domain)}
 }
 
-// listeners are the three bound listeners.
+// listeners are the bound listeners; console is nil when it is off.
 type listeners struct {
-	internal, external, admin net.Listener
+	internal, external, admin, console net.Listener
 }
 
 // bind binds every listener first, so a port in use fails the start
@@ -181,7 +188,11 @@ func bind(ctx context.Context, s datadir.Settings) (*listeners, error) {
 		ln         *net.Listener
 	}{
 		{"internal", s.InternalAddr, &l.internal}, {"external", s.ExternalAddr, &l.external}, {"admin", s.AdminAddr, &l.admin},
+		{"console", s.ConsoleAddr, &l.console},
 	} {
+		if b.name == "console" && b.addr == "" {
+			continue // no console
+		}
 		ln, err := lc.Listen(ctx, "tcp", b.addr)
 		if err != nil {
 			l.Close()
@@ -194,7 +205,7 @@ func bind(ctx context.Context, s datadir.Settings) (*listeners, error) {
 
 // Close closes the listeners still open.
 func (l *listeners) Close() {
-	for _, ln := range []net.Listener{l.internal, l.external, l.admin} {
+	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.console} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -202,8 +213,12 @@ func (l *listeners) Close() {
 }
 
 func (l *listeners) runInfo() datadir.RunInfo {
-	return datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(),
+	ri := datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(),
 		Internal: l.internal.Addr().String(), External: l.external.Addr().String(), Admin: l.admin.Addr().String()}
+	if l.console != nil {
+		ri.Console = l.console.Addr().String()
+	}
+	return ri
 }
 
 // handlers are the servers of the three listeners and what runs beside
@@ -214,6 +229,8 @@ type handlers struct {
 	internal  *http.Server
 	external  *http.Server
 	admin     grpcServer
+	console   *console.Console
+	consoleHS *http.Server // nil without a console
 	acceptor  *ntlm.Acceptor
 	limiter   *signin.Limiter
 	scheduler func(context.Context)
@@ -255,14 +272,26 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
 		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyring, KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
 		Listeners: func() []service.Listener {
-			return []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
+			ls := []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
+			if ri.Console != "" {
+				ls = append(ls, service.Listener{Name: "console", Address: "https://" + browsable(ri.Console) + "/"})
+			}
+			return ls
 		},
+		Settings:     func() []service.Setting { return settingEntries(s) },
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
 		Issuer:       d.certs,
 		Warnings: func() []string {
 			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), s.Warnings...)
 		},
 	}
+	// One limiter for every sign-in, NTLM at the edge, Basic on the LAN
+	// and the console, so that they count against the same budgets.
+	limiter, err := newLimiter(s, log.With("component", "signin"))
+	if err != nil {
+		return nil, err
+	}
+	svcCfg.Limiter = limiter
 	adminTLS := d.certs.AdminServerTLSConfig()
 	if d.ldap != nil {
 		svcCfg.Directory = directoryAdmins{d.ldap}
@@ -270,10 +299,9 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	}
 	svc := service.New(d.store, svcCfg)
 	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin"), HandshakeTimeout: handshakeTimeout})
-
-	// One limiter for both device sign-ins, NTLM at the edge and Basic on
-	// the LAN, so that they count against the same budgets.
-	limiter, err := newLimiter(s, log.With("component", "signin"))
+	web, err := console.New(svc, console.Config{Logger: log.With("component", "console"), IdleTimeout: s.ConsoleIdleTimeout,
+		SessionLifetime: s.ConsoleSessionLifetime, ClientAddress: limiter.ClientAddress, SpoolDir: svcCfg.SpoolDir,
+		MaxUploadBytes: s.MaxImportBytes, Version: Version()})
 	if err != nil {
 		return nil, err
 	}
@@ -287,8 +315,13 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
 	st := d.store
 	schedLog := log.With("component", "scheduler")
+	var consoleHS *http.Server
+	if ri.Console != "" {
+		consoleHS = &http.Server{Handler: web, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout, MaxHeaderBytes: maxHeaderBytes,
+			IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
+	}
 	return &handlers{
-		device: dev, svc: svc, acceptor: acceptor, limiter: limiter,
+		device: dev, svc: svc, acceptor: acceptor, limiter: limiter, console: web, consoleHS: consoleHS,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog,
 			HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreams, WriteByteTimeout: s.DownloadStallTimeout}},
@@ -331,6 +364,10 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g.Go("internal listener", func() error { return h.internal.ServeTLS(lns.internal, "", "") })
 	g.Go("external listener", func() error { return h.external.ServeTLS(lns.external, "", "") })
 	g.Go("admin listener", func() error { return h.admin.Serve(lns.admin) })
+	if h.consoleHS != nil {
+		g.Go("console listener", func() error { return h.consoleHS.ServeTLS(lns.console, "", "") })
+		g.Go("console", func() error { h.console.Run(gctx); return nil })
+	}
 	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
 	g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
@@ -345,6 +382,9 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	go func() { h.admin.GracefulStop(); close(stopped) }()
 	h.internal.Shutdown(shutCtx)
 	h.external.Shutdown(shutCtx)
+	if h.consoleHS != nil {
+		h.consoleHS.Shutdown(shutCtx)
+	}
 	select {
 	case <-stopped:
 	case <-shutCtx.Done():
@@ -352,6 +392,30 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 		<-stopped
 	}
 	return g.Wait()
+}
+
+// browsable turns a listen address into one a browser on this host can
+// open: an unspecified host (":9444", "0.0.0.0:9444") is the loopback
+// address, which the server certificate covers.
+func browsable(addr string) string {
+	host, port, err := net.SplitHostPort(addr)
+	if err != nil {
+		return addr
+	}
+	if ip := net.ParseIP(host); host == "" || (ip != nil && ip.IsUnspecified()) {
+		host = "127.0.0.1"
+	}
+	return net.JoinHostPort(host, port)
+}
+
+// settingEntries are the settings the service runs with, for the
+// console's read-only view.
+func settingEntries(s datadir.Settings) []service.Setting {
+	var out []service.Setting
+	for _, e := range s.Entries() {
+		out = append(out, service.Setting{Key: e.Key, Value: e.Value, Default: e.Default, Help: e.Help})
+	}
+	return out
 }
 
 // cleanTmp removes uploads a previous run left behind.

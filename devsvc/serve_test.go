@@ -87,7 +87,7 @@ func serveWith(t *testing.T, edit func(*datadir.Settings), raw string, seed func
 	ready := make(chan datadir.RunInfo, 1)
 	done := make(chan error, 1)
 	go func() {
-		done <- Serve(ctx, ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0",
+		done <- Serve(ctx, ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ConsoleAddr: "127.0.0.1:0",
 			Ready: func(ri datadir.RunInfo) { ready <- ri }})
 	}()
 	r := &running{dir: dir}
@@ -401,7 +401,7 @@ func TestServePortInUse(t *testing.T) {
 	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain}); err != nil {
 		t.Fatal(err)
 	}
-	err = Serve(t.Context(), ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: ln.Addr().String(), AdminAddr: "127.0.0.1:0"})
+	err = Serve(t.Context(), ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: ln.Addr().String(), AdminAddr: "127.0.0.1:0", ConsoleAddr: "127.0.0.1:0"})
 	if err == nil || !strings.Contains(err.Error(), "external_addr") || !strings.Contains(err.Error(), "--external-addr") {
 		t.Errorf("Serve on a taken port = %v, want an error naming external_addr and --external-addr", err)
 	}
@@ -489,5 +489,62 @@ func TestStallSettings(t *testing.T) {
 				t.Errorf("dropped after %v, want about %v", d, tt.within)
 			}
 		})
+	}
+}
+
+// TestServeConsole: the console is served on its own listener with the
+// server certificate, which a browser on this host verifies against the
+// CA at 127.0.0.1 and localhost; status lists it; and its sign-ins count
+// against the settings' lockout (signin_max_failures).
+func TestServeConsole(t *testing.T) {
+	r := serve(t, func(s *datadir.Settings) { s.SignInMaxFailures = 2 }, nil)
+	if r.ri.Console == "" {
+		t.Fatal("no console in the run file")
+	}
+	adm := r.admin(t)
+	if _, err := adm.AddConsoleAdmin(t.Context(), "alice", "admin", "correct horse battery staple"); err != nil {
+		t.Fatal(err)
+	}
+	_, port, _ := net.SplitHostPort(r.ri.Console)
+	browser := &http.Client{
+		Transport:     &http.Transport{TLSClientConfig: &tls.Config{RootCAs: r.cs.CertPool()}},
+		CheckRedirect: func(*http.Request, []*http.Request) error { return http.ErrUseLastResponse },
+	}
+	t.Cleanup(browser.CloseIdleConnections)
+	for _, host := range []string{"127.0.0.1", "localhost"} {
+		resp, err := browser.Get("https://" + net.JoinHostPort(host, port) + "/signin")
+		if err != nil {
+			t.Fatalf("GET the sign-in at %s: %v (the server certificate must cover it)", host, err)
+		}
+		resp.Body.Close()
+		if resp.StatusCode != http.StatusOK || !strings.Contains(resp.Header.Get("Content-Security-Policy"), "default-src 'self'") {
+			t.Errorf("GET the sign-in at %s: %s, CSP %q", host, resp.Status, resp.Header.Get("Content-Security-Policy"))
+		}
+	}
+	st, err := adm.Status(t.Context())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !slices.Contains(st.Listeners, adminapi.Listener{Name: "console", Address: "https://127.0.0.1:" + port + "/"}) {
+		t.Errorf("status listeners = %+v, want the console's URL", st.Listeners)
+	}
+	signIn := func(pw string) int {
+		resp, err := browser.PostForm("https://127.0.0.1:"+port+"/signin", url.Values{"user": {"alice"}, "password": {pw}})
+		if err != nil {
+			t.Fatal(err)
+		}
+		resp.Body.Close()
+		return resp.StatusCode
+	}
+	if code := signIn("correct horse battery staple"); code != http.StatusSeeOther {
+		t.Fatalf("signing in: %d, want 303", code)
+	}
+	for range 2 {
+		if code := signIn("wrong horse battery staple"); code != http.StatusUnauthorized {
+			t.Fatalf("a wrong password: %d, want 401", code)
+		}
+	}
+	if code := signIn("correct horse battery staple"); code != http.StatusUnauthorized {
+		t.Errorf("the right password after signin_max_failures = 2 wrong ones: %d, want 401 (locked)", code)
 	}
 }

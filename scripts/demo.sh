@@ -66,7 +66,7 @@ step "devsvc init: data directory, private CA and certificates in $work"
 quietly "$DEVSVC" init --data "$OPENDUS_DATA" --domain contoso.com
 
 "$DEVSVC" serve --data "$OPENDUS_DATA" --internal-addr 127.0.0.1:0 --external-addr 127.0.0.1:0 \
-	--admin-addr 127.0.0.1:0 >>"$work/serve.log" 2>&1 &
+	--admin-addr 127.0.0.1:0 --console-addr 127.0.0.1:0 >>"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 150); do
 	if "$DEVSVC" status >/dev/null 2>&1; then break; fi

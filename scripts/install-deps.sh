@@ -7,12 +7,14 @@
 # systemd (systemd-analyze checks the unit), lintian (checks the Debian
 # package), groff-base (renders the man pages), zsh and fish (run the
 # completion scripts).
+# argon2 (the reference argon2id, checks the console's password hashes) and
+# chromium (the browser the console's browser tests drive, headless).
 #
 # Safe to run again: it installs only what is missing. Needs root (CI is).
 set -euo pipefail
 
-pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev systemd lintian groff-base zsh fish)
-bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto systemd-analyze lintian groff zsh fish)
+pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev systemd lintian groff-base zsh fish argon2 chromium)
+bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto systemd-analyze lintian groff zsh fish argon2 chromium)
 
 missing=()
 for i in "${!pkgs[@]}"; do

@@ -154,7 +154,7 @@ func statusError(err error) error {
 		code = codes.Canceled
 	case errors.Is(err, context.DeadlineExceeded):
 		code = codes.DeadlineExceeded
-	case errors.Is(err, service.ErrUnauthenticated):
+	case errors.Is(err, service.ErrUnauthenticated), errors.Is(err, service.ErrBadCredentials):
 		code = codes.Unauthenticated
 	case errors.Is(err, service.ErrForbidden):
 		code = codes.PermissionDenied

@@ -135,6 +135,7 @@ func TestStatusError(t *testing.T) {
 		service.ErrUnauthenticated:    codes.Unauthenticated,
 		service.ErrForbidden:          codes.PermissionDenied,
 		service.ErrNoRole:             codes.Internal, // wrapped in ErrForbidden when returned
+		service.ErrBadCredentials:     codes.Unauthenticated,
 		service.ErrInvalid:            codes.InvalidArgument,
 		service.ErrTooLarge:           codes.ResourceExhausted,
 		store.ErrNotFound:             codes.NotFound,

@@ -59,7 +59,7 @@ func init() {
 	commands = []*command{
 		initCmd, serveCmd,
 		importCmd, bundleCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
-		testDevicesCmd, accountsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
+		testDevicesCmd, accountsCmd, adminsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
 		certsCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }

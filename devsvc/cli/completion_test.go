@@ -165,6 +165,7 @@ func TestZshCompletion(t *testing.T) {
 func TestCompletionReadsTheUsage(t *testing.T) {
 	want := map[string]compCommand{
 		"accounts":    {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
+		"admins":      {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
 		"bundle":      {Subs: []string{"pack", "check", "describe"}, Args: "file"},
 		"cab":         {Subs: []string{"list", "extract", "test", "pack"}, Args: "file"},
 		"certs":       {Subs: []string{"list", "renew", "export", "issue", "revoke"}},

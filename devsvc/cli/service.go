@@ -108,20 +108,23 @@ Examples:
 
 var serveCmd = &command{
 	name: "serve", args: "--data DIR [flags]",
-	summary: "run the service: device listeners and the admin API",
+	summary: "run the service: device listeners, the admin API and the web console",
 	help: `Runs until interrupted (Ctrl-C or SIGTERM), then shuts down gracefully.
 Listener addresses come from DIR/devsvc.conf unless given here; port 0 picks a
 free port, and DIR/run/serve.json tells the admin commands where it went.
 Under systemd (the opendus unit, Type=notify) it tells systemd when it is
 ready and when it stops, and pings the watchdog (docs/operations.md).
+The web console is at https://127.0.0.1:9444/ by default (console_addr); sign
+in with an account of devsvc admins add.
 
 Example:
   devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		var o struct{ internal, external, admin, logLevel, logFormat string }
+		var o struct{ internal, external, admin, console, logLevel, logFormat string }
 		fs.StringVar(&o.internal, "internal-addr", "", "LAN listener `ADDR` (default from settings, :443)")
 		fs.StringVar(&o.external, "external-addr", "", "edge listener `ADDR`, NTLM (default :4443)")
 		fs.StringVar(&o.admin, "admin-addr", "", "admin API `ADDR` (default 127.0.0.1:9443)")
+		fs.StringVar(&o.console, "console-addr", "", "web console `ADDR` (default 127.0.0.1:9444); off: no console")
 		fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
 		fs.StringVar(&o.logFormat, "log-format", "text", "`FORMAT`: text or json")
 		return func(ctx context.Context, e *env, args []string) error {
@@ -144,7 +147,7 @@ Example:
 			}
 			log := slog.New(h)
 			return serveNotified(ctx, log, devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
-				ExternalAddr: o.external, AdminAddr: o.admin, Logger: log})
+				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, Logger: log})
 		}
 	},
 }

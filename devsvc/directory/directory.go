@@ -17,6 +17,7 @@ import (
 	"github.com/go-ldap/ldap/v3"
 
 	"github.com/opendus/opendus/ntlm"
+	"github.com/opendus/opendus/signin"
 )
 
 // Defaults of the Config fields.
@@ -349,6 +350,19 @@ func (d *Directory) LookupNT(ctx context.Context, domain, user string) (ntlm.Acc
 	}
 	d.cache.put(key, acct, true)
 	return acct, nil
+}
+
+// AccountKey returns the sign-in limiter's key (signin.AccountKey) of
+// the account user names, found as LookupNT and Authenticate find it
+// (user@domain and domain\user too): the canonical domain and the name.
+// A password sign-in and the NTLM sign-ins of one account thus count
+// against one lockout. ok is false for a name no account can have.
+func (d *Directory) AccountKey(user string) (key string, ok bool) {
+	name, ok := d.accountName("", user)
+	if !ok {
+		return "", false
+	}
+	return signin.AccountKey(d.domain, name), true
 }
 
 // account reads the NTLM account from a user entry.

@@ -18,6 +18,7 @@ import (
 	"github.com/opendus/opendus/ntlm"
 
 	"github.com/opendus/opendus/internal/clocktest"
+	"github.com/opendus/opendus/signin"
 )
 
 func TestLookupNT(t *testing.T) {
@@ -91,6 +92,29 @@ func TestLookupNT(t *testing.T) {
 				})
 			}
 		})
+	}
+}
+
+// TestAccountKey checks that a password sign-in names an account by the
+// key its NTLM sign-ins count against, however the name is spelled.
+func TestAccountKey(t *testing.T) {
+	e := newEnv(t)
+	d := open(t, e.config(false))
+	for _, user := range []string{"alice", "ALICE", "alice@example.com", `OPENDUS\alice`, "bob", "carol"} {
+		name := strings.ToLower(strings.TrimSuffix(strings.TrimPrefix(strings.ToLower(user), `opendus\`), "@example.com"))
+		acct, err := d.LookupNT(t.Context(), "", name)
+		if err != nil {
+			t.Fatal(err)
+		}
+		want := signin.AccountKey(acct.Domain, acct.User)
+		if got, ok := d.AccountKey(user); !ok || got != want {
+			t.Errorf("AccountKey(%q) = %q, %v; want %q, the key of its NTLM sign-ins", user, got, ok, want)
+		}
+	}
+	for _, user := range []string{"", "*", "alice@evil.example", " alice"} {
+		if got, ok := d.AccountKey(user); ok {
+			t.Errorf("AccountKey(%q) = %q, true; want no account", user, got)
+		}
 	}
 }
 

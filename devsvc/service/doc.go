@@ -16,6 +16,20 @@
 // admin asking for a change is ErrForbidden. A transport never decides
 // what a role may do.
 //
+// # Console admins and sign-in
+//
+// The web console's own accounts (AddConsoleAdmin, SetConsoleAdminPassword,
+// SetConsoleAdminDisabled, RemoveConsoleAdmin, ConsoleAdmins) are kept in
+// the store with only an argon2id hash of the password (package passhash),
+// at least MinPasswordLength characters. ConsoleSignIn checks a console
+// admin's password, else a directory account's when the service has a
+// directory, through the sign-in limiter the device sign-ins share
+// (Config.Limiter): wrong passwords lock the account, refusals slow the
+// address, and every refusal reads the same. A console session asks
+// ConsolePrincipal at every request, so that disabling or removing a
+// console admin ends its sessions at once. Hashes are computed at most
+// Config.MaxConcurrentHashes at a time.
+//
 // # Admin certificates
 //
 // The service keeps a registry of the admin client certificates it issued
@@ -46,5 +60,6 @@
 // Operations return the store's and firmware's sentinel errors (wrapped
 // with context) and this package's: ErrUnauthenticated, ErrForbidden,
 // ErrInvalid (a request or bundle that cannot be accepted as it is) and
-// ErrTooLarge. Each transport maps them in one function.
+// ErrTooLarge; a sign-in from a slowed address with too many refusals
+// pending wraps signin.ErrBusy. Each transport maps them in one function.
 package service

@@ -139,6 +139,15 @@ func (s *Service) History(ctx context.Context, since uint64, limit int) ([]firmw
 	return s.st.History(ctx, since, limit)
 }
 
+// LastSeq returns the number of the newest history event (0 for none),
+// so that a transport can read the history backwards from it.
+func (s *Service) LastSeq(ctx context.Context) (uint64, error) {
+	if _, err := s.look(ctx); err != nil {
+		return 0, err
+	}
+	return s.st.Catalog().Seq(), nil
+}
+
 // Backup writes a consistent copy of the database to w.
 func (s *Service) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	if _, err := s.change(ctx, "take a backup"); err != nil {
@@ -195,6 +204,24 @@ func inventoryWarning(h store.InventoryHealth) string {
 	return fmt.Sprintf("the device inventory cannot be written since %s (%v): check-ins and status reports are answered 503 until it can, "+
 		"and %d accepted before wait to be written; free space on the data directory's disk (the service retries by itself)",
 		h.Since.Format(time.RFC3339), h.Err, h.Held)
+}
+
+// Setting is one setting the service runs with, for Settings: its key in
+// the settings file, its value, its default and what it means.
+type Setting struct {
+	Key, Value, Default, Help string
+}
+
+// Settings returns the settings the service runs with (Config.Settings),
+// for an admin to read.
+func (s *Service) Settings(ctx context.Context) ([]Setting, error) {
+	if _, err := s.look(ctx); err != nil {
+		return nil, err
+	}
+	if s.cfg.Settings == nil {
+		return nil, nil
+	}
+	return s.cfg.Settings(), nil
 }
 
 // Now is the service's clock, for transports that show times.

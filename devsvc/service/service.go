@@ -5,9 +5,13 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime"
+	"sync"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/passhash"
+	"github.com/opendus/opendus/signin"
 )
 
 // Errors of the service layer; see the package documentation.
@@ -64,7 +68,12 @@ func PrincipalFrom(ctx context.Context) (Principal, bool) {
 
 // Authenticator signs admins in with a directory account (user name and
 // password) and says which role their group membership gives them. It
-// returns ErrNoRole for a valid account in neither admin group.
+// returns ErrNoRole for a valid account in neither admin group, and an
+// error wrapping ErrBadCredentials when it refuses the name or password;
+// any other error means it could not check them. It may also implement
+// AccountKey(user string) (key string, ok bool), the sign-in limiter's key
+// of the account a user name names, so that console sign-ins count
+// against the lockout of the account's other sign-ins (NTLM).
 type Authenticator interface {
 	AuthenticateAdmin(ctx context.Context, user, password string) (Role, error)
 }
@@ -107,6 +116,21 @@ type Config struct {
 	// Issuer, if set, signs the admin certificates IssueAdminCert
 	// issues; without one, issuing is refused.
 	Issuer CertIssuer
+	// Limiter counts the failed console sign-ins (ConsoleSignIn): give it
+	// the limiter of the device sign-ins, so that every sign-in of the
+	// service counts against the same lockouts. nil: one of the service's
+	// own, with signin's defaults.
+	Limiter *signin.Limiter
+	// PasswordParams are the argon2id parameters of new console admin
+	// passwords; zero: passhash.Default. Hashes keep their own, so a
+	// change applies to passwords set from then on.
+	PasswordParams passhash.Params
+	// MaxConcurrentHashes bounds the password hashes computed at once
+	// (each takes PasswordParams.Memory); default GOMAXPROCS.
+	MaxConcurrentHashes int
+	// Settings, if set, returns the settings the service runs with, for
+	// Settings.
+	Settings func() []Setting
 }
 
 // Service runs the admin operations over a store.
@@ -114,6 +138,11 @@ type Service struct {
 	cfg     Config
 	st      *store.Store
 	started time.Time
+	limiter *signin.Limiter
+	hashes  chan struct{} // a slot per password hash computed now
+
+	dummyOnce sync.Once
+	dummy     string // a hash to verify against when there is no account
 }
 
 // New returns the service layer over st.
@@ -133,7 +162,17 @@ func New(st *store.Store, cfg Config) *Service {
 	if cfg.KeyringSetting == "" {
 		cfg.KeyringSetting = "rpm_keyring"
 	}
-	return &Service{cfg: cfg, st: st, started: cfg.Now()}
+	if cfg.PasswordParams == (passhash.Params{}) {
+		cfg.PasswordParams = passhash.Default
+	}
+	if cfg.MaxConcurrentHashes <= 0 {
+		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
+	}
+	lim := cfg.Limiter
+	if lim == nil {
+		lim = signin.New(signin.Config{Now: cfg.Now, Logger: cfg.Logger})
+	}
+	return &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
 }
 
 // SignIn checks a directory account's password and returns the principal

@@ -65,7 +65,7 @@ func importTree(t *testing.T, svc *service.Service, p service.Principal, v, cont
 // without an admin role, as a read-only admin and as an admin: only the
 // admin changes anything, and the read-only admin may look.
 func TestAuthorization(t *testing.T) {
-	svc, st := newService(t, service.Config{})
+	svc, st := newService(t, service.Config{PasswordParams: cheapHash})
 	if err := importTree(t, svc, admin, "4.0.7577.4372", "image"); err != nil {
 		t.Fatal(err)
 	}
@@ -116,6 +116,19 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"RevokeAdminCert", true, func(ctx context.Context) error { _, err := svc.RevokeAdminCert(ctx, "ops", ""); return err }},
 		{"Backup", true, func(ctx context.Context) error { _, err := svc.Backup(ctx, io.Discard); return err }},
+		{"LastSeq", false, func(ctx context.Context) error { _, err := svc.LastSeq(ctx); return err }},
+		{"ConsoleAdmins", false, func(ctx context.Context) error { _, err := svc.ConsoleAdmins(ctx); return err }},
+		{"Settings", false, func(ctx context.Context) error { _, err := svc.Settings(ctx); return err }},
+		{"AddConsoleAdmin", true, func(ctx context.Context) error {
+			_, err := svc.AddConsoleAdmin(ctx, "dave", service.RoleAdmin, "a long enough passphrase")
+			return err
+		}},
+		{"SetConsoleAdminPassword", true, func(ctx context.Context) error {
+			_, err := svc.SetConsoleAdminPassword(ctx, "dave", "another long passphrase")
+			return err
+		}},
+		{"SetConsoleAdminDisabled", true, func(ctx context.Context) error { _, err := svc.SetConsoleAdminDisabled(ctx, "dave", true); return err }},
+		{"RemoveConsoleAdmin", true, func(ctx context.Context) error { return svc.RemoveConsoleAdmin(ctx, "dave") }},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {

@@ -22,11 +22,13 @@
 //	history      8-byte big-endian number -> firmware.Event
 //	admincerts   serial (lower-case hex) -> firmware.AdminCert, the registry
 //	             of admin certificates the admin API checks every call against
+//	consoleadmins lower-case name -> the web console's accounts: role,
+//	             argon2id hash of the password (never the password), disabled
 //
-// A bucket added since a schema version (admincerts) is created by Open
-// without a migration: an older program ignores it (and so does not check
-// revocations: do not run one on a data directory that has revoked
-// certificates).
+// A bucket added since a schema version (admincerts, consoleadmins) is
+// created by Open without a migration: an older program ignores it (and so
+// does not check revocations: do not run one on a data directory that has
+// revoked certificates; nor does it serve the console).
 // Open refuses a database whose schema version is newer than this package's
 // (ErrSchema) and upgrades an older one inside one transaction (migrate).
 // Every file-system access under DeviceUpdateFiles goes through an os.Root,
@@ -36,7 +38,8 @@
 // # History
 //
 // Every catalog change (import, approve, reject, restore, withdraw, remove,
-// purge, test devices, accounts, admin certificates issued and revoked)
+// purge, test devices, accounts, admin certificates issued and revoked,
+// console admins added, changed, disabled, enabled and removed)
 // appends its events to the history, numbered by
 // the history bucket's one sequence, in the same transaction as the change.
 // The numbers are therefore gapless and in commit order, and a mirror can

@@ -10,6 +10,7 @@ import (
 	"os"
 	"path/filepath"
 	"sort"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -194,6 +195,18 @@ func checkConsistent(t testing.TB, s *Store) {
 		}
 		if got, err := s.AdminCert(ctx, c.Serial); err != nil || got.Serial != c.Serial {
 			t.Errorf("admin certificate %s is listed but not found by its serial: %v", c.Serial, err)
+		}
+	}
+	admins, err := s.ConsoleAdmins(ctx)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, a := range admins {
+		if err := validConsoleAdmin(a); err != nil || a.Created.IsZero() || a.Updated.Before(a.Created) {
+			t.Errorf("console admin record %+v is invalid: %v", a, err)
+		}
+		if got, err := s.ConsoleAdmin(ctx, strings.ToUpper(a.Name)); err != nil || got != a {
+			t.Errorf("console admin %s is listed as %+v but found by its name as %+v, %v", a.Name, a, got, err)
 		}
 	}
 }

@@ -83,8 +83,10 @@ var (
 	bucketDevices     = []byte("devices")     // device key -> firmware.Device
 	bucketHistory     = []byte("history")     // 8-byte big-endian seq -> firmware.Event; its sequence is the history number
 	bucketAdminCerts  = []byte("admincerts")  // serial (lower-case hex) -> firmware.AdminCert
-	allBuckets        = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts}
-	keySchema         = []byte("schema")
+	// bucketConsoleAdmins: lower-case name -> consoleAdminRecord
+	bucketConsoleAdmins = []byte("consoleadmins")
+	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts, bucketConsoleAdmins}
+	keySchema           = []byte("schema")
 )
 
 // Event actions recorded in the history.

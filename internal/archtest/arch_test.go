@@ -20,11 +20,11 @@ var floors = []struct {
 	pkgs []string // paths relative to the module; "dir/..." is a subtree
 }{
 	{"vocabulary", []string{"firmware"}},
-	{"libraries", []string{"signin", "ntlm", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
+	{"libraries", []string{"signin", "passhash", "ntlm", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
 	{"devices", []string{"simulator", "device-sim"}},
 	{"service parts", []string{"devsvc/store", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/adminapi/adminpb"}},
 	{"service layer", []string{"devsvc/service"}},
-	{"transports", []string{"devsvc/adminapi"}},
+	{"transports", []string{"devsvc/adminapi", "devsvc/console"}},
 	{"composition", []string{"devsvc"}},
 	{"commands", []string{"devsvc/cli", "cmd/..."}},
 	{"end-to-end tests", []string{"e2e"}},
@@ -42,6 +42,9 @@ var owners = map[string][]string{
 	"github.com/sassoftware/go-rpmutils": {"cabingest/rpm", "cabingest/rpm/rpmtest"},
 	"github.com/ProtonMail/go-crypto":    {"cabingest/rpm", "cabingest/rpm/rpmtest"},
 	"golang.org/x/term":                  {"devsvc/cli"},
+	"golang.org/x/crypto":                {"passhash"},
+	// Tests only: the browser tests drive Chromium through it.
+	"github.com/chromedp": {"e2e"},
 }
 
 // Packages a device must never link: the server's store, API and

@@ -116,7 +116,7 @@ func InitIn(t testing.TB, dir, domain string) (bin string) {
 func Start(t testing.TB, bin, dir string, extraArgs ...string) *Service {
 	t.Helper()
 	args := append([]string{"serve", "--data", dir, "--internal-addr", "127.0.0.1:0",
-		"--external-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--log-format", "json"}, extraArgs...)
+		"--external-addr", "127.0.0.1:0", "--admin-addr", "127.0.0.1:0", "--console-addr", "127.0.0.1:0", "--log-format", "json"}, extraArgs...)
 	cmd := exec.Command(bin, args...)
 	s := &Service{Bin: bin, Dir: dir, cmd: cmd, logs: &syncBuffer{}, done: make(chan error, 1)}
 	pr, pw := io.Pipe()

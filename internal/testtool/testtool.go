@@ -32,6 +32,8 @@ var packages = map[string]string{
 	"gpg":        "gnupg",
 	"rpmsign":    "rpm",
 	"openssl":    "openssl",
+	"argon2":     "argon2",
+	"chromium":   "chromium",
 
 	// Packaging: the unit, the Debian package, man pages, completion.
 	"systemd-analyze": "systemd",

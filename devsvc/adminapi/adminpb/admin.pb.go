@@ -2918,6 +2918,406 @@ func (x *RevokeAdminCertificateRequest) GetReason() string {
 	return ""
 }
 
+type ConsoleAdmin struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"` // admin or readonly
+	Disabled      bool                   `protobuf:"varint,3,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=created,proto3" json:"created,omitempty"`
+	Updated       *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=updated,proto3" json:"updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ConsoleAdmin) Reset() {
+	*x = ConsoleAdmin{}
+	mi := &file_admin_proto_msgTypes[47]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ConsoleAdmin) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ConsoleAdmin) ProtoMessage() {}
+
+func (x *ConsoleAdmin) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[47]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ConsoleAdmin.ProtoReflect.Descriptor instead.
+func (*ConsoleAdmin) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{47}
+}
+
+func (x *ConsoleAdmin) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *ConsoleAdmin) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *ConsoleAdmin) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+func (x *ConsoleAdmin) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *ConsoleAdmin) GetUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+type AddConsoleAdminRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Role          string                 `protobuf:"bytes,2,opt,name=role,proto3" json:"role,omitempty"`
+	Password      string                 `protobuf:"bytes,3,opt,name=password,proto3" json:"password,omitempty"` // at least 15 characters
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *AddConsoleAdminRequest) Reset() {
+	*x = AddConsoleAdminRequest{}
+	mi := &file_admin_proto_msgTypes[48]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *AddConsoleAdminRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*AddConsoleAdminRequest) ProtoMessage() {}
+
+func (x *AddConsoleAdminRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[48]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use AddConsoleAdminRequest.ProtoReflect.Descriptor instead.
+func (*AddConsoleAdminRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{48}
+}
+
+func (x *AddConsoleAdminRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *AddConsoleAdminRequest) GetRole() string {
+	if x != nil {
+		return x.Role
+	}
+	return ""
+}
+
+func (x *AddConsoleAdminRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type SetConsoleAdminPasswordRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Password      string                 `protobuf:"bytes,2,opt,name=password,proto3" json:"password,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConsoleAdminPasswordRequest) Reset() {
+	*x = SetConsoleAdminPasswordRequest{}
+	mi := &file_admin_proto_msgTypes[49]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConsoleAdminPasswordRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConsoleAdminPasswordRequest) ProtoMessage() {}
+
+func (x *SetConsoleAdminPasswordRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[49]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConsoleAdminPasswordRequest.ProtoReflect.Descriptor instead.
+func (*SetConsoleAdminPasswordRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{49}
+}
+
+func (x *SetConsoleAdminPasswordRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetConsoleAdminPasswordRequest) GetPassword() string {
+	if x != nil {
+		return x.Password
+	}
+	return ""
+}
+
+type ListConsoleAdminsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsoleAdminsRequest) Reset() {
+	*x = ListConsoleAdminsRequest{}
+	mi := &file_admin_proto_msgTypes[50]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsoleAdminsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsoleAdminsRequest) ProtoMessage() {}
+
+func (x *ListConsoleAdminsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[50]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsoleAdminsRequest.ProtoReflect.Descriptor instead.
+func (*ListConsoleAdminsRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{50}
+}
+
+type ListConsoleAdminsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Admins        []*ConsoleAdmin        `protobuf:"bytes,1,rep,name=admins,proto3" json:"admins,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListConsoleAdminsReply) Reset() {
+	*x = ListConsoleAdminsReply{}
+	mi := &file_admin_proto_msgTypes[51]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListConsoleAdminsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListConsoleAdminsReply) ProtoMessage() {}
+
+func (x *ListConsoleAdminsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[51]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListConsoleAdminsReply.ProtoReflect.Descriptor instead.
+func (*ListConsoleAdminsReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{51}
+}
+
+func (x *ListConsoleAdminsReply) GetAdmins() []*ConsoleAdmin {
+	if x != nil {
+		return x.Admins
+	}
+	return nil
+}
+
+type SetConsoleAdminDisabledRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Disabled      bool                   `protobuf:"varint,2,opt,name=disabled,proto3" json:"disabled,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SetConsoleAdminDisabledRequest) Reset() {
+	*x = SetConsoleAdminDisabledRequest{}
+	mi := &file_admin_proto_msgTypes[52]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SetConsoleAdminDisabledRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SetConsoleAdminDisabledRequest) ProtoMessage() {}
+
+func (x *SetConsoleAdminDisabledRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[52]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SetConsoleAdminDisabledRequest.ProtoReflect.Descriptor instead.
+func (*SetConsoleAdminDisabledRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{52}
+}
+
+func (x *SetConsoleAdminDisabledRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *SetConsoleAdminDisabledRequest) GetDisabled() bool {
+	if x != nil {
+		return x.Disabled
+	}
+	return false
+}
+
+type RemoveConsoleAdminRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveConsoleAdminRequest) Reset() {
+	*x = RemoveConsoleAdminRequest{}
+	mi := &file_admin_proto_msgTypes[53]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveConsoleAdminRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveConsoleAdminRequest) ProtoMessage() {}
+
+func (x *RemoveConsoleAdminRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[53]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveConsoleAdminRequest.ProtoReflect.Descriptor instead.
+func (*RemoveConsoleAdminRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{53}
+}
+
+func (x *RemoveConsoleAdminRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RemoveConsoleAdminReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveConsoleAdminReply) Reset() {
+	*x = RemoveConsoleAdminReply{}
+	mi := &file_admin_proto_msgTypes[54]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveConsoleAdminReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveConsoleAdminReply) ProtoMessage() {}
+
+func (x *RemoveConsoleAdminReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[54]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveConsoleAdminReply.ProtoReflect.Descriptor instead.
+func (*RemoveConsoleAdminReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{54}
+}
+
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
@@ -3126,7 +3526,29 @@ const file_admin_proto_rawDesc = "" +
 	"\fcertificates\x18\x01 \x03(\v2\".opendus.admin.v1.AdminCertificateR\fcertificates\"Y\n" +
 	"\x1dRevokeAdminCertificateRequest\x12 \n" +
 	"\vcertificate\x18\x01 \x01(\tR\vcertificate\x12\x16\n" +
-	"\x06reason\x18\x02 \x01(\tR\x06reason2\xd9\x0f\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xbe\x01\n" +
+	"\fConsoleAdmin\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
+	"\bdisabled\x18\x03 \x01(\bR\bdisabled\x124\n" +
+	"\acreated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\aupdated\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\\\n" +
+	"\x16AddConsoleAdminRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x12\n" +
+	"\x04role\x18\x02 \x01(\tR\x04role\x12\x1a\n" +
+	"\bpassword\x18\x03 \x01(\tR\bpassword\"P\n" +
+	"\x1eSetConsoleAdminPasswordRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bpassword\x18\x02 \x01(\tR\bpassword\"\x1a\n" +
+	"\x18ListConsoleAdminsRequest\"P\n" +
+	"\x16ListConsoleAdminsReply\x126\n" +
+	"\x06admins\x18\x01 \x03(\v2\x1e.opendus.admin.v1.ConsoleAdminR\x06admins\"P\n" +
+	"\x1eSetConsoleAdminDisabledRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
+	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"/\n" +
+	"\x19RemoveConsoleAdminRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x19\n" +
+	"\x17RemoveConsoleAdminReply2\xe9\x13\n" +
 	"\x05Admin\x12H\n" +
 	"\x06Status\x12\x1f.opendus.admin.v1.StatusRequest\x1a\x1d.opendus.admin.v1.StatusReply\x12Q\n" +
 	"\tListRules\x12\".opendus.admin.v1.ListRulesRequest\x1a .opendus.admin.v1.ListRulesReply\x12@\n" +
@@ -3152,7 +3574,12 @@ const file_admin_proto_rawDesc = "" +
 	"\x06Backup\x12\x1f.opendus.admin.v1.BackupRequest\x1a\x1d.opendus.admin.v1.BackupChunk0\x01\x12u\n" +
 	"\x15IssueAdminCertificate\x12..opendus.admin.v1.IssueAdminCertificateRequest\x1a,.opendus.admin.v1.IssueAdminCertificateReply\x12u\n" +
 	"\x15ListAdminCertificates\x12..opendus.admin.v1.ListAdminCertificatesRequest\x1a,.opendus.admin.v1.ListAdminCertificatesReply\x12m\n" +
-	"\x16RevokeAdminCertificate\x12/.opendus.admin.v1.RevokeAdminCertificateRequest\x1a\".opendus.admin.v1.AdminCertificateB4Z2github.com/opendus/opendus/devsvc/adminapi/adminpbb\x06proto3"
+	"\x16RevokeAdminCertificate\x12/.opendus.admin.v1.RevokeAdminCertificateRequest\x1a\".opendus.admin.v1.AdminCertificate\x12[\n" +
+	"\x0fAddConsoleAdmin\x12(.opendus.admin.v1.AddConsoleAdminRequest\x1a\x1e.opendus.admin.v1.ConsoleAdmin\x12k\n" +
+	"\x17SetConsoleAdminPassword\x120.opendus.admin.v1.SetConsoleAdminPasswordRequest\x1a\x1e.opendus.admin.v1.ConsoleAdmin\x12i\n" +
+	"\x11ListConsoleAdmins\x12*.opendus.admin.v1.ListConsoleAdminsRequest\x1a(.opendus.admin.v1.ListConsoleAdminsReply\x12k\n" +
+	"\x17SetConsoleAdminDisabled\x120.opendus.admin.v1.SetConsoleAdminDisabledRequest\x1a\x1e.opendus.admin.v1.ConsoleAdmin\x12l\n" +
+	"\x12RemoveConsoleAdmin\x12+.opendus.admin.v1.RemoveConsoleAdminRequest\x1a).opendus.admin.v1.RemoveConsoleAdminReplyB4Z2github.com/opendus/opendus/devsvc/adminapi/adminpbb\x06proto3"
 
 var (
 	file_admin_proto_rawDescOnce sync.Once
@@ -3167,66 +3594,74 @@ func file_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 47)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
 var file_admin_proto_goTypes = []any{
-	(ImportHeader_Kind)(0),                // 0: opendus.admin.v1.ImportHeader.Kind
-	(*Identity)(nil),                      // 1: opendus.admin.v1.Identity
-	(*Rule)(nil),                          // 2: opendus.admin.v1.Rule
-	(*ScheduleRequest)(nil),               // 3: opendus.admin.v1.ScheduleRequest
-	(*StatusRequest)(nil),                 // 4: opendus.admin.v1.StatusRequest
-	(*Listener)(nil),                      // 5: opendus.admin.v1.Listener
-	(*Certificate)(nil),                   // 6: opendus.admin.v1.Certificate
-	(*StatusReply)(nil),                   // 7: opendus.admin.v1.StatusReply
-	(*ListRulesRequest)(nil),              // 8: opendus.admin.v1.ListRulesRequest
-	(*ListRulesReply)(nil),                // 9: opendus.admin.v1.ListRulesReply
-	(*RuleRequest)(nil),                   // 10: opendus.admin.v1.RuleRequest
-	(*ImportRequest)(nil),                 // 11: opendus.admin.v1.ImportRequest
-	(*ImportHeader)(nil),                  // 12: opendus.admin.v1.ImportHeader
-	(*FileHeader)(nil),                    // 13: opendus.admin.v1.FileHeader
-	(*ImportResult)(nil),                  // 14: opendus.admin.v1.ImportResult
-	(*File)(nil),                          // 15: opendus.admin.v1.File
-	(*ImportReply)(nil),                   // 16: opendus.admin.v1.ImportReply
-	(*PurgeRequest)(nil),                  // 17: opendus.admin.v1.PurgeRequest
-	(*Update)(nil),                        // 18: opendus.admin.v1.Update
-	(*PurgeReply)(nil),                    // 19: opendus.admin.v1.PurgeReply
-	(*TestDevice)(nil),                    // 20: opendus.admin.v1.TestDevice
-	(*ListTestDevicesRequest)(nil),        // 21: opendus.admin.v1.ListTestDevicesRequest
-	(*ListTestDevicesReply)(nil),          // 22: opendus.admin.v1.ListTestDevicesReply
-	(*RemoveTestDeviceRequest)(nil),       // 23: opendus.admin.v1.RemoveTestDeviceRequest
-	(*RemoveTestDeviceReply)(nil),         // 24: opendus.admin.v1.RemoveTestDeviceReply
-	(*Account)(nil),                       // 25: opendus.admin.v1.Account
-	(*PutAccountRequest)(nil),             // 26: opendus.admin.v1.PutAccountRequest
-	(*ListAccountsRequest)(nil),           // 27: opendus.admin.v1.ListAccountsRequest
-	(*ListAccountsReply)(nil),             // 28: opendus.admin.v1.ListAccountsReply
-	(*SetAccountDisabledRequest)(nil),     // 29: opendus.admin.v1.SetAccountDisabledRequest
-	(*RemoveAccountRequest)(nil),          // 30: opendus.admin.v1.RemoveAccountRequest
-	(*RemoveAccountReply)(nil),            // 31: opendus.admin.v1.RemoveAccountReply
-	(*Module)(nil),                        // 32: opendus.admin.v1.Module
-	(*Device)(nil),                        // 33: opendus.admin.v1.Device
-	(*ListDevicesRequest)(nil),            // 34: opendus.admin.v1.ListDevicesRequest
-	(*ListDevicesReply)(nil),              // 35: opendus.admin.v1.ListDevicesReply
-	(*Event)(nil),                         // 36: opendus.admin.v1.Event
-	(*HistoryRequest)(nil),                // 37: opendus.admin.v1.HistoryRequest
-	(*HistoryReply)(nil),                  // 38: opendus.admin.v1.HistoryReply
-	(*BackupRequest)(nil),                 // 39: opendus.admin.v1.BackupRequest
-	(*BackupChunk)(nil),                   // 40: opendus.admin.v1.BackupChunk
-	(*InventoryStatus)(nil),               // 41: opendus.admin.v1.InventoryStatus
-	(*AdminCertificate)(nil),              // 42: opendus.admin.v1.AdminCertificate
-	(*IssueAdminCertificateRequest)(nil),  // 43: opendus.admin.v1.IssueAdminCertificateRequest
-	(*IssueAdminCertificateReply)(nil),    // 44: opendus.admin.v1.IssueAdminCertificateReply
-	(*ListAdminCertificatesRequest)(nil),  // 45: opendus.admin.v1.ListAdminCertificatesRequest
-	(*ListAdminCertificatesReply)(nil),    // 46: opendus.admin.v1.ListAdminCertificatesReply
-	(*RevokeAdminCertificateRequest)(nil), // 47: opendus.admin.v1.RevokeAdminCertificateRequest
-	(*timestamppb.Timestamp)(nil),         // 48: google.protobuf.Timestamp
+	(ImportHeader_Kind)(0),                 // 0: opendus.admin.v1.ImportHeader.Kind
+	(*Identity)(nil),                       // 1: opendus.admin.v1.Identity
+	(*Rule)(nil),                           // 2: opendus.admin.v1.Rule
+	(*ScheduleRequest)(nil),                // 3: opendus.admin.v1.ScheduleRequest
+	(*StatusRequest)(nil),                  // 4: opendus.admin.v1.StatusRequest
+	(*Listener)(nil),                       // 5: opendus.admin.v1.Listener
+	(*Certificate)(nil),                    // 6: opendus.admin.v1.Certificate
+	(*StatusReply)(nil),                    // 7: opendus.admin.v1.StatusReply
+	(*ListRulesRequest)(nil),               // 8: opendus.admin.v1.ListRulesRequest
+	(*ListRulesReply)(nil),                 // 9: opendus.admin.v1.ListRulesReply
+	(*RuleRequest)(nil),                    // 10: opendus.admin.v1.RuleRequest
+	(*ImportRequest)(nil),                  // 11: opendus.admin.v1.ImportRequest
+	(*ImportHeader)(nil),                   // 12: opendus.admin.v1.ImportHeader
+	(*FileHeader)(nil),                     // 13: opendus.admin.v1.FileHeader
+	(*ImportResult)(nil),                   // 14: opendus.admin.v1.ImportResult
+	(*File)(nil),                           // 15: opendus.admin.v1.File
+	(*ImportReply)(nil),                    // 16: opendus.admin.v1.ImportReply
+	(*PurgeRequest)(nil),                   // 17: opendus.admin.v1.PurgeRequest
+	(*Update)(nil),                         // 18: opendus.admin.v1.Update
+	(*PurgeReply)(nil),                     // 19: opendus.admin.v1.PurgeReply
+	(*TestDevice)(nil),                     // 20: opendus.admin.v1.TestDevice
+	(*ListTestDevicesRequest)(nil),         // 21: opendus.admin.v1.ListTestDevicesRequest
+	(*ListTestDevicesReply)(nil),           // 22: opendus.admin.v1.ListTestDevicesReply
+	(*RemoveTestDeviceRequest)(nil),        // 23: opendus.admin.v1.RemoveTestDeviceRequest
+	(*RemoveTestDeviceReply)(nil),          // 24: opendus.admin.v1.RemoveTestDeviceReply
+	(*Account)(nil),                        // 25: opendus.admin.v1.Account
+	(*PutAccountRequest)(nil),              // 26: opendus.admin.v1.PutAccountRequest
+	(*ListAccountsRequest)(nil),            // 27: opendus.admin.v1.ListAccountsRequest
+	(*ListAccountsReply)(nil),              // 28: opendus.admin.v1.ListAccountsReply
+	(*SetAccountDisabledRequest)(nil),      // 29: opendus.admin.v1.SetAccountDisabledRequest
+	(*RemoveAccountRequest)(nil),           // 30: opendus.admin.v1.RemoveAccountRequest
+	(*RemoveAccountReply)(nil),             // 31: opendus.admin.v1.RemoveAccountReply
+	(*Module)(nil),                         // 32: opendus.admin.v1.Module
+	(*Device)(nil),                         // 33: opendus.admin.v1.Device
+	(*ListDevicesRequest)(nil),             // 34: opendus.admin.v1.ListDevicesRequest
+	(*ListDevicesReply)(nil),               // 35: opendus.admin.v1.ListDevicesReply
+	(*Event)(nil),                          // 36: opendus.admin.v1.Event
+	(*HistoryRequest)(nil),                 // 37: opendus.admin.v1.HistoryRequest
+	(*HistoryReply)(nil),                   // 38: opendus.admin.v1.HistoryReply
+	(*BackupRequest)(nil),                  // 39: opendus.admin.v1.BackupRequest
+	(*BackupChunk)(nil),                    // 40: opendus.admin.v1.BackupChunk
+	(*InventoryStatus)(nil),                // 41: opendus.admin.v1.InventoryStatus
+	(*AdminCertificate)(nil),               // 42: opendus.admin.v1.AdminCertificate
+	(*IssueAdminCertificateRequest)(nil),   // 43: opendus.admin.v1.IssueAdminCertificateRequest
+	(*IssueAdminCertificateReply)(nil),     // 44: opendus.admin.v1.IssueAdminCertificateReply
+	(*ListAdminCertificatesRequest)(nil),   // 45: opendus.admin.v1.ListAdminCertificatesRequest
+	(*ListAdminCertificatesReply)(nil),     // 46: opendus.admin.v1.ListAdminCertificatesReply
+	(*RevokeAdminCertificateRequest)(nil),  // 47: opendus.admin.v1.RevokeAdminCertificateRequest
+	(*ConsoleAdmin)(nil),                   // 48: opendus.admin.v1.ConsoleAdmin
+	(*AddConsoleAdminRequest)(nil),         // 49: opendus.admin.v1.AddConsoleAdminRequest
+	(*SetConsoleAdminPasswordRequest)(nil), // 50: opendus.admin.v1.SetConsoleAdminPasswordRequest
+	(*ListConsoleAdminsRequest)(nil),       // 51: opendus.admin.v1.ListConsoleAdminsRequest
+	(*ListConsoleAdminsReply)(nil),         // 52: opendus.admin.v1.ListConsoleAdminsReply
+	(*SetConsoleAdminDisabledRequest)(nil), // 53: opendus.admin.v1.SetConsoleAdminDisabledRequest
+	(*RemoveConsoleAdminRequest)(nil),      // 54: opendus.admin.v1.RemoveConsoleAdminRequest
+	(*RemoveConsoleAdminReply)(nil),        // 55: opendus.admin.v1.RemoveConsoleAdminReply
+	(*timestamppb.Timestamp)(nil),          // 56: google.protobuf.Timestamp
 }
 var file_admin_proto_depIdxs = []int32{
 	1,  // 0: opendus.admin.v1.Rule.identity:type_name -> opendus.admin.v1.Identity
-	48, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
-	48, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
-	48, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
-	48, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
-	48, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	48, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
+	56, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
+	56, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
+	56, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
+	56, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
+	56, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	56, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
 	5,  // 7: opendus.admin.v1.StatusReply.listeners:type_name -> opendus.admin.v1.Listener
 	6,  // 8: opendus.admin.v1.StatusReply.certificates:type_name -> opendus.admin.v1.Certificate
 	41, // 9: opendus.admin.v1.StatusReply.inventory:type_name -> opendus.admin.v1.InventoryStatus
@@ -3236,83 +3671,96 @@ var file_admin_proto_depIdxs = []int32{
 	0,  // 13: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
 	2,  // 14: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
 	15, // 15: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
-	48, // 16: opendus.admin.v1.ImportResult.cancelled_approval:type_name -> google.protobuf.Timestamp
+	56, // 16: opendus.admin.v1.ImportResult.cancelled_approval:type_name -> google.protobuf.Timestamp
 	14, // 17: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
 	1,  // 18: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
 	15, // 19: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
 	18, // 20: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
-	48, // 21: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
+	56, // 21: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
 	20, // 22: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
-	48, // 23: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
-	48, // 24: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
+	56, // 23: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
+	56, // 24: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
 	25, // 25: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
 	1,  // 26: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
 	32, // 27: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
-	48, // 28: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
-	48, // 29: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
-	48, // 30: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
+	56, // 28: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
+	56, // 29: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
+	56, // 30: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
 	33, // 31: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
-	48, // 32: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	56, // 32: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
 	36, // 33: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
-	48, // 34: opendus.admin.v1.InventoryStatus.since:type_name -> google.protobuf.Timestamp
-	48, // 35: opendus.admin.v1.AdminCertificate.issued:type_name -> google.protobuf.Timestamp
-	48, // 36: opendus.admin.v1.AdminCertificate.expires:type_name -> google.protobuf.Timestamp
-	48, // 37: opendus.admin.v1.AdminCertificate.revoked:type_name -> google.protobuf.Timestamp
+	56, // 34: opendus.admin.v1.InventoryStatus.since:type_name -> google.protobuf.Timestamp
+	56, // 35: opendus.admin.v1.AdminCertificate.issued:type_name -> google.protobuf.Timestamp
+	56, // 36: opendus.admin.v1.AdminCertificate.expires:type_name -> google.protobuf.Timestamp
+	56, // 37: opendus.admin.v1.AdminCertificate.revoked:type_name -> google.protobuf.Timestamp
 	42, // 38: opendus.admin.v1.IssueAdminCertificateReply.certificate:type_name -> opendus.admin.v1.AdminCertificate
 	42, // 39: opendus.admin.v1.ListAdminCertificatesReply.certificates:type_name -> opendus.admin.v1.AdminCertificate
-	4,  // 40: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
-	8,  // 41: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
-	10, // 42: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
-	10, // 43: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
-	10, // 44: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
-	10, // 45: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
-	10, // 46: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
-	10, // 47: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
-	3,  // 48: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
-	11, // 49: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
-	17, // 50: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
-	20, // 51: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
-	21, // 52: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
-	23, // 53: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
-	26, // 54: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
-	27, // 55: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
-	29, // 56: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
-	30, // 57: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
-	34, // 58: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
-	37, // 59: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
-	39, // 60: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
-	43, // 61: opendus.admin.v1.Admin.IssueAdminCertificate:input_type -> opendus.admin.v1.IssueAdminCertificateRequest
-	45, // 62: opendus.admin.v1.Admin.ListAdminCertificates:input_type -> opendus.admin.v1.ListAdminCertificatesRequest
-	47, // 63: opendus.admin.v1.Admin.RevokeAdminCertificate:input_type -> opendus.admin.v1.RevokeAdminCertificateRequest
-	7,  // 64: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
-	9,  // 65: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
-	2,  // 66: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
-	2,  // 67: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
-	2,  // 68: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
-	2,  // 69: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
-	2,  // 70: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
-	2,  // 71: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
-	2,  // 72: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
-	16, // 73: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
-	19, // 74: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
-	20, // 75: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
-	22, // 76: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
-	24, // 77: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
-	25, // 78: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
-	28, // 79: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
-	25, // 80: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
-	31, // 81: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
-	35, // 82: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
-	38, // 83: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
-	40, // 84: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
-	44, // 85: opendus.admin.v1.Admin.IssueAdminCertificate:output_type -> opendus.admin.v1.IssueAdminCertificateReply
-	46, // 86: opendus.admin.v1.Admin.ListAdminCertificates:output_type -> opendus.admin.v1.ListAdminCertificatesReply
-	42, // 87: opendus.admin.v1.Admin.RevokeAdminCertificate:output_type -> opendus.admin.v1.AdminCertificate
-	64, // [64:88] is the sub-list for method output_type
-	40, // [40:64] is the sub-list for method input_type
-	40, // [40:40] is the sub-list for extension type_name
-	40, // [40:40] is the sub-list for extension extendee
-	0,  // [0:40] is the sub-list for field type_name
+	56, // 40: opendus.admin.v1.ConsoleAdmin.created:type_name -> google.protobuf.Timestamp
+	56, // 41: opendus.admin.v1.ConsoleAdmin.updated:type_name -> google.protobuf.Timestamp
+	48, // 42: opendus.admin.v1.ListConsoleAdminsReply.admins:type_name -> opendus.admin.v1.ConsoleAdmin
+	4,  // 43: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
+	8,  // 44: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
+	10, // 45: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
+	10, // 46: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
+	10, // 47: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
+	10, // 48: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
+	10, // 49: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
+	10, // 50: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
+	3,  // 51: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
+	11, // 52: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
+	17, // 53: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
+	20, // 54: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
+	21, // 55: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
+	23, // 56: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
+	26, // 57: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
+	27, // 58: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
+	29, // 59: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
+	30, // 60: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
+	34, // 61: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
+	37, // 62: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
+	39, // 63: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
+	43, // 64: opendus.admin.v1.Admin.IssueAdminCertificate:input_type -> opendus.admin.v1.IssueAdminCertificateRequest
+	45, // 65: opendus.admin.v1.Admin.ListAdminCertificates:input_type -> opendus.admin.v1.ListAdminCertificatesRequest
+	47, // 66: opendus.admin.v1.Admin.RevokeAdminCertificate:input_type -> opendus.admin.v1.RevokeAdminCertificateRequest
+	49, // 67: opendus.admin.v1.Admin.AddConsoleAdmin:input_type -> opendus.admin.v1.AddConsoleAdminRequest
+	50, // 68: opendus.admin.v1.Admin.SetConsoleAdminPassword:input_type -> opendus.admin.v1.SetConsoleAdminPasswordRequest
+	51, // 69: opendus.admin.v1.Admin.ListConsoleAdmins:input_type -> opendus.admin.v1.ListConsoleAdminsRequest
+	53, // 70: opendus.admin.v1.Admin.SetConsoleAdminDisabled:input_type -> opendus.admin.v1.SetConsoleAdminDisabledRequest
+	54, // 71: opendus.admin.v1.Admin.RemoveConsoleAdmin:input_type -> opendus.admin.v1.RemoveConsoleAdminRequest
+	7,  // 72: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
+	9,  // 73: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
+	2,  // 74: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
+	2,  // 75: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
+	2,  // 76: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
+	2,  // 77: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
+	2,  // 78: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
+	2,  // 79: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
+	2,  // 80: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
+	16, // 81: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
+	19, // 82: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
+	20, // 83: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
+	22, // 84: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
+	24, // 85: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
+	25, // 86: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
+	28, // 87: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
+	25, // 88: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
+	31, // 89: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
+	35, // 90: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
+	38, // 91: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
+	40, // 92: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
+	44, // 93: opendus.admin.v1.Admin.IssueAdminCertificate:output_type -> opendus.admin.v1.IssueAdminCertificateReply
+	46, // 94: opendus.admin.v1.Admin.ListAdminCertificates:output_type -> opendus.admin.v1.ListAdminCertificatesReply
+	42, // 95: opendus.admin.v1.Admin.RevokeAdminCertificate:output_type -> opendus.admin.v1.AdminCertificate
+	48, // 96: opendus.admin.v1.Admin.AddConsoleAdmin:output_type -> opendus.admin.v1.ConsoleAdmin
+	48, // 97: opendus.admin.v1.Admin.SetConsoleAdminPassword:output_type -> opendus.admin.v1.ConsoleAdmin
+	52, // 98: opendus.admin.v1.Admin.ListConsoleAdmins:output_type -> opendus.admin.v1.ListConsoleAdminsReply
+	48, // 99: opendus.admin.v1.Admin.SetConsoleAdminDisabled:output_type -> opendus.admin.v1.ConsoleAdmin
+	55, // 100: opendus.admin.v1.Admin.RemoveConsoleAdmin:output_type -> opendus.admin.v1.RemoveConsoleAdminReply
+	72, // [72:101] is the sub-list for method output_type
+	43, // [43:72] is the sub-list for method input_type
+	43, // [43:43] is the sub-list for extension type_name
+	43, // [43:43] is the sub-list for extension extendee
+	0,  // [0:43] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -3331,7 +3779,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   47,
+			NumMessages:   55,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

@@ -24,30 +24,35 @@ import (
 const _ = grpc.SupportPackageIsVersion9
 
 const (
-	Admin_Status_FullMethodName                 = "/opendus.admin.v1.Admin/Status"
-	Admin_ListRules_FullMethodName              = "/opendus.admin.v1.Admin/ListRules"
-	Admin_GetRule_FullMethodName                = "/opendus.admin.v1.Admin/GetRule"
-	Admin_Approve_FullMethodName                = "/opendus.admin.v1.Admin/Approve"
-	Admin_Reject_FullMethodName                 = "/opendus.admin.v1.Admin/Reject"
-	Admin_Restore_FullMethodName                = "/opendus.admin.v1.Admin/Restore"
-	Admin_Withdraw_FullMethodName               = "/opendus.admin.v1.Admin/Withdraw"
-	Admin_Remove_FullMethodName                 = "/opendus.admin.v1.Admin/Remove"
-	Admin_Schedule_FullMethodName               = "/opendus.admin.v1.Admin/Schedule"
-	Admin_Import_FullMethodName                 = "/opendus.admin.v1.Admin/Import"
-	Admin_Purge_FullMethodName                  = "/opendus.admin.v1.Admin/Purge"
-	Admin_AddTestDevice_FullMethodName          = "/opendus.admin.v1.Admin/AddTestDevice"
-	Admin_ListTestDevices_FullMethodName        = "/opendus.admin.v1.Admin/ListTestDevices"
-	Admin_RemoveTestDevice_FullMethodName       = "/opendus.admin.v1.Admin/RemoveTestDevice"
-	Admin_PutAccount_FullMethodName             = "/opendus.admin.v1.Admin/PutAccount"
-	Admin_ListAccounts_FullMethodName           = "/opendus.admin.v1.Admin/ListAccounts"
-	Admin_SetAccountDisabled_FullMethodName     = "/opendus.admin.v1.Admin/SetAccountDisabled"
-	Admin_RemoveAccount_FullMethodName          = "/opendus.admin.v1.Admin/RemoveAccount"
-	Admin_ListDevices_FullMethodName            = "/opendus.admin.v1.Admin/ListDevices"
-	Admin_History_FullMethodName                = "/opendus.admin.v1.Admin/History"
-	Admin_Backup_FullMethodName                 = "/opendus.admin.v1.Admin/Backup"
-	Admin_IssueAdminCertificate_FullMethodName  = "/opendus.admin.v1.Admin/IssueAdminCertificate"
-	Admin_ListAdminCertificates_FullMethodName  = "/opendus.admin.v1.Admin/ListAdminCertificates"
-	Admin_RevokeAdminCertificate_FullMethodName = "/opendus.admin.v1.Admin/RevokeAdminCertificate"
+	Admin_Status_FullMethodName                  = "/opendus.admin.v1.Admin/Status"
+	Admin_ListRules_FullMethodName               = "/opendus.admin.v1.Admin/ListRules"
+	Admin_GetRule_FullMethodName                 = "/opendus.admin.v1.Admin/GetRule"
+	Admin_Approve_FullMethodName                 = "/opendus.admin.v1.Admin/Approve"
+	Admin_Reject_FullMethodName                  = "/opendus.admin.v1.Admin/Reject"
+	Admin_Restore_FullMethodName                 = "/opendus.admin.v1.Admin/Restore"
+	Admin_Withdraw_FullMethodName                = "/opendus.admin.v1.Admin/Withdraw"
+	Admin_Remove_FullMethodName                  = "/opendus.admin.v1.Admin/Remove"
+	Admin_Schedule_FullMethodName                = "/opendus.admin.v1.Admin/Schedule"
+	Admin_Import_FullMethodName                  = "/opendus.admin.v1.Admin/Import"
+	Admin_Purge_FullMethodName                   = "/opendus.admin.v1.Admin/Purge"
+	Admin_AddTestDevice_FullMethodName           = "/opendus.admin.v1.Admin/AddTestDevice"
+	Admin_ListTestDevices_FullMethodName         = "/opendus.admin.v1.Admin/ListTestDevices"
+	Admin_RemoveTestDevice_FullMethodName        = "/opendus.admin.v1.Admin/RemoveTestDevice"
+	Admin_PutAccount_FullMethodName              = "/opendus.admin.v1.Admin/PutAccount"
+	Admin_ListAccounts_FullMethodName            = "/opendus.admin.v1.Admin/ListAccounts"
+	Admin_SetAccountDisabled_FullMethodName      = "/opendus.admin.v1.Admin/SetAccountDisabled"
+	Admin_RemoveAccount_FullMethodName           = "/opendus.admin.v1.Admin/RemoveAccount"
+	Admin_ListDevices_FullMethodName             = "/opendus.admin.v1.Admin/ListDevices"
+	Admin_History_FullMethodName                 = "/opendus.admin.v1.Admin/History"
+	Admin_Backup_FullMethodName                  = "/opendus.admin.v1.Admin/Backup"
+	Admin_IssueAdminCertificate_FullMethodName   = "/opendus.admin.v1.Admin/IssueAdminCertificate"
+	Admin_ListAdminCertificates_FullMethodName   = "/opendus.admin.v1.Admin/ListAdminCertificates"
+	Admin_RevokeAdminCertificate_FullMethodName  = "/opendus.admin.v1.Admin/RevokeAdminCertificate"
+	Admin_AddConsoleAdmin_FullMethodName         = "/opendus.admin.v1.Admin/AddConsoleAdmin"
+	Admin_SetConsoleAdminPassword_FullMethodName = "/opendus.admin.v1.Admin/SetConsoleAdminPassword"
+	Admin_ListConsoleAdmins_FullMethodName       = "/opendus.admin.v1.Admin/ListConsoleAdmins"
+	Admin_SetConsoleAdminDisabled_FullMethodName = "/opendus.admin.v1.Admin/SetConsoleAdminDisabled"
+	Admin_RemoveConsoleAdmin_FullMethodName      = "/opendus.admin.v1.Admin/RemoveConsoleAdmin"
 )
 
 // AdminClient is the client API for Admin service.
@@ -102,6 +107,16 @@ type AdminClient interface {
 	// open with the certificate. The certificate of the caller cannot be
 	// revoked through itself.
 	RevokeAdminCertificate(ctx context.Context, in *RevokeAdminCertificateRequest, opts ...grpc.CallOption) (*AdminCertificate, error)
+	// Console admins: the accounts admins sign in to the web console with,
+	// with the admin or the read-only role. The password travels in the
+	// call (over TLS); the server keeps only its argon2id hash.
+	AddConsoleAdmin(ctx context.Context, in *AddConsoleAdminRequest, opts ...grpc.CallOption) (*ConsoleAdmin, error)
+	SetConsoleAdminPassword(ctx context.Context, in *SetConsoleAdminPasswordRequest, opts ...grpc.CallOption) (*ConsoleAdmin, error)
+	ListConsoleAdmins(ctx context.Context, in *ListConsoleAdminsRequest, opts ...grpc.CallOption) (*ListConsoleAdminsReply, error)
+	// A disabled or removed console admin cannot sign in, and its console
+	// sessions end at their next request.
+	SetConsoleAdminDisabled(ctx context.Context, in *SetConsoleAdminDisabledRequest, opts ...grpc.CallOption) (*ConsoleAdmin, error)
+	RemoveConsoleAdmin(ctx context.Context, in *RemoveConsoleAdminRequest, opts ...grpc.CallOption) (*RemoveConsoleAdminReply, error)
 }
 
 type adminClient struct {
@@ -364,6 +379,56 @@ func (c *adminClient) RevokeAdminCertificate(ctx context.Context, in *RevokeAdmi
 	return out, nil
 }
 
+func (c *adminClient) AddConsoleAdmin(ctx context.Context, in *AddConsoleAdminRequest, opts ...grpc.CallOption) (*ConsoleAdmin, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConsoleAdmin)
+	err := c.cc.Invoke(ctx, Admin_AddConsoleAdmin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) SetConsoleAdminPassword(ctx context.Context, in *SetConsoleAdminPasswordRequest, opts ...grpc.CallOption) (*ConsoleAdmin, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConsoleAdmin)
+	err := c.cc.Invoke(ctx, Admin_SetConsoleAdminPassword_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListConsoleAdmins(ctx context.Context, in *ListConsoleAdminsRequest, opts ...grpc.CallOption) (*ListConsoleAdminsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListConsoleAdminsReply)
+	err := c.cc.Invoke(ctx, Admin_ListConsoleAdmins_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) SetConsoleAdminDisabled(ctx context.Context, in *SetConsoleAdminDisabledRequest, opts ...grpc.CallOption) (*ConsoleAdmin, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ConsoleAdmin)
+	err := c.cc.Invoke(ctx, Admin_SetConsoleAdminDisabled_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RemoveConsoleAdmin(ctx context.Context, in *RemoveConsoleAdminRequest, opts ...grpc.CallOption) (*RemoveConsoleAdminReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveConsoleAdminReply)
+	err := c.cc.Invoke(ctx, Admin_RemoveConsoleAdmin_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 // AdminServer is the server API for Admin service.
 // All implementations must embed UnimplementedAdminServer
 // for forward compatibility.
@@ -416,6 +481,16 @@ type AdminServer interface {
 	// open with the certificate. The certificate of the caller cannot be
 	// revoked through itself.
 	RevokeAdminCertificate(context.Context, *RevokeAdminCertificateRequest) (*AdminCertificate, error)
+	// Console admins: the accounts admins sign in to the web console with,
+	// with the admin or the read-only role. The password travels in the
+	// call (over TLS); the server keeps only its argon2id hash.
+	AddConsoleAdmin(context.Context, *AddConsoleAdminRequest) (*ConsoleAdmin, error)
+	SetConsoleAdminPassword(context.Context, *SetConsoleAdminPasswordRequest) (*ConsoleAdmin, error)
+	ListConsoleAdmins(context.Context, *ListConsoleAdminsRequest) (*ListConsoleAdminsReply, error)
+	// A disabled or removed console admin cannot sign in, and its console
+	// sessions end at their next request.
+	SetConsoleAdminDisabled(context.Context, *SetConsoleAdminDisabledRequest) (*ConsoleAdmin, error)
+	RemoveConsoleAdmin(context.Context, *RemoveConsoleAdminRequest) (*RemoveConsoleAdminReply, error)
 	mustEmbedUnimplementedAdminServer()
 }
 
@@ -497,6 +572,21 @@ func (UnimplementedAdminServer) ListAdminCertificates(context.Context, *ListAdmi
 }
 func (UnimplementedAdminServer) RevokeAdminCertificate(context.Context, *RevokeAdminCertificateRequest) (*AdminCertificate, error) {
 	return nil, status.Error(codes.Unimplemented, "method RevokeAdminCertificate not implemented")
+}
+func (UnimplementedAdminServer) AddConsoleAdmin(context.Context, *AddConsoleAdminRequest) (*ConsoleAdmin, error) {
+	return nil, status.Error(codes.Unimplemented, "method AddConsoleAdmin not implemented")
+}
+func (UnimplementedAdminServer) SetConsoleAdminPassword(context.Context, *SetConsoleAdminPasswordRequest) (*ConsoleAdmin, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetConsoleAdminPassword not implemented")
+}
+func (UnimplementedAdminServer) ListConsoleAdmins(context.Context, *ListConsoleAdminsRequest) (*ListConsoleAdminsReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListConsoleAdmins not implemented")
+}
+func (UnimplementedAdminServer) SetConsoleAdminDisabled(context.Context, *SetConsoleAdminDisabledRequest) (*ConsoleAdmin, error) {
+	return nil, status.Error(codes.Unimplemented, "method SetConsoleAdminDisabled not implemented")
+}
+func (UnimplementedAdminServer) RemoveConsoleAdmin(context.Context, *RemoveConsoleAdminRequest) (*RemoveConsoleAdminReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveConsoleAdmin not implemented")
 }
 func (UnimplementedAdminServer) mustEmbedUnimplementedAdminServer() {}
 func (UnimplementedAdminServer) testEmbeddedByValue()               {}
@@ -933,6 +1023,96 @@ func _Admin_RevokeAdminCertificate_Handler(srv interface{}, ctx context.Context,
 	return interceptor(ctx, in, info, handler)
 }
 
+func _Admin_AddConsoleAdmin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(AddConsoleAdminRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).AddConsoleAdmin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_AddConsoleAdmin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).AddConsoleAdmin(ctx, req.(*AddConsoleAdminRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_SetConsoleAdminPassword_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetConsoleAdminPasswordRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).SetConsoleAdminPassword(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_SetConsoleAdminPassword_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).SetConsoleAdminPassword(ctx, req.(*SetConsoleAdminPasswordRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListConsoleAdmins_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListConsoleAdminsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListConsoleAdmins(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListConsoleAdmins_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListConsoleAdmins(ctx, req.(*ListConsoleAdminsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_SetConsoleAdminDisabled_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(SetConsoleAdminDisabledRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).SetConsoleAdminDisabled(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_SetConsoleAdminDisabled_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).SetConsoleAdminDisabled(ctx, req.(*SetConsoleAdminDisabledRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RemoveConsoleAdmin_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveConsoleAdminRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RemoveConsoleAdmin(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RemoveConsoleAdmin_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RemoveConsoleAdmin(ctx, req.(*RemoveConsoleAdminRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
 // Admin_ServiceDesc is the grpc.ServiceDesc for Admin service.
 // It's only intended for direct use with grpc.RegisterService,
 // and not to be introspected or modified (even as a copy)
@@ -1027,6 +1207,26 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 		{
 			MethodName: "RevokeAdminCertificate",
 			Handler:    _Admin_RevokeAdminCertificate_Handler,
+		},
+		{
+			MethodName: "AddConsoleAdmin",
+			Handler:    _Admin_AddConsoleAdmin_Handler,
+		},
+		{
+			MethodName: "SetConsoleAdminPassword",
+			Handler:    _Admin_SetConsoleAdminPassword_Handler,
+		},
+		{
+			MethodName: "ListConsoleAdmins",
+			Handler:    _Admin_ListConsoleAdmins_Handler,
+		},
+		{
+			MethodName: "SetConsoleAdminDisabled",
+			Handler:    _Admin_SetConsoleAdminDisabled_Handler,
+		},
+		{
+			MethodName: "RemoveConsoleAdmin",
+			Handler:    _Admin_RemoveConsoleAdmin_Handler,
 		},
 	},
 	Streams: []grpc.StreamDesc{

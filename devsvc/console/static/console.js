@@ -1,0 +1,75 @@
+// OpenDUS console: progressive enhancement only. Every page works without
+// this script; it adds confirmations, upload progress, the browser's time
+// zone to scheduled times, and live updates (server-sent events).
+"use strict";
+
+// Forms with data-confirm ask before they are sent.
+document.addEventListener("submit", (ev) => {
+  const f = ev.target;
+  if (f instanceof HTMLFormElement && f.dataset.confirm && !window.confirm(f.dataset.confirm)) {
+    ev.preventDefault();
+  }
+});
+
+// Scheduled times are read in the browser's time zone.
+for (const tz of document.querySelectorAll("input[data-tz]")) {
+  tz.value = String(-new Date().getTimezoneOffset());
+}
+
+// An upload form (data-upload) shows its progress; the server answers
+// with a redirect to the result page, which is then opened.
+for (const form of document.querySelectorAll("form[data-upload]")) {
+  form.addEventListener("submit", (ev) => {
+    ev.preventDefault();
+    const box = form.querySelector("[data-progress]");
+    const bar = box.querySelector("progress");
+    const text = box.querySelector("[data-progress-text]");
+    const button = form.querySelector("button[type=submit]");
+    box.hidden = false;
+    button.disabled = true;
+    const xhr = new XMLHttpRequest();
+    xhr.open("POST", form.action);
+    xhr.upload.addEventListener("progress", (e) => {
+      if (e.lengthComputable) {
+        const pct = Math.round((e.loaded / e.total) * 100);
+        bar.value = pct;
+        text.textContent = pct + "% of " + Math.round(e.total / 1024) + " KiB";
+      }
+    });
+    xhr.upload.addEventListener("load", () => { text.textContent = "Uploaded; importing…"; });
+    xhr.addEventListener("load", () => {
+      if (xhr.responseURL && xhr.responseURL !== form.action && xhr.status === 200) {
+        window.location.assign(xhr.responseURL);
+        return;
+      }
+      // An error page: show it as the page.
+      const doc = new DOMParser().parseFromString(xhr.responseText, "text/html");
+      document.title = doc.title;
+      document.body.replaceWith(document.adoptNode(doc.body));
+    });
+    xhr.addEventListener("error", () => {
+      text.textContent = "The upload failed: the connection was lost. Try again.";
+      button.disabled = false;
+    });
+    xhr.send(new FormData(form));
+  });
+}
+
+// Live parts (data-live="/events/...") follow a stream of server-sent
+// events whose data is a JSON object: each key sets the text (or a
+// progress bar's value) of the element with data-field="key" inside.
+for (const el of document.querySelectorAll("[data-live]")) {
+  const src = new EventSource(el.dataset.live);
+  src.addEventListener("message", (e) => {
+    let data;
+    try { data = JSON.parse(e.data); } catch { return; }
+    for (const [k, v] of Object.entries(data)) {
+      const f = el.querySelector('[data-field="' + CSS.escape(k) + '"]');
+      if (!f) continue;
+      if (f instanceof HTMLProgressElement) f.value = Number(v);
+      else f.textContent = String(v);
+    }
+  });
+  src.addEventListener("error", () => { el.classList.add("stale"); });
+  src.addEventListener("open", () => { el.classList.remove("stale"); });
+}
