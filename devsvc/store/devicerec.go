@@ -18,21 +18,32 @@ import (
 // the record is a compact binary encoding rather than JSON (which cost
 // about a quarter of the server's CPU time per check-in). A record is
 //
-//	format byte (devRecV1)
-//	the report part: State, Target, Error, LastReport, LastUpdate
+//	format byte (devRecV2)
+//	the kept part: State, Target, Error, LastReport, LastUpdate;
+//	  the Attempt: Version, Offered, Failures, Failed, State, Reported;
+//	  the History: an event count and per event Kind, Time, Count,
+//	  Version, Offered, Hold, Held, Site, State, Detail
 //	the check-in part: Key, MAC, Serial, Identity (five strings),
 //	  Version, module count and per module Name, Version, Timestamp,
-//	  User, Location, Address, LastCheckIn, Offered
+//	  User, Location, Address, LastCheckIn, Offered, Site, Hold, Held
 //
 // with strings as a uvarint length and the bytes, versions as four
-// uvarints and times as a uvarint 0 (the zero time) or 1 followed by
-// varint Unix seconds and uvarint nanoseconds, always read back in UTC.
-// The report part comes first so that a check-in, which keeps only those
-// fields of the old record, decodes no more. Schema 1 stored JSON
-// records; Open converts them (migrateDevicesToBinary).
+// uvarints, counts as uvarints and times as a uvarint 0 (the zero time) or
+// 1 followed by varint Unix seconds and uvarint nanoseconds, always read
+// back in UTC. The kept part comes first so that a check-in, which keeps
+// only those fields of the old record, decodes no more.
+//
+// Schema 1 stored JSON records; schema 2 the binary form devRecV1, without
+// the attempt, the history, the site and the hold (its kept part is the
+// five report fields, its check-in part ends with Offered). Open converts
+// both (migrateDevicesToBinary, migrateDevicesToV2); decodeDevice still
+// reads devRecV1 for that.
 
-// devRecV1 is the first byte of a binary device record.
-const devRecV1 = 0x01
+// Formats of a binary device record: its first byte.
+const (
+	devRecV1 = 0x01 // schema 2
+	devRecV2 = 0x02 // schema 3
+)
 
 // maxDeviceModules bounds a decoded record's module list.
 const maxDeviceModules = 1024
@@ -40,14 +51,35 @@ const maxDeviceModules = 1024
 // errDeviceRecord is returned when a stored device record is corrupt.
 var errDeviceRecord = errors.New("corrupt device record")
 
-// appendDevice appends d's record to b.
+// appendDevice appends d's record to b, in the current format.
 func appendDevice(b []byte, d *firmware.Device) []byte {
-	b = append(b, devRecV1)
+	b = append(b, devRecV2)
 	b = appendString(b, string(d.State))
 	b = appendVersion(b, d.Target)
 	b = appendString(b, d.Error)
 	b = appendTime(b, d.LastReport)
 	b = appendTime(b, d.LastUpdate)
+	a := &d.Attempt
+	b = appendVersion(b, a.Version)
+	b = appendTime(b, a.Offered)
+	b = binary.AppendUvarint(b, uint64(max(a.Failures, 0)))
+	b = appendTime(b, a.Failed)
+	b = appendString(b, string(a.State))
+	b = appendTime(b, a.Reported)
+	b = binary.AppendUvarint(b, uint64(len(d.History)))
+	for i := range d.History {
+		e := &d.History[i]
+		b = appendString(b, string(e.Kind))
+		b = appendTime(b, e.Time)
+		b = binary.AppendUvarint(b, uint64(max(e.Count, 0)))
+		b = appendVersion(b, e.Version)
+		b = appendVersion(b, e.Offered)
+		b = appendString(b, string(e.Hold))
+		b = appendVersion(b, e.Held)
+		b = appendString(b, e.Site)
+		b = appendString(b, string(e.State))
+		b = appendString(b, e.Detail)
+	}
 	b = appendString(b, d.Key)
 	b = appendString(b, d.MAC)
 	b = appendString(b, d.Serial)
@@ -67,7 +99,10 @@ func appendDevice(b []byte, d *firmware.Device) []byte {
 	b = appendString(b, string(d.Location))
 	b = appendString(b, d.Address)
 	b = appendTime(b, d.LastCheckIn)
-	return appendVersion(b, d.Offered)
+	b = appendVersion(b, d.Offered)
+	b = appendString(b, d.Site)
+	b = appendString(b, string(d.Hold))
+	return appendVersion(b, d.Held)
 }
 
 func appendString(b []byte, s string) []byte {
@@ -94,12 +129,36 @@ func appendTime(b []byte, t time.Time) []byte {
 // migrateDevicesToBinary rewrites schema 1's JSON device records in the
 // binary form.
 func migrateDevicesToBinary(b *bolt.Bucket) error {
+	return rewriteDevices(b, func(k, v []byte) (firmware.Device, error) {
+		var d firmware.Device
+		if err := json.Unmarshal(v, &d); err != nil {
+			return d, fmt.Errorf("device %q: %w: %w", k, errDeviceRecord, err)
+		}
+		return d, nil
+	})
+}
+
+// migrateDevicesToV2 rewrites schema 2's devRecV1 records as devRecV2
+// (records already in it are rewritten the same).
+func migrateDevicesToV2(b *bolt.Bucket) error {
+	return rewriteDevices(b, func(k, v []byte) (firmware.Device, error) {
+		d, err := decodeDevice(v, decodeAll)
+		if err != nil {
+			return d, fmt.Errorf("device %q: %w", k, err)
+		}
+		return d, nil
+	})
+}
+
+// rewriteDevices rewrites every record of the devices bucket, read by
+// read, in the current binary form.
+func rewriteDevices(b *bolt.Bucket, read func(k, v []byte) (firmware.Device, error)) error {
 	type rec struct{ k, v []byte }
 	var recs []rec
 	err := b.ForEach(func(k, v []byte) error {
-		var d firmware.Device
-		if err := json.Unmarshal(v, &d); err != nil {
-			return fmt.Errorf("device %q: %w: %w", k, errDeviceRecord, err)
+		d, err := read(k, v)
+		if err != nil {
+			return err
 		}
 		recs = append(recs, rec{k, appendDevice(nil, &d)})
 		return nil
@@ -115,20 +174,66 @@ func migrateDevicesToBinary(b *bolt.Bucket) error {
 	return nil
 }
 
-// decodeDevice decodes a device record. With reportOnly it fills only the
-// report part (State, Target, Error, LastReport, LastUpdate).
-func decodeDevice(data []byte, reportOnly bool) (firmware.Device, error) {
+// decodePart says how much of a record decodeDevice fills.
+type decodePart int
+
+const (
+	decodeAll   decodePart = iota
+	decodeKept             // the kept part: what a check-in keeps of the old record
+	decodeIndex            // all but the history, modules and address: what the fleet index needs
+)
+
+// decodeDevice decodes a device record, of either format. With decodeKept
+// it fills only the kept part (State, Target, Error, LastReport,
+// LastUpdate, Attempt, History).
+func decodeDevice(data []byte, part decodePart) (firmware.Device, error) {
 	var d firmware.Device
 	r := recReader{b: data}
-	if v := r.byte(); v != devRecV1 {
-		return firmware.Device{}, fmt.Errorf("%w: format %#x", errDeviceRecord, v)
+	format := r.byte()
+	if format != devRecV1 && format != devRecV2 {
+		if r.err == nil {
+			r.err = fmt.Errorf("%w: format %#x", errDeviceRecord, format)
+		}
+		return firmware.Device{}, r.err
 	}
-	d.State = firmware.State(r.string())
+	d.State = firmware.State(r.word())
 	d.Target = r.version()
 	d.Error = r.string()
 	d.LastReport = r.time()
 	d.LastUpdate = r.time()
-	if reportOnly {
+	if format == devRecV2 {
+		a := &d.Attempt
+		a.Version = r.version()
+		a.Offered = r.time()
+		a.Failures = r.count(1 << 30)
+		a.Failed = r.time()
+		a.State = firmware.State(r.word())
+		a.Reported = r.time()
+		if n := r.count(firmware.DeviceHistoryLen); n > 0 && r.err == nil {
+			var skip [1]firmware.DeviceEvent
+			d.History = skip[:]
+			if part != decodeIndex {
+				d.History = make([]firmware.DeviceEvent, n)
+			}
+			for i := range n {
+				e := &d.History[min(i, len(d.History)-1)]
+				e.Kind = firmware.DeviceEventKind(r.word())
+				e.Time = r.time()
+				e.Count = r.count(1 << 30)
+				e.Version = r.version()
+				e.Offered = r.version()
+				e.Hold = firmware.Hold(r.word())
+				e.Held = r.version()
+				e.Site = r.string()
+				e.State = firmware.State(r.word())
+				e.Detail = r.string()
+			}
+			if part == decodeIndex {
+				d.History = nil
+			}
+		}
+	}
+	if part == decodeKept {
 		return d, r.err
 	}
 	d.Key = r.string()
@@ -144,19 +249,36 @@ func decodeDevice(data []byte, reportOnly bool) (firmware.Device, error) {
 		if n > maxDeviceModules || n > uint64(len(r.b))/6 {
 			return firmware.Device{}, fmt.Errorf("%w: %d modules", errDeviceRecord, n)
 		}
-		d.Modules = make([]firmware.Module, n)
-		for i := range d.Modules {
-			m := &d.Modules[i]
-			m.Name = r.string()
-			m.Version = r.version()
-			m.Timestamp = r.string()
+		if part == decodeIndex {
+			for range n {
+				r.skipString()
+				r.version()
+				r.skipString()
+			}
+		} else {
+			d.Modules = make([]firmware.Module, n)
+			for i := range d.Modules {
+				m := &d.Modules[i]
+				m.Name = r.string()
+				m.Version = r.version()
+				m.Timestamp = r.string()
+			}
 		}
 	}
 	d.User = r.string()
 	d.Location = firmware.Location(r.string())
-	d.Address = r.string()
+	if part == decodeIndex {
+		r.skipString()
+	} else {
+		d.Address = r.string()
+	}
 	d.LastCheckIn = r.time()
 	d.Offered = r.version()
+	if format == devRecV2 {
+		d.Site = r.string()
+		d.Hold = firmware.Hold(r.word())
+		d.Held = r.version()
+	}
 	if r.err == nil && len(r.b) != 0 {
 		r.err = fmt.Errorf("%w: %d bytes after the record", errDeviceRecord, len(r.b))
 	}
@@ -198,6 +320,77 @@ func (r *recReader) uvarint() uint64 {
 	}
 	r.b = r.b[n:]
 	return v
+}
+
+// count reads a count of at most limit.
+func (r *recReader) count(limit int) int {
+	n := r.uvarint()
+	if n > uint64(limit) {
+		r.fail("count")
+		return 0
+	}
+	return int(n)
+}
+
+// word reads a string that is mostly one of the vocabulary's words (an
+// event kind, a hold, a state), which it returns without allocating.
+func (r *recReader) word() string {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail("string")
+		return ""
+	}
+	b := r.b[:n]
+	r.b = r.b[n:]
+	switch string(b) {
+	case "":
+		return ""
+	case string(firmware.DeviceCheckIn):
+		return string(firmware.DeviceCheckIn)
+	case string(firmware.DeviceReport):
+		return string(firmware.DeviceReport)
+	case string(firmware.DeviceRefusal):
+		return string(firmware.DeviceRefusal)
+	case string(firmware.HoldScheduled):
+		return string(firmware.HoldScheduled)
+	case string(firmware.HoldWave):
+		return string(firmware.HoldWave)
+	case string(firmware.HoldPaused):
+		return string(firmware.HoldPaused)
+	case string(firmware.HoldStopped):
+		return string(firmware.HoldStopped)
+	case string(firmware.HoldFailed):
+		return string(firmware.HoldFailed)
+	case string(firmware.HoldRetry):
+		return string(firmware.HoldRetry)
+	case string(firmware.HoldDownloads):
+		return string(firmware.HoldDownloads)
+	case string(firmware.HoldWindow):
+		return string(firmware.HoldWindow)
+	case string(firmware.StateDownloading):
+		return string(firmware.StateDownloading)
+	case string(firmware.StateDownloaded):
+		return string(firmware.StateDownloaded)
+	case string(firmware.StateInstalling):
+		return string(firmware.StateInstalling)
+	case string(firmware.StateRebooting):
+		return string(firmware.StateRebooting)
+	case string(firmware.StateSuccess):
+		return string(firmware.StateSuccess)
+	case string(firmware.StateFailure):
+		return string(firmware.StateFailure)
+	}
+	return string(b)
+}
+
+// skipString reads past a string.
+func (r *recReader) skipString() {
+	n := r.uvarint()
+	if n > uint64(len(r.b)) {
+		r.fail("string")
+		return
+	}
+	r.b = r.b[n:]
 }
 
 func (r *recReader) string() string {

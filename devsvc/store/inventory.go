@@ -30,11 +30,21 @@ type Report struct {
 	Time time.Time
 }
 
-// invOp is one queued inventory write: a check-in or a report.
+// invOp is one queued inventory write: a check-in, a report or a refusal.
 type invOp struct {
 	key     string
 	checkIn *firmware.Device
 	report  *Report
+	refusal *refusal
+	// attempt is the device's attempt after a check-in or report, as the
+	// index computed it.
+	attempt firmware.Attempt
+}
+
+// refusal is a request of a device the service refused.
+type refusal struct {
+	reason string
+	time   time.Time
 }
 
 // InventoryHealth is the state of the inventory's writes (see Store.
@@ -148,12 +158,24 @@ func (s *Store) InventoryHealth() InventoryHealth { return s.inv.snapshot() }
 // RecordCheckIn queues a device's check-in and returns at once; the record
 // is durable within FlushInterval plus one commit (see Flush). The device's
 // key is d.Key, else firmware.DeviceKey(d.MAC, d.Serial); a zero
-// LastCheckIn means now. The stored State, Target, Error, LastReport and
-// LastUpdate fields are kept; everything else is replaced. ErrBusy when the
-// queue is full; ErrUnavailable while the inventory cannot be written.
-// Once it returned nil the check-in is kept until it is written, however
-// long the writes fail, unless the store is closed before (see the
-// package documentation).
+// LastCheckIn means now.
+//
+// d carries what the check-in said and what it was answered: the
+// device's fields, its Site (the site its address fell in, "" for none),
+// Offered (the Decision's Version; zero when nothing was offered), and
+// Hold and Held (what the Decision held back, and why). The store keeps
+// the rest: the stored State, Target, Error, LastReport and LastUpdate
+// are kept; the device's Attempt is advanced by the offer
+// (firmware.Attempt.Offer of Offered at LastCheckIn; what d.Attempt says
+// is ignored); the check-in is added to its History (d.History is
+// ignored); everything else is replaced.
+//
+// The fleet index (DeviceState, Downloading, QueryDevices, rollout
+// progress) reflects the check-in when RecordCheckIn returns nil, and
+// never when it returns an error. ErrBusy when the queue is full;
+// ErrUnavailable while the inventory cannot be written. Once it returned
+// nil the check-in is kept until it is written, however long the writes
+// fail, unless the store is closed before (see the package documentation).
 func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -172,14 +194,19 @@ func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 		d.LastCheckIn = s.now().UTC()
 	}
 	d.Modules = slices.Clone(d.Modules) // queued: not the caller's to change
-	return s.inv.enqueue(&invOp{key: d.Key, checkIn: &d})
+	d.Attempt, d.History = firmware.Attempt{}, nil
+	return s.fleet.checkIn(&invOp{key: d.Key, checkIn: &d}, s.inv)
 }
 
 // Report queues a device's report and returns at once, as RecordCheckIn.
 // It sets the device's State, Target, Error and LastReport; success also
-// sets Version to Target and LastUpdate to the report's time. A report for
-// a device not in the inventory creates its record. ErrBusy when the queue
-// is full; ErrUnavailable while the inventory cannot be written.
+// sets Version to Target and LastUpdate to the report's time. It advances
+// the device's Attempt (firmware.Attempt.Report: a report about the
+// version it was offered; others leave it) and adds the report to its
+// History. A report for a device not in the inventory creates its record.
+// The fleet index reflects the report when Report returns nil. ErrBusy
+// when the queue is full; ErrUnavailable while the inventory cannot be
+// written.
 func (s *Store) Report(ctx context.Context, r Report) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -198,7 +225,26 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 	if r.Time.IsZero() {
 		r.Time = s.now().UTC()
 	}
-	return s.inv.enqueue(&invOp{key: r.Key, report: &r})
+	return s.fleet.report(&invOp{key: r.Key, report: &r}, s.inv)
+}
+
+// RecordRefusal queues a note in the history of the device with this key
+// (a MAC in another notation is normalized) that the service refused one
+// of its requests, and why (say "status report without a check-in", or
+// "the inventory cannot be written"). It changes nothing else, and
+// nothing for a device the inventory does not hold: it never creates a
+// record. It returns at once, as RecordCheckIn, with the same errors.
+func (s *Store) RecordRefusal(ctx context.Context, key, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if key == "" {
+		return errors.New("store: refusal: no device key")
+	}
+	if m, err := firmware.NormalizeMAC(key); err == nil {
+		key = m
+	}
+	return s.inv.enqueue(&invOp{key: key, refusal: &refusal{reason: reason, time: s.now().UTC()}})
 }
 
 // Flush waits until everything queued before the call is committed and
@@ -425,17 +471,24 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 				found bool
 			)
 			if old := b.Get([]byte(k)); old != nil {
-				// A check-in replaces all but the report fields, which
+				// A check-in replaces all but the kept fields, which
 				// come first in the record.
+				part := decodeAll
+				if ops[0].checkIn != nil {
+					part = decodeKept
+				}
 				var err error
-				if d, err = decodeDevice(old, ops[0].checkIn != nil); err != nil {
+				if d, err = decodeDevice(old, part); err != nil {
 					bad = append(bad, fmt.Errorf("device %q: %w", k, err))
 					continue
 				}
 				found = true
 			}
 			for _, op := range ops {
-				d, found = applyOp(d, found, op), true
+				d, found = applyOp(d, found, op)
+			}
+			if !found {
+				continue // refusals of a device never recorded
 			}
 			if cap(slab)-len(slab) < 512 {
 				slab = make([]byte, 0, 64<<10)
@@ -455,14 +508,25 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 	return err
 }
 
-// applyOp applies one check-in or report to a device's record.
-func applyOp(d firmware.Device, found bool, op *invOp) firmware.Device {
-	if op.checkIn != nil {
+// applyOp applies one check-in, report or refusal to a device's record;
+// found says whether it has one, before and after.
+func applyOp(d firmware.Device, found bool, op *invOp) (firmware.Device, bool) {
+	switch {
+	case op.checkIn != nil:
 		n := *op.checkIn
 		if found {
 			n.State, n.Target, n.Error, n.LastReport, n.LastUpdate = d.State, d.Target, d.Error, d.LastReport, d.LastUpdate
+			n.History = d.History
 		}
-		return n
+		n.Attempt = op.attempt
+		n.AddEvent(firmware.DeviceEvent{Time: n.LastCheckIn, Kind: firmware.DeviceCheckIn, Version: n.Version,
+			Offered: n.Offered, Hold: n.Hold, Held: n.Held, Site: n.Site})
+		return n, true
+	case op.refusal != nil:
+		if found {
+			d.AddEvent(firmware.DeviceEvent{Time: op.refusal.time, Kind: firmware.DeviceRefusal, Detail: op.refusal.reason})
+		}
+		return d, found
 	}
 	r := op.report
 	if !found {
@@ -478,7 +542,9 @@ func applyOp(d firmware.Device, found bool, op *invOp) firmware.Device {
 		}
 		d.LastUpdate = r.Time
 	}
-	return d
+	d.Attempt = op.attempt
+	d.AddEvent(firmware.DeviceEvent{Time: r.Time, Kind: firmware.DeviceReport, Version: r.Target, State: r.State, Detail: r.Error})
+	return d, true
 }
 
 // Devices lists the inventory as committed, sorted by key; call Flush first
@@ -487,7 +553,7 @@ func (s *Store) Devices(ctx context.Context) ([]firmware.Device, error) {
 	var ds []firmware.Device
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
-			d, err := decodeDevice(v, false)
+			d, err := decodeDevice(v, decodeAll)
 			if err != nil {
 				return fmt.Errorf("device %q: %w", k, err)
 			}
@@ -519,7 +585,7 @@ func (s *Store) Device(ctx context.Context, key string) (firmware.Device, error)
 			return fmt.Errorf("device %q %w", key, ErrNotFound)
 		}
 		var err error
-		if d, err = decodeDevice(v, false); err != nil {
+		if d, err = decodeDevice(v, decodeAll); err != nil {
 			return fmt.Errorf("device %q: %w", k, err)
 		}
 		return nil
