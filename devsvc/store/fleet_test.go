@@ -24,6 +24,9 @@ func TestDeviceQueries(t *testing.T) {
 	mustImport(t, s, update(phone, v1), update(phone2, v1))
 	s.Approve(ctx, "admin", phone.Path())
 	mustImport(t, s, update(phone, v2))
+	if _, err := s.StartRollout(ctx, "admin", phone.Path(), firmware.DefaultPlan()); err != nil {
+		t.Fatal(err)
+	}
 	now := time.Now().UTC()
 	// 30 phones at hq and ny, 10 of the other model with a serial only.
 	for i := range 30 {
@@ -80,12 +83,11 @@ func TestDeviceQueries(t *testing.T) {
 		{"text in a user", DeviceQuery{Text: "USER17@"}, []string{"00-04-F2-00-00-11"}, 1, ""},
 		{"text in a MAC with colons", DeviceQuery{Text: "00:00:1d"}, []string{"00-04-F2-00-00-1D"}, 1, ""},
 		{"text in a serial", DeviceQuery{Text: "rt09"}, []string{"serial:RT09"}, 1, ""},
-		// The rule's rollout is the approval of v1: its devices at hq
-		// running v1 have it installed.
-		{"rule: state against its rollout", DeviceQuery{Rule: phone.RuleID(), State: firmware.OutcomeInstalled, Site: "hq"}, []string{
-			"00-04-F2-00-00-01", "00-04-F2-00-00-02", "00-04-F2-00-00-04", "00-04-F2-00-00-07", "00-04-F2-00-00-08", "00-04-F2-00-00-0B",
-			"00-04-F2-00-00-0D", "00-04-F2-00-00-0E", "00-04-F2-00-00-10", "00-04-F2-00-00-11", "00-04-F2-00-00-13", "00-04-F2-00-00-16",
-			"00-04-F2-00-00-17", "00-04-F2-00-00-1A", "00-04-F2-00-00-1C", "00-04-F2-00-00-1D"}, 16, ""},
+		// States are judged against the rule's rollout, of v2: its
+		// devices at hq running v2 have it installed.
+		{"rule: state against its rollout", DeviceQuery{Rule: phone.RuleID(), State: firmware.OutcomeInstalled, Site: "hq"},
+			[]string{"00-04-F2-00-00-05", "00-04-F2-00-00-0A", "00-04-F2-00-00-14", "00-04-F2-00-00-19"}, 4, ""},
+		{"the other model, without a rollout: its own attempt", DeviceQuery{Model: "CX500", State: firmware.OutcomeWaiting, Limit: 1}, []string{"serial:RT00"}, 10, ""},
 		{"an unknown site", DeviceQuery{Site: "mars"}, nil, 0, ""},
 		{"an unknown rule", DeviceQuery{Rule: "CX600"}, nil, 0, "did you mean " + phone.Path()},
 	}
@@ -130,6 +132,7 @@ func TestDeviceQueries(t *testing.T) {
 		t.Errorf("paged through %d devices (%v), want 40 in key order", len(all), all)
 	}
 	// A page of the records: the committed record, and the index's fields.
+	s.Flush(ctx)
 	p, _ := s.QueryDevices(ctx, DeviceQuery{Text: "00-04-F2-00-00-01"})
 	if len(p.Devices) != 1 {
 		t.Fatalf("device 1: %+v", p)
@@ -138,6 +141,10 @@ func TestDeviceQueries(t *testing.T) {
 		t.Errorf("device 1 = %+v", d)
 	}
 
+	dd, err := s.DeviceDetail(ctx, "00:04:f2:00:00:01")
+	if err != nil || dd.Outcome != firmware.OutcomeFailed || len(dd.History) != 8 || dd.Cohort != firmware.Cohort(dd.Key) {
+		t.Errorf("DeviceDetail = %+v, %v; want failed, with its history", dd, err)
+	}
 	if st := s.DeviceState("00-04-F2-00-00-02"); !st.Known || st.Attempt.State != firmware.StateFailure || st.Site != "hq" || st.Cohort != firmware.Cohort("00-04-F2-00-00-02") {
 		t.Errorf("DeviceState = %+v", st)
 	}

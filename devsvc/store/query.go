@@ -422,8 +422,9 @@ type DeviceQuery struct {
 	Rule string
 	// Version is the version devices run; zero: any.
 	Version firmware.Version
-	// State is where devices stand (firmware.Outcome): with Rule, with the
-	// version of that rule's rollout; otherwise with the version each was
+	// State is where devices stand (firmware.Outcome) with the version of
+	// their rule's rollout (the last one, live or ended; an approve is
+	// one), or, for a device whose rule has none, with the version it was
 	// last offered (a device never offered anything is waiting). "" any.
 	State firmware.Outcome
 	// Site is the site of their last check-in; "" any.
@@ -527,7 +528,6 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) (DevicePage, er
 		limit = DefaultPageSize
 	}
 	limit = min(limit, MaxPageSize)
-	var against firmware.Version // the version State is judged by; zero: each device's own
 	var ruleID *firmware.Identity
 	if q.Rule != "" {
 		r, err := cat.resolveRule(q.Rule)
@@ -535,9 +535,6 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) (DevicePage, er
 			return DevicePage{}, err
 		}
 		ruleID = &r.Identity
-		if ro, ok := cat.Rollout(r.ID); ok {
-			against = ro.Version
-		}
 	}
 	model := strings.ToLower(strings.TrimSpace(q.Model))
 	text := strings.ToLower(strings.TrimSpace(q.Text))
@@ -545,8 +542,10 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) (DevicePage, er
 	f := s.fleet
 	f.sortNew()
 	f.mu.RLock()
-	// Which interned identities match the model and rule.
+	// Which interned identities match the model and rule, and the
+	// version each one's states are judged by.
 	idOK := make([]bool, len(f.ids))
+	against := f.rolloutVersions(cat)
 	for i, id := range f.ids {
 		ok := ruleID == nil || id == *ruleID
 		if ok && model != "" {
@@ -566,7 +565,7 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) (DevicePage, er
 			!containsFold(e.serial, text) && !containsFold(e.user, text) {
 			return false
 		}
-		return q.State == "" || e.outcome(against, s.retry, now) == q.State
+		return q.State == "" || e.outcome(against[e.id], s.retry, now) == q.State
 	}
 	type hit struct {
 		i       int32
@@ -587,7 +586,7 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) (DevicePage, er
 			}
 			total++
 			if len(hits) < limit {
-				hits = append(hits, hit{i, e.outcome(against, s.retry, now)})
+				hits = append(hits, hit{i, e.outcome(against[e.id], s.retry, now)})
 				continue
 			}
 			if page.Next == "" {
@@ -636,3 +635,49 @@ func (s *Store) QueryDevices(ctx context.Context, q DeviceQuery) (DevicePage, er
 	page.Devices = rows
 	return page, nil
 }
+
+// rolloutVersions returns, per interned identity, the version of its
+// rule's rollout (zero: none); call with mu held.
+func (f *fleet) rolloutVersions(cat *Catalog) []firmware.Version {
+	out := make([]firmware.Version, len(f.ids))
+	for i, id := range f.ids {
+		if r, ok := cat.rules[id]; ok {
+			if ro, ok := cat.rollouts[r.ID]; ok {
+				out[i] = ro.Version
+			}
+		}
+	}
+	return out
+}
+
+// DeviceDetail is one device: its record with its history, and what the
+// index says of it (see DeviceRow).
+func (s *Store) DeviceDetail(ctx context.Context, key string) (DeviceRow, error) {
+	d, err := s.Device(ctx, key)
+	if err != nil {
+		return DeviceRow{}, err
+	}
+	cat := s.Catalog()
+	row := DeviceRow{Device: d, Cohort: firmware.Cohort(d.Key), Test: cat.IsTestDevice(d.MAC, d.Serial)}
+	var against firmware.Version
+	if r, ok := cat.rules[d.Identity]; ok {
+		if ro, ok := cat.rollouts[r.ID]; ok {
+			against = ro.Version
+		}
+	}
+	st := s.DeviceState(d.Key)
+	if !st.Known {
+		st.Attempt, st.Version = d.Attempt, d.Version
+	}
+	row.Attempt = st.Attempt
+	if against.IsZero() {
+		row.Outcome = st.Attempt.Outcome(st.Version, s.retry, s.now())
+	} else {
+		row.Outcome = st.Attempt.OutcomeOf(against, st.Version, s.retry, s.now())
+	}
+	return row, nil
+}
+
+// RetryPolicy returns the policy device attempts are judged by
+// (Options.Retry): the check-in decision's OfferRequest.Retry.
+func (s *Store) RetryPolicy() firmware.RetryPolicy { return s.retry }

@@ -223,7 +223,10 @@ func TestRolloutAndRuleTransitions(t *testing.T) {
 		{"restore", func(s *Store) error { _, err := s.Restore(context.Background(), "admin", phone.Path()); return err }},
 		{"withdraw", func(s *Store) error { _, err := s.Withdraw(context.Background(), "admin", phone.Path()); return err }},
 		{"remove", func(s *Store) error { _, err := s.Remove(context.Background(), "admin", phone.Path()); return err }},
-		{"rollout start", func(s *Store) error { _, err := s.StartRollout(context.Background(), "admin", phone.Path(), plan); return err }},
+		{"rollout start", func(s *Store) error {
+			_, err := s.StartRollout(context.Background(), "admin", phone.Path(), plan)
+			return err
+		}},
 	}
 	// want: the error, and the rollout's state after ("" none; "rolled back").
 	type result struct {
