@@ -211,12 +211,10 @@ func (s *Service) Device(ctx context.Context, key string) (store.DeviceRow, erro
 	if err := s.flush(ctx); err != nil {
 		return store.DeviceRow{}, err
 	}
-	d, err := s.st.DeviceDetail(ctx, key)
-	if errors.Is(err, store.ErrNotFound) && !strings.HasPrefix(key, "serial:") {
-		if _, merr := firmware.NormalizeMAC(key); merr != nil {
-			d, err = s.st.DeviceDetail(ctx, "serial:"+key)
-		}
+	if k, ok := s.st.FindDevice(key); ok {
+		key = k
 	}
+	d, err := s.st.DeviceDetail(ctx, key)
 	if errors.Is(err, store.ErrNotFound) {
 		return d, fmt.Errorf("%w; devsvc devices --text %s finds devices by part of their MAC, serial or user", err, key)
 	}

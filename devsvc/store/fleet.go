@@ -312,6 +312,34 @@ func (s *Store) DeviceState(key string) DeviceState {
 		Site: f.sites[e.site], LastCheckIn: fromNanos(e.lastCheckIn)}
 }
 
+// FindDevice returns the key of the device ref names: its key, its MAC
+// address in any notation, or its serial number; ok is false when the
+// inventory has none. A serial number of a device known by its MAC is
+// found by a walk of the index.
+func (s *Store) FindDevice(ref string) (key string, ok bool) {
+	ref = strings.TrimSpace(ref)
+	f := s.fleet
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if _, ok := f.byKey[ref]; ok {
+		return ref, true
+	}
+	if m, err := firmware.NormalizeMAC(ref); err == nil {
+		if _, ok := f.byKey[m]; ok {
+			return m, true
+		}
+	}
+	if _, ok := f.byKey["serial:"+ref]; ok {
+		return "serial:" + ref, true
+	}
+	for i := range f.devs {
+		if ref != "" && f.devs[i].serial == ref {
+			return f.devs[i].key, true
+		}
+	}
+	return "", false
+}
+
 // Downloading returns how many devices of the rollout's identity are
 // taking its version now: offered or downloading it, neither finished nor
 // stalled. It is the OfferRequest's Downloading, which a rollout's
