@@ -123,7 +123,10 @@ func TestAuthorization(t *testing.T) {
 			return err
 		}},
 		{"RemoveSite", true, func(ctx context.Context) error { return svc.RemoveSite(ctx, "hq") }},
-		{"StartRollout", true, func(ctx context.Context) error { _, err := svc.StartRollout(ctx, cx600, firmware.DefaultPlan()); return err }},
+		{"StartRollout", true, func(ctx context.Context) error {
+			_, err := svc.StartRollout(ctx, cx600, firmware.DefaultPlan())
+			return err
+		}},
 		{"PauseRollout", true, func(ctx context.Context) error { _, err := svc.PauseRollout(ctx, cx600, ""); return err }},
 		{"ResumeRollout", true, func(ctx context.Context) error { _, err := svc.ResumeRollout(ctx, cx600); return err }},
 		{"StopRollout", true, func(ctx context.Context) error { _, err := svc.StopRollout(ctx, cx600); return err }},
@@ -137,7 +140,10 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"Alarms", false, func(ctx context.Context) error { _, err := svc.Alarms(ctx, true); return err }},
 		{"RuleCounts", false, func(ctx context.Context) error { _, err := svc.RuleCounts(ctx); return err }},
-		{"QueryDevices", false, func(ctx context.Context) error { _, err := svc.QueryDevices(ctx, store.DeviceQuery{Site: "hq"}); return err }},
+		{"QueryDevices", false, func(ctx context.Context) error {
+			_, err := svc.QueryDevices(ctx, store.DeviceQuery{Site: "hq"})
+			return err
+		}},
 		{"Device", false, func(ctx context.Context) error {
 			_, err := svc.Device(ctx, "00-04-F2-00-00-01")
 			if errors.Is(err, store.ErrNotFound) {
