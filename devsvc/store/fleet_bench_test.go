@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"fmt"
+	"runtime"
 	"testing"
 	"time"
 
@@ -53,6 +54,19 @@ func BenchmarkFleet(b *testing.B) {
 	const n = 100000
 	dir := fleetBench(b, n)
 	b.Run("Open", func(b *testing.B) {
+		// The index's memory: the heap an open store holds beyond a
+		// closed one's.
+		var m0, m1 runtime.MemStats
+		runtime.GC()
+		runtime.ReadMemStats(&m0)
+		s, err := Open(dir, nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		runtime.GC()
+		runtime.ReadMemStats(&m1)
+		s.Close()
+		perDevice := float64(m1.HeapAlloc-m0.HeapAlloc) / n
 		for b.Loop() {
 			s, err := Open(dir, nil)
 			if err != nil {
@@ -66,6 +80,7 @@ func BenchmarkFleet(b *testing.B) {
 			b.StartTimer()
 		}
 		b.ReportMetric(float64(n), "devices")
+		b.ReportMetric(perDevice, "heap-B/device")
 	})
 	b.Run("CheckIn", func(b *testing.B) {
 		s := openDir(b, dir, &Options{Now: time.Now, QueueSize: 1 << 20})
