@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/devsvc/store"
@@ -207,5 +208,33 @@ func TestRolloutCommands(t *testing.T) {
 	failAdmin(t, dir, 1, "devsvc devices --text", "devices", "show", "00-04-F2-99-99-99")
 	if _, err := json.Marshal(d); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestServerApprovesAtTheScheduledTime: approve --at is a scheduled
+// one-wave rollout that the server's rollout engine completes at its time
+// (the scheduler's behaviour, kept), and logs it.
+func TestServerApprovesAtTheScheduledTime(t *testing.T) {
+	bin, dir := devsvctest.Init(t, "contoso.com")
+	svc := devsvctest.Start(t, bin, dir)
+	importVersion(t, dir, "4.0.7577.100")
+	var r firmware.Rule
+	adminJSON(t, dir, &r, "approve", cx600, "--at", "+2s")
+	if r.ApproveAt.IsZero() || !r.Approved.IsZero() {
+		t.Fatalf("approve --at = %+v", r)
+	}
+	var rs []adminapi.RolloutInfo
+	adminJSON(t, dir, &rs, "rollouts")
+	if len(rs) != 1 || rs[0].State != firmware.RolloutScheduled || !rs[0].Approval {
+		t.Errorf("rollouts = %+v, want the scheduled approval", rs)
+	}
+	if !svc.WaitForLog(`"msg":"rollout completed"`, 30*time.Second) {
+		t.Fatalf("the server did not complete the approval within 30s:\n%s", svc.Logs())
+	}
+	if r := ruleOf(t, dir); r.Approved.String() != "4.0.7577.100" || !r.Pending.IsZero() || !r.ApproveAt.IsZero() {
+		t.Errorf("rule after its time: %+v", r)
+	}
+	if ev := lastEvent(t, dir); ev.Action != "approve" || ev.Actor != firmware.SystemActor || !strings.HasPrefix(ev.Detail, "scheduled for ") {
+		t.Errorf("last event %+v, want the approve by the system", ev)
 	}
 }
