@@ -21,8 +21,9 @@ import (
 //	format byte (devRecV2)
 //	the kept part: State, Target, Error, LastReport, LastUpdate;
 //	  the Attempt: Version, Offered, Failures, Failed, State, Reported;
-//	  the History: an event count and per event Kind, Time, Count,
-//	  Version, Offered, Hold, Held, Site, State, Detail
+//	  the History: an event count and per event its length, then the
+//	  length of its key and the key (Kind, Version, Offered, Hold, Held,
+//	  Site, State, Detail), then its Time and Count (see rawHistory)
 //	the check-in part: Key, MAC, Serial, Identity (five strings),
 //	  Version, module count and per module Name, Version, Timestamp,
 //	  User, Location, Address, LastCheckIn, Offered, Site, Hold, Held
@@ -53,6 +54,12 @@ var errDeviceRecord = errors.New("corrupt device record")
 
 // appendDevice appends d's record to b, in the current format.
 func appendDevice(b []byte, d *firmware.Device) []byte {
+	return appendRecord(b, d, historyOf(d.History))
+}
+
+// appendRecord appends d's record to b with the history h (d.History is
+// not read).
+func appendRecord(b []byte, d *firmware.Device, h rawHistory) []byte {
 	b = append(b, devRecV2)
 	b = appendString(b, string(d.State))
 	b = appendVersion(b, d.Target)
@@ -66,20 +73,8 @@ func appendDevice(b []byte, d *firmware.Device) []byte {
 	b = appendTime(b, a.Failed)
 	b = appendString(b, string(a.State))
 	b = appendTime(b, a.Reported)
-	b = binary.AppendUvarint(b, uint64(len(d.History)))
-	for i := range d.History {
-		e := &d.History[i]
-		b = appendString(b, string(e.Kind))
-		b = appendTime(b, e.Time)
-		b = binary.AppendUvarint(b, uint64(max(e.Count, 0)))
-		b = appendVersion(b, e.Version)
-		b = appendVersion(b, e.Offered)
-		b = appendString(b, string(e.Hold))
-		b = appendVersion(b, e.Held)
-		b = appendString(b, e.Site)
-		b = appendString(b, string(e.State))
-		b = appendString(b, e.Detail)
-	}
+	b = binary.AppendUvarint(b, uint64(h.n))
+	b = append(b, h.b...)
 	b = appendString(b, d.Key)
 	b = appendString(b, d.MAC)
 	b = appendString(b, d.Serial)
@@ -185,16 +180,34 @@ const (
 
 // decodeDevice decodes a device record, of either format. With decodeKept
 // it fills only the kept part (State, Target, Error, LastReport,
-// LastUpdate, Attempt, History).
+// LastUpdate, Attempt, History); with decodeIndex all but the history,
+// the modules and the address.
 func decodeDevice(data []byte, part decodePart) (firmware.Device, error) {
-	var d firmware.Device
+	d, h, err := decodeRecord(data, part)
+	if err != nil || part == decodeIndex {
+		return d, err
+	}
+	if d.History, err = h.events(); err != nil {
+		return firmware.Device{}, err
+	}
+	return d, nil
+}
+
+// decodeRecord decodes a device record as decodeDevice does, but leaves
+// its history as it is stored: the inventory writer adds to it without
+// decoding it.
+func decodeRecord(data []byte, part decodePart) (firmware.Device, rawHistory, error) {
+	var (
+		d firmware.Device
+		h rawHistory
+	)
 	r := recReader{b: data}
 	format := r.byte()
 	if format != devRecV1 && format != devRecV2 {
 		if r.err == nil {
 			r.err = fmt.Errorf("%w: format %#x", errDeviceRecord, format)
 		}
-		return firmware.Device{}, r.err
+		return firmware.Device{}, h, r.err
 	}
 	d.State = firmware.State(r.word())
 	d.Target = r.version()
@@ -209,32 +222,10 @@ func decodeDevice(data []byte, part decodePart) (firmware.Device, error) {
 		a.Failed = r.time()
 		a.State = firmware.State(r.word())
 		a.Reported = r.time()
-		if n := r.count(firmware.DeviceHistoryLen); n > 0 && r.err == nil {
-			var skip [1]firmware.DeviceEvent
-			d.History = skip[:]
-			if part != decodeIndex {
-				d.History = make([]firmware.DeviceEvent, n)
-			}
-			for i := range n {
-				e := &d.History[min(i, len(d.History)-1)]
-				e.Kind = firmware.DeviceEventKind(r.word())
-				e.Time = r.time()
-				e.Count = r.count(1 << 30)
-				e.Version = r.version()
-				e.Offered = r.version()
-				e.Hold = firmware.Hold(r.word())
-				e.Held = r.version()
-				e.Site = r.string()
-				e.State = firmware.State(r.word())
-				e.Detail = r.string()
-			}
-			if part == decodeIndex {
-				d.History = nil
-			}
-		}
+		h = r.history()
 	}
 	if part == decodeKept {
-		return d, r.err
+		return d, h, r.err
 	}
 	d.Key = r.string()
 	d.MAC = r.string()
@@ -247,7 +238,7 @@ func decodeDevice(data []byte, part decodePart) (firmware.Device, error) {
 	if n := r.uvarint(); n > 0 && r.err == nil {
 		// Every module takes at least 6 bytes.
 		if n > maxDeviceModules || n > uint64(len(r.b))/6 {
-			return firmware.Device{}, fmt.Errorf("%w: %d modules", errDeviceRecord, n)
+			return firmware.Device{}, h, fmt.Errorf("%w: %d modules", errDeviceRecord, n)
 		}
 		if part == decodeIndex {
 			for range n {
@@ -283,9 +274,177 @@ func decodeDevice(data []byte, part decodePart) (firmware.Device, error) {
 		r.err = fmt.Errorf("%w: %d bytes after the record", errDeviceRecord, len(r.b))
 	}
 	if r.err != nil {
-		return firmware.Device{}, r.err
+		return firmware.Device{}, rawHistory{}, r.err
 	}
-	return d, nil
+	return d, h, nil
+}
+
+// rawHistory is a device's history as its record holds it: n events, each
+// a uvarint length and that many bytes: a uvarint length and the event's
+// key (Kind, Version, Offered, Hold, Held, Site, State, Detail: what two
+// alike check-ins share), then its Time and Count. The inventory writer
+// adds events to it (add) without decoding the others.
+type rawHistory struct {
+	n int
+	b []byte
+}
+
+// history reads a record's history: the count and the events' bytes,
+// each checked only for its length (events decodes them).
+func (r *recReader) history() rawHistory {
+	n := r.count(firmware.DeviceHistoryLen)
+	start := r.b
+	for range n {
+		l := r.uvarint()
+		if l > uint64(len(r.b)) {
+			r.fail("history")
+			return rawHistory{}
+		}
+		r.b = r.b[l:]
+	}
+	if r.err != nil {
+		return rawHistory{}
+	}
+	return rawHistory{n: n, b: start[:len(start)-len(r.b)]}
+}
+
+// appendEvent appends e in the history's form.
+func appendEvent(b []byte, e *firmware.DeviceEvent) []byte {
+	var buf [128]byte
+	key := appendString(buf[:0], string(e.Kind))
+	key = appendVersion(key, e.Version)
+	key = appendVersion(key, e.Offered)
+	key = appendString(key, string(e.Hold))
+	key = appendVersion(key, e.Held)
+	key = appendString(key, e.Site)
+	key = appendString(key, string(e.State))
+	key = appendString(key, e.Detail)
+	var tail [24]byte
+	t := appendTime(tail[:0], e.Time)
+	t = binary.AppendUvarint(t, uint64(max(e.Count, 0)))
+	n := len(key) + len(t) + uvarintLen(uint64(len(key)))
+	b = binary.AppendUvarint(b, uint64(n))
+	b = binary.AppendUvarint(b, uint64(len(key)))
+	return append(append(b, key...), t...)
+}
+
+func uvarintLen(v uint64) int {
+	n := 1
+	for v >= 0x80 {
+		v >>= 7
+		n++
+	}
+	return n
+}
+
+// historyOf is the stored form of events (at most the last
+// DeviceHistoryLen).
+func historyOf(es []firmware.DeviceEvent) rawHistory {
+	es = es[max(len(es)-firmware.DeviceHistoryLen, 0):]
+	var h rawHistory
+	for i := range es {
+		h.b = appendEvent(h.b, &es[i])
+	}
+	h.n = len(es)
+	return h
+}
+
+// offsets returns where each event starts in h.b, and the end: at most
+// DeviceHistoryLen+1 offsets, in the array (no allocation).
+func (h rawHistory) offsets(off *[firmware.DeviceHistoryLen + 1]int) []int {
+	o := off[:0]
+	at := 0
+	for range min(h.n, firmware.DeviceHistoryLen) {
+		o = append(o, at)
+		l, n := binary.Uvarint(h.b[at:])
+		at += n + int(l)
+	}
+	return append(o, at)
+}
+
+// eventKey returns an event's key bytes and the rest (Time, Count), from
+// its bytes with their length prefix.
+func eventKey(ev []byte) (key, rest []byte, ok bool) {
+	_, n := binary.Uvarint(ev)
+	if n <= 0 {
+		return nil, nil, false
+	}
+	ev = ev[n:]
+	k, n := binary.Uvarint(ev)
+	if n <= 0 || k > uint64(len(ev)-n) {
+		return nil, nil, false
+	}
+	return ev[n : n+int(k)], ev[n+int(k):], true
+}
+
+// add returns h with e added as firmware.Device.AddEvent adds it: a
+// check-in alike the last event is merged into it, and only the last
+// DeviceHistoryLen events are kept. It decodes no other event, and
+// allocates the new history only (h.b may be the database's memory,
+// never written).
+func (h rawHistory) add(e firmware.DeviceEvent) rawHistory {
+	var off [firmware.DeviceHistoryLen + 1]int
+	o := h.offsets(&off)
+	var buf [192]byte
+	enc := appendEvent(buf[:0], &e)
+	if n := len(o) - 1; e.Kind == firmware.DeviceCheckIn && n > 0 {
+		last := h.b[o[n-1]:o[n]]
+		lk, lrest, ok := eventKey(last)
+		nk, _, _ := eventKey(enc)
+		if ok && string(lk) == string(nk) {
+			r := recReader{b: lrest}
+			r.time()
+			e.Count = max(r.count(1<<30), 1) + max(e.Count, 1)
+			enc = appendEvent(buf[:0], &e)
+			out := make([]byte, 0, o[n-1]+len(enc))
+			return rawHistory{n: h.n, b: append(append(out, h.b[:o[n-1]]...), enc...)}
+		}
+	}
+	n := len(o) - 1
+	drop := max(n-firmware.DeviceHistoryLen+1, 0)
+	kept := h.b[o[drop]:o[n]]
+	out := make([]byte, 0, len(kept)+len(enc))
+	return rawHistory{n: n - drop + 1, b: append(append(out, kept...), enc...)}
+}
+
+// events decodes the history.
+func (h rawHistory) events() ([]firmware.DeviceEvent, error) {
+	if h.n == 0 {
+		return nil, nil
+	}
+	out := make([]firmware.DeviceEvent, 0, h.n)
+	var off [firmware.DeviceHistoryLen + 1]int
+	o := h.offsets(&off)
+	for i := range len(o) - 1 {
+		key, rest, ok := eventKey(h.b[o[i]:o[i+1]])
+		if !ok {
+			return nil, fmt.Errorf("%w: bad history event", errDeviceRecord)
+		}
+		var e firmware.DeviceEvent
+		r := recReader{b: key}
+		e.Kind = firmware.DeviceEventKind(r.word())
+		e.Version = r.version()
+		e.Offered = r.version()
+		e.Hold = firmware.Hold(r.word())
+		e.Held = r.version()
+		e.Site = r.string()
+		e.State = firmware.State(r.word())
+		e.Detail = r.string()
+		if r.err == nil && len(r.b) != 0 {
+			r.fail("history event")
+		}
+		r.b = rest
+		e.Time = r.time()
+		e.Count = r.count(1 << 30)
+		if r.err == nil && len(r.b) != 0 {
+			r.fail("history event")
+		}
+		if r.err != nil {
+			return nil, r.err
+		}
+		out = append(out, e)
+	}
+	return out, nil
 }
 
 // recReader reads a binary record; the first error sticks and later reads

@@ -3,6 +3,7 @@ package store
 import (
 	"encoding/binary"
 	"errors"
+	"math/rand/v2"
 	"testing"
 	"time"
 
@@ -192,5 +193,44 @@ func TestDeviceRecordV1(t *testing.T) {
 	want.Site, want.Hold, want.Held, want.Attempt, want.History = "", "", firmware.Version{}, firmware.Attempt{}, nil
 	if diff := cmp.Diff(want, got); diff != "" {
 		t.Errorf("a devRecV1 record (-want +got):\n%s", diff)
+	}
+}
+
+// TestRawHistoryAddsAsTheVocabulary: the writer's stored history, added to
+// without decoding it, is what firmware.Device.AddEvent makes of the same
+// events: merges, trimming and all.
+func TestRawHistoryAddsAsTheVocabulary(t *testing.T) {
+	rng := rand.New(rand.NewPCG(1, 2))
+	t0 := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC)
+	versions := []firmware.Version{{}, v1, v2}
+	for run := range 200 {
+		var d firmware.Device
+		var h rawHistory
+		for i := range rng.IntN(40) {
+			e := firmware.DeviceEvent{Time: t0.Add(time.Duration(i) * time.Minute)}
+			switch rng.IntN(4) {
+			case 0, 1:
+				e.Kind, e.Version, e.Offered, e.Site = firmware.DeviceCheckIn, v1, versions[rng.IntN(3)], []string{"", "hq"}[rng.IntN(2)]
+				if rng.IntN(3) == 0 {
+					e.Hold, e.Held = firmware.HoldWindow, v2
+				}
+			case 2:
+				e.Kind, e.Version, e.State, e.Detail = firmware.DeviceReport, v2, firmware.StateFailure, "0x1"
+			default:
+				e.Kind, e.Detail = firmware.DeviceRefusal, "no check-in"
+			}
+			d.AddEvent(e)
+			h = h.add(e)
+		}
+		got, err := h.events()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if diff := cmp.Diff(d.History, got); diff != "" {
+			t.Fatalf("run %d: stored history (-vocabulary +stored):\n%s", run, diff)
+		}
+		if h.n != len(d.History) {
+			t.Fatalf("run %d: n = %d, want %d", run, h.n, len(d.History))
+		}
 	}
 }

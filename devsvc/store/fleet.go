@@ -222,9 +222,9 @@ func (f *fleet) fill(e *devEntry, d *firmware.Device) {
 	e.lastCheckIn = nanos(d.LastCheckIn)
 }
 
-// checkIn applies op's check-in to the index if inv accepts op, which
-// it sets to carry the device's new attempt: the device was offered
-// Offered (see firmware.Attempt.Offer).
+// checkIn applies op's check-in to the index if inv accepts op, whose
+// Device's Attempt it sets to the device's new attempt: the device was
+// offered Offered (see firmware.Attempt.Offer).
 func (f *fleet) checkIn(op *invOp, inv *inventory) error {
 	d := op.checkIn
 	f.mu.Lock()
@@ -235,7 +235,7 @@ func (f *fleet) checkIn(op *invOp, inv *inventory) error {
 		a = f.devs[i].att.attempt()
 	}
 	a.Offer(d.Offered, d.LastCheckIn)
-	op.attempt = a
+	d.Attempt = a
 	if err := inv.enqueue(op); err != nil {
 		return err
 	}

@@ -36,8 +36,8 @@ type invOp struct {
 	checkIn *firmware.Device
 	report  *Report
 	refusal *refusal
-	// attempt is the device's attempt after a check-in or report, as the
-	// index computed it.
+	// attempt is the device's attempt after a report, as the index
+	// computed it (a check-in's is its Device's Attempt).
 	attempt firmware.Attempt
 }
 
@@ -468,33 +468,39 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 			ops := batch[k]
 			var (
 				d     firmware.Device
+				h     rawHistory
 				found bool
 			)
 			if old := b.Get([]byte(k)); old != nil {
 				// A check-in replaces all but the kept fields, which
-				// come first in the record.
+				// come first in the record; the history is added to as
+				// it is stored.
 				part := decodeAll
 				if ops[0].checkIn != nil {
 					part = decodeKept
 				}
 				var err error
-				if d, err = decodeDevice(old, part); err != nil {
+				if d, h, err = decodeRecord(old, part); err != nil {
 					bad = append(bad, fmt.Errorf("device %q: %w", k, err))
 					continue
 				}
 				found = true
 			}
 			for _, op := range ops {
-				d, found = applyOp(d, found, op)
+				var e firmware.DeviceEvent
+				d, e, found = applyOp(d, found, op)
+				if e.Kind != "" {
+					h = h.add(e)
+				}
 			}
 			if !found {
 				continue // refusals of a device never recorded
 			}
-			if cap(slab)-len(slab) < 512 {
+			if cap(slab)-len(slab) < 1024 {
 				slab = make([]byte, 0, 64<<10)
 			}
 			start := len(slab)
-			slab = appendDevice(slab, &d)
+			slab = appendRecord(slab, &d, h)
 			if err := b.Put([]byte(k), slab[start:len(slab):len(slab)]); err != nil {
 				return err
 			}
@@ -509,24 +515,23 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 }
 
 // applyOp applies one check-in, report or refusal to a device's record;
-// found says whether it has one, before and after.
-func applyOp(d firmware.Device, found bool, op *invOp) (firmware.Device, bool) {
+// found says whether it has one, before and after. It returns the event
+// the operation adds to the device's history (none: Kind "").
+func applyOp(d firmware.Device, found bool, op *invOp) (firmware.Device, firmware.DeviceEvent, bool) {
 	switch {
 	case op.checkIn != nil:
 		n := *op.checkIn
 		if found {
 			n.State, n.Target, n.Error, n.LastReport, n.LastUpdate = d.State, d.Target, d.Error, d.LastReport, d.LastUpdate
-			n.History = d.History
 		}
-		n.Attempt = op.attempt
-		n.AddEvent(firmware.DeviceEvent{Time: n.LastCheckIn, Kind: firmware.DeviceCheckIn, Version: n.Version,
-			Offered: n.Offered, Hold: n.Hold, Held: n.Held, Site: n.Site})
-		return n, true
+		n.History = nil // the check-in carries its Attempt, from the index
+		return n, firmware.DeviceEvent{Time: n.LastCheckIn, Kind: firmware.DeviceCheckIn, Version: n.Version,
+			Offered: n.Offered, Hold: n.Hold, Held: n.Held, Site: n.Site}, true
 	case op.refusal != nil:
-		if found {
-			d.AddEvent(firmware.DeviceEvent{Time: op.refusal.time, Kind: firmware.DeviceRefusal, Detail: op.refusal.reason})
+		if !found {
+			return d, firmware.DeviceEvent{}, false
 		}
-		return d, found
+		return d, firmware.DeviceEvent{Time: op.refusal.time, Kind: firmware.DeviceRefusal, Detail: op.refusal.reason}, true
 	}
 	r := op.report
 	if !found {
@@ -543,8 +548,7 @@ func applyOp(d firmware.Device, found bool, op *invOp) (firmware.Device, bool) {
 		d.LastUpdate = r.Time
 	}
 	d.Attempt = op.attempt
-	d.AddEvent(firmware.DeviceEvent{Time: r.Time, Kind: firmware.DeviceReport, Version: r.Target, State: r.State, Detail: r.Error})
-	return d, true
+	return d, firmware.DeviceEvent{Time: r.Time, Kind: firmware.DeviceReport, Version: r.Target, State: r.State, Detail: r.Error}, true
 }
 
 // Devices lists the inventory as committed, sorted by key; call Flush first
