@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opendus/opendus/firmware"
 )
 
 // ConfigFile is the settings file's name in the data directory.
@@ -100,6 +102,28 @@ type Settings struct {
 	DownloadStallTimeout   time.Duration // a download that makes no progress for this long is dropped
 	LogUploadTimeout       time.Duration // a device log upload's body must arrive within this
 	MaxLogUploadPerAddress int64         // bytes the uploads in progress from one address reserve; 0: max_log_storage/16
+
+	// Rollouts (docs/rollouts.md): how a device's attempts are judged
+	// (see RetryPolicy), how long windows must stay open for an offer, and
+	// the overdue alarm of scheduled releases.
+	RolloutReportTimeout time.Duration  // offered and silent this long: stalled
+	RolloutStallTimeout  time.Duration  // stalled this long more: failed
+	RolloutRetries       int64          // failures retried before a device counts as failed
+	RolloutBackoff       time.Duration  // wait before the first retry, doubling
+	RolloutMaxBackoff    time.Duration  // longest wait between retries
+	WindowMinOpen        time.Duration  // windows must stay open this long for an offer
+	OverdueGrace         time.Duration  // a scheduled release is overdue this long after its time
+	OverdueTolerance     firmware.Share // share of a site's devices that may stay away
+}
+
+// RetryPolicy is the policy the rollout_* settings describe.
+func (s Settings) RetryPolicy() firmware.RetryPolicy {
+	p := firmware.RetryPolicy{Retries: int(s.RolloutRetries), Backoff: s.RolloutBackoff, MaxBackoff: s.RolloutMaxBackoff,
+		ReportTimeout: s.RolloutReportTimeout, StallTimeout: s.RolloutStallTimeout}
+	if s.RolloutRetries == 0 {
+		p.Retries = -1 // the setting's 0 is no retry; firmware's zero is its default
+	}
+	return p
 }
 
 // DefaultMinFreeSpace is the default of Settings.MinFreeSpace, 256 MiB:
@@ -132,6 +156,14 @@ func DefaultSettings(domain string) Settings {
 		SignInMaxFailures:        5,
 		SignInMaxAddressFailures: 20,
 		SignInLockout:            15 * time.Minute,
+		RolloutReportTimeout:     firmware.DefaultReportTimeout,
+		RolloutStallTimeout:      firmware.DefaultStallTimeout,
+		RolloutRetries:           firmware.DefaultRetries,
+		RolloutBackoff:           firmware.DefaultBackoff,
+		RolloutMaxBackoff:        firmware.DefaultMaxBackoff,
+		WindowMinOpen:            time.Hour,
+		OverdueGrace:             4 * time.Hour,
+		OverdueTolerance:         500,
 		ValidLogFileTypes:        []string{"Watson", "CELog", "Config"},
 		ValidLogFileExtensions:   []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"},
 		RequestBodyTimeout:       10 * time.Second,
@@ -209,6 +241,19 @@ func prefixes(key, help string, p func(*Settings) *[]string) setting {
 		return nil
 	}
 	return l
+}
+
+// share is a percentage, like 5% (firmware.ParseShare).
+func share(key, help string, p func(*Settings) *firmware.Share) setting {
+	return setting{key, help, func(s *Settings) string { return p(s).String() },
+		func(s *Settings, v string) error {
+			sh, err := firmware.ParseShare(v)
+			if err != nil {
+				return fmt.Errorf("want a percentage like 5%%, got %q", v)
+			}
+			*p(s) = sh
+			return nil
+		}}
 }
 
 func boolean(key, help string, p func(*Settings) *bool) setting {
@@ -302,6 +347,22 @@ var settings = []setting{
 		func(s *Settings) *int64 { return &s.MaxLogStorage }),
 	num("min_free_space", "Free disk space, in bytes, kept on the data directory's file system for the\ndevice inventory and the catalog: device log uploads that would take it are\nrefused (507) and audit log lines dropped (counted, logged); below it\n`devsvc status` warns. 0: no floor (uploads may then fill the disk, and\ncheck-ins are answered 503 until space is freed).",
 		func(s *Settings) *int64 { return &s.MinFreeSpace }),
+	dur("rollout_report_timeout", "A device offered a version during a rollout and silent this long (no\nstatus report since the offer or its last report) counts as stalled:\nshown, not yet failed.",
+		func(s *Settings) *time.Duration { return &s.RolloutReportTimeout }),
+	dur("rollout_stall_timeout", "A device stalled this long more counts as failed, against the rollout's\n--max-failures.",
+		func(s *Settings) *time.Duration { return &s.RolloutStallTimeout }),
+	num("rollout_retries", "How many times a device that reported a failed install is offered the\nversion again (after a back-off) before it counts as failed and is offered\nit no more. 0: never again, the first failure counts.",
+		func(s *Settings) *int64 { return &s.RolloutRetries }),
+	dur("rollout_backoff", "How long a device that failed waits before it is offered the version\nagain; each further retry waits twice as long, up to rollout_max_backoff.",
+		func(s *Settings) *time.Duration { return &s.RolloutBackoff }),
+	dur("rollout_max_backoff", "The longest wait between retries.",
+		func(s *Settings) *time.Duration { return &s.RolloutMaxBackoff }),
+	dur("window_min_open", "An update is offered inside a site's (and a rollout's) maintenance windows\nonly when they stay open at least this long, so that the device can\ndownload and install before they close; it is told when they close.",
+		func(s *Settings) *time.Duration { return &s.WindowMinOpen }),
+	dur("overdue_grace", "A scheduled release (approve --at, rollout start --at) is checked this long\nafter its time: a site where more than overdue_tolerance of the devices have\nnot checked in since raises an overdue alarm (devsvc alarms). Devices are\ntold to come at the release time plus their check_jitter, so keep it above.",
+		func(s *Settings) *time.Duration { return &s.OverdueGrace }),
+	share("overdue_tolerance", "The share of a site's devices that may stay away (switched off) after a\nscheduled release without an overdue alarm.",
+		func(s *Settings) *firmware.Share { return &s.OverdueTolerance }),
 	list("valid_log_file_types", "Device log types accepted (ValidLogFileTypes).",
 		func(s *Settings) *[]string { return &s.ValidLogFileTypes }),
 	list("valid_log_file_extensions", "Device log file extensions accepted (ValidLogFileExtensions).",

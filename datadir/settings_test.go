@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/opendus/opendus/firmware"
 )
 
 func TestSettingsRoundTrip(t *testing.T) {
@@ -16,6 +18,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 	s.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::/48", "192.0.2.10"}
 	s.SignInMaxFailures, s.SignInLockout = 3, time.Hour
 	s.ConsoleAddr, s.ConsoleIdleTimeout = "", 10*time.Minute
+	s.RolloutRetries, s.OverdueTolerance, s.WindowMinOpen = 0, 1250, 90*time.Minute
 	got, err := ParseSettings("test.conf", s.Render())
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +71,7 @@ func TestParseSettingsErrors(t *testing.T) {
 		{"bad duration", "domain = a.b\ncheck_interval = soon\n", "check_interval"},
 		{"bad bool", "domain = a.b\ndeploy_roundtable_on_import = maybe\n", "true or false"},
 		{"bad number", "domain = a.b\nmax_log_file_size = -1\n", "whole number"},
+		{"bad share", "domain = a.b\noverdue_tolerance = 120%\n", `overdue_tolerance: want a percentage like 5%, got "120%"`},
 		{"bad proxy", "domain = a.b\ntrusted_proxies = 10.0.0.0/8, proxy.a.b\n", `trusted_proxies: want addresses or CIDR prefixes like 10.0.0.0/8, got "proxy.a.b"`},
 		{"bad prefix", "domain = a.b\ntrusted_proxies = 10.0.0.0/33\n", "trusted_proxies"},
 		{"old and new name", "domain = a.b\nsignin_lockout = 1h\nntlm_lockout = 2h\n", "x.conf:3: ntlm_lockout is the old name of signin_lockout, already set on line 2: keep one"},
@@ -174,5 +178,16 @@ func TestSetKeys(t *testing.T) {
 	}
 	if _, err := SetKeys("x.conf", def, map[string]string{"check_interval": "soon"}); err == nil {
 		t.Error("SetKeys to an invalid value succeeded")
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	s := DefaultSettings("contoso.com")
+	if got := s.RetryPolicy(); got != (firmware.RetryPolicy{Retries: 3, Backoff: time.Hour, MaxBackoff: 24 * time.Hour, ReportTimeout: 2 * time.Hour, StallTimeout: 24 * time.Hour}) {
+		t.Errorf("default RetryPolicy = %+v", got)
+	}
+	s.RolloutRetries = 0
+	if got := s.RetryPolicy(); got.Retries != -1 {
+		t.Errorf("rollout_retries = 0: Retries = %d, want -1 (never again)", got.Retries)
 	}
 }

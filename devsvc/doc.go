@@ -48,6 +48,7 @@
 // # Goroutines
 //
 // Serve starts every goroutine it runs (listeners, the certificate watcher,
-// the scheduler, the audit log's flusher) in one group and returns only
-// after all of them have stopped, so the store is closed last.
+// the rollout engine of package rollout, the audit log's flusher) in one
+// group and returns only after all of them have stopped, so the store is
+// closed last.
 package devsvc

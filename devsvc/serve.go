@@ -19,8 +19,10 @@ import (
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/devsvc/console"
 	"github.com/opendus/opendus/devsvc/directory"
+	"github.com/opendus/opendus/devsvc/rollout"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/freespace"
 	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/signin"
@@ -133,7 +135,8 @@ func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
 		return nil, err // it names the certificates and what is wrong
 	}
 	deploy := s.DeployRoundTableOnImport
-	st, err := store.Open(dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy})
+	st, err := store.Open(dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy,
+		Retry: s.RetryPolicy()})
 	if err != nil {
 		return nil, err // it names the store and says what to do
 	}
@@ -233,7 +236,8 @@ type handlers struct {
 	consoleHS *http.Server // nil without a console
 	acceptor  *ntlm.Acceptor
 	limiter   *signin.Limiter
-	scheduler func(context.Context)
+	// rollouts moves rollouts on and raises alarms (package rollout).
+	rollouts *rollout.Engine
 }
 
 // grpcServer is what Serve needs of the admin API's gRPC server.
@@ -313,8 +317,6 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	extTLS := d.certs.ServerTLSConfig().Clone()
 	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
-	st := d.store
-	schedLog := log.With("component", "scheduler")
 	var consoleHS *http.Server
 	if ri.Console != "" {
 		consoleHS = &http.Server{Handler: web, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout, MaxHeaderBytes: maxHeaderBytes,
@@ -328,8 +330,9 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		external: &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog},
-		admin:     admin.GRPCServer(adminTLS),
-		scheduler: func(ctx context.Context) { runScheduler(ctx, st, time.Now, 5*time.Second, schedLog) },
+		admin: admin.GRPCServer(adminTLS),
+		rollouts: rollout.New(d.store, rollout.Config{Grace: s.OverdueGrace, Tolerance: tolerance(s.OverdueTolerance),
+			Logger: log.With("component", "rollouts")}),
 	}, nil
 }
 
@@ -369,7 +372,7 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 		g.Go("console", func() error { h.console.Run(gctx); return nil })
 	}
 	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
-	g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
+	g.Go("rollout engine", func() error { h.rollouts.Run(gctx); return nil })
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
 	ready()
@@ -416,6 +419,15 @@ func settingEntries(s datadir.Settings) []service.Setting {
 		out = append(out, service.Setting{Key: e.Key, Value: e.Value, Default: e.Default, Help: e.Help})
 	}
 	return out
+}
+
+// tolerance is the overdue_tolerance setting as rollout.Config takes it:
+// its zero is the default, a negative value none.
+func tolerance(s firmware.Share) firmware.Share {
+	if s == 0 {
+		return -1
+	}
+	return s
 }
 
 // cleanTmp removes uploads a previous run left behind.

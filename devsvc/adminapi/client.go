@@ -21,6 +21,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/opendus/opendus/devsvc/adminapi/adminpb"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -199,6 +200,8 @@ type Status struct {
 	Actor        string           `json:"actor"`
 	Warnings     []string         `json:"warnings,omitempty"`
 	Inventory    InventoryStatus  `json:"inventory"`
+	// Alarms counts the open alarms (Alarms lists them).
+	Alarms int64 `json:"alarms"`
 }
 
 // InventoryStatus says whether the device inventory can be written, in
@@ -228,6 +231,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 			"testDevices": r.GetTestDevices(), "accounts": r.GetAccounts()},
 		Seq: r.GetSeq(), Schema: int(r.GetSchemaVersion()), DBBytes: r.GetDbBytes(), Actor: r.GetActor(), Warnings: r.GetWarnings(),
 		Inventory: InventoryStatus{Writable: r.GetInventory().GetWritable(), Error: r.GetInventory().GetError(), Held: r.GetInventory().GetHeld()},
+		Alarms:    r.GetOpenAlarms(),
 	}
 	if inv := r.GetInventory(); inv.GetSince() != nil {
 		s.Inventory.Since = fromTS(inv.GetSince())
@@ -548,13 +552,14 @@ func (c *Client) RemoveAccount(ctx context.Context, name string) error {
 	return c.wrap(err)
 }
 
-// Devices lists the device inventory.
+// Devices lists the whole device inventory (ListDevices streams it).
 func (c *Client) Devices(ctx context.Context) ([]firmware.Device, error) {
-	r, err := c.c.ListDevices(ctx, &pb.ListDevicesRequest{})
-	if err != nil {
-		return nil, c.wrap(err)
-	}
-	return convert(r.GetDevices(), deviceFromPB), nil
+	var ds []firmware.Device
+	_, err := c.ListDevices(ctx, DeviceFilter{}, func(d store.DeviceRow) error {
+		ds = append(ds, d.Device)
+		return nil
+	})
+	return ds, err
 }
 
 // History returns catalog events after since, at most limit (0: all).

@@ -8,7 +8,6 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -25,10 +24,10 @@ func noFlags(run runFunc) func(*flag.FlagSet) runFunc {
 	return func(*flag.FlagSet) runFunc { return run }
 }
 
-func printRules(e *env, rules []firmware.Rule) error {
+func printRules(e *env, rules []adminapi.RuleInfo) error {
 	if e.json {
 		if rules == nil {
-			rules = []firmware.Rule{}
+			rules = []adminapi.RuleInfo{}
 		}
 		return printJSON(e.stdout, rules)
 	}
@@ -36,9 +35,13 @@ func printRules(e *env, rules []firmware.Rule) error {
 		fmt.Fprintln(e.stdout, "No rules yet: import a bundle with devsvc import PATH.")
 		return nil
 	}
-	t := newTable(e.stdout, "RULE", "IDENTITY", "PENDING", "APPROVED", "RESTORE", "APPROVE AT", "UPDATED")
+	t := newTable(e.stdout, "RULE", "IDENTITY", "PENDING", "APPROVED", "RESTORE", "ON APPROVED", "APPROVE AT", "UPDATED")
 	for _, r := range rules {
-		t.row(r.ID, r.Identity.Path(), r.Pending.String(), r.Approved.String(), r.Restore.String(), when(r.ApproveAt), when(r.Updated))
+		on := "-"
+		if r.Devices > 0 {
+			on = fmt.Sprintf("%d/%d", r.OnApproved, r.Devices)
+		}
+		t.row(r.ID, r.Identity.Path(), r.Pending.String(), r.Approved.String(), r.Restore.String(), on, when(r.ApproveAt), when(r.Updated))
 	}
 	return t.flush()
 }
@@ -121,17 +124,19 @@ Examples:
 }
 
 var rulesCmd = &command{
-	name: "rules", args: "[RULE]", summary: "list update rules: pending, approved and restore versions",
+	name: "rules", args: "[RULE]", summary: "list update rules: pending, approved and restore versions, devices on the approved one",
+	help: `ON APPROVED counts the identity's devices that run the approved version,
+of all its devices in the inventory. devsvc rollouts shows the rollouts.`,
 	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-		var rules []firmware.Rule
+		var rules []adminapi.RuleInfo
 		err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
 			var err error
 			if len(args) == 1 {
-				var r firmware.Rule
-				r, err = c.Rule(ctx, args[0])
-				rules = []firmware.Rule{r}
+				var r adminapi.RuleInfo
+				r, err = c.RuleWithDevices(ctx, args[0])
+				rules = []adminapi.RuleInfo{r}
 			} else {
-				rules, err = c.Rules(ctx)
+				rules, err = c.RulesWithDevices(ctx)
 			}
 			return err
 		})
@@ -170,7 +175,7 @@ func runTransition(ctx context.Context, e *env, ref, done string, op func(*admin
 		return printJSON(e.stdout, r)
 	}
 	fmt.Fprintf(e.stdout, "%s %s.\n", done, r.Identity.Path())
-	return printRules(e, []firmware.Rule{r})
+	return printRules(e, []adminapi.RuleInfo{{Rule: r}})
 }
 
 var approveCmd = &command{
@@ -179,7 +184,14 @@ var approveCmd = &command{
 	help: `RULE is a rule ID (devsvc rules shows them) or an identity path,
 DeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.
 With --at the approval is scheduled: the service approves at that time, and
-devices that would check later are told to check then.
+devices that would check later are told to check then. If devices of a site
+have not come some hours after that time (overdue_grace), an alarm says so
+(devsvc alarms).
+
+approve gives every device the version at once: it is a one-wave rollout
+(devsvc rollouts lists it). To approve in waves, with automatic pauses on
+failures, use devsvc rollout start. approve is refused while a rollout of the
+rule is running or paused: stop it first.
 
 Examples:
   devsvc approve UCPhone/Polycom/CX600/A/ENU
@@ -245,13 +257,18 @@ var (
 
 var restoreCmd = &command{
 	name: "restore", args: "RULE [--withdraw]",
-	summary: "roll a rule back to its restore version (devices downgrade)",
+	summary: "roll a rule back to its restore version, or a rollout back (devices downgrade)",
 	help: `RULE is a rule ID (devsvc rules shows them) or an identity path,
 DeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.
 restore approves again the version approved before the current one (the
 RESTORE column of devsvc rules); devices take it as a downgrade. A rule
 without one is refused and left as it is, so running restore twice by
 accident changes nothing the second time.
+
+During a rollout (devsvc rollout start), restore rolls the rollout back
+instead: it stops, and the devices it reached are offered the approved
+version again; the rule keeps its versions. A second restore then
+restores the rule.
 
 With --withdraw the approved version is withdrawn instead: devices of the
 identity are offered nothing until a version is approved again (test
@@ -509,74 +526,6 @@ func readPassword(e *env, fromStdin, confirm bool) (string, error) {
 	return string(pw), nil
 }
 
-// deviceSummary counts devices by model and version.
-type deviceSummary struct {
-	Model   string `json:"model"`
-	Version string `json:"version"`
-	Devices int    `json:"devices"`
-}
-
-var devicesCmd = &command{
-	name: "devices", args: "[--summary]", summary: "the device inventory: versions, last check-in, update state",
-	setup: func(fs *flag.FlagSet) runFunc {
-		var summary bool
-		fs.BoolVar(&summary, "summary", false, "count devices by model and version instead")
-		return func(ctx context.Context, e *env, args []string) error {
-			var ds []firmware.Device
-			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-				var err error
-				ds, err = c.Devices(ctx)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if summary {
-				counts := map[[2]string]int{}
-				for _, d := range ds {
-					counts[[2]string{d.Identity.Path(), d.Version.String()}]++
-				}
-				rows := make([]deviceSummary, 0, len(counts))
-				for k, n := range counts {
-					rows = append(rows, deviceSummary{k[0], k[1], n})
-				}
-				sort.Slice(rows, func(i, j int) bool {
-					if rows[i].Model != rows[j].Model {
-						return rows[i].Model < rows[j].Model
-					}
-					return rows[i].Version < rows[j].Version
-				})
-				if e.json {
-					return printJSON(e.stdout, rows)
-				}
-				t := newTable(e.stdout, "MODEL", "VERSION", "DEVICES")
-				for _, r := range rows {
-					t.row(r.Model, r.Version, strconv.Itoa(r.Devices))
-				}
-				fmt.Fprintf(e.stdout, "%d device(s)\n", len(ds))
-				return t.flush()
-			}
-			if e.json {
-				if ds == nil {
-					ds = []firmware.Device{}
-				}
-				return printJSON(e.stdout, ds)
-			}
-			t := newTable(e.stdout, "DEVICE", "MODEL", "VERSION", "LAST CHECK-IN", "WHERE", "USER", "STATE", "LAST UPDATE")
-			for _, d := range ds {
-				state := string(d.State)
-				if d.State == firmware.StateFailure && d.Error != "" {
-					state += " (" + d.Error + ")"
-				} else if d.State != firmware.StateIdle && d.State != firmware.StateSuccess && !d.Target.IsZero() {
-					state += " " + d.Target.String()
-				}
-				t.row(d.Key, d.Identity.Model, d.Version.String(), when(d.LastCheckIn), string(d.Location), d.User, state, when(d.LastUpdate))
-			}
-			return t.flush()
-		}
-	},
-}
-
 var historyCmd = &command{
 	name: "history", args: "[--since SEQ] [--limit N]", summary: "catalog changes: who imported, approved, rejected what, and when",
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -638,6 +587,11 @@ var statusCmd = &command{
 		t.flush()
 		fmt.Fprintf(w, "\nRules %d, updates %d, devices %d, test devices %d, accounts %d; history at %d; database %.1f MB (schema %d)\n",
 			s.Counts["rules"], s.Counts["updates"], s.Counts["devices"], s.Counts["testDevices"], s.Counts["accounts"], s.Seq, float64(s.DBBytes)/1e6, s.Schema)
+		if s.Alarms > 0 {
+			fmt.Fprintf(w, "Alarms: %d open: devsvc alarms lists them.\n", s.Alarms)
+		} else {
+			fmt.Fprintln(w, "Alarms: none open.")
+		}
 		if inv := s.Inventory; inv.Writable {
 			fmt.Fprintf(w, "Inventory: written as devices check in (%d waiting).\n", inv.Held)
 		} else {

@@ -58,8 +58,8 @@ var commands []*command
 func init() {
 	commands = []*command{
 		initCmd, serveCmd,
-		importCmd, bundleCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
-		testDevicesCmd, accountsCmd, adminsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
+		importCmd, bundleCmd, rulesCmd, approveCmd, rolloutCmd, rolloutsCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
+		testDevicesCmd, accountsCmd, adminsCmd, sitesCmd, devicesCmd, alarmsCmd, historyCmd, statusCmd, backupCmd,
 		certsCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }
@@ -76,6 +76,7 @@ Start here:
   devsvc --data ./dus import ./UCUpdates          import firmware (pending)
   devsvc --data ./dus rules                       see what is pending/approved
   devsvc --data ./dus approve UCPhone/Polycom/CX600/A/ENU
+  devsvc --data ./dus rollout start UCPhone/Polycom/CX600/A/ENU   or in waves
 
 Commands:
 `

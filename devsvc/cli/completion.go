@@ -194,8 +194,8 @@ func parseArgs(args string) (subs []string, kind string) {
 	if len(subs) != len(alts) {
 		subs = nil // not a choice of subcommands
 	}
-	if strings.Contains(args, " ...") {
-		kind = "file" // cab list|extract|test|pack ...: cabinets
+	if m := regexp.MustCompile(`([A-Za-z]+) \.\.\.`).FindStringSubmatch(args); m != nil && isWord(m[1]) {
+		kind = "file" // cab list|extract|test|pack ...: cabinets (but not "update NAME ...")
 	}
 	words := strings.FieldsFunc(args, func(r rune) bool { return strings.ContainsRune(" |()[]", r) })
 	for i := 0; i < len(words); i++ {

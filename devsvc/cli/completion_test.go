@@ -166,6 +166,8 @@ func TestCompletionReadsTheUsage(t *testing.T) {
 	want := map[string]compCommand{
 		"accounts":    {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
 		"admins":      {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
+		"rollout":     {Subs: []string{"start", "show", "pause", "resume", "stop"}},
+		"sites":       {Subs: []string{"add", "update", "list", "remove"}},
 		"bundle":      {Subs: []string{"pack", "check", "describe"}, Args: "file"},
 		"cab":         {Subs: []string{"list", "extract", "test", "pack"}, Args: "file"},
 		"certs":       {Subs: []string{"list", "renew", "export", "issue", "revoke"}},

@@ -255,6 +255,7 @@ func statusOf(err error) int {
 		errors.Is(err, store.ErrConflict),
 		errors.Is(err, store.ErrRevoked),
 		errors.Is(err, store.ErrNotCheckedIn),
+		errors.Is(err, store.ErrRolloutLive),
 		errors.Is(err, store.ErrNotOffered),
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),

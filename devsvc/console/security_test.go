@@ -390,6 +390,7 @@ func TestStatusOf(t *testing.T) {
 		{firmware.ErrNothingToRestore, 409},
 		{store.ErrConflict, 409},
 		{store.ErrNotCheckedIn, 409},
+		{store.ErrRolloutLive, 409},
 		{store.ErrNotOffered, 409},
 		{service.ErrInvalid, 400},
 		{firmware.ErrMAC, 400},

@@ -114,11 +114,7 @@ func (s *Service) Devices(ctx context.Context) ([]firmware.Device, error) {
 	if _, err := s.look(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.st.Flush(ctx); err != nil {
-		if errors.Is(err, store.ErrUnavailable) {
-			h := s.st.InventoryHealth()
-			return nil, fmt.Errorf("%w; %d check-ins and reports wait to be written, so the list would miss them: free space on the data directory's disk (devsvc status says more)", err, h.Held)
-		}
+	if err := s.flush(ctx); err != nil {
 		return nil, err
 	}
 	return s.st.Devices(ctx)
@@ -164,7 +160,9 @@ type Status struct {
 	Stats   store.Stats
 	// Inventory says whether the device inventory can be written; while
 	// it cannot, devices are answered 503 and Warnings says so first.
-	Inventory    store.InventoryHealth
+	Inventory store.InventoryHealth
+	// Alarms counts the open alarms (devsvc alarms lists them).
+	Alarms       int
 	Listeners    []Listener
 	Certificates []CertInfo
 	Warnings     []string
@@ -182,7 +180,11 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	out := Status{Version: s.cfg.Version, Started: s.started, DataDir: s.st.Dir(), Stats: st, Inventory: s.st.InventoryHealth(), Actor: p.Name}
+	alarms, err := s.st.OpenAlarms(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	out := Status{Version: s.cfg.Version, Started: s.started, DataDir: s.st.Dir(), Stats: st, Inventory: s.st.InventoryHealth(), Actor: p.Name, Alarms: alarms}
 	if s.cfg.Listeners != nil {
 		out.Listeners = s.cfg.Listeners()
 	}

@@ -6,6 +6,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -129,6 +130,40 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"SetConsoleAdminDisabled", true, func(ctx context.Context) error { _, err := svc.SetConsoleAdminDisabled(ctx, "dave", true); return err }},
 		{"RemoveConsoleAdmin", true, func(ctx context.Context) error { return svc.RemoveConsoleAdmin(ctx, "dave") }},
+		{"Sites", false, func(ctx context.Context) error { _, err := svc.Sites(ctx); return err }},
+		{"PutSite", true, func(ctx context.Context) error {
+			_, err := svc.PutSite(ctx, firmware.Site{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}, false)
+			return err
+		}},
+		{"RemoveSite", true, func(ctx context.Context) error { return svc.RemoveSite(ctx, "hq") }},
+		{"StartRollout", true, func(ctx context.Context) error {
+			_, err := svc.StartRollout(ctx, cx600, firmware.DefaultPlan())
+			return err
+		}},
+		{"PauseRollout", true, func(ctx context.Context) error { _, err := svc.PauseRollout(ctx, cx600, ""); return err }},
+		{"ResumeRollout", true, func(ctx context.Context) error { _, err := svc.ResumeRollout(ctx, cx600); return err }},
+		{"StopRollout", true, func(ctx context.Context) error { _, err := svc.StopRollout(ctx, cx600); return err }},
+		{"Rollouts", false, func(ctx context.Context) error { _, err := svc.Rollouts(ctx); return err }},
+		{"RolloutProgress", false, func(ctx context.Context) error {
+			_, err := svc.RolloutProgress(ctx, cx600)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // no rollout yet: allowed to look
+			}
+			return err
+		}},
+		{"Alarms", false, func(ctx context.Context) error { _, err := svc.Alarms(ctx, true); return err }},
+		{"RuleCounts", false, func(ctx context.Context) error { _, err := svc.RuleCounts(ctx); return err }},
+		{"QueryDevices", false, func(ctx context.Context) error {
+			_, err := svc.QueryDevices(ctx, store.DeviceQuery{Site: "hq"})
+			return err
+		}},
+		{"Device", false, func(ctx context.Context) error {
+			_, err := svc.Device(ctx, "00-04-F2-00-00-01")
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
@@ -316,5 +351,60 @@ func TestCertPrincipal(t *testing.T) {
 	}
 	if _, err := svc.CertPrincipal(ctx, recorded); !errors.Is(err, service.ErrForbidden) || !strings.Contains(err.Error(), "was revoked") || !strings.Contains(err.Error(), "left") {
 		t.Errorf("CertPrincipal(revoked) = %v, want ErrForbidden saying it was revoked and why", err)
+	}
+}
+
+// TestRolloutOperations: rollout and site operations are recorded under
+// the principal, and what cannot be done says what to do.
+func TestRolloutOperations(t *testing.T) {
+	svc, st := newService(t, service.Config{})
+	ctx := service.WithPrincipal(context.Background(), admin)
+	if err := importTree(t, svc, admin, "4.0.7577.4372", "image"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PutSite(ctx, firmware.Site{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, TimeZone: "Europe/Berlin"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PutSite(ctx, firmware.Site{Name: "hq"}, false); !errors.Is(err, store.ErrExists) {
+		t.Errorf("PutSite of an existing site = %v, want ErrExists", err)
+	}
+	ro, err := svc.StartRollout(ctx, cx600, firmware.DefaultPlan())
+	if err != nil || ro.By != admin.Name || ro.State != firmware.RolloutRunning {
+		t.Fatalf("StartRollout = %+v, %v", ro, err)
+	}
+	if _, err := svc.PauseRollout(ctx, cx600, "investigating tickets"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PauseRollout(ctx, cx600, ""); !errors.Is(err, firmware.ErrRolloutNotRunning) {
+		t.Errorf("pausing a paused rollout = %v, want ErrRolloutNotRunning", err)
+	}
+	if _, err := svc.Approve(ctx, cx600); !errors.Is(err, store.ErrRolloutLive) || !strings.Contains(err.Error(), "devsvc rollout stop") {
+		t.Errorf("approve during a rollout = %v, want ErrRolloutLive saying how to stop it", err)
+	}
+	rs, err := svc.Rollouts(ctx)
+	if err != nil || len(rs) != 1 || rs[0].State != firmware.RolloutPaused || rs[0].Reason != "investigating tickets" {
+		t.Errorf("Rollouts = %+v, %v", rs, err)
+	}
+	es, _ := st.History(context.Background(), 0, 0)
+	for _, e := range es {
+		if strings.HasPrefix(e.Action, "rollout-") || strings.HasPrefix(e.Action, "site-") {
+			if e.Actor != admin.Name {
+				t.Errorf("event %s by %q, want %q", e.Action, e.Actor, admin.Name)
+			}
+		}
+	}
+	if _, err := svc.QueryDevices(ctx, store.DeviceQuery{State: "broken"}); !errors.Is(err, service.ErrInvalid) {
+		t.Errorf("QueryDevices with a bad state = %v, want ErrInvalid", err)
+	}
+	if _, err := svc.Device(ctx, "SN-none"); !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "devsvc devices --text") {
+		t.Errorf("Device of an unknown serial = %v, want ErrNotFound saying how to search", err)
+	}
+	st.RecordCheckIn(context.Background(), firmware.Device{Serial: "SN-1", Identity: firmware.Identity{DeviceType: "UCPhone", Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"}})
+	if d, err := svc.Device(ctx, "SN-1"); err != nil || d.Key != "serial:SN-1" {
+		t.Errorf("Device by serial = %+v, %v", d, err)
+	}
+	status, _ := svc.Status(ctx)
+	if status.Alarms != 0 {
+		t.Errorf("Status.Alarms = %d", status.Alarms)
 	}
 }

@@ -61,11 +61,16 @@ var (
 	// ErrRevoked is returned by RevokeAdminCert for a certificate revoked
 	// already.
 	ErrRevoked = errors.New("revoked already")
+	// ErrRolloutLive is returned when a change of a rule would break the
+	// rollout running on it (an import of another version, approve,
+	// withdraw, a second rollout): the message names the rollout and says
+	// how to stop it first.
+	ErrRolloutLive = errors.New("a rollout is live")
 )
 
 // SchemaVersion is the database schema this package writes. Open upgrades
 // older databases (see migrate) and refuses newer ones with ErrSchema.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
 // Names in the data directory.
 const (
@@ -85,8 +90,12 @@ var (
 	bucketAdminCerts  = []byte("admincerts")  // serial (lower-case hex) -> firmware.AdminCert
 	// bucketConsoleAdmins: lower-case name -> consoleAdminRecord
 	bucketConsoleAdmins = []byte("consoleadmins")
-	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts, bucketConsoleAdmins}
-	keySchema           = []byte("schema")
+	bucketSites         = []byte("sites")    // name -> firmware.Site
+	bucketRollouts      = []byte("rollouts") // rule ID -> rolloutRecord
+	bucketAlarms        = []byte("alarms")   // alarm ID -> firmware.Alarm
+	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts,
+		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms}
+	keySchema = []byte("schema")
 )
 
 // Event actions recorded in the history.
@@ -105,6 +114,16 @@ const (
 	ActionAccountDisable   = "account-disable"
 	ActionAccountEnable    = "account-enable"
 	ActionAccountRemove    = "account-remove"
+	ActionSiteAdd          = "site-add"
+	ActionSiteUpdate       = "site-update"
+	ActionSiteRemove       = "site-remove"
+	ActionAlarmRaise       = "alarm-raise"
+	ActionAlarmClear       = "alarm-clear"
+	// A rollout's events are recorded as "rollout-" and their kind:
+	// rollout-scheduled, rollout-started, rollout-wave, rollout-paused,
+	// rollout-resumed, rollout-completed, rollout-stopped and
+	// rollout-rolled-back (see firmware.RolloutEventKind).
+	ActionRolloutPrefix = "rollout-"
 )
 
 // Options configures a Store. The zero value (or nil) is sensible.
@@ -124,6 +143,16 @@ type Options struct {
 	// DeployRoundTable says whether RoundTable imports are approved at once
 	// (see firmware.DeploysOnImport); nil means true.
 	DeployRoundTable *bool
+	// Retry is how devices' failed and silent attempts are judged, for
+	// rollout progress, device states and the thresholds (the zero value
+	// is firmware's default policy). The check-in decision must use the
+	// same (RetryPolicy).
+	Retry firmware.RetryPolicy
+	// LoadZone loads a site's time zone; nil means time.LoadLocation. A
+	// site whose zone does not load is refused; a stored site whose zone
+	// no longer loads (a system without its zone database) is read in
+	// UTC, and the store logs it.
+	LoadZone func(name string) (*time.Location, error)
 
 	// testHookWrite, set by this package's tests only, runs in every
 	// inventory transaction; its error fails the commit as a full disk
@@ -146,7 +175,14 @@ type Store struct {
 	log              *slog.Logger
 	deployRoundTable bool
 
-	cat atomic.Pointer[Catalog]
+	cat   atomic.Pointer[Catalog]
+	fleet *fleet
+	retry firmware.RetryPolicy
+	// loadZone is Options.LoadZone; zones caches what it loaded.
+	loadZone func(string) (*time.Location, error)
+	zmu      sync.Mutex
+	zones    map[string]*time.Location
+	badZones map[string]bool // logged once
 	// fileMu serializes the catalog changes that add or delete update
 	// records and their files (Import, Remove, Purge), so that what an
 	// import saw stored stays so until its transaction commits.
@@ -168,7 +204,11 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite}
+	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite,
+		retry: o.Retry, loadZone: o.LoadZone, zones: map[string]*time.Location{}, badZones: map[string]bool{}, fleet: newFleet()}
+	if s.loadZone == nil {
+		s.loadZone = time.LoadLocation
+	}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -216,8 +256,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	var cat *Catalog
 	if err := db.View(func(tx *bolt.Tx) error {
 		var err error
-		cat, err = loadCatalog(tx)
-		return err
+		if cat, err = loadCatalog(tx, s.storedZone); err != nil {
+			return err
+		}
+		return s.loadFleet(tx)
 	}); err != nil {
 		return fail(fmt.Errorf("store: open %s: %w", dbPath, err))
 	}
@@ -267,6 +309,14 @@ func migrate(tx *bolt.Tx, from int) error {
 		// Schema 2: device records in the binary form of appendDevice
 		// instead of JSON.
 		return migrateDevicesToBinary(tx.Bucket(bucketDevices))
+	case 2:
+		// Schema 3: device records with their attempt, history, site and
+		// hold (devRecV2); scheduled approvals become scheduled one-wave
+		// rollouts, which the rollout engine starts.
+		if err := migrateDevicesToV2(tx.Bucket(bucketDevices)); err != nil {
+			return err
+		}
+		return migrateScheduledApprovals(tx)
 	default:
 		return fmt.Errorf("%w: no migration from schema version %d", ErrSchema, from)
 	}
@@ -349,7 +399,7 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 			return nil
 		}
 		var err error
-		cat, err = loadCatalog(tx)
+		cat, err = loadCatalog(tx, s.storedZone)
 		return err
 	})
 	if err != nil {
@@ -399,4 +449,37 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (ok bool, err error) {
 		return false, fmt.Errorf("record %q: %w", key, err)
 	}
 	return true, nil
+}
+
+// zone loads a time zone through Options.LoadZone, once per name.
+func (s *Store) zone(name string) (*time.Location, error) {
+	s.zmu.Lock()
+	defer s.zmu.Unlock()
+	if loc, ok := s.zones[name]; ok {
+		return loc, nil
+	}
+	loc, err := s.loadZone(name)
+	if err != nil {
+		return nil, err
+	}
+	s.zones[name] = loc
+	return loc, nil
+}
+
+// storedZone is zone for the sites the store holds, which were checked
+// when they were put: a zone that no longer loads is read in UTC, and
+// logged once.
+func (s *Store) storedZone(name string) (*time.Location, error) {
+	loc, err := s.zone(name)
+	if err == nil {
+		return loc, nil
+	}
+	s.zmu.Lock()
+	first := !s.badZones[name]
+	s.badZones[name] = true
+	s.zmu.Unlock()
+	if first {
+		s.log.Error("store: a site's time zone cannot be loaded: its windows are read in UTC; install the system's zone database (tzdata), or run a devsvc built with time/tzdata", "zone", name, "err", err)
+	}
+	return time.UTC, nil
 }

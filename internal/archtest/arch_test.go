@@ -22,7 +22,7 @@ var floors = []struct {
 	{"vocabulary", []string{"firmware"}},
 	{"libraries", []string{"signin", "passhash", "ntlm", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
 	{"devices", []string{"simulator", "device-sim"}},
-	{"service parts", []string{"devsvc/store", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/adminapi/adminpb"}},
+	{"service parts", []string{"devsvc/store", "devsvc/rollout", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/adminapi/adminpb"}},
 	{"service layer", []string{"devsvc/service"}},
 	{"transports", []string{"devsvc/adminapi", "devsvc/console"}},
 	{"composition", []string{"devsvc"}},
@@ -225,6 +225,17 @@ func TestServerLinksNoDNSLibrary(t *testing.T) {
 			if strings.HasPrefix(d, "github.com/miekg/dns") {
 				t.Errorf("%s links %s", p.path, d)
 			}
+		}
+	}
+}
+
+// TestServerEmbedsTimeZones checks that the server carries the time
+// zone database (time/tzdata), so that sites' zones load on systems
+// without one.
+func TestServerEmbedsTimeZones(t *testing.T) {
+	for _, p := range list(t, "Deps", "./cmd/devsvc") {
+		if !slices.Contains(p.imports, "time/tzdata") {
+			t.Errorf("%s does not link time/tzdata: import it in its main package", p.path)
 		}
 	}
 }
