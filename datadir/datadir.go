@@ -29,6 +29,8 @@ type RunInfo struct {
 	Internal string    `json:"internal"`
 	External string    `json:"external"`
 	Admin    string    `json:"admin"`
+	// Metrics is the metrics listener's address; empty when there is none.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // ReadRunInfo reads DIR/run/serve.json.
