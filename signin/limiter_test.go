@@ -527,7 +527,7 @@ func TestReconfigure(t *testing.T) {
 	proxy := netip.MustParsePrefix("10.0.0.0/8")
 	l.Reconfigure(Config{MaxFailures: 3, MaxAddressFailures: -1, Lockout: time.Hour, TrustedProxies: []netip.Prefix{proxy}})
 	run(t, l, clock, []step{
-		{remote: nat, what: "wrong", account: alice, wantLocked: true}, // the third within the window: the new limit
+		{remote: nat, what: "wrong", account: alice, wantLocked: true},        // the third within the window: the new limit
 		{advance: 10 * time.Minute, remote: nat, what: "right", account: bob}, // the lockout kept the end it had
 		{remote: nat, what: "right", account: `opendus\carol`},
 	})

@@ -57,7 +57,7 @@ type Floor struct {
 	stat func(dir string) (Usage, error)
 	low  atomic.Bool // below the floor at the last question
 
-	unsupported atomic.Bool // Stat is not implemented here: logged once
+	unsupported atomic.Bool  // Stat is not implemented here: logged once
 	min         atomic.Int64 // Config.Min, changed by SetMin
 }
 
