@@ -122,12 +122,23 @@ type Options struct {
 	// DeployRoundTable says whether RoundTable imports are approved at once
 	// (see firmware.DeploysOnImport); nil means true.
 	DeployRoundTable *bool
+	// ObserveCommit, if set, is told how long each write transaction
+	// took, fsync included, failed ones too: kind is CommitInventory for
+	// a batch of check-ins and reports, CommitCatalog for a catalog
+	// change (for metrics). It runs on the writer: it must be quick.
+	ObserveCommit func(kind string, took time.Duration)
 
 	// testHookWrite, set by this package's tests only, runs in every
 	// inventory transaction; its error fails the commit as a full disk
 	// would.
 	testHookWrite func() error
 }
+
+// The kinds of write transaction Options.ObserveCommit is told of.
+const (
+	CommitInventory = "inventory"
+	CommitCatalog   = "catalog"
+)
 
 // Defaults of Options.
 const (
@@ -151,6 +162,7 @@ type Store struct {
 	fileMu        sync.Mutex
 	inv           *inventory
 	testHookWrite func() error // Options.testHookWrite
+	observeCommit func(kind string, took time.Duration)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -166,7 +178,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 	if opts != nil {
 		o = *opts
 	}
-	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite}
+	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite, observeCommit: o.ObserveCommit}
 	if s.now == nil {
 		s.now = time.Now
 	}
@@ -338,6 +350,7 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 		return ErrClosed
 	}
 	var cat *Catalog
+	defer s.observe(CommitCatalog, time.Now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		c := &change{tx: tx, now: s.now().UTC(), actor: actor}
 		if err := fn(c); err != nil {
@@ -357,6 +370,14 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 		s.publish(cat)
 	}
 	return nil
+}
+
+// observe tells Options.ObserveCommit how long a write transaction of
+// kind begun at start took.
+func (s *Store) observe(kind string, start time.Time) {
+	if s.observeCommit != nil {
+		s.observeCommit(kind, time.Since(start))
+	}
 }
 
 // publish installs cat as the snapshot unless a newer one is installed:
