@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/store"
@@ -107,6 +108,24 @@ type Config struct {
 	// Issuer, if set, signs the admin certificates IssueAdminCert
 	// issues; without one, issuing is refused.
 	Issuer CertIssuer
+	// Imported, if set, is told the result of every import an admin may
+	// make: ImportStored, ImportUnchanged, ImportRefused or ImportFailed
+	// (for metrics).
+	Imported func(result string)
+}
+
+// The results of an import, as Config.Imported is told.
+const (
+	ImportStored    = "stored"    // at least one version or file was stored
+	ImportUnchanged = "unchanged" // everything was there already
+	ImportRefused   = "refused"   // the bundle was refused (ErrInvalid, ErrTooLarge)
+	ImportFailed    = "failed"    // the service failed to import it
+)
+
+// importSettings are the Config fields SetImportSettings changes.
+type importSettings struct {
+	maxBytes int64
+	keyring  string
 }
 
 // Service runs the admin operations over a store.
@@ -114,6 +133,7 @@ type Service struct {
 	cfg     Config
 	st      *store.Store
 	started time.Time
+	imp     atomic.Pointer[importSettings]
 }
 
 // New returns the service layer over st.
@@ -124,16 +144,25 @@ func New(st *store.Store, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.MaxImportBytes <= 0 {
-		cfg.MaxImportBytes = 8 << 30
-	}
 	if cfg.MaxImportFiles <= 0 {
 		cfg.MaxImportFiles = 10000
 	}
 	if cfg.KeyringSetting == "" {
 		cfg.KeyringSetting = "rpm_keyring"
 	}
-	return &Service{cfg: cfg, st: st, started: cfg.Now()}
+	s := &Service{cfg: cfg, st: st, started: cfg.Now()}
+	s.SetImportSettings(cfg.MaxImportBytes, cfg.RPMKeyring)
+	return s
+}
+
+// SetImportSettings changes Config.MaxImportBytes (zero or less: the
+// default) and Config.RPMKeyring for the uploads and imports that start
+// from now on.
+func (s *Service) SetImportSettings(maxBytes int64, rpmKeyring string) {
+	if maxBytes <= 0 {
+		maxBytes = 8 << 30
+	}
+	s.imp.Store(&importSettings{maxBytes: maxBytes, keyring: rpmKeyring})
 }
 
 // SignIn checks a directory account's password and returns the principal
