@@ -6,13 +6,14 @@
 # protobuf-compiler and libprotobuf-dev (regenerate the admin API code),
 # systemd (systemd-analyze checks the unit), lintian (checks the Debian
 # package), groff-base (renders the man pages), zsh and fish (run the
-# completion scripts).
+# completion scripts), prometheus (promtool checks the metrics and the
+# rules; a real Prometheus server scrapes the service).
 #
 # Safe to run again: it installs only what is missing. Needs root (CI is).
 set -euo pipefail
 
-pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev systemd lintian groff-base zsh fish)
-bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto systemd-analyze lintian groff zsh fish)
+pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev systemd lintian groff-base zsh fish prometheus)
+bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto systemd-analyze lintian groff zsh fish promtool)
 
 missing=()
 for i in "${!pkgs[@]}"; do
@@ -39,8 +40,8 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# slapd's package scripts would start a system daemon; the tests start their
-# own on loopback, so keep the system one from starting.
+# slapd's and prometheus' package scripts would start system daemons; the
+# tests start their own on loopback, so keep the system ones from starting.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod +x /usr/sbin/policy-rc.d
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
