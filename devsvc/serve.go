@@ -17,7 +17,9 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/directory"
+	"github.com/opendus/opendus/devsvc/metrics"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/internal/freespace"
@@ -31,9 +33,20 @@ type ServeOptions struct {
 	InternalAddr string
 	ExternalAddr string
 	AdminAddr    string
-	Logger       *slog.Logger // nil: discard
+	// MetricsAddr is the listener of /metrics, /healthz and /readyz
+	// (metrics_addr); empty: the settings', where it is off by default.
+	MetricsAddr string
+	Logger      *slog.Logger // nil: discard
 	// Ready, if set, is called once every listener is bound and serving.
 	Ready func(datadir.RunInfo)
+	// Reload, if set, makes Serve reload the settings file each time it
+	// receives (devsvc serve sends SIGHUP here): what can change without a
+	// restart is applied, all of it or, when the file is refused, none;
+	// the settings that need a restart are logged and devsvc status shows
+	// them. Addresses given here keep overriding the file's.
+	Reload <-chan struct{}
+	// Reloaded, if set, is called after each reload with what it did.
+	Reloaded func(ReloadResult)
 }
 
 // shutdownGrace is how long open connections get to finish at shutdown.
@@ -56,17 +69,34 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	for _, w := range s.Warnings {
 		log.Warn("settings file", "warning", w)
 	}
-	for _, o := range []struct {
-		dst *string
-		v   string
-	}{
-		{&s.InternalAddr, opts.InternalAddr}, {&s.ExternalAddr, opts.ExternalAddr}, {&s.AdminAddr, opts.AdminAddr},
-	} {
-		if o.v != "" {
-			*o.dst = o.v
+	override := func(s *datadir.Settings) {
+		for _, o := range []struct {
+			dst *string
+			v   string
+		}{
+			{&s.InternalAddr, opts.InternalAddr}, {&s.ExternalAddr, opts.ExternalAddr}, {&s.AdminAddr, opts.AdminAddr}, {&s.MetricsAddr, opts.MetricsAddr},
+		} {
+			if o.v != "" {
+				*o.dst = o.v
+			}
 		}
 	}
-	d, err := openDeps(opts.Dir, s, log)
+	override(&s)
+	// With a metrics listener, the parts count for it; without, they are
+	// told nothing and pay nothing.
+	var (
+		p *parts
+		m *metrics.Metrics
+	)
+	if s.MetricsAddr != "" {
+		p = &parts{}
+		m = newMetrics(p, log)
+		if !loopback(s.MetricsAddr) {
+			log.Warn("the metrics listener is not on loopback: it serves plain HTTP without sign-in; keep it on a network only the monitoring reaches",
+				"metrics", s.MetricsAddr)
+		}
+	}
+	d, err := openDeps(opts.Dir, s, m, log)
 	if err != nil {
 		return err
 	}
@@ -83,9 +113,15 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer lns.Close()
 	ri := lns.runInfo()
-	h, err := build(d, s, ri, log)
+	rl := newReloader(opts.Dir, s, override, log)
+	h, err := build(d, s, ri, rl, m, log)
 	if err != nil {
 		return err
+	}
+	rl.apply = func(next datadir.Settings) error { return h.reconfigure(d, next, ri, log) }
+	h.reload, h.reloaded = opts.Reload, opts.Reloaded
+	if p != nil {
+		p.d, p.h, p.rl = d, h, rl
 	}
 	defer func() { // after every goroutine stopped, before the store closes
 		if err := h.Close(); err != nil {
@@ -97,7 +133,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer os.Remove(filepath.Join(opts.Dir, datadir.RunDir, datadir.RunFile))
 	return run(ctx, d, lns, h, log, func() {
-		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "data", opts.Dir)
+		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "metrics", ri.Metrics, "data", opts.Dir)
 		if opts.Ready != nil {
 			opts.Ready(ri)
 		}
@@ -119,14 +155,19 @@ type deps struct {
 }
 
 // openDeps opens the certificates, the store and the directory, and
-// empties the spool of uploads a previous run left behind.
-func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
+// empties the spool of uploads a previous run left behind. The store's
+// commits are timed for m, if set.
+func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, log *slog.Logger) (*deps, error) {
 	cs, err := certs.Open(filepath.Join(dir, datadir.CertsDir), certs.Config{})
 	if err != nil {
 		return nil, err // it names the certificates and what is wrong
 	}
 	deploy := s.DeployRoundTableOnImport
-	st, err := store.Open(dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy})
+	opts := &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy}
+	if m != nil {
+		opts.ObserveCommit = m.ObserveCommit
+	}
+	st, err := store.Open(dir, opts)
 	if err != nil {
 		return nil, err // it names the store and says what to do
 	}
@@ -166,9 +207,10 @@ func (d *deps) accounts() ntlm.Accounts {
 	return storeAccounts{st: d.store, domains: serviceDomains(d.settings.Domain)}
 }
 
-// listeners are the three bound listeners.
+// listeners are the bound listeners; metrics is nil without
+// metrics_addr.
 type listeners struct {
-	internal, external, admin net.Listener
+	internal, external, admin, metrics net.Listener
 }
 
 // bind binds every listener first, so a port in use fails the start
@@ -189,12 +231,20 @@ func bind(ctx context.Context, s datadir.Settings) (*listeners, error) {
 		}
 		*b.ln = ln
 	}
+	if s.MetricsAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", s.MetricsAddr)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("metrics listener on %s: %w (set metrics_addr in %s or pass --metrics-addr; empty turns it off)", s.MetricsAddr, err, datadir.ConfigFile)
+		}
+		l.metrics = ln
+	}
 	return l, nil
 }
 
 // Close closes the listeners still open.
 func (l *listeners) Close() {
-	for _, ln := range []net.Listener{l.internal, l.external, l.admin} {
+	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.metrics} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -202,21 +252,29 @@ func (l *listeners) Close() {
 }
 
 func (l *listeners) runInfo() datadir.RunInfo {
-	return datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(),
+	ri := datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(),
 		Internal: l.internal.Addr().String(), External: l.external.Addr().String(), Admin: l.admin.Addr().String()}
+	if l.metrics != nil {
+		ri.Metrics = l.metrics.Addr().String()
+	}
+	return ri
 }
 
-// handlers are the servers of the three listeners and what runs beside
-// them.
+// handlers are the servers of the listeners and what runs beside them.
 type handlers struct {
 	device    *deviceSide
 	svc       *service.Service
 	internal  *http.Server
 	external  *http.Server
 	admin     grpcServer
+	metrics   *http.Server // nil without metrics_addr
 	acceptor  *ntlm.Acceptor
 	limiter   *signin.Limiter
 	scheduler func(context.Context)
+	ready     *readiness
+	rl        *reloader
+	reload    <-chan struct{}    // ServeOptions.Reload
+	reloaded  func(ReloadResult) // ServeOptions.Reloaded
 }
 
 // grpcServer is what Serve needs of the admin API's gRPC server.
@@ -246,22 +304,31 @@ const (
 // build composes every handler from the settings: the device side
 // (check-ins, downloads, status, log uploads, provisioning, NTLM at the
 // edge), the service layer and its gRPC transport, and their servers.
-func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*handlers, error) {
-	keyring := s.RPMKeyring
-	if keyring != "" && !filepath.IsAbs(keyring) {
-		keyring = filepath.Join(d.dir, keyring)
-	}
+func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *metrics.Metrics, log *slog.Logger) (*handlers, error) {
 	svcCfg := service.Config{
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
-		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyring, KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
+		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyringPath(d.dir, s.RPMKeyring), KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
 		Listeners: func() []service.Listener {
-			return []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
+			l := []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
+			if ri.Metrics != "" {
+				l = append(l, service.Listener{Name: "metrics", Address: ri.Metrics})
+			}
+			return l
 		},
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
 		Issuer:       d.certs,
 		Warnings: func() []string {
-			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), s.Warnings...)
+			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), rl.warnings()...)
 		},
+	}
+	var obs deviceapi.Observer // nil without metrics: no interface to call
+	if m != nil {
+		svcCfg.Imported = m.Imported
+		obs = m
+	}
+	ready := &readiness{st: d.store, certs: d.certs, now: time.Now}
+	if d.ldap != nil {
+		ready.dir = d.ldap
 	}
 	adminTLS := d.certs.AdminServerTLSConfig()
 	if d.ldap != nil {
@@ -278,7 +345,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		return nil, err
 	}
 	acceptor := ntlm.NewAcceptor(d.accounts(), ntlm.Config{Limiter: limiter, Logger: log.With("component", "ntlm")})
-	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, log)
+	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, ready, obs, log)
 	if err != nil {
 		return nil, err
 	}
@@ -287,8 +354,13 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
 	st := d.store
 	schedLog := log.With("component", "scheduler")
+	var metricsSrv *http.Server
+	if m != nil {
+		metricsSrv = &http.Server{Handler: metricsMux(m, ready), ReadHeaderTimeout: handshakeTimeout, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	}
 	return &handlers{
-		device: dev, svc: svc, acceptor: acceptor, limiter: limiter,
+		device: dev, svc: svc, acceptor: acceptor, limiter: limiter, ready: ready, rl: rl, metrics: metricsSrv,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog,
 			HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreams, WriteByteTimeout: s.DownloadStallTimeout}},
@@ -305,8 +377,43 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 // stopped.
 func (h *handlers) Close() error { return h.device.Close() }
 
+// reconfigure applies the reloadable settings of s to the running
+// handlers, keeping their state (lockouts, reservations, counts, the
+// requests in flight). What may refuse s goes first, so that a refusal
+// changes nothing.
+func (h *handlers) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) error {
+	lcfg, err := limiterConfig(s, log.With("component", "signin"))
+	if err != nil {
+		return err
+	}
+	if err := h.device.reconfigure(d, s, ri, h.limiter, log); err != nil {
+		return err
+	}
+	h.limiter.Reconfigure(lcfg)
+	d.floor.SetMin(s.MinFreeSpace)
+	h.svc.SetImportSettings(s.MaxImportBytes, keyringPath(d.dir, s.RPMKeyring))
+	return nil
+}
+
+// keyringPath is rpm_keyring, relative to the data directory dir.
+func keyringPath(dir, keyring string) string {
+	if keyring != "" && !filepath.IsAbs(keyring) {
+		return filepath.Join(dir, keyring)
+	}
+	return keyring
+}
+
 // newLimiter is the sign-in limiter the settings describe.
 func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
+	cfg, err := limiterConfig(s, log)
+	if err != nil {
+		return nil, err
+	}
+	return signin.New(cfg), nil
+}
+
+// limiterConfig is the sign-in limiter's configuration from the settings.
+func limiterConfig(s datadir.Settings, log *slog.Logger) (signin.Config, error) {
 	cfg := signin.Config{MaxFailures: int(s.SignInMaxFailures), MaxAddressFailures: int(s.SignInMaxAddressFailures),
 		Window: s.SignInLockout, Lockout: s.SignInLockout, Logger: log}
 	if cfg.MaxAddressFailures == 0 {
@@ -315,11 +422,11 @@ func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
 	for _, p := range s.TrustedProxies {
 		prefix, err := signin.ParsePrefix(p)
 		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %q: %w", p, err)
+			return signin.Config{}, fmt.Errorf("trusted_proxies: %q: %w", p, err)
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
 	}
-	return signin.New(cfg), nil
+	return cfg, nil
 }
 
 // run serves the listeners and runs the background work in one group
@@ -335,9 +442,29 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
+	if h.metrics != nil {
+		g.Go("metrics listener", func() error { return h.metrics.Serve(lns.metrics) })
+	}
+	if h.reload != nil {
+		g.Go("reloads", func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-h.reload:
+					res := h.rl.reload()
+					if h.reloaded != nil {
+						h.reloaded(res)
+					}
+				}
+			}
+		})
+	}
+	h.ready.serving.Store(true)
 	ready()
 
 	<-gctx.Done()
+	h.ready.stopping.Store(true)
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -345,6 +472,9 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	go func() { h.admin.GracefulStop(); close(stopped) }()
 	h.internal.Shutdown(shutCtx)
 	h.external.Shutdown(shutCtx)
+	if h.metrics != nil {
+		h.metrics.Shutdown(shutCtx)
+	}
 	select {
 	case <-stopped:
 	case <-shutCtx.Done():
