@@ -48,8 +48,10 @@ func newSwapHandler(h http.Handler) *swapHandler {
 	return s
 }
 
-func (s *swapHandler) Store(h http.Handler)                            { s.h.Store(&h) }
-func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) { (*s.h.Load()).ServeHTTP(w, r) }
+func (s *swapHandler) Store(h http.Handler) { s.h.Store(&h) }
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
+}
 
 // newDeviceSide composes the device listeners' handlers: check-ins, status
 // reports and downloads (deviceapi), log uploads (devlogs), the
