@@ -39,10 +39,10 @@ type pinger interface {
 // devices now: 200 "ok", or 503 with a line per check that fails, for a
 // load balancer to send devices elsewhere meanwhile.
 type readiness struct {
-	st    *store.Store
-	certs *certs.Store
-	dir   pinger // nil without ldap_url
-	now   func() time.Time
+	inventory func() store.InventoryHealth // the store's
+	certs     func() []certs.CertInfo      // the certificate store's List
+	dir       pinger                       // nil without ldap_url
+	now       func() time.Time
 
 	// serving is set once every listener is bound and served, and cleared
 	// when the shutdown begins.
@@ -84,7 +84,7 @@ func (r *readiness) checks(ctx context.Context) []check {
 }
 
 func (r *readiness) checkStore() error {
-	h := r.st.InventoryHealth()
+	h := r.inventory()
 	if h.Writable {
 		return nil
 	}
@@ -98,7 +98,7 @@ func (r *readiness) checkStore() error {
 func (r *readiness) checkCerts() error {
 	now := r.now()
 	var errs []error
-	for _, c := range r.certs.List() {
+	for _, c := range r.certs() {
 		if c.Kind != certs.KindCA && c.Kind != certs.KindServer {
 			continue // the admin's certificate does not serve devices
 		}

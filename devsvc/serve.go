@@ -326,7 +326,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		svcCfg.Imported = m.Imported
 		obs = m
 	}
-	ready := &readiness{st: d.store, certs: d.certs, now: time.Now}
+	ready := &readiness{inventory: d.store.InventoryHealth, certs: d.certs.List, now: time.Now}
 	if d.ldap != nil {
 		ready.dir = d.ldap
 	}

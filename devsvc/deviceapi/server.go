@@ -473,10 +473,10 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	h["Content-Type"] = []string{"application/xml; charset=utf-8"}
 	h["Cache-Control"] = []string{"no-store"}
 	h["Content-Length"] = []string{strconv.Itoa(len(*out))}
+	s.obs.CheckIn(l.loc, a, c.Identity.DeviceType) // counted before the device can see the answer
 	w.WriteHeader(http.StatusOK)
 	w.Write(*out)
 	s.bufs.Put(out)
-	s.obs.CheckIn(l.loc, a, c.Identity.DeviceType)
 }
 
 // answer records a parsed check-in and returns its answer in a pooled
@@ -669,8 +669,8 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	s.log.Info("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
-	w.WriteHeader(http.StatusNoContent)
 	s.obs.Report(l.loc, AnswerAccepted, st.State)
+	w.WriteHeader(http.StatusNoContent)
 }
 
 // shed answers 503 with Retry-After when the in-flight limit is reached.
