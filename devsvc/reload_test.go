@@ -76,7 +76,6 @@ func (r *reloading) reload(t *testing.T, edit func(*datadir.Settings), raw strin
 	return ReloadResult{}
 }
 
-
 func (r *reloading) warnings(t *testing.T) []string {
 	t.Helper()
 	st, err := r.admin(t).Status(t.Context())
@@ -164,7 +163,7 @@ func TestServeReloadRefused(t *testing.T) {
 	}{
 		{"does not parse", "check_interval = soon\n", nil, "check_interval"},
 		{"a part refuses it", "", func(s *datadir.Settings) {
-			s.CheckInterval = time.Hour               // would apply...
+			s.CheckInterval = time.Hour              // would apply...
 			s.ValidLogFileTypes = []string{"../etc"} // ...but the log uploads refuse this
 		}, "cannot name a folder"},
 	} {
