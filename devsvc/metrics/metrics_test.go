@@ -277,3 +277,24 @@ func TestRules(t *testing.T) {
 		}
 	}
 }
+
+// BenchmarkObserve is what the metrics add to a check-in and its store
+// commit share: the Observer's count, from many goroutines at once, and a
+// commit's timing.
+func BenchmarkObserve(b *testing.B) {
+	m := New(Config{})
+	b.Run("CheckIn", func(b *testing.B) {
+		b.ReportAllocs()
+		b.RunParallel(func(pb *testing.PB) {
+			for pb.Next() {
+				m.CheckIn(firmware.Internal, deviceapi.AnswerOffered, firmware.UCPhone)
+			}
+		})
+	})
+	b.Run("ObserveCommit", func(b *testing.B) {
+		b.ReportAllocs()
+		for b.Loop() {
+			m.ObserveCommit(store.CommitInventory, 3*time.Millisecond)
+		}
+	})
+}
