@@ -62,13 +62,6 @@ func newReloader(dir string, s datadir.Settings, override func(*datadir.Settings
 	return &reloader{dir: dir, override: override, log: log, now: time.Now, startWith: s, running: s, last: time.Now()}
 }
 
-// settings returns the settings in force.
-func (r *reloader) settings() datadir.Settings {
-	r.mu.Lock()
-	defer r.mu.Unlock()
-	return r.running
-}
-
 // reload reads the settings file and applies what can change without a
 // restart, all of it or, on an error, nothing. It logs what it did.
 func (r *reloader) reload() ReloadResult {
