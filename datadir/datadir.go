@@ -31,6 +31,8 @@ type RunInfo struct {
 	Admin    string    `json:"admin"`
 	// Console is the web console's address; empty when it is off.
 	Console string `json:"console,omitempty"`
+	// Metrics is the metrics listener's address; empty when there is none.
+	Metrics string `json:"metrics,omitempty"`
 }
 
 // ReadRunInfo reads DIR/run/serve.json.

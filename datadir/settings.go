@@ -37,6 +37,9 @@ type Settings struct {
 	// sign-in.
 	ConsoleIdleTimeout     time.Duration
 	ConsoleSessionLifetime time.Duration
+	// MetricsAddr is the listener of /metrics, /healthz and /readyz in
+	// plain HTTP, for Prometheus and health checks; empty: none.
+	MetricsAddr string
 
 	// InternalURL and ExternalURL are the base URLs devices are given; by
 	// default https://InternalName/ and https://ExternalName/ on the
@@ -287,6 +290,8 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.ConsoleIdleTimeout }),
 	dur("console_session_lifetime", "Any console session ends this long after its sign-in, however busy.",
 		func(s *Settings) *time.Duration { return &s.ConsoleSessionLifetime }),
+	str("metrics_addr", "Address of the metrics listener (plain HTTP: /metrics for Prometheus, /healthz\nand /readyz), e.g. 127.0.0.1:9445. Keep it on loopback or a management\nnetwork: it has no TLS and no sign-in. Empty: no metrics listener.",
+		func(s *Settings) *string { return &s.MetricsAddr }),
 	str("internal_url", "Base URL devices are given for the internal service; empty means\nhttps://<internal_name>[:port]/ from internal_addr.",
 		func(s *Settings) *string { return &s.InternalURL }),
 	str("external_url", "Base URL devices are given for the external service; empty means\nhttps://<external_name>[:port]/ from external_addr.",
@@ -590,4 +595,40 @@ func SetKeys(name string, data []byte, kv map[string]string) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(out), nil
+}
+
+// Keys returns the names of every setting, in the order of the file.
+func Keys() []string {
+	out := make([]string, len(settings))
+	for i, st := range settings {
+		out[i] = st.key
+	}
+	return out
+}
+
+// Changed returns the names of the settings whose values differ between a
+// and b, in the order of the file. Warnings are not settings.
+func Changed(a, b Settings) []string {
+	var out []string
+	for _, st := range settings {
+		if st.get(&a) != st.get(&b) {
+			out = append(out, st.key)
+		}
+	}
+	return out
+}
+
+// Merge returns base with the settings named by keys taken from from; an
+// unknown key is an error.
+func Merge(base, from Settings, keys []string) (Settings, error) {
+	for _, k := range keys {
+		i := slices.IndexFunc(settings, func(st setting) bool { return st.key == k })
+		if i < 0 {
+			return base, fmt.Errorf("unknown setting %q", k)
+		}
+		if err := settings[i].set(&base, settings[i].get(&from)); err != nil {
+			return base, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return base, nil
 }

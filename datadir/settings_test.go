@@ -1,6 +1,7 @@
 package datadir
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -189,5 +190,36 @@ func TestRetryPolicy(t *testing.T) {
 	s.RolloutRetries = 0
 	if got := s.RetryPolicy(); got.Retries != -1 {
 		t.Errorf("rollout_retries = 0: Retries = %d, want -1 (never again)", got.Retries)
+	}
+}
+
+func TestChangedAndMerge(t *testing.T) {
+	a := DefaultSettings("contoso.com")
+	b := a
+	b.CheckInterval = 6 * time.Hour
+	b.InternalAddr = ":8443"
+	b.TrustedProxies = []string{"10.0.0.0/8"}
+	b.Warnings = []string{"not a setting"}
+	got := Changed(a, b)
+	want := []string{"internal_addr", "check_interval", "trusted_proxies"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Changed (-want +got):\n%s", diff)
+	}
+	if got := Changed(a, a); len(got) != 0 {
+		t.Errorf("Changed(a, a) = %q, want none", got)
+	}
+	m, err := Merge(a, b, []string{"check_interval", "trusted_proxies"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.CheckInterval != 6*time.Hour || !slices.Equal(m.TrustedProxies, b.TrustedProxies) || m.InternalAddr != a.InternalAddr {
+		t.Errorf("Merge took check_interval %v, trusted_proxies %q, internal_addr %q; want 6h, %q and the base's %q",
+			m.CheckInterval, m.TrustedProxies, m.InternalAddr, b.TrustedProxies, a.InternalAddr)
+	}
+	if _, err := Merge(a, b, []string{"no_such_setting"}); err == nil {
+		t.Error("Merge of an unknown key succeeded")
+	}
+	if keys := Keys(); len(keys) != len(settings) || keys[0] != "domain" || !slices.Contains(keys, "metrics_addr") {
+		t.Errorf("Keys() = %q, want every setting from domain on, metrics_addr among them", keys)
 	}
 }

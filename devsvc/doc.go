@@ -19,8 +19,19 @@
 // refuse or drop what would take the room it keeps; the store is not
 // refused by it: the floor is its headroom. When the store cannot write the
 // inventory anyway, check-ins are answered 503 (package deviceapi),
-// /healthz on the device listeners answers 503, and devsvc status says so,
-// until a write succeeds again (package store explains the guarantee).
+// /readyz answers 503, and devsvc status says so, until a write succeeds
+// again (package store explains the guarantee).
+//
+// # Health, metrics and reloads
+//
+// Every HTTP listener answers /healthz (the process serves) and /readyz
+// (the store can write, the certificates are valid, the directory
+// answers, the listeners serve; 503 with what is not). With metrics_addr a
+// plain-HTTP listener serves /metrics too (package metrics). Serve reloads
+// the settings file on ServeOptions.Reload (devsvc serve: SIGHUP): the
+// settings in reloadable apply to the running parts, each through its own
+// Reconfigure, which keeps its state; the others are reported as needing
+// a restart; a file refused changes nothing.
 //
 // # Deadlines
 //
@@ -48,7 +59,7 @@
 // # Goroutines
 //
 // Serve starts every goroutine it runs (listeners, the certificate watcher,
-// the rollout engine of package rollout, the audit log's flusher) in one
-// group and returns only after all of them have stopped, so the store is
-// closed last.
+// the rollout engine of package rollout, the audit log's flusher, the
+// reloads) in one group and returns only after all of them have stopped,
+// so the store is closed last.
 package devsvc

@@ -18,7 +18,9 @@ import (
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/devsvc/console"
+	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/directory"
+	"github.com/opendus/opendus/devsvc/metrics"
 	"github.com/opendus/opendus/devsvc/rollout"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
@@ -36,9 +38,20 @@ type ServeOptions struct {
 	AdminAddr    string
 	// ConsoleAddr is the web console's address; "off": no console.
 	ConsoleAddr string
+	// MetricsAddr is the listener of /metrics, /healthz and /readyz
+	// (metrics_addr); empty: the settings', where it is off by default.
+	MetricsAddr string
 	Logger      *slog.Logger // nil: discard
 	// Ready, if set, is called once every listener is bound and serving.
 	Ready func(datadir.RunInfo)
+	// Reload, if set, makes Serve reload the settings file each time it
+	// receives (devsvc serve sends SIGHUP here): what can change without a
+	// restart is applied, all of it or, when the file is refused, none;
+	// the settings that need a restart are logged and devsvc status shows
+	// them. Addresses given here keep overriding the file's.
+	Reload <-chan struct{}
+	// Reloaded, if set, is called after each reload with what it did.
+	Reloaded func(ReloadResult)
 }
 
 // shutdownGrace is how long open connections get to finish at shutdown.
@@ -58,24 +71,41 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	if s.ConsoleAddr == "off" {
-		s.ConsoleAddr = ""
-	}
 	for _, w := range s.Warnings {
 		log.Warn("settings file", "warning", w)
 	}
-	for _, o := range []struct {
-		dst *string
-		v   string
-	}{
-		{&s.InternalAddr, opts.InternalAddr}, {&s.ExternalAddr, opts.ExternalAddr}, {&s.AdminAddr, opts.AdminAddr},
-		{&s.ConsoleAddr, opts.ConsoleAddr},
-	} {
-		if o.v != "" {
-			*o.dst = o.v
+	override := func(s *datadir.Settings) {
+		for _, o := range []struct {
+			dst *string
+			v   string
+		}{
+			{&s.InternalAddr, opts.InternalAddr}, {&s.ExternalAddr, opts.ExternalAddr}, {&s.AdminAddr, opts.AdminAddr}, {&s.MetricsAddr, opts.MetricsAddr},
+			{&s.ConsoleAddr, opts.ConsoleAddr},
+		} {
+			if o.v != "" {
+				*o.dst = o.v
+			}
+		}
+		if s.ConsoleAddr == "off" {
+			s.ConsoleAddr = "" // --console-addr off
 		}
 	}
-	d, err := openDeps(opts.Dir, s, log)
+	override(&s)
+	// With a metrics listener, the parts count for it; without, they are
+	// told nothing and pay nothing.
+	var (
+		p *parts
+		m *metrics.Metrics
+	)
+	if s.MetricsAddr != "" {
+		p = &parts{}
+		m = newMetrics(p, log)
+		if !loopback(s.MetricsAddr) {
+			log.Warn("the metrics listener is not on loopback: it serves plain HTTP without sign-in; keep it on a network only the monitoring reaches",
+				"metrics", s.MetricsAddr)
+		}
+	}
+	d, err := openDeps(opts.Dir, s, m, log)
 	if err != nil {
 		return err
 	}
@@ -92,9 +122,15 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer lns.Close()
 	ri := lns.runInfo()
-	h, err := build(d, s, ri, log)
+	rl := newReloader(opts.Dir, s, override, log)
+	h, err := build(d, s, ri, rl, m, log)
 	if err != nil {
 		return err
+	}
+	rl.apply = func(next datadir.Settings) error { return h.reconfigure(d, next, ri, log) }
+	h.reload, h.reloaded = opts.Reload, opts.Reloaded
+	if p != nil {
+		p.d, p.h, p.rl = d, h, rl
 	}
 	defer func() { // after every goroutine stopped, before the store closes
 		if err := h.Close(); err != nil {
@@ -106,7 +142,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer os.Remove(filepath.Join(opts.Dir, datadir.RunDir, datadir.RunFile))
 	return run(ctx, d, lns, h, log, func() {
-		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "console", ri.Console, "data", opts.Dir)
+		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "console", ri.Console, "metrics", ri.Metrics, "data", opts.Dir)
 		if opts.Ready != nil {
 			opts.Ready(ri)
 		}
@@ -128,15 +164,20 @@ type deps struct {
 }
 
 // openDeps opens the certificates, the store and the directory, and
-// empties the spool of uploads a previous run left behind.
-func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
+// empties the spool of uploads a previous run left behind. The store's
+// commits are timed for m, if set.
+func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, log *slog.Logger) (*deps, error) {
 	cs, err := certs.Open(filepath.Join(dir, datadir.CertsDir), certs.Config{})
 	if err != nil {
 		return nil, err // it names the certificates and what is wrong
 	}
 	deploy := s.DeployRoundTableOnImport
-	st, err := store.Open(dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy,
-		Retry: s.RetryPolicy()})
+	opts := &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy,
+		Retry: s.RetryPolicy()}
+	if m != nil {
+		opts.ObserveCommit = m.ObserveCommit
+	}
+	st, err := store.Open(dir, opts)
 	if err != nil {
 		return nil, err // it names the store and says what to do
 	}
@@ -176,9 +217,10 @@ func (d *deps) accounts() ntlm.Accounts {
 	return storeAccounts{st: d.store, domains: serviceDomains(d.settings.Domain)}
 }
 
-// listeners are the bound listeners; console is nil when it is off.
+// listeners are the bound listeners; console is nil when it is off,
+// metrics without metrics_addr.
 type listeners struct {
-	internal, external, admin, console net.Listener
+	internal, external, admin, console, metrics net.Listener
 }
 
 // bind binds every listener first, so a port in use fails the start
@@ -203,12 +245,20 @@ func bind(ctx context.Context, s datadir.Settings) (*listeners, error) {
 		}
 		*b.ln = ln
 	}
+	if s.MetricsAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", s.MetricsAddr)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("metrics listener on %s: %w (set metrics_addr in %s or pass --metrics-addr; empty turns it off)", s.MetricsAddr, err, datadir.ConfigFile)
+		}
+		l.metrics = ln
+	}
 	return l, nil
 }
 
 // Close closes the listeners still open.
 func (l *listeners) Close() {
-	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.console} {
+	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.console, l.metrics} {
 		if ln != nil {
 			ln.Close()
 		}
@@ -221,11 +271,13 @@ func (l *listeners) runInfo() datadir.RunInfo {
 	if l.console != nil {
 		ri.Console = l.console.Addr().String()
 	}
+	if l.metrics != nil {
+		ri.Metrics = l.metrics.Addr().String()
+	}
 	return ri
 }
 
-// handlers are the servers of the three listeners and what runs beside
-// them.
+// handlers are the servers of the listeners and what runs beside them.
 type handlers struct {
 	device    *deviceSide
 	svc       *service.Service
@@ -234,10 +286,15 @@ type handlers struct {
 	admin     grpcServer
 	console   *console.Console
 	consoleHS *http.Server // nil without a console
+	metrics   *http.Server // nil without metrics_addr
 	acceptor  *ntlm.Acceptor
 	limiter   *signin.Limiter
 	// rollouts moves rollouts on and raises alarms (package rollout).
 	rollouts *rollout.Engine
+	ready    *readiness
+	rl       *reloader
+	reload   <-chan struct{}    // ServeOptions.Reload
+	reloaded func(ReloadResult) // ServeOptions.Reloaded
 }
 
 // grpcServer is what Serve needs of the admin API's gRPC server.
@@ -267,18 +324,17 @@ const (
 // build composes every handler from the settings: the device side
 // (check-ins, downloads, status, log uploads, provisioning, NTLM at the
 // edge), the service layer and its gRPC transport, and their servers.
-func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*handlers, error) {
-	keyring := s.RPMKeyring
-	if keyring != "" && !filepath.IsAbs(keyring) {
-		keyring = filepath.Join(d.dir, keyring)
-	}
+func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *metrics.Metrics, log *slog.Logger) (*handlers, error) {
 	svcCfg := service.Config{
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
-		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyring, KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
+		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyringPath(d.dir, s.RPMKeyring), KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
 		Listeners: func() []service.Listener {
 			ls := []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
 			if ri.Console != "" {
 				ls = append(ls, service.Listener{Name: "console", Address: "https://" + browsable(ri.Console) + "/"})
+			}
+			if ri.Metrics != "" {
+				ls = append(ls, service.Listener{Name: "metrics", Address: ri.Metrics})
 			}
 			return ls
 		},
@@ -286,7 +342,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
 		Issuer:       d.certs,
 		Warnings: func() []string {
-			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), s.Warnings...)
+			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), rl.warnings()...)
 		},
 	}
 	// One limiter for every sign-in, NTLM at the edge, Basic on the LAN
@@ -296,6 +352,15 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		return nil, err
 	}
 	svcCfg.Limiter = limiter
+	var obs deviceapi.Observer // nil without metrics: no interface to call
+	if m != nil {
+		svcCfg.Imported = m.Imported
+		obs = m
+	}
+	ready := &readiness{inventory: d.store.InventoryHealth, certs: d.certs.List, now: time.Now}
+	if d.ldap != nil {
+		ready.dir = d.ldap
+	}
 	adminTLS := d.certs.AdminServerTLSConfig()
 	if d.ldap != nil {
 		svcCfg.Directory = directoryAdmins{d.ldap}
@@ -310,7 +375,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		return nil, err
 	}
 	acceptor := ntlm.NewAcceptor(d.accounts(), ntlm.Config{Limiter: limiter, Logger: log.With("component", "ntlm")})
-	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, log)
+	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, ready, obs, log)
 	if err != nil {
 		return nil, err
 	}
@@ -322,8 +387,14 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		consoleHS = &http.Server{Handler: web, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout, MaxHeaderBytes: maxHeaderBytes,
 			IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	}
+	var metricsSrv *http.Server
+	if m != nil {
+		metricsSrv = &http.Server{Handler: metricsMux(m, ready), ReadHeaderTimeout: handshakeTimeout, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	}
 	return &handlers{
 		device: dev, svc: svc, acceptor: acceptor, limiter: limiter, console: web, consoleHS: consoleHS,
+		ready: ready, rl: rl, metrics: metricsSrv,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog,
 			HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreams, WriteByteTimeout: s.DownloadStallTimeout}},
@@ -341,8 +412,43 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 // stopped.
 func (h *handlers) Close() error { return h.device.Close() }
 
+// reconfigure applies the reloadable settings of s to the running
+// handlers, keeping their state (lockouts, reservations, counts, the
+// requests in flight). What may refuse s goes first, so that a refusal
+// changes nothing.
+func (h *handlers) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) error {
+	lcfg, err := limiterConfig(s, log.With("component", "signin"))
+	if err != nil {
+		return err
+	}
+	if err := h.device.reconfigure(d, s, ri, h.limiter, log); err != nil {
+		return err
+	}
+	h.limiter.Reconfigure(lcfg)
+	d.floor.SetMin(s.MinFreeSpace)
+	h.svc.SetImportSettings(s.MaxImportBytes, keyringPath(d.dir, s.RPMKeyring))
+	return nil
+}
+
+// keyringPath is rpm_keyring, relative to the data directory dir.
+func keyringPath(dir, keyring string) string {
+	if keyring != "" && !filepath.IsAbs(keyring) {
+		return filepath.Join(dir, keyring)
+	}
+	return keyring
+}
+
 // newLimiter is the sign-in limiter the settings describe.
 func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
+	cfg, err := limiterConfig(s, log)
+	if err != nil {
+		return nil, err
+	}
+	return signin.New(cfg), nil
+}
+
+// limiterConfig is the sign-in limiter's configuration from the settings.
+func limiterConfig(s datadir.Settings, log *slog.Logger) (signin.Config, error) {
 	cfg := signin.Config{MaxFailures: int(s.SignInMaxFailures), MaxAddressFailures: int(s.SignInMaxAddressFailures),
 		Window: s.SignInLockout, Lockout: s.SignInLockout, Logger: log}
 	if cfg.MaxAddressFailures == 0 {
@@ -351,11 +457,11 @@ func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
 	for _, p := range s.TrustedProxies {
 		prefix, err := signin.ParsePrefix(p)
 		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %q: %w", p, err)
+			return signin.Config{}, fmt.Errorf("trusted_proxies: %q: %w", p, err)
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
 	}
-	return signin.New(cfg), nil
+	return cfg, nil
 }
 
 // run serves the listeners and runs the background work in one group
@@ -375,9 +481,29 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g.Go("rollout engine", func() error { h.rollouts.Run(gctx); return nil })
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
+	if h.metrics != nil {
+		g.Go("metrics listener", func() error { return h.metrics.Serve(lns.metrics) })
+	}
+	if h.reload != nil {
+		g.Go("reloads", func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-h.reload:
+					res := h.rl.reload()
+					if h.reloaded != nil {
+						h.reloaded(res)
+					}
+				}
+			}
+		})
+	}
+	h.ready.serving.Store(true)
 	ready()
 
 	<-gctx.Done()
+	h.ready.stopping.Store(true)
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -387,6 +513,9 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	h.external.Shutdown(shutCtx)
 	if h.consoleHS != nil {
 		h.consoleHS.Shutdown(shutCtx)
+	}
+	if h.metrics != nil {
+		h.metrics.Shutdown(shutCtx)
 	}
 	select {
 	case <-stopped:

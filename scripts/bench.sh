@@ -30,6 +30,8 @@ run ./cabingest 'BenchmarkImport' 4x
 # Issue 4: the device side: check-ins over keep-alive TLS, downloads with 16
 # clients beside nginx serving the same file, 10,000 idle connections, NTLM
 # handshakes on new TLS connections, the audit log.
+# Issue 16: each with metrics=off and metrics=on (the Prometheus metrics'
+# cost; at most 3% allowed).
 run ./devsvc/deviceapi 'BenchmarkCheckInTLS$' 5s
 run ./devsvc/deviceapi 'BenchmarkDownload$|BenchmarkIdleConnections' 1x
 run ./ntlm 'BenchmarkHandshake|BenchmarkAuthenticate' 3s

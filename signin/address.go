@@ -98,7 +98,7 @@ func parseHost(s string) (netip.Addr, bool) {
 // trusted reports whether a is one of the trusted proxies.
 func (l *Limiter) trusted(a netip.Addr) bool {
 	a = a.WithZone("")
-	for _, p := range l.cfg.TrustedProxies {
+	for _, p := range *l.proxies.Load() {
 		if p.Contains(a) {
 			return true
 		}

@@ -6,8 +6,10 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
 
 	"github.com/opendus/opendus/datadir"
 
@@ -117,14 +119,26 @@ ready and when it stops, and pings the watchdog (docs/operations.md).
 The web console is at https://127.0.0.1:9444/ by default (console_addr); sign
 in with an account of devsvc admins add.
 
+SIGHUP (systemctl reload opendus) reloads DIR/devsvc.conf: check intervals,
+URLs, timeouts, log and sign-in limits and the other settings that can change
+while it runs apply at once; a file it refuses changes nothing; settings that
+need a restart (addresses, names, the directory, inventory_flush) are logged
+and devsvc status lists them.
+
+With --metrics-addr (metrics_addr) a plain-HTTP listener serves /metrics for
+Prometheus and /healthz and /readyz; keep it on loopback. The device
+listeners serve /healthz and /readyz too.
+
 Example:
-  devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444`,
+  devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444
+  devsvc serve --data ./dus --metrics-addr 127.0.0.1:9445`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		var o struct{ internal, external, admin, console, logLevel, logFormat string }
+		var o struct{ internal, external, admin, console, metrics, logLevel, logFormat string }
 		fs.StringVar(&o.internal, "internal-addr", "", "LAN listener `ADDR` (default from settings, :443)")
 		fs.StringVar(&o.external, "external-addr", "", "edge listener `ADDR`, NTLM (default :4443)")
 		fs.StringVar(&o.admin, "admin-addr", "", "admin API `ADDR` (default 127.0.0.1:9443)")
 		fs.StringVar(&o.console, "console-addr", "", "web console `ADDR` (default 127.0.0.1:9444); off: no console")
+		fs.StringVar(&o.metrics, "metrics-addr", "", "metrics listener `ADDR`, plain HTTP (default from settings: none)")
 		fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
 		fs.StringVar(&o.logFormat, "log-format", "text", "`FORMAT`: text or json")
 		return func(ctx context.Context, e *env, args []string) error {
@@ -146,8 +160,11 @@ Example:
 				return usagef("--log-format must be text or json")
 			}
 			log := slog.New(h)
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			return serveNotified(ctx, log, devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
-				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, Logger: log})
+				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, MetricsAddr: o.metrics, Logger: log}, hup)
 		}
 	},
 }

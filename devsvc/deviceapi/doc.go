@@ -115,6 +115,17 @@
 //     (net.ipv4.tcp_wmem, 4 MiB), the link must drain about 1.4 MB per
 //     DownloadStall.
 //
+// # Metrics and reloads
+//
+// Config.Observer, when set, is told how every check-in and report was
+// answered (Answer: nothing, offered, accepted, refused, shed,
+// unavailable, error, gone) and of every file served, with its bytes, on
+// the request path: devsvc/metrics counts them with counters resolved
+// once. Server.Stats counts what was shed or dropped for stalling.
+// Server.Reconfigure changes the URLs, intervals and timeouts for the
+// requests that start after it, keeping the requests in flight and the
+// counts (devsvc serve calls it on SIGHUP).
+//
 // The server (devsvc serve) adds what is per connection: the headers'
 // deadline, the TLS handshake's, the idle one and HTTP/2's stream limit.
 // Stalled bodies and downloads are counted in Server.Stats and logged,

@@ -84,7 +84,7 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	bp := s.copyBufs.Get().(*[]byte)
 	defer s.copyBufs.Put(bp)
-	cw := &copyWriter{ResponseWriter: w, buf: *bp, rc: http.NewResponseController(w), stall: s.cfg.DownloadStall}
+	cw := &copyWriter{ResponseWriter: w, buf: *bp, rc: http.NewResponseController(w), stall: s.settings().DownloadStall}
 	cw.extend()
 	http.ServeContent(cw, r, name, modtime, f)
 	// What is buffered goes out under the last deadline; then the
@@ -95,6 +95,7 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 	if cw.stalled {
 		s.stallLog.Add(r.Context(), "remote", r.RemoteAddr, "path", r.URL.Path, "sent", cw.n)
 	}
+	s.obs.Download(l.loc, cw.n)
 }
 
 // copyBufferSize is the size of the buffers files are copied through: a

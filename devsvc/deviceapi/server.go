@@ -13,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -123,14 +124,91 @@ type Config struct {
 	// Logger receives one record per refused or failed request and per
 	// offer; nil discards.
 	Logger *slog.Logger
+	// Observer, if set, is told how every check-in, report and download
+	// was answered (for metrics); nil tells nobody.
+	Observer Observer
 }
+
+// Answer is how a check-in or a status report was answered, as an
+// Observer is told.
+type Answer uint8
+
+// The answers. Their String is the name metrics use.
+const (
+	AnswerNothing     Answer = iota // a check-in answered 200 without an update
+	AnswerOffered                   // a check-in answered 200 with an update
+	AnswerAccepted                  // a report answered 204
+	AnswerRefused                   // refused for what was sent (400, 403, 405, 408, 409, 413)
+	AnswerShed                      // 503 busy: too many at once, or the inventory queue full
+	AnswerUnavailable               // 503: the inventory cannot be written, or the service is stopping
+	AnswerFailed                    // 500: the service failed (it logs why)
+	AnswerGone                      // the device went away before its answer
+	answers
+)
+
+// Answers lists every Answer, in order.
+func Answers() []Answer {
+	out := make([]Answer, answers)
+	for i := range out {
+		out[i] = Answer(i)
+	}
+	return out
+}
+
+func (a Answer) String() string {
+	switch a {
+	case AnswerNothing:
+		return "nothing"
+	case AnswerOffered:
+		return "offered"
+	case AnswerAccepted:
+		return "accepted"
+	case AnswerRefused:
+		return "refused"
+	case AnswerShed:
+		return "shed"
+	case AnswerUnavailable:
+		return "unavailable"
+	case AnswerFailed:
+		return "error"
+	case AnswerGone:
+		return "gone"
+	}
+	return "answer(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Observer is told what the handlers answer, for metrics. Its methods
+// run on the request path, concurrently: they must be quick and must not
+// block (count, and return).
+type Observer interface {
+	// CheckIn is told how a check-in on loc was answered; deviceType is
+	// the device's (firmware.UCPhone or firmware.RoundTable), or "" when
+	// its message was not read.
+	CheckIn(loc firmware.Location, a Answer, deviceType string)
+	// Report is told how a status report on loc was answered; state is
+	// the one reported, or "" when the message was not read.
+	Report(loc firmware.Location, a Answer, state firmware.State)
+	// Download is told of every request for a stored file on loc that
+	// found it (a download, a resumed one, a HEAD or a 304), with the
+	// bytes of the file sent.
+	Download(loc firmware.Location, sent int64)
+}
+
+// nobody is the Observer of a Config without one.
+type nobody struct{}
+
+func (nobody) CheckIn(firmware.Location, Answer, string)        {}
+func (nobody) Report(firmware.Location, Answer, firmware.State) {}
+func (nobody) Download(firmware.Location, int64)                {}
 
 // Server holds the device handlers' shared state: the store, the
 // configuration and the in-flight limiter. Its handlers are safe for
 // concurrent use.
 type Server struct {
 	st       Store
-	cfg      Config
+	cfg      Config // as New was given it, with defaults: MaxInFlight, LogEvery, Now, Logger, Observer
+	live     atomic.Pointer[settings]
+	obs      Observer
 	log      *slog.Logger
 	now      func() time.Time
 	inflight chan struct{}
@@ -138,8 +216,6 @@ type Server struct {
 	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
 	internal http.Handler
 	external http.Handler
-	// movedInt and movedExt are the check-in URLs of a moved service.
-	movedInt, movedExt string
 	// shedLog, bodyLog and stallLog count and log (rate-limited) the
 	// requests shed, the bodies and the downloads that stalled.
 	shedLog, bodyLog, stallLog *eventLog
@@ -164,8 +240,16 @@ func (s *Server) Stats() Stats {
 	return Stats{Shed: s.shedLog.Total(), BodyTimeouts: s.bodyLog.Total(), DownloadsStalled: s.stallLog.Total()}
 }
 
-// New returns the device handlers over st.
-func New(st Store, cfg Config) *Server {
+// settings are the Config that Reconfigure changes, with the check-in
+// URLs of a moved service. A settings is never changed once made.
+type settings struct {
+	Config
+	// movedInt and movedExt are the check-in URLs of a moved service.
+	movedInt, movedExt string
+}
+
+// withDefaults fills cfg's zero values with the defaults.
+func (cfg Config) withDefaults() Config {
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = DefaultCheckInterval
 	}
@@ -191,17 +275,44 @@ func New(st Store, cfg Config) *Server {
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = DefaultLogEvery
 	}
-	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	return cfg
+}
+
+// settings returns the settings in force.
+func (s *Server) settings() *settings { return s.live.Load() }
+
+// Reconfigure applies cfg to the requests that start from now on: the
+// URLs, the check interval and jitter, the Schedule, RetryAfter,
+// BodyTimeout and DownloadStall, with New's defaults for zero values.
+// What the Server holds is kept: MaxInFlight and its requests in flight,
+// LogEvery, Now, Logger, Observer and the counts of Stats. A request
+// already in progress finishes under the settings it started with (a
+// download keeps its DownloadStall).
+func (s *Server) Reconfigure(cfg Config) {
+	cfg = cfg.withDefaults()
+	cfg.MaxInFlight, cfg.LogEvery, cfg.Now, cfg.Logger, cfg.Observer = s.cfg.MaxInFlight, s.cfg.LogEvery, s.cfg.Now, s.cfg.Logger, s.cfg.Observer
+	s.live.Store(&settings{Config: cfg,
+		movedInt: checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), movedExt: checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)})
+}
+
+// New returns the device handlers over st.
+func New(st Store, cfg Config) *Server {
+	given := cfg
+	cfg = cfg.withDefaults()
+	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now, obs: cfg.Observer, inflight: make(chan struct{}, cfg.MaxInFlight)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.obs == nil {
+		s.obs = nobody{}
+	}
+	s.Reconfigure(given)
 	s.shedLog = newEventLog(s.log, slog.LevelWarn, "shedding load: answered 503 busy (too many check-ins and reports at once, or the inventory queue full)", cfg.LogEvery, s.now)
 	s.bodyLog = newEventLog(s.log, slog.LevelWarn, "dropped requests whose body stalled: answered 408 and closed their connections", cfg.LogEvery, s.now)
 	s.stallLog = newEventLog(s.log, slog.LevelWarn, "dropped downloads that made no progress", cfg.LogEvery, s.now)
-	s.movedInt, s.movedExt = checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix}
@@ -271,8 +382,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 		w.Header().Set("Connection", "close")
 		return nil, errTooLarge
 	}
+	timeout := s.settings().BodyTimeout
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	rc.SetReadDeadline(time.Now().Add(timeout))
 	bp := s.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	body := http.MaxBytesReader(w, r.Body, deviceproto.MaxBodyBytes)
@@ -295,7 +407,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 				return nil, errTooLarge
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil, fmt.Errorf("%w: %d bytes within %v", errBodyTimeout, len(b), s.cfg.BodyTimeout)
+				return nil, fmt.Errorf("%w: %d bytes within %v", errBodyTimeout, len(b), timeout)
 			}
 			return nil, fmt.Errorf("%w: reading the body: %w", errClient, err)
 		}
@@ -323,60 +435,60 @@ func (s *Server) release() { <-s.inflight }
 
 // readMessage reads a device message's body, then takes an in-flight
 // slot and parses the body. When any of them fails it has answered the
-// device, and ok is false; else the caller holds a slot and must release
-// it. Reading comes first: the slots bound the work of parsing and
-// answering, not the wait for peers, so a peer that stalls holds none.
-func readMessage[T any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (m T, ok bool) {
+// device with a, and ok is false; else the caller holds a slot and must
+// release it. Reading comes first: the slots bound the work of parsing
+// and answering, not the wait for peers, so a peer that stalls holds none.
+func readMessage[T any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (m T, a Answer, ok bool) {
 	bp, err := s.readBody(w, r)
 	if err != nil {
-		s.fail(w, r, "", err)
-		return m, false
+		return m, s.fail(w, r, "", err), false
 	}
 	if !s.acquire() {
 		s.bufs.Put(bp)
-		s.shed(w, r, "")
-		return m, false
+		return m, s.shed(w, r, ""), false
 	}
 	m, err = parse(*bp)
 	s.bufs.Put(bp) // parse copies what it keeps
 	if err != nil {
 		s.release()
-		s.fail(w, r, "", err)
-		return m, false
+		return m, s.fail(w, r, "", err), false
 	}
-	return m, true
+	return m, 0, true
 }
 
 func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	s := l.s
-	c, ok := readMessage(s, w, r, deviceproto.ParseCheckIn)
+	c, a, ok := readMessage(s, w, r, deviceproto.ParseCheckIn)
 	if !ok {
+		s.obs.CheckIn(l.loc, a, "")
 		return
 	}
-	out, key, err := l.answer(r, c)
+	out, key, a, err := l.answer(r, c)
 	s.release() // the answer is written without a slot: the peer may be slow to take it
 	if err != nil {
-		s.fail(w, r, key, err)
+		s.obs.CheckIn(l.loc, s.fail(w, r, key, err), c.Identity.DeviceType)
 		return
 	}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/xml; charset=utf-8"}
 	h["Cache-Control"] = []string{"no-store"}
 	h["Content-Length"] = []string{strconv.Itoa(len(*out))}
+	s.obs.CheckIn(l.loc, a, c.Identity.DeviceType) // counted before the device can see the answer
 	w.WriteHeader(http.StatusOK)
 	w.Write(*out)
 	s.bufs.Put(out)
 }
 
 // answer records a parsed check-in and returns its answer in a pooled
-// buffer (release it with s.bufs.Put), and the device's key.
-func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, string, error) {
+// buffer (release it with s.bufs.Put), the device's key, and whether it
+// is offered an update.
+func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, string, Answer, error) {
 	s := l.s
 	key := c.Key()
 	audit.SetDevice(r.Context(), c.MAC)
 	user, err := l.user(r, c.User)
 	if err != nil {
-		return nil, key, err
+		return nil, key, 0, err
 	}
 	now := s.now()
 	current := c.Version()
@@ -399,10 +511,13 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 		User: user, Location: l.loc, Address: remoteIP(r), LastCheckIn: now.UTC(), Offered: offered,
 	})
 	if err != nil {
-		return nil, key, err
+		return nil, key, 0, err
 	}
-	a := deviceproto.Answer{MovedInternalURL: s.movedInt, MovedExternalURL: s.movedExt}
+	cf := s.settings()
+	a := deviceproto.Answer{MovedInternalURL: cf.movedInt, MovedExternalURL: cf.movedExt}
+	answer := AnswerNothing
 	if !offered.IsZero() {
+		answer = AnswerOffered
 		a.Version = offered
 		a.Files = files(update)
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
@@ -414,7 +529,7 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
 	out := s.bufs.Get().(*[]byte)
 	*out = a.AppendXML((*out)[:0])
-	return out, key, nil
+	return out, key, answer, nil
 }
 
 // files lists an update's images, each with the update's security catalog:
@@ -460,7 +575,8 @@ func pathExt(name string) string {
 // listener's location when none is configured.
 func (l *listener) baseURLs(r *http.Request, u firmware.Update) (internal, external string) {
 	dir := u.Identity.Path() + "/" + u.Version.String() + "/"
-	in, ext := l.s.cfg.InternalURL, l.s.cfg.ExternalURL
+	cf := l.s.settings()
+	in, ext := cf.InternalURL, cf.ExternalURL
 	self := "https://" + r.Host + "/"
 	if l.loc == firmware.Internal && in == "" {
 		in = self
@@ -498,15 +614,16 @@ func withSlash(u string) string {
 // (then at that time plus an offset in [0, CheckJitter), so the fleet does
 // not arrive at once). The result is whole seconds, at least one.
 func (s *Server) nextCheck(key string, id firmware.Identity, now time.Time) time.Duration {
+	cf := s.settings()
 	h := hashKey(key)
-	after := s.cfg.CheckInterval
-	if j := s.cfg.CheckJitter; j > 0 {
+	after := cf.CheckInterval
+	if j := cf.CheckJitter; j > 0 {
 		after += time.Duration(h%uint64(j)) - j/2
 	}
-	if s.cfg.Schedule != nil {
-		if t, ok := s.cfg.Schedule.Next(id); ok && t.After(now) {
+	if cf.Schedule != nil {
+		if t, ok := cf.Schedule.Next(id); ok && t.After(now) {
 			at := t.Sub(now)
-			if j := s.cfg.CheckJitter; j > 0 {
+			if j := cf.CheckJitter; j > 0 {
 				at += time.Duration(h % uint64(j))
 			}
 			after = min(after, at)
@@ -528,15 +645,16 @@ func hashKey(key string) uint64 {
 // part of it fixed by the device's key (or address when the body was not
 // read), in whole seconds.
 func (s *Server) retryAfter(key string) int64 {
-	base := s.cfg.RetryAfter
+	base := s.settings().RetryAfter
 	d := base + time.Duration(hashKey(key)%uint64(base))
 	return max(int64(d/time.Second), 1)
 }
 
 func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	s := l.s
-	st, ok := readMessage(s, w, r, deviceproto.ParseStatus)
+	st, a, ok := readMessage(s, w, r, deviceproto.ParseStatus)
 	if !ok {
+		s.obs.Report(l.loc, a, "")
 		return
 	}
 	key := st.Key()
@@ -547,27 +665,30 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	s.release()
 	if err != nil {
-		s.fail(w, r, key, err)
+		s.obs.Report(l.loc, s.fail(w, r, key, err), st.State)
 		return
 	}
 	s.log.Info("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	s.obs.Report(l.loc, AnswerAccepted, st.State)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // shed answers 503 with Retry-After when the in-flight limit is reached.
-func (s *Server) shed(w http.ResponseWriter, r *http.Request, key string) {
+func (s *Server) shed(w http.ResponseWriter, r *http.Request, key string) Answer {
 	s.shedLog.Add(r.Context(), "remote", r.RemoteAddr)
 	if key == "" {
 		key = remoteIP(r)
 	}
 	w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
 	s.reply(w, http.StatusServiceUnavailable, "busy: too many requests at once; retry after the time in Retry-After")
+	return AnswerShed
 }
 
-// fail maps an error to its HTTP status, the one place that does. What
-// the device did wrong is told to it; an internal cause is logged once and
-// the device gets only the status.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err error) {
+// fail maps an error to its HTTP status, the one place that does, and
+// returns the Answer that is. What the device did wrong is told to it; an
+// internal cause is logged once and the device gets only the status.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err error) (a Answer) {
+	a = AnswerRefused // what the device sent
 	switch {
 	case errors.Is(err, deviceproto.ErrMalformed), errors.Is(err, errClient):
 		s.log.Info("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
@@ -597,6 +718,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
 		s.reply(w, http.StatusServiceUnavailable, "busy: retry after the time in Retry-After")
+		a = AnswerShed
 	case errors.Is(err, store.ErrUnavailable):
 		// The store logs when the inventory stops and starts being
 		// written, once each; not every device it turns away.
@@ -605,15 +727,20 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
 		s.reply(w, http.StatusServiceUnavailable, "the service cannot record check-ins and reports right now; retry after the time in Retry-After")
+		a = AnswerUnavailable
 	case errors.Is(err, store.ErrClosed):
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(remoteIP(r)), 10))
 		s.reply(w, http.StatusServiceUnavailable, "the service is stopping; retry after the time in Retry-After")
+		a = AnswerUnavailable
 	case errors.Is(err, context.Canceled):
 		// The device went away; nobody reads an answer.
+		a = AnswerGone
 	default:
 		s.log.Error("device request failed", "error", err, "device", key, "path", r.URL.Path, "remote", r.RemoteAddr)
 		s.reply(w, http.StatusInternalServerError, "internal error")
+		a = AnswerFailed
 	}
+	return a
 }
 
 // Bounds of what a refusal echoes of the request: each quoted value at

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/store"
@@ -131,6 +132,24 @@ type Config struct {
 	// Settings, if set, returns the settings the service runs with, for
 	// Settings.
 	Settings func() []Setting
+	// Imported, if set, is told the result of every import an admin may
+	// make: ImportStored, ImportUnchanged, ImportRefused or ImportFailed
+	// (for metrics).
+	Imported func(result string)
+}
+
+// The results of an import, as Config.Imported is told.
+const (
+	ImportStored    = "stored"    // at least one version or file was stored
+	ImportUnchanged = "unchanged" // everything was there already
+	ImportRefused   = "refused"   // the bundle was refused (ErrInvalid, ErrTooLarge)
+	ImportFailed    = "failed"    // the service failed to import it
+)
+
+// importSettings are the Config fields SetImportSettings changes.
+type importSettings struct {
+	maxBytes int64
+	keyring  string
 }
 
 // Service runs the admin operations over a store.
@@ -143,6 +162,7 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     string // a hash to verify against when there is no account
+	imp       atomic.Pointer[importSettings]
 }
 
 // New returns the service layer over st.
@@ -152,9 +172,6 @@ func New(st *store.Store, cfg Config) *Service {
 	}
 	if cfg.Now == nil {
 		cfg.Now = time.Now
-	}
-	if cfg.MaxImportBytes <= 0 {
-		cfg.MaxImportBytes = 8 << 30
 	}
 	if cfg.MaxImportFiles <= 0 {
 		cfg.MaxImportFiles = 10000
@@ -172,7 +189,19 @@ func New(st *store.Store, cfg Config) *Service {
 	if lim == nil {
 		lim = signin.New(signin.Config{Now: cfg.Now, Logger: cfg.Logger})
 	}
-	return &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	s := &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	s.SetImportSettings(cfg.MaxImportBytes, cfg.RPMKeyring)
+	return s
+}
+
+// SetImportSettings changes Config.MaxImportBytes (zero or less: the
+// default) and Config.RPMKeyring for the uploads and imports that start
+// from now on.
+func (s *Service) SetImportSettings(maxBytes int64, rpmKeyring string) {
+	if maxBytes <= 0 {
+		maxBytes = 8 << 30
+	}
+	s.imp.Store(&importSettings{maxBytes: maxBytes, keyring: rpmKeyring})
 }
 
 // SignIn checks a directory account's password and returns the principal

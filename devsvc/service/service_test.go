@@ -7,6 +7,7 @@ import (
 	"errors"
 	"io"
 	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -406,5 +407,48 @@ func TestRolloutOperations(t *testing.T) {
 	status, _ := svc.Status(ctx)
 	if status.Alarms != 0 {
 		t.Errorf("Status.Alarms = %d", status.Alarms)
+	}
+}
+
+// TestImportedResults: Config.Imported is told the result of every import.
+func TestImportedResults(t *testing.T) {
+	var got []string
+	svc, _ := newService(t, service.Config{Imported: func(r string) { got = append(got, r) }})
+	importTree(t, svc, admin, "1.0.0.1", "x")
+	importTree(t, svc, admin, "1.0.0.1", "x")
+	ctx := service.WithPrincipal(context.Background(), admin)
+	up, err := svc.NewUpload(ctx, "junk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	w, err := up.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "MSCF")
+	w.Close()
+	svc.Import(ctx, up, nil)                   // not a bundle
+	importTree(t, svc, viewer, "1.0.0.2", "x") // not allowed to: no import made
+	want := []string{service.ImportStored, service.ImportUnchanged, service.ImportRefused}
+	if !slices.Equal(got, want) {
+		t.Errorf("imports told = %q, want %q", got, want)
+	}
+}
+
+// TestSetImportSettings: a new max_import_bytes and rpm_keyring apply to
+// the next upload and import.
+func TestSetImportSettings(t *testing.T) {
+	svc, _ := newService(t, service.Config{MaxImportBytes: 1})
+	if err := importTree(t, svc, admin, "1.0.0.1", "xy"); !errors.Is(err, service.ErrTooLarge) {
+		t.Fatalf("import of 2 bytes with max 1 = %v, want ErrTooLarge", err)
+	}
+	svc.SetImportSettings(2, "")
+	if err := importTree(t, svc, admin, "1.0.0.1", "xy"); err != nil {
+		t.Errorf("import of 2 bytes with max 2 = %v", err)
+	}
+	svc.SetImportSettings(0, "/nonexistent/keyring.asc")
+	if err := importTree(t, svc, admin, "1.0.0.2", "xyz"); err == nil || !strings.Contains(err.Error(), "keyring") {
+		t.Errorf("import with an unreadable keyring set = %v, want a refusal naming the keyring", err)
 	}
 }

@@ -470,6 +470,7 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 		slab []byte
 		bad  []error
 	)
+	defer s.observe(CommitInventory, time.Now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		bad = bad[:0]
 		if s.testHookWrite != nil {

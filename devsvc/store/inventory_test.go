@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -244,5 +245,34 @@ func TestInventoryBusy(t *testing.T) {
 	cancel()
 	if err := s.Flush(cctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Flush(cancelled) = %v", err)
+	}
+}
+
+// TestObserveCommit: every inventory batch and catalog change is timed.
+func TestObserveCommit(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	s := openTest(t, &Options{ObserveCommit: func(kind string, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if took <= 0 {
+			t.Errorf("ObserveCommit(%s, %v): want a positive duration", kind, took)
+		}
+		got[kind]++
+	}})
+	ctx := context.Background()
+	if err := s.RecordCheckIn(ctx, firmware.Device{Serial: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAccount(ctx, "test", firmware.Account{Name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got[CommitInventory] != 1 || got[CommitCatalog] != 1 {
+		t.Errorf("commits observed = %v, want one of each kind", got)
 	}
 }

@@ -153,12 +153,23 @@ type Options struct {
 	// no longer loads (a system without its zone database) is read in
 	// UTC, and the store logs it.
 	LoadZone func(name string) (*time.Location, error)
+	// ObserveCommit, if set, is told how long each write transaction
+	// took, fsync included, failed ones too: kind is CommitInventory for
+	// a batch of check-ins and reports, CommitCatalog for a catalog
+	// change (for metrics). It runs on the writer: it must be quick.
+	ObserveCommit func(kind string, took time.Duration)
 
 	// testHookWrite, set by this package's tests only, runs in every
 	// inventory transaction; its error fails the commit as a full disk
 	// would.
 	testHookWrite func() error
 }
+
+// The kinds of write transaction Options.ObserveCommit is told of.
+const (
+	CommitInventory = "inventory"
+	CommitCatalog   = "catalog"
+)
 
 // Defaults of Options.
 const (
@@ -189,6 +200,7 @@ type Store struct {
 	fileMu        sync.Mutex
 	inv           *inventory
 	testHookWrite func() error // Options.testHookWrite
+	observeCommit func(kind string, took time.Duration)
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -205,7 +217,7 @@ func Open(dir string, opts *Options) (*Store, error) {
 		o = *opts
 	}
 	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite,
-		retry: o.Retry, loadZone: o.LoadZone, zones: map[string]*time.Location{}, badZones: map[string]bool{}, fleet: newFleet()}
+		retry: o.Retry, loadZone: o.LoadZone, zones: map[string]*time.Location{}, badZones: map[string]bool{}, fleet: newFleet(), observeCommit: o.ObserveCommit}
 	if s.loadZone == nil {
 		s.loadZone = time.LoadLocation
 	}
@@ -390,6 +402,7 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 		return ErrClosed
 	}
 	var cat *Catalog
+	defer s.observe(CommitCatalog, time.Now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		c := &change{tx: tx, now: s.now().UTC(), actor: actor}
 		if err := fn(c); err != nil {
@@ -409,6 +422,14 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 		s.publish(cat)
 	}
 	return nil
+}
+
+// observe tells Options.ObserveCommit how long a write transaction of
+// kind begun at start took.
+func (s *Store) observe(kind string, start time.Time) {
+	if s.observeCommit != nil {
+		s.observeCommit(kind, time.Since(start))
+	}
 }
 
 // publish installs cat as the snapshot unless a newer one is installed:
