@@ -66,10 +66,14 @@ func (s *eventStream) keepAlive() error {
 	return s.rc.Flush()
 }
 
+// endEvent is the event that ends a stream, with a message that says
+// why; console.js closes the stream on it and shows the message.
+const endEvent = "end"
+
 // serveEvents streams what next returns, every period, until the client
-// goes away (ctx is done), next fails, or next says the stream is over.
-// It sends an event only when its data changed, and a keep-alive comment
-// at least every keepAlivePeriod.
+// goes away (ctx is done), next fails (an endEvent says why), or next
+// says the stream is over. It sends an event only when its data changed,
+// and a keep-alive comment at least every keepAlivePeriod.
 func serveEvents(ctx context.Context, w http.ResponseWriter, period time.Duration, next func(context.Context) (event string, data any, more bool, err error)) error {
 	s, err := startEvents(w, period)
 	if err != nil {
@@ -82,7 +86,10 @@ func serveEvents(ctx context.Context, w http.ResponseWriter, period time.Duratio
 	for {
 		event, data, more, err := next(ctx)
 		if err != nil {
-			return s.send("error", map[string]string{"message": err.Error()})
+			if ctx.Err() != nil {
+				return nil // the client went, or the console stops
+			}
+			return s.send(endEvent, map[string]string{"message": err.Error()})
 		}
 		b, _ := json.Marshal(data)
 		switch {
@@ -110,3 +117,44 @@ func serveEvents(ctx context.Context, w http.ResponseWriter, period time.Duratio
 }
 
 const keepAlivePeriod = 15 * time.Second
+
+// errStreamEnded ends a stream whose session ended meanwhile.
+var errStreamEnded = errors.New("your session ended: reload the page to sign in again")
+
+// events serves a live page's event stream: what data returns, every
+// LivePeriod, as long as the session lives and its principal may still
+// act, for at most MaxStreamTime (then the browser opens another, which
+// checks the session again), and until Run's context is done. The first
+// data is computed before the stream starts, so that a page that cannot
+// be served (a rollout that is not there) is an error page with its
+// status, as the page's own request would be.
+func (c *Console) events(w http.ResponseWriter, rq *request, data func(context.Context) (any, error)) error {
+	first, err := data(rq.ctx)
+	if err != nil {
+		return err
+	}
+	ctx, cancel := context.WithTimeout(rq.ctx, c.cfg.MaxStreamTime)
+	defer cancel()
+	go func() {
+		select {
+		case <-c.stopping:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	calls := 0
+	return serveEvents(ctx, w, c.cfg.LivePeriod, func(ctx context.Context) (string, any, bool, error) {
+		calls++
+		if calls == 1 {
+			return "", first, true, nil
+		}
+		if !c.sessions.alive(rq.sid) {
+			return "", nil, false, errStreamEnded
+		}
+		if _, err := c.svc.ConsolePrincipal(ctx, rq.p); err != nil {
+			return "", nil, false, errStreamEnded
+		}
+		d, err := data(ctx)
+		return "", d, true, err
+	})
+}

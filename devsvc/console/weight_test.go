@@ -23,10 +23,11 @@ func TestPageWeight(t *testing.T) {
 	c := e.signedIn("alice", alicePW)
 	c.get("/import")
 	res := c.upload("UCUpdates.zip", zipOf(t, [2]string{cx600 + "/4.0.7577.4400/CX600.nbt", "image"}), c.csrf)
+	e.startRollout(t, "10%,50%,100%")
 	pages := map[string]*client{"/signin": e.client(), res.Header.Get("Location"): c}
 	for _, rt := range e.c.routes {
 		method, p := samplePath(rt.pattern)
-		if method != "GET" || rt.public {
+		if method != "GET" || rt.public || rt.stream {
 			continue
 		}
 		if strings.Contains(rt.pattern, "{id}") {
@@ -35,8 +36,13 @@ func TestPageWeight(t *testing.T) {
 		if strings.Contains(rt.pattern, "{key}") {
 			p = "/devices/" + url.PathEscape(e.devices[0].Key)
 		}
-		if p == "/updates/confirm" {
-			p += "?rule=" + url.QueryEscape(cx600) + "&action=approve"
+		switch {
+		case p == "/updates/confirm":
+			p += "?rule=" + url.QueryEscape(cx600) + "&action=reject"
+		case p == "/rollouts/new":
+			p += "?rule=" + url.QueryEscape(cx600)
+		case strings.HasSuffix(p, "/confirm"):
+			p += "?action=pause"
 		}
 		pages[p] = c
 	}
@@ -106,7 +112,7 @@ func TestServeEvents(t *testing.T) {
 	want := "retry: 1\n\n" +
 		"event: progress\ndata: {\"done\":1}\n\n" +
 		"event: progress\ndata: {\"done\":\"2\\nevent: forged\"}\n\n" +
-		"event: error\ndata: {\"message\":\"the rollout is gone\"}\n\n"
+		"event: end\ndata: {\"message\":\"the rollout is gone\"}\n\n"
 	if got := b.String(); got != want {
 		t.Errorf("stream:\n%q\nwant:\n%q", got, want)
 	}
