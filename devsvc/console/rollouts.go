@@ -447,7 +447,7 @@ func (c *Console) rolloutChange(a rolloutAction) handler {
 		if err != nil {
 			return err
 		}
-		return c.done(w, r, rq, rolloutPath(ro.Rule), fmt.Sprintf(a.done, ro.Identity)+" "+rolloutSentence(&ro))
+		return c.done(w, r, rq, rolloutPath(ro.Rule), fmt.Sprintf(a.done, ro.Identity))
 	}
 }
 
@@ -645,7 +645,12 @@ func planEffect(rl firmware.Rule, plan firmware.Plan, n store.IdentityCounts, no
 	if plan.MaxDownloads > 0 {
 		fmt.Fprintf(&b, "At most %s take it at once. ", plural(plan.MaxDownloads, "device"))
 	}
-	fmt.Fprintf(&b, "Devices outside the open waves keep %s. After the last wave it completes, and %s is approved.", orNothing(rl.Approved), rl.Pending)
+	if rl.Approved.IsZero() {
+		b.WriteString("Devices outside the open waves are offered nothing until their wave opens. ")
+	} else {
+		fmt.Fprintf(&b, "Devices outside the open waves keep being offered %s. ", rl.Approved)
+	}
+	fmt.Fprintf(&b, "After the last wave it completes, and %s is approved.", rl.Pending)
 	return b.String()
 }
 
@@ -660,5 +665,5 @@ func (c *Console) startRollout(w http.ResponseWriter, r *http.Request, rq *reque
 	if err != nil {
 		return err
 	}
-	return c.done(w, r, rq, rolloutPath(ro.Rule), "Started. "+rolloutSentence(&ro))
+	return c.done(w, r, rq, rolloutPath(ro.Rule), fmt.Sprintf("Started the rollout of %s to %s.", ro.Identity, ro.Version))
 }

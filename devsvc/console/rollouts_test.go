@@ -5,9 +5,11 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"maps"
 	"net/http"
 	"net/url"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -38,14 +40,34 @@ func (e *env) report(i int, st firmware.State, v firmware.Version) {
 	e.retry(func() error { return e.st.Report(context.Background(), r) })
 }
 
-// field returns the text of the element with data-field="name" of a
-// page.
+// field returns what a live page shows under a field's name, as
+// console.js finds it: the text of the element with data-field="name", or
+// for "ROW.COL" the cell of row data-row="ROW" in column COL of its
+// table's data-cols (a progress bar's value).
 func field(body, name string) string {
-	m := regexp.MustCompile(`data-field="` + regexp.QuoteMeta(name) + `"[^>]*>([^<]*)<`).FindStringSubmatch(body)
-	if m == nil {
+	if m := regexp.MustCompile(`data-field="` + regexp.QuoteMeta(name) + `"[^>]*>([^<]*)<`).FindStringSubmatch(body); m != nil {
+		return m[1]
+	}
+	dot := strings.LastIndex(name, ".")
+	if dot < 0 {
 		return "(none)"
 	}
-	return m[1]
+	row := strings.Index(body, `<tr data-row="`+name[:dot]+`"`)
+	table := strings.LastIndex(body[:max(row, 0)], `data-cols="`)
+	if row < 0 || table < 0 {
+		return "(none)"
+	}
+	cols := strings.Fields(body[table+len(`data-cols="`):][:strings.Index(body[table+len(`data-cols="`):], `"`)])
+	col := slices.Index(cols, name[dot+1:])
+	end := strings.Index(body[row:], "</tr>")
+	cells := regexp.MustCompile(`<t[dh][^>]*>(.*?)</t[dh]>`).FindAllStringSubmatch(body[row:row+end], -1)
+	if col < 0 || col >= len(cells) {
+		return "(none)"
+	}
+	if m := regexp.MustCompile(`<progress max="100" value="(\d+)">`).FindStringSubmatch(cells[col][1]); m != nil {
+		return m[1]
+	}
+	return cells[col][1]
 }
 
 // lastEvent returns the history's newest event.
@@ -138,7 +160,7 @@ func TestStartRollout(t *testing.T) {
 	if ev := e.lastEvent(); ev.Actor != "web:alice" || ev.Action != "rollout-scheduled" {
 		t.Errorf("the last event is %s by %s, want rollout-scheduled by web:alice", ev.Action, ev.Actor)
 	}
-	if page := c.get("/rollouts/" + cx600ID.RuleID()); !strings.Contains(page.body, "Started.") || !strings.Contains(page.body, "is scheduled for") {
+	if page := c.get("/rollouts/" + cx600ID.RuleID()); !strings.Contains(page.body, "Started the rollout of "+cx600+" to 4.0.7577.4372.") || !strings.Contains(page.body, "is scheduled for") {
 		t.Errorf("the rollout's page after the start:\n%s", page.body)
 	}
 	// While it is live, the plan's page offers no start, and a start is
@@ -321,6 +343,23 @@ func (s *stream) next() (string, map[string]any) {
 	}
 }
 
+// until reads messages until the fields they carried so far (an event
+// carries those that changed) satisfy ok; it returns them.
+func (s *stream) until(ok func(fields map[string]any) bool) map[string]any {
+	s.t.Helper()
+	fields := map[string]any{}
+	for {
+		name, ev := s.next()
+		if name == endEvent {
+			s.t.Fatalf("the stream ended: %v", ev)
+		}
+		maps.Copy(fields, ev)
+		if ok(fields) {
+			return fields
+		}
+	}
+}
+
 // TestRolloutEvents follows a rollout page's event stream: its numbers
 // as the store counts them, a change of them as devices report, a reload
 // when the rollout pauses, and its end when the session idles out (the
@@ -341,36 +380,28 @@ func TestRolloutEvents(t *testing.T) {
 	if first["test.devices"] != 0.0 || first["w1.installed"] != 0.0 || first["all.devices"] == nil {
 		t.Fatalf("first event: %v", first)
 	}
+	fields := first
 	// A test device takes the pending version: the test row moves.
 	if _, err := e.svc.AddTestDevice(service.WithPrincipal(t.Context(), certAdmin), firmware.TestDevice{MAC: e.devices[1].MAC}); err != nil {
 		t.Fatal(err)
 	}
 	e.offer(1, v4372)
 	e.report(1, firmware.StateDownloading, v4372)
-	for {
-		_, ev := s.next()
-		if ev["test.downloading"] == 1.0 && ev["test.devices"] == 1.0 {
-			break
-		}
-	}
+	s.until(func(ev map[string]any) bool {
+		maps.Copy(fields, ev)
+		return fields["test.downloading"] == 1.0 && fields["test.devices"] == 1.0
+	})
 	e.report(1, firmware.StateSuccess, v4372)
-	for {
-		_, ev := s.next()
-		if ev["test.installed"] == 1.0 && ev["test.pct"] == 100.0 {
-			break
-		}
-	}
+	s.until(func(ev map[string]any) bool {
+		maps.Copy(fields, ev)
+		return fields["test.installed"] == 1.0 && fields["test.pct"] == 100.0 && fields["test.downloading"] == 0.0
+	})
 	// The rollout pauses (here by cert:admin): the page must show more
 	// than numbers, so the stream says reload.
 	if _, err := e.svc.PauseRollout(service.WithPrincipal(t.Context(), certAdmin), cx600, "test"); err != nil {
 		t.Fatal(err)
 	}
-	for {
-		_, ev := s.next()
-		if ev[reloadField] == true {
-			break
-		}
-	}
+	s.until(func(ev map[string]any) bool { return ev[reloadField] == true })
 	// Open for longer than the idle timeout, the stream does not keep the
 	// session: it ends, saying so.
 	s = c.stream(t, ctx, p+"/events")

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"net/http"
 	"strings"
 	"time"
@@ -72,8 +73,9 @@ const endEvent = "end"
 
 // serveEvents streams what next returns, every period, until the client
 // goes away (ctx is done), next fails (an endEvent says why), or next
-// says the stream is over. It sends an event only when its data changed,
-// and a keep-alive comment at least every keepAlivePeriod.
+// says the stream is over. It sends an event only when its data changed
+// (nil data: nothing to send), and a keep-alive comment at least every
+// keepAlivePeriod.
 func serveEvents(ctx context.Context, w http.ResponseWriter, period time.Duration, next func(context.Context) (event string, data any, more bool, err error)) error {
 	s, err := startEvents(w, period)
 	if err != nil {
@@ -91,9 +93,12 @@ func serveEvents(ctx context.Context, w http.ResponseWriter, period time.Duratio
 			}
 			return s.send(endEvent, map[string]string{"message": err.Error()})
 		}
-		b, _ := json.Marshal(data)
+		var b []byte
+		if data != nil {
+			b, _ = json.Marshal(data)
+		}
 		switch {
-		case string(b) != string(last):
+		case data != nil && string(b) != string(last):
 			if err := s.send(event, data); err != nil {
 				return err
 			}
@@ -143,9 +148,11 @@ func (c *Console) events(w http.ResponseWriter, rq *request, data func(context.C
 		}
 	}()
 	calls := 0
+	var prev map[string]any
 	return serveEvents(ctx, w, c.cfg.LivePeriod, func(ctx context.Context) (string, any, bool, error) {
 		calls++
 		if calls == 1 {
+			prev, _ = first.(map[string]any)
 			return "", first, true, nil
 		}
 		if !c.sessions.alive(rq.sid) {
@@ -155,6 +162,35 @@ func (c *Console) events(w http.ResponseWriter, rq *request, data func(context.C
 			return "", nil, false, errStreamEnded
 		}
 		d, err := data(ctx)
-		return "", d, true, err
+		if err != nil {
+			return "", nil, false, err
+		}
+		m, ok := d.(map[string]any)
+		if !ok || prev == nil {
+			return "", d, true, nil
+		}
+		return "", changedFields(prev, m), true, nil
 	})
+}
+
+// changedFields returns the fields of next that differ from prev, or nil
+// when none does, and makes next the fields a stream last sent: after a
+// stream's first event, which carries every field, each sends only what
+// changed. A reload is always sent.
+func changedFields(prev, next map[string]any) map[string]any {
+	if _, ok := next[reloadField]; ok {
+		return next
+	}
+	out := map[string]any{}
+	for k, v := range next {
+		if pv, ok := prev[k]; !ok || pv != v {
+			out[k] = v
+		}
+	}
+	clear(prev)
+	maps.Copy(prev, next)
+	if len(out) == 0 {
+		return nil
+	}
+	return out
 }

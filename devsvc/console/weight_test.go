@@ -3,12 +3,15 @@ package console
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opendus/opendus/firmware"
 )
 
 // maxFirstLoad is the most a page may transfer on first load, with every
@@ -72,6 +75,64 @@ func TestPageWeight(t *testing.T) {
 		t.Logf("%-40s %6d bytes with %d files", p, total, len(seen))
 		if total > maxFirstLoad {
 			t.Errorf("GET %s transfers %d bytes on first load, more than %d", p, total, maxFirstLoad)
+		}
+	}
+}
+
+// TestRolloutPageWeight: a rollout's page over 200 sites, every wave's
+// sites or one wave's, stays under maxFirstLoad with its files, and so
+// does its event stream's first event.
+func TestRolloutPageWeight(t *testing.T) {
+	e := newEnv(t, Config{}, 0)
+	ctx := context.Background()
+	for i := range 4000 {
+		d := firmware.Device{MAC: fmt.Sprintf("00-04-F2-01-%02X-%02X", i>>8, i&0xff), Identity: cx600ID, Version: v4300,
+			Site: fmt.Sprintf("branch-%03d", i%200), LastCheckIn: e.clock.Now()}
+		e.retry(func() error { return e.st.RecordCheckIn(ctx, d) })
+	}
+	e.startRollout(t, "1%,10%,50%,100%")
+	c := e.signedIn("alice", alicePW)
+	p := "/rollouts/" + cx600ID.RuleID()
+	for _, q := range []string{"", "?wave=3"} {
+		r := c.get(p + q)
+		if n := strings.Count(r.body, `href="/sites/branch-`); n != 200 {
+			t.Errorf("GET %s%s lists %d sites, want 200", p, q, n)
+		}
+		total := len(r.body)
+		for _, a := range regexpAll(`(?:href|src)="(/static/[^"]+)"`, r.body) {
+			total += len(c.get(a).body)
+		}
+		t.Logf("%s%s with 200 sites: %d bytes with its files", p, q, total)
+		if total > maxFirstLoad {
+			t.Errorf("GET %s%s transfers %d bytes on first load, more than %d", p, q, total, maxFirstLoad)
+		}
+	}
+	live := regexpAll(`data-live="([^"]+)"`, c.get(p).body)
+	ev := c.getStream(strings.ReplaceAll(live[0], "&amp;", "&"))
+	t.Logf("its stream's first event: %d bytes", len(ev.body))
+	if len(ev.body) > maxFirstLoad {
+		t.Errorf("the stream's first event is %d bytes", len(ev.body))
+	}
+}
+
+// TestChangedFields: after a stream's first event, each event carries
+// only the fields that changed, none when nothing did; a reload always.
+func TestChangedFields(t *testing.T) {
+	prev := map[string]any{"w1.installed": 1, "w1.open": "open", "failures": "none"}
+	for _, tc := range []struct {
+		next map[string]any
+		want map[string]any
+	}{
+		{map[string]any{"w1.installed": 1, "w1.open": "open", "failures": "none"}, nil},
+		{map[string]any{"w1.installed": 2, "w1.open": "open", "failures": "none"}, map[string]any{"w1.installed": 2}},
+		{map[string]any{"w1.installed": 2, "w1.open": "open", "failures": "0x80070005 1", "s/lab.devices": 3},
+			map[string]any{"failures": "0x80070005 1", "s/lab.devices": 3}},
+		{map[string]any{"w1.installed": 2, "w1.open": "open", "failures": "0x80070005 1", "s/lab.devices": 3}, nil},
+		{map[string]any{reloadField: true}, map[string]any{reloadField: true}},
+	} {
+		got := changedFields(prev, tc.next)
+		if fmt.Sprint(got) != fmt.Sprint(tc.want) {
+			t.Errorf("changedFields(..., %v) = %v, want %v", tc.next, got, tc.want)
 		}
 	}
 }
