@@ -93,6 +93,7 @@ type Console struct {
 	// end, so that the listener's shutdown need not wait for them.
 	stopping chan struct{}
 	stopOnce sync.Once
+	live     liveCache
 }
 
 // route is one pattern of the console's router.
@@ -176,6 +177,7 @@ func New(svc *service.Service, cfg Config) (*Console, error) {
 		cop:      http.NewCrossOriginProtection(),
 		stopping: make(chan struct{}),
 	}
+	c.live.period = cfg.LivePeriod
 	c.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, errCrossOrigin)
 	}))

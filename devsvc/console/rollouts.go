@@ -39,7 +39,9 @@ func rolloutPath(ruleID string) string { return "/rollouts/" + url.PathEscape(ru
 
 type rolloutsView struct {
 	Rollouts []service.RolloutSummary
-	Live     string // the event stream's URL
+	// Live is the event stream's URL, while a rollout is live (the
+	// numbers of ended ones hardly move).
+	Live string
 }
 
 // rollouts lists every rule's last rollout, live ones first, with their
@@ -49,7 +51,12 @@ func (c *Console) rollouts(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	v := rolloutsView{Rollouts: ros, Live: "/rollouts/events?v=" + listShape(ros)}
+	v := rolloutsView{Rollouts: ros}
+	for _, ro := range ros {
+		if ro.Live() {
+			v.Live = "/rollouts/events?v=" + listShape(ros)
+		}
+	}
 	c.render(w, rq, http.StatusOK, "rollouts", "Rollouts", v)
 	return nil
 }
@@ -73,10 +80,15 @@ const reloadField = "_reload"
 func (c *Console) rolloutsEvents(w http.ResponseWriter, r *http.Request, rq *request) error {
 	shape := r.URL.Query().Get("v")
 	return c.events(w, rq, func(ctx context.Context) (any, error) {
-		ros, err := c.svc.Rollouts(ctx)
+		seq, err := c.svc.LastSeq(ctx)
 		if err != nil {
 			return nil, err
 		}
+		v, err := c.live.get("rollouts", seq, func() (any, error) { return c.svc.Rollouts(ctx) })
+		if err != nil {
+			return nil, err
+		}
+		ros := v.([]service.RolloutSummary)
 		if listShape(ros) != shape {
 			return map[string]any{reloadField: true}, nil
 		}
@@ -193,16 +205,24 @@ func (c *Console) rolloutEvents(w http.ResponseWriter, r *http.Request, rq *requ
 	q := r.URL.Query()
 	shape := q.Get("v")
 	return c.events(w, rq, func(ctx context.Context) (any, error) {
-		pr, err := c.svc.RolloutProgress(ctx, ref)
+		seq, err := c.svc.LastSeq(ctx)
 		if err != nil {
 			return nil, err
 		}
-		wave := waveOf(q, &pr)
-		sites, holds := sitesOf(&pr, wave)
-		if rolloutShape(&pr, sites) != shape {
+		v, err := c.live.get("rollout "+ref, seq, func() (any, error) {
+			pr, err := c.svc.RolloutProgress(ctx, ref)
+			return &pr, err
+		})
+		if err != nil {
+			return nil, err
+		}
+		pr := v.(*store.RolloutProgress)
+		wave := waveOf(q, pr)
+		sites, holds := sitesOf(pr, wave)
+		if rolloutShape(pr, sites) != shape {
 			return map[string]any{reloadField: true}, nil
 		}
-		return rolloutFields(&pr, sites, holds), nil
+		return rolloutFields(pr, sites, holds), nil
 	})
 }
 

@@ -8,6 +8,7 @@ import (
 	"maps"
 	"net/http"
 	"strings"
+	"sync"
 	"time"
 )
 
@@ -193,4 +194,51 @@ func changedFields(prev, next map[string]any) map[string]any {
 		return nil
 	}
 	return out
+}
+
+// liveCache shares what the streams of live pages compute among them: a
+// rollout's progress is a walk of the fleet index (tens of milliseconds
+// per 100,000 devices), which every admin watching the page would
+// otherwise ask for every LivePeriod. An entry serves for one
+// LivePeriod, and is computed again at once when the catalog changed
+// (a rollout paused, a wave opened: its history number moved). Every
+// stream still asks the service at every tick, so its principal is
+// checked as for any call.
+type liveCache struct {
+	period time.Duration
+	mu     sync.Mutex
+	m      map[string]liveEntry
+}
+
+type liveEntry struct {
+	seq uint64
+	at  time.Time
+	v   any
+}
+
+// liveCacheMax bounds the entries kept (pages of rules: a few per rule).
+const liveCacheMax = 1000
+
+// get returns the value of key, computing it with compute when the cache
+// has none for the catalog's history number seq, or one older than the
+// period. The value is shared: callers must not change it.
+func (lc *liveCache) get(key string, seq uint64, compute func() (any, error)) (any, error) {
+	now := time.Now()
+	lc.mu.Lock()
+	e, ok := lc.m[key]
+	lc.mu.Unlock()
+	if ok && e.seq == seq && now.Sub(e.at) < lc.period {
+		return e.v, nil
+	}
+	v, err := compute()
+	if err != nil {
+		return nil, err
+	}
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if lc.m == nil || len(lc.m) >= liveCacheMax {
+		lc.m = map[string]liveEntry{}
+	}
+	lc.m[key] = liveEntry{seq: seq, at: now, v: v}
+	return v, nil
 }

@@ -137,6 +137,36 @@ func TestChangedFields(t *testing.T) {
 	}
 }
 
+// TestLiveCache: the streams of a live page share one computation per
+// period, and compute again when the catalog changed or the period
+// passed; a failed computation is not kept.
+func TestLiveCache(t *testing.T) {
+	computed := 0
+	compute := func() (any, error) { computed++; return computed, nil }
+	lc := liveCache{period: time.Hour}
+	for _, tc := range []struct {
+		key  string
+		seq  uint64
+		want int
+	}{
+		{"rollout a", 1, 1}, {"rollout a", 1, 1}, {"rollout b", 1, 2}, {"rollout a", 2, 3}, {"rollout a", 2, 3},
+	} {
+		if v, err := lc.get(tc.key, tc.seq, compute); err != nil || v != tc.want {
+			t.Errorf("get(%q, %d) = %v, %v; want %d", tc.key, tc.seq, v, err, tc.want)
+		}
+	}
+	if _, err := lc.get("rollout c", 2, func() (any, error) { return nil, errors.New("gone") }); err == nil {
+		t.Error("a failed computation did not fail")
+	}
+	if v, _ := lc.get("rollout c", 2, compute); v != 4 {
+		t.Errorf("after a failure, got %v, want a new computation", v)
+	}
+	lc.period = -1 // every entry has had its time
+	if v, _ := lc.get("rollout a", 2, compute); v != 5 {
+		t.Errorf("after the period, got %v, want a new computation", v)
+	}
+}
+
 // TestServeEvents checks the event stream: only changes are sent, each
 // as one JSON data line, and the stream ends when the producer says so.
 func TestServeEvents(t *testing.T) {
