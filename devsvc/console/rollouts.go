@@ -173,7 +173,7 @@ func (c *Console) rollout(w http.ResponseWriter, r *http.Request, rq *request) e
 	}
 	v := rolloutView{P: pr, Rule: rl, Sentence: rolloutSentence(&pr.Rollout), Wave: waveOf(r.URL.Query(), &pr)}
 	for _, a := range rolloutActions {
-		if a.applies(&pr.Rollout) {
+		if actionApplies(a, &pr) {
 			v.Actions = append(v.Actions, a)
 		}
 	}
@@ -420,6 +420,16 @@ var rolloutActions = []rolloutAction{
 	},
 }
 
+// actionApplies reports whether a applies to the rollout of pr. A
+// scheduled approval (approve --at) has none: the updates page cancels
+// it.
+func actionApplies(a rolloutAction, pr *store.RolloutProgress) bool {
+	if pr.Approval && pr.Rollout.State == firmware.RolloutScheduled {
+		return false
+	}
+	return a.applies(&pr.Rollout)
+}
+
 func rolloutActionNamed(name string) (rolloutAction, bool) {
 	for _, a := range rolloutActions {
 		if a.Name == name {
@@ -452,7 +462,7 @@ func (c *Console) confirmRollout(w http.ResponseWriter, r *http.Request, rq *req
 	if err != nil {
 		return err
 	}
-	if !a.applies(&pr.Rollout) {
+	if !actionApplies(a, &pr) {
 		return c.done(w, r, rq, rolloutPath(pr.Rollout.Rule), fmt.Sprintf("The rollout is %s: nothing to %s.", pr.Rollout.State, a.Name))
 	}
 	v := rolloutConfirmView{P: pr, Action: a, Effect: a.effect(&pr)}

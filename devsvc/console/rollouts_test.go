@@ -294,6 +294,17 @@ func TestRolloutPage(t *testing.T) {
 	if e.seq() != seq {
 		t.Error("refused changes moved the history")
 	}
+	// A scheduled approval is a scheduled one-wave rollout: the updates
+	// page cancels it, its page offers nothing.
+	if _, err := e.svc.Schedule(ctx, cx600, e.clock.Now().Add(time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if page := c.get(p); !strings.Contains(page.body, "is scheduled for") || strings.Contains(page.body, "/confirm?action=") {
+		t.Errorf("a scheduled approval's page:\n%s", firstLines(page.body, "sentence"))
+	}
+	if r := c.get(p + "/confirm?action=stop"); r.StatusCode != http.StatusSeeOther {
+		t.Errorf("confirming the stop of a scheduled approval: %s, want a redirect", r.Status)
+	}
 	if r := c.get("/rollouts/nosuchrule"); r.StatusCode != http.StatusNotFound {
 		t.Errorf("the rollout of an unknown rule: %s, want 404", r.Status)
 	}
