@@ -165,6 +165,14 @@ func TestAuthorization(t *testing.T) {
 			}
 			return err
 		}},
+		{"FleetSummary", false, func(ctx context.Context) error { _, err := svc.FleetSummary(ctx); return err }},
+		{"RuleDevices", false, func(ctx context.Context) error {
+			_, err := svc.RuleDevices(ctx, cx600, firmware.DefaultPlan().Waves)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // removed by an admin's call before
+			}
+			return err
+		}},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
