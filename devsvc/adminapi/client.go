@@ -176,14 +176,19 @@ func (c *Client) wrap(err error) error {
 }
 
 // Listener is one address the service listens on, in Status.
-type Listener struct{ Name, Address string }
+type Listener struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
 
 // CertInfo describes one certificate, in Status.
 type CertInfo struct {
-	Name, Role, Subject string
-	Names               []string
-	NotAfter            time.Time
-	SHA256              string
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Subject  string    `json:"subject"`
+	Names    []string  `json:"names"`
+	NotAfter time.Time `json:"notAfter"`
+	SHA256   string    `json:"sha256"`
 }
 
 // Status is what Client.Status reports.
@@ -198,10 +203,10 @@ type Status struct {
 	Schema       int              `json:"schemaVersion"`
 	DBBytes      int64            `json:"dbBytes"`
 	Actor        string           `json:"actor"`
-	Warnings     []string         `json:"warnings,omitempty"`
+	Warnings     []string         `json:"warnings"`
 	Inventory    InventoryStatus  `json:"inventory"`
 	// Alarms counts the open alarms (Alarms lists them).
-	Alarms int64 `json:"alarms"`
+	Alarms int64 `json:"openAlarms"`
 }
 
 // InventoryStatus says whether the device inventory can be written, in

@@ -59,8 +59,9 @@ The import is all or nothing: if any part is invalid, nothing is imported.
 Each identity's version becomes its rule's pending version, offered only to
 test devices until approved; RoundTable updates are approved at once unless
 deploy_roundtable_on_import is false. A new pending version replaces the
-one before it, and with it any approval scheduled for that one (approve
---at): the import says so, and the history records it as schedule-cancel.
+one before it, and with it any approval scheduled for that one
+(approve --at): the import says so, and the history records it as
+schedule-cancel.
 
 Examples:
   devsvc import ./UCUpdates
@@ -474,6 +475,9 @@ Examples:
 			}
 			if err != nil {
 				return err
+			}
+			if e.json && action == "remove" {
+				return printJSON(e.stdout, map[string]string{"removed": name})
 			}
 			if e.json {
 				return printJSON(e.stdout, a)

@@ -118,6 +118,9 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if e.json && action == "remove" {
+				return printJSON(e.stdout, map[string]string{"removed": name})
+			}
 			if e.json {
 				return printJSON(e.stdout, a)
 			}
