@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/opendus/opendus/devsvc/adminapi/adminpb"
+	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
@@ -523,10 +525,12 @@ func (c *Client) RemoveTestDevice(ctx context.Context, key string) error {
 	return c.wrap(err)
 }
 
-// PutAccount creates (replace false) or re-keys (replace true) a device
-// sign-in account from its NT hash.
-func (c *Client) PutAccount(ctx context.Context, name string, ntHash [16]byte, replace bool) (firmware.Account, error) {
-	r, err := c.c.PutAccount(ctx, &pb.PutAccountRequest{Name: name, NtHash: ntHash[:], Replace: replace})
+// PutAccount creates (replace false) or sets a new password of (replace
+// true) a device sign-in account. Only the password's NT hash and its
+// length are sent (service.NewAccountPassword), never the password.
+func (c *Client) PutAccount(ctx context.Context, name, password string, replace bool) (firmware.Account, error) {
+	pw := service.NewAccountPassword(password)
+	r, err := c.c.PutAccount(ctx, &pb.PutAccountRequest{Name: name, NtHash: pw.NTHash[:], PasswordLength: int32(min(pw.Length, math.MaxInt32)), Replace: replace})
 	if err != nil {
 		return firmware.Account{}, c.wrap(err)
 	}

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -16,7 +17,6 @@ import (
 
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/firmware"
-	"github.com/opendus/opendus/ntlm"
 )
 
 // noFlags is the setup of a command with no flags of its own.
@@ -326,7 +326,11 @@ var purgeCmd = &command{
 var testDevicesCmd = &command{
 	name: "testdevices", args: "add (--mac MAC | --serial SERIAL) [--note TEXT] | list | remove MAC|SERIAL",
 	summary: "manage test devices, which get pending versions before approval",
-	help: `Examples:
+	help: `add of a test device that is one already, with the same note, succeeds
+and changes nothing, so a script may run twice; with another note it is
+refused (exit status 1).
+
+Examples:
   devsvc testdevices add --mac 00-04-F2-AB-CD-EF --note "lab phone 1"
   devsvc testdevices add --serial 64167F0A8B2C
   devsvc testdevices list
@@ -346,7 +350,16 @@ var testDevicesCmd = &command{
 					return usagef("add takes one of --mac or --serial")
 				}
 				var d firmware.TestDevice
+				var existed bool
 				err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					// Only to say whether it was there: the server decides
+					// (an identical one is no error, adds are idempotent).
+					if tds, err := c.TestDevices(ctx); err == nil {
+						m, _ := firmware.NormalizeMAC(mac)
+						existed = slices.ContainsFunc(tds, func(t firmware.TestDevice) bool {
+							return (mac != "" && t.MAC == m) || (serial != "" && t.Serial == strings.TrimSpace(serial))
+						})
+					}
 					var err error
 					d, err = c.AddTestDevice(ctx, firmware.TestDevice{MAC: mac, Serial: serial, Note: note})
 					return err
@@ -356,6 +369,10 @@ var testDevicesCmd = &command{
 				}
 				if e.json {
 					return printJSON(e.stdout, d)
+				}
+				if existed {
+					fmt.Fprintf(e.stdout, "%s%s is a test device already (since %s); nothing changed.\n", d.MAC, d.Serial, when(d.Added))
+					return nil
 				}
 				fmt.Fprintf(e.stdout, "Added test device %s%s.\n", d.MAC, d.Serial)
 				return nil
@@ -402,8 +419,15 @@ var accountsCmd = &command{
 	name: "accounts", args: "add NAME | passwd NAME | list | disable NAME | enable NAME | remove NAME",
 	summary: "manage local accounts devices sign in with (NTLM at the edge)",
 	help: `The password is read from a prompt, or from standard input with
---password-stdin (one line). The service keeps only the NT hash NTLM needs,
-never the password; it is computed here and the password is never sent.
+--password-stdin (one line). It needs at least min_password_length
+characters (devsvc.conf, 8 by default). The service keeps only the NT hash
+NTLM needs, never the password; it is computed here and only it and the
+password's length are sent.
+
+add of an account that is there already, enabled and with the same
+password, succeeds and changes nothing, so a script may run twice; with
+another password, or disabled, it is refused (exit status 1) and says
+what to run instead (accounts passwd, accounts enable).
 
 Examples:
   devsvc accounts add alice
@@ -449,6 +473,7 @@ Examples:
 			name := args[1]
 			var a firmware.Account
 			var err error
+			existed := false
 			switch action {
 			case "add", "passwd":
 				if err := firmware.ValidAccountName(name); err != nil {
@@ -459,7 +484,14 @@ Examples:
 					return perr
 				}
 				err = e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-					a, err = c.PutAccount(ctx, name, ntlm.NTHash(pw), action == "passwd")
+					if action == "add" {
+						// Only to say whether it was there: the server
+						// decides (adds are idempotent).
+						if as, err := c.Accounts(ctx); err == nil {
+							existed = slices.ContainsFunc(as, func(a firmware.Account) bool { return strings.EqualFold(a.Name, name) })
+						}
+					}
+					a, err = c.PutAccount(ctx, name, pw, action == "passwd")
 					return err
 				})
 			case "disable", "enable":
@@ -481,6 +513,10 @@ Examples:
 			}
 			if e.json {
 				return printJSON(e.stdout, a)
+			}
+			if existed {
+				fmt.Fprintf(e.stdout, "Account %s is there already, enabled, with this password; nothing changed.\n", a.Name)
+				return nil
 			}
 			past := map[string]string{"add": "Added", "passwd": "Changed the password of", "disable": "Disabled", "enable": "Enabled", "remove": "Removed"}[action]
 			fmt.Fprintf(e.stdout, "%s account %s.\n", past, a.Name)

@@ -47,7 +47,10 @@ when the windows stay open at least window_min_open (1h) more; outside
 them they are told when to come back. Rollouts count their progress per
 site, and the overdue alarm names the sites that are behind.
 
-update changes only what its flags name.
+update changes only what its flags name. add of a site that is there
+already, the same, succeeds and changes nothing, so a script may run
+twice; a different one of that name is refused (exit status 1): change it
+with update.
 
 Examples:
   devsvc sites add berlin-hq --subnet 10.1.0.0/16,10.9.0.0/16 --timezone Europe/Berlin --window "Mon-Fri 22:00-05:00"
@@ -95,22 +98,23 @@ Examples:
 				return usagef("%v", err)
 			}
 			replace := args[0] == "update"
+			existed := false
 			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-				if replace {
-					sites, err := c.Sites(ctx)
-					if err != nil {
-						return err
-					}
-					found := false
-					for _, s := range sites {
-						if s.Name == site.Name {
-							site, found = s.Site, true
-						}
-					}
-					if !found {
-						return fmt.Errorf("there is no site %q: devsvc sites list shows them; add it with devsvc sites add", site.Name)
-					}
+				sites, err := c.Sites(ctx)
+				if err != nil {
+					return err
 				}
+				found := false
+				for _, s := range sites {
+					if s.Name == site.Name && replace {
+						site = s.Site
+					}
+					found = found || s.Name == site.Name
+				}
+				if replace && !found {
+					return fmt.Errorf("there is no site %q: devsvc sites list shows them; add it with devsvc sites add", site.Name)
+				}
+				existed = found // for add, only to say so: the server decides (adds are idempotent)
 				if set["subnet"] {
 					ps, err := firmware.ParseSubnets(strings.Join(subnets, ","))
 					if err != nil {
@@ -128,7 +132,6 @@ Examples:
 					}
 					site.Windows = w
 				}
-				var err error
 				site, err = c.PutSite(ctx, site, replace)
 				return err
 			})
@@ -137,6 +140,10 @@ Examples:
 			}
 			if e.json {
 				return printJSON(e.stdout, site)
+			}
+			if existed && !replace {
+				fmt.Fprintf(e.stdout, "Site %s is there already: %s; nothing changed.\n", site.Name, describeSite(site))
+				return nil
 			}
 			verb := "Added"
 			if replace {

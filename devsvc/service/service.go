@@ -131,7 +131,16 @@ type Config struct {
 	// Settings, if set, returns the settings the service runs with, for
 	// Settings.
 	Settings func() []Setting
+	// MinPasswordLength is the fewest characters a device account's new
+	// password may have (min_password_length); default
+	// DefaultMinPasswordLength.
+	MinPasswordLength int
 }
+
+// DefaultMinPasswordLength is Config.MinPasswordLength's default: NIST SP
+// 800-63B's floor for a password whose guesses the verifier limits, as
+// the sign-in limiter does, and what users still type on a phone.
+const DefaultMinPasswordLength = 8
 
 // Service runs the admin operations over a store.
 type Service struct {
@@ -164,6 +173,9 @@ func New(st *store.Store, cfg Config) *Service {
 	}
 	if cfg.PasswordParams == (passhash.Params{}) {
 		cfg.PasswordParams = passhash.Default
+	}
+	if cfg.MinPasswordLength <= 0 {
+		cfg.MinPasswordLength = DefaultMinPasswordLength
 	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)

@@ -95,7 +95,7 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"RemoveTestDevice", true, func(ctx context.Context) error { return svc.RemoveTestDevice(ctx, "0004f2000009") }},
 		{"PutAccount", true, func(ctx context.Context) error {
-			_, err := svc.PutAccount(ctx, "carol", make([]byte, 16), false)
+			_, err := svc.PutAccount(ctx, "carol", service.NewAccountPassword("Winter2026!"), false)
 			return err
 		}},
 		{"SetAccountDisabled", true, func(ctx context.Context) error { _, err := svc.SetAccountDisabled(ctx, "carol", true); return err }},

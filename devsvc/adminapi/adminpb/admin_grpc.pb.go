@@ -98,7 +98,10 @@ type AdminClient interface {
 	ListTestDevices(ctx context.Context, in *ListTestDevicesRequest, opts ...grpc.CallOption) (*ListTestDevicesReply, error)
 	RemoveTestDevice(ctx context.Context, in *RemoveTestDeviceRequest, opts ...grpc.CallOption) (*RemoveTestDeviceReply, error)
 	// Accounts for device sign-in. The client sends the NT hash (MD4 of the
-	// UTF-16LE password), never the password.
+	// UTF-16LE password) and the password's length, never the password.
+	// Adding an account that exists with the same password and enabled
+	// changes nothing and succeeds; with another password, or disabled, it
+	// is refused (ALREADY_EXISTS).
 	PutAccount(ctx context.Context, in *PutAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsReply, error)
 	SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*Account, error)
@@ -613,7 +616,10 @@ type AdminServer interface {
 	ListTestDevices(context.Context, *ListTestDevicesRequest) (*ListTestDevicesReply, error)
 	RemoveTestDevice(context.Context, *RemoveTestDeviceRequest) (*RemoveTestDeviceReply, error)
 	// Accounts for device sign-in. The client sends the NT hash (MD4 of the
-	// UTF-16LE password), never the password.
+	// UTF-16LE password) and the password's length, never the password.
+	// Adding an account that exists with the same password and enabled
+	// changes nothing and succeeds; with another password, or disabled, it
+	// is refused (ALREADY_EXISTS).
 	PutAccount(context.Context, *PutAccountRequest) (*Account, error)
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsReply, error)
 	SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*Account, error)
