@@ -137,8 +137,8 @@ func TestEndToEndImportApprove(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 
-	// An online backup is a bbolt file of the same catalog.
-	backup := filepath.Join(t.TempDir(), "backup.db")
+	// An online backup (TestBackupUnderLoad restores one).
+	backup := filepath.Join(t.TempDir(), "backup.tar")
 	svc.CLI(t, "backup", backup)
 	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
 		t.Errorf("backup file: %v", err)

@@ -580,7 +580,9 @@ func (c *Client) History(ctx context.Context, since uint64, limit int) ([]firmwa
 	return convert(r.GetEvents(), eventFromPB), nil
 }
 
-// Backup writes a consistent copy of the server's database to w.
+// Backup writes a backup archive of the server to w (store.Backup: the
+// database at one history number and the files of the updates it
+// records), and returns the bytes written.
 func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	stream, err := c.c.Backup(ctx, &pb.BackupRequest{})
 	if err != nil {

@@ -15,7 +15,10 @@ import (
 
 	"golang.org/x/term"
 
+	"github.com/opendus/opendus/datadir"
+	"github.com/opendus/opendus/devsvc"
 	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -645,8 +648,23 @@ var statusCmd = &command{
 }
 
 var backupCmd = &command{
-	name: "backup", args: "FILE", summary: "copy the database of a running server, consistently, to FILE",
-	help: "The copy is taken online from a read transaction; the service keeps\nrunning. Restore by stopping the service and putting FILE in place of\nDIR/opendus.db. The image files under DIR/DeviceUpdateFiles are not in it:\nback them up as files.",
+	name: "backup", args: "FILE", summary: "back up a running server to FILE: the database and the update files, consistently",
+	help: `The backup is taken online, while devices check in and imports run: a tar
+archive of the database at one point of the history (every rule, update,
+rollout, site, test device, account, console admin, device and history
+event up to it) and of the image files its updates record, each checked
+against its SHA-256 as it is copied. FILE is written with mode 0600: it
+holds the accounts' NT hashes and the console admins' password hashes.
+
+It does not hold the settings (DIR/devsvc.conf), the certificates and the
+CA's key (DIR/certs: the admin API never hands them out) or the logs: back
+those up as files; they change only at init, certs renew and when you edit
+the settings.
+
+Restore with devsvc restore-backup FILE --data DIR, the server stopped.
+
+Example:
+  devsvc backup /var/backups/opendus/$(date +%F).tar`,
 	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 1 {
 			return usagef("name the FILE to write")
@@ -673,13 +691,111 @@ var backupCmd = &command{
 		if err != nil {
 			return err
 		}
+		info, err := readBackupInfo(f.Name())
+		if err != nil {
+			return err
+		}
 		if err := os.Rename(f.Name(), args[0]); err != nil {
 			return err
 		}
 		if e.json {
-			return printJSON(e.stdout, map[string]any{"file": args[0], "bytes": n})
+			return printJSON(e.stdout, struct {
+				File  string `json:"file"`
+				Bytes int64  `json:"bytes"`
+				store.BackupInfo
+			}{args[0], n, info})
 		}
-		fmt.Fprintf(e.stdout, "Wrote %s (%d bytes).\n", args[0], n)
+		fmt.Fprintf(e.stdout, "Wrote %s (%d bytes): the database at history %d (%.1f MB) and %d file(s) of %d update(s) (%.1f MB).\n",
+			args[0], n, info.Seq, float64(info.DBBytes)/1e6, info.Files, info.Updates, float64(info.FileBytes)/1e6)
+		fmt.Fprintf(e.stdout, "Restore it with devsvc restore-backup %s --data DIR. Keep DIR/%s and DIR/%s too: the backup has neither.\n", args[0], datadir.ConfigFile, datadir.CertsDir)
 		return nil
 	}),
+}
+
+// readBackupInfo reads the manifest of the backup archive name.
+func readBackupInfo(name string) (store.BackupInfo, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return store.BackupInfo{}, err
+	}
+	defer f.Close()
+	return store.ReadBackupInfo(f)
+}
+
+var restoreBackupCmd = &command{
+	name: "restore-backup", args: "FILE --data DIR [--force]",
+	summary: "restore a backup (devsvc backup) into a data directory, its server stopped",
+	help: `The whole backup is checked before anything changes: the database must
+pass bbolt's consistency check and open, and the files must be exactly
+the ones it records, with their SHA-256. Then the database and files of
+DIR are moved to DIR/backups/restore-<time>/ and the backup's put in
+their place; the settings, certificates and logs of DIR stay.
+
+DIR must be a data directory whose server is stopped. A backup holds no
+certificates: to keep the devices' trust, restore into the old data
+directory, or into a new one with the old devsvc.conf and certs/ copied
+in. Into a new devsvc init directory, devices must be given its new CA
+(devsvc certs export). A DIR whose store holds rules, updates, devices,
+test devices or accounts is replaced only with --force; one that holds
+nothing, as devsvc init leaves it, is replaced without.
+
+After a restore, devices that checked in after the backup was taken
+check in again and are offered what the restored catalog says; imports
+and changes made after it are gone (devsvc history shows where it ends).
+
+Examples:
+  systemctl stop opendus
+  devsvc restore-backup /var/backups/opendus/2026-12-01.tar --data /var/lib/opendus --force
+  systemctl start opendus`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var force bool
+		fs.BoolVar(&force, "force", false, "replace a store that holds something (it is kept in DIR/backups/)")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("name the backup FILE to restore")
+			}
+			res, err := devsvc.RestoreBackup(ctx, devsvc.RestoreOptions{File: args[0], Dir: e.data, Force: force})
+			if err != nil {
+				return err
+			}
+			st := res.Stats
+			if e.json {
+				return printJSON(e.stdout, restoredJSON{File: args[0], Data: e.data, Kept: res.Kept, AdminCertRecorded: res.AdminCertRecorded,
+					Backup: res.Backup, Rules: st.Rules, Updates: st.Updates, Devices: st.Devices, TestDevices: st.TestDevices, Accounts: st.Accounts, Seq: st.Seq})
+			}
+			b := res.Backup
+			fmt.Fprintf(e.stdout, "Restored %s (taken %s by devsvc %s, history at %d) into %s: %d rules, %d updates (%d files, %.1f MB), %d devices, %d test devices, %d accounts.\n",
+				args[0], when(b.Created), orDash(b.Version), b.Seq, e.data, st.Rules, st.Updates, b.Files, float64(b.FileBytes)/1e6, st.Devices, st.TestDevices, st.Accounts)
+			if res.Kept != "" {
+				fmt.Fprintf(e.stdout, "The database and files it replaced are in %s.\n", res.Kept)
+			}
+			if res.AdminCertRecorded {
+				fmt.Fprintf(e.stdout, "NOTE: %s's admin certificate was not in the backup: this data directory's CA is not the one the backup was taken under. Devices that trust the old CA will not connect until they are given this one (devsvc certs export), and admin certificates of the old CA no longer work.\n", e.data)
+			}
+			fmt.Fprintf(e.stdout, "Start the service: devsvc serve --data %s (or systemctl start opendus).\n", e.data)
+			return nil
+		}
+	},
+}
+
+// restoredJSON is restore-backup --json.
+type restoredJSON struct {
+	File              string           `json:"file"`
+	Data              string           `json:"data"`
+	Kept              string           `json:"kept,omitempty"`
+	AdminCertRecorded bool             `json:"adminCertRecorded"`
+	Backup            store.BackupInfo `json:"backup"`
+	Rules             int              `json:"rules"`
+	Updates           int              `json:"updates"`
+	Devices           int              `json:"devices"`
+	TestDevices       int              `json:"testDevices"`
+	Accounts          int              `json:"accounts"`
+	Seq               uint64           `json:"seq"`
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

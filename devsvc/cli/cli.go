@@ -59,7 +59,7 @@ func init() {
 	commands = []*command{
 		initCmd, serveCmd,
 		importCmd, bundleCmd, rulesCmd, approveCmd, rolloutCmd, rolloutsCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
-		testDevicesCmd, accountsCmd, adminsCmd, sitesCmd, devicesCmd, alarmsCmd, historyCmd, statusCmd, backupCmd,
+		testDevicesCmd, accountsCmd, adminsCmd, sitesCmd, devicesCmd, alarmsCmd, historyCmd, statusCmd, backupCmd, restoreBackupCmd,
 		certsCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }

@@ -75,6 +75,7 @@ func jsonCases(f jsonFixture) []jsonCase {
 		{name: "devices show", args: []string{"devices", "show", "00-04-F2-00-00-01"}},
 		{name: "history", args: []string{"history"}},
 		{name: "backup", args: []string{"backup", f.backup}},
+		{name: "restore-backup", args: []string{"restore-backup", f.backup, "--data", f.newDir}},
 		{name: "certs list", args: []string{"certs", "list"}},
 		{name: "certs renew", args: []string{"certs", "renew"}},
 		{name: "certs issue", args: []string{"certs", "issue", "helpdesk", "-o", f.certPrefix}},

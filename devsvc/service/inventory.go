@@ -198,12 +198,14 @@ func (s *Service) LastSeq(ctx context.Context) (uint64, error) {
 	return s.st.Catalog().Seq(), nil
 }
 
-// Backup writes a consistent copy of the database to w.
-func (s *Service) Backup(ctx context.Context, w io.Writer) (int64, error) {
+// Backup writes a backup archive to w: the database at one history
+// number and the files of every update it records (store.Backup), taken
+// while the service keeps working. devsvc restore-backup restores one.
+func (s *Service) Backup(ctx context.Context, w io.Writer) (store.BackupInfo, error) {
 	if _, err := s.change(ctx, "take a backup"); err != nil {
-		return 0, err
+		return store.BackupInfo{}, err
 	}
-	return s.st.Backup(ctx, w)
+	return s.st.Backup(ctx, w, s.cfg.Version)
 }
 
 // Status is the service's state, for an admin.

@@ -130,7 +130,10 @@ type AdminClient interface {
 	StopRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rollout, error)
 	// ListAlarms lists the open alarms (with all, the cleared ones too).
 	ListAlarms(ctx context.Context, in *ListAlarmsRequest, opts ...grpc.CallOption) (*ListAlarmsReply, error)
-	// Backup streams a consistent copy of the database, taken online.
+	// Backup streams a backup archive taken online: a tar of a manifest
+	// (opendus-backup.json), the database at one history number
+	// (opendus.db) and the files of every update it records
+	// (DeviceUpdateFiles/...). devsvc restore-backup restores one.
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 	// Admin certificates: the service records every one it issues (and the
 	// data directory's admin.pem) and refuses a call made with one it has
@@ -648,7 +651,10 @@ type AdminServer interface {
 	StopRollout(context.Context, *RuleRequest) (*Rollout, error)
 	// ListAlarms lists the open alarms (with all, the cleared ones too).
 	ListAlarms(context.Context, *ListAlarmsRequest) (*ListAlarmsReply, error)
-	// Backup streams a consistent copy of the database, taken online.
+	// Backup streams a backup archive taken online: a tar of a manifest
+	// (opendus-backup.json), the database at one history number
+	// (opendus.db) and the files of every update it records
+	// (DeviceUpdateFiles/...). devsvc restore-backup restores one.
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	// Admin certificates: the service records every one it issues (and the
 	// data directory's admin.pem) and refuses a call made with one it has
