@@ -136,71 +136,54 @@ func duration(d time.Duration) string {
 	return s
 }
 
-// zeroTime is how encoding/json writes the zero time.Time.
-const zeroTime = `"0001-01-01T00:00:00Z"`
+// zeroTimeMember is how a member whose value is the zero time.Time ends
+// in the compact JSON of encoding/json: the key's closing quote, the colon
+// and the value. Inside a string a quote is escaped (\"), so these bytes
+// occur only as such a member.
+const zeroTimeMember = `":"0001-01-01T00:00:00Z"`
 
-// dropUnsetTimes returns the JSON b without the object members whose
-// value is the zero time: a time that is not set is left out.
+// dropUnsetTimes returns the compact JSON b (as json.Marshal writes it)
+// without the object members whose value is the zero time: a time that
+// is not set is left out.
 func dropUnsetTimes(b []byte) ([]byte, error) {
-	if !bytes.Contains(b, []byte(zeroTime)) {
+	if !bytes.Contains(b, []byte(zeroTimeMember)) {
 		return b, nil
 	}
-	var out bytes.Buffer
-	if err := dropTimes(&out, b); err != nil {
-		return nil, err
-	}
-	return out.Bytes(), nil
-}
-
-func dropTimes(out *bytes.Buffer, raw json.RawMessage) error {
-	raw = bytes.TrimSpace(raw)
-	if len(raw) == 0 || (raw[0] != '{' && raw[0] != '[') {
-		out.Write(raw)
-		return nil
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	open, err := dec.Token()
-	if err != nil {
-		return err
-	}
-	isObject := open == json.Delim('{')
-	out.WriteByte(raw[0])
-	first := true
-	for dec.More() {
-		var key string
-		if isObject {
-			tok, err := dec.Token()
-			if err != nil {
-				return err
+	out := make([]byte, 0, len(b))
+	for {
+		i := bytes.Index(b, []byte(zeroTimeMember))
+		if i < 0 {
+			return append(out, b...), nil
+		}
+		// The key's opening quote: the last quote before i that no
+		// backslash escapes.
+		start := -1
+		for j := i - 1; j >= 0; j-- {
+			if b[j] != '"' {
+				continue
 			}
-			key, _ = tok.(string)
+			k := j
+			for k > 0 && b[k-1] == '\\' {
+				k--
+			}
+			if (j-k)%2 == 0 {
+				start = j
+				break
+			}
 		}
-		var v json.RawMessage
-		if err := dec.Decode(&v); err != nil {
-			return err
+		if start <= 0 {
+			return nil, fmt.Errorf("dropping unset times: no key before offset %d", i)
 		}
-		if isObject && string(v) == zeroTime {
-			continue
+		end := i + len(zeroTimeMember)
+		switch {
+		case b[start-1] == ',':
+			start-- // ,"key":"0001-..."
+		case end < len(b) && b[end] == ',':
+			end++ // {"key":"0001-...",
 		}
-		if !first {
-			out.WriteByte(',')
-		}
-		first = false
-		if isObject {
-			k, _ := json.Marshal(key)
-			out.Write(k)
-			out.WriteByte(':')
-		}
-		if err := dropTimes(out, v); err != nil {
-			return err
-		}
+		out = append(out, b[:start]...)
+		b = b[end:]
 	}
-	if isObject {
-		out.WriteByte('}')
-	} else {
-		out.WriteByte(']')
-	}
-	return nil
 }
 
 // table writes aligned columns; a header row first.
