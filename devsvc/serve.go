@@ -275,7 +275,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	svcCfg := service.Config{
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
 		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyring, KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
-		MinPasswordLength: int(s.MinPasswordLength),
+		MinAccountPasswordLength: int(s.MinPasswordLength),
 		Listeners: func() []service.Listener {
 			ls := []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
 			if ri.Console != "" {

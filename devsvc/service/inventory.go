@@ -78,7 +78,7 @@ func (s *Service) RemoveTestDevice(ctx context.Context, key string) error {
 // AccountPassword is a device account's new password as the service takes
 // it: the NT hash NTLM needs, which is all the service keeps, and the
 // password's length in characters, which it checks against
-// Config.MinPasswordLength. The command line computes both where the
+// the service's minimum (Config.MinAccountPasswordLength). The command line computes both where the
 // password is typed, so the password itself never travels;
 // NewAccountPassword makes one from a password.
 type AccountPassword struct {
@@ -93,7 +93,7 @@ func NewAccountPassword(password string) AccountPassword {
 
 // PutAccount adds a device sign-in account with its password, or, with
 // replace, sets a new password for an existing one. A password shorter
-// than Config.MinPasswordLength is ErrInvalid, saying the minimum. Adding
+// than Config.MinAccountPasswordLength is ErrInvalid, saying the minimum. Adding
 // an account that is there already, enabled and with the same password,
 // returns it as it is, nothing changed or recorded (adds are idempotent);
 // with another password, or disabled, it is store.ErrExists, saying what
@@ -106,7 +106,7 @@ func (s *Service) PutAccount(ctx context.Context, name string, pw AccountPasswor
 	if err := firmware.ValidAccountName(name); err != nil {
 		return firmware.Account{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if least := s.cfg.MinPasswordLength; pw.Length < least {
+	if least := int(s.minAccountPassword.Load()); pw.Length < least {
 		return firmware.Account{}, fmt.Errorf("%w: the password of %s has %d character(s): device account passwords need at least %d (min_password_length)", ErrInvalid, name, pw.Length, least)
 	}
 	now := s.cfg.Now()

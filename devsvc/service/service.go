@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/store"
@@ -131,16 +132,19 @@ type Config struct {
 	// Settings, if set, returns the settings the service runs with, for
 	// Settings.
 	Settings func() []Setting
-	// MinPasswordLength is the fewest characters a device account's new
-	// password may have (min_password_length); default
-	// DefaultMinPasswordLength.
-	MinPasswordLength int
+	// MinAccountPasswordLength is the fewest characters a device
+	// account's new password may have (min_password_length); default
+	// DefaultMinAccountPasswordLength. SetMinAccountPasswordLength
+	// changes it while the service runs. (Console admins need
+	// MinPasswordLength, whatever it is.)
+	MinAccountPasswordLength int
 }
 
-// DefaultMinPasswordLength is Config.MinPasswordLength's default: NIST SP
-// 800-63B's floor for a password whose guesses the verifier limits, as
-// the sign-in limiter does, and what users still type on a phone.
-const DefaultMinPasswordLength = 8
+// DefaultMinAccountPasswordLength is Config.MinAccountPasswordLength's
+// default: NIST SP 800-63B's floor for a password whose guesses the
+// verifier limits, as the sign-in limiter does, and what users still
+// type on a phone.
+const DefaultMinAccountPasswordLength = 8
 
 // Service runs the admin operations over a store.
 type Service struct {
@@ -152,6 +156,8 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     string // a hash to verify against when there is no account
+
+	minAccountPassword atomic.Int64 // Config.MinAccountPasswordLength, as set now
 }
 
 // New returns the service layer over st.
@@ -174,8 +180,8 @@ func New(st *store.Store, cfg Config) *Service {
 	if cfg.PasswordParams == (passhash.Params{}) {
 		cfg.PasswordParams = passhash.Default
 	}
-	if cfg.MinPasswordLength <= 0 {
-		cfg.MinPasswordLength = DefaultMinPasswordLength
+	if cfg.MinAccountPasswordLength <= 0 {
+		cfg.MinAccountPasswordLength = DefaultMinAccountPasswordLength
 	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
@@ -184,7 +190,19 @@ func New(st *store.Store, cfg Config) *Service {
 	if lim == nil {
 		lim = signin.New(signin.Config{Now: cfg.Now, Logger: cfg.Logger})
 	}
-	return &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	s := &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	s.minAccountPassword.Store(int64(cfg.MinAccountPasswordLength))
+	return s
+}
+
+// SetMinAccountPasswordLength sets the fewest characters a device
+// account's new password may have, from the next PutAccount on (a reload
+// of min_password_length); n <= 0 is DefaultMinAccountPasswordLength.
+func (s *Service) SetMinAccountPasswordLength(n int) {
+	if n <= 0 {
+		n = DefaultMinAccountPasswordLength
+	}
+	s.minAccountPassword.Store(int64(n))
 }
 
 // SignIn checks a directory account's password and returns the principal

@@ -408,3 +408,36 @@ func TestRolloutOperations(t *testing.T) {
 		t.Errorf("Status.Alarms = %d", status.Alarms)
 	}
 }
+
+// TestMinAccountPasswordLength: PutAccount refuses a password shorter
+// than the minimum, saying it, whichever transport asks; the default is
+// 8; SetMinAccountPasswordLength changes it for the next call.
+func TestMinAccountPasswordLength(t *testing.T) {
+	svc, _ := newService(t, service.Config{})
+	ctx := service.WithPrincipal(context.Background(), admin)
+	if _, err := svc.PutAccount(ctx, "alice", service.NewAccountPassword("Autumn2026!"), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		set  int
+		pw   string
+		want string
+	}{
+		{0, "Winter2", "the password of alice has 7 character(s): device account passwords need at least 8 (min_password_length)"},
+		{0, "Winter26", ""},
+		{12, "Winter2026!", "need at least 12"},
+		{12, "Wintér2026!x", ""}, // 12 characters, 13 bytes
+		{-1, "Winter26", ""},     // back to the default
+	} {
+		if tt.set != 0 {
+			svc.SetMinAccountPasswordLength(tt.set)
+		}
+		_, err := svc.PutAccount(ctx, "alice", service.NewAccountPassword(tt.pw), true)
+		if tt.want == "" && err != nil {
+			t.Errorf("PutAccount with %q (minimum set to %d) = %v, want it taken", tt.pw, tt.set, err)
+		}
+		if tt.want != "" && (!errors.Is(err, service.ErrInvalid) || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("PutAccount with %q (minimum set to %d) = %v, want ErrInvalid saying %q", tt.pw, tt.set, err, tt.want)
+		}
+	}
+}
