@@ -31,7 +31,7 @@ func TestEncodeJSON(t *testing.T) {
 		private []string
 	}
 	set := time.Date(2026, 12, 6, 4, 3, 42, 0, time.UTC)
-	v := outer{List: []inner{{}}, Ptr: &inner{}, Any: []string(nil), Set: set, ByName: map[string]inner{"a": {}}}
+	v := outer{List: []inner{{}}, Ptr: &inner{}, Any: []string(nil), Set: set, ByName: map[string]inner{"a": {}}, private: []string{"kept"}}
 	b, err := encodeJSON(v, "")
 	if err != nil {
 		t.Fatal(err)
@@ -44,7 +44,7 @@ func TestEncodeJSON(t *testing.T) {
 	if g, _ := json.Marshal(got); string(g) != want {
 		t.Errorf("encodeJSON = %s\nwant         %s", g, want)
 	}
-	if v.List[0].Names != nil || v.Ptr.Names != nil {
+	if v.List[0].Names != nil || v.Ptr.Names != nil || len(v.private) != 1 {
 		t.Errorf("encodeJSON changed the value it encoded")
 	}
 }
