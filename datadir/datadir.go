@@ -87,6 +87,9 @@ func WriteFileAtomic(name string, data []byte, perm os.FileMode) error {
 	return syncDir(filepath.Dir(name))
 }
 
+// SyncDir makes the entries created, renamed or removed in dir durable.
+func SyncDir(dir string) error { return syncDir(dir) }
+
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {
 	d, err := os.Open(dir)

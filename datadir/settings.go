@@ -80,6 +80,9 @@ type Settings struct {
 	SignInMaxFailures        int64         // wrong passwords that lock an account
 	SignInMaxAddressFailures int64         // guesses that slow an address; 0: never
 	SignInLockout            time.Duration // the failure window, the lockout and the slowing
+	// MinPasswordLength is the fewest characters a new device account
+	// password may have (devsvc accounts, the console's device accounts).
+	MinPasswordLength int64
 	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
 	// whose X-Forwarded-For header names the client of a sign-in.
 	TrustedProxies []string
@@ -129,6 +132,16 @@ func (s Settings) RetryPolicy() firmware.RetryPolicy {
 	return p
 }
 
+// DefaultMinPasswordLength is the default of Settings.MinPasswordLength:
+// 8 characters, NIST SP 800-63B's floor for a password the verifier
+// rate-limits (signin_max_failures locks an account after a few wrong
+// ones), and what a user can still type on a desk phone's keypad.
+const DefaultMinPasswordLength = 8
+
+// MaxMinPasswordLength bounds min_password_length: longer is no password
+// a phone's keypad takes.
+const MaxMinPasswordLength = 128
+
 // DefaultMinFreeSpace is the default of Settings.MinFreeSpace, 256 MiB:
 // room for the inventory of a large fleet to grow many times over while an
 // admin frees space.
@@ -159,6 +172,7 @@ func DefaultSettings(domain string) Settings {
 		SignInMaxFailures:        5,
 		SignInMaxAddressFailures: 20,
 		SignInLockout:            15 * time.Minute,
+		MinPasswordLength:        DefaultMinPasswordLength,
 		RolloutReportTimeout:     firmware.DefaultReportTimeout,
 		RolloutStallTimeout:      firmware.DefaultStallTimeout,
 		RolloutRetries:           firmware.DefaultRetries,
@@ -205,6 +219,19 @@ func num(key, help string, p func(*Settings) *int64) setting {
 			n, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || n < 0 {
 				return fmt.Errorf("want a whole number of bytes, got %q", v)
+			}
+			*p(s) = n
+			return nil
+		}}
+}
+
+// count is a whole number from lo to hi.
+func count(key, help string, lo, hi int64, p func(*Settings) *int64) setting {
+	return setting{key, help, func(s *Settings) string { return strconv.FormatInt(*p(s), 10) },
+		func(s *Settings, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("want a whole number from %d to %d, got %q", lo, hi, v)
 			}
 			*p(s) = n
 			return nil
@@ -340,6 +367,8 @@ var settings = []setting{
 		func(s *Settings) *int64 { return &s.SignInMaxAddressFailures }),
 	dur("signin_lockout", "How long failed sign-ins count, how long an account stays locked and an\naddress slowed. Was ntlm_lockout.",
 		func(s *Settings) *time.Duration { return &s.SignInLockout }),
+	count("min_password_length", "The fewest characters a device account's password may have: devsvc accounts\nadd and passwd, and the console's device accounts page, refuse shorter\nones, saying so. Users type it on a phone's keypad, so the default is\nNIST SP 800-63B's floor for a password whose guesses are limited\n(signin_max_failures); raise it where you can (15 when the password is a\nremote sign-in's only factor). Passwords set before keep working. Console\nadmins always need 15.",
+		1, MaxMinPasswordLength, func(s *Settings) *int64 { return &s.MinPasswordLength }),
 	prefixes("trusted_proxies", "Reverse proxies in front of the listeners, as addresses or CIDR prefixes\n(10.0.0.0/8, 2001:db8::/48), comma-separated. A sign-in arriving from one\ncounts against the client its X-Forwarded-For header names (the right-most\nentry that is not itself a trusted proxy). Empty: every sign-in counts\nagainst the address it arrives from, so all phones behind a proxy share\none (slowed, never locked).",
 		func(s *Settings) *[]string { return &s.TrustedProxies }),
 	dur("log_cleanup_interval", "Audit logs and device logs are removed after this long (LogCleanUpInterval, 1d-365d).",

@@ -76,6 +76,31 @@ loopback) on the LAN, and are refused at the edge.
 Flags:
 `
 
+// printFlags lists the flags of fs as flag.PrintDefaults does, but spelt
+// as the usage and devsvc spell them: --name, and -o for a single letter
+// (the flag package takes either).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, use := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if len(f.Name) == 1 {
+			line = "  -" + f.Name
+		}
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(use, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			if fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
+				line += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				line += " (default " + f.DefValue + ")"
+			}
+		}
+		fmt.Fprintln(w, line)
+	})
+}
+
 // options are the command line's.
 type options struct {
 	data, internalURL, externalURL, caFile, domain string
@@ -104,7 +129,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	fs.StringVar(&o.data, "data", os.Getenv("OPENDUS_DATA"), "the service's data `DIR` (default $OPENDUS_DATA): its run file, CA and settings")
 	fs.StringVar(&o.internalURL, "internal-url", "", "instead of --data: the internal listener's base `URL`")
@@ -443,7 +468,7 @@ func firmwareCmd(args []string, stdout, stderr io.Writer) error {
 			"Writes a sample update per MODEL=VERSION (an image <Model>.nbt and its catalog\n"+
 			"<Model>.cat) into DIR/DeviceType/Vendor/Model/Revision/Locale/Version/,\n"+
 			"the tree devsvc import and devsvc bundle pack read.\n\n")
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"context"
 	"os"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -114,5 +115,38 @@ func writeFile(t *testing.T, name, content string) {
 	t.Helper()
 	if err := os.WriteFile(name, []byte(content), 0o644); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestHelpMatchesFlags: device-sim --help and device-sim firmware --help
+// list every flag spelt as the usage spells them (--data, -o: printFlags
+// lists what the flag sets define), and the usage mentions no flag that
+// neither lists.
+func TestHelpMatchesFlags(t *testing.T) {
+	helps := map[string]string{}
+	defined := map[string]bool{"help": true}
+	for _, args := range []string{"--help", "firmware --help"} {
+		var out, help bytes.Buffer
+		run(t.Context(), strings.Fields(args), &out, &help)
+		helps[args] = help.String()
+		for _, m := range regexp.MustCompile(`(?m)^  (-{1,2})([a-z][a-z0-9-]*)`).FindAllStringSubmatch(help.String(), -1) {
+			if (len(m[2]) == 1) != (m[1] == "-") {
+				t.Errorf("device-sim %s lists %s%s, spelt otherwise in the usage", args, m[1], m[2])
+			}
+			defined[m[2]] = true
+		}
+	}
+	if len(defined) < 20 {
+		t.Fatalf("device-sim --help lists %d flags, want them all:\n%s", len(defined), helps["--help"])
+	}
+	for args, text := range helps {
+		for _, m := range regexp.MustCompile(`(?:^|[\s\[(|])(-{1,2})([a-z][a-z0-9-]*)`).FindAllStringSubmatch(text, -1) {
+			if !defined[m[2]] {
+				t.Errorf("device-sim %s mentions %s%s, which is no flag", args, m[1], m[2])
+			}
+			if (len(m[2]) == 1) != (m[1] == "-") {
+				t.Errorf("device-sim %s spells %s as %s%s", args, m[2], m[1], m[2])
+			}
+		}
 	}
 }

@@ -328,6 +328,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 	svcCfg := service.Config{
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
 		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyringPath(d.dir, s.RPMKeyring), KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
+		MinAccountPasswordLength: int(s.MinPasswordLength),
 		Listeners: func() []service.Listener {
 			ls := []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
 			if ri.Console != "" {
@@ -427,6 +428,7 @@ func (h *handlers) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInfo, 
 	h.limiter.Reconfigure(lcfg)
 	d.floor.SetMin(s.MinFreeSpace)
 	h.svc.SetImportSettings(s.MaxImportBytes, keyringPath(d.dir, s.RPMKeyring))
+	h.svc.SetMinAccountPasswordLength(int(s.MinPasswordLength))
 	return nil
 }
 

@@ -31,7 +31,7 @@ type Alarm struct {
 	Identity Identity  `json:"identity"`
 	Version  Version   `json:"version"`
 	// Sites are, for AlarmOverdue, the sites behind, with their counts.
-	Sites []SiteProgress `json:"sites,omitempty"`
+	Sites []SiteProgress `json:"sites"`
 	// Detail says it for a person.
 	Detail string `json:"detail"`
 	// Raised is when the condition was found, Cleared when it ended (zero

@@ -137,7 +137,7 @@ type Device struct {
 	Serial      string    `json:"serial,omitempty"`
 	Identity    Identity  `json:"identity"`
 	Version     Version   `json:"version"` // the main image's version
-	Modules     []Module  `json:"modules,omitempty"`
+	Modules     []Module  `json:"modules"`
 	User        string    `json:"user,omitempty"`
 	Location    Location  `json:"location"`
 	Address     string    `json:"address,omitempty"`

@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +22,7 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/opendus/opendus/devsvc/adminapi/adminpb"
+	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
@@ -176,14 +178,19 @@ func (c *Client) wrap(err error) error {
 }
 
 // Listener is one address the service listens on, in Status.
-type Listener struct{ Name, Address string }
+type Listener struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
 
 // CertInfo describes one certificate, in Status.
 type CertInfo struct {
-	Name, Role, Subject string
-	Names               []string
-	NotAfter            time.Time
-	SHA256              string
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Subject  string    `json:"subject"`
+	Names    []string  `json:"names"`
+	NotAfter time.Time `json:"notAfter"`
+	SHA256   string    `json:"sha256"`
 }
 
 // Status is what Client.Status reports.
@@ -198,10 +205,10 @@ type Status struct {
 	Schema       int              `json:"schemaVersion"`
 	DBBytes      int64            `json:"dbBytes"`
 	Actor        string           `json:"actor"`
-	Warnings     []string         `json:"warnings,omitempty"`
+	Warnings     []string         `json:"warnings"`
 	Inventory    InventoryStatus  `json:"inventory"`
 	// Alarms counts the open alarms (Alarms lists them).
-	Alarms int64 `json:"alarms"`
+	Alarms int64 `json:"openAlarms"`
 }
 
 // InventoryStatus says whether the device inventory can be written, in
@@ -518,10 +525,12 @@ func (c *Client) RemoveTestDevice(ctx context.Context, key string) error {
 	return c.wrap(err)
 }
 
-// PutAccount creates (replace false) or re-keys (replace true) a device
-// sign-in account from its NT hash.
-func (c *Client) PutAccount(ctx context.Context, name string, ntHash [16]byte, replace bool) (firmware.Account, error) {
-	r, err := c.c.PutAccount(ctx, &pb.PutAccountRequest{Name: name, NtHash: ntHash[:], Replace: replace})
+// PutAccount creates (replace false) or sets a new password of (replace
+// true) a device sign-in account. Only the password's NT hash and its
+// length are sent (service.NewAccountPassword), never the password.
+func (c *Client) PutAccount(ctx context.Context, name, password string, replace bool) (firmware.Account, error) {
+	pw := service.NewAccountPassword(password)
+	r, err := c.c.PutAccount(ctx, &pb.PutAccountRequest{Name: name, NtHash: pw.NTHash[:], PasswordLength: int32(min(pw.Length, math.MaxInt32)), Replace: replace})
 	if err != nil {
 		return firmware.Account{}, c.wrap(err)
 	}
@@ -571,7 +580,9 @@ func (c *Client) History(ctx context.Context, since uint64, limit int) ([]firmwa
 	return convert(r.GetEvents(), eventFromPB), nil
 }
 
-// Backup writes a consistent copy of the server's database to w.
+// Backup writes a backup archive of the server to w (store.Backup: the
+// database at one history number and the files of the updates it
+// records), and returns the bytes written.
 func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	stream, err := c.c.Backup(ctx, &pb.BackupRequest{})
 	if err != nil {

@@ -168,7 +168,8 @@ func TestRolloutsOverTheAPI(t *testing.T) {
 		site firmware.Site
 		code codes.Code
 	}{
-		{"exists", site, codes.AlreadyExists},
+		{"the same again", site, codes.OK}, // adds are idempotent
+		{"exists", firmware.Site{Name: "berlin", Subnets: site.Subnets, TimeZone: "UTC"}, codes.AlreadyExists},
 		{"bad zone", firmware.Site{Name: "mars", TimeZone: "Mars/Olympus"}, codes.InvalidArgument},
 		{"clash", firmware.Site{Name: "b2", Subnets: site.Subnets}, codes.InvalidArgument},
 	} {

@@ -468,7 +468,11 @@ func (s *Server) RemoveTestDevice(ctx context.Context, req *pb.RemoveTestDeviceR
 
 // PutAccount implements Admin.PutAccount.
 func (s *Server) PutAccount(ctx context.Context, req *pb.PutAccountRequest) (*pb.Account, error) {
-	a, err := s.svc.PutAccount(ctx, req.GetName(), req.GetNtHash(), req.GetReplace())
+	pw := service.AccountPassword{Length: int(req.GetPasswordLength())}
+	if copy(pw.NTHash[:], req.GetNtHash()) != len(pw.NTHash) || len(req.GetNtHash()) != len(pw.NTHash) {
+		return nil, fmt.Errorf("%w: the NT hash must be 16 bytes", service.ErrInvalid)
+	}
+	a, err := s.svc.PutAccount(ctx, req.GetName(), pw, req.GetReplace())
 	if err != nil {
 		return nil, err
 	}

@@ -8,15 +8,18 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/opendus/opendus/datadir"
+	"github.com/opendus/opendus/devsvc"
 	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
-	"github.com/opendus/opendus/ntlm"
 )
 
 // noFlags is the setup of a command with no flags of its own.
@@ -59,8 +62,9 @@ The import is all or nothing: if any part is invalid, nothing is imported.
 Each identity's version becomes its rule's pending version, offered only to
 test devices until approved; RoundTable updates are approved at once unless
 deploy_roundtable_on_import is false. A new pending version replaces the
-one before it, and with it any approval scheduled for that one (approve
---at): the import says so, and the history records it as schedule-cancel.
+one before it, and with it any approval scheduled for that one
+(approve --at): the import says so, and the history records it as
+schedule-cancel.
 
 Examples:
   devsvc import ./UCUpdates
@@ -325,7 +329,11 @@ var purgeCmd = &command{
 var testDevicesCmd = &command{
 	name: "testdevices", args: "add (--mac MAC | --serial SERIAL) [--note TEXT] | list | remove MAC|SERIAL",
 	summary: "manage test devices, which get pending versions before approval",
-	help: `Examples:
+	help: `add of a test device that is one already, with the same note, succeeds
+and changes nothing, so a script may run twice; with another note it is
+refused (exit status 1).
+
+Examples:
   devsvc testdevices add --mac 00-04-F2-AB-CD-EF --note "lab phone 1"
   devsvc testdevices add --serial 64167F0A8B2C
   devsvc testdevices list
@@ -345,7 +353,16 @@ var testDevicesCmd = &command{
 					return usagef("add takes one of --mac or --serial")
 				}
 				var d firmware.TestDevice
+				var existed bool
 				err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					// Only to say whether it was there: the server decides
+					// (an identical one is no error, adds are idempotent).
+					if tds, err := c.TestDevices(ctx); err == nil {
+						m, _ := firmware.NormalizeMAC(mac)
+						existed = slices.ContainsFunc(tds, func(t firmware.TestDevice) bool {
+							return (mac != "" && t.MAC == m) || (serial != "" && t.Serial == strings.TrimSpace(serial))
+						})
+					}
 					var err error
 					d, err = c.AddTestDevice(ctx, firmware.TestDevice{MAC: mac, Serial: serial, Note: note})
 					return err
@@ -355,6 +372,10 @@ var testDevicesCmd = &command{
 				}
 				if e.json {
 					return printJSON(e.stdout, d)
+				}
+				if existed {
+					fmt.Fprintf(e.stdout, "%s%s is a test device already (since %s); nothing changed.\n", d.MAC, d.Serial, when(d.Added))
+					return nil
 				}
 				fmt.Fprintf(e.stdout, "Added test device %s%s.\n", d.MAC, d.Serial)
 				return nil
@@ -401,8 +422,15 @@ var accountsCmd = &command{
 	name: "accounts", args: "add NAME | passwd NAME | list | disable NAME | enable NAME | remove NAME",
 	summary: "manage local accounts devices sign in with (NTLM at the edge)",
 	help: `The password is read from a prompt, or from standard input with
---password-stdin (one line). The service keeps only the NT hash NTLM needs,
-never the password; it is computed here and the password is never sent.
+--password-stdin (one line). It needs at least min_password_length
+characters (devsvc.conf, 8 by default). The service keeps only the NT hash
+NTLM needs, never the password; it is computed here and only it and the
+password's length are sent.
+
+add of an account that is there already, enabled and with the same
+password, succeeds and changes nothing, so a script may run twice; with
+another password, or disabled, it is refused (exit status 1) and says
+what to run instead (accounts passwd, accounts enable).
 
 Examples:
   devsvc accounts add alice
@@ -448,6 +476,7 @@ Examples:
 			name := args[1]
 			var a firmware.Account
 			var err error
+			existed := false
 			switch action {
 			case "add", "passwd":
 				if err := firmware.ValidAccountName(name); err != nil {
@@ -458,7 +487,14 @@ Examples:
 					return perr
 				}
 				err = e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-					a, err = c.PutAccount(ctx, name, ntlm.NTHash(pw), action == "passwd")
+					if action == "add" {
+						// Only to say whether it was there: the server
+						// decides (adds are idempotent).
+						if as, err := c.Accounts(ctx); err == nil {
+							existed = slices.ContainsFunc(as, func(a firmware.Account) bool { return strings.EqualFold(a.Name, name) })
+						}
+					}
+					a, err = c.PutAccount(ctx, name, pw, action == "passwd")
 					return err
 				})
 			case "disable", "enable":
@@ -475,8 +511,15 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if e.json && action == "remove" {
+				return printJSON(e.stdout, map[string]string{"removed": name})
+			}
 			if e.json {
 				return printJSON(e.stdout, a)
+			}
+			if existed {
+				fmt.Fprintf(e.stdout, "Account %s is there already, enabled, with this password; nothing changed.\n", a.Name)
+				return nil
 			}
 			past := map[string]string{"add": "Added", "passwd": "Changed the password of", "disable": "Disabled", "enable": "Enabled", "remove": "Removed"}[action]
 			fmt.Fprintf(e.stdout, "%s account %s.\n", past, a.Name)
@@ -605,8 +648,23 @@ var statusCmd = &command{
 }
 
 var backupCmd = &command{
-	name: "backup", args: "FILE", summary: "copy the database of a running server, consistently, to FILE",
-	help: "The copy is taken online from a read transaction; the service keeps\nrunning. Restore by stopping the service and putting FILE in place of\nDIR/opendus.db. The image files under DIR/DeviceUpdateFiles are not in it:\nback them up as files.",
+	name: "backup", args: "FILE", summary: "back up a running server to FILE: the database and the update files, consistently",
+	help: `The backup is taken online, while devices check in and imports run: a tar
+archive of the database at one point of the history (every rule, update,
+rollout, site, test device, account, console admin, device and history
+event up to it) and of the image files its updates record, each checked
+against its SHA-256 as it is copied. FILE is written with mode 0600: it
+holds the accounts' NT hashes and the console admins' password hashes.
+
+It does not hold the settings (DIR/devsvc.conf), the certificates and the
+CA's key (DIR/certs: the admin API never hands them out) or the logs: back
+those up as files; they change only at init, certs renew and when you edit
+the settings.
+
+Restore with devsvc restore-backup FILE --data DIR, the server stopped.
+
+Example:
+  devsvc backup /var/backups/opendus/$(date +%F).tar`,
 	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 1 {
 			return usagef("name the FILE to write")
@@ -633,13 +691,111 @@ var backupCmd = &command{
 		if err != nil {
 			return err
 		}
+		info, err := readBackupInfo(f.Name())
+		if err != nil {
+			return err
+		}
 		if err := os.Rename(f.Name(), args[0]); err != nil {
 			return err
 		}
 		if e.json {
-			return printJSON(e.stdout, map[string]any{"file": args[0], "bytes": n})
+			return printJSON(e.stdout, struct {
+				File  string `json:"file"`
+				Bytes int64  `json:"bytes"`
+				store.BackupInfo
+			}{args[0], n, info})
 		}
-		fmt.Fprintf(e.stdout, "Wrote %s (%d bytes).\n", args[0], n)
+		fmt.Fprintf(e.stdout, "Wrote %s (%d bytes): the database at history %d (%.1f MB) and %d file(s) of %d update(s) (%.1f MB).\n",
+			args[0], n, info.Seq, float64(info.DBBytes)/1e6, info.Files, info.Updates, float64(info.FileBytes)/1e6)
+		fmt.Fprintf(e.stdout, "Restore it with devsvc restore-backup %s --data DIR. Keep DIR/%s and DIR/%s too: the backup has neither.\n", args[0], datadir.ConfigFile, datadir.CertsDir)
 		return nil
 	}),
+}
+
+// readBackupInfo reads the manifest of the backup archive name.
+func readBackupInfo(name string) (store.BackupInfo, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return store.BackupInfo{}, err
+	}
+	defer f.Close()
+	return store.ReadBackupInfo(f)
+}
+
+var restoreBackupCmd = &command{
+	name: "restore-backup", args: "FILE --data DIR [--force]",
+	summary: "restore a backup (devsvc backup) into a data directory, its server stopped",
+	help: `The whole backup is checked before anything changes: the database must
+pass bbolt's consistency check and open, and the files must be exactly
+the ones it records, with their SHA-256. Then the database and files of
+DIR are moved to DIR/backups/restore-<time>/ and the backup's put in
+their place; the settings, certificates and logs of DIR stay.
+
+DIR must be a data directory whose server is stopped. A backup holds no
+certificates: to keep the devices' trust, restore into the old data
+directory, or into a new one with the old devsvc.conf and certs/ copied
+in. Into a new devsvc init directory, devices must be given its new CA
+(devsvc certs export). A DIR whose store holds rules, updates, devices,
+test devices or accounts is replaced only with --force; one that holds
+nothing, as devsvc init leaves it, is replaced without.
+
+After a restore, devices that checked in after the backup was taken
+check in again and are offered what the restored catalog says; imports
+and changes made after it are gone (devsvc history shows where it ends).
+
+Examples:
+  systemctl stop opendus
+  devsvc restore-backup /var/backups/opendus/2026-12-01.tar --data /var/lib/opendus --force
+  systemctl start opendus`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var force bool
+		fs.BoolVar(&force, "force", false, "replace a store that holds something (it is kept in DIR/backups/)")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("name the backup FILE to restore")
+			}
+			res, err := devsvc.RestoreBackup(ctx, devsvc.RestoreOptions{File: args[0], Dir: e.data, Force: force})
+			if err != nil {
+				return err
+			}
+			st := res.Stats
+			if e.json {
+				return printJSON(e.stdout, restoredJSON{File: args[0], Data: e.data, Kept: res.Kept, AdminCertRecorded: res.AdminCertRecorded,
+					Backup: res.Backup, Rules: st.Rules, Updates: st.Updates, Devices: st.Devices, TestDevices: st.TestDevices, Accounts: st.Accounts, Seq: st.Seq})
+			}
+			b := res.Backup
+			fmt.Fprintf(e.stdout, "Restored %s (taken %s by devsvc %s, history at %d) into %s: %d rules, %d updates (%d files, %.1f MB), %d devices, %d test devices, %d accounts.\n",
+				args[0], when(b.Created), orDash(b.Version), b.Seq, e.data, st.Rules, st.Updates, b.Files, float64(b.FileBytes)/1e6, st.Devices, st.TestDevices, st.Accounts)
+			if res.Kept != "" {
+				fmt.Fprintf(e.stdout, "The database and files it replaced are in %s.\n", res.Kept)
+			}
+			if res.AdminCertRecorded {
+				fmt.Fprintf(e.stdout, "NOTE: %s's admin certificate was not in the backup: this data directory's CA is not the one the backup was taken under. Devices that trust the old CA will not connect until they are given this one (devsvc certs export), and admin certificates of the old CA no longer work.\n", e.data)
+			}
+			fmt.Fprintf(e.stdout, "Start the service: devsvc serve --data %s (or systemctl start opendus).\n", e.data)
+			return nil
+		}
+	},
+}
+
+// restoredJSON is restore-backup --json.
+type restoredJSON struct {
+	File              string           `json:"file"`
+	Data              string           `json:"data"`
+	Kept              string           `json:"kept,omitempty"`
+	AdminCertRecorded bool             `json:"adminCertRecorded"`
+	Backup            store.BackupInfo `json:"backup"`
+	Rules             int              `json:"rules"`
+	Updates           int              `json:"updates"`
+	Devices           int              `json:"devices"`
+	TestDevices       int              `json:"testDevices"`
+	Accounts          int              `json:"accounts"`
+	Seq               uint64           `json:"seq"`
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

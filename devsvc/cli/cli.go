@@ -59,7 +59,7 @@ func init() {
 	commands = []*command{
 		initCmd, serveCmd,
 		importCmd, bundleCmd, rulesCmd, approveCmd, rolloutCmd, rolloutsCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
-		testDevicesCmd, accountsCmd, adminsCmd, sitesCmd, devicesCmd, alarmsCmd, historyCmd, statusCmd, backupCmd,
+		testDevicesCmd, accountsCmd, adminsCmd, sitesCmd, devicesCmd, alarmsCmd, historyCmd, statusCmd, backupCmd, restoreBackupCmd,
 		certsCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }
@@ -215,7 +215,7 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 			return
 		}
 		name, use := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
+		line := "  " + flagSpelling(f.Name)
 		if name != "" {
 			line += " " + name
 		}
@@ -228,7 +228,16 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 	if len(own) > 0 {
 		fmt.Fprintf(w, "\nFlags:\n%s\n", strings.Join(own, "\n"))
 	}
-	fmt.Fprint(w, "\nCommon flags: --data DIR, --server ADDR, --cert/--key/--ca FILE, --json, --timeout D (devsvc --help).\n")
+	fmt.Fprint(w, "\nCommon flags: --data DIR, --server ADDR, --cert/--key/--ca FILE, --user NAME, --json, --timeout D (devsvc --help).\n")
+}
+
+// flagSpelling is how help, usage lines and completion spell a flag: a
+// single letter with one dash (-o), a name with two (--data). Both parse.
+func flagSpelling(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func (e *env) register(fs *flag.FlagSet) {

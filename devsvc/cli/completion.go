@@ -14,7 +14,8 @@ var completionCmd = &command{
 	summary: "print a shell completion script: commands, subcommands, flags, files",
 	help: `The script is made from the commands and flags themselves, so it matches
 this devsvc. --data completes directories, file arguments files, and flags
-with a fixed set of values (--log-level, --format, --role) those values.
+with a fixed set of values those values (serve --log-level,
+certs export --format, certs issue --role).
 The Debian package and make install put the scripts where the shells find
 them; by hand:
 
@@ -43,12 +44,7 @@ type compFlag struct {
 }
 
 // Spelling is the flag as completion offers it: -o, --data.
-func (f compFlag) Spelling() string {
-	if len(f.Name) == 1 {
-		return "-" + f.Name
-	}
-	return "--" + f.Name
-}
+func (f compFlag) Spelling() string { return flagSpelling(f.Name) }
 
 // compCommand is a command as completion sees it.
 type compCommand struct {

@@ -2,7 +2,6 @@ package cli
 
 import (
 	"context"
-	"encoding/json"
 	"flag"
 	"fmt"
 	"io"
@@ -48,7 +47,10 @@ when the windows stay open at least window_min_open (1h) more; outside
 them they are told when to come back. Rollouts count their progress per
 site, and the overdue alarm names the sites that are behind.
 
-update changes only what its flags name.
+update changes only what its flags name. add of a site that is there
+already, the same, succeeds and changes nothing, so a script may run
+twice; a different one of that name is refused (exit status 1): change it
+with update.
 
 Examples:
   devsvc sites add berlin-hq --subnet 10.1.0.0/16,10.9.0.0/16 --timezone Europe/Berlin --window "Mon-Fri 22:00-05:00"
@@ -96,22 +98,23 @@ Examples:
 				return usagef("%v", err)
 			}
 			replace := args[0] == "update"
+			existed := false
 			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-				if replace {
-					sites, err := c.Sites(ctx)
-					if err != nil {
-						return err
-					}
-					found := false
-					for _, s := range sites {
-						if s.Name == site.Name {
-							site, found = s.Site, true
-						}
-					}
-					if !found {
-						return fmt.Errorf("there is no site %q: devsvc sites list shows them; add it with devsvc sites add", site.Name)
-					}
+				sites, err := c.Sites(ctx)
+				if err != nil {
+					return err
 				}
+				found := false
+				for _, s := range sites {
+					if s.Name == site.Name && replace {
+						site = s.Site
+					}
+					found = found || s.Name == site.Name
+				}
+				if replace && !found {
+					return fmt.Errorf("there is no site %q: devsvc sites list shows them; add it with devsvc sites add", site.Name)
+				}
+				existed = found // for add, only to say so: the server decides (adds are idempotent)
 				if set["subnet"] {
 					ps, err := firmware.ParseSubnets(strings.Join(subnets, ","))
 					if err != nil {
@@ -129,7 +132,6 @@ Examples:
 					}
 					site.Windows = w
 				}
-				var err error
 				site, err = c.PutSite(ctx, site, replace)
 				return err
 			})
@@ -138,6 +140,10 @@ Examples:
 			}
 			if e.json {
 				return printJSON(e.stdout, site)
+			}
+			if existed && !replace {
+				fmt.Fprintf(e.stdout, "Site %s is there already: %s; nothing changed.\n", site.Name, describeSite(site))
+				return nil
 			}
 			verb := "Added"
 			if replace {
@@ -346,11 +352,33 @@ func rolloutAction(ctx context.Context, e *env, op func(context.Context, *admina
 		return err
 	}
 	if e.json {
-		return printJSON(e.stdout, ro)
+		return printJSON(e.stdout, rolloutOut(ro))
 	}
 	fmt.Fprintln(e.stdout, rolloutSentence(&ro))
 	fmt.Fprintf(e.stdout, "Watch it: devsvc rollout show %s\n", ro.Identity)
 	return nil
+}
+
+// rolloutJSON is a rollout as --json prints it: its wave wait is a
+// duration string ("24h"), as every duration (docs/cli-json.md), where
+// the stored rollout has nanoseconds.
+type rolloutJSON struct {
+	firmware.Rollout
+	WaveWait string `json:"waveWait"` // shadows Rollout.Plan.WaveWait
+}
+
+func rolloutOut(ro firmware.Rollout) rolloutJSON { return rolloutJSON{ro, duration(ro.WaveWait)} }
+
+// rolloutInfoJSON is a listed rollout as --json prints it (rolloutJSON).
+type rolloutInfoJSON struct {
+	adminapi.RolloutInfo
+	WaveWait string `json:"waveWait"`
+}
+
+// rolloutProgressJSON is rollout show --json (rolloutJSON).
+type rolloutProgressJSON struct {
+	store.RolloutProgress
+	Rollout rolloutJSON `json:"rollout"`
 }
 
 // rolloutSentence says where a rollout stands, in a sentence.
@@ -399,7 +427,7 @@ func showRollout(ctx context.Context, e *env, ref string) error {
 		return err
 	}
 	if e.json {
-		return printJSON(e.stdout, pr)
+		return printJSON(e.stdout, rolloutProgressJSON{pr, rolloutOut(pr.Rollout)})
 	}
 	ro := &pr.Rollout
 	w := e.stdout
@@ -478,10 +506,11 @@ var rolloutsCmd = &command{
 			return err
 		}
 		if e.json {
-			if rs == nil {
-				rs = []adminapi.RolloutInfo{}
+			out := make([]rolloutInfoJSON, len(rs))
+			for i, r := range rs {
+				out[i] = rolloutInfoJSON{r, duration(r.WaveWait)}
 			}
-			return printJSON(e.stdout, rs)
+			return printJSON(e.stdout, out)
 		}
 		if len(rs) == 0 {
 			fmt.Fprintln(e.stdout, "No rollouts yet: devsvc rollout start RULE starts one.")
@@ -506,8 +535,8 @@ var rolloutsCmd = &command{
 var alarmsCmd = &command{
 	name: "alarms", args: "[--all]", summary: "open alarms: rollouts paused on failures, scheduled releases overdue",
 	help: `An alarm is raised when a rollout pauses itself on failures (it clears when
-the rollout is resumed or stopped), and when a scheduled release (approve
---at, rollout start --at) is overdue_grace past and more than
+the rollout is resumed or stopped), and when a scheduled release
+(approve --at, rollout start --at) is overdue_grace past and more than
 overdue_tolerance of a site's devices have not checked in since (it clears
 when they have). devsvc status counts the open ones.`,
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -626,12 +655,9 @@ func listDevices(ctx context.Context, e *env, f adminapi.DeviceFilter) error {
 	var (
 		t     *table
 		rows  int
-		enc   *json.Encoder
 		first = true
 	)
 	if e.json {
-		enc = json.NewEncoder(e.stdout)
-		enc.SetIndent("  ", "  ")
 		io.WriteString(e.stdout, "[")
 	} else {
 		t = newTable(e.stdout, "DEVICE", "MODEL", "VERSION", "SITE", "STATE", "LAST CHECK-IN", "WHERE", "USER", "REPORT", "LAST UPDATE")
@@ -641,13 +667,18 @@ func listDevices(ctx context.Context, e *env, f adminapi.DeviceFilter) error {
 		var err error
 		l, err = c.ListDevices(ctx, f, func(d store.DeviceRow) error {
 			rows++
-			if enc != nil {
-				if !first {
-					io.WriteString(e.stdout, ",")
+			if e.json {
+				b, err := encodeJSON(d, "  ")
+				if err != nil {
+					return err
+				}
+				sep := ",\n  "
+				if first {
+					sep = "\n  "
 				}
 				first = false
-				io.WriteString(e.stdout, "\n  ")
-				return enc.Encode(d)
+				_, err = io.WriteString(e.stdout, sep+string(b))
+				return err
 			}
 			state := string(d.Outcome)
 			if (d.Outcome == firmware.OutcomeFailed || d.Outcome == firmware.OutcomeRetrying) && d.Error != "" {
@@ -665,7 +696,7 @@ func listDevices(ctx context.Context, e *env, f adminapi.DeviceFilter) error {
 		})
 		return err
 	})
-	if enc != nil {
+	if e.json {
 		if !first {
 			io.WriteString(e.stdout, "\n")
 		}
@@ -731,7 +762,12 @@ func showDevice(ctx context.Context, e *env, key string) error {
 		return err
 	}
 	if e.json {
-		return printJSON(e.stdout, d)
+		// One device has its history, [] when empty; listings leave it
+		// out (they do not read it).
+		return printJSON(e.stdout, struct {
+			store.DeviceRow
+			History []firmware.DeviceEvent `json:"history"`
+		}{d, d.History})
 	}
 	w := e.stdout
 	fmt.Fprintf(w, "Device %s", d.Key)

@@ -119,16 +119,16 @@ func TestRolloutCommands(t *testing.T) {
 			t.Errorf("rollout show lacks %q:\n%s", want, show)
 		}
 	}
-	var pr store.RolloutProgress
+	var pr rolloutProgressJSON
 	adminJSON(t, dir, &pr, "rollout", "show", cx600)
-	if pr.Total.Devices != 30 || len(pr.Waves) != 3 || len(pr.Sites) != 2 || pr.Sites[0].Devices != 10 {
-		t.Errorf("rollout show --json = %+v", pr)
+	if pr.Total.Devices != 30 || len(pr.Waves) != 3 || len(pr.Sites) != 2 || pr.Sites[0].Devices != 10 || pr.Rollout.WaveWait != "48h" {
+		t.Errorf("rollout show --json = %+v, want 30 devices in 3 waves, 2 sites and a wave wait of 48h", pr)
 	}
 	out = admin(t, dir, "rollout", "pause", cx600, "--reason", "tickets from berlin")
 	if !strings.Contains(out, "is paused in wave 1 of 3 by cert:admin: tickets from berlin") {
 		t.Errorf("rollout pause printed %q", out)
 	}
-	var rs []adminapi.RolloutInfo
+	var rs []rolloutInfoJSON
 	adminJSON(t, dir, &rs, "rollouts")
 	if len(rs) != 1 || rs[0].State != firmware.RolloutPaused || rs[0].Total.Devices != 30 || rs[0].Reason != "tickets from berlin" {
 		t.Errorf("rollouts --json = %+v", rs)
@@ -223,7 +223,7 @@ func TestServerApprovesAtTheScheduledTime(t *testing.T) {
 	if r.ApproveAt.IsZero() || !r.Approved.IsZero() {
 		t.Fatalf("approve --at = %+v", r)
 	}
-	var rs []adminapi.RolloutInfo
+	var rs []rolloutInfoJSON
 	adminJSON(t, dir, &rs, "rollouts")
 	if len(rs) != 1 || rs[0].State != firmware.RolloutScheduled || !rs[0].Approval {
 		t.Errorf("rollouts = %+v, want the scheduled approval", rs)

@@ -265,6 +265,12 @@ func TestAdminsAndAccountsPages(t *testing.T) {
 	if r := carol.get("/"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("a removed admin's session: %s, want ended", r.Status)
 	}
+	// The service refuses a device password below min_password_length,
+	// whichever transport asks.
+	if r := c.change("/accounts/add", url.Values{"name": {"bob"}, "password": {"x"}, "confirm": {"x"}}); r.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(r.body, "device account passwords need at least 8 (min_password_length)") {
+		t.Errorf("a one-character device password: %s\n%s", r.Status, r.body)
+	}
 	if r := c.change("/accounts/add", url.Values{"name": {"bob"}, "password": {"Summer2026!"}, "confirm": {"Summer2026!"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("adding device account bob: %s\n%s", r.Status, r.body)
 	}

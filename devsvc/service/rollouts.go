@@ -32,6 +32,9 @@ func (s *Service) Sites(ctx context.Context) ([]SiteInfo, error) {
 
 // PutSite adds a site, or with replace changes the one of that name. Its
 // devices are those whose check-ins come from its subnets (firmware.Site).
+// Adding a site that is there already, the same (firmware.Site.Equal),
+// returns it as it is, nothing changed or recorded (adds are idempotent);
+// another of that name is store.ErrExists.
 func (s *Service) PutSite(ctx context.Context, site firmware.Site, replace bool) (firmware.Site, error) {
 	what := "add a site"
 	if replace {
@@ -44,7 +47,15 @@ func (s *Service) PutSite(ctx context.Context, site firmware.Site, replace bool)
 	if site.Name == "" {
 		return firmware.Site{}, fmt.Errorf("%w: name the site, like berlin-hq", ErrInvalid)
 	}
-	return s.st.PutSite(ctx, p.Name, site, replace)
+	put, err := s.st.PutSite(ctx, p.Name, site, replace)
+	if !replace && errors.Is(err, store.ErrExists) {
+		for _, old := range s.st.Catalog().SiteList() {
+			if old.Equal(site) {
+				return old, nil
+			}
+		}
+	}
+	return put, err
 }
 
 // RemoveSite removes a site; its devices belong to the site their next

@@ -136,6 +136,12 @@ type Config struct {
 	// make: ImportStored, ImportUnchanged, ImportRefused or ImportFailed
 	// (for metrics).
 	Imported func(result string)
+	// MinAccountPasswordLength is the fewest characters a device
+	// account's new password may have (min_password_length); default
+	// DefaultMinAccountPasswordLength. SetMinAccountPasswordLength
+	// changes it while the service runs. (Console admins need
+	// MinPasswordLength, whatever it is.)
+	MinAccountPasswordLength int
 }
 
 // The results of an import, as Config.Imported is told.
@@ -152,6 +158,12 @@ type importSettings struct {
 	keyring  string
 }
 
+// DefaultMinAccountPasswordLength is Config.MinAccountPasswordLength's
+// default: NIST SP 800-63B's floor for a password whose guesses the
+// verifier limits, as the sign-in limiter does, and what users still
+// type on a phone.
+const DefaultMinAccountPasswordLength = 8
+
 // Service runs the admin operations over a store.
 type Service struct {
 	cfg     Config
@@ -163,6 +175,8 @@ type Service struct {
 	dummyOnce sync.Once
 	dummy     string // a hash to verify against when there is no account
 	imp       atomic.Pointer[importSettings]
+
+	minAccountPassword atomic.Int64 // Config.MinAccountPasswordLength, as set now
 }
 
 // New returns the service layer over st.
@@ -182,6 +196,9 @@ func New(st *store.Store, cfg Config) *Service {
 	if cfg.PasswordParams == (passhash.Params{}) {
 		cfg.PasswordParams = passhash.Default
 	}
+	if cfg.MinAccountPasswordLength <= 0 {
+		cfg.MinAccountPasswordLength = DefaultMinAccountPasswordLength
+	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
 	}
@@ -190,6 +207,7 @@ func New(st *store.Store, cfg Config) *Service {
 		lim = signin.New(signin.Config{Now: cfg.Now, Logger: cfg.Logger})
 	}
 	s := &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	s.minAccountPassword.Store(int64(cfg.MinAccountPasswordLength))
 	s.SetImportSettings(cfg.MaxImportBytes, cfg.RPMKeyring)
 	return s
 }
@@ -202,6 +220,16 @@ func (s *Service) SetImportSettings(maxBytes int64, rpmKeyring string) {
 		maxBytes = 8 << 30
 	}
 	s.imp.Store(&importSettings{maxBytes: maxBytes, keyring: rpmKeyring})
+}
+
+// SetMinAccountPasswordLength sets the fewest characters a device
+// account's new password may have, from the next PutAccount on (a reload
+// of min_password_length); n <= 0 is DefaultMinAccountPasswordLength.
+func (s *Service) SetMinAccountPasswordLength(n int) {
+	if n <= 0 {
+		n = DefaultMinAccountPasswordLength
+	}
+	s.minAccountPassword.Store(int64(n))
 }
 
 // SignIn checks a directory account's password and returns the principal

@@ -96,7 +96,7 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"RemoveTestDevice", true, func(ctx context.Context) error { return svc.RemoveTestDevice(ctx, "0004f2000009") }},
 		{"PutAccount", true, func(ctx context.Context) error {
-			_, err := svc.PutAccount(ctx, "carol", make([]byte, 16), false)
+			_, err := svc.PutAccount(ctx, "carol", service.NewAccountPassword("Winter2026!"), false)
 			return err
 		}},
 		{"SetAccountDisabled", true, func(ctx context.Context) error { _, err := svc.SetAccountDisabled(ctx, "carol", true); return err }},
@@ -458,5 +458,38 @@ func TestSetImportSettings(t *testing.T) {
 	svc.SetImportSettings(0, "/nonexistent/keyring.asc")
 	if err := importTree(t, svc, admin, "1.0.0.2", "xyz"); err == nil || !strings.Contains(err.Error(), "keyring") {
 		t.Errorf("import with an unreadable keyring set = %v, want a refusal naming the keyring", err)
+	}
+}
+
+// TestMinAccountPasswordLength: PutAccount refuses a password shorter
+// than the minimum, saying it, whichever transport asks; the default is
+// 8; SetMinAccountPasswordLength changes it for the next call.
+func TestMinAccountPasswordLength(t *testing.T) {
+	svc, _ := newService(t, service.Config{})
+	ctx := service.WithPrincipal(context.Background(), admin)
+	if _, err := svc.PutAccount(ctx, "alice", service.NewAccountPassword("Autumn2026!"), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		set  int
+		pw   string
+		want string
+	}{
+		{0, "Winter2", "the password of alice has 7 character(s): device account passwords need at least 8 (min_password_length)"},
+		{0, "Winter26", ""},
+		{12, "Winter2026!", "need at least 12"},
+		{12, "Wintér2026!x", ""}, // 12 characters, 13 bytes
+		{-1, "Winter26", ""},     // back to the default
+	} {
+		if tt.set != 0 {
+			svc.SetMinAccountPasswordLength(tt.set)
+		}
+		_, err := svc.PutAccount(ctx, "alice", service.NewAccountPassword(tt.pw), true)
+		if tt.want == "" && err != nil {
+			t.Errorf("PutAccount with %q (minimum set to %d) = %v, want it taken", tt.pw, tt.set, err)
+		}
+		if tt.want != "" && (!errors.Is(err, service.ErrInvalid) || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("PutAccount with %q (minimum set to %d) = %v, want ErrInvalid saying %q", tt.pw, tt.set, err, tt.want)
+		}
 	}
 }

@@ -116,6 +116,19 @@
 // delete update records and files); approve, reject, restore, test devices
 // and accounts only wait for bbolt's single writer.
 //
+// # Backups
+//
+// Backup writes a tar archive of a manifest, the database as one read
+// transaction sees it, and the files of every update that database
+// records, while the store keeps working (backup.go). The database is the
+// catalog at one history number; its files never change once written, and
+// a Remove or Purge that commits while the backup copies them deletes them
+// only after it (removeMu), so the archive is that catalog whole, however
+// many imports and check-ins run meanwhile. RestoreBackup reads an archive
+// into an empty directory and refuses it unless it is whole: the database
+// passes bbolt's check and opens, and the files are exactly the recorded
+// ones with their recorded sizes and SHA-256.
+//
 // # Inventory group commit
 //
 // Check-ins are frequent and each one changes a device record, so they are

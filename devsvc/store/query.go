@@ -118,9 +118,9 @@ type WaveProgress struct {
 	// rollout is paused or stopped).
 	Opens time.Time          `json:"opens,omitzero"`
 	Stats firmware.WaveStats `json:"stats"`
-	Sites []SiteStats        `json:"sites,omitempty"`
+	Sites []SiteStats        `json:"sites"`
 	// Holds counts its waiting devices by why they wait.
-	Holds []Count `json:"holds,omitempty"`
+	Holds []Count `json:"holds"`
 }
 
 // SiteStats counts a site's devices by outcome.
@@ -151,11 +151,11 @@ type RolloutProgress struct {
 	Test firmware.WaveStats `json:"test"`
 	// Failures counts the failed and retrying devices by the error code
 	// they reported, most first ("silent" for those that never reported).
-	Failures []Count `json:"failures,omitempty"`
+	Failures []Count `json:"failures"`
 	// Holds counts the waiting devices by why their last check-in held the
 	// version back (firmware.Hold; "not checked in" for those that have not
 	// checked in since it could be offered).
-	Holds []Count `json:"holds,omitempty"`
+	Holds []Count `json:"holds"`
 }
 
 // RolloutProgress returns the progress of the rollout of the rule ref

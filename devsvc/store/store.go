@@ -72,10 +72,13 @@ var (
 // older databases (see migrate) and refuses newer ones with ErrSchema.
 const SchemaVersion = 3
 
-// Names in the data directory.
+// Names in the data directory: the database and the file store.
 const (
-	dbName   = "opendus.db"
-	filesDir = "DeviceUpdateFiles"
+	DBFile   = "opendus.db"
+	FilesDir = "DeviceUpdateFiles"
+
+	dbName   = DBFile
+	filesDir = FilesDir
 )
 
 // Buckets. Every record is JSON, keyed as noted.
@@ -163,6 +166,9 @@ type Options struct {
 	// inventory transaction; its error fails the commit as a full disk
 	// would.
 	testHookWrite func() error
+	// testHookRemoveFiles, set by this package's tests only, runs when a
+	// Remove or Purge has committed and is about to delete files.
+	testHookRemoveFiles func()
 }
 
 // The kinds of write transaction Options.ObserveCommit is told of.
@@ -197,10 +203,15 @@ type Store struct {
 	// fileMu serializes the catalog changes that add or delete update
 	// records and their files (Import, Remove, Purge), so that what an
 	// import saw stored stays so until its transaction commits.
-	fileMu        sync.Mutex
+	fileMu sync.Mutex
+	// removeMu keeps the files of recorded updates while a backup copies
+	// them: Backup holds it for reading, removeUpdateFiles for writing.
+	removeMu      sync.RWMutex
 	inv           *inventory
 	testHookWrite func() error // Options.testHookWrite
 	observeCommit func(kind string, took time.Duration)
+	// testHookRemoveFiles is Options.testHookRemoveFiles.
+	testHookRemoveFiles func()
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -217,7 +228,8 @@ func Open(dir string, opts *Options) (*Store, error) {
 		o = *opts
 	}
 	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite,
-		retry: o.Retry, loadZone: o.LoadZone, zones: map[string]*time.Location{}, badZones: map[string]bool{}, fleet: newFleet(), observeCommit: o.ObserveCommit}
+		retry: o.Retry, loadZone: o.LoadZone, zones: map[string]*time.Location{}, badZones: map[string]bool{}, fleet: newFleet(), observeCommit: o.ObserveCommit,
+		testHookRemoveFiles: o.testHookRemoveFiles}
 	if s.loadZone == nil {
 		s.loadZone = time.LoadLocation
 	}

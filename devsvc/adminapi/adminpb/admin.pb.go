@@ -1671,12 +1671,16 @@ func (x *Account) GetUpdated() *timestamppb.Timestamp {
 }
 
 type PutAccountRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	NtHash        []byte                 `protobuf:"bytes,2,opt,name=nt_hash,json=ntHash,proto3" json:"nt_hash,omitempty"` // 16 bytes
-	Replace       bool                   `protobuf:"varint,3,opt,name=replace,proto3" json:"replace,omitempty"`            // false: refuse if the account exists
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	NtHash  []byte                 `protobuf:"bytes,2,opt,name=nt_hash,json=ntHash,proto3" json:"nt_hash,omitempty"` // 16 bytes
+	Replace bool                   `protobuf:"varint,3,opt,name=replace,proto3" json:"replace,omitempty"`            // false: refuse if the account exists
+	// The password's length in characters (Unicode code points), which the
+	// server checks against min_password_length: the password itself is
+	// never sent. 0 is refused.
+	PasswordLength int32 `protobuf:"varint,4,opt,name=password_length,json=passwordLength,proto3" json:"password_length,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PutAccountRequest) Reset() {
@@ -1728,6 +1732,13 @@ func (x *PutAccountRequest) GetReplace() bool {
 		return x.Replace
 	}
 	return false
+}
+
+func (x *PutAccountRequest) GetPasswordLength() int32 {
+	if x != nil {
+		return x.PasswordLength
+	}
+	return 0
 }
 
 type ListAccountsRequest struct {
@@ -5302,11 +5313,12 @@ const file_admin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x124\n" +
 	"\acreated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aupdated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"Z\n" +
+	"\aupdated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x83\x01\n" +
 	"\x11PutAccountRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\ant_hash\x18\x02 \x01(\fR\x06ntHash\x12\x18\n" +
-	"\areplace\x18\x03 \x01(\bR\areplace\"\x15\n" +
+	"\areplace\x18\x03 \x01(\bR\areplace\x12'\n" +
+	"\x0fpassword_length\x18\x04 \x01(\x05R\x0epasswordLength\"\x15\n" +
 	"\x13ListAccountsRequest\"J\n" +
 	"\x11ListAccountsReply\x125\n" +
 	"\baccounts\x18\x01 \x03(\v2\x19.opendus.admin.v1.AccountR\baccounts\"K\n" +

@@ -98,7 +98,10 @@ type AdminClient interface {
 	ListTestDevices(ctx context.Context, in *ListTestDevicesRequest, opts ...grpc.CallOption) (*ListTestDevicesReply, error)
 	RemoveTestDevice(ctx context.Context, in *RemoveTestDeviceRequest, opts ...grpc.CallOption) (*RemoveTestDeviceReply, error)
 	// Accounts for device sign-in. The client sends the NT hash (MD4 of the
-	// UTF-16LE password), never the password.
+	// UTF-16LE password) and the password's length, never the password.
+	// Adding an account that exists with the same password and enabled
+	// changes nothing and succeeds; with another password, or disabled, it
+	// is refused (ALREADY_EXISTS).
 	PutAccount(ctx context.Context, in *PutAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsReply, error)
 	SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*Account, error)
@@ -127,7 +130,10 @@ type AdminClient interface {
 	StopRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rollout, error)
 	// ListAlarms lists the open alarms (with all, the cleared ones too).
 	ListAlarms(ctx context.Context, in *ListAlarmsRequest, opts ...grpc.CallOption) (*ListAlarmsReply, error)
-	// Backup streams a consistent copy of the database, taken online.
+	// Backup streams a backup archive taken online: a tar of a manifest
+	// (opendus-backup.json), the database at one history number
+	// (opendus.db) and the files of every update it records
+	// (DeviceUpdateFiles/...). devsvc restore-backup restores one.
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 	// Admin certificates: the service records every one it issues (and the
 	// data directory's admin.pem) and refuses a call made with one it has
@@ -613,7 +619,10 @@ type AdminServer interface {
 	ListTestDevices(context.Context, *ListTestDevicesRequest) (*ListTestDevicesReply, error)
 	RemoveTestDevice(context.Context, *RemoveTestDeviceRequest) (*RemoveTestDeviceReply, error)
 	// Accounts for device sign-in. The client sends the NT hash (MD4 of the
-	// UTF-16LE password), never the password.
+	// UTF-16LE password) and the password's length, never the password.
+	// Adding an account that exists with the same password and enabled
+	// changes nothing and succeeds; with another password, or disabled, it
+	// is refused (ALREADY_EXISTS).
 	PutAccount(context.Context, *PutAccountRequest) (*Account, error)
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsReply, error)
 	SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*Account, error)
@@ -642,7 +651,10 @@ type AdminServer interface {
 	StopRollout(context.Context, *RuleRequest) (*Rollout, error)
 	// ListAlarms lists the open alarms (with all, the cleared ones too).
 	ListAlarms(context.Context, *ListAlarmsRequest) (*ListAlarmsReply, error)
-	// Backup streams a consistent copy of the database, taken online.
+	// Backup streams a backup archive taken online: a tar of a manifest
+	// (opendus-backup.json), the database at one history number
+	// (opendus.db) and the files of every update it records
+	// (DeviceUpdateFiles/...). devsvc restore-backup restores one.
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	// Admin certificates: the service records every one it issues (and the
 	// data directory's admin.pem) and refuses a call made with one it has
