@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -32,6 +33,7 @@ const (
 	DefaultBodyTimeout   = 10 * time.Second
 	DefaultDownloadStall = time.Minute
 	DefaultLogEvery      = time.Minute
+	DefaultMinOpen       = time.Hour
 )
 
 // ErrNoUser is returned (and answered 403) when a request reaches the
@@ -48,8 +50,14 @@ var errBodyTimeout = errors.New("the body did not arrive in time")
 // Store is what the handlers need of the store; *store.Store is one.
 type Store interface {
 	Catalog() *store.Catalog
+	// DeviceState, Downloading and RetryPolicy are what the check-in
+	// decision needs besides the catalog (see firmware.OfferRequest).
+	DeviceState(key string) store.DeviceState
+	Downloading(ro *firmware.Rollout) int
+	RetryPolicy() firmware.RetryPolicy
 	RecordCheckIn(ctx context.Context, d firmware.Device) error
 	Report(ctx context.Context, r store.Report) error
+	RecordRefusal(ctx context.Context, key, reason string) error
 	OpenFile(id firmware.Identity, v firmware.Version, name string) (*os.File, firmware.Image, error)
 }
 
@@ -84,11 +92,24 @@ type Config struct {
 	// CheckJitter spreads next checks: a device checks after CheckInterval
 	// plus an offset in [-CheckJitter/2, CheckJitter/2) fixed by a hash of
 	// its MAC (or serial), so a fleet switched on at once spreads out and
-	// each device keeps a steady rhythm. The spread is at most
-	// CheckInterval. Default 2h; negative means no spread.
+	// each device keeps a steady rhythm. A device told to come back
+	// earlier (its wave's or its windows' opening, a scheduled release)
+	// comes at that time plus an offset in [0, CheckJitter) from the same
+	// hash, so that the fleet does not arrive at once. The spread is at
+	// most CheckInterval. Default 2h; negative means no spread.
 	CheckJitter time.Duration
 	// Schedule, if set, is asked for scheduled approvals; nil means none.
 	Schedule Schedule
+	// MinOpen is how long the maintenance windows that apply to an offer
+	// must stay open for it to be made (firmware.OfferRequest.MinOpen):
+	// the time a device needs to download and install. Default 1h;
+	// negative means none.
+	MinOpen time.Duration
+	// ClientAddr returns the address a request on the internal listener
+	// comes from, which its device's site is looked up by: the peer's,
+	// or behind trusted proxies the client they name
+	// (signin.Limiter.Client). nil means the peer's (r.RemoteAddr).
+	ClientAddr func(r *http.Request) (netip.Addr, bool)
 
 	// MaxInFlight bounds the check-ins and status reports handled at once
 	// (both handlers together); more are answered 503 with Retry-After.
@@ -131,6 +152,7 @@ type Config struct {
 type Server struct {
 	st       Store
 	cfg      Config
+	retry    firmware.RetryPolicy
 	log      *slog.Logger
 	now      func() time.Time
 	inflight chan struct{}
@@ -191,7 +213,13 @@ func New(st Store, cfg Config) *Server {
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = DefaultLogEvery
 	}
-	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	switch {
+	case cfg.MinOpen == 0:
+		cfg.MinOpen = DefaultMinOpen
+	case cfg.MinOpen < 0:
+		cfg.MinOpen = 0
+	}
+	s := &Server{st: st, cfg: cfg, retry: st.RetryPolicy(), log: cfg.Logger, now: cfg.Now, inflight: make(chan struct{}, cfg.MaxInFlight)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -368,8 +396,8 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	s.bufs.Put(out)
 }
 
-// answer records a parsed check-in and returns its answer in a pooled
-// buffer (release it with s.bufs.Put), and the device's key.
+// answer decides and records a parsed check-in and returns its answer in
+// a pooled buffer (release it with s.bufs.Put), and the device's key.
 func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, string, error) {
 	s := l.s
 	key := c.Key()
@@ -379,42 +407,96 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 		return nil, key, err
 	}
 	now := s.now()
-	current := c.Version()
 	cat := s.st.Catalog()
+	site, addr := l.site(r, cat)
 	var (
-		offered firmware.Version
-		update  firmware.Update
+		d      firmware.Decision
+		update firmware.Update
 	)
 	if rule, ok := cat.Rule(c.Identity); ok {
-		if v, ok := firmware.Offer(&rule, current, cat.IsTestDevice(c.MAC, c.Serial)); ok {
-			if update, ok = cat.Update(c.Identity, v); ok {
-				offered = v
-			} else {
-				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", v.String())
+		d = s.decide(cat, &rule, &c, key, site, now)
+		if !d.Version.IsZero() {
+			if update, ok = cat.Update(c.Identity, d.Version); !ok {
+				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", d.Version.String())
+				d.Version, d.InstallBy = firmware.Version{}, time.Time{}
 			}
 		}
 	}
 	err = s.st.RecordCheckIn(r.Context(), firmware.Device{
-		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: current, Modules: c.Modules,
-		User: user, Location: l.loc, Address: remoteIP(r), LastCheckIn: now.UTC(), Offered: offered,
+		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: c.Version(), Modules: c.Modules,
+		User: user, Location: l.loc, Address: addr, LastCheckIn: now.UTC(), Site: site.Name,
+		Offered: d.Version, Hold: d.Hold, Held: d.Held,
 	})
 	if err != nil {
 		return nil, key, err
 	}
 	a := deviceproto.Answer{MovedInternalURL: s.movedInt, MovedExternalURL: s.movedExt}
-	if !offered.IsZero() {
-		a.Version = offered
+	if !d.Version.IsZero() {
+		a.Version = d.Version
 		a.Files = files(update)
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
+		a.InstallBy = d.InstallBy
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", current.String(), "offered", offered.String(), "remote", r.RemoteAddr)
+			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", c.Version().String(), "offered", d.Version.String(),
+				"site", site.Name, "remote", r.RemoteAddr)
 		}
 	}
-	a.NextCheck = s.nextCheck(key, c.Identity, now)
+	a.NextCheck = s.nextCheck(key, c.Identity, &d, now)
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
 	out := s.bufs.Get().(*[]byte)
 	*out = a.AppendXML((*out)[:0])
 	return out, key, nil
+}
+
+// site returns the site of a check-in, and the address it is recorded
+// with. Through the edge it is the remote site, whatever the address; on
+// the internal listener the site whose subnet holds the address the
+// request comes from (Config.ClientAddr), or none (the zero ZonedSite:
+// UTC, always open).
+func (l *listener) site(r *http.Request, cat *store.Catalog) (firmware.ZonedSite, string) {
+	peer := remoteIP(r)
+	sites := cat.Sites()
+	if l.loc == firmware.External {
+		return sites.Remote(), peer
+	}
+	var (
+		a  netip.Addr
+		ok bool
+	)
+	if f := l.s.cfg.ClientAddr; f != nil {
+		if a, ok = f(r); ok {
+			if pa, err := netip.ParseAddr(peer); err != nil || pa.Unmap() != a {
+				peer = a.String() // a client behind a trusted proxy
+			}
+		}
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		a, ok = ap.Addr().Unmap(), true
+	}
+	if !ok {
+		return firmware.ZonedSite{}, peer
+	}
+	site, _ := sites.Lookup(a)
+	return site, peer
+}
+
+// decide is the offer decision of a check-in on rule (firmware.Decide):
+// the rule's rollout, the device's cohort and attempts from the fleet
+// index, its site's windows, the downloads under way when the rollout caps
+// them.
+func (s *Server) decide(cat *store.Catalog, rule *firmware.Rule, c *deviceproto.CheckIn, key string, site firmware.ZonedSite, now time.Time) firmware.Decision {
+	q := firmware.OfferRequest{Rule: rule, Current: c.Version(), Test: cat.IsTestDevice(c.MAC, c.Serial),
+		Retry: s.retry, Site: site, MinOpen: s.cfg.MinOpen, Now: now}
+	ro, ok := cat.Rollout(rule.ID)
+	if ok {
+		q.Rollout = &ro
+		if ro.MaxDownloads > 0 {
+			taking := ro // only this copy goes to the store
+			q.Downloading = s.st.Downloading(&taking)
+		}
+	}
+	ds := s.st.DeviceState(key)
+	q.Cohort, q.Attempt = ds.Cohort, ds.Attempt
+	return firmware.Decide(&q)
 }
 
 // files lists an update's images, each with the update's security catalog:
@@ -494,23 +576,40 @@ func withSlash(u string) string {
 }
 
 // nextCheck says when a device checks next: CheckInterval plus its fixed
-// jitter offset, or earlier when an approval for its identity is scheduled
-// (then at that time plus an offset in [0, CheckJitter), so the fleet does
-// not arrive at once). The result is whole seconds, at least one.
-func (s *Server) nextCheck(key string, id firmware.Identity, now time.Time) time.Duration {
+// jitter offset, or earlier when the decision says when to come back (its
+// wave's or windows' opening, the end of its back-off), or an approval
+// for its identity is scheduled: then at that time plus an offset in
+// [0, CheckJitter) (a device held back by the downloads cap: in [0,
+// DownloadsRecheck)), so the fleet does not arrive at once. Never later
+// than the interval. The result is whole seconds, at least one.
+func (s *Server) nextCheck(key string, id firmware.Identity, d *firmware.Decision, now time.Time) time.Duration {
 	h := hashKey(key)
+	j := s.cfg.CheckJitter
 	after := s.cfg.CheckInterval
-	if j := s.cfg.CheckJitter; j > 0 {
+	if j > 0 {
 		after += time.Duration(h%uint64(j)) - j/2
 	}
-	if s.cfg.Schedule != nil {
-		if t, ok := s.cfg.Schedule.Next(id); ok && t.After(now) {
-			at := t.Sub(now)
-			if j := s.cfg.CheckJitter; j > 0 {
-				at += time.Duration(h % uint64(j))
-			}
-			after = min(after, at)
+	earlier := func(t time.Time, spread time.Duration) {
+		if !t.After(now) {
+			return
 		}
+		at := t.Sub(now)
+		if spread > 0 {
+			at += time.Duration(h % uint64(spread))
+		}
+		after = min(after, at)
+	}
+	if s.cfg.Schedule != nil {
+		if t, ok := s.cfg.Schedule.Next(id); ok {
+			earlier(t, j)
+		}
+	}
+	if !d.ComeBack.IsZero() {
+		spread := j
+		if d.Hold == firmware.HoldDownloads {
+			spread = min(j, firmware.DownloadsRecheck)
+		}
+		earlier(d.ComeBack, spread)
 	}
 	after = (after + time.Second - 1).Truncate(time.Second)
 	return max(after, time.Second)
@@ -547,6 +646,11 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	s.release()
 	if err != nil {
+		if errors.Is(err, store.ErrNotOffered) {
+			// In the device's history, for whoever looks at it (devices
+			// show); the device is told the same.
+			s.st.RecordRefusal(context.WithoutCancel(r.Context()), key, refusal(err))
+		}
 		s.fail(w, r, key, err)
 		return
 	}
