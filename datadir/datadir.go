@@ -13,6 +13,9 @@ const (
 	RunDir   = "run"
 	TmpDir   = "tmp"
 	RunFile  = "serve.json"
+	// ClockFile, in RunDir, is the simulated clock of a rehearsal
+	// (devsvc serve --simulated-clock, package internal/simclock).
+	ClockFile = "clock"
 )
 
 // Where the device side keeps its logs in the data directory.
@@ -31,6 +34,10 @@ type RunInfo struct {
 	Admin    string    `json:"admin"`
 	// Console is the web console's address; empty when it is off.
 	Console string `json:"console,omitempty"`
+	// SimulatedClock says the server runs on the simulated clock in
+	// DIR/run/clock (ClockFile), which a simulator drives: a rehearsal,
+	// never production (devsvc serve --simulated-clock).
+	SimulatedClock bool `json:"simulatedClock,omitempty"`
 }
 
 // ReadRunInfo reads DIR/run/serve.json.

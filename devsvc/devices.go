@@ -58,7 +58,9 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 		logs.Close()
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	api := deviceapi.New(d.store, deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices")))
+	cfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
+	cfg.Now, cfg.ClientAddr = d.now, limiter.Client
+	api := deviceapi.New(d.store, cfg)
 	prov := provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning")))
 	health := storeHealth{d.store}
 	body := s.RequestBodyTimeout
@@ -95,6 +97,10 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 	if jitter == 0 {
 		jitter = -1 // the setting's 0 means no spread; deviceapi's zero is its default
 	}
+	minOpen := s.WindowMinOpen
+	if minOpen == 0 {
+		minOpen = -1 // likewise: the setting's 0 is none
+	}
 	return deviceapi.Config{
 		InternalURL:      baseURL(s.InternalURL, s.InternalName, ri.Internal),
 		ExternalURL:      baseURL(s.ExternalURL, s.ExternalName, ri.External),
@@ -103,6 +109,7 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 		CheckInterval:    s.CheckInterval,
 		CheckJitter:      jitter,
 		Schedule:         sched,
+		MinOpen:          minOpen,
 		BodyTimeout:      s.RequestBodyTimeout,
 		DownloadStall:    s.DownloadStallTimeout,
 		Logger:           log,

@@ -8,10 +8,12 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"time"
 
 	"github.com/opendus/opendus/datadir"
 
 	"github.com/opendus/opendus/devsvc"
+	"github.com/opendus/opendus/internal/simclock"
 )
 
 type stringList []string
@@ -107,7 +109,7 @@ Examples:
 }
 
 var serveCmd = &command{
-	name: "serve", args: "--data DIR [flags]",
+	name: "serve", args: "--data DIR [flags]", hiddenFlags: []string{"simulated-clock"},
 	summary: "run the service: device listeners, the admin API and the web console",
 	help: `Runs until interrupted (Ctrl-C or SIGTERM), then shuts down gracefully.
 Listener addresses come from DIR/devsvc.conf unless given here; port 0 picks a
@@ -120,13 +122,15 @@ in with an account of devsvc admins add.
 Example:
   devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		var o struct{ internal, external, admin, console, logLevel, logFormat string }
+		var o struct{ internal, external, admin, console, logLevel, logFormat, clock string }
 		fs.StringVar(&o.internal, "internal-addr", "", "LAN listener `ADDR` (default from settings, :443)")
 		fs.StringVar(&o.external, "external-addr", "", "edge listener `ADDR`, NTLM (default :4443)")
 		fs.StringVar(&o.admin, "admin-addr", "", "admin API `ADDR` (default 127.0.0.1:9443)")
 		fs.StringVar(&o.console, "console-addr", "", "web console `ADDR` (default 127.0.0.1:9444); off: no console")
 		fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
 		fs.StringVar(&o.logFormat, "log-format", "text", "`FORMAT`: text or json")
+		// Hidden: for rehearsals with a fleet simulator (docs/simulator.md).
+		fs.StringVar(&o.clock, "simulated-clock", "", "run on a simulated clock that starts at `TIME` (RFC 3339) and that a simulator (device-sim) drives; loopback listeners only, for rehearsals")
 		return func(ctx context.Context, e *env, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q", args[0])
@@ -146,8 +150,17 @@ Example:
 				return usagef("--log-format must be text or json")
 			}
 			log := slog.New(h)
-			return serveNotified(ctx, log, devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
-				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, Logger: log})
+			opts := devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
+				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, Logger: log}
+			if o.clock != "" {
+				clock, err := simulatedClock(e.data, o.clock)
+				if err != nil {
+					return err
+				}
+				defer clock.Close()
+				opts.Clock = clock
+			}
+			return serveNotified(ctx, log, opts)
 		}
 	},
 }
@@ -164,6 +177,21 @@ var versionCmd = &command{
 			return err
 		}
 	},
+}
+
+// simulatedClock creates (or opens) the simulated clock DIR/run/clock at
+// start, or at its own time if that is later: a rehearsal's clock never
+// goes back.
+func simulatedClock(dir, start string) (*simclock.Clock, error) {
+	t, err := time.Parse(time.RFC3339, start)
+	if err != nil {
+		return nil, usagef("--simulated-clock %q: want an RFC 3339 time (2026-11-23T06:00:00Z)", start)
+	}
+	run := filepath.Join(dir, datadir.RunDir)
+	if err := os.MkdirAll(run, 0o750); err != nil {
+		return nil, err
+	}
+	return simclock.Create(filepath.Join(run, datadir.ClockFile), t)
 }
 
 // fileExists reports whether name exists.
