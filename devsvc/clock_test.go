@@ -80,3 +80,12 @@ func TestServeSimulatedClockLoopbackOnly(t *testing.T) {
 		t.Errorf("Serve on every address with a simulated clock = %v, want a refusal naming loopback and --internal-addr", err)
 	}
 }
+
+// TestServeConsoleOff: --console-addr off (ServeOptions.ConsoleAddr) turns
+// the console off, as console_addr = off does.
+func TestServeConsoleOff(t *testing.T) {
+	r := serveOpts(t, nil, "", nil, func(_ string, o *ServeOptions) { o.ConsoleAddr = "off" })
+	if r.ri.Console != "" {
+		t.Errorf("run file: console on %q, want none", r.ri.Console)
+	}
+}

@@ -73,9 +73,6 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	if s.ConsoleAddr == "off" {
-		s.ConsoleAddr = ""
-	}
 	for _, w := range s.Warnings {
 		log.Warn("settings file", "warning", w)
 	}
@@ -89,6 +86,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 		if o.v != "" {
 			*o.dst = o.v
 		}
+	}
+	if s.ConsoleAddr == "off" { // from the settings or the flag
+		s.ConsoleAddr = ""
 	}
 	now := time.Now
 	if opts.Clock != nil {
