@@ -268,3 +268,22 @@ func TestCheckInSiteBehindProxy(t *testing.T) {
 		t.Errorf("inventory: site %q, address %q, hold %q; want berlin, %s, window", d.Site, d.Address, d.Hold, client)
 	}
 }
+
+// TestCheckInShortWindow: a device held until a window that stays open for
+// offers only half an hour (22:00-23:30, window_min_open 1h) comes back
+// within that half hour, however large the jitter.
+func TestCheckInShortWindow(t *testing.T) {
+	f := newRolloutFixture(t, twoWaves(), deviceapi.Config{})
+	short := firmware.Site{Name: "short", Subnets: []netip.Prefix{netip.MustParsePrefix("10.3.0.0/16")}, Windows: firmware.MustParseSchedule("22:00-23:30")}
+	if _, err := f.st.PutSite(context.Background(), "test", short, false); err != nil {
+		t.Fatal(err)
+	}
+	f.srv = deviceapi.New(f.st, deviceapi.Config{Now: f.clock.Now, CheckJitter: 2 * time.Hour})
+	opens := time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
+	for i, mac := range f.wave0 {
+		a := f.checkIn(t, mac, fmt.Sprintf("10.3.0.%d:5000", i+1))
+		if next := t0.Add(a.NextCheck); a.Version != (firmware.Version{}) || next.Before(opens) || !next.Before(opens.Add(30*time.Minute+time.Second)) {
+			t.Errorf("%s: offered %v, next check at %v; want nothing, in [%v, %v)", mac, a.Version, next, opens, opens.Add(30*time.Minute))
+		}
+	}
+}

@@ -411,10 +411,11 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 	site, addr := l.site(r, cat)
 	var (
 		d      firmware.Decision
+		within time.Duration
 		update firmware.Update
 	)
 	if rule, ok := cat.Rule(c.Identity); ok {
-		d = s.decide(cat, &rule, &c, key, site, now)
+		d, within = s.decide(cat, &rule, &c, key, site, now)
 		if !d.Version.IsZero() {
 			if update, ok = cat.Update(c.Identity, d.Version); !ok {
 				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", d.Version.String())
@@ -441,7 +442,7 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 				"site", site.Name, "remote", r.RemoteAddr)
 		}
 	}
-	a.NextCheck = s.nextCheck(key, c.Identity, &d, now)
+	a.NextCheck = s.nextCheck(key, c.Identity, &d, within, now)
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
 	out := s.bufs.Get().(*[]byte)
 	*out = a.AppendXML((*out)[:0])
@@ -482,8 +483,11 @@ func (l *listener) site(r *http.Request, cat *store.Catalog) (firmware.ZonedSite
 // decide is the offer decision of a check-in on rule (firmware.Decide):
 // the rule's rollout, the device's cohort and attempts from the fleet
 // index, its site's windows, the downloads under way when the rollout caps
-// them.
-func (s *Server) decide(cat *store.Catalog, rule *firmware.Rule, c *deviceproto.CheckIn, key string, site firmware.ZonedSite, now time.Time) firmware.Decision {
+// them. within, when positive, is how long after the decision's ComeBack
+// the windows that apply still let an offer be made (they stay open
+// MinOpen more): the spread the device's return may have, so that a
+// short window is not missed.
+func (s *Server) decide(cat *store.Catalog, rule *firmware.Rule, c *deviceproto.CheckIn, key string, site firmware.ZonedSite, now time.Time) (d firmware.Decision, within time.Duration) {
 	q := firmware.OfferRequest{Rule: rule, Current: c.Version(), Test: cat.IsTestDevice(c.MAC, c.Serial),
 		Retry: s.retry, Site: site, MinOpen: s.cfg.MinOpen, Now: now}
 	ro, ok := cat.Rollout(rule.ID)
@@ -496,7 +500,22 @@ func (s *Server) decide(cat *store.Catalog, rule *firmware.Rule, c *deviceproto.
 	}
 	ds := s.st.DeviceState(key)
 	q.Cohort, q.Attempt = ds.Cohort, ds.Attempt
-	return firmware.Decide(&q)
+	d = firmware.Decide(&q)
+	if d.ComeBack.IsZero() {
+		return d, 0
+	}
+	// The rollout's window applies to its version, but for test devices.
+	var rw firmware.Schedule
+	if ok && !q.Test && d.Held == ro.Version && ro.Version == rule.Pending {
+		rw = ro.Window
+	}
+	if site.Windows.IsZero() && rw.IsZero() {
+		return d, 0
+	}
+	if w := firmware.CheckWindows(d.ComeBack, site.Location, s.cfg.MinOpen, site.Windows, rw); w.Open && !w.Close.IsZero() {
+		within = max(w.Close.Sub(d.ComeBack)-s.cfg.MinOpen, time.Second)
+	}
+	return d, within
 }
 
 // files lists an update's images, each with the update's security catalog:
@@ -580,9 +599,11 @@ func withSlash(u string) string {
 // wave's or windows' opening, the end of its back-off), or an approval
 // for its identity is scheduled: then at that time plus an offset in
 // [0, CheckJitter) (a device held back by the downloads cap: in [0,
-// DownloadsRecheck)), so the fleet does not arrive at once. Never later
-// than the interval. The result is whole seconds, at least one.
-func (s *Server) nextCheck(key string, id firmware.Identity, d *firmware.Decision, now time.Time) time.Duration {
+// DownloadsRecheck); one whose windows let an offer be made only for
+// within after it: in [0, within)), so the fleet does not arrive at once.
+// Never later than the interval. The result is whole seconds, at least
+// one.
+func (s *Server) nextCheck(key string, id firmware.Identity, d *firmware.Decision, within time.Duration, now time.Time) time.Duration {
 	h := hashKey(key)
 	j := s.cfg.CheckJitter
 	after := s.cfg.CheckInterval
@@ -607,7 +628,10 @@ func (s *Server) nextCheck(key string, id firmware.Identity, d *firmware.Decisio
 	if !d.ComeBack.IsZero() {
 		spread := j
 		if d.Hold == firmware.HoldDownloads {
-			spread = min(j, firmware.DownloadsRecheck)
+			spread = min(spread, firmware.DownloadsRecheck)
+		}
+		if within > 0 {
+			spread = min(spread, within)
 		}
 		earlier(d.ComeBack, spread)
 	}
