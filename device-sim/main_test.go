@@ -21,6 +21,8 @@ func TestParseGroup(t *testing.T) {
 		{"UCPhone/Polycom/CX600/A/ENU,10,1.0.0.1", simulator.Group{Model: "UCPhone/Polycom/CX600/A/ENU", Count: 10, Version: "1.0.0.1"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,external,signin=0.5,test=2",
 			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Location: firmware.External, SignIn: 0.5, TestDevices: 2}, ""},
+		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,site=berlin-hq,subnet=127.1.0.0/16",
+			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Site: "berlin-hq", Subnet: "127.1.0.0/16"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5", simulator.Group{}, "want MODEL,COUNT,VERSION"},
 		{"UCPhone/HP/4120/A/ENU,many,1.0.0.1", simulator.Group{}, `count "many"`},
 		{"UCPhone/HP/4120/A/ENU,5,1.0.0.1,signin=half", simulator.Group{}, `signin="half"`},
@@ -46,7 +48,8 @@ func TestParseGroup(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	args := []string{"--accounts", "3", "--group", "UCPhone/Polycom/CX600/A/ENU,4,1.0.0.1,test=2,signin=1"}
+	args := []string{"--accounts", "3", "--group", "UCPhone/Polycom/CX600/A/ENU,4,1.0.0.1,test=2,signin=1,site=hq,subnet=127.1.0.0/16",
+		"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0.0.1,site=hq,subnet=127.2.0.0/16"}
 	tests := []struct {
 		what  string
 		lines int
@@ -54,7 +57,8 @@ func TestList(t *testing.T) {
 	}{
 		{"accounts", 3, "user01"},
 		{"test-macs", 2, "00-04-F2-"},
-		{"fleet", 4, "00-04-F2-"},
+		{"fleet", 5, "00-04-F2-"},
+		{"sites", 1, "hq\t127.1.0.0/16,127.2.0.0/16"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.what, func(t *testing.T) {
@@ -74,7 +78,8 @@ func TestScenarioFlagsOverrideTheFile(t *testing.T) {
 	file := t.TempDir() + "/fleet.json"
 	writeFile(t, file, `{"seed": 5, "duration": "12h", "groups": [{"model": "UCPhone/Polycom/CX600/A/ENU", "count": 2, "version": "1.0.0.1"}], "faults": {"powerLoss": 0.5}}`)
 	var errOut bytes.Buffer
-	o, err := parseFlags([]string{"--scenario", file, "--seed", "9", "--corrupt", "0.25", "--reboot-time", "90s"}, &errOut)
+	o, err := parseFlags([]string{"--scenario", file, "--seed", "9", "--corrupt", "0.25", "--reboot-time", "90s",
+		"--install-fails", "2.0.0.1=1", "--install-fails", "3.0.0.1=0.25", "--waves", "5%,25%,100%"}, &errOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -85,6 +90,9 @@ func TestScenarioFlagsOverrideTheFile(t *testing.T) {
 	if sc.Seed != 9 || sc.Duration.String() != "12h0m0s" || sc.Faults.PowerLoss != 0.5 || sc.Faults.CorruptImage != 0.25 || sc.Behaviour.RebootTime.String() != "1m30s" {
 		t.Errorf("scenario = seed %d, duration %s, faults %+v, reboot %s; want 9, 12h, power loss 0.5 and corrupt 0.25, 1m30s",
 			sc.Seed, sc.Duration, sc.Faults, sc.Behaviour.RebootTime)
+	}
+	if diff := cmp.Diff(map[string]float64{"2.0.0.1": 1, "3.0.0.1": 0.25}, sc.Faults.InstallFails); diff != "" || sc.Waves != "5%,25%,100%" {
+		t.Errorf("install fails (-want +got):\n%s; waves %q, want 5%%,25%%,100%%", diff, sc.Waves)
 	}
 }
 
@@ -98,6 +106,9 @@ func TestErrors(t *testing.T) {
 		{"no service", []string{"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0.0.1", "--data", ""}, 1, "no service"},
 		{"bad scenario", []string{"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0"}, 1, "invalid version"},
 		{"bad flag", []string{"--frobnicate"}, 2, "frobnicate"},
+		{"install fails without P", []string{"--install-fails", "2.0.0.1"}, 2, "want VERSION=P"},
+		{"install fails over 1", []string{"--install-fails", "2.0.0.1=1.5"}, 2, "from 0 to 1"},
+		{"bad waves", []string{"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0.0.1", "--waves", "50%,10%"}, 1, "waves"},
 		{"firmware without -o", []string{"firmware", "UCPhone/Polycom/CX600/A/ENU=1.0.0.1"}, 2, "want -o DIR"},
 	}
 	for _, tt := range tests {
