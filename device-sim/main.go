@@ -118,6 +118,8 @@ type options struct {
 	list                                           string
 	cpuProfile                                     string
 	set                                            map[string]bool
+	// startSet says the scenario file gives the start time.
+	startSet bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -284,6 +286,7 @@ func (o *options) scenario() (simulator.Scenario, error) {
 	if o.set["password"] {
 		sc.Password = o.password
 	}
+	o.startSet = !sc.Start.IsZero()
 	return sc, sc.Normalize()
 }
 
@@ -360,6 +363,9 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	svc, err := o.service()
 	if err != nil {
 		return err
+	}
+	if svc.ClockFile != "" && !o.startSet {
+		sc.Start = time.Time{} // the service's simulated clock's time
 	}
 	look, err := simulator.ParseDuration(o.lookahead)
 	if err != nil {
