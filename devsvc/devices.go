@@ -32,6 +32,7 @@ type deviceSide struct {
 
 	audit *audit.Log
 	logs  *devlogs.Handler
+	api   *deviceapi.Server
 }
 
 // newDeviceSide composes the device listeners' handlers: check-ins, status
@@ -67,7 +68,7 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	return &deviceSide{
 		Internal: bodyDeadline(body, al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), health))),
 		External: bodyDeadline(body, al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), health))))),
-		audit:    al, logs: logs,
+		audit:    al, logs: logs, api: api,
 	}, nil
 }
 
@@ -136,10 +137,11 @@ func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Ac
 // Run flushes and cleans the audit log (and the uploads) until ctx is done.
 func (d *deviceSide) Run(ctx context.Context) { d.audit.Run(ctx) }
 
-// Close closes the audit log (writing what is buffered) and the uploads.
-// Call it after the listeners and Run have stopped.
+// Close closes the audit log (writing what is buffered), the uploads and
+// the files kept open for downloads. Call it after the listeners and Run
+// have stopped.
 func (d *deviceSide) Close() error {
-	return errors.Join(d.audit.Close(), d.logs.Close())
+	return errors.Join(d.audit.Close(), d.logs.Close(), d.api.Close())
 }
 
 // route sends the log upload path to logs, the provisioning sign-in to

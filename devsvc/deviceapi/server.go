@@ -158,6 +158,7 @@ type Server struct {
 	inflight chan struct{}
 	bufs     sync.Pool // *[]byte, bodies and answers
 	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
+	files    openFiles // update files kept open for downloads
 	internal http.Handler
 	external http.Handler
 	// movedInt and movedExt are the check-in URLs of a moved service.
@@ -235,6 +236,14 @@ func New(st Store, cfg Config) *Server {
 	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix}
 	s.external = &listener{s: s, loc: firmware.External, checkIn: deviceproto.CheckInPathExt, status: deviceproto.StatusPathExt, files: deviceproto.FilesPrefixExt}
 	return s
+}
+
+// Close closes the update files the handlers keep open for downloads.
+// Call it once the listeners have stopped; the handlers still work after
+// it, opening files again.
+func (s *Server) Close() error {
+	s.files.close()
+	return nil
 }
 
 // Internal returns the handler of the internal (LAN) listener: anonymous
