@@ -186,45 +186,22 @@ func (w *worker) base(d *device) (firmware.Location, string) {
 	return g.loc, d.internal
 }
 
-// do sends a request for d: over the LAN transport inside, over the
-// worker's NTLM transport outside (with the user's credentials when someone
-// is signed in). Transport errors are retried twice at once, as a
-// device retries a dropped connection.
-func (w *worker) do(ctx context.Context, d *device, method, url string, body []byte, header func(http.Header)) (*http.Response, error) {
+// do sends a request for d: over its subnet's LAN client inside, over the
+// worker's NTLM transport outside (with the user's credentials when
+// someone is signed in). header holds extra header name and value pairs.
+// Transport errors are retried twice at once, as a device retries a
+// dropped connection.
+func (w *worker) do(ctx context.Context, d *device, method, url string, body []byte, header ...string) (*http.Response, error) {
 	g := &w.s.groups[d.group]
-	client := g.lan
-	if g.loc == firmware.External {
-		user := -1
-		if d.signedIn {
-			user = int(d.user)
-		}
-		if user != w.edgeUser {
-			w.edgeT.CloseIdleConnections()
-			w.edgeUser = user
-		}
-		client = w.edge
-	}
 	var last error
 	for range 3 {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
+		var resp *http.Response
+		var err error
+		if g.loc == firmware.External {
+			resp, err = w.edgeDo(ctx, d, method, url, body, header)
+		} else {
+			resp, err = g.lan.do(ctx, method, url, body, g.userAgent, header)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, url, rd)
-		if err != nil {
-			return nil, err
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/xml; charset=utf-8")
-		}
-		req.Header.Set("User-Agent", "OpenDUS-device-sim/1 "+g.id.Model)
-		if header != nil {
-			header(req.Header)
-		}
-		if g.loc == firmware.External && d.signedIn && d.user >= 0 {
-			req.SetBasicAuth(accountName(int(d.user)), w.s.sc.Password)
-		}
-		resp, err := client.Do(req)
 		if err == nil {
 			return resp, nil
 		}
@@ -234,6 +211,39 @@ func (w *worker) do(ctx context.Context, d *device, method, url string, body []b
 		}
 	}
 	return nil, last
+}
+
+// edgeDo sends a request for d through the edge, on the worker's NTLM
+// transport, whose connection is signed in as d's user (or nobody).
+func (w *worker) edgeDo(ctx context.Context, d *device, method, url string, body []byte, header []string) (*http.Response, error) {
+	g := &w.s.groups[d.group]
+	user := -1
+	if d.signedIn {
+		user = int(d.user)
+	}
+	if user != w.edgeUser {
+		w.edgeT.CloseIdleConnections()
+		w.edgeUser = user
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/xml; charset=utf-8")
+	}
+	req.Header.Set("User-Agent", g.userAgent)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if d.signedIn && d.user >= 0 {
+		req.SetBasicAuth(accountName(int(d.user)), w.s.sc.Password)
+	}
+	return w.edge.Do(req)
 }
 
 // readSmall reads a small answer body and closes it.
@@ -277,11 +287,11 @@ func (w *worker) signIn(ctx context.Context, d *device, at int64) bool {
 	// Inside, Basic is sent as such; at the edge go-ntlmssp turns the same
 	// credentials into NTLM on this worker's transport.
 	d.signedIn = g.loc == firmware.External
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(provisioning.Path, "/"), nil, func(h http.Header) {
-		if g.loc == firmware.Internal {
-			h.Set("Authorization", basicAuth(user, s.sc.Password))
-		}
-	})
+	var auth []string
+	if g.loc == firmware.Internal {
+		auth = []string{"Authorization", basicAuth(user, s.sc.Password)}
+	}
+	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(provisioning.Path, "/"), nil, auth...)
 	d.signedIn = false
 	if err != nil {
 		w.fail(d, rNetwork, err)
@@ -389,7 +399,7 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		ci.User = accountName(int(d.user))
 	}
 	w.body = ci.AppendXML(w.body[:0])
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body, nil)
+	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {
 		w.fail(d, rNetwork, err)
 		d.checkAt = at + int64(s.sc.Behaviour.RetryDelay)
@@ -540,12 +550,11 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 	}
 	var last error
 	for attempt := 0; attempt < 5; attempt++ {
-		resp, err := w.do(ctx, d, http.MethodGet, o.base+f.name, nil, func(hd http.Header) {
-			if got > 0 {
-				hd.Set("Range", "bytes="+strconv.FormatInt(got, 10)+"-")
-				hd.Set("If-Range", `"`+f.sha+`"`)
-			}
-		})
+		var resume []string
+		if got > 0 {
+			resume = []string{"Range", "bytes=" + strconv.FormatInt(got, 10) + "-", "If-Range", `"` + f.sha + `"`}
+		}
+		resp, err := w.do(ctx, d, http.MethodGet, o.base+f.name, nil, resume...)
 		if err != nil {
 			last = err
 			continue
@@ -744,7 +753,7 @@ func (w *worker) report(ctx context.Context, d *device, st firmware.State, targe
 	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: errorCode[r]}
 	w.body = status.AppendXML(w.body[:0])
 	w.t.reports++
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body, nil)
+	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {
 		w.t.lost++
 		return

@@ -4,7 +4,6 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/http"
 	"net/netip"
 	"strings"
 	"time"
@@ -243,7 +242,8 @@ type groupInfo struct {
 	subnet  netip.Prefix // invalid: none
 	// lan is the client of the group's LAN requests: from its subnet's
 	// addresses, or the shared one.
-	lan *http.Client
+	lan       *lanClient
+	userAgent string
 }
 
 // try returns d's record of version v, adding it (first offered at) if

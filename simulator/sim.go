@@ -6,7 +6,6 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -75,11 +74,9 @@ type Sim struct {
 	started bool
 	dns     *dnsServer
 	dial    *dialer
-	lanT    *http.Transport
-	lan     *http.Client
-	// subnetTs are the transports of the groups' subnets.
-	subnetTs []*http.Transport
-	workers  []*worker
+	lan     *lanClient   // the LAN client of devices at no subnet
+	lans    []*lanClient // it and those of the groups' subnets
+	workers []*worker
 	// svcClock is the service's simulated clock (Service.ClockFile),
 	// which the run drives; nil when the service runs on real time.
 	svcClock *simclock.Clock
@@ -243,27 +240,27 @@ func (s *Sim) start() error {
 	dial := newDialer(s.dns.addr)
 	s.dial = dial
 	tlsCfg := newTLSConfig(s.svc.RootCAs)
-	s.lanT = newTransport(dial.DialContext, tlsCfg, s.cfg.Workers)
-	s.lan = &http.Client{Transport: s.lanT, Timeout: requestTimeout, CheckRedirect: noRedirect}
-	// A transport per subnet, whose connections come from its addresses;
+	// A LAN client per subnet, whose connections come from its addresses;
 	// the workers' idle connections are shared out among them.
-	subnets := map[netip.Prefix]*http.Client{}
+	subnets := map[netip.Prefix]*lanClient{}
 	for i := range s.groups {
 		if s.groups[i].subnet.IsValid() {
 			subnets[s.groups[i].subnet] = nil
 		}
 	}
-	idle := max(2, s.cfg.Workers/max(len(subnets), 1))
+	s.lan = newLANClient(dial.DialContext, tlsCfg, s.cfg.Workers)
+	s.lans = []*lanClient{s.lan}
+	idle := max(4, s.cfg.Workers/max(len(subnets), 1))
 	for i := range s.groups {
 		g := &s.groups[i]
 		g.lan = s.lan
+		g.userAgent = "OpenDUS-device-sim/1 " + g.id.Model
 		if !g.subnet.IsValid() {
 			continue
 		}
 		if subnets[g.subnet] == nil {
-			t := newTransport(newSubnetDialer(dial, g.subnet).DialContext, tlsCfg, idle)
-			s.subnetTs = append(s.subnetTs, t)
-			subnets[g.subnet] = &http.Client{Transport: t, Timeout: requestTimeout, CheckRedirect: noRedirect}
+			subnets[g.subnet] = newLANClient(newSubnetDialer(dial, g.subnet).DialContext, tlsCfg, idle)
+			s.lans = append(s.lans, subnets[g.subnet])
 		}
 		g.lan = subnets[g.subnet]
 	}
@@ -282,11 +279,8 @@ func (s *Sim) Close() error {
 		s.dns.close()
 		s.dns = nil
 	}
-	if s.lanT != nil {
-		s.lanT.CloseIdleConnections()
-	}
-	for _, t := range s.subnetTs {
-		t.CloseIdleConnections()
+	for _, lc := range s.lans {
+		lc.closeIdle()
 	}
 	if s.svcClock != nil {
 		s.svcClock.Close()
