@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -157,6 +156,7 @@ type Server struct {
 	now      func() time.Time
 	inflight chan struct{}
 	bufs     sync.Pool // *[]byte, bodies and answers
+	scratch  sync.Pool // *scratch, the check-in decisions' copies
 	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
 	files    openFiles // update files kept open for downloads
 	internal http.Handler
@@ -232,6 +232,7 @@ func New(st Store, cfg Config) *Server {
 	s.stallLog = newEventLog(s.log, slog.LevelWarn, "dropped downloads that made no progress", cfg.LogEvery, s.now)
 	s.movedInt, s.movedExt = checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.scratch.New = func() any { return new(scratch) }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix}
 	s.external = &listener{s: s, loc: firmware.External, checkIn: deviceproto.CheckInPathExt, status: deviceproto.StatusPathExt, files: deviceproto.FilesPrefixExt}
@@ -423,8 +424,10 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 		within time.Duration
 		update firmware.Update
 	)
+	sc := s.scratch.Get().(*scratch)
 	if rule, ok := cat.Rule(c.Identity); ok {
-		d, within = s.decide(cat, &rule, &c, key, site, now)
+		sc.rule = rule
+		d, within = s.decide(cat, sc, &c, key, site, now)
 		if !d.Version.IsZero() {
 			if update, ok = cat.Update(c.Identity, d.Version); !ok {
 				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", d.Version.String())
@@ -432,6 +435,8 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 			}
 		}
 	}
+	*sc = scratch{} // the decision holds nothing of it
+	s.scratch.Put(sc)
 	err = s.st.RecordCheckIn(r.Context(), firmware.Device{
 		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: c.Version(), Modules: c.Modules,
 		User: user, Location: l.loc, Address: addr, LastCheckIn: now.UTC(), Site: site.Name,
@@ -489,22 +494,30 @@ func (l *listener) site(r *http.Request, cat *store.Catalog) (firmware.ZonedSite
 	return site, peer
 }
 
-// decide is the offer decision of a check-in on rule (firmware.Decide):
+// scratch holds the copies of a rule and its rollout a check-in's decision
+// reads: reused, so that a check-in allocates neither (the decision's
+// times refer to the rollout's, so a copy on the stack would escape).
+type scratch struct {
+	rule firmware.Rule
+	ro   firmware.Rollout
+}
+
+// decide is the offer decision of a check-in on sc.rule (firmware.Decide):
 // the rule's rollout, the device's cohort and attempts from the fleet
 // index, its site's windows, the downloads under way when the rollout caps
 // them. within, when positive, is how long after the decision's ComeBack
 // the windows that apply still let an offer be made (they stay open
 // MinOpen more): the spread the device's return may have, so that a
 // short window is not missed.
-func (s *Server) decide(cat *store.Catalog, rule *firmware.Rule, c *deviceproto.CheckIn, key string, site firmware.ZonedSite, now time.Time) (d firmware.Decision, within time.Duration) {
+func (s *Server) decide(cat *store.Catalog, sc *scratch, c *deviceproto.CheckIn, key string, site firmware.ZonedSite, now time.Time) (d firmware.Decision, within time.Duration) {
+	rule, ro := &sc.rule, &sc.ro
 	q := firmware.OfferRequest{Rule: rule, Current: c.Version(), Test: cat.IsTestDevice(c.MAC, c.Serial),
 		Retry: s.retry, Site: site, MinOpen: s.cfg.MinOpen, Now: now}
-	ro, ok := cat.Rollout(rule.ID)
-	if ok {
-		q.Rollout = &ro
+	var ok bool
+	if *ro, ok = cat.Rollout(rule.ID); ok {
+		q.Rollout = ro
 		if ro.MaxDownloads > 0 {
-			taking := ro // only this copy goes to the store
-			q.Downloading = s.st.Downloading(&taking)
+			q.Downloading = s.st.Downloading(ro)
 		}
 	}
 	ds := s.st.DeviceState(key)
@@ -651,9 +664,12 @@ func (s *Server) nextCheck(key string, id firmware.Identity, d *firmware.Decisio
 // hashKey is FNV-1a of a device key: stable across processes and
 // releases, so each device keeps its place in the spread.
 func hashKey(key string) uint64 {
-	h := fnv.New64a()
-	io.WriteString(h, key)
-	return h.Sum64()
+	h := uint64(14695981039346656037) // FNV-1a 64, as hash/fnv, without allocating
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // retryAfter is the Retry-After a shed request gets: RetryAfter plus a
