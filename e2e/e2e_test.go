@@ -170,9 +170,10 @@ func port(t testing.TB, addr string) string {
 
 // TestFaults: a corrupted image is refused and retried, a broken transfer
 // resumed, and a power loss during the install leaves the old version
-// running and reported.
+// running and reported. The service runs on the simulations' clock: its
+// back-off after a failure passes in simulated time.
 func TestFaults(t *testing.T) {
-	s := startService(t, nil)
+	s := startRehearsal(t, rehearsalStart, nil)
 	importVersion(t, s, "2.0.0.1", 64<<10, cx600, hp)
 	s.CLI(t, "approve", cx600.Path())
 	s.CLI(t, "approve", hp.Path())
