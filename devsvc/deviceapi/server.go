@@ -141,7 +141,7 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one record per refused or failed request and per
-	// offer; nil discards.
+	// offer, and at debug level per status report; nil discards.
 	Logger *slog.Logger
 }
 
@@ -703,7 +703,11 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, key, err)
 		return
 	}
-	s.log.Info("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	// At debug: a fleet reports five times an update, and each report is
+	// in the audit log and the device's history already.
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	}
 	w.WriteHeader(http.StatusNoContent)
 }
 
