@@ -140,7 +140,7 @@ type fleetRun struct {
 	wall               time.Duration
 	simCPU, serverCPU  time.Duration
 	rep                simulator.Report
-	updated, failedDev int
+	updated            int
 }
 
 // runFleet runs device-sim with the scenario sc against s once per b.N
