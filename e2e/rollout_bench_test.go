@@ -137,10 +137,10 @@ func benchService(b *testing.B, bin, dir, name string) *devsvctest.Service {
 
 // fleetRun is what a run of device-sim took.
 type fleetRun struct {
-	wall               time.Duration
-	simCPU, serverCPU  time.Duration
-	rep                simulator.Report
-	updated            int
+	wall              time.Duration
+	simCPU, serverCPU time.Duration
+	rep               simulator.Report
+	updated           int
 }
 
 // runFleet runs device-sim with the scenario sc against s once per b.N
