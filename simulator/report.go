@@ -228,6 +228,9 @@ func (s *Sim) siteReports() []SiteReport {
 	for i := range s.devs {
 		d := &s.devs[i]
 		site := s.groups[d.group].site
+		if site == "" && s.groups[d.group].loc == firmware.External {
+			site = firmware.RemoteSite // as the service sees them
+		}
 		sr := bySite[site]
 		if sr == nil {
 			sr = &SiteReport{Site: site}

@@ -97,7 +97,8 @@ type Group struct {
 	// (and Scenario.Sites); the service places a device by the address it
 	// comes from, so give the site a Subnet and the service the site
 	// (devsvc sites add NAME --subnet CIDR). External devices are at the
-	// site remote, whatever their address.
+	// site remote, whatever their address: an external group may name no
+	// other (and is reported there when other groups name sites).
 	Site string `json:"site,omitempty"`
 	// Subnet, when set, is where the group's devices connect from: a
 	// subnet inside 127.0.0.0/8 (127.1.0.0/16), whose addresses every
@@ -307,9 +308,6 @@ func (sc *Scenario) Normalize() error {
 		}
 		if g.Faults != nil {
 			checkFaults(where, *g.Faults)
-		}
-		if g.Site == "" && g.Location == firmware.External {
-			g.Site = firmware.RemoteSite // as the service sees them
 		}
 		if g.Site != "" {
 			if err := firmware.ValidSiteName(g.Site); err != nil {

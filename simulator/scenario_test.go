@@ -186,12 +186,11 @@ func TestSites(t *testing.T) {
 	want := []SiteInfo{
 		{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("127.1.0.0/16"), netip.MustParsePrefix("127.3.0.0/16")}},
 		{Name: "lab", Subnets: []netip.Prefix{netip.MustParsePrefix("127.2.0.0/24")}},
-		{Name: "remote"},
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Errorf("Sites() = %v, want %v", got, want)
 	}
-	if fleet := sc.Fleet(); fleet[0].Site != "hq" || fleet[4].Site != "remote" || fleet[5].Site != "" {
-		t.Errorf("fleet sites %q, %q, %q; want hq, remote, none", fleet[0].Site, fleet[4].Site, fleet[5].Site)
+	if fleet := sc.Fleet(); fleet[0].Site != "hq" || fleet[4].Site != "" || fleet[5].Site != "" {
+		t.Errorf("fleet sites %q, %q, %q; want hq, none, none", fleet[0].Site, fleet[4].Site, fleet[5].Site)
 	}
 }
