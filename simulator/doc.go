@@ -56,10 +56,10 @@
 // 127.0.0.0/8 (Group.Subnet, 127.1.0.0/16): every Linux host answers on
 // all of it, so the service sees each group's devices come from their own
 // addresses and places them at the site whose subnets hold them, as it
-// would on a real network (devsvc sites add NAME --subnet CIDR; Scenario.
-// Sites lists what to add, device-sim --list sites prints it). The devices
-// of a subnet share keep-alive connections, each bound to one of its first
-// addresses. Devices through the edge are at the site remote.
+// would on a real network (devsvc sites add NAME --subnet CIDR;
+// Scenario.Sites lists what to add, device-sim --list sites prints it).
+// The devices of a subnet share keep-alive connections, each bound to one
+// of its first addresses. Devices through the edge are at the site remote.
 //
 // # The virtual clock
 //
@@ -67,9 +67,12 @@
 // the next update or boot step, the next check); the earliest is its one
 // entry in a priority queue ordered by simulated time, then device number.
 // No goroutine sleeps per device: RunUntil pops due timers in order and hands
-// them to a bounded pool of workers that make the HTTP exchanges, over one
-// keep-alive HTTP/1.1 transport for the LAN (TLS trusting only the
-// service's CA) and, because NTLM authenticates a connection and its
+// them to a bounded pool of workers that make the HTTP exchanges: on the LAN
+// over pooled keep-alive HTTP/1.1 connections (TLS trusting only the
+// service's CA; one pool per subnet), written and read as net/http does but
+// without its Transport, whose goroutines, channels and timers per request
+// cost as much as the service's answer; and, because NTLM authenticates a
+// connection and its
 // handshake must stay on one, an HTTP/1.1 transport per worker for the edge,
 // whose connection is kept while the worker's devices have the same user and
 // closed when a device of another user (or of nobody) needs it. Simulated
