@@ -417,7 +417,15 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g, gctx := newGroup(ctx)
 	g.Go("internal listener", func() error { return h.internal.ServeTLS(lns.internal, "", "") })
 	g.Go("external listener", func() error { return h.external.ServeTLS(lns.external, "", "") })
-	g.Go("admin listener", func() error { return h.admin.Serve(lns.admin) })
+	g.Go("admin listener", func() error {
+		err := h.admin.Serve(lns.admin)
+		if gctx.Err() != nil {
+			// Stopped: an error is the shutdown's (gRPC's Serve called
+			// after GracefulStop, when the service stops as it starts).
+			return nil
+		}
+		return err
+	})
 	if h.consoleHS != nil {
 		g.Go("console listener", func() error { return h.consoleHS.ServeTLS(lns.console, "", "") })
 		g.Go("console", func() error { h.console.Run(gctx); return nil })
