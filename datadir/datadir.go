@@ -13,6 +13,9 @@ const (
 	RunDir   = "run"
 	TmpDir   = "tmp"
 	RunFile  = "serve.json"
+	// ClockFile, in RunDir, is the simulated clock of a rehearsal
+	// (devsvc serve --simulated-clock, package internal/simclock).
+	ClockFile = "clock"
 )
 
 // Where the device side keeps its logs in the data directory.
@@ -33,6 +36,10 @@ type RunInfo struct {
 	Console string `json:"console,omitempty"`
 	// Metrics is the metrics listener's address; empty when there is none.
 	Metrics string `json:"metrics,omitempty"`
+	// SimulatedClock says the server runs on the simulated clock in
+	// DIR/run/clock (ClockFile), which a simulator drives: a rehearsal,
+	// never production (devsvc serve --simulated-clock).
+	SimulatedClock bool `json:"simulatedClock,omitempty"`
 }
 
 // ReadRunInfo reads DIR/run/serve.json.

@@ -22,6 +22,8 @@ func TestParseGroup(t *testing.T) {
 		{"UCPhone/Polycom/CX600/A/ENU,10,1.0.0.1", simulator.Group{Model: "UCPhone/Polycom/CX600/A/ENU", Count: 10, Version: "1.0.0.1"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,external,signin=0.5,test=2",
 			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Location: firmware.External, SignIn: 0.5, TestDevices: 2}, ""},
+		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,site=berlin-hq,subnet=127.1.0.0/16",
+			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Site: "berlin-hq", Subnet: "127.1.0.0/16"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5", simulator.Group{}, "want MODEL,COUNT,VERSION"},
 		{"UCPhone/HP/4120/A/ENU,many,1.0.0.1", simulator.Group{}, `count "many"`},
 		{"UCPhone/HP/4120/A/ENU,5,1.0.0.1,signin=half", simulator.Group{}, `signin="half"`},
@@ -47,7 +49,8 @@ func TestParseGroup(t *testing.T) {
 }
 
 func TestList(t *testing.T) {
-	args := []string{"--accounts", "3", "--group", "UCPhone/Polycom/CX600/A/ENU,4,1.0.0.1,test=2,signin=1"}
+	args := []string{"--accounts", "3", "--group", "UCPhone/Polycom/CX600/A/ENU,4,1.0.0.1,test=2,signin=1,site=hq,subnet=127.1.0.0/16",
+		"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0.0.1,site=hq,subnet=127.2.0.0/16"}
 	tests := []struct {
 		what  string
 		lines int
@@ -55,7 +58,8 @@ func TestList(t *testing.T) {
 	}{
 		{"accounts", 3, "user01"},
 		{"test-macs", 2, "00-04-F2-"},
-		{"fleet", 4, "00-04-F2-"},
+		{"fleet", 5, "00-04-F2-"},
+		{"sites", 1, "hq\t127.1.0.0/16,127.2.0.0/16"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.what, func(t *testing.T) {
@@ -75,7 +79,8 @@ func TestScenarioFlagsOverrideTheFile(t *testing.T) {
 	file := t.TempDir() + "/fleet.json"
 	writeFile(t, file, `{"seed": 5, "duration": "12h", "groups": [{"model": "UCPhone/Polycom/CX600/A/ENU", "count": 2, "version": "1.0.0.1"}], "faults": {"powerLoss": 0.5}}`)
 	var errOut bytes.Buffer
-	o, err := parseFlags([]string{"--scenario", file, "--seed", "9", "--corrupt", "0.25", "--reboot-time", "90s"}, &errOut)
+	o, err := parseFlags([]string{"--scenario", file, "--seed", "9", "--corrupt", "0.25", "--reboot-time", "90s",
+		"--install-fails", "2.0.0.1=1", "--install-fails", "3.0.0.1=0.25", "--waves", "5%,25%,100%"}, &errOut)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -86,6 +91,9 @@ func TestScenarioFlagsOverrideTheFile(t *testing.T) {
 	if sc.Seed != 9 || sc.Duration.String() != "12h0m0s" || sc.Faults.PowerLoss != 0.5 || sc.Faults.CorruptImage != 0.25 || sc.Behaviour.RebootTime.String() != "1m30s" {
 		t.Errorf("scenario = seed %d, duration %s, faults %+v, reboot %s; want 9, 12h, power loss 0.5 and corrupt 0.25, 1m30s",
 			sc.Seed, sc.Duration, sc.Faults, sc.Behaviour.RebootTime)
+	}
+	if diff := cmp.Diff(map[string]float64{"2.0.0.1": 1, "3.0.0.1": 0.25}, sc.Faults.InstallFails); diff != "" || sc.Waves != "5%,25%,100%" {
+		t.Errorf("install fails (-want +got):\n%s; waves %q, want 5%%,25%%,100%%", diff, sc.Waves)
 	}
 }
 
@@ -99,6 +107,9 @@ func TestErrors(t *testing.T) {
 		{"no service", []string{"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0.0.1", "--data", ""}, 1, "no service"},
 		{"bad scenario", []string{"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0"}, 1, "invalid version"},
 		{"bad flag", []string{"--frobnicate"}, 2, "frobnicate"},
+		{"install fails without P", []string{"--install-fails", "2.0.0.1"}, 2, "want VERSION=P"},
+		{"install fails over 1", []string{"--install-fails", "2.0.0.1=1.5"}, 2, "from 0 to 1"},
+		{"bad waves", []string{"--group", "UCPhone/Polycom/CX600/A/ENU,1,1.0.0.1", "--waves", "50%,10%"}, 1, "waves"},
 		{"firmware without -o", []string{"firmware", "UCPhone/Polycom/CX600/A/ENU=1.0.0.1"}, 2, "want -o DIR"},
 	}
 	for _, tt := range tests {
@@ -140,6 +151,20 @@ func TestHelpMatchesFlags(t *testing.T) {
 		t.Fatalf("device-sim --help lists %d flags, want them all:\n%s", len(defined), helps["--help"])
 	}
 	for args, text := range helps {
+		// Lines that show devsvc's commands (how to set the service up for
+		// a rehearsal) mention devsvc's flags, not ours.
+		var (
+			own     []string
+			devsvcs bool // the line continues a devsvc command
+		)
+		for _, l := range strings.Split(text, "\n") {
+			if strings.Contains(l, "devsvc ") || devsvcs {
+				devsvcs = strings.HasSuffix(strings.TrimSpace(l), "\\")
+				continue
+			}
+			own = append(own, l)
+		}
+		text = strings.Join(own, "\n")
 		for _, m := range regexp.MustCompile(`(?:^|[\s\[(|])(-{1,2})([a-z][a-z0-9-]*)`).FindAllStringSubmatch(text, -1) {
 			if !defined[m[2]] {
 				t.Errorf("device-sim %s mentions %s%s, which is no flag", args, m[1], m[2])

@@ -76,6 +76,7 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	}
 	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
 	apiCfg.Observer = obs
+	apiCfg.Now, apiCfg.ClientAddr = d.now, limiter.Client
 	api := deviceapi.New(d.store, apiCfg)
 	prov := newSwapHandler(provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))))
 	body := &atomic.Int64{}
@@ -138,6 +139,10 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 	if jitter == 0 {
 		jitter = -1 // the setting's 0 means no spread; deviceapi's zero is its default
 	}
+	minOpen := s.WindowMinOpen
+	if minOpen == 0 {
+		minOpen = -1 // likewise: the setting's 0 is none
+	}
 	return deviceapi.Config{
 		InternalURL:      baseURL(s.InternalURL, s.InternalName, ri.Internal),
 		ExternalURL:      baseURL(s.ExternalURL, s.ExternalName, ri.External),
@@ -146,6 +151,7 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 		CheckInterval:    s.CheckInterval,
 		CheckJitter:      jitter,
 		Schedule:         sched,
+		MinOpen:          minOpen,
 		BodyTimeout:      s.RequestBodyTimeout,
 		DownloadStall:    s.DownloadStallTimeout,
 		Logger:           log,
@@ -172,10 +178,11 @@ func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Ac
 // Run flushes and cleans the audit log (and the uploads) until ctx is done.
 func (d *deviceSide) Run(ctx context.Context) { d.audit.Run(ctx) }
 
-// Close closes the audit log (writing what is buffered) and the uploads.
-// Call it after the listeners and Run have stopped.
+// Close closes the audit log (writing what is buffered), the uploads and
+// the files kept open for downloads. Call it after the listeners and Run
+// have stopped.
 func (d *deviceSide) Close() error {
-	return errors.Join(d.audit.Close(), d.logs.Close())
+	return errors.Join(d.audit.Close(), d.logs.Close(), d.api.Close())
 }
 
 // route sends the log upload path to logs, the provisioning sign-in to

@@ -56,6 +56,22 @@
 //   - the admin listener: a connection that has not finished its TLS
 //     handshake and HTTP/2 preface in 10 s is closed.
 //
+// # Time, and rehearsals on a simulated clock
+//
+// What the service decides by time (the answers to check-ins and the
+// inventory's times, rollouts and their waves, maintenance windows,
+// back-offs and stalls, alarms, the history) runs on one clock that Serve
+// gives the store, the service layer, the device side and the rollout
+// engine: the real one, or for a rehearsal a simulated clock that a fleet
+// simulator drives (ServeOptions.Clock, devsvc serve --simulated-clock,
+// package internal/simclock), so that days of a rollout play out in
+// seconds on the devices' time line. Deadlines on peers, TLS, sign-in
+// lockouts, sessions and logs keep real time. A simulated clock is refused
+// unless every listener is on a loopback address, is not a setting (a
+// data directory copied from a rehearsal runs on real time), and is
+// logged at start and warned of in devsvc status; on it the rollout
+// engine ticks every 100 ms of real time.
+//
 // # Goroutines
 //
 // Serve starts every goroutine it runs (listeners, the certificate watcher,

@@ -30,7 +30,7 @@ type reloading struct {
 func serveReloading(t *testing.T, edit func(*datadir.Settings), opts func(*ServeOptions)) *reloading {
 	t.Helper()
 	r := &reloading{reloads: make(chan struct{}), results: make(chan ReloadResult, 1)}
-	r.running = serveOpts(t, edit, "", withAlice, func(o *ServeOptions) {
+	r.running = serveOpts(t, edit, "", withAlice, func(_ string, o *ServeOptions) {
 		o.Reload, o.Reloaded = r.reloads, func(res ReloadResult) { r.results <- res }
 		if opts != nil {
 			opts(o)
@@ -258,7 +258,7 @@ func TestReloadableSettings(t *testing.T) {
 // metrics, which count what the devices did, and the checks; the device
 // listeners serve the checks too; status lists the listener.
 func TestServeMetrics(t *testing.T) {
-	r := serveOpts(t, nil, "", nil, func(o *ServeOptions) { o.MetricsAddr = "127.0.0.1:0" })
+	r := serveOpts(t, nil, "", nil, func(_ string, o *ServeOptions) { o.MetricsAddr = "127.0.0.1:0" })
 	if r.ri.Metrics == "" {
 		t.Fatal("RunInfo has no metrics listener")
 	}

@@ -26,6 +26,7 @@ import (
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/freespace"
+	"github.com/opendus/opendus/internal/simclock"
 	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/signin"
 )
@@ -52,7 +53,21 @@ type ServeOptions struct {
 	Reload <-chan struct{}
 	// Reloaded, if set, is called after each reload with what it did.
 	Reloaded func(ReloadResult)
+	// Clock, if set, is a simulated clock (package internal/simclock,
+	// DIR/run/clock) that a fleet simulator drives, for rehearsals: the
+	// service's logic runs on its time (what check-ins are answered and
+	// recorded with, rollouts and their waves, windows, stalls, alarms,
+	// the history), while network deadlines, TLS, sign-in lockouts and
+	// logs keep real time. Serve refuses it unless every listener is on a
+	// loopback address, logs it and warns of it in devsvc status; devsvc
+	// serve --simulated-clock (hidden) sets it. nil: the real clock.
+	Clock *simclock.Clock
 }
+
+// simulatedTick is how often the rollout engine ticks on a simulated
+// clock: simulated time runs thousands of times faster, and a wave or a
+// pause should not wait hours of it.
+const simulatedTick = 100 * time.Millisecond
 
 // shutdownGrace is how long open connections get to finish at shutdown.
 const shutdownGrace = 5 * time.Second
@@ -105,7 +120,11 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 				"metrics", s.MetricsAddr)
 		}
 	}
-	d, err := openDeps(opts.Dir, s, m, log)
+	now := time.Now
+	if opts.Clock != nil {
+		now = opts.Clock.Now
+	}
+	d, err := openDeps(opts.Dir, s, m, now, log)
 	if err != nil {
 		return err
 	}
@@ -122,8 +141,15 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer lns.Close()
 	ri := lns.runInfo()
+	if opts.Clock != nil {
+		if err := lns.loopbackOnly(); err != nil {
+			return err
+		}
+		ri.SimulatedClock = true
+		log.Warn("running on a simulated clock, driven by a simulator: for rehearsals only", "clock", opts.Clock.Path(), "now", now())
+	}
 	rl := newReloader(opts.Dir, s, override, log)
-	h, err := build(d, s, ri, rl, m, log)
+	h, err := build(d, s, ri, rl, m, now, log)
 	if err != nil {
 		return err
 	}
@@ -161,19 +187,22 @@ type deps struct {
 	// uploads and audit lines are refused below it, so that the store
 	// keeps room.
 	floor *freespace.Floor
+	// now is the clock of the service's logic: time.Now, or a simulated
+	// clock (ServeOptions.Clock).
+	now func() time.Time
 }
 
-// openDeps opens the certificates, the store and the directory, and
-// empties the spool of uploads a previous run left behind. The store's
-// commits are timed for m, if set.
-func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, log *slog.Logger) (*deps, error) {
+// openDeps opens the certificates, the store (on the clock now) and the
+// directory, and empties the spool of uploads a previous run left behind.
+// The store's commits are timed for m, if set.
+func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, now func() time.Time, log *slog.Logger) (*deps, error) {
 	cs, err := certs.Open(filepath.Join(dir, datadir.CertsDir), certs.Config{})
 	if err != nil {
 		return nil, err // it names the certificates and what is wrong
 	}
 	deploy := s.DeployRoundTableOnImport
 	opts := &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy,
-		Retry: s.RetryPolicy()}
+		Retry: s.RetryPolicy(), Now: now}
 	if m != nil {
 		opts.ObserveCommit = m.ObserveCommit
 	}
@@ -181,7 +210,7 @@ func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, log *slog.Logg
 	if err != nil {
 		return nil, err // it names the store and says what to do
 	}
-	d := &deps{dir: dir, settings: s, certs: cs, store: st, floor: freespace.New(freespace.Config{
+	d := &deps{dir: dir, settings: s, certs: cs, store: st, now: now, floor: freespace.New(freespace.Config{
 		Dir: dir, Min: s.MinFreeSpace, What: "device log uploads and audit log lines", Logger: log.With("component", "freespace"),
 	})}
 	if err := recordDirAdminCert(context.Background(), st, cs, "devsvc serve", log); err != nil {
@@ -265,6 +294,22 @@ func (l *listeners) Close() {
 	}
 }
 
+// loopbackOnly refuses listeners bound to other than loopback addresses:
+// a simulated clock is for rehearsals on one machine, never for a service
+// devices can reach.
+func (l *listeners) loopbackOnly() error {
+	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.console} {
+		if ln == nil {
+			continue
+		}
+		a, ok := ln.Addr().(*net.TCPAddr)
+		if !ok || !a.IP.IsLoopback() {
+			return fmt.Errorf("a simulated clock is for rehearsals on loopback only, and %s is not a loopback address: listen on 127.0.0.1 (--internal-addr, --external-addr, --admin-addr, --console-addr), or serve without --simulated-clock", ln.Addr())
+		}
+	}
+	return nil
+}
+
 func (l *listeners) runInfo() datadir.RunInfo {
 	ri := datadir.RunInfo{PID: os.Getpid(), Started: time.Now().UTC(),
 		Internal: l.internal.Addr().String(), External: l.external.Addr().String(), Admin: l.admin.Addr().String()}
@@ -323,8 +368,9 @@ const (
 
 // build composes every handler from the settings: the device side
 // (check-ins, downloads, status, log uploads, provisioning, NTLM at the
-// edge), the service layer and its gRPC transport, and their servers.
-func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *metrics.Metrics, log *slog.Logger) (*handlers, error) {
+// edge), the service layer and its gRPC transport, and their servers. The
+// service's logic runs on the clock now (time.Now but in rehearsals).
+func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *metrics.Metrics, now func() time.Time, log *slog.Logger) (*handlers, error) {
 	svcCfg := service.Config{
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
 		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyringPath(d.dir, s.RPMKeyring), KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
@@ -343,8 +389,14 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
 		Issuer:       d.certs,
 		Warnings: func() []string {
-			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), rl.warnings()...)
+			w := append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), rl.warnings()...)
+			if ri.SimulatedClock {
+				w = append(w, fmt.Sprintf("the service runs on a simulated clock (%s), now %s, driven by a simulator: for rehearsals only; restart it without --simulated-clock to serve devices",
+					filepath.Join(datadir.RunDir, datadir.ClockFile), now().Format(time.RFC3339)))
+			}
+			return w
 		},
+		Now: now,
 	}
 	// One limiter for every sign-in, NTLM at the edge, Basic on the LAN
 	// and the console, so that they count against the same budgets.
@@ -402,9 +454,8 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		external: &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog},
-		admin: admin.GRPCServer(adminTLS),
-		rollouts: rollout.New(d.store, rollout.Config{Grace: s.OverdueGrace, Tolerance: tolerance(s.OverdueTolerance),
-			Logger: log.With("component", "rollouts")}),
+		admin:    admin.GRPCServer(adminTLS),
+		rollouts: rollout.New(d.store, rolloutConfig(s, ri, now, log)),
 	}, nil
 }
 
@@ -474,7 +525,15 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g, gctx := newGroup(ctx)
 	g.Go("internal listener", func() error { return h.internal.ServeTLS(lns.internal, "", "") })
 	g.Go("external listener", func() error { return h.external.ServeTLS(lns.external, "", "") })
-	g.Go("admin listener", func() error { return h.admin.Serve(lns.admin) })
+	g.Go("admin listener", func() error {
+		err := h.admin.Serve(lns.admin)
+		if gctx.Err() != nil {
+			// Stopped: an error is the shutdown's (gRPC's Serve called
+			// after GracefulStop, when the service stops as it starts).
+			return nil
+		}
+		return err
+	})
 	if h.consoleHS != nil {
 		g.Go("console listener", func() error { return h.consoleHS.ServeTLS(lns.console, "", "") })
 		g.Go("console", func() error { h.console.Run(gctx); return nil })
@@ -550,6 +609,16 @@ func settingEntries(s datadir.Settings) []service.Setting {
 		out = append(out, service.Setting{Key: e.Key, Value: e.Value, Default: e.Default, Help: e.Help})
 	}
 	return out
+}
+
+// rolloutConfig is the rollout engine's configuration: the settings, on
+// the clock now, ticking more often on a simulated clock.
+func rolloutConfig(s datadir.Settings, ri datadir.RunInfo, now func() time.Time, log *slog.Logger) rollout.Config {
+	cfg := rollout.Config{Grace: s.OverdueGrace, Tolerance: tolerance(s.OverdueTolerance), Now: now, Logger: log.With("component", "rollouts")}
+	if ri.SimulatedClock {
+		cfg.Interval = simulatedTick
+	}
+	return cfg
 }
 
 // tolerance is the overdue_tolerance setting as rollout.Config takes it:

@@ -60,8 +60,8 @@ func serveWith(t *testing.T, edit func(*datadir.Settings), raw string, seed func
 	return serveOpts(t, edit, raw, seed, nil)
 }
 
-// serveOpts is serveWith with opts changing the ServeOptions.
-func serveOpts(t *testing.T, edit func(*datadir.Settings), raw string, seed func(*store.Store), opts func(*ServeOptions)) *running {
+// serveOpts is serveWith with options to change.
+func serveOpts(t *testing.T, edit func(*datadir.Settings), raw string, seed func(*store.Store), opts func(dir string, o *ServeOptions)) *running {
 	t.Helper()
 	dir := t.TempDir()
 	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain}); err != nil {
@@ -95,7 +95,7 @@ func serveOpts(t *testing.T, edit func(*datadir.Settings), raw string, seed func
 	o := ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ConsoleAddr: "127.0.0.1:0",
 		Ready: func(ri datadir.RunInfo) { ready <- ri }}
 	if opts != nil {
-		opts(&o)
+		opts(dir, &o)
 	}
 	go func() { done <- Serve(ctx, o) }()
 	r := &running{dir: dir}

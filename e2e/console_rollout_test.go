@@ -112,7 +112,6 @@ func TestConsoleRolloutInBrowser(t *testing.T) {
 		t.Errorf("the test devices' progress bar is at %s, want 100", got)
 	}
 	t.Run("wave devices", func(t *testing.T) {
-		t.Skip("waits for the device side of rollouts (branch rolldev: deviceapi offering a rollout's version, through the store's check-in decision, to the devices of its open waves); remove this Skip once both are merged")
 		offered := 0
 		for _, f := range []string{"w1.offered", "w1.downloading", "w1.installed"} {
 			n, _ := strconv.Atoi(field(f))

@@ -14,6 +14,9 @@ var ErrMAC = errors.New("invalid MAC address")
 // by dashes (00-04-F2-AB-CD-EF), accepting dashes, colons, dots or no
 // separators on input.
 func NormalizeMAC(s string) (string, error) {
+	if canonicalMAC(s) {
+		return s, nil // the usual case, without allocating
+	}
 	var hex []byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -41,6 +44,27 @@ func NormalizeMAC(s string) (string, error) {
 		b.Write(hex[i : i+2])
 	}
 	return b.String(), nil
+}
+
+// canonicalMAC reports whether s is a MAC address as NormalizeMAC writes
+// it: 00-04-F2-AB-CD-EF.
+func canonicalMAC(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < 17; i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != '-' {
+				return false
+			}
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // DeviceKey returns the key a device is known by: its normalized MAC, else

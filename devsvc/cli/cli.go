@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type command struct {
 	help                string
 	// hidden keeps it out of the usage and completion (devsvc man).
 	hidden bool
+	// hiddenFlags are flags kept out of the usage and completion: for
+	// tests and rehearsals, not for admins.
+	hiddenFlags []string
 	// setup registers the command's own flags on fs and returns the
 	// function that runs it once they are parsed.
 	setup func(fs *flag.FlagSet) runFunc
@@ -212,6 +216,9 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 	fs.VisitAll(func(f *flag.Flag) {
 		switch f.Name {
 		case "data", "server", "cert", "key", "ca", "json", "timeout", "user":
+			return
+		}
+		if slices.Contains(c.hiddenFlags, f.Name) {
 			return
 		}
 		name, use := flag.UnquoteUsage(f)

@@ -117,7 +117,7 @@ func completionModel() compModel {
 		cc := compCommand{Name: c.name, Summary: c.summary}
 		cc.Subs, cc.Args = parseArgs(c.args)
 		fs.VisitAll(func(f *flag.Flag) {
-			if !slices.Contains(commonFlags, f.Name) {
+			if !slices.Contains(commonFlags, f.Name) && !slices.Contains(c.hiddenFlags, f.Name) {
 				cc.Flags = append(cc.Flags, newCompFlag(f))
 			}
 		})

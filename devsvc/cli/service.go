@@ -10,10 +10,12 @@ import (
 	"path/filepath"
 	"strings"
 	"syscall"
+	"time"
 
 	"github.com/opendus/opendus/datadir"
 
 	"github.com/opendus/opendus/devsvc"
+	"github.com/opendus/opendus/internal/simclock"
 )
 
 type stringList []string
@@ -109,7 +111,7 @@ Examples:
 }
 
 var serveCmd = &command{
-	name: "serve", args: "--data DIR [flags]",
+	name: "serve", args: "--data DIR [flags]", hiddenFlags: []string{"simulated-clock"},
 	summary: "run the service: device listeners, the admin API and the web console",
 	help: `Runs until interrupted (Ctrl-C or SIGTERM), then shuts down gracefully.
 Listener addresses come from DIR/devsvc.conf unless given here; port 0 picks a
@@ -133,7 +135,7 @@ Example:
   devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444
   devsvc serve --data ./dus --metrics-addr 127.0.0.1:9445`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		var o struct{ internal, external, admin, console, metrics, logLevel, logFormat string }
+		var o struct{ internal, external, admin, console, metrics, logLevel, logFormat, clock string }
 		fs.StringVar(&o.internal, "internal-addr", "", "LAN listener `ADDR` (default from settings, :443)")
 		fs.StringVar(&o.external, "external-addr", "", "edge listener `ADDR`, NTLM (default :4443)")
 		fs.StringVar(&o.admin, "admin-addr", "", "admin API `ADDR` (default 127.0.0.1:9443)")
@@ -141,6 +143,8 @@ Example:
 		fs.StringVar(&o.metrics, "metrics-addr", "", "metrics listener `ADDR`, plain HTTP (default from settings: none)")
 		fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
 		fs.StringVar(&o.logFormat, "log-format", "text", "`FORMAT`: text or json")
+		// Hidden: for rehearsals with a fleet simulator (docs/simulator.md).
+		fs.StringVar(&o.clock, "simulated-clock", "", "run on a simulated clock that starts at `TIME` (RFC 3339) and that a simulator (device-sim) drives; loopback listeners only, for rehearsals")
 		return func(ctx context.Context, e *env, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q", args[0])
@@ -163,8 +167,17 @@ Example:
 			hup := make(chan os.Signal, 1)
 			signal.Notify(hup, syscall.SIGHUP)
 			defer signal.Stop(hup)
-			return serveNotified(ctx, log, devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
-				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, MetricsAddr: o.metrics, Logger: log}, hup)
+			opts := devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
+				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, MetricsAddr: o.metrics, Logger: log}
+			if o.clock != "" {
+				clock, err := simulatedClock(e.data, o.clock)
+				if err != nil {
+					return err
+				}
+				defer clock.Close()
+				opts.Clock = clock
+			}
+			return serveNotified(ctx, log, opts, hup)
 		}
 	},
 }
@@ -181,6 +194,21 @@ var versionCmd = &command{
 			return err
 		}
 	},
+}
+
+// simulatedClock creates (or opens) the simulated clock DIR/run/clock at
+// start, or at its own time if that is later: a rehearsal's clock never
+// goes back.
+func simulatedClock(dir, start string) (*simclock.Clock, error) {
+	t, err := time.Parse(time.RFC3339, start)
+	if err != nil {
+		return nil, usagef("--simulated-clock %q: want an RFC 3339 time (2026-11-23T06:00:00Z)", start)
+	}
+	run := filepath.Join(dir, datadir.RunDir)
+	if err := os.MkdirAll(run, 0o750); err != nil {
+		return nil, err
+	}
+	return simclock.Create(filepath.Join(run, datadir.ClockFile), t)
 }
 
 // fileExists reports whether name exists.

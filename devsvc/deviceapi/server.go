@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
 	"os"
 	"strconv"
 	"strings"
@@ -33,6 +33,7 @@ const (
 	DefaultBodyTimeout   = 10 * time.Second
 	DefaultDownloadStall = time.Minute
 	DefaultLogEvery      = time.Minute
+	DefaultMinOpen       = time.Hour
 )
 
 // ErrNoUser is returned (and answered 403) when a request reaches the
@@ -49,8 +50,14 @@ var errBodyTimeout = errors.New("the body did not arrive in time")
 // Store is what the handlers need of the store; *store.Store is one.
 type Store interface {
 	Catalog() *store.Catalog
+	// DeviceState, Downloading and RetryPolicy are what the check-in
+	// decision needs besides the catalog (see firmware.OfferRequest).
+	DeviceState(key string) store.DeviceState
+	Downloading(ro *firmware.Rollout) int
+	RetryPolicy() firmware.RetryPolicy
 	RecordCheckIn(ctx context.Context, d firmware.Device) error
 	Report(ctx context.Context, r store.Report) error
+	RecordRefusal(ctx context.Context, key, reason string) error
 	OpenFile(id firmware.Identity, v firmware.Version, name string) (*os.File, firmware.Image, error)
 }
 
@@ -85,11 +92,24 @@ type Config struct {
 	// CheckJitter spreads next checks: a device checks after CheckInterval
 	// plus an offset in [-CheckJitter/2, CheckJitter/2) fixed by a hash of
 	// its MAC (or serial), so a fleet switched on at once spreads out and
-	// each device keeps a steady rhythm. The spread is at most
-	// CheckInterval. Default 2h; negative means no spread.
+	// each device keeps a steady rhythm. A device told to come back
+	// earlier (its wave's or its windows' opening, a scheduled release)
+	// comes at that time plus an offset in [0, CheckJitter) from the same
+	// hash, so that the fleet does not arrive at once. The spread is at
+	// most CheckInterval. Default 2h; negative means no spread.
 	CheckJitter time.Duration
 	// Schedule, if set, is asked for scheduled approvals; nil means none.
 	Schedule Schedule
+	// MinOpen is how long the maintenance windows that apply to an offer
+	// must stay open for it to be made (firmware.OfferRequest.MinOpen):
+	// the time a device needs to download and install. Default 1h;
+	// negative means none.
+	MinOpen time.Duration
+	// ClientAddr returns the address a request on the internal listener
+	// comes from, which its device's site is looked up by: the peer's,
+	// or behind trusted proxies the client they name
+	// (signin.Limiter.Client). nil means the peer's (r.RemoteAddr).
+	ClientAddr func(r *http.Request) (netip.Addr, bool)
 
 	// MaxInFlight bounds the check-ins and status reports handled at once
 	// (both handlers together); more are answered 503 with Retry-After.
@@ -122,7 +142,7 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one record per refused or failed request and per
-	// offer; nil discards.
+	// offer, and at debug level per status report; nil discards.
 	Logger *slog.Logger
 	// Observer, if set, is told how every check-in, report and download
 	// was answered (for metrics); nil tells nobody.
@@ -209,11 +229,14 @@ type Server struct {
 	cfg      Config // as New was given it, with defaults: MaxInFlight, LogEvery, Now, Logger, Observer
 	live     atomic.Pointer[settings]
 	obs      Observer
+	retry    firmware.RetryPolicy
 	log      *slog.Logger
 	now      func() time.Time
 	inflight chan struct{}
 	bufs     sync.Pool // *[]byte, bodies and answers
+	scratch  sync.Pool // *scratch, the check-in decisions' copies
 	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
+	files    openFiles // update files kept open for downloads
 	internal http.Handler
 	external http.Handler
 	// shedLog, bodyLog and stallLog count and log (rate-limited) the
@@ -275,6 +298,12 @@ func (cfg Config) withDefaults() Config {
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = DefaultLogEvery
 	}
+	switch {
+	case cfg.MinOpen == 0:
+		cfg.MinOpen = DefaultMinOpen
+	case cfg.MinOpen < 0:
+		cfg.MinOpen = 0
+	}
 	return cfg
 }
 
@@ -285,12 +314,12 @@ func (s *Server) settings() *settings { return s.live.Load() }
 // URLs, the check interval and jitter, the Schedule, RetryAfter,
 // BodyTimeout and DownloadStall, with New's defaults for zero values.
 // What the Server holds is kept: MaxInFlight and its requests in flight,
-// LogEvery, Now, Logger, Observer and the counts of Stats. A request
+// LogEvery, Now, Logger, Observer, ClientAddr and the counts of Stats. A request
 // already in progress finishes under the settings it started with (a
 // download keeps its DownloadStall).
 func (s *Server) Reconfigure(cfg Config) {
 	cfg = cfg.withDefaults()
-	cfg.MaxInFlight, cfg.LogEvery, cfg.Now, cfg.Logger, cfg.Observer = s.cfg.MaxInFlight, s.cfg.LogEvery, s.cfg.Now, s.cfg.Logger, s.cfg.Observer
+	cfg.MaxInFlight, cfg.LogEvery, cfg.Now, cfg.Logger, cfg.Observer, cfg.ClientAddr = s.cfg.MaxInFlight, s.cfg.LogEvery, s.cfg.Now, s.cfg.Logger, s.cfg.Observer, s.cfg.ClientAddr
 	s.live.Store(&settings{Config: cfg,
 		movedInt: checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), movedExt: checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)})
 }
@@ -299,7 +328,7 @@ func (s *Server) Reconfigure(cfg Config) {
 func New(st Store, cfg Config) *Server {
 	given := cfg
 	cfg = cfg.withDefaults()
-	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now, obs: cfg.Observer, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	s := &Server{st: st, cfg: cfg, retry: st.RetryPolicy(), log: cfg.Logger, now: cfg.Now, obs: cfg.Observer, inflight: make(chan struct{}, cfg.MaxInFlight)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -314,10 +343,19 @@ func New(st Store, cfg Config) *Server {
 	s.bodyLog = newEventLog(s.log, slog.LevelWarn, "dropped requests whose body stalled: answered 408 and closed their connections", cfg.LogEvery, s.now)
 	s.stallLog = newEventLog(s.log, slog.LevelWarn, "dropped downloads that made no progress", cfg.LogEvery, s.now)
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.scratch.New = func() any { return new(scratch) }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix}
 	s.external = &listener{s: s, loc: firmware.External, checkIn: deviceproto.CheckInPathExt, status: deviceproto.StatusPathExt, files: deviceproto.FilesPrefixExt}
 	return s
+}
+
+// Close closes the update files the handlers keep open for downloads.
+// Call it once the listeners have stopped; the handlers still work after
+// it, opening files again.
+func (s *Server) Close() error {
+	s.files.close()
+	return nil
 }
 
 // Internal returns the handler of the internal (LAN) listener: anonymous
@@ -479,9 +517,9 @@ func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	s.bufs.Put(out)
 }
 
-// answer records a parsed check-in and returns its answer in a pooled
-// buffer (release it with s.bufs.Put), the device's key, and whether it
-// is offered an update.
+// answer decides and records a parsed check-in and returns its answer in
+// a pooled buffer (release it with s.bufs.Put), the device's key, and
+// whether it is offered an update.
 func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, string, Answer, error) {
 	s := l.s
 	key := c.Key()
@@ -491,24 +529,30 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 		return nil, key, 0, err
 	}
 	now := s.now()
-	current := c.Version()
 	cat := s.st.Catalog()
+	site, addr := l.site(r, cat)
 	var (
-		offered firmware.Version
-		update  firmware.Update
+		d      firmware.Decision
+		within time.Duration
+		update firmware.Update
 	)
+	sc := s.scratch.Get().(*scratch)
 	if rule, ok := cat.Rule(c.Identity); ok {
-		if v, ok := firmware.Offer(&rule, current, cat.IsTestDevice(c.MAC, c.Serial)); ok {
-			if update, ok = cat.Update(c.Identity, v); ok {
-				offered = v
-			} else {
-				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", v.String())
+		sc.rule = rule
+		d, within = s.decide(cat, sc, &c, key, site, now)
+		if !d.Version.IsZero() {
+			if update, ok = cat.Update(c.Identity, d.Version); !ok {
+				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", d.Version.String())
+				d.Version, d.InstallBy = firmware.Version{}, time.Time{}
 			}
 		}
 	}
+	*sc = scratch{} // the decision holds nothing of it
+	s.scratch.Put(sc)
 	err = s.st.RecordCheckIn(r.Context(), firmware.Device{
-		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: current, Modules: c.Modules,
-		User: user, Location: l.loc, Address: remoteIP(r), LastCheckIn: now.UTC(), Offered: offered,
+		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: c.Version(), Modules: c.Modules,
+		User: user, Location: l.loc, Address: addr, LastCheckIn: now.UTC(), Site: site.Name,
+		Offered: d.Version, Hold: d.Hold, Held: d.Held,
 	})
 	if err != nil {
 		return nil, key, 0, err
@@ -516,20 +560,99 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 	cf := s.settings()
 	a := deviceproto.Answer{MovedInternalURL: cf.movedInt, MovedExternalURL: cf.movedExt}
 	answer := AnswerNothing
-	if !offered.IsZero() {
+	if !d.Version.IsZero() {
 		answer = AnswerOffered
-		a.Version = offered
+		a.Version = d.Version
 		a.Files = files(update)
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
+		a.InstallBy = d.InstallBy
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", current.String(), "offered", offered.String(), "remote", r.RemoteAddr)
+			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", c.Version().String(), "offered", d.Version.String(),
+				"site", site.Name, "remote", r.RemoteAddr)
 		}
 	}
-	a.NextCheck = s.nextCheck(key, c.Identity, now)
+	a.NextCheck = s.nextCheck(key, c.Identity, &d, within, now)
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
 	out := s.bufs.Get().(*[]byte)
 	*out = a.AppendXML((*out)[:0])
 	return out, key, answer, nil
+}
+
+// site returns the site of a check-in, and the address it is recorded
+// with. Through the edge it is the remote site, whatever the address; on
+// the internal listener the site whose subnet holds the address the
+// request comes from (Config.ClientAddr), or none (the zero ZonedSite:
+// UTC, always open).
+func (l *listener) site(r *http.Request, cat *store.Catalog) (firmware.ZonedSite, string) {
+	peer := remoteIP(r)
+	sites := cat.Sites()
+	if l.loc == firmware.External {
+		return sites.Remote(), peer
+	}
+	var (
+		a  netip.Addr
+		ok bool
+	)
+	if f := l.s.cfg.ClientAddr; f != nil {
+		if a, ok = f(r); ok {
+			if pa, err := netip.ParseAddr(peer); err != nil || pa.Unmap() != a {
+				peer = a.String() // a client behind a trusted proxy
+			}
+		}
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		a, ok = ap.Addr().Unmap(), true
+	}
+	if !ok {
+		return firmware.ZonedSite{}, peer
+	}
+	site, _ := sites.Lookup(a)
+	return site, peer
+}
+
+// scratch holds the copies of a rule and its rollout a check-in's decision
+// reads: reused, so that a check-in allocates neither (the decision's
+// times refer to the rollout's, so a copy on the stack would escape).
+type scratch struct {
+	rule firmware.Rule
+	ro   firmware.Rollout
+}
+
+// decide is the offer decision of a check-in on sc.rule (firmware.Decide):
+// the rule's rollout, the device's cohort and attempts from the fleet
+// index, its site's windows, the downloads under way when the rollout caps
+// them. within, when positive, is how long after the decision's ComeBack
+// the windows that apply still let an offer be made (they stay open
+// MinOpen more): the spread the device's return may have, so that a
+// short window is not missed.
+func (s *Server) decide(cat *store.Catalog, sc *scratch, c *deviceproto.CheckIn, key string, site firmware.ZonedSite, now time.Time) (d firmware.Decision, within time.Duration) {
+	rule, ro := &sc.rule, &sc.ro
+	q := firmware.OfferRequest{Rule: rule, Current: c.Version(), Test: cat.IsTestDevice(c.MAC, c.Serial),
+		Retry: s.retry, Site: site, MinOpen: s.settings().MinOpen, Now: now}
+	var ok bool
+	if *ro, ok = cat.Rollout(rule.ID); ok {
+		q.Rollout = ro
+		if ro.MaxDownloads > 0 {
+			q.Downloading = s.st.Downloading(ro)
+		}
+	}
+	ds := s.st.DeviceState(key)
+	q.Cohort, q.Attempt = ds.Cohort, ds.Attempt
+	d = firmware.Decide(&q)
+	if d.ComeBack.IsZero() {
+		return d, 0
+	}
+	// The rollout's window applies to its version, but for test devices.
+	var rw firmware.Schedule
+	if ok && !q.Test && d.Held == ro.Version && ro.Version == rule.Pending {
+		rw = ro.Window
+	}
+	if site.Windows.IsZero() && rw.IsZero() {
+		return d, 0
+	}
+	if w := firmware.CheckWindows(d.ComeBack, site.Location, q.MinOpen, site.Windows, rw); w.Open && !w.Close.IsZero() {
+		within = max(w.Close.Sub(d.ComeBack)-q.MinOpen, time.Second)
+	}
+	return d, within
 }
 
 // files lists an update's images, each with the update's security catalog:
@@ -610,24 +733,46 @@ func withSlash(u string) string {
 }
 
 // nextCheck says when a device checks next: CheckInterval plus its fixed
-// jitter offset, or earlier when an approval for its identity is scheduled
-// (then at that time plus an offset in [0, CheckJitter), so the fleet does
-// not arrive at once). The result is whole seconds, at least one.
-func (s *Server) nextCheck(key string, id firmware.Identity, now time.Time) time.Duration {
+// jitter offset, or earlier when the decision says when to come back (its
+// wave's or windows' opening, the end of its back-off), or an approval
+// for its identity is scheduled: then at that time plus an offset in
+// [0, CheckJitter) (a device held back by the downloads cap: in [0,
+// DownloadsRecheck); one whose windows let an offer be made only for
+// within after it: in [0, within)), so the fleet does not arrive at once.
+// Never later than the interval. The result is whole seconds, at least
+// one.
+func (s *Server) nextCheck(key string, id firmware.Identity, d *firmware.Decision, within time.Duration, now time.Time) time.Duration {
 	cf := s.settings()
 	h := hashKey(key)
+	j := cf.CheckJitter
 	after := cf.CheckInterval
-	if j := cf.CheckJitter; j > 0 {
+	if j > 0 {
 		after += time.Duration(h%uint64(j)) - j/2
 	}
-	if cf.Schedule != nil {
-		if t, ok := cf.Schedule.Next(id); ok && t.After(now) {
-			at := t.Sub(now)
-			if j := cf.CheckJitter; j > 0 {
-				at += time.Duration(h % uint64(j))
-			}
-			after = min(after, at)
+	earlier := func(t time.Time, spread time.Duration) {
+		if !t.After(now) {
+			return
 		}
+		at := t.Sub(now)
+		if spread > 0 {
+			at += time.Duration(h % uint64(spread))
+		}
+		after = min(after, at)
+	}
+	if cf.Schedule != nil {
+		if t, ok := cf.Schedule.Next(id); ok {
+			earlier(t, j)
+		}
+	}
+	if !d.ComeBack.IsZero() {
+		spread := j
+		if d.Hold == firmware.HoldDownloads {
+			spread = min(spread, firmware.DownloadsRecheck)
+		}
+		if within > 0 {
+			spread = min(spread, within)
+		}
+		earlier(d.ComeBack, spread)
 	}
 	after = (after + time.Second - 1).Truncate(time.Second)
 	return max(after, time.Second)
@@ -636,9 +781,12 @@ func (s *Server) nextCheck(key string, id firmware.Identity, now time.Time) time
 // hashKey is FNV-1a of a device key: stable across processes and
 // releases, so each device keeps its place in the spread.
 func hashKey(key string) uint64 {
-	h := fnv.New64a()
-	io.WriteString(h, key)
-	return h.Sum64()
+	h := uint64(14695981039346656037) // FNV-1a 64, as hash/fnv, without allocating
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // retryAfter is the Retry-After a shed request gets: RetryAfter plus a
@@ -665,10 +813,19 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	s.release()
 	if err != nil {
+		if errors.Is(err, store.ErrNotOffered) {
+			// In the device's history, for whoever looks at it (devices
+			// show); the device is told the same.
+			s.st.RecordRefusal(context.WithoutCancel(r.Context()), key, refusal(err))
+		}
 		s.obs.Report(l.loc, s.fail(w, r, key, err), st.State)
 		return
 	}
-	s.log.Info("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	// At debug: a fleet reports five times an update, and each report is
+	// in the audit log and the device's history already.
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	}
 	s.obs.Report(l.loc, AnswerAccepted, st.State)
 	w.WriteHeader(http.StatusNoContent)
 }

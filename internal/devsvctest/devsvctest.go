@@ -175,6 +175,9 @@ func (s *Service) Stop(t testing.TB) {
 	}
 }
 
+// PID returns the server process's ID.
+func (s *Service) PID() int { return s.cmd.Process.Pid }
+
 // Logs returns what the server has logged so far.
 func (s *Service) Logs() string { return s.logs.String() }
 
