@@ -465,7 +465,12 @@ func (s *Store) inventoryLost(err error, batch map[string][]*invOp, n int) error
 // device, in one transaction. A device whose stored record cannot be read
 // is left as it is (its operations are logged and dropped) so that one bad
 // record cannot stop the inventory.
-func (s *Store) writeBatch(batch map[string][]*invOp) error {
+func (s *Store) writeBatch(batch map[string][]*invOp) error { return s.writeBatchWith(batch, nil) }
+
+// writeBatchWith is writeBatch with extra run last in its transaction. On
+// a replica's store, every operation applied is also queued for the
+// primary (its outbox), in the same transaction.
+func (s *Store) writeBatchWith(batch map[string][]*invOp, extra func(tx *bolt.Tx) error) error {
 	keys := make([]string, 0, len(batch))
 	for k := range batch {
 		keys = append(keys, k)
@@ -485,6 +490,10 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 			}
 		}
 		b := tx.Bucket(bucketDevices)
+		var outbox *bolt.Bucket
+		if s.replicaOf != "" {
+			outbox = tx.Bucket(bucketOutbox)
+		}
 		for _, k := range keys {
 			ops := batch[k]
 			var (
@@ -508,6 +517,11 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 					continue
 				}
 				d, found = applyOp(d, found, op), true
+				if outbox != nil {
+					if err := queueForward(outbox, op); err != nil {
+						return err
+					}
+				}
 			}
 			if !found {
 				continue
@@ -520,6 +534,9 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 			if err := b.Put([]byte(k), slab[start:len(slab):len(slab)]); err != nil {
 				return err
 			}
+		}
+		if extra != nil {
+			return extra(tx)
 		}
 		return nil
 	})
