@@ -400,3 +400,7 @@ func decodeRecords(b []byte) ([]Record, error) {
 	}
 	return out, nil
 }
+
+// IsAccount reports whether r is a device account's (its NT hash): what a
+// primary leaves out of the feed of a replica that does not take them.
+func (r Record) IsAccount() bool { return r.Bucket == string(bucketAccounts) }
