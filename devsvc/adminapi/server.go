@@ -165,7 +165,7 @@ func statusError(err error) error {
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, store.ErrConflict),
-		errors.Is(err, store.ErrRevoked),
+		errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrFollower),
 		errors.Is(err, store.ErrNotCheckedIn), errors.Is(err, store.ErrNotOffered),
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
@@ -184,6 +184,7 @@ func statusError(err error) error {
 		errors.Is(err, firmware.ErrPlan),
 		errors.Is(err, firmware.ErrShare),
 		errors.Is(err, firmware.ErrSite),
+		errors.Is(err, firmware.ErrReplica),
 		errors.Is(err, firmware.ErrWindow),
 		errors.Is(err, firmware.ErrCertSerial):
 		code = codes.InvalidArgument

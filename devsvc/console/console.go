@@ -254,6 +254,7 @@ func statusOf(err error) int {
 	case errors.Is(err, store.ErrExists),
 		errors.Is(err, store.ErrConflict),
 		errors.Is(err, store.ErrRevoked),
+		errors.Is(err, store.ErrFollower),
 		errors.Is(err, store.ErrNotCheckedIn),
 		errors.Is(err, store.ErrNotOffered),
 		errors.Is(err, firmware.ErrSchedule),
@@ -276,6 +277,7 @@ func statusOf(err error) int {
 		errors.Is(err, firmware.ErrPlan),
 		errors.Is(err, firmware.ErrShare),
 		errors.Is(err, firmware.ErrSite),
+		errors.Is(err, firmware.ErrReplica),
 		errors.Is(err, firmware.ErrWindow):
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed), errors.Is(err, signin.ErrBusy),

@@ -150,7 +150,7 @@ func (s *Service) LastSeq(ctx context.Context) (uint64, error) {
 
 // Backup writes a consistent copy of the database to w.
 func (s *Service) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	if _, err := s.change(ctx, "take a backup"); err != nil {
+	if _, err := s.admin(ctx, "take a backup"); err != nil {
 		return 0, err
 	}
 	return s.st.Backup(ctx, w)
