@@ -90,6 +90,8 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout),
 	)
 	pb.RegisterAdminServer(g, s)
+	pb.RegisterReplicationServer(g, replicationServer{s: s})
+	pb.RegisterReplicasServer(g, replicasServer{s: s})
 	reflection.Register(g)
 	return g
 }
