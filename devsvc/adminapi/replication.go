@@ -100,7 +100,9 @@ func sha256Of(b []byte) ([32]byte, error) {
 	return [32]byte(b), nil
 }
 
-type fileChunks struct{ stream pb.Replication_FetchFileServer }
+type fileChunks struct {
+	stream pb.Replication_FetchFileServer
+}
 
 func (f fileChunks) Write(p []byte) (int, error) {
 	if err := f.stream.Send(&pb.FileChunk{Data: p}); err != nil {
