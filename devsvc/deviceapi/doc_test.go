@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"os"
 	"regexp"
 	"slices"
@@ -92,7 +93,16 @@ func TestProtocolDoc(t *testing.T) {
 	file := deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
 	etag := `"` + hexSum(imageOf(cx500, v1)) + `"`
 	failure := deviceproto.Status{MAC: macDevice, State: firmware.StateFailure, Target: v1, ErrorCode: "0x80070070"}
+	replicaCfg := cfg
+	replicaCfg.InternalURL, replicaCfg.ExternalURL = "https://dus-paris.contoso.com/", "https://dus-paris.contoso.com:4443/"
+	replicaCfg.AltInternalURL, replicaCfg.AltExternalURL = intURL, extURL
+	siteCfg := cfg
+	siteCfg.Mirror = func(addr netip.Addr, loc firmware.Location, u firmware.Update) (string, string, bool) {
+		return "https://dus-paris.contoso.com/", "https://dus-paris.contoso.com:4443/", loc == firmware.Internal
+	}
 	examples := map[string]exchange{
+		"checkin-replica":      {h: deviceapi.New(st, replicaCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
+		"checkin-site-replica": {h: deviceapi.New(st, siteCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
 		"checkin-offer":      {h: in, method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
 		"checkin-nothing":    {h: in, method: "POST", path: deviceproto.CheckInPath, body: upToDate},
 		"checkin-moved":      {h: deviceapi.New(st, moved).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
