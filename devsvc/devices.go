@@ -58,8 +58,11 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 		logs.Close()
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
-	api := deviceapi.New(d.store, deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices")))
-	prov := provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning")))
+	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
+	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
+	d.replicaHooks.apply(&apiCfg, &provCfg)
+	api := deviceapi.New(d.store, apiCfg)
+	prov := provisioning.NewHandler(provCfg)
 	health := storeHealth{d.store}
 	body := s.RequestBodyTimeout
 	return &deviceSide{

@@ -19,8 +19,10 @@ import (
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/devsvc/console"
 	"github.com/opendus/opendus/devsvc/directory"
+	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/freespace"
 	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/signin"
@@ -37,6 +39,12 @@ type ServeOptions struct {
 	Logger      *slog.Logger // nil: discard
 	// Ready, if set, is called once every listener is bound and serving.
 	Ready func(datadir.RunInfo)
+	// Sites, if set, returns the sites devices are in, by their address:
+	// a primary sends the devices of a site with a replica to it (their
+	// downloads, and their provisioning). nil: no sites, so no device is
+	// sent to a replica by the primary (devices provisioned or pointed at
+	// a replica still use it).
+	Sites func() *firmware.SiteTable
 }
 
 // shutdownGrace is how long open connections get to finish at shutdown.
@@ -56,9 +64,6 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	if err != nil {
 		return err
 	}
-	if s.ConsoleAddr == "off" {
-		s.ConsoleAddr = ""
-	}
 	for _, w := range s.Warnings {
 		log.Warn("settings file", "warning", w)
 	}
@@ -73,10 +78,14 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 			*o.dst = o.v
 		}
 	}
+	if s.ConsoleAddr == "off" { // the setting's or --console-addr's
+		s.ConsoleAddr = ""
+	}
 	d, err := openDeps(opts.Dir, s, log)
 	if err != nil {
 		return err
 	}
+	d.sites = opts.Sites
 	defer func() {
 		// The store says what it could not write; say it again here,
 		// last, where an operator reading the end of the log looks.
@@ -123,6 +132,10 @@ type deps struct {
 	// uploads and audit lines are refused below it, so that the store
 	// keeps room.
 	floor *freespace.Floor
+	// sites is ServeOptions.Sites; replicaHooks what the device side
+	// needs of replication (replica.go).
+	sites        func() *firmware.SiteTable
+	replicaHooks replicaHooks
 }
 
 // openDeps opens the certificates, the store and the directory, and
@@ -140,6 +153,10 @@ func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
 	d := &deps{dir: dir, settings: s, certs: cs, store: st, floor: freespace.New(freespace.Config{
 		Dir: dir, Min: s.MinFreeSpace, What: "device log uploads and audit log lines", Logger: log.With("component", "freespace"),
 	})}
+	if err := checkReplicaSettings(s, st, dir); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := recordDirAdminCert(context.Background(), st, cs, "devsvc serve", log); err != nil {
 		st.Close()
 		return nil, err
@@ -234,6 +251,12 @@ type handlers struct {
 	acceptor  *ntlm.Acceptor
 	limiter   *signin.Limiter
 	scheduler func(context.Context)
+	// follower follows the primary, on a replica (nil on a primary),
+	// over replicaClient; replicaChecks raises a primary's alarms of
+	// replicas behind.
+	follower      *replica.Follower
+	replicaClient *adminapi.ReplicaClient
+	replicaChecks func(context.Context)
 }
 
 // grpcServer is what Serve needs of the admin API's gRPC server.
@@ -297,7 +320,33 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		svcCfg.Directory = directoryAdmins{d.ldap}
 		adminTLS.ClientAuth = tls.VerifyClientCertIfGiven // or a directory account
 	}
-	svc := service.New(d.store, svcCfg)
+	var (
+		svc      *service.Service
+		follower *replica.Follower
+		rclient  *adminapi.ReplicaClient
+	)
+	warnings := svcCfg.Warnings
+	if len(s.ReplicaOf) > 0 {
+		if follower, rclient, err = newFollower(d, s, ri, log.With("component", "replica")); err != nil {
+			return nil, err
+		}
+		svcCfg.ReplicaOf = strings.Join(s.ReplicaOf, ", ")
+		svcCfg.Replication.Follower = follower.Status
+		svcCfg.Warnings = func() []string { return append(followerWarnings(follower), warnings()...) }
+		d.replicaHooks.altInternal, d.replicaHooks.altExternal = s.PrimaryInternalURL, s.PrimaryExternalURL
+	} else {
+		svcCfg.Replication = service.ReplicationConfig{Issuer: d.certs, Domain: s.Domain, AlarmAfter: s.ReplicaAlarmAfter,
+			AdminAddrs: func() []string { return []string{replicaAdminAddr(ri.Admin, s.InternalName)} },
+			DeviceURLs: func() (string, string) {
+				return baseURL(s.InternalURL, s.InternalName, ri.Internal), baseURL(s.ExternalURL, s.ExternalName, ri.External)
+			}}
+		svcCfg.Warnings = func() []string { return append(replicaAlarmWarnings(svc), warnings()...) }
+	}
+	svc = service.New(d.store, svcCfg)
+	if follower == nil && d.sites != nil {
+		d.replicaHooks.mirror = mirror(svc, d.sites)
+		d.replicaHooks.serviceFor = serviceFor(svc, d.sites, firmware.Internal)
+	}
 	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin"), HandshakeTimeout: handshakeTimeout})
 	web, err := console.New(svc, console.Config{Logger: log.With("component", "console"), IdleTimeout: s.ConsoleIdleTimeout,
 		SessionLifetime: s.ConsoleSessionLifetime, ClientAddress: limiter.ClientAddress, SpoolDir: svcCfg.SpoolDir,
@@ -320,7 +369,12 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		consoleHS = &http.Server{Handler: web, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout, MaxHeaderBytes: maxHeaderBytes,
 			IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	}
+	var checks func(context.Context)
+	if follower == nil {
+		checks = func(ctx context.Context) { runReplicaChecks(ctx, svc, 30*time.Second, log.With("component", "replicas")) }
+	}
 	return &handlers{
+		follower: follower, replicaClient: rclient, replicaChecks: checks,
 		device: dev, svc: svc, acceptor: acceptor, limiter: limiter, console: web, consoleHS: consoleHS,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog,
@@ -336,7 +390,13 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 // Close closes what the device side keeps open (the audit log, writing
 // what is buffered, and the log uploads). Call it once the listeners have
 // stopped.
-func (h *handlers) Close() error { return h.device.Close() }
+func (h *handlers) Close() error {
+	var err error
+	if h.replicaClient != nil {
+		err = h.replicaClient.Close()
+	}
+	return errors.Join(h.device.Close(), err)
+}
 
 // newLimiter is the sign-in limiter the settings describe.
 func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
@@ -369,7 +429,14 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 		g.Go("console", func() error { h.console.Run(gctx); return nil })
 	}
 	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
-	g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
+	if h.follower != nil {
+		// A replica's decisions are its primary's: it follows, and
+		// approves nothing on a schedule of its own.
+		g.Go("replica follower", func() error { h.follower.Run(gctx); return nil })
+	} else {
+		g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
+		g.Go("replica alarms", func() error { h.replicaChecks(gctx); return nil })
+	}
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
 	ready()

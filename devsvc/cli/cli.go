@@ -60,7 +60,7 @@ func init() {
 		initCmd, serveCmd,
 		importCmd, bundleCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
 		testDevicesCmd, accountsCmd, adminsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
-		certsCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
+		certsCmd, replicasCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }
 

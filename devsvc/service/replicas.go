@@ -134,20 +134,42 @@ func (s *Service) noteReplica(r firmware.Replica) {
 // sent for u's files. It takes no lock and does no I/O, but the first
 // time. It needs no principal: the device side asks it.
 func (s *Service) ReplicaFor(site string, u firmware.Update) (internal, external string, ok bool) {
-	if site == "" {
+	r, ok := s.liveReplica(site)
+	if !ok || r.Progress.Position < u.Seq {
 		return "", "", false
+	}
+	return r.Progress.InternalURL, r.Progress.ExternalURL, true
+}
+
+// ReplicaOfSite returns the base URLs of the replica that serves site,
+// when one does that has applied changes and was heard from within
+// StaleAfter: where a device of that site is told to check in
+// (provisioning). Like ReplicaFor it needs no principal.
+func (s *Service) ReplicaOfSite(site string) (internal, external string, ok bool) {
+	r, ok := s.liveReplica(site)
+	if !ok {
+		return "", "", false
+	}
+	return r.Progress.InternalURL, r.Progress.ExternalURL, true
+}
+
+// liveReplica returns the active replica of site that has applied
+// changes, reported its URLs and was heard from within StaleAfter.
+func (s *Service) liveReplica(site string) (firmware.Replica, bool) {
+	if site == "" {
+		return firmware.Replica{}, false
 	}
 	s.repl.loadOnce.Do(func() { s.refreshReplicas(context.Background()) })
 	m := s.repl.bySite.Load()
 	if m == nil {
-		return "", "", false
+		return firmware.Replica{}, false
 	}
 	r, ok := (*m)[site]
 	p := r.Progress
-	if !ok || p.Position == 0 || p.Position < u.Seq || p.InternalURL == "" || s.cfg.Now().Sub(p.LastContact) > s.repl.cfg.StaleAfter {
-		return "", "", false
+	if !ok || p.Position == 0 || p.InternalURL == "" || s.cfg.Now().Sub(p.LastContact) > s.repl.cfg.StaleAfter {
+		return firmware.Replica{}, false
 	}
-	return p.InternalURL, p.ExternalURL, true
+	return r, true
 }
 
 // AddReplicaRequest asks for a replica.
@@ -259,12 +281,12 @@ func (s *Service) AddReplica(ctx context.Context, req AddReplicaRequest) (firmwa
 type ReplicaInfo struct {
 	firmware.Replica
 	// Behind is how many changes it is behind the primary.
-	Behind uint64
+	Behind uint64 `json:"behind"`
 	// Stale is true when it was not heard from within StaleAfter: its
 	// site's devices are not sent to it.
-	Stale bool
+	Stale bool `json:"stale,omitempty"`
 	// Alarms are its open alarms.
-	Alarms []firmware.Alarm
+	Alarms []firmware.Alarm `json:"alarms,omitempty"`
 }
 
 // Replicas lists the replicas, removed ones included, with how far behind
@@ -317,10 +339,10 @@ func (s *Service) RemoveReplica(ctx context.Context, name, reason string) (firmw
 // what its follower is doing; on a primary, its replicas.
 type ReplicationStatus struct {
 	// Follower is set on a replica.
-	Follower *replica.Status
+	Follower *replica.Status `json:"follower,omitempty"`
 	// Replicas and Head are a primary's.
-	Replicas []ReplicaInfo
-	Head     uint64
+	Replicas []ReplicaInfo `json:"replicas,omitempty"`
+	Head     uint64        `json:"head,omitempty"`
 }
 
 // ReplicationStatus returns the replication's state, for an admin.
