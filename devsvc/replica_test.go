@@ -260,7 +260,6 @@ func TestServeReplicaSettings(t *testing.T) {
 	}
 }
 
-
 // TestInitReplicaRefuses: a replica is made only from whole credentials,
 // into an empty directory, once.
 func TestInitReplicaRefuses(t *testing.T) {

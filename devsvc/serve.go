@@ -371,7 +371,9 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 	}
 	var checks func(context.Context)
 	if follower == nil {
-		checks = func(ctx context.Context) { runReplicaChecks(ctx, svc, 30*time.Second, log.With("component", "replicas")) }
+		checks = func(ctx context.Context) {
+			runReplicaChecks(ctx, svc, 30*time.Second, log.With("component", "replicas"))
+		}
 	}
 	return &handlers{
 		follower: follower, replicaClient: rclient, replicaChecks: checks,
