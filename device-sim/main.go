@@ -65,13 +65,28 @@ Examples:
   # a sample firmware tree to pack and import
   device-sim firmware -o ./UCUpdates UCPhone/Polycom/CX600/A/ENU=4.0.7577.4372
 
-A group is MODEL,COUNT,VERSION[,internal|external][,signin=SHARE][,test=N]:
-COUNT devices of MODEL (DeviceType/Vendor/Model/Revision/Locale) running
-VERSION, on the LAN (internal, the default) or remote through the edge
-(external); SHARE of them (0-1) have a user who signs in; the first N are
-test devices. Devices nobody signs in to find the service through DNS
-(ucupdates-r2.<domain>, answered by a DNS server device-sim runs on
-loopback) on the LAN, and are refused at the edge.
+A group is MODEL,COUNT,VERSION[,internal|external][,signin=SHARE][,test=N]
+[,site=NAME][,subnet=CIDR]: COUNT devices of MODEL
+(DeviceType/Vendor/Model/Revision/Locale) running VERSION, on the LAN
+(internal, the default) or remote through the edge (external); SHARE of
+them (0-1) have a user who signs in; the first N are test devices. Devices
+nobody signs in to find the service through DNS (ucupdates-r2.<domain>,
+answered by a DNS server device-sim runs on loopback) on the LAN, and are
+refused at the edge.
+
+A LAN group may be at a site (site=NAME), its connections coming from an
+address of the site's subnet (subnet=CIDR, in 127.0.0.0/8: 127.0.5.0/24),
+so that the service tells the site by the address. --replica NAME=URL gives
+a site a replica (its internal base URL): the site's devices sign in and
+check in there, and fetch files there, falling back to the alternative
+URL (the primary's) when that fails. The report shows, per site, the bytes
+fetched from the primary (across the WAN) and from the replica.
+
+  # 2 sites of 500 phones, one behind a replica
+  device-sim --data ./dus \
+    --group UCPhone/Polycom/CX600/A/ENU,500,3.5.6907.35,site=paris,subnet=127.0.1.0/24 \
+    --group UCPhone/Polycom/CX600/A/ENU,500,3.5.6907.35,site=lyon,subnet=127.0.2.0/24 \
+    --replica paris=https://127.0.1.1:8443/
 
 Flags:
 `
@@ -95,6 +110,7 @@ type options struct {
 	devicesOut                                     string
 	list                                           string
 	cpuProfile                                     string
+	replicas                                       map[string]string
 	set                                            map[string]bool
 }
 
@@ -119,6 +135,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return err
 		}
 		o.groups = append(o.groups, g)
+		return nil
+	})
+	fs.Func("replica", "give a site a replica: `SITE=URL`, its internal base URL; repeat for more", func(v string) error {
+		site, u, ok := strings.Cut(v, "=")
+		if !ok || site == "" || u == "" {
+			return fmt.Errorf("--replica %q: want SITE=URL, like paris=https://dus-paris.contoso.com/", v)
+		}
+		if o.replicas == nil {
+			o.replicas = map[string]string{}
+		}
+		o.replicas[site] = u
 		return nil
 	})
 	fs.StringVar(&o.duration, "duration", "", "simulated `TIME` to run, like 2d or 36h (default 2d)")
@@ -174,8 +201,12 @@ func parseGroup(v string) (simulator.Group, error) {
 			if g.TestDevices, err = strconv.Atoi(val); err != nil {
 				return simulator.Group{}, fmt.Errorf("group %q: test=%q: want a number", v, val)
 			}
+		case "site":
+			g.Site = val
+		case "subnet":
+			g.Subnet = val
 		default:
-			return simulator.Group{}, fmt.Errorf("group %q: unknown option %q (internal, external, signin=S, test=N)", v, p)
+			return simulator.Group{}, fmt.Errorf("group %q: unknown option %q (internal, external, signin=S, test=N, site=NAME, subnet=CIDR)", v, p)
 		}
 	}
 	return g, nil
@@ -197,6 +228,9 @@ func (o *options) scenario() (simulator.Scenario, error) {
 	}
 	if len(o.groups) > 0 {
 		sc.Groups = o.groups
+	}
+	if len(o.replicas) > 0 {
+		sc.Replicas = o.replicas
 	}
 	durations := []struct {
 		flag string

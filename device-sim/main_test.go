@@ -21,6 +21,8 @@ func TestParseGroup(t *testing.T) {
 		{"UCPhone/Polycom/CX600/A/ENU,10,1.0.0.1", simulator.Group{Model: "UCPhone/Polycom/CX600/A/ENU", Count: 10, Version: "1.0.0.1"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,external,signin=0.5,test=2",
 			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Location: firmware.External, SignIn: 0.5, TestDevices: 2}, ""},
+		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,site=paris,subnet=127.0.5.0/24",
+			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Site: "paris", Subnet: "127.0.5.0/24"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5", simulator.Group{}, "want MODEL,COUNT,VERSION"},
 		{"UCPhone/HP/4120/A/ENU,many,1.0.0.1", simulator.Group{}, `count "many"`},
 		{"UCPhone/HP/4120/A/ENU,5,1.0.0.1,signin=half", simulator.Group{}, `signin="half"`},
@@ -85,6 +87,24 @@ func TestScenarioFlagsOverrideTheFile(t *testing.T) {
 	if sc.Seed != 9 || sc.Duration.String() != "12h0m0s" || sc.Faults.PowerLoss != 0.5 || sc.Faults.CorruptImage != 0.25 || sc.Behaviour.RebootTime.String() != "1m30s" {
 		t.Errorf("scenario = seed %d, duration %s, faults %+v, reboot %s; want 9, 12h, power loss 0.5 and corrupt 0.25, 1m30s",
 			sc.Seed, sc.Duration, sc.Faults, sc.Behaviour.RebootTime)
+	}
+}
+
+func TestReplicaFlag(t *testing.T) {
+	var errOut bytes.Buffer
+	o, err := parseFlags([]string{"--group", "UCPhone/Polycom/CX600/A/ENU,2,1.0.0.1,site=paris", "--replica", "paris=https://dus-paris.contoso.com/"}, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := o.scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Replicas["paris"] != "https://dus-paris.contoso.com/" {
+		t.Errorf("replicas %v, want paris's", sc.Replicas)
+	}
+	if _, err := parseFlags([]string{"--replica", "paris"}, &errOut); err == nil || !strings.Contains(errOut.String(), "SITE=URL") {
+		t.Errorf("--replica paris = %v, %q; want it refused, saying SITE=URL", err, errOut.String())
 	}
 }
 

@@ -80,6 +80,11 @@ type tally struct {
 	moved    int64
 	refusals [numReasons]int64
 	failures [numReasons]int64
+	// sites are the file bytes fetched by each site's devices (by site
+	// number) from the primary and from the replica; fallbacks the files
+	// they fetched from the alternative URL.
+	sites     [][2]int64
+	fallbacks []int64
 }
 
 func (t *tally) add(o *tally) {
@@ -97,6 +102,15 @@ func (t *tally) add(o *tally) {
 	for i := range t.refusals {
 		t.refusals[i] += o.refusals[i]
 		t.failures[i] += o.failures[i]
+	}
+	if len(t.sites) < len(o.sites) {
+		t.sites = append(t.sites, make([][2]int64, len(o.sites)-len(t.sites))...)
+		t.fallbacks = append(t.fallbacks, make([]int64, len(o.fallbacks)-len(t.fallbacks))...)
+	}
+	for i := range o.sites {
+		t.sites[i][0] += o.sites[i][0]
+		t.sites[i][1] += o.sites[i][1]
+		t.fallbacks[i] += o.fallbacks[i]
 	}
 }
 
@@ -186,7 +200,10 @@ func (w *worker) base(d *device) (firmware.Location, string) {
 // device retries a dropped connection.
 func (w *worker) do(ctx context.Context, d *device, method, url string, body []byte, header func(http.Header)) (*http.Response, error) {
 	g := &w.s.groups[d.group]
-	client := w.s.lan
+	client := g.lan
+	if client == nil {
+		client = w.s.lan
+	}
 	if g.loc == firmware.External {
 		user := -1
 		if d.signedIn {
@@ -260,10 +277,7 @@ func retryAfter(resp *http.Response, def time.Duration) int64 {
 func (w *worker) signIn(ctx context.Context, d *device, at int64) bool {
 	s := w.s
 	g := &s.groups[d.group]
-	base := s.svc.InternalURL
-	if g.loc == firmware.External {
-		base = s.svc.ExternalURL
-	}
+	base := w.signInBase(d)
 	if base == "" || d.user < 0 {
 		return false
 	}
@@ -454,15 +468,15 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 		d.checkAt = min(d.checkAt, d.retryAt)
 		return
 	}
-	base := a.InternalURL
+	base, alt := a.InternalURL, a.InternalURLAlt
 	if g.loc == firmware.External {
-		base = a.ExternalURL
+		base, alt = a.ExternalURL, a.ExternalURLAlt
 	}
 	if base == "" {
 		w.fail(d, rMalformed, errors.New("the answer has no file URL for the device's location"))
 		return
 	}
-	o := &offer{target: a.Version, base: base}
+	o := &offer{target: a.Version, base: base, alt: alt}
 	var total int64
 	for i, f := range a.Files {
 		if i == 0 && !f.Timestamp.IsZero() {
@@ -513,10 +527,25 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 	if pBreak < faults.BrokenDownload && f.size > 1 {
 		breakAt = max(off, 1)
 	}
+	r2, err := w.fetchFrom(ctx, d, o.base, f, breakAt, pCorrupt < faults.CorruptImage, off)
+	if (r2 == rTransfer || r2 == rHTTP) && o.alt != "" {
+		// The first URL failed: the alternative (url/urlalt), from the
+		// start, with the same faults but the break, which happened.
+		w.t.fallbacks[w.s.groups[d.group].site]++
+		w.s.log.Debug("device: fetching from the alternative URL", "device", d.mac, "file", f.name, "reason", err)
+		return w.fetchFrom(ctx, d, o.alt, f, -1, pCorrupt < faults.CorruptImage, off)
+	}
+	return r2, err
+}
+
+// fetchFrom downloads one file from base, as fetch describes: a break at
+// breakAt (-1: none) resumed with Range, the byte at off flipped when
+// corrupt.
+func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerFile, breakAt int64, corrupt bool, off int64) (reason, error) {
 	h := sha256.New()
 	var sink io.Writer = h
 	var flip *flipWriter
-	if pCorrupt < faults.CorruptImage && firmware.RoleOf(f.name) == firmware.RoleImage && f.size > 0 {
+	if corrupt && firmware.RoleOf(f.name) == firmware.RoleImage && f.size > 0 {
 		flip = &flipWriter{w: h, at: off}
 		sink = flip
 	}
@@ -530,7 +559,7 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 	}
 	var last error
 	for attempt := 0; attempt < 5; attempt++ {
-		resp, err := w.do(ctx, d, http.MethodGet, o.base+f.name, nil, func(hd http.Header) {
+		resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, func(hd http.Header) {
 			if got > 0 {
 				hd.Set("Range", "bytes="+strconv.FormatInt(got, 10)+"-")
 				hd.Set("If-Range", `"`+f.sha+`"`)
@@ -564,6 +593,7 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 		n, err := io.CopyBuffer(sink, readerOnly{src}, w.buf)
 		got += n
 		w.t.bytes += n
+		w.countSite(d, base, n)
 		resp.Body.Close() // before the end: the connection breaks
 		if broken && got >= breakAt {
 			breakAt = -1

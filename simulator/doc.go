@@ -44,6 +44,19 @@
 // Its "System Information" (Sim.Devices) shows its version and the date of
 // its last update.
 //
+// # Sites and replicas
+//
+// A group of devices on the LAN may be at a site (Group.Site), its
+// connections coming from the first address of the site's subnet
+// (Group.Subnet, in 127.0.0.0/8), so that the service tells the site by the
+// address. A site may have a replica (Scenario.Replicas): its devices sign
+// in and check in there, as the site's DNS or provisioning would send them,
+// and fetch the files the answer names first; when that fails they fetch
+// them from the alternative URL the answer gives (url/urlalt: the
+// primary's), from the start. The report shows, per site, the file bytes
+// fetched from the primary, which crossed the WAN, and from the replica,
+// and how many files came from the alternative (Report.Sites).
+//
 // # The virtual clock
 //
 // Each device is a small state machine with up to three timers (sign-in,

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
+	"net/http"
 	"strings"
 	"time"
 
@@ -141,6 +142,7 @@ const (
 type offer struct {
 	target firmware.Version
 	base   string // the files' base URL for the device's location
+	alt    string // and their alternative, where the first fails
 	stamp  string // the update's timestamp, RFC 3339
 	files  []offerFile
 }
@@ -206,6 +208,14 @@ type groupInfo struct {
 	usage   *usageModel
 	initial firmware.Version
 	module  string
+	// site is the group's site's number (its index in the scenario's
+	// sites, plus one; 0: none); replica its replica's base URL and
+	// replicaHost its host:port; lan the client its devices use on the LAN
+	// (the shared one, or one from their subnet's address).
+	site        int
+	replica     string
+	replicaHost string
+	lan         *http.Client
 }
 
 // DeviceInfo is what a device shows on its "System Information" screen, and

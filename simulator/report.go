@@ -56,6 +56,9 @@ type Report struct {
 	Failures       []Count `json:"failures"`
 	// FailedDevices are the devices whose last update attempt failed.
 	FailedDevices int `json:"failedDevices"`
+	// Sites are, per site of the scenario, the file bytes its devices
+	// fetched from the primary and from its replica.
+	Sites []SiteReport `json:"sites,omitempty"`
 }
 
 // ModelReport counts a model's devices by version before and after.
@@ -98,7 +101,7 @@ func (s *Sim) Report() Report {
 		BytesServed: t.bytes, ResumedDownloads: t.resumed,
 		Downloading: s.phases[phaseDownloading], WaitingIdle: s.phases[phaseWaitingIdle], Rebooting: s.phases[phaseRebooting],
 		CheckedIn: s.checkedIn, UpdatedDevices: s.updated, FailedDevices: s.failed, RefusedDevices: s.refused,
-		Refusals: []Count{}, Failures: []Count{},
+		Refusals: []Count{}, Failures: []Count{}, Sites: s.siteReports(&t),
 	}
 	after := map[[2]string]int{}
 	devices := map[string]int{}
@@ -205,6 +208,15 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	counts("Refusals", r.Refusals, r.RefusedDevices, "refused at least once")
 	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
+	if len(r.Sites) > 0 {
+		b.WriteByte('\n')
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SITE\tDEVICES\tFROM THE PRIMARY (WAN)\tFROM THE REPLICA\tFALLBACKS\tREPLICA")
+		for _, s := range r.Sites {
+			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", s.Site, s.Devices, bytesHuman(s.BytesPrimary), bytesHuman(s.BytesReplica), s.Fallbacks, cmpOr(s.Replica, "-"))
+		}
+		tw.Flush()
+	}
 	_, err := io.WriteString(w, b.String())
 	return err
 }
@@ -254,4 +266,11 @@ func bytesHuman(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }

@@ -64,6 +64,11 @@ type Scenario struct {
 	Faults Faults `json:"faults,omitzero"`
 	// Behaviour of the devices.
 	Behaviour Behaviour `json:"behaviour,omitzero"`
+	// Replicas are the sites' replicas: site name -> the replica's base
+	// URL (https://dus-paris.contoso.com:8443/). The devices of a group at
+	// a site with a replica find it as their site's update service: they
+	// sign in and check in there (see sites.go).
+	Replicas map[string]string `json:"replicas,omitempty"`
 }
 
 // Group is a number of devices of one model, in one location.
@@ -88,6 +93,14 @@ type Group struct {
 	TestDevices int `json:"testDevices,omitempty"`
 	// Faults, when set, replace the scenario's for this group.
 	Faults *Faults `json:"faults,omitempty"`
+	// Site, when set, is the site the group's devices are at (on the
+	// LAN); the report counts each site's downloads from the primary and
+	// from its replica.
+	Site string `json:"site,omitempty"`
+	// Subnet, when set, is the site's address range the devices' LAN
+	// connections come from (their source address is its first host), in
+	// 127.0.0.0/8 so that it works on loopback: 127.0.5.0/24.
+	Subnet string `json:"subnet,omitempty"`
 }
 
 // Faults are injected failures, each a probability in [0, 1].
@@ -267,6 +280,7 @@ func (sc *Scenario) Normalize() error {
 	if total > MaxDevices {
 		bad("%d devices: at most %d", total, MaxDevices)
 	}
+	sc.checkSites(bad)
 	return errors.Join(errs...)
 }
 

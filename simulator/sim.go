@@ -7,6 +7,8 @@ import (
 	"log/slog"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -75,6 +77,10 @@ type Sim struct {
 	internMu sync.Mutex
 	interned map[string]string
 
+	// bySource are the LAN clients of sites' subnets (sites.go).
+	bySource map[netip.Addr]*http.Client
+	sourceTs []*http.Transport
+
 	// Counts the scheduler keeps between events (see account).
 	phases                              [numPhases]int
 	checkedIn, updated, failed, refused int
@@ -104,7 +110,8 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}}
+	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, bySource: map[netip.Addr]*http.Client{}}
+	sites := sc.siteList()
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -123,6 +130,13 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		}
 		if g.Location == firmware.External {
 			gi.rate = sc.Behaviour.RemoteRate
+		}
+		if g.Site != "" {
+			gi.site = slices.Index(sites, g.Site) + 1
+			if u, ok := sc.Replicas[g.Site]; ok {
+				gi.replica, _ = baseURL(u)
+				gi.replicaHost = hostOf(gi.replica)
+			}
 		}
 		s.groups = append(s.groups, gi)
 	}
@@ -159,6 +173,8 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		if d.user >= 0 {
 			d.signInAt = signInTime(boot, s.groups[gi].usage, r)
 		}
+		// The site's update service, as its DNS or provisioning names it.
+		d.internal = s.groups[gi].replica
 		s.q.push(timer{d.next(), int32(i)})
 		s.phases[phaseOff]++
 		s.before[[2]string{s.groups[gi].id.Path(), fd.Version.String()}]++
@@ -210,8 +226,17 @@ func (s *Sim) start() error {
 	tlsCfg := newTLSConfig(s.svc.RootCAs)
 	s.lanT = newTransport(dial, tlsCfg, s.cfg.Workers)
 	s.lan = &http.Client{Transport: s.lanT, Timeout: requestTimeout, CheckRedirect: noRedirect}
+	for i := range s.groups {
+		g := &s.groups[i]
+		g.lan = s.lan
+		if sub := s.sc.Groups[i].Subnet; sub != "" {
+			g.lan = s.siteClient(sourceAddr(sub))
+		}
+	}
 	for range s.cfg.Workers {
 		w := &worker{s: s, buf: make([]byte, 32<<10), edgeUser: -2}
+		w.t.sites = make([][2]int64, len(s.sc.siteList())+1)
+		w.t.fallbacks = make([]int64, len(s.sc.siteList())+1)
 		w.edgeT = newTransport(dial, tlsCfg, 1)
 		w.edge = ntlmClient(w.edgeT)
 		s.workers = append(s.workers, w)
@@ -227,6 +252,9 @@ func (s *Sim) Close() error {
 	}
 	if s.lanT != nil {
 		s.lanT.CloseIdleConnections()
+	}
+	for _, t := range s.sourceTs {
+		t.CloseIdleConnections()
 	}
 	for _, w := range s.workers {
 		w.edgeT.CloseIdleConnections()
