@@ -115,6 +115,9 @@ type Settings struct {
 	PrimaryInternalURL string
 	PrimaryExternalURL string
 	ReplicaAlarmAfter  time.Duration
+	// ReplicaRetryMax bounds, on a replica, the wait between attempts to
+	// reach the primary (from a second, doubling).
+	ReplicaRetryMax time.Duration
 }
 
 // DefaultMinFreeSpace is the default of Settings.MinFreeSpace, 256 MiB:
@@ -153,6 +156,7 @@ func DefaultSettings(domain string) Settings {
 		DownloadStallTimeout:     time.Minute,
 		LogUploadTimeout:         2 * time.Minute,
 		ReplicaAlarmAfter:        15 * time.Minute,
+		ReplicaRetryMax:          time.Minute,
 	}
 }
 
@@ -340,6 +344,8 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.PrimaryInternalURL }),
 	str("primary_external_url", "On a replica: the primary's base URL for devices outside (ExternalURLAlt).",
 		func(s *Settings) *string { return &s.PrimaryExternalURL }),
+	dur("replica_retry_max", "On a replica: the longest wait between attempts to reach the primary after\na failure (from 1s, doubling): how soon it notices the primary is back.",
+		func(s *Settings) *time.Duration { return &s.ReplicaRetryMax }),
 	dur("replica_alarm_after", "On a primary: a replica that has not applied a release (an approval) this\nlong after it raises an alarm (logged, in devsvc replicas list and status).",
 		func(s *Settings) *time.Duration { return &s.ReplicaAlarmAfter }),
 }

@@ -138,14 +138,14 @@ func newFollower(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logg
 	if err != nil {
 		return nil, nil, fmt.Errorf("the replica's certificate: %w; make the replica again (devsvc replicas add on the primary, then devsvc init --replica-of)", err)
 	}
-	client, err := adminapi.DialReplica(s.ReplicaOf, tlsConf)
+	client, err := adminapi.DialReplica(s.ReplicaOf, tlsConf, s.ReplicaRetryMax)
 	if err != nil {
 		return nil, nil, err
 	}
 	f := replica.New(d.store, client, replica.Config{
 		Dir: filepath.Join(d.dir, datadir.ReplicaDir), Primary: strings.Join(s.ReplicaOf, ", "),
 		InternalURL: baseURL(s.InternalURL, s.InternalName, ri.Internal), ExternalURL: baseURL(s.ExternalURL, s.ExternalName, ri.External),
-		Version: Version(), Logger: log,
+		Version: Version(), Logger: log, MaxBackoff: s.ReplicaRetryMax,
 	})
 	return f, client, nil
 }

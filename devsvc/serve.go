@@ -246,6 +246,7 @@ type handlers struct {
 	internal  *http.Server
 	external  *http.Server
 	admin     grpcServer
+	adminAPI  *adminapi.Server // its Shutdown ends the replicas' streams
 	console   *console.Console
 	consoleHS *http.Server // nil without a console
 	acceptor  *ntlm.Acceptor
@@ -385,6 +386,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog},
 		admin:     admin.GRPCServer(adminTLS),
+		adminAPI:  admin,
 		scheduler: func(ctx context.Context) { runScheduler(ctx, st, time.Now, 5*time.Second, schedLog) },
 	}, nil
 }
@@ -448,6 +450,9 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	stopped := make(chan struct{})
+	if h.adminAPI != nil {
+		h.adminAPI.Shutdown()
+	}
 	go func() { h.admin.GracefulStop(); close(stopped) }()
 	h.internal.Shutdown(shutCtx)
 	h.external.Shutdown(shutCtx)

@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"google.golang.org/grpc"
+	"google.golang.org/grpc/backoff"
 	"google.golang.org/grpc/codes"
 	"google.golang.org/grpc/credentials"
 	"google.golang.org/grpc/keepalive"
@@ -34,9 +35,24 @@ type replicationServer struct {
 
 // Follow implements Replication.Follow.
 func (r replicationServer) Follow(req *pb.FollowRequest, stream pb.Replication_FollowServer) error {
-	return r.s.svc.Follow(stream.Context(), req.GetSince(), req.GetSnapshot(), func(m replica.Message) error {
+	ctx, cancel := context.WithCancel(stream.Context())
+	defer cancel()
+	go func() {
+		select {
+		case <-r.s.shutdown:
+			cancel()
+		case <-ctx.Done():
+		}
+	}()
+	err := r.s.svc.Follow(ctx, req.GetSince(), req.GetSnapshot(), func(m replica.Message) error {
 		return stream.Send(followPB(m))
 	})
+	select {
+	case <-r.s.shutdown:
+		return status.Error(codes.Unavailable, "the primary is stopping: follow again once it is back")
+	default:
+	}
+	return err
 }
 
 func recordsPB(rs []store.Record) []*pb.FeedRecord {
@@ -281,8 +297,12 @@ var _ replica.Primary = (*ReplicaClient)(nil)
 
 // DialReplica returns a client of the primary at addrs (host:port, tried
 // in order) with tlsConfig: the replica's client certificate and the
-// primary's CA as the only root.
-func DialReplica(addrs []string, tlsConfig *tls.Config) (*ReplicaClient, error) {
+// primary's CA as the only root. After a failed connection it tries again
+// from a second, growing up to maxBackoff (0: a minute).
+func DialReplica(addrs []string, tlsConfig *tls.Config, maxBackoff time.Duration) (*ReplicaClient, error) {
+	if maxBackoff <= 0 {
+		maxBackoff = time.Minute
+	}
 	if len(addrs) == 0 {
 		return nil, errors.New("no address of the primary")
 	}
@@ -301,6 +321,8 @@ func DialReplica(addrs []string, tlsConfig *tls.Config) (*ReplicaClient, error) 
 		grpc.WithTransportCredentials(credentials.NewTLS(tlsConfig)),
 		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(64<<20)),
 		grpc.WithKeepaliveParams(keepalive.ClientParameters{Time: time.Minute, Timeout: 20 * time.Second}),
+		grpc.WithConnectParams(grpc.ConnectParams{MinConnectTimeout: 10 * time.Second,
+			Backoff: backoff.Config{BaseDelay: time.Second, Multiplier: 1.6, Jitter: 0.2, MaxDelay: maxBackoff}}),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("primary at %v: %w", addrs, err)

@@ -93,7 +93,7 @@ func TestReplicationOverTLS(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	rc, err := DialReplica(creds.Primary, tlsFrom(t, creds.Cert, creds.Key, creds.CA))
+	rc, err := DialReplica(creds.Primary, tlsFrom(t, creds.Cert, creds.Key, creds.CA), 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -167,7 +167,7 @@ func TestReplicationAuthorization(t *testing.T) {
 		t.Errorf("Rules with the replica's own admin certificate = %v, want PermissionDenied", err)
 	}
 	adminTLS, _ := h.cs.ClientTLSConfig("admin")
-	asAdmin, err := DialReplica([]string{h.addr}, adminTLS)
+	asAdmin, err := DialReplica([]string{h.addr}, adminTLS, 0)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -176,7 +176,7 @@ func TestReplicationAuthorization(t *testing.T) {
 	if err := asAdmin.Follow(ctx(t), 0, false, func(replica.Message) error { return stop }); err == nil || !strings.Contains(err.Error(), "not a replica") {
 		t.Errorf("Follow with an admin certificate = %v, want it refused: not a replica", err)
 	}
-	rc, err := DialReplica([]string{h.addr}, replicaTLS)
+	rc, err := DialReplica([]string{h.addr}, replicaTLS, 0)
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -22,6 +22,7 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -56,6 +57,10 @@ type Server struct {
 	cfg       Config
 	svc       *service.Service
 	clientCAs *x509.CertPool // the CAs client certificates must chain to
+	// shutdown is closed by Shutdown: the long-lived streams (a replica's
+	// Follow) end, so that a graceful stop does not wait for them.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 // NewServer returns the admin API of svc.
@@ -66,8 +71,14 @@ func NewServer(svc *service.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, svc: svc}
+	return &Server{cfg: cfg, svc: svc, shutdown: make(chan struct{})}
 }
+
+// Shutdown ends the streams that last until their client goes (a
+// replica's Follow): call it before the gRPC server's GracefulStop, which
+// waits for every call to end. The replicas follow again once the server
+// is back.
+func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
 
 // GRPCServer returns a gRPC server with the Admin service and server
 // reflection (so grpcurl works) registered. tlsConfig must verify client

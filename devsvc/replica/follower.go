@@ -112,6 +112,9 @@ type Follower struct {
 	mu     sync.Mutex
 	status Status
 	wake   chan struct{} // the forwarder: the position moved
+	// reconnected tells the forwarder the Follow stream is back: it
+	// tries again at once, from the first back-off.
+	reconnected chan struct{}
 }
 
 // New returns a follower of p for the replica's store st.
@@ -137,7 +140,7 @@ func New(st *store.Store, p Primary, cfg Config) *Follower {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	f := &Follower{st: st, p: p, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1)}
+	f := &Follower{st: st, p: p, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), reconnected: make(chan struct{}, 1)}
 	f.status = Status{Primary: cfg.Primary, Position: st.Position(), Since: time.Now(), LastError: "not connected yet"}
 	return f
 }
@@ -329,6 +332,11 @@ func (f *Follower) contact(head uint64, following bool) {
 	if following && !f.status.Connected {
 		was := f.status.Since
 		f.status.Connected, f.status.Since, f.status.LastError = true, now, ""
+		// The primary is back: what waits to be forwarded goes now.
+		select {
+		case f.reconnected <- struct{}{}:
+		default:
+		}
 		f.log.Info("replica: following the primary", "primary", f.cfg.Primary, "position", f.st.Position(), "head", head, "was_disconnected_for", now.Sub(was).Round(time.Second).String())
 	}
 }
@@ -488,6 +496,8 @@ func (f *Follower) forward(ctx context.Context) {
 				return
 			case <-tick.C:
 			case <-f.wake:
+			case <-f.reconnected:
+				backoff, notBefore = 0, time.Time{}
 			}
 		}
 		immediately = false

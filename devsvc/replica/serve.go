@@ -30,9 +30,9 @@ const maxSnapshotPartRecords = 10000
 // done or send fails. It starts with a snapshot when asked to, when since
 // is 0 (a new replica), or when the feed does not reach back to since
 // (dropped, or the replica is ahead of a primary restored from a backup),
-// and when the feed falls behind while it sends; an idle stream gets a
-// heartbeat every HeartbeatEvery, so that the replica knows the primary
-// is there and how far it is.
+// and when the feed falls behind while it sends; else with a heartbeat.
+// An idle stream gets a heartbeat every HeartbeatEvery, so that the
+// replica knows the primary is there and how far it is.
 func ServeFeed(ctx context.Context, st *store.Store, since uint64, snapshot bool, o ServeOptions, send func(Message) error) error {
 	if o.HeartbeatEvery <= 0 {
 		o.HeartbeatEvery = HeartbeatEvery
@@ -45,6 +45,9 @@ func ServeFeed(ctx context.Context, st *store.Store, since uint64, snapshot bool
 		if since, err = sendSnapshot(ctx, st, o, send); err != nil {
 			return err
 		}
+	} else if err := send(Message{Head: st.Catalog().Seq(), Time: time.Now()}); err != nil {
+		// A heartbeat first: the replica knows at once that it follows.
+		return err
 	}
 	for {
 		changes, head, ok, err := st.Feed(ctx, since, o.MaxBytes)
