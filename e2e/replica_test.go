@@ -42,7 +42,7 @@ type primaryProc struct {
 	svc                    *devsvctest.Service
 }
 
-func startPrimary(t *testing.T, configure func(dir string)) *primaryProc {
+func startPrimary(t testing.TB, configure func(dir string)) *primaryProc {
 	t.Helper()
 	bin, dir := devsvctest.Init(t, domain)
 	if configure != nil {
@@ -53,7 +53,7 @@ func startPrimary(t *testing.T, configure func(dir string)) *primaryProc {
 	return p
 }
 
-func (p *primaryProc) start(t *testing.T) {
+func (p *primaryProc) start(t testing.TB) {
 	t.Helper()
 	p.svc = devsvctest.Start(t, p.bin, p.dir, "--internal-addr", p.internal, "--external-addr", p.external, "--admin-addr", p.ad,
 		"--console-addr", "off", "--log-level", "debug")
@@ -72,15 +72,22 @@ type replicaProc struct {
 // addReplica makes a replica of site name on ip with the primary's
 // credentials (devsvc replicas add, then devsvc init --replica-of) and
 // starts it; configure may change its settings first.
-func addReplica(t *testing.T, p *primaryProc, name, ip string, configure func(dir string)) *replicaProc {
+func addReplica(t testing.TB, p *primaryProc, name, ip string, configure func(dir string)) *replicaProc {
+	t.Helper()
+	return addReplicaVia(t, p, p.ad, name, ip, configure)
+}
+
+// addReplicaVia is addReplica whose replica reaches the primary at
+// primary (a proxy that counts the WAN's bytes, say).
+func addReplicaVia(t testing.TB, p *primaryProc, primary, name, ip string, configure func(dir string)) *replicaProc {
 	t.Helper()
 	cred := filepath.Join(t.TempDir(), name+".cred")
-	p.svc.CLI(t, "replicas", "add", name, "--site", name, "--internal-name", ip, "--primary", p.ad, "-o", cred)
+	p.svc.CLI(t, "replicas", "add", name, "--site", name, "--internal-name", ip, "--primary", primary, "-o", cred)
 	if fi, err := os.Stat(cred); err != nil || fi.Mode().Perm() != 0o600 {
 		t.Fatalf("credentials file %s: %v, mode %v; want 0600", cred, err, fi.Mode())
 	}
 	dir := filepath.Join(t.TempDir(), "data")
-	if out, err := exec.Command(p.bin, "init", "--data", dir, "--replica-of", p.ad, "--credentials", cred).CombinedOutput(); err != nil {
+	if out, err := exec.Command(p.bin, "init", "--data", dir, "--replica-of", primary, "--credentials", cred).CombinedOutput(); err != nil {
 		t.Fatalf("devsvc init --replica-of: %v\n%s", err, out)
 	}
 	if configure != nil {
@@ -91,7 +98,7 @@ func addReplica(t *testing.T, p *primaryProc, name, ip string, configure func(di
 	return r
 }
 
-func (r *replicaProc) start(t *testing.T) {
+func (r *replicaProc) start(t testing.TB) {
 	t.Helper()
 	r.svc = devsvctest.Start(t, r.bin, r.dir, "--internal-addr", r.ip+":0", "--external-addr", r.ip+":0", "--admin-addr", r.ip+":0",
 		"--console-addr", "off", "--log-level", "debug")
@@ -128,7 +135,7 @@ const probeMAC = "00-04-F2-FF-FF-01"
 
 // offered checks in at the replica as a CX600 that runs no version and
 // returns the version offered: the approved one (none when nothing is).
-func (r *replicaProc) offered(t *testing.T) firmware.Version {
+func (r *replicaProc) offered(t testing.TB) firmware.Version {
 	t.Helper()
 	c := deviceClient(t, r.dir, r.svc.Run.Internal, nil)
 	ci := deviceproto.CheckIn{Identity: cx600, MAC: probeMAC}
@@ -145,7 +152,7 @@ func (r *replicaProc) offered(t *testing.T) firmware.Version {
 }
 
 // offers waits until the replica offers v (its approval applied).
-func (r *replicaProc) offers(t *testing.T, v firmware.Version, limit time.Duration) {
+func (r *replicaProc) offers(t testing.TB, v firmware.Version, limit time.Duration) {
 	t.Helper()
 	if !r.svc.WaitUntil(limit, func() bool { return r.offered(t) == v }) {
 		t.Fatalf("replica %s does not offer %s within %v\n%s", r.name, v, limit, r.svc.Logs())
@@ -154,7 +161,7 @@ func (r *replicaProc) offers(t *testing.T, v firmware.Version, limit time.Durati
 
 // caughtUp waits until the replica has applied everything up to the
 // primary's history number n.
-func (r *replicaProc) caughtUp(t *testing.T, n uint64, limit time.Duration) {
+func (r *replicaProc) caughtUp(t testing.TB, n uint64, limit time.Duration) {
 	t.Helper()
 	if !r.svc.WaitUntil(limit, func() bool { return seq(t, r.svc) >= n }) {
 		t.Fatalf("replica %s is not at change %d within %v (at %d)\n%s", r.name, n, limit, seq(t, r.svc), r.svc.Logs())

@@ -26,7 +26,7 @@ import (
 
 // primaryHarness is an admin server over real mutual TLS whose service
 // makes replicas, and an admin client.
-func primaryHarness(t *testing.T) *harness {
+func primaryHarness(t testing.TB) *harness {
 	t.Helper()
 	cs := certstest.NewStore(t, certs.Config{})
 	st, err := store.Open(t.TempDir(), nil)
@@ -58,7 +58,7 @@ func primaryHarness(t *testing.T) *harness {
 }
 
 // tlsFrom is a client TLS configuration from a certificate and key.
-func tlsFrom(t *testing.T, certPEM, keyPEM, caPEM string) *tls.Config {
+func tlsFrom(t testing.TB, certPEM, keyPEM, caPEM string) *tls.Config {
 	t.Helper()
 	pair, err := tls.X509KeyPair([]byte(certPEM), []byte(keyPEM))
 	if err != nil {
