@@ -77,6 +77,9 @@ type replication struct {
 	bySite   atomic.Pointer[map[string]firmware.Replica]
 	mu       sync.Mutex
 	alarms   map[string]firmware.Alarm // open alarms by ID
+	// streams are the Follow streams open, by replica: RemoveReplica
+	// ends them at once.
+	streams map[string]map[*context.CancelCauseFunc]bool
 }
 
 func (r *replication) init(cfg ReplicationConfig) {
@@ -88,6 +91,34 @@ func (r *replication) init(cfg ReplicationConfig) {
 	}
 	r.cfg = cfg
 	r.alarms = map[string]firmware.Alarm{}
+	r.streams = map[string]map[*context.CancelCauseFunc]bool{}
+}
+
+// openStream registers a Follow stream of replica name and returns its
+// context, which RemoveReplica cancels, and its release.
+func (r *replication) openStream(ctx context.Context, name string) (context.Context, func()) {
+	ctx, cancel := context.WithCancelCause(ctx)
+	r.mu.Lock()
+	if r.streams[name] == nil {
+		r.streams[name] = map[*context.CancelCauseFunc]bool{}
+	}
+	r.streams[name][&cancel] = true
+	r.mu.Unlock()
+	return ctx, func() {
+		r.mu.Lock()
+		delete(r.streams[name], &cancel)
+		r.mu.Unlock()
+		cancel(nil)
+	}
+}
+
+// endStreams ends the Follow streams of replica name with cause.
+func (r *replication) endStreams(name string, cause error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	for c := range r.streams[name] {
+		(*c)(cause)
+	}
 }
 
 // refresh reloads the replicas by site from the store.
@@ -330,6 +361,7 @@ func (s *Service) RemoveReplica(ctx context.Context, name, reason string) (firmw
 		return firmware.Replica{}, err
 	}
 	s.noteReplica(r)
+	s.repl.endStreams(name, fmt.Errorf("%w: replica %s was removed by %s: it may not follow", ErrForbidden, name, p.Name))
 	s.clearAlarms(ctx, func(a firmware.Alarm) bool { return a.Replica == name })
 	s.cfg.Logger.Warn("replica removed", "replica", name, "site", r.Site, "actor", p.Name, "reason", reason)
 	return r, nil
@@ -392,21 +424,28 @@ func (s *Service) replicaCaller(ctx context.Context) (firmware.Replica, error) {
 
 // Follow streams the catalog's changes after since to the replica that
 // calls, as replica.ServeFeed does (a snapshot first when asked, or when
-// the feed does not reach back), until ctx is done or send fails. Every
-// message is sent only while the replica is still active: a removed one's
-// stream ends.
+// the feed does not reach back), until ctx is done or send fails. It ends
+// at once when the replica is removed (ErrForbidden), and every message
+// is sent only while the replica and its certificate are still valid, so
+// a certificate revoked otherwise ends it at the next heartbeat.
 func (s *Service) Follow(ctx context.Context, since uint64, snapshot bool, send func(replica.Message) error) error {
 	r, err := s.replicaCaller(ctx)
 	if err != nil {
 		return err
 	}
 	s.cfg.Logger.Info("replica follows", "replica", r.Name, "site", r.Site, "since", since, "snapshot", snapshot)
-	return replica.ServeFeed(ctx, s.st, since, snapshot, replica.ServeOptions{NoAccounts: r.NoAccounts}, func(m replica.Message) error {
-		if _, err := s.replicaCaller(ctx); err != nil {
+	sctx, release := s.repl.openStream(ctx, r.Name)
+	defer release()
+	err = replica.ServeFeed(sctx, s.st, since, snapshot, replica.ServeOptions{NoAccounts: r.NoAccounts}, func(m replica.Message) error {
+		if _, err := s.replicaCaller(sctx); err != nil {
 			return err
 		}
 		return send(m)
 	})
+	if cause := context.Cause(sctx); ctx.Err() == nil && errors.Is(cause, ErrForbidden) {
+		return cause
+	}
+	return err
 }
 
 // FetchFile writes the stored file with this SHA-256, from offset, to w

@@ -325,3 +325,29 @@ func TestFetchFileCounts(t *testing.T) {
 		t.Errorf("progress %+v: want the bytes sent and one file done", r.Progress)
 	}
 }
+
+// TestRemoveReplicaEndsItsStream: an open Follow stream of a replica ends
+// at once when the replica is removed, not at its next message.
+func TestRemoveReplicaEndsItsStream(t *testing.T) {
+	svc, _ := replicaService(t, nil)
+	rp, _ := addReplica(t, svc, "paris", "paris")
+	asReplica := service.WithPrincipal(t.Context(), rp)
+	opened := make(chan struct{})
+	var once sync.Once
+	done := make(chan error, 1)
+	go func() {
+		done <- svc.Follow(asReplica, 1, false, func(replica.Message) error { once.Do(func() { close(opened) }); return nil })
+	}()
+	<-opened // its first heartbeat: the stream is open, the next is 15 s away
+	if _, err := svc.RemoveReplica(service.WithPrincipal(context.Background(), admin), "paris", "stolen"); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-done:
+		if !errors.Is(err, service.ErrForbidden) || !strings.Contains(err.Error(), "removed") {
+			t.Errorf("Follow after the replica was removed = %v, want ErrForbidden saying it was removed", err)
+		}
+	case <-time.After(10 * time.Second):
+		t.Fatal("the stream of a removed replica is still open after 10 s")
+	}
+}
