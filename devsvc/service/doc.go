@@ -67,8 +67,8 @@
 // applied an approval AlarmAfter (15 minutes) after it.
 //
 // A service that is a replica (Config.ReplicaOf) refuses every change,
-// whoever asks, with a message naming its primary: its catalog is the
-// primary's. Its admins may look and take backups.
+// whoever asks, with store.ErrFollower and a message naming its primary:
+// its catalog is the primary's. Its admins may look and take backups.
 //
 // # Imports
 //

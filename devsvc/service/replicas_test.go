@@ -171,8 +171,8 @@ func TestReplicaRefusesChanges(t *testing.T) {
 			return err
 		},
 	} {
-		if err := call(); !errors.Is(err, service.ErrForbidden) || !strings.Contains(err.Error(), "replica of dus.contoso.com:9443") {
-			t.Errorf("%s on a replica = %v, want ErrForbidden naming the primary", name, err)
+		if err := call(); !errors.Is(err, store.ErrFollower) || !strings.Contains(err.Error(), "replica of dus.contoso.com:9443") {
+			t.Errorf("%s on a replica = %v, want store.ErrFollower naming the primary", name, err)
 		}
 	}
 	if _, err := svc.Rules(ctx); err != nil {

@@ -233,7 +233,7 @@ func (s *Service) change(ctx context.Context, what string) (Principal, error) {
 	}
 	if s.cfg.ReplicaOf != "" {
 		return Principal{}, fmt.Errorf("%w: this server is a replica of %s, which it follows: %s there (devsvc --server %s ..., or its console); this one changes only what the primary sends it",
-			ErrForbidden, s.cfg.ReplicaOf, what, s.cfg.ReplicaOf)
+			store.ErrFollower, s.cfg.ReplicaOf, what, s.cfg.ReplicaOf)
 	}
 	return p, nil
 }
