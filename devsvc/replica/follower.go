@@ -31,6 +31,10 @@ const (
 	HeartbeatEvery = 15 * time.Second
 )
 
+// upstreamTimeout bounds one Upstream call (a batch is at most about a
+// MiB): a primary that takes no more is tried again.
+const upstreamTimeout = time.Minute
+
 // maxSnapshotRecords bounds a snapshot a follower gathers in memory.
 const maxSnapshotRecords = 10_000_000
 
@@ -517,8 +521,10 @@ func (f *Follower) forward(ctx context.Context) {
 		if len(items) == 0 && pos == reported && now.Sub(lastReport) < f.cfg.ReportEvery {
 			continue
 		}
-		reply, err := f.p.Upstream(ctx, Upstream{Position: pos, InternalURL: f.cfg.InternalURL, ExternalURL: f.cfg.ExternalURL,
+		uctx, cancel := context.WithTimeout(ctx, upstreamTimeout)
+		reply, err := f.p.Upstream(uctx, Upstream{Position: pos, InternalURL: f.cfg.InternalURL, ExternalURL: f.cfg.ExternalURL,
 			Version: f.cfg.Version, Epoch: epoch, Items: items})
+		cancel()
 		if err != nil {
 			if ctx.Err() != nil {
 				return
