@@ -91,9 +91,9 @@ uninstall:
 		$(DESTDIR)$(PREFIX)/share/bash-completion/completions/devsvc $(DESTDIR)$(PREFIX)/share/zsh/site-functions/_devsvc \
 		$(DESTDIR)$(PREFIX)/share/fish/vendor_completions.d/devsvc.fish
 
-## screenshots: the console's main pages, from its browser test, into docs/screenshots.
+## screenshots: the console's main pages, from its browser tests, into docs/screenshots.
 screenshots: deps
-	OPENDUS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsoleInBrowser$$' ./e2e
+	OPENDUS_SCREENSHOTS=$(CURDIR)/docs/screenshots $(GO) test -count=1 -run '^TestConsole(InBrowser|RolloutInBrowser)$$' ./e2e
 
 clean:
 	rm -rf $(BIN) build

@@ -29,21 +29,21 @@ const (
 
 // CertInfo describes a certificate for listings and warnings.
 type CertInfo struct {
-	Name        string       `json:"name"`         // file name without .pem: "ca", "server", "admin"
-	Kind        string       `json:"kind"`         // KindCA, KindServer or KindClient
-	Role        string       `json:"role"`         // a client's role (see ClientIdentity); empty otherwise
-	Subject     string       `json:"subject"`      // RFC 2253 distinguished name
-	DNSNames    []string     `json:"dns_names"`    // DNS subject alternative names
-	IPAddresses []netip.Addr `json:"ip_addresses"` // IP subject alternative names
-	Serial      string       `json:"serial"`       // serial number, lower-case hex
-	NotBefore   time.Time    `json:"not_before"`
-	NotAfter    time.Time    `json:"not_after"`
+	Name        string       `json:"name"`        // file name without .pem: "ca", "server", "admin"
+	Kind        string       `json:"kind"`        // KindCA, KindServer or KindClient
+	Role        string       `json:"role"`        // a client's role (see ClientIdentity); empty otherwise
+	Subject     string       `json:"subject"`     // RFC 2253 distinguished name
+	DNSNames    []string     `json:"dnsNames"`    // DNS subject alternative names
+	IPAddresses []netip.Addr `json:"ipAddresses"` // IP subject alternative names
+	Serial      string       `json:"serial"`      // serial number, lower-case hex
+	NotBefore   time.Time    `json:"notBefore"`
+	NotAfter    time.Time    `json:"notAfter"`
 	// SHA256 is the fingerprint of the DER certificate as openssl x509
 	// -fingerprint -sha256 prints it: upper-case hex pairs joined by ':'.
 	SHA256 string `json:"sha256"`
 	// DaysLeft is the number of whole days until NotAfter at the Store's
 	// clock; negative once expired.
-	DaysLeft int `json:"days_left"`
+	DaysLeft int `json:"daysLeft"`
 }
 
 // Describe returns the CertInfo of cert, named name, at time now.

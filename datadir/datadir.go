@@ -16,6 +16,9 @@ const (
 	// ReplicaDir is, on a replica, where the files being fetched from the
 	// primary wait until the change that needs them is applied.
 	ReplicaDir = "replica"
+	// ClockFile, in RunDir, is the simulated clock of a rehearsal
+	// (devsvc serve --simulated-clock, package internal/simclock).
+	ClockFile = "clock"
 )
 
 // Where the device side keeps its logs in the data directory.
@@ -34,6 +37,12 @@ type RunInfo struct {
 	Admin    string    `json:"admin"`
 	// Console is the web console's address; empty when it is off.
 	Console string `json:"console,omitempty"`
+	// Metrics is the metrics listener's address; empty when there is none.
+	Metrics string `json:"metrics,omitempty"`
+	// SimulatedClock says the server runs on the simulated clock in
+	// DIR/run/clock (ClockFile), which a simulator drives: a rehearsal,
+	// never production (devsvc serve --simulated-clock).
+	SimulatedClock bool `json:"simulatedClock,omitempty"`
 }
 
 // ReadRunInfo reads DIR/run/serve.json.
@@ -87,6 +96,9 @@ func WriteFileAtomic(name string, data []byte, perm os.FileMode) error {
 	}
 	return syncDir(filepath.Dir(name))
 }
+
+// SyncDir makes the entries created, renamed or removed in dir durable.
+func SyncDir(dir string) error { return syncDir(dir) }
 
 // syncDir makes a rename in dir durable.
 func syncDir(dir string) error {

@@ -12,6 +12,8 @@ import (
 	"strconv"
 	"strings"
 	"time"
+
+	"github.com/opendus/opendus/firmware"
 )
 
 // ConfigFile is the settings file's name in the data directory.
@@ -35,6 +37,9 @@ type Settings struct {
 	// sign-in.
 	ConsoleIdleTimeout     time.Duration
 	ConsoleSessionLifetime time.Duration
+	// MetricsAddr is the listener of /metrics, /healthz and /readyz in
+	// plain HTTP, for Prometheus and health checks; empty: none.
+	MetricsAddr string
 
 	// InternalURL and ExternalURL are the base URLs devices are given; by
 	// default https://InternalName/ and https://ExternalName/ on the
@@ -75,6 +80,9 @@ type Settings struct {
 	SignInMaxFailures        int64         // wrong passwords that lock an account
 	SignInMaxAddressFailures int64         // guesses that slow an address; 0: never
 	SignInLockout            time.Duration // the failure window, the lockout and the slowing
+	// MinPasswordLength is the fewest characters a new device account
+	// password may have (devsvc accounts, the console's device accounts).
+	MinPasswordLength int64
 	// TrustedProxies are the reverse proxies (addresses or CIDR prefixes)
 	// whose X-Forwarded-For header names the client of a sign-in.
 	TrustedProxies []string
@@ -118,7 +126,39 @@ type Settings struct {
 	// ReplicaRetryMax bounds, on a replica, the wait between attempts to
 	// reach the primary (from a second, doubling).
 	ReplicaRetryMax time.Duration
+
+	// Rollouts (docs/rollouts.md): how a device's attempts are judged
+	// (see RetryPolicy), how long windows must stay open for an offer, and
+	// the overdue alarm of scheduled releases.
+	RolloutReportTimeout time.Duration  // offered and silent this long: stalled
+	RolloutStallTimeout  time.Duration  // stalled this long more: failed
+	RolloutRetries       int64          // failures retried before a device counts as failed
+	RolloutBackoff       time.Duration  // wait before the first retry, doubling
+	RolloutMaxBackoff    time.Duration  // longest wait between retries
+	WindowMinOpen        time.Duration  // windows must stay open this long for an offer
+	OverdueGrace         time.Duration  // a scheduled release is overdue this long after its time
+	OverdueTolerance     firmware.Share // share of a site's devices that may stay away
 }
+
+// RetryPolicy is the policy the rollout_* settings describe.
+func (s Settings) RetryPolicy() firmware.RetryPolicy {
+	p := firmware.RetryPolicy{Retries: int(s.RolloutRetries), Backoff: s.RolloutBackoff, MaxBackoff: s.RolloutMaxBackoff,
+		ReportTimeout: s.RolloutReportTimeout, StallTimeout: s.RolloutStallTimeout}
+	if s.RolloutRetries == 0 {
+		p.Retries = -1 // the setting's 0 is no retry; firmware's zero is its default
+	}
+	return p
+}
+
+// DefaultMinPasswordLength is the default of Settings.MinPasswordLength:
+// 8 characters, NIST SP 800-63B's floor for a password the verifier
+// rate-limits (signin_max_failures locks an account after a few wrong
+// ones), and what a user can still type on a desk phone's keypad.
+const DefaultMinPasswordLength = 8
+
+// MaxMinPasswordLength bounds min_password_length: longer is no password
+// a phone's keypad takes.
+const MaxMinPasswordLength = 128
 
 // DefaultMinFreeSpace is the default of Settings.MinFreeSpace, 256 MiB:
 // room for the inventory of a large fleet to grow many times over while an
@@ -150,6 +190,15 @@ func DefaultSettings(domain string) Settings {
 		SignInMaxFailures:        5,
 		SignInMaxAddressFailures: 20,
 		SignInLockout:            15 * time.Minute,
+		MinPasswordLength:        DefaultMinPasswordLength,
+		RolloutReportTimeout:     firmware.DefaultReportTimeout,
+		RolloutStallTimeout:      firmware.DefaultStallTimeout,
+		RolloutRetries:           firmware.DefaultRetries,
+		RolloutBackoff:           firmware.DefaultBackoff,
+		RolloutMaxBackoff:        firmware.DefaultMaxBackoff,
+		WindowMinOpen:            time.Hour,
+		OverdueGrace:             4 * time.Hour,
+		OverdueTolerance:         500,
 		ValidLogFileTypes:        []string{"Watson", "CELog", "Config"},
 		ValidLogFileExtensions:   []string{".dmp", ".clg", ".clg2", ".bak", ".kdmp", ".dat", ".bin", ".cat", ".xml", ".txt", ".hex"},
 		RequestBodyTimeout:       10 * time.Second,
@@ -196,6 +245,19 @@ func num(key, help string, p func(*Settings) *int64) setting {
 		}}
 }
 
+// count is a whole number from lo to hi.
+func count(key, help string, lo, hi int64, p func(*Settings) *int64) setting {
+	return setting{key, help, func(s *Settings) string { return strconv.FormatInt(*p(s), 10) },
+		func(s *Settings, v string) error {
+			n, err := strconv.ParseInt(v, 10, 64)
+			if err != nil || n < lo || n > hi {
+				return fmt.Errorf("want a whole number from %d to %d, got %q", lo, hi, v)
+			}
+			*p(s) = n
+			return nil
+		}}
+}
+
 func list(key, help string, p func(*Settings) *[]string) setting {
 	return setting{key, help, func(s *Settings) string { return strings.Join(*p(s), ", ") },
 		func(s *Settings, v string) error {
@@ -231,6 +293,19 @@ func prefixes(key, help string, p func(*Settings) *[]string) setting {
 	return l
 }
 
+// share is a percentage, like 5% (firmware.ParseShare).
+func share(key, help string, p func(*Settings) *firmware.Share) setting {
+	return setting{key, help, func(s *Settings) string { return p(s).String() },
+		func(s *Settings, v string) error {
+			sh, err := firmware.ParseShare(v)
+			if err != nil {
+				return fmt.Errorf("want a percentage like 5%%, got %q", v)
+			}
+			*p(s) = sh
+			return nil
+		}}
+}
+
 func boolean(key, help string, p func(*Settings) *bool) setting {
 	return setting{key, help, func(s *Settings) string { return strconv.FormatBool(*p(s)) },
 		func(s *Settings, v string) error {
@@ -262,6 +337,8 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.ConsoleIdleTimeout }),
 	dur("console_session_lifetime", "Any console session ends this long after its sign-in, however busy.",
 		func(s *Settings) *time.Duration { return &s.ConsoleSessionLifetime }),
+	str("metrics_addr", "Address of the metrics listener (plain HTTP: /metrics for Prometheus, /healthz\nand /readyz), e.g. 127.0.0.1:9445. Keep it on loopback or a management\nnetwork: it has no TLS and no sign-in. Empty: no metrics listener.",
+		func(s *Settings) *string { return &s.MetricsAddr }),
 	str("internal_url", "Base URL devices are given for the internal service; empty means\nhttps://<internal_name>[:port]/ from internal_addr.",
 		func(s *Settings) *string { return &s.InternalURL }),
 	str("external_url", "Base URL devices are given for the external service; empty means\nhttps://<external_name>[:port]/ from external_addr.",
@@ -310,6 +387,8 @@ var settings = []setting{
 		func(s *Settings) *int64 { return &s.SignInMaxAddressFailures }),
 	dur("signin_lockout", "How long failed sign-ins count, how long an account stays locked and an\naddress slowed. Was ntlm_lockout.",
 		func(s *Settings) *time.Duration { return &s.SignInLockout }),
+	count("min_password_length", "The fewest characters a device account's password may have: devsvc accounts\nadd and passwd, and the console's device accounts page, refuse shorter\nones, saying so. Users type it on a phone's keypad, so the default is\nNIST SP 800-63B's floor for a password whose guesses are limited\n(signin_max_failures); raise it where you can (15 when the password is a\nremote sign-in's only factor). Passwords set before keep working. Console\nadmins always need 15.",
+		1, MaxMinPasswordLength, func(s *Settings) *int64 { return &s.MinPasswordLength }),
 	prefixes("trusted_proxies", "Reverse proxies in front of the listeners, as addresses or CIDR prefixes\n(10.0.0.0/8, 2001:db8::/48), comma-separated. A sign-in arriving from one\ncounts against the client its X-Forwarded-For header names (the right-most\nentry that is not itself a trusted proxy). Empty: every sign-in counts\nagainst the address it arrives from, so all phones behind a proxy share\none (slowed, never locked).",
 		func(s *Settings) *[]string { return &s.TrustedProxies }),
 	dur("log_cleanup_interval", "Audit logs and device logs are removed after this long (LogCleanUpInterval, 1d-365d).",
@@ -322,6 +401,22 @@ var settings = []setting{
 		func(s *Settings) *int64 { return &s.MaxLogStorage }),
 	num("min_free_space", "Free disk space, in bytes, kept on the data directory's file system for the\ndevice inventory and the catalog: device log uploads that would take it are\nrefused (507) and audit log lines dropped (counted, logged); below it\n`devsvc status` warns. 0: no floor (uploads may then fill the disk, and\ncheck-ins are answered 503 until space is freed).",
 		func(s *Settings) *int64 { return &s.MinFreeSpace }),
+	dur("rollout_report_timeout", "A device offered a version during a rollout and silent this long (no\nstatus report since the offer or its last report) counts as stalled:\nshown, not yet failed.",
+		func(s *Settings) *time.Duration { return &s.RolloutReportTimeout }),
+	dur("rollout_stall_timeout", "A device stalled this long more counts as failed, against the rollout's\n--max-failures.",
+		func(s *Settings) *time.Duration { return &s.RolloutStallTimeout }),
+	num("rollout_retries", "How many times a device that reported a failed install is offered the\nversion again (after a back-off) before it counts as failed and is offered\nit no more. 0: never again, the first failure counts.",
+		func(s *Settings) *int64 { return &s.RolloutRetries }),
+	dur("rollout_backoff", "How long a device that failed waits before it is offered the version\nagain; each further retry waits twice as long, up to rollout_max_backoff.",
+		func(s *Settings) *time.Duration { return &s.RolloutBackoff }),
+	dur("rollout_max_backoff", "The longest wait between retries.",
+		func(s *Settings) *time.Duration { return &s.RolloutMaxBackoff }),
+	dur("window_min_open", "An update is offered inside a site's (and a rollout's) maintenance windows\nonly when they stay open at least this long, so that the device can\ndownload and install before they close; it is told when they close.",
+		func(s *Settings) *time.Duration { return &s.WindowMinOpen }),
+	dur("overdue_grace", "A scheduled release (approve --at, rollout start --at) is checked this long\nafter its time: a site where more than overdue_tolerance of the devices have\nnot checked in since raises an overdue alarm (devsvc alarms). Devices are\ntold to come at the release time plus their check_jitter, so keep it above.",
+		func(s *Settings) *time.Duration { return &s.OverdueGrace }),
+	share("overdue_tolerance", "The share of a site's devices that may stay away (switched off) after a\nscheduled release without an overdue alarm.",
+		func(s *Settings) *firmware.Share { return &s.OverdueTolerance }),
 	list("valid_log_file_types", "Device log types accepted (ValidLogFileTypes).",
 		func(s *Settings) *[]string { return &s.ValidLogFileTypes }),
 	list("valid_log_file_extensions", "Device log file extensions accepted (ValidLogFileExtensions).",
@@ -563,4 +658,40 @@ func SetKeys(name string, data []byte, kv map[string]string) ([]byte, error) {
 		return nil, err
 	}
 	return []byte(out), nil
+}
+
+// Keys returns the names of every setting, in the order of the file.
+func Keys() []string {
+	out := make([]string, len(settings))
+	for i, st := range settings {
+		out[i] = st.key
+	}
+	return out
+}
+
+// Changed returns the names of the settings whose values differ between a
+// and b, in the order of the file. Warnings are not settings.
+func Changed(a, b Settings) []string {
+	var out []string
+	for _, st := range settings {
+		if st.get(&a) != st.get(&b) {
+			out = append(out, st.key)
+		}
+	}
+	return out
+}
+
+// Merge returns base with the settings named by keys taken from from; an
+// unknown key is an error.
+func Merge(base, from Settings, keys []string) (Settings, error) {
+	for _, k := range keys {
+		i := slices.IndexFunc(settings, func(st setting) bool { return st.key == k })
+		if i < 0 {
+			return base, fmt.Errorf("unknown setting %q", k)
+		}
+		if err := settings[i].set(&base, settings[i].get(&from)); err != nil {
+			return base, fmt.Errorf("%s: %w", k, err)
+		}
+	}
+	return base, nil
 }

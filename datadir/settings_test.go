@@ -1,11 +1,14 @@
 package datadir
 
 import (
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/google/go-cmp/cmp"
+
+	"github.com/opendus/opendus/firmware"
 )
 
 func TestSettingsRoundTrip(t *testing.T) {
@@ -16,6 +19,7 @@ func TestSettingsRoundTrip(t *testing.T) {
 	s.TrustedProxies = []string{"10.0.0.0/8", "2001:db8::/48", "192.0.2.10"}
 	s.SignInMaxFailures, s.SignInLockout = 3, time.Hour
 	s.ConsoleAddr, s.ConsoleIdleTimeout = "", 10*time.Minute
+	s.RolloutRetries, s.OverdueTolerance, s.WindowMinOpen = 0, 1250, 90*time.Minute
 	got, err := ParseSettings("test.conf", s.Render())
 	if err != nil {
 		t.Fatal(err)
@@ -68,6 +72,7 @@ func TestParseSettingsErrors(t *testing.T) {
 		{"bad duration", "domain = a.b\ncheck_interval = soon\n", "check_interval"},
 		{"bad bool", "domain = a.b\ndeploy_roundtable_on_import = maybe\n", "true or false"},
 		{"bad number", "domain = a.b\nmax_log_file_size = -1\n", "whole number"},
+		{"bad share", "domain = a.b\noverdue_tolerance = 120%\n", `overdue_tolerance: want a percentage like 5%, got "120%"`},
 		{"bad proxy", "domain = a.b\ntrusted_proxies = 10.0.0.0/8, proxy.a.b\n", `trusted_proxies: want addresses or CIDR prefixes like 10.0.0.0/8, got "proxy.a.b"`},
 		{"bad prefix", "domain = a.b\ntrusted_proxies = 10.0.0.0/33\n", "trusted_proxies"},
 		{"old and new name", "domain = a.b\nsignin_lockout = 1h\nntlm_lockout = 2h\n", "x.conf:3: ntlm_lockout is the old name of signin_lockout, already set on line 2: keep one"},
@@ -174,5 +179,47 @@ func TestSetKeys(t *testing.T) {
 	}
 	if _, err := SetKeys("x.conf", def, map[string]string{"check_interval": "soon"}); err == nil {
 		t.Error("SetKeys to an invalid value succeeded")
+	}
+}
+
+func TestRetryPolicy(t *testing.T) {
+	s := DefaultSettings("contoso.com")
+	if got := s.RetryPolicy(); got != (firmware.RetryPolicy{Retries: 3, Backoff: time.Hour, MaxBackoff: 24 * time.Hour, ReportTimeout: 2 * time.Hour, StallTimeout: 24 * time.Hour}) {
+		t.Errorf("default RetryPolicy = %+v", got)
+	}
+	s.RolloutRetries = 0
+	if got := s.RetryPolicy(); got.Retries != -1 {
+		t.Errorf("rollout_retries = 0: Retries = %d, want -1 (never again)", got.Retries)
+	}
+}
+
+func TestChangedAndMerge(t *testing.T) {
+	a := DefaultSettings("contoso.com")
+	b := a
+	b.CheckInterval = 6 * time.Hour
+	b.InternalAddr = ":8443"
+	b.TrustedProxies = []string{"10.0.0.0/8"}
+	b.Warnings = []string{"not a setting"}
+	got := Changed(a, b)
+	want := []string{"internal_addr", "check_interval", "trusted_proxies"}
+	if diff := cmp.Diff(want, got); diff != "" {
+		t.Errorf("Changed (-want +got):\n%s", diff)
+	}
+	if got := Changed(a, a); len(got) != 0 {
+		t.Errorf("Changed(a, a) = %q, want none", got)
+	}
+	m, err := Merge(a, b, []string{"check_interval", "trusted_proxies"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if m.CheckInterval != 6*time.Hour || !slices.Equal(m.TrustedProxies, b.TrustedProxies) || m.InternalAddr != a.InternalAddr {
+		t.Errorf("Merge took check_interval %v, trusted_proxies %q, internal_addr %q; want 6h, %q and the base's %q",
+			m.CheckInterval, m.TrustedProxies, m.InternalAddr, b.TrustedProxies, a.InternalAddr)
+	}
+	if _, err := Merge(a, b, []string{"no_such_setting"}); err == nil {
+		t.Error("Merge of an unknown key succeeded")
+	}
+	if keys := Keys(); len(keys) != len(settings) || keys[0] != "domain" || !slices.Contains(keys, "metrics_addr") {
+		t.Errorf("Keys() = %q, want every setting from domain on, metrics_addr among them", keys)
 	}
 }

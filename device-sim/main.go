@@ -62,25 +62,37 @@ Examples:
   device-sim --scenario fleet.json --list test-macs
   device-sim --scenario fleet.json --list accounts
 
+  # rehearse a rollout: the service on a simulated clock the run drives,
+  # two sites, a version that fails on one install in ten
+  devsvc serve --data ./dus --simulated-clock 2026-11-23T06:00:00Z \
+    --internal-addr 127.0.0.1:8443 --external-addr 127.0.0.1:4443 &
+  device-sim --list sites --group ...,site=berlin,subnet=127.1.0.0/16 ...
+  devsvc sites add berlin --subnet 127.1.0.0/16 --timezone Europe/Berlin --window "22:00-05:00"
+  devsvc rollout start UCPhone/Polycom/CX600/A/ENU --waves 5%,25%,100% --wave-wait 4h
+  device-sim --data ./dus --waves 5%,25%,100% --install-fails 4.0.7577.4400=0.1 \
+    --group UCPhone/Polycom/CX600/A/ENU,800,3.5.6907.35,site=berlin,subnet=127.1.0.0/16 \
+    --group UCPhone/Polycom/CX600/A/ENU,200,3.5.6907.35,site=lab,subnet=127.2.0.0/16 \
+    --devices-out devices.json
+
   # a sample firmware tree to pack and import
   device-sim firmware -o ./UCUpdates UCPhone/Polycom/CX600/A/ENU=4.0.7577.4372
 
 A group is MODEL,COUNT,VERSION[,internal|external][,signin=SHARE][,test=N]
 [,site=NAME][,subnet=CIDR]: COUNT devices of MODEL
 (DeviceType/Vendor/Model/Revision/Locale) running VERSION, on the LAN
-(internal, the default) or remote through the edge (external); SHARE of
-them (0-1) have a user who signs in; the first N are test devices. Devices
-nobody signs in to find the service through DNS (ucupdates-r2.<domain>,
-answered by a DNS server device-sim runs on loopback) on the LAN, and are
-refused at the edge.
+(internal, the default) or remote through the edge (external); SHARE of them
+(0-1) have a user who signs in; the first N are test devices; they are at the
+site NAME and connect from addresses of CIDR, a subnet inside 127.0.0.0/8
+(tell the service the site: devsvc sites add NAME --subnet CIDR; --list
+sites prints them). Devices nobody signs in to find the service through DNS
+(ucupdates-r2.<domain>, answered by a DNS server device-sim runs on
+loopback) on the LAN, and are refused at the edge.
 
-A LAN group may be at a site (site=NAME), its connections coming from an
-address of the site's subnet (subnet=CIDR, in 127.0.0.0/8: 127.0.5.0/24),
-so that the service tells the site by the address. --replica NAME=URL gives
-a site a replica (its internal base URL): the site's devices sign in and
-check in there, and fetch files there, falling back to the alternative
-URL (the primary's) when that fails. The report shows, per site, the bytes
-fetched from the primary (across the WAN) and from the replica.
+--replica NAME=URL gives a site a replica (its internal base URL): the
+site's devices sign in and check in there, and fetch files there, falling
+back to the alternative URL (the primary's) when that fails. The report
+shows, per site, the bytes fetched from the primary (across the WAN) and
+from the replica.
 
   # 2 sites of 500 phones, one behind a replica
   device-sim --data ./dus \
@@ -88,8 +100,38 @@ fetched from the primary (across the WAN) and from the replica.
     --group UCPhone/Polycom/CX600/A/ENU,500,3.5.6907.35,site=lyon,subnet=127.0.2.0/24 \
     --replica paris=https://127.0.1.1:8443/
 
+A service started with devsvc serve --simulated-clock runs on a clock this
+run drives (found in its run file with --data): its rollouts, waves,
+maintenance windows, back-offs and alarms follow the simulated time, and the
+run starts at the clock's time.
+
 Flags:
 `
+
+// printFlags lists the flags of fs as flag.PrintDefaults does, but spelt
+// as the usage and devsvc spell them: --name, and -o for a single letter
+// (the flag package takes either).
+func printFlags(w io.Writer, fs *flag.FlagSet) {
+	fs.VisitAll(func(f *flag.Flag) {
+		name, use := flag.UnquoteUsage(f)
+		line := "  --" + f.Name
+		if len(f.Name) == 1 {
+			line = "  -" + f.Name
+		}
+		if name != "" {
+			line += " " + name
+		}
+		line += "\n    \t" + strings.ReplaceAll(use, "\n", "\n    \t")
+		if f.DefValue != "" && f.DefValue != "false" && f.DefValue != "0" {
+			if fmt.Sprintf("%T", f.Value) == "*flag.stringValue" {
+				line += fmt.Sprintf(" (default %q)", f.DefValue)
+			} else {
+				line += " (default " + f.DefValue + ")"
+			}
+		}
+		fmt.Fprintln(w, line)
+	})
+}
 
 // options are the command line's.
 type options struct {
@@ -101,6 +143,8 @@ type options struct {
 	speed                                          float64
 	seed                                           uint64
 	broken, corrupt, powerLoss                     float64
+	installFails                                   map[string]float64
+	waves                                          string
 	accounts                                       int
 	password                                       string
 	workers                                        int
@@ -112,6 +156,8 @@ type options struct {
 	cpuProfile                                     string
 	replicas                                       map[string]string
 	set                                            map[string]bool
+	// startSet says the scenario file gives the start time.
+	startSet bool
 }
 
 func parseFlags(args []string, stderr io.Writer) (*options, error) {
@@ -120,7 +166,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.SetOutput(stderr)
 	fs.Usage = func() {
 		fmt.Fprint(stderr, usage)
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	fs.StringVar(&o.data, "data", os.Getenv("OPENDUS_DATA"), "the service's data `DIR` (default $OPENDUS_DATA): its run file, CA and settings")
 	fs.StringVar(&o.internalURL, "internal-url", "", "instead of --data: the internal listener's base `URL`")
@@ -154,6 +200,22 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.broken, "broken", 0, "probability `P` that a file transfer breaks part-way (resumed with Range)")
 	fs.Float64Var(&o.corrupt, "corrupt", 0, "probability `P` that an image arrives corrupted (refused, retried)")
 	fs.Float64Var(&o.powerLoss, "power-loss", 0, "probability `P` of a power loss during an install (old image kept, failure reported)")
+	fs.Func("install-fails", "`VERSION=P`: installing VERSION fails with probability P (old image kept, failure reported); repeat for more versions", func(v string) error {
+		version, p, ok := strings.Cut(v, "=")
+		if _, err := firmware.ParseVersion(version); err != nil || !ok {
+			return fmt.Errorf("%q: want VERSION=P, like 4.0.7577.4400=0.1", v)
+		}
+		f, err := strconv.ParseFloat(p, 64)
+		if err != nil || !(f >= 0 && f <= 1) {
+			return fmt.Errorf("%q: the probability %q must be from 0 to 1", v, p)
+		}
+		if o.installFails == nil {
+			o.installFails = map[string]float64{}
+		}
+		o.installFails[version] = f
+		return nil
+	})
+	fs.StringVar(&o.waves, "waves", "", "the rehearsed rollout's `WAVES` (5%,25%,100%, as rollout start --waves): the report counts each wave's devices")
 	fs.StringVar(&o.rebootTime, "reboot-time", "", "`TIME` an install and reboot take (default 3m)")
 	fs.StringVar(&o.idleTime, "idle-time", "", "`TIME` a device must have been idle before it installs (default 5m)")
 	fs.StringVar(&o.bootSpread, "boot-spread", "", "devices power on within this `TIME` of the start (default 30m)")
@@ -165,7 +227,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.BoolVar(&o.json, "json", false, "print the report as JSON")
 	fs.StringVar(&o.devicesOut, "devices-out", "", "write every device's System Information (version, last update...) as JSON to `FILE`")
 	fs.StringVar(&o.cpuProfile, "cpuprofile", "", "write a CPU profile of the run to `FILE`")
-	fs.StringVar(&o.list, "list", "", "print `WHAT` of the scenario, one per line, and exit: test-macs, accounts or fleet")
+	fs.StringVar(&o.list, "list", "", "print `WHAT` of the scenario, one per line, and exit: test-macs, accounts, sites (NAME SUBNET,...) or fleet")
 	if err := fs.Parse(args); err != nil {
 		return nil, err
 	}
@@ -264,12 +326,19 @@ func (o *options) scenario() (simulator.Scenario, error) {
 	if o.set["power-loss"] {
 		sc.Faults.PowerLoss = o.powerLoss
 	}
+	if o.set["install-fails"] {
+		sc.Faults.InstallFails = o.installFails
+	}
+	if o.set["waves"] {
+		sc.Waves = o.waves
+	}
 	if o.set["accounts"] {
 		sc.Accounts = o.accounts
 	}
 	if o.set["password"] {
 		sc.Password = o.password
 	}
+	o.startSet = !sc.Start.IsZero()
 	return sc, sc.Normalize()
 }
 
@@ -346,6 +415,9 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	svc, err := o.service()
 	if err != nil {
 		return err
+	}
+	if svc.ClockFile != "" && !o.startSet {
+		sc.Start = time.Time{} // the service's simulated clock's time
 	}
 	look, err := simulator.ParseDuration(o.lookahead)
 	if err != nil {
@@ -451,10 +523,14 @@ func list(w io.Writer, sc *simulator.Scenario, what string) error {
 		}
 	case "fleet":
 		for _, d := range sc.Fleet() {
-			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\ttest=%v\n", d.MAC, d.Serial, d.Identity, d.Location, d.Version, cmpOr(d.User, "-"), d.Test)
+			fmt.Fprintf(w, "%s\t%s\t%s\t%s\t%s\t%s\ttest=%v\t%s\n", d.MAC, d.Serial, d.Identity, d.Location, d.Version, cmpOr(d.User, "-"), d.Test, cmpOr(d.Site, "-"))
+		}
+	case "sites":
+		for _, si := range sc.Sites() {
+			fmt.Fprintf(w, "%s\t%s\n", si.Name, cmpOr(firmware.FormatSubnets(si.Subnets), "-"))
 		}
 	default:
-		return fmt.Errorf("--list %q: want test-macs, accounts or fleet", what)
+		return fmt.Errorf("--list %q: want test-macs, accounts, sites or fleet", what)
 	}
 	return nil
 }
@@ -477,7 +553,7 @@ func firmwareCmd(args []string, stdout, stderr io.Writer) error {
 			"Writes a sample update per MODEL=VERSION (an image <Model>.nbt and its catalog\n"+
 			"<Model>.cat) into DIR/DeviceType/Vendor/Model/Revision/Locale/Version/,\n"+
 			"the tree devsvc import and devsvc bundle pack read.\n\n")
-		fs.PrintDefaults()
+		printFlags(stderr, fs)
 	}
 	if err := fs.Parse(args); err != nil {
 		return err

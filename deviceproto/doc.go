@@ -18,8 +18,9 @@
 //     security catalog (.cat), with the internal and external base URLs of
 //     the update's directory and, when another service holds the same
 //     files, their alternative URLs (InternalURLAlt, ExternalURLAlt: a
-//     replica and its primary); when to check next; and, when the service
-//     has moved, its new URLs.
+//     replica and its primary); by when it must be installed (InstallBy,
+//     the close of the maintenance windows the offer was made in); when to
+//     check next; and, when the service has moved, its new URLs.
 //   - Status (DeviceStatusReport): a state (downloading, downloaded,
 //     installing, rebooting, success, failure), the target version and an
 //     error code.

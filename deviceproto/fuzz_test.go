@@ -89,6 +89,8 @@ func FuzzParseAnswer(f *testing.F) {
 		NextCheck: 24 * time.Hour, NextCheckAt: t0.Add(24 * time.Hour), MovedInternalURL: "https://new/?a=1&b=2",
 	}
 	f.Add(a.AppendXML(nil))
+	a.InstallBy = t0.Add(20 * time.Hour)
+	f.Add(a.AppendXML(nil))
 	none := deviceproto.Answer{NextCheck: time.Hour}
 	f.Add(none.AppendXML(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {

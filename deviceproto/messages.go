@@ -212,6 +212,12 @@ type Answer struct {
 	// most; NextCheckAt is the same as a time, for devices with a clock.
 	NextCheck   time.Duration
 	NextCheckAt time.Time
+	// InstallBy, when set with an offer, is when the maintenance windows
+	// the offer was made in close: the device must not begin an install
+	// that cannot end by then. One it could not install in time it drops,
+	// and it takes the offer again at a later check. The zero time: no
+	// limit.
+	InstallBy time.Time
 	// MovedInternalURL and MovedExternalURL, when set, say that the
 	// service has moved: they are its new check-in URLs, which the device
 	// stores in place of the updatesServerInternalUrl and
@@ -264,6 +270,9 @@ func (a *Answer) AppendXML(b []byte) []byte {
 	}
 	if len(a.Files) > 0 {
 		b = appendElem(b, "  ", "Version", a.Version.String())
+		if !a.InstallBy.IsZero() {
+			b = appendElem(b, "  ", "InstallBy", a.InstallBy.UTC().Format(time.RFC3339))
+		}
 		if a.InternalURL != "" {
 			b = appendElem(b, "  ", "InternalURL", a.InternalURL)
 		}
@@ -362,6 +371,9 @@ func ParseAnswer(data []byte) (Answer, error) {
 			return Answer{}, fmt.Errorf("%w: %w", ErrMalformed, err)
 		}
 	}
+	if a.InstallBy, err = installBy(root); err != nil {
+		return Answer{}, err
+	}
 	mods, err := root.child("Modules")
 	if err != nil {
 		return Answer{}, err
@@ -384,10 +396,26 @@ func ParseAnswer(data []byte) (Answer, error) {
 	if len(a.Files) != downloads {
 		return Answer{}, fmt.Errorf("%w: downloads=%d but %d modules", ErrMalformed, downloads, len(a.Files))
 	}
+	if downloads == 0 {
+		a.InstallBy = time.Time{} // it bounds an offer; there is none
+	}
 	if downloads > 0 && a.Version.IsZero() {
 		return Answer{}, fmt.Errorf("%w: downloads without a <Version>", ErrMalformed)
 	}
 	return a, nil
+}
+
+// installBy reads an answer's InstallBy: an RFC 3339 time, or none.
+func installBy(root *node) (time.Time, error) {
+	var f [1]string
+	if err := root.fields([]string{"InstallBy"}, f[:]); err != nil || f[0] == "" {
+		return time.Time{}, err
+	}
+	t, err := time.Parse(time.RFC3339, f[0])
+	if err != nil {
+		return time.Time{}, fmt.Errorf("%w: InstallBy %q: want an RFC 3339 time", ErrMalformed, f[0])
+	}
+	return t, nil
 }
 
 func parseFile(m *node) (File, error) {

@@ -4,11 +4,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"path/filepath"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/datadir"
@@ -32,21 +32,37 @@ type deviceSide struct {
 
 	audit *audit.Log
 	logs  *devlogs.Handler
+	// What a reload changes: the device API, the provisioning handler
+	// (made anew) and the deadline of bodies.
+	api  *deviceapi.Server
+	prov *swapHandler
+	body *atomic.Int64 // request_body_timeout, nanoseconds
+}
+
+// swapHandler is a handler that can be replaced while it serves.
+type swapHandler struct{ h atomic.Pointer[http.Handler] }
+
+func newSwapHandler(h http.Handler) *swapHandler {
+	s := &swapHandler{}
+	s.Store(h)
+	return s
+}
+
+func (s *swapHandler) Store(h http.Handler) { s.h.Store(&h) }
+func (s *swapHandler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	(*s.h.Load()).ServeHTTP(w, r)
 }
 
 // newDeviceSide composes the device listeners' handlers: check-ins, status
 // reports and downloads (deviceapi), log uploads (devlogs), the
-// provisioning sign-in and a health check, each listener's requests
-// written to the audit log. On the external listener the audit middleware
+// provisioning sign-in and the health and readiness checks, each
+// listener's requests written to the audit log. On the external listener the audit middleware
 // is outside NTLM, so refused sign-ins are audited too. ri gives the bound
 // ports, from which the default base URLs are made. Run flushes and
 // cleans the audit log (with the uploads); Close closes both.
-func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *ntlm.Acceptor, limiter *signin.Limiter, log *slog.Logger) (*deviceSide, error) {
-	logs, err := devlogs.NewHandler(devlogs.Config{
-		Dir: filepath.Join(d.dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
-		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Floor: d.floor, Logger: log.With("component", "devlogs"),
-		MaxPerAddress: s.MaxLogUploadPerAddress, ReadTimeout: s.LogUploadTimeout,
-	})
+func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *ntlm.Acceptor, limiter *signin.Limiter, ready *readiness,
+	obs deviceapi.Observer, log *slog.Logger) (*deviceSide, error) {
+	logs, err := devlogs.NewHandler(devlogsConfig(d, s, log))
 	if err != nil {
 		return nil, fmt.Errorf("device log uploads: %w", err)
 	}
@@ -59,34 +75,64 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 		return nil, fmt.Errorf("audit log: %w", err)
 	}
 	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
+	apiCfg.Observer = obs
+	apiCfg.Now, apiCfg.ClientAddr = d.now, limiter.Client
 	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
 	d.replicaHooks.apply(&apiCfg, &provCfg)
 	api := deviceapi.New(d.store, apiCfg)
-	prov := provisioning.NewHandler(provCfg)
-	health := storeHealth{d.store}
-	body := s.RequestBodyTimeout
+	prov := newSwapHandler(provisioning.NewHandler(provCfg))
+	body := &atomic.Int64{}
+	body.Store(int64(s.RequestBodyTimeout))
 	return &deviceSide{
-		Internal: bodyDeadline(body, al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), health))),
-		External: bodyDeadline(body, al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), health))))),
-		audit:    al, logs: logs,
+		Internal: bodyDeadline(body, al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), ready))),
+		External: bodyDeadline(body, al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), ready))))),
+		audit:    al, logs: logs, api: api, prov: prov, body: body,
 	}, nil
 }
 
+// devlogsConfig is the log uploads' configuration from the settings.
+func devlogsConfig(d *deps, s datadir.Settings, log *slog.Logger) devlogs.Config {
+	return devlogs.Config{
+		Dir: filepath.Join(d.dir, datadir.DeviceLogsDir), MaxSize: s.MaxLogFileSize, MaxTotal: s.MaxLogStorage, Types: s.ValidLogFileTypes,
+		Extensions: s.ValidLogFileExtensions, Retention: s.LogCleanUpInterval, Floor: d.floor, Logger: log.With("component", "devlogs"),
+		MaxPerAddress: s.MaxLogUploadPerAddress, ReadTimeout: s.LogUploadTimeout,
+	}
+}
+
+// reconfigure applies the reloadable settings of s to the device side:
+// the log uploads' limits first, since they may refuse s (then nothing
+// changes), then the audit log's, the device API's, provisioning's and
+// the bodies' deadline.
+func (ds *deviceSide) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInfo, limiter *signin.Limiter, log *slog.Logger) error {
+	if err := ds.logs.Reconfigure(devlogsConfig(d, s, log)); err != nil {
+		return fmt.Errorf("device log uploads: %w", err)
+	}
+	ds.audit.Reconfigure(s.LogCleanUpInterval, s.LogFlushInterval)
+	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
+	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
+	d.replicaHooks.apply(&apiCfg, &provCfg)
+	ds.api.Reconfigure(apiCfg)
+	ds.prov.Store(provisioning.NewHandler(provCfg))
+	ds.body.Store(int64(s.RequestBodyTimeout))
+	return nil
+}
+
 // bodyDeadline gives every request that has a body a read deadline d
-// away before any handler runs. The handlers that read bodies set their
+// (nanoseconds, request_body_timeout) away before any handler runs. The handlers that read bodies set their
 // own (deviceapi, provisioning, devlogs) and lift it once the body is in;
 // it is for those that answer without reading it (NTLM's 401, a 404):
 // the server then reads and discards the body before it answers, and
 // would wait for a stalled one for ever. A request without a body gets
 // none: its handler may run longer (a download), and the server's
 // background read must not time out under it.
-func bodyDeadline(d time.Duration, h http.Handler) http.Handler {
-	if d <= 0 {
-		d = deviceapi.DefaultBodyTimeout
-	}
+func bodyDeadline(d *atomic.Int64, h http.Handler) http.Handler {
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Body != nil && r.Body != http.NoBody {
-			http.NewResponseController(w).SetReadDeadline(time.Now().Add(d))
+			timeout := time.Duration(d.Load())
+			if timeout <= 0 {
+				timeout = deviceapi.DefaultBodyTimeout
+			}
+			http.NewResponseController(w).SetReadDeadline(time.Now().Add(timeout))
 		}
 		h.ServeHTTP(w, r)
 	})
@@ -98,6 +144,10 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 	if jitter == 0 {
 		jitter = -1 // the setting's 0 means no spread; deviceapi's zero is its default
 	}
+	minOpen := s.WindowMinOpen
+	if minOpen == 0 {
+		minOpen = -1 // likewise: the setting's 0 is none
+	}
 	return deviceapi.Config{
 		InternalURL:      baseURL(s.InternalURL, s.InternalName, ri.Internal),
 		ExternalURL:      baseURL(s.ExternalURL, s.ExternalName, ri.External),
@@ -106,6 +156,7 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 		CheckInterval:    s.CheckInterval,
 		CheckJitter:      jitter,
 		Schedule:         sched,
+		MinOpen:          minOpen,
 		BodyTimeout:      s.RequestBodyTimeout,
 		DownloadStall:    s.DownloadStallTimeout,
 		Logger:           log,
@@ -132,22 +183,27 @@ func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Ac
 // Run flushes and cleans the audit log (and the uploads) until ctx is done.
 func (d *deviceSide) Run(ctx context.Context) { d.audit.Run(ctx) }
 
-// Close closes the audit log (writing what is buffered) and the uploads.
-// Call it after the listeners and Run have stopped.
+// Close closes the audit log (writing what is buffered), the uploads and
+// the files kept open for downloads. Call it after the listeners and Run
+// have stopped.
 func (d *deviceSide) Close() error {
-	return errors.Join(d.audit.Close(), d.logs.Close())
+	return errors.Join(d.audit.Close(), d.logs.Close(), d.api.Close())
 }
 
 // route sends the log upload path to logs, the provisioning sign-in to
-// prov, /healthz to a health check and everything else to api, which
-// answers unknown paths 404 itself. It compares paths exactly and never
-// cleans or redirects them: file paths are validated by deviceapi.
+// prov, /healthz and /readyz to the checks and everything else to api,
+// which answers unknown paths 404 itself. It compares paths exactly and
+// never cleans or redirects them: file paths are validated by deviceapi.
 //
-// /healthz answers 200 "ok" while the service can take check-ins, and 503
-// while health says it cannot (the inventory cannot be written): a load
-// balancer then sends devices to another server. The answer does not say
-// why (the listener is anonymous); the log and devsvc status do.
-func route(logPath string, logs, prov, api http.Handler, health healthChecker) http.Handler {
+// /healthz answers 200 "ok" while the process serves; /readyz 200 "ok"
+// while the service can serve devices, and 503 with what is not ready
+// (the inventory cannot be written, a certificate expired, the directory
+// does not answer, the listeners are not serving), for a load balancer to
+// send devices to another server meanwhile. The device listeners are
+// anonymous: they say what is wrong, not the errors underneath (the log,
+// devsvc status and the metrics listener's /readyz do).
+func route(logPath string, logs, prov, api http.Handler, ready *readiness) http.Handler {
+	readyz := ready.readyz(false)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		switch r.URL.Path {
 		case logPath:
@@ -155,35 +211,13 @@ func route(logPath string, logs, prov, api http.Handler, health healthChecker) h
 		case provisioning.Path:
 			prov.ServeHTTP(w, r)
 		case "/healthz":
-			h := w.Header()
-			h.Set("Content-Type", "text/plain; charset=utf-8")
-			h.Set("Cache-Control", "no-store")
-			if err := health.Healthy(); err != nil {
-				w.WriteHeader(http.StatusServiceUnavailable)
-				io.WriteString(w, err.Error()+"\n")
-				return
-			}
-			io.WriteString(w, "ok\n")
+			ready.healthz(w, r)
+		case "/readyz":
+			readyz(w, r)
 		default:
 			api.ServeHTTP(w, r)
 		}
 	})
-}
-
-// healthChecker says whether the service can take check-ins.
-type healthChecker interface {
-	// Healthy returns nil, or why not, in words for anyone.
-	Healthy() error
-}
-
-// storeHealth is healthy while the store can write the inventory.
-type storeHealth struct{ st *store.Store }
-
-func (s storeHealth) Healthy() error {
-	if h := s.st.InventoryHealth(); !h.Writable {
-		return errors.New("unavailable: the device inventory cannot be written, so check-ins are refused; see the service's log or devsvc status")
-	}
-	return nil
 }
 
 // baseURL returns the configured base URL, else https://name/ with the

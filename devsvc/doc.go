@@ -19,8 +19,19 @@
 // refuse or drop what would take the room it keeps; the store is not
 // refused by it: the floor is its headroom. When the store cannot write the
 // inventory anyway, check-ins are answered 503 (package deviceapi),
-// /healthz on the device listeners answers 503, and devsvc status says so,
-// until a write succeeds again (package store explains the guarantee).
+// /readyz answers 503, and devsvc status says so, until a write succeeds
+// again (package store explains the guarantee).
+//
+// # Health, metrics and reloads
+//
+// Every HTTP listener answers /healthz (the process serves) and /readyz
+// (the store can write, the certificates are valid, the directory
+// answers, the listeners serve; 503 with what is not). With metrics_addr a
+// plain-HTTP listener serves /metrics too (package metrics). Serve reloads
+// the settings file on ServeOptions.Reload (devsvc serve: SIGHUP): the
+// settings in reloadable apply to the running parts, each through its own
+// Reconfigure, which keeps its state; the others are reported as needing
+// a restart; a file refused changes nothing.
 //
 // # Deadlines
 //
@@ -45,11 +56,28 @@
 //   - the admin listener: a connection that has not finished its TLS
 //     handshake and HTTP/2 preface in 10 s is closed.
 //
+// # Time, and rehearsals on a simulated clock
+//
+// What the service decides by time (the answers to check-ins and the
+// inventory's times, rollouts and their waves, maintenance windows,
+// back-offs and stalls, alarms, the history) runs on one clock that Serve
+// gives the store, the service layer, the device side and the rollout
+// engine: the real one, or for a rehearsal a simulated clock that a fleet
+// simulator drives (ServeOptions.Clock, devsvc serve --simulated-clock,
+// package internal/simclock), so that days of a rollout play out in
+// seconds on the devices' time line. Deadlines on peers, TLS, sign-in
+// lockouts, sessions and logs keep real time. A simulated clock is refused
+// unless every listener is on a loopback address, is not a setting (a
+// data directory copied from a rehearsal runs on real time), and is
+// logged at start and warned of in devsvc status; on it the rollout
+// engine ticks every 100 ms of real time.
+//
 // # Goroutines
 //
 // Serve starts every goroutine it runs (listeners, the certificate watcher,
-// the scheduler, the audit log's flusher; on a replica the follower of its
-// primary instead of the scheduler, on a primary the check of its
+// the rollout engine of package rollout, the audit log's flusher, the
+// reloads; on a replica the follower of its primary instead of the
+// scheduler and the rollout engine, on a primary the check of its
 // replicas' alarms) in one group and returns only after all of them have
 // stopped, so the store is closed last. At shutdown the replicas' Follow
 // streams are ended first, so that the admin listener's graceful stop
@@ -61,6 +89,6 @@
 // credentials its primary issued (package replica); Serve refuses a data
 // directory whose settings and store disagree on being a replica. On a
 // replica the device side gives the primary's URLs as the files'
-// alternatives; on a primary given ServeOptions.Sites, it sends a site's
-// devices to their replica (downloads and provisioning).
+// alternatives; on a primary it sends a site's devices to their replica
+// (downloads and provisioning), the sites read from the store at use.
 package devsvc

@@ -141,12 +141,11 @@ func TestServeReplica(t *testing.T) {
 		t.Fatal(err)
 	}
 	seed(st)
-	st.Close()
-	sites, err := firmware.NewSiteTable([]firmware.Site{{Name: "paris", Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}}, nil)
-	if err != nil {
+	if _, err := st.PutSite(ctx, "test", firmware.Site{Name: "paris", Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}, false); err != nil {
 		t.Fatal(err)
 	}
-	primary := serveDir(t, pdir, ServeOptions{Logger: log, Sites: func() *firmware.SiteTable { return sites }})
+	st.Close()
+	primary := serveDir(t, pdir, ServeOptions{Logger: log})
 	padmin := primary.admin(t)
 	_, creds, err := padmin.AddReplica(ctx, service.AddReplicaRequest{Name: "paris", Site: "paris", InternalName: "127.0.0.1"})
 	if err != nil {

@@ -18,12 +18,16 @@ import (
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/devsvc/console"
+	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/directory"
+	"github.com/opendus/opendus/devsvc/metrics"
 	"github.com/opendus/opendus/devsvc/replica"
+	"github.com/opendus/opendus/devsvc/rollout"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/freespace"
+	"github.com/opendus/opendus/internal/simclock"
 	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/signin"
 )
@@ -36,16 +40,35 @@ type ServeOptions struct {
 	AdminAddr    string
 	// ConsoleAddr is the web console's address; "off": no console.
 	ConsoleAddr string
+	// MetricsAddr is the listener of /metrics, /healthz and /readyz
+	// (metrics_addr); empty: the settings', where it is off by default.
+	MetricsAddr string
 	Logger      *slog.Logger // nil: discard
 	// Ready, if set, is called once every listener is bound and serving.
 	Ready func(datadir.RunInfo)
-	// Sites, if set, returns the sites devices are in, by their address:
-	// a primary sends the devices of a site with a replica to it (their
-	// downloads, and their provisioning). nil: no sites, so no device is
-	// sent to a replica by the primary (devices provisioned or pointed at
-	// a replica still use it).
-	Sites func() *firmware.SiteTable
+	// Reload, if set, makes Serve reload the settings file each time it
+	// receives (devsvc serve sends SIGHUP here): what can change without a
+	// restart is applied, all of it or, when the file is refused, none;
+	// the settings that need a restart are logged and devsvc status shows
+	// them. Addresses given here keep overriding the file's.
+	Reload <-chan struct{}
+	// Reloaded, if set, is called after each reload with what it did.
+	Reloaded func(ReloadResult)
+	// Clock, if set, is a simulated clock (package internal/simclock,
+	// DIR/run/clock) that a fleet simulator drives, for rehearsals: the
+	// service's logic runs on its time (what check-ins are answered and
+	// recorded with, rollouts and their waves, windows, stalls, alarms,
+	// the history), while network deadlines, TLS, sign-in lockouts and
+	// logs keep real time. Serve refuses it unless every listener is on a
+	// loopback address, logs it and warns of it in devsvc status; devsvc
+	// serve --simulated-clock (hidden) sets it. nil: the real clock.
+	Clock *simclock.Clock
 }
+
+// simulatedTick is how often the rollout engine ticks on a simulated
+// clock: simulated time runs thousands of times faster, and a wave or a
+// pause should not wait hours of it.
+const simulatedTick = 100 * time.Millisecond
 
 // shutdownGrace is how long open connections get to finish at shutdown.
 const shutdownGrace = 5 * time.Second
@@ -67,25 +90,45 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	for _, w := range s.Warnings {
 		log.Warn("settings file", "warning", w)
 	}
-	for _, o := range []struct {
-		dst *string
-		v   string
-	}{
-		{&s.InternalAddr, opts.InternalAddr}, {&s.ExternalAddr, opts.ExternalAddr}, {&s.AdminAddr, opts.AdminAddr},
-		{&s.ConsoleAddr, opts.ConsoleAddr},
-	} {
-		if o.v != "" {
-			*o.dst = o.v
+	override := func(s *datadir.Settings) {
+		for _, o := range []struct {
+			dst *string
+			v   string
+		}{
+			{&s.InternalAddr, opts.InternalAddr}, {&s.ExternalAddr, opts.ExternalAddr}, {&s.AdminAddr, opts.AdminAddr}, {&s.MetricsAddr, opts.MetricsAddr},
+			{&s.ConsoleAddr, opts.ConsoleAddr},
+		} {
+			if o.v != "" {
+				*o.dst = o.v
+			}
+		}
+		if s.ConsoleAddr == "off" {
+			s.ConsoleAddr = "" // --console-addr off
 		}
 	}
-	if s.ConsoleAddr == "off" { // the setting's or --console-addr's
-		s.ConsoleAddr = ""
+	override(&s)
+	// With a metrics listener, the parts count for it; without, they are
+	// told nothing and pay nothing.
+	var (
+		p *parts
+		m *metrics.Metrics
+	)
+	if s.MetricsAddr != "" {
+		p = &parts{}
+		m = newMetrics(p, log)
+		if !loopback(s.MetricsAddr) {
+			log.Warn("the metrics listener is not on loopback: it serves plain HTTP without sign-in; keep it on a network only the monitoring reaches",
+				"metrics", s.MetricsAddr)
+		}
 	}
-	d, err := openDeps(opts.Dir, s, log)
+	now := time.Now
+	if opts.Clock != nil {
+		now = opts.Clock.Now
+	}
+	d, err := openDeps(opts.Dir, s, m, now, log)
 	if err != nil {
 		return err
 	}
-	d.sites = opts.Sites
 	defer func() {
 		// The store says what it could not write; say it again here,
 		// last, where an operator reading the end of the log looks.
@@ -99,9 +142,22 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer lns.Close()
 	ri := lns.runInfo()
-	h, err := build(d, s, ri, log)
+	if opts.Clock != nil {
+		if err := lns.loopbackOnly(); err != nil {
+			return err
+		}
+		ri.SimulatedClock = true
+		log.Warn("running on a simulated clock, driven by a simulator: for rehearsals only", "clock", opts.Clock.Path(), "now", now())
+	}
+	rl := newReloader(opts.Dir, s, override, log)
+	h, err := build(d, s, ri, rl, m, now, log)
 	if err != nil {
 		return err
+	}
+	rl.apply = func(next datadir.Settings) error { return h.reconfigure(d, next, ri, log) }
+	h.reload, h.reloaded = opts.Reload, opts.Reloaded
+	if p != nil {
+		p.d, p.h, p.rl = d, h, rl
 	}
 	defer func() { // after every goroutine stopped, before the store closes
 		if err := h.Close(); err != nil {
@@ -113,7 +169,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	}
 	defer os.Remove(filepath.Join(opts.Dir, datadir.RunDir, datadir.RunFile))
 	return run(ctx, d, lns, h, log, func() {
-		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "console", ri.Console, "data", opts.Dir)
+		log.Info("serving", "internal", ri.Internal, "external", ri.External, "admin", ri.Admin, "console", ri.Console, "metrics", ri.Metrics, "data", opts.Dir)
 		if opts.Ready != nil {
 			opts.Ready(ri)
 		}
@@ -132,25 +188,33 @@ type deps struct {
 	// uploads and audit lines are refused below it, so that the store
 	// keeps room.
 	floor *freespace.Floor
-	// sites is ServeOptions.Sites; replicaHooks what the device side
-	// needs of replication (replica.go).
-	sites        func() *firmware.SiteTable
+	// now is the clock of the service's logic: time.Now, or a simulated
+	// clock (ServeOptions.Clock).
+	now func() time.Time
+	// replicaHooks is what the device side needs of replication
+	// (replica.go).
 	replicaHooks replicaHooks
 }
 
-// openDeps opens the certificates, the store and the directory, and
-// empties the spool of uploads a previous run left behind.
-func openDeps(dir string, s datadir.Settings, log *slog.Logger) (*deps, error) {
+// openDeps opens the certificates, the store (on the clock now) and the
+// directory, and empties the spool of uploads a previous run left behind.
+// The store's commits are timed for m, if set.
+func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, now func() time.Time, log *slog.Logger) (*deps, error) {
 	cs, err := certs.Open(filepath.Join(dir, datadir.CertsDir), certs.Config{})
 	if err != nil {
 		return nil, err // it names the certificates and what is wrong
 	}
 	deploy := s.DeployRoundTableOnImport
-	st, err := store.Open(dir, &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy})
+	opts := &store.Options{Logger: log.With("component", "store"), FlushInterval: s.InventoryFlush, DeployRoundTable: &deploy,
+		Retry: s.RetryPolicy(), Now: now}
+	if m != nil {
+		opts.ObserveCommit = m.ObserveCommit
+	}
+	st, err := store.Open(dir, opts)
 	if err != nil {
 		return nil, err // it names the store and says what to do
 	}
-	d := &deps{dir: dir, settings: s, certs: cs, store: st, floor: freespace.New(freespace.Config{
+	d := &deps{dir: dir, settings: s, certs: cs, store: st, now: now, floor: freespace.New(freespace.Config{
 		Dir: dir, Min: s.MinFreeSpace, What: "device log uploads and audit log lines", Logger: log.With("component", "freespace"),
 	})}
 	if err := checkReplicaSettings(s, st, dir); err != nil {
@@ -190,9 +254,10 @@ func (d *deps) accounts() ntlm.Accounts {
 	return storeAccounts{st: d.store, domains: serviceDomains(d.settings.Domain)}
 }
 
-// listeners are the bound listeners; console is nil when it is off.
+// listeners are the bound listeners; console is nil when it is off,
+// metrics without metrics_addr.
 type listeners struct {
-	internal, external, admin, console net.Listener
+	internal, external, admin, console, metrics net.Listener
 }
 
 // bind binds every listener first, so a port in use fails the start
@@ -217,16 +282,40 @@ func bind(ctx context.Context, s datadir.Settings) (*listeners, error) {
 		}
 		*b.ln = ln
 	}
+	if s.MetricsAddr != "" {
+		ln, err := lc.Listen(ctx, "tcp", s.MetricsAddr)
+		if err != nil {
+			l.Close()
+			return nil, fmt.Errorf("metrics listener on %s: %w (set metrics_addr in %s or pass --metrics-addr; empty turns it off)", s.MetricsAddr, err, datadir.ConfigFile)
+		}
+		l.metrics = ln
+	}
 	return l, nil
 }
 
 // Close closes the listeners still open.
 func (l *listeners) Close() {
-	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.console} {
+	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.console, l.metrics} {
 		if ln != nil {
 			ln.Close()
 		}
 	}
+}
+
+// loopbackOnly refuses listeners bound to other than loopback addresses:
+// a simulated clock is for rehearsals on one machine, never for a service
+// devices can reach.
+func (l *listeners) loopbackOnly() error {
+	for _, ln := range []net.Listener{l.internal, l.external, l.admin, l.console} {
+		if ln == nil {
+			continue
+		}
+		a, ok := ln.Addr().(*net.TCPAddr)
+		if !ok || !a.IP.IsLoopback() {
+			return fmt.Errorf("a simulated clock is for rehearsals on loopback only, and %s is not a loopback address: listen on 127.0.0.1 (--internal-addr, --external-addr, --admin-addr, --console-addr), or serve without --simulated-clock", ln.Addr())
+		}
+	}
+	return nil
 }
 
 func (l *listeners) runInfo() datadir.RunInfo {
@@ -235,11 +324,13 @@ func (l *listeners) runInfo() datadir.RunInfo {
 	if l.console != nil {
 		ri.Console = l.console.Addr().String()
 	}
+	if l.metrics != nil {
+		ri.Metrics = l.metrics.Addr().String()
+	}
 	return ri
 }
 
-// handlers are the servers of the three listeners and what runs beside
-// them.
+// handlers are the servers of the listeners and what runs beside them.
 type handlers struct {
 	device    *deviceSide
 	svc       *service.Service
@@ -249,15 +340,21 @@ type handlers struct {
 	adminAPI  *adminapi.Server // its Shutdown ends the replicas' streams
 	console   *console.Console
 	consoleHS *http.Server // nil without a console
+	metrics   *http.Server // nil without metrics_addr
 	acceptor  *ntlm.Acceptor
 	limiter   *signin.Limiter
-	scheduler func(context.Context)
-	// follower follows the primary, on a replica (nil on a primary),
-	// over replicaClient; replicaChecks raises a primary's alarms of
-	// replicas behind.
+	// rollouts moves rollouts on and raises alarms (package rollout), on
+	// a primary; on a replica follower follows the primary instead (nil
+	// on a primary), over replicaClient. replicaChecks raises a primary's
+	// alarms of replicas behind.
+	rollouts      *rollout.Engine
 	follower      *replica.Follower
 	replicaClient *adminapi.ReplicaClient
 	replicaChecks func(context.Context)
+	ready         *readiness
+	rl            *reloader
+	reload        <-chan struct{}    // ServeOptions.Reload
+	reloaded      func(ReloadResult) // ServeOptions.Reloaded
 }
 
 // grpcServer is what Serve needs of the admin API's gRPC server.
@@ -286,19 +383,20 @@ const (
 
 // build composes every handler from the settings: the device side
 // (check-ins, downloads, status, log uploads, provisioning, NTLM at the
-// edge), the service layer and its gRPC transport, and their servers.
-func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*handlers, error) {
-	keyring := s.RPMKeyring
-	if keyring != "" && !filepath.IsAbs(keyring) {
-		keyring = filepath.Join(d.dir, keyring)
-	}
+// edge), the service layer and its gRPC transport, and their servers. The
+// service's logic runs on the clock now (time.Now but in rehearsals).
+func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *metrics.Metrics, now func() time.Time, log *slog.Logger) (*handlers, error) {
 	svcCfg := service.Config{
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
-		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyring, KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
+		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyringPath(d.dir, s.RPMKeyring), KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
+		MinAccountPasswordLength: int(s.MinPasswordLength),
 		Listeners: func() []service.Listener {
 			ls := []service.Listener{{Name: "internal", Address: ri.Internal}, {Name: "external", Address: ri.External}, {Name: "admin", Address: ri.Admin}}
 			if ri.Console != "" {
 				ls = append(ls, service.Listener{Name: "console", Address: "https://" + browsable(ri.Console) + "/"})
+			}
+			if ri.Metrics != "" {
+				ls = append(ls, service.Listener{Name: "metrics", Address: ri.Metrics})
 			}
 			return ls
 		},
@@ -306,8 +404,14 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		Certificates: func() []service.CertInfo { return certInfos(d.certs.List()) },
 		Issuer:       d.certs,
 		Warnings: func() []string {
-			return append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), s.Warnings...)
+			w := append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), rl.warnings()...)
+			if ri.SimulatedClock {
+				w = append(w, fmt.Sprintf("the service runs on a simulated clock (%s), now %s, driven by a simulator: for rehearsals only; restart it without --simulated-clock to serve devices",
+					filepath.Join(datadir.RunDir, datadir.ClockFile), now().Format(time.RFC3339)))
+			}
+			return w
 		},
+		Now: now,
 	}
 	// One limiter for every sign-in, NTLM at the edge, Basic on the LAN
 	// and the console, so that they count against the same budgets.
@@ -316,6 +420,15 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		return nil, err
 	}
 	svcCfg.Limiter = limiter
+	var obs deviceapi.Observer // nil without metrics: no interface to call
+	if m != nil {
+		svcCfg.Imported = m.Imported
+		obs = m
+	}
+	ready := &readiness{inventory: d.store.InventoryHealth, certs: d.certs.List, now: time.Now}
+	if d.ldap != nil {
+		ready.dir = d.ldap
+	}
 	adminTLS := d.certs.AdminServerTLSConfig()
 	if d.ldap != nil {
 		svcCfg.Directory = directoryAdmins{d.ldap}
@@ -344,9 +457,12 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		svcCfg.Warnings = func() []string { return append(replicaAlarmWarnings(svc), warnings()...) }
 	}
 	svc = service.New(d.store, svcCfg)
-	if follower == nil && d.sites != nil {
-		d.replicaHooks.mirror = mirror(svc, d.sites)
-		d.replicaHooks.serviceFor = serviceFor(svc, d.sites, firmware.Internal)
+	if follower == nil {
+		// A site's devices are sent to its replica, by the sites the
+		// store holds at the time of each request.
+		sites := func() *firmware.SiteTable { return d.store.Catalog().Sites() }
+		d.replicaHooks.mirror = mirror(svc, sites)
+		d.replicaHooks.serviceFor = serviceFor(svc, sites, firmware.Internal)
 	}
 	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin"), HandshakeTimeout: handshakeTimeout})
 	web, err := console.New(svc, console.Config{Logger: log.With("component", "console"), IdleTimeout: s.ConsoleIdleTimeout,
@@ -356,15 +472,13 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 		return nil, err
 	}
 	acceptor := ntlm.NewAcceptor(d.accounts(), ntlm.Config{Limiter: limiter, Logger: log.With("component", "ntlm")})
-	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, log)
+	dev, err := newDeviceSide(d, s, ri, acceptor, limiter, ready, obs, log)
 	if err != nil {
 		return nil, err
 	}
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	extTLS := d.certs.ServerTLSConfig().Clone()
 	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
-	st := d.store
-	schedLog := log.With("component", "scheduler")
 	var consoleHS *http.Server
 	if ri.Console != "" {
 		consoleHS = &http.Server{Handler: web, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout, MaxHeaderBytes: maxHeaderBytes,
@@ -376,18 +490,27 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*
 			runReplicaChecks(ctx, svc, 30*time.Second, log.With("component", "replicas"))
 		}
 	}
+	var metricsSrv *http.Server
+	if m != nil {
+		metricsSrv = &http.Server{Handler: metricsMux(m, ready), ReadHeaderTimeout: handshakeTimeout, IdleTimeout: 2 * time.Minute,
+			MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
+	}
+	var rollouts *rollout.Engine
+	if follower == nil { // a replica's rollouts are its primary's decisions
+		rollouts = rollout.New(d.store, rolloutConfig(s, ri, now, log))
+	}
 	return &handlers{
-		follower: follower, replicaClient: rclient, replicaChecks: checks,
+		rollouts: rollouts, follower: follower, replicaClient: rclient, replicaChecks: checks,
 		device: dev, svc: svc, acceptor: acceptor, limiter: limiter, console: web, consoleHS: consoleHS,
+		ready: ready, rl: rl, metrics: metricsSrv,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog,
 			HTTP2: &http.HTTP2Config{MaxConcurrentStreams: maxStreams, WriteByteTimeout: s.DownloadStallTimeout}},
 		external: &http.Server{Handler: dev.External, TLSConfig: extTLS, ConnContext: acceptor.ConnContext,
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog},
-		admin:     admin.GRPCServer(adminTLS),
-		adminAPI:  admin,
-		scheduler: func(ctx context.Context) { runScheduler(ctx, st, time.Now, 5*time.Second, schedLog) },
+		admin:    admin.GRPCServer(adminTLS),
+		adminAPI: admin,
 	}, nil
 }
 
@@ -402,8 +525,44 @@ func (h *handlers) Close() error {
 	return errors.Join(h.device.Close(), err)
 }
 
+// reconfigure applies the reloadable settings of s to the running
+// handlers, keeping their state (lockouts, reservations, counts, the
+// requests in flight). What may refuse s goes first, so that a refusal
+// changes nothing.
+func (h *handlers) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) error {
+	lcfg, err := limiterConfig(s, log.With("component", "signin"))
+	if err != nil {
+		return err
+	}
+	if err := h.device.reconfigure(d, s, ri, h.limiter, log); err != nil {
+		return err
+	}
+	h.limiter.Reconfigure(lcfg)
+	d.floor.SetMin(s.MinFreeSpace)
+	h.svc.SetImportSettings(s.MaxImportBytes, keyringPath(d.dir, s.RPMKeyring))
+	h.svc.SetMinAccountPasswordLength(int(s.MinPasswordLength))
+	return nil
+}
+
+// keyringPath is rpm_keyring, relative to the data directory dir.
+func keyringPath(dir, keyring string) string {
+	if keyring != "" && !filepath.IsAbs(keyring) {
+		return filepath.Join(dir, keyring)
+	}
+	return keyring
+}
+
 // newLimiter is the sign-in limiter the settings describe.
 func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
+	cfg, err := limiterConfig(s, log)
+	if err != nil {
+		return nil, err
+	}
+	return signin.New(cfg), nil
+}
+
+// limiterConfig is the sign-in limiter's configuration from the settings.
+func limiterConfig(s datadir.Settings, log *slog.Logger) (signin.Config, error) {
 	cfg := signin.Config{MaxFailures: int(s.SignInMaxFailures), MaxAddressFailures: int(s.SignInMaxAddressFailures),
 		Window: s.SignInLockout, Lockout: s.SignInLockout, Logger: log}
 	if cfg.MaxAddressFailures == 0 {
@@ -412,11 +571,11 @@ func newLimiter(s datadir.Settings, log *slog.Logger) (*signin.Limiter, error) {
 	for _, p := range s.TrustedProxies {
 		prefix, err := signin.ParsePrefix(p)
 		if err != nil {
-			return nil, fmt.Errorf("trusted_proxies: %q: %w", p, err)
+			return signin.Config{}, fmt.Errorf("trusted_proxies: %q: %w", p, err)
 		}
 		cfg.TrustedProxies = append(cfg.TrustedProxies, prefix)
 	}
-	return signin.New(cfg), nil
+	return cfg, nil
 }
 
 // run serves the listeners and runs the background work in one group
@@ -427,7 +586,15 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g, gctx := newGroup(ctx)
 	g.Go("internal listener", func() error { return h.internal.ServeTLS(lns.internal, "", "") })
 	g.Go("external listener", func() error { return h.external.ServeTLS(lns.external, "", "") })
-	g.Go("admin listener", func() error { return h.admin.Serve(lns.admin) })
+	g.Go("admin listener", func() error {
+		err := h.admin.Serve(lns.admin)
+		if gctx.Err() != nil {
+			// Stopped: an error is the shutdown's (gRPC's Serve called
+			// after GracefulStop, when the service stops as it starts).
+			return nil
+		}
+		return err
+	})
 	if h.consoleHS != nil {
 		g.Go("console listener", func() error { return h.consoleHS.ServeTLS(lns.console, "", "") })
 		g.Go("console", func() error { h.console.Run(gctx); return nil })
@@ -438,14 +605,34 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 		// approves nothing on a schedule of its own.
 		g.Go("replica follower", func() error { h.follower.Run(gctx); return nil })
 	} else {
-		g.Go("scheduler", func() error { h.scheduler(gctx); return nil })
+		g.Go("rollout engine", func() error { h.rollouts.Run(gctx); return nil })
 		g.Go("replica alarms", func() error { h.replicaChecks(gctx); return nil })
 	}
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
+	if h.metrics != nil {
+		g.Go("metrics listener", func() error { return h.metrics.Serve(lns.metrics) })
+	}
+	if h.reload != nil {
+		g.Go("reloads", func() error {
+			for {
+				select {
+				case <-gctx.Done():
+					return nil
+				case <-h.reload:
+					res := h.rl.reload()
+					if h.reloaded != nil {
+						h.reloaded(res)
+					}
+				}
+			}
+		})
+	}
+	h.ready.serving.Store(true)
 	ready()
 
 	<-gctx.Done()
+	h.ready.stopping.Store(true)
 	log.Info("shutting down")
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
@@ -458,6 +645,9 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	h.external.Shutdown(shutCtx)
 	if h.consoleHS != nil {
 		h.consoleHS.Shutdown(shutCtx)
+	}
+	if h.metrics != nil {
+		h.metrics.Shutdown(shutCtx)
 	}
 	select {
 	case <-stopped:
@@ -490,6 +680,25 @@ func settingEntries(s datadir.Settings) []service.Setting {
 		out = append(out, service.Setting{Key: e.Key, Value: e.Value, Default: e.Default, Help: e.Help})
 	}
 	return out
+}
+
+// rolloutConfig is the rollout engine's configuration: the settings, on
+// the clock now, ticking more often on a simulated clock.
+func rolloutConfig(s datadir.Settings, ri datadir.RunInfo, now func() time.Time, log *slog.Logger) rollout.Config {
+	cfg := rollout.Config{Grace: s.OverdueGrace, Tolerance: tolerance(s.OverdueTolerance), Now: now, Logger: log.With("component", "rollouts")}
+	if ri.SimulatedClock {
+		cfg.Interval = simulatedTick
+	}
+	return cfg
+}
+
+// tolerance is the overdue_tolerance setting as rollout.Config takes it:
+// its zero is the default, a negative value none.
+func tolerance(s firmware.Share) firmware.Share {
+	if s == 0 {
+		return -1
+	}
+	return s
 }
 
 // cleanTmp removes uploads a previous run left behind.

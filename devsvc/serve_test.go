@@ -57,6 +57,12 @@ func serve(t *testing.T, edit func(*datadir.Settings), seed func(*store.Store)) 
 // serveWith is serve with raw lines appended to the settings file.
 func serveWith(t *testing.T, edit func(*datadir.Settings), raw string, seed func(*store.Store)) *running {
 	t.Helper()
+	return serveOpts(t, edit, raw, seed, nil)
+}
+
+// serveOpts is serveWith with options to change.
+func serveOpts(t *testing.T, edit func(*datadir.Settings), raw string, seed func(*store.Store), opts func(dir string, o *ServeOptions)) *running {
+	t.Helper()
 	dir := t.TempDir()
 	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain}); err != nil {
 		t.Fatal(err)
@@ -86,10 +92,12 @@ func serveWith(t *testing.T, edit func(*datadir.Settings), raw string, seed func
 	ctx, cancel := context.WithCancel(context.Background())
 	ready := make(chan datadir.RunInfo, 1)
 	done := make(chan error, 1)
-	go func() {
-		done <- Serve(ctx, ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ConsoleAddr: "127.0.0.1:0",
-			Ready: func(ri datadir.RunInfo) { ready <- ri }})
-	}()
+	o := ServeOptions{Dir: dir, InternalAddr: "127.0.0.1:0", ExternalAddr: "127.0.0.1:0", AdminAddr: "127.0.0.1:0", ConsoleAddr: "127.0.0.1:0",
+		Ready: func(ri datadir.RunInfo) { ready <- ri }}
+	if opts != nil {
+		opts(dir, &o)
+	}
+	go func() { done <- Serve(ctx, o) }()
 	r := &running{dir: dir}
 	select {
 	case r.ri = <-ready:
@@ -248,7 +256,7 @@ func (r *running) signIns(t *testing.T) (basic, ntlmSignIn func(user, password s
 // in both, and only that account.
 func TestServeSignInLockout(t *testing.T) {
 	r := serve(t, func(s *datadir.Settings) { s.SignInMaxFailures, s.SignInLockout = 2, time.Hour }, withAlice)
-	if _, err := r.admin(t).PutAccount(t.Context(), "bob", ntlm.NTHash("Summer2026!"), false); err != nil {
+	if _, err := r.admin(t).PutAccount(t.Context(), "bob", "Summer2026!", false); err != nil {
 		t.Fatal(err)
 	}
 	basic, ntlmSignIn := r.signIns(t)

@@ -94,7 +94,7 @@ func TestEndToEndImportApprove(t *testing.T) {
 	if len(tds) != 1 || tds[0].MAC != "00-04-F2-AB-CD-EF" {
 		t.Errorf("test devices = %+v, want the one added, normalised", tds)
 	}
-	if _, errOut, err := devsvctest.RunCLI(bin, dir, "s3cret!\n", "accounts", "add", "alice", "--password-stdin"); err != nil {
+	if _, errOut, err := devsvctest.RunCLI(bin, dir, "s3cret!s3cret!\n", "accounts", "add", "alice", "--password-stdin"); err != nil {
 		t.Fatalf("accounts add: %v: %s", err, errOut)
 	}
 	svc.CLI(t, "accounts", "disable", "alice")
@@ -137,8 +137,8 @@ func TestEndToEndImportApprove(t *testing.T) {
 		t.Errorf("status = %+v", st)
 	}
 
-	// An online backup is a bbolt file of the same catalog.
-	backup := filepath.Join(t.TempDir(), "backup.db")
+	// An online backup (TestBackupUnderLoad restores one).
+	backup := filepath.Join(t.TempDir(), "backup.tar")
 	svc.CLI(t, "backup", backup)
 	if fi, err := os.Stat(backup); err != nil || fi.Size() == 0 {
 		t.Errorf("backup file: %v", err)

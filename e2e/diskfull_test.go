@@ -61,8 +61,11 @@ func TestDiskFull(t *testing.T) {
 			refused = append(refused, mac)
 		}
 		t.Logf("disk full: %d check-ins answered 200 (held), %d answered 503", len(ok), len(refused))
-		if code := get(t, c, base+"/healthz"); code != http.StatusServiceUnavailable {
-			t.Errorf("/healthz on a full disk = %d, want 503", code)
+		if code := get(t, c, base+"/readyz"); code != http.StatusServiceUnavailable {
+			t.Errorf("/readyz on a full disk = %d, want 503", code)
+		}
+		if code := get(t, c, base+"/healthz"); code != http.StatusOK {
+			t.Errorf("/healthz on a full disk = %d, want 200: the process is alive", code)
 		}
 		var st struct{ Inventory struct{ Writable bool } }
 		s.JSON(t, &st, "status")
@@ -84,8 +87,8 @@ func TestDiskFull(t *testing.T) {
 		if !s.WaitForLog("inventory is written again", 30*time.Second) {
 			t.Errorf("the service did not recover within 30s of space being freed\n%s", s.Logs())
 		}
-		if code := get(t, c, base+"/healthz"); code != http.StatusOK {
-			t.Errorf("/healthz after space was freed = %d, want 200", code)
+		if code := get(t, c, base+"/readyz"); code != http.StatusOK {
+			t.Errorf("/readyz after space was freed = %d, want 200", code)
 		}
 		for mac, code := range checkIns(t, c, base, 5000, 1) {
 			if code != http.StatusOK {
@@ -132,8 +135,8 @@ func TestDiskFull(t *testing.T) {
 				t.Errorf("check-in of %s = %d, want 200: the floor keeps room for the inventory", mac, code)
 			}
 		}
-		if code := get(t, c, base+"/healthz"); code != http.StatusOK {
-			t.Errorf("/healthz = %d, want 200", code)
+		if code := get(t, c, base+"/readyz"); code != http.StatusOK {
+			t.Errorf("/readyz = %d, want 200", code)
 		}
 		s.Stop(t)
 		s = devsvctest.Start(t, s.Bin, s.Dir)

@@ -170,9 +170,16 @@ func port(t testing.TB, addr string) string {
 
 // TestFaults: a corrupted image is refused and retried, a broken transfer
 // resumed, and a power loss during the install leaves the old version
-// running and reported.
+// running and reported. The service runs on the simulations' clock: its
+// back-off after a failure passes in simulated time; it retries a device
+// twenty times, an hour apart at most, so that every phone gets there
+// however often its image arrives corrupted.
 func TestFaults(t *testing.T) {
-	s := startService(t, nil)
+	s := startRehearsal(t, rehearsalStart, func(dir string) {
+		setSetting(t, dir, "rollout_retries", "20")
+		setSetting(t, dir, "rollout_backoff", "30m")
+		setSetting(t, dir, "rollout_max_backoff", "1h")
+	})
 	importVersion(t, s, "2.0.0.1", 64<<10, cx600, hp)
 	s.CLI(t, "approve", cx600.Path())
 	s.CLI(t, "approve", hp.Path())
@@ -229,13 +236,13 @@ func TestFaults(t *testing.T) {
 }
 
 // TestDeviceSimCommand runs the device-sim command: the same seed gives the
-// same report, another seed another one.
+// same report, another seed another one. Each run has a service of its own,
+// as it was before the first: the service remembers what devices did (a
+// device that failed is retried after a back-off), so a second run against
+// the same one is another story.
 func TestDeviceSimCommand(t *testing.T) {
 	bin := deviceSimBinary(t)
-	s := startService(t, nil)
-	importVersion(t, s, "2.0.0.1", 16<<10, cx600, rt)
-	s.CLI(t, "approve", cx600.Path())
-	args := []string{"--data", s.Dir, "--json", "--duration", "30h", "--accounts", "2",
+	args := []string{"--json", "--duration", "30h", "--accounts", "2",
 		"--group", cx600.Path() + ",10,1.0.0.1,signin=0.5,test=2",
 		"--group", cx600.Path() + ",4,1.0.0.1,external,signin=0.5",
 		"--group", rt.Path() + ",2,1.0.0.1",
@@ -246,9 +253,13 @@ func TestDeviceSimCommand(t *testing.T) {
 	if got, want := strings.Fields(out), (&sc).AccountNames(); !cmp.Equal(got, want) {
 		t.Fatalf("--list accounts = %q, want %q", got, want)
 	}
-	prepare(t, s, &sc)
 	report := func(seed string) []byte {
-		out := runCmd(t, bin, append(args, "--seed", seed)...)
+		s := startService(t, nil)
+		importVersion(t, s, "2.0.0.1", 16<<10, cx600, rt)
+		s.CLI(t, "approve", cx600.Path())
+		sc := sc
+		prepare(t, s, &sc)
+		out := runCmd(t, bin, append(args, "--data", s.Dir, "--seed", seed)...)
 		var rep simulator.Report
 		if err := json.Unmarshal([]byte(out), &rep); err != nil {
 			t.Fatalf("device-sim --json: %v\n%s", err, out)

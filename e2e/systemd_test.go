@@ -75,9 +75,11 @@ func (s *notifySocket) read(d time.Duration) (msg string, pid int32) {
 
 // TestServeTellsSystemd runs devsvc serve as systemd runs a Type=notify
 // unit with WatchdogSec=: it must say READY=1 (with the listeners) once it
-// serves, ping WATCHDOG=1 at half the interval from its main process, and
-// say STOPPING=1 when SIGTERM starts the shutdown, then exit cleanly. The
-// notification socket is a path and an abstract name, as systemd may give.
+// serves, ping WATCHDOG=1 at half the interval from its main process, say
+// RELOADING=1 then READY=1 when SIGHUP (ExecReload=) reloads its settings,
+// and say STOPPING=1 when SIGTERM starts the shutdown, then exit cleanly.
+// The notification socket is a path and an abstract name, as systemd may
+// give.
 func TestServeTellsSystemd(t *testing.T) {
 	bin, dir := devsvctest.Init(t, "contoso.com")
 	for _, sock := range []string{
@@ -122,6 +124,27 @@ func TestServeTellsSystemd(t *testing.T) {
 			}
 			if el := time.Since(start); el < 2*watchdog/2 {
 				t.Errorf("3 watchdog pings in %v, want them at %v intervals", el, watchdog/2)
+			}
+
+			// systemctl reload: RELOADING=1 with the monotonic time, then
+			// READY=1 with the status once the settings are reloaded.
+			next := func() string {
+				for {
+					msg, from := ns.read(30 * time.Second)
+					if from != pid {
+						t.Fatalf("%q from PID %d, want messages from %d only", msg, from, pid)
+					}
+					if msg != "WATCHDOG=1" {
+						return msg
+					}
+				}
+			}
+			cmd.Process.Signal(syscall.SIGHUP)
+			if msg := next(); !regexp.MustCompile(`^RELOADING=1\nMONOTONIC_USEC=\d+\nSTATUS=reloading devsvc\.conf$`).MatchString(msg) {
+				t.Fatalf("after SIGHUP: %q, want RELOADING=1 with MONOTONIC_USEC\n%s", msg, logs.String())
+			}
+			if msg := next(); !want.MatchString(msg) {
+				t.Fatalf("after the reload: %q, want one matching %s\n%s", msg, want, logs.String())
 			}
 
 			cmd.Process.Signal(syscall.SIGTERM)
@@ -232,6 +255,7 @@ func TestUnitKeepsItsContract(t *testing.T) {
 		{"Type", "notify"},
 		{"NotifyAccess", "main"},
 		{"ExecStart", "/usr/bin/devsvc serve --data /var/lib/opendus"},
+		{"ExecReload", "/bin/kill -HUP $MAINPID"},
 		{"User", "opendus"},
 		{"Group", "opendus"},
 		{"StateDirectory", "opendus"},

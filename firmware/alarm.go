@@ -33,7 +33,7 @@ type Alarm struct {
 	// Replica names the replica of an AlarmReplicaBehind.
 	Replica string `json:"replica,omitempty"`
 	// Sites are, for AlarmOverdue, the sites behind, with their counts.
-	Sites []SiteProgress `json:"sites,omitempty"`
+	Sites []SiteProgress `json:"sites"`
 	// Detail says it for a person.
 	Detail string `json:"detail"`
 	// Raised is when the condition was found, Cleared when it ended (zero
@@ -78,13 +78,19 @@ type Release struct {
 	At       time.Time
 }
 
+// OverdueID is the ID of the release's overdue alarm (see CheckOverdue):
+// what a caller clears when the check no longer finds sites behind.
+func (rel Release) OverdueID() string {
+	return fmt.Sprintf("%s-%s-%d", AlarmOverdue, rel.Rule, rel.At.Unix())
+}
+
 // CheckOverdue is the patent's check: once the release is Grace past, a
 // site is behind when more than tolerance of its devices in scope have not
 // checked in since the release (devices are told to check at the release
 // time, so by then they should have; tolerance allows for devices that are
 // switched off). It returns the alarm naming the rule and the sites
 // behind, with their counts, or ok false: nothing to raise, or clear an
-// open alarm of the same ID. Devices that checked in but were not offered
+// open alarm of the same ID (Release.OverdueID). Devices that checked in but were not offered
 // or did not update are counted and shown, not alarmed on: windows and
 // waves hold them on purpose, and failures have their own alarm.
 func CheckOverdue(rel Release, grace time.Duration, tolerance Share, sites []SiteProgress, now time.Time) (a Alarm, ok bool) {
@@ -108,7 +114,7 @@ func CheckOverdue(rel Release, grace time.Duration, tolerance Share, sites []Sit
 		return Alarm{}, false
 	}
 	return Alarm{
-		ID:   fmt.Sprintf("%s-%s-%d", AlarmOverdue, rel.Rule, rel.At.Unix()),
+		ID:   rel.OverdueID(),
 		Kind: AlarmOverdue, Rule: rel.Rule, Identity: rel.Identity, Version: rel.Version, Sites: behind,
 		Detail: fmt.Sprintf("release of %s to %s at %s is %s past; devices that have not checked in since: %s",
 			rel.Identity, rel.Version, rel.At.UTC().Format(time.RFC3339), now.Sub(rel.At).Round(time.Minute), strings.Join(names, ", ")),

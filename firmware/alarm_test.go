@@ -56,7 +56,7 @@ func TestCheckOverdue(t *testing.T) {
 		t.Errorf("Detail = %q\nwant     %q", a.Detail, want)
 	}
 	b, _ := CheckOverdue(rel, grace, 500, []SiteProgress{dark}, tStart.Add(5*time.Hour))
-	if a.ID != b.ID || a.ID != "overdue-"+rel.Rule+"-1793610000" {
+	if a.ID != b.ID || a.ID != "overdue-"+rel.Rule+"-1793610000" || rel.OverdueID() != a.ID {
 		t.Errorf("IDs %q and %q: want the same stable ID for the same release", a.ID, b.ID)
 	}
 	b.Clear(tStart.Add(6 * time.Hour))

@@ -183,3 +183,28 @@ func (a Attempt) Outcome(current Version, p RetryPolicy, now time.Time) Outcome 
 	}
 	return OutcomeDownloading
 }
+
+// OutcomeOf returns where the device, running current, stands at now with
+// version v, as a rollout of v counts it: installed when it runs v; else
+// waiting when its attempt is about another version (it was never offered
+// v, or was offered something else since); else the attempt's Outcome.
+func (a Attempt) OutcomeOf(v, current Version, p RetryPolicy, now time.Time) Outcome {
+	switch {
+	case current == v && !v.IsZero():
+		return OutcomeInstalled
+	case a.Version != v || v.IsZero():
+		return OutcomeWaiting
+	}
+	return a.Outcome(current, p, now)
+}
+
+// Taking reports whether the device is taking the attempt's version at
+// now: offered or downloading, neither finished nor stalled. A rollout's
+// MaxDownloads counts these devices.
+func (a Attempt) Taking(current Version, p RetryPolicy, now time.Time) bool {
+	switch a.Outcome(current, p, now) {
+	case OutcomeOffered, OutcomeDownloading:
+		return true
+	}
+	return false
+}

@@ -14,6 +14,9 @@ var ErrMAC = errors.New("invalid MAC address")
 // by dashes (00-04-F2-AB-CD-EF), accepting dashes, colons, dots or no
 // separators on input.
 func NormalizeMAC(s string) (string, error) {
+	if canonicalMAC(s) {
+		return s, nil // the usual case, without allocating
+	}
 	var hex []byte
 	for i := 0; i < len(s); i++ {
 		c := s[i]
@@ -41,6 +44,27 @@ func NormalizeMAC(s string) (string, error) {
 		b.Write(hex[i : i+2])
 	}
 	return b.String(), nil
+}
+
+// canonicalMAC reports whether s is a MAC address as NormalizeMAC writes
+// it: 00-04-F2-AB-CD-EF.
+func canonicalMAC(s string) bool {
+	if len(s) != 17 {
+		return false
+	}
+	for i := 0; i < 17; i++ {
+		c := s[i]
+		if i%3 == 2 {
+			if c != '-' {
+				return false
+			}
+			continue
+		}
+		if !(c >= '0' && c <= '9' || c >= 'A' && c <= 'F') {
+			return false
+		}
+	}
+	return true
 }
 
 // DeviceKey returns the key a device is known by: its normalized MAC, else
@@ -137,7 +161,7 @@ type Device struct {
 	Serial      string    `json:"serial,omitempty"`
 	Identity    Identity  `json:"identity"`
 	Version     Version   `json:"version"` // the main image's version
-	Modules     []Module  `json:"modules,omitempty"`
+	Modules     []Module  `json:"modules"`
 	User        string    `json:"user,omitempty"`
 	Location    Location  `json:"location"`
 	Address     string    `json:"address,omitempty"`
@@ -152,6 +176,83 @@ type Device struct {
 	LastReport time.Time `json:"lastReport"`
 	// LastUpdate is when the device last reported a successful update.
 	LastUpdate time.Time `json:"lastUpdate"`
+	// Site is the site its last check-in came from (see SiteTable); ""
+	// for none.
+	Site string `json:"site,omitempty"`
+	// Hold and Held are what the last check-in's Decision held back from
+	// the device, and why (see Decide); "" when nothing was.
+	Hold Hold    `json:"hold,omitempty"`
+	Held Version `json:"held,omitzero"`
+	// Attempt is its progress with the version it was last offered; the
+	// store keeps it from the offers and reports it records.
+	Attempt Attempt `json:"attempt,omitzero"`
+	// History is its recent check-ins, reports and refusals, oldest first,
+	// at most DeviceHistoryLen of them (see AddEvent); the store keeps it.
+	History []DeviceEvent `json:"history,omitempty"`
+}
+
+// DeviceHistoryLen bounds Device.History.
+const DeviceHistoryLen = 16
+
+// DeviceEventKind names what a DeviceEvent records.
+type DeviceEventKind string
+
+// Device event kinds.
+const (
+	// DeviceCheckIn: a check-in, with what it was offered or held back.
+	DeviceCheckIn DeviceEventKind = "checkin"
+	// DeviceReport: a status report.
+	DeviceReport DeviceEventKind = "report"
+	// DeviceRefusal: the service refused one of the device's requests.
+	DeviceRefusal DeviceEventKind = "refusal"
+)
+
+// DeviceEvent is one entry of a device's recent history.
+type DeviceEvent struct {
+	Time time.Time       `json:"time"`
+	Kind DeviceEventKind `json:"kind"`
+	// Version is, for a check-in, the version the device ran; for a
+	// report, the version it reported about (its Target).
+	Version Version `json:"version,omitzero"`
+	// Offered is the version a check-in was offered (zero: none); Hold and
+	// Held what it held back, and why.
+	Offered Version `json:"offered,omitzero"`
+	Hold    Hold    `json:"hold,omitempty"`
+	Held    Version `json:"held,omitzero"`
+	// Site is the site a check-in came from.
+	Site string `json:"site,omitempty"`
+	// State is a report's state.
+	State State `json:"state,omitempty"`
+	// Detail is a report's error code, or why a request was refused.
+	Detail string `json:"detail,omitempty"`
+	// Count is how many check-ins alike in everything but their time this
+	// entry stands for (see AddEvent); Time is the last one's. 0 means 1.
+	Count int `json:"count,omitempty"`
+}
+
+// sameCheckIn reports whether e and o are check-ins that differ only in
+// their time and count.
+func (e *DeviceEvent) sameCheckIn(o *DeviceEvent) bool {
+	return e.Kind == DeviceCheckIn && o.Kind == DeviceCheckIn && e.Version == o.Version && e.Offered == o.Offered &&
+		e.Hold == o.Hold && e.Held == o.Held && e.Site == o.Site
+}
+
+// AddEvent appends e to the device's history, keeping the last
+// DeviceHistoryLen events. A check-in alike the last event in everything
+// but its time (the same version, offer, hold and site) is merged into it:
+// its Count grows and its Time moves on, so a device that checks in every
+// day unchanged keeps one entry and its history shows what changed.
+func (d *Device) AddEvent(e DeviceEvent) {
+	if n := len(d.History); n > 0 && d.History[n-1].sameCheckIn(&e) {
+		last := &d.History[n-1]
+		last.Count = max(last.Count, 1) + max(e.Count, 1)
+		last.Time = e.Time
+		return
+	}
+	if len(d.History) >= DeviceHistoryLen {
+		d.History = append(d.History[:0], d.History[len(d.History)-DeviceHistoryLen+1:]...)
+	}
+	d.History = append(d.History, e)
 }
 
 // Account is a local account a device's user signs in with. The store keeps

@@ -180,6 +180,10 @@ func TestParseIdentity(t *testing.T) {
 func TestNormalizeMAC(t *testing.T) {
 	tests := []struct{ in, want string }{
 		{"00-04-f2-ab-cd-ef", "00-04-F2-AB-CD-EF"},
+		{"00-04-F2-AB-CD-EF", "00-04-F2-AB-CD-EF"},
+		{"00-04-F2-AB-CD-Ef", "00-04-F2-AB-CD-EF"},
+		{"00-04-F2-AB-CD:EF", "00-04-F2-AB-CD-EF"},
+		{"00-04-F2-AB-CDE-F", "00-04-F2-AB-CD-EF"},
 		{"00:04:F2:AB:CD:EF", "00-04-F2-AB-CD-EF"},
 		{"0004f2abcdef", "00-04-F2-AB-CD-EF"},
 		{"0004.f2ab.cdef", "00-04-F2-AB-CD-EF"},
@@ -193,6 +197,9 @@ func TestNormalizeMAC(t *testing.T) {
 		if (err != nil) != (tt.want == "") || got != tt.want {
 			t.Errorf("NormalizeMAC(%q) = %q, %v, want %q", tt.in, got, err, tt.want)
 		}
+	}
+	if n := testing.AllocsPerRun(100, func() { NormalizeMAC("00-04-F2-AB-CD-EF") }); n != 0 {
+		t.Errorf("NormalizeMAC of a normalized MAC allocates %v times, want none", n)
 	}
 	set := TestDevices{}
 	set.Add(TestDevice{MAC: "00:04:f2:00:00:01"})

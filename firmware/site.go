@@ -41,7 +41,7 @@ type Site struct {
 	// canonical form (no host bits set; IPv4 written as IPv4, never as
 	// ::ffff:a.b.c.d). No two sites share a subnet; nested subnets may
 	// belong to different sites (the longest match wins).
-	Subnets []netip.Prefix `json:"subnets,omitempty"`
+	Subnets []netip.Prefix `json:"subnets"`
 	// TimeZone is the IANA name of the site's time zone, such as
 	// Europe/Berlin; "" is UTC. Windows and rollout windows are read in it.
 	TimeZone string `json:"timeZone,omitempty"`

@@ -19,6 +19,9 @@ run ./firmware 'BenchmarkOfferDecision' 1000000x
 # Issue 12: the check-in decision with a rollout, 200 sites and windows,
 # beside BenchmarkOfferDecision (the decision without them) in the same run.
 run ./firmware 'BenchmarkOfferDecision|BenchmarkCheckInDecision' 1000000x
+# The same through the device handler's decision over a real store (the
+# fleet index, the catalog, the site lookup), beside its plain offer.
+run ./devsvc/deviceapi 'BenchmarkCheckInDecision' 1000000x
 run ./devsvc/store 'BenchmarkCheckInBatched|BenchmarkCatalogRule' 3x
 
 # Issue 3: cabinets, side by side with cabextract (OPENDUS_CAB_BENCH_MB sets
@@ -30,14 +33,19 @@ run ./cabingest 'BenchmarkImport' 4x
 # Issue 4: the device side: check-ins over keep-alive TLS, downloads with 16
 # clients beside nginx serving the same file, 10,000 idle connections, NTLM
 # handshakes on new TLS connections, the audit log.
+# Issue 16: each with metrics=off and metrics=on (the Prometheus metrics'
+# cost; at most 3% allowed).
 run ./devsvc/deviceapi 'BenchmarkCheckInTLS$' 5s
 run ./devsvc/deviceapi 'BenchmarkDownload$|BenchmarkIdleConnections' 1x
 run ./ntlm 'BenchmarkHandshake|BenchmarkAuthenticate' 3s
 run ./devsvc/audit 'BenchmarkMiddleware$' 2s
 
 # Issue 6: the fleet simulator (10,000 devices, two simulated days).
-run ./e2e 'BenchmarkFleet' 1x
-
+run ./e2e 'BenchmarkFleet$' 1x
+# Issue 12: 100,000 devices in 200 sites through a three-wave rollout over
+# two simulated days, beside a plain approve of the same fleet, and the
+# devices --site S --state failed query against that inventory.
+run ./e2e 'BenchmarkRolloutFleet' 1x
 # Issue 14: replicas. What a release costs the WAN per site (bytes the
 # primary sends a replica, on the wire, against the update's size), how
 # fast a replica catches up with 10,000 changes, and device-sim with

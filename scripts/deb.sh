@@ -33,7 +33,7 @@ export DEB_VERSION DEB_ARCH DEB_MAINTAINER
 
 stage=build/deb
 rm -rf "$stage"
-mkdir -p "$stage/doc/docs"
+mkdir -p "$stage/doc/docs" "$stage/doc/prometheus"
 
 # Pure Go, so the binaries need no libc of a given version; -trimpath keeps
 # the build machine's paths out.
@@ -48,6 +48,7 @@ for sh in bash zsh fish; do
 done
 cp README.md "$stage/doc/"
 cp docs/*.md "$stage/doc/docs/"
+cp packaging/prometheus/opendus-rules.yml packaging/prometheus/opendus-rules.test.yml "$stage/doc/prometheus/"
 
 # A native package's changelog: one entry for the commit it is built from.
 date=$(date -u -R -d "@$SOURCE_DATE_EPOCH")

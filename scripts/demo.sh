@@ -5,8 +5,10 @@
 # them, approves some updates, marks test devices, adds accounts, then runs
 # 1,000 simulated devices (on the LAN and remote, signed in and not)
 # through two simulated days with device-sim, prints its report and stops
-# the service cleanly. Everything it writes goes to the temporary directory,
-# which is removed on success and kept (with its logs) on failure.
+# the service cleanly. The service runs on a simulated clock that
+# device-sim drives (devsvc serve --simulated-clock). Everything it writes
+# goes to the temporary directory, which is removed on success and kept
+# (with its logs) on failure.
 #
 # Expects bin/devsvc and bin/device-sim (make demo builds them first).
 set -euo pipefail
@@ -65,8 +67,11 @@ quietly() {
 step "devsvc init: data directory, private CA and certificates in $work"
 quietly "$DEVSVC" init --data "$OPENDUS_DATA" --domain contoso.com
 
+# On a simulated clock that device-sim drives (a rehearsal, on loopback):
+# the service's waves, windows and back-offs pass in simulated time.
+start=2026-11-23T06:00:00Z
 "$DEVSVC" serve --data "$OPENDUS_DATA" --internal-addr 127.0.0.1:0 --external-addr 127.0.0.1:0 \
-	--admin-addr 127.0.0.1:0 --console-addr 127.0.0.1:0 >>"$work/serve.log" 2>&1 &
+	--admin-addr 127.0.0.1:0 --console-addr 127.0.0.1:0 --simulated-clock "$start" >>"$work/serve.log" 2>&1 &
 serve_pid=$!
 for _ in $(seq 1 150); do
 	if "$DEVSVC" status >/dev/null 2>&1; then break; fi

@@ -6,15 +6,16 @@
 # protobuf-compiler and libprotobuf-dev (regenerate the admin API code),
 # systemd (systemd-analyze checks the unit), lintian (checks the Debian
 # package), groff-base (renders the man pages), zsh and fish (run the
-# completion scripts).
-# argon2 (the reference argon2id, checks the console's password hashes) and
-# chromium (the browser the console's browser tests drive, headless).
+# completion scripts), prometheus (promtool checks the metrics and the
+# rules; a real Prometheus server scrapes the service), argon2 (the
+# reference argon2id, checks the console's password hashes) and chromium
+# (the browser the console's browser tests drive, headless).
 #
 # Safe to run again: it installs only what is missing. Needs root (CI is).
 set -euo pipefail
 
-pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev systemd lintian groff-base zsh fish argon2 chromium)
-bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto systemd-analyze lintian groff zsh fish argon2 chromium)
+pkgs=(cabextract gcab curl slapd ldap-utils rpm nginx-light protobuf-compiler libprotobuf-dev systemd lintian groff-base zsh fish argon2 chromium prometheus)
+bins=(cabextract gcab curl slapd ldapadd rpmbuild nginx protoc /usr/include/google/protobuf/timestamp.proto systemd-analyze lintian groff zsh fish argon2 chromium promtool)
 
 missing=()
 for i in "${!pkgs[@]}"; do
@@ -41,8 +42,8 @@ fi
 echo "install-deps: installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
 apt-get update -qq
-# slapd's package scripts would start a system daemon; the tests start their
-# own on loopback, so keep the system one from starting.
+# slapd's and prometheus' package scripts would start system daemons; the
+# tests start their own on loopback, so keep the system ones from starting.
 printf '#!/bin/sh\nexit 101\n' >/usr/sbin/policy-rc.d
 chmod +x /usr/sbin/policy-rc.d
 apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null

@@ -33,7 +33,7 @@ func AddressKey(a netip.Addr) string {
 // does not parse ends the walk there, leaving the request with the last
 // trusted hop. A RemoteAddr that is not an address is returned as it is.
 func (l *Limiter) ClientAddress(r *http.Request) string {
-	peer, ok := parseHost(r.RemoteAddr)
+	client, ok := l.Client(r)
 	if !ok {
 		host, _, err := net.SplitHostPort(r.RemoteAddr)
 		if err != nil {
@@ -41,11 +41,23 @@ func (l *Limiter) ClientAddress(r *http.Request) string {
 		}
 		return host
 	}
-	client := peer
-	if l.trusted(peer) {
-		client = l.forwardedClient(peer, r.Header.Values("X-Forwarded-For"))
-	}
 	return AddressKey(client)
+}
+
+// Client returns the address r comes from, as ClientAddress attributes
+// it (the peer's, or behind trusted proxies the client X-Forwarded-For
+// names), itself rather than its key; an IPv4-mapped address is its IPv4
+// address. ok is false when r.RemoteAddr is not an address. Without
+// trusted proxies it allocates nothing.
+func (l *Limiter) Client(r *http.Request) (netip.Addr, bool) {
+	peer, ok := parseHost(r.RemoteAddr)
+	if !ok {
+		return netip.Addr{}, false
+	}
+	if l.trusted(peer) {
+		return l.forwardedClient(peer, r.Header.Values("X-Forwarded-For")), true
+	}
+	return peer, true
 }
 
 // forwardedClient walks the X-Forwarded-For values from the right, from a
@@ -98,7 +110,7 @@ func parseHost(s string) (netip.Addr, bool) {
 // trusted reports whether a is one of the trusted proxies.
 func (l *Limiter) trusted(a netip.Addr) bool {
 	a = a.WithZone("")
-	for _, p := range l.cfg.TrustedProxies {
+	for _, p := range *l.proxies.Load() {
 		if p.Contains(a) {
 			return true
 		}

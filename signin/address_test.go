@@ -62,6 +62,41 @@ func TestClientAddress(t *testing.T) {
 	}
 }
 
+// TestClient: Client attributes as ClientAddress does, but returns the
+// address itself (the whole IPv6 address, not its /64).
+func TestClient(t *testing.T) {
+	proxies := []netip.Prefix{netip.MustParsePrefix("10.0.0.0/8"), netip.MustParsePrefix("2001:db8:ffff::/48")}
+	tests := []struct {
+		remote string
+		xff    string
+		want   string // "" for none
+	}{
+		{"192.0.2.1:50000", "198.51.100.7", "192.0.2.1"},
+		{"10.0.0.5:443", "198.51.100.7, 10.1.1.1", "198.51.100.7"},
+		{"[2001:db8:ffff::1]:443", "[2001:db8:1:2::7]:1234", "2001:db8:1:2::7"},
+		{"[2001:db8:1:2::9]:443", "", "2001:db8:1:2::9"},
+		{"[::ffff:192.0.2.1]:443", "", "192.0.2.1"},
+		{"pipe", "", ""},
+	}
+	l := New(Config{TrustedProxies: proxies})
+	for _, tt := range tests {
+		r := &http.Request{RemoteAddr: tt.remote, Header: http.Header{}}
+		if tt.xff != "" {
+			r.Header.Add("X-Forwarded-For", tt.xff)
+		}
+		got, ok := l.Client(r)
+		if tt.want == "" {
+			if ok {
+				t.Errorf("Client(%s) = %v, want none", tt.remote, got)
+			}
+			continue
+		}
+		if !ok || got.String() != tt.want {
+			t.Errorf("Client(%s, X-Forwarded-For %q) = %v, %v; want %s", tt.remote, tt.xff, got, ok, tt.want)
+		}
+	}
+}
+
 // TestClientAddressHops checks that a long header is looked at from the
 // right for at most maxForwardedHops entries.
 func TestClientAddressHops(t *testing.T) {

@@ -4,9 +4,12 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"maps"
 	"net/netip"
+	"slices"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -84,10 +87,68 @@ type Limiter struct {
 	delayed  map[string]int // refusals held back per address
 	total    int            // refusals held back in all
 	logs     refusalLog
+	stats    Stats
+	// proxies is Config.TrustedProxies, swapped whole by Reconfigure:
+	// ClientAddress reads it without the lock.
+	proxies atomic.Pointer[[]netip.Prefix]
+}
+
+// Stats are the counts of what a Limiter saw since New, for metrics.
+type Stats struct {
+	// Refused counts the refused sign-ins that named a user (Attempt.Fail),
+	// by the sign-in they came through (Failure.Via: "ntlm", "basic").
+	Refused map[string]uint64
+	// Malformed counts the refused messages that named no user, by
+	// sign-in.
+	Malformed map[string]uint64
+	// Lockouts counts the accounts locked (or kept locked by a failure
+	// while locked); Slowed the addresses that began to be slowed.
+	Lockouts, Slowed uint64
+	// Busy counts the sign-ins answered ErrBusy unchecked.
+	Busy uint64
+}
+
+// Stats returns the counts so far; the maps are the caller's.
+func (l *Limiter) Stats() Stats {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	st := l.stats
+	st.Refused, st.Malformed = maps.Clone(st.Refused), maps.Clone(st.Malformed)
+	return st
+}
+
+// countIn adds one to m[key], making m if needed; l.mu is held.
+func countIn(m *map[string]uint64, key string) {
+	if *m == nil {
+		*m = make(map[string]uint64)
+	}
+	(*m)[key]++
 }
 
 // New returns a Limiter.
 func New(cfg Config) *Limiter {
+	cfg = cfg.withDefaults()
+	l := &Limiter{
+		cfg:      cfg,
+		now:      cfg.Now,
+		log:      cfg.Logger,
+		accounts: newCounter(cfg.MaxFailures, cfg.Window, cfg.Lockout, maxKeys),
+		addrs:    newCounter(cfg.MaxAddressFailures, cfg.Window, cfg.Lockout, maxKeys),
+		delayed:  make(map[string]int),
+	}
+	if l.now == nil {
+		l.now = time.Now
+	}
+	if l.log == nil {
+		l.log = slog.New(slog.DiscardHandler)
+	}
+	l.logs = newRefusalLog(l.now())
+	l.setProxies(cfg.TrustedProxies)
+	return l
+}
+
+// withDefaults fills cfg's zero limits.
+func (cfg Config) withDefaults() Config {
 	if cfg.MaxFailures == 0 {
 		cfg.MaxFailures = DefaultMaxFailures
 	}
@@ -109,22 +170,29 @@ func New(cfg Config) *Limiter {
 	if cfg.MaxDelayed <= 0 {
 		cfg.MaxDelayed = DefaultMaxDelayed
 	}
-	l := &Limiter{
-		cfg:      cfg,
-		now:      cfg.Now,
-		log:      cfg.Logger,
-		accounts: newCounter(cfg.MaxFailures, cfg.Window, cfg.Lockout, maxKeys),
-		addrs:    newCounter(cfg.MaxAddressFailures, cfg.Window, cfg.Lockout, maxKeys),
-		delayed:  make(map[string]int),
-	}
-	if l.now == nil {
-		l.now = time.Now
-	}
-	if l.log == nil {
-		l.log = slog.New(slog.DiscardHandler)
-	}
-	l.logs = newRefusalLog(l.now())
-	return l
+	return cfg
+}
+
+func (l *Limiter) setProxies(p []netip.Prefix) {
+	p = slices.Clone(p)
+	l.proxies.Store(&p)
+}
+
+// Reconfigure applies cfg's limits (MaxFailures, MaxAddressFailures,
+// Window, Lockout, Delay, MaxDelayed) and TrustedProxies from now on,
+// keeping what the Limiter counted: the failures in the window count
+// against the new limits, and the accounts locked and addresses slowed
+// stay so until the end of the hold they were given. Now and Logger are
+// kept. Zero values take the defaults, as for New.
+func (l *Limiter) Reconfigure(cfg Config) {
+	cfg = cfg.withDefaults()
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	cfg.Now, cfg.Logger = l.cfg.Now, l.cfg.Logger
+	l.cfg = cfg
+	l.accounts.max, l.accounts.window, l.accounts.hold = cfg.MaxFailures, cfg.Window, cfg.Lockout
+	l.addrs.max, l.addrs.window, l.addrs.hold = cfg.MaxAddressFailures, cfg.Window, cfg.Lockout
+	l.setProxies(cfg.TrustedProxies)
 }
 
 // AccountKey is the key an account counts under: its canonical domain
@@ -156,6 +224,7 @@ func (l *Limiter) Slowed(addr string) bool {
 func (l *Limiter) Malformed(remote, via, user string, reason error) {
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	countIn(&l.stats.Malformed, via)
 	l.logRefusal(l.now(), Failure{Via: via, User: user, Reason: reason}, remote)
 }
 
@@ -181,6 +250,7 @@ func (l *Limiter) Begin(remote string) (*Attempt, error) {
 		return a, nil
 	}
 	if l.delayed[remote] >= l.cfg.MaxDelayed || l.total >= maxDelayedTotal {
+		l.stats.Busy++
 		l.logRefusal(now, Failure{Reason: ErrBusy}, remote)
 		return nil, ErrBusy
 	}
@@ -228,7 +298,7 @@ func (a *Attempt) release() {
 
 // Failure describes a refused sign-in that named a user.
 type Failure struct {
-	Via  string // the sign-in, "ntlm" or "basic", for the log
+	Via  string // the sign-in, "ntlm" or "basic", for the log and Stats (a fixed name)
 	User string // the user name as the client sent it, for the log
 	// Account is the AccountKey of the account the user names, empty when
 	// it names none.
@@ -248,20 +318,23 @@ func (a *Attempt) Fail(ctx context.Context, f Failure) {
 	l := a.l
 	l.mu.Lock()
 	now := l.now()
+	countIn(&l.stats.Refused, f.Via)
 	if f.Account != "" && f.WrongPassword && l.accounts.fail(f.Account, now) {
+		l.stats.Lockouts++
 		l.log.Warn("sign-in: account locked", "via", f.Via, "user", f.User, "account", f.Account, "remote", a.remote,
 			"failures", l.cfg.MaxFailures, "locked_for", l.cfg.Lockout)
 	}
 	wasSlowed := l.addrs.held(a.remote, now)
 	if l.addrs.fail(a.remote, now) && !wasSlowed {
+		l.stats.Slowed++
 		l.log.Warn("sign-in: address slowed", "remote", a.remote, "failures", l.cfg.MaxAddressFailures, "slowed_for", l.cfg.Lockout,
 			"delay", l.cfg.Delay, "reason", "too many failed sign-ins from one address; right passwords still sign in, refusals are answered late")
 	}
 	l.logRefusal(now, f, a.remote)
-	held := a.held
+	held, delay := a.held, l.cfg.Delay
 	l.mu.Unlock()
 	if held {
-		t := time.NewTimer(l.cfg.Delay)
+		t := time.NewTimer(delay)
 		select {
 		case <-t.C:
 		case <-ctx.Done():

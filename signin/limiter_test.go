@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -464,5 +466,79 @@ func TestRun(t *testing.T) {
 func TestAccountKey(t *testing.T) {
 	if a, b := AccountKey("OPENDUS", "Alice"), AccountKey("opendus", "alice"); a != b || a != `opendus\alice` {
 		t.Errorf("AccountKey = %q and %q, want both opendus\\alice", a, b)
+	}
+}
+
+// TestStats checks the counts a Limiter keeps for metrics: refusals and
+// malformed messages by sign-in, lockouts, slowed addresses and busy
+// refusals.
+func TestStats(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := New(Config{MaxFailures: 2, MaxAddressFailures: 3, MaxDelayed: 1, Delay: time.Second})
+		const nat = "192.0.2.1"
+		fail := func(via, account string) {
+			a, err := l.Begin(nat)
+			if err != nil {
+				t.Fatalf("Begin: %v", err)
+			}
+			a.Fail(t.Context(), Failure{Via: via, Account: account, WrongPassword: account != "", Reason: errWrong})
+		}
+		fail("ntlm", `opendus\alice`)
+		fail("basic", `opendus\alice`) // locks alice
+		fail("basic", "")              // slows the address
+		l.Malformed(nat, "ntlm", "", errors.New("malformed"))
+		// A slowed address with its one delay slot taken: busy.
+		a, err := l.Begin(nat)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := l.Begin(nat); !errors.Is(err, ErrBusy) {
+			t.Fatalf("Begin with the slot taken = %v, want ErrBusy", err)
+		}
+		a.Abandon()
+		got := l.Stats()
+		want := Stats{Refused: map[string]uint64{"ntlm": 1, "basic": 2}, Malformed: map[string]uint64{"ntlm": 1}, Lockouts: 1, Slowed: 1, Busy: 1}
+		if fmt.Sprint(got) != fmt.Sprint(want) {
+			t.Errorf("Stats() = %+v, want %+v", got, want)
+		}
+		got.Refused["ntlm"] = 99
+		if l.Stats().Refused["ntlm"] != 1 {
+			t.Error("changing the map Stats returned changed the Limiter's counts")
+		}
+	})
+}
+
+// TestReconfigure checks that new limits apply to what was counted
+// before: failures in the window count against the new limit, a lockout
+// keeps its end, and the trusted proxies change.
+func TestReconfigure(t *testing.T) {
+	clock := clocktest.New(t0)
+	const alice, bob, nat = `opendus\alice`, `opendus\bob`, "192.0.2.1"
+	l := New(Config{MaxFailures: 5, Lockout: 10 * time.Minute, Now: clock.Now, Delay: time.Nanosecond})
+	run(t, l, clock, []step{
+		{remote: nat, what: "wrong", account: alice},
+		{remote: nat, what: "wrong", account: alice},
+		{remote: nat, what: "wrong", account: bob},
+		{remote: nat, what: "wrong", account: bob},
+		{remote: nat, what: "wrong", account: bob},
+		{remote: nat, what: "wrong", account: bob},
+		{remote: nat, what: "wrong", account: bob, wantLocked: true}, // locked until t0+10m
+	})
+	proxy := netip.MustParsePrefix("10.0.0.0/8")
+	l.Reconfigure(Config{MaxFailures: 3, MaxAddressFailures: -1, Lockout: time.Hour, TrustedProxies: []netip.Prefix{proxy}})
+	run(t, l, clock, []step{
+		{remote: nat, what: "wrong", account: alice, wantLocked: true},        // the third within the window: the new limit
+		{advance: 10 * time.Minute, remote: nat, what: "right", account: bob}, // the lockout kept the end it had
+		{remote: nat, what: "right", account: `opendus\carol`},
+	})
+	if !l.Locked(alice) {
+		t.Error("alice is not locked by the new lockout of an hour")
+	}
+	r := &http.Request{RemoteAddr: "10.0.0.5:443", Header: http.Header{"X-Forwarded-For": {"198.51.100.7"}}}
+	if got := l.ClientAddress(r); got != "198.51.100.7" {
+		t.Errorf("ClientAddress after trusting 10.0.0.0/8 = %q, want the forwarded client", got)
+	}
+	if l.cfg.Now == nil || l.cfg.Delay != DefaultDelay {
+		t.Errorf("Reconfigure: Now kept = %v, Delay %v; want the clock kept and the default delay", l.cfg.Now != nil, l.cfg.Delay)
 	}
 }

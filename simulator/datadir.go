@@ -17,6 +17,8 @@ import (
 // its CA (DIR/certs/ca.pem) as the only one trusted. The simulator's DNS
 // server maps the internal and external names and ucupdates-r2.<domain> to
 // the listeners' addresses (loopback when they listen on every address).
+// A service on a simulated clock (devsvc serve --simulated-clock) has its
+// clock in ClockFile: the simulation drives it.
 func LoadService(dir string) (Service, error) {
 	st, err := datadir.LoadSettings(dir)
 	if err != nil {
@@ -31,6 +33,9 @@ func LoadService(dir string) (Service, error) {
 		return Service{}, err
 	}
 	svc := Service{Domain: st.Domain, RootCAs: pool, Hosts: map[string]netip.Addr{}}
+	if ri.SimulatedClock {
+		svc.ClockFile = filepath.Join(dir, datadir.RunDir, datadir.ClockFile)
+	}
 	for _, l := range []struct {
 		url  *string
 		name string

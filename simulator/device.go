@@ -39,6 +39,7 @@ const (
 	rHTTP       // an unexpected HTTP status
 	rMalformed  // an answer or document the device could not read
 	rNoDocument // sign-in gave no provisioning document
+	rInstall    // the install failed (a fault): the old image kept
 	numReasons
 )
 
@@ -55,11 +56,12 @@ var reasonText = [numReasons]string{
 	rHTTP:          "unexpected HTTP status",
 	rMalformed:     "unreadable answer",
 	rNoDocument:    "signed in, but no provisioning document (HTTP status)",
+	rInstall:       "install failed: previous image kept",
 }
 
 // errorCode is the ErrorCode a device reports with a failure.
 var errorCode = [numReasons]string{
-	rChecksum: "checksum", rSize: "size", rPowerLoss: "power-loss",
+	rChecksum: "checksum", rSize: "size", rPowerLoss: "power-loss", rInstall: "install",
 	rTransfer: "download", rNetwork: "download", rHTTP: "download", rMalformed: "download",
 }
 
@@ -78,13 +80,9 @@ type tally struct {
 	bytes    int64
 	updates  int64
 	moved    int64
+	missed   int64 // installs dropped because InstallBy had passed
 	refusals [numReasons]int64
 	failures [numReasons]int64
-	// sites are the file bytes fetched by each site's devices (by site
-	// number) from the primary and from the replica; fallbacks the files
-	// they fetched from the alternative URL.
-	sites     [][2]int64
-	fallbacks []int64
 }
 
 func (t *tally) add(o *tally) {
@@ -99,18 +97,10 @@ func (t *tally) add(o *tally) {
 	t.bytes += o.bytes
 	t.updates += o.updates
 	t.moved += o.moved
+	t.missed += o.missed
 	for i := range t.refusals {
 		t.refusals[i] += o.refusals[i]
 		t.failures[i] += o.failures[i]
-	}
-	if len(t.sites) < len(o.sites) {
-		t.sites = append(t.sites, make([][2]int64, len(o.sites)-len(t.sites))...)
-		t.fallbacks = append(t.fallbacks, make([]int64, len(o.fallbacks)-len(t.fallbacks))...)
-	}
-	for i := range o.sites {
-		t.sites[i][0] += o.sites[i][0]
-		t.sites[i][1] += o.sites[i][1]
-		t.fallbacks[i] += o.fallbacks[i]
 	}
 }
 
@@ -155,7 +145,9 @@ func (w *worker) handle(ctx context.Context, d *device, at int64) {
 		case stepRebooted:
 			w.rebooted(ctx, d, at)
 		case stepPowerRestored:
-			w.powerRestored(ctx, d, at)
+			w.restored(ctx, d, at, rPowerLoss)
+		case stepInstallFailed:
+			w.restored(ctx, d, at, rInstall)
 		}
 	}
 	if d.checkAt <= at {
@@ -194,48 +186,22 @@ func (w *worker) base(d *device) (firmware.Location, string) {
 	return g.loc, d.internal
 }
 
-// do sends a request for d: over the LAN transport inside, over the
-// worker's NTLM transport outside (with the user's credentials when someone
-// is signed in). Transport errors are retried twice at once, as a
-// device retries a dropped connection.
-func (w *worker) do(ctx context.Context, d *device, method, url string, body []byte, header func(http.Header)) (*http.Response, error) {
+// do sends a request for d: over its subnet's LAN client inside, over the
+// worker's NTLM transport outside (with the user's credentials when
+// someone is signed in). header holds extra header name and value pairs.
+// Transport errors are retried twice at once, as a device retries a
+// dropped connection.
+func (w *worker) do(ctx context.Context, d *device, method, url string, body []byte, header ...string) (*http.Response, error) {
 	g := &w.s.groups[d.group]
-	client := g.lan
-	if client == nil {
-		client = w.s.lan
-	}
-	if g.loc == firmware.External {
-		user := -1
-		if d.signedIn {
-			user = int(d.user)
-		}
-		if user != w.edgeUser {
-			w.edgeT.CloseIdleConnections()
-			w.edgeUser = user
-		}
-		client = w.edge
-	}
 	var last error
 	for range 3 {
-		var rd io.Reader
-		if body != nil {
-			rd = bytes.NewReader(body)
+		var resp *http.Response
+		var err error
+		if g.loc == firmware.External {
+			resp, err = w.edgeDo(ctx, d, method, url, body, header)
+		} else {
+			resp, err = g.lan.do(ctx, method, url, body, g.userAgent, header)
 		}
-		req, err := http.NewRequestWithContext(ctx, method, url, rd)
-		if err != nil {
-			return nil, err
-		}
-		if body != nil {
-			req.Header.Set("Content-Type", "application/xml; charset=utf-8")
-		}
-		req.Header.Set("User-Agent", "OpenDUS-device-sim/1 "+g.id.Model)
-		if header != nil {
-			header(req.Header)
-		}
-		if g.loc == firmware.External && d.signedIn && d.user >= 0 {
-			req.SetBasicAuth(accountName(int(d.user)), w.s.sc.Password)
-		}
-		resp, err := client.Do(req)
 		if err == nil {
 			return resp, nil
 		}
@@ -245,6 +211,39 @@ func (w *worker) do(ctx context.Context, d *device, method, url string, body []b
 		}
 	}
 	return nil, last
+}
+
+// edgeDo sends a request for d through the edge, on the worker's NTLM
+// transport, whose connection is signed in as d's user (or nobody).
+func (w *worker) edgeDo(ctx context.Context, d *device, method, url string, body []byte, header []string) (*http.Response, error) {
+	g := &w.s.groups[d.group]
+	user := -1
+	if d.signedIn {
+		user = int(d.user)
+	}
+	if user != w.edgeUser {
+		w.edgeT.CloseIdleConnections()
+		w.edgeUser = user
+	}
+	var rd io.Reader
+	if body != nil {
+		rd = bytes.NewReader(body)
+	}
+	req, err := http.NewRequestWithContext(ctx, method, url, rd)
+	if err != nil {
+		return nil, err
+	}
+	if body != nil {
+		req.Header.Set("Content-Type", "application/xml; charset=utf-8")
+	}
+	req.Header.Set("User-Agent", g.userAgent)
+	for i := 0; i+1 < len(header); i += 2 {
+		req.Header.Set(header[i], header[i+1])
+	}
+	if d.signedIn && d.user >= 0 {
+		req.SetBasicAuth(accountName(int(d.user)), w.s.sc.Password)
+	}
+	return w.edge.Do(req)
 }
 
 // readSmall reads a small answer body and closes it.
@@ -285,11 +284,11 @@ func (w *worker) signIn(ctx context.Context, d *device, at int64) bool {
 	// Inside, Basic is sent as such; at the edge go-ntlmssp turns the same
 	// credentials into NTLM on this worker's transport.
 	d.signedIn = g.loc == firmware.External
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(provisioning.Path, "/"), nil, func(h http.Header) {
-		if g.loc == firmware.Internal {
-			h.Set("Authorization", basicAuth(user, s.sc.Password))
-		}
-	})
+	var auth []string
+	if g.loc == firmware.Internal {
+		auth = []string{"Authorization", basicAuth(user, s.sc.Password)}
+	}
+	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(provisioning.Path, "/"), nil, auth...)
 	d.signedIn = false
 	if err != nil {
 		w.fail(d, rNetwork, err)
@@ -397,7 +396,7 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		ci.User = accountName(int(d.user))
 	}
 	w.body = ci.AppendXML(w.body[:0])
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body, nil)
+	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {
 		w.fail(d, rNetwork, err)
 		d.checkAt = at + int64(s.sc.Behaviour.RetryDelay)
@@ -464,6 +463,7 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.Answer) {
 	s := w.s
 	g := &s.groups[d.group]
+	d.try(a.Version, at)
 	if a.Version == d.failedTarget && at < d.retryAt {
 		d.checkAt = min(d.checkAt, d.retryAt)
 		return
@@ -476,7 +476,10 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 		w.fail(d, rMalformed, errors.New("the answer has no file URL for the device's location"))
 		return
 	}
-	o := &offer{target: a.Version, base: base, alt: alt}
+	o := &offer{target: a.Version, base: base, alt: alt, installBy: never}
+	if !a.InstallBy.IsZero() {
+		o.installBy = int64(a.InstallBy.Sub(s.sc.Start))
+	}
 	var total int64
 	for i, f := range a.Files {
 		if i == 0 && !f.Timestamp.IsZero() {
@@ -531,7 +534,7 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 	if (r2 == rTransfer || r2 == rHTTP) && o.alt != "" {
 		// The first URL failed: the alternative (url/urlalt), from the
 		// start, with the same faults but the break, which happened.
-		w.t.fallbacks[w.s.groups[d.group].site]++
+		d.fallbacks++
 		w.s.log.Debug("device: fetching from the alternative URL", "device", d.mac, "file", f.name, "reason", err)
 		return w.fetchFrom(ctx, d, o.alt, f, -1, pCorrupt < faults.CorruptImage, off)
 	}
@@ -559,12 +562,11 @@ func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerF
 	}
 	var last error
 	for attempt := 0; attempt < 5; attempt++ {
-		resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, func(hd http.Header) {
-			if got > 0 {
-				hd.Set("Range", "bytes="+strconv.FormatInt(got, 10)+"-")
-				hd.Set("If-Range", `"`+f.sha+`"`)
-			}
-		})
+		var resume []string
+		if got > 0 {
+			resume = []string{"Range", "bytes=" + strconv.FormatInt(got, 10) + "-", "If-Range", `"` + f.sha + `"`}
+		}
+		resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, resume...)
 		if err != nil {
 			last = err
 			continue
@@ -664,6 +666,7 @@ func (r readerOnly) Read(p []byte) (int, error) { return r.r.Read(p) }
 // its version and tries again after RetryDelay.
 func (w *worker) abandon(ctx context.Context, d *device, at int64, r reason, err error) {
 	o := d.offer
+	d.try(o.target, at).failures++
 	w.fail(d, r, err)
 	w.report(ctx, d, firmware.StateFailure, o.target, r)
 	d.failed, d.lastErr = true, r
@@ -674,28 +677,52 @@ func (w *worker) abandon(ctx context.Context, d *device, at int64, r reason, err
 }
 
 // install starts installing the verified update once the device is idle:
-// it reboots, or loses power half-way.
+// it reboots, or loses power half-way, or the install fails. An install
+// that could not end by the offer's InstallBy (the device stayed busy
+// until too late) is not begun: the device drops the update and takes it
+// again when it is offered again, inside a window.
 func (w *worker) install(ctx context.Context, d *device, at int64) {
 	o := d.offer
 	faults := &w.s.groups[d.group].faults
-	powerLoss := w.rng(d).Float64() < faults.PowerLoss
+	reboot := int64(w.s.sc.Behaviour.RebootTime)
+	if at+reboot > o.installBy {
+		d.try(o.target, at).missed++
+		w.t.missed++
+		d.offer = nil
+		d.phase = phaseRunning
+		return
+	}
+	r := w.rng(d)
+	powerLoss := r.Float64() < faults.PowerLoss
+	// Drawn only for a version that may fail, so that scenarios without
+	// the fault draw as they always did.
+	failed := false
+	if p := faults.installFails(o.target); p > 0 {
+		failed = r.Float64() < p
+	}
 	w.report(ctx, d, firmware.StateInstalling, o.target, rNone)
 	d.phase = phaseRebooting
-	reboot := int64(w.s.sc.Behaviour.RebootTime)
-	if powerLoss {
+	o.began = at
+	switch {
+	case powerLoss:
 		// The power comes back a while later; the previous image is
 		// still there.
 		d.stepAt, d.step = at+reboot+int64(10*time.Minute), stepPowerRestored
-		return
+	case failed:
+		// The device reboots on its old image.
+		d.stepAt, d.step = at+reboot, stepInstallFailed
+	default:
+		w.report(ctx, d, firmware.StateRebooting, o.target, rNone)
+		d.stepAt, d.step = at+reboot, stepRebooted
 	}
-	w.report(ctx, d, firmware.StateRebooting, o.target, rNone)
-	d.stepAt, d.step = at+reboot, stepRebooted
 }
 
 // rebooted: the device is back on the new version; it reports success and
 // checks in, as at every boot.
 func (w *worker) rebooted(ctx context.Context, d *device, at int64) {
 	o := d.offer
+	d.installs = append(d.installs, install{version: o.target, began: o.began, ended: at})
+	d.try(o.target, at).installed = true
 	d.version, d.stamp, d.catalog = o.target, o.stamp, ""
 	for i, f := range o.files {
 		switch {
@@ -715,11 +742,13 @@ func (w *worker) rebooted(ctx context.Context, d *device, at int64) {
 	w.checkIn(ctx, d, at)
 }
 
-// powerRestored: the device is back on its previous image after a power
-// loss during the install; it reports the failure and checks in.
-func (w *worker) powerRestored(ctx context.Context, d *device, at int64) {
+// restored: the device is back on its previous image after a power loss
+// or a failed install; it reports the failure and checks in.
+func (w *worker) restored(ctx context.Context, d *device, at int64, r reason) {
+	o := d.offer
+	d.installs = append(d.installs, install{version: o.target, began: o.began, ended: at, failed: true})
 	d.phase = phaseRunning
-	w.abandon(ctx, d, at, rPowerLoss, nil)
+	w.abandon(ctx, d, at, r, nil)
 	d.checkAt = never
 	w.checkIn(ctx, d, at)
 }
@@ -737,7 +766,7 @@ func (w *worker) report(ctx context.Context, d *device, st firmware.State, targe
 	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: errorCode[r]}
 	w.body = status.AppendXML(w.body[:0])
 	w.t.reports++
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body, nil)
+	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {
 		w.t.lost++
 		return

@@ -4,7 +4,7 @@ import (
 	"fmt"
 	"math"
 	"math/rand/v2"
-	"net/http"
+	"net/netip"
 	"strings"
 	"time"
 
@@ -21,6 +21,8 @@ type FleetDevice struct {
 	User string
 	// Test says the device is one of its group's test devices.
 	Test bool
+	// Site is its group's site ("" for none).
+	Site string
 	// Version is the version it runs at the start.
 	Version firmware.Version
 }
@@ -67,6 +69,7 @@ func (sc *Scenario) generate(fn func(i int, g *Group, d FleetDevice)) {
 				Identity: id,
 				Location: g.Location,
 				Test:     j < g.TestDevices,
+				Site:     g.Site,
 				Version:  v,
 			}
 			// An exact share of the group signs in, spread evenly.
@@ -136,6 +139,7 @@ const (
 	stepInstall            // idle long enough: install and reboot
 	stepRebooted           // back from the reboot on the new version
 	stepPowerRestored      // back from a power loss on the old version
+	stepInstallFailed      // back from a failed install on the old version
 )
 
 // offer is an update a device is installing.
@@ -145,6 +149,29 @@ type offer struct {
 	alt    string // and their alternative, where the first fails
 	stamp  string // the update's timestamp, RFC 3339
 	files  []offerFile
+	// installBy is the simulated time by which the install must have
+	// ended (the answer's InstallBy); never when the offer has no limit.
+	installBy int64
+	began     int64 // when the install began
+}
+
+// tried is what became of one version a device was offered, for the
+// report.
+type tried struct {
+	version firmware.Version
+	offered int64 // first offered
+	// failures counts the failed attempts at it (download, install,
+	// power loss); missed the installs dropped at InstallBy.
+	failures, missed int16
+	installed        bool
+}
+
+// install is one install a device began: the version, when it began and
+// ended, and whether it failed.
+type install struct {
+	version      firmware.Version
+	began, ended int64
+	failed       bool
 }
 
 type offerFile struct {
@@ -186,6 +213,16 @@ type device struct {
 	failedTarget firmware.Version
 	retryAt      int64
 	offer        *offer
+	// tries and installs are what became of the versions it was offered
+	// and the installs it began, for the report and DeviceInfo.
+	tries    []tried
+	installs []install
+	// fromPrimary and fromReplica are the file bytes it fetched from the
+	// primary (across the WAN) and from its site's replica; fallbacks
+	// the files it fetched from the alternative URL after the first
+	// failed.
+	fromPrimary, fromReplica int64
+	fallbacks                int32
 
 	// Timers; the device's one entry in the queue is at the earliest.
 	signInAt, checkAt, stepAt int64
@@ -208,14 +245,28 @@ type groupInfo struct {
 	usage   *usageModel
 	initial firmware.Version
 	module  string
-	// site is the group's site's number (its index in the scenario's
-	// sites, plus one; 0: none); replica its replica's base URL and
-	// replicaHost its host:port; lan the client its devices use on the LAN
-	// (the shared one, or one from their subnet's address).
-	site        int
+	site    string
+	subnet  netip.Prefix // invalid: none
+	// lan is the client of the group's LAN requests: from its subnet's
+	// addresses, or the shared one.
+	lan       *lanClient
+	userAgent string
+	// replica is the base URL of the replica of the group's site ("":
+	// none), replicaHost its host:port.
 	replica     string
 	replicaHost string
-	lan         *http.Client
+}
+
+// try returns d's record of version v, adding it (first offered at) if
+// there is none.
+func (d *device) try(v firmware.Version, at int64) *tried {
+	for i := range d.tries {
+		if d.tries[i].version == v {
+			return &d.tries[i]
+		}
+	}
+	d.tries = append(d.tries, tried{version: v, offered: at})
+	return &d.tries[len(d.tries)-1]
 }
 
 // DeviceInfo is what a device shows on its "System Information" screen, and
@@ -240,4 +291,19 @@ type DeviceInfo struct {
 	// Error is the reason of the last failed update attempt, if the last
 	// attempt failed.
 	Error string `json:",omitempty"`
+	// Site is its group's site ("" for none).
+	Site string `json:",omitempty"`
+	// Installs are the installs it began, in order: the version, when the
+	// install began and ended (rebooted on the new version, or back on the
+	// old one), and whether it failed. A device installs only inside its
+	// windows: Began at or after the offer, Ended by its InstallBy.
+	Installs []Install `json:",omitempty"`
+}
+
+// Install is an install a device began.
+type Install struct {
+	Version firmware.Version
+	Began   time.Time
+	Ended   time.Time
+	Failed  bool `json:",omitempty"`
 }

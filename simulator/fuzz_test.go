@@ -14,6 +14,7 @@ func FuzzReadScenario(f *testing.F) {
 	f.Add(`{"seed": 1, "groups": [{"model": "UCPhone/Polycom/CX600/A/ENU", "count": 3, "version": "1.0.0.1", "signIn": 0.5, "testDevices": 1}]}`)
 	f.Add(`{"duration": "2d", "speed": 3600, "groups": [{"model": "RoundTable/Microsoft/RoundTable/A/ENU", "count": 2, "version": "1.0.0.1", "location": "external"}], "faults": {"powerLoss": 1}}`)
 	f.Add(`{"groups": [], "behaviour": {"phones": {"officeStart": 30}}}`)
+	f.Add(`{"waves": "5%,25%,100%", "groups": [{"model": "UCPhone/Polycom/CX600/A/ENU", "count": 3, "version": "1.0.0.1", "site": "hq", "subnet": "127.1.0.0/16"}], "faults": {"installFails": {"2.0.0.1": 0.5}}}`)
 	f.Add(`{"accounts": -1, "groups": [{"model": "x", "count": -5}]}`)
 	f.Fuzz(func(t *testing.T, in string) {
 		if len(in) > 4<<10 {

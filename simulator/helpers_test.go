@@ -21,6 +21,7 @@ import (
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/internal/simclock"
 	"github.com/opendus/opendus/ntlm"
 	"github.com/opendus/opendus/provisioning"
 	"github.com/opendus/opendus/simulator"
@@ -30,6 +31,7 @@ import (
 // t.TempDir(), the deviceapi handlers, the provisioning handler and the NTLM
 // acceptor, on two TLS listeners with certificates from package certs.
 type service struct {
+	clock    *simclock.Clock
 	st       *store.Store
 	certs    *certs.Store
 	internal *httptest.Server
@@ -51,12 +53,24 @@ func newService(t testing.TB, cfg serviceConfig) *service {
 	if cs == nil {
 		cs = certstest.NewStore(t, certs.Config{})
 	}
-	st, err := store.Open(filepath.Join(t.TempDir(), "data"), &store.Options{FlushInterval: 20 * time.Millisecond})
+	// The service runs on a simulated clock that the simulation drives, as
+	// devsvc serve --simulated-clock does: its back-offs, stalls, waves and
+	// windows run on the devices' time line.
+	clockFile := filepath.Join(t.TempDir(), "clock")
+	clock, err := simclock.Create(clockFile, simulator.DefaultStart)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { clock.Close() })
+	st, err := store.Open(filepath.Join(t.TempDir(), "data"), &store.Options{FlushInterval: 20 * time.Millisecond, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { st.Close() })
-	s := &service{st: st, certs: cs}
+	s := &service{st: st, certs: cs, clock: clock}
+	if cfg.api.Now == nil {
+		cfg.api.Now = clock.Now
+	}
 	api := deviceapi.New(st, cfg.api)
 
 	s.internal = newTLSServer(cs)
@@ -95,7 +109,7 @@ func newService(t testing.TB, cfg serviceConfig) *service {
 	if err != nil {
 		t.Fatal(err)
 	}
-	s.svc = simulator.Service{Domain: certstest.Domain, InternalURL: inURL, ExternalURL: extURL, RootCAs: pool}
+	s.svc = simulator.Service{Domain: certstest.Domain, InternalURL: inURL, ExternalURL: extURL, RootCAs: pool, ClockFile: clockFile}
 	return s
 }
 

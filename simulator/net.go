@@ -14,6 +14,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	ntlmssp "github.com/Azure/go-ntlmssp"
@@ -44,6 +45,14 @@ type Service struct {
 	// ucupdates-r2.<Domain>, all 127.0.0.1 (names that are addresses are
 	// left out).
 	Hosts map[string]netip.Addr
+	// ClockFile, when set, is the simulated clock the service runs on
+	// (devsvc serve --simulated-clock; package internal/simclock): the
+	// simulation drives it, so the service's rollouts, waves, windows and
+	// alarms run on the devices' time line. A run then starts at the
+	// clock's time (Scenario.Start, if set, may not be earlier), and
+	// RunUntil moves the clock to the earliest event not yet handled, so
+	// the service's time is never ahead of a device's.
+	ClockFile string
 }
 
 // ErrService is returned when a Service is incomplete or its URLs invalid.
@@ -261,6 +270,11 @@ func (d *dialer) lookupUpdateService(ctx context.Context, domain string) (string
 }
 
 func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	return d.dial(ctx, &d.net, network, addr)
+}
+
+// dial connects to addr with nd, resolving a name as DialContext does.
+func (d *dialer) dial(ctx context.Context, nd *net.Dialer, network, addr string) (net.Conn, error) {
 	host, port, err := net.SplitHostPort(addr)
 	if err != nil {
 		return nil, err
@@ -284,7 +298,39 @@ func (d *dialer) DialContext(ctx context.Context, network, addr string) (net.Con
 		}
 		addr = net.JoinHostPort(ip, port)
 	}
-	return d.net.DialContext(ctx, network, addr)
+	return nd.DialContext(ctx, network, addr)
+}
+
+// subnetDialer dials from the addresses of a subnet: each connection is
+// bound to the next of its first few host addresses, so the service sees
+// the devices of the subnet come from it.
+type subnetDialer struct {
+	d     *dialer
+	addrs []*net.TCPAddr
+	next  atomic.Uint32
+}
+
+// maxSourceAddrs bounds the addresses of a subnet its devices' connections
+// come from.
+const maxSourceAddrs = 8
+
+func newSubnetDialer(d *dialer, p netip.Prefix) *subnetDialer {
+	sd := &subnetDialer{d: d}
+	a := p.Addr().Next() // the first host address
+	for range maxSourceAddrs {
+		if !p.Contains(a) || !p.Contains(a.Next()) { // not the broadcast address
+			break
+		}
+		sd.addrs = append(sd.addrs, &net.TCPAddr{IP: a.AsSlice()})
+		a = a.Next()
+	}
+	return sd
+}
+
+func (sd *subnetDialer) DialContext(ctx context.Context, network, addr string) (net.Conn, error) {
+	nd := sd.d.net
+	nd.LocalAddr = sd.addrs[int(sd.next.Add(1))%len(sd.addrs)]
+	return sd.d.dial(ctx, &nd, network, addr)
 }
 
 // newTLSConfig returns the devices' TLS configuration: only the service's
@@ -301,10 +347,10 @@ func newTLSConfig(roots *x509.CertPool) *tls.Config {
 	}
 }
 
-// newTransport returns a keep-alive HTTP/1.1 transport over d with cfg.
-func newTransport(d *dialer, cfg *tls.Config, conns int) *http.Transport {
+// newTransport returns a keep-alive HTTP/1.1 transport over dial with cfg.
+func newTransport(dial func(ctx context.Context, network, addr string) (net.Conn, error), cfg *tls.Config, conns int) *http.Transport {
 	return &http.Transport{
-		DialContext:           d.DialContext,
+		DialContext:           dial,
 		TLSClientConfig:       cfg,
 		TLSHandshakeTimeout:   10 * time.Second,
 		ResponseHeaderTimeout: 30 * time.Second,

@@ -8,6 +8,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"github.com/opendus/opendus/firmware"
 )
 
 // Report is the outcome of a run, for a person (WriteText) or a script
@@ -56,9 +58,83 @@ type Report struct {
 	Failures       []Count `json:"failures"`
 	// FailedDevices are the devices whose last update attempt failed.
 	FailedDevices int `json:"failedDevices"`
-	// Sites are, per site of the scenario, the file bytes its devices
-	// fetched from the primary and from its replica.
+	// Missed is how many installs the devices dropped because the offer's
+	// InstallBy (the close of their windows) came before they could
+	// install.
+	Missed int64 `json:"missed,omitempty"`
+	// Sites are what the devices of each site (Group.Site) did, when the
+	// groups name sites.
 	Sites []SiteReport `json:"sites,omitempty"`
+	// Offers are the versions the service offered during the run, per
+	// model, with what became of them, and per wave (Scenario.Waves).
+	Offers []OfferReport `json:"offers,omitempty"`
+}
+
+// SiteReport is what the devices of one site did.
+type SiteReport struct {
+	Site string `json:"site"` // "" for devices of no site
+	// Devices, CheckedIn, Updated (installed a version), FailedDevices
+	// (their last attempt failed) count devices.
+	Devices       int `json:"devices"`
+	CheckedIn     int `json:"checkedIn"`
+	Updated       int `json:"updated"`
+	FailedDevices int `json:"failedDevices"`
+	// Failures counts failed attempts (downloads, installs), Missed the
+	// installs dropped at InstallBy.
+	Failures int64 `json:"failures"`
+	Missed   int64 `json:"missed"`
+	// FirstUpdate and LastUpdate are when the first and the last install
+	// ended, after the start (zero: none).
+	FirstUpdate Duration `json:"firstUpdate,omitzero"`
+	LastUpdate  Duration `json:"lastUpdate,omitzero"`
+	// Replica is the site's replica's URL; empty when it has none.
+	Replica string `json:"replica,omitempty"`
+	// BytesPrimary and BytesReplica are the file bytes the site's
+	// devices fetched from the primary (across the WAN) and from the
+	// replica (at the site); Fallbacks counts the files fetched from the
+	// alternative URL after the first failed.
+	BytesPrimary int64 `json:"bytesPrimary"`
+	BytesReplica int64 `json:"bytesReplica"`
+	Fallbacks    int64 `json:"fallbacks,omitempty"`
+}
+
+// OfferReport is what became of a version the service offered a model's
+// devices during the run.
+type OfferReport struct {
+	Model   string `json:"model"`
+	Version string `json:"version"`
+	// Offered devices were offered it (test devices among them);
+	// Installed installed it; Failed tried and never installed it.
+	Offered     int `json:"offered"`
+	TestDevices int `json:"testDevices"`
+	Installed   int `json:"installed"`
+	Failed      int `json:"failed"`
+	// Failures counts the failed attempts at it, Missed the installs
+	// dropped at InstallBy.
+	Failures int64 `json:"failures"`
+	Missed   int64 `json:"missed"`
+	// FirstOffer is when it was first offered, LastOffer when the last
+	// device was first offered it, after the start: offers that stop
+	// well before the end while devices wait for it are a rollout that
+	// paused (or a wave that waits).
+	FirstOffer Duration `json:"firstOffer"`
+	LastOffer  Duration `json:"lastOffer"`
+	// Waves are the same per wave of Scenario.Waves, test devices apart.
+	Waves []WaveReport `json:"waves,omitempty"`
+}
+
+// WaveReport is what one wave's devices (the model's devices, test devices
+// apart, whose cohort falls in the wave) did with an offered version.
+type WaveReport struct {
+	Wave      int    `json:"wave"`  // from 1
+	Share     string `json:"share"` // "5%-25%"
+	Devices   int    `json:"devices"`
+	Offered   int    `json:"offered"`
+	Installed int    `json:"installed"`
+	Failed    int    `json:"failed"`
+	// FirstOffer is when a device of the wave was first offered the
+	// version, after the start: about when the wave opened.
+	FirstOffer Duration `json:"firstOffer,omitzero"`
 }
 
 // ModelReport counts a model's devices by version before and after.
@@ -101,7 +177,7 @@ func (s *Sim) Report() Report {
 		BytesServed: t.bytes, ResumedDownloads: t.resumed,
 		Downloading: s.phases[phaseDownloading], WaitingIdle: s.phases[phaseWaitingIdle], Rebooting: s.phases[phaseRebooting],
 		CheckedIn: s.checkedIn, UpdatedDevices: s.updated, FailedDevices: s.failed, RefusedDevices: s.refused,
-		Refusals: []Count{}, Failures: []Count{}, Sites: s.siteReports(&t),
+		Refusals: []Count{}, Failures: []Count{},
 	}
 	after := map[[2]string]int{}
 	devices := map[string]int{}
@@ -127,6 +203,9 @@ func (s *Sim) Report() Report {
 	for model, n := range devices {
 		r.Models = append(r.Models, ModelReport{Model: model, Devices: n, Before: versions(s.before, model), After: versions(after, model)})
 	}
+	r.Missed = t.missed
+	r.Sites = s.siteReports()
+	r.Offers = s.offerReports()
 	slices.SortFunc(r.Models, func(a, b ModelReport) int { return cmp.Compare(a.Model, b.Model) })
 	if len(done) > 0 {
 		slices.Sort(done)
@@ -142,6 +221,150 @@ func (s *Sim) Report() Report {
 		}
 	}
 	return r
+}
+
+// siteReports counts the devices by their group's site, when a group
+// names one.
+func (s *Sim) siteReports() []SiteReport {
+	named := false
+	for i := range s.groups {
+		named = named || s.groups[i].site != ""
+	}
+	if !named {
+		return nil
+	}
+	bySite := map[string]*SiteReport{}
+	for i := range s.devs {
+		d := &s.devs[i]
+		site := s.groups[d.group].site
+		if site == "" && s.groups[d.group].loc == firmware.External {
+			site = firmware.RemoteSite // as the service sees them
+		}
+		sr := bySite[site]
+		if sr == nil {
+			sr = &SiteReport{Site: site, Replica: s.sc.Replicas[site]}
+			bySite[site] = sr
+		}
+		sr.Devices++
+		sr.BytesPrimary += d.fromPrimary
+		sr.BytesReplica += d.fromReplica
+		sr.Fallbacks += int64(d.fallbacks)
+		if d.checkedIn {
+			sr.CheckedIn++
+		}
+		if d.updates > 0 {
+			sr.Updated++
+		}
+		if d.failed {
+			sr.FailedDevices++
+		}
+		for _, tr := range d.tries {
+			sr.Failures += int64(tr.failures)
+			sr.Missed += int64(tr.missed)
+		}
+		for _, in := range d.installs {
+			if in.failed {
+				continue
+			}
+			if sr.FirstUpdate == 0 || Duration(in.ended) < sr.FirstUpdate {
+				sr.FirstUpdate = Duration(in.ended)
+			}
+			sr.LastUpdate = max(sr.LastUpdate, Duration(in.ended))
+		}
+	}
+	out := make([]SiteReport, 0, len(bySite))
+	for _, sr := range bySite {
+		out = append(out, *sr)
+	}
+	slices.SortFunc(out, func(a, b SiteReport) int { return cmp.Compare(a.Site, b.Site) })
+	return out
+}
+
+// offerReports gathers the devices' tries by model and version, and by
+// wave of Scenario.Waves.
+func (s *Sim) offerReports() []OfferReport {
+	waves, _ := firmware.ParseWaves(s.sc.Waves) // checked by Normalize
+	type key struct {
+		model int32 // a group of the model
+		v     firmware.Version
+	}
+	models := map[firmware.Identity]int32{} // the first group of each model
+	for i := range s.groups {
+		if _, ok := models[s.groups[i].id]; !ok {
+			models[s.groups[i].id] = int32(i)
+		}
+	}
+	byOffer := map[key]*OfferReport{}
+	var order []key
+	// perWave[model group] counts each wave's devices.
+	perWave := map[int32][]int{}
+	for i := range s.devs {
+		d := &s.devs[i]
+		m := models[s.groups[d.group].id]
+		wave := -1
+		if len(waves) > 0 && !d.test {
+			wave = waves.Wave(firmware.Cohort(d.mac))
+			if perWave[m] == nil {
+				perWave[m] = make([]int, len(waves))
+			}
+			perWave[m][wave]++
+		}
+		for _, tr := range d.tries {
+			k := key{m, tr.version}
+			o := byOffer[k]
+			if o == nil {
+				o = &OfferReport{Model: s.groups[m].id.Path(), Version: tr.version.String(), FirstOffer: Duration(tr.offered)}
+				if len(waves) > 0 {
+					o.Waves = make([]WaveReport, len(waves))
+				}
+				byOffer[k] = o
+				order = append(order, k)
+			}
+			o.Offered++
+			o.FirstOffer = min(o.FirstOffer, Duration(tr.offered))
+			o.LastOffer = max(o.LastOffer, Duration(tr.offered))
+			o.Failures += int64(tr.failures)
+			o.Missed += int64(tr.missed)
+			failed := tr.failures > 0 && !tr.installed
+			switch {
+			case tr.installed:
+				o.Installed++
+			case failed:
+				o.Failed++
+			}
+			if d.test {
+				o.TestDevices++
+			}
+			if wave < 0 {
+				continue
+			}
+			w := &o.Waves[wave]
+			if w.Offered == 0 || Duration(tr.offered) < w.FirstOffer {
+				w.FirstOffer = Duration(tr.offered)
+			}
+			w.Offered++
+			if tr.installed {
+				w.Installed++
+			}
+			if failed {
+				w.Failed++
+			}
+		}
+	}
+	out := make([]OfferReport, 0, len(order))
+	for _, k := range order {
+		o := byOffer[k]
+		for i := range o.Waves {
+			lo, hi := waves.Bounds(i)
+			o.Waves[i].Wave, o.Waves[i].Share = i+1, firmware.Share(lo).String()+"-"+firmware.Share(hi).String()
+			o.Waves[i].Devices = perWave[k.model][i]
+		}
+		out = append(out, *o)
+	}
+	slices.SortFunc(out, func(a, b OfferReport) int {
+		return cmp.Or(cmp.Compare(a.Model, b.Model), cmp.Compare(a.FirstOffer, b.FirstOffer), cmp.Compare(a.Version, b.Version))
+	})
+	return out
 }
 
 func versions(m map[[2]string]int, model string) []VersionCount {
@@ -208,17 +431,53 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	counts("Refusals", r.Refusals, r.RefusedDevices, "refused at least once")
 	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
+	if r.Missed > 0 {
+		line("Missed windows", "%d installs dropped: InstallBy came before the device could install", r.Missed)
+	}
 	if len(r.Sites) > 0 {
 		b.WriteByte('\n')
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SITE\tDEVICES\tFROM THE PRIMARY (WAN)\tFROM THE REPLICA\tFALLBACKS\tREPLICA")
+		fmt.Fprintln(tw, "SITE\tDEVICES\tCHECKED IN\tUPDATED\tFAILED\tFAILURES\tMISSED\tFIRST UPDATE\tLAST UPDATE\tFROM THE PRIMARY (WAN)\tFROM THE REPLICA\tFALLBACKS")
 		for _, s := range r.Sites {
-			fmt.Fprintf(tw, "%s\t%d\t%s\t%s\t%d\t%s\n", s.Site, s.Devices, bytesHuman(s.BytesPrimary), bytesHuman(s.BytesReplica), s.Fallbacks, cmpOr(s.Replica, "-"))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\n", cmpOr(s.Site, "(no site)"), s.Devices, s.CheckedIn, s.Updated, s.FailedDevices,
+				s.Failures, s.Missed, after(s.FirstUpdate), after(s.LastUpdate), bytesHuman(s.BytesPrimary), bytesHuman(s.BytesReplica), s.Fallbacks)
+		}
+		tw.Flush()
+	}
+	for _, o := range r.Offers {
+		fmt.Fprintf(&b, "\n%s %s: offered to %d devices (%d test devices) from %s, the last first offered at %s; %d installed, %d failed (%d failed attempts, %d missed windows)\n",
+			o.Model, o.Version, o.Offered, o.TestDevices, "+"+human(time.Duration(o.FirstOffer)), "+"+human(time.Duration(o.LastOffer)), o.Installed, o.Failed, o.Failures, o.Missed)
+		if len(o.Waves) == 0 {
+			continue
+		}
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "  WAVE\tSHARE\tDEVICES\tOFFERED\tINSTALLED\tFAILED\tFIRST OFFER")
+		for _, w := range o.Waves {
+			first := "-"
+			if w.Offered > 0 {
+				first = after(w.FirstOffer)
+			}
+			fmt.Fprintf(tw, "  %d\t%s\t%d\t%d\t%d\t%d\t%s\n", w.Wave, w.Share, w.Devices, w.Offered, w.Installed, w.Failed, first)
 		}
 		tw.Flush()
 	}
 	_, err := io.WriteString(w, b.String())
 	return err
+}
+
+// after writes a time after the start as +1d02h05m; "-" for none.
+func after(d Duration) string {
+	if d == 0 {
+		return "-"
+	}
+	return "+" + human(time.Duration(d))
+}
+
+func cmpOr(s, def string) string {
+	if s == "" {
+		return def
+	}
+	return s
 }
 
 func cond(ok bool, s string) string {
@@ -266,11 +525,4 @@ func bytesHuman(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
-}
-
-func cmpOr(s, def string) string {
-	if s == "" {
-		return def
-	}
-	return s
 }

@@ -5,6 +5,8 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"net/netip"
+	"slices"
 	"strings"
 	"time"
 
@@ -64,10 +66,15 @@ type Scenario struct {
 	Faults Faults `json:"faults,omitzero"`
 	// Behaviour of the devices.
 	Behaviour Behaviour `json:"behaviour,omitzero"`
+	// Waves are the waves of the rollout the run rehearses, as devsvc
+	// rollout start --waves takes them ("5%,25%,100%"): the report counts
+	// what each wave's devices did, placing them by the cohorts the
+	// service uses (firmware.Cohort). Empty: no report by wave.
+	Waves string `json:"waves,omitempty"`
 	// Replicas are the sites' replicas: site name -> the replica's base
 	// URL (https://dus-paris.contoso.com:8443/). The devices of a group at
 	// a site with a replica find it as their site's update service: they
-	// sign in and check in there (see sites.go).
+	// sign in and check in there (see replicas.go).
 	Replicas map[string]string `json:"replicas,omitempty"`
 }
 
@@ -91,16 +98,21 @@ type Group struct {
 	// test devices. The simulator only lists them (Scenario.Fleet,
 	// device-sim --list test-macs); the admin marks them in the service.
 	TestDevices int `json:"testDevices,omitempty"`
+	// Site names the site the group's devices are at, for the report
+	// (and Scenario.Sites); the service places a device by the address it
+	// comes from, so give the site a Subnet and the service the site
+	// (devsvc sites add NAME --subnet CIDR). External devices are at the
+	// site remote, whatever their address: an external group may name no
+	// other (and is reported there when other groups name sites).
+	Site string `json:"site,omitempty"`
+	// Subnet, when set, is where the group's devices connect from: a
+	// subnet inside 127.0.0.0/8 (127.1.0.0/16), whose addresses every
+	// Linux host routes to itself. The devices of a subnet share
+	// connections, each bound to one of the subnet's first addresses.
+	// Internal groups only.
+	Subnet string `json:"subnet,omitempty"`
 	// Faults, when set, replace the scenario's for this group.
 	Faults *Faults `json:"faults,omitempty"`
-	// Site, when set, is the site the group's devices are at (on the
-	// LAN); the report counts each site's downloads from the primary and
-	// from its replica.
-	Site string `json:"site,omitempty"`
-	// Subnet, when set, is the site's address range the devices' LAN
-	// connections come from (their source address is its first host), in
-	// 127.0.0.0/8 so that it works on loopback: 127.0.5.0/24.
-	Subnet string `json:"subnet,omitempty"`
 }
 
 // Faults are injected failures, each a probability in [0, 1].
@@ -116,6 +128,20 @@ type Faults struct {
 	// device comes back on its previous image, reports the failure and
 	// retries after Behaviour.RetryDelay.
 	PowerLoss float64 `json:"powerLoss,omitempty"`
+	// InstallFails gives, per version ("4.0.7577.4400"), the chance that
+	// installing it fails: the device keeps its old image, reports the
+	// failure (error code install) and retries after Behaviour.RetryDelay
+	// if it is offered the version again. 1: a version that fails on
+	// every device.
+	InstallFails map[string]float64 `json:"installFails,omitempty"`
+}
+
+// installFails returns the chance that installing v fails.
+func (f *Faults) installFails(v firmware.Version) float64 {
+	if len(f.InstallFails) == 0 {
+		return 0
+	}
+	return f.InstallFails[v.String()]
 }
 
 // Behaviour is how the simulated devices behave; zero fields take the
@@ -248,8 +274,21 @@ func (sc *Scenario) Normalize() error {
 				return
 			}
 		}
+		for v, p := range f.InstallFails {
+			if _, err := firmware.ParseVersion(v); err != nil {
+				bad("%s: install fails: %v", where, err)
+			}
+			if !(p >= 0 && p <= 1) {
+				bad("%s: install fails %s: probability %v outside [0, 1]", where, v, p)
+			}
+		}
 	}
 	checkFaults("faults", sc.Faults)
+	if sc.Waves != "" {
+		if _, err := firmware.ParseWaves(sc.Waves); err != nil {
+			bad("waves: %v", err)
+		}
+	}
 	total := 0
 	for i := range sc.Groups {
 		g := &sc.Groups[i]
@@ -275,13 +314,97 @@ func (sc *Scenario) Normalize() error {
 		if g.Faults != nil {
 			checkFaults(where, *g.Faults)
 		}
+		if g.Site != "" {
+			if err := firmware.ValidSiteName(g.Site); err != nil {
+				bad("%s: site: %v", where, err)
+			}
+			if (g.Site == firmware.RemoteSite) != (g.Location == firmware.External) {
+				bad("%s: site %s: the devices that come through the edge, and only they, are at the site %s", where, g.Site, firmware.RemoteSite)
+			}
+		}
+		if g.Subnet != "" {
+			p, err := parseSubnet(g.Subnet)
+			switch {
+			case err != nil:
+				bad("%s: subnet: %v", where, err)
+			case g.Location == firmware.External:
+				bad("%s: subnet %s: external devices come through the edge, from no subnet of their own", where, g.Subnet)
+			default:
+				if other, taken := subnetTaken(sc.Groups[:i], p, g.Site); taken {
+					bad("%s: subnet %s is another site's (%q)", where, g.Subnet, other)
+				}
+			}
+		}
 		total += min(max(g.Count, 0), MaxDevices+1)
 	}
 	if total > MaxDevices {
 		bad("%d devices: at most %d", total, MaxDevices)
 	}
-	sc.checkSites(bad)
+	sc.checkReplicas(bad)
 	return errors.Join(errs...)
+}
+
+// loopback is where simulated devices' subnets lie: every address of it
+// is the host's own.
+var loopback = netip.MustParsePrefix("127.0.0.0/8")
+
+// parseSubnet parses a group's subnet: an IPv4 subnet in its canonical
+// form inside 127.0.0.0/8, with at least one address besides 127.0.0.1
+// (the listeners').
+func parseSubnet(s string) (netip.Prefix, error) {
+	p, err := netip.ParsePrefix(s)
+	switch {
+	case err != nil:
+		return p, fmt.Errorf("%q: want a subnet in CIDR notation, like 127.1.0.0/16", s)
+	case p != p.Masked():
+		return p, fmt.Errorf("%s has host bits set: want %s", s, p.Masked())
+	case !p.Addr().Is4() || p.Bits() < loopback.Bits() || !loopback.Contains(p.Addr()):
+		return p, fmt.Errorf("%s is not inside %s: simulated devices connect from loopback addresses", s, loopback)
+	case p.Bits() > 30:
+		return p, fmt.Errorf("%s is too small: want at most /30", s)
+	}
+	return p, nil
+}
+
+// subnetTaken reports whether one of groups has subnet p for a site other
+// than site, and which.
+func subnetTaken(groups []Group, p netip.Prefix, site string) (string, bool) {
+	for _, g := range groups {
+		if q, err := netip.ParsePrefix(g.Subnet); err == nil && q == p && g.Site != site {
+			return g.Site, true
+		}
+	}
+	return "", false
+}
+
+// SiteInfo is a site of the scenario: its name and the subnets of its
+// groups, what the service must be told (devsvc sites add NAME --subnet
+// CIDR,...).
+type SiteInfo struct {
+	Name    string
+	Subnets []netip.Prefix
+}
+
+// Sites returns the sites the scenario's groups name, in name order, with
+// their groups' subnets (the remote site has none). sc must be
+// normalized.
+func (sc *Scenario) Sites() []SiteInfo {
+	var out []SiteInfo
+	for _, g := range sc.Groups {
+		if g.Site == "" {
+			continue
+		}
+		i := slices.IndexFunc(out, func(s SiteInfo) bool { return s.Name == g.Site })
+		if i < 0 {
+			out = append(out, SiteInfo{Name: g.Site})
+			i = len(out) - 1
+		}
+		if p, err := parseSubnet(g.Subnet); err == nil && !slices.Contains(out[i].Subnets, p) {
+			out[i].Subnets = append(out[i].Subnets, p)
+		}
+	}
+	slices.SortFunc(out, func(a, b SiteInfo) int { return strings.Compare(a.Name, b.Name) })
+	return out
 }
 
 // MaxDevices bounds a scenario's fleet (MAC addresses are unique per vendor

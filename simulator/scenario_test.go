@@ -2,6 +2,8 @@ package simulator
 
 import (
 	"errors"
+	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -51,6 +53,21 @@ func TestNormalizeErrors(t *testing.T) {
 		{"fault", func(sc *Scenario) { sc.Faults.PowerLoss = -0.1 }, "outside [0, 1]"},
 		{"group fault", func(sc *Scenario) { sc.Groups[0].Faults = &Faults{CorruptImage: 2} }, "outside [0, 1]"},
 		{"negative speed", func(sc *Scenario) { sc.Speed = -1 }, "negative"},
+		{"install fails version", func(sc *Scenario) { sc.Faults.InstallFails = map[string]float64{"4.0": 1} }, "invalid version"},
+		{"install fails probability", func(sc *Scenario) { sc.Faults.InstallFails = map[string]float64{"4.0.0.1": 2} }, "install fails 4.0.0.1: probability 2"},
+		{"waves", func(sc *Scenario) { sc.Waves = "50%,10%" }, "waves"},
+		{"site name", func(sc *Scenario) { sc.Groups[0].Site = "Berlin HQ" }, "site"},
+		{"remote site inside", func(sc *Scenario) { sc.Groups[0].Site = "remote" }, "only they, are at the site remote"},
+		{"other site outside", func(sc *Scenario) { sc.Groups[0].Site, sc.Groups[0].Location = "hq", firmware.External }, "only they"},
+		{"subnet outside loopback", func(sc *Scenario) { sc.Groups[0].Subnet = "10.1.0.0/16" }, "not inside 127.0.0.0/8"},
+		{"subnet with host bits", func(sc *Scenario) { sc.Groups[0].Subnet = "127.1.0.1/16" }, "want 127.1.0.0/16"},
+		{"subnet too small", func(sc *Scenario) { sc.Groups[0].Subnet = "127.1.0.0/31" }, "too small"},
+		{"subnet not CIDR", func(sc *Scenario) { sc.Groups[0].Subnet = "127.1.0.0" }, "CIDR"},
+		{"subnet outside", func(sc *Scenario) { sc.Groups[0].Subnet, sc.Groups[0].Location = "127.1.0.0/16", firmware.External }, "through the edge"},
+		{"subnet of two sites", func(sc *Scenario) {
+			sc.Groups[0].Site, sc.Groups[0].Subnet = "a", "127.1.0.0/16"
+			sc.Groups = append(sc.Groups, Group{Model: ok.Model, Count: 1, Version: ok.Version, Site: "b", Subnet: "127.1.0.0/16"})
+		}, `another site's ("a")`},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -151,5 +168,29 @@ func TestFleet(t *testing.T) {
 	}
 	if fleet[3].User != "user01" || fleet[6].User != "user02" || fleet[18].Serial != "SNO00000019" {
 		t.Errorf("device 3 user %q, device 18 serial %q", fleet[3].User, fleet[18].Serial)
+	}
+}
+
+func TestSites(t *testing.T) {
+	g := func(site, subnet string, loc firmware.Location) Group {
+		return Group{Model: "UCPhone/Polycom/CX600/A/ENU", Count: 1, Version: "1.0.0.1", Site: site, Subnet: subnet, Location: loc}
+	}
+	sc := Scenario{Groups: []Group{
+		g("hq", "127.1.0.0/16", ""), g("lab", "127.2.0.0/24", ""), g("hq", "127.3.0.0/16", ""), g("hq", "127.1.0.0/16", ""),
+		g("", "", firmware.External), g("", "127.9.0.0/16", ""),
+	}}
+	if err := sc.Normalize(); err != nil {
+		t.Fatal(err)
+	}
+	got := sc.Sites()
+	want := []SiteInfo{
+		{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("127.1.0.0/16"), netip.MustParsePrefix("127.3.0.0/16")}},
+		{Name: "lab", Subnets: []netip.Prefix{netip.MustParsePrefix("127.2.0.0/24")}},
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Errorf("Sites() = %v, want %v", got, want)
+	}
+	if fleet := sc.Fleet(); fleet[0].Site != "hq" || fleet[4].Site != "" || fleet[5].Site != "" {
+		t.Errorf("fleet sites %q, %q, %q; want hq, none, none", fleet[0].Site, fleet[4].Site, fleet[5].Site)
 	}
 }

@@ -6,14 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
-	"net/http"
 	"net/netip"
-	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/internal/simclock"
 )
 
 // Config tunes how a simulation runs; it does not change its outcome. The
@@ -26,7 +25,12 @@ type Config struct {
 	// Lookahead is how far, in simulated time, events may be handled
 	// ahead of the earliest one still under way; default one simulated
 	// minute. Devices do not interact, so this changes only the order in
-	// which the service sees them.
+	// which the service sees them, and, on a service whose simulated clock
+	// the run drives (Service.ClockFile), the service's time at each
+	// request: it trails the device's by at most the lookahead. Answers
+	// that depend on that time (a back-off that ends, a window or wave
+	// that opens) may then differ by it from run to run; a lookahead of a
+	// nanosecond makes them exact, and the run nearly sequential.
 	Lookahead time.Duration
 	// Progress, if set, is called from the simulation's goroutine every
 	// ProgressEvery of real time (default 250ms) and at the end of each
@@ -70,16 +74,15 @@ type Sim struct {
 	started bool
 	dns     *dnsServer
 	dial    *dialer
-	lanT    *http.Transport
-	lan     *http.Client
+	lan     *lanClient   // the LAN client of devices at no subnet
+	lans    []*lanClient // it and those of the groups' subnets
 	workers []*worker
+	// svcClock is the service's simulated clock (Service.ClockFile),
+	// which the run drives; nil when the service runs on real time.
+	svcClock *simclock.Clock
 
 	internMu sync.Mutex
 	interned map[string]string
-
-	// bySource are the LAN clients of sites' subnets (sites.go).
-	bySource map[netip.Addr]*http.Client
-	sourceTs []*http.Transport
 
 	// Counts the scheduler keeps between events (see account).
 	phases                              [numPhases]int
@@ -92,10 +95,30 @@ type Sim struct {
 // nothing: the first RunUntil starts the DNS server and the workers, and
 // Close stops them.
 func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
-	if err := sc.Normalize(); err != nil {
+	if err := svc.normalize(); err != nil {
 		return nil, err
 	}
-	if err := svc.normalize(); err != nil {
+	var clock *simclock.Clock
+	if svc.ClockFile != "" {
+		// The service's clock: the run starts at its time, or later.
+		c, err := simclock.Open(svc.ClockFile)
+		if err != nil {
+			return nil, fmt.Errorf("%w: %w", ErrService, err)
+		}
+		if sc.Start.IsZero() {
+			sc.Start = c.Now()
+		}
+		if now := c.Now(); sc.Start.Before(now) {
+			c.Close()
+			return nil, fmt.Errorf("%w: the scenario starts at %s, before the service's simulated clock (%s): start at or after it",
+				ErrScenario, sc.Start.Format(time.RFC3339), now.Format(time.RFC3339))
+		}
+		clock = c
+	}
+	if err := sc.Normalize(); err != nil {
+		if clock != nil {
+			clock.Close()
+		}
 		return nil, err
 	}
 	if cfg.Workers <= 0 {
@@ -110,8 +133,7 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, bySource: map[netip.Addr]*http.Client{}}
-	sites := sc.siteList()
+	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, svcClock: clock}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -124,19 +146,19 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		id, _ := firmware.ParseIdentity(g.Model)
 		v, _ := firmware.ParseVersion(g.Version)
 		gi := groupInfo{id: id, loc: g.Location, faults: sc.Faults, rate: sc.Behaviour.LANRate, usage: usage[id.DeviceType],
-			initial: v, module: id.Model + ".nbt"}
+			initial: v, module: id.Model + ".nbt", site: g.Site}
+		if g.Subnet != "" {
+			gi.subnet, _ = parseSubnet(g.Subnet)
+		}
+		if u, ok := sc.Replicas[g.Site]; ok && g.Site != "" {
+			gi.replica, _ = baseURL(u)
+			gi.replicaHost = hostOf(gi.replica)
+		}
 		if g.Faults != nil {
 			gi.faults = *g.Faults
 		}
 		if g.Location == firmware.External {
 			gi.rate = sc.Behaviour.RemoteRate
-		}
-		if g.Site != "" {
-			gi.site = slices.Index(sites, g.Site) + 1
-			if u, ok := sc.Replicas[g.Site]; ok {
-				gi.replica, _ = baseURL(u)
-				gi.replicaHost = hostOf(gi.replica)
-			}
 		}
 		s.groups = append(s.groups, gi)
 	}
@@ -224,20 +246,33 @@ func (s *Sim) start() error {
 	dial := newDialer(s.dns.addr)
 	s.dial = dial
 	tlsCfg := newTLSConfig(s.svc.RootCAs)
-	s.lanT = newTransport(dial, tlsCfg, s.cfg.Workers)
-	s.lan = &http.Client{Transport: s.lanT, Timeout: requestTimeout, CheckRedirect: noRedirect}
+	// A LAN client per subnet, whose connections come from its addresses;
+	// the workers' idle connections are shared out among them.
+	subnets := map[netip.Prefix]*lanClient{}
+	for i := range s.groups {
+		if s.groups[i].subnet.IsValid() {
+			subnets[s.groups[i].subnet] = nil
+		}
+	}
+	s.lan = newLANClient(dial.DialContext, tlsCfg, s.cfg.Workers)
+	s.lans = []*lanClient{s.lan}
+	idle := max(4, s.cfg.Workers/max(len(subnets), 1))
 	for i := range s.groups {
 		g := &s.groups[i]
 		g.lan = s.lan
-		if sub := s.sc.Groups[i].Subnet; sub != "" {
-			g.lan = s.siteClient(sourceAddr(sub))
+		g.userAgent = "OpenDUS-device-sim/1 " + g.id.Model
+		if !g.subnet.IsValid() {
+			continue
 		}
+		if subnets[g.subnet] == nil {
+			subnets[g.subnet] = newLANClient(newSubnetDialer(dial, g.subnet).DialContext, tlsCfg, idle)
+			s.lans = append(s.lans, subnets[g.subnet])
+		}
+		g.lan = subnets[g.subnet]
 	}
 	for range s.cfg.Workers {
 		w := &worker{s: s, buf: make([]byte, 32<<10), edgeUser: -2}
-		w.t.sites = make([][2]int64, len(s.sc.siteList())+1)
-		w.t.fallbacks = make([]int64, len(s.sc.siteList())+1)
-		w.edgeT = newTransport(dial, tlsCfg, 1)
+		w.edgeT = newTransport(dial.DialContext, tlsCfg, 1)
 		w.edge = ntlmClient(w.edgeT)
 		s.workers = append(s.workers, w)
 	}
@@ -250,11 +285,12 @@ func (s *Sim) Close() error {
 		s.dns.close()
 		s.dns = nil
 	}
-	if s.lanT != nil {
-		s.lanT.CloseIdleConnections()
+	for _, lc := range s.lans {
+		lc.closeIdle()
 	}
-	for _, t := range s.sourceTs {
-		t.CloseIdleConnections()
+	if s.svcClock != nil {
+		s.svcClock.Close()
+		s.svcClock = nil
 	}
 	for _, w := range s.workers {
 		w.edgeT.CloseIdleConnections()
@@ -364,6 +400,7 @@ func (s *Sim) RunUntil(ctx context.Context, until time.Time) error {
 			setWake(p.due(end)) // a paced run takes its time
 		}
 		idle(reached)
+		s.publish(inflight, reached, end)
 		select {
 		case j := <-results:
 			for i, t := range inflight {
@@ -385,10 +422,33 @@ func (s *Sim) RunUntil(ctx context.Context, until time.Time) error {
 	}
 	finish()
 	s.clock.Store(end)
+	if s.svcClock != nil {
+		s.svcClock.Set(until)
+	}
 	if s.cfg.Progress != nil {
 		s.cfg.Progress(s.Progress())
 	}
 	return nil
+}
+
+// publish moves the service's simulated clock, if it has one, to the
+// earliest simulated time a device may still act at: the earliest event
+// under way or queued, and with a speed the time real time has reached,
+// at most the end of the run. So the service's time is never ahead of a
+// device's, and trails the latest device by at most the lookahead: an
+// offer the service makes inside a window reaches a device inside it.
+func (s *Sim) publish(inflight []int64, reached, end int64) {
+	if s.svcClock == nil {
+		return
+	}
+	l := min(reached, end)
+	if len(inflight) > 0 {
+		l = min(l, minOf(inflight))
+	}
+	if !s.q.empty() {
+		l = min(l, s.q.peek().at)
+	}
+	s.svcClock.Set(s.sc.Start.Add(time.Duration(l)))
 }
 
 func minOf(ts []int64) int64 {
@@ -453,7 +513,11 @@ func (s *Sim) Devices() []DeviceInfo {
 func (s *Sim) info(d *device) DeviceInfo {
 	g := &s.groups[d.group]
 	di := DeviceInfo{MAC: d.mac, Serial: d.serial, Identity: g.id, Location: g.loc, Test: d.test,
-		Version: d.version, State: phaseNames[d.phase], SignedIn: d.signedIn, Updates: int(d.updates)}
+		Version: d.version, State: phaseNames[d.phase], SignedIn: d.signedIn, Updates: int(d.updates), Site: g.site}
+	for _, in := range d.installs {
+		di.Installs = append(di.Installs, Install{Version: in.version, Began: s.sc.Start.Add(time.Duration(in.began)),
+			Ended: s.sc.Start.Add(time.Duration(in.ended)), Failed: in.failed})
+	}
 	if d.user >= 0 {
 		di.User = accountName(int(d.user))
 	}

@@ -23,6 +23,8 @@ import (
 	"strings"
 	"text/tabwriter"
 	"time"
+	"unicode"
+	"unicode/utf8"
 
 	"github.com/opendus/opendus/cabingest/cab"
 )
@@ -35,7 +37,7 @@ conference units receive firmware in.
 Commands:
   list FILE [--json]        list the files: name, size, date, folder, compression
   extract FILE [-C DIR]     extract every file under DIR (default: current directory)
-  test FILE                 decode everything and verify checksums; write nothing
+  test FILE [--json]        decode everything and verify checksums; write nothing
   pack -o OUT [--compression none|mszip|lzx[:WINDOW]] [--split SIZE] PATH...
                             create a cabinet from files and directories
 
@@ -60,6 +62,7 @@ Examples:
   devsvc cab list UCUpdates.cab
   devsvc cab list UCUpdates.cab --json | jq '.[].name'
   devsvc cab test UCUpdates.cab
+  devsvc cab test disk1.cab --json | jq '.[].parts'
   devsvc cab extract UCUpdates.cab -C /srv/firmware/ucupdates
   devsvc cab extract setup.exe -C out            # cabinet inside an .exe
   devsvc cab pack -o fw.cab --compression lzx:21 build/
@@ -176,7 +179,7 @@ type jsonFile struct {
 	Name        string    `json:"name"`
 	Path        string    `json:"path"`
 	Size        int64     `json:"size"`
-	Modified    time.Time `json:"modified"`
+	Modified    time.Time `json:"modified,omitzero"` // left out when the cabinet has no date
 	Folder      int       `json:"folder"`
 	Compression string    `json:"compression"`
 	Attributes  uint16    `json:"attributes"`
@@ -185,9 +188,32 @@ type jsonFile struct {
 	Cabinet string `json:"cabinet,omitempty"`
 }
 
+// options are the flags of the commands; newFlagSet registers a
+// command's own.
+type options struct {
+	json                    bool
+	dir, out, comp, splitAt string
+}
+
+func newFlagSet(cmd string, o *options) *flag.FlagSet {
+	fs := flag.NewFlagSet(cmd, flag.ContinueOnError)
+	switch cmd {
+	case "list", "test":
+		fs.BoolVar(&o.json, "json", false, "print JSON")
+	case "extract":
+		fs.StringVar(&o.dir, "C", ".", "extract under `DIR`")
+	case "pack":
+		fs.StringVar(&o.out, "o", "", "write the cabinet to `OUT`")
+		fs.StringVar(&o.comp, "compression", "mszip", "none, mszip or lzx[:WINDOW]")
+		fs.StringVar(&o.splitAt, "split", "", "split into cabinets of at most `SIZE` bytes")
+	}
+	return fs
+}
+
 func list(_ context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("list", flag.ContinueOnError)
-	asJSON := fs.Bool("json", false, "print JSON")
+	var o options
+	fs := newFlagSet("list", &o)
+	asJSON := &o.json
 	cs, err := openArg("list", fs, args)
 	if err != nil {
 		return err
@@ -232,8 +258,9 @@ func list(_ context.Context, args []string, stdout io.Writer) error {
 }
 
 func extract(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("extract", flag.ContinueOnError)
-	dir := fs.String("C", ".", "extract under `DIR`")
+	var o options
+	fs := newFlagSet("extract", &o)
+	dir := &o.dir
 	cs, err := openArg("extract", fs, args)
 	if err != nil {
 		return err
@@ -247,13 +274,26 @@ func extract(ctx context.Context, args []string, stdout io.Writer) error {
 	return nil
 }
 
+// jsonTested is a cabinet (set) test --json found whole.
+type jsonTested struct {
+	Cabinet string `json:"cabinet"`
+	Files   int    `json:"files"`
+	Bytes   int64  `json:"bytes"`
+	// Parts are the cabinets of a set, first to last (one for a single
+	// cabinet).
+	Parts []string `json:"parts"`
+}
+
 func test(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("test", flag.ContinueOnError)
+	var o options
+	fs := newFlagSet("test", &o)
+	asJSON := &o.json
 	cs, err := openArg("test", fs, args)
 	if err != nil {
 		return err
 	}
 	defer cs.Close()
+	tested := []jsonTested{}
 	for _, c := range cs {
 		if err := c.Test(ctx); err != nil {
 			return err
@@ -262,11 +302,20 @@ func test(ctx context.Context, args []string, stdout io.Writer) error {
 		for _, f := range c.Files() {
 			total += f.Size
 		}
+		if *asJSON {
+			tested = append(tested, jsonTested{c.Name(), len(c.Files()), total, append([]string{}, c.Parts()...)})
+			continue
+		}
 		fmt.Fprintf(stdout, "%s: OK, %d files, %d bytes", printable(c.Name()), len(c.Files()), total)
 		if len(c.Parts()) > 1 {
 			fmt.Fprintf(stdout, ", %s", partsOf(c))
 		}
 		fmt.Fprintln(stdout)
+	}
+	if *asJSON {
+		enc := json.NewEncoder(stdout)
+		enc.SetIndent("", "  ")
+		return enc.Encode(tested)
 	}
 	return nil
 }
@@ -324,10 +373,9 @@ func ParseSize(s string) (int64, error) {
 }
 
 func pack(ctx context.Context, args []string, stdout io.Writer) error {
-	fs := flag.NewFlagSet("pack", flag.ContinueOnError)
-	out := fs.String("o", "", "write the cabinet to `OUT`")
-	compression := fs.String("compression", "mszip", "none, mszip or lzx[:WINDOW]")
-	split := fs.String("split", "", "split into cabinets of at most `SIZE` bytes")
+	var o options
+	fs := newFlagSet("pack", &o)
+	out, compression, split := &o.out, &o.comp, &o.splitAt
 	pos, err := parse(fs, args)
 	if err != nil {
 		return err
@@ -412,8 +460,23 @@ func addPath(w *cab.Writer, p string) error {
 	return nil
 }
 
-// printable escapes control characters and invalid UTF-8 in a name.
+// printable escapes what a terminal would not show as it is in a name:
+// control and other non-graphic characters (\t, \x1b, \u200b) and
+// invalid UTF-8 (\xff). Everything else is shown as the cabinet stores
+// it, a backslash as one backslash (UCPhone\CX600.nbt), so a name reads
+// as Windows wrote it; the JSON of list --json is the exact form.
 func printable(s string) string {
-	q := strconv.QuoteToGraphic(s)
-	return q[1 : len(q)-1]
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r == utf8.RuneError && !strings.HasPrefix(s[i:], string(utf8.RuneError)):
+			fmt.Fprintf(&b, `\x%02x`, s[i])
+		case r == ' ' || unicode.IsGraphic(r):
+			b.WriteRune(r)
+		default:
+			q := strconv.QuoteRuneToASCII(r)
+			b.WriteString(q[1 : len(q)-1])
+		}
+	}
+	return b.String()
 }

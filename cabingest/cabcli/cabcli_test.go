@@ -3,8 +3,10 @@ package cabcli
 import (
 	"bytes"
 	"encoding/json"
+	"flag"
 	"os"
 	"path/filepath"
+	"regexp"
 	"strings"
 	"testing"
 
@@ -248,5 +250,104 @@ func TestSetFromAnyPart(t *testing.T) {
 	want := `devsvc cab: cab: fw-3.cab: cabinet set is incomplete: previous cabinet "fw.cab" (named in fw-2.cab) not found; put the earlier cabinets of the set in the same directory as fw-3.cab` + "\n"
 	if code != 1 || stderr != want {
 		t.Errorf("extract without the first part: exit %d, stderr %q; want 1, %q", code, stderr, want)
+	}
+}
+
+// TestListShowsNamesAsStored: the table shows a name as the cabinet
+// stores it, a Windows path with one backslash per separator (not the
+// doubled backslashes of a Go quoted string), and escapes only what a
+// terminal would not show; list --json has the exact names, and test
+// --json what it checked.
+func TestListShowsNamesAsStored(t *testing.T) {
+	src := t.TempDir()
+	for _, f := range []string{"UCPhone/CX600/CX600.nbt", "tab\there.txt", "quote\"d.txt"} {
+		p := filepath.Join(src, filepath.FromSlash(f))
+		if err := os.MkdirAll(filepath.Dir(p), 0o755); err != nil {
+			t.Fatal(err)
+		}
+		if err := os.WriteFile(p, []byte(f), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	out := filepath.Join(t.TempDir(), "fw.cab")
+	if code, _, stderr := runMain(t, "pack", "-o", out, src); code != 0 {
+		t.Fatalf("pack: exit %d: %s", code, stderr)
+	}
+	code, stdout, stderr := runMain(t, "list", out)
+	if code != 0 {
+		t.Fatalf("list: exit %d: %s", code, stderr)
+	}
+	for _, want := range []string{` UCPhone\CX600\CX600.nbt`, ` tab\there.txt`, ` quote"d.txt`} {
+		if !strings.Contains(stdout, want+"\n") {
+			t.Errorf("list shows no line ending in %q:\n%s", want, stdout)
+		}
+	}
+	if strings.Contains(stdout, `\\`) {
+		t.Errorf("list doubles backslashes:\n%s", stdout)
+	}
+
+	_, stdout, _ = runMain(t, "list", out, "--json")
+	var listed []map[string]any
+	if err := json.Unmarshal([]byte(stdout), &listed); err != nil {
+		t.Fatalf("list --json: %v\n%s", err, stdout)
+	}
+	var names []string
+	for _, f := range listed {
+		names = append(names, f["name"].(string))
+	}
+	if want := []string{`UCPhone\CX600\CX600.nbt`, `quote"d.txt`, "tab\there.txt"}; strings.Join(names, "|") != strings.Join(want, "|") {
+		t.Errorf("list --json names = %q, want %q", names, want)
+	}
+
+	code, stdout, stderr = runMain(t, "test", out, "--json")
+	var tested []jsonTested
+	if err := json.Unmarshal([]byte(stdout), &tested); err != nil || code != 0 {
+		t.Fatalf("test --json: exit %d, %v, %s%s", code, err, stdout, stderr)
+	}
+	if len(tested) != 1 || tested[0].Cabinet != "fw.cab" || tested[0].Files != 3 || len(tested[0].Parts) != 1 {
+		t.Errorf("test --json = %+v, want fw.cab with 3 files in 1 part", tested)
+	}
+}
+
+func TestPrintable(t *testing.T) {
+	for _, tt := range []struct{ in, want string }{
+		{`UCPhone\Polycom\CX600.nbt`, `UCPhone\Polycom\CX600.nbt`},
+		{"a\tb", `a\tb`},
+		{"esc\x1b[31m", `esc\x1b[31m`},
+		{"bad\xffbyte", `bad\xffbyte`},
+		{"zero\u200bwidth", `zero\u200bwidth`},
+		{"é ü \uFFFD", "é ü \uFFFD"},
+		{`"quoted"`, `"quoted"`},
+	} {
+		if got := printable(tt.in); got != tt.want {
+			t.Errorf("printable(%q) = %q, want %q", tt.in, got, tt.want)
+		}
+	}
+}
+
+// TestHelpMatchesFlags: the usage shows every flag of every command,
+// spelt as given (-o, --json), and mentions no flag that none has.
+func TestHelpMatchesFlags(t *testing.T) {
+	defined := map[string]bool{"help": true}
+	for _, cmd := range []string{"list", "extract", "test", "pack"} {
+		newFlagSet(cmd, &options{}).VisitAll(func(f *flag.Flag) {
+			defined[f.Name] = true
+			spelt := "--" + f.Name
+			if len(f.Name) == 1 {
+				spelt = "-" + f.Name
+			}
+			if !regexp.MustCompile(`[ \[]` + regexp.QuoteMeta(spelt) + `[ \]=]`).MatchString(usage) {
+				t.Errorf("the usage does not show %s's flag %s", cmd, spelt)
+			}
+		})
+	}
+	for _, m := range regexp.MustCompile(`(?:^|[\s\[(|])(-{1,2})([A-Za-z][A-Za-z0-9-]*)`).FindAllStringSubmatch(usage, -1) {
+		dashes, name := m[1], m[2]
+		if !defined[name] {
+			t.Errorf("the usage mentions %s%s, which no command has", dashes, name)
+		}
+		if (len(name) == 1) != (dashes == "-") {
+			t.Errorf("the usage spells %s as %s%s", name, dashes, name)
+		}
 	}
 }

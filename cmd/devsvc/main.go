@@ -7,6 +7,7 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	_ "time/tzdata" // site time zones load on systems without a zone database
 
 	"github.com/opendus/opendus/devsvc/cli"
 )

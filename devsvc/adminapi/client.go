@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"io/fs"
+	"math"
 	"net"
 	"os"
 	"path/filepath"
@@ -21,6 +22,8 @@ import (
 	"google.golang.org/grpc/status"
 
 	pb "github.com/opendus/opendus/devsvc/adminapi/adminpb"
+	"github.com/opendus/opendus/devsvc/service"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -175,14 +178,19 @@ func (c *Client) wrap(err error) error {
 }
 
 // Listener is one address the service listens on, in Status.
-type Listener struct{ Name, Address string }
+type Listener struct {
+	Name    string `json:"name"`
+	Address string `json:"address"`
+}
 
 // CertInfo describes one certificate, in Status.
 type CertInfo struct {
-	Name, Role, Subject string
-	Names               []string
-	NotAfter            time.Time
-	SHA256              string
+	Name     string    `json:"name"`
+	Role     string    `json:"role"`
+	Subject  string    `json:"subject"`
+	Names    []string  `json:"names"`
+	NotAfter time.Time `json:"notAfter"`
+	SHA256   string    `json:"sha256"`
 }
 
 // Status is what Client.Status reports.
@@ -197,8 +205,10 @@ type Status struct {
 	Schema       int              `json:"schemaVersion"`
 	DBBytes      int64            `json:"dbBytes"`
 	Actor        string           `json:"actor"`
-	Warnings     []string         `json:"warnings,omitempty"`
+	Warnings     []string         `json:"warnings"`
 	Inventory    InventoryStatus  `json:"inventory"`
+	// Alarms counts the open alarms (Alarms lists them).
+	Alarms int64 `json:"openAlarms"`
 }
 
 // InventoryStatus says whether the device inventory can be written, in
@@ -228,6 +238,7 @@ func (c *Client) Status(ctx context.Context) (Status, error) {
 			"testDevices": r.GetTestDevices(), "accounts": r.GetAccounts()},
 		Seq: r.GetSeq(), Schema: int(r.GetSchemaVersion()), DBBytes: r.GetDbBytes(), Actor: r.GetActor(), Warnings: r.GetWarnings(),
 		Inventory: InventoryStatus{Writable: r.GetInventory().GetWritable(), Error: r.GetInventory().GetError(), Held: r.GetInventory().GetHeld()},
+		Alarms:    r.GetOpenAlarms(),
 	}
 	if inv := r.GetInventory(); inv.GetSince() != nil {
 		s.Inventory.Since = fromTS(inv.GetSince())
@@ -514,10 +525,12 @@ func (c *Client) RemoveTestDevice(ctx context.Context, key string) error {
 	return c.wrap(err)
 }
 
-// PutAccount creates (replace false) or re-keys (replace true) a device
-// sign-in account from its NT hash.
-func (c *Client) PutAccount(ctx context.Context, name string, ntHash [16]byte, replace bool) (firmware.Account, error) {
-	r, err := c.c.PutAccount(ctx, &pb.PutAccountRequest{Name: name, NtHash: ntHash[:], Replace: replace})
+// PutAccount creates (replace false) or sets a new password of (replace
+// true) a device sign-in account. Only the password's NT hash and its
+// length are sent (service.NewAccountPassword), never the password.
+func (c *Client) PutAccount(ctx context.Context, name, password string, replace bool) (firmware.Account, error) {
+	pw := service.NewAccountPassword(password)
+	r, err := c.c.PutAccount(ctx, &pb.PutAccountRequest{Name: name, NtHash: pw.NTHash[:], PasswordLength: int32(min(pw.Length, math.MaxInt32)), Replace: replace})
 	if err != nil {
 		return firmware.Account{}, c.wrap(err)
 	}
@@ -548,13 +561,14 @@ func (c *Client) RemoveAccount(ctx context.Context, name string) error {
 	return c.wrap(err)
 }
 
-// Devices lists the device inventory.
+// Devices lists the whole device inventory (ListDevices streams it).
 func (c *Client) Devices(ctx context.Context) ([]firmware.Device, error) {
-	r, err := c.c.ListDevices(ctx, &pb.ListDevicesRequest{})
-	if err != nil {
-		return nil, c.wrap(err)
-	}
-	return convert(r.GetDevices(), deviceFromPB), nil
+	var ds []firmware.Device
+	_, err := c.ListDevices(ctx, DeviceFilter{}, func(d store.DeviceRow) error {
+		ds = append(ds, d.Device)
+		return nil
+	})
+	return ds, err
 }
 
 // History returns catalog events after since, at most limit (0: all).
@@ -566,7 +580,9 @@ func (c *Client) History(ctx context.Context, since uint64, limit int) ([]firmwa
 	return convert(r.GetEvents(), eventFromPB), nil
 }
 
-// Backup writes a consistent copy of the server's database to w.
+// Backup writes a backup archive of the server to w (store.Backup: the
+// database at one history number and the files of the updates it
+// records), and returns the bytes written.
 func (c *Client) Backup(ctx context.Context, w io.Writer) (int64, error) {
 	stream, err := c.c.Backup(ctx, &pb.BackupRequest{})
 	if err != nil {

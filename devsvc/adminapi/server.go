@@ -1,6 +1,7 @@
 // Package adminapi is the admin side of the service: a gRPC API over mutual
-// TLS for managing rules, imports, test devices, accounts and the device
-// inventory, and the client the devsvc command line uses. It is the only
+// TLS for managing rules, imports, test devices, accounts, sites, rollouts,
+// alarms and the device inventory, and the client the devsvc command line
+// uses. It is the only
 // package that imports gRPC.
 //
 // Every call is authenticated: the TLS layer requires a client certificate
@@ -180,6 +181,10 @@ func statusError(err error) error {
 	case errors.Is(err, store.ErrConflict),
 		errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrFollower),
 		errors.Is(err, store.ErrNotCheckedIn), errors.Is(err, store.ErrNotOffered),
+		errors.Is(err, store.ErrRolloutLive),
+		errors.Is(err, firmware.ErrRolloutNotRunning),
+		errors.Is(err, firmware.ErrRolloutNotPaused),
+		errors.Is(err, firmware.ErrRolloutEnded),
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
 		errors.Is(err, firmware.ErrNothingToRestore),
@@ -219,7 +224,8 @@ func (s *Server) Status(ctx context.Context, _ *pb.StatusRequest) (*pb.StatusRep
 		Rules: int64(st.Stats.Rules), Updates: int64(st.Stats.Updates), Devices: int64(st.Stats.Devices),
 		TestDevices: int64(st.Stats.TestDevices), Accounts: int64(st.Stats.Accounts), Seq: st.Stats.Seq,
 		SchemaVersion: int32(st.Stats.SchemaVersion), DbBytes: st.Stats.DBBytes, Actor: st.Actor, Warnings: st.Warnings,
-		Inventory: &pb.InventoryStatus{Writable: st.Inventory.Writable, Held: int64(st.Inventory.Held)},
+		Inventory:  &pb.InventoryStatus{Writable: st.Inventory.Writable, Held: int64(st.Inventory.Held)},
+		OpenAlarms: int64(st.Alarms),
 	}
 	if !st.Inventory.Writable {
 		r.Inventory.Since = ts(st.Inventory.Since)
@@ -246,16 +252,35 @@ func (s *Server) ListRules(ctx context.Context, _ *pb.ListRulesRequest) (*pb.Lis
 	if err != nil {
 		return nil, err
 	}
+	counts, err := s.svc.RuleCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
 	r := &pb.ListRulesReply{Rules: make([]*pb.Rule, len(rules))}
 	for i, rule := range rules {
-		r.Rules[i] = rulePB(rule)
+		r.Rules[i] = withCounts(rulePB(rule), counts)
 	}
 	return r, nil
 }
 
+// withCounts adds the rule's device counts to m.
+func withCounts(m *pb.Rule, counts map[string]store.RuleCount) *pb.Rule {
+	c := counts[m.GetId()]
+	m.Devices, m.OnApproved, m.OnPending = int64(c.Devices), int64(c.Approved), int64(c.Pending)
+	return m
+}
+
 // GetRule implements Admin.GetRule.
 func (s *Server) GetRule(ctx context.Context, req *pb.RuleRequest) (*pb.Rule, error) {
-	return rule(s.svc.Rule(ctx, req.GetRule()))
+	m, err := rule(s.svc.Rule(ctx, req.GetRule()))
+	if err != nil {
+		return nil, err
+	}
+	counts, err := s.svc.RuleCounts(ctx)
+	if err != nil {
+		return nil, err
+	}
+	return withCounts(m, counts), nil
 }
 
 func rule(r firmware.Rule, err error) (*pb.Rule, error) {
@@ -457,7 +482,11 @@ func (s *Server) RemoveTestDevice(ctx context.Context, req *pb.RemoveTestDeviceR
 
 // PutAccount implements Admin.PutAccount.
 func (s *Server) PutAccount(ctx context.Context, req *pb.PutAccountRequest) (*pb.Account, error) {
-	a, err := s.svc.PutAccount(ctx, req.GetName(), req.GetNtHash(), req.GetReplace())
+	pw := service.AccountPassword{Length: int(req.GetPasswordLength())}
+	if copy(pw.NTHash[:], req.GetNtHash()) != len(pw.NTHash) || len(req.GetNtHash()) != len(pw.NTHash) {
+		return nil, fmt.Errorf("%w: the NT hash must be 16 bytes", service.ErrInvalid)
+	}
+	a, err := s.svc.PutAccount(ctx, req.GetName(), pw, req.GetReplace())
 	if err != nil {
 		return nil, err
 	}
@@ -492,19 +521,6 @@ func (s *Server) RemoveAccount(ctx context.Context, req *pb.RemoveAccountRequest
 		return nil, err
 	}
 	return &pb.RemoveAccountReply{}, nil
-}
-
-// ListDevices implements Admin.ListDevices.
-func (s *Server) ListDevices(ctx context.Context, _ *pb.ListDevicesRequest) (*pb.ListDevicesReply, error) {
-	ds, err := s.svc.Devices(ctx)
-	if err != nil {
-		return nil, err
-	}
-	r := &pb.ListDevicesReply{Devices: make([]*pb.Device, len(ds))}
-	for i, d := range ds {
-		r.Devices[i] = devicePB(d)
-	}
-	return r, nil
 }
 
 // History implements Admin.History.

@@ -160,6 +160,7 @@ func TestStatusError(t *testing.T) {
 		firmware.ErrVersion:           codes.InvalidArgument,
 		firmware.ErrIdentity:          codes.InvalidArgument,
 		firmware.ErrMAC:               codes.InvalidArgument,
+		store.ErrRolloutLive:          codes.FailedPrecondition,
 		firmware.ErrPlan:              codes.InvalidArgument,
 		firmware.ErrShare:             codes.InvalidArgument,
 		firmware.ErrSite:              codes.InvalidArgument,

@@ -10,6 +10,7 @@ import (
 	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 )
 
@@ -126,6 +127,11 @@ type Log struct {
 	losing   bool  // the last write lost lines
 	lastSaid time.Time
 	floorErr bool // the floor's error was logged
+
+	// retention and flushEvery are Config's, as Reconfigure changes
+	// them; reconfigured wakes Run to apply them.
+	retention, flushEvery atomic.Int64
+	reconfigured          chan struct{}
 }
 
 // chunk is a buffer of lines of one UTC day.
@@ -148,7 +154,9 @@ func Open(cfg Config) (*Log, error) {
 	if cfg.MaxCache <= 0 {
 		cfg.MaxCache = DefaultMaxCache
 	}
-	l := &Log{cfg: cfg, now: cfg.Now, log: cfg.Logger}
+	l := &Log{cfg: cfg, now: cfg.Now, log: cfg.Logger, reconfigured: make(chan struct{}, 1)}
+	l.retention.Store(int64(cfg.Retention))
+	l.flushEvery.Store(int64(cfg.FlushInterval))
 	if l.now == nil {
 		l.now = time.Now
 	}
@@ -425,16 +433,42 @@ func (l *Log) Close() error {
 	return err
 }
 
+// Reconfigure changes Config.Retention and Config.FlushInterval (zero:
+// their defaults). Run applies them at once: it flushes on the new
+// interval from now and cleans with the new retention.
+func (l *Log) Reconfigure(retention, flushInterval time.Duration) {
+	if retention <= 0 {
+		retention = DefaultRetention
+	}
+	if flushInterval <= 0 {
+		flushInterval = DefaultFlushInterval
+	}
+	l.retention.Store(int64(retention))
+	l.flushEvery.Store(int64(flushInterval))
+	select {
+	case l.reconfigured <- struct{}{}:
+	default: // Run has one waiting already
+	}
+}
+
 // Run writes and fsyncs the pending lines every FlushInterval and removes
 // expired files (Clean, then each of Config.Cleaners) at start and every
 // hour, until ctx is done; then it writes the pending lines once more.
 func (l *Log) Run(ctx context.Context) {
-	tick := time.NewTicker(l.cfg.FlushInterval)
+	every := time.Duration(l.flushEvery.Load())
+	tick := time.NewTicker(every)
 	defer tick.Stop()
 	lastClean := l.now()
 	l.cleanAll(lastClean)
 	for {
 		select {
+		case <-l.reconfigured:
+			if e := time.Duration(l.flushEvery.Load()); e != every {
+				every = e
+				tick.Reset(every)
+			}
+			lastClean = l.now()
+			l.cleanAll(lastClean)
 		case <-ctx.Done():
 			if err := l.Flush(); err != nil {
 				l.log.Error("audit: flush", "err", err)
@@ -495,7 +529,7 @@ func (l *Log) Clean(now time.Time) error {
 		if err != nil || dayOf(t) == open {
 			continue
 		}
-		if end := t.Add(24 * time.Hour); now.Sub(end) < l.cfg.Retention {
+		if end := t.Add(24 * time.Hour); now.Sub(end) < time.Duration(l.retention.Load()) {
 			continue
 		}
 		if err := l.root.Remove(name); err != nil && !errors.Is(err, fs.ErrNotExist) {

@@ -566,3 +566,40 @@ func TestWriteFailure(t *testing.T) {
 		t.Errorf("next day: %+v, want /kept", got)
 	}
 }
+
+// TestReconfigure runs Run in a synctest bubble and changes the flush
+// interval and the retention under it: lines reach the file on the new
+// interval, and a shorter retention removes the older files at once.
+func TestReconfigure(t *testing.T) {
+	dir := t.TempDir()
+	synctest.Test(t, func(t *testing.T) {
+		l, err := Open(Config{Dir: dir, FlushInterval: time.Hour, Retention: 10 * 24 * time.Hour})
+		if err != nil {
+			t.Fatal(err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan struct{})
+		go func() { l.Run(ctx); close(done) }()
+		old := filepath.Join(dir, FileName(time.Now().Add(-3*24*time.Hour)))
+		os.WriteFile(old, []byte(header), 0o644)
+		synctest.Wait()
+
+		l.Reconfigure(24*time.Hour, time.Minute)
+		synctest.Wait()
+		if _, err := os.Stat(old); !errors.Is(err, os.ErrNotExist) {
+			t.Errorf("a file 3 days old kept after the retention became 1 day: %v", err)
+		}
+		h := l.Middleware(Internal, http.NotFoundHandler())
+		h.ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/line", nil))
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if got := readDay(t, dir, FileName(time.Now())); len(got) != 1 {
+			t.Errorf("a minute after the flush interval became 1m: %d lines on disk, want 1", len(got))
+		}
+		cancel()
+		<-done
+		if err := l.Close(); err != nil {
+			t.Fatal(err)
+		}
+	})
+}

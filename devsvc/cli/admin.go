@@ -8,17 +8,19 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"sort"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"golang.org/x/term"
 
+	"github.com/opendus/opendus/datadir"
+	"github.com/opendus/opendus/devsvc"
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/devsvc/service"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
-	"github.com/opendus/opendus/ntlm"
 )
 
 // noFlags is the setup of a command with no flags of its own.
@@ -26,10 +28,10 @@ func noFlags(run runFunc) func(*flag.FlagSet) runFunc {
 	return func(*flag.FlagSet) runFunc { return run }
 }
 
-func printRules(e *env, rules []firmware.Rule) error {
+func printRules(e *env, rules []adminapi.RuleInfo) error {
 	if e.json {
 		if rules == nil {
-			rules = []firmware.Rule{}
+			rules = []adminapi.RuleInfo{}
 		}
 		return printJSON(e.stdout, rules)
 	}
@@ -37,9 +39,13 @@ func printRules(e *env, rules []firmware.Rule) error {
 		fmt.Fprintln(e.stdout, "No rules yet: import a bundle with devsvc import PATH.")
 		return nil
 	}
-	t := newTable(e.stdout, "RULE", "IDENTITY", "PENDING", "APPROVED", "RESTORE", "APPROVE AT", "UPDATED")
+	t := newTable(e.stdout, "RULE", "IDENTITY", "PENDING", "APPROVED", "RESTORE", "ON APPROVED", "APPROVE AT", "UPDATED")
 	for _, r := range rules {
-		t.row(r.ID, r.Identity.Path(), r.Pending.String(), r.Approved.String(), r.Restore.String(), when(r.ApproveAt), when(r.Updated))
+		on := "-"
+		if r.Devices > 0 {
+			on = fmt.Sprintf("%d/%d", r.OnApproved, r.Devices)
+		}
+		t.row(r.ID, r.Identity.Path(), r.Pending.String(), r.Approved.String(), r.Restore.String(), on, when(r.ApproveAt), when(r.Updated))
 	}
 	return t.flush()
 }
@@ -57,8 +63,9 @@ The import is all or nothing: if any part is invalid, nothing is imported.
 Each identity's version becomes its rule's pending version, offered only to
 test devices until approved; RoundTable updates are approved at once unless
 deploy_roundtable_on_import is false. A new pending version replaces the
-one before it, and with it any approval scheduled for that one (approve
---at): the import says so, and the history records it as schedule-cancel.
+one before it, and with it any approval scheduled for that one
+(approve --at): the import says so, and the history records it as
+schedule-cancel.
 
 Examples:
   devsvc import ./UCUpdates
@@ -122,17 +129,19 @@ Examples:
 }
 
 var rulesCmd = &command{
-	name: "rules", args: "[RULE]", summary: "list update rules: pending, approved and restore versions",
+	name: "rules", args: "[RULE]", summary: "list update rules: pending, approved and restore versions, devices on the approved one",
+	help: `ON APPROVED counts the identity's devices that run the approved version,
+of all its devices in the inventory. devsvc rollouts shows the rollouts.`,
 	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
-		var rules []firmware.Rule
+		var rules []adminapi.RuleInfo
 		err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
 			var err error
 			if len(args) == 1 {
-				var r firmware.Rule
-				r, err = c.Rule(ctx, args[0])
-				rules = []firmware.Rule{r}
+				var r adminapi.RuleInfo
+				r, err = c.RuleWithDevices(ctx, args[0])
+				rules = []adminapi.RuleInfo{r}
 			} else {
-				rules, err = c.Rules(ctx)
+				rules, err = c.RulesWithDevices(ctx)
 			}
 			return err
 		})
@@ -171,7 +180,7 @@ func runTransition(ctx context.Context, e *env, ref, done string, op func(*admin
 		return printJSON(e.stdout, r)
 	}
 	fmt.Fprintf(e.stdout, "%s %s.\n", done, r.Identity.Path())
-	return printRules(e, []firmware.Rule{r})
+	return printRules(e, []adminapi.RuleInfo{{Rule: r}})
 }
 
 var approveCmd = &command{
@@ -180,7 +189,14 @@ var approveCmd = &command{
 	help: `RULE is a rule ID (devsvc rules shows them) or an identity path,
 DeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.
 With --at the approval is scheduled: the service approves at that time, and
-devices that would check later are told to check then.
+devices that would check later are told to check then. If devices of a site
+have not come some hours after that time (overdue_grace), an alarm says so
+(devsvc alarms).
+
+approve gives every device the version at once: it is a one-wave rollout
+(devsvc rollouts lists it). To approve in waves, with automatic pauses on
+failures, use devsvc rollout start. approve is refused while a rollout of the
+rule is running or paused: stop it first.
 
 Examples:
   devsvc approve UCPhone/Polycom/CX600/A/ENU
@@ -246,13 +262,18 @@ var (
 
 var restoreCmd = &command{
 	name: "restore", args: "RULE [--withdraw]",
-	summary: "roll a rule back to its restore version (devices downgrade)",
+	summary: "roll a rule back to its restore version, or a rollout back (devices downgrade)",
 	help: `RULE is a rule ID (devsvc rules shows them) or an identity path,
 DeviceType/Vendor/Model/Revision/Locale, e.g. UCPhone/Polycom/CX600/A/ENU.
 restore approves again the version approved before the current one (the
 RESTORE column of devsvc rules); devices take it as a downgrade. A rule
 without one is refused and left as it is, so running restore twice by
 accident changes nothing the second time.
+
+During a rollout (devsvc rollout start), restore rolls the rollout back
+instead: it stops, and the devices it reached are offered the approved
+version again; the rule keeps its versions. A second restore then
+restores the rule.
 
 With --withdraw the approved version is withdrawn instead: devices of the
 identity are offered nothing until a version is approved again (test
@@ -309,7 +330,11 @@ var purgeCmd = &command{
 var testDevicesCmd = &command{
 	name: "testdevices", args: "add (--mac MAC | --serial SERIAL) [--note TEXT] | list | remove MAC|SERIAL",
 	summary: "manage test devices, which get pending versions before approval",
-	help: `Examples:
+	help: `add of a test device that is one already, with the same note, succeeds
+and changes nothing, so a script may run twice; with another note it is
+refused (exit status 1).
+
+Examples:
   devsvc testdevices add --mac 00-04-F2-AB-CD-EF --note "lab phone 1"
   devsvc testdevices add --serial 64167F0A8B2C
   devsvc testdevices list
@@ -329,7 +354,16 @@ var testDevicesCmd = &command{
 					return usagef("add takes one of --mac or --serial")
 				}
 				var d firmware.TestDevice
+				var existed bool
 				err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
+					// Only to say whether it was there: the server decides
+					// (an identical one is no error, adds are idempotent).
+					if tds, err := c.TestDevices(ctx); err == nil {
+						m, _ := firmware.NormalizeMAC(mac)
+						existed = slices.ContainsFunc(tds, func(t firmware.TestDevice) bool {
+							return (mac != "" && t.MAC == m) || (serial != "" && t.Serial == strings.TrimSpace(serial))
+						})
+					}
 					var err error
 					d, err = c.AddTestDevice(ctx, firmware.TestDevice{MAC: mac, Serial: serial, Note: note})
 					return err
@@ -339,6 +373,10 @@ var testDevicesCmd = &command{
 				}
 				if e.json {
 					return printJSON(e.stdout, d)
+				}
+				if existed {
+					fmt.Fprintf(e.stdout, "%s%s is a test device already (since %s); nothing changed.\n", d.MAC, d.Serial, when(d.Added))
+					return nil
 				}
 				fmt.Fprintf(e.stdout, "Added test device %s%s.\n", d.MAC, d.Serial)
 				return nil
@@ -385,8 +423,15 @@ var accountsCmd = &command{
 	name: "accounts", args: "add NAME | passwd NAME | list | disable NAME | enable NAME | remove NAME",
 	summary: "manage local accounts devices sign in with (NTLM at the edge)",
 	help: `The password is read from a prompt, or from standard input with
---password-stdin (one line). The service keeps only the NT hash NTLM needs,
-never the password; it is computed here and the password is never sent.
+--password-stdin (one line). It needs at least min_password_length
+characters (devsvc.conf, 8 by default). The service keeps only the NT hash
+NTLM needs, never the password; it is computed here and only it and the
+password's length are sent.
+
+add of an account that is there already, enabled and with the same
+password, succeeds and changes nothing, so a script may run twice; with
+another password, or disabled, it is refused (exit status 1) and says
+what to run instead (accounts passwd, accounts enable).
 
 Examples:
   devsvc accounts add alice
@@ -432,6 +477,7 @@ Examples:
 			name := args[1]
 			var a firmware.Account
 			var err error
+			existed := false
 			switch action {
 			case "add", "passwd":
 				if err := firmware.ValidAccountName(name); err != nil {
@@ -442,7 +488,14 @@ Examples:
 					return perr
 				}
 				err = e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-					a, err = c.PutAccount(ctx, name, ntlm.NTHash(pw), action == "passwd")
+					if action == "add" {
+						// Only to say whether it was there: the server
+						// decides (adds are idempotent).
+						if as, err := c.Accounts(ctx); err == nil {
+							existed = slices.ContainsFunc(as, func(a firmware.Account) bool { return strings.EqualFold(a.Name, name) })
+						}
+					}
+					a, err = c.PutAccount(ctx, name, pw, action == "passwd")
 					return err
 				})
 			case "disable", "enable":
@@ -459,8 +512,15 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if e.json && action == "remove" {
+				return printJSON(e.stdout, map[string]string{"removed": name})
+			}
 			if e.json {
 				return printJSON(e.stdout, a)
+			}
+			if existed {
+				fmt.Fprintf(e.stdout, "Account %s is there already, enabled, with this password; nothing changed.\n", a.Name)
+				return nil
 			}
 			past := map[string]string{"add": "Added", "passwd": "Changed the password of", "disable": "Disabled", "enable": "Enabled", "remove": "Removed"}[action]
 			fmt.Fprintf(e.stdout, "%s account %s.\n", past, a.Name)
@@ -508,74 +568,6 @@ func readPassword(e *env, fromStdin, confirm bool) (string, error) {
 		}
 	}
 	return string(pw), nil
-}
-
-// deviceSummary counts devices by model and version.
-type deviceSummary struct {
-	Model   string `json:"model"`
-	Version string `json:"version"`
-	Devices int    `json:"devices"`
-}
-
-var devicesCmd = &command{
-	name: "devices", args: "[--summary]", summary: "the device inventory: versions, last check-in, update state",
-	setup: func(fs *flag.FlagSet) runFunc {
-		var summary bool
-		fs.BoolVar(&summary, "summary", false, "count devices by model and version instead")
-		return func(ctx context.Context, e *env, args []string) error {
-			var ds []firmware.Device
-			err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
-				var err error
-				ds, err = c.Devices(ctx)
-				return err
-			})
-			if err != nil {
-				return err
-			}
-			if summary {
-				counts := map[[2]string]int{}
-				for _, d := range ds {
-					counts[[2]string{d.Identity.Path(), d.Version.String()}]++
-				}
-				rows := make([]deviceSummary, 0, len(counts))
-				for k, n := range counts {
-					rows = append(rows, deviceSummary{k[0], k[1], n})
-				}
-				sort.Slice(rows, func(i, j int) bool {
-					if rows[i].Model != rows[j].Model {
-						return rows[i].Model < rows[j].Model
-					}
-					return rows[i].Version < rows[j].Version
-				})
-				if e.json {
-					return printJSON(e.stdout, rows)
-				}
-				t := newTable(e.stdout, "MODEL", "VERSION", "DEVICES")
-				for _, r := range rows {
-					t.row(r.Model, r.Version, strconv.Itoa(r.Devices))
-				}
-				fmt.Fprintf(e.stdout, "%d device(s)\n", len(ds))
-				return t.flush()
-			}
-			if e.json {
-				if ds == nil {
-					ds = []firmware.Device{}
-				}
-				return printJSON(e.stdout, ds)
-			}
-			t := newTable(e.stdout, "DEVICE", "MODEL", "VERSION", "LAST CHECK-IN", "WHERE", "USER", "STATE", "LAST UPDATE")
-			for _, d := range ds {
-				state := string(d.State)
-				if d.State == firmware.StateFailure && d.Error != "" {
-					state += " (" + d.Error + ")"
-				} else if d.State != firmware.StateIdle && d.State != firmware.StateSuccess && !d.Target.IsZero() {
-					state += " " + d.Target.String()
-				}
-				t.row(d.Key, d.Identity.Model, d.Version.String(), when(d.LastCheckIn), string(d.Location), d.User, state, when(d.LastUpdate))
-			}
-			return t.flush()
-		}
-	},
 }
 
 var historyCmd = &command{
@@ -643,6 +635,11 @@ var statusCmd = &command{
 		t.flush()
 		fmt.Fprintf(w, "\nRules %d, updates %d, devices %d, test devices %d, accounts %d; history at %d; database %.1f MB (schema %d)\n",
 			s.Counts["rules"], s.Counts["updates"], s.Counts["devices"], s.Counts["testDevices"], s.Counts["accounts"], s.Seq, float64(s.DBBytes)/1e6, s.Schema)
+		if s.Alarms > 0 {
+			fmt.Fprintf(w, "Alarms: %d open: devsvc alarms lists them.\n", s.Alarms)
+		} else {
+			fmt.Fprintln(w, "Alarms: none open.")
+		}
 		if inv := s.Inventory; inv.Writable {
 			fmt.Fprintf(w, "Inventory: written as devices check in (%d waiting).\n", inv.Held)
 		} else {
@@ -659,8 +656,23 @@ var statusCmd = &command{
 }
 
 var backupCmd = &command{
-	name: "backup", args: "FILE", summary: "copy the database of a running server, consistently, to FILE",
-	help: "The copy is taken online from a read transaction; the service keeps\nrunning. Restore by stopping the service and putting FILE in place of\nDIR/opendus.db. The image files under DIR/DeviceUpdateFiles are not in it:\nback them up as files.",
+	name: "backup", args: "FILE", summary: "back up a running server to FILE: the database and the update files, consistently",
+	help: `The backup is taken online, while devices check in and imports run: a tar
+archive of the database at one point of the history (every rule, update,
+rollout, site, test device, account, console admin, device and history
+event up to it) and of the image files its updates record, each checked
+against its SHA-256 as it is copied. FILE is written with mode 0600: it
+holds the accounts' NT hashes and the console admins' password hashes.
+
+It does not hold the settings (DIR/devsvc.conf), the certificates and the
+CA's key (DIR/certs: the admin API never hands them out) or the logs: back
+those up as files; they change only at init, certs renew and when you edit
+the settings.
+
+Restore with devsvc restore-backup FILE --data DIR, the server stopped.
+
+Example:
+  devsvc backup /var/backups/opendus/$(date +%F).tar`,
 	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 		if len(args) != 1 {
 			return usagef("name the FILE to write")
@@ -687,13 +699,111 @@ var backupCmd = &command{
 		if err != nil {
 			return err
 		}
+		info, err := readBackupInfo(f.Name())
+		if err != nil {
+			return err
+		}
 		if err := os.Rename(f.Name(), args[0]); err != nil {
 			return err
 		}
 		if e.json {
-			return printJSON(e.stdout, map[string]any{"file": args[0], "bytes": n})
+			return printJSON(e.stdout, struct {
+				File  string `json:"file"`
+				Bytes int64  `json:"bytes"`
+				store.BackupInfo
+			}{args[0], n, info})
 		}
-		fmt.Fprintf(e.stdout, "Wrote %s (%d bytes).\n", args[0], n)
+		fmt.Fprintf(e.stdout, "Wrote %s (%d bytes): the database at history %d (%.1f MB) and %d file(s) of %d update(s) (%.1f MB).\n",
+			args[0], n, info.Seq, float64(info.DBBytes)/1e6, info.Files, info.Updates, float64(info.FileBytes)/1e6)
+		fmt.Fprintf(e.stdout, "Restore it with devsvc restore-backup %s --data DIR. Keep DIR/%s and DIR/%s too: the backup has neither.\n", args[0], datadir.ConfigFile, datadir.CertsDir)
 		return nil
 	}),
+}
+
+// readBackupInfo reads the manifest of the backup archive name.
+func readBackupInfo(name string) (store.BackupInfo, error) {
+	f, err := os.Open(name)
+	if err != nil {
+		return store.BackupInfo{}, err
+	}
+	defer f.Close()
+	return store.ReadBackupInfo(f)
+}
+
+var restoreBackupCmd = &command{
+	name: "restore-backup", args: "FILE --data DIR [--force]",
+	summary: "restore a backup (devsvc backup) into a data directory, its server stopped",
+	help: `The whole backup is checked before anything changes: the database must
+pass bbolt's consistency check and open, and the files must be exactly
+the ones it records, with their SHA-256. Then the database and files of
+DIR are moved to DIR/backups/restore-<time>/ and the backup's put in
+their place; the settings, certificates and logs of DIR stay.
+
+DIR must be a data directory whose server is stopped. A backup holds no
+certificates: to keep the devices' trust, restore into the old data
+directory, or into a new one with the old devsvc.conf and certs/ copied
+in. Into a new devsvc init directory, devices must be given its new CA
+(devsvc certs export). A DIR whose store holds rules, updates, devices,
+test devices or accounts is replaced only with --force; one that holds
+nothing, as devsvc init leaves it, is replaced without.
+
+After a restore, devices that checked in after the backup was taken
+check in again and are offered what the restored catalog says; imports
+and changes made after it are gone (devsvc history shows where it ends).
+
+Examples:
+  systemctl stop opendus
+  devsvc restore-backup /var/backups/opendus/2026-12-01.tar --data /var/lib/opendus --force
+  systemctl start opendus`,
+	setup: func(fs *flag.FlagSet) runFunc {
+		var force bool
+		fs.BoolVar(&force, "force", false, "replace a store that holds something (it is kept in DIR/backups/)")
+		return func(ctx context.Context, e *env, args []string) error {
+			if len(args) != 1 {
+				return usagef("name the backup FILE to restore")
+			}
+			res, err := devsvc.RestoreBackup(ctx, devsvc.RestoreOptions{File: args[0], Dir: e.data, Force: force})
+			if err != nil {
+				return err
+			}
+			st := res.Stats
+			if e.json {
+				return printJSON(e.stdout, restoredJSON{File: args[0], Data: e.data, Kept: res.Kept, AdminCertRecorded: res.AdminCertRecorded,
+					Backup: res.Backup, Rules: st.Rules, Updates: st.Updates, Devices: st.Devices, TestDevices: st.TestDevices, Accounts: st.Accounts, Seq: st.Seq})
+			}
+			b := res.Backup
+			fmt.Fprintf(e.stdout, "Restored %s (taken %s by devsvc %s, history at %d) into %s: %d rules, %d updates (%d files, %.1f MB), %d devices, %d test devices, %d accounts.\n",
+				args[0], when(b.Created), orDash(b.Version), b.Seq, e.data, st.Rules, st.Updates, b.Files, float64(b.FileBytes)/1e6, st.Devices, st.TestDevices, st.Accounts)
+			if res.Kept != "" {
+				fmt.Fprintf(e.stdout, "The database and files it replaced are in %s.\n", res.Kept)
+			}
+			if res.AdminCertRecorded {
+				fmt.Fprintf(e.stdout, "NOTE: %s's admin certificate was not in the backup: this data directory's CA is not the one the backup was taken under. Devices that trust the old CA will not connect until they are given this one (devsvc certs export), and admin certificates of the old CA no longer work.\n", e.data)
+			}
+			fmt.Fprintf(e.stdout, "Start the service: devsvc serve --data %s (or systemctl start opendus).\n", e.data)
+			return nil
+		}
+	},
+}
+
+// restoredJSON is restore-backup --json.
+type restoredJSON struct {
+	File              string           `json:"file"`
+	Data              string           `json:"data"`
+	Kept              string           `json:"kept,omitempty"`
+	AdminCertRecorded bool             `json:"adminCertRecorded"`
+	Backup            store.BackupInfo `json:"backup"`
+	Rules             int              `json:"rules"`
+	Updates           int              `json:"updates"`
+	Devices           int              `json:"devices"`
+	TestDevices       int              `json:"testDevices"`
+	Accounts          int              `json:"accounts"`
+	Seq               uint64           `json:"seq"`
+}
+
+func orDash(s string) string {
+	if s == "" {
+		return "-"
+	}
+	return s
 }

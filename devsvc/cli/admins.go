@@ -4,6 +4,8 @@ import (
 	"context"
 	"flag"
 	"fmt"
+	"slices"
+	"strings"
 
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc"
@@ -25,6 +27,10 @@ The password is read from a prompt, or from standard input with
 make a good one). The service keeps only its argon2id hash. Five wrong
 passwords lock an account for signin_lockout, as for device accounts.
 Disabling or removing an account ends its console sessions at once.
+
+add of an account that is there already, enabled, with the same role and
+password, succeeds and changes nothing, so a script may run twice; one
+that differs is refused (exit status 1), saying how.
 
 With the server stopped, --offline works on the data directory itself
 (to add the first account before starting it, say).
@@ -84,6 +90,7 @@ Examples:
 			name := args[1]
 			var a firmware.ConsoleAdmin
 			var err error
+			existed := false
 			switch action {
 			case "add", "passwd":
 				if err := firmware.ValidAccountName(name); err != nil {
@@ -98,6 +105,11 @@ Examples:
 				}
 				err = withConsoleAdmins(ctx, e, offline, func(ctx context.Context, c consoleAdmins) error {
 					if action == "add" {
+						// Only to say whether it was there: the service
+						// decides (adds are idempotent).
+						if as, err := c.ConsoleAdmins(ctx); err == nil {
+							existed = slices.ContainsFunc(as, func(a firmware.ConsoleAdmin) bool { return strings.EqualFold(a.Name, name) })
+						}
 						a, err = c.AddConsoleAdmin(ctx, name, role, pw)
 					} else {
 						a, err = c.SetConsoleAdminPassword(ctx, name, pw)
@@ -118,8 +130,15 @@ Examples:
 			if err != nil {
 				return err
 			}
+			if e.json && action == "remove" {
+				return printJSON(e.stdout, map[string]string{"removed": name})
+			}
 			if e.json {
 				return printJSON(e.stdout, a)
+			}
+			if existed {
+				fmt.Fprintf(e.stdout, "Console admin %s is there already, enabled, %s, with this password; nothing changed.\n", a.Name, a.Role)
+				return nil
 			}
 			past := map[string]string{"add": "Added", "passwd": "Changed the password of", "disable": "Disabled", "enable": "Enabled", "remove": "Removed"}[action]
 			fmt.Fprintf(e.stdout, "%s console admin %s.\n", past, a.Name)

@@ -28,8 +28,11 @@ func TestConsoleAdminsCommand(t *testing.T) {
 	if _, stderr, code := runIn(t, "too short\n", "--data", dir, "admins", "add", "bob", "--password-stdin"); code != 1 || !strings.Contains(stderr, "use at least 15") {
 		t.Errorf("admins add with a short password: exit %d, %q; want a refusal saying 15 characters", code, stderr)
 	}
-	if _, stderr, code := runIn(t, "correct horse battery staple\n", "--data", dir, "admins", "add", "ALICE", "--password-stdin"); code != 1 || !strings.Contains(stderr, "already exists") {
-		t.Errorf("admins add ALICE again: exit %d, %q", code, stderr)
+	if out, stderr, code := runIn(t, "correct horse battery staple\n", "--data", dir, "admins", "add", "ALICE", "--password-stdin"); code != 0 || !strings.Contains(out, "Console admin alice is there already") {
+		t.Errorf("admins add ALICE again, the same: exit %d, %q, %q; want success, nothing changed", code, out, stderr)
+	}
+	if _, stderr, code := runIn(t, "another horse battery staple\n", "--data", dir, "admins", "add", "ALICE", "--password-stdin"); code != 1 || !strings.Contains(stderr, "already exists with another password: to set this one use admins passwd alice") {
+		t.Errorf("admins add ALICE again with another password: exit %d, %q", code, stderr)
 	}
 	if _, _, code := runIn(t, "", "--data", dir, "admins", "add", "bob", "--role", "root"); code != 2 {
 		t.Errorf("admins add --role root: exit %d, want 2 (misuse)", code)

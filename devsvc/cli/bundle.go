@@ -101,8 +101,8 @@ type bundleReport struct {
 	Compression string             `json:"compression,omitempty"`
 	Signer      string             `json:"signer,omitempty"`
 	Updates     []cabingest.Update `json:"updates"`
-	Ignored     []string           `json:"ignored,omitempty"`
-	Problems    []string           `json:"problems,omitempty"`
+	Ignored     []string           `json:"ignored"`
+	Problems    []string           `json:"problems"`
 }
 
 // printBundle prints a report: a table of the updates, or the problems.

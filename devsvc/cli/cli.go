@@ -15,6 +15,7 @@ import (
 	"net"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"time"
 
@@ -46,6 +47,9 @@ type command struct {
 	help                string
 	// hidden keeps it out of the usage and completion (devsvc man).
 	hidden bool
+	// hiddenFlags are flags kept out of the usage and completion: for
+	// tests and rehearsals, not for admins.
+	hiddenFlags []string
 	// setup registers the command's own flags on fs and returns the
 	// function that runs it once they are parsed.
 	setup func(fs *flag.FlagSet) runFunc
@@ -58,8 +62,8 @@ var commands []*command
 func init() {
 	commands = []*command{
 		initCmd, serveCmd,
-		importCmd, bundleCmd, rulesCmd, approveCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
-		testDevicesCmd, accountsCmd, adminsCmd, devicesCmd, historyCmd, statusCmd, backupCmd,
+		importCmd, bundleCmd, rulesCmd, approveCmd, rolloutCmd, rolloutsCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
+		testDevicesCmd, accountsCmd, adminsCmd, sitesCmd, devicesCmd, alarmsCmd, historyCmd, statusCmd, backupCmd, restoreBackupCmd,
 		certsCmd, replicasCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }
@@ -76,6 +80,7 @@ Start here:
   devsvc --data ./dus import ./UCUpdates          import firmware (pending)
   devsvc --data ./dus rules                       see what is pending/approved
   devsvc --data ./dus approve UCPhone/Polycom/CX600/A/ENU
+  devsvc --data ./dus rollout start UCPhone/Polycom/CX600/A/ENU   or in waves
 
 Commands:
 `
@@ -213,8 +218,11 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 		case "data", "server", "cert", "key", "ca", "json", "timeout", "user":
 			return
 		}
+		if slices.Contains(c.hiddenFlags, f.Name) {
+			return
+		}
 		name, use := flag.UnquoteUsage(f)
-		line := "  --" + f.Name
+		line := "  " + flagSpelling(f.Name)
 		if name != "" {
 			line += " " + name
 		}
@@ -227,7 +235,16 @@ func (c *command) usage(w io.Writer, fs *flag.FlagSet) {
 	if len(own) > 0 {
 		fmt.Fprintf(w, "\nFlags:\n%s\n", strings.Join(own, "\n"))
 	}
-	fmt.Fprint(w, "\nCommon flags: --data DIR, --server ADDR, --cert/--key/--ca FILE, --json, --timeout D (devsvc --help).\n")
+	fmt.Fprint(w, "\nCommon flags: --data DIR, --server ADDR, --cert/--key/--ca FILE, --user NAME, --json, --timeout D (devsvc --help).\n")
+}
+
+// flagSpelling is how help, usage lines and completion spell a flag: a
+// single letter with one dash (-o), a name with two (--data). Both parse.
+func flagSpelling(name string) string {
+	if len(name) == 1 {
+		return "-" + name
+	}
+	return "--" + name
 }
 
 func (e *env) register(fs *flag.FlagSet) {

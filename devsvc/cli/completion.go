@@ -14,7 +14,8 @@ var completionCmd = &command{
 	summary: "print a shell completion script: commands, subcommands, flags, files",
 	help: `The script is made from the commands and flags themselves, so it matches
 this devsvc. --data completes directories, file arguments files, and flags
-with a fixed set of values (--log-level, --format, --role) those values.
+with a fixed set of values those values (serve --log-level,
+certs export --format, certs issue --role).
 The Debian package and make install put the scripts where the shells find
 them; by hand:
 
@@ -43,12 +44,7 @@ type compFlag struct {
 }
 
 // Spelling is the flag as completion offers it: -o, --data.
-func (f compFlag) Spelling() string {
-	if len(f.Name) == 1 {
-		return "-" + f.Name
-	}
-	return "--" + f.Name
-}
+func (f compFlag) Spelling() string { return flagSpelling(f.Name) }
 
 // compCommand is a command as completion sees it.
 type compCommand struct {
@@ -121,7 +117,7 @@ func completionModel() compModel {
 		cc := compCommand{Name: c.name, Summary: c.summary}
 		cc.Subs, cc.Args = parseArgs(c.args)
 		fs.VisitAll(func(f *flag.Flag) {
-			if !slices.Contains(commonFlags, f.Name) {
+			if !slices.Contains(commonFlags, f.Name) && !slices.Contains(c.hiddenFlags, f.Name) {
 				cc.Flags = append(cc.Flags, newCompFlag(f))
 			}
 		})
@@ -194,8 +190,8 @@ func parseArgs(args string) (subs []string, kind string) {
 	if len(subs) != len(alts) {
 		subs = nil // not a choice of subcommands
 	}
-	if strings.Contains(args, " ...") {
-		kind = "file" // cab list|extract|test|pack ...: cabinets
+	if m := regexp.MustCompile(`([A-Za-z]+) \.\.\.`).FindStringSubmatch(args); m != nil && isWord(m[1]) {
+		kind = "file" // cab list|extract|test|pack ...: cabinets (but not "update NAME ...")
 	}
 	words := strings.FieldsFunc(args, func(r rune) bool { return strings.ContainsRune(" |()[]", r) })
 	for i := 0; i < len(words); i++ {

@@ -56,7 +56,7 @@ var completionCases = []struct {
 	{"devsvc ap", []string{"approve"}},
 	{"devsvc ce", []string{"certs"}},
 	{"devsvc --data ./dus ap", []string{"approve"}},
-	{"devsvc --json --data ./dus re", []string{"reject", "remove", "replicas", "restore"}},
+	{"devsvc --json --data ./dus re", []string{"reject", "remove", "replicas", "restore", "restore-backup"}},
 	{"devsvc certs ", []string{"export", "issue", "list", "renew", "revoke"}},
 	{"devsvc certs export --format ", []string{"der", "pem"}},
 	{"devsvc certs issue helpdesk --role ", []string{"admin", "readonly"}},
@@ -164,16 +164,19 @@ func TestZshCompletion(t *testing.T) {
 // completion in mind shows up here.
 func TestCompletionReadsTheUsage(t *testing.T) {
 	want := map[string]compCommand{
-		"accounts":    {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
-		"admins":      {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
-		"bundle":      {Subs: []string{"pack", "check", "describe"}, Args: "file"},
-		"cab":         {Subs: []string{"list", "extract", "test", "pack"}, Args: "file"},
-		"certs":       {Subs: []string{"list", "renew", "export", "issue", "revoke"}},
-		"replicas":    {Subs: []string{"add", "list", "remove"}},
-		"completion":  {Subs: []string{"bash", "zsh", "fish"}},
-		"testdevices": {Subs: []string{"add", "list", "remove"}},
-		"import":      {Args: "file"},
-		"backup":      {Args: "file"},
+		"accounts":       {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
+		"admins":         {Subs: []string{"add", "passwd", "list", "disable", "enable", "remove"}},
+		"rollout":        {Subs: []string{"start", "show", "pause", "resume", "stop"}},
+		"sites":          {Subs: []string{"add", "update", "list", "remove"}},
+		"bundle":         {Subs: []string{"pack", "check", "describe"}, Args: "file"},
+		"cab":            {Subs: []string{"list", "extract", "test", "pack"}, Args: "file"},
+		"certs":          {Subs: []string{"list", "renew", "export", "issue", "revoke"}},
+		"replicas":       {Subs: []string{"add", "list", "remove"}},
+		"completion":     {Subs: []string{"bash", "zsh", "fish"}},
+		"testdevices":    {Subs: []string{"add", "list", "remove"}},
+		"import":         {Args: "file"},
+		"backup":         {Args: "file"},
+		"restore-backup": {Args: "file"},
 	}
 	m := completionModel()
 	for _, c := range m.Commands {

@@ -6,12 +6,16 @@ import (
 	"fmt"
 	"log/slog"
 	"os"
+	"os/signal"
 	"path/filepath"
 	"strings"
+	"syscall"
+	"time"
 
 	"github.com/opendus/opendus/datadir"
 
 	"github.com/opendus/opendus/devsvc"
+	"github.com/opendus/opendus/internal/simclock"
 )
 
 type stringList []string
@@ -121,7 +125,7 @@ Examples:
 }
 
 var serveCmd = &command{
-	name: "serve", args: "--data DIR [flags]",
+	name: "serve", args: "--data DIR [flags]", hiddenFlags: []string{"simulated-clock"},
 	summary: "run the service: device listeners, the admin API and the web console",
 	help: `Runs until interrupted (Ctrl-C or SIGTERM), then shuts down gracefully.
 Listener addresses come from DIR/devsvc.conf unless given here; port 0 picks a
@@ -131,16 +135,30 @@ ready and when it stops, and pings the watchdog (docs/operations.md).
 The web console is at https://127.0.0.1:9444/ by default (console_addr); sign
 in with an account of devsvc admins add.
 
+SIGHUP (systemctl reload opendus) reloads DIR/devsvc.conf: check intervals,
+URLs, timeouts, log and sign-in limits and the other settings that can change
+while it runs apply at once; a file it refuses changes nothing; settings that
+need a restart (addresses, names, the directory, inventory_flush) are logged
+and devsvc status lists them.
+
+With --metrics-addr (metrics_addr) a plain-HTTP listener serves /metrics for
+Prometheus and /healthz and /readyz; keep it on loopback. The device
+listeners serve /healthz and /readyz too.
+
 Example:
-  devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444`,
+  devsvc serve --data ./dus --internal-addr :8443 --external-addr :9444
+  devsvc serve --data ./dus --metrics-addr 127.0.0.1:9445`,
 	setup: func(fs *flag.FlagSet) runFunc {
-		var o struct{ internal, external, admin, console, logLevel, logFormat string }
+		var o struct{ internal, external, admin, console, metrics, logLevel, logFormat, clock string }
 		fs.StringVar(&o.internal, "internal-addr", "", "LAN listener `ADDR` (default from settings, :443)")
 		fs.StringVar(&o.external, "external-addr", "", "edge listener `ADDR`, NTLM (default :4443)")
 		fs.StringVar(&o.admin, "admin-addr", "", "admin API `ADDR` (default 127.0.0.1:9443)")
 		fs.StringVar(&o.console, "console-addr", "", "web console `ADDR` (default 127.0.0.1:9444); off: no console")
+		fs.StringVar(&o.metrics, "metrics-addr", "", "metrics listener `ADDR`, plain HTTP (default from settings: none)")
 		fs.StringVar(&o.logLevel, "log-level", "info", "`LEVEL`: debug, info, warn or error")
 		fs.StringVar(&o.logFormat, "log-format", "text", "`FORMAT`: text or json")
+		// Hidden: for rehearsals with a fleet simulator (docs/simulator.md).
+		fs.StringVar(&o.clock, "simulated-clock", "", "run on a simulated clock that starts at `TIME` (RFC 3339) and that a simulator (device-sim) drives; loopback listeners only, for rehearsals")
 		return func(ctx context.Context, e *env, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q", args[0])
@@ -160,8 +178,20 @@ Example:
 				return usagef("--log-format must be text or json")
 			}
 			log := slog.New(h)
-			return serveNotified(ctx, log, devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
-				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, Logger: log})
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
+			opts := devsvc.ServeOptions{Dir: e.data, InternalAddr: o.internal,
+				ExternalAddr: o.external, AdminAddr: o.admin, ConsoleAddr: o.console, MetricsAddr: o.metrics, Logger: log}
+			if o.clock != "" {
+				clock, err := simulatedClock(e.data, o.clock)
+				if err != nil {
+					return err
+				}
+				defer clock.Close()
+				opts.Clock = clock
+			}
+			return serveNotified(ctx, log, opts, hup)
 		}
 	},
 }
@@ -178,6 +208,21 @@ var versionCmd = &command{
 			return err
 		}
 	},
+}
+
+// simulatedClock creates (or opens) the simulated clock DIR/run/clock at
+// start, or at its own time if that is later: a rehearsal's clock never
+// goes back.
+func simulatedClock(dir, start string) (*simclock.Clock, error) {
+	t, err := time.Parse(time.RFC3339, start)
+	if err != nil {
+		return nil, usagef("--simulated-clock %q: want an RFC 3339 time (2026-11-23T06:00:00Z)", start)
+	}
+	run := filepath.Join(dir, datadir.RunDir)
+	if err := os.MkdirAll(run, 0o750); err != nil {
+		return nil, err
+	}
+	return simclock.Create(filepath.Join(run, datadir.ClockFile), t)
 }
 
 // fileExists reports whether name exists.

@@ -7,7 +7,6 @@ import (
 
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/firmware"
-	"github.com/opendus/opendus/ntlm"
 )
 
 func (c *Console) accountRoutes() []route {
@@ -54,9 +53,8 @@ func (c *Console) putAccount(w http.ResponseWriter, r *http.Request, rq *request
 	if err != nil {
 		return err
 	}
-	h := ntlm.NTHash(pw)
 	replace := r.PostForm.Get("replace") != ""
-	a, err := c.svc.PutAccount(rq.ctx, name, h[:], replace)
+	a, err := c.svc.PutAccount(rq.ctx, name, service.NewAccountPassword(pw), replace)
 	if err != nil {
 		return err
 	}

@@ -7,18 +7,24 @@ import (
 	"slices"
 	"testing"
 	"time"
+
+	"github.com/opendus/opendus/devsvc/service"
 )
 
 // fleetSize is the fleet the devices page must serve quickly.
 const fleetSize = 100000
 
-// devicesQueries are the devices pages measured: the first page, a
-// filter by model and state, a text search, and a filter's last page.
+// devicesQueries are the devices pages measured: the first page, filters
+// by model and state, by site and state and by rule and version, a text
+// search that matches one device, and a page far into a filter (from its
+// cursor).
 var devicesQueries = []struct{ name, query string }{
 	{"all", ""},
-	{"model+state", "?model=" + url.QueryEscape(cx600) + "&state=failure"},
+	{"model+state", "?model=" + url.QueryEscape(cx600) + "&state=retrying"},
+	{"site+state", "?site=ny&state=waiting"},
+	{"rule+version", "?rule=" + cx600ID.RuleID() + "&version=4.0.7577.4300"},
 	{"text", "?q=user4242"},
-	{"model+version+lastpage", "?model=" + url.QueryEscape(cx600) + "&version=4.0.7577.4300&page=1715"},
+	{"model+version+page", "?model=" + url.QueryEscape(cx600) + "&version=4.0.7577.4300&after=00-04-F2-01-82-B8&page=1715"},
 }
 
 // signedInRequest returns a request for p carrying alice's session, to
@@ -45,9 +51,9 @@ func (e *env) serve(req *http.Request) *httptest.ResponseRecorder {
 
 // BenchmarkDevicesPage renders the devices page over a real store seeded
 // with 100,000 devices through the store's API, in-process (server time),
-// with the inventory's snapshot taken (see fleet).
+// through the store's indexed query.
 func BenchmarkDevicesPage(b *testing.B) {
-	e := newEnv(b, Config{FleetMaxAge: time.Hour}, fleetSize)
+	e := newEnv(b, Config{}, fleetSize)
 	for _, q := range devicesQueries {
 		b.Run(q.name, func(b *testing.B) {
 			req := e.signedInRequest("/devices" + q.query)
@@ -60,21 +66,28 @@ func BenchmarkDevicesPage(b *testing.B) {
 	}
 }
 
-// BenchmarkFleetSnapshot takes the snapshot of 100,000 devices: what the
-// console's Run does in the background when a page finds it stale.
-func BenchmarkFleetSnapshot(b *testing.B) {
+// BenchmarkRolloutPage renders a rollout's page, and computes one event
+// of its stream, over 100,000 devices (a walk of the fleet index each).
+func BenchmarkRolloutPage(b *testing.B) {
 	e := newEnv(b, Config{}, fleetSize)
-	req := e.signedInRequest("/devices")
-	rq, err := e.c.authenticate(req)
-	if err != nil {
-		b.Fatal(err)
-	}
-	for b.Loop() {
-		if _, err := e.c.fleet.load(rq.ctx, e.c.fleet.cur.Load()); err != nil {
-			b.Fatal(err)
+	e.startRollout(b, "1%,10%,50%,100%")
+	p := "/rollouts/" + cx600ID.RuleID()
+	b.Run("page", func(b *testing.B) {
+		req := e.signedInRequest(p)
+		for b.Loop() {
+			e.serve(req)
 		}
-		e.c.fleet.cur.Store(nil)
-	}
+	})
+	b.Run("event", func(b *testing.B) {
+		ctx := service.WithPrincipal(b.Context(), certAdmin)
+		for b.Loop() {
+			pr, err := e.svc.RolloutProgress(ctx, cx600)
+			if err != nil {
+				b.Fatal(err)
+			}
+			rolloutFields(&pr, pr.Sites, pr.Holds)
+		}
+	})
 }
 
 // TestDevicesPageBudget: over 100,000 devices, the devices page renders
@@ -85,10 +98,10 @@ func TestDevicesPageBudget(t *testing.T) {
 	if raceEnabled || testing.Short() {
 		t.Skip("a timing budget: run without -race and -short (make bench measures it too)")
 	}
-	e := newEnv(t, Config{FleetMaxAge: time.Hour}, fleetSize)
+	e := newEnv(t, Config{}, fleetSize)
 	for _, q := range devicesQueries {
 		req := e.signedInRequest("/devices" + q.query)
-		e.serve(req) // the snapshot
+		e.serve(req) // warm
 		var times []time.Duration
 		for range 9 {
 			start := time.Now()

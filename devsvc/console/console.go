@@ -16,6 +16,7 @@ import (
 	"net/url"
 	"path"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/service"
@@ -54,10 +55,13 @@ type Config struct {
 	// (default 10,000).
 	MaxUploadBytes int64
 	MaxZipEntries  int
-	// FleetMaxAge is how old the snapshot of the device inventory the
-	// pages count and filter may be before it is taken again (default 10
-	// seconds); see the package documentation.
-	FleetMaxAge time.Duration
+	// LivePeriod is how often a live page (a rollout's progress) is
+	// brought up to date through its event stream (default 2 seconds).
+	LivePeriod time.Duration
+	// MaxStreamTime ends an event stream this long after it began
+	// (default 10 minutes); the browser opens another, which checks the
+	// session again.
+	MaxStreamTime time.Duration
 	// Version is shown in the pages' footer.
 	Version string
 }
@@ -69,7 +73,8 @@ const (
 	DefaultMaxSessions     = 1000
 	DefaultMaxUploadBytes  = 8 << 30
 	DefaultMaxZipEntries   = 10000
-	DefaultFleetMaxAge     = 10 * time.Second
+	DefaultLivePeriod      = 2 * time.Second
+	DefaultMaxStreamTime   = 10 * time.Minute
 )
 
 // Console is the web console: an http.Handler over the service layer.
@@ -83,8 +88,12 @@ type Console struct {
 	sessions *sessions
 	pages    map[string]*template.Template
 	assets   map[string]asset // by file name
-	fleet    *fleetCache
 	cop      *http.CrossOriginProtection
+	// stopping is closed when Run's context is done: the event streams
+	// end, so that the listener's shutdown need not wait for them.
+	stopping chan struct{}
+	stopOnce sync.Once
+	live     liveCache
 }
 
 // route is one pattern of the console's router.
@@ -96,7 +105,11 @@ type route struct {
 	// multipart routes check the CSRF token themselves, from the first
 	// part of the body, before they read the rest.
 	multipart bool
-	h         handler
+	// stream routes serve an event stream (text/event-stream) rather than
+	// a page; they do not count as the admin's activity, so a page left
+	// open does not keep its session from idling out.
+	stream bool
+	h      handler
 }
 
 // handler serves one route. rq is nil for public routes. An error is
@@ -152,15 +165,19 @@ func New(svc *service.Service, cfg Config) (*Console, error) {
 	if cfg.MaxZipEntries <= 0 {
 		cfg.MaxZipEntries = DefaultMaxZipEntries
 	}
-	if cfg.FleetMaxAge <= 0 {
-		cfg.FleetMaxAge = DefaultFleetMaxAge
+	if cfg.LivePeriod <= 0 {
+		cfg.LivePeriod = DefaultLivePeriod
+	}
+	if cfg.MaxStreamTime <= 0 {
+		cfg.MaxStreamTime = DefaultMaxStreamTime
 	}
 	c := &Console{
 		cfg: cfg, svc: svc, log: cfg.Logger, mux: http.NewServeMux(),
 		sessions: newSessions(cfg.Now, cfg.IdleTimeout, cfg.SessionLifetime, cfg.MaxSessions),
-		fleet:    newFleetCache(svc, cfg.Now, cfg.FleetMaxAge),
 		cop:      http.NewCrossOriginProtection(),
+		stopping: make(chan struct{}),
 	}
+	c.live.period = cfg.LivePeriod
 	c.cop.SetDenyHandler(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		c.fail(w, r, nil, errCrossOrigin)
 	}))
@@ -190,6 +207,8 @@ func (c *Console) allRoutes() []route {
 		c.updatesRoutes(),
 		c.importRoutes(),
 		c.deviceRoutes(),
+		c.rolloutRoutes(),
+		c.siteRoutes(),
 		c.testDeviceRoutes(),
 		c.accountRoutes(),
 		c.adminRoutes(),
@@ -203,11 +222,25 @@ func (c *Console) allRoutes() []route {
 	return rs
 }
 
-// Run keeps the snapshot of the device inventory fresh while pages use
-// it, and drops it when they have not for a while, until ctx is done.
-// Without Run, a page that finds the snapshot stale takes a new one
-// itself.
-func (c *Console) Run(ctx context.Context) { c.fleet.run(ctx) }
+// Run does the console's background work until ctx is done: every
+// minute it drops the sessions that expired (a sign-in would drop them
+// only once the table is full). When ctx is done it ends the open event
+// streams, so that a browser watching a live page does not hold up the
+// listener's shutdown. Without Run, streams end when their client goes
+// or after MaxStreamTime.
+func (c *Console) Run(ctx context.Context) {
+	t := time.NewTicker(time.Minute)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			c.stopOnce.Do(func() { close(c.stopping) })
+			return
+		case <-t.C:
+			c.sessions.sweep()
+		}
+	}
+}
 
 // ServeHTTP serves the console. Every response carries the security
 // headers; see the package documentation.
@@ -256,6 +289,7 @@ func statusOf(err error) int {
 		errors.Is(err, store.ErrRevoked),
 		errors.Is(err, store.ErrFollower),
 		errors.Is(err, store.ErrNotCheckedIn),
+		errors.Is(err, store.ErrRolloutLive),
 		errors.Is(err, store.ErrNotOffered),
 		errors.Is(err, firmware.ErrSchedule),
 		errors.Is(err, firmware.ErrNoPending),
@@ -297,7 +331,7 @@ func (c *Console) wrap(rt route) http.Handler {
 			}
 			return
 		}
-		rq, err := c.authenticate(r)
+		rq, err := c.authenticate(r, !rt.stream)
 		if err != nil {
 			c.signInFirst(w, r, err)
 			return
@@ -328,9 +362,11 @@ func (c *Console) wrap(rt route) http.Handler {
 const maxFormBytes = 64 << 10
 
 // authenticate finds the session of r and its principal, which the
-// service checks again (a disabled console admin's sessions end).
-func (c *Console) authenticate(r *http.Request) (*request, error) {
-	id, s, err := c.sessions.fromRequest(r)
+// service checks again (a disabled console admin's sessions end). touch
+// counts the request as the admin's activity (the idle timeout starts
+// again).
+func (c *Console) authenticate(r *http.Request, touch bool) (*request, error) {
+	id, s, err := c.sessions.fromRequest(r, touch)
 	if err != nil {
 		return nil, err
 	}
@@ -506,6 +542,29 @@ func (c *Console) loadTemplates() error {
 		"dict":       dict,
 		"confirmURL": confirmURL,
 		"devicePath": func(key string) string { return "/devices/" + url.PathEscape(key) },
+		"sitePath":   func(name string) string { return "/sites/" + url.PathEscape(name) },
+		"siteDevices": func(name string) string {
+			return "/devices?" + url.Values{"site": {name}}.Encode()
+		},
+		"rolloutPath":       rolloutPath,
+		"rolloutConfirmURL": rolloutConfirmURL,
+		"newRolloutURL": func(r firmware.Rule) string {
+			return "/rollouts/new?" + url.Values{"rule": {r.ID}}.Encode()
+		},
+		"pct":       pct,
+		"siteKey":   siteKey,
+		"holdText":  holdText,
+		"eventText": deviceEventText,
+		"duration":  durationText,
+		"counts":    countText,
+		"zone":      zoneText,
+		"orNothing": orNothing,
+		"waveOpen":  waveOpenText,
+		"sentence":  func(ro firmware.Rollout) string { return rolloutSentence(&ro) },
+		"share":     func(n int) string { return firmware.Share(n).String() },
+		"failedDevices": func(ruleID string) string {
+			return "/devices?" + url.Values{"rule": {ruleID}, "state": {string(firmware.OutcomeFailed)}}.Encode()
+		},
 	}
 	base, err := template.New("base").Funcs(funcs).ParseFS(templateFS, "templates/layout.html")
 	if err != nil {

@@ -1,14 +1,16 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
 	"slices"
 	"strconv"
 	"strings"
-	"time"
 
+	"github.com/opendus/opendus/devsvc/service"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -22,34 +24,45 @@ func (c *Console) deviceRoutes() []route {
 // pageSize is the rows of a page of devices.
 const pageSize = 50
 
-// deviceFilter is the devices page's query.
+// deviceFilter is the devices page's query: the store's filters, the
+// cursor of the page, and the page's number (for the reader only: the
+// cursor says where the page starts).
 type deviceFilter struct {
-	Model   string // identity path
+	Model   string // a model name or identity path
 	Version string
-	State   string // a firmware.State, or "idle"
+	State   string // a firmware.Outcome
+	Site    string
+	Rule    string // a rule ID
 	Text    string
+	After   string // the key the page starts after
 	Page    int
 }
 
 func filterOf(q url.Values) deviceFilter {
-	f := deviceFilter{Model: q.Get("model"), Version: q.Get("version"), State: q.Get("state"), Text: strings.TrimSpace(q.Get("q"))}
+	f := deviceFilter{Model: q.Get("model"), Version: strings.TrimSpace(q.Get("version")), State: q.Get("state"),
+		Site: q.Get("site"), Rule: q.Get("rule"), Text: strings.TrimSpace(q.Get("q")), After: q.Get("after")}
 	f.Page, _ = strconv.Atoi(q.Get("page"))
 	f.Page = max(f.Page, 1)
+	if f.After == "" {
+		f.Page = 1
+	}
 	if len(f.Text) > 100 {
 		f.Text = f.Text[:100]
 	}
 	return f
 }
 
-// query returns the filter's query string for page.
-func (f deviceFilter) query(page int) string {
+// query returns the filter's URL for the page starting after the key
+// after, numbered page.
+func (f deviceFilter) query(after string, page int) string {
 	q := url.Values{}
-	for k, v := range map[string]string{"model": f.Model, "version": f.Version, "state": f.State, "q": f.Text} {
+	for k, v := range map[string]string{"model": f.Model, "version": f.Version, "state": f.State, "site": f.Site, "rule": f.Rule, "q": f.Text} {
 		if v != "" {
 			q.Set(k, v)
 		}
 	}
-	if page > 1 {
+	if after != "" {
+		q.Set("after", after)
 		q.Set("page", strconv.Itoa(page))
 	}
 	if len(q) == 0 {
@@ -58,152 +71,167 @@ func (f deviceFilter) query(page int) string {
 	return "/devices?" + q.Encode()
 }
 
-// matcher is a filter made ready for one pass over the snapshot: the
-// model and version parsed once, the text lower-cased.
-type matcher struct {
-	id      *firmware.Identity
-	version *firmware.Version
-	state   *firmware.State
-	text    string
-	nothing bool // a model or version that cannot match
-}
-
-func (df deviceFilter) matcher() matcher {
-	m := matcher{text: strings.ToLower(df.Text)}
-	if df.Model != "" {
-		id, err := firmware.ParseIdentity(df.Model)
-		m.id, m.nothing = &id, err != nil
-	}
-	if df.Version != "" {
-		v, err := firmware.ParseVersion(df.Version)
-		m.version, m.nothing = &v, m.nothing || err != nil
-	}
-	if df.State != "" {
-		st := firmware.State(df.State)
-		if df.State == "idle" {
-			st = firmware.StateIdle
+// storeQuery is the store's query of the filter, or an error that says
+// which filter cannot be read.
+func (f deviceFilter) storeQuery() (store.DeviceQuery, error) {
+	q := store.DeviceQuery{Model: f.Model, Site: f.Site, Rule: f.Rule, Text: f.Text, After: f.After, Limit: pageSize}
+	var errs []error
+	if f.Version != "" {
+		v, err := firmware.ParseVersion(f.Version)
+		if err != nil {
+			errs = append(errs, fmt.Errorf("version: %w", err))
 		}
-		m.state = &st
+		q.Version = v
 	}
-	return m
+	if f.State != "" {
+		st, err := store.ParseOutcome(f.State)
+		if err != nil {
+			errs = append(errs, err)
+		}
+		q.State = st
+	}
+	if f.Site != "" {
+		if err := firmware.ValidSiteName(f.Site); err != nil {
+			errs = append(errs, err)
+		}
+	}
+	if err := errors.Join(errs...); err != nil {
+		return q, fmt.Errorf("%w: %w", service.ErrInvalid, err)
+	}
+	return q, nil
 }
 
-// match reports whether device i of f passes the filter.
-func (m *matcher) match(f *fleet, i int) bool {
-	d := &f.devices[i]
-	switch {
-	case m.nothing,
-		m.id != nil && d.Identity != *m.id,
-		m.version != nil && d.Version != *m.version,
-		m.state != nil && d.State != *m.state,
-		m.text != "" && !strings.Contains(f.text[i], m.text):
-		return false
-	}
-	return true
+// sortVersionsDesc sorts versions, the newest first.
+func sortVersionsDesc(vs []firmware.Version) {
+	slices.SortFunc(vs, func(a, b firmware.Version) int { return b.Compare(a) })
 }
 
-// states are the device states the filter offers.
-var states = []string{"idle", string(firmware.StateDownloading), string(firmware.StateDownloaded), string(firmware.StateInstalling),
-	string(firmware.StateRebooting), string(firmware.StateSuccess), string(firmware.StateFailure)}
+// outcomes are the states the filter offers: where devices stand with
+// their rule's rollout (an approve is one).
+var outcomes = []string{string(firmware.OutcomeWaiting), string(firmware.OutcomeOffered), string(firmware.OutcomeDownloading),
+	string(firmware.OutcomeInstalled), string(firmware.OutcomeRetrying), string(firmware.OutcomeStalled), string(firmware.OutcomeFailed)}
+
+// option is a choice of a filter's select.
+type option struct{ Value, Label string }
 
 type devicesView struct {
-	Filter     deviceFilter
-	Devices    []firmware.Device
-	Tests      firmware.TestDevices
-	Matched    int
-	Total      int
-	Page       int
-	Pages      int
-	Prev, Next string
-	Taken      time.Time
-	Models     []string
-	Versions   []string
-	States     []string
+	Filter deviceFilter
+	Error  string // a filter that cannot be read
+	Rows   []store.DeviceRow
+	// Matched counts the matches of every page; only the first page
+	// counts them (-1 on the others).
+	Matched int
+	Total   int // devices in the inventory
+	Page    int
+	// First and Next are the links to the first and the next page ("":
+	// none).
+	First, Next string
+	Models      []string
+	Versions    []string
+	States      []string
+	Sites       []string
+	Rules       []option
 }
 
-// devices lists the inventory, filtered, a page at a time. It filters the
-// snapshot of the inventory (see fleet), one pass over it.
+// devices lists the inventory through the store's indexed query,
+// filtered, a page at a time from a cursor (the key the page starts
+// after).
 func (c *Console) devices(w http.ResponseWriter, r *http.Request, rq *request) error {
-	f, err := c.fleet.get(rq.ctx)
-	if err != nil {
-		return err
-	}
-	tds, err := c.svc.TestDevices(rq.ctx)
-	if err != nil {
-		return err
-	}
 	df := filterOf(r.URL.Query())
-	v := devicesView{Filter: df, Total: len(f.devices), Taken: f.taken, States: states, Tests: firmware.TestDevices{}}
-	for _, td := range tds {
-		v.Tests.Add(td)
+	v := devicesView{Filter: df, Page: df.Page, States: outcomes, Matched: -1}
+	summary, err := c.svc.FleetSummary(rq.ctx)
+	if err != nil {
+		return err
 	}
-	m := df.matcher()
-	first := (df.Page - 1) * pageSize
-	for i := range f.devices {
-		if !m.match(f, i) {
-			continue
+	models, versions := map[string]bool{}, map[firmware.Version]bool{}
+	var vs []firmware.Version
+	for _, mv := range summary {
+		v.Total += mv.Devices
+		if p := mv.Identity.Path(); !models[p] {
+			models[p] = true
+			v.Models = append(v.Models, p)
 		}
-		if v.Matched >= first && v.Matched < first+pageSize {
-			v.Devices = append(v.Devices, f.devices[i])
+		if !versions[mv.Version] && !mv.Version.IsZero() {
+			versions[mv.Version] = true
+			vs = append(vs, mv.Version)
 		}
-		v.Matched++
 	}
-	v.Pages = max(1, (v.Matched+pageSize-1)/pageSize)
-	v.Page = min(df.Page, v.Pages)
-	if v.Page > 1 {
-		v.Prev = df.query(v.Page - 1)
-	}
-	if v.Page < v.Pages {
-		v.Next = df.query(v.Page + 1)
-	}
-	for _, id := range f.identities {
-		v.Models = append(v.Models, id.Path())
-	}
-	for _, ver := range slices.Backward(f.versions) {
+	sortVersionsDesc(vs)
+	for _, ver := range vs {
 		v.Versions = append(v.Versions, ver.String())
+	}
+	sites, err := c.svc.Sites(rq.ctx)
+	if err != nil {
+		return err
+	}
+	for _, s := range sites {
+		v.Sites = append(v.Sites, s.Name)
+	}
+	rules, err := c.svc.Rules(rq.ctx)
+	if err != nil {
+		return err
+	}
+	for _, rl := range rules {
+		v.Rules = append(v.Rules, option{rl.ID, rl.Identity.Path()})
+	}
+	q, err := df.storeQuery()
+	if err == nil {
+		var page store.DevicePage
+		page, err = c.svc.QueryDevices(rq.ctx, q)
+		if err == nil {
+			v.Rows, v.Matched = page.Devices, page.Total
+			if page.Next != "" {
+				v.Next = df.query(page.Next, df.Page+1)
+			}
+		}
+	}
+	switch {
+	case err == nil:
+	case statusOf(err) == http.StatusBadRequest, statusOf(err) == http.StatusNotFound:
+		// A filter that cannot be read, or a rule that is not there: the
+		// page says so and keeps the filter, to be corrected.
+		v.Error = err.Error()
+	default:
+		return err
+	}
+	if df.After != "" {
+		v.First = df.query("", 1)
 	}
 	c.render(w, rq, http.StatusOK, "devices", "Devices", v)
 	return nil
 }
 
 type deviceView struct {
-	Device firmware.Device
-	Test   bool
+	Device store.DeviceRow
 	Rule   *firmware.Rule
+	// Rollout is the rule's rollout, if it has one.
+	Rollout *firmware.Rollout
+	// Events are the history's changes about the device (marked a test
+	// device, ...), newest first.
 	Events []firmware.Event
-	Taken  time.Time
 }
 
-// device shows one device: its record, the rule of its identity, whether
-// it is a test device, and the history's events about it.
+// device shows one device: its record, where it stands with its rule's
+// rollout, its recent check-ins, offers and reports, and the history's
+// changes about it.
 func (c *Console) device(w http.ResponseWriter, r *http.Request, rq *request) error {
 	key := r.PathValue("key")
-	f, err := c.fleet.get(rq.ctx)
+	d, err := c.svc.Device(rq.ctx, key)
 	if err != nil {
 		return err
 	}
-	i, ok := slices.BinarySearchFunc(f.devices, key, func(d firmware.Device, k string) int { return strings.Compare(d.Key, k) })
-	if !ok {
-		return fmt.Errorf("%w: no device %s in the inventory (as of %s)", errNoPage, key, when(f.taken))
-	}
-	v := deviceView{Device: f.devices[i], Taken: f.taken}
-	tds, err := c.svc.TestDevices(rq.ctx)
-	if err != nil {
-		return err
-	}
-	set := firmware.TestDevices{}
-	for _, td := range tds {
-		set.Add(td)
-	}
-	v.Test = set.Contains(v.Device.MAC, v.Device.Serial)
-	if rl, err := c.svc.Rule(rq.ctx, v.Device.Identity.Path()); err == nil {
+	v := deviceView{Device: d}
+	if rl, err := c.svc.Rule(rq.ctx, d.Identity.Path()); err == nil {
 		v.Rule = &rl
+		if pr, err := c.svc.RolloutProgress(rq.ctx, rl.ID); err == nil {
+			v.Rollout = &pr.Rollout
+		}
 	}
-	v.Events, err = c.historyAbout(rq, v.Device)
+	v.Events, err = c.historyAbout(rq, d.Device)
 	if err != nil {
 		return err
 	}
-	c.render(w, rq, http.StatusOK, "device", "Device "+key, v)
+	c.render(w, rq, http.StatusOK, "device", "Device "+d.Key, v)
 	return nil
 }
 
@@ -213,4 +241,60 @@ func (c *Console) historyAbout(rq *request, d firmware.Device) ([]firmware.Event
 	return c.searchHistory(rq, 20, 0, func(e firmware.Event) bool {
 		return e.Subject != "" && (e.Subject == d.Key || e.Subject == d.MAC || (d.Serial != "" && e.Subject == d.Serial))
 	})
+}
+
+// deviceEventText describes one of a device's recent events for a
+// person.
+func deviceEventText(ev firmware.DeviceEvent) string {
+	var parts []string
+	switch ev.Kind {
+	case firmware.DeviceCheckIn:
+		parts = append(parts, "runs "+ev.Version.String())
+		if !ev.Offered.IsZero() {
+			parts = append(parts, "offered "+ev.Offered.String())
+		}
+		if ev.Hold != "" {
+			parts = append(parts, fmt.Sprintf("%s held back (%s)", ev.Held, holdText(ev.Hold)))
+		}
+		if ev.Offered.IsZero() && ev.Hold == "" {
+			parts = append(parts, "nothing offered")
+		}
+		if ev.Site != "" {
+			parts = append(parts, "from site "+ev.Site)
+		}
+		if ev.Count > 1 {
+			parts = append(parts, fmt.Sprintf("%d times alike, the last shown", ev.Count))
+		}
+	case firmware.DeviceReport:
+		parts = append(parts, string(ev.State)+" "+ev.Version.String())
+		if ev.Detail != "" {
+			parts = append(parts, "error "+ev.Detail)
+		}
+	default:
+		parts = append(parts, ev.Detail)
+	}
+	return strings.Join(parts, "; ")
+}
+
+// holdText says why a version was held back from a device.
+func holdText(h firmware.Hold) string {
+	switch h {
+	case firmware.HoldScheduled:
+		return "the rollout has not started"
+	case firmware.HoldWave:
+		return "its wave is not open yet"
+	case firmware.HoldPaused:
+		return "the rollout is paused"
+	case firmware.HoldStopped:
+		return "the rollout was stopped"
+	case firmware.HoldFailed:
+		return "it failed too often"
+	case firmware.HoldRetry:
+		return "it waits to retry after a failure"
+	case firmware.HoldDownloads:
+		return "enough devices are downloading"
+	case firmware.HoldWindow:
+		return "outside its maintenance windows"
+	}
+	return string(h)
 }

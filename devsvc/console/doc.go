@@ -58,13 +58,26 @@
 // open streams server-sent events (sse.go, serveEvents) that console.js
 // applies to its data-live elements.
 //
+// # Live pages
+//
+// A page that changes while it is open (the rollouts list, a rollout's
+// progress) renders every number server-side, so a reload shows the same
+// data without JavaScript, and marks its live part with data-live: the
+// URL of an event stream (a stream route) of its numbers by data-field
+// name, sent every LivePeriod when they changed. When the page would show
+// more than changed numbers (a rollout paused, a wave opened, a site
+// appeared), the stream sends "_reload" and console.js loads the page
+// again. A stream does not count as the admin's activity (the session
+// still idles out), ends when the session ends or its admin is disabled,
+// after MaxStreamTime (the browser opens another, checking the session
+// again), and when Run's context is done, so that it never holds up the
+// listener's shutdown.
+//
 // # The device inventory
 //
-// The overview, the updates and confirm pages' counts and the devices
-// page read a snapshot of the inventory (fleet.go) rather than the whole
-// inventory at every request: reading 100,000 devices takes about 200 ms,
-// filtering the snapshot a few. A page that finds the snapshot older than
-// FleetMaxAge asks Run for a new one and shows the old one meanwhile, with
-// its time; without Run the page takes it. It is dropped when no page used
-// it for ten minutes. The store's indexed device query replaces it.
+// Every count and list of devices comes from the store's index of the
+// inventory through the service (QueryDevices, RolloutProgress,
+// RuleCounts, FleetSummary, RuleDevices): the devices page is the
+// store's indexed query, paged from its cursor (the key a page starts
+// after); no page reads the whole inventory.
 package console

@@ -3,10 +3,12 @@ package console
 import (
 	"bytes"
 	"context"
+	"fmt"
 	"net/http"
 	"net/url"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"testing"
 
@@ -157,38 +159,64 @@ func htmlEscape(s string) string {
 	return strings.NewReplacer("&", "&amp;", "<", "&lt;", ">", "&gt;", `"`, "&#34;", "'", "&#39;").Replace(s)
 }
 
-// TestDevicesPage filters the inventory and pages through it, and marks a
-// device as a test device from its page.
+// TestDevicesPage filters the inventory through the store's query and
+// pages through it from its cursor, shows a device with its recent
+// history, and marks it as a test device from its page.
 func TestDevicesPage(t *testing.T) {
-	e := newEnv(t, Config{}, 140) // 120 CX600s (12 failing), 20 CX500s
+	e := newEnv(t, Config{}, 140) // 120 CX600s (12 failing), 20 CX500s; 47 at ny
 	c := e.signedIn("alice", alicePW)
 	for _, tc := range []struct {
 		query string
 		want  string
 		rows  int
 	}{
-		{"", "140 devices of 140 · page 1 of 3.", 50},
-		{"?page=3", "140 devices of 140 · page 3 of 3.", 40},
-		{"?page=99", "140 devices of 140 · page 3 of 3.", 0},
+		{"", "140 devices of 140, 50 a page.", 50},
 		{"?model=" + url.QueryEscape("UCPhone/Polycom/CX500/A/ENU"), "20 devices of 140.", 20},
-		{"?state=failure", "14 devices of 140.", 14},
-		{"?state=failure&model=" + url.QueryEscape(cx600), "12 devices of 140.", 12},
-		{"?version=4.0.7577.4300&state=idle", "108 devices of 140 · page 1 of 3.", 50},
+		{"?model=cx500", "20 devices of 140.", 20},
+		{"?state=retrying", "14 devices of 140.", 14},
+		{"?state=retrying&model=" + url.QueryEscape(cx600), "12 devices of 140.", 12},
+		{"?site=ny", "47 devices of 140.", 47},
+		{"?site=ny&state=retrying", "5 devices of 140.", 5},
+		{"?rule=" + cx600ID.RuleID() + "&version=4.0.7577.4300", "120 devices of 140, 50 a page.", 50},
+		{"?version=4.0.7577.4300&state=waiting", "108 devices of 140, 50 a page.", 50},
 		{"?q=USER17%40", "1 device of 140.", 1},
-		{"?q=10.1.0.13", "11 devices of 140.", 11}, // 10.1.0.13, 10.1.0.130..139
 		{"?q=nobody", "0 devices of 140.", 0},
+		{"?state=idle", "unknown device state &#34;idle&#34;", 0},
+		{"?version=4.0&site=Berlin", "version: invalid version", 0},
+		{"?rule=nosuchrule", "not found", 0},
 	} {
 		r := c.get("/devices" + tc.query)
-		if !strings.Contains(r.body, tc.want) {
-			t.Errorf("/devices%s does not say %q:\n%s", tc.query, tc.want, firstLines(r.body, "matched"))
+		if r.StatusCode != http.StatusOK || !strings.Contains(r.body, tc.want) {
+			t.Errorf("/devices%s: %s, does not say %q:\n%s", tc.query, r.Status, tc.want, firstLines(r.body, "matched"))
 		}
-		if rows := strings.Count(r.body, `<td><a href="/devices/`); tc.rows != 0 && rows != tc.rows {
+		if rows := strings.Count(r.body, `<td><a href="/devices/`); rows != tc.rows {
 			t.Errorf("/devices%s: %d rows, want %d", tc.query, rows, tc.rows)
 		}
 	}
+	// Every device once, in key order, over three pages from the cursor.
+	var keys []string
+	next := "/devices"
+	for page := 1; next != ""; page++ {
+		r := c.get(next)
+		keys = append(keys, regexpAll(`<td><a href="/devices/([^"]+)">`, r.body)...)
+		next = ""
+		if m := regexpAll(`<a href="([^"]+)" rel="next">`, r.body); len(m) > 0 {
+			next = strings.ReplaceAll(m[0], "&amp;", "&")
+		}
+		if page > 1 && !strings.Contains(r.body, fmt.Sprintf("Page %d: the devices after", page)) {
+			t.Errorf("page %d does not say where it starts:\n%s", page, firstLines(r.body, "matched"))
+		}
+		if page > 3 {
+			t.Fatalf("more than 3 pages of 50 for 140 devices")
+		}
+	}
+	if len(keys) != 140 || !slices.IsSorted(keys) || len(slices.Compact(slices.Clone(keys))) != 140 {
+		t.Errorf("paging listed %d devices (sorted: %v), want each of the 140 once, in order", len(keys), slices.IsSorted(keys))
+	}
 	d := e.devices[5]
 	page := c.get("/devices/" + url.PathEscape(d.Key))
-	for _, want := range []string{d.MAC, d.Serial, d.User, "failure", "0x80070005", "Mark as test device"} {
+	for _, want := range []string{d.MAC, d.Serial, d.User, "retrying", "failure 4.0.7577.4372; error 0x80070005", "runs 4.0.7577.4300; offered 4.0.7577.4372",
+		`<a href="/sites/hq">hq</a>`, "Mark as test device"} {
 		if !strings.Contains(page.body, want) {
 			t.Errorf("device page lacks %q:\n%s", want, page.body)
 		}
@@ -236,6 +264,12 @@ func TestAdminsAndAccountsPages(t *testing.T) {
 	}
 	if r := carol.get("/"); r.StatusCode != http.StatusSeeOther {
 		t.Errorf("a removed admin's session: %s, want ended", r.Status)
+	}
+	// The service refuses a device password below min_password_length,
+	// whichever transport asks.
+	if r := c.change("/accounts/add", url.Values{"name": {"bob"}, "password": {"x"}, "confirm": {"x"}}); r.StatusCode != http.StatusBadRequest ||
+		!strings.Contains(r.body, "device account passwords need at least 8 (min_password_length)") {
+		t.Errorf("a one-character device password: %s\n%s", r.Status, r.body)
 	}
 	if r := c.change("/accounts/add", url.Values{"name": {"bob"}, "password": {"Summer2026!"}, "confirm": {"Summer2026!"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("adding device account bob: %s\n%s", r.Status, r.body)

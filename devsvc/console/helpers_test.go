@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"net/http/cookiejar"
 	"net/http/httptest"
+	"net/netip"
 	"net/url"
 	"regexp"
 	"strings"
@@ -38,7 +39,8 @@ var (
 
 // env is a console over a real store and service, served over real TLS,
 // with alice (admin) and helpdesk (read-only), a rule for CX600 with
-// 4.0.7577.4372 pending, and devices that checked in.
+// 4.0.7577.4372 pending, the sites hq and ny, and devices that checked
+// in from them.
 type env struct {
 	t       testing.TB
 	st      *store.Store
@@ -83,6 +85,14 @@ func newEnv(t testing.TB, cfg Config, devices int) *env {
 		t.Fatal(err)
 	}
 	e.importTree(ctx, "4.0.7577.4372")
+	for _, site := range []firmware.Site{
+		{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, TimeZone: "Europe/Berlin"},
+		{Name: "ny", Subnets: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}, TimeZone: "America/New_York", Windows: firmware.MustParseSchedule("Mon-Fri 22:00-05:00")},
+	} {
+		if _, err := svc.PutSite(ctx, site, false); err != nil {
+			t.Fatal(err)
+		}
+	}
 	e.devices = e.checkIn(devices)
 	e.srv = httptest.NewTLSServer(c)
 	t.Cleanup(e.srv.Close)
@@ -109,7 +119,8 @@ func (e *env) importTree(ctx context.Context, v string) {
 }
 
 // checkIn records n devices' check-ins through the store's API: CX600s
-// on 4.0.7577.4300, every tenth failing an update, and a few CX500s.
+// on 4.0.7577.4300, every tenth failing an update, and a few CX500s;
+// every third at ny, the others at hq.
 func (e *env) checkIn(n int) []firmware.Device {
 	e.t.Helper()
 	ctx := context.Background()
@@ -119,8 +130,11 @@ func (e *env) checkIn(n int) []firmware.Device {
 			MAC:    fmt.Sprintf("00-04-F2-%02X-%02X-%02X", i>>16&0xff, i>>8&0xff, i&0xff),
 			Serial: fmt.Sprintf("SN%08d", i), Identity: cx600ID, Version: firmware.MustParseVersion("4.0.7577.4300"),
 			User: fmt.Sprintf("user%d@contoso.com", i), Location: firmware.Internal, Address: fmt.Sprintf("10.1.%d.%d", i>>8&0xff, i&0xff),
-			LastCheckIn: e.clock.Now(),
-			Modules:     []firmware.Module{{Name: "CX600.nbt", Version: firmware.MustParseVersion("4.0.7577.4300")}},
+			LastCheckIn: e.clock.Now(), Site: "hq",
+			Modules: []firmware.Module{{Name: "CX600.nbt", Version: firmware.MustParseVersion("4.0.7577.4300")}},
+		}
+		if i%3 == 0 {
+			d.Site, d.Address = "ny", fmt.Sprintf("10.2.%d.%d", i>>8&0xff, i&0xff)
 		}
 		if i%7 == 3 {
 			d.Identity.Model = "CX500"
@@ -219,6 +233,35 @@ func (c *client) get(p string) response {
 	return c.do(req)
 }
 
+// getStream opens an event stream and returns its answer with the body
+// read up to the first event (or the whole body of an answer that is no
+// stream), then closes it.
+func (c *client) getStream(p string) response {
+	c.e.t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+	defer cancel()
+	req, _ := http.NewRequestWithContext(ctx, "GET", c.e.srv.URL+p, nil)
+	resp, err := c.hc.Do(req)
+	if err != nil {
+		c.e.t.Fatal(err)
+	}
+	defer resp.Body.Close()
+	if resp.Header.Get("Content-Type") != "text/event-stream" {
+		b, _ := io.ReadAll(resp.Body)
+		return response{resp, string(b)}
+	}
+	var b strings.Builder
+	buf := make([]byte, 64<<10)
+	for !strings.Contains(b.String(), "\ndata: ") || !strings.HasSuffix(b.String(), "\n\n") {
+		n, err := resp.Body.Read(buf)
+		b.Write(buf[:n])
+		if err != nil {
+			break
+		}
+	}
+	return response{resp, b.String()}
+}
+
 // post sends a form as it is (add csrf to send the token).
 func (c *client) post(p string, form url.Values) response {
 	c.e.t.Helper()
@@ -271,6 +314,23 @@ func zipOf(t testing.TB, files ...[2]string) []byte {
 	return b.Bytes()
 }
 
+// startRollout starts a rollout of CX600's pending version in waves (the
+// default plan's other settings), as cert:admin.
+func (e *env) startRollout(t testing.TB, waves string) firmware.Rollout {
+	t.Helper()
+	plan := firmware.DefaultPlan()
+	ws, err := firmware.ParseWaves(waves)
+	if err != nil {
+		t.Fatal(err)
+	}
+	plan.Waves = ws
+	ro, err := e.svc.StartRollout(service.WithPrincipal(context.Background(), certAdmin), cx600, plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return ro
+}
+
 // seq is the history's last number.
 func (e *env) seq() uint64 { return e.st.Catalog().Seq() }
 
@@ -279,7 +339,7 @@ func samplePath(pattern string) (method, path string) {
 	method, path, _ = strings.Cut(pattern, " ")
 	path = strings.ReplaceAll(path, "{$}", "")
 	for _, w := range []struct{ wild, v string }{
-		{"{key}", "00-04-F2-00-00-01"}, {"{id}", "1"}, {"{file}", "console.css"},
+		{"{key}", "00-04-F2-00-00-01"}, {"{id}", "1"}, {"{file}", "console.css"}, {"{rule}", cx600ID.RuleID()}, {"{name}", "hq"},
 	} {
 		path = strings.ReplaceAll(path, w.wild, w.v)
 	}

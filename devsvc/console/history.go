@@ -100,6 +100,8 @@ var historyActions = []string{
 	"import", "approve", "reject", "restore", "withdraw", "remove", "purge", "schedule", "schedule-cancel",
 	"testdevice-add", "testdevice-remove",
 	"account-create", "account-update", "account-disable", "account-enable", "account-remove",
+	"rollout-scheduled", "rollout-started", "rollout-wave", "rollout-paused", "rollout-resumed", "rollout-completed", "rollout-stopped", "rollout-rolled-back",
+	"alarm-raise", "alarm-clear", "site-add", "site-update", "site-remove",
 	"cert-issue", "cert-revoke",
 	"console-admin-add", "console-admin-update", "console-admin-disable", "console-admin-enable", "console-admin-remove",
 }

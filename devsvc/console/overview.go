@@ -2,9 +2,11 @@ package console
 
 import (
 	"net/http"
+	"slices"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/service"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -17,17 +19,17 @@ const nearExpiry = 30 * 24 * time.Hour
 
 type overviewView struct {
 	Devices  int
-	Taken    time.Time
-	Fleet    []modelVersion
+	Fleet    []store.ModelVersion
 	Pending  []firmware.Rule
 	Rules    int
-	Alarms   []string // open alarms; they come with rollouts
+	Rollouts []service.RolloutSummary // the live ones
+	Alarms   []firmware.Alarm         // the open ones
 	Expiring []service.CertInfo
 	Warnings []string
 }
 
 func (c *Console) overview(w http.ResponseWriter, r *http.Request, rq *request) error {
-	f, err := c.fleet.get(rq.ctx)
+	fleet, err := c.svc.FleetSummary(rq.ctx)
 	if err != nil {
 		return err
 	}
@@ -39,10 +41,27 @@ func (c *Console) overview(w http.ResponseWriter, r *http.Request, rq *request) 
 	if err != nil {
 		return err
 	}
-	v := overviewView{Devices: len(f.devices), Taken: f.taken, Fleet: f.byModel(), Rules: len(rules), Warnings: st.Warnings}
+	rollouts, err := c.svc.Rollouts(rq.ctx)
+	if err != nil {
+		return err
+	}
+	alarms, err := c.svc.Alarms(rq.ctx, false)
+	if err != nil {
+		return err
+	}
+	v := overviewView{Fleet: fleet, Rules: len(rules), Warnings: st.Warnings, Alarms: alarms}
+	slices.Reverse(v.Alarms) // the newest first
+	for _, mv := range fleet {
+		v.Devices += mv.Devices
+	}
 	for _, rl := range rules {
 		if !rl.Pending.IsZero() {
 			v.Pending = append(v.Pending, rl)
+		}
+	}
+	for _, ro := range rollouts {
+		if ro.Live() {
+			v.Rollouts = append(v.Rollouts, ro)
 		}
 	}
 	now := c.cfg.Now()

@@ -74,8 +74,8 @@ func TestEveryRouteNeedsASession(t *testing.T) {
 			}
 		}
 	}
-	if n := e.seq(); n != 3 { // the two admins and the import
-		t.Errorf("history at %d after the sweep, want 3: something changed", n)
+	if n := e.seq(); n != 5 { // the two admins, the import and the two sites
+		t.Errorf("history at %d after the sweep, want 5: something changed", n)
 	}
 }
 
@@ -106,12 +106,21 @@ func TestSecurityHeaders(t *testing.T) {
 			t.Errorf("%s: the page names another site:\n%s", what, resp.body)
 		}
 	}
+	e.startRollout(t, "50%,100%")
 	for _, rt := range e.c.routes {
 		method, p := samplePath(rt.pattern)
 		if method != "GET" || strings.Contains(p, "/static/") {
 			continue
 		}
-		check("GET "+p+" signed in", alice.get(p+"?rule="+cx600+"&action=approve"), true)
+		if rt.stream {
+			r := alice.getStream(p)
+			check("GET "+p+" signed in", r, true)
+			if ct := r.Header.Get("Content-Type"); ct != "text/event-stream" || !strings.Contains(r.body, "data: {") {
+				t.Errorf("GET %s: %s %q, want an event stream with an event\n%s", p, r.Status, ct, r.body)
+			}
+		} else {
+			check("GET "+p+" signed in", alice.get(p+"?rule="+cx600+"&action=approve"), true)
+		}
 		check("GET "+p+" signed out", anon.get(p), true)
 	}
 	check("a change without a token", alice.post("/testdevices/add", url.Values{"mac": {"00-04-F2-00-00-09"}}), true)
@@ -283,14 +292,29 @@ func TestCSRF(t *testing.T) {
 // the service with 403, changing nothing.
 func TestReadOnly(t *testing.T) {
 	e := newEnv(t, Config{}, 5)
+	e.startRollout(t, "50%,100%")
 	ro := e.signedIn("helpdesk", helpPW)
 	alice := e.signedIn("alice", alicePW)
+	// Pages that an admin sees with action controls: the test must see
+	// them there for a read-only admin's page without them to prove
+	// anything.
+	withActions := map[string]bool{"/updates": true, "/rollouts/" + cx600ID.RuleID(): true,
+		"/rollouts/" + cx600ID.RuleID() + "/confirm": true, "/updates/confirm": true, "/sites": true, "/sites/hq": true, "/testdevices": true}
 	for _, rt := range e.c.routes {
 		method, p := samplePath(rt.pattern)
-		if method != "GET" || rt.public || strings.Contains(p, "{") {
+		if method != "GET" || rt.public {
 			continue
 		}
-		q := "?rule=" + cx600 + "&action=approve"
+		q := "?rule=" + cx600 + "&action=pause"
+		if p == "/updates/confirm" {
+			q = "?rule=" + cx600 + "&action=reject"
+		}
+		if rt.stream {
+			if page := ro.getStream(p); page.StatusCode != http.StatusOK || strings.Contains(page.body, "<form") {
+				t.Errorf("read-only GET %s: %s\n%s", p, page.Status, page.body)
+			}
+			continue
+		}
 		page := ro.get(p + q)
 		if page.StatusCode != http.StatusOK && page.StatusCode != http.StatusNotFound {
 			t.Errorf("read-only GET %s: %s", p, page.Status)
@@ -300,17 +324,20 @@ func TestReadOnly(t *testing.T) {
 				t.Errorf("read-only GET %s has a form posting to %s", p, f)
 			}
 		}
-		if strings.Contains(page.body, "/updates/confirm?") {
-			t.Errorf("read-only GET %s links to a confirm page", p)
+		for _, link := range []string{"/updates/confirm?", "/confirm?action", "/rollouts/new?"} {
+			if strings.Contains(page.body, link) && p != "/rollouts/new" { // its own link to the defaults
+				t.Errorf("read-only GET %s links to a confirm page (%s)", p, link)
+			}
 		}
-		if p == "/updates" || p == "/" {
-			if forms := formActions(alice.get(p + q).body); p == "/updates" && !strings.Contains(alice.get(p).body, "/updates/confirm?") {
-				t.Errorf("an admin's GET %s has no action (%v): the test would prove nothing", p, forms)
+		if withActions[p] {
+			admin := alice.get(p + q)
+			if len(formActions(admin.body)) < 2 && !strings.Contains(admin.body, "confirm?") && !strings.Contains(admin.body, "/rollouts/new?") {
+				t.Errorf("an admin's GET %s has no action: the test would prove nothing\n%s", p, admin.body)
 			}
 		}
 	}
 	before := e.seq()
-	form := url.Values{"rule": {cx600}, "mac": {"00-04-F2-00-00-77"}, "name": {"alice"}, "key": {"00-04-F2-00-00-01"}, "serial": {"1"},
+	form := url.Values{"rule": {cx600}, "mac": {"00-04-F2-00-00-77"}, "name": {"hq"}, "key": {"00-04-F2-00-00-01"}, "serial": {"1"},
 		"password": {"a long new passphrase"}, "confirm": {"a long new passphrase"}, "role": {"admin"}, "at": {"2027-01-01T10:00"}}
 	for _, rt := range e.c.routes {
 		method, p := samplePath(rt.pattern)
@@ -390,6 +417,7 @@ func TestStatusOf(t *testing.T) {
 		{firmware.ErrNothingToRestore, 409},
 		{store.ErrConflict, 409},
 		{store.ErrNotCheckedIn, 409},
+		{store.ErrRolloutLive, 409},
 		{store.ErrNotOffered, 409},
 		{service.ErrInvalid, 400},
 		{firmware.ErrMAC, 400},

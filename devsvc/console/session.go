@@ -96,9 +96,10 @@ func (ss *sessions) start(p service.Principal) string {
 	return token
 }
 
-// fromRequest returns the live session of r's cookie, touching it. A
-// copy is returned: the table's stays under its lock.
-func (ss *sessions) fromRequest(r *http.Request) (sessionID, *session, error) {
+// fromRequest returns the live session of r's cookie, touching it (its
+// idle time starts again) when touch is true. A copy is returned: the
+// table's stays under its lock.
+func (ss *sessions) fromRequest(r *http.Request, touch bool) (sessionID, *session, error) {
 	ck, err := r.Cookie(cookieName)
 	if err != nil || ck.Value == "" || len(ck.Value) > 128 {
 		return sessionID{}, nil, errNoSession
@@ -115,10 +116,34 @@ func (ss *sessions) fromRequest(r *http.Request) (sessionID, *session, error) {
 		delete(ss.m, id)
 		return id, nil, errSessionEnded
 	}
-	s.lastSeen = now
+	if touch {
+		s.lastSeen = now
+	}
 	cp := *s
 	cp.imports = append([]importResult(nil), s.imports...)
 	return id, &cp, nil
+}
+
+// alive reports whether the session id is held and not expired, without
+// touching it: an event stream asks it as it goes.
+func (ss *sessions) alive(id sessionID) bool {
+	now := ss.now()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	s, ok := ss.m[id]
+	return ok && !ss.expired(s, now)
+}
+
+// sweep ends the expired sessions.
+func (ss *sessions) sweep() {
+	now := ss.now()
+	ss.mu.Lock()
+	defer ss.mu.Unlock()
+	for id, s := range ss.m {
+		if ss.expired(s, now) {
+			delete(ss.m, id)
+		}
+	}
 }
 
 // end ends a session (sign-out, or its principal may no longer act).

@@ -24,7 +24,7 @@ type signInView struct {
 func (c *Console) signInPage(w http.ResponseWriter, r *http.Request, _ *request) error {
 	w.Header().Set("Cache-Control", "no-store")
 	next := safeNext(r.URL.Query().Get("next"))
-	if _, _, err := c.sessions.fromRequest(r); err == nil {
+	if _, _, err := c.sessions.fromRequest(r, true); err == nil {
 		http.Redirect(w, r, next, http.StatusSeeOther)
 		return nil
 	}
@@ -55,7 +55,7 @@ func (c *Console) signIn(w http.ResponseWriter, r *http.Request, _ *request) err
 		c.render(w, nil, status, "signin", "Sign in", signInView{User: user, Next: next, Error: err.Error()})
 		return nil
 	}
-	if id, _, err := c.sessions.fromRequest(r); err == nil {
+	if id, _, err := c.sessions.fromRequest(r, true); err == nil {
 		c.sessions.end(id) // the session this browser had, if any
 	}
 	setCookie(w, c.sessions.start(p))

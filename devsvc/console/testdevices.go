@@ -1,12 +1,12 @@
 package console
 
 import (
+	"errors"
 	"fmt"
 	"net/http"
-	"slices"
 	"strings"
-	"time"
 
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -21,29 +21,34 @@ func (c *Console) testDeviceRoutes() []route {
 type testDeviceRow struct {
 	firmware.TestDevice
 	Key    string
-	Device *firmware.Device // in the inventory, if it checked in
+	Device *store.DeviceRow // in the inventory, if it checked in
 }
 
 type testDevicesView struct {
-	Rows  []testDeviceRow
-	Taken time.Time
+	Rows []testDeviceRow
 }
+
+// maxTestDeviceLookups bounds the test devices whose records the page
+// reads, one by one; the others are listed without.
+const maxTestDeviceLookups = 100
 
 func (c *Console) testDevices(w http.ResponseWriter, r *http.Request, rq *request) error {
 	tds, err := c.svc.TestDevices(rq.ctx)
 	if err != nil {
 		return err
 	}
-	f, err := c.fleet.get(rq.ctx)
-	if err != nil {
-		return err
-	}
-	v := testDevicesView{Taken: f.taken}
-	for _, td := range tds {
+	var v testDevicesView
+	for i, td := range tds {
 		row := testDeviceRow{TestDevice: td}
 		row.Key, _ = td.Key()
-		if i, ok := slices.BinarySearchFunc(f.devices, row.Key, func(d firmware.Device, k string) int { return strings.Compare(d.Key, k) }); ok {
-			row.Device = &f.devices[i]
+		if i < maxTestDeviceLookups {
+			d, err := c.svc.Device(rq.ctx, row.Key)
+			switch {
+			case err == nil:
+				row.Device = &d
+			case !errors.Is(err, store.ErrNotFound):
+				return err
+			}
 		}
 		v.Rows = append(v.Rows, row)
 	}

@@ -19,7 +19,7 @@ type ruleAction struct {
 	Name, Verb string
 	// Danger marks a change that stops or reverses what devices get.
 	Danger  bool
-	applies func(r firmware.Rule) bool
+	applies func(r firmware.Rule, live bool) bool
 	effect  func(r firmware.Rule, e effectCounts) string
 	done    string // what the next page says; %s is the identity
 	op      func(c *Console, ctx context.Context, r *http.Request, ref string) (firmware.Rule, error)
@@ -30,12 +30,25 @@ type effectCounts struct {
 	Total int // devices of the rule's identity in the inventory
 	On    func(v firmware.Version) int
 	Tests int // test devices of the identity in the inventory
+	// Rollout is the rule's live rollout (not a scheduled approval), if
+	// any: reject and restore roll it back.
+	Rollout *service.RolloutSummary
+}
+
+// rollback says what a change that rolls back the live rollout does.
+func (e effectCounts) rollback() string {
+	ro := e.Rollout
+	if ro == nil {
+		return ""
+	}
+	return fmt.Sprintf("This rolls back the %s rollout of %s: it stops, and the %s that installed it are offered %s again. ",
+		ro.State, ro.Version, plural(ro.Total.Installed, "device"), orNothing(ro.From))
 }
 
 var ruleActions = []ruleAction{
 	{
 		Name: "approve", Verb: "Approve",
-		applies: func(r firmware.Rule) bool { return !r.Pending.IsZero() },
+		applies: func(r firmware.Rule, live bool) bool { return !r.Pending.IsZero() && !live },
 		effect: func(r firmware.Rule, e effectCounts) string {
 			return fmt.Sprintf("Offer %s to every device of this model: %s of the %s in the inventory run another version and are offered it at their next check-in.",
 				r.Pending, plural(e.Total-e.On(r.Pending), "device"), plural(e.Total, "device"))
@@ -47,7 +60,7 @@ var ruleActions = []ruleAction{
 	},
 	{
 		Name: "schedule", Verb: "Schedule approval",
-		applies: func(r firmware.Rule) bool { return !r.Pending.IsZero() },
+		applies: func(r firmware.Rule, live bool) bool { return !r.Pending.IsZero() && !live },
 		effect: func(r firmware.Rule, e effectCounts) string {
 			return fmt.Sprintf("At the time you choose, approve %s: %s of the %s in the inventory run another version and are offered it from then on. Devices due to check in later are told to check in then.",
 				r.Pending, plural(e.Total-e.On(r.Pending), "device"), plural(e.Total, "device"))
@@ -63,7 +76,7 @@ var ruleActions = []ruleAction{
 	},
 	{
 		Name: "unschedule", Verb: "Cancel scheduled approval",
-		applies: func(r firmware.Rule) bool { return !r.ApproveAt.IsZero() },
+		applies: func(r firmware.Rule, _ bool) bool { return !r.ApproveAt.IsZero() },
 		effect: func(r firmware.Rule, e effectCounts) string {
 			return fmt.Sprintf("Cancel the approval of %s scheduled for %s: it stays pending, offered to test devices only (%s of this model).",
 				r.Pending, when(r.ApproveAt), plural(e.Tests, "test device"))
@@ -75,9 +88,9 @@ var ruleActions = []ruleAction{
 	},
 	{
 		Name: "reject", Verb: "Reject", Danger: true,
-		applies: func(r firmware.Rule) bool { return !r.Pending.IsZero() },
+		applies: func(r firmware.Rule, _ bool) bool { return !r.Pending.IsZero() },
 		effect: func(r firmware.Rule, e effectCounts) string {
-			s := fmt.Sprintf("Refuse %s: the %s of this model are no longer offered it.", r.Pending, plural(e.Tests, "test device"))
+			s := e.rollback() + fmt.Sprintf("Refuse %s: the %s of this model are no longer offered it.", r.Pending, plural(e.Tests, "test device"))
 			if !r.Approved.IsZero() {
 				s += fmt.Sprintf(" %s stays approved; %s run it.", r.Approved, plural(e.On(r.Approved), "device"))
 			}
@@ -90,8 +103,11 @@ var ruleActions = []ruleAction{
 	},
 	{
 		Name: "restore", Verb: "Restore", Danger: true,
-		applies: func(r firmware.Rule) bool { return !r.Restore.IsZero() },
+		applies: func(r firmware.Rule, live bool) bool { return !r.Restore.IsZero() || live },
 		effect: func(r firmware.Rule, e effectCounts) string {
+			if e.Rollout != nil {
+				return e.rollback() + fmt.Sprintf("The rule itself does not change: %s stays pending, %s approved.", r.Pending, orNothing(r.Approved))
+			}
 			return fmt.Sprintf("Go back to %s, the version approved before %s: %s of the %s in the inventory run another version and are offered %s at their next check-in (%s run %s now).",
 				r.Restore, r.Approved, plural(e.Total-e.On(r.Restore), "device"), plural(e.Total, "device"), r.Restore, plural(e.On(r.Approved), "device"), r.Approved)
 		},
@@ -102,7 +118,7 @@ var ruleActions = []ruleAction{
 	},
 	{
 		Name: "withdraw", Verb: "Withdraw", Danger: true,
-		applies: func(r firmware.Rule) bool { return !r.Approved.IsZero() },
+		applies: func(r firmware.Rule, live bool) bool { return !r.Approved.IsZero() && !live },
 		effect: func(r firmware.Rule, e effectCounts) string {
 			return fmt.Sprintf("Stop offering %s: the %s of this model are offered nothing until a version is approved again; they keep the version they run (%s run %s).",
 				r.Approved, plural(e.Total, "device"), plural(e.On(r.Approved), "device"), r.Approved)
@@ -114,7 +130,7 @@ var ruleActions = []ruleAction{
 	},
 	{
 		Name: "remove", Verb: "Remove rule", Danger: true,
-		applies: func(firmware.Rule) bool { return true },
+		applies: func(firmware.Rule, bool) bool { return true },
 		effect: func(r firmware.Rule, e effectCounts) string {
 			return fmt.Sprintf("Remove the rule: the %s of this model are offered nothing for it; they keep the version they run. Its files stay stored until purged (devsvc purge).",
 				plural(e.Total, "device"))
@@ -152,11 +168,44 @@ type ruleRow struct {
 	OnApp   int // on the approved version
 	OnPend  int // on the pending version
 	Actions []ruleAction
+	// Rollout is the rule's last rollout, if any; Live says it is live
+	// (a scheduled approval aside), and then it is what the rule's
+	// devices get.
+	Rollout *service.RolloutSummary
+	Live    bool
+	// CanRoll says a rollout of the pending version may start.
+	CanRoll bool
 }
 
 type updatesView struct {
-	Rows  []ruleRow
-	Taken time.Time
+	Rows []ruleRow
+}
+
+// ruleRollouts returns every rule's last rollout, by rule ID.
+func (c *Console) ruleRollouts(rq *request) (map[string]*service.RolloutSummary, error) {
+	ros, err := c.svc.Rollouts(rq.ctx)
+	if err != nil {
+		return nil, err
+	}
+	m := make(map[string]*service.RolloutSummary, len(ros))
+	for i := range ros {
+		m[ros[i].Rule] = &ros[i]
+	}
+	return m, nil
+}
+
+// liveRollout reports whether ro is a live rollout that governs what its
+// rule's devices get: not a scheduled approval (which the rule's
+// schedule shows and cancels).
+func liveRollout(ro *service.RolloutSummary) bool {
+	return ro != nil && ro.Live() && !(ro.Approval && ro.State == firmware.RolloutScheduled)
+}
+
+// rollbackable reports whether a restore or reject of rl rolls ro back:
+// ro is live, or stopped without a roll-back, on rl's pending version.
+func rollbackable(rl firmware.Rule, ro *service.RolloutSummary) bool {
+	return ro != nil && !ro.RolledBack && ro.Version == rl.Pending && !rl.Pending.IsZero() &&
+		(liveRollout(ro) || ro.State == firmware.RolloutStopped)
 }
 
 func (c *Console) updates(w http.ResponseWriter, r *http.Request, rq *request) error {
@@ -164,17 +213,22 @@ func (c *Console) updates(w http.ResponseWriter, r *http.Request, rq *request) e
 	if err != nil {
 		return err
 	}
-	f, err := c.fleet.get(rq.ctx)
+	counts, err := c.svc.RuleCounts(rq.ctx)
 	if err != nil {
 		return err
 	}
-	v := updatesView{Taken: f.taken}
+	ros, err := c.ruleRollouts(rq)
+	if err != nil {
+		return err
+	}
+	var v updatesView
 	for _, rl := range rules {
-		row := ruleRow{Rule: rl}
-		row.Devices, row.OnApp = f.count(rl.Identity, rl.Approved)
-		_, row.OnPend = f.count(rl.Identity, rl.Pending)
+		n := counts[rl.ID]
+		row := ruleRow{Rule: rl, Devices: n.Devices, OnApp: n.Approved, OnPend: n.Pending, Rollout: ros[rl.ID]}
+		row.Live = liveRollout(row.Rollout)
+		row.CanRoll = !rl.Pending.IsZero() && (row.Rollout == nil || !row.Rollout.Live())
 		for _, a := range ruleActions {
-			if a.applies(rl) {
+			if a.applies(rl, row.Live) {
 				row.Actions = append(row.Actions, a)
 			}
 		}
@@ -188,7 +242,6 @@ type confirmView struct {
 	Rule   firmware.Rule
 	Action ruleAction
 	Effect string
-	Taken  time.Time
 	// Schedule: the earliest time to offer, and the server's zone.
 	Min, Zone string
 }
@@ -205,43 +258,40 @@ func (c *Console) confirmRule(w http.ResponseWriter, r *http.Request, rq *reques
 	if err != nil {
 		return err
 	}
-	if !a.applies(rl) {
-		return c.done(w, r, rq, "/updates", fmt.Sprintf("%s: nothing to %s now.", rl.Identity, a.Name))
-	}
-	e, taken, err := c.effectCounts(rq, rl)
+	ros, err := c.ruleRollouts(rq)
 	if err != nil {
 		return err
 	}
+	ro := ros[rl.ID]
+	if !a.applies(rl, liveRollout(ro)) {
+		msg := fmt.Sprintf("%s: nothing to %s now.", rl.Identity, a.Name)
+		if liveRollout(ro) {
+			msg = fmt.Sprintf("%s: a rollout of %s is %s: pause, resume or stop it on its page first.", rl.Identity, ro.Version, ro.State)
+		}
+		return c.done(w, r, rq, "/updates", msg)
+	}
+	e, err := c.effectCounts(rq, rl)
+	if err != nil {
+		return err
+	}
+	if rollbackable(rl, ro) {
+		e.Rollout = ro
+	}
 	now := c.cfg.Now()
 	zone, _ := now.Zone()
-	v := confirmView{Rule: rl, Action: a, Effect: a.effect(rl, e), Taken: taken, Min: now.Add(time.Minute).Format("2006-01-02T15:04"), Zone: zone}
+	v := confirmView{Rule: rl, Action: a, Effect: a.effect(rl, e), Min: now.Add(time.Minute).Format("2006-01-02T15:04"), Zone: zone}
 	c.render(w, rq, http.StatusOK, "confirm", a.Verb+" "+rl.Identity.Path(), v)
 	return nil
 }
 
-func (c *Console) effectCounts(rq *request, rl firmware.Rule) (effectCounts, time.Time, error) {
-	f, err := c.fleet.get(rq.ctx)
+// effectCounts counts the devices of rl's identity, from the store's
+// index of the inventory.
+func (c *Console) effectCounts(rq *request, rl firmware.Rule) (effectCounts, error) {
+	n, err := c.svc.RuleDevices(rq.ctx, rl.ID, nil)
 	if err != nil {
-		return effectCounts{}, time.Time{}, err
+		return effectCounts{}, err
 	}
-	tds, err := c.svc.TestDevices(rq.ctx)
-	if err != nil {
-		return effectCounts{}, time.Time{}, err
-	}
-	set := firmware.TestDevices{}
-	for _, td := range tds {
-		set.Add(td)
-	}
-	e := effectCounts{On: func(v firmware.Version) int { _, n := f.count(rl.Identity, v); return n }}
-	e.Total, _ = f.count(rl.Identity, firmware.Version{})
-	if len(set) > 0 {
-		for _, d := range f.devices {
-			if d.Identity == rl.Identity && set.Contains(d.MAC, d.Serial) {
-				e.Tests++
-			}
-		}
-	}
-	return e, f.taken, nil
+	return effectCounts{Total: n.Devices, Tests: n.Tests, On: func(v firmware.Version) int { return n.ByVersion[v] }}, nil
 }
 
 // ruleChange makes a confirmed change.
@@ -277,4 +327,12 @@ func parseLocalTime(v, tz string, now time.Time) (time.Time, error) {
 // confirmURL is the confirm page of action on a rule.
 func confirmURL(action string, r firmware.Rule) string {
 	return "/updates/confirm?" + url.Values{"action": {action}, "rule": {r.ID}}.Encode()
+}
+
+// orNothing names a version, or says there is none.
+func orNothing(v firmware.Version) string {
+	if v.IsZero() {
+		return "nothing"
+	}
+	return v.String()
 }

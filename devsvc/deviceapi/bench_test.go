@@ -29,6 +29,7 @@ import (
 	"github.com/opendus/opendus/certs/certstest"
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/devsvc/metrics"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/testtool"
@@ -68,10 +69,23 @@ func benchServer(b *testing.B, h http.Handler) (addr string, cfg *tls.Config, cs
 }
 
 // BenchmarkCheckInHandler is the check-in path without network or TLS:
-// parse, offer, inventory queue, answer.
+// parse, offer, inventory queue, answer; without and with the metrics (as
+// BenchmarkCheckInTLS).
 func BenchmarkCheckInHandler(b *testing.B) {
-	st := offerStore(b)
-	srv := deviceapi.New(st, deviceapi.Config{MaxInFlight: 1 << 20})
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "metrics=off", true: "metrics=on"}[on], func(b *testing.B) { benchCheckInHandler(b, on) })
+	}
+}
+
+func benchCheckInHandler(b *testing.B, metricsOn bool) {
+	opts, apiCfg := &store.Options{}, deviceapi.Config{}
+	if metricsOn {
+		opts, apiCfg = withMetrics(b)
+	}
+	opts.Now = fixedClock
+	st := offerStoreWith(b, opts)
+	apiCfg.MaxInFlight = 1 << 20
+	srv := deviceapi.New(st, apiCfg)
 	h := srv.Internal()
 	bodies := fleet(10_000)
 	var next atomic.Int64
@@ -118,24 +132,64 @@ func (w *discardWriter) Write(p []byte) (int, error) { return len(p), nil }
 // with the clients elsewhere). DEVICEAPI_BENCH_INPROCESS=1 runs the server
 // in the benchmark's process instead and reports the total as
 // cpu-us/checkin.
+//
+// It runs twice in the same run, metrics=off and metrics=on: with the
+// Prometheus metrics devsvc serve keeps with metrics_addr set (the
+// Observer counting every check-in, the store timing its commits) and a
+// scrape every second, so that their cost is measured against the same
+// machine's load (the issue allows 3%).
 func BenchmarkCheckInTLS(b *testing.B) {
+	for _, on := range []bool{false, true} {
+		b.Run(map[bool]string{false: "metrics=off", true: "metrics=on"}[on], func(b *testing.B) { benchCheckInTLS(b, on) })
+	}
+}
+
+// withMetrics returns the store options and the device API configuration
+// of a server with metrics on, as devsvc serve makes them, and starts a
+// scrape every second until the test or benchmark ends.
+func withMetrics(tb testing.TB) (*store.Options, deviceapi.Config) {
+	m := metrics.New(metrics.Config{})
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		t := time.NewTicker(time.Second)
+		defer t.Stop()
+		for {
+			select {
+			case <-ctx.Done():
+				return
+			case <-t.C:
+				m.Handler().ServeHTTP(httptest.NewRecorder(), httptest.NewRequest("GET", "/metrics", nil))
+			}
+		}
+	}()
+	tb.Cleanup(func() { cancel(); <-done })
+	return &store.Options{ObserveCommit: m.ObserveCommit}, deviceapi.Config{Observer: m}
+}
+
+func benchCheckInTLS(b *testing.B, metricsOn bool) {
 	var (
 		addr  string
 		cfg   *tls.Config
 		stats func() serverStats
 	)
 	if os.Getenv("DEVICEAPI_BENCH_INPROCESS") != "" {
-		st, err := store.Open(b.TempDir(), &store.Options{})
+		opts, apiCfg := &store.Options{}, deviceapi.Config{}
+		if metricsOn {
+			opts, apiCfg = withMetrics(b)
+		}
+		st, err := store.Open(b.TempDir(), opts)
 		if err != nil {
 			b.Fatal(err)
 		}
 		b.Cleanup(func() { st.Close() })
 		importUpdate(b, st, cx500, v1)
 		approve(b, st, cx500)
-		addr, cfg, _ = benchServer(b, deviceapi.New(st, deviceapi.Config{}).Internal())
+		addr, cfg, _ = benchServer(b, deviceapi.New(st, apiCfg).Internal())
 	} else {
 		cs := certstest.NewStore(b, certs.Config{})
-		server := startServerProcess(b, cs.Dir(), "")
+		server := startServerProcess(b, cs.Dir(), "", metricsOn)
 		addr, cfg, stats = server.addr, cs.DeviceTLSConfig(), server.stats
 	}
 	cfg = cfg.Clone()
@@ -439,6 +493,7 @@ http {
 const (
 	serverCertsEnv   = "OPENDUS_DEVICEAPI_SERVER_CERTS"
 	serverFileEnv    = "OPENDUS_DEVICEAPI_SERVER_FILE"
+	serverMetricsEnv = "OPENDUS_DEVICEAPI_SERVER_METRICS" // "1": with metrics, as withMetrics makes them
 	serverProfileEnv = "OPENDUS_DEVICEAPI_SERVER_HEAPPROFILE"
 )
 
@@ -458,7 +513,12 @@ func TestServerProcess(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st := offerStore(t)
+	opts, apiCfg := &store.Options{}, deviceapi.Config{}
+	if os.Getenv(serverMetricsEnv) == "1" {
+		opts, apiCfg = withMetrics(t)
+	}
+	opts.Now = fixedClock
+	st := offerStoreWith(t, opts)
 	if name := os.Getenv(serverFileEnv); name != "" {
 		f := firmware.ImportFile{Name: "CX500.nbt", Size: -1, Open: func() (io.ReadCloser, error) { return os.Open(name) }}
 		u := firmware.ImportUpdate{Identity: cx500, Version: firmware.MustParseVersion("3.5.6907.36"), Files: []firmware.ImportFile{f}}
@@ -466,7 +526,7 @@ func TestServerProcess(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	srv := &http.Server{Handler: deviceapi.New(st, deviceapi.Config{}).Internal(), TLSConfig: cs.ServerTLSConfig(),
+	srv := &http.Server{Handler: deviceapi.New(st, apiCfg).Internal(), TLSConfig: cs.ServerTLSConfig(),
 		ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 10 * time.Minute, ErrorLog: log.New(io.Discard, "", 0)}
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
@@ -510,13 +570,17 @@ type serverProcess struct {
 type serverStats struct{ heap, stack, rss, goroutines, cpuMicros int64 }
 
 // startServerProcess runs this test binary as TestServerProcess with the
-// certificates in certDir, serving file (if not empty), and stops it when
-// the benchmark ends (bounded: 10 minutes in all).
-func startServerProcess(b *testing.B, certDir, file string) serverProcess {
+// certificates in certDir, serving file (if not empty), with metrics when
+// metricsOn, and stops it when the benchmark ends (bounded: 10 minutes in
+// all).
+func startServerProcess(b *testing.B, certDir, file string, metricsOn ...bool) serverProcess {
 	b.Helper()
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Minute)
 	cmd := exec.CommandContext(ctx, os.Args[0], "-test.run=^TestServerProcess$")
 	cmd.Env = append(os.Environ(), serverCertsEnv+"="+certDir, serverFileEnv+"="+file)
+	if len(metricsOn) > 0 && metricsOn[0] {
+		cmd.Env = append(cmd.Env, serverMetricsEnv+"=1")
+	}
 	stdin, err := cmd.StdinPipe()
 	if err != nil {
 		b.Fatal(err)

@@ -37,7 +37,17 @@ const (
 //	cx3000  no rule
 func offerStore(t testing.TB) *store.Store {
 	t.Helper()
-	st := openStore(t)
+	return offerStoreWith(t, &store.Options{Now: fixedClock})
+}
+
+// offerStoreWith is offerStore opened with opts.
+func offerStoreWith(t testing.TB, opts *store.Options) *store.Store {
+	t.Helper()
+	st, err := store.Open(t.TempDir(), opts)
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
 	importUpdate(t, st, cx600, v1)
 	approve(t, st, cx600)
 	importUpdate(t, st, cx600, v2)

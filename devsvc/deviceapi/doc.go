@@ -26,25 +26,49 @@
 // A device posts a DeviceUpdateRequest: its identity (DeviceType, Vendor,
 // Model, Revision, Locale), MAC and/or serial number, the signed-in user,
 // and its modules (file name, version, timestamp). The device's version is
-// that of its first image module. The answer, a DeviceUpdateResponse, is a
-// pure function of the store's catalog snapshot (one atomic load, no I/O):
-// firmware.Offer of the identity's rule, with test devices (Catalog.
-// IsTestDevice) getting pending versions. Either downloads="0", or per
-// image of the offered update its file name, size and SHA-256 and those of
-// its security catalog (.cat), with the internal and external base URLs of
-// the update's directory. An unknown identity gets downloads="0". Every
-// check-in is queued to the inventory (store.RecordCheckIn) before it is
-// answered: identity, modules, version, user, location, address and the
-// version offered.
+// that of its first image module. The answer, a DeviceUpdateResponse, is
+// decided without I/O (one atomic load of the store's catalog snapshot, a
+// look in its in-memory fleet index) by firmware.Decide:
+//
+//   - the identity's rule (Catalog.Rule), test devices (Catalog.
+//     IsTestDevice) getting pending versions first;
+//   - the rule's rollout (Catalog.Rollout): its open waves, by the device's
+//     cohort; a device's attempts at the version (store.DeviceState, judged
+//     by the store's RetryPolicy: back-off after a failure, none after too
+//     many) and the downloads under way (store.Downloading) when the
+//     rollout caps them;
+//   - the device's site and its windows (and the rollout's): on the
+//     internal listener the site whose subnet holds the address the
+//     request comes from (Config.ClientAddr: behind trusted proxies the
+//     client they name, as sign-ins count it; else the peer's), through
+//     the edge the remote site (firmware.SiteTable.Remote). An offer is
+//     made only when the windows stay open Config.MinOpen more, and then
+//     carries InstallBy, their close.
+//
+// Either downloads="0", or per image of the offered update its file name,
+// size and SHA-256 and those of its security catalog (.cat), with the
+// internal and external base URLs of the update's directory and InstallBy.
+// An unknown identity gets downloads="0". Every check-in is queued to the
+// inventory (store.RecordCheckIn) before it is answered: identity,
+// modules, version, user, location, address, site, the version offered,
+// and what was held back and why (Decision.Hold and Held), which advances
+// the device's attempt. The decision with a rollout, a site and windows
+// takes about a microsecond (BenchmarkCheckInDecision here and in package
+// firmware).
 //
 // The answer also says when to check next (NextCheck):
 //
 //   - after CheckInterval plus a per-device offset in [-J/2, J/2), J the
 //     jitter, from an FNV-1a hash of the device key: stable for a device,
 //     spread across a fleet;
-//   - earlier, when a Schedule says an approval for the identity is
-//     scheduled before that: at the scheduled time plus an offset in
-//     [0, J), so devices ask after the approval and not all at once;
+//   - earlier, when the decision says when it may change (Decision.
+//     ComeBack: the device's wave's expected opening, its windows' next
+//     opening, the end of its back-off) or a Schedule says an approval for
+//     the identity is scheduled (the patent's pull of the next check
+//     forward to the release): at that time plus an offset in [0, J) from
+//     the same hash, so devices ask after it and not all at once (in [0,
+//     DownloadsRecheck) for a device held by the rollout's downloads cap);
+//     never later than the interval;
 //   - and when the admin moved the service (MovedInternalURL,
 //     MovedExternalURL), the new URLs, which the device stores and uses
 //     from its next check on.
@@ -95,7 +119,10 @@
 // device the inventory knows (it checked in) reports, and only on the
 // version it runs or was offered: anything else is refused 409 with the
 // reason (store.ErrNotCheckedIn, store.ErrNotOffered), so nobody on the
-// LAN can make up devices or versions.
+// LAN can make up devices or versions; a refused report of a known device
+// is noted in its history (store.RecordRefusal). A report advances the
+// device's attempt at the version it was offered: a failure is retried
+// after a back-off, a device that stays silent stalls.
 //
 // # Limits
 //
@@ -126,6 +153,17 @@
 //     free: on a link whose send buffer has grown to Linux's largest
 //     (net.ipv4.tcp_wmem, 4 MiB), the link must drain about 1.4 MB per
 //     DownloadStall.
+//
+// # Metrics and reloads
+//
+// Config.Observer, when set, is told how every check-in and report was
+// answered (Answer: nothing, offered, accepted, refused, shed,
+// unavailable, error, gone) and of every file served, with its bytes, on
+// the request path: devsvc/metrics counts them with counters resolved
+// once. Server.Stats counts what was shed or dropped for stalling.
+// Server.Reconfigure changes the URLs, intervals and timeouts for the
+// requests that start after it, keeping the requests in flight and the
+// counts (devsvc serve calls it on SIGHUP).
 //
 // The server (devsvc serve) adds what is per connection: the headers'
 // deadline, the TLS handshake's, the idle one and HTTP/2's stream limit.

@@ -17,6 +17,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -31,6 +32,7 @@ type exchange struct {
 	path   string
 	header []string // name, value pairs
 	body   []byte
+	remote string // the peer's address; "" is httptest's, 192.0.2.1
 }
 
 // transcript runs e and writes the request and the answer as HTTP/1.1
@@ -39,6 +41,9 @@ func (e exchange) transcript() string {
 	var b strings.Builder
 	req := httptest.NewRequest(e.method, e.path, bytes.NewReader(e.body))
 	req.Host = "ucupdates-r2.contoso.com"
+	if e.remote != "" {
+		req.RemoteAddr = e.remote
+	}
 	fmt.Fprintf(&b, "%s %s HTTP/1.1\nHost: %s\n", e.method, e.path, req.Host)
 	for i := 0; i+1 < len(e.header); i += 2 {
 		req.Header.Set(e.header[i], e.header[i+1])
@@ -100,16 +105,31 @@ func TestProtocolDoc(t *testing.T) {
 	siteCfg.Mirror = func(addr netip.Addr, loc firmware.Location, u firmware.Update) (string, string, bool) {
 		return "https://dus-paris.contoso.com/", "https://dus-paris.contoso.com:4443/", loc == firmware.Internal
 	}
+	// A rollout of cx600's pending version in two waves, and a site with a
+	// night window: a device of the first wave is held by the window by day
+	// (10:00 in Berlin) and offered the version at night with InstallBy;
+	// one of the second wave, at no site, is held until its wave opens.
+	ro := rolloutDocStore(t)
+	day := deviceapi.New(ro, cfg)
+	nightCfg := cfg
+	nightCfg.Now = func() time.Time { return t0.Add(13 * time.Hour) } // 22:00 UTC, 23:00 in Berlin
+	night := deviceapi.New(ro, nightCfg)
+	wave0, wave1 := docWaveMACs()
 	examples := map[string]exchange{
 		"checkin-replica":      {h: deviceapi.New(st, replicaCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
 		"checkin-site-replica": {h: deviceapi.New(st, siteCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
-		"checkin-offer":        {h: in, method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
-		"checkin-nothing":      {h: in, method: "POST", path: deviceproto.CheckInPath, body: upToDate},
-		"checkin-moved":        {h: deviceapi.New(st, moved).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
-		"checkin-malformed":    {h: in, method: "POST", path: deviceproto.CheckInPath, body: bytes.Replace(upToDate, []byte("<Vendor>Polycom</Vendor>"), nil, 1)},
-		"checkin-busy":         {h: busy.Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
-		"checkin-disk-full":    {h: deviceapi.New(unwritableStore{st}, cfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
-		"checkin-ext-nouser":   {h: ext, method: "POST", path: deviceproto.CheckInPathExt, body: upToDate},
+		"checkin-held-wave":    {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave1, v1), remote: "198.51.100.7:50123"},
+		"checkin-held-window": {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave0, v1),
+			remote: "192.0.2.1:50123"},
+		"checkin-offer-installby": {h: night.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave0, v1),
+			remote: "192.0.2.1:50123"},
+		"checkin-offer":      {h: in, method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
+		"checkin-nothing":    {h: in, method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-moved":      {h: deviceapi.New(st, moved).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-malformed":  {h: in, method: "POST", path: deviceproto.CheckInPath, body: bytes.Replace(upToDate, []byte("<Vendor>Polycom</Vendor>"), nil, 1)},
+		"checkin-busy":       {h: busy.Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-disk-full":  {h: deviceapi.New(unwritableStore{st}, cfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: upToDate},
+		"checkin-ext-nouser": {h: ext, method: "POST", path: deviceproto.CheckInPathExt, body: upToDate},
 		"status-downloading": {h: in, method: "POST", path: deviceproto.StatusPath,
 			body: statusBody(macDevice, firmware.StateDownloading, v1, "")},
 		"status-failure": {h: in, method: "POST", path: deviceproto.StatusPath, body: failure.AppendXML(nil)},
@@ -154,4 +174,41 @@ func TestProtocolDoc(t *testing.T) {
 		}
 	}
 	st.Flush(context.Background())
+	ro.Flush(context.Background())
+}
+
+// docPlan is the rollout of the protocol's examples: 10% of the devices,
+// then all of them 4 hours later.
+var docPlan = firmware.Plan{Waves: firmware.Waves{1000, firmware.Whole}, WaveWait: 4 * time.Hour, Success: 9000, MaxFailures: firmware.FailureShare(1000)}
+
+// rolloutDocStore is offerStore with cx600's pending version rolled out by
+// docPlan and a site, berlin-hq (192.0.2.0/24, Europe/Berlin), whose
+// window is 22:00-05:00.
+func rolloutDocStore(t *testing.T) *store.Store {
+	st := offerStore(t)
+	ctx := context.Background()
+	site := firmware.Site{Name: "berlin-hq", Subnets: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}, TimeZone: "Europe/Berlin",
+		Windows: firmware.MustParseSchedule("22:00-05:00")}
+	if _, err := st.PutSite(ctx, "test", site, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StartRollout(ctx, "test", cx600.Path(), docPlan); err != nil {
+		t.Fatal(err)
+	}
+	return st
+}
+
+// docWaveMACs returns the first MACs 00-04-F2-00-01-xx in the first and
+// the second wave of docPlan.
+func docWaveMACs() (wave0, wave1 string) {
+	for i := 0; wave0 == "" || wave1 == ""; i++ {
+		mac := fmt.Sprintf("00-04-F2-00-01-%02X", i)
+		switch k := docPlan.Waves.Wave(firmware.Cohort(mac)); {
+		case k == 0 && wave0 == "":
+			wave0 = mac
+		case k == 1 && wave1 == "":
+			wave1 = mac
+		}
+	}
+	return wave0, wave1
 }

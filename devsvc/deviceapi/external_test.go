@@ -7,6 +7,7 @@ import (
 	"io"
 	"net/http"
 	"net/http/httptest"
+	"net/netip"
 	"strings"
 	"testing"
 
@@ -47,6 +48,12 @@ func ntlmServer(t *testing.T, h http.Handler) (url string, cs *certs.Store) {
 
 func TestExternalCheckInWithNTLM(t *testing.T) {
 	st := offerStore(t)
+	// A site holds the loopback address the edge's devices come from; they
+	// belong to the remote site all the same.
+	lab := firmware.Site{Name: "lab", Subnets: []netip.Prefix{netip.MustParsePrefix("127.0.0.0/8")}}
+	if _, err := st.PutSite(context.Background(), "test", lab, false); err != nil {
+		t.Fatal(err)
+	}
 	srv := deviceapi.New(st, deviceapi.Config{InternalURL: intURL, ExternalURL: extURL, Now: fixedClock})
 	url, cs := ntlmServer(t, srv.External())
 	tr := &http.Transport{TLSClientConfig: cs.DeviceTLSConfig()}
@@ -90,8 +97,8 @@ func TestExternalCheckInWithNTLM(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if d.Location != firmware.External || d.User != "alice" || d.Address != "127.0.0.1" {
-		t.Errorf("inventory: location %q user %q address %q, want external, alice, 127.0.0.1", d.Location, d.User, d.Address)
+	if d.Location != firmware.External || d.User != "alice" || d.Address != "127.0.0.1" || d.Site != firmware.RemoteSite {
+		t.Errorf("inventory: location %q user %q address %q site %q, want external, alice, 127.0.0.1, remote", d.Location, d.User, d.Address, d.Site)
 	}
 
 	// The file and the report, through the same authenticated connection.

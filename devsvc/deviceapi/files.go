@@ -8,8 +8,10 @@ import (
 	"net/url"
 	"os"
 	"strings"
+	"sync"
 	"time"
 
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -71,14 +73,16 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 		s.fail(w, r, "", err)
 		return
 	}
-	f, im, err := s.st.OpenFile(id, v, name)
+	cat := s.st.Catalog()
+	of, err := s.files.open(s.st, cat, fileKey{id, v, name})
 	if err != nil {
 		s.fail(w, r, "", err)
 		return
 	}
-	defer f.Close()
+	defer s.files.release(of)
+	im := of.im
 	var modtime time.Time
-	if u, ok := s.st.Catalog().Update(id, v); ok {
+	if u, ok := cat.Update(id, v); ok {
 		modtime = u.Imported
 	}
 	h := w.Header()
@@ -88,9 +92,9 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	bp := s.copyBufs.Get().(*[]byte)
 	defer s.copyBufs.Put(bp)
-	cw := &copyWriter{ResponseWriter: w, buf: *bp, rc: http.NewResponseController(w), stall: s.cfg.DownloadStall}
+	cw := &copyWriter{ResponseWriter: w, buf: *bp, rc: http.NewResponseController(w), stall: s.settings().DownloadStall}
 	cw.extend()
-	http.ServeContent(cw, r, name, modtime, f)
+	http.ServeContent(cw, r, name, modtime, io.NewSectionReader(of.f, 0, im.Size))
 	// What is buffered goes out under the last deadline; then the
 	// connection may wait for its next request without one.
 	if err := cw.rc.Flush(); err == nil {
@@ -99,6 +103,7 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 	if cw.stalled {
 		s.stallLog.Add(r.Context(), "remote", r.RemoteAddr, "path", r.URL.Path, "sent", cw.n)
 	}
+	s.obs.Download(l.loc, cw.n)
 }
 
 // copyBufferSize is the size of the buffers files are copied through: a
@@ -155,3 +160,119 @@ func (w *copyWriter) ReadFrom(src io.Reader) (int64, error) {
 
 // Unwrap lets http.ResponseController reach the connection's writer.
 func (w *copyWriter) Unwrap() http.ResponseWriter { return w.ResponseWriter }
+
+// maxOpenFiles bounds the update files kept open.
+const maxOpenFiles = 64
+
+// openFiles keeps the files of stored updates open for their downloads:
+// opening one through the store's os.Root takes a system call per
+// component of its seven-part path, for a file that never changes while
+// its update is stored. Downloads read an open file at their own offsets
+// (ReadAt), so any number share it. When the catalog changes, the files
+// of updates it no longer holds are closed (at once, or when their last
+// download ends), so a removed update is served no more and its space is
+// freed by the next download of any file. At most maxOpenFiles are kept;
+// past them a file is opened for one download, as before.
+type openFiles struct {
+	mu  sync.Mutex
+	seq uint64 // the catalog the files were last checked against
+	m   map[fileKey]*openFile
+}
+
+type fileKey struct {
+	id   firmware.Identity
+	v    firmware.Version
+	name string
+}
+
+// openFile is a file open for downloads.
+type openFile struct {
+	f     *os.File
+	im    firmware.Image
+	refs  int  // downloads reading it
+	kept  bool // in openFiles.m
+	stale bool // its update was removed: close it after the last download
+}
+
+// open returns the open file of k, opening it through st when none is,
+// for a download that must release it. cat is the catalog the request
+// reads.
+func (o *openFiles) open(st Store, cat *store.Catalog, k fileKey) (*openFile, error) {
+	o.mu.Lock()
+	if o.m == nil {
+		o.m = map[fileKey]*openFile{}
+	}
+	if seq := cat.Seq(); seq > o.seq {
+		o.seq = seq
+		for key, f := range o.m {
+			if !stored(cat, key, f.im) {
+				delete(o.m, key)
+				f.kept, f.stale = false, true
+				if f.refs == 0 {
+					f.f.Close()
+				}
+			}
+		}
+	}
+	if f, ok := o.m[k]; ok {
+		f.refs++
+		o.mu.Unlock()
+		return f, nil
+	}
+	o.mu.Unlock()
+	file, im, err := st.OpenFile(k.id, k.v, k.name)
+	if err != nil {
+		return nil, err
+	}
+	f := &openFile{f: file, im: im, refs: 1}
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if kept, ok := o.m[k]; ok { // another download opened it meanwhile
+		file.Close()
+		kept.refs++
+		return kept, nil
+	}
+	if len(o.m) < maxOpenFiles {
+		f.kept = true
+		o.m[k] = f
+	}
+	return f, nil
+}
+
+// stored reports whether the catalog still holds the file k as im (an
+// update removed and imported again may have other files).
+func stored(cat *store.Catalog, k fileKey, im firmware.Image) bool {
+	u, ok := cat.Update(k.id, k.v)
+	if !ok {
+		return false
+	}
+	for _, f := range u.Files {
+		if f.Name == k.name {
+			return f == im
+		}
+	}
+	return false
+}
+
+// release ends a download's use of f.
+func (o *openFiles) release(f *openFile) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if f.refs--; f.refs == 0 && !f.kept {
+		f.f.Close()
+	}
+}
+
+// close closes the files kept open; those being downloaded are closed
+// when their downloads end.
+func (o *openFiles) close() {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	for k, f := range o.m {
+		delete(o.m, k)
+		f.kept = false
+		if f.refs == 0 {
+			f.f.Close()
+		}
+	}
+}

@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"hash/fnv"
 	"io"
 	"log/slog"
 	"net"
@@ -14,6 +13,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -33,6 +33,7 @@ const (
 	DefaultBodyTimeout   = 10 * time.Second
 	DefaultDownloadStall = time.Minute
 	DefaultLogEvery      = time.Minute
+	DefaultMinOpen       = time.Hour
 )
 
 // ErrNoUser is returned (and answered 403) when a request reaches the
@@ -49,8 +50,14 @@ var errBodyTimeout = errors.New("the body did not arrive in time")
 // Store is what the handlers need of the store; *store.Store is one.
 type Store interface {
 	Catalog() *store.Catalog
+	// DeviceState, Downloading and RetryPolicy are what the check-in
+	// decision needs besides the catalog (see firmware.OfferRequest).
+	DeviceState(key string) store.DeviceState
+	Downloading(ro *firmware.Rollout) int
+	RetryPolicy() firmware.RetryPolicy
 	RecordCheckIn(ctx context.Context, d firmware.Device) error
 	Report(ctx context.Context, r store.Report) error
+	RecordRefusal(ctx context.Context, key, reason string) error
 	OpenFile(id firmware.Identity, v firmware.Version, name string) (*os.File, firmware.Image, error)
 }
 
@@ -98,11 +105,24 @@ type Config struct {
 	// CheckJitter spreads next checks: a device checks after CheckInterval
 	// plus an offset in [-CheckJitter/2, CheckJitter/2) fixed by a hash of
 	// its MAC (or serial), so a fleet switched on at once spreads out and
-	// each device keeps a steady rhythm. The spread is at most
-	// CheckInterval. Default 2h; negative means no spread.
+	// each device keeps a steady rhythm. A device told to come back
+	// earlier (its wave's or its windows' opening, a scheduled release)
+	// comes at that time plus an offset in [0, CheckJitter) from the same
+	// hash, so that the fleet does not arrive at once. The spread is at
+	// most CheckInterval. Default 2h; negative means no spread.
 	CheckJitter time.Duration
 	// Schedule, if set, is asked for scheduled approvals; nil means none.
 	Schedule Schedule
+	// MinOpen is how long the maintenance windows that apply to an offer
+	// must stay open for it to be made (firmware.OfferRequest.MinOpen):
+	// the time a device needs to download and install. Default 1h;
+	// negative means none.
+	MinOpen time.Duration
+	// ClientAddr returns the address a request on the internal listener
+	// comes from, which its device's site is looked up by: the peer's,
+	// or behind trusted proxies the client they name
+	// (signin.Limiter.Client). nil means the peer's (r.RemoteAddr).
+	ClientAddr func(r *http.Request) (netip.Addr, bool)
 
 	// MaxInFlight bounds the check-ins and status reports handled at once
 	// (both handlers together); more are answered 503 with Retry-After.
@@ -135,25 +155,103 @@ type Config struct {
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
 	// Logger receives one record per refused or failed request and per
-	// offer; nil discards.
+	// offer, and at debug level per status report; nil discards.
 	Logger *slog.Logger
+	// Observer, if set, is told how every check-in, report and download
+	// was answered (for metrics); nil tells nobody.
+	Observer Observer
 }
+
+// Answer is how a check-in or a status report was answered, as an
+// Observer is told.
+type Answer uint8
+
+// The answers. Their String is the name metrics use.
+const (
+	AnswerNothing     Answer = iota // a check-in answered 200 without an update
+	AnswerOffered                   // a check-in answered 200 with an update
+	AnswerAccepted                  // a report answered 204
+	AnswerRefused                   // refused for what was sent (400, 403, 405, 408, 409, 413)
+	AnswerShed                      // 503 busy: too many at once, or the inventory queue full
+	AnswerUnavailable               // 503: the inventory cannot be written, or the service is stopping
+	AnswerFailed                    // 500: the service failed (it logs why)
+	AnswerGone                      // the device went away before its answer
+	answers
+)
+
+// Answers lists every Answer, in order.
+func Answers() []Answer {
+	out := make([]Answer, answers)
+	for i := range out {
+		out[i] = Answer(i)
+	}
+	return out
+}
+
+func (a Answer) String() string {
+	switch a {
+	case AnswerNothing:
+		return "nothing"
+	case AnswerOffered:
+		return "offered"
+	case AnswerAccepted:
+		return "accepted"
+	case AnswerRefused:
+		return "refused"
+	case AnswerShed:
+		return "shed"
+	case AnswerUnavailable:
+		return "unavailable"
+	case AnswerFailed:
+		return "error"
+	case AnswerGone:
+		return "gone"
+	}
+	return "answer(" + strconv.Itoa(int(a)) + ")"
+}
+
+// Observer is told what the handlers answer, for metrics. Its methods
+// run on the request path, concurrently: they must be quick and must not
+// block (count, and return).
+type Observer interface {
+	// CheckIn is told how a check-in on loc was answered; deviceType is
+	// the device's (firmware.UCPhone or firmware.RoundTable), or "" when
+	// its message was not read.
+	CheckIn(loc firmware.Location, a Answer, deviceType string)
+	// Report is told how a status report on loc was answered; state is
+	// the one reported, or "" when the message was not read.
+	Report(loc firmware.Location, a Answer, state firmware.State)
+	// Download is told of every request for a stored file on loc that
+	// found it (a download, a resumed one, a HEAD or a 304), with the
+	// bytes of the file sent.
+	Download(loc firmware.Location, sent int64)
+}
+
+// nobody is the Observer of a Config without one.
+type nobody struct{}
+
+func (nobody) CheckIn(firmware.Location, Answer, string)        {}
+func (nobody) Report(firmware.Location, Answer, firmware.State) {}
+func (nobody) Download(firmware.Location, int64)                {}
 
 // Server holds the device handlers' shared state: the store, the
 // configuration and the in-flight limiter. Its handlers are safe for
 // concurrent use.
 type Server struct {
 	st       Store
-	cfg      Config
+	cfg      Config // as New was given it, with defaults: MaxInFlight, LogEvery, Now, Logger, Observer
+	live     atomic.Pointer[settings]
+	obs      Observer
+	retry    firmware.RetryPolicy
 	log      *slog.Logger
 	now      func() time.Time
 	inflight chan struct{}
 	bufs     sync.Pool // *[]byte, bodies and answers
+	scratch  sync.Pool // *scratch, the check-in decisions' copies
 	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
+	files    openFiles // update files kept open for downloads
 	internal http.Handler
 	external http.Handler
-	// movedInt and movedExt are the check-in URLs of a moved service.
-	movedInt, movedExt string
 	// shedLog, bodyLog and stallLog count and log (rate-limited) the
 	// requests shed, the bodies and the downloads that stalled.
 	shedLog, bodyLog, stallLog *eventLog
@@ -178,8 +276,16 @@ func (s *Server) Stats() Stats {
 	return Stats{Shed: s.shedLog.Total(), BodyTimeouts: s.bodyLog.Total(), DownloadsStalled: s.stallLog.Total()}
 }
 
-// New returns the device handlers over st.
-func New(st Store, cfg Config) *Server {
+// settings are the Config that Reconfigure changes, with the check-in
+// URLs of a moved service. A settings is never changed once made.
+type settings struct {
+	Config
+	// movedInt and movedExt are the check-in URLs of a moved service.
+	movedInt, movedExt string
+}
+
+// withDefaults fills cfg's zero values with the defaults.
+func (cfg Config) withDefaults() Config {
 	if cfg.CheckInterval <= 0 {
 		cfg.CheckInterval = DefaultCheckInterval
 	}
@@ -205,24 +311,66 @@ func New(st Store, cfg Config) *Server {
 	if cfg.LogEvery <= 0 {
 		cfg.LogEvery = DefaultLogEvery
 	}
-	s := &Server{st: st, cfg: cfg, log: cfg.Logger, now: cfg.Now, inflight: make(chan struct{}, cfg.MaxInFlight)}
+	switch {
+	case cfg.MinOpen == 0:
+		cfg.MinOpen = DefaultMinOpen
+	case cfg.MinOpen < 0:
+		cfg.MinOpen = 0
+	}
+	return cfg
+}
+
+// settings returns the settings in force.
+func (s *Server) settings() *settings { return s.live.Load() }
+
+// Reconfigure applies cfg to the requests that start from now on: the
+// URLs, the check interval and jitter, the Schedule, RetryAfter,
+// BodyTimeout and DownloadStall, with New's defaults for zero values.
+// What the Server holds is kept: MaxInFlight and its requests in flight,
+// LogEvery, Now, Logger, Observer, ClientAddr and the counts of Stats. A request
+// already in progress finishes under the settings it started with (a
+// download keeps its DownloadStall).
+func (s *Server) Reconfigure(cfg Config) {
+	cfg = cfg.withDefaults()
+	cfg.MaxInFlight, cfg.LogEvery, cfg.Now, cfg.Logger, cfg.Observer, cfg.ClientAddr = s.cfg.MaxInFlight, s.cfg.LogEvery, s.cfg.Now, s.cfg.Logger, s.cfg.Observer, s.cfg.ClientAddr
+	s.live.Store(&settings{Config: cfg,
+		movedInt: checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), movedExt: checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)})
+}
+
+// New returns the device handlers over st.
+func New(st Store, cfg Config) *Server {
+	given := cfg
+	cfg = cfg.withDefaults()
+	s := &Server{st: st, cfg: cfg, retry: st.RetryPolicy(), log: cfg.Logger, now: cfg.Now, obs: cfg.Observer, inflight: make(chan struct{}, cfg.MaxInFlight)}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
 	if s.now == nil {
 		s.now = time.Now
 	}
+	if s.obs == nil {
+		s.obs = nobody{}
+	}
+	s.Reconfigure(given)
 	s.shedLog = newEventLog(s.log, slog.LevelWarn, "shedding load: answered 503 busy (too many check-ins and reports at once, or the inventory queue full)", cfg.LogEvery, s.now)
 	s.bodyLog = newEventLog(s.log, slog.LevelWarn, "dropped requests whose body stalled: answered 408 and closed their connections", cfg.LogEvery, s.now)
 	s.stallLog = newEventLog(s.log, slog.LevelWarn, "dropped downloads that made no progress", cfg.LogEvery, s.now)
-	s.movedInt, s.movedExt = checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
+	s.scratch.New = func() any { return new(scratch) }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
 	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix,
 		cacheControl: []string{"public, max-age=31536000, immutable"}}
 	s.external = &listener{s: s, loc: firmware.External, checkIn: deviceproto.CheckInPathExt, status: deviceproto.StatusPathExt, files: deviceproto.FilesPrefixExt,
 		cacheControl: []string{"private, max-age=31536000, immutable"}}
 	return s
+}
+
+// Close closes the update files the handlers keep open for downloads.
+// Call it once the listeners have stopped; the handlers still work after
+// it, opening files again.
+func (s *Server) Close() error {
+	s.files.close()
+	return nil
 }
 
 // Internal returns the handler of the internal (LAN) listener: anonymous
@@ -288,8 +436,9 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 		w.Header().Set("Connection", "close")
 		return nil, errTooLarge
 	}
+	timeout := s.settings().BodyTimeout
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(s.cfg.BodyTimeout))
+	rc.SetReadDeadline(time.Now().Add(timeout))
 	bp := s.bufs.Get().(*[]byte)
 	b := (*bp)[:0]
 	body := http.MaxBytesReader(w, r.Body, deviceproto.MaxBodyBytes)
@@ -312,7 +461,7 @@ func (s *Server) readBody(w http.ResponseWriter, r *http.Request) (*[]byte, erro
 				return nil, errTooLarge
 			}
 			if errors.Is(err, os.ErrDeadlineExceeded) {
-				return nil, fmt.Errorf("%w: %d bytes within %v", errBodyTimeout, len(b), s.cfg.BodyTimeout)
+				return nil, fmt.Errorf("%w: %d bytes within %v", errBodyTimeout, len(b), timeout)
 			}
 			return nil, fmt.Errorf("%w: reading the body: %w", errClient, err)
 		}
@@ -340,99 +489,187 @@ func (s *Server) release() { <-s.inflight }
 
 // readMessage reads a device message's body, then takes an in-flight
 // slot and parses the body. When any of them fails it has answered the
-// device, and ok is false; else the caller holds a slot and must release
-// it. Reading comes first: the slots bound the work of parsing and
-// answering, not the wait for peers, so a peer that stalls holds none.
-func readMessage[T any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (m T, ok bool) {
+// device with a, and ok is false; else the caller holds a slot and must
+// release it. Reading comes first: the slots bound the work of parsing
+// and answering, not the wait for peers, so a peer that stalls holds none.
+func readMessage[T any](s *Server, w http.ResponseWriter, r *http.Request, parse func([]byte) (T, error)) (m T, a Answer, ok bool) {
 	bp, err := s.readBody(w, r)
 	if err != nil {
-		s.fail(w, r, "", err)
-		return m, false
+		return m, s.fail(w, r, "", err), false
 	}
 	if !s.acquire() {
 		s.bufs.Put(bp)
-		s.shed(w, r, "")
-		return m, false
+		return m, s.shed(w, r, ""), false
 	}
 	m, err = parse(*bp)
 	s.bufs.Put(bp) // parse copies what it keeps
 	if err != nil {
 		s.release()
-		s.fail(w, r, "", err)
-		return m, false
+		return m, s.fail(w, r, "", err), false
 	}
-	return m, true
+	return m, 0, true
 }
 
 func (l *listener) serveCheckIn(w http.ResponseWriter, r *http.Request) {
 	s := l.s
-	c, ok := readMessage(s, w, r, deviceproto.ParseCheckIn)
+	c, a, ok := readMessage(s, w, r, deviceproto.ParseCheckIn)
 	if !ok {
+		s.obs.CheckIn(l.loc, a, "")
 		return
 	}
-	out, key, err := l.answer(r, c)
+	out, key, a, err := l.answer(r, c)
 	s.release() // the answer is written without a slot: the peer may be slow to take it
 	if err != nil {
-		s.fail(w, r, key, err)
+		s.obs.CheckIn(l.loc, s.fail(w, r, key, err), c.Identity.DeviceType)
 		return
 	}
 	h := w.Header()
 	h["Content-Type"] = []string{"application/xml; charset=utf-8"}
 	h["Cache-Control"] = []string{"no-store"}
 	h["Content-Length"] = []string{strconv.Itoa(len(*out))}
+	s.obs.CheckIn(l.loc, a, c.Identity.DeviceType) // counted before the device can see the answer
 	w.WriteHeader(http.StatusOK)
 	w.Write(*out)
 	s.bufs.Put(out)
 }
 
-// answer records a parsed check-in and returns its answer in a pooled
-// buffer (release it with s.bufs.Put), and the device's key.
-func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, string, error) {
+// answer decides and records a parsed check-in and returns its answer in
+// a pooled buffer (release it with s.bufs.Put), the device's key, and
+// whether it is offered an update.
+func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, string, Answer, error) {
 	s := l.s
 	key := c.Key()
 	audit.SetDevice(r.Context(), c.MAC)
 	user, err := l.user(r, c.User)
 	if err != nil {
-		return nil, key, err
+		return nil, key, 0, err
 	}
 	now := s.now()
-	current := c.Version()
 	cat := s.st.Catalog()
+	site, addr := l.site(r, cat)
 	var (
-		offered firmware.Version
-		update  firmware.Update
+		d      firmware.Decision
+		within time.Duration
+		update firmware.Update
 	)
+	sc := s.scratch.Get().(*scratch)
 	if rule, ok := cat.Rule(c.Identity); ok {
-		if v, ok := firmware.Offer(&rule, current, cat.IsTestDevice(c.MAC, c.Serial)); ok {
-			if update, ok = cat.Update(c.Identity, v); ok {
-				offered = v
-			} else {
-				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", v.String())
+		sc.rule = rule
+		d, within = s.decide(cat, sc, &c, key, site, now)
+		if !d.Version.IsZero() {
+			if update, ok = cat.Update(c.Identity, d.Version); !ok {
+				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", d.Version.String())
+				d.Version, d.InstallBy = firmware.Version{}, time.Time{}
 			}
 		}
 	}
+	*sc = scratch{} // the decision holds nothing of it
+	s.scratch.Put(sc)
 	err = s.st.RecordCheckIn(r.Context(), firmware.Device{
-		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: current, Modules: c.Modules,
-		User: user, Location: l.loc, Address: remoteIP(r), LastCheckIn: now.UTC(), Offered: offered,
+		Key: key, MAC: c.MAC, Serial: c.Serial, Identity: c.Identity, Version: c.Version(), Modules: c.Modules,
+		User: user, Location: l.loc, Address: addr, LastCheckIn: now.UTC(), Site: site.Name,
+		Offered: d.Version, Hold: d.Hold, Held: d.Held,
 	})
 	if err != nil {
-		return nil, key, err
+		return nil, key, 0, err
 	}
-	a := deviceproto.Answer{MovedInternalURL: s.movedInt, MovedExternalURL: s.movedExt}
-	if !offered.IsZero() {
-		a.Version = offered
+	cf := s.settings()
+	a := deviceproto.Answer{MovedInternalURL: cf.movedInt, MovedExternalURL: cf.movedExt}
+	answer := AnswerNothing
+	if !d.Version.IsZero() {
+		answer = AnswerOffered
+		a.Version = d.Version
 		a.Files = files(update)
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
 		l.alternatives(r, &a, update)
+		a.InstallBy = d.InstallBy
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
-			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", current.String(), "offered", offered.String(), "remote", r.RemoteAddr)
+			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", c.Version().String(), "offered", d.Version.String(),
+				"site", site.Name, "remote", r.RemoteAddr)
 		}
 	}
-	a.NextCheck = s.nextCheck(key, c.Identity, now)
+	a.NextCheck = s.nextCheck(key, c.Identity, &d, within, now)
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
 	out := s.bufs.Get().(*[]byte)
 	*out = a.AppendXML((*out)[:0])
-	return out, key, nil
+	return out, key, answer, nil
+}
+
+// site returns the site of a check-in, and the address it is recorded
+// with. Through the edge it is the remote site, whatever the address; on
+// the internal listener the site whose subnet holds the address the
+// request comes from (Config.ClientAddr), or none (the zero ZonedSite:
+// UTC, always open).
+func (l *listener) site(r *http.Request, cat *store.Catalog) (firmware.ZonedSite, string) {
+	peer := remoteIP(r)
+	sites := cat.Sites()
+	if l.loc == firmware.External {
+		return sites.Remote(), peer
+	}
+	var (
+		a  netip.Addr
+		ok bool
+	)
+	if f := l.s.cfg.ClientAddr; f != nil {
+		if a, ok = f(r); ok {
+			if pa, err := netip.ParseAddr(peer); err != nil || pa.Unmap() != a {
+				peer = a.String() // a client behind a trusted proxy
+			}
+		}
+	} else if ap, err := netip.ParseAddrPort(r.RemoteAddr); err == nil {
+		a, ok = ap.Addr().Unmap(), true
+	}
+	if !ok {
+		return firmware.ZonedSite{}, peer
+	}
+	site, _ := sites.Lookup(a)
+	return site, peer
+}
+
+// scratch holds the copies of a rule and its rollout a check-in's decision
+// reads: reused, so that a check-in allocates neither (the decision's
+// times refer to the rollout's, so a copy on the stack would escape).
+type scratch struct {
+	rule firmware.Rule
+	ro   firmware.Rollout
+}
+
+// decide is the offer decision of a check-in on sc.rule (firmware.Decide):
+// the rule's rollout, the device's cohort and attempts from the fleet
+// index, its site's windows, the downloads under way when the rollout caps
+// them. within, when positive, is how long after the decision's ComeBack
+// the windows that apply still let an offer be made (they stay open
+// MinOpen more): the spread the device's return may have, so that a
+// short window is not missed.
+func (s *Server) decide(cat *store.Catalog, sc *scratch, c *deviceproto.CheckIn, key string, site firmware.ZonedSite, now time.Time) (d firmware.Decision, within time.Duration) {
+	rule, ro := &sc.rule, &sc.ro
+	q := firmware.OfferRequest{Rule: rule, Current: c.Version(), Test: cat.IsTestDevice(c.MAC, c.Serial),
+		Retry: s.retry, Site: site, MinOpen: s.settings().MinOpen, Now: now}
+	var ok bool
+	if *ro, ok = cat.Rollout(rule.ID); ok {
+		q.Rollout = ro
+		if ro.MaxDownloads > 0 {
+			q.Downloading = s.st.Downloading(ro)
+		}
+	}
+	ds := s.st.DeviceState(key)
+	q.Cohort, q.Attempt = ds.Cohort, ds.Attempt
+	d = firmware.Decide(&q)
+	if d.ComeBack.IsZero() {
+		return d, 0
+	}
+	// The rollout's window applies to its version, but for test devices.
+	var rw firmware.Schedule
+	if ok && !q.Test && d.Held == ro.Version && ro.Version == rule.Pending {
+		rw = ro.Window
+	}
+	if site.Windows.IsZero() && rw.IsZero() {
+		return d, 0
+	}
+	if w := firmware.CheckWindows(d.ComeBack, site.Location, q.MinOpen, site.Windows, rw); w.Open && !w.Close.IsZero() {
+		within = max(w.Close.Sub(d.ComeBack)-q.MinOpen, time.Second)
+	}
+	return d, within
 }
 
 // files lists an update's images, each with the update's security catalog:
@@ -478,7 +715,8 @@ func pathExt(name string) string {
 // listener's location when none is configured.
 func (l *listener) baseURLs(r *http.Request, u firmware.Update) (internal, external string) {
 	dir := u.Identity.Path() + "/" + u.Version.String() + "/"
-	in, ext := l.s.cfg.InternalURL, l.s.cfg.ExternalURL
+	cf := l.s.settings()
+	in, ext := cf.InternalURL, cf.ExternalURL
 	self := "https://" + r.Host + "/"
 	if l.loc == firmware.Internal && in == "" {
 		in = self
@@ -545,23 +783,46 @@ func withSlash(u string) string {
 }
 
 // nextCheck says when a device checks next: CheckInterval plus its fixed
-// jitter offset, or earlier when an approval for its identity is scheduled
-// (then at that time plus an offset in [0, CheckJitter), so the fleet does
-// not arrive at once). The result is whole seconds, at least one.
-func (s *Server) nextCheck(key string, id firmware.Identity, now time.Time) time.Duration {
+// jitter offset, or earlier when the decision says when to come back (its
+// wave's or windows' opening, the end of its back-off), or an approval
+// for its identity is scheduled: then at that time plus an offset in
+// [0, CheckJitter) (a device held back by the downloads cap: in [0,
+// DownloadsRecheck); one whose windows let an offer be made only for
+// within after it: in [0, within)), so the fleet does not arrive at once.
+// Never later than the interval. The result is whole seconds, at least
+// one.
+func (s *Server) nextCheck(key string, id firmware.Identity, d *firmware.Decision, within time.Duration, now time.Time) time.Duration {
+	cf := s.settings()
 	h := hashKey(key)
-	after := s.cfg.CheckInterval
-	if j := s.cfg.CheckJitter; j > 0 {
+	j := cf.CheckJitter
+	after := cf.CheckInterval
+	if j > 0 {
 		after += time.Duration(h%uint64(j)) - j/2
 	}
-	if s.cfg.Schedule != nil {
-		if t, ok := s.cfg.Schedule.Next(id); ok && t.After(now) {
-			at := t.Sub(now)
-			if j := s.cfg.CheckJitter; j > 0 {
-				at += time.Duration(h % uint64(j))
-			}
-			after = min(after, at)
+	earlier := func(t time.Time, spread time.Duration) {
+		if !t.After(now) {
+			return
 		}
+		at := t.Sub(now)
+		if spread > 0 {
+			at += time.Duration(h % uint64(spread))
+		}
+		after = min(after, at)
+	}
+	if cf.Schedule != nil {
+		if t, ok := cf.Schedule.Next(id); ok {
+			earlier(t, j)
+		}
+	}
+	if !d.ComeBack.IsZero() {
+		spread := j
+		if d.Hold == firmware.HoldDownloads {
+			spread = min(spread, firmware.DownloadsRecheck)
+		}
+		if within > 0 {
+			spread = min(spread, within)
+		}
+		earlier(d.ComeBack, spread)
 	}
 	after = (after + time.Second - 1).Truncate(time.Second)
 	return max(after, time.Second)
@@ -570,24 +831,28 @@ func (s *Server) nextCheck(key string, id firmware.Identity, now time.Time) time
 // hashKey is FNV-1a of a device key: stable across processes and
 // releases, so each device keeps its place in the spread.
 func hashKey(key string) uint64 {
-	h := fnv.New64a()
-	io.WriteString(h, key)
-	return h.Sum64()
+	h := uint64(14695981039346656037) // FNV-1a 64, as hash/fnv, without allocating
+	for i := 0; i < len(key); i++ {
+		h ^= uint64(key[i])
+		h *= 1099511628211
+	}
+	return h
 }
 
 // retryAfter is the Retry-After a shed request gets: RetryAfter plus a
 // part of it fixed by the device's key (or address when the body was not
 // read), in whole seconds.
 func (s *Server) retryAfter(key string) int64 {
-	base := s.cfg.RetryAfter
+	base := s.settings().RetryAfter
 	d := base + time.Duration(hashKey(key)%uint64(base))
 	return max(int64(d/time.Second), 1)
 }
 
 func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	s := l.s
-	st, ok := readMessage(s, w, r, deviceproto.ParseStatus)
+	st, a, ok := readMessage(s, w, r, deviceproto.ParseStatus)
 	if !ok {
+		s.obs.Report(l.loc, a, "")
 		return
 	}
 	key := st.Key()
@@ -598,27 +863,39 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	}
 	s.release()
 	if err != nil {
-		s.fail(w, r, key, err)
+		if errors.Is(err, store.ErrNotOffered) {
+			// In the device's history, for whoever looks at it (devices
+			// show); the device is told the same.
+			s.st.RecordRefusal(context.WithoutCancel(r.Context()), key, refusal(err))
+		}
+		s.obs.Report(l.loc, s.fail(w, r, key, err), st.State)
 		return
 	}
-	s.log.Info("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	// At debug: a fleet reports five times an update, and each report is
+	// in the audit log and the device's history already.
+	if s.log.Enabled(r.Context(), slog.LevelDebug) {
+		s.log.Debug("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
+	}
+	s.obs.Report(l.loc, AnswerAccepted, st.State)
 	w.WriteHeader(http.StatusNoContent)
 }
 
 // shed answers 503 with Retry-After when the in-flight limit is reached.
-func (s *Server) shed(w http.ResponseWriter, r *http.Request, key string) {
+func (s *Server) shed(w http.ResponseWriter, r *http.Request, key string) Answer {
 	s.shedLog.Add(r.Context(), "remote", r.RemoteAddr)
 	if key == "" {
 		key = remoteIP(r)
 	}
 	w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
 	s.reply(w, http.StatusServiceUnavailable, "busy: too many requests at once; retry after the time in Retry-After")
+	return AnswerShed
 }
 
-// fail maps an error to its HTTP status, the one place that does. What
-// the device did wrong is told to it; an internal cause is logged once and
-// the device gets only the status.
-func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err error) {
+// fail maps an error to its HTTP status, the one place that does, and
+// returns the Answer that is. What the device did wrong is told to it; an
+// internal cause is logged once and the device gets only the status.
+func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err error) (a Answer) {
+	a = AnswerRefused // what the device sent
 	switch {
 	case errors.Is(err, deviceproto.ErrMalformed), errors.Is(err, errClient):
 		s.log.Info("refused", "reason", err.Error(), "device", key, "remote", r.RemoteAddr)
@@ -648,6 +925,7 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
 		s.reply(w, http.StatusServiceUnavailable, "busy: retry after the time in Retry-After")
+		a = AnswerShed
 	case errors.Is(err, store.ErrUnavailable):
 		// The store logs when the inventory stops and starts being
 		// written, once each; not every device it turns away.
@@ -656,15 +934,20 @@ func (s *Server) fail(w http.ResponseWriter, r *http.Request, key string, err er
 		}
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(key), 10))
 		s.reply(w, http.StatusServiceUnavailable, "the service cannot record check-ins and reports right now; retry after the time in Retry-After")
+		a = AnswerUnavailable
 	case errors.Is(err, store.ErrClosed):
 		w.Header().Set("Retry-After", strconv.FormatInt(s.retryAfter(remoteIP(r)), 10))
 		s.reply(w, http.StatusServiceUnavailable, "the service is stopping; retry after the time in Retry-After")
+		a = AnswerUnavailable
 	case errors.Is(err, context.Canceled):
 		// The device went away; nobody reads an answer.
+		a = AnswerGone
 	default:
 		s.log.Error("device request failed", "error", err, "device", key, "path", r.URL.Path, "remote", r.RemoteAddr)
 		s.reply(w, http.StatusInternalServerError, "internal error")
+		a = AnswerFailed
 	}
+	return a
 }
 
 // Bounds of what a refusal echoes of the request: each quoted value at

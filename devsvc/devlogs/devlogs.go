@@ -13,6 +13,7 @@ import (
 	"net/http"
 	"net/netip"
 	"os"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -169,13 +170,12 @@ const retryAfter = "60"
 
 // Handler stores uploaded device logs. It is safe for concurrent use.
 type Handler struct {
-	cfg   Config
-	root  *os.Root
-	types map[string]string // lower-case type -> folder name
-	exts  map[string]bool   // lower-case ".ext"
-	now   func() time.Time
-	log   *slog.Logger
-	used  atomic.Int64 // bytes stored and reserved by uploads in progress
+	cfg  Config // Dir, Floor, Now and Logger; the limits are lim's
+	lim  atomic.Pointer[limits]
+	root *os.Root
+	now  func() time.Time
+	log  *slog.Logger
+	used atomic.Int64 // bytes stored and reserved by uploads in progress
 	// writing is the bytes reserved by the uploads in progress: what they
 	// may still write, which the free space does not show yet.
 	writing atomic.Int64
@@ -183,15 +183,26 @@ type Handler struct {
 	mu     sync.Mutex
 	byAddr map[string]int64 // bytes reserved by the uploads in progress per address
 
+	// folders are the type folders of every type accepted since
+	// NewHandler, which Clean keeps cleaning after Reconfigure drops a
+	// type; guarded by mu.
+	folders []string
+
+	stats stats
+
 	reserved func() // tests: called after an upload reserved its bytes
 }
 
-// NewHandler returns the upload handler, creating Dir and a folder per
-// type. Close it when done.
-func NewHandler(cfg Config) (*Handler, error) {
-	if cfg.Dir == "" {
-		return nil, errors.New("devlogs: Config.Dir is empty")
-	}
+// limits are the part of Config that Reconfigure changes, with the types
+// and extensions ready to look up. A limits is never changed once made.
+type limits struct {
+	cfg   Config
+	types map[string]string // lower-case type -> folder name
+	exts  map[string]bool   // lower-case ".ext"
+}
+
+// newLimits fills cfg's defaults and checks its types and extensions.
+func newLimits(cfg Config) (*limits, error) {
 	if cfg.MaxSize <= 0 {
 		cfg.MaxSize = DefaultMaxSize
 	}
@@ -214,18 +225,12 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if cfg.ReadTimeout <= 0 {
 		cfg.ReadTimeout = DefaultReadTimeout
 	}
-	h := &Handler{cfg: cfg, types: map[string]string{}, exts: map[string]bool{}, now: cfg.Now, log: cfg.Logger, byAddr: map[string]int64{}}
-	if h.now == nil {
-		h.now = time.Now
-	}
-	if h.log == nil {
-		h.log = slog.New(slog.DiscardHandler)
-	}
+	l := &limits{cfg: cfg, types: map[string]string{}, exts: map[string]bool{}}
 	for _, t := range cfg.Types {
 		if s, err := sanitizeName(t); err != nil || s != t || strings.ContainsAny(t, ".") {
 			return nil, fmt.Errorf("devlogs: log type %q cannot name a folder", t)
 		}
-		h.types[strings.ToLower(t)] = t
+		l.types[strings.ToLower(t)] = t
 	}
 	for _, e := range cfg.Extensions {
 		e = strings.ToLower(e)
@@ -235,7 +240,31 @@ func NewHandler(cfg Config) (*Handler, error) {
 		if len(e) < 2 || strings.ContainsAny(e[1:], "./\\") {
 			return nil, fmt.Errorf("devlogs: bad extension %q", e)
 		}
-		h.exts[e] = true
+		l.exts[e] = true
+	}
+	return l, nil
+}
+
+// limits returns the limits in force.
+func (h *Handler) limits() *limits { return h.lim.Load() }
+
+// NewHandler returns the upload handler, creating Dir and a folder per
+// type. Close it when done.
+func NewHandler(cfg Config) (*Handler, error) {
+	if cfg.Dir == "" {
+		return nil, errors.New("devlogs: Config.Dir is empty")
+	}
+	lim, err := newLimits(cfg)
+	if err != nil {
+		return nil, err
+	}
+	h := &Handler{cfg: lim.cfg, now: cfg.Now, log: cfg.Logger, byAddr: map[string]int64{}}
+	h.lim.Store(lim)
+	if h.now == nil {
+		h.now = time.Now
+	}
+	if h.log == nil {
+		h.log = slog.New(slog.DiscardHandler)
 	}
 	if err := os.MkdirAll(cfg.Dir, 0o750); err != nil {
 		return nil, fmt.Errorf("devlogs: %w", err)
@@ -244,13 +273,11 @@ func NewHandler(cfg Config) (*Handler, error) {
 	if err != nil {
 		return nil, fmt.Errorf("devlogs: %w", err)
 	}
-	for _, t := range h.types {
-		if err := root.Mkdir(t, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
-			root.Close()
-			return nil, fmt.Errorf("devlogs: %w", err)
-		}
-	}
 	h.root = root
+	if err := h.mkdirs(lim); err != nil {
+		root.Close()
+		return nil, err
+	}
 	used, err := h.storedBytes()
 	if err != nil {
 		root.Close()
@@ -260,10 +287,55 @@ func NewHandler(cfg Config) (*Handler, error) {
 	return h, nil
 }
 
+// mkdirs creates the folders of l's types and adds them to h.folders.
+func (h *Handler) mkdirs(l *limits) error {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	for _, t := range l.cfg.Types {
+		t = l.types[strings.ToLower(t)]
+		if slices.Contains(h.folders, t) {
+			continue
+		}
+		if err := h.root.Mkdir(t, 0o750); err != nil && !errors.Is(err, fs.ErrExist) {
+			return fmt.Errorf("devlogs: %w", err)
+		}
+		h.folders = append(h.folders, t)
+	}
+	return nil
+}
+
+// typeFolders returns the folders of the types accepted since NewHandler.
+func (h *Handler) typeFolders() []string {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	return slices.Clone(h.folders)
+}
+
+// Reconfigure applies cfg's limits (MaxSize, Types, Extensions,
+// Retention, MaxTotal, MaxPerAddress, ReadTimeout) to the uploads that
+// start from now on, with the defaults of NewHandler for zero values; the
+// uploads in progress keep theirs. Dir, Floor, Now and Logger are kept.
+// What is stored and reserved stays counted: a MaxTotal below what the
+// stored logs take refuses uploads until Clean makes room. A new type's
+// folder is created; the folders of types no longer accepted keep being
+// cleaned. On error nothing changes.
+func (h *Handler) Reconfigure(cfg Config) error {
+	cfg.Dir, cfg.Floor, cfg.Now, cfg.Logger = h.cfg.Dir, h.cfg.Floor, h.cfg.Now, h.cfg.Logger
+	l, err := newLimits(cfg)
+	if err != nil {
+		return err
+	}
+	if err := h.mkdirs(l); err != nil {
+		return err
+	}
+	h.lim.Store(l)
+	return nil
+}
+
 // storedBytes adds up the sizes of the stored logs.
 func (h *Handler) storedBytes() (int64, error) {
 	var n int64
-	for _, typ := range h.types {
+	for _, typ := range h.typeFolders() {
 		err := fs.WalkDir(h.root.FS(), typ, func(p string, d fs.DirEntry, err error) error {
 			if err != nil {
 				return err
@@ -289,15 +361,16 @@ func (h *Handler) storedBytes() (int64, error) {
 // upload: ErrAddressBusy or ErrFull when they are not free. Give back
 // what the upload does not keep with unreserve.
 func (h *Handler) reserve(addr string, n int64) error {
+	lim := h.limits().cfg
 	h.mu.Lock()
 	defer h.mu.Unlock()
-	if r := h.byAddr[addr]; r+n > h.cfg.MaxPerAddress {
-		return fmt.Errorf("%w (%d of %d bytes reserved by %s)", ErrAddressBusy, r, h.cfg.MaxPerAddress, addr)
+	if r := h.byAddr[addr]; r+n > lim.MaxPerAddress {
+		return fmt.Errorf("%w (%d of %d bytes reserved by %s)", ErrAddressBusy, r, lim.MaxPerAddress, addr)
 	}
 	for {
 		u := h.used.Load()
-		if u+n > h.cfg.MaxTotal {
-			return fmt.Errorf("%w (%d of %d bytes used)", ErrFull, u, h.cfg.MaxTotal)
+		if u+n > lim.MaxTotal {
+			return fmt.Errorf("%w (%d of %d bytes used)", ErrFull, u, lim.MaxTotal)
 		}
 		if h.used.CompareAndSwap(u, u+n) {
 			break
@@ -351,16 +424,70 @@ func (h *Handler) Used() int64 { return h.used.Load() }
 // Close releases the handler's directory handle.
 func (h *Handler) Close() error { return h.root.Close() }
 
+// Refusals are the reasons an upload is refused, as Stats counts them.
+var Refusals = []string{"method", "invalid", "too_large", "media_type", "storage_full", "low_space", "address_busy", "stalled", "error"}
+
+// refusal returns the index in Refusals of why err refused an upload.
+func refusal(err error) int {
+	switch {
+	case errors.Is(err, errMethod):
+		return 0
+	case errors.Is(err, ErrTooLarge):
+		return 2
+	case errors.Is(err, ErrMediaType):
+		return 3
+	case errors.Is(err, ErrFull):
+		return 4
+	case errors.Is(err, ErrLowSpace):
+		return 5
+	case errors.Is(err, ErrAddressBusy):
+		return 6
+	case errors.Is(err, ErrStalled):
+		return 7
+	case statusOf(err) == http.StatusBadRequest:
+		return 1
+	}
+	return 8
+}
+
+var errMethod = errors.New("method not allowed")
+
+// stats counts the uploads, without a lock.
+type stats struct {
+	stored, bytes atomic.Uint64
+	refused       [9]atomic.Uint64 // by Refusals
+}
+
+// Stats are the counts of uploads since NewHandler, for metrics.
+type Stats struct {
+	// Stored is the uploads stored, StoredBytes their bytes.
+	Stored, StoredBytes uint64
+	// Refused counts the uploads refused, by reason: every one of
+	// Refusals is a key.
+	Refused map[string]uint64
+}
+
+// Stats returns the counts so far; safe to call at any time.
+func (h *Handler) Stats() Stats {
+	st := Stats{Stored: h.stats.stored.Load(), StoredBytes: h.stats.bytes.Load(), Refused: make(map[string]uint64, len(Refusals))}
+	for i, r := range Refusals {
+		st.Refused[r] = h.stats.refused[i].Load()
+	}
+	return st
+}
+
 // ServeHTTP handles one upload; see the package comment.
 func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	if r.Method != http.MethodPost {
+		h.stats.refused[refusal(errMethod)].Add(1)
 		w.Header().Set("Allow", http.MethodPost)
 		w.Header().Set("Connection", "close")
 		reply(w, http.StatusMethodNotAllowed, "method not allowed: upload with POST")
 		return
 	}
-	stored, up, err := h.upload(w, r)
+	stored, up, n, err := h.upload(w, r)
 	if err != nil {
+		h.stats.refused[refusal(err)].Add(1)
 		// The body was not read to its end: close the connection rather
 		// than have the server wait for the rest of it.
 		w.Header().Set("Connection", "close")
@@ -393,6 +520,8 @@ func (h *Handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 		return
 	}
+	h.stats.stored.Add(1)
+	h.stats.bytes.Add(uint64(n))
 	h.log.Info("devlogs: upload stored", "remote", r.RemoteAddr, "mac", up.mac, "type", up.typ, "stored", stored)
 	reply(w, http.StatusCreated, stored)
 }
@@ -432,36 +561,37 @@ type upload struct {
 }
 
 // upload stores the request's body and returns its stored path,
-// "<type>/<name>".
-func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload, error) {
-	up, err := h.parse(r.URL.RawQuery)
+// "<type>/<name>", and its length.
+func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload, int64, error) {
+	lim := h.limits()
+	up, err := h.parse(lim, r.URL.RawQuery)
 	if err != nil {
-		return "", up, err
+		return "", up, 0, err
 	}
 	if up.mac != "" {
 		audit.SetDevice(r.Context(), up.mac)
 	}
 	if ct := r.Header.Get("Content-Type"); ct != "" {
 		if mt, _, err := mime.ParseMediaType(ct); err == nil && strings.HasPrefix(mt, "multipart/") {
-			return "", up, ErrMediaType
+			return "", up, 0, ErrMediaType
 		}
 	}
-	if r.ContentLength > h.cfg.MaxSize {
-		return "", up, fmt.Errorf("%w (%d bytes)", ErrTooLarge, h.cfg.MaxSize)
+	if r.ContentLength > lim.cfg.MaxSize {
+		return "", up, 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, lim.cfg.MaxSize)
 	}
 	// Reserve the most the body may take; the unused part is given back.
-	reserved := h.cfg.MaxSize
+	reserved := lim.cfg.MaxSize
 	if r.ContentLength >= 0 {
 		reserved = r.ContentLength
 	}
 	addr := addressKey(r.RemoteAddr)
 	if err := h.reserve(addr, reserved); err != nil {
-		return "", up, err
+		return "", up, 0, err
 	}
 	var kept int64
 	defer func() { h.unreserve(addr, reserved, kept) }()
 	if err := h.roomFor(reserved); err != nil {
-		return "", up, err
+		return "", up, 0, err
 	}
 	defer h.writing.Add(-reserved)
 	if h.reserved != nil {
@@ -470,7 +600,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 	// The deadline stays when the body breaks off, so that the server
 	// does not wait for the rest either and closes the connection.
 	rc := http.NewResponseController(w)
-	rc.SetReadDeadline(time.Now().Add(h.cfg.ReadTimeout))
+	rc.SetReadDeadline(time.Now().Add(lim.cfg.ReadTimeout))
 	who := up.mac
 	if who == "" {
 		who = remoteName(r.RemoteAddr)
@@ -480,7 +610,7 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 
 	tmp, f, err := h.createTemp(up.typ, ts)
 	if err != nil {
-		return "", up, err
+		return "", up, 0, err
 	}
 	committed := false
 	defer func() {
@@ -494,37 +624,37 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 	n, err := io.Copy(f, http.MaxBytesReader(w, r.Body, reserved))
 	if err != nil {
 		if _, ok := errors.AsType[*http.MaxBytesError](err); ok {
-			return "", up, fmt.Errorf("%w (%d bytes)", ErrTooLarge, h.cfg.MaxSize)
+			return "", up, 0, fmt.Errorf("%w (%d bytes)", ErrTooLarge, lim.cfg.MaxSize)
 		}
 		if errors.Is(err, syscall.ENOSPC) {
-			return "", up, fmt.Errorf("%w: writing %s: %v", ErrLowSpace, tmp, err)
+			return "", up, 0, fmt.Errorf("%w: writing %s: %v", ErrLowSpace, tmp, err)
 		}
 		if errors.Is(err, fs.ErrClosed) || isWriteErr(f, err) {
-			return "", up, fmt.Errorf("devlogs: writing %s: %w", tmp, err)
+			return "", up, 0, fmt.Errorf("devlogs: writing %s: %w", tmp, err)
 		}
 		if errors.Is(err, os.ErrDeadlineExceeded) {
-			return "", up, fmt.Errorf("%w: %d bytes within %v", ErrStalled, n, h.cfg.ReadTimeout)
+			return "", up, 0, fmt.Errorf("%w: %d bytes within %v", ErrStalled, n, lim.cfg.ReadTimeout)
 		}
-		return "", up, fmt.Errorf("%w: %v", ErrInterrupted, err)
+		return "", up, 0, fmt.Errorf("%w: %v", ErrInterrupted, err)
 	}
 	rc.SetReadDeadline(time.Time{})
 	if n == 0 {
-		return "", up, ErrEmpty
+		return "", up, 0, ErrEmpty
 	}
 	if err := f.Sync(); err != nil {
 		if errors.Is(err, syscall.ENOSPC) {
-			return "", up, fmt.Errorf("%w: %s: %v", ErrLowSpace, tmp, err)
+			return "", up, 0, fmt.Errorf("%w: %s: %v", ErrLowSpace, tmp, err)
 		}
-		return "", up, fmt.Errorf("devlogs: %s: %w", tmp, err)
+		return "", up, 0, fmt.Errorf("devlogs: %s: %w", tmp, err)
 	}
 	err = f.Close()
 	f = nil
 	if err != nil {
-		return "", up, fmt.Errorf("devlogs: %s: %w", tmp, err)
+		return "", up, 0, fmt.Errorf("devlogs: %s: %w", tmp, err)
 	}
 	stored, err := h.link(tmp, up.typ, who+"-"+ts+"-", up.name)
 	if err != nil {
-		return "", up, err
+		return "", up, 0, err
 	}
 	committed = true
 	kept = n
@@ -532,9 +662,9 @@ func (h *Handler) upload(w http.ResponseWriter, r *http.Request) (string, upload
 		h.log.Warn("devlogs: removing the temporary file", "err", err)
 	}
 	if err := h.syncDir(up.typ); err != nil {
-		return "", up, err
+		return "", up, 0, err
 	}
-	return stored, up, nil
+	return stored, up, n, nil
 }
 
 // roomFor takes n bytes of the room above Config.Floor for an upload, or
@@ -649,7 +779,8 @@ func remoteName(remote string) string {
 // temporary files more than an hour old. It satisfies audit.Cleaner.
 func (h *Handler) Clean(now time.Time) error {
 	var errs []error
-	for _, typ := range h.types {
+	retention := h.limits().cfg.Retention
+	for _, typ := range h.typeFolders() {
 		d, err := h.root.Open(typ)
 		if errors.Is(err, fs.ErrNotExist) {
 			continue
@@ -668,7 +799,7 @@ func (h *Handler) Clean(now time.Time) error {
 			if !ok {
 				continue
 			}
-			age := h.cfg.Retention
+			age := retention
 			if temp {
 				age = tempAge
 			}

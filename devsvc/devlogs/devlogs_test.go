@@ -744,3 +744,68 @@ func TestDiskFullUpload(t *testing.T) {
 		t.Errorf("upload after the refused one = %d %q, want 201: the refused one's space is given back", code, msg)
 	}
 }
+
+// TestReconfigure: new limits apply to the next upload, a new type gets
+// its folder, a dropped type's logs are still cleaned, what is stored
+// stays counted, and a bad configuration changes nothing.
+func TestReconfigure(t *testing.T) {
+	e := newEnv(t, Config{MaxSize: 100, MaxTotal: 1000, Retention: 24 * time.Hour})
+	upload := func(typ, name string, size int) int {
+		code, _ := e.post(t, q("type", typ, "name", name), strings.NewReader(strings.Repeat("x", size)), "")
+		return code
+	}
+	if code := upload("CELog", "a.clg", 100); code != http.StatusCreated {
+		t.Fatalf("upload = %d, want 201", code)
+	}
+	if err := e.h.Reconfigure(Config{Types: []string{"Crash"}, Extensions: []string{"LOG"}}); err != nil {
+		t.Fatal(err)
+	}
+	if err := e.h.Reconfigure(Config{Types: []string{"../x"}}); err == nil {
+		t.Error("Reconfigure with a type that cannot name a folder succeeded")
+	}
+	if code, body := e.post(t, q("type", "Crash", "name", "b.log"), strings.NewReader("crash"), ""); code != http.StatusCreated {
+		t.Errorf("upload of the new type = %d %q, want 201", code, body)
+	}
+	if code := upload("CELog", "c.clg", 10); code != http.StatusBadRequest {
+		t.Errorf("upload of a dropped type = %d, want 400", code)
+	}
+	if code := upload("Crash", "big.log", 101); code != http.StatusCreated {
+		t.Errorf("upload over the old max_log_file_size = %d, want 201 (default MaxSize)", code)
+	}
+	if err := e.h.Reconfigure(Config{Types: []string{"Crash"}, Extensions: []string{".log"}, MaxTotal: 150, Retention: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	if code := upload("Crash", "d.log", 1); code != http.StatusInsufficientStorage {
+		t.Errorf("upload with MaxTotal below what is stored = %d, want 507", code)
+	}
+	// The dropped type's log is cleaned under the new retention.
+	if err := e.h.Clean(t0.Add(2 * time.Hour)); err != nil {
+		t.Fatal(err)
+	}
+	if files := e.files(t); len(files) != 0 {
+		t.Errorf("Clean after an hour's retention left %q, want nothing", files)
+	}
+	if code := upload("Crash", "e.log", 1); code != http.StatusCreated {
+		t.Errorf("upload after Clean made room = %d, want 201", code)
+	}
+}
+
+// TestStats counts stored uploads and refusals by reason.
+func TestStats(t *testing.T) {
+	e := newEnv(t, Config{MaxSize: 10})
+	e.post(t, q("type", "CELog", "name", "a.clg"), strings.NewReader("12345"), "")
+	e.post(t, q("type", "CELog", "name", "b.clg"), strings.NewReader("12345678901"), "")
+	e.post(t, q("type", "Nope", "name", "c.clg"), strings.NewReader("1"), "")
+	rec := httptest.NewRecorder()
+	e.h.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, Path, nil))
+	got := e.h.Stats()
+	if got.Stored != 1 || got.StoredBytes != 5 {
+		t.Errorf("Stats: stored %d (%d bytes), want 1 (5 bytes)", got.Stored, got.StoredBytes)
+	}
+	want := map[string]uint64{"too_large": 1, "invalid": 1, "method": 1}
+	for _, r := range Refusals {
+		if got.Refused[r] != want[r] {
+			t.Errorf("Stats: refused %s = %d, want %d", r, got.Refused[r], want[r])
+		}
+	}
+}

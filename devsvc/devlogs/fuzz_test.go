@@ -58,15 +58,16 @@ func FuzzParse(f *testing.F) {
 		if len(raw) > 1<<14 {
 			return
 		}
-		up, err := h.parse(raw)
+		lim := h.limits()
+		up, err := h.parse(lim, raw)
 		if err != nil {
 			return
 		}
-		if h.types[strings.ToLower(up.typ)] != up.typ {
+		if lim.types[strings.ToLower(up.typ)] != up.typ {
 			t.Fatalf("parse(%q): type %q not configured", raw, up.typ)
 		}
 		checkName(t, raw, up.name)
-		if !h.exts[strings.ToLower(path.Ext(up.name))] {
+		if !lim.exts[strings.ToLower(path.Ext(up.name))] {
 			t.Fatalf("parse(%q): name %q has an extension not accepted", raw, up.name)
 		}
 		if up.mac != "" {

@@ -20,7 +20,7 @@ const maxRawName = 4096
 const maxExtBytes = 16
 
 // parse parses the query of an upload request.
-func (h *Handler) parse(rawQuery string) (upload, error) {
+func (h *Handler) parse(lim *limits, rawQuery string) (upload, error) {
 	var up upload
 	q, err := url.ParseQuery(rawQuery)
 	if err != nil {
@@ -31,9 +31,9 @@ func (h *Handler) parse(rawQuery string) (upload, error) {
 			return up, fmt.Errorf("%w: %q given %d times", ErrQuery, k, len(v))
 		}
 	}
-	typ, ok := h.types[strings.ToLower(q.Get("type"))]
+	typ, ok := lim.types[strings.ToLower(q.Get("type"))]
 	if !ok {
-		return up, fmt.Errorf("%w: %q; accepted: %s", ErrType, clip(q.Get("type")), strings.Join(h.cfg.Types, ", "))
+		return up, fmt.Errorf("%w: %q; accepted: %s", ErrType, clip(q.Get("type")), strings.Join(lim.cfg.Types, ", "))
 	}
 	up.typ = typ
 	name, err := sanitizeName(q.Get("name"))
@@ -41,8 +41,8 @@ func (h *Handler) parse(rawQuery string) (upload, error) {
 		return up, err
 	}
 	up.name = name
-	if ext := strings.ToLower(path.Ext(name)); !h.exts[ext] {
-		return up, fmt.Errorf("%w: %q; accepted: %s", ErrExtension, clip(name), strings.Join(h.cfg.Extensions, " "))
+	if ext := strings.ToLower(path.Ext(name)); !lim.exts[ext] {
+		return up, fmt.Errorf("%w: %q; accepted: %s", ErrExtension, clip(name), strings.Join(lim.cfg.Extensions, " "))
 	}
 	if m := q.Get("mac"); m != "" {
 		mac, err := parseMAC(m)

@@ -479,6 +479,25 @@ func (d *Directory) findUser(ctx context.Context, name string, attrs []string) (
 	return found[0], nil
 }
 
+// Ping checks that the directory answers: one search of BaseDN itself,
+// for no attribute, on a pooled connection (a new one is made, TLS and
+// the service bind included, when none is pooled), bounded by
+// Config.Timeout and ctx. It returns nil, or an error wrapping
+// ErrUnavailable; an outage and its end are logged as for lookups.
+func (d *Directory) Ping(ctx context.Context) error {
+	req := ldap.NewSearchRequest(d.cfg.BaseDN, ldap.ScopeBaseObject, ldap.NeverDerefAliases,
+		1, d.timeLimit(), false, "(objectClass=*)", []string{"1.1"}, nil)
+	err := d.withConn(ctx, func(l *ldap.Conn) error {
+		_, err := l.Search(req)
+		return err
+	})
+	if err != nil {
+		return d.outage(ctx, "ping", err)
+	}
+	d.up()
+	return nil
+}
+
 // timeLimit is the server-side time limit of a search, in whole seconds.
 func (d *Directory) timeLimit() int {
 	return int((d.cfg.Timeout + time.Second - 1) / time.Second)

@@ -590,3 +590,23 @@ func TestNew(t *testing.T) {
 		})
 	}
 }
+
+// TestPing: Ping answers nil while slapd serves, ErrUnavailable while it
+// is stopped, and nil again once it is back.
+func TestPing(t *testing.T) {
+	e := newEnv(t)
+	cfg := e.config(false)
+	cfg.Timeout = 2 * time.Second
+	d := open(t, cfg)
+	if err := d.Ping(t.Context()); err != nil {
+		t.Fatalf("Ping with slapd up: %v", err)
+	}
+	e.srv.Stop()
+	if err := d.Ping(t.Context()); !errors.Is(err, ErrUnavailable) {
+		t.Errorf("Ping with slapd stopped: %v, want ErrUnavailable", err)
+	}
+	e.srv.Restart()
+	if err := d.Ping(t.Context()); err != nil {
+		t.Errorf("Ping after the restart: %v", err)
+	}
+}

@@ -93,8 +93,10 @@ func validRole(role Role) error {
 }
 
 // AddConsoleAdmin adds an account for the web console, with role and
-// password; only the password's argon2id hash is stored. A name that
-// exists is store.ErrExists.
+// password; only the password's argon2id hash is stored. Adding one that
+// is there already, enabled, with the same role and password, returns it
+// as it is, nothing changed or recorded (adds are idempotent); another of
+// that name is store.ErrExists, saying what differs.
 func (s *Service) AddConsoleAdmin(ctx context.Context, name string, role Role, password string) (firmware.ConsoleAdmin, error) {
 	p, err := s.change(ctx, "manage console admins")
 	if err != nil {
@@ -109,8 +111,21 @@ func (s *Service) AddConsoleAdmin(ctx context.Context, name string, role Role, p
 	if err := checkPassword(name, password); err != nil {
 		return firmware.ConsoleAdmin{}, err
 	}
-	if _, err := s.st.ConsoleAdmin(ctx, name); err == nil {
-		return firmware.ConsoleAdmin{}, fmt.Errorf("console admin %q %w: to set a new password use admins passwd", name, store.ErrExists)
+	if old, err := s.st.ConsoleAdmin(ctx, name); err == nil {
+		ok, err := s.verify(ctx, old.Name, old.PasswordHash, password)
+		switch {
+		case err != nil:
+			return firmware.ConsoleAdmin{}, err
+		case !ok:
+			return firmware.ConsoleAdmin{}, fmt.Errorf("console admin %q %w with another password: to set this one use admins passwd %s", old.Name, store.ErrExists, old.Name)
+		case old.Role != string(role):
+			return firmware.ConsoleAdmin{}, fmt.Errorf("console admin %q %w with the role %s: to change its role, remove it and add it again", old.Name, store.ErrExists, old.Role)
+		case old.Disabled:
+			return firmware.ConsoleAdmin{}, fmt.Errorf("console admin %q %w, disabled: enable it with admins enable %s", old.Name, store.ErrExists, old.Name)
+		}
+		return s.consoleAdmin(ctx, old.Name)
+	} else if !errors.Is(err, store.ErrNotFound) {
+		return firmware.ConsoleAdmin{}, err
 	}
 	h, err := s.hash(ctx, password)
 	if err != nil {

@@ -1,8 +1,10 @@
 // Package service is the one service layer of the admin side: every
 // operation an admin can ask for (import a bundle, approve, reject,
-// restore, mark a test device, add an account, list devices, read the
-// history, take a backup), with its checks, authorized the same way and
-// recorded in the history under the same name, whichever transport asked.
+// restore, mark a test device, add an account, define sites, start, pause,
+// resume and stop rollouts and watch their progress, read the alarms,
+// find devices and read one's recent history, read the history, take a
+// backup), with its checks, authorized the same way and recorded in the
+// history under the same name, whichever transport asked.
 // The gRPC admin API (package adminapi) and the web console are
 // transports: they authenticate the caller, put a Principal in the
 // context, call an operation and map its errors to their own codes.

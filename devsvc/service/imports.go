@@ -28,6 +28,8 @@ type Upload struct {
 	files int
 	bytes int64
 	open  *spoolFile // the file being written, if any
+	// maxBytes is MaxImportBytes when the upload began.
+	maxBytes int64
 }
 
 const (
@@ -53,7 +55,7 @@ func (s *Service) NewUpload(ctx context.Context, name string) (*Upload, error) {
 	if name == "" {
 		name = "upload"
 	}
-	return &Upload{s: s, name: name, dir: dir, root: root}, nil
+	return &Upload{s: s, name: name, dir: dir, root: root, maxBytes: s.imp.Load().maxBytes}, nil
 }
 
 // File returns the writer of a single-file bundle. Write the whole file,
@@ -130,8 +132,8 @@ func (f *spoolFile) Write(p []byte) (int, error) {
 		return 0, fmt.Errorf("%w: %s is closed", ErrInvalid, f.name)
 	}
 	f.got += int64(len(p))
-	if f.u.bytes += int64(len(p)); f.u.bytes > f.u.s.cfg.MaxImportBytes {
-		return 0, fmt.Errorf("%w: more than %d bytes (max_import_bytes)", ErrTooLarge, f.u.s.cfg.MaxImportBytes)
+	if f.u.bytes += int64(len(p)); f.u.bytes > f.u.maxBytes {
+		return 0, fmt.Errorf("%w: more than %d bytes (max_import_bytes)", ErrTooLarge, f.u.maxBytes)
 	}
 	if f.want >= 0 && f.got > f.want {
 		return 0, fmt.Errorf("%w: %s is longer than its header said (%d bytes)", ErrInvalid, f.name, f.want)
@@ -161,10 +163,13 @@ func (f *spoolFile) Close() error {
 // of files), or a cabinet, self-extracting .exe or RPM, told apart by
 // content. A bundle that cannot be accepted is ErrInvalid, with every
 // problem listed. progress, when set, is called as the store writes.
-func (s *Service) Import(ctx context.Context, u *Upload, progress func(done, total int64)) ([]store.ImportResult, error) {
+func (s *Service) Import(ctx context.Context, u *Upload, progress func(done, total int64)) (results []store.ImportResult, err error) {
 	p, err := s.change(ctx, "import")
 	if err != nil {
 		return nil, err
+	}
+	if s.cfg.Imported != nil {
+		defer func() { s.cfg.Imported(importResult(results, err)) }()
 	}
 	if u.open != nil {
 		return nil, fmt.Errorf("%w: %s: the file %s was not finished", ErrInvalid, u.name, u.open.name)
@@ -179,8 +184,8 @@ func (s *Service) Import(ctx context.Context, u *Upload, progress func(done, tot
 		return nil, fmt.Errorf("%w: %s: the upload is empty", ErrInvalid, u.name)
 	}
 	cfg := &cabingest.Config{Name: u.name, MaxFiles: s.cfg.MaxImportFiles}
-	if s.cfg.RPMKeyring != "" {
-		kr, err := os.ReadFile(s.cfg.RPMKeyring)
+	if keyring := s.imp.Load().keyring; keyring != "" {
+		kr, err := os.ReadFile(keyring)
 		if err != nil {
 			return nil, fmt.Errorf("%s: the RPM keyring (%s) cannot be read, so no bundle is accepted: %w", u.name, s.cfg.KeyringSetting, err)
 		}
@@ -195,7 +200,7 @@ func (s *Service) Import(ctx context.Context, u *Upload, progress func(done, tot
 		return nil, err
 	}
 	defer b.Close()
-	results, err := s.st.Import(ctx, p.Name, b.Updates, store.ImportOptions{Progress: progress})
+	results, err = s.st.Import(ctx, p.Name, b.Updates, store.ImportOptions{Progress: progress})
 	if err != nil {
 		return nil, fmt.Errorf("import %s: %w", u.name, err)
 	}
@@ -208,4 +213,20 @@ func (s *Service) Import(ctx context.Context, u *Upload, progress func(done, tot
 		}
 	}
 	return results, nil
+}
+
+// importResult is the result of an import, for Config.Imported.
+func importResult(results []store.ImportResult, err error) string {
+	switch {
+	case errors.Is(err, ErrInvalid), errors.Is(err, ErrTooLarge):
+		return ImportRefused
+	case err != nil:
+		return ImportFailed
+	}
+	for _, r := range results {
+		if !r.Unchanged {
+			return ImportStored
+		}
+	}
+	return ImportUnchanged
 }

@@ -2,22 +2,30 @@ package service
 
 import (
 	"context"
+	"crypto/subtle"
 	"errors"
 	"fmt"
 	"io"
+	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/ntlm"
 )
 
 // AddTestDevice marks a device, by MAC or serial number, as a test device:
-// it is offered pending versions.
+// it is offered pending versions. Like every add of the service, it is
+// idempotent: a test device that is one already with the same note is
+// returned as it is, nothing changed or recorded, so that a script that
+// runs twice succeeds; one with another note is store.ErrExists.
 func (s *Service) AddTestDevice(ctx context.Context, d firmware.TestDevice) (firmware.TestDevice, error) {
 	p, err := s.change(ctx, "add a test device")
 	if err != nil {
 		return d, err
 	}
+	d.MAC, d.Serial = strings.TrimSpace(d.MAC), strings.TrimSpace(d.Serial)
 	if d.MAC == "" && d.Serial == "" {
 		return d, fmt.Errorf("%w: name the test device by --mac or --serial", ErrInvalid)
 	}
@@ -29,7 +37,25 @@ func (s *Service) AddTestDevice(ctx context.Context, d firmware.TestDevice) (fir
 		d.MAC = m
 	}
 	d.Added = s.cfg.Now()
-	return d, s.st.AddTestDevice(ctx, p.Name, d)
+	err = s.st.AddTestDevice(ctx, p.Name, d)
+	if !errors.Is(err, store.ErrExists) {
+		return d, err
+	}
+	tds, lerr := s.st.TestDevices(ctx)
+	if lerr != nil {
+		return d, err
+	}
+	for _, old := range tds {
+		if (d.MAC == "" || old.MAC != d.MAC) && (d.Serial == "" || old.Serial != d.Serial) {
+			continue
+		}
+		if old.MAC == d.MAC && old.Serial == d.Serial && old.Note == d.Note {
+			return old, nil
+		}
+		key, _ := old.Key()
+		return d, fmt.Errorf("test device %s %w with the note %q: to change it, remove it and add it again", key, store.ErrExists, old.Note)
+	}
+	return d, err
 }
 
 // TestDevices lists the test devices.
@@ -49,9 +75,30 @@ func (s *Service) RemoveTestDevice(ctx context.Context, key string) error {
 	return s.st.RemoveTestDevice(ctx, p.Name, key)
 }
 
-// PutAccount adds a device sign-in account with its NT hash, or, with
-// replace, sets a new hash for an existing one.
-func (s *Service) PutAccount(ctx context.Context, name string, ntHash []byte, replace bool) (firmware.Account, error) {
+// AccountPassword is a device account's new password as the service takes
+// it: the NT hash NTLM needs, which is all the service keeps, and the
+// password's length in characters, which it checks against
+// the service's minimum (Config.MinAccountPasswordLength). The command line computes both where the
+// password is typed, so the password itself never travels;
+// NewAccountPassword makes one from a password.
+type AccountPassword struct {
+	NTHash [16]byte
+	Length int
+}
+
+// NewAccountPassword returns password's NT hash and length.
+func NewAccountPassword(password string) AccountPassword {
+	return AccountPassword{NTHash: ntlm.NTHash(password), Length: utf8.RuneCountInString(password)}
+}
+
+// PutAccount adds a device sign-in account with its password, or, with
+// replace, sets a new password for an existing one. A password shorter
+// than Config.MinAccountPasswordLength is ErrInvalid, saying the minimum. Adding
+// an account that is there already, enabled and with the same password,
+// returns it as it is, nothing changed or recorded (adds are idempotent);
+// with another password, or disabled, it is store.ErrExists, saying what
+// to run instead.
+func (s *Service) PutAccount(ctx context.Context, name string, pw AccountPassword, replace bool) (firmware.Account, error) {
 	p, err := s.change(ctx, "change accounts")
 	if err != nil {
 		return firmware.Account{}, err
@@ -59,20 +106,27 @@ func (s *Service) PutAccount(ctx context.Context, name string, ntHash []byte, re
 	if err := firmware.ValidAccountName(name); err != nil {
 		return firmware.Account{}, fmt.Errorf("%w: %v", ErrInvalid, err)
 	}
-	if len(ntHash) != 16 {
-		return firmware.Account{}, fmt.Errorf("%w: the NT hash must be 16 bytes", ErrInvalid)
+	if least := int(s.minAccountPassword.Load()); pw.Length < least {
+		return firmware.Account{}, fmt.Errorf("%w: the password of %s has %d character(s): device account passwords need at least %d (min_password_length)", ErrInvalid, name, pw.Length, least)
 	}
 	now := s.cfg.Now()
 	a := firmware.Account{Name: name, Created: now, Updated: now}
 	if old, err := s.st.Account(ctx, name); err == nil {
 		if !replace {
-			return firmware.Account{}, fmt.Errorf("account %q: %w; to set a new password use accounts passwd", old.Name, store.ErrExists)
+			same := subtle.ConstantTimeCompare(old.NTHash[:], pw.NTHash[:]) == 1
+			switch {
+			case same && !old.Disabled:
+				return old, nil
+			case same:
+				return firmware.Account{}, fmt.Errorf("account %q %w, disabled: enable it with accounts enable %s", old.Name, store.ErrExists, old.Name)
+			}
+			return firmware.Account{}, fmt.Errorf("account %q %w with another password: to set this one use accounts passwd %s", old.Name, store.ErrExists, old.Name)
 		}
 		a.Name, a.Created, a.Disabled = old.Name, old.Created, old.Disabled
 	} else if !errors.Is(err, store.ErrNotFound) || replace {
 		return firmware.Account{}, err
 	}
-	copy(a.NTHash[:], ntHash)
+	a.NTHash = pw.NTHash
 	if err := s.st.PutAccount(ctx, p.Name, a); err != nil {
 		return firmware.Account{}, err
 	}
@@ -114,11 +168,7 @@ func (s *Service) Devices(ctx context.Context) ([]firmware.Device, error) {
 	if _, err := s.look(ctx); err != nil {
 		return nil, err
 	}
-	if err := s.st.Flush(ctx); err != nil {
-		if errors.Is(err, store.ErrUnavailable) {
-			h := s.st.InventoryHealth()
-			return nil, fmt.Errorf("%w; %d check-ins and reports wait to be written, so the list would miss them: free space on the data directory's disk (devsvc status says more)", err, h.Held)
-		}
+	if err := s.flush(ctx); err != nil {
 		return nil, err
 	}
 	return s.st.Devices(ctx)
@@ -148,12 +198,14 @@ func (s *Service) LastSeq(ctx context.Context) (uint64, error) {
 	return s.st.Catalog().Seq(), nil
 }
 
-// Backup writes a consistent copy of the database to w.
-func (s *Service) Backup(ctx context.Context, w io.Writer) (int64, error) {
+// Backup writes a backup archive to w: the database at one history
+// number and the files of every update it records (store.Backup), taken
+// while the service keeps working. devsvc restore-backup restores one.
+func (s *Service) Backup(ctx context.Context, w io.Writer) (store.BackupInfo, error) {
 	if _, err := s.admin(ctx, "take a backup"); err != nil {
-		return 0, err
+		return store.BackupInfo{}, err
 	}
-	return s.st.Backup(ctx, w)
+	return s.st.Backup(ctx, w, s.cfg.Version)
 }
 
 // Status is the service's state, for an admin.
@@ -164,7 +216,9 @@ type Status struct {
 	Stats   store.Stats
 	// Inventory says whether the device inventory can be written; while
 	// it cannot, devices are answered 503 and Warnings says so first.
-	Inventory    store.InventoryHealth
+	Inventory store.InventoryHealth
+	// Alarms counts the open alarms (devsvc alarms lists them).
+	Alarms       int
 	Listeners    []Listener
 	Certificates []CertInfo
 	Warnings     []string
@@ -182,7 +236,11 @@ func (s *Service) Status(ctx context.Context) (Status, error) {
 	if err != nil {
 		return Status{}, err
 	}
-	out := Status{Version: s.cfg.Version, Started: s.started, DataDir: s.st.Dir(), Stats: st, Inventory: s.st.InventoryHealth(), Actor: p.Name}
+	alarms, err := s.st.OpenAlarms(ctx)
+	if err != nil {
+		return Status{}, err
+	}
+	out := Status{Version: s.cfg.Version, Started: s.started, DataDir: s.st.Dir(), Stats: st, Inventory: s.st.InventoryHealth(), Actor: p.Name, Alarms: alarms}
 	if s.cfg.Listeners != nil {
 		out.Listeners = s.cfg.Listeners()
 	}

@@ -5,6 +5,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"errors"
+	"net/netip"
 	"strings"
 	"sync"
 	"testing"
@@ -164,8 +165,16 @@ func TestReplicaRefusesChanges(t *testing.T) {
 	for name, call := range map[string]func() error{
 		"Approve":       func() error { _, err := svc.Approve(ctx, cx600); return err },
 		"AddTestDevice": func() error { _, err := svc.AddTestDevice(ctx, firmware.TestDevice{Serial: "S1"}); return err },
-		"PutAccount":    func() error { _, err := svc.PutAccount(ctx, "alice", make([]byte, 16), false); return err },
-		"NewUpload":     func() error { _, err := svc.NewUpload(ctx, "x"); return err },
+		"PutAccount": func() error {
+			_, err := svc.PutAccount(ctx, "alice", service.NewAccountPassword("correct horse"), false)
+			return err
+		},
+		"PutSite": func() error {
+			_, err := svc.PutSite(ctx, firmware.Site{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}, false)
+			return err
+		},
+		"StartRollout": func() error { _, err := svc.StartRollout(ctx, cx600, firmware.DefaultPlan()); return err },
+		"NewUpload":    func() error { _, err := svc.NewUpload(ctx, "x"); return err },
 		"AddReplica": func() error {
 			_, _, err := svc.AddReplica(ctx, service.AddReplicaRequest{Name: "lyon", Site: "lyon"})
 			return err

@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"runtime"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/devsvc/store"
@@ -141,7 +142,37 @@ type Config struct {
 	// Replication configures the primary's side of replicas (see
 	// ReplicationConfig); its zero value refuses to add any.
 	Replication ReplicationConfig
+	// Imported, if set, is told the result of every import an admin may
+	// make: ImportStored, ImportUnchanged, ImportRefused or ImportFailed
+	// (for metrics).
+	Imported func(result string)
+	// MinAccountPasswordLength is the fewest characters a device
+	// account's new password may have (min_password_length); default
+	// DefaultMinAccountPasswordLength. SetMinAccountPasswordLength
+	// changes it while the service runs. (Console admins need
+	// MinPasswordLength, whatever it is.)
+	MinAccountPasswordLength int
 }
+
+// The results of an import, as Config.Imported is told.
+const (
+	ImportStored    = "stored"    // at least one version or file was stored
+	ImportUnchanged = "unchanged" // everything was there already
+	ImportRefused   = "refused"   // the bundle was refused (ErrInvalid, ErrTooLarge)
+	ImportFailed    = "failed"    // the service failed to import it
+)
+
+// importSettings are the Config fields SetImportSettings changes.
+type importSettings struct {
+	maxBytes int64
+	keyring  string
+}
+
+// DefaultMinAccountPasswordLength is Config.MinAccountPasswordLength's
+// default: NIST SP 800-63B's floor for a password whose guesses the
+// verifier limits, as the sign-in limiter does, and what users still
+// type on a phone.
+const DefaultMinAccountPasswordLength = 8
 
 // Service runs the admin operations over a store.
 type Service struct {
@@ -155,6 +186,9 @@ type Service struct {
 	dummy     string // a hash to verify against when there is no account
 
 	repl replication // the primary's view of its replicas (replicas.go)
+	imp  atomic.Pointer[importSettings]
+
+	minAccountPassword atomic.Int64 // Config.MinAccountPasswordLength, as set now
 }
 
 // New returns the service layer over st.
@@ -165,9 +199,6 @@ func New(st *store.Store, cfg Config) *Service {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	if cfg.MaxImportBytes <= 0 {
-		cfg.MaxImportBytes = 8 << 30
-	}
 	if cfg.MaxImportFiles <= 0 {
 		cfg.MaxImportFiles = 10000
 	}
@@ -176,6 +207,9 @@ func New(st *store.Store, cfg Config) *Service {
 	}
 	if cfg.PasswordParams == (passhash.Params{}) {
 		cfg.PasswordParams = passhash.Default
+	}
+	if cfg.MinAccountPasswordLength <= 0 {
+		cfg.MinAccountPasswordLength = DefaultMinAccountPasswordLength
 	}
 	if cfg.MaxConcurrentHashes <= 0 {
 		cfg.MaxConcurrentHashes = runtime.GOMAXPROCS(0)
@@ -186,7 +220,29 @@ func New(st *store.Store, cfg Config) *Service {
 	}
 	s := &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
 	s.repl.init(cfg.Replication)
+	s.minAccountPassword.Store(int64(cfg.MinAccountPasswordLength))
+	s.SetImportSettings(cfg.MaxImportBytes, cfg.RPMKeyring)
 	return s
+}
+
+// SetImportSettings changes Config.MaxImportBytes (zero or less: the
+// default) and Config.RPMKeyring for the uploads and imports that start
+// from now on.
+func (s *Service) SetImportSettings(maxBytes int64, rpmKeyring string) {
+	if maxBytes <= 0 {
+		maxBytes = 8 << 30
+	}
+	s.imp.Store(&importSettings{maxBytes: maxBytes, keyring: rpmKeyring})
+}
+
+// SetMinAccountPasswordLength sets the fewest characters a device
+// account's new password may have, from the next PutAccount on (a reload
+// of min_password_length); n <= 0 is DefaultMinAccountPasswordLength.
+func (s *Service) SetMinAccountPasswordLength(n int) {
+	if n <= 0 {
+		n = DefaultMinAccountPasswordLength
+	}
+	s.minAccountPassword.Store(int64(n))
 }
 
 // SignIn checks a directory account's password and returns the principal

@@ -6,6 +6,8 @@ import (
 	"crypto/x509"
 	"errors"
 	"io"
+	"net/netip"
+	"slices"
 	"strings"
 	"testing"
 	"time"
@@ -94,7 +96,7 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"RemoveTestDevice", true, func(ctx context.Context) error { return svc.RemoveTestDevice(ctx, "0004f2000009") }},
 		{"PutAccount", true, func(ctx context.Context) error {
-			_, err := svc.PutAccount(ctx, "carol", make([]byte, 16), false)
+			_, err := svc.PutAccount(ctx, "carol", service.NewAccountPassword("Winter2026!"), false)
 			return err
 		}},
 		{"SetAccountDisabled", true, func(ctx context.Context) error { _, err := svc.SetAccountDisabled(ctx, "carol", true); return err }},
@@ -136,6 +138,48 @@ func TestAuthorization(t *testing.T) {
 			return err
 		}},
 		{"RemoveReplica", true, func(ctx context.Context) error { _, err := svc.RemoveReplica(ctx, "paris", ""); return err }},
+		{"Sites", false, func(ctx context.Context) error { _, err := svc.Sites(ctx); return err }},
+		{"PutSite", true, func(ctx context.Context) error {
+			_, err := svc.PutSite(ctx, firmware.Site{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}, false)
+			return err
+		}},
+		{"RemoveSite", true, func(ctx context.Context) error { return svc.RemoveSite(ctx, "hq") }},
+		{"StartRollout", true, func(ctx context.Context) error {
+			_, err := svc.StartRollout(ctx, cx600, firmware.DefaultPlan())
+			return err
+		}},
+		{"PauseRollout", true, func(ctx context.Context) error { _, err := svc.PauseRollout(ctx, cx600, ""); return err }},
+		{"ResumeRollout", true, func(ctx context.Context) error { _, err := svc.ResumeRollout(ctx, cx600); return err }},
+		{"StopRollout", true, func(ctx context.Context) error { _, err := svc.StopRollout(ctx, cx600); return err }},
+		{"Rollouts", false, func(ctx context.Context) error { _, err := svc.Rollouts(ctx); return err }},
+		{"RolloutProgress", false, func(ctx context.Context) error {
+			_, err := svc.RolloutProgress(ctx, cx600)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // no rollout yet: allowed to look
+			}
+			return err
+		}},
+		{"Alarms", false, func(ctx context.Context) error { _, err := svc.Alarms(ctx, true); return err }},
+		{"RuleCounts", false, func(ctx context.Context) error { _, err := svc.RuleCounts(ctx); return err }},
+		{"QueryDevices", false, func(ctx context.Context) error {
+			_, err := svc.QueryDevices(ctx, store.DeviceQuery{Site: "hq"})
+			return err
+		}},
+		{"Device", false, func(ctx context.Context) error {
+			_, err := svc.Device(ctx, "00-04-F2-00-00-01")
+			if errors.Is(err, store.ErrNotFound) {
+				return nil
+			}
+			return err
+		}},
+		{"FleetSummary", false, func(ctx context.Context) error { _, err := svc.FleetSummary(ctx); return err }},
+		{"RuleDevices", false, func(ctx context.Context) error {
+			_, err := svc.RuleDevices(ctx, cx600, firmware.DefaultPlan().Waves)
+			if errors.Is(err, store.ErrNotFound) {
+				return nil // removed by an admin's call before
+			}
+			return err
+		}},
 	}
 	for _, op := range ops {
 		t.Run(op.name, func(t *testing.T) {
@@ -323,5 +367,136 @@ func TestCertPrincipal(t *testing.T) {
 	}
 	if _, err := svc.CertPrincipal(ctx, recorded); !errors.Is(err, service.ErrForbidden) || !strings.Contains(err.Error(), "was revoked") || !strings.Contains(err.Error(), "left") {
 		t.Errorf("CertPrincipal(revoked) = %v, want ErrForbidden saying it was revoked and why", err)
+	}
+}
+
+// TestRolloutOperations: rollout and site operations are recorded under
+// the principal, and what cannot be done says what to do.
+func TestRolloutOperations(t *testing.T) {
+	svc, st := newService(t, service.Config{})
+	ctx := service.WithPrincipal(context.Background(), admin)
+	if err := importTree(t, svc, admin, "4.0.7577.4372", "image"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PutSite(ctx, firmware.Site{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, TimeZone: "Europe/Berlin"}, false); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PutSite(ctx, firmware.Site{Name: "hq"}, false); !errors.Is(err, store.ErrExists) {
+		t.Errorf("PutSite of an existing site = %v, want ErrExists", err)
+	}
+	ro, err := svc.StartRollout(ctx, cx600, firmware.DefaultPlan())
+	if err != nil || ro.By != admin.Name || ro.State != firmware.RolloutRunning {
+		t.Fatalf("StartRollout = %+v, %v", ro, err)
+	}
+	if _, err := svc.PauseRollout(ctx, cx600, "investigating tickets"); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := svc.PauseRollout(ctx, cx600, ""); !errors.Is(err, firmware.ErrRolloutNotRunning) {
+		t.Errorf("pausing a paused rollout = %v, want ErrRolloutNotRunning", err)
+	}
+	if _, err := svc.Approve(ctx, cx600); !errors.Is(err, store.ErrRolloutLive) || !strings.Contains(err.Error(), "devsvc rollout stop") {
+		t.Errorf("approve during a rollout = %v, want ErrRolloutLive saying how to stop it", err)
+	}
+	rs, err := svc.Rollouts(ctx)
+	if err != nil || len(rs) != 1 || rs[0].State != firmware.RolloutPaused || rs[0].Reason != "investigating tickets" {
+		t.Errorf("Rollouts = %+v, %v", rs, err)
+	}
+	es, _ := st.History(context.Background(), 0, 0)
+	for _, e := range es {
+		if strings.HasPrefix(e.Action, "rollout-") || strings.HasPrefix(e.Action, "site-") {
+			if e.Actor != admin.Name {
+				t.Errorf("event %s by %q, want %q", e.Action, e.Actor, admin.Name)
+			}
+		}
+	}
+	if _, err := svc.QueryDevices(ctx, store.DeviceQuery{State: "broken"}); !errors.Is(err, service.ErrInvalid) {
+		t.Errorf("QueryDevices with a bad state = %v, want ErrInvalid", err)
+	}
+	if _, err := svc.Device(ctx, "SN-none"); !errors.Is(err, store.ErrNotFound) || !strings.Contains(err.Error(), "devsvc devices --text") {
+		t.Errorf("Device of an unknown serial = %v, want ErrNotFound saying how to search", err)
+	}
+	st.RecordCheckIn(context.Background(), firmware.Device{Serial: "SN-1", Identity: firmware.Identity{DeviceType: "UCPhone", Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"}})
+	if d, err := svc.Device(ctx, "SN-1"); err != nil || d.Key != "serial:SN-1" {
+		t.Errorf("Device by serial = %+v, %v", d, err)
+	}
+	status, _ := svc.Status(ctx)
+	if status.Alarms != 0 {
+		t.Errorf("Status.Alarms = %d", status.Alarms)
+	}
+}
+
+// TestImportedResults: Config.Imported is told the result of every import.
+func TestImportedResults(t *testing.T) {
+	var got []string
+	svc, _ := newService(t, service.Config{Imported: func(r string) { got = append(got, r) }})
+	importTree(t, svc, admin, "1.0.0.1", "x")
+	importTree(t, svc, admin, "1.0.0.1", "x")
+	ctx := service.WithPrincipal(context.Background(), admin)
+	up, err := svc.NewUpload(ctx, "junk")
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer up.Close()
+	w, err := up.File()
+	if err != nil {
+		t.Fatal(err)
+	}
+	io.WriteString(w, "MSCF")
+	w.Close()
+	svc.Import(ctx, up, nil)                   // not a bundle
+	importTree(t, svc, viewer, "1.0.0.2", "x") // not allowed to: no import made
+	want := []string{service.ImportStored, service.ImportUnchanged, service.ImportRefused}
+	if !slices.Equal(got, want) {
+		t.Errorf("imports told = %q, want %q", got, want)
+	}
+}
+
+// TestSetImportSettings: a new max_import_bytes and rpm_keyring apply to
+// the next upload and import.
+func TestSetImportSettings(t *testing.T) {
+	svc, _ := newService(t, service.Config{MaxImportBytes: 1})
+	if err := importTree(t, svc, admin, "1.0.0.1", "xy"); !errors.Is(err, service.ErrTooLarge) {
+		t.Fatalf("import of 2 bytes with max 1 = %v, want ErrTooLarge", err)
+	}
+	svc.SetImportSettings(2, "")
+	if err := importTree(t, svc, admin, "1.0.0.1", "xy"); err != nil {
+		t.Errorf("import of 2 bytes with max 2 = %v", err)
+	}
+	svc.SetImportSettings(0, "/nonexistent/keyring.asc")
+	if err := importTree(t, svc, admin, "1.0.0.2", "xyz"); err == nil || !strings.Contains(err.Error(), "keyring") {
+		t.Errorf("import with an unreadable keyring set = %v, want a refusal naming the keyring", err)
+	}
+}
+
+// TestMinAccountPasswordLength: PutAccount refuses a password shorter
+// than the minimum, saying it, whichever transport asks; the default is
+// 8; SetMinAccountPasswordLength changes it for the next call.
+func TestMinAccountPasswordLength(t *testing.T) {
+	svc, _ := newService(t, service.Config{})
+	ctx := service.WithPrincipal(context.Background(), admin)
+	if _, err := svc.PutAccount(ctx, "alice", service.NewAccountPassword("Autumn2026!"), false); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		set  int
+		pw   string
+		want string
+	}{
+		{0, "Winter2", "the password of alice has 7 character(s): device account passwords need at least 8 (min_password_length)"},
+		{0, "Winter26", ""},
+		{12, "Winter2026!", "need at least 12"},
+		{12, "Wintér2026!x", ""}, // 12 characters, 13 bytes
+		{-1, "Winter26", ""},     // back to the default
+	} {
+		if tt.set != 0 {
+			svc.SetMinAccountPasswordLength(tt.set)
+		}
+		_, err := svc.PutAccount(ctx, "alice", service.NewAccountPassword(tt.pw), true)
+		if tt.want == "" && err != nil {
+			t.Errorf("PutAccount with %q (minimum set to %d) = %v, want it taken", tt.pw, tt.set, err)
+		}
+		if tt.want != "" && (!errors.Is(err, service.ErrInvalid) || !strings.Contains(err.Error(), tt.want)) {
+			t.Errorf("PutAccount with %q (minimum set to %d) = %v, want ErrInvalid saying %q", tt.pw, tt.set, err, tt.want)
+		}
 	}
 }

@@ -25,6 +25,11 @@ type Catalog struct {
 	byID    map[string]firmware.Identity
 	updates map[updateKey]firmware.Update
 	tests   firmware.TestDevices
+	sites   *firmware.SiteTable
+	// rollouts are the rules' rollouts by rule ID, the last of each rule
+	// (live or ended); approvals marks those an approve made.
+	rollouts  map[string]firmware.Rollout
+	approvals map[string]bool
 }
 
 type updateKey struct {
@@ -69,14 +74,49 @@ func (c *Catalog) IsTestDevice(mac, serial string) bool {
 // Seq returns the history number the snapshot reflects.
 func (c *Catalog) Seq() uint64 { return c.seq }
 
-// loadCatalog reads the catalog snapshot from tx.
-func loadCatalog(tx *bolt.Tx) (*Catalog, error) {
+// Sites returns the site table: every site, and the lookup of a device's
+// site by its address (SiteTable.Lookup; SiteTable.Remote for devices
+// through the edge). The table is shared and immutable; a change of sites
+// publishes a new snapshot with a new table. Never nil.
+func (c *Catalog) Sites() *firmware.SiteTable { return c.sites }
+
+// Rollout returns the rollout of the rule with this ID: the last one
+// started, live or ended (a rule has at most one). The check-in decision
+// takes it as the OfferRequest's Rollout whatever its state (Decide
+// ignores one that no longer governs the rule). Its Waves are shared with
+// the snapshot: do not modify them. It allocates nothing.
+func (c *Catalog) Rollout(ruleID string) (firmware.Rollout, bool) {
+	r, ok := c.rollouts[ruleID]
+	return r, ok
+}
+
+// Rollouts returns every rule's rollout, sorted by identity path.
+func (c *Catalog) Rollouts() []firmware.Rollout {
+	out := make([]firmware.Rollout, 0, len(c.rollouts))
+	for _, r := range c.sorted {
+		if ro, ok := c.rollouts[r.ID]; ok {
+			ro.Waves = slices.Clone(ro.Waves)
+			out = append(out, ro)
+		}
+	}
+	return out
+}
+
+// IsApproval reports whether the rule's rollout is the one-wave rollout
+// of an approve (now or --at) rather than of rollout start.
+func (c *Catalog) IsApproval(ruleID string) bool { return c.approvals[ruleID] }
+
+// loadCatalog reads the catalog snapshot from tx; zones loads the sites'
+// time zones.
+func loadCatalog(tx *bolt.Tx, zones func(string) (*time.Location, error)) (*Catalog, error) {
 	c := &Catalog{
-		seq:     tx.Bucket(bucketHistory).Sequence(),
-		rules:   make(map[firmware.Identity]firmware.Rule),
-		byID:    make(map[string]firmware.Identity),
-		updates: make(map[updateKey]firmware.Update),
-		tests:   make(firmware.TestDevices),
+		seq:       tx.Bucket(bucketHistory).Sequence(),
+		rules:     make(map[firmware.Identity]firmware.Rule),
+		byID:      make(map[string]firmware.Identity),
+		updates:   make(map[updateKey]firmware.Update),
+		tests:     make(firmware.TestDevices),
+		rollouts:  make(map[string]firmware.Rollout),
+		approvals: make(map[string]bool),
 	}
 	err := tx.Bucket(bucketRules).ForEach(func(k, v []byte) error {
 		var r firmware.Rule
@@ -108,6 +148,27 @@ func loadCatalog(tx *bolt.Tx) (*Catalog, error) {
 			return fmt.Errorf("test device %q: %w", k, err)
 		}
 		c.tests.Add(t)
+		return nil
+	})
+	if err != nil {
+		return nil, err
+	}
+	sites, err := readSites(tx)
+	if err != nil {
+		return nil, err
+	}
+	if c.sites, err = firmware.NewSiteTable(sites, zones); err != nil {
+		return nil, fmt.Errorf("sites: %w", err)
+	}
+	err = tx.Bucket(bucketRollouts).ForEach(func(k, v []byte) error {
+		rec, err := decodeRollout(k, v)
+		if err != nil {
+			return err
+		}
+		c.rollouts[rec.Rule] = rec.Rollout
+		if rec.Approval {
+			c.approvals[rec.Rule] = true
+		}
 		return nil
 	})
 	if err != nil {

@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"math/rand/v2"
+	"net/netip"
 	"os"
 	"os/exec"
 	"strconv"
@@ -72,7 +73,8 @@ func crashUpdate(rng *rand.Rand, id firmware.Identity, v firmware.Version) firmw
 }
 
 // crashChild imports bundles into dir until it is killed, mixing in
-// approvals, rejections, purges, removals and refused bundles. It writes
+// approvals, rejections, purges, removals and refused bundles, sites,
+// rollouts and their steps, alarms, check-ins and reports. It writes
 // "ready" once the store is open, and after every operation the history
 // number it committed up to.
 func crashChild(dir string, seed uint64) error {
@@ -85,7 +87,7 @@ func crashChild(dir string, seed uint64) error {
 	rng := rand.New(rand.NewPCG(seed, 1))
 	for {
 		id := crashIdentities[rng.IntN(len(crashIdentities))]
-		switch n := rng.IntN(20); {
+		switch n := rng.IntN(34); {
 		case n < 12:
 			var bundle []firmware.ImportUpdate
 			for range 1 + rng.IntN(3) {
@@ -112,17 +114,89 @@ func crashChild(dir string, seed uint64) error {
 			if _, err := s.Purge(ctx, "child"); err != nil {
 				return err
 			}
-		default:
+		case n < 20:
 			s.Remove(ctx, "child", id.Path())
+		default:
+			if err := crashRollouts(ctx, s, rng, id, n-20); err != nil {
+				return err
+			}
 		}
 		// What is committed must survive the kill.
 		fmt.Printf("seq %d\n", s.Catalog().Seq())
 	}
 }
 
+// crashRollouts is the crash child's share of sites, rollouts, alarms
+// and the inventory: op picks one of 14.
+func crashRollouts(ctx context.Context, s *Store, rng *rand.Rand, id firmware.Identity, op int) error {
+	names := []string{"hq", "ny", "lab", firmware.RemoteSite}
+	now := time.Now()
+	switch op {
+	case 0, 1:
+		name := names[rng.IntN(len(names))]
+		site := firmware.Site{Name: name, TimeZone: []string{"", "Europe/Berlin", "America/New_York"}[rng.IntN(3)],
+			Windows: firmware.MustParseSchedule([]string{"", "Mon-Fri 22:00-05:00", "Sat,Sun 00:00-24:00"}[rng.IntN(3)])}
+		if name != firmware.RemoteSite {
+			site.Subnets = []netip.Prefix{netip.PrefixFrom(netip.AddrFrom4([4]byte{10, byte(rng.IntN(4)), 0, 0}), 16)}
+		}
+		s.PutSite(ctx, "child", site, rng.IntN(2) == 0)
+	case 2:
+		s.RemoveSite(ctx, "child", names[rng.IntN(len(names))])
+	case 3, 4:
+		p := firmware.Plan{Waves: firmware.Waves{1000, 5000, firmware.Whole}, WaveWait: time.Duration(rng.IntN(3)) * time.Hour,
+			Success: firmware.Share(rng.IntN(10001)), MaxFailures: firmware.FailureCount(rng.IntN(3))}
+		if rng.IntN(3) == 0 {
+			p.At = now.Add(time.Duration(1+rng.IntN(48)) * time.Hour)
+		}
+		s.StartRollout(ctx, "child", id.Path(), p)
+	case 5:
+		s.PauseRollout(ctx, "child", id.Path(), "")
+	case 6:
+		s.ResumeRollout(ctx, "child", id.Path())
+	case 7:
+		s.StopRollout(ctx, "child", id.Path())
+	case 8, 9:
+		for _, ro := range s.Catalog().Rollouts() {
+			if _, _, err := s.StepRollout(ctx, ro.Rule, now.Add(time.Duration(rng.IntN(72))*time.Hour)); err != nil {
+				return err
+			}
+		}
+	case 10, 11:
+		r, _ := s.Catalog().Rule(id)
+		for range 50 {
+			key := fmt.Sprintf("00-04-F2-00-%02X-%02X", len(id.Model), rng.IntN(256))
+			if rng.IntN(2) == 0 {
+				s.RecordCheckIn(ctx, firmware.Device{MAC: key, Identity: id, Version: r.Approved, Offered: r.Pending, Site: names[rng.IntN(len(names))]})
+			} else {
+				st := []firmware.State{firmware.StateDownloading, firmware.StateSuccess, firmware.StateFailure}[rng.IntN(3)]
+				s.Report(ctx, Report{Key: key, State: st, Target: r.Pending, Error: "0x1"})
+			}
+		}
+		if rng.IntN(2) == 0 {
+			if err := s.Flush(ctx); err != nil {
+				return err
+			}
+		}
+	case 12:
+		s.Schedule(ctx, "child", id.Path(), now.Add(time.Duration(1+rng.IntN(48))*time.Hour))
+	default:
+		if ro, ok := s.Catalog().Rollout(id.RuleID()); ok && ro.Live() {
+			a := firmware.Alarm{ID: "overdue-" + ro.Rule, Kind: firmware.AlarmOverdue, Rule: ro.Rule, Identity: ro.Identity, Version: ro.Version, Detail: "test"}
+			if rng.IntN(2) == 0 {
+				s.RaiseAlarm(ctx, a)
+			} else {
+				s.ClearAlarm(ctx, a.ID)
+			}
+		}
+	}
+	return nil
+}
+
 // TestCrash kills an importing child process with SIGKILL at random
 // moments and checks, after each kill, that Open leaves a consistent store:
-// every recorded update whole, no other file, a gapless history.
+// every recorded update whole, no other file, a gapless history, sites,
+// rollouts and alarms as their rules and the catalog say, and the fleet
+// index as the devices bucket holds it (checkConsistent).
 func TestCrash(t *testing.T) {
 	if testing.Short() {
 		t.Skip("crash test re-executes the test binary")
@@ -197,7 +271,10 @@ func TestCrash(t *testing.T) {
 			t.Errorf("kill %d: history number %d after reopen, but the child had committed %d", i, got, seq)
 		}
 		us, _ := s.Updates(ctx)
-		t.Logf("kill %d after %v: %d updates, history %d", i, delay, len(us), s.Catalog().Seq())
+		st, _ := s.Stats(ctx)
+		alarms, _ := s.Alarms(ctx, true)
+		t.Logf("kill %d after %v: %d updates, history %d, %d sites, %d rollouts, %d alarms, %d devices", i, delay, len(us), s.Catalog().Seq(),
+			s.Catalog().Sites().Len(), len(s.Catalog().Rollouts()), len(alarms), st.Devices)
 		checkConsistent(t, s)
 		s.Close()
 		if t.Failed() {
@@ -209,6 +286,7 @@ func TestCrash(t *testing.T) {
 		t.Errorf("Open logged errors:\n%s", cleanups.String())
 	}
 	s := openDir(t, dir, nil)
+	s.StopRollout(ctx, "admin", phone.Path()) // an import is refused during one
 	u := update(phone, firmware.Version{5, 0, 0, 1})
 	if _, err := s.Import(ctx, "admin", []firmware.ImportUpdate{u}, ImportOptions{}); err != nil {
 		t.Fatalf("Import after the crashes = %v", err)

@@ -1,7 +1,8 @@
 // Package store is the device update service's embedded database: the
 // catalog of update rules, imported updates and their files, test devices,
-// local accounts, the device inventory and the catalog history. It is the
-// only package that imports go.etcd.io/bbolt; no bolt transaction leaves it.
+// local accounts, sites, rollouts and alarms, the device inventory with its
+// in-memory index, and the catalog history. It is the only package that
+// imports go.etcd.io/bbolt; no bolt transaction leaves it.
 //
 // # Layout
 //
@@ -24,17 +25,23 @@
 //	             of admin certificates the admin API checks every call against
 //	consoleadmins lower-case name -> the web console's accounts: role,
 //	             argon2id hash of the password (never the password), disabled
+//	sites        name -> firmware.Site
+//	rollouts     rule ID -> the rule's last rollout (firmware.Rollout, and
+//	             whether an approve made it)
+//	alarms       alarm ID -> firmware.Alarm, open and cleared
 //	feed         8-byte big-endian history number -> the records a catalog
 //	             transaction changed (see "Change feed")
 //	replicas     name -> firmware.Replica: a primary's replicas and their progress
-//	outbox       8-byte big-endian number -> a check-in or report a replica
-//	             recorded, queued for its primary (see "Replicas")
+//	outbox       8-byte big-endian number -> a check-in, report or refusal a
+//	             replica recorded, queued for its primary (see "Replicas")
 //
-// A bucket added since a schema version (admincerts, consoleadmins, feed,
-// replicas, outbox) is
-// created by Open without a migration: an older program ignores it (and so
-// does not check revocations: do not run one on a data directory that has
-// revoked certificates; nor does it serve the console).
+// A bucket added since a schema version (admincerts, consoleadmins, sites,
+// rollouts, alarms, feed, replicas, outbox) is created by Open without a
+// migration: an older program ignores it (and so does not check
+// revocations: do not run one on a data directory that has revoked
+// certificates; nor does it serve the console). Schema 3 changed the
+// device records and made scheduled approvals rollouts; a schema 2 program
+// refuses it (ErrSchema).
 // Open refuses a database whose schema version is newer than this package's
 // (ErrSchema) and upgrades an older one inside one transaction (migrate).
 // Every file-system access under DeviceUpdateFiles goes through an os.Root,
@@ -45,15 +52,50 @@
 //
 // Every catalog change (import, approve, reject, restore, withdraw, remove,
 // purge, test devices, accounts, admin certificates issued and revoked,
-// console admins added, changed, disabled, enabled and removed)
+// console admins added, changed, disabled, enabled and removed, sites,
+// every transition of a rollout, alarms raised and cleared)
 // appends its events to the history, numbered by
-// the history bucket's one sequence, in the same transaction as the change.
+// the history bucket's one sequence, in the same transaction as the change,
+// under the actor who made it (firmware.SystemActor for what the rollout
+// engine does by itself).
 // The numbers are therefore gapless and in commit order, and a mirror can
 // follow the catalog from any number (History). The Catalog snapshot, an
-// immutable in-memory copy of rules, updates and test devices read inside
+// immutable in-memory copy of rules, updates, test devices, the site table
+// (firmware.SiteTable, zones loaded) and the rules' rollouts read inside
 // the committing transaction, is published after the commit, and a snapshot
 // never replaces one with a higher number; the check-in path reads it with
 // one atomic load.
+//
+// # Rollouts and the rules they run on
+//
+// A rule has at most one rollout record, its last. While it is live the
+// rule keeps Pending = Version and Approved = From (firmware.Rollout), and
+// every transition of the rule checks it in the same transaction: an
+// import of another version, an approve, a withdraw or another rollout is
+// refused (ErrRolloutLive, naming the rollout and how to stop it); a
+// reject or restore rolls it back first; a remove deletes it. approve is
+// a one-wave rollout completed at once, approve --at a scheduled one that
+// the engine's StepRollout starts and completes at its time; a scheduled
+// approval is cancelled, as always, by an import of a newer version. A
+// step that completes a rollout approves the rule, and one that pauses it
+// on failures raises its alarm, in the same transaction as the step. So
+// after a crash a rule and its rollout are as one transaction left them,
+// and checkConsistent (in the tests, after every kill of the crash test)
+// checks the invariants.
+//
+// # The fleet index
+//
+// The store keeps every device's identity, site, cohort, version, last
+// report, attempt and last check-in in memory (fleet.go), for the check-in
+// decision (DeviceState, Downloading), rollout progress (StepRollout,
+// RolloutProgress, ReleaseProgress) and device queries (QueryDevices)
+// without reading the database. Open builds it from the devices bucket;
+// RecordCheckIn and Report update it under its lock in the same critical
+// section as they queue the write, and only when the write is accepted, so
+// it holds exactly the accepted operations, in the order the writer
+// applies them. A write carries the attempt the index computed. After a
+// crash the index is rebuilt from what was committed: the operations lost
+// (those accepted and not committed, as above) are lost from both.
 //
 // # Why an update is whole or absent after a crash
 //
@@ -134,6 +176,19 @@
 // Imports, Remove, Purge, ApplyChanges and ApplySnapshot are serialized
 // with each other (they add and delete update records and files); approve, reject, restore, test devices
 // and accounts only wait for bbolt's single writer.
+//
+// # Backups
+//
+// Backup writes a tar archive of a manifest, the database as one read
+// transaction sees it, and the files of every update that database
+// records, while the store keeps working (backup.go). The database is the
+// catalog at one history number; its files never change once written, and
+// a Remove or Purge that commits while the backup copies them deletes them
+// only after it (removeMu), so the archive is that catalog whole, however
+// many imports and check-ins run meanwhile. RestoreBackup reads an archive
+// into an empty directory and refuses it unless it is whole: the database
+// passes bbolt's check and opens, and the files are exactly the recorded
+// ones with their recorded sizes and SHA-256.
 //
 // # Inventory group commit
 //

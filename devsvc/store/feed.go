@@ -22,6 +22,10 @@ var (
 	// keyFeedFrom (in meta): the history number from which the feed is
 	// complete: every catalog transaction after it has its entry.
 	keyFeedFrom = []byte("feed-from")
+	// keyFeedPending (in meta): the records of the replicated buckets
+	// that transactions without history events changed since the last
+	// feed entry (encodeRecords), which the next entry carries.
+	keyFeedPending = []byte("feed-pending")
 )
 
 // localBuckets are the buckets a replica never receives: what is the
@@ -31,6 +35,17 @@ var (
 // change rather than as records of the diff. Every other bucket is
 // replicated: a bucket added later is replicated unless it is named here
 // (TestReplicatedBuckets asks for the decision).
+//
+// Replicated besides the rules, updates, test devices and accounts: the
+// sites (a replica finds its devices' sites and windows as the primary
+// does), the rollouts (a replica's offers follow the primary's waves,
+// pauses and stops: it steps none itself) and the alarms (a replica's
+// admins see the primary's, in devsvc alarms, status and the console; a
+// replica raises none of its own). The console admins stay local: a
+// replica's console changes nothing, its admins are the site's own
+// (admins add --offline) or the directory's, and the primary's console
+// passwords' hashes have no reason to leave it, unlike the device
+// accounts' NT hashes, which devices signing in at the replica need.
 var localBuckets = map[string]bool{
 	string(bucketMeta): true, string(bucketDevices): true, string(bucketHistory): true, string(bucketAdminCerts): true,
 	string(bucketConsoleAdmins): true, string(bucketFeed): true, string(bucketReplicas): true, string(bucketOutbox): true,
@@ -132,13 +147,21 @@ func (before feedBefore) diff(tx *bolt.Tx) []Record {
 }
 
 // recordFeed writes the feed entry of the change tx is committing: the
-// records it changed, under the number of its last event. It keeps the
-// feed to feedKeep numbers, moving feed-from forward as it drops old
-// entries (a few per change, so that no change pays for many).
+// records changed since the last entry (carried, see carryFeed) and by
+// this change, under the number of its last event. It keeps the feed to
+// feedKeep numbers, moving feed-from forward as it drops old entries (a
+// few per change, so that no change pays for many).
 func (s *Store) recordFeed(tx *bolt.Tx, before feedBefore) error {
 	seq := tx.Bucket(bucketHistory).Sequence()
 	f := tx.Bucket(bucketFeed)
-	if err := f.Put(seqKey(seq), encodeRecords(before.diff(tx))); err != nil {
+	recs, err := withPending(tx, before.diff(tx))
+	if err != nil {
+		return err
+	}
+	if err := tx.Bucket(bucketMeta).Delete(keyFeedPending); err != nil {
+		return err
+	}
+	if err := f.Put(seqKey(seq), encodeRecords(recs)); err != nil {
 		return err
 	}
 	if seq <= s.feedKeep {
@@ -165,6 +188,46 @@ func (s *Store) recordFeed(tx *bolt.Tx, before feedBefore) error {
 		return tx.Bucket(bucketMeta).Put(keyFeedFrom, seqKey(from))
 	}
 	return nil
+}
+
+// carryFeed keeps what a transaction without history events (an open
+// alarm's counts, say) changed in the replicated buckets for the next
+// feed entry: it has no history number of its own, and the next change's
+// diff would not see it.
+func carryFeed(tx *bolt.Tx, before feedBefore) error {
+	d := before.diff(tx)
+	if len(d) == 0 {
+		return nil
+	}
+	recs, err := withPending(tx, d)
+	if err != nil {
+		return err
+	}
+	return tx.Bucket(bucketMeta).Put(keyFeedPending, encodeRecords(recs))
+}
+
+// withPending returns the records carried for the next feed entry
+// followed by recs, leaving out the carried ones recs changes again.
+func withPending(tx *bolt.Tx, recs []Record) ([]Record, error) {
+	v := tx.Bucket(bucketMeta).Get(keyFeedPending)
+	if v == nil {
+		return recs, nil
+	}
+	pending, err := decodeRecords(v)
+	if err != nil {
+		return nil, fmt.Errorf("the records carried for the next feed entry: %w", err)
+	}
+	again := make(map[[2]string]bool, len(recs))
+	for _, r := range recs {
+		again[[2]string{r.Bucket, string(r.Key)}] = true
+	}
+	out := make([]Record, 0, len(pending)+len(recs))
+	for _, r := range pending {
+		if !again[[2]string{r.Bucket, string(r.Key)}] {
+			out = append(out, r)
+		}
+	}
+	return append(out, recs...), nil
 }
 
 // feedFrom returns the number from which tx's feed is complete.

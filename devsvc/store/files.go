@@ -89,6 +89,11 @@ func (s *Store) cleanFiles() error {
 // It runs after the transaction that deleted u's record committed; a crash
 // before it ends leaves orphans that the next Open removes.
 func (s *Store) removeUpdateFiles(u firmware.Update) {
+	if s.testHookRemoveFiles != nil {
+		s.testHookRemoveFiles()
+	}
+	s.removeMu.Lock()
+	defer s.removeMu.Unlock()
 	dir := u.Dir()
 	if err := s.root.RemoveAll(dir); err != nil {
 		s.log.Error("store: removing update files", "dir", dir, "err", err)

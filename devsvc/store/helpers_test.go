@@ -4,16 +4,22 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"encoding/json"
 	"errors"
 	"io"
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strings"
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/google/go-cmp/cmp"
+	"github.com/google/go-cmp/cmp/cmpopts"
+	bolt "go.etcd.io/bbolt"
 
 	"github.com/opendus/opendus/firmware"
 )
@@ -208,6 +214,146 @@ func checkConsistent(t testing.TB, s *Store) {
 		if got, err := s.ConsoleAdmin(ctx, strings.ToUpper(a.Name)); err != nil || got != a {
 			t.Errorf("console admin %s is listed as %+v but found by its name as %+v, %v", a.Name, a, got, err)
 		}
+	}
+	checkRollouts(t, s)
+	checkFleet(t, s)
+}
+
+// checkRollouts checks the sites, rollouts and alarms: the catalog holds
+// what the buckets hold; a live rollout's rule has Pending = Version and
+// Approved = From; a rule's scheduled approval is a scheduled one-wave
+// rollout at that time; an open pause alarm's rollout is paused by the
+// system.
+func checkRollouts(t testing.TB, s *Store) {
+	t.Helper()
+	cat := s.Catalog()
+	var (
+		sites    []firmware.Site
+		rollouts = map[string]rolloutRecord{}
+		alarms   []firmware.Alarm
+	)
+	err := s.db.View(func(tx *bolt.Tx) error {
+		var err error
+		if sites, err = readSites(tx); err != nil {
+			return err
+		}
+		if err := tx.Bucket(bucketRollouts).ForEach(func(k, v []byte) error {
+			rec, err := decodeRollout(k, v)
+			rollouts[string(k)] = rec
+			return err
+		}); err != nil {
+			return err
+		}
+		return tx.Bucket(bucketAlarms).ForEach(func(k, v []byte) error {
+			var a firmware.Alarm
+			if err := json.Unmarshal(v, &a); err != nil {
+				return err
+			}
+			if a.ID != string(k) {
+				t.Errorf("alarm %q is stored under %q", a.ID, k)
+			}
+			alarms = append(alarms, a)
+			return nil
+		})
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if diff := cmp.Diff(sites, cat.SiteList(), cmpopts.EquateEmpty()); diff != "" {
+		t.Errorf("sites of the catalog (-stored +catalog):\n%s", diff)
+	}
+	if _, err := firmware.NewSiteTable(sites, nil); err != nil {
+		t.Errorf("the stored sites do not make a table: %v", err)
+	}
+	if got := len(cat.Rollouts()); got != len(rollouts) {
+		t.Errorf("the catalog has %d rollouts, the store %d", got, len(rollouts))
+	}
+	for id, rec := range rollouts {
+		if ro, ok := cat.Rollout(id); !ok || !cmp.Equal(ro, rec.Rollout) || cat.IsApproval(id) != rec.Approval {
+			t.Errorf("rollout of %s: catalog %+v, stored %+v", id, ro, rec)
+		}
+		r, ok := cat.rules[cat.byID[id]]
+		if !ok {
+			t.Errorf("rollout of %s %s: the rule does not exist", id, rec.Identity)
+			continue
+		}
+		if rec.Live() && (r.Pending != rec.Version || r.Approved != rec.From) {
+			t.Errorf("live rollout of %s to %s from %s: the rule has pending %s, approved %s", rec.Identity, rec.Version, rec.From, r.Pending, r.Approved)
+		}
+		if rec.State == firmware.RolloutCompleted && rec.Approval && rec.Ended.IsZero() {
+			t.Errorf("completed approval of %s has no end", rec.Identity)
+		}
+	}
+	for _, r := range cat.sorted {
+		if r.ApproveAt.IsZero() {
+			continue
+		}
+		rec, ok := rollouts[r.ID]
+		if !ok || !rec.scheduledApproval() || !rec.At.Equal(r.ApproveAt) || rec.Version != r.Pending {
+			t.Errorf("rule %s is to be approved at %v, but its rollout is %+v", r.Identity, r.ApproveAt, rec)
+		}
+	}
+	for id, rec := range rollouts {
+		if r := cat.rules[cat.byID[id]]; rec.scheduledApproval() && !r.ApproveAt.Equal(rec.At) {
+			t.Errorf("scheduled approval of %s at %v, but the rule says %v", rec.Identity, rec.At, r.ApproveAt)
+		}
+	}
+	for _, a := range alarms {
+		if !a.IsOpen() {
+			continue
+		}
+		rec, ok := rollouts[a.Rule]
+		switch {
+		case !ok:
+			t.Errorf("open alarm %s: rule %s has no rollout", a.ID, a.Rule)
+		case a.Kind == firmware.AlarmPaused && (rec.State != firmware.RolloutPaused || rec.PausedBy != firmware.SystemActor):
+			t.Errorf("open alarm %s: the rollout is %s, paused by %q", a.ID, rec.State, rec.PausedBy)
+		case a.Kind == firmware.AlarmOverdue && rec.State == firmware.RolloutStopped:
+			t.Errorf("open alarm %s: the rollout is stopped", a.ID)
+		}
+	}
+}
+
+// checkFleet checks that the fleet index holds what the devices bucket
+// holds, once what is queued is written.
+func checkFleet(t testing.TB, s *Store) {
+	t.Helper()
+	if err := s.Flush(context.Background()); err != nil {
+		if errors.Is(err, ErrClosed) {
+			return
+		}
+		t.Fatalf("Flush = %v", err)
+	}
+	ds, err := s.Devices(context.Background())
+	if err != nil {
+		t.Fatal(err)
+	}
+	f := s.fleet
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	if len(f.devs) != len(ds) || len(f.byKey) != len(ds) {
+		t.Errorf("the index has %d devices (%d keys), the store %d", len(f.devs), len(f.byKey), len(ds))
+	}
+	for _, d := range ds {
+		i, ok := f.byKey[d.Key]
+		if !ok {
+			t.Errorf("device %s is not in the index", d.Key)
+			continue
+		}
+		e := &f.devs[i]
+		got := firmware.Device{Key: e.key, MAC: e.macAddr(), Serial: e.serial, User: e.user, Identity: f.ids[e.id], Site: f.sites[e.site],
+			Version: e.version, Offered: e.offered, LastCheckIn: fromNanos(e.lastCheckIn), State: e.state, Error: e.errCode, Hold: e.hold, Attempt: e.att.attempt()}
+		want := firmware.Device{Key: d.Key, MAC: d.MAC, Serial: d.Serial, User: d.User, Identity: d.Identity, Site: d.Site,
+			Version: d.Version, Offered: d.Offered, LastCheckIn: d.LastCheckIn, State: d.State, Error: d.Error, Hold: d.Hold, Attempt: d.Attempt}
+		if diff := cmp.Diff(want, got); diff != "" {
+			t.Errorf("device %s in the index (-stored +index):\n%s", d.Key, diff)
+		}
+		if int(e.cohort) != firmware.Cohort(d.Key) {
+			t.Errorf("device %s: cohort %d, want %d", d.Key, e.cohort, firmware.Cohort(d.Key))
+		}
+	}
+	if len(f.order) == len(f.devs) && !slices.IsSortedFunc(f.order, func(a, b int32) int { return strings.Compare(f.devs[a].key, f.devs[b].key) }) {
+		t.Errorf("the index's key order is not sorted")
 	}
 }
 

@@ -36,23 +36,6 @@ func (s *Store) History(ctx context.Context, since uint64, limit int) ([]firmwar
 	return es, nil
 }
 
-// Backup writes a consistent copy of the database to w, from one read
-// transaction, while the store keeps working; the copy opens as a data
-// directory's opendus.db. The files under DeviceUpdateFiles are not in
-// it: back them up separately (they never change once written).
-func (s *Store) Backup(ctx context.Context, w io.Writer) (int64, error) {
-	var n int64
-	err := s.view(ctx, func(tx *bolt.Tx) error {
-		var err error
-		n, err = tx.WriteTo(ctxWriter{ctx, w})
-		return err
-	})
-	if err != nil {
-		return n, fmt.Errorf("store: backup: %w", err)
-	}
-	return n, nil
-}
-
 // ctxWriter stops a long write when its context is done.
 type ctxWriter struct {
 	ctx context.Context

@@ -139,6 +139,7 @@ func (s *Store) Import(ctx context.Context, actor string, updates []firmware.Imp
 	err = s.change(ctx, actor, func(c *change) error {
 		rules := c.tx.Bucket(bucketRules)
 		ups := c.tx.Bucket(bucketUpdates)
+		var live []error // rollouts the bundle would break, all named
 		for i, u := range updates {
 			up := imported[i]
 			if existing[i] == nil {
@@ -167,6 +168,43 @@ func (s *Store) Import(ctx context.Context, actor string, updates []firmware.Imp
 				results[i] = ImportResult{Rule: before, Update: up, Unchanged: true}
 				continue
 			}
+			deployed := deploy && r.Approved == u.Version
+			if found && !sameVersions(before, r) {
+				rec, ok, err := getRollout(c.tx, r.ID)
+				if err != nil {
+					return err
+				}
+				switch {
+				case ok && rec.scheduledApproval():
+					// Cancelled, as a scheduled approval always was by
+					// an import (the schedule-cancel event below).
+					if err := c.stopApproval(&rec); err != nil {
+						return err
+					}
+					if err := putRollout(c.tx, &rec); err != nil {
+						return err
+					}
+				case ok && rec.Live():
+					live = append(live, liveError(&rec.Rollout, "importing "+u.Version.String()))
+					continue
+				}
+			}
+			if deployed {
+				// A one-wave rollout of the version imported, completed,
+				// as approve makes.
+				b := before
+				if !found {
+					b = firmware.NewRule(u.Identity, c.now)
+				}
+				b.Pending = u.Version
+				rec, err := approval(b, c.actor, c.now)
+				if err != nil {
+					return err
+				}
+				if err := putRollout(c.tx, &rec); err != nil {
+					return err
+				}
+			}
 			if existing[i] == nil {
 				if err := putJSON(ups, []byte(updateKeyOf(u.Identity, u.Version)), recordOf(up)); err != nil {
 					return err
@@ -187,7 +225,6 @@ func (s *Store) Import(ctx context.Context, actor string, updates []firmware.Imp
 			if err := c.event(e); err != nil {
 				return err
 			}
-			deployed := deploy && r.Approved == u.Version
 			if deployed {
 				if err := c.event(firmware.Event{Action: ActionApprove, Rule: r.ID, Subject: u.Identity.Path(), Version: u.Version, Detail: "deployed on import"}); err != nil {
 					return err
@@ -206,7 +243,7 @@ func (s *Store) Import(ctx context.Context, actor string, updates []firmware.Imp
 				}
 			}
 		}
-		return nil
+		return errors.Join(live...)
 	})
 	if err != nil {
 		return nil, fmt.Errorf("store: import: %w", err)

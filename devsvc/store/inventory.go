@@ -30,11 +30,25 @@ type Report struct {
 	Time time.Time
 }
 
-// invOp is one queued inventory write: a check-in or a report.
+// invOp is one queued inventory write: a check-in, a report or a refusal.
 type invOp struct {
 	key     string
 	checkIn *firmware.Device
 	report  *Report
+	refusal *refusal
+	// attempt is the device's attempt after a report, as the index
+	// computed it (a check-in's is its Device's Attempt).
+	attempt firmware.Attempt
+	// fwd, on a primary, is a batch a replica forwarded (ApplyForwarded):
+	// its operations join the writer's batch together, so that they
+	// commit in one transaction with the replica's progress.
+	fwd *fwdBatch
+}
+
+// refusal is a request of a device the service refused.
+type refusal struct {
+	reason string
+	time   time.Time
 }
 
 // InventoryHealth is the state of the inventory's writes (see Store.
@@ -75,14 +89,6 @@ type inventory struct {
 	// lost is the error of the operations the writer could not write
 	// when it stopped; read after done is closed.
 	lost error
-	// pmu guards pending: the newest queued check-in of each device, from
-	// when it is queued until its batch is committed (or failed), so that
-	// Report knows a device whose check-in is not committed yet. A
-	// check-in is queued and entered under pmu, and Report looks under
-	// pmu before it queues, so a report found here is queued after the
-	// check-in it was checked against.
-	pmu     sync.Mutex
-	pending map[string]*firmware.Device
 }
 
 // maxBatch bounds the operations of one inventory transaction.
@@ -97,13 +103,12 @@ const (
 
 func newInventory(size int, every time.Duration) *inventory {
 	return &inventory{
-		ops:     make(chan *invOp, size),
-		flush:   make(chan chan error),
-		quit:    make(chan struct{}),
-		done:    make(chan struct{}),
-		every:   every,
-		health:  InventoryHealth{Writable: true},
-		pending: make(map[string]*firmware.Device),
+		ops:    make(chan *invOp, size),
+		flush:  make(chan chan error),
+		quit:   make(chan struct{}),
+		done:   make(chan struct{}),
+		every:  every,
+		health: InventoryHealth{Writable: true},
 	}
 }
 
@@ -157,12 +162,24 @@ func (s *Store) InventoryHealth() InventoryHealth { return s.inv.snapshot() }
 // RecordCheckIn queues a device's check-in and returns at once; the record
 // is durable within FlushInterval plus one commit (see Flush). The device's
 // key is d.Key, else firmware.DeviceKey(d.MAC, d.Serial); a zero
-// LastCheckIn means now. The stored State, Target, Error, LastReport and
-// LastUpdate fields are kept; everything else is replaced. ErrBusy when the
-// queue is full; ErrUnavailable while the inventory cannot be written.
-// Once it returned nil the check-in is kept until it is written, however
-// long the writes fail, unless the store is closed before (see the
-// package documentation).
+// LastCheckIn means now.
+//
+// d carries what the check-in said and what it was answered: the
+// device's fields, its Site (the site its address fell in, "" for none),
+// Offered (the Decision's Version; zero when nothing was offered), and
+// Hold and Held (what the Decision held back, and why). The store keeps
+// the rest: the stored State, Target, Error, LastReport and LastUpdate
+// are kept; the device's Attempt is advanced by the offer
+// (firmware.Attempt.Offer of Offered at LastCheckIn; what d.Attempt says
+// is ignored); the check-in is added to its History (d.History is
+// ignored); everything else is replaced.
+//
+// The fleet index (DeviceState, Downloading, QueryDevices, rollout
+// progress) reflects the check-in when RecordCheckIn returns nil, and
+// never when it returns an error. ErrBusy when the queue is full;
+// ErrUnavailable while the inventory cannot be written. Once it returned
+// nil the check-in is kept until it is written, however long the writes
+// fail, unless the store is closed before (see the package documentation).
 func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -181,26 +198,25 @@ func (s *Store) RecordCheckIn(ctx context.Context, d firmware.Device) error {
 		d.LastCheckIn = s.now().UTC()
 	}
 	d.Modules = slices.Clone(d.Modules) // queued: not the caller's to change
-	inv := s.inv
-	inv.pmu.Lock()
-	defer inv.pmu.Unlock()
-	if err := inv.enqueue(&invOp{key: d.Key, checkIn: &d}); err != nil {
-		return err
-	}
-	inv.pending[d.Key] = &d
-	return nil
+	d.Attempt, d.History = firmware.Attempt{}, nil
+	return s.fleet.checkIn(&invOp{key: d.Key, checkIn: &d}, s.inv)
 }
 
 // Report queues a device's report and returns at once, as RecordCheckIn.
 // It sets the device's State, Target, Error and LastReport; success also
-// sets Version to Target and LastUpdate to the report's time.
+// sets Version to Target and LastUpdate to the report's time. It advances
+// the device's Attempt (firmware.Attempt.Report: a report about the
+// version it was offered; others leave it) and adds the report to its
+// History.
 //
 // Only a device that checked in may report, and only on the version it
-// runs or was offered at its last check-in (queued or committed): a report
-// for a device the inventory does not know is refused with
-// ErrNotCheckedIn, one for another version with ErrNotOffered, and neither
-// creates or changes a record. ErrBusy when the queue is full;
-// ErrUnavailable while the inventory cannot be written.
+// runs or was last offered (its check-in queued or committed: the fleet
+// index reflects every accepted check-in): a report for a device the
+// inventory does not know is refused with ErrNotCheckedIn, one for
+// another version with ErrNotOffered, and neither creates or changes a
+// record. The fleet index reflects the report when Report returns nil.
+// ErrBusy when the queue is full; ErrUnavailable while the inventory
+// cannot be written.
 func (s *Store) Report(ctx context.Context, r Report) error {
 	if err := ctx.Err(); err != nil {
 		return err
@@ -219,31 +235,26 @@ func (s *Store) Report(ctx context.Context, r Report) error {
 	if r.Time.IsZero() {
 		r.Time = s.now().UTC()
 	}
-	inv := s.inv
-	inv.pmu.Lock()
-	d, queued := inv.pending[r.Key]
-	var last firmware.Device
-	if queued {
-		last = *d
+	return s.fleet.report(&invOp{key: r.Key, report: &r}, s.inv)
+}
+
+// RecordRefusal queues a note in the history of the device with this key
+// (a MAC in another notation is normalized) that the service refused one
+// of its requests, and why (say "status report without a check-in", or
+// "the inventory cannot be written"). It changes nothing else, and
+// nothing for a device the inventory does not hold: it never creates a
+// record. It returns at once, as RecordCheckIn, with the same errors.
+func (s *Store) RecordRefusal(ctx context.Context, key, reason string) error {
+	if err := ctx.Err(); err != nil {
+		return err
 	}
-	inv.pmu.Unlock()
-	if !queued {
-		// Not queued: committed, or never seen. A check-in committed
-		// since the look is in the record: the writer commits before it
-		// forgets the pending check-in.
-		var err error
-		last, err = s.Device(ctx, r.Key)
-		if errors.Is(err, ErrNotFound) {
-			return fmt.Errorf("store: report from %s: %w: check in before reporting", r.Key, ErrNotCheckedIn)
-		}
-		if err != nil {
-			return err
-		}
+	if key == "" {
+		return errors.New("store: refusal: no device key")
 	}
-	if r.Target != last.Version && r.Target != last.Offered {
-		return fmt.Errorf("store: report from %s on %s: %w (runs %s, offered %s)", r.Key, r.Target, ErrNotOffered, versionOrNone(last.Version), versionOrNone(last.Offered))
+	if m, err := firmware.NormalizeMAC(key); err == nil {
+		key = m
 	}
-	return inv.enqueue(&invOp{key: r.Key, report: &r})
+	return s.inv.enqueue(&invOp{key: key, refusal: &refusal{reason: reason, time: s.now().UTC()}})
 }
 
 // versionOrNone writes a version, or "none" for the zero one.
@@ -301,9 +312,18 @@ func (s *Store) writeInventory() {
 		failed         error // the held batch's last commit error
 		backoff        time.Duration
 	)
+	var fwds []*fwdBatch // forwarded batches in batch, whose progress it records
 	add := func(op *invOp) {
-		batch[op.key] = append(batch[op.key], op)
-		n++
+		if op.fwd != nil {
+			for _, o := range op.fwd.ops {
+				batch[o.key] = append(batch[o.key], o)
+			}
+			fwds = append(fwds, op.fwd)
+			n += len(op.fwd.ops)
+		} else {
+			batch[op.key] = append(batch[op.key], op)
+			n++
+		}
 		inv.batched.Store(int64(n))
 	}
 	drain := func(max int) {
@@ -325,7 +345,7 @@ func (s *Store) writeInventory() {
 		if n == 0 {
 			return nil
 		}
-		err := s.writeBatch(batch)
+		err := s.writeBatch(batch, fwds)
 		if err != nil {
 			failed = err
 			s.inventoryFailed(err, n, len(batch))
@@ -346,21 +366,8 @@ func (s *Store) writeInventory() {
 				retryC = nil
 			}
 		}
-		// Committed: Report now finds these check-ins in the records. (A
-		// batch that failed is held, and its check-ins stay pending.)
-		inv.pmu.Lock()
-		for k, ops := range batch {
-			for _, op := range slices.Backward(ops) {
-				if op.checkIn != nil {
-					if inv.pending[k] == op.checkIn {
-						delete(inv.pending, k)
-					}
-					break
-				}
-			}
-		}
-		inv.pmu.Unlock()
 		clear(batch)
+		fwds = fwds[:0]
 		n = 0
 		inv.batched.Store(0)
 		return nil
@@ -465,12 +472,11 @@ func (s *Store) inventoryLost(err error, batch map[string][]*invOp, n int) error
 // device, in one transaction. A device whose stored record cannot be read
 // is left as it is (its operations are logged and dropped) so that one bad
 // record cannot stop the inventory.
-func (s *Store) writeBatch(batch map[string][]*invOp) error { return s.writeBatchWith(batch, nil) }
-
-// writeBatchWith is writeBatch with extra run last in its transaction. On
-// a replica's store, every operation applied is also queued for the
-// primary (its outbox), in the same transaction.
-func (s *Store) writeBatchWith(batch map[string][]*invOp, extra func(tx *bolt.Tx) error) error {
+// On a replica's store, every operation applied is also queued for the
+// primary (its outbox), in the same transaction; on a primary's, the
+// progress of the replicas' forwarded batches in it (fwds) is recorded
+// there too.
+func (s *Store) writeBatch(batch map[string][]*invOp, fwds []*fwdBatch) error {
 	keys := make([]string, 0, len(batch))
 	for k := range batch {
 		keys = append(keys, k)
@@ -482,6 +488,7 @@ func (s *Store) writeBatchWith(batch map[string][]*invOp, extra func(tx *bolt.Tx
 		slab []byte
 		bad  []error
 	)
+	defer s.observe(CommitInventory, time.Now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		bad = bad[:0]
 		if s.testHookWrite != nil {
@@ -498,47 +505,54 @@ func (s *Store) writeBatchWith(batch map[string][]*invOp, extra func(tx *bolt.Tx
 			ops := batch[k]
 			var (
 				d     firmware.Device
+				h     rawHistory
 				found bool
 			)
 			if old := b.Get([]byte(k)); old != nil {
-				// A check-in replaces all but the report fields, which
-				// come first in the record.
+				// A check-in replaces all but the kept fields, which
+				// come first in the record; the history is added to as
+				// it is stored.
+				part := decodeAll
+				if ops[0].checkIn != nil {
+					part = decodeKept
+				}
 				var err error
-				if d, err = decodeDevice(old, ops[0].checkIn != nil); err != nil {
+				if d, h, err = decodeRecord(old, part); err != nil {
 					bad = append(bad, fmt.Errorf("device %q: %w", k, err))
 					continue
 				}
 				found = true
 			}
 			for _, op := range ops {
-				if op.checkIn == nil && !found {
+				if op.report != nil && !found {
 					// Report checks that a check-in came first; should the
 					// record have gone since, the report creates none.
 					continue
 				}
-				d, found = applyOp(d, found, op), true
-				if outbox != nil {
+				var e firmware.DeviceEvent
+				d, e, found = applyOp(d, found, op)
+				if e.Kind != "" {
+					h = h.add(e)
+				}
+				if outbox != nil && e.Kind != "" {
 					if err := queueForward(outbox, op); err != nil {
 						return err
 					}
 				}
 			}
 			if !found {
-				continue
+				continue // refusals of a device never recorded
 			}
-			if cap(slab)-len(slab) < 512 {
+			if cap(slab)-len(slab) < 1024 {
 				slab = make([]byte, 0, 64<<10)
 			}
 			start := len(slab)
-			slab = appendDevice(slab, &d)
+			slab = appendRecord(slab, &d, h)
 			if err := b.Put([]byte(k), slab[start:len(slab):len(slab)]); err != nil {
 				return err
 			}
 		}
-		if extra != nil {
-			return extra(tx)
-		}
-		return nil
+		return s.recordForwarded(tx, fwds)
 	})
 	if err == nil && len(bad) > 0 {
 		s.log.Error("store: device records that cannot be read were left as they are; these devices' check-ins and reports are not recorded",
@@ -547,14 +561,24 @@ func (s *Store) writeBatchWith(batch map[string][]*invOp, extra func(tx *bolt.Tx
 	return err
 }
 
-// applyOp applies one check-in or report to a device's record.
-func applyOp(d firmware.Device, found bool, op *invOp) firmware.Device {
-	if op.checkIn != nil {
+// applyOp applies one check-in, report or refusal to a device's record;
+// found says whether it has one, before and after. It returns the event
+// the operation adds to the device's history (none: Kind "").
+func applyOp(d firmware.Device, found bool, op *invOp) (firmware.Device, firmware.DeviceEvent, bool) {
+	switch {
+	case op.checkIn != nil:
 		n := *op.checkIn
 		if found {
 			n.State, n.Target, n.Error, n.LastReport, n.LastUpdate = d.State, d.Target, d.Error, d.LastReport, d.LastUpdate
 		}
-		return n
+		n.History = nil // the check-in carries its Attempt, from the index
+		return n, firmware.DeviceEvent{Time: n.LastCheckIn, Kind: firmware.DeviceCheckIn, Version: n.Version,
+			Offered: n.Offered, Hold: n.Hold, Held: n.Held, Site: n.Site}, true
+	case op.refusal != nil:
+		if !found {
+			return d, firmware.DeviceEvent{}, false
+		}
+		return d, firmware.DeviceEvent{Time: op.refusal.time, Kind: firmware.DeviceRefusal, Detail: op.refusal.reason}, true
 	}
 	r := op.report
 	d.State, d.Target, d.Error, d.LastReport = r.State, r.Target, r.Error, r.Time
@@ -564,7 +588,8 @@ func applyOp(d firmware.Device, found bool, op *invOp) firmware.Device {
 		}
 		d.LastUpdate = r.Time
 	}
-	return d
+	d.Attempt = op.attempt
+	return d, firmware.DeviceEvent{Time: r.Time, Kind: firmware.DeviceReport, Version: r.Target, State: r.State, Detail: r.Error}, true
 }
 
 // Devices lists the inventory as committed, sorted by key; call Flush first
@@ -573,7 +598,7 @@ func (s *Store) Devices(ctx context.Context) ([]firmware.Device, error) {
 	var ds []firmware.Device
 	err := s.view(ctx, func(tx *bolt.Tx) error {
 		return tx.Bucket(bucketDevices).ForEach(func(k, v []byte) error {
-			d, err := decodeDevice(v, false)
+			d, err := decodeDevice(v, decodeAll)
 			if err != nil {
 				return fmt.Errorf("device %q: %w", k, err)
 			}
@@ -605,7 +630,7 @@ func (s *Store) Device(ctx context.Context, key string) (firmware.Device, error)
 			return fmt.Errorf("device %q %w", key, ErrNotFound)
 		}
 		var err error
-		if d, err = decodeDevice(v, false); err != nil {
+		if d, err = decodeDevice(v, decodeAll); err != nil {
 			return fmt.Errorf("device %q: %w", k, err)
 		}
 		return nil

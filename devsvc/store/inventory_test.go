@@ -3,6 +3,7 @@ package store
 import (
 	"context"
 	"errors"
+	"sync"
 	"testing"
 	"time"
 
@@ -22,6 +23,16 @@ func TestInventoryMerge(t *testing.T) {
 		return firmware.Device{MAC: "00:04:f2:00:00:01", Serial: "SN1", Identity: phone, Version: v, Location: firmware.Internal,
 			Address: "10.0.0.7", LastCheckIn: at(m), Offered: v2}
 	}
+	// The history the steps leave: every check-in and report (check-ins
+	// alike merge only when nothing came between).
+	hist := []firmware.DeviceEvent{
+		{Time: at(0), Kind: firmware.DeviceCheckIn, Version: v1, Offered: v2},
+		{Time: at(1), Kind: firmware.DeviceReport, Version: v2, State: firmware.StateDownloading},
+		{Time: at(2), Kind: firmware.DeviceCheckIn, Version: v1, Offered: v2},
+		{Time: at(3), Kind: firmware.DeviceReport, Version: v2, State: firmware.StateFailure, Detail: "0x80070005"},
+		{Time: at(4), Kind: firmware.DeviceReport, Version: v2, State: firmware.StateSuccess},
+		{Time: at(5), Kind: firmware.DeviceCheckIn, Version: v2, Offered: v2},
+	}
 	steps := []struct {
 		checkIn *firmware.Device
 		report  *Report
@@ -29,19 +40,24 @@ func TestInventoryMerge(t *testing.T) {
 		want    firmware.Device
 	}{
 		{checkIn: ptr(checkIn(v1, 0)), flush: true, want: firmware.Device{Key: "00-04-F2-00-00-01", MAC: "00-04-F2-00-00-01", Serial: "SN1",
-			Identity: phone, Version: v1, Location: firmware.Internal, Address: "10.0.0.7", LastCheckIn: at(0), Offered: v2}},
+			Identity: phone, Version: v1, Location: firmware.Internal, Address: "10.0.0.7", LastCheckIn: at(0), Offered: v2,
+			Attempt: firmware.Attempt{Version: v2, Offered: at(0)}, History: hist[:1]}},
 		// Several operations merged in one batch, in order.
 		{report: &Report{Key: "00-04-F2-00-00-01", State: firmware.StateDownloading, Target: v2, Time: at(1)}},
 		{checkIn: ptr(checkIn(v1, 2))},
 		{report: &Report{Key: "00-04-F2-00-00-01", State: firmware.StateFailure, Target: v2, Error: "0x80070005", Time: at(3)}, flush: true,
 			want: firmware.Device{Key: "00-04-F2-00-00-01", MAC: "00-04-F2-00-00-01", Serial: "SN1", Identity: phone, Version: v1,
 				Location: firmware.Internal, Address: "10.0.0.7", LastCheckIn: at(2), Offered: v2,
-				State: firmware.StateFailure, Target: v2, Error: "0x80070005", LastReport: at(3)}},
+				State: firmware.StateFailure, Target: v2, Error: "0x80070005", LastReport: at(3),
+				Attempt: firmware.Attempt{Version: v2, Offered: at(0), Failures: 1, Failed: at(3), State: firmware.StateFailure, Reported: at(3)},
+				History: hist[:4]}},
 		{report: &Report{Key: "00-04-F2-00-00-01", State: firmware.StateSuccess, Target: v2, Time: at(4)}},
 		{checkIn: ptr(checkIn(v2, 5)), flush: true,
 			want: firmware.Device{Key: "00-04-F2-00-00-01", MAC: "00-04-F2-00-00-01", Serial: "SN1", Identity: phone, Version: v2,
 				Location: firmware.Internal, Address: "10.0.0.7", LastCheckIn: at(5), Offered: v2,
-				State: firmware.StateSuccess, Target: v2, LastReport: at(4), LastUpdate: at(4)}},
+				State: firmware.StateSuccess, Target: v2, LastReport: at(4), LastUpdate: at(4),
+				Attempt: firmware.Attempt{Version: v2, Offered: at(0), Failures: 1, Failed: at(3), State: firmware.StateSuccess, Reported: at(4)},
+				History: hist}},
 	}
 	for i, st := range steps {
 		var err error
@@ -163,8 +179,8 @@ func TestReportOnlyAfterCheckIn(t *testing.T) {
 		want   error
 	}{
 		{"never checked in", func() {}, v1, ErrNotCheckedIn},
-		{"offered, check-in queued", func() { checkIn(v1, v2) }, v2, nil},
-		{"runs, check-in queued", func() {}, v1, nil},
+		{"runs, check-in queued", func() { checkIn(v1, v2) }, v1, nil},
+		{"offered, check-in queued", func() {}, v2, nil},
 		{"other version, check-in queued", func() {}, v3, ErrNotOffered},
 		{"offered, check-in committed", flush, v2, nil},
 		{"other version, committed", flush, v3, ErrNotOffered},
@@ -187,9 +203,6 @@ func TestReportOnlyAfterCheckIn(t *testing.T) {
 	}
 	if _, err := s.Device(ctx, "serial:nobody"); !errors.Is(err, ErrNotFound) {
 		t.Errorf("a refused report created a record: %v", err)
-	}
-	if n := len(s.inv.pending); n != 0 {
-		t.Errorf("%d check-ins still pending after Flush", n)
 	}
 }
 
@@ -232,5 +245,34 @@ func TestInventoryBusy(t *testing.T) {
 	cancel()
 	if err := s.Flush(cctx); !errors.Is(err, context.Canceled) {
 		t.Errorf("Flush(cancelled) = %v", err)
+	}
+}
+
+// TestObserveCommit: every inventory batch and catalog change is timed.
+func TestObserveCommit(t *testing.T) {
+	var mu sync.Mutex
+	got := map[string]int{}
+	s := openTest(t, &Options{ObserveCommit: func(kind string, took time.Duration) {
+		mu.Lock()
+		defer mu.Unlock()
+		if took <= 0 {
+			t.Errorf("ObserveCommit(%s, %v): want a positive duration", kind, took)
+		}
+		got[kind]++
+	}})
+	ctx := context.Background()
+	if err := s.RecordCheckIn(ctx, firmware.Device{Serial: "1"}); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.PutAccount(ctx, "test", firmware.Account{Name: "alice"}); err != nil {
+		t.Fatal(err)
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if got[CommitInventory] != 1 || got[CommitCatalog] != 1 {
+		t.Errorf("commits observed = %v, want one of each kind", got)
 	}
 }

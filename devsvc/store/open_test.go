@@ -1,7 +1,6 @@
 package store
 
 import (
-	"bytes"
 	"context"
 	"errors"
 	"os"
@@ -115,54 +114,6 @@ func TestOpenCleansLeftovers(t *testing.T) {
 		}
 	}
 	checkConsistent(t, s)
-}
-
-func TestBackup(t *testing.T) {
-	s := openTest(t, nil)
-	ctx := context.Background()
-	mustImport(t, s, update(phone, v1), update(table, v1))
-	s.AddTestDevice(ctx, "admin", firmware.TestDevice{MAC: "00-04-F2-00-00-01"})
-	s.PutAccount(ctx, "admin", firmware.Account{Name: "alice", NTHash: [16]byte{7}})
-	s.RecordCheckIn(ctx, firmware.Device{MAC: "00-04-F2-00-00-09", Identity: phone, Version: v1})
-	if err := s.Flush(ctx); err != nil {
-		t.Fatal(err)
-	}
-	var buf bytes.Buffer
-	n, err := s.Backup(ctx, &buf)
-	if err != nil || n != int64(buf.Len()) || n == 0 {
-		t.Fatalf("Backup = %d, %v; wrote %d bytes", n, err, buf.Len())
-	}
-	dir := t.TempDir()
-	if err := os.WriteFile(filepath.Join(dir, dbName), buf.Bytes(), 0o600); err != nil {
-		t.Fatal(err)
-	}
-	b := openDir(t, dir, nil)
-	for _, tt := range []struct {
-		name string
-		get  func(*Store) (any, error)
-	}{
-		{"stats", func(s *Store) (any, error) { st, err := s.Stats(ctx); st.DBBytes = 0; return st, err }},
-		{"rules", func(s *Store) (any, error) { return s.Catalog().Rules(), nil }},
-		{"updates", func(s *Store) (any, error) { return s.Updates(ctx) }},
-		{"history", func(s *Store) (any, error) { return s.History(ctx, 0, 0) }},
-		{"test devices", func(s *Store) (any, error) { return s.TestDevices(ctx) }},
-		{"accounts", func(s *Store) (any, error) { return s.Accounts(ctx) }},
-		{"devices", func(s *Store) (any, error) { return s.Devices(ctx) }},
-	} {
-		want, err1 := tt.get(s)
-		got, err2 := tt.get(b)
-		if err1 != nil || err2 != nil {
-			t.Fatalf("%s: %v, %v", tt.name, err1, err2)
-		}
-		if diff := cmp.Diff(want, got); diff != "" {
-			t.Errorf("%s of the backup (-original +backup):\n%s", tt.name, diff)
-		}
-	}
-	cctx, cancel := context.WithCancel(ctx)
-	cancel()
-	if _, err := s.Backup(cctx, &buf); !errors.Is(err, context.Canceled) {
-		t.Errorf("Backup(cancelled) = %v", err)
-	}
 }
 
 func TestStats(t *testing.T) {

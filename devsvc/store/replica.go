@@ -71,6 +71,27 @@ func (s *Store) MakeReplica(ctx context.Context, primary string) error {
 	return nil
 }
 
+// restartOutbox gives a replica's restored store a new outbox epoch and
+// empties its outbox. The primary has applied the restored outbox's
+// numbers, and more, under the old epoch: new items numbered again from
+// the backup's sequence would be skipped as applied. What the backup's
+// outbox held was, most likely, forwarded after the backup was taken:
+// sent again under a new epoch it would be applied twice.
+func (s *Store) restartOutbox(ctx context.Context) error {
+	return s.update(ctx, func(tx *bolt.Tx) error {
+		if err := tx.DeleteBucket(bucketOutbox); err != nil {
+			return err
+		}
+		if _, err := tx.CreateBucket(bucketOutbox); err != nil {
+			return err
+		}
+		var epoch [8]byte
+		rand.Read(epoch[:])
+		epoch[0] |= 1 // never zero
+		return tx.Bucket(bucketMeta).Put(keyOutboxEpoch, epoch[:])
+	})
+}
+
 // ReplicaOf returns the primary a replica's store follows, or "" for a
 // primary's.
 func (s *Store) ReplicaOf() string { return s.replicaOf }
@@ -307,6 +328,26 @@ func checkRecord(r Record) error {
 		if _, err := a.account(); err != nil || string(accountKey(a.Name)) != string(r.Key) {
 			return bad(fmt.Errorf("account %q (%v)", a.Name, err))
 		}
+	case string(bucketSites):
+		var site firmware.Site
+		if err := json.Unmarshal(r.Value, &site); err != nil {
+			return bad(err)
+		}
+		if err := site.Validate(); err != nil || site.Name != string(r.Key) {
+			return bad(fmt.Errorf("site %q (%v)", site.Name, err))
+		}
+	case string(bucketRollouts):
+		if _, err := decodeRollout(r.Key, r.Value); err != nil {
+			return bad(err)
+		}
+	case string(bucketAlarms):
+		var a firmware.Alarm
+		if err := json.Unmarshal(r.Value, &a); err != nil {
+			return bad(err)
+		}
+		if a.ID != string(r.Key) {
+			return bad(fmt.Errorf("the alarm is %q", a.ID))
+		}
 	default:
 		if !json.Valid(r.Value) {
 			return bad(errors.New("not JSON"))
@@ -464,7 +505,7 @@ func (s *Store) applyRecords(ctx context.Context, recs []Record, seq uint64, fil
 			return err
 		}
 		var err error
-		newCat, err = loadCatalog(tx)
+		newCat, err = loadCatalog(tx, s.storedZone)
 		return err
 	})
 	if err != nil {

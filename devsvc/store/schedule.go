@@ -2,8 +2,6 @@ package store
 
 import (
 	"context"
-	"encoding/json"
-	"fmt"
 	"time"
 
 	"github.com/opendus/opendus/firmware"
@@ -20,68 +18,51 @@ const (
 
 // Schedule sets when the pending version of the rule named by ref is to be
 // approved (see firmware.Rule.Schedule); the zero time cancels a schedule.
-// ApproveDue approves it when the time comes. A rule with nothing pending
-// is firmware.ErrNoPending; a time not in the future firmware.ErrSchedule.
+// A scheduled approval is a scheduled one-wave rollout (Catalog.Rollout):
+// the rollout engine starts it at that time, which completes it and
+// approves the rule, and devices due to check later are told to check
+// then. A rule with nothing pending is firmware.ErrNoPending; a time not
+// in the future firmware.ErrSchedule; a rule with a live rollout (other
+// than a scheduled approval, which this replaces) ErrRolloutLive.
 func (s *Store) Schedule(ctx context.Context, actor, ref string, at time.Time) (firmware.Rule, error) {
-	return s.transition(ctx, actor, ref, func(r *firmware.Rule, now time.Time) (firmware.Event, error) {
+	return s.transition(ctx, actor, ref, func(c *change, r *firmware.Rule, ro *rolloutRecord) (firmware.Event, error) {
+		approval := ro != nil && ro.scheduledApproval()
+		if ro != nil && ro.Live() && !approval {
+			return firmware.Event{}, liveError(&ro.Rollout, "approve --at")
+		}
 		was := r.ApproveAt
-		if err := r.Schedule(at.UTC(), now); err != nil {
+		before := *r
+		if err := r.Schedule(at.UTC(), c.now); err != nil {
 			return firmware.Event{}, err
 		}
 		if at.IsZero() {
+			if approval {
+				if err := c.stopApproval(ro); err != nil {
+					return firmware.Event{}, err
+				}
+			}
 			detail := "nothing was scheduled"
 			if !was.IsZero() {
 				detail = "the approval scheduled for " + was.Format(time.RFC3339) + " is cancelled"
 			}
 			return firmware.Event{Action: ActionScheduleCancel, Version: r.Pending, Detail: detail}, nil
 		}
+		rollout, _, err := firmware.StartRollout(&before, firmware.ApprovePlan(r.ApproveAt), c.actor, c.now)
+		if err != nil {
+			return firmware.Event{}, err
+		}
+		if err := c.clearRuleAlarms(r.ID, ""); err != nil {
+			return firmware.Event{}, err
+		}
+		rec := rolloutRecord{Rollout: rollout, Approval: true}
+		if err := putRollout(c.tx, &rec); err != nil {
+			return firmware.Event{}, err
+		}
+		if ro != nil {
+			*ro = rec
+		}
 		return firmware.Event{Action: ActionSchedule, Version: r.Pending, Detail: "approve at " + r.ApproveAt.Format(time.RFC3339)}, nil
 	})
-}
-
-// ApproveDue approves, in one transaction, the pending version of every rule
-// whose scheduled approval is due (firmware.Rule.Due) and returns those
-// rules. The service calls it when Catalog().NextApproval() comes, and at
-// start.
-func (s *Store) ApproveDue(ctx context.Context, actor string) ([]firmware.Rule, error) {
-	var approved []firmware.Rule
-	err := s.change(ctx, actor, func(c *change) error {
-		approved = nil
-		b := c.tx.Bucket(bucketRules)
-		var due []firmware.Rule
-		err := b.ForEach(func(k, v []byte) error {
-			var r firmware.Rule
-			if err := json.Unmarshal(v, &r); err != nil {
-				return fmt.Errorf("rule %q: %w", k, err)
-			}
-			if r.Due(c.now) {
-				due = append(due, r)
-			}
-			return nil
-		})
-		if err != nil {
-			return err
-		}
-		for _, r := range due {
-			at := r.ApproveAt
-			if err := r.Approve(c.now); err != nil {
-				return err
-			}
-			if err := putJSON(b, []byte(r.Identity.Path()), r); err != nil {
-				return err
-			}
-			if err := c.event(firmware.Event{Action: ActionApprove, Rule: r.ID, Subject: r.Identity.Path(), Version: r.Approved,
-				Detail: "scheduled for " + at.Format(time.RFC3339)}); err != nil {
-				return err
-			}
-			approved = append(approved, r)
-		}
-		return nil
-	})
-	if err != nil {
-		return nil, fmt.Errorf("store: approve due: %w", err)
-	}
-	return approved, nil
 }
 
 // ScheduledApproval returns when the pending version of id's rule is to be

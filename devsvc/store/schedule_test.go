@@ -41,25 +41,30 @@ func TestSchedule(t *testing.T) {
 	if _, ok := s.Next(phone2); ok {
 		t.Errorf("Next(phone2) is set")
 	}
+	// A scheduled one-wave rollout, which the engine's step starts and
+	// completes at its time.
+	if ro, ok := s.Catalog().Rollout(phone.RuleID()); !ok || ro.State != firmware.RolloutScheduled || !ro.At.Equal(at) || !s.Catalog().IsApproval(phone.RuleID()) {
+		t.Errorf("Rollout(phone) = %+v, %v; want a scheduled approval at %v", ro, ok, at)
+	}
 	// Not due yet (the clock advances a second per reading).
-	if rs, err := s.ApproveDue(ctx, "scheduler"); err != nil || len(rs) != 0 {
-		t.Errorf("ApproveDue before the time = %+v, %v", rs, err)
+	if _, evs, err := s.StepRollout(ctx, phone.RuleID(), clk.Now()); err != nil || len(evs) != 0 {
+		t.Errorf("StepRollout before the time = %+v, %v", evs, err)
 	}
 	for range 10 {
 		clk.Now()
 	}
-	rs, err := s.ApproveDue(ctx, "scheduler")
-	if err != nil || len(rs) != 1 || rs[0].Approved != v1 || !rs[0].ApproveAt.IsZero() {
-		t.Fatalf("ApproveDue = %+v, %v; want phone approved", rs, err)
+	ro, evs, err := s.StepRollout(ctx, phone.RuleID(), clk.Now())
+	if err != nil || ro.State != firmware.RolloutCompleted || len(evs) == 0 {
+		t.Fatalf("StepRollout at the time = %+v, %+v, %v; want it completed", ro, evs, err)
 	}
-	if r, _ := s.Catalog().Rule(phone); r.Approved != v1 || !r.Pending.IsZero() {
-		t.Errorf("rule after ApproveDue: %+v", r)
+	if r, _ := s.Catalog().Rule(phone); r.Approved != v1 || !r.Pending.IsZero() || !r.ApproveAt.IsZero() {
+		t.Errorf("rule after the step: %+v", r)
 	}
 	if _, ok := s.Next(phone); ok {
 		t.Errorf("Next(phone) still set after the approval")
 	}
 	es, _ := s.History(ctx, 0, 0)
-	if last := es[len(es)-1]; last.Action != ActionApprove || last.Actor != "scheduler" {
+	if last := es[len(es)-1]; last.Action != ActionApprove || last.Actor != firmware.SystemActor || last.Detail != "scheduled for "+at.UTC().Format(time.RFC3339) {
 		t.Errorf("last event %+v", last)
 	}
 	checkConsistent(t, s)

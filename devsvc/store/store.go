@@ -62,19 +62,28 @@ var (
 	// already.
 	ErrRevoked = errors.New("revoked already")
 	// ErrFollower is returned by a change of the catalog (rules, updates,
-	// test devices, accounts) on a replica's store: its catalog changes
-	// only by what its primary sends (ApplyChanges, ApplySnapshot).
+	// test devices, accounts, sites, rollouts, alarms) on a replica's
+	// store: its catalog changes only by what its primary sends
+	// (ApplyChanges, ApplySnapshot).
 	ErrFollower = errors.New("this is a replica's store")
+	// ErrRolloutLive is returned when a change of a rule would break the
+	// rollout running on it (an import of another version, approve,
+	// withdraw, a second rollout): the message names the rollout and says
+	// how to stop it first.
+	ErrRolloutLive = errors.New("a rollout is live")
 )
 
 // SchemaVersion is the database schema this package writes. Open upgrades
 // older databases (see migrate) and refuses newer ones with ErrSchema.
-const SchemaVersion = 2
+const SchemaVersion = 3
 
-// Names in the data directory.
+// Names in the data directory: the database and the file store.
 const (
-	dbName   = "opendus.db"
-	filesDir = "DeviceUpdateFiles"
+	DBFile   = "opendus.db"
+	FilesDir = "DeviceUpdateFiles"
+
+	dbName   = DBFile
+	filesDir = FilesDir
 )
 
 // Buckets. Every record is JSON, keyed as noted.
@@ -89,8 +98,11 @@ var (
 	bucketAdminCerts  = []byte("admincerts")  // serial (lower-case hex) -> firmware.AdminCert
 	// bucketConsoleAdmins: lower-case name -> consoleAdminRecord
 	bucketConsoleAdmins = []byte("consoleadmins")
-	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts, bucketConsoleAdmins,
-		bucketFeed, bucketReplicas, bucketOutbox}
+	bucketSites         = []byte("sites")    // name -> firmware.Site
+	bucketRollouts      = []byte("rollouts") // rule ID -> rolloutRecord
+	bucketAlarms        = []byte("alarms")   // alarm ID -> firmware.Alarm
+	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts,
+		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms, bucketFeed, bucketReplicas, bucketOutbox}
 	keySchema = []byte("schema")
 )
 
@@ -110,6 +122,16 @@ const (
 	ActionAccountDisable   = "account-disable"
 	ActionAccountEnable    = "account-enable"
 	ActionAccountRemove    = "account-remove"
+	ActionSiteAdd          = "site-add"
+	ActionSiteUpdate       = "site-update"
+	ActionSiteRemove       = "site-remove"
+	ActionAlarmRaise       = "alarm-raise"
+	ActionAlarmClear       = "alarm-clear"
+	// A rollout's events are recorded as "rollout-" and their kind:
+	// rollout-scheduled, rollout-started, rollout-wave, rollout-paused,
+	// rollout-resumed, rollout-completed, rollout-stopped and
+	// rollout-rolled-back (see firmware.RolloutEventKind).
+	ActionRolloutPrefix = "rollout-"
 )
 
 // Options configures a Store. The zero value (or nil) is sensible.
@@ -132,12 +154,36 @@ type Options struct {
 	// FeedKeep is how many history numbers of changes the change feed
 	// keeps for replicas (see "Change feed"); default DefaultFeedKeep.
 	FeedKeep uint64
+	// Retry is how devices' failed and silent attempts are judged, for
+	// rollout progress, device states and the thresholds (the zero value
+	// is firmware's default policy). The check-in decision must use the
+	// same (RetryPolicy).
+	Retry firmware.RetryPolicy
+	// LoadZone loads a site's time zone; nil means time.LoadLocation. A
+	// site whose zone does not load is refused; a stored site whose zone
+	// no longer loads (a system without its zone database) is read in
+	// UTC, and the store logs it.
+	LoadZone func(name string) (*time.Location, error)
+	// ObserveCommit, if set, is told how long each write transaction
+	// took, fsync included, failed ones too: kind is CommitInventory for
+	// a batch of check-ins and reports, CommitCatalog for a catalog
+	// change (for metrics). It runs on the writer: it must be quick.
+	ObserveCommit func(kind string, took time.Duration)
 
 	// testHookWrite, set by this package's tests only, runs in every
 	// inventory transaction; its error fails the commit as a full disk
 	// would.
 	testHookWrite func() error
+	// testHookRemoveFiles, set by this package's tests only, runs when a
+	// Remove or Purge has committed and is about to delete files.
+	testHookRemoveFiles func()
 }
+
+// The kinds of write transaction Options.ObserveCommit is told of.
+const (
+	CommitInventory = "inventory"
+	CommitCatalog   = "catalog"
+)
 
 // Defaults of Options.
 const (
@@ -154,13 +200,26 @@ type Store struct {
 	log              *slog.Logger
 	deployRoundTable bool
 
-	cat atomic.Pointer[Catalog]
+	cat   atomic.Pointer[Catalog]
+	fleet *fleet
+	retry firmware.RetryPolicy
+	// loadZone is Options.LoadZone; zones caches what it loaded.
+	loadZone func(string) (*time.Location, error)
+	zmu      sync.Mutex
+	zones    map[string]*time.Location
+	badZones map[string]bool // logged once
 	// fileMu serializes the catalog changes that add or delete update
 	// records and their files (Import, Remove, Purge), so that what an
 	// import saw stored stays so until its transaction commits.
-	fileMu        sync.Mutex
+	fileMu sync.Mutex
+	// removeMu keeps the files of recorded updates while a backup copies
+	// them: Backup holds it for reading, removeUpdateFiles for writing.
+	removeMu      sync.RWMutex
 	inv           *inventory
 	testHookWrite func() error // Options.testHookWrite
+	observeCommit func(kind string, took time.Duration)
+	// testHookRemoveFiles is Options.testHookRemoveFiles.
+	testHookRemoveFiles func()
 
 	// The change feed and replication (feed.go, replica.go).
 	feedKeep uint64
@@ -169,8 +228,11 @@ type Store struct {
 	// replicaOf is, on a replica's store, the primary it follows: its
 	// catalog then changes only by ApplyChanges and ApplySnapshot.
 	replicaOf string
-	// fwdMu serializes ApplyForwarded.
-	fwdMu sync.Mutex
+	// fwdMu serializes ApplyForwarded and guards fwdQueued: per replica,
+	// the last forwarded item queued for the inventory writer (committed
+	// or not).
+	fwdMu     sync.Mutex
+	fwdQueued map[string]fwdMark
 
 	closed    atomic.Bool
 	closeOnce sync.Once
@@ -187,9 +249,13 @@ func Open(dir string, opts *Options) (*Store, error) {
 		o = *opts
 	}
 	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite,
-		feedKeep: o.FeedKeep, closing: make(chan struct{})}
+		retry: o.Retry, loadZone: o.LoadZone, zones: map[string]*time.Location{}, badZones: map[string]bool{}, fleet: newFleet(), observeCommit: o.ObserveCommit,
+		testHookRemoveFiles: o.testHookRemoveFiles, feedKeep: o.FeedKeep, closing: make(chan struct{})}
 	if s.feedKeep == 0 {
 		s.feedKeep = DefaultFeedKeep
+	}
+	if s.loadZone == nil {
+		s.loadZone = time.LoadLocation
 	}
 	if s.now == nil {
 		s.now = time.Now
@@ -238,8 +304,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	var cat *Catalog
 	if err := db.View(func(tx *bolt.Tx) error {
 		var err error
-		cat, err = loadCatalog(tx)
-		return err
+		if cat, err = loadCatalog(tx, s.storedZone); err != nil {
+			return err
+		}
+		return s.loadFleet(tx)
 	}); err != nil {
 		return fail(fmt.Errorf("store: open %s: %w", dbPath, err))
 	}
@@ -295,6 +363,14 @@ func migrate(tx *bolt.Tx, from int) error {
 		// Schema 2: device records in the binary form of appendDevice
 		// instead of JSON.
 		return migrateDevicesToBinary(tx.Bucket(bucketDevices))
+	case 2:
+		// Schema 3: device records with their attempt, history, site and
+		// hold (devRecV2); scheduled approvals become scheduled one-wave
+		// rollouts, which the rollout engine starts.
+		if err := migrateDevicesToV2(tx.Bucket(bucketDevices)); err != nil {
+			return err
+		}
+		return migrateScheduledApprovals(tx)
 	default:
 		return fmt.Errorf("%w: no migration from schema version %d", ErrSchema, from)
 	}
@@ -379,6 +455,7 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 		return ErrClosed
 	}
 	var cat *Catalog
+	defer s.observe(CommitCatalog, time.Now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
 		c := &change{tx: tx, now: s.now().UTC(), actor: actor, replica: s.replicaOf != "", s: s}
 		before := snapshotReplicated(tx)
@@ -393,13 +470,13 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 			return nil
 		}
 		if c.events == 0 {
-			return nil
+			return carryFeed(tx, before)
 		}
 		if err := s.recordFeed(tx, before); err != nil {
 			return fmt.Errorf("the change feed: %w", err)
 		}
 		var err error
-		cat, err = loadCatalog(tx)
+		cat, err = loadCatalog(tx, s.storedZone)
 		return err
 	})
 	if err != nil {
@@ -409,6 +486,14 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 		s.publish(cat)
 	}
 	return nil
+}
+
+// observe tells Options.ObserveCommit how long a write transaction of
+// kind begun at start took.
+func (s *Store) observe(kind string, start time.Time) {
+	if s.observeCommit != nil {
+		s.observeCommit(kind, time.Since(start))
+	}
 }
 
 // publish installs cat as the snapshot unless a newer one is installed:
@@ -450,4 +535,37 @@ func getJSON(b *bolt.Bucket, key []byte, v any) (ok bool, err error) {
 		return false, fmt.Errorf("record %q: %w", key, err)
 	}
 	return true, nil
+}
+
+// zone loads a time zone through Options.LoadZone, once per name.
+func (s *Store) zone(name string) (*time.Location, error) {
+	s.zmu.Lock()
+	defer s.zmu.Unlock()
+	if loc, ok := s.zones[name]; ok {
+		return loc, nil
+	}
+	loc, err := s.loadZone(name)
+	if err != nil {
+		return nil, err
+	}
+	s.zones[name] = loc
+	return loc, nil
+}
+
+// storedZone is zone for the sites the store holds, which were checked
+// when they were put: a zone that no longer loads is read in UTC, and
+// logged once.
+func (s *Store) storedZone(name string) (*time.Location, error) {
+	loc, err := s.zone(name)
+	if err == nil {
+		return loc, nil
+	}
+	s.zmu.Lock()
+	first := !s.badZones[name]
+	s.badZones[name] = true
+	s.zmu.Unlock()
+	if first {
+		s.log.Error("store: a site's time zone cannot be loaded: its windows are read in UTC; install the system's zone database (tzdata), or run a devsvc built with time/tzdata", "zone", name, "err", err)
+	}
+	return time.UTC, nil
 }

@@ -20,9 +20,9 @@ var floors = []struct {
 	pkgs []string // paths relative to the module; "dir/..." is a subtree
 }{
 	{"vocabulary", []string{"firmware"}},
-	{"libraries", []string{"signin", "passhash", "ntlm", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
+	{"libraries", []string{"signin", "passhash", "ntlm", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/simclock", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
 	{"devices", []string{"simulator", "device-sim"}},
-	{"service parts", []string{"devsvc/store", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/adminapi/adminpb", "devsvc/replica"}},
+	{"service parts", []string{"devsvc/store", "devsvc/rollout", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/metrics", "devsvc/adminapi/adminpb", "devsvc/replica"}},
 	{"service layer", []string{"devsvc/service"}},
 	{"transports", []string{"devsvc/adminapi", "devsvc/console"}},
 	{"composition", []string{"devsvc"}},
@@ -33,16 +33,17 @@ var floors = []struct {
 // owners names, for each outside module our packages may import, the
 // packages that may import it (tests excepted): one owner per dependency.
 var owners = map[string][]string{
-	"go.etcd.io/bbolt":                   {"devsvc/store"},
-	"google.golang.org/grpc":             {"devsvc/adminapi", "devsvc/adminapi/adminpb"},
-	"google.golang.org/protobuf":         {"devsvc/adminapi", "devsvc/adminapi/adminpb"},
-	"github.com/go-ldap/ldap/v3":         {"devsvc/directory"},
-	"github.com/miekg/dns":               {"simulator"},
-	"github.com/Azure/go-ntlmssp":        {"simulator"},
-	"github.com/sassoftware/go-rpmutils": {"cabingest/rpm", "cabingest/rpm/rpmtest"},
-	"github.com/ProtonMail/go-crypto":    {"cabingest/rpm", "cabingest/rpm/rpmtest"},
-	"golang.org/x/term":                  {"devsvc/cli"},
-	"golang.org/x/crypto":                {"passhash"},
+	"go.etcd.io/bbolt":                    {"devsvc/store"},
+	"google.golang.org/grpc":              {"devsvc/adminapi", "devsvc/adminapi/adminpb"},
+	"google.golang.org/protobuf":          {"devsvc/adminapi", "devsvc/adminapi/adminpb"},
+	"github.com/go-ldap/ldap/v3":          {"devsvc/directory"},
+	"github.com/miekg/dns":                {"simulator"},
+	"github.com/Azure/go-ntlmssp":         {"simulator"},
+	"github.com/sassoftware/go-rpmutils":  {"cabingest/rpm", "cabingest/rpm/rpmtest"},
+	"github.com/ProtonMail/go-crypto":     {"cabingest/rpm", "cabingest/rpm/rpmtest"},
+	"golang.org/x/term":                   {"devsvc/cli"},
+	"golang.org/x/crypto":                 {"passhash"},
+	"github.com/prometheus/client_golang": {"devsvc/metrics"},
 	// Tests only: the browser tests drive Chromium through it.
 	"github.com/chromedp": {"e2e"},
 }
@@ -225,6 +226,17 @@ func TestServerLinksNoDNSLibrary(t *testing.T) {
 			if strings.HasPrefix(d, "github.com/miekg/dns") {
 				t.Errorf("%s links %s", p.path, d)
 			}
+		}
+	}
+}
+
+// TestServerEmbedsTimeZones checks that the server carries the time
+// zone database (time/tzdata), so that sites' zones load on systems
+// without one.
+func TestServerEmbedsTimeZones(t *testing.T) {
+	for _, p := range list(t, "Deps", "./cmd/devsvc") {
+		if !slices.Contains(p.imports, "time/tzdata") {
+			t.Errorf("%s does not link time/tzdata: import it in its main package", p.path)
 		}
 	}
 }

@@ -208,6 +208,9 @@ func (s *Service) WaitUntil(timeout time.Duration, cond func() bool) bool {
 	}
 }
 
+// PID returns the server process's ID.
+func (s *Service) PID() int { return s.cmd.Process.Pid }
+
 // Logs returns what the server has logged so far.
 func (s *Service) Logs() string { return s.logs.String() }
 

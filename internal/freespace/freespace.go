@@ -57,7 +57,8 @@ type Floor struct {
 	stat func(dir string) (Usage, error)
 	low  atomic.Bool // below the floor at the last question
 
-	unsupported atomic.Bool // Stat is not implemented here: logged once
+	unsupported atomic.Bool  // Stat is not implemented here: logged once
+	min         atomic.Int64 // Config.Min, changed by SetMin
 }
 
 // New returns the floor of cfg.
@@ -69,11 +70,17 @@ func New(cfg Config) *Floor {
 	if f.cfg.What == "" {
 		f.cfg.What = "writes"
 	}
+	f.min.Store(cfg.Min)
 	return f
 }
 
 // Min returns the floor in bytes; zero or less means none.
-func (f *Floor) Min() int64 { return f.cfg.Min }
+func (f *Floor) Min() int64 { return f.min.Load() }
+
+// SetMin changes the floor (Config.Min) for the questions asked from now
+// on; the state logged (below or above) is kept, so crossing the new
+// floor is logged like crossing the old one.
+func (f *Floor) SetMin(n int64) { f.min.Store(n) }
 
 // Usage returns the usage of the watched file system.
 func (f *Floor) Usage() (Usage, error) {
@@ -89,48 +96,50 @@ func (f *Floor) Usage() (Usage, error) {
 // it is math.MaxInt64 and the file system is not asked. An error means
 // the free space could not be measured.
 func (f *Floor) Room() (int64, error) {
-	if f.cfg.Min <= 0 {
+	floor := f.Min()
+	if floor <= 0 {
 		return math.MaxInt64, nil
 	}
 	u, err := f.Usage()
 	if errors.Is(err, errors.ErrUnsupported) {
 		if f.unsupported.CompareAndSwap(false, true) {
-			f.log.Warn("freespace: free disk space cannot be measured on this system: no floor", "dir", f.cfg.Dir, "floor", f.cfg.Min)
+			f.log.Warn("freespace: free disk space cannot be measured on this system: no floor", "dir", f.cfg.Dir, "floor", floor)
 		}
 		return math.MaxInt64, nil
 	}
 	if err != nil {
 		return 0, err
 	}
-	room := u.Free - f.cfg.Min
-	f.note(room <= 0, u)
+	room := u.Free - floor
+	f.note(room <= 0, u, floor)
 	return room, nil
 }
 
 // Allow returns nil when n more bytes fit above the floor, else an error
 // wrapping ErrLow that gives the figures (or the measuring error).
 func (f *Floor) Allow(n int64) error {
+	floor := f.Min()
 	room, err := f.Room()
 	if err != nil {
 		return err
 	}
 	if n > room {
-		return fmt.Errorf("%w: %s free, the floor is %s (min_free_space)", ErrLow, Bytes(room+f.cfg.Min), Bytes(f.cfg.Min))
+		return fmt.Errorf("%w: %s free, the floor is %s (min_free_space)", ErrLow, Bytes(room+floor), Bytes(floor))
 	}
 	return nil
 }
 
 // note logs a change of state.
-func (f *Floor) note(low bool, u Usage) {
+func (f *Floor) note(low bool, u Usage, floor int64) {
 	if f.low.Load() == low || !f.low.CompareAndSwap(!low, low) {
 		return
 	}
 	if low {
 		f.log.Error("freespace: free disk space is below the floor: "+f.cfg.What+" are refused until space is freed",
-			"dir", f.cfg.Dir, "free", u.Free, "total", u.Total, "floor", f.cfg.Min)
+			"dir", f.cfg.Dir, "free", u.Free, "total", u.Total, "floor", floor)
 	} else {
 		f.log.Warn("freespace: free disk space is above the floor again: "+f.cfg.What+" are accepted",
-			"dir", f.cfg.Dir, "free", u.Free, "total", u.Total, "floor", f.cfg.Min)
+			"dir", f.cfg.Dir, "free", u.Free, "total", u.Total, "floor", floor)
 	}
 }
 

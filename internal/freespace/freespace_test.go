@@ -141,3 +141,23 @@ func TestBytes(t *testing.T) {
 		}
 	}
 }
+
+// TestSetMin: a new floor applies to the next question.
+func TestSetMin(t *testing.T) {
+	f := New(Config{Dir: "/data", Min: 10 << 20})
+	f.stat = (&fakeFS{free: 50 << 20}).stat
+	if err := f.Allow(1 << 20); err != nil {
+		t.Fatalf("Allow under the old floor = %v", err)
+	}
+	f.SetMin(60 << 20)
+	if f.Min() != 60<<20 {
+		t.Errorf("Min() = %d, want %d", f.Min(), 60<<20)
+	}
+	if err := f.Allow(1); !errors.Is(err, ErrLow) || !strings.Contains(err.Error(), "the floor is 60 MiB") {
+		t.Errorf("Allow under the raised floor = %v, want ErrLow naming 60 MiB", err)
+	}
+	f.SetMin(0)
+	if room, err := f.Room(); err != nil || room != math.MaxInt64 {
+		t.Errorf("Room() without a floor = %d, %v; want unlimited", room, err)
+	}
+}

@@ -10,6 +10,11 @@
 //     starts what is ordered after it) only then;
 //   - STOPPING=1 when it begins to shut down;
 //   - STATUS=... a line `systemctl status` shows;
+//   - RELOADING=1 when it begins to reload its configuration (on SIGHUP,
+//     from ExecReload=), with MONOTONIC_USEC= the time it was sent, then
+//     READY=1 again once the reload is done: systemd shows the unit
+//     "reloading" in between (systemd 253 and later also wait for READY=1
+//     under Type=notify-reload; 252 takes RELOADING=1 as a state);
 //   - WATCHDOG=1 at least every $WATCHDOG_USEC microseconds when the unit
 //     sets WatchdogSec=: systemd kills and (with Restart=) restarts a
 //     service whose pings stop. Pinging at half the interval, as sd_watchdog_enabled(3)
@@ -125,6 +130,16 @@ func (n *Notifier) Notify(assignments ...string) error {
 // Ready tells the service manager the service is up, with a status line.
 func (n *Notifier) Ready(status string) error {
 	return n.Notify("READY=1", "STATUS="+oneLine(status))
+}
+
+// Reloading tells the service manager the service is reloading its
+// configuration, with a status line; send Ready when it is done.
+// MONOTONIC_USEC is sent where the monotonic clock can be read (Linux).
+func (n *Notifier) Reloading(status string) error {
+	if usec, ok := monotonicUsec(); ok {
+		return n.Notify("RELOADING=1", "MONOTONIC_USEC="+strconv.FormatUint(usec, 10), "STATUS="+oneLine(status))
+	}
+	return n.Notify("RELOADING=1", "STATUS="+oneLine(status))
 }
 
 // Stopping tells the service manager the service is shutting down.

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"path/filepath"
+	"regexp"
 	"strconv"
 	"strings"
 	"testing"
@@ -100,6 +101,7 @@ func TestNotifySendsOneDatagram(t *testing.T) {
 				{func() error { return n.Ready("serving on :443\nand more") }, "READY=1\nSTATUS=serving on :443"},
 				{func() error { return n.Status("importing") }, "STATUS=importing"},
 				{func() error { return n.Stopping("shutting down") }, "STOPPING=1\nSTATUS=shutting down"},
+				{func() error { return n.Reloading("reloading devsvc.conf") }, "RELOADING=1\nMONOTONIC_USEC=#\nSTATUS=reloading devsvc.conf"},
 				{func() error { return n.Notify("WATCHDOG=1") }, "WATCHDOG=1"},
 			} {
 				if err := tt.send(); err != nil {
@@ -111,7 +113,15 @@ func TestNotifySendsOneDatagram(t *testing.T) {
 				if err != nil {
 					t.Fatalf("read %q: %v", tt.want, err)
 				}
-				if got := string(buf[:k]); got != tt.want {
+				got := string(buf[:k])
+				if usec := regexp.MustCompile(`MONOTONIC_USEC=(\d+)`).FindStringSubmatch(got); usec != nil {
+					// CLOCK_MONOTONIC counts from boot: more than zero, less than a year.
+					if v, _ := strconv.ParseUint(usec[1], 10, 64); v == 0 || v > 365*24*3600*1e6 {
+						t.Errorf("MONOTONIC_USEC=%s, want microseconds since boot", usec[1])
+					}
+					got = strings.Replace(got, usec[0], "MONOTONIC_USEC=#", 1)
+				}
+				if got != tt.want {
 					t.Errorf("datagram = %q, want %q", got, tt.want)
 				}
 			}
@@ -141,7 +151,7 @@ func TestNotifyWithoutListener(t *testing.T) {
 func TestNilNotifierDoesNothing(t *testing.T) {
 	var n *Notifier
 	for name, err := range map[string]error{
-		"Ready": n.Ready("x"), "Stopping": n.Stopping("x"), "Status": n.Status("x"), "Notify": n.Notify("WATCHDOG=1"),
+		"Ready": n.Ready("x"), "Stopping": n.Stopping("x"), "Reloading": n.Reloading("x"), "Status": n.Status("x"), "Notify": n.Notify("WATCHDOG=1"),
 	} {
 		if err != nil {
 			t.Errorf("nil %s = %v, want nil", name, err)

@@ -43,6 +43,11 @@ var packages = map[string]string{
 	"bash":            "bash",
 	"zsh":             "zsh",
 	"fish":            "fish",
+
+	// Metrics: promtool checks them and the rules; a real Prometheus
+	// server scrapes the service.
+	"promtool":   "prometheus",
+	"prometheus": "prometheus",
 }
 
 // Need returns the path of program name, looking in PATH and in /usr/sbin

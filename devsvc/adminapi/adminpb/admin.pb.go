@@ -14,6 +14,7 @@ package adminpb
 import (
 	protoreflect "google.golang.org/protobuf/reflect/protoreflect"
 	protoimpl "google.golang.org/protobuf/runtime/protoimpl"
+	durationpb "google.golang.org/protobuf/types/known/durationpb"
 	timestamppb "google.golang.org/protobuf/types/known/timestamppb"
 	reflect "reflect"
 	sync "sync"
@@ -156,16 +157,21 @@ func (x *Identity) GetLocale() string {
 }
 
 type Rule struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
-	Identity      *Identity              `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
-	UpdateType    string                 `protobuf:"bytes,3,opt,name=update_type,json=updateType,proto3" json:"update_type,omitempty"`
-	Pending       string                 `protobuf:"bytes,4,opt,name=pending,proto3" json:"pending,omitempty"` // versions as dotted strings; "" = none
-	Approved      string                 `protobuf:"bytes,5,opt,name=approved,proto3" json:"approved,omitempty"`
-	Restore       string                 `protobuf:"bytes,6,opt,name=restore,proto3" json:"restore,omitempty"`
-	Created       *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created,proto3" json:"created,omitempty"`
-	Updated       *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated,proto3" json:"updated,omitempty"`
-	ApproveAt     *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=approve_at,json=approveAt,proto3" json:"approve_at,omitempty"` // scheduled approval, if any
+	state      protoimpl.MessageState `protogen:"open.v1"`
+	Id         string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Identity   *Identity              `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	UpdateType string                 `protobuf:"bytes,3,opt,name=update_type,json=updateType,proto3" json:"update_type,omitempty"`
+	Pending    string                 `protobuf:"bytes,4,opt,name=pending,proto3" json:"pending,omitempty"` // versions as dotted strings; "" = none
+	Approved   string                 `protobuf:"bytes,5,opt,name=approved,proto3" json:"approved,omitempty"`
+	Restore    string                 `protobuf:"bytes,6,opt,name=restore,proto3" json:"restore,omitempty"`
+	Created    *timestamppb.Timestamp `protobuf:"bytes,7,opt,name=created,proto3" json:"created,omitempty"`
+	Updated    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=updated,proto3" json:"updated,omitempty"`
+	ApproveAt  *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=approve_at,json=approveAt,proto3" json:"approve_at,omitempty"` // scheduled approval, if any
+	// In ListRules and GetRule: the identity's devices, and those that run
+	// the approved and the pending version.
+	Devices       int64 `protobuf:"varint,10,opt,name=devices,proto3" json:"devices,omitempty"`
+	OnApproved    int64 `protobuf:"varint,11,opt,name=on_approved,json=onApproved,proto3" json:"on_approved,omitempty"`
+	OnPending     int64 `protobuf:"varint,12,opt,name=on_pending,json=onPending,proto3" json:"on_pending,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -261,6 +267,27 @@ func (x *Rule) GetApproveAt() *timestamppb.Timestamp {
 		return x.ApproveAt
 	}
 	return nil
+}
+
+func (x *Rule) GetDevices() int64 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+func (x *Rule) GetOnApproved() int64 {
+	if x != nil {
+		return x.OnApproved
+	}
+	return 0
+}
+
+func (x *Rule) GetOnPending() int64 {
+	if x != nil {
+		return x.OnPending
+	}
+	return 0
 }
 
 type ScheduleRequest struct {
@@ -513,6 +540,7 @@ type StatusReply struct {
 	Actor         string                 `protobuf:"bytes,14,opt,name=actor,proto3" json:"actor,omitempty"` // who the server thinks is asking
 	Warnings      []string               `protobuf:"bytes,15,rep,name=warnings,proto3" json:"warnings,omitempty"`
 	Inventory     *InventoryStatus       `protobuf:"bytes,16,opt,name=inventory,proto3" json:"inventory,omitempty"`
+	OpenAlarms    int64                  `protobuf:"varint,17,opt,name=open_alarms,json=openAlarms,proto3" json:"open_alarms,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -657,6 +685,13 @@ func (x *StatusReply) GetInventory() *InventoryStatus {
 		return x.Inventory
 	}
 	return nil
+}
+
+func (x *StatusReply) GetOpenAlarms() int64 {
+	if x != nil {
+		return x.OpenAlarms
+	}
+	return 0
 }
 
 type ListRulesRequest struct {
@@ -1636,12 +1671,16 @@ func (x *Account) GetUpdated() *timestamppb.Timestamp {
 }
 
 type PutAccountRequest struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
-	NtHash        []byte                 `protobuf:"bytes,2,opt,name=nt_hash,json=ntHash,proto3" json:"nt_hash,omitempty"` // 16 bytes
-	Replace       bool                   `protobuf:"varint,3,opt,name=replace,proto3" json:"replace,omitempty"`            // false: refuse if the account exists
-	unknownFields protoimpl.UnknownFields
-	sizeCache     protoimpl.SizeCache
+	state   protoimpl.MessageState `protogen:"open.v1"`
+	Name    string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	NtHash  []byte                 `protobuf:"bytes,2,opt,name=nt_hash,json=ntHash,proto3" json:"nt_hash,omitempty"` // 16 bytes
+	Replace bool                   `protobuf:"varint,3,opt,name=replace,proto3" json:"replace,omitempty"`            // false: refuse if the account exists
+	// The password's length in characters (Unicode code points), which the
+	// server checks against min_password_length: the password itself is
+	// never sent. 0 is refused.
+	PasswordLength int32 `protobuf:"varint,4,opt,name=password_length,json=passwordLength,proto3" json:"password_length,omitempty"`
+	unknownFields  protoimpl.UnknownFields
+	sizeCache      protoimpl.SizeCache
 }
 
 func (x *PutAccountRequest) Reset() {
@@ -1693,6 +1732,13 @@ func (x *PutAccountRequest) GetReplace() bool {
 		return x.Replace
 	}
 	return false
+}
+
+func (x *PutAccountRequest) GetPasswordLength() int32 {
+	if x != nil {
+		return x.PasswordLength
+	}
+	return 0
 }
 
 type ListAccountsRequest struct {
@@ -1968,23 +2014,33 @@ func (x *Module) GetTimestamp() string {
 }
 
 type Device struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
-	Mac           string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
-	Serial        string                 `protobuf:"bytes,3,opt,name=serial,proto3" json:"serial,omitempty"`
-	Identity      *Identity              `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
-	Version       string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
-	Modules       []*Module              `protobuf:"bytes,6,rep,name=modules,proto3" json:"modules,omitempty"`
-	User          string                 `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
-	Location      string                 `protobuf:"bytes,8,opt,name=location,proto3" json:"location,omitempty"`
-	Address       string                 `protobuf:"bytes,9,opt,name=address,proto3" json:"address,omitempty"`
-	LastCheckIn   *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_check_in,json=lastCheckIn,proto3" json:"last_check_in,omitempty"`
-	Offered       string                 `protobuf:"bytes,11,opt,name=offered,proto3" json:"offered,omitempty"`
-	State         string                 `protobuf:"bytes,12,opt,name=state,proto3" json:"state,omitempty"`
-	Target        string                 `protobuf:"bytes,13,opt,name=target,proto3" json:"target,omitempty"`
-	Error         string                 `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`
-	LastReport    *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_report,json=lastReport,proto3" json:"last_report,omitempty"`
-	LastUpdate    *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_update,json=lastUpdate,proto3" json:"last_update,omitempty"`
+	state       protoimpl.MessageState `protogen:"open.v1"`
+	Key         string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	Mac         string                 `protobuf:"bytes,2,opt,name=mac,proto3" json:"mac,omitempty"`
+	Serial      string                 `protobuf:"bytes,3,opt,name=serial,proto3" json:"serial,omitempty"`
+	Identity    *Identity              `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
+	Version     string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	Modules     []*Module              `protobuf:"bytes,6,rep,name=modules,proto3" json:"modules,omitempty"`
+	User        string                 `protobuf:"bytes,7,opt,name=user,proto3" json:"user,omitempty"`
+	Location    string                 `protobuf:"bytes,8,opt,name=location,proto3" json:"location,omitempty"`
+	Address     string                 `protobuf:"bytes,9,opt,name=address,proto3" json:"address,omitempty"`
+	LastCheckIn *timestamppb.Timestamp `protobuf:"bytes,10,opt,name=last_check_in,json=lastCheckIn,proto3" json:"last_check_in,omitempty"`
+	Offered     string                 `protobuf:"bytes,11,opt,name=offered,proto3" json:"offered,omitempty"`
+	State       string                 `protobuf:"bytes,12,opt,name=state,proto3" json:"state,omitempty"`
+	Target      string                 `protobuf:"bytes,13,opt,name=target,proto3" json:"target,omitempty"`
+	Error       string                 `protobuf:"bytes,14,opt,name=error,proto3" json:"error,omitempty"`
+	LastReport  *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=last_report,json=lastReport,proto3" json:"last_report,omitempty"`
+	LastUpdate  *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=last_update,json=lastUpdate,proto3" json:"last_update,omitempty"`
+	Site        string                 `protobuf:"bytes,17,opt,name=site,proto3" json:"site,omitempty"` // of its last check-in
+	Hold        string                 `protobuf:"bytes,18,opt,name=hold,proto3" json:"hold,omitempty"` // what its last check-in held back, and why
+	Held        string                 `protobuf:"bytes,19,opt,name=held,proto3" json:"held,omitempty"`
+	Attempt     *Attempt               `protobuf:"bytes,20,opt,name=attempt,proto3" json:"attempt,omitempty"` // its progress with the version it was last offered
+	// Where it stands with its rule's rollout (waiting, offered,
+	// downloading, installed, retrying, stalled, failed).
+	Outcome       string         `protobuf:"bytes,21,opt,name=outcome,proto3" json:"outcome,omitempty"`
+	Cohort        int32          `protobuf:"varint,22,opt,name=cohort,proto3" json:"cohort,omitempty"`  // 0 to 9999: its place in rollout waves
+	Test          bool           `protobuf:"varint,23,opt,name=test,proto3" json:"test,omitempty"`      // a test device
+	History       []*DeviceEvent `protobuf:"bytes,24,rep,name=history,proto3" json:"history,omitempty"` // GetDevice only: oldest first
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -2131,15 +2187,281 @@ func (x *Device) GetLastUpdate() *timestamppb.Timestamp {
 	return nil
 }
 
+func (x *Device) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *Device) GetHold() string {
+	if x != nil {
+		return x.Hold
+	}
+	return ""
+}
+
+func (x *Device) GetHeld() string {
+	if x != nil {
+		return x.Held
+	}
+	return ""
+}
+
+func (x *Device) GetAttempt() *Attempt {
+	if x != nil {
+		return x.Attempt
+	}
+	return nil
+}
+
+func (x *Device) GetOutcome() string {
+	if x != nil {
+		return x.Outcome
+	}
+	return ""
+}
+
+func (x *Device) GetCohort() int32 {
+	if x != nil {
+		return x.Cohort
+	}
+	return 0
+}
+
+func (x *Device) GetTest() bool {
+	if x != nil {
+		return x.Test
+	}
+	return false
+}
+
+func (x *Device) GetHistory() []*DeviceEvent {
+	if x != nil {
+		return x.History
+	}
+	return nil
+}
+
+type Attempt struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Version       string                 `protobuf:"bytes,1,opt,name=version,proto3" json:"version,omitempty"`
+	Offered       *timestamppb.Timestamp `protobuf:"bytes,2,opt,name=offered,proto3" json:"offered,omitempty"` // the current try began
+	Failures      int64                  `protobuf:"varint,3,opt,name=failures,proto3" json:"failures,omitempty"`
+	Failed        *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=failed,proto3" json:"failed,omitempty"`
+	State         string                 `protobuf:"bytes,5,opt,name=state,proto3" json:"state,omitempty"` // last state reported for version
+	Reported      *timestamppb.Timestamp `protobuf:"bytes,6,opt,name=reported,proto3" json:"reported,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Attempt) Reset() {
+	*x = Attempt{}
+	mi := &file_admin_proto_msgTypes[33]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Attempt) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Attempt) ProtoMessage() {}
+
+func (x *Attempt) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[33]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Attempt.ProtoReflect.Descriptor instead.
+func (*Attempt) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{33}
+}
+
+func (x *Attempt) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Attempt) GetOffered() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Offered
+	}
+	return nil
+}
+
+func (x *Attempt) GetFailures() int64 {
+	if x != nil {
+		return x.Failures
+	}
+	return 0
+}
+
+func (x *Attempt) GetFailed() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Failed
+	}
+	return nil
+}
+
+func (x *Attempt) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Attempt) GetReported() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Reported
+	}
+	return nil
+}
+
+type DeviceEvent struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Time          *timestamppb.Timestamp `protobuf:"bytes,1,opt,name=time,proto3" json:"time,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"`       // checkin, report, refusal
+	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"` // checkin: the version it ran; report: its target
+	Offered       string                 `protobuf:"bytes,4,opt,name=offered,proto3" json:"offered,omitempty"` // checkin
+	Hold          string                 `protobuf:"bytes,5,opt,name=hold,proto3" json:"hold,omitempty"`       // checkin: why held was held back
+	Held          string                 `protobuf:"bytes,6,opt,name=held,proto3" json:"held,omitempty"`
+	Site          string                 `protobuf:"bytes,7,opt,name=site,proto3" json:"site,omitempty"`     // checkin
+	State         string                 `protobuf:"bytes,8,opt,name=state,proto3" json:"state,omitempty"`   // report
+	Detail        string                 `protobuf:"bytes,9,opt,name=detail,proto3" json:"detail,omitempty"` // report: error code; refusal: why
+	Count         int64                  `protobuf:"varint,10,opt,name=count,proto3" json:"count,omitempty"` // alike check-ins merged into this entry
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *DeviceEvent) Reset() {
+	*x = DeviceEvent{}
+	mi := &file_admin_proto_msgTypes[34]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *DeviceEvent) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*DeviceEvent) ProtoMessage() {}
+
+func (x *DeviceEvent) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[34]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use DeviceEvent.ProtoReflect.Descriptor instead.
+func (*DeviceEvent) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{34}
+}
+
+func (x *DeviceEvent) GetTime() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Time
+	}
+	return nil
+}
+
+func (x *DeviceEvent) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetOffered() string {
+	if x != nil {
+		return x.Offered
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetHold() string {
+	if x != nil {
+		return x.Hold
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetHeld() string {
+	if x != nil {
+		return x.Held
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *DeviceEvent) GetCount() int64 {
+	if x != nil {
+		return x.Count
+	}
+	return 0
+}
+
+// Every field filters; empty ones do not.
 type ListDevicesRequest struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
+	Model         string                 `protobuf:"bytes,1,opt,name=model,proto3" json:"model,omitempty"` // CX600, or an identity path
+	Rule          string                 `protobuf:"bytes,2,opt,name=rule,proto3" json:"rule,omitempty"`   // rule ID or identity path
+	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	State         string                 `protobuf:"bytes,4,opt,name=state,proto3" json:"state,omitempty"` // waiting, offered, downloading, installed, retrying, stalled, failed
+	Site          string                 `protobuf:"bytes,5,opt,name=site,proto3" json:"site,omitempty"`
+	Text          string                 `protobuf:"bytes,6,opt,name=text,proto3" json:"text,omitempty"`                          // in the key, MAC, serial or user, any case
+	After         string                 `protobuf:"bytes,7,opt,name=after,proto3" json:"after,omitempty"`                        // start after this key (a reply's next)
+	Limit         int64                  `protobuf:"varint,8,opt,name=limit,proto3" json:"limit,omitempty"`                       // at most this many devices in all; 0: all
+	PageSize      int32                  `protobuf:"varint,9,opt,name=page_size,json=pageSize,proto3" json:"page_size,omitempty"` // at most this many devices per message; 0: 2000
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListDevicesRequest) Reset() {
 	*x = ListDevicesRequest{}
-	mi := &file_admin_proto_msgTypes[33]
+	mi := &file_admin_proto_msgTypes[35]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2151,7 +2473,7 @@ func (x *ListDevicesRequest) String() string {
 func (*ListDevicesRequest) ProtoMessage() {}
 
 func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[33]
+	mi := &file_admin_proto_msgTypes[35]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2164,19 +2486,84 @@ func (x *ListDevicesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesRequest.ProtoReflect.Descriptor instead.
 func (*ListDevicesRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{33}
+	return file_admin_proto_rawDescGZIP(), []int{35}
+}
+
+func (x *ListDevicesRequest) GetModel() string {
+	if x != nil {
+		return x.Model
+	}
+	return ""
+}
+
+func (x *ListDevicesRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *ListDevicesRequest) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *ListDevicesRequest) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *ListDevicesRequest) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *ListDevicesRequest) GetText() string {
+	if x != nil {
+		return x.Text
+	}
+	return ""
+}
+
+func (x *ListDevicesRequest) GetAfter() string {
+	if x != nil {
+		return x.After
+	}
+	return ""
+}
+
+func (x *ListDevicesRequest) GetLimit() int64 {
+	if x != nil {
+		return x.Limit
+	}
+	return 0
+}
+
+func (x *ListDevicesRequest) GetPageSize() int32 {
+	if x != nil {
+		return x.PageSize
+	}
+	return 0
 }
 
 type ListDevicesReply struct {
 	state         protoimpl.MessageState `protogen:"open.v1"`
 	Devices       []*Device              `protobuf:"bytes,1,rep,name=devices,proto3" json:"devices,omitempty"`
+	Next          string                 `protobuf:"bytes,2,opt,name=next,proto3" json:"next,omitempty"`    // the key to continue after; "" after the last device
+	Total         int64                  `protobuf:"varint,3,opt,name=total,proto3" json:"total,omitempty"` // first message, without after: every match; else -1
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
 
 func (x *ListDevicesReply) Reset() {
 	*x = ListDevicesReply{}
-	mi := &file_admin_proto_msgTypes[34]
+	mi := &file_admin_proto_msgTypes[36]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2188,7 +2575,7 @@ func (x *ListDevicesReply) String() string {
 func (*ListDevicesReply) ProtoMessage() {}
 
 func (x *ListDevicesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[34]
+	mi := &file_admin_proto_msgTypes[36]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2201,7 +2588,7 @@ func (x *ListDevicesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListDevicesReply.ProtoReflect.Descriptor instead.
 func (*ListDevicesReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{34}
+	return file_admin_proto_rawDescGZIP(), []int{36}
 }
 
 func (x *ListDevicesReply) GetDevices() []*Device {
@@ -2209,6 +2596,64 @@ func (x *ListDevicesReply) GetDevices() []*Device {
 		return x.Devices
 	}
 	return nil
+}
+
+func (x *ListDevicesReply) GetNext() string {
+	if x != nil {
+		return x.Next
+	}
+	return ""
+}
+
+func (x *ListDevicesReply) GetTotal() int64 {
+	if x != nil {
+		return x.Total
+	}
+	return 0
+}
+
+type GetDeviceRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Key           string                 `protobuf:"bytes,1,opt,name=key,proto3" json:"key,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *GetDeviceRequest) Reset() {
+	*x = GetDeviceRequest{}
+	mi := &file_admin_proto_msgTypes[37]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *GetDeviceRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*GetDeviceRequest) ProtoMessage() {}
+
+func (x *GetDeviceRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[37]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use GetDeviceRequest.ProtoReflect.Descriptor instead.
+func (*GetDeviceRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{37}
+}
+
+func (x *GetDeviceRequest) GetKey() string {
+	if x != nil {
+		return x.Key
+	}
+	return ""
 }
 
 type Event struct {
@@ -2227,7 +2672,7 @@ type Event struct {
 
 func (x *Event) Reset() {
 	*x = Event{}
-	mi := &file_admin_proto_msgTypes[35]
+	mi := &file_admin_proto_msgTypes[38]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2239,7 +2684,7 @@ func (x *Event) String() string {
 func (*Event) ProtoMessage() {}
 
 func (x *Event) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[35]
+	mi := &file_admin_proto_msgTypes[38]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2252,7 +2697,7 @@ func (x *Event) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use Event.ProtoReflect.Descriptor instead.
 func (*Event) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{35}
+	return file_admin_proto_rawDescGZIP(), []int{38}
 }
 
 func (x *Event) GetSeq() uint64 {
@@ -2321,7 +2766,7 @@ type HistoryRequest struct {
 
 func (x *HistoryRequest) Reset() {
 	*x = HistoryRequest{}
-	mi := &file_admin_proto_msgTypes[36]
+	mi := &file_admin_proto_msgTypes[39]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2333,7 +2778,7 @@ func (x *HistoryRequest) String() string {
 func (*HistoryRequest) ProtoMessage() {}
 
 func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[36]
+	mi := &file_admin_proto_msgTypes[39]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2346,7 +2791,7 @@ func (x *HistoryRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryRequest.ProtoReflect.Descriptor instead.
 func (*HistoryRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{36}
+	return file_admin_proto_rawDescGZIP(), []int{39}
 }
 
 func (x *HistoryRequest) GetSince() uint64 {
@@ -2372,7 +2817,7 @@ type HistoryReply struct {
 
 func (x *HistoryReply) Reset() {
 	*x = HistoryReply{}
-	mi := &file_admin_proto_msgTypes[37]
+	mi := &file_admin_proto_msgTypes[40]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2384,7 +2829,7 @@ func (x *HistoryReply) String() string {
 func (*HistoryReply) ProtoMessage() {}
 
 func (x *HistoryReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[37]
+	mi := &file_admin_proto_msgTypes[40]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2397,7 +2842,7 @@ func (x *HistoryReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use HistoryReply.ProtoReflect.Descriptor instead.
 func (*HistoryReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{37}
+	return file_admin_proto_rawDescGZIP(), []int{40}
 }
 
 func (x *HistoryReply) GetEvents() []*Event {
@@ -2415,7 +2860,7 @@ type BackupRequest struct {
 
 func (x *BackupRequest) Reset() {
 	*x = BackupRequest{}
-	mi := &file_admin_proto_msgTypes[38]
+	mi := &file_admin_proto_msgTypes[41]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2427,7 +2872,7 @@ func (x *BackupRequest) String() string {
 func (*BackupRequest) ProtoMessage() {}
 
 func (x *BackupRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[38]
+	mi := &file_admin_proto_msgTypes[41]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2440,7 +2885,7 @@ func (x *BackupRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupRequest.ProtoReflect.Descriptor instead.
 func (*BackupRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{38}
+	return file_admin_proto_rawDescGZIP(), []int{41}
 }
 
 type BackupChunk struct {
@@ -2452,7 +2897,7 @@ type BackupChunk struct {
 
 func (x *BackupChunk) Reset() {
 	*x = BackupChunk{}
-	mi := &file_admin_proto_msgTypes[39]
+	mi := &file_admin_proto_msgTypes[42]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2464,7 +2909,7 @@ func (x *BackupChunk) String() string {
 func (*BackupChunk) ProtoMessage() {}
 
 func (x *BackupChunk) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[39]
+	mi := &file_admin_proto_msgTypes[42]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2477,7 +2922,7 @@ func (x *BackupChunk) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use BackupChunk.ProtoReflect.Descriptor instead.
 func (*BackupChunk) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{39}
+	return file_admin_proto_rawDescGZIP(), []int{42}
 }
 
 func (x *BackupChunk) GetData() []byte {
@@ -2502,7 +2947,7 @@ type InventoryStatus struct {
 
 func (x *InventoryStatus) Reset() {
 	*x = InventoryStatus{}
-	mi := &file_admin_proto_msgTypes[40]
+	mi := &file_admin_proto_msgTypes[43]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2514,7 +2959,7 @@ func (x *InventoryStatus) String() string {
 func (*InventoryStatus) ProtoMessage() {}
 
 func (x *InventoryStatus) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[40]
+	mi := &file_admin_proto_msgTypes[43]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2527,7 +2972,7 @@ func (x *InventoryStatus) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use InventoryStatus.ProtoReflect.Descriptor instead.
 func (*InventoryStatus) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{40}
+	return file_admin_proto_rawDescGZIP(), []int{43}
 }
 
 func (x *InventoryStatus) GetWritable() bool {
@@ -2576,7 +3021,7 @@ type AdminCertificate struct {
 
 func (x *AdminCertificate) Reset() {
 	*x = AdminCertificate{}
-	mi := &file_admin_proto_msgTypes[41]
+	mi := &file_admin_proto_msgTypes[44]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2588,7 +3033,7 @@ func (x *AdminCertificate) String() string {
 func (*AdminCertificate) ProtoMessage() {}
 
 func (x *AdminCertificate) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[41]
+	mi := &file_admin_proto_msgTypes[44]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2601,7 +3046,7 @@ func (x *AdminCertificate) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AdminCertificate.ProtoReflect.Descriptor instead.
 func (*AdminCertificate) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{41}
+	return file_admin_proto_rawDescGZIP(), []int{44}
 }
 
 func (x *AdminCertificate) GetSerial() string {
@@ -2685,7 +3130,7 @@ type IssueAdminCertificateRequest struct {
 
 func (x *IssueAdminCertificateRequest) Reset() {
 	*x = IssueAdminCertificateRequest{}
-	mi := &file_admin_proto_msgTypes[42]
+	mi := &file_admin_proto_msgTypes[45]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2697,7 +3142,7 @@ func (x *IssueAdminCertificateRequest) String() string {
 func (*IssueAdminCertificateRequest) ProtoMessage() {}
 
 func (x *IssueAdminCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[42]
+	mi := &file_admin_proto_msgTypes[45]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2710,7 +3155,7 @@ func (x *IssueAdminCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueAdminCertificateRequest.ProtoReflect.Descriptor instead.
 func (*IssueAdminCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{42}
+	return file_admin_proto_rawDescGZIP(), []int{45}
 }
 
 func (x *IssueAdminCertificateRequest) GetName() string {
@@ -2744,7 +3189,7 @@ type IssueAdminCertificateReply struct {
 
 func (x *IssueAdminCertificateReply) Reset() {
 	*x = IssueAdminCertificateReply{}
-	mi := &file_admin_proto_msgTypes[43]
+	mi := &file_admin_proto_msgTypes[46]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2756,7 +3201,7 @@ func (x *IssueAdminCertificateReply) String() string {
 func (*IssueAdminCertificateReply) ProtoMessage() {}
 
 func (x *IssueAdminCertificateReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[43]
+	mi := &file_admin_proto_msgTypes[46]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2769,7 +3214,7 @@ func (x *IssueAdminCertificateReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use IssueAdminCertificateReply.ProtoReflect.Descriptor instead.
 func (*IssueAdminCertificateReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{43}
+	return file_admin_proto_rawDescGZIP(), []int{46}
 }
 
 func (x *IssueAdminCertificateReply) GetCertificate() *AdminCertificate {
@@ -2794,7 +3239,7 @@ type ListAdminCertificatesRequest struct {
 
 func (x *ListAdminCertificatesRequest) Reset() {
 	*x = ListAdminCertificatesRequest{}
-	mi := &file_admin_proto_msgTypes[44]
+	mi := &file_admin_proto_msgTypes[47]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2806,7 +3251,7 @@ func (x *ListAdminCertificatesRequest) String() string {
 func (*ListAdminCertificatesRequest) ProtoMessage() {}
 
 func (x *ListAdminCertificatesRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[44]
+	mi := &file_admin_proto_msgTypes[47]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2819,7 +3264,7 @@ func (x *ListAdminCertificatesRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminCertificatesRequest.ProtoReflect.Descriptor instead.
 func (*ListAdminCertificatesRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{44}
+	return file_admin_proto_rawDescGZIP(), []int{47}
 }
 
 type ListAdminCertificatesReply struct {
@@ -2831,7 +3276,7 @@ type ListAdminCertificatesReply struct {
 
 func (x *ListAdminCertificatesReply) Reset() {
 	*x = ListAdminCertificatesReply{}
-	mi := &file_admin_proto_msgTypes[45]
+	mi := &file_admin_proto_msgTypes[48]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2843,7 +3288,7 @@ func (x *ListAdminCertificatesReply) String() string {
 func (*ListAdminCertificatesReply) ProtoMessage() {}
 
 func (x *ListAdminCertificatesReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[45]
+	mi := &file_admin_proto_msgTypes[48]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2856,7 +3301,7 @@ func (x *ListAdminCertificatesReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListAdminCertificatesReply.ProtoReflect.Descriptor instead.
 func (*ListAdminCertificatesReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{45}
+	return file_admin_proto_rawDescGZIP(), []int{48}
 }
 
 func (x *ListAdminCertificatesReply) GetCertificates() []*AdminCertificate {
@@ -2876,7 +3321,7 @@ type RevokeAdminCertificateRequest struct {
 
 func (x *RevokeAdminCertificateRequest) Reset() {
 	*x = RevokeAdminCertificateRequest{}
-	mi := &file_admin_proto_msgTypes[46]
+	mi := &file_admin_proto_msgTypes[49]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2888,7 +3333,7 @@ func (x *RevokeAdminCertificateRequest) String() string {
 func (*RevokeAdminCertificateRequest) ProtoMessage() {}
 
 func (x *RevokeAdminCertificateRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[46]
+	mi := &file_admin_proto_msgTypes[49]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2901,7 +3346,7 @@ func (x *RevokeAdminCertificateRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RevokeAdminCertificateRequest.ProtoReflect.Descriptor instead.
 func (*RevokeAdminCertificateRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{46}
+	return file_admin_proto_rawDescGZIP(), []int{49}
 }
 
 func (x *RevokeAdminCertificateRequest) GetCertificate() string {
@@ -2931,7 +3376,7 @@ type ConsoleAdmin struct {
 
 func (x *ConsoleAdmin) Reset() {
 	*x = ConsoleAdmin{}
-	mi := &file_admin_proto_msgTypes[47]
+	mi := &file_admin_proto_msgTypes[50]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -2943,7 +3388,7 @@ func (x *ConsoleAdmin) String() string {
 func (*ConsoleAdmin) ProtoMessage() {}
 
 func (x *ConsoleAdmin) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[47]
+	mi := &file_admin_proto_msgTypes[50]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -2956,7 +3401,7 @@ func (x *ConsoleAdmin) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ConsoleAdmin.ProtoReflect.Descriptor instead.
 func (*ConsoleAdmin) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{47}
+	return file_admin_proto_rawDescGZIP(), []int{50}
 }
 
 func (x *ConsoleAdmin) GetName() string {
@@ -3005,7 +3450,7 @@ type AddConsoleAdminRequest struct {
 
 func (x *AddConsoleAdminRequest) Reset() {
 	*x = AddConsoleAdminRequest{}
-	mi := &file_admin_proto_msgTypes[48]
+	mi := &file_admin_proto_msgTypes[51]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3017,7 +3462,7 @@ func (x *AddConsoleAdminRequest) String() string {
 func (*AddConsoleAdminRequest) ProtoMessage() {}
 
 func (x *AddConsoleAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[48]
+	mi := &file_admin_proto_msgTypes[51]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3030,7 +3475,7 @@ func (x *AddConsoleAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use AddConsoleAdminRequest.ProtoReflect.Descriptor instead.
 func (*AddConsoleAdminRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{48}
+	return file_admin_proto_rawDescGZIP(), []int{51}
 }
 
 func (x *AddConsoleAdminRequest) GetName() string {
@@ -3064,7 +3509,7 @@ type SetConsoleAdminPasswordRequest struct {
 
 func (x *SetConsoleAdminPasswordRequest) Reset() {
 	*x = SetConsoleAdminPasswordRequest{}
-	mi := &file_admin_proto_msgTypes[49]
+	mi := &file_admin_proto_msgTypes[52]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3076,7 +3521,7 @@ func (x *SetConsoleAdminPasswordRequest) String() string {
 func (*SetConsoleAdminPasswordRequest) ProtoMessage() {}
 
 func (x *SetConsoleAdminPasswordRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[49]
+	mi := &file_admin_proto_msgTypes[52]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3089,7 +3534,7 @@ func (x *SetConsoleAdminPasswordRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsoleAdminPasswordRequest.ProtoReflect.Descriptor instead.
 func (*SetConsoleAdminPasswordRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{49}
+	return file_admin_proto_rawDescGZIP(), []int{52}
 }
 
 func (x *SetConsoleAdminPasswordRequest) GetName() string {
@@ -3114,7 +3559,7 @@ type ListConsoleAdminsRequest struct {
 
 func (x *ListConsoleAdminsRequest) Reset() {
 	*x = ListConsoleAdminsRequest{}
-	mi := &file_admin_proto_msgTypes[50]
+	mi := &file_admin_proto_msgTypes[53]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3126,7 +3571,7 @@ func (x *ListConsoleAdminsRequest) String() string {
 func (*ListConsoleAdminsRequest) ProtoMessage() {}
 
 func (x *ListConsoleAdminsRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[50]
+	mi := &file_admin_proto_msgTypes[53]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3139,7 +3584,7 @@ func (x *ListConsoleAdminsRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsoleAdminsRequest.ProtoReflect.Descriptor instead.
 func (*ListConsoleAdminsRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{50}
+	return file_admin_proto_rawDescGZIP(), []int{53}
 }
 
 type ListConsoleAdminsReply struct {
@@ -3151,7 +3596,7 @@ type ListConsoleAdminsReply struct {
 
 func (x *ListConsoleAdminsReply) Reset() {
 	*x = ListConsoleAdminsReply{}
-	mi := &file_admin_proto_msgTypes[51]
+	mi := &file_admin_proto_msgTypes[54]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3163,7 +3608,7 @@ func (x *ListConsoleAdminsReply) String() string {
 func (*ListConsoleAdminsReply) ProtoMessage() {}
 
 func (x *ListConsoleAdminsReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[51]
+	mi := &file_admin_proto_msgTypes[54]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3176,7 +3621,7 @@ func (x *ListConsoleAdminsReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use ListConsoleAdminsReply.ProtoReflect.Descriptor instead.
 func (*ListConsoleAdminsReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{51}
+	return file_admin_proto_rawDescGZIP(), []int{54}
 }
 
 func (x *ListConsoleAdminsReply) GetAdmins() []*ConsoleAdmin {
@@ -3196,7 +3641,7 @@ type SetConsoleAdminDisabledRequest struct {
 
 func (x *SetConsoleAdminDisabledRequest) Reset() {
 	*x = SetConsoleAdminDisabledRequest{}
-	mi := &file_admin_proto_msgTypes[52]
+	mi := &file_admin_proto_msgTypes[55]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3208,7 +3653,7 @@ func (x *SetConsoleAdminDisabledRequest) String() string {
 func (*SetConsoleAdminDisabledRequest) ProtoMessage() {}
 
 func (x *SetConsoleAdminDisabledRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[52]
+	mi := &file_admin_proto_msgTypes[55]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3221,7 +3666,7 @@ func (x *SetConsoleAdminDisabledRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use SetConsoleAdminDisabledRequest.ProtoReflect.Descriptor instead.
 func (*SetConsoleAdminDisabledRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{52}
+	return file_admin_proto_rawDescGZIP(), []int{55}
 }
 
 func (x *SetConsoleAdminDisabledRequest) GetName() string {
@@ -3247,7 +3692,7 @@ type RemoveConsoleAdminRequest struct {
 
 func (x *RemoveConsoleAdminRequest) Reset() {
 	*x = RemoveConsoleAdminRequest{}
-	mi := &file_admin_proto_msgTypes[53]
+	mi := &file_admin_proto_msgTypes[56]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3259,7 +3704,7 @@ func (x *RemoveConsoleAdminRequest) String() string {
 func (*RemoveConsoleAdminRequest) ProtoMessage() {}
 
 func (x *RemoveConsoleAdminRequest) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[53]
+	mi := &file_admin_proto_msgTypes[56]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3272,7 +3717,7 @@ func (x *RemoveConsoleAdminRequest) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveConsoleAdminRequest.ProtoReflect.Descriptor instead.
 func (*RemoveConsoleAdminRequest) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{53}
+	return file_admin_proto_rawDescGZIP(), []int{56}
 }
 
 func (x *RemoveConsoleAdminRequest) GetName() string {
@@ -3290,7 +3735,7 @@ type RemoveConsoleAdminReply struct {
 
 func (x *RemoveConsoleAdminReply) Reset() {
 	*x = RemoveConsoleAdminReply{}
-	mi := &file_admin_proto_msgTypes[54]
+	mi := &file_admin_proto_msgTypes[57]
 	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 	ms.StoreMessageInfo(mi)
 }
@@ -3302,7 +3747,7 @@ func (x *RemoveConsoleAdminReply) String() string {
 func (*RemoveConsoleAdminReply) ProtoMessage() {}
 
 func (x *RemoveConsoleAdminReply) ProtoReflect() protoreflect.Message {
-	mi := &file_admin_proto_msgTypes[54]
+	mi := &file_admin_proto_msgTypes[57]
 	if x != nil {
 		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
 		if ms.LoadMessageInfo() == nil {
@@ -3315,21 +3760,1444 @@ func (x *RemoveConsoleAdminReply) ProtoReflect() protoreflect.Message {
 
 // Deprecated: Use RemoveConsoleAdminReply.ProtoReflect.Descriptor instead.
 func (*RemoveConsoleAdminReply) Descriptor() ([]byte, []int) {
-	return file_admin_proto_rawDescGZIP(), []int{54}
+	return file_admin_proto_rawDescGZIP(), []int{57}
+}
+
+type Site struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Subnets       []string               `protobuf:"bytes,2,rep,name=subnets,proto3" json:"subnets,omitempty"`                   // CIDR prefixes
+	TimeZone      string                 `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"` // IANA name; "" UTC
+	Windows       string                 `protobuf:"bytes,4,opt,name=windows,proto3" json:"windows,omitempty"`                   // "always", or like "Mon-Fri 22:00-05:00; Sat,Sun 00:00-24:00"
+	Devices       int64                  `protobuf:"varint,5,opt,name=devices,proto3" json:"devices,omitempty"`                  // ListSites: devices whose last check-in came from it
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Site) Reset() {
+	*x = Site{}
+	mi := &file_admin_proto_msgTypes[58]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Site) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Site) ProtoMessage() {}
+
+func (x *Site) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[58]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Site.ProtoReflect.Descriptor instead.
+func (*Site) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{58}
+}
+
+func (x *Site) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Site) GetSubnets() []string {
+	if x != nil {
+		return x.Subnets
+	}
+	return nil
+}
+
+func (x *Site) GetTimeZone() string {
+	if x != nil {
+		return x.TimeZone
+	}
+	return ""
+}
+
+func (x *Site) GetWindows() string {
+	if x != nil {
+		return x.Windows
+	}
+	return ""
+}
+
+func (x *Site) GetDevices() int64 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+type ListSitesRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSitesRequest) Reset() {
+	*x = ListSitesRequest{}
+	mi := &file_admin_proto_msgTypes[59]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSitesRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSitesRequest) ProtoMessage() {}
+
+func (x *ListSitesRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[59]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSitesRequest.ProtoReflect.Descriptor instead.
+func (*ListSitesRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{59}
+}
+
+type ListSitesReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Sites         []*Site                `protobuf:"bytes,1,rep,name=sites,proto3" json:"sites,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListSitesReply) Reset() {
+	*x = ListSitesReply{}
+	mi := &file_admin_proto_msgTypes[60]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListSitesReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListSitesReply) ProtoMessage() {}
+
+func (x *ListSitesReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[60]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListSitesReply.ProtoReflect.Descriptor instead.
+func (*ListSitesReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{60}
+}
+
+func (x *ListSitesReply) GetSites() []*Site {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
+type PutSiteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          *Site                  `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Replace       bool                   `protobuf:"varint,2,opt,name=replace,proto3" json:"replace,omitempty"` // false: refuse if the site exists; true: refuse if not
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PutSiteRequest) Reset() {
+	*x = PutSiteRequest{}
+	mi := &file_admin_proto_msgTypes[61]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PutSiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PutSiteRequest) ProtoMessage() {}
+
+func (x *PutSiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[61]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PutSiteRequest.ProtoReflect.Descriptor instead.
+func (*PutSiteRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{61}
+}
+
+func (x *PutSiteRequest) GetSite() *Site {
+	if x != nil {
+		return x.Site
+	}
+	return nil
+}
+
+func (x *PutSiteRequest) GetReplace() bool {
+	if x != nil {
+		return x.Replace
+	}
+	return false
+}
+
+type RemoveSiteRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSiteRequest) Reset() {
+	*x = RemoveSiteRequest{}
+	mi := &file_admin_proto_msgTypes[62]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSiteRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSiteRequest) ProtoMessage() {}
+
+func (x *RemoveSiteRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[62]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSiteRequest.ProtoReflect.Descriptor instead.
+func (*RemoveSiteRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{62}
+}
+
+func (x *RemoveSiteRequest) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+type RemoveSiteReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RemoveSiteReply) Reset() {
+	*x = RemoveSiteReply{}
+	mi := &file_admin_proto_msgTypes[63]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RemoveSiteReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RemoveSiteReply) ProtoMessage() {}
+
+func (x *RemoveSiteReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[63]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RemoveSiteReply.ProtoReflect.Descriptor instead.
+func (*RemoveSiteReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{63}
+}
+
+// Plan is how a rollout runs. An unset field takes its default: waves
+// 1%,10%,50%,100%, a day's wait, 90% success, pausing at 10% failures.
+type Plan struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Waves         string                 `protobuf:"bytes,1,opt,name=waves,proto3" json:"waves,omitempty"`                                    // cumulative, like "1%,10%,50%,100%"
+	WaveWait      *durationpb.Duration   `protobuf:"bytes,2,opt,name=wave_wait,json=waveWait,proto3" json:"wave_wait,omitempty"`              // each wave runs at least this long
+	Success       string                 `protobuf:"bytes,3,opt,name=success,proto3" json:"success,omitempty"`                                // share installed before the next wave, like "90%"
+	MaxFailures   string                 `protobuf:"bytes,4,opt,name=max_failures,json=maxFailures,proto3" json:"max_failures,omitempty"`     // "10%" of a wave's devices, or a count "3"
+	At            *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=at,proto3" json:"at,omitempty"`                                          // start then; unset: now
+	Window        string                 `protobuf:"bytes,6,opt,name=window,proto3" json:"window,omitempty"`                                  // offers only inside, in each site's zone
+	MaxDownloads  int64                  `protobuf:"varint,7,opt,name=max_downloads,json=maxDownloads,proto3" json:"max_downloads,omitempty"` // devices taking it at once; 0: no cap
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Plan) Reset() {
+	*x = Plan{}
+	mi := &file_admin_proto_msgTypes[64]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Plan) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Plan) ProtoMessage() {}
+
+func (x *Plan) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[64]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Plan.ProtoReflect.Descriptor instead.
+func (*Plan) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{64}
+}
+
+func (x *Plan) GetWaves() string {
+	if x != nil {
+		return x.Waves
+	}
+	return ""
+}
+
+func (x *Plan) GetWaveWait() *durationpb.Duration {
+	if x != nil {
+		return x.WaveWait
+	}
+	return nil
+}
+
+func (x *Plan) GetSuccess() string {
+	if x != nil {
+		return x.Success
+	}
+	return ""
+}
+
+func (x *Plan) GetMaxFailures() string {
+	if x != nil {
+		return x.MaxFailures
+	}
+	return ""
+}
+
+func (x *Plan) GetAt() *timestamppb.Timestamp {
+	if x != nil {
+		return x.At
+	}
+	return nil
+}
+
+func (x *Plan) GetWindow() string {
+	if x != nil {
+		return x.Window
+	}
+	return ""
+}
+
+func (x *Plan) GetMaxDownloads() int64 {
+	if x != nil {
+		return x.MaxDownloads
+	}
+	return 0
+}
+
+type StartRolloutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Plan          *Plan                  `protobuf:"bytes,2,opt,name=plan,proto3" json:"plan,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *StartRolloutRequest) Reset() {
+	*x = StartRolloutRequest{}
+	mi := &file_admin_proto_msgTypes[65]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *StartRolloutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*StartRolloutRequest) ProtoMessage() {}
+
+func (x *StartRolloutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[65]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use StartRolloutRequest.ProtoReflect.Descriptor instead.
+func (*StartRolloutRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{65}
+}
+
+func (x *StartRolloutRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *StartRolloutRequest) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+type PauseRolloutRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Reason        string                 `protobuf:"bytes,2,opt,name=reason,proto3" json:"reason,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *PauseRolloutRequest) Reset() {
+	*x = PauseRolloutRequest{}
+	mi := &file_admin_proto_msgTypes[66]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *PauseRolloutRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*PauseRolloutRequest) ProtoMessage() {}
+
+func (x *PauseRolloutRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[66]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use PauseRolloutRequest.ProtoReflect.Descriptor instead.
+func (*PauseRolloutRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{66}
+}
+
+func (x *PauseRolloutRequest) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *PauseRolloutRequest) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+type Rollout struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rule          string                 `protobuf:"bytes,1,opt,name=rule,proto3" json:"rule,omitempty"`
+	Identity      *Identity              `protobuf:"bytes,2,opt,name=identity,proto3" json:"identity,omitempty"`
+	Version       string                 `protobuf:"bytes,3,opt,name=version,proto3" json:"version,omitempty"`
+	From          string                 `protobuf:"bytes,4,opt,name=from,proto3" json:"from,omitempty"` // the approved version when it started
+	Plan          *Plan                  `protobuf:"bytes,5,opt,name=plan,proto3" json:"plan,omitempty"`
+	State         string                 `protobuf:"bytes,6,opt,name=state,proto3" json:"state,omitempty"` // scheduled, running, paused, completed, stopped
+	Wave          int32                  `protobuf:"varint,7,opt,name=wave,proto3" json:"wave,omitempty"`  // index of the last open wave (0 is the first)
+	WaveOpened    *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=wave_opened,json=waveOpened,proto3" json:"wave_opened,omitempty"`
+	Tolerated     int64                  `protobuf:"varint,9,opt,name=tolerated,proto3" json:"tolerated,omitempty"` // failures a resume accepted
+	Reason        string                 `protobuf:"bytes,10,opt,name=reason,proto3" json:"reason,omitempty"`       // why paused or stopped
+	PausedBy      string                 `protobuf:"bytes,11,opt,name=paused_by,json=pausedBy,proto3" json:"paused_by,omitempty"`
+	RolledBack    bool                   `protobuf:"varint,12,opt,name=rolled_back,json=rolledBack,proto3" json:"rolled_back,omitempty"`
+	By            string                 `protobuf:"bytes,13,opt,name=by,proto3" json:"by,omitempty"`
+	Created       *timestamppb.Timestamp `protobuf:"bytes,14,opt,name=created,proto3" json:"created,omitempty"`
+	Started       *timestamppb.Timestamp `protobuf:"bytes,15,opt,name=started,proto3" json:"started,omitempty"`
+	Ended         *timestamppb.Timestamp `protobuf:"bytes,16,opt,name=ended,proto3" json:"ended,omitempty"`
+	Updated       *timestamppb.Timestamp `protobuf:"bytes,17,opt,name=updated,proto3" json:"updated,omitempty"`
+	Approval      bool                   `protobuf:"varint,18,opt,name=approval,proto3" json:"approval,omitempty"` // the one-wave rollout of an approve
+	Total         *WaveStats             `protobuf:"bytes,19,opt,name=total,proto3" json:"total,omitempty"`        // ListRollouts: its devices by outcome
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Rollout) Reset() {
+	*x = Rollout{}
+	mi := &file_admin_proto_msgTypes[67]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Rollout) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Rollout) ProtoMessage() {}
+
+func (x *Rollout) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[67]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Rollout.ProtoReflect.Descriptor instead.
+func (*Rollout) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{67}
+}
+
+func (x *Rollout) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Rollout) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+func (x *Rollout) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Rollout) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *Rollout) GetPlan() *Plan {
+	if x != nil {
+		return x.Plan
+	}
+	return nil
+}
+
+func (x *Rollout) GetState() string {
+	if x != nil {
+		return x.State
+	}
+	return ""
+}
+
+func (x *Rollout) GetWave() int32 {
+	if x != nil {
+		return x.Wave
+	}
+	return 0
+}
+
+func (x *Rollout) GetWaveOpened() *timestamppb.Timestamp {
+	if x != nil {
+		return x.WaveOpened
+	}
+	return nil
+}
+
+func (x *Rollout) GetTolerated() int64 {
+	if x != nil {
+		return x.Tolerated
+	}
+	return 0
+}
+
+func (x *Rollout) GetReason() string {
+	if x != nil {
+		return x.Reason
+	}
+	return ""
+}
+
+func (x *Rollout) GetPausedBy() string {
+	if x != nil {
+		return x.PausedBy
+	}
+	return ""
+}
+
+func (x *Rollout) GetRolledBack() bool {
+	if x != nil {
+		return x.RolledBack
+	}
+	return false
+}
+
+func (x *Rollout) GetBy() string {
+	if x != nil {
+		return x.By
+	}
+	return ""
+}
+
+func (x *Rollout) GetCreated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Created
+	}
+	return nil
+}
+
+func (x *Rollout) GetStarted() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Started
+	}
+	return nil
+}
+
+func (x *Rollout) GetEnded() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Ended
+	}
+	return nil
+}
+
+func (x *Rollout) GetUpdated() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Updated
+	}
+	return nil
+}
+
+func (x *Rollout) GetApproval() bool {
+	if x != nil {
+		return x.Approval
+	}
+	return false
+}
+
+func (x *Rollout) GetTotal() *WaveStats {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+type ListRolloutsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolloutsRequest) Reset() {
+	*x = ListRolloutsRequest{}
+	mi := &file_admin_proto_msgTypes[68]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolloutsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolloutsRequest) ProtoMessage() {}
+
+func (x *ListRolloutsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[68]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolloutsRequest.ProtoReflect.Descriptor instead.
+func (*ListRolloutsRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{68}
+}
+
+type ListRolloutsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rollouts      []*Rollout             `protobuf:"bytes,1,rep,name=rollouts,proto3" json:"rollouts,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListRolloutsReply) Reset() {
+	*x = ListRolloutsReply{}
+	mi := &file_admin_proto_msgTypes[69]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListRolloutsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListRolloutsReply) ProtoMessage() {}
+
+func (x *ListRolloutsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[69]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListRolloutsReply.ProtoReflect.Descriptor instead.
+func (*ListRolloutsReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{69}
+}
+
+func (x *ListRolloutsReply) GetRollouts() []*Rollout {
+	if x != nil {
+		return x.Rollouts
+	}
+	return nil
+}
+
+// WaveStats counts devices by where they stand with a rollout's version.
+type WaveStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Devices       int64                  `protobuf:"varint,1,opt,name=devices,proto3" json:"devices,omitempty"`
+	Waiting       int64                  `protobuf:"varint,2,opt,name=waiting,proto3" json:"waiting,omitempty"`
+	Offered       int64                  `protobuf:"varint,3,opt,name=offered,proto3" json:"offered,omitempty"`
+	Downloading   int64                  `protobuf:"varint,4,opt,name=downloading,proto3" json:"downloading,omitempty"`
+	Installed     int64                  `protobuf:"varint,5,opt,name=installed,proto3" json:"installed,omitempty"`
+	Retrying      int64                  `protobuf:"varint,6,opt,name=retrying,proto3" json:"retrying,omitempty"`
+	Stalled       int64                  `protobuf:"varint,7,opt,name=stalled,proto3" json:"stalled,omitempty"`
+	Failed        int64                  `protobuf:"varint,8,opt,name=failed,proto3" json:"failed,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaveStats) Reset() {
+	*x = WaveStats{}
+	mi := &file_admin_proto_msgTypes[70]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaveStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaveStats) ProtoMessage() {}
+
+func (x *WaveStats) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[70]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaveStats.ProtoReflect.Descriptor instead.
+func (*WaveStats) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{70}
+}
+
+func (x *WaveStats) GetDevices() int64 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+func (x *WaveStats) GetWaiting() int64 {
+	if x != nil {
+		return x.Waiting
+	}
+	return 0
+}
+
+func (x *WaveStats) GetOffered() int64 {
+	if x != nil {
+		return x.Offered
+	}
+	return 0
+}
+
+func (x *WaveStats) GetDownloading() int64 {
+	if x != nil {
+		return x.Downloading
+	}
+	return 0
+}
+
+func (x *WaveStats) GetInstalled() int64 {
+	if x != nil {
+		return x.Installed
+	}
+	return 0
+}
+
+func (x *WaveStats) GetRetrying() int64 {
+	if x != nil {
+		return x.Retrying
+	}
+	return 0
+}
+
+func (x *WaveStats) GetStalled() int64 {
+	if x != nil {
+		return x.Stalled
+	}
+	return 0
+}
+
+func (x *WaveStats) GetFailed() int64 {
+	if x != nil {
+		return x.Failed
+	}
+	return 0
+}
+
+type SiteStats struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Stats         *WaveStats             `protobuf:"bytes,2,opt,name=stats,proto3" json:"stats,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteStats) Reset() {
+	*x = SiteStats{}
+	mi := &file_admin_proto_msgTypes[71]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteStats) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteStats) ProtoMessage() {}
+
+func (x *SiteStats) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[71]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteStats.ProtoReflect.Descriptor instead.
+func (*SiteStats) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{71}
+}
+
+func (x *SiteStats) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *SiteStats) GetStats() *WaveStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+type Count struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Name          string                 `protobuf:"bytes,1,opt,name=name,proto3" json:"name,omitempty"`
+	Devices       int64                  `protobuf:"varint,2,opt,name=devices,proto3" json:"devices,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Count) Reset() {
+	*x = Count{}
+	mi := &file_admin_proto_msgTypes[72]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Count) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Count) ProtoMessage() {}
+
+func (x *Count) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[72]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Count.ProtoReflect.Descriptor instead.
+func (*Count) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{72}
+}
+
+func (x *Count) GetName() string {
+	if x != nil {
+		return x.Name
+	}
+	return ""
+}
+
+func (x *Count) GetDevices() int64 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+type WaveProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Wave          int32                  `protobuf:"varint,1,opt,name=wave,proto3" json:"wave,omitempty"`
+	From          string                 `protobuf:"bytes,2,opt,name=from,proto3" json:"from,omitempty"` // the share of the fleet it spans: from
+	To            string                 `protobuf:"bytes,3,opt,name=to,proto3" json:"to,omitempty"`     // to
+	Open          bool                   `protobuf:"varint,4,opt,name=open,proto3" json:"open,omitempty"`
+	Opens         *timestamppb.Timestamp `protobuf:"bytes,5,opt,name=opens,proto3" json:"opens,omitempty"` // when it opened, or is expected to
+	Stats         *WaveStats             `protobuf:"bytes,6,opt,name=stats,proto3" json:"stats,omitempty"`
+	Sites         []*SiteStats           `protobuf:"bytes,7,rep,name=sites,proto3" json:"sites,omitempty"`
+	Holds         []*Count               `protobuf:"bytes,8,rep,name=holds,proto3" json:"holds,omitempty"` // waiting devices by why they wait
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *WaveProgress) Reset() {
+	*x = WaveProgress{}
+	mi := &file_admin_proto_msgTypes[73]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *WaveProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*WaveProgress) ProtoMessage() {}
+
+func (x *WaveProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[73]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use WaveProgress.ProtoReflect.Descriptor instead.
+func (*WaveProgress) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{73}
+}
+
+func (x *WaveProgress) GetWave() int32 {
+	if x != nil {
+		return x.Wave
+	}
+	return 0
+}
+
+func (x *WaveProgress) GetFrom() string {
+	if x != nil {
+		return x.From
+	}
+	return ""
+}
+
+func (x *WaveProgress) GetTo() string {
+	if x != nil {
+		return x.To
+	}
+	return ""
+}
+
+func (x *WaveProgress) GetOpen() bool {
+	if x != nil {
+		return x.Open
+	}
+	return false
+}
+
+func (x *WaveProgress) GetOpens() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Opens
+	}
+	return nil
+}
+
+func (x *WaveProgress) GetStats() *WaveStats {
+	if x != nil {
+		return x.Stats
+	}
+	return nil
+}
+
+func (x *WaveProgress) GetSites() []*SiteStats {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
+func (x *WaveProgress) GetHolds() []*Count {
+	if x != nil {
+		return x.Holds
+	}
+	return nil
+}
+
+type RolloutProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Rollout       *Rollout               `protobuf:"bytes,1,opt,name=rollout,proto3" json:"rollout,omitempty"`
+	Waves         []*WaveProgress        `protobuf:"bytes,2,rep,name=waves,proto3" json:"waves,omitempty"`
+	Total         *WaveStats             `protobuf:"bytes,3,opt,name=total,proto3" json:"total,omitempty"`
+	Sites         []*SiteStats           `protobuf:"bytes,4,rep,name=sites,proto3" json:"sites,omitempty"`
+	Test          *WaveStats             `protobuf:"bytes,5,opt,name=test,proto3" json:"test,omitempty"`         // the identity's test devices
+	Failures      []*Count               `protobuf:"bytes,6,rep,name=failures,proto3" json:"failures,omitempty"` // failed and retrying devices by error code
+	Holds         []*Count               `protobuf:"bytes,7,rep,name=holds,proto3" json:"holds,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *RolloutProgress) Reset() {
+	*x = RolloutProgress{}
+	mi := &file_admin_proto_msgTypes[74]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *RolloutProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*RolloutProgress) ProtoMessage() {}
+
+func (x *RolloutProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[74]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use RolloutProgress.ProtoReflect.Descriptor instead.
+func (*RolloutProgress) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{74}
+}
+
+func (x *RolloutProgress) GetRollout() *Rollout {
+	if x != nil {
+		return x.Rollout
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetWaves() []*WaveProgress {
+	if x != nil {
+		return x.Waves
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetTotal() *WaveStats {
+	if x != nil {
+		return x.Total
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetSites() []*SiteStats {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetTest() *WaveStats {
+	if x != nil {
+		return x.Test
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetFailures() []*Count {
+	if x != nil {
+		return x.Failures
+	}
+	return nil
+}
+
+func (x *RolloutProgress) GetHolds() []*Count {
+	if x != nil {
+		return x.Holds
+	}
+	return nil
+}
+
+type SiteProgress struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Site          string                 `protobuf:"bytes,1,opt,name=site,proto3" json:"site,omitempty"`
+	Devices       int64                  `protobuf:"varint,2,opt,name=devices,proto3" json:"devices,omitempty"`
+	NotCheckedIn  int64                  `protobuf:"varint,3,opt,name=not_checked_in,json=notCheckedIn,proto3" json:"not_checked_in,omitempty"`
+	NotOffered    int64                  `protobuf:"varint,4,opt,name=not_offered,json=notOffered,proto3" json:"not_offered,omitempty"`
+	NotUpdated    int64                  `protobuf:"varint,5,opt,name=not_updated,json=notUpdated,proto3" json:"not_updated,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *SiteProgress) Reset() {
+	*x = SiteProgress{}
+	mi := &file_admin_proto_msgTypes[75]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *SiteProgress) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*SiteProgress) ProtoMessage() {}
+
+func (x *SiteProgress) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[75]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use SiteProgress.ProtoReflect.Descriptor instead.
+func (*SiteProgress) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{75}
+}
+
+func (x *SiteProgress) GetSite() string {
+	if x != nil {
+		return x.Site
+	}
+	return ""
+}
+
+func (x *SiteProgress) GetDevices() int64 {
+	if x != nil {
+		return x.Devices
+	}
+	return 0
+}
+
+func (x *SiteProgress) GetNotCheckedIn() int64 {
+	if x != nil {
+		return x.NotCheckedIn
+	}
+	return 0
+}
+
+func (x *SiteProgress) GetNotOffered() int64 {
+	if x != nil {
+		return x.NotOffered
+	}
+	return 0
+}
+
+func (x *SiteProgress) GetNotUpdated() int64 {
+	if x != nil {
+		return x.NotUpdated
+	}
+	return 0
+}
+
+type Alarm struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Id            string                 `protobuf:"bytes,1,opt,name=id,proto3" json:"id,omitempty"`
+	Kind          string                 `protobuf:"bytes,2,opt,name=kind,proto3" json:"kind,omitempty"` // overdue, paused
+	Rule          string                 `protobuf:"bytes,3,opt,name=rule,proto3" json:"rule,omitempty"`
+	Identity      *Identity              `protobuf:"bytes,4,opt,name=identity,proto3" json:"identity,omitempty"`
+	Version       string                 `protobuf:"bytes,5,opt,name=version,proto3" json:"version,omitempty"`
+	Sites         []*SiteProgress        `protobuf:"bytes,6,rep,name=sites,proto3" json:"sites,omitempty"`
+	Detail        string                 `protobuf:"bytes,7,opt,name=detail,proto3" json:"detail,omitempty"`
+	Raised        *timestamppb.Timestamp `protobuf:"bytes,8,opt,name=raised,proto3" json:"raised,omitempty"`
+	Cleared       *timestamppb.Timestamp `protobuf:"bytes,9,opt,name=cleared,proto3" json:"cleared,omitempty"` // unset: open
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *Alarm) Reset() {
+	*x = Alarm{}
+	mi := &file_admin_proto_msgTypes[76]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *Alarm) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*Alarm) ProtoMessage() {}
+
+func (x *Alarm) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[76]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use Alarm.ProtoReflect.Descriptor instead.
+func (*Alarm) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{76}
+}
+
+func (x *Alarm) GetId() string {
+	if x != nil {
+		return x.Id
+	}
+	return ""
+}
+
+func (x *Alarm) GetKind() string {
+	if x != nil {
+		return x.Kind
+	}
+	return ""
+}
+
+func (x *Alarm) GetRule() string {
+	if x != nil {
+		return x.Rule
+	}
+	return ""
+}
+
+func (x *Alarm) GetIdentity() *Identity {
+	if x != nil {
+		return x.Identity
+	}
+	return nil
+}
+
+func (x *Alarm) GetVersion() string {
+	if x != nil {
+		return x.Version
+	}
+	return ""
+}
+
+func (x *Alarm) GetSites() []*SiteProgress {
+	if x != nil {
+		return x.Sites
+	}
+	return nil
+}
+
+func (x *Alarm) GetDetail() string {
+	if x != nil {
+		return x.Detail
+	}
+	return ""
+}
+
+func (x *Alarm) GetRaised() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Raised
+	}
+	return nil
+}
+
+func (x *Alarm) GetCleared() *timestamppb.Timestamp {
+	if x != nil {
+		return x.Cleared
+	}
+	return nil
+}
+
+type ListAlarmsRequest struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	All           bool                   `protobuf:"varint,1,opt,name=all,proto3" json:"all,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlarmsRequest) Reset() {
+	*x = ListAlarmsRequest{}
+	mi := &file_admin_proto_msgTypes[77]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlarmsRequest) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlarmsRequest) ProtoMessage() {}
+
+func (x *ListAlarmsRequest) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[77]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlarmsRequest.ProtoReflect.Descriptor instead.
+func (*ListAlarmsRequest) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{77}
+}
+
+func (x *ListAlarmsRequest) GetAll() bool {
+	if x != nil {
+		return x.All
+	}
+	return false
+}
+
+type ListAlarmsReply struct {
+	state         protoimpl.MessageState `protogen:"open.v1"`
+	Alarms        []*Alarm               `protobuf:"bytes,1,rep,name=alarms,proto3" json:"alarms,omitempty"`
+	unknownFields protoimpl.UnknownFields
+	sizeCache     protoimpl.SizeCache
+}
+
+func (x *ListAlarmsReply) Reset() {
+	*x = ListAlarmsReply{}
+	mi := &file_admin_proto_msgTypes[78]
+	ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+	ms.StoreMessageInfo(mi)
+}
+
+func (x *ListAlarmsReply) String() string {
+	return protoimpl.X.MessageStringOf(x)
+}
+
+func (*ListAlarmsReply) ProtoMessage() {}
+
+func (x *ListAlarmsReply) ProtoReflect() protoreflect.Message {
+	mi := &file_admin_proto_msgTypes[78]
+	if x != nil {
+		ms := protoimpl.X.MessageStateOf(protoimpl.Pointer(x))
+		if ms.LoadMessageInfo() == nil {
+			ms.StoreMessageInfo(mi)
+		}
+		return ms
+	}
+	return mi.MessageOf(x)
+}
+
+// Deprecated: Use ListAlarmsReply.ProtoReflect.Descriptor instead.
+func (*ListAlarmsReply) Descriptor() ([]byte, []int) {
+	return file_admin_proto_rawDescGZIP(), []int{78}
+}
+
+func (x *ListAlarmsReply) GetAlarms() []*Alarm {
+	if x != nil {
+		return x.Alarms
+	}
+	return nil
 }
 
 var File_admin_proto protoreflect.FileDescriptor
 
 const file_admin_proto_rawDesc = "" +
 	"\n" +
-	"\vadmin.proto\x12\x10opendus.admin.v1\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x01\n" +
+	"\vadmin.proto\x12\x10opendus.admin.v1\x1a\x1egoogle/protobuf/duration.proto\x1a\x1fgoogle/protobuf/timestamp.proto\"\x8d\x01\n" +
 	"\bIdentity\x12\x1f\n" +
 	"\vdevice_type\x18\x01 \x01(\tR\n" +
 	"deviceType\x12\x16\n" +
 	"\x06vendor\x18\x02 \x01(\tR\x06vendor\x12\x14\n" +
 	"\x05model\x18\x03 \x01(\tR\x05model\x12\x1a\n" +
 	"\brevision\x18\x04 \x01(\tR\brevision\x12\x16\n" +
-	"\x06locale\x18\x05 \x01(\tR\x06locale\"\xe6\x02\n" +
+	"\x06locale\x18\x05 \x01(\tR\x06locale\"\xc0\x03\n" +
 	"\x04Rule\x12\x0e\n" +
 	"\x02id\x18\x01 \x01(\tR\x02id\x126\n" +
 	"\bidentity\x18\x02 \x01(\v2\x1a.opendus.admin.v1.IdentityR\bidentity\x12\x1f\n" +
@@ -3341,7 +5209,13 @@ const file_admin_proto_rawDesc = "" +
 	"\acreated\x18\a \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
 	"\aupdated\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x129\n" +
 	"\n" +
-	"approve_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tapproveAt\"Q\n" +
+	"approve_at\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\tapproveAt\x12\x18\n" +
+	"\adevices\x18\n" +
+	" \x01(\x03R\adevices\x12\x1f\n" +
+	"\von_approved\x18\v \x01(\x03R\n" +
+	"onApproved\x12\x1d\n" +
+	"\n" +
+	"on_pending\x18\f \x01(\x03R\tonPending\"Q\n" +
 	"\x0fScheduleRequest\x12\x12\n" +
 	"\x04rule\x18\x01 \x01(\tR\x04rule\x12*\n" +
 	"\x02at\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\"\x0f\n" +
@@ -3356,7 +5230,7 @@ const file_admin_proto_rawDesc = "" +
 	"\x05names\x18\x04 \x03(\tR\x05names\x127\n" +
 	"\tnot_after\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\bnotAfter\x12\x1b\n" +
 	"\tdays_left\x18\x06 \x01(\x05R\bdaysLeft\x12\x16\n" +
-	"\x06sha256\x18\a \x01(\tR\x06sha256\"\xc5\x04\n" +
+	"\x06sha256\x18\a \x01(\tR\x06sha256\"\xe6\x04\n" +
 	"\vStatusReply\x12\x18\n" +
 	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
 	"\astarted\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x12\x19\n" +
@@ -3374,7 +5248,9 @@ const file_admin_proto_rawDesc = "" +
 	"\bdb_bytes\x18\r \x01(\x03R\adbBytes\x12\x14\n" +
 	"\x05actor\x18\x0e \x01(\tR\x05actor\x12\x1a\n" +
 	"\bwarnings\x18\x0f \x03(\tR\bwarnings\x12?\n" +
-	"\tinventory\x18\x10 \x01(\v2!.opendus.admin.v1.InventoryStatusR\tinventory\"\x12\n" +
+	"\tinventory\x18\x10 \x01(\v2!.opendus.admin.v1.InventoryStatusR\tinventory\x12\x1f\n" +
+	"\vopen_alarms\x18\x11 \x01(\x03R\n" +
+	"openAlarms\"\x12\n" +
 	"\x10ListRulesRequest\">\n" +
 	"\x0eListRulesReply\x12,\n" +
 	"\x05rules\x18\x01 \x03(\v2\x16.opendus.admin.v1.RuleR\x05rules\"!\n" +
@@ -3437,11 +5313,12 @@ const file_admin_proto_rawDesc = "" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x1a\n" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\x124\n" +
 	"\acreated\x18\x03 \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
-	"\aupdated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"Z\n" +
+	"\aupdated\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\"\x83\x01\n" +
 	"\x11PutAccountRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x17\n" +
 	"\ant_hash\x18\x02 \x01(\fR\x06ntHash\x12\x18\n" +
-	"\areplace\x18\x03 \x01(\bR\areplace\"\x15\n" +
+	"\areplace\x18\x03 \x01(\bR\areplace\x12'\n" +
+	"\x0fpassword_length\x18\x04 \x01(\x05R\x0epasswordLength\"\x15\n" +
 	"\x13ListAccountsRequest\"J\n" +
 	"\x11ListAccountsReply\x125\n" +
 	"\baccounts\x18\x01 \x03(\v2\x19.opendus.admin.v1.AccountR\baccounts\"K\n" +
@@ -3454,7 +5331,7 @@ const file_admin_proto_rawDesc = "" +
 	"\x06Module\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\aversion\x18\x02 \x01(\tR\aversion\x12\x1c\n" +
-	"\ttimestamp\x18\x03 \x01(\tR\ttimestamp\"\xac\x04\n" +
+	"\ttimestamp\x18\x03 \x01(\tR\ttimestamp\"\x9c\x06\n" +
 	"\x06Device\x12\x10\n" +
 	"\x03key\x18\x01 \x01(\tR\x03key\x12\x10\n" +
 	"\x03mac\x18\x02 \x01(\tR\x03mac\x12\x16\n" +
@@ -3474,10 +5351,50 @@ const file_admin_proto_rawDesc = "" +
 	"\vlast_report\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\n" +
 	"lastReport\x12;\n" +
 	"\vlast_update\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\n" +
-	"lastUpdate\"\x14\n" +
-	"\x12ListDevicesRequest\"F\n" +
+	"lastUpdate\x12\x12\n" +
+	"\x04site\x18\x11 \x01(\tR\x04site\x12\x12\n" +
+	"\x04hold\x18\x12 \x01(\tR\x04hold\x12\x12\n" +
+	"\x04held\x18\x13 \x01(\tR\x04held\x123\n" +
+	"\aattempt\x18\x14 \x01(\v2\x19.opendus.admin.v1.AttemptR\aattempt\x12\x18\n" +
+	"\aoutcome\x18\x15 \x01(\tR\aoutcome\x12\x16\n" +
+	"\x06cohort\x18\x16 \x01(\x05R\x06cohort\x12\x12\n" +
+	"\x04test\x18\x17 \x01(\bR\x04test\x127\n" +
+	"\ahistory\x18\x18 \x03(\v2\x1d.opendus.admin.v1.DeviceEventR\ahistory\"\xf7\x01\n" +
+	"\aAttempt\x12\x18\n" +
+	"\aversion\x18\x01 \x01(\tR\aversion\x124\n" +
+	"\aoffered\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\aoffered\x12\x1a\n" +
+	"\bfailures\x18\x03 \x01(\x03R\bfailures\x122\n" +
+	"\x06failed\x18\x04 \x01(\v2\x1a.google.protobuf.TimestampR\x06failed\x12\x14\n" +
+	"\x05state\x18\x05 \x01(\tR\x05state\x126\n" +
+	"\breported\x18\x06 \x01(\v2\x1a.google.protobuf.TimestampR\breported\"\x85\x02\n" +
+	"\vDeviceEvent\x12.\n" +
+	"\x04time\x18\x01 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x18\n" +
+	"\aoffered\x18\x04 \x01(\tR\aoffered\x12\x12\n" +
+	"\x04hold\x18\x05 \x01(\tR\x04hold\x12\x12\n" +
+	"\x04held\x18\x06 \x01(\tR\x04held\x12\x12\n" +
+	"\x04site\x18\a \x01(\tR\x04site\x12\x14\n" +
+	"\x05state\x18\b \x01(\tR\x05state\x12\x16\n" +
+	"\x06detail\x18\t \x01(\tR\x06detail\x12\x14\n" +
+	"\x05count\x18\n" +
+	" \x01(\x03R\x05count\"\xdf\x01\n" +
+	"\x12ListDevicesRequest\x12\x14\n" +
+	"\x05model\x18\x01 \x01(\tR\x05model\x12\x12\n" +
+	"\x04rule\x18\x02 \x01(\tR\x04rule\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x14\n" +
+	"\x05state\x18\x04 \x01(\tR\x05state\x12\x12\n" +
+	"\x04site\x18\x05 \x01(\tR\x04site\x12\x12\n" +
+	"\x04text\x18\x06 \x01(\tR\x04text\x12\x14\n" +
+	"\x05after\x18\a \x01(\tR\x05after\x12\x14\n" +
+	"\x05limit\x18\b \x01(\x03R\x05limit\x12\x1b\n" +
+	"\tpage_size\x18\t \x01(\x05R\bpageSize\"p\n" +
 	"\x10ListDevicesReply\x122\n" +
-	"\adevices\x18\x01 \x03(\v2\x18.opendus.admin.v1.DeviceR\adevices\"\xd7\x01\n" +
+	"\adevices\x18\x01 \x03(\v2\x18.opendus.admin.v1.DeviceR\adevices\x12\x12\n" +
+	"\x04next\x18\x02 \x01(\tR\x04next\x12\x14\n" +
+	"\x05total\x18\x03 \x01(\x03R\x05total\"$\n" +
+	"\x10GetDeviceRequest\x12\x10\n" +
+	"\x03key\x18\x01 \x01(\tR\x03key\"\xd7\x01\n" +
 	"\x05Event\x12\x10\n" +
 	"\x03seq\x18\x01 \x01(\x04R\x03seq\x12.\n" +
 	"\x04time\x18\x02 \x01(\v2\x1a.google.protobuf.TimestampR\x04time\x12\x14\n" +
@@ -3548,7 +5465,116 @@ const file_admin_proto_rawDesc = "" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"/\n" +
 	"\x19RemoveConsoleAdminRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x19\n" +
-	"\x17RemoveConsoleAdminReply2\xe9\x13\n" +
+	"\x17RemoveConsoleAdminReply\"\x85\x01\n" +
+	"\x04Site\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\asubnets\x18\x02 \x03(\tR\asubnets\x12\x1b\n" +
+	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x18\n" +
+	"\awindows\x18\x04 \x01(\tR\awindows\x12\x18\n" +
+	"\adevices\x18\x05 \x01(\x03R\adevices\"\x12\n" +
+	"\x10ListSitesRequest\">\n" +
+	"\x0eListSitesReply\x12,\n" +
+	"\x05sites\x18\x01 \x03(\v2\x16.opendus.admin.v1.SiteR\x05sites\"V\n" +
+	"\x0ePutSiteRequest\x12*\n" +
+	"\x04site\x18\x01 \x01(\v2\x16.opendus.admin.v1.SiteR\x04site\x12\x18\n" +
+	"\areplace\x18\x02 \x01(\bR\areplace\"'\n" +
+	"\x11RemoveSiteRequest\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\"\x11\n" +
+	"\x0fRemoveSiteReply\"\xfa\x01\n" +
+	"\x04Plan\x12\x14\n" +
+	"\x05waves\x18\x01 \x01(\tR\x05waves\x126\n" +
+	"\twave_wait\x18\x02 \x01(\v2\x19.google.protobuf.DurationR\bwaveWait\x12\x18\n" +
+	"\asuccess\x18\x03 \x01(\tR\asuccess\x12!\n" +
+	"\fmax_failures\x18\x04 \x01(\tR\vmaxFailures\x12*\n" +
+	"\x02at\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x02at\x12\x16\n" +
+	"\x06window\x18\x06 \x01(\tR\x06window\x12#\n" +
+	"\rmax_downloads\x18\a \x01(\x03R\fmaxDownloads\"U\n" +
+	"\x13StartRolloutRequest\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12*\n" +
+	"\x04plan\x18\x02 \x01(\v2\x16.opendus.admin.v1.PlanR\x04plan\"A\n" +
+	"\x13PauseRolloutRequest\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x12\x16\n" +
+	"\x06reason\x18\x02 \x01(\tR\x06reason\"\xbd\x05\n" +
+	"\aRollout\x12\x12\n" +
+	"\x04rule\x18\x01 \x01(\tR\x04rule\x126\n" +
+	"\bidentity\x18\x02 \x01(\v2\x1a.opendus.admin.v1.IdentityR\bidentity\x12\x18\n" +
+	"\aversion\x18\x03 \x01(\tR\aversion\x12\x12\n" +
+	"\x04from\x18\x04 \x01(\tR\x04from\x12*\n" +
+	"\x04plan\x18\x05 \x01(\v2\x16.opendus.admin.v1.PlanR\x04plan\x12\x14\n" +
+	"\x05state\x18\x06 \x01(\tR\x05state\x12\x12\n" +
+	"\x04wave\x18\a \x01(\x05R\x04wave\x12;\n" +
+	"\vwave_opened\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\n" +
+	"waveOpened\x12\x1c\n" +
+	"\ttolerated\x18\t \x01(\x03R\ttolerated\x12\x16\n" +
+	"\x06reason\x18\n" +
+	" \x01(\tR\x06reason\x12\x1b\n" +
+	"\tpaused_by\x18\v \x01(\tR\bpausedBy\x12\x1f\n" +
+	"\vrolled_back\x18\f \x01(\bR\n" +
+	"rolledBack\x12\x0e\n" +
+	"\x02by\x18\r \x01(\tR\x02by\x124\n" +
+	"\acreated\x18\x0e \x01(\v2\x1a.google.protobuf.TimestampR\acreated\x124\n" +
+	"\astarted\x18\x0f \x01(\v2\x1a.google.protobuf.TimestampR\astarted\x120\n" +
+	"\x05ended\x18\x10 \x01(\v2\x1a.google.protobuf.TimestampR\x05ended\x124\n" +
+	"\aupdated\x18\x11 \x01(\v2\x1a.google.protobuf.TimestampR\aupdated\x12\x1a\n" +
+	"\bapproval\x18\x12 \x01(\bR\bapproval\x121\n" +
+	"\x05total\x18\x13 \x01(\v2\x1b.opendus.admin.v1.WaveStatsR\x05total\"\x15\n" +
+	"\x13ListRolloutsRequest\"J\n" +
+	"\x11ListRolloutsReply\x125\n" +
+	"\brollouts\x18\x01 \x03(\v2\x19.opendus.admin.v1.RolloutR\brollouts\"\xe7\x01\n" +
+	"\tWaveStats\x12\x18\n" +
+	"\adevices\x18\x01 \x01(\x03R\adevices\x12\x18\n" +
+	"\awaiting\x18\x02 \x01(\x03R\awaiting\x12\x18\n" +
+	"\aoffered\x18\x03 \x01(\x03R\aoffered\x12 \n" +
+	"\vdownloading\x18\x04 \x01(\x03R\vdownloading\x12\x1c\n" +
+	"\tinstalled\x18\x05 \x01(\x03R\tinstalled\x12\x1a\n" +
+	"\bretrying\x18\x06 \x01(\x03R\bretrying\x12\x18\n" +
+	"\astalled\x18\a \x01(\x03R\astalled\x12\x16\n" +
+	"\x06failed\x18\b \x01(\x03R\x06failed\"R\n" +
+	"\tSiteStats\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x121\n" +
+	"\x05stats\x18\x02 \x01(\v2\x1b.opendus.admin.v1.WaveStatsR\x05stats\"5\n" +
+	"\x05Count\x12\x12\n" +
+	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
+	"\adevices\x18\x02 \x01(\x03R\adevices\"\xa1\x02\n" +
+	"\fWaveProgress\x12\x12\n" +
+	"\x04wave\x18\x01 \x01(\x05R\x04wave\x12\x12\n" +
+	"\x04from\x18\x02 \x01(\tR\x04from\x12\x0e\n" +
+	"\x02to\x18\x03 \x01(\tR\x02to\x12\x12\n" +
+	"\x04open\x18\x04 \x01(\bR\x04open\x120\n" +
+	"\x05opens\x18\x05 \x01(\v2\x1a.google.protobuf.TimestampR\x05opens\x121\n" +
+	"\x05stats\x18\x06 \x01(\v2\x1b.opendus.admin.v1.WaveStatsR\x05stats\x121\n" +
+	"\x05sites\x18\a \x03(\v2\x1b.opendus.admin.v1.SiteStatsR\x05sites\x12-\n" +
+	"\x05holds\x18\b \x03(\v2\x17.opendus.admin.v1.CountR\x05holds\"\xf7\x02\n" +
+	"\x0fRolloutProgress\x123\n" +
+	"\arollout\x18\x01 \x01(\v2\x19.opendus.admin.v1.RolloutR\arollout\x124\n" +
+	"\x05waves\x18\x02 \x03(\v2\x1e.opendus.admin.v1.WaveProgressR\x05waves\x121\n" +
+	"\x05total\x18\x03 \x01(\v2\x1b.opendus.admin.v1.WaveStatsR\x05total\x121\n" +
+	"\x05sites\x18\x04 \x03(\v2\x1b.opendus.admin.v1.SiteStatsR\x05sites\x12/\n" +
+	"\x04test\x18\x05 \x01(\v2\x1b.opendus.admin.v1.WaveStatsR\x04test\x123\n" +
+	"\bfailures\x18\x06 \x03(\v2\x17.opendus.admin.v1.CountR\bfailures\x12-\n" +
+	"\x05holds\x18\a \x03(\v2\x17.opendus.admin.v1.CountR\x05holds\"\xa4\x01\n" +
+	"\fSiteProgress\x12\x12\n" +
+	"\x04site\x18\x01 \x01(\tR\x04site\x12\x18\n" +
+	"\adevices\x18\x02 \x01(\x03R\adevices\x12$\n" +
+	"\x0enot_checked_in\x18\x03 \x01(\x03R\fnotCheckedIn\x12\x1f\n" +
+	"\vnot_offered\x18\x04 \x01(\x03R\n" +
+	"notOffered\x12\x1f\n" +
+	"\vnot_updated\x18\x05 \x01(\x03R\n" +
+	"notUpdated\"\xc9\x02\n" +
+	"\x05Alarm\x12\x0e\n" +
+	"\x02id\x18\x01 \x01(\tR\x02id\x12\x12\n" +
+	"\x04kind\x18\x02 \x01(\tR\x04kind\x12\x12\n" +
+	"\x04rule\x18\x03 \x01(\tR\x04rule\x126\n" +
+	"\bidentity\x18\x04 \x01(\v2\x1a.opendus.admin.v1.IdentityR\bidentity\x12\x18\n" +
+	"\aversion\x18\x05 \x01(\tR\aversion\x124\n" +
+	"\x05sites\x18\x06 \x03(\v2\x1e.opendus.admin.v1.SiteProgressR\x05sites\x12\x16\n" +
+	"\x06detail\x18\a \x01(\tR\x06detail\x122\n" +
+	"\x06raised\x18\b \x01(\v2\x1a.google.protobuf.TimestampR\x06raised\x124\n" +
+	"\acleared\x18\t \x01(\v2\x1a.google.protobuf.TimestampR\acleared\"%\n" +
+	"\x11ListAlarmsRequest\x12\x10\n" +
+	"\x03all\x18\x01 \x01(\bR\x03all\"B\n" +
+	"\x0fListAlarmsReply\x12/\n" +
+	"\x06alarms\x18\x01 \x03(\v2\x17.opendus.admin.v1.AlarmR\x06alarms2\xde\x1a\n" +
 	"\x05Admin\x12H\n" +
 	"\x06Status\x12\x1f.opendus.admin.v1.StatusRequest\x1a\x1d.opendus.admin.v1.StatusReply\x12Q\n" +
 	"\tListRules\x12\".opendus.admin.v1.ListRulesRequest\x1a .opendus.admin.v1.ListRulesReply\x12@\n" +
@@ -3568,9 +5594,23 @@ const file_admin_proto_rawDesc = "" +
 	"PutAccount\x12#.opendus.admin.v1.PutAccountRequest\x1a\x19.opendus.admin.v1.Account\x12Z\n" +
 	"\fListAccounts\x12%.opendus.admin.v1.ListAccountsRequest\x1a#.opendus.admin.v1.ListAccountsReply\x12\\\n" +
 	"\x12SetAccountDisabled\x12+.opendus.admin.v1.SetAccountDisabledRequest\x1a\x19.opendus.admin.v1.Account\x12]\n" +
-	"\rRemoveAccount\x12&.opendus.admin.v1.RemoveAccountRequest\x1a$.opendus.admin.v1.RemoveAccountReply\x12W\n" +
-	"\vListDevices\x12$.opendus.admin.v1.ListDevicesRequest\x1a\".opendus.admin.v1.ListDevicesReply\x12K\n" +
-	"\aHistory\x12 .opendus.admin.v1.HistoryRequest\x1a\x1e.opendus.admin.v1.HistoryReply\x12J\n" +
+	"\rRemoveAccount\x12&.opendus.admin.v1.RemoveAccountRequest\x1a$.opendus.admin.v1.RemoveAccountReply\x12Y\n" +
+	"\vListDevices\x12$.opendus.admin.v1.ListDevicesRequest\x1a\".opendus.admin.v1.ListDevicesReply0\x01\x12I\n" +
+	"\tGetDevice\x12\".opendus.admin.v1.GetDeviceRequest\x1a\x18.opendus.admin.v1.Device\x12K\n" +
+	"\aHistory\x12 .opendus.admin.v1.HistoryRequest\x1a\x1e.opendus.admin.v1.HistoryReply\x12Q\n" +
+	"\tListSites\x12\".opendus.admin.v1.ListSitesRequest\x1a .opendus.admin.v1.ListSitesReply\x12C\n" +
+	"\aPutSite\x12 .opendus.admin.v1.PutSiteRequest\x1a\x16.opendus.admin.v1.Site\x12T\n" +
+	"\n" +
+	"RemoveSite\x12#.opendus.admin.v1.RemoveSiteRequest\x1a!.opendus.admin.v1.RemoveSiteReply\x12P\n" +
+	"\fStartRollout\x12%.opendus.admin.v1.StartRolloutRequest\x1a\x19.opendus.admin.v1.Rollout\x12Z\n" +
+	"\fListRollouts\x12%.opendus.admin.v1.ListRolloutsRequest\x1a#.opendus.admin.v1.ListRolloutsReply\x12N\n" +
+	"\n" +
+	"GetRollout\x12\x1d.opendus.admin.v1.RuleRequest\x1a!.opendus.admin.v1.RolloutProgress\x12P\n" +
+	"\fPauseRollout\x12%.opendus.admin.v1.PauseRolloutRequest\x1a\x19.opendus.admin.v1.Rollout\x12I\n" +
+	"\rResumeRollout\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x19.opendus.admin.v1.Rollout\x12G\n" +
+	"\vStopRollout\x12\x1d.opendus.admin.v1.RuleRequest\x1a\x19.opendus.admin.v1.Rollout\x12T\n" +
+	"\n" +
+	"ListAlarms\x12#.opendus.admin.v1.ListAlarmsRequest\x1a!.opendus.admin.v1.ListAlarmsReply\x12J\n" +
 	"\x06Backup\x12\x1f.opendus.admin.v1.BackupRequest\x1a\x1d.opendus.admin.v1.BackupChunk0\x01\x12u\n" +
 	"\x15IssueAdminCertificate\x12..opendus.admin.v1.IssueAdminCertificateRequest\x1a,.opendus.admin.v1.IssueAdminCertificateReply\x12u\n" +
 	"\x15ListAdminCertificates\x12..opendus.admin.v1.ListAdminCertificatesRequest\x1a,.opendus.admin.v1.ListAdminCertificatesReply\x12m\n" +
@@ -3594,7 +5634,7 @@ func file_admin_proto_rawDescGZIP() []byte {
 }
 
 var file_admin_proto_enumTypes = make([]protoimpl.EnumInfo, 1)
-var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 55)
+var file_admin_proto_msgTypes = make([]protoimpl.MessageInfo, 79)
 var file_admin_proto_goTypes = []any{
 	(ImportHeader_Kind)(0),                 // 0: opendus.admin.v1.ImportHeader.Kind
 	(*Identity)(nil),                       // 1: opendus.admin.v1.Identity
@@ -3630,137 +5670,221 @@ var file_admin_proto_goTypes = []any{
 	(*RemoveAccountReply)(nil),             // 31: opendus.admin.v1.RemoveAccountReply
 	(*Module)(nil),                         // 32: opendus.admin.v1.Module
 	(*Device)(nil),                         // 33: opendus.admin.v1.Device
-	(*ListDevicesRequest)(nil),             // 34: opendus.admin.v1.ListDevicesRequest
-	(*ListDevicesReply)(nil),               // 35: opendus.admin.v1.ListDevicesReply
-	(*Event)(nil),                          // 36: opendus.admin.v1.Event
-	(*HistoryRequest)(nil),                 // 37: opendus.admin.v1.HistoryRequest
-	(*HistoryReply)(nil),                   // 38: opendus.admin.v1.HistoryReply
-	(*BackupRequest)(nil),                  // 39: opendus.admin.v1.BackupRequest
-	(*BackupChunk)(nil),                    // 40: opendus.admin.v1.BackupChunk
-	(*InventoryStatus)(nil),                // 41: opendus.admin.v1.InventoryStatus
-	(*AdminCertificate)(nil),               // 42: opendus.admin.v1.AdminCertificate
-	(*IssueAdminCertificateRequest)(nil),   // 43: opendus.admin.v1.IssueAdminCertificateRequest
-	(*IssueAdminCertificateReply)(nil),     // 44: opendus.admin.v1.IssueAdminCertificateReply
-	(*ListAdminCertificatesRequest)(nil),   // 45: opendus.admin.v1.ListAdminCertificatesRequest
-	(*ListAdminCertificatesReply)(nil),     // 46: opendus.admin.v1.ListAdminCertificatesReply
-	(*RevokeAdminCertificateRequest)(nil),  // 47: opendus.admin.v1.RevokeAdminCertificateRequest
-	(*ConsoleAdmin)(nil),                   // 48: opendus.admin.v1.ConsoleAdmin
-	(*AddConsoleAdminRequest)(nil),         // 49: opendus.admin.v1.AddConsoleAdminRequest
-	(*SetConsoleAdminPasswordRequest)(nil), // 50: opendus.admin.v1.SetConsoleAdminPasswordRequest
-	(*ListConsoleAdminsRequest)(nil),       // 51: opendus.admin.v1.ListConsoleAdminsRequest
-	(*ListConsoleAdminsReply)(nil),         // 52: opendus.admin.v1.ListConsoleAdminsReply
-	(*SetConsoleAdminDisabledRequest)(nil), // 53: opendus.admin.v1.SetConsoleAdminDisabledRequest
-	(*RemoveConsoleAdminRequest)(nil),      // 54: opendus.admin.v1.RemoveConsoleAdminRequest
-	(*RemoveConsoleAdminReply)(nil),        // 55: opendus.admin.v1.RemoveConsoleAdminReply
-	(*timestamppb.Timestamp)(nil),          // 56: google.protobuf.Timestamp
+	(*Attempt)(nil),                        // 34: opendus.admin.v1.Attempt
+	(*DeviceEvent)(nil),                    // 35: opendus.admin.v1.DeviceEvent
+	(*ListDevicesRequest)(nil),             // 36: opendus.admin.v1.ListDevicesRequest
+	(*ListDevicesReply)(nil),               // 37: opendus.admin.v1.ListDevicesReply
+	(*GetDeviceRequest)(nil),               // 38: opendus.admin.v1.GetDeviceRequest
+	(*Event)(nil),                          // 39: opendus.admin.v1.Event
+	(*HistoryRequest)(nil),                 // 40: opendus.admin.v1.HistoryRequest
+	(*HistoryReply)(nil),                   // 41: opendus.admin.v1.HistoryReply
+	(*BackupRequest)(nil),                  // 42: opendus.admin.v1.BackupRequest
+	(*BackupChunk)(nil),                    // 43: opendus.admin.v1.BackupChunk
+	(*InventoryStatus)(nil),                // 44: opendus.admin.v1.InventoryStatus
+	(*AdminCertificate)(nil),               // 45: opendus.admin.v1.AdminCertificate
+	(*IssueAdminCertificateRequest)(nil),   // 46: opendus.admin.v1.IssueAdminCertificateRequest
+	(*IssueAdminCertificateReply)(nil),     // 47: opendus.admin.v1.IssueAdminCertificateReply
+	(*ListAdminCertificatesRequest)(nil),   // 48: opendus.admin.v1.ListAdminCertificatesRequest
+	(*ListAdminCertificatesReply)(nil),     // 49: opendus.admin.v1.ListAdminCertificatesReply
+	(*RevokeAdminCertificateRequest)(nil),  // 50: opendus.admin.v1.RevokeAdminCertificateRequest
+	(*ConsoleAdmin)(nil),                   // 51: opendus.admin.v1.ConsoleAdmin
+	(*AddConsoleAdminRequest)(nil),         // 52: opendus.admin.v1.AddConsoleAdminRequest
+	(*SetConsoleAdminPasswordRequest)(nil), // 53: opendus.admin.v1.SetConsoleAdminPasswordRequest
+	(*ListConsoleAdminsRequest)(nil),       // 54: opendus.admin.v1.ListConsoleAdminsRequest
+	(*ListConsoleAdminsReply)(nil),         // 55: opendus.admin.v1.ListConsoleAdminsReply
+	(*SetConsoleAdminDisabledRequest)(nil), // 56: opendus.admin.v1.SetConsoleAdminDisabledRequest
+	(*RemoveConsoleAdminRequest)(nil),      // 57: opendus.admin.v1.RemoveConsoleAdminRequest
+	(*RemoveConsoleAdminReply)(nil),        // 58: opendus.admin.v1.RemoveConsoleAdminReply
+	(*Site)(nil),                           // 59: opendus.admin.v1.Site
+	(*ListSitesRequest)(nil),               // 60: opendus.admin.v1.ListSitesRequest
+	(*ListSitesReply)(nil),                 // 61: opendus.admin.v1.ListSitesReply
+	(*PutSiteRequest)(nil),                 // 62: opendus.admin.v1.PutSiteRequest
+	(*RemoveSiteRequest)(nil),              // 63: opendus.admin.v1.RemoveSiteRequest
+	(*RemoveSiteReply)(nil),                // 64: opendus.admin.v1.RemoveSiteReply
+	(*Plan)(nil),                           // 65: opendus.admin.v1.Plan
+	(*StartRolloutRequest)(nil),            // 66: opendus.admin.v1.StartRolloutRequest
+	(*PauseRolloutRequest)(nil),            // 67: opendus.admin.v1.PauseRolloutRequest
+	(*Rollout)(nil),                        // 68: opendus.admin.v1.Rollout
+	(*ListRolloutsRequest)(nil),            // 69: opendus.admin.v1.ListRolloutsRequest
+	(*ListRolloutsReply)(nil),              // 70: opendus.admin.v1.ListRolloutsReply
+	(*WaveStats)(nil),                      // 71: opendus.admin.v1.WaveStats
+	(*SiteStats)(nil),                      // 72: opendus.admin.v1.SiteStats
+	(*Count)(nil),                          // 73: opendus.admin.v1.Count
+	(*WaveProgress)(nil),                   // 74: opendus.admin.v1.WaveProgress
+	(*RolloutProgress)(nil),                // 75: opendus.admin.v1.RolloutProgress
+	(*SiteProgress)(nil),                   // 76: opendus.admin.v1.SiteProgress
+	(*Alarm)(nil),                          // 77: opendus.admin.v1.Alarm
+	(*ListAlarmsRequest)(nil),              // 78: opendus.admin.v1.ListAlarmsRequest
+	(*ListAlarmsReply)(nil),                // 79: opendus.admin.v1.ListAlarmsReply
+	(*timestamppb.Timestamp)(nil),          // 80: google.protobuf.Timestamp
+	(*durationpb.Duration)(nil),            // 81: google.protobuf.Duration
 }
 var file_admin_proto_depIdxs = []int32{
-	1,  // 0: opendus.admin.v1.Rule.identity:type_name -> opendus.admin.v1.Identity
-	56, // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
-	56, // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
-	56, // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
-	56, // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
-	56, // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
-	56, // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
-	5,  // 7: opendus.admin.v1.StatusReply.listeners:type_name -> opendus.admin.v1.Listener
-	6,  // 8: opendus.admin.v1.StatusReply.certificates:type_name -> opendus.admin.v1.Certificate
-	41, // 9: opendus.admin.v1.StatusReply.inventory:type_name -> opendus.admin.v1.InventoryStatus
-	2,  // 10: opendus.admin.v1.ListRulesReply.rules:type_name -> opendus.admin.v1.Rule
-	12, // 11: opendus.admin.v1.ImportRequest.header:type_name -> opendus.admin.v1.ImportHeader
-	13, // 12: opendus.admin.v1.ImportRequest.file:type_name -> opendus.admin.v1.FileHeader
-	0,  // 13: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
-	2,  // 14: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
-	15, // 15: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
-	56, // 16: opendus.admin.v1.ImportResult.cancelled_approval:type_name -> google.protobuf.Timestamp
-	14, // 17: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
-	1,  // 18: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
-	15, // 19: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
-	18, // 20: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
-	56, // 21: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
-	20, // 22: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
-	56, // 23: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
-	56, // 24: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
-	25, // 25: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
-	1,  // 26: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
-	32, // 27: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
-	56, // 28: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
-	56, // 29: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
-	56, // 30: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
-	33, // 31: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
-	56, // 32: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
-	36, // 33: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
-	56, // 34: opendus.admin.v1.InventoryStatus.since:type_name -> google.protobuf.Timestamp
-	56, // 35: opendus.admin.v1.AdminCertificate.issued:type_name -> google.protobuf.Timestamp
-	56, // 36: opendus.admin.v1.AdminCertificate.expires:type_name -> google.protobuf.Timestamp
-	56, // 37: opendus.admin.v1.AdminCertificate.revoked:type_name -> google.protobuf.Timestamp
-	42, // 38: opendus.admin.v1.IssueAdminCertificateReply.certificate:type_name -> opendus.admin.v1.AdminCertificate
-	42, // 39: opendus.admin.v1.ListAdminCertificatesReply.certificates:type_name -> opendus.admin.v1.AdminCertificate
-	56, // 40: opendus.admin.v1.ConsoleAdmin.created:type_name -> google.protobuf.Timestamp
-	56, // 41: opendus.admin.v1.ConsoleAdmin.updated:type_name -> google.protobuf.Timestamp
-	48, // 42: opendus.admin.v1.ListConsoleAdminsReply.admins:type_name -> opendus.admin.v1.ConsoleAdmin
-	4,  // 43: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
-	8,  // 44: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
-	10, // 45: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
-	10, // 46: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
-	10, // 47: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
-	10, // 48: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
-	10, // 49: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
-	10, // 50: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
-	3,  // 51: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
-	11, // 52: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
-	17, // 53: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
-	20, // 54: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
-	21, // 55: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
-	23, // 56: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
-	26, // 57: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
-	27, // 58: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
-	29, // 59: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
-	30, // 60: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
-	34, // 61: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
-	37, // 62: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
-	39, // 63: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
-	43, // 64: opendus.admin.v1.Admin.IssueAdminCertificate:input_type -> opendus.admin.v1.IssueAdminCertificateRequest
-	45, // 65: opendus.admin.v1.Admin.ListAdminCertificates:input_type -> opendus.admin.v1.ListAdminCertificatesRequest
-	47, // 66: opendus.admin.v1.Admin.RevokeAdminCertificate:input_type -> opendus.admin.v1.RevokeAdminCertificateRequest
-	49, // 67: opendus.admin.v1.Admin.AddConsoleAdmin:input_type -> opendus.admin.v1.AddConsoleAdminRequest
-	50, // 68: opendus.admin.v1.Admin.SetConsoleAdminPassword:input_type -> opendus.admin.v1.SetConsoleAdminPasswordRequest
-	51, // 69: opendus.admin.v1.Admin.ListConsoleAdmins:input_type -> opendus.admin.v1.ListConsoleAdminsRequest
-	53, // 70: opendus.admin.v1.Admin.SetConsoleAdminDisabled:input_type -> opendus.admin.v1.SetConsoleAdminDisabledRequest
-	54, // 71: opendus.admin.v1.Admin.RemoveConsoleAdmin:input_type -> opendus.admin.v1.RemoveConsoleAdminRequest
-	7,  // 72: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
-	9,  // 73: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
-	2,  // 74: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
-	2,  // 75: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
-	2,  // 76: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
-	2,  // 77: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
-	2,  // 78: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
-	2,  // 79: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
-	2,  // 80: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
-	16, // 81: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
-	19, // 82: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
-	20, // 83: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
-	22, // 84: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
-	24, // 85: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
-	25, // 86: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
-	28, // 87: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
-	25, // 88: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
-	31, // 89: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
-	35, // 90: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
-	38, // 91: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
-	40, // 92: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
-	44, // 93: opendus.admin.v1.Admin.IssueAdminCertificate:output_type -> opendus.admin.v1.IssueAdminCertificateReply
-	46, // 94: opendus.admin.v1.Admin.ListAdminCertificates:output_type -> opendus.admin.v1.ListAdminCertificatesReply
-	42, // 95: opendus.admin.v1.Admin.RevokeAdminCertificate:output_type -> opendus.admin.v1.AdminCertificate
-	48, // 96: opendus.admin.v1.Admin.AddConsoleAdmin:output_type -> opendus.admin.v1.ConsoleAdmin
-	48, // 97: opendus.admin.v1.Admin.SetConsoleAdminPassword:output_type -> opendus.admin.v1.ConsoleAdmin
-	52, // 98: opendus.admin.v1.Admin.ListConsoleAdmins:output_type -> opendus.admin.v1.ListConsoleAdminsReply
-	48, // 99: opendus.admin.v1.Admin.SetConsoleAdminDisabled:output_type -> opendus.admin.v1.ConsoleAdmin
-	55, // 100: opendus.admin.v1.Admin.RemoveConsoleAdmin:output_type -> opendus.admin.v1.RemoveConsoleAdminReply
-	72, // [72:101] is the sub-list for method output_type
-	43, // [43:72] is the sub-list for method input_type
-	43, // [43:43] is the sub-list for extension type_name
-	43, // [43:43] is the sub-list for extension extendee
-	0,  // [0:43] is the sub-list for field type_name
+	1,   // 0: opendus.admin.v1.Rule.identity:type_name -> opendus.admin.v1.Identity
+	80,  // 1: opendus.admin.v1.Rule.created:type_name -> google.protobuf.Timestamp
+	80,  // 2: opendus.admin.v1.Rule.updated:type_name -> google.protobuf.Timestamp
+	80,  // 3: opendus.admin.v1.Rule.approve_at:type_name -> google.protobuf.Timestamp
+	80,  // 4: opendus.admin.v1.ScheduleRequest.at:type_name -> google.protobuf.Timestamp
+	80,  // 5: opendus.admin.v1.Certificate.not_after:type_name -> google.protobuf.Timestamp
+	80,  // 6: opendus.admin.v1.StatusReply.started:type_name -> google.protobuf.Timestamp
+	5,   // 7: opendus.admin.v1.StatusReply.listeners:type_name -> opendus.admin.v1.Listener
+	6,   // 8: opendus.admin.v1.StatusReply.certificates:type_name -> opendus.admin.v1.Certificate
+	44,  // 9: opendus.admin.v1.StatusReply.inventory:type_name -> opendus.admin.v1.InventoryStatus
+	2,   // 10: opendus.admin.v1.ListRulesReply.rules:type_name -> opendus.admin.v1.Rule
+	12,  // 11: opendus.admin.v1.ImportRequest.header:type_name -> opendus.admin.v1.ImportHeader
+	13,  // 12: opendus.admin.v1.ImportRequest.file:type_name -> opendus.admin.v1.FileHeader
+	0,   // 13: opendus.admin.v1.ImportHeader.kind:type_name -> opendus.admin.v1.ImportHeader.Kind
+	2,   // 14: opendus.admin.v1.ImportResult.rule:type_name -> opendus.admin.v1.Rule
+	15,  // 15: opendus.admin.v1.ImportResult.files:type_name -> opendus.admin.v1.File
+	80,  // 16: opendus.admin.v1.ImportResult.cancelled_approval:type_name -> google.protobuf.Timestamp
+	14,  // 17: opendus.admin.v1.ImportReply.results:type_name -> opendus.admin.v1.ImportResult
+	1,   // 18: opendus.admin.v1.Update.identity:type_name -> opendus.admin.v1.Identity
+	15,  // 19: opendus.admin.v1.Update.files:type_name -> opendus.admin.v1.File
+	18,  // 20: opendus.admin.v1.PurgeReply.removed:type_name -> opendus.admin.v1.Update
+	80,  // 21: opendus.admin.v1.TestDevice.added:type_name -> google.protobuf.Timestamp
+	20,  // 22: opendus.admin.v1.ListTestDevicesReply.devices:type_name -> opendus.admin.v1.TestDevice
+	80,  // 23: opendus.admin.v1.Account.created:type_name -> google.protobuf.Timestamp
+	80,  // 24: opendus.admin.v1.Account.updated:type_name -> google.protobuf.Timestamp
+	25,  // 25: opendus.admin.v1.ListAccountsReply.accounts:type_name -> opendus.admin.v1.Account
+	1,   // 26: opendus.admin.v1.Device.identity:type_name -> opendus.admin.v1.Identity
+	32,  // 27: opendus.admin.v1.Device.modules:type_name -> opendus.admin.v1.Module
+	80,  // 28: opendus.admin.v1.Device.last_check_in:type_name -> google.protobuf.Timestamp
+	80,  // 29: opendus.admin.v1.Device.last_report:type_name -> google.protobuf.Timestamp
+	80,  // 30: opendus.admin.v1.Device.last_update:type_name -> google.protobuf.Timestamp
+	34,  // 31: opendus.admin.v1.Device.attempt:type_name -> opendus.admin.v1.Attempt
+	35,  // 32: opendus.admin.v1.Device.history:type_name -> opendus.admin.v1.DeviceEvent
+	80,  // 33: opendus.admin.v1.Attempt.offered:type_name -> google.protobuf.Timestamp
+	80,  // 34: opendus.admin.v1.Attempt.failed:type_name -> google.protobuf.Timestamp
+	80,  // 35: opendus.admin.v1.Attempt.reported:type_name -> google.protobuf.Timestamp
+	80,  // 36: opendus.admin.v1.DeviceEvent.time:type_name -> google.protobuf.Timestamp
+	33,  // 37: opendus.admin.v1.ListDevicesReply.devices:type_name -> opendus.admin.v1.Device
+	80,  // 38: opendus.admin.v1.Event.time:type_name -> google.protobuf.Timestamp
+	39,  // 39: opendus.admin.v1.HistoryReply.events:type_name -> opendus.admin.v1.Event
+	80,  // 40: opendus.admin.v1.InventoryStatus.since:type_name -> google.protobuf.Timestamp
+	80,  // 41: opendus.admin.v1.AdminCertificate.issued:type_name -> google.protobuf.Timestamp
+	80,  // 42: opendus.admin.v1.AdminCertificate.expires:type_name -> google.protobuf.Timestamp
+	80,  // 43: opendus.admin.v1.AdminCertificate.revoked:type_name -> google.protobuf.Timestamp
+	45,  // 44: opendus.admin.v1.IssueAdminCertificateReply.certificate:type_name -> opendus.admin.v1.AdminCertificate
+	45,  // 45: opendus.admin.v1.ListAdminCertificatesReply.certificates:type_name -> opendus.admin.v1.AdminCertificate
+	80,  // 46: opendus.admin.v1.ConsoleAdmin.created:type_name -> google.protobuf.Timestamp
+	80,  // 47: opendus.admin.v1.ConsoleAdmin.updated:type_name -> google.protobuf.Timestamp
+	51,  // 48: opendus.admin.v1.ListConsoleAdminsReply.admins:type_name -> opendus.admin.v1.ConsoleAdmin
+	59,  // 49: opendus.admin.v1.ListSitesReply.sites:type_name -> opendus.admin.v1.Site
+	59,  // 50: opendus.admin.v1.PutSiteRequest.site:type_name -> opendus.admin.v1.Site
+	81,  // 51: opendus.admin.v1.Plan.wave_wait:type_name -> google.protobuf.Duration
+	80,  // 52: opendus.admin.v1.Plan.at:type_name -> google.protobuf.Timestamp
+	65,  // 53: opendus.admin.v1.StartRolloutRequest.plan:type_name -> opendus.admin.v1.Plan
+	1,   // 54: opendus.admin.v1.Rollout.identity:type_name -> opendus.admin.v1.Identity
+	65,  // 55: opendus.admin.v1.Rollout.plan:type_name -> opendus.admin.v1.Plan
+	80,  // 56: opendus.admin.v1.Rollout.wave_opened:type_name -> google.protobuf.Timestamp
+	80,  // 57: opendus.admin.v1.Rollout.created:type_name -> google.protobuf.Timestamp
+	80,  // 58: opendus.admin.v1.Rollout.started:type_name -> google.protobuf.Timestamp
+	80,  // 59: opendus.admin.v1.Rollout.ended:type_name -> google.protobuf.Timestamp
+	80,  // 60: opendus.admin.v1.Rollout.updated:type_name -> google.protobuf.Timestamp
+	71,  // 61: opendus.admin.v1.Rollout.total:type_name -> opendus.admin.v1.WaveStats
+	68,  // 62: opendus.admin.v1.ListRolloutsReply.rollouts:type_name -> opendus.admin.v1.Rollout
+	71,  // 63: opendus.admin.v1.SiteStats.stats:type_name -> opendus.admin.v1.WaveStats
+	80,  // 64: opendus.admin.v1.WaveProgress.opens:type_name -> google.protobuf.Timestamp
+	71,  // 65: opendus.admin.v1.WaveProgress.stats:type_name -> opendus.admin.v1.WaveStats
+	72,  // 66: opendus.admin.v1.WaveProgress.sites:type_name -> opendus.admin.v1.SiteStats
+	73,  // 67: opendus.admin.v1.WaveProgress.holds:type_name -> opendus.admin.v1.Count
+	68,  // 68: opendus.admin.v1.RolloutProgress.rollout:type_name -> opendus.admin.v1.Rollout
+	74,  // 69: opendus.admin.v1.RolloutProgress.waves:type_name -> opendus.admin.v1.WaveProgress
+	71,  // 70: opendus.admin.v1.RolloutProgress.total:type_name -> opendus.admin.v1.WaveStats
+	72,  // 71: opendus.admin.v1.RolloutProgress.sites:type_name -> opendus.admin.v1.SiteStats
+	71,  // 72: opendus.admin.v1.RolloutProgress.test:type_name -> opendus.admin.v1.WaveStats
+	73,  // 73: opendus.admin.v1.RolloutProgress.failures:type_name -> opendus.admin.v1.Count
+	73,  // 74: opendus.admin.v1.RolloutProgress.holds:type_name -> opendus.admin.v1.Count
+	1,   // 75: opendus.admin.v1.Alarm.identity:type_name -> opendus.admin.v1.Identity
+	76,  // 76: opendus.admin.v1.Alarm.sites:type_name -> opendus.admin.v1.SiteProgress
+	80,  // 77: opendus.admin.v1.Alarm.raised:type_name -> google.protobuf.Timestamp
+	80,  // 78: opendus.admin.v1.Alarm.cleared:type_name -> google.protobuf.Timestamp
+	77,  // 79: opendus.admin.v1.ListAlarmsReply.alarms:type_name -> opendus.admin.v1.Alarm
+	4,   // 80: opendus.admin.v1.Admin.Status:input_type -> opendus.admin.v1.StatusRequest
+	8,   // 81: opendus.admin.v1.Admin.ListRules:input_type -> opendus.admin.v1.ListRulesRequest
+	10,  // 82: opendus.admin.v1.Admin.GetRule:input_type -> opendus.admin.v1.RuleRequest
+	10,  // 83: opendus.admin.v1.Admin.Approve:input_type -> opendus.admin.v1.RuleRequest
+	10,  // 84: opendus.admin.v1.Admin.Reject:input_type -> opendus.admin.v1.RuleRequest
+	10,  // 85: opendus.admin.v1.Admin.Restore:input_type -> opendus.admin.v1.RuleRequest
+	10,  // 86: opendus.admin.v1.Admin.Withdraw:input_type -> opendus.admin.v1.RuleRequest
+	10,  // 87: opendus.admin.v1.Admin.Remove:input_type -> opendus.admin.v1.RuleRequest
+	3,   // 88: opendus.admin.v1.Admin.Schedule:input_type -> opendus.admin.v1.ScheduleRequest
+	11,  // 89: opendus.admin.v1.Admin.Import:input_type -> opendus.admin.v1.ImportRequest
+	17,  // 90: opendus.admin.v1.Admin.Purge:input_type -> opendus.admin.v1.PurgeRequest
+	20,  // 91: opendus.admin.v1.Admin.AddTestDevice:input_type -> opendus.admin.v1.TestDevice
+	21,  // 92: opendus.admin.v1.Admin.ListTestDevices:input_type -> opendus.admin.v1.ListTestDevicesRequest
+	23,  // 93: opendus.admin.v1.Admin.RemoveTestDevice:input_type -> opendus.admin.v1.RemoveTestDeviceRequest
+	26,  // 94: opendus.admin.v1.Admin.PutAccount:input_type -> opendus.admin.v1.PutAccountRequest
+	27,  // 95: opendus.admin.v1.Admin.ListAccounts:input_type -> opendus.admin.v1.ListAccountsRequest
+	29,  // 96: opendus.admin.v1.Admin.SetAccountDisabled:input_type -> opendus.admin.v1.SetAccountDisabledRequest
+	30,  // 97: opendus.admin.v1.Admin.RemoveAccount:input_type -> opendus.admin.v1.RemoveAccountRequest
+	36,  // 98: opendus.admin.v1.Admin.ListDevices:input_type -> opendus.admin.v1.ListDevicesRequest
+	38,  // 99: opendus.admin.v1.Admin.GetDevice:input_type -> opendus.admin.v1.GetDeviceRequest
+	40,  // 100: opendus.admin.v1.Admin.History:input_type -> opendus.admin.v1.HistoryRequest
+	60,  // 101: opendus.admin.v1.Admin.ListSites:input_type -> opendus.admin.v1.ListSitesRequest
+	62,  // 102: opendus.admin.v1.Admin.PutSite:input_type -> opendus.admin.v1.PutSiteRequest
+	63,  // 103: opendus.admin.v1.Admin.RemoveSite:input_type -> opendus.admin.v1.RemoveSiteRequest
+	66,  // 104: opendus.admin.v1.Admin.StartRollout:input_type -> opendus.admin.v1.StartRolloutRequest
+	69,  // 105: opendus.admin.v1.Admin.ListRollouts:input_type -> opendus.admin.v1.ListRolloutsRequest
+	10,  // 106: opendus.admin.v1.Admin.GetRollout:input_type -> opendus.admin.v1.RuleRequest
+	67,  // 107: opendus.admin.v1.Admin.PauseRollout:input_type -> opendus.admin.v1.PauseRolloutRequest
+	10,  // 108: opendus.admin.v1.Admin.ResumeRollout:input_type -> opendus.admin.v1.RuleRequest
+	10,  // 109: opendus.admin.v1.Admin.StopRollout:input_type -> opendus.admin.v1.RuleRequest
+	78,  // 110: opendus.admin.v1.Admin.ListAlarms:input_type -> opendus.admin.v1.ListAlarmsRequest
+	42,  // 111: opendus.admin.v1.Admin.Backup:input_type -> opendus.admin.v1.BackupRequest
+	46,  // 112: opendus.admin.v1.Admin.IssueAdminCertificate:input_type -> opendus.admin.v1.IssueAdminCertificateRequest
+	48,  // 113: opendus.admin.v1.Admin.ListAdminCertificates:input_type -> opendus.admin.v1.ListAdminCertificatesRequest
+	50,  // 114: opendus.admin.v1.Admin.RevokeAdminCertificate:input_type -> opendus.admin.v1.RevokeAdminCertificateRequest
+	52,  // 115: opendus.admin.v1.Admin.AddConsoleAdmin:input_type -> opendus.admin.v1.AddConsoleAdminRequest
+	53,  // 116: opendus.admin.v1.Admin.SetConsoleAdminPassword:input_type -> opendus.admin.v1.SetConsoleAdminPasswordRequest
+	54,  // 117: opendus.admin.v1.Admin.ListConsoleAdmins:input_type -> opendus.admin.v1.ListConsoleAdminsRequest
+	56,  // 118: opendus.admin.v1.Admin.SetConsoleAdminDisabled:input_type -> opendus.admin.v1.SetConsoleAdminDisabledRequest
+	57,  // 119: opendus.admin.v1.Admin.RemoveConsoleAdmin:input_type -> opendus.admin.v1.RemoveConsoleAdminRequest
+	7,   // 120: opendus.admin.v1.Admin.Status:output_type -> opendus.admin.v1.StatusReply
+	9,   // 121: opendus.admin.v1.Admin.ListRules:output_type -> opendus.admin.v1.ListRulesReply
+	2,   // 122: opendus.admin.v1.Admin.GetRule:output_type -> opendus.admin.v1.Rule
+	2,   // 123: opendus.admin.v1.Admin.Approve:output_type -> opendus.admin.v1.Rule
+	2,   // 124: opendus.admin.v1.Admin.Reject:output_type -> opendus.admin.v1.Rule
+	2,   // 125: opendus.admin.v1.Admin.Restore:output_type -> opendus.admin.v1.Rule
+	2,   // 126: opendus.admin.v1.Admin.Withdraw:output_type -> opendus.admin.v1.Rule
+	2,   // 127: opendus.admin.v1.Admin.Remove:output_type -> opendus.admin.v1.Rule
+	2,   // 128: opendus.admin.v1.Admin.Schedule:output_type -> opendus.admin.v1.Rule
+	16,  // 129: opendus.admin.v1.Admin.Import:output_type -> opendus.admin.v1.ImportReply
+	19,  // 130: opendus.admin.v1.Admin.Purge:output_type -> opendus.admin.v1.PurgeReply
+	20,  // 131: opendus.admin.v1.Admin.AddTestDevice:output_type -> opendus.admin.v1.TestDevice
+	22,  // 132: opendus.admin.v1.Admin.ListTestDevices:output_type -> opendus.admin.v1.ListTestDevicesReply
+	24,  // 133: opendus.admin.v1.Admin.RemoveTestDevice:output_type -> opendus.admin.v1.RemoveTestDeviceReply
+	25,  // 134: opendus.admin.v1.Admin.PutAccount:output_type -> opendus.admin.v1.Account
+	28,  // 135: opendus.admin.v1.Admin.ListAccounts:output_type -> opendus.admin.v1.ListAccountsReply
+	25,  // 136: opendus.admin.v1.Admin.SetAccountDisabled:output_type -> opendus.admin.v1.Account
+	31,  // 137: opendus.admin.v1.Admin.RemoveAccount:output_type -> opendus.admin.v1.RemoveAccountReply
+	37,  // 138: opendus.admin.v1.Admin.ListDevices:output_type -> opendus.admin.v1.ListDevicesReply
+	33,  // 139: opendus.admin.v1.Admin.GetDevice:output_type -> opendus.admin.v1.Device
+	41,  // 140: opendus.admin.v1.Admin.History:output_type -> opendus.admin.v1.HistoryReply
+	61,  // 141: opendus.admin.v1.Admin.ListSites:output_type -> opendus.admin.v1.ListSitesReply
+	59,  // 142: opendus.admin.v1.Admin.PutSite:output_type -> opendus.admin.v1.Site
+	64,  // 143: opendus.admin.v1.Admin.RemoveSite:output_type -> opendus.admin.v1.RemoveSiteReply
+	68,  // 144: opendus.admin.v1.Admin.StartRollout:output_type -> opendus.admin.v1.Rollout
+	70,  // 145: opendus.admin.v1.Admin.ListRollouts:output_type -> opendus.admin.v1.ListRolloutsReply
+	75,  // 146: opendus.admin.v1.Admin.GetRollout:output_type -> opendus.admin.v1.RolloutProgress
+	68,  // 147: opendus.admin.v1.Admin.PauseRollout:output_type -> opendus.admin.v1.Rollout
+	68,  // 148: opendus.admin.v1.Admin.ResumeRollout:output_type -> opendus.admin.v1.Rollout
+	68,  // 149: opendus.admin.v1.Admin.StopRollout:output_type -> opendus.admin.v1.Rollout
+	79,  // 150: opendus.admin.v1.Admin.ListAlarms:output_type -> opendus.admin.v1.ListAlarmsReply
+	43,  // 151: opendus.admin.v1.Admin.Backup:output_type -> opendus.admin.v1.BackupChunk
+	47,  // 152: opendus.admin.v1.Admin.IssueAdminCertificate:output_type -> opendus.admin.v1.IssueAdminCertificateReply
+	49,  // 153: opendus.admin.v1.Admin.ListAdminCertificates:output_type -> opendus.admin.v1.ListAdminCertificatesReply
+	45,  // 154: opendus.admin.v1.Admin.RevokeAdminCertificate:output_type -> opendus.admin.v1.AdminCertificate
+	51,  // 155: opendus.admin.v1.Admin.AddConsoleAdmin:output_type -> opendus.admin.v1.ConsoleAdmin
+	51,  // 156: opendus.admin.v1.Admin.SetConsoleAdminPassword:output_type -> opendus.admin.v1.ConsoleAdmin
+	55,  // 157: opendus.admin.v1.Admin.ListConsoleAdmins:output_type -> opendus.admin.v1.ListConsoleAdminsReply
+	51,  // 158: opendus.admin.v1.Admin.SetConsoleAdminDisabled:output_type -> opendus.admin.v1.ConsoleAdmin
+	58,  // 159: opendus.admin.v1.Admin.RemoveConsoleAdmin:output_type -> opendus.admin.v1.RemoveConsoleAdminReply
+	120, // [120:160] is the sub-list for method output_type
+	80,  // [80:120] is the sub-list for method input_type
+	80,  // [80:80] is the sub-list for extension type_name
+	80,  // [80:80] is the sub-list for extension extendee
+	0,   // [0:80] is the sub-list for field type_name
 }
 
 func init() { file_admin_proto_init() }
@@ -3779,7 +5903,7 @@ func file_admin_proto_init() {
 			GoPackagePath: reflect.TypeOf(x{}).PkgPath(),
 			RawDescriptor: unsafe.Slice(unsafe.StringData(file_admin_proto_rawDesc), len(file_admin_proto_rawDesc)),
 			NumEnums:      1,
-			NumMessages:   55,
+			NumMessages:   79,
 			NumExtensions: 0,
 			NumServices:   1,
 		},

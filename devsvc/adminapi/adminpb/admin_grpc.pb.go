@@ -43,7 +43,18 @@ const (
 	Admin_SetAccountDisabled_FullMethodName      = "/opendus.admin.v1.Admin/SetAccountDisabled"
 	Admin_RemoveAccount_FullMethodName           = "/opendus.admin.v1.Admin/RemoveAccount"
 	Admin_ListDevices_FullMethodName             = "/opendus.admin.v1.Admin/ListDevices"
+	Admin_GetDevice_FullMethodName               = "/opendus.admin.v1.Admin/GetDevice"
 	Admin_History_FullMethodName                 = "/opendus.admin.v1.Admin/History"
+	Admin_ListSites_FullMethodName               = "/opendus.admin.v1.Admin/ListSites"
+	Admin_PutSite_FullMethodName                 = "/opendus.admin.v1.Admin/PutSite"
+	Admin_RemoveSite_FullMethodName              = "/opendus.admin.v1.Admin/RemoveSite"
+	Admin_StartRollout_FullMethodName            = "/opendus.admin.v1.Admin/StartRollout"
+	Admin_ListRollouts_FullMethodName            = "/opendus.admin.v1.Admin/ListRollouts"
+	Admin_GetRollout_FullMethodName              = "/opendus.admin.v1.Admin/GetRollout"
+	Admin_PauseRollout_FullMethodName            = "/opendus.admin.v1.Admin/PauseRollout"
+	Admin_ResumeRollout_FullMethodName           = "/opendus.admin.v1.Admin/ResumeRollout"
+	Admin_StopRollout_FullMethodName             = "/opendus.admin.v1.Admin/StopRollout"
+	Admin_ListAlarms_FullMethodName              = "/opendus.admin.v1.Admin/ListAlarms"
 	Admin_Backup_FullMethodName                  = "/opendus.admin.v1.Admin/Backup"
 	Admin_IssueAdminCertificate_FullMethodName   = "/opendus.admin.v1.Admin/IssueAdminCertificate"
 	Admin_ListAdminCertificates_FullMethodName   = "/opendus.admin.v1.Admin/ListAdminCertificates"
@@ -87,14 +98,42 @@ type AdminClient interface {
 	ListTestDevices(ctx context.Context, in *ListTestDevicesRequest, opts ...grpc.CallOption) (*ListTestDevicesReply, error)
 	RemoveTestDevice(ctx context.Context, in *RemoveTestDeviceRequest, opts ...grpc.CallOption) (*RemoveTestDeviceReply, error)
 	// Accounts for device sign-in. The client sends the NT hash (MD4 of the
-	// UTF-16LE password), never the password.
+	// UTF-16LE password) and the password's length, never the password.
+	// Adding an account that exists with the same password and enabled
+	// changes nothing and succeeds; with another password, or disabled, it
+	// is refused (ALREADY_EXISTS).
 	PutAccount(ctx context.Context, in *PutAccountRequest, opts ...grpc.CallOption) (*Account, error)
 	ListAccounts(ctx context.Context, in *ListAccountsRequest, opts ...grpc.CallOption) (*ListAccountsReply, error)
 	SetAccountDisabled(ctx context.Context, in *SetAccountDisabledRequest, opts ...grpc.CallOption) (*Account, error)
 	RemoveAccount(ctx context.Context, in *RemoveAccountRequest, opts ...grpc.CallOption) (*RemoveAccountReply, error)
-	ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (*ListDevicesReply, error)
+	// ListDevices streams the devices a filter selects, in key order, in
+	// messages of at most about a MiB (a few thousand devices each), so that
+	// a fleet of any size lists through a client's 4 MiB message limit.
+	ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListDevicesReply], error)
+	// GetDevice returns one device with its recent history.
+	GetDevice(ctx context.Context, in *GetDeviceRequest, opts ...grpc.CallOption) (*Device, error)
 	History(ctx context.Context, in *HistoryRequest, opts ...grpc.CallOption) (*HistoryReply, error)
-	// Backup streams a consistent copy of the database, taken online.
+	// Sites: where devices are, known by the subnets their check-ins come
+	// from, with a time zone and maintenance windows.
+	ListSites(ctx context.Context, in *ListSitesRequest, opts ...grpc.CallOption) (*ListSitesReply, error)
+	// PutSite adds a site, or with replace changes the one of that name.
+	PutSite(ctx context.Context, in *PutSiteRequest, opts ...grpc.CallOption) (*Site, error)
+	RemoveSite(ctx context.Context, in *RemoveSiteRequest, opts ...grpc.CallOption) (*RemoveSiteReply, error)
+	// Rollouts approve a rule's pending version in waves (docs/rollouts.md).
+	// A rule has at most one, its last; approve is a one-wave rollout.
+	StartRollout(ctx context.Context, in *StartRolloutRequest, opts ...grpc.CallOption) (*Rollout, error)
+	ListRollouts(ctx context.Context, in *ListRolloutsRequest, opts ...grpc.CallOption) (*ListRolloutsReply, error)
+	// GetRollout counts the rollout's devices per wave and per site.
+	GetRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*RolloutProgress, error)
+	PauseRollout(ctx context.Context, in *PauseRolloutRequest, opts ...grpc.CallOption) (*Rollout, error)
+	ResumeRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rollout, error)
+	StopRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rollout, error)
+	// ListAlarms lists the open alarms (with all, the cleared ones too).
+	ListAlarms(ctx context.Context, in *ListAlarmsRequest, opts ...grpc.CallOption) (*ListAlarmsReply, error)
+	// Backup streams a backup archive taken online: a tar of a manifest
+	// (opendus-backup.json), the database at one history number
+	// (opendus.db) and the files of every update it records
+	// (DeviceUpdateFiles/...). devsvc restore-backup restores one.
 	Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error)
 	// Admin certificates: the service records every one it issues (and the
 	// data directory's admin.pem) and refuses a call made with one it has
@@ -310,10 +349,29 @@ func (c *adminClient) RemoveAccount(ctx context.Context, in *RemoveAccountReques
 	return out, nil
 }
 
-func (c *adminClient) ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (*ListDevicesReply, error) {
+func (c *adminClient) ListDevices(ctx context.Context, in *ListDevicesRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[ListDevicesReply], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	out := new(ListDevicesReply)
-	err := c.cc.Invoke(ctx, Admin_ListDevices_FullMethodName, in, out, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Admin_ServiceDesc.Streams[1], Admin_ListDevices_FullMethodName, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	x := &grpc.GenericClientStream[ListDevicesRequest, ListDevicesReply]{ClientStream: stream}
+	if err := x.ClientStream.SendMsg(in); err != nil {
+		return nil, err
+	}
+	if err := x.ClientStream.CloseSend(); err != nil {
+		return nil, err
+	}
+	return x, nil
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_ListDevicesClient = grpc.ServerStreamingClient[ListDevicesReply]
+
+func (c *adminClient) GetDevice(ctx context.Context, in *GetDeviceRequest, opts ...grpc.CallOption) (*Device, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Device)
+	err := c.cc.Invoke(ctx, Admin_GetDevice_FullMethodName, in, out, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -330,9 +388,109 @@ func (c *adminClient) History(ctx context.Context, in *HistoryRequest, opts ...g
 	return out, nil
 }
 
+func (c *adminClient) ListSites(ctx context.Context, in *ListSitesRequest, opts ...grpc.CallOption) (*ListSitesReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListSitesReply)
+	err := c.cc.Invoke(ctx, Admin_ListSites_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) PutSite(ctx context.Context, in *PutSiteRequest, opts ...grpc.CallOption) (*Site, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Site)
+	err := c.cc.Invoke(ctx, Admin_PutSite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) RemoveSite(ctx context.Context, in *RemoveSiteRequest, opts ...grpc.CallOption) (*RemoveSiteReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RemoveSiteReply)
+	err := c.cc.Invoke(ctx, Admin_RemoveSite_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) StartRollout(ctx context.Context, in *StartRolloutRequest, opts ...grpc.CallOption) (*Rollout, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rollout)
+	err := c.cc.Invoke(ctx, Admin_StartRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListRollouts(ctx context.Context, in *ListRolloutsRequest, opts ...grpc.CallOption) (*ListRolloutsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListRolloutsReply)
+	err := c.cc.Invoke(ctx, Admin_ListRollouts_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) GetRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*RolloutProgress, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(RolloutProgress)
+	err := c.cc.Invoke(ctx, Admin_GetRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) PauseRollout(ctx context.Context, in *PauseRolloutRequest, opts ...grpc.CallOption) (*Rollout, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rollout)
+	err := c.cc.Invoke(ctx, Admin_PauseRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ResumeRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rollout, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rollout)
+	err := c.cc.Invoke(ctx, Admin_ResumeRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) StopRollout(ctx context.Context, in *RuleRequest, opts ...grpc.CallOption) (*Rollout, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(Rollout)
+	err := c.cc.Invoke(ctx, Admin_StopRollout_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+func (c *adminClient) ListAlarms(ctx context.Context, in *ListAlarmsRequest, opts ...grpc.CallOption) (*ListAlarmsReply, error) {
+	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
+	out := new(ListAlarmsReply)
+	err := c.cc.Invoke(ctx, Admin_ListAlarms_FullMethodName, in, out, cOpts...)
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
 func (c *adminClient) Backup(ctx context.Context, in *BackupRequest, opts ...grpc.CallOption) (grpc.ServerStreamingClient[BackupChunk], error) {
 	cOpts := append([]grpc.CallOption{grpc.StaticMethod()}, opts...)
-	stream, err := c.cc.NewStream(ctx, &Admin_ServiceDesc.Streams[1], Admin_Backup_FullMethodName, cOpts...)
+	stream, err := c.cc.NewStream(ctx, &Admin_ServiceDesc.Streams[2], Admin_Backup_FullMethodName, cOpts...)
 	if err != nil {
 		return nil, err
 	}
@@ -461,14 +619,42 @@ type AdminServer interface {
 	ListTestDevices(context.Context, *ListTestDevicesRequest) (*ListTestDevicesReply, error)
 	RemoveTestDevice(context.Context, *RemoveTestDeviceRequest) (*RemoveTestDeviceReply, error)
 	// Accounts for device sign-in. The client sends the NT hash (MD4 of the
-	// UTF-16LE password), never the password.
+	// UTF-16LE password) and the password's length, never the password.
+	// Adding an account that exists with the same password and enabled
+	// changes nothing and succeeds; with another password, or disabled, it
+	// is refused (ALREADY_EXISTS).
 	PutAccount(context.Context, *PutAccountRequest) (*Account, error)
 	ListAccounts(context.Context, *ListAccountsRequest) (*ListAccountsReply, error)
 	SetAccountDisabled(context.Context, *SetAccountDisabledRequest) (*Account, error)
 	RemoveAccount(context.Context, *RemoveAccountRequest) (*RemoveAccountReply, error)
-	ListDevices(context.Context, *ListDevicesRequest) (*ListDevicesReply, error)
+	// ListDevices streams the devices a filter selects, in key order, in
+	// messages of at most about a MiB (a few thousand devices each), so that
+	// a fleet of any size lists through a client's 4 MiB message limit.
+	ListDevices(*ListDevicesRequest, grpc.ServerStreamingServer[ListDevicesReply]) error
+	// GetDevice returns one device with its recent history.
+	GetDevice(context.Context, *GetDeviceRequest) (*Device, error)
 	History(context.Context, *HistoryRequest) (*HistoryReply, error)
-	// Backup streams a consistent copy of the database, taken online.
+	// Sites: where devices are, known by the subnets their check-ins come
+	// from, with a time zone and maintenance windows.
+	ListSites(context.Context, *ListSitesRequest) (*ListSitesReply, error)
+	// PutSite adds a site, or with replace changes the one of that name.
+	PutSite(context.Context, *PutSiteRequest) (*Site, error)
+	RemoveSite(context.Context, *RemoveSiteRequest) (*RemoveSiteReply, error)
+	// Rollouts approve a rule's pending version in waves (docs/rollouts.md).
+	// A rule has at most one, its last; approve is a one-wave rollout.
+	StartRollout(context.Context, *StartRolloutRequest) (*Rollout, error)
+	ListRollouts(context.Context, *ListRolloutsRequest) (*ListRolloutsReply, error)
+	// GetRollout counts the rollout's devices per wave and per site.
+	GetRollout(context.Context, *RuleRequest) (*RolloutProgress, error)
+	PauseRollout(context.Context, *PauseRolloutRequest) (*Rollout, error)
+	ResumeRollout(context.Context, *RuleRequest) (*Rollout, error)
+	StopRollout(context.Context, *RuleRequest) (*Rollout, error)
+	// ListAlarms lists the open alarms (with all, the cleared ones too).
+	ListAlarms(context.Context, *ListAlarmsRequest) (*ListAlarmsReply, error)
+	// Backup streams a backup archive taken online: a tar of a manifest
+	// (opendus-backup.json), the database at one history number
+	// (opendus.db) and the files of every update it records
+	// (DeviceUpdateFiles/...). devsvc restore-backup restores one.
 	Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error
 	// Admin certificates: the service records every one it issues (and the
 	// data directory's admin.pem) and refuses a call made with one it has
@@ -555,11 +741,44 @@ func (UnimplementedAdminServer) SetAccountDisabled(context.Context, *SetAccountD
 func (UnimplementedAdminServer) RemoveAccount(context.Context, *RemoveAccountRequest) (*RemoveAccountReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method RemoveAccount not implemented")
 }
-func (UnimplementedAdminServer) ListDevices(context.Context, *ListDevicesRequest) (*ListDevicesReply, error) {
-	return nil, status.Error(codes.Unimplemented, "method ListDevices not implemented")
+func (UnimplementedAdminServer) ListDevices(*ListDevicesRequest, grpc.ServerStreamingServer[ListDevicesReply]) error {
+	return status.Error(codes.Unimplemented, "method ListDevices not implemented")
+}
+func (UnimplementedAdminServer) GetDevice(context.Context, *GetDeviceRequest) (*Device, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetDevice not implemented")
 }
 func (UnimplementedAdminServer) History(context.Context, *HistoryRequest) (*HistoryReply, error) {
 	return nil, status.Error(codes.Unimplemented, "method History not implemented")
+}
+func (UnimplementedAdminServer) ListSites(context.Context, *ListSitesRequest) (*ListSitesReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListSites not implemented")
+}
+func (UnimplementedAdminServer) PutSite(context.Context, *PutSiteRequest) (*Site, error) {
+	return nil, status.Error(codes.Unimplemented, "method PutSite not implemented")
+}
+func (UnimplementedAdminServer) RemoveSite(context.Context, *RemoveSiteRequest) (*RemoveSiteReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method RemoveSite not implemented")
+}
+func (UnimplementedAdminServer) StartRollout(context.Context, *StartRolloutRequest) (*Rollout, error) {
+	return nil, status.Error(codes.Unimplemented, "method StartRollout not implemented")
+}
+func (UnimplementedAdminServer) ListRollouts(context.Context, *ListRolloutsRequest) (*ListRolloutsReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListRollouts not implemented")
+}
+func (UnimplementedAdminServer) GetRollout(context.Context, *RuleRequest) (*RolloutProgress, error) {
+	return nil, status.Error(codes.Unimplemented, "method GetRollout not implemented")
+}
+func (UnimplementedAdminServer) PauseRollout(context.Context, *PauseRolloutRequest) (*Rollout, error) {
+	return nil, status.Error(codes.Unimplemented, "method PauseRollout not implemented")
+}
+func (UnimplementedAdminServer) ResumeRollout(context.Context, *RuleRequest) (*Rollout, error) {
+	return nil, status.Error(codes.Unimplemented, "method ResumeRollout not implemented")
+}
+func (UnimplementedAdminServer) StopRollout(context.Context, *RuleRequest) (*Rollout, error) {
+	return nil, status.Error(codes.Unimplemented, "method StopRollout not implemented")
+}
+func (UnimplementedAdminServer) ListAlarms(context.Context, *ListAlarmsRequest) (*ListAlarmsReply, error) {
+	return nil, status.Error(codes.Unimplemented, "method ListAlarms not implemented")
 }
 func (UnimplementedAdminServer) Backup(*BackupRequest, grpc.ServerStreamingServer[BackupChunk]) error {
 	return status.Error(codes.Unimplemented, "method Backup not implemented")
@@ -922,20 +1141,31 @@ func _Admin_RemoveAccount_Handler(srv interface{}, ctx context.Context, dec func
 	return interceptor(ctx, in, info, handler)
 }
 
-func _Admin_ListDevices_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
-	in := new(ListDevicesRequest)
+func _Admin_ListDevices_Handler(srv interface{}, stream grpc.ServerStream) error {
+	m := new(ListDevicesRequest)
+	if err := stream.RecvMsg(m); err != nil {
+		return err
+	}
+	return srv.(AdminServer).ListDevices(m, &grpc.GenericServerStream[ListDevicesRequest, ListDevicesReply]{ServerStream: stream})
+}
+
+// This type alias is provided for backwards compatibility with existing code that references the prior non-generic stream type by name.
+type Admin_ListDevicesServer = grpc.ServerStreamingServer[ListDevicesReply]
+
+func _Admin_GetDevice_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(GetDeviceRequest)
 	if err := dec(in); err != nil {
 		return nil, err
 	}
 	if interceptor == nil {
-		return srv.(AdminServer).ListDevices(ctx, in)
+		return srv.(AdminServer).GetDevice(ctx, in)
 	}
 	info := &grpc.UnaryServerInfo{
 		Server:     srv,
-		FullMethod: Admin_ListDevices_FullMethodName,
+		FullMethod: Admin_GetDevice_FullMethodName,
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
-		return srv.(AdminServer).ListDevices(ctx, req.(*ListDevicesRequest))
+		return srv.(AdminServer).GetDevice(ctx, req.(*GetDeviceRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -954,6 +1184,186 @@ func _Admin_History_Handler(srv interface{}, ctx context.Context, dec func(inter
 	}
 	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
 		return srv.(AdminServer).History(ctx, req.(*HistoryRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListSites_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListSitesRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListSites(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListSites_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListSites(ctx, req.(*ListSitesRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_PutSite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PutSiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).PutSite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_PutSite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).PutSite(ctx, req.(*PutSiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_RemoveSite_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RemoveSiteRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).RemoveSite(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_RemoveSite_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).RemoveSite(ctx, req.(*RemoveSiteRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_StartRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(StartRolloutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).StartRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_StartRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).StartRollout(ctx, req.(*StartRolloutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListRollouts_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListRolloutsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListRollouts(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListRollouts_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListRollouts(ctx, req.(*ListRolloutsRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_GetRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).GetRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_GetRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).GetRollout(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_PauseRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(PauseRolloutRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).PauseRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_PauseRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).PauseRollout(ctx, req.(*PauseRolloutRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ResumeRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ResumeRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ResumeRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ResumeRollout(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_StopRollout_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(RuleRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).StopRollout(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_StopRollout_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).StopRollout(ctx, req.(*RuleRequest))
+	}
+	return interceptor(ctx, in, info, handler)
+}
+
+func _Admin_ListAlarms_Handler(srv interface{}, ctx context.Context, dec func(interface{}) error, interceptor grpc.UnaryServerInterceptor) (interface{}, error) {
+	in := new(ListAlarmsRequest)
+	if err := dec(in); err != nil {
+		return nil, err
+	}
+	if interceptor == nil {
+		return srv.(AdminServer).ListAlarms(ctx, in)
+	}
+	info := &grpc.UnaryServerInfo{
+		Server:     srv,
+		FullMethod: Admin_ListAlarms_FullMethodName,
+	}
+	handler := func(ctx context.Context, req interface{}) (interface{}, error) {
+		return srv.(AdminServer).ListAlarms(ctx, req.(*ListAlarmsRequest))
 	}
 	return interceptor(ctx, in, info, handler)
 }
@@ -1189,12 +1599,52 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			Handler:    _Admin_RemoveAccount_Handler,
 		},
 		{
-			MethodName: "ListDevices",
-			Handler:    _Admin_ListDevices_Handler,
+			MethodName: "GetDevice",
+			Handler:    _Admin_GetDevice_Handler,
 		},
 		{
 			MethodName: "History",
 			Handler:    _Admin_History_Handler,
+		},
+		{
+			MethodName: "ListSites",
+			Handler:    _Admin_ListSites_Handler,
+		},
+		{
+			MethodName: "PutSite",
+			Handler:    _Admin_PutSite_Handler,
+		},
+		{
+			MethodName: "RemoveSite",
+			Handler:    _Admin_RemoveSite_Handler,
+		},
+		{
+			MethodName: "StartRollout",
+			Handler:    _Admin_StartRollout_Handler,
+		},
+		{
+			MethodName: "ListRollouts",
+			Handler:    _Admin_ListRollouts_Handler,
+		},
+		{
+			MethodName: "GetRollout",
+			Handler:    _Admin_GetRollout_Handler,
+		},
+		{
+			MethodName: "PauseRollout",
+			Handler:    _Admin_PauseRollout_Handler,
+		},
+		{
+			MethodName: "ResumeRollout",
+			Handler:    _Admin_ResumeRollout_Handler,
+		},
+		{
+			MethodName: "StopRollout",
+			Handler:    _Admin_StopRollout_Handler,
+		},
+		{
+			MethodName: "ListAlarms",
+			Handler:    _Admin_ListAlarms_Handler,
 		},
 		{
 			MethodName: "IssueAdminCertificate",
@@ -1234,6 +1684,11 @@ var Admin_ServiceDesc = grpc.ServiceDesc{
 			StreamName:    "Import",
 			Handler:       _Admin_Import_Handler,
 			ClientStreams: true,
+		},
+		{
+			StreamName:    "ListDevices",
+			Handler:       _Admin_ListDevices_Handler,
+			ServerStreams: true,
 		},
 		{
 			StreamName:    "Backup",

@@ -1,0 +1,80 @@
+package deviceproto_test
+
+import (
+	"errors"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/deviceproto"
+)
+
+// TestAnswerInstallBy: an offer's InstallBy is written as an RFC 3339
+// time in UTC and read back; a malformed or repeated one is refused; an
+// answer without an offer has none.
+func TestAnswerInstallBy(t *testing.T) {
+	offer := deviceproto.Answer{
+		Version: v2, InternalURL: intURL + "DeviceUpdateFiles_Int/x/",
+		Files:     []deviceproto.File{{FileName: "CX600.nbt", Version: v2, Size: 10, SHA256: strings.Repeat("ab", 32)}},
+		NextCheck: time.Hour,
+	}
+	berlin := time.FixedZone("CET", 3600)
+	for _, c := range []struct {
+		name    string
+		by      time.Time
+		want    time.Time
+		element string // in the XML, "" for none
+	}{
+		{"none", time.Time{}, time.Time{}, ""},
+		{"utc", t0.Add(20 * time.Hour), t0.Add(20 * time.Hour), "<InstallBy>2026-11-22T05:00:00Z</InstallBy>"},
+		{"zone and fraction", time.Date(2026, 11, 22, 6, 0, 0, 999e6, berlin), t0.Add(20 * time.Hour), "<InstallBy>2026-11-22T05:00:00Z</InstallBy>"},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a := offer
+			a.InstallBy = c.by
+			out := a.AppendXML(nil)
+			if got := strings.Contains(string(out), "<InstallBy>"); got != (c.element != "") || c.element != "" && !strings.Contains(string(out), c.element) {
+				t.Errorf("AppendXML = %s, want the element %q", out, c.element)
+			}
+			got, err := deviceproto.ParseAnswer(out)
+			if err != nil {
+				t.Fatalf("ParseAnswer: %v\n%s", err, out)
+			}
+			if !got.InstallBy.Equal(c.want) {
+				t.Errorf("InstallBy = %v, want %v", got.InstallBy, c.want)
+			}
+		})
+	}
+	base := string(offer.AppendXML(nil))
+	withBy := func(elems string) []byte {
+		return []byte(strings.Replace(base, "  <InternalURL>", elems+"  <InternalURL>", 1))
+	}
+	for _, c := range []struct {
+		name string
+		body []byte
+		want string // in the error; "" for none
+	}{
+		{"not a time", withBy("<InstallBy>tonight</InstallBy>\n"), `InstallBy "tonight": want an RFC 3339 time`},
+		{"twice", withBy("<InstallBy>2026-11-22T05:00:00Z</InstallBy><InstallBy>2026-11-22T05:00:00Z</InstallBy>\n"), "<InstallBy> appears twice"},
+		{"with elements", withBy("<InstallBy><at/></InstallBy>\n"), "<InstallBy> must hold text"},
+		{"other zone", withBy("<InstallBy>2026-11-22T06:00:00+01:00</InstallBy>\n"), ""},
+	} {
+		t.Run(c.name, func(t *testing.T) {
+			a, err := deviceproto.ParseAnswer(c.body)
+			if c.want == "" {
+				if err != nil || !a.InstallBy.Equal(t0.Add(20*time.Hour)) {
+					t.Errorf("ParseAnswer = InstallBy %v, %v; want %v", a.InstallBy, err, t0.Add(20*time.Hour))
+				}
+				return
+			}
+			if !errors.Is(err, deviceproto.ErrMalformed) || !strings.Contains(err.Error(), c.want) {
+				t.Errorf("ParseAnswer = %v, want ErrMalformed saying %q", err, c.want)
+			}
+		})
+	}
+	// Without an offer, InstallBy bounds nothing and is dropped.
+	nothing := strings.Replace(string((&deviceproto.Answer{NextCheck: time.Hour}).AppendXML(nil)), "</DeviceUpdateResponse>", "  <InstallBy>2026-11-22T05:00:00Z</InstallBy>\n</DeviceUpdateResponse>", 1)
+	if a, err := deviceproto.ParseAnswer([]byte(nothing)); err != nil || !a.InstallBy.IsZero() {
+		t.Errorf("ParseAnswer(no offer, an InstallBy) = InstallBy %v, %v; want none", a.InstallBy, err)
+	}
+}
