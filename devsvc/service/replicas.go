@@ -5,7 +5,6 @@ import (
 	"errors"
 	"fmt"
 	"io"
-	"log/slog"
 	"net/url"
 	"slices"
 	"strings"
@@ -26,15 +25,6 @@ type ReplicaIssuer interface {
 	IssueClient(name, role string) (certPEM, keyPEM []byte, err error)
 	IssueServer(cfg certs.Config) (certPEM, keyPEM []byte, err error)
 	ExportCA(format string) ([]byte, error)
-}
-
-// AlarmSink is told of the alarms the service raises and clears for its
-// replicas (firmware.AlarmReplicaBehind): the store of alarms, where one
-// is kept. Without one, they are kept in memory, logged, and shown by
-// Replicas and Status.
-type AlarmSink interface {
-	RaiseAlarm(ctx context.Context, a firmware.Alarm) error
-	ClearAlarm(ctx context.Context, id string, at time.Time) error
 }
 
 // Defaults of ReplicationConfig.
@@ -62,8 +52,6 @@ type ReplicationConfig struct {
 	// StaleAfter: a replica not heard from for this long is not given
 	// devices' downloads (ReplicaFor); default 2 minutes.
 	StaleAfter time.Duration
-	// Alarms, if set, is told of the alarms raised and cleared.
-	Alarms AlarmSink
 	// Follower, on a replica, returns what its follower is doing, for
 	// ReplicationStatus.
 	Follower func() replica.Status
@@ -362,7 +350,12 @@ func (s *Service) RemoveReplica(ctx context.Context, name, reason string) (firmw
 	}
 	s.noteReplica(r)
 	s.repl.endStreams(name, fmt.Errorf("%w: replica %s was removed by %s: it may not follow", ErrForbidden, name, p.Name))
-	s.clearAlarms(ctx, func(a firmware.Alarm) bool { return a.Replica == name })
+	if open, err := s.replicaAlarms(ctx); err == nil {
+		err = s.clearAlarms(ctx, open, func(a firmware.Alarm) bool { return a.Replica == name })
+		if err != nil {
+			s.cfg.Logger.Error("clearing the removed replica's alarms", "replica", name, "err", err)
+		}
+	}
 	s.cfg.Logger.Warn("replica removed", "replica", name, "site", r.Site, "actor", p.Name, "reason", reason)
 	return r, nil
 }
@@ -529,8 +522,9 @@ const maxAlarmScan = 1000
 // applied a release (an approval) AlarmAfter after it was made, and clears
 // those of replicas that caught up or were removed: the patent's overdue
 // alarm, extended to mirrors. The composition calls it every few seconds;
-// it needs no principal. Alarms go to ReplicationConfig.Alarms when set,
-// and are logged (at Error when raised).
+// it needs no principal. The alarms are the store's (devsvc alarms, the
+// console, metrics, replicated to every replica), logged at Error when
+// raised.
 func (s *Service) CheckReplicas(ctx context.Context) error {
 	if s.cfg.ReplicaOf != "" {
 		return nil
@@ -564,47 +558,60 @@ func (s *Service) CheckReplicas(ctx context.Context) error {
 			break // the earliest release it lacks says it
 		}
 	}
-	s.repl.mu.Lock()
-	var raised []firmware.Alarm
+	open, err := s.replicaAlarms(ctx)
+	if err != nil {
+		return err
+	}
 	for id, a := range want {
-		if _, open := s.repl.alarms[id]; !open {
-			s.repl.alarms[id] = a
-			raised = append(raised, a)
+		if _, ok := open[id]; ok {
+			continue
 		}
-	}
-	s.repl.mu.Unlock()
-	for _, a := range raised {
+		if _, err := s.st.RaiseAlarm(ctx, a); err != nil {
+			return err
+		}
 		s.cfg.Logger.Error("alarm: "+a.Detail, "alarm", a.ID, "kind", string(a.Kind), "replica", a.Replica, "rule", a.Rule)
-		if sink := s.repl.cfg.Alarms; sink != nil {
-			if err := sink.RaiseAlarm(ctx, a); err != nil {
-				s.cfg.Logger.Error("recording an alarm", "alarm", a.ID, "err", err)
-			}
-		}
 	}
-	s.clearAlarms(ctx, func(a firmware.Alarm) bool { _, still := want[a.ID]; return !still })
-	return nil
+	s.repl.mu.Lock()
+	s.repl.alarms = want
+	s.repl.mu.Unlock()
+	return s.clearAlarms(ctx, open, func(a firmware.Alarm) bool { _, still := want[a.ID]; return !still })
 }
 
-// clearAlarms clears the open alarms that match.
-func (s *Service) clearAlarms(ctx context.Context, match func(firmware.Alarm) bool) {
-	now := s.cfg.Now()
+// replicaAlarms returns the open alarms of replicas in the store, by ID.
+func (s *Service) replicaAlarms(ctx context.Context) (map[string]firmware.Alarm, error) {
+	all, err := s.st.Alarms(ctx, false)
+	if err != nil {
+		return nil, err
+	}
+	open := map[string]firmware.Alarm{}
+	for _, a := range all {
+		if a.Kind == firmware.AlarmReplicaBehind {
+			open[a.ID] = a
+		}
+	}
+	return open, nil
+}
+
+// clearAlarms clears, in the store and in memory, the open alarms of
+// replicas that match.
+func (s *Service) clearAlarms(ctx context.Context, open map[string]firmware.Alarm, match func(firmware.Alarm) bool) error {
 	s.repl.mu.Lock()
-	var cleared []firmware.Alarm
 	for id, a := range s.repl.alarms {
 		if match(a) {
 			delete(s.repl.alarms, id)
-			cleared = append(cleared, a)
 		}
 	}
 	s.repl.mu.Unlock()
-	for _, a := range cleared {
-		s.cfg.Logger.Log(ctx, slog.LevelInfo, "alarm cleared", "alarm", a.ID, "replica", a.Replica)
-		if sink := s.repl.cfg.Alarms; sink != nil {
-			if err := sink.ClearAlarm(ctx, a.ID, now); err != nil {
-				s.cfg.Logger.Error("clearing an alarm", "alarm", a.ID, "err", err)
-			}
+	for id, a := range open {
+		if !match(a) {
+			continue
 		}
+		if _, err := s.st.ClearAlarm(ctx, id); err != nil {
+			return err
+		}
+		s.cfg.Logger.Info("alarm cleared", "alarm", a.ID, "replica", a.Replica)
 	}
+	return nil
 }
 
 // ReplicaAlarms returns the open alarms of replicas, for warnings.
