@@ -703,3 +703,55 @@ func TestReloadRefusesExpired(t *testing.T) {
 		t.Errorf("Reload of an expired certificate = %v, %v, want false, ErrExpired", changed, err)
 	}
 }
+
+// TestIssueServer: a server certificate for another server under the same
+// CA (a replica) covers its names, chains to the CA, and with the CA
+// certificate alone (no CA key) makes a directory Open accepts; nothing
+// is written to the issuing directory.
+func TestIssueServer(t *testing.T) {
+	s := bootstrap(t, testConfig())
+	before, _ := os.ReadDir(s.Dir())
+	certPEM, keyPEM, err := s.IssueServer(Config{Domain: testDomain, InternalName: "dus-paris.contoso.com", HostName: "dus-paris.contoso.com", ExtraNames: []string{"127.0.0.7"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if after, _ := os.ReadDir(s.Dir()); len(after) != len(before) {
+		t.Errorf("IssueServer wrote into %s: %d entries, had %d", s.Dir(), len(after), len(before))
+	}
+	dir := filepath.Join(t.TempDir(), "replica")
+	if err := os.MkdirAll(dir, 0o700); err != nil {
+		t.Fatal(err)
+	}
+	caPEM, _ := s.ExportCA("pem")
+	for _, f := range []struct {
+		name string
+		data []byte
+		perm os.FileMode
+	}{{CACertFile, caPEM, 0o644}, {ServerCertFile, certPEM, 0o644}, {ServerKeyFile, keyPEM, 0o600}} {
+		if err := writeFile(dir, f.name, f.data, f.perm, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	r, err := Open(dir, Config{})
+	if err != nil {
+		t.Fatalf("Open of a directory with the issued certificate and the CA = %v", err)
+	}
+	c := r.ServerCertificate()
+	for _, n := range []string{"dus-paris.contoso.com", "ucupdates-r2.contoso.com", "127.0.0.7", "localhost"} {
+		if err := c.VerifyHostname(n); err != nil {
+			t.Errorf("the replica's certificate does not cover %s: %v", n, err)
+		}
+	}
+	if err := c.VerifyHostname("upd1"); err == nil {
+		t.Error("the replica's certificate covers the issuing host's name")
+	}
+	if _, err := c.Verify(x509.VerifyOptions{Roots: s.CertPool(), DNSName: "dus-paris.contoso.com"}); err != nil {
+		t.Errorf("the replica's certificate does not chain to the CA: %v", err)
+	}
+	if _, _, err := r.IssueServer(testConfig()); !errors.Is(err, ErrNoCAKey) {
+		t.Errorf("IssueServer without the CA key = %v, want ErrNoCAKey", err)
+	}
+	if _, _, err := s.IssueServer(Config{Domain: "nodot"}); !errors.Is(err, ErrInvalidName) {
+		t.Errorf("IssueServer for a bad domain = %v, want ErrInvalidName", err)
+	}
+}

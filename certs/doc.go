@@ -70,6 +70,11 @@
 //     certificate and [Store.Watch] retries on its next tick. Only one
 //     process should renew at a time.
 //
+// [Store.IssueServer] issues a server certificate for another server under
+// the same CA, and writes nothing: a replica's, so that devices that trust
+// the CA trust the replica, whose data directory holds the CA certificate
+// but never its key.
+//
 // [Store.SignClient] issues a client certificate for a key its owner made,
 // so that the private key never reaches the service; [Store.IssueClient]
 // makes the key too.

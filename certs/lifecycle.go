@@ -194,6 +194,28 @@ func (s *Store) RenewServer(opts RenewOptions) (CertInfo, error) {
 	return Describe("server", pair.Leaf, s.now()), nil
 }
 
+// IssueServer issues a server certificate and its key under the CA for
+// the names cfg describes, as Bootstrap gives them (ucupdates-r2.<Domain>,
+// the external and internal names, HostName, localhost and the loopback
+// addresses, and ExtraNames), valid for the Store's ServerValidity. It
+// writes nothing: the certificate is for another server under the same CA
+// (a replica), whose devices trust it because they trust the CA. Set
+// HostName: its default is this machine's name.
+func (s *Store) IssueServer(cfg Config) (certPEM, keyPEM []byte, err error) {
+	if s.caKey == nil {
+		return nil, nil, fmt.Errorf("certs: issue server certificate: %w", ErrNoCAKey)
+	}
+	names, err := serverNames(cfg)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: issue server certificate: %w", err)
+	}
+	certPEM, keyPEM, err = issueServer(s.ca, s.caKey, names, s.now(), s.cfg.ServerValidity)
+	if err != nil {
+		return nil, nil, fmt.Errorf("certs: issue server certificate: %w", err)
+	}
+	return certPEM, keyPEM, nil
+}
+
 // IssueClient issues a client certificate for the admin API with the given
 // name (1–64 letters, digits and ._@-) and role (lower-case letters, digits
 // and hyphens, e.g. RoleAdmin), valid for the Config's ClientValidity. It

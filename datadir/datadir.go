@@ -13,6 +13,9 @@ const (
 	RunDir   = "run"
 	TmpDir   = "tmp"
 	RunFile  = "serve.json"
+	// ReplicaDir is, on a replica, where the files being fetched from the
+	// primary wait until the change that needs them is applied.
+	ReplicaDir = "replica"
 	// ClockFile, in RunDir, is the simulated clock of a rehearsal
 	// (devsvc serve --simulated-clock, package internal/simclock).
 	ClockFile = "clock"

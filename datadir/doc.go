@@ -15,6 +15,7 @@
 //	run/serve.json        the running server's pid and listener addresses
 //	tmp/                  uploads being imported
 //	backups/init-<time>/  what devsvc init --force replaced (settings, certificates)
+//	replica/              on a replica: files being fetched from the primary (resumed after a restart)
 //
 // Files are written atomically (a temporary file, fsynced, renamed, the
 // directory fsynced), so a crash leaves the old file or the new one.

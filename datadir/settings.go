@@ -109,6 +109,24 @@ type Settings struct {
 	LogUploadTimeout       time.Duration // a device log upload's body must arrive within this
 	MaxLogUploadPerAddress int64         // bytes the uploads in progress from one address reserve; 0: max_log_storage/16
 
+	// Replicas (docs/replicas.md). On a replica, ReplicaOf is its
+	// primary's admin addresses (host:port, tried in order), ReplicaName
+	// and ReplicaSite its name and site, and PrimaryInternalURL and
+	// PrimaryExternalURL the primary's base URLs for devices, which its
+	// answers give as the files' alternative URLs; devsvc init
+	// --replica-of writes them. On a primary, ReplicaAlarmAfter is how
+	// long after a release a replica that has not applied it raises an
+	// alarm.
+	ReplicaOf          []string
+	ReplicaName        string
+	ReplicaSite        string
+	PrimaryInternalURL string
+	PrimaryExternalURL string
+	ReplicaAlarmAfter  time.Duration
+	// ReplicaRetryMax bounds, on a replica, the wait between attempts to
+	// reach the primary (from a second, doubling).
+	ReplicaRetryMax time.Duration
+
 	// Rollouts (docs/rollouts.md): how a device's attempts are judged
 	// (see RetryPolicy), how long windows must stay open for an offer, and
 	// the overdue alarm of scheduled releases.
@@ -186,6 +204,8 @@ func DefaultSettings(domain string) Settings {
 		RequestBodyTimeout:       10 * time.Second,
 		DownloadStallTimeout:     time.Minute,
 		LogUploadTimeout:         2 * time.Minute,
+		ReplicaAlarmAfter:        15 * time.Minute,
+		ReplicaRetryMax:          time.Minute,
 	}
 }
 
@@ -409,6 +429,20 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.RequestBodyTimeout }),
 	dur("download_stall_timeout", "A download that makes no progress for this long is dropped (a slow link\nthat keeps moving is served however long it takes).",
 		func(s *Settings) *time.Duration { return &s.DownloadStallTimeout }),
+	list("replica_of", "On a replica (devsvc init --replica-of writes it): the admin addresses of the\nprimary it follows, host:port, comma-separated, tried in order. Empty: this\nservice is a primary. See docs/replicas.md.",
+		func(s *Settings) *[]string { return &s.ReplicaOf }),
+	str("replica_name", "On a replica: its name, as the primary knows it (devsvc replicas list).",
+		func(s *Settings) *string { return &s.ReplicaName }),
+	str("replica_site", "On a replica: the site it serves.",
+		func(s *Settings) *string { return &s.ReplicaSite }),
+	str("primary_internal_url", "On a replica: the primary's base URL for devices inside, which every offer\ngives as the files' alternative URL (InternalURLAlt): a device whose\ndownload from the replica fails fetches the file there. Empty: none.",
+		func(s *Settings) *string { return &s.PrimaryInternalURL }),
+	str("primary_external_url", "On a replica: the primary's base URL for devices outside (ExternalURLAlt).",
+		func(s *Settings) *string { return &s.PrimaryExternalURL }),
+	dur("replica_retry_max", "On a replica: the longest wait between attempts to reach the primary after\na failure (from 1s, doubling): how soon it notices the primary is back.",
+		func(s *Settings) *time.Duration { return &s.ReplicaRetryMax }),
+	dur("replica_alarm_after", "On a primary: a replica that has not applied a release (an approval) this\nlong after it raises an alarm (logged, in devsvc replicas list and status).",
+		func(s *Settings) *time.Duration { return &s.ReplicaAlarmAfter }),
 }
 
 // Entry is one setting as the settings file names it, for a reader of

@@ -88,6 +88,18 @@ sites prints them). Devices nobody signs in to find the service through DNS
 (ucupdates-r2.<domain>, answered by a DNS server device-sim runs on
 loopback) on the LAN, and are refused at the edge.
 
+--replica NAME=URL gives a site a replica (its internal base URL): the
+site's devices sign in and check in there, and fetch files there, falling
+back to the alternative URL (the primary's) when that fails. The report
+shows, per site, the bytes fetched from the primary (across the WAN) and
+from the replica.
+
+  # 2 sites of 500 phones, one behind a replica
+  device-sim --data ./dus \
+    --group UCPhone/Polycom/CX600/A/ENU,500,3.5.6907.35,site=paris,subnet=127.0.1.0/24 \
+    --group UCPhone/Polycom/CX600/A/ENU,500,3.5.6907.35,site=lyon,subnet=127.0.2.0/24 \
+    --replica paris=https://127.0.1.1:8443/
+
 A service started with devsvc serve --simulated-clock runs on a clock this
 run drives (found in its run file with --data): its rollouts, waves,
 maintenance windows, back-offs and alarms follow the simulated time, and the
@@ -142,6 +154,7 @@ type options struct {
 	devicesOut                                     string
 	list                                           string
 	cpuProfile                                     string
+	replicas                                       map[string]string
 	set                                            map[string]bool
 	// startSet says the scenario file gives the start time.
 	startSet bool
@@ -168,6 +181,17 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 			return err
 		}
 		o.groups = append(o.groups, g)
+		return nil
+	})
+	fs.Func("replica", "give a site a replica: `SITE=URL`, its internal base URL; repeat for more", func(v string) error {
+		site, u, ok := strings.Cut(v, "=")
+		if !ok || site == "" || u == "" {
+			return fmt.Errorf("--replica %q: want SITE=URL, like paris=https://dus-paris.contoso.com/", v)
+		}
+		if o.replicas == nil {
+			o.replicas = map[string]string{}
+		}
+		o.replicas[site] = u
 		return nil
 	})
 	fs.StringVar(&o.duration, "duration", "", "simulated `TIME` to run, like 2d or 36h (default 2d)")
@@ -266,6 +290,9 @@ func (o *options) scenario() (simulator.Scenario, error) {
 	}
 	if len(o.groups) > 0 {
 		sc.Groups = o.groups
+	}
+	if len(o.replicas) > 0 {
+		sc.Replicas = o.replicas
 	}
 	durations := []struct {
 		flag string

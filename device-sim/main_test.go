@@ -22,6 +22,8 @@ func TestParseGroup(t *testing.T) {
 		{"UCPhone/Polycom/CX600/A/ENU,10,1.0.0.1", simulator.Group{Model: "UCPhone/Polycom/CX600/A/ENU", Count: 10, Version: "1.0.0.1"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,external,signin=0.5,test=2",
 			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Location: firmware.External, SignIn: 0.5, TestDevices: 2}, ""},
+		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,site=paris,subnet=127.0.5.0/24",
+			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Site: "paris", Subnet: "127.0.5.0/24"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5,2.0.0.1,site=berlin-hq,subnet=127.1.0.0/16",
 			simulator.Group{Model: "UCPhone/HP/4120/A/ENU", Count: 5, Version: "2.0.0.1", Site: "berlin-hq", Subnet: "127.1.0.0/16"}, ""},
 		{"UCPhone/HP/4120/A/ENU,5", simulator.Group{}, "want MODEL,COUNT,VERSION"},
@@ -94,6 +96,24 @@ func TestScenarioFlagsOverrideTheFile(t *testing.T) {
 	}
 	if diff := cmp.Diff(map[string]float64{"2.0.0.1": 1, "3.0.0.1": 0.25}, sc.Faults.InstallFails); diff != "" || sc.Waves != "5%,25%,100%" {
 		t.Errorf("install fails (-want +got):\n%s; waves %q, want 5%%,25%%,100%%", diff, sc.Waves)
+	}
+}
+
+func TestReplicaFlag(t *testing.T) {
+	var errOut bytes.Buffer
+	o, err := parseFlags([]string{"--group", "UCPhone/Polycom/CX600/A/ENU,2,1.0.0.1,site=paris", "--replica", "paris=https://dus-paris.contoso.com/"}, &errOut)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sc, err := o.scenario()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if sc.Replicas["paris"] != "https://dus-paris.contoso.com/" {
+		t.Errorf("replicas %v, want paris's", sc.Replicas)
+	}
+	if _, err := parseFlags([]string{"--replica", "paris"}, &errOut); err == nil || !strings.Contains(errOut.String(), "SITE=URL") {
+		t.Errorf("--replica paris = %v, %q; want it refused, saying SITE=URL", err, errOut.String())
 	}
 }
 

@@ -16,7 +16,9 @@
 //   - Answer (DeviceUpdateResponse): either downloads="0", or per image of
 //     the offered update its file name, size and SHA-256 and those of its
 //     security catalog (.cat), with the internal and external base URLs of
-//     the update's directory, and by when it must be installed (InstallBy,
+//     the update's directory and, when another service holds the same
+//     files, their alternative URLs (InternalURLAlt, ExternalURLAlt: a
+//     replica and its primary); by when it must be installed (InstallBy,
 //     the close of the maintenance windows the offer was made in); when to
 //     check next; and, when the service has moved, its new URLs.
 //   - Status (DeviceStatusReport): a state (downloading, downloaded,

@@ -83,6 +83,7 @@ func FuzzParseStatus(f *testing.F) {
 func FuzzParseAnswer(f *testing.F) {
 	a := deviceproto.Answer{
 		Version: v2, InternalURL: intURL + "DeviceUpdateFiles_Int/x/", ExternalURL: extURL + "DeviceUpdateFiles_Ext/x/",
+		InternalURLAlt: "https://dus.contoso.com/DeviceUpdateFiles_Int/x/", ExternalURLAlt: "https://dus-ext.contoso.com/DeviceUpdateFiles_Ext/x/",
 		Files: []deviceproto.File{{FileName: "CX600.nbt", Version: v2, Timestamp: t0, Size: 1234, SHA256: strings.Repeat("ab", 32),
 			SignatureFileName: "CX600.cat", SignatureSize: 12, SignatureSHA256: strings.Repeat("cd", 32)}},
 		NextCheck: 24 * time.Hour, NextCheckAt: t0.Add(24 * time.Hour), MovedInternalURL: "https://new/?a=1&b=2",

@@ -199,6 +199,13 @@ type Answer struct {
 	// version's directory, ending in "/": a file's URL is the base and its
 	// FileName. The device uses the one of the network it is in.
 	InternalURL, ExternalURL string
+	// InternalURLAlt and ExternalURLAlt, when set, are alternative base
+	// URLs of the same files (the url/urlalt pair of Opera's update
+	// protocol): a device whose download from InternalURL (ExternalURL)
+	// fails fetches the file from the alternative, checked the same way.
+	// A replica's answers name the primary's; a primary's answer that
+	// sends a device to its site's replica names its own.
+	InternalURLAlt, ExternalURLAlt string
 	// Files are the modules to download; none means downloads="0".
 	Files []File
 	// NextCheck is how long after this answer the device checks again, at
@@ -272,6 +279,12 @@ func (a *Answer) AppendXML(b []byte) []byte {
 		if a.ExternalURL != "" {
 			b = appendElem(b, "  ", "ExternalURL", a.ExternalURL)
 		}
+		if a.InternalURLAlt != "" {
+			b = appendElem(b, "  ", "InternalURLAlt", a.InternalURLAlt)
+		}
+		if a.ExternalURLAlt != "" {
+			b = appendElem(b, "  ", "ExternalURLAlt", a.ExternalURLAlt)
+		}
 		b = append(b, "  <Modules>\n"...)
 		for _, f := range a.Files {
 			b = append(b, "    <Module"...)
@@ -339,13 +352,14 @@ func ParseAnswer(data []byte) (Answer, error) {
 		a.MovedInternalURL, _ = us.attr("updatesServerInternalUrl")
 		a.MovedExternalURL, _ = us.attr("updatesServerExternalUrl")
 	}
-	var f [3]string
-	if err := root.fields([]string{"Version", "InternalURL", "ExternalURL"}, f[:]); err != nil {
+	var f [5]string
+	if err := root.fields([]string{"Version", "InternalURL", "ExternalURL", "InternalURLAlt", "ExternalURLAlt"}, f[:]); err != nil {
 		return Answer{}, err
 	}
-	a.InternalURL, a.ExternalURL = f[1], f[2]
+	a.InternalURL, a.ExternalURL, a.InternalURLAlt, a.ExternalURLAlt = f[1], f[2], f[3], f[4]
 	for _, u := range [...]struct{ name, v string }{
 		{"InternalURL", a.InternalURL}, {"ExternalURL", a.ExternalURL},
+		{"InternalURLAlt", a.InternalURLAlt}, {"ExternalURLAlt", a.ExternalURLAlt},
 		{"updatesServerInternalUrl", a.MovedInternalURL}, {"updatesServerExternalUrl", a.MovedExternalURL},
 	} {
 		if err := printable(u.name, u.v, maxURLBytes); err != nil {

@@ -77,8 +77,10 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
 	apiCfg.Observer = obs
 	apiCfg.Now, apiCfg.ClientAddr = d.now, limiter.Client
+	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
+	d.replicaHooks.apply(&apiCfg, &provCfg)
 	api := deviceapi.New(d.store, apiCfg)
-	prov := newSwapHandler(provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))))
+	prov := newSwapHandler(provisioning.NewHandler(provCfg))
 	body := &atomic.Int64{}
 	body.Store(int64(s.RequestBodyTimeout))
 	return &deviceSide{
@@ -106,8 +108,11 @@ func (ds *deviceSide) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInf
 		return fmt.Errorf("device log uploads: %w", err)
 	}
 	ds.audit.Reconfigure(s.LogCleanUpInterval, s.LogFlushInterval)
-	ds.api.Reconfigure(deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices")))
-	ds.prov.Store(provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))))
+	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
+	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
+	d.replicaHooks.apply(&apiCfg, &provCfg)
+	ds.api.Reconfigure(apiCfg)
+	ds.prov.Store(provisioning.NewHandler(provCfg))
 	ds.body.Store(int64(s.RequestBodyTimeout))
 	return nil
 }

@@ -76,6 +76,19 @@
 //
 // Serve starts every goroutine it runs (listeners, the certificate watcher,
 // the rollout engine of package rollout, the audit log's flusher, the
-// reloads) in one group and returns only after all of them have stopped,
-// so the store is closed last.
+// reloads; on a replica the follower of its primary instead of the
+// scheduler and the rollout engine, on a primary the check of its
+// replicas' alarms) in one group and returns only after all of them have
+// stopped, so the store is closed last. At shutdown the replicas' Follow
+// streams are ended first, so that the admin listener's graceful stop
+// does not wait for them.
+//
+// # Replicas
+//
+// Init with ReplicaOf makes a replica's data directory from the
+// credentials its primary issued (package replica); Serve refuses a data
+// directory whose settings and store disagree on being a replica. On a
+// replica the device side gives the primary's URLs as the files'
+// alternatives; on a primary it sends a site's devices to their replica
+// (downloads and provisioning), the sites read from the store at use.
 package devsvc

@@ -45,6 +45,13 @@ type InitOptions struct {
 	// moved to the backup directory.
 	NewCA bool
 	Now   func() time.Time // nil: time.Now
+	// ReplicaOf, with Credentials (the file devsvc replicas add wrote on
+	// the primary), makes the data directory a replica's: it follows the
+	// primary at that admin address (host:port; the credentials' other
+	// addresses are tried after it). Domain and the names come from the
+	// credentials. See initReplica.
+	ReplicaOf   string
+	Credentials []byte
 }
 
 // InitResult says what Init did.
@@ -70,6 +77,9 @@ const BackupsDir = "backups"
 // certificates, and an empty store. With Force it re-initialises an
 // existing one without losing anything (see InitOptions.Force).
 func Init(opts InitOptions) (InitResult, error) {
+	if opts.ReplicaOf != "" || opts.Credentials != nil {
+		return initReplica(opts)
+	}
 	if opts.Domain == "" {
 		return InitResult{}, errors.New("init needs --domain, the SIP/DNS domain devices are in (e.g. contoso.com)")
 	}

@@ -21,6 +21,7 @@ import (
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/directory"
 	"github.com/opendus/opendus/devsvc/metrics"
+	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/rollout"
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
@@ -190,6 +191,9 @@ type deps struct {
 	// now is the clock of the service's logic: time.Now, or a simulated
 	// clock (ServeOptions.Clock).
 	now func() time.Time
+	// replicaHooks is what the device side needs of replication
+	// (replica.go).
+	replicaHooks replicaHooks
 }
 
 // openDeps opens the certificates, the store (on the clock now) and the
@@ -213,6 +217,10 @@ func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, now func() tim
 	d := &deps{dir: dir, settings: s, certs: cs, store: st, now: now, floor: freespace.New(freespace.Config{
 		Dir: dir, Min: s.MinFreeSpace, What: "device log uploads and audit log lines", Logger: log.With("component", "freespace"),
 	})}
+	if err := checkReplicaSettings(s, st, dir); err != nil {
+		st.Close()
+		return nil, err
+	}
 	if err := recordDirAdminCert(context.Background(), st, cs, "devsvc serve", log); err != nil {
 		st.Close()
 		return nil, err
@@ -329,17 +337,24 @@ type handlers struct {
 	internal  *http.Server
 	external  *http.Server
 	admin     grpcServer
+	adminAPI  *adminapi.Server // its Shutdown ends the replicas' streams
 	console   *console.Console
 	consoleHS *http.Server // nil without a console
 	metrics   *http.Server // nil without metrics_addr
 	acceptor  *ntlm.Acceptor
 	limiter   *signin.Limiter
-	// rollouts moves rollouts on and raises alarms (package rollout).
-	rollouts *rollout.Engine
-	ready    *readiness
-	rl       *reloader
-	reload   <-chan struct{}    // ServeOptions.Reload
-	reloaded func(ReloadResult) // ServeOptions.Reloaded
+	// rollouts moves rollouts on and raises alarms (package rollout), on
+	// a primary; on a replica follower follows the primary instead (nil
+	// on a primary), over replicaClient. replicaChecks raises a primary's
+	// alarms of replicas behind.
+	rollouts      *rollout.Engine
+	follower      *replica.Follower
+	replicaClient *adminapi.ReplicaClient
+	replicaChecks func(context.Context)
+	ready         *readiness
+	rl            *reloader
+	reload        <-chan struct{}    // ServeOptions.Reload
+	reloaded      func(ReloadResult) // ServeOptions.Reloaded
 }
 
 // grpcServer is what Serve needs of the admin API's gRPC server.
@@ -419,7 +434,36 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		svcCfg.Directory = directoryAdmins{d.ldap}
 		adminTLS.ClientAuth = tls.VerifyClientCertIfGiven // or a directory account
 	}
-	svc := service.New(d.store, svcCfg)
+	var (
+		svc      *service.Service
+		follower *replica.Follower
+		rclient  *adminapi.ReplicaClient
+	)
+	warnings := svcCfg.Warnings
+	if len(s.ReplicaOf) > 0 {
+		if follower, rclient, err = newFollower(d, s, ri, log.With("component", "replica")); err != nil {
+			return nil, err
+		}
+		svcCfg.ReplicaOf = strings.Join(s.ReplicaOf, ", ")
+		svcCfg.Replication.Follower = follower.Status
+		svcCfg.Warnings = func() []string { return append(followerWarnings(follower), warnings()...) }
+		d.replicaHooks.altInternal, d.replicaHooks.altExternal = s.PrimaryInternalURL, s.PrimaryExternalURL
+	} else {
+		svcCfg.Replication = service.ReplicationConfig{Issuer: d.certs, Domain: s.Domain, AlarmAfter: s.ReplicaAlarmAfter,
+			AdminAddrs: func() []string { return []string{replicaAdminAddr(ri.Admin, s.InternalName)} },
+			DeviceURLs: func() (string, string) {
+				return baseURL(s.InternalURL, s.InternalName, ri.Internal), baseURL(s.ExternalURL, s.ExternalName, ri.External)
+			}}
+		svcCfg.Warnings = func() []string { return append(replicaAlarmWarnings(svc), warnings()...) }
+	}
+	svc = service.New(d.store, svcCfg)
+	if follower == nil {
+		// A site's devices are sent to its replica, by the sites the
+		// store holds at the time of each request.
+		sites := func() *firmware.SiteTable { return d.store.Catalog().Sites() }
+		d.replicaHooks.mirror = mirror(svc, sites)
+		d.replicaHooks.serviceFor = serviceFor(svc, sites, firmware.Internal)
+	}
 	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin"), HandshakeTimeout: handshakeTimeout})
 	web, err := console.New(svc, console.Config{Logger: log.With("component", "console"), IdleTimeout: s.ConsoleIdleTimeout,
 		SessionLifetime: s.ConsoleSessionLifetime, ClientAddress: limiter.ClientAddress, SpoolDir: svcCfg.SpoolDir,
@@ -440,12 +484,23 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		consoleHS = &http.Server{Handler: web, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout, MaxHeaderBytes: maxHeaderBytes,
 			IdleTimeout: 2 * time.Minute, ErrorLog: errLog}
 	}
+	var checks func(context.Context)
+	if follower == nil {
+		checks = func(ctx context.Context) {
+			runReplicaChecks(ctx, svc, 30*time.Second, log.With("component", "replicas"))
+		}
+	}
 	var metricsSrv *http.Server
 	if m != nil {
 		metricsSrv = &http.Server{Handler: metricsMux(m, ready), ReadHeaderTimeout: handshakeTimeout, IdleTimeout: 2 * time.Minute,
 			MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog}
 	}
+	var rollouts *rollout.Engine
+	if follower == nil { // a replica's rollouts are its primary's decisions
+		rollouts = rollout.New(d.store, rolloutConfig(s, ri, now, log))
+	}
 	return &handlers{
+		rollouts: rollouts, follower: follower, replicaClient: rclient, replicaChecks: checks,
 		device: dev, svc: svc, acceptor: acceptor, limiter: limiter, console: web, consoleHS: consoleHS,
 		ready: ready, rl: rl, metrics: metricsSrv,
 		internal: &http.Server{Handler: dev.Internal, TLSConfig: d.certs.ServerTLSConfig(), ReadHeaderTimeout: handshakeTimeout,
@@ -455,14 +510,20 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 			TLSNextProto: map[string]func(*http.Server, *tls.Conn, http.Handler){}, ReadHeaderTimeout: handshakeTimeout,
 			IdleTimeout: 2 * time.Minute, MaxHeaderBytes: maxHeaderBytes, ErrorLog: errLog},
 		admin:    admin.GRPCServer(adminTLS),
-		rollouts: rollout.New(d.store, rolloutConfig(s, ri, now, log)),
+		adminAPI: admin,
 	}, nil
 }
 
 // Close closes what the device side keeps open (the audit log, writing
 // what is buffered, and the log uploads). Call it once the listeners have
 // stopped.
-func (h *handlers) Close() error { return h.device.Close() }
+func (h *handlers) Close() error {
+	var err error
+	if h.replicaClient != nil {
+		err = h.replicaClient.Close()
+	}
+	return errors.Join(h.device.Close(), err)
+}
 
 // reconfigure applies the reloadable settings of s to the running
 // handlers, keeping their state (lockouts, reservations, counts, the
@@ -539,7 +600,14 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 		g.Go("console", func() error { h.console.Run(gctx); return nil })
 	}
 	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
-	g.Go("rollout engine", func() error { h.rollouts.Run(gctx); return nil })
+	if h.follower != nil {
+		// A replica's decisions are its primary's: it follows, and
+		// approves nothing on a schedule of its own.
+		g.Go("replica follower", func() error { h.follower.Run(gctx); return nil })
+	} else {
+		g.Go("rollout engine", func() error { h.rollouts.Run(gctx); return nil })
+		g.Go("replica alarms", func() error { h.replicaChecks(gctx); return nil })
+	}
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
 	if h.metrics != nil {
@@ -569,6 +637,9 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	shutCtx, cancel := context.WithTimeout(context.Background(), shutdownGrace)
 	defer cancel()
 	stopped := make(chan struct{})
+	if h.adminAPI != nil {
+		h.adminAPI.Shutdown()
+	}
 	go func() { h.admin.GracefulStop(); close(stopped) }()
 	h.internal.Shutdown(shutCtx)
 	h.external.Shutdown(shutCtx)

@@ -27,7 +27,7 @@ import (
 // deviceClient is an HTTP client as a phone has one: it trusts only the CA
 // it was given (DIR/certs/ca.pem) and reaches name:port on the service's
 // loopback address, so TLS verifies the name the service gives devices.
-func deviceClient(t *testing.T, dir, listenAddr string, rt func(http.RoundTripper) http.RoundTripper) *http.Client {
+func deviceClient(t testing.TB, dir, listenAddr string, rt func(http.RoundTripper) http.RoundTripper) *http.Client {
 	t.Helper()
 	caPEM, err := os.ReadFile(filepath.Join(dir, "certs", "ca.pem"))
 	if err != nil {
@@ -53,7 +53,7 @@ func deviceClient(t *testing.T, dir, listenAddr string, rt func(http.RoundTrippe
 }
 
 // post sends a device message and returns the status and body.
-func post(t *testing.T, c *http.Client, url string, body []byte, user, password string) (int, []byte) {
+func post(t testing.TB, c *http.Client, url string, body []byte, user, password string) (int, []byte) {
 	t.Helper()
 	req, err := http.NewRequest("POST", url, bytes.NewReader(body))
 	if err != nil {

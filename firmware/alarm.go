@@ -30,6 +30,8 @@ type Alarm struct {
 	Rule     string    `json:"rule"`
 	Identity Identity  `json:"identity"`
 	Version  Version   `json:"version"`
+	// Replica names the replica of an AlarmReplicaBehind.
+	Replica string `json:"replica,omitempty"`
 	// Sites are, for AlarmOverdue, the sites behind, with their counts.
 	Sites []SiteProgress `json:"sites"`
 	// Detail says it for a person.

@@ -49,6 +49,10 @@ type Update struct {
 	UpdateType string    `json:"updateType,omitempty"`
 	Files      []Image   `json:"files"`
 	Imported   time.Time `json:"imported"`
+	// Seq is the history number of the change that stored it (0 for
+	// updates stored by versions before replicas): a replica at that
+	// number or later holds its files.
+	Seq uint64 `json:"seq,omitempty"`
 }
 
 // Dir returns the update's directory relative to the file store root:

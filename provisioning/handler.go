@@ -125,6 +125,12 @@ type Config struct {
 	// check-in URLs under them (CheckInPath, CheckInPathExt). Empty: the
 	// document leaves that URL out.
 	InternalURL, ExternalURL string
+	// ServiceFor, when set, may give a signed-in device the base URLs of
+	// another update service than InternalURL and ExternalURL: the one
+	// near it (its site's replica), told by its request (the address it
+	// comes from). ok false, or URLs that are not valid, give the
+	// Config's. It must not block.
+	ServiceFor func(r *http.Request) (internalURL, externalURL string, ok bool)
 	// Enabled is updatesServerEnabled: false tells devices not to check
 	// for updates.
 	Enabled bool
@@ -305,6 +311,17 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		Enabled:       h.cfg.Enabled,
 		CheckInterval: h.cfg.CheckInterval,
 	}
+	if h.cfg.ServiceFor != nil {
+		if in, ext, ok := h.cfg.ServiceFor(r); ok {
+			ci, errInt := checkInURL(in, CheckInPath)
+			ce, errExt := checkInURL(ext, CheckInPathExt)
+			if err := errors.Join(errInt, errExt); err != nil {
+				h.log.Error("provisioning: the service near the device has an invalid URL; giving this service's", "remote", r.RemoteAddr, "reason", err.Error())
+			} else {
+				doc.InternalURL, doc.ExternalURL = ci, cmpOr(ce, doc.ExternalURL)
+			}
+		}
+	}
 	h.log.Info("provisioning: signed in", "user", user, "remote", r.RemoteAddr, "via", via)
 	w.Header().Set("Content-Type", ContentType)
 	w.Header().Set("Cache-Control", "no-store")
@@ -417,4 +434,12 @@ func printable(s string) bool {
 		}
 	}
 	return true
+}
+
+// cmpOr returns a unless it is empty, else b.
+func cmpOr(a, b string) string {
+	if a != "" {
+		return a
+	}
+	return b
 }

@@ -458,3 +458,54 @@ func TestParseBasic(t *testing.T) {
 }
 
 func b64(s string) string { return base64.StdEncoding.EncodeToString([]byte(s)) }
+
+// TestSignInServiceFor: a device near another update service (its site's
+// replica) is given that service's check-in URLs; one it does not name,
+// or whose URLs are not valid, gets this service's.
+func TestSignInServiceFor(t *testing.T) {
+	const replicaBase = "https://dus-paris.contoso.com/"
+	for _, tc := range []struct {
+		name     string
+		in, ext  string
+		ok       bool
+		wantIn   string
+		wantExt  string
+		wantLogs string
+	}{
+		{"the replica", replicaBase, "", true, replicaBase + "RequestHandler/ucdevice.upx", extURL, ""},
+		{"the replica with an edge", replicaBase, "https://paris-ext.contoso.com/", true, replicaBase + "RequestHandler/ucdevice.upx", "https://paris-ext.contoso.com/RequestHandlerExt/ucdevice.upx", ""},
+		{"no replica", "", "", false, intURL, extURL, ""},
+		{"an invalid URL", "http://paris/", "", true, intURL, extURL, "invalid URL"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			var logs logBuffer
+			cfg := testConfig(directory{users: testUsers}.authenticator(), &logs)
+			var asked string
+			cfg.ServiceFor = func(r *http.Request) (string, string, bool) {
+				asked = r.RemoteAddr
+				return tc.in, tc.ext, tc.ok
+			}
+			url, client := basicServer(t, cfg)
+			req, _ := http.NewRequest(http.MethodPost, url, nil)
+			req.SetBasicAuth("alice", "Passw0rd!")
+			resp, err := client.Do(req)
+			if err != nil {
+				t.Fatal(err)
+			}
+			got := readReply(t, resp)
+			doc, err := provisioning.ParseDocument([]byte(got.Body))
+			if err != nil {
+				t.Fatalf("sign-in = %+v: %v", got, err)
+			}
+			if doc.InternalURL != tc.wantIn || doc.ExternalURL != tc.wantExt {
+				t.Errorf("document URLs %q, %q; want %q, %q", doc.InternalURL, doc.ExternalURL, tc.wantIn, tc.wantExt)
+			}
+			if !strings.HasPrefix(asked, "127.0.0.1:") {
+				t.Errorf("ServiceFor was asked about %q, want the device's request", asked)
+			}
+			if tc.wantLogs != "" && !strings.Contains(logs.String(), tc.wantLogs) {
+				t.Errorf("log lacks %q:\n%s", tc.wantLogs, logs.String())
+			}
+		})
+	}
+}

@@ -46,3 +46,10 @@ run ./e2e 'BenchmarkFleet$' 1x
 # two simulated days, beside a plain approve of the same fleet, and the
 # devices --site S --state failed query against that inventory.
 run ./e2e 'BenchmarkRolloutFleet' 1x
+# Issue 14: replicas. What a release costs the WAN per site (bytes the
+# primary sends a replica, on the wire, against the update's size), how
+# fast a replica catches up with 10,000 changes, and device-sim with
+# 10,000 devices in 20 sites behind 4 replicas.
+run ./e2e 'BenchmarkReplicaRelease' 3x
+run ./devsvc/adminapi 'BenchmarkCatchUp' 3x
+run ./e2e 'BenchmarkReplicaFleet' 1x

@@ -276,10 +276,7 @@ func retryAfter(resp *http.Response, def time.Duration) int64 {
 func (w *worker) signIn(ctx context.Context, d *device, at int64) bool {
 	s := w.s
 	g := &s.groups[d.group]
-	base := s.svc.InternalURL
-	if g.loc == firmware.External {
-		base = s.svc.ExternalURL
-	}
+	base := w.signInBase(d)
 	if base == "" || d.user < 0 {
 		return false
 	}
@@ -471,15 +468,15 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 		d.checkAt = min(d.checkAt, d.retryAt)
 		return
 	}
-	base := a.InternalURL
+	base, alt := a.InternalURL, a.InternalURLAlt
 	if g.loc == firmware.External {
-		base = a.ExternalURL
+		base, alt = a.ExternalURL, a.ExternalURLAlt
 	}
 	if base == "" {
 		w.fail(d, rMalformed, errors.New("the answer has no file URL for the device's location"))
 		return
 	}
-	o := &offer{target: a.Version, base: base, installBy: never}
+	o := &offer{target: a.Version, base: base, alt: alt, installBy: never}
 	if !a.InstallBy.IsZero() {
 		o.installBy = int64(a.InstallBy.Sub(s.sc.Start))
 	}
@@ -533,10 +530,25 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 	if pBreak < faults.BrokenDownload && f.size > 1 {
 		breakAt = max(off, 1)
 	}
+	r2, err := w.fetchFrom(ctx, d, o.base, f, breakAt, pCorrupt < faults.CorruptImage, off)
+	if (r2 == rTransfer || r2 == rHTTP) && o.alt != "" {
+		// The first URL failed: the alternative (url/urlalt), from the
+		// start, with the same faults but the break, which happened.
+		d.fallbacks++
+		w.s.log.Debug("device: fetching from the alternative URL", "device", d.mac, "file", f.name, "reason", err)
+		return w.fetchFrom(ctx, d, o.alt, f, -1, pCorrupt < faults.CorruptImage, off)
+	}
+	return r2, err
+}
+
+// fetchFrom downloads one file from base, as fetch describes: a break at
+// breakAt (-1: none) resumed with Range, the byte at off flipped when
+// corrupt.
+func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerFile, breakAt int64, corrupt bool, off int64) (reason, error) {
 	h := sha256.New()
 	var sink io.Writer = h
 	var flip *flipWriter
-	if pCorrupt < faults.CorruptImage && firmware.RoleOf(f.name) == firmware.RoleImage && f.size > 0 {
+	if corrupt && firmware.RoleOf(f.name) == firmware.RoleImage && f.size > 0 {
 		flip = &flipWriter{w: h, at: off}
 		sink = flip
 	}
@@ -554,7 +566,7 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 		if got > 0 {
 			resume = []string{"Range", "bytes=" + strconv.FormatInt(got, 10) + "-", "If-Range", `"` + f.sha + `"`}
 		}
-		resp, err := w.do(ctx, d, http.MethodGet, o.base+f.name, nil, resume...)
+		resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, resume...)
 		if err != nil {
 			last = err
 			continue
@@ -583,6 +595,7 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 		n, err := io.CopyBuffer(sink, readerOnly{src}, w.buf)
 		got += n
 		w.t.bytes += n
+		w.countSite(d, base, n)
 		resp.Body.Close() // before the end: the connection breaks
 		if broken && got >= breakAt {
 			breakAt = -1

@@ -61,6 +61,14 @@
 // The devices of a subnet share keep-alive connections, each bound to one
 // of its first addresses. Devices through the edge are at the site remote.
 //
+// A site may have a replica (Scenario.Replicas): its devices sign in and
+// check in there, as the site's DNS or provisioning would send them, and
+// fetch the files the answer names first; when that fails they fetch them
+// from the alternative URL the answer gives (url/urlalt: the primary's),
+// from the start. The report shows, per site, the file bytes fetched from
+// the primary, which crossed the WAN, and from the replica, and how many
+// files came from the alternative (Report.Sites).
+//
 // # The virtual clock
 //
 // Each device is a small state machine with up to three timers (sign-in,

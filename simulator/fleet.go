@@ -146,6 +146,7 @@ const (
 type offer struct {
 	target firmware.Version
 	base   string // the files' base URL for the device's location
+	alt    string // and their alternative, where the first fails
 	stamp  string // the update's timestamp, RFC 3339
 	files  []offerFile
 	// installBy is the simulated time by which the install must have
@@ -216,6 +217,12 @@ type device struct {
 	// and the installs it began, for the report and DeviceInfo.
 	tries    []tried
 	installs []install
+	// fromPrimary and fromReplica are the file bytes it fetched from the
+	// primary (across the WAN) and from its site's replica; fallbacks
+	// the files it fetched from the alternative URL after the first
+	// failed.
+	fromPrimary, fromReplica int64
+	fallbacks                int32
 
 	// Timers; the device's one entry in the queue is at the earliest.
 	signInAt, checkAt, stepAt int64
@@ -244,6 +251,10 @@ type groupInfo struct {
 	// addresses, or the shared one.
 	lan       *lanClient
 	userAgent string
+	// replica is the base URL of the replica of the group's site ("":
+	// none), replicaHost its host:port.
+	replica     string
+	replicaHost string
 }
 
 // try returns d's record of version v, adding it (first offered at) if

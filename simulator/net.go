@@ -224,12 +224,12 @@ func (s *dnsServer) close() {
 type dialer struct {
 	net      net.Dialer
 	resolver *net.Resolver
-	mu       sync.Mutex
+	mu       *sync.Mutex // guards cache, which dialers of other sources share
 	cache    map[string]string
 }
 
 func newDialer(dnsAddr string) *dialer {
-	d := &dialer{cache: map[string]string{}}
+	d := &dialer{cache: map[string]string{}, mu: &sync.Mutex{}}
 	d.net.Timeout = 10 * time.Second
 	d.resolver = &net.Resolver{PreferGo: true, Dial: func(ctx context.Context, network, _ string) (net.Conn, error) {
 		var nd net.Dialer

@@ -87,6 +87,15 @@ type SiteReport struct {
 	// ended, after the start (zero: none).
 	FirstUpdate Duration `json:"firstUpdate,omitzero"`
 	LastUpdate  Duration `json:"lastUpdate,omitzero"`
+	// Replica is the site's replica's URL; empty when it has none.
+	Replica string `json:"replica,omitempty"`
+	// BytesPrimary and BytesReplica are the file bytes the site's
+	// devices fetched from the primary (across the WAN) and from the
+	// replica (at the site); Fallbacks counts the files fetched from the
+	// alternative URL after the first failed.
+	BytesPrimary int64 `json:"bytesPrimary"`
+	BytesReplica int64 `json:"bytesReplica"`
+	Fallbacks    int64 `json:"fallbacks,omitempty"`
 }
 
 // OfferReport is what became of a version the service offered a model's
@@ -233,10 +242,13 @@ func (s *Sim) siteReports() []SiteReport {
 		}
 		sr := bySite[site]
 		if sr == nil {
-			sr = &SiteReport{Site: site}
+			sr = &SiteReport{Site: site, Replica: s.sc.Replicas[site]}
 			bySite[site] = sr
 		}
 		sr.Devices++
+		sr.BytesPrimary += d.fromPrimary
+		sr.BytesReplica += d.fromReplica
+		sr.Fallbacks += int64(d.fallbacks)
 		if d.checkedIn {
 			sr.CheckedIn++
 		}
@@ -425,10 +437,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	if len(r.Sites) > 0 {
 		b.WriteByte('\n')
 		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
-		fmt.Fprintln(tw, "SITE\tDEVICES\tCHECKED IN\tUPDATED\tFAILED\tFAILURES\tMISSED\tFIRST UPDATE\tLAST UPDATE")
+		fmt.Fprintln(tw, "SITE\tDEVICES\tCHECKED IN\tUPDATED\tFAILED\tFAILURES\tMISSED\tFIRST UPDATE\tLAST UPDATE\tFROM THE PRIMARY (WAN)\tFROM THE REPLICA\tFALLBACKS")
 		for _, s := range r.Sites {
-			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", cmpOr(s.Site, "(no site)"), s.Devices, s.CheckedIn, s.Updated, s.FailedDevices,
-				s.Failures, s.Missed, after(s.FirstUpdate), after(s.LastUpdate))
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%d\t%s\t%s\t%s\t%s\t%d\n", cmpOr(s.Site, "(no site)"), s.Devices, s.CheckedIn, s.Updated, s.FailedDevices,
+				s.Failures, s.Missed, after(s.FirstUpdate), after(s.LastUpdate), bytesHuman(s.BytesPrimary), bytesHuman(s.BytesReplica), s.Fallbacks)
 		}
 		tw.Flush()
 	}

@@ -71,6 +71,11 @@ type Scenario struct {
 	// what each wave's devices did, placing them by the cohorts the
 	// service uses (firmware.Cohort). Empty: no report by wave.
 	Waves string `json:"waves,omitempty"`
+	// Replicas are the sites' replicas: site name -> the replica's base
+	// URL (https://dus-paris.contoso.com:8443/). The devices of a group at
+	// a site with a replica find it as their site's update service: they
+	// sign in and check in there (see replicas.go).
+	Replicas map[string]string `json:"replicas,omitempty"`
 }
 
 // Group is a number of devices of one model, in one location.
@@ -335,6 +340,7 @@ func (sc *Scenario) Normalize() error {
 	if total > MaxDevices {
 		bad("%d devices: at most %d", total, MaxDevices)
 	}
+	sc.checkReplicas(bad)
 	return errors.Join(errs...)
 }
 

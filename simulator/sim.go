@@ -150,6 +150,10 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		if g.Subnet != "" {
 			gi.subnet, _ = parseSubnet(g.Subnet)
 		}
+		if u, ok := sc.Replicas[g.Site]; ok && g.Site != "" {
+			gi.replica, _ = baseURL(u)
+			gi.replicaHost = hostOf(gi.replica)
+		}
 		if g.Faults != nil {
 			gi.faults = *g.Faults
 		}
@@ -191,6 +195,8 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		if d.user >= 0 {
 			d.signInAt = signInTime(boot, s.groups[gi].usage, r)
 		}
+		// The site's update service, as its DNS or provisioning names it.
+		d.internal = s.groups[gi].replica
 		s.q.push(timer{d.next(), int32(i)})
 		s.phases[phaseOff]++
 		s.before[[2]string{s.groups[gi].id.Path(), fd.Version.String()}]++

@@ -23,6 +23,7 @@ import (
 	"io"
 	"log/slog"
 	"path"
+	"sync"
 	"time"
 
 	"google.golang.org/grpc"
@@ -57,6 +58,10 @@ type Server struct {
 	cfg       Config
 	svc       *service.Service
 	clientCAs *x509.CertPool // the CAs client certificates must chain to
+	// shutdown is closed by Shutdown: the long-lived streams (a replica's
+	// Follow) end, so that a graceful stop does not wait for them.
+	shutdown     chan struct{}
+	shutdownOnce sync.Once
 }
 
 // NewServer returns the admin API of svc.
@@ -67,8 +72,14 @@ func NewServer(svc *service.Service, cfg Config) *Server {
 	if cfg.Logger == nil {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
-	return &Server{cfg: cfg, svc: svc}
+	return &Server{cfg: cfg, svc: svc, shutdown: make(chan struct{})}
 }
+
+// Shutdown ends the streams that last until their client goes (a
+// replica's Follow): call it before the gRPC server's GracefulStop, which
+// waits for every call to end. The replicas follow again once the server
+// is back.
+func (s *Server) Shutdown() { s.shutdownOnce.Do(func() { close(s.shutdown) }) }
 
 // GRPCServer returns a gRPC server with the Admin service and server
 // reflection (so grpcurl works) registered. tlsConfig must verify client
@@ -91,6 +102,8 @@ func (s *Server) GRPCServer(tlsConfig *tls.Config) *grpc.Server {
 		grpc.ConnectionTimeout(s.cfg.HandshakeTimeout),
 	)
 	pb.RegisterAdminServer(g, s)
+	pb.RegisterReplicationServer(g, replicationServer{s: s})
+	pb.RegisterReplicasServer(g, replicasServer{s: s})
 	reflection.Register(g)
 	return g
 }
@@ -166,7 +179,7 @@ func statusError(err error) error {
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed):
 		code = codes.Unavailable
 	case errors.Is(err, store.ErrConflict),
-		errors.Is(err, store.ErrRevoked),
+		errors.Is(err, store.ErrRevoked), errors.Is(err, store.ErrFollower),
 		errors.Is(err, store.ErrNotCheckedIn), errors.Is(err, store.ErrNotOffered),
 		errors.Is(err, store.ErrRolloutLive),
 		errors.Is(err, firmware.ErrRolloutNotRunning),
@@ -189,6 +202,7 @@ func statusError(err error) error {
 		errors.Is(err, firmware.ErrPlan),
 		errors.Is(err, firmware.ErrShare),
 		errors.Is(err, firmware.ErrSite),
+		errors.Is(err, firmware.ErrReplica),
 		errors.Is(err, firmware.ErrWindow),
 		errors.Is(err, firmware.ErrCertSerial):
 		code = codes.InvalidArgument

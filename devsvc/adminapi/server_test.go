@@ -149,6 +149,8 @@ func TestStatusError(t *testing.T) {
 		store.ErrUnavailable:          codes.ResourceExhausted, // the disk is full: not "cannot reach the server"
 		store.ErrSchema:               codes.Internal,
 		store.ErrRevoked:              codes.FailedPrecondition,
+		store.ErrFollower:             codes.FailedPrecondition,
+		firmware.ErrReplica:           codes.InvalidArgument,
 		firmware.ErrCertSerial:        codes.InvalidArgument,
 		firmware.ErrNoPending:         codes.FailedPrecondition,
 		firmware.ErrNothingToRestore:  codes.FailedPrecondition,

@@ -18,6 +18,7 @@ import (
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc"
 	"github.com/opendus/opendus/devsvc/adminapi"
+	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
@@ -605,16 +606,20 @@ var statusCmd = &command{
 	name: "status", args: "", summary: "what runs, where, with which certificates; counts",
 	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 		var s adminapi.Status
+		var repl *service.ReplicationStatus
 		err := e.call(ctx, false, func(ctx context.Context, c *adminapi.Client) error {
 			var err error
-			s, err = c.Status(ctx)
+			if s, err = c.Status(ctx); err != nil {
+				return err
+			}
+			repl, err = replicationStatus(ctx, c)
 			return err
 		})
 		if err != nil {
 			return err
 		}
 		if e.json {
-			return printJSON(e.stdout, s)
+			return printJSON(e.stdout, statusJSON{Status: s, Replication: repl})
 		}
 		w := e.stdout
 		fmt.Fprintf(w, "devsvc %s, up since %s, data in %s\n", s.Version, when(s.Started), s.DataDir)
@@ -639,6 +644,9 @@ var statusCmd = &command{
 			fmt.Fprintf(w, "Inventory: written as devices check in (%d waiting).\n", inv.Held)
 		} else {
 			fmt.Fprintf(w, "Inventory: CANNOT BE WRITTEN since %s: %s; %d check-ins and reports wait, new ones are answered 503.\n", when(inv.Since), inv.Error, inv.Held)
+		}
+		if repl != nil {
+			printReplication(w, *repl)
 		}
 		for _, warn := range s.Warnings {
 			fmt.Fprintf(w, "WARNING: %s\n", warn)

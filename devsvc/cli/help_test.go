@@ -39,9 +39,19 @@ var flagMention = regexp.MustCompile(`(?:^|[\s(\["'|/,])(-{1,2}[A-Za-z][A-Za-z0-
 // D"), skipping the other flags and their values; "" when no command is
 // named there (a flag that starts its line, as in the Flags list), which
 // is the command whose help it is.
-func flagContext(words []string, i int, valueFlags map[string]bool) string {
+//
+// A word that is a subcommand of own, the command whose help it is
+// ("remove" in devsvc replicas --help), names own's subcommand, not the
+// command of that name.
+func flagContext(words []string, i int, valueFlags map[string]bool, own string) string {
+	var subs []string
+	for _, c := range completionModel().Commands {
+		if c.Name == own {
+			subs = c.Subs
+		}
+	}
 	isCommand := func(w string) bool {
-		return slices.ContainsFunc(commands, func(c *command) bool { return c.name == w })
+		return !slices.Contains(subs, w) && slices.ContainsFunc(commands, func(c *command) bool { return c.name == w })
 	}
 	word := func(j int) string { return strings.Trim(words[j], `()[]"',.:;`) }
 	for j := i - 1; j >= 0; j-- {
@@ -90,7 +100,7 @@ func checkLine(what, line string, own *flag.FlagSet, valueFlags map[string]bool)
 				continue
 			}
 			fs := own
-			if ctx := flagContext(words, i, valueFlags); ctx != "" {
+			if ctx := flagContext(words, i, valueFlags, own.Name()); ctx != "" {
 				for _, c := range commands {
 					if c.name == ctx {
 						fs = flagsOf(c)

@@ -24,7 +24,7 @@ func (l *stringList) String() string     { return strings.Join(*l, ",") }
 func (l *stringList) Set(v string) error { *l = append(*l, v); return nil }
 
 var initCmd = &command{
-	name: "init", args: "--data DIR --domain DOMAIN [flags]",
+	name: "init", args: "--data DIR --domain DOMAIN [flags] | --data DIR --replica-of PRIMARY --credentials FILE",
 	summary: "create a data directory: settings, private CA and certificates, empty store",
 	help: `The server certificate covers the internal and external names,
 ucupdates-r2.<DOMAIN>, this host, localhost and 127.0.0.1; devices trust only
@@ -43,9 +43,17 @@ given the new one, and the old admin certificates stop working. Whatever is
 replaced is kept in DIR/backups/init-<time>/ first. Stop devsvc serve before
 a re-init.
 
+With --replica-of PRIMARY (the primary's admin address, host:port) and
+--credentials FILE (what devsvc replicas add wrote on the primary), init
+makes a replica's data directory instead: its settings, names and
+certificates come from the file (the primary's CA, without its key), and
+devsvc serve on it follows the primary (docs/replicas.md).
+
 Examples:
   devsvc init --data /var/lib/opendus --domain contoso.com \
       --internal-name dus.contoso.com --external-name dus-ext.contoso.com
+  devsvc init --data /var/lib/opendus --replica-of dus.contoso.com:9443 \
+      --credentials paris.cred
   devsvc init --data /var/lib/opendus --domain contoso.com --force \
       --internal-name dus2.contoso.com`,
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -53,6 +61,7 @@ Examples:
 			domain, internal, external string
 			names                      stringList
 			force, newCA               bool
+			replicaOf, credentials     string
 		}
 		fs.StringVar(&o.domain, "domain", "", "the SIP/DNS `DOMAIN` devices are in (required)")
 		fs.StringVar(&o.internal, "internal-name", "", "`NAME` devices use inside (default ucupdates-r2.DOMAIN)")
@@ -60,9 +69,14 @@ Examples:
 		fs.Var(&o.names, "name", "another DNS `NAME` or IP for the server certificate (repeatable)")
 		fs.BoolVar(&o.force, "force", false, "re-initialise an existing data directory, keeping its CA, certificates, settings, catalog and files (names given are updated)")
 		fs.BoolVar(&o.newCA, "new-ca", false, "with --force: replace the CA and every certificate (devices must be given the new CA)")
+		fs.StringVar(&o.replicaOf, "replica-of", "", "make a replica of the primary at this admin `ADDR` (host:port), with --credentials")
+		fs.StringVar(&o.credentials, "credentials", "", "with --replica-of: the `FILE` devsvc replicas add wrote on the primary")
 		return func(ctx context.Context, e *env, args []string) error {
 			if len(args) > 0 {
 				return usagef("unexpected argument %q", args[0])
+			}
+			if o.replicaOf != "" || o.credentials != "" {
+				return initReplica(e, o.replicaOf, o.credentials, o.domain)
 			}
 			if o.domain == "" {
 				return usagef("--domain is required, e.g. --domain contoso.com")

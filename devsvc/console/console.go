@@ -287,6 +287,7 @@ func statusOf(err error) int {
 	case errors.Is(err, store.ErrExists),
 		errors.Is(err, store.ErrConflict),
 		errors.Is(err, store.ErrRevoked),
+		errors.Is(err, store.ErrFollower),
 		errors.Is(err, store.ErrNotCheckedIn),
 		errors.Is(err, store.ErrRolloutLive),
 		errors.Is(err, store.ErrNotOffered),
@@ -310,6 +311,7 @@ func statusOf(err error) int {
 		errors.Is(err, firmware.ErrPlan),
 		errors.Is(err, firmware.ErrShare),
 		errors.Is(err, firmware.ErrSite),
+		errors.Is(err, firmware.ErrReplica),
 		errors.Is(err, firmware.ErrWindow):
 		return http.StatusBadRequest
 	case errors.Is(err, store.ErrBusy), errors.Is(err, store.ErrClosed), errors.Is(err, signin.ErrBusy),

@@ -433,6 +433,8 @@ func TestStatusOf(t *testing.T) {
 		{store.ErrClosed, 503},
 		{store.ErrSchema, 500},
 		{store.ErrRevoked, 409},
+		{store.ErrFollower, 409},
+		{firmware.ErrReplica, 400},
 		{firmware.ErrCertSerial, 400},
 		{firmware.ErrNotApproved, 409},
 		{firmware.ErrAlreadyApproved, 409},

@@ -95,8 +95,20 @@
 // in any encoding are refused with 400 and nothing is read. Responses use
 // http.ServeContent (byte ranges for resumed downloads, If-None-Match,
 // If-Range, HEAD) with a strong ETag, the quoted SHA-256 hex, and
-// Cache-Control "public, max-age=31536000, immutable": a stored version's
-// files never change.
+// Cache-Control "public, max-age=31536000, immutable" on the internal
+// listener (a CDN or caching proxy in front of it may keep them: a stored
+// version's files never change), "private, max-age=31536000, immutable" on
+// the external one, behind NTLM, so that no shared cache serves a file to
+// someone who did not sign in.
+//
+// # Replicas
+//
+// An offer may name the files in two places (InternalURLAlt,
+// ExternalURLAlt: Opera's url/urlalt): on a replica, its own URLs first and
+// its primary's as the alternatives (Config.AltInternalURL); on a primary
+// whose Config.Mirror says the device's site has a replica that holds the
+// update, the replica's first and the primary's as the alternatives. A
+// device whose download from the first fails takes it from the second.
 //
 // # Status reports
 //

@@ -98,6 +98,13 @@ func TestProtocolDoc(t *testing.T) {
 	file := deviceproto.FilesPrefix + "UCPhone/Polycom/CX500/A/ENU/" + v1.String() + "/CX500.nbt"
 	etag := `"` + hexSum(imageOf(cx500, v1)) + `"`
 	failure := deviceproto.Status{MAC: macDevice, State: firmware.StateFailure, Target: v1, ErrorCode: "0x80070070"}
+	replicaCfg := cfg
+	replicaCfg.InternalURL, replicaCfg.ExternalURL = "https://dus-paris.contoso.com/", "https://dus-paris.contoso.com:4443/"
+	replicaCfg.AltInternalURL, replicaCfg.AltExternalURL = intURL, extURL
+	siteCfg := cfg
+	siteCfg.Mirror = func(addr netip.Addr, loc firmware.Location, u firmware.Update) (string, string, bool) {
+		return "https://dus-paris.contoso.com/", "https://dus-paris.contoso.com:4443/", loc == firmware.Internal
+	}
 	// A rollout of cx600's pending version in two waves, and a site with a
 	// night window: a device of the first wave is held by the window by day
 	// (10:00 in Berlin) and offered the version at night with InstallBy;
@@ -109,7 +116,9 @@ func TestProtocolDoc(t *testing.T) {
 	night := deviceapi.New(ro, nightCfg)
 	wave0, wave1 := docWaveMACs()
 	examples := map[string]exchange{
-		"checkin-held-wave": {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave1, v1), remote: "198.51.100.7:50123"},
+		"checkin-replica":      {h: deviceapi.New(st, replicaCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
+		"checkin-site-replica": {h: deviceapi.New(st, siteCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
+		"checkin-held-wave":    {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave1, v1), remote: "198.51.100.7:50123"},
 		"checkin-held-window": {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave0, v1),
 			remote: "192.0.2.1:50123"},
 		"checkin-offer-installby": {h: night.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave0, v1),

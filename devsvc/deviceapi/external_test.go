@@ -113,6 +113,10 @@ func TestExternalCheckInWithNTLM(t *testing.T) {
 	if fresp.StatusCode != 200 || !bytes.Equal(data, imageOf(cx500, v1)) {
 		t.Errorf("external download = %d with %d bytes, want 200 with the image", fresp.StatusCode, len(data))
 	}
+	// Served to a signed-in user: no shared cache may keep it.
+	if cc := fresp.Header.Get("Cache-Control"); cc != "private, max-age=31536000, immutable" {
+		t.Errorf("external download Cache-Control %q, want private (behind NTLM), kept by the device only", cc)
+	}
 	if resp := post(deviceproto.StatusPathExt, statusBody(macDevice, firmware.StateSuccess, v1, ""), "CONTOSO\\alice", "Passw0rd!"); resp.StatusCode != 204 {
 		t.Errorf("external report = %d, want 204", resp.StatusCode)
 	}

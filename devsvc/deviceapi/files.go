@@ -52,7 +52,11 @@ func parseFilePath(escaped string) (firmware.Identity, firmware.Version, string,
 
 // serveFile serves GET and HEAD of a stored file of a committed update,
 // with byte ranges, a strong ETag (the quoted SHA-256) and caching forever:
-// a stored version's files never change.
+// a stored version's files never change. On the internal listener shared
+// caches may keep them (public: a CDN or a caching proxy in front of the
+// service); on the external one, where the file was served to a user
+// signed in with NTLM, only the device may (private), so that no shared
+// cache serves it to someone who did not sign in.
 func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 	s := l.s
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
@@ -83,7 +87,7 @@ func (l *listener) serveFile(w http.ResponseWriter, r *http.Request) {
 	}
 	h := w.Header()
 	h["Etag"] = []string{`"` + im.SHA256Hex() + `"`}
-	h["Cache-Control"] = []string{"public, max-age=31536000, immutable"}
+	h["Cache-Control"] = l.cacheControl
 	h["Content-Type"] = []string{"application/octet-stream"}
 	h["X-Content-Type-Options"] = []string{"nosniff"}
 	bp := s.copyBufs.Get().(*[]byte)

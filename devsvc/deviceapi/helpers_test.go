@@ -137,3 +137,17 @@ func hexSum(b []byte) string {
 	}
 	return string(out)
 }
+
+// doFrom is do from the remote address remote (ip:port).
+func doFrom(h http.Handler, remote, method, target string, body []byte) *httptest.ResponseRecorder {
+	var r io.Reader
+	if body != nil {
+		r = bytes.NewReader(body)
+	}
+	req := httptest.NewRequest(method, target, r)
+	req.Host = "ucupdates-r2.contoso.com"
+	req.RemoteAddr = remote
+	w := httptest.NewRecorder()
+	h.ServeHTTP(w, req)
+	return w
+}

@@ -86,6 +86,19 @@ type Config struct {
 	// provisioned ones and use from their next check on. A URL that
 	// already ends in ".upx" is taken as the check-in URL itself.
 	MovedInternalURL, MovedExternalURL string
+	// AltInternalURL and AltExternalURL, when set, are the base URLs of
+	// another service that holds the same files (a replica's primary):
+	// every offer names the files there too, as the alternative URLs
+	// (InternalURLAlt, ExternalURLAlt) a device falls back to when a
+	// download from this service fails.
+	AltInternalURL, AltExternalURL string
+	// Mirror, when set, may send a device elsewhere for an update's files:
+	// given the device's address, the listener it came through and the
+	// offered update, it returns the base URLs of a service near the
+	// device that holds the update (its site's replica) and true. The
+	// offer then names the files there, with this service's own URLs as
+	// the alternatives. It is asked at every offer: it must not block.
+	Mirror func(addr netip.Addr, loc firmware.Location, u firmware.Update) (internalBase, externalBase string, ok bool)
 
 	// CheckInterval is how often devices check; default 24h.
 	CheckInterval time.Duration
@@ -345,8 +358,10 @@ func New(st Store, cfg Config) *Server {
 	s.bufs.New = func() any { b := make([]byte, 0, 4096); return &b }
 	s.scratch.New = func() any { return new(scratch) }
 	s.copyBufs.New = func() any { b := make([]byte, copyBufferSize); return &b }
-	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix}
-	s.external = &listener{s: s, loc: firmware.External, checkIn: deviceproto.CheckInPathExt, status: deviceproto.StatusPathExt, files: deviceproto.FilesPrefixExt}
+	s.internal = &listener{s: s, loc: firmware.Internal, checkIn: deviceproto.CheckInPath, status: deviceproto.StatusPath, files: deviceproto.FilesPrefix,
+		cacheControl: []string{"public, max-age=31536000, immutable"}}
+	s.external = &listener{s: s, loc: firmware.External, checkIn: deviceproto.CheckInPathExt, status: deviceproto.StatusPathExt, files: deviceproto.FilesPrefixExt,
+		cacheControl: []string{"private, max-age=31536000, immutable"}}
 	return s
 }
 
@@ -374,6 +389,7 @@ type listener struct {
 	s                      *Server
 	loc                    firmware.Location
 	checkIn, status, files string
+	cacheControl           []string // of files
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -565,6 +581,7 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 		a.Version = d.Version
 		a.Files = files(update)
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
+		l.alternatives(r, &a, update)
 		a.InstallBy = d.InstallBy
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", c.Version().String(), "offered", d.Version.String(),
@@ -714,6 +731,39 @@ func (l *listener) baseURLs(r *http.Request, u firmware.Update) (internal, exter
 		external = withSlash(ext) + strings.TrimPrefix(deviceproto.FilesPrefixExt, "/") + dir
 	}
 	return internal, external
+}
+
+// alternatives sets where else an offer's files are: on a replica, the
+// primary's URLs as the alternatives; on a primary whose Mirror sends the
+// device to its site's replica, the replica's URLs first and this
+// service's as the alternatives.
+func (l *listener) alternatives(r *http.Request, a *deviceproto.Answer, u firmware.Update) {
+	s := l.s
+	dir := u.Identity.Path() + "/" + u.Version.String() + "/"
+	if s.cfg.Mirror != nil {
+		addr, _ := netip.ParseAddr(remoteIP(r))
+		if in, ext, ok := s.cfg.Mirror(addr, l.loc, u); ok {
+			if in != "" {
+				a.InternalURLAlt, a.InternalURL = a.InternalURL, fileBase(in, deviceproto.FilesPrefix, dir)
+			}
+			if ext != "" {
+				a.ExternalURLAlt, a.ExternalURL = a.ExternalURL, fileBase(ext, deviceproto.FilesPrefixExt, dir)
+			}
+			return
+		}
+	}
+	if s.cfg.AltInternalURL != "" {
+		a.InternalURLAlt = fileBase(s.cfg.AltInternalURL, deviceproto.FilesPrefix, dir)
+	}
+	if s.cfg.AltExternalURL != "" {
+		a.ExternalURLAlt = fileBase(s.cfg.AltExternalURL, deviceproto.FilesPrefixExt, dir)
+	}
+}
+
+// fileBase is the base URL of an update's directory dir under a
+// service's base URL.
+func fileBase(base, prefix, dir string) string {
+	return withSlash(base) + strings.TrimPrefix(prefix, "/") + dir
 }
 
 // checkInURL returns the check-in URL on base: base itself when it names

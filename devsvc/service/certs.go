@@ -62,7 +62,7 @@ func (s *Service) CertPrincipal(ctx context.Context, cert *x509.Certificate) (Pr
 		name = "unnamed"
 	}
 	switch Role(role) {
-	case RoleAdmin, RoleReadOnly:
+	case RoleAdmin, RoleReadOnly, RoleReplica:
 	default:
 		return Principal{}, fmt.Errorf("%w: certificate %q has no admin role (its OU is %q): ask an admin for one made with devsvc certs issue --role admin|readonly", ErrForbidden, name, role)
 	}
@@ -78,10 +78,17 @@ func (s *Service) CertPrincipal(ctx context.Context, cert *x509.Certificate) (Pr
 		if rec.Reason != "" {
 			reason = " (" + rec.Reason + ")"
 		}
-		return Principal{}, fmt.Errorf("%w: certificate %q (serial %s) was revoked on %s by %s%s: ask an admin for a new one (devsvc certs issue)",
-			ErrForbidden, name, serial, rec.Revoked.UTC().Format(time.RFC3339), rec.RevokedBy, reason)
+		what := "ask an admin for a new one (devsvc certs issue)"
+		if Role(role) == RoleReplica {
+			what = "this replica was removed; to make it one again, an admin adds it again on the primary (devsvc replicas add) and initialises it with the new credentials"
+		}
+		return Principal{}, fmt.Errorf("%w: certificate %q (serial %s) was revoked on %s by %s%s: %s",
+			ErrForbidden, name, serial, rec.Revoked.UTC().Format(time.RFC3339), rec.RevokedBy, reason, what)
 	case rec.Name != name || rec.Role != role:
 		return Principal{}, fmt.Errorf("%w: certificate %q (serial %s, role %s) does not match the registry's record of that serial (%q, role %s)", ErrForbidden, name, serial, role, rec.Name, rec.Role)
+	}
+	if Role(role) == RoleReplica {
+		return Principal{Name: "replica:" + name, Role: RoleReplica, CertSerial: serial}, nil
 	}
 	return Principal{Name: "cert:" + name, Role: Role(role), CertSerial: serial}, nil
 }

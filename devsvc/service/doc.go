@@ -47,6 +47,31 @@
 // signed by the CA: the registry is what lists and revokes access, so
 // access it does not list could not be revoked.
 //
+// # Replicas
+//
+// On a primary, AddReplica makes a replica of a site: it issues the
+// replica's client certificate with the role replica, recorded in the
+// registry of admin certificates (and the history) like an admin's, its
+// server certificate for its names and an admin certificate for its own
+// data directory, all under the CA, and returns them as the credentials
+// file `devsvc init --replica-of` reads. CertPrincipal makes a replica's
+// certificate a Principal with RoleReplica ("replica:NAME"): it may call
+// Follow, FetchFile and Upstream, the Replication calls, and nothing else
+// (every admin operation refuses it), and no other principal may call
+// those. RemoveReplica revokes its certificate: it is refused from its
+// next call on. Follow streams the catalog's changes (package replica);
+// FetchFile sends a stored file by SHA-256 from an offset and counts it
+// in the replica's progress; Upstream takes its position, its URLs and
+// the check-ins and reports it forwards, applied once (store.
+// ApplyForwarded). ReplicaFor tells the device side where a site's
+// devices fetch an update: their replica, once it holds it and while it is
+// heard from. CheckReplicas raises an alarm for a replica that has not
+// applied an approval AlarmAfter (15 minutes) after it.
+//
+// A service that is a replica (Config.ReplicaOf) refuses every change,
+// whoever asks, with store.ErrFollower and a message naming its primary:
+// its catalog is the primary's. Its admins may look and take backups.
+//
 // # Imports
 //
 // An import arrives as an Upload: the transport spools the bytes into it

@@ -202,7 +202,7 @@ func (s *Service) LastSeq(ctx context.Context) (uint64, error) {
 // number and the files of every update it records (store.Backup), taken
 // while the service keeps working. devsvc restore-backup restores one.
 func (s *Service) Backup(ctx context.Context, w io.Writer) (store.BackupInfo, error) {
-	if _, err := s.change(ctx, "take a backup"); err != nil {
+	if _, err := s.admin(ctx, "take a backup"); err != nil {
 		return store.BackupInfo{}, err
 	}
 	return s.st.Backup(ctx, w, s.cfg.Version)

@@ -36,10 +36,13 @@ var (
 // Role is what a principal may do.
 type Role string
 
-// Roles. An admin changes things; a read-only admin may only look.
+// Roles. An admin changes things; a read-only admin may only look; a
+// replica follows the catalog (the Replication calls) and may do nothing
+// else.
 const (
 	RoleAdmin    Role = "admin"
 	RoleReadOnly Role = "readonly"
+	RoleReplica  Role = "replica"
 )
 
 // Principal is who asks for an operation.
@@ -132,6 +135,13 @@ type Config struct {
 	// Settings, if set, returns the settings the service runs with, for
 	// Settings.
 	Settings func() []Setting
+	// ReplicaOf, when set, says this service is a replica of that primary
+	// (its admin address): every change is refused with a message that
+	// names it.
+	ReplicaOf string
+	// Replication configures the primary's side of replicas (see
+	// ReplicationConfig); its zero value refuses to add any.
+	Replication ReplicationConfig
 	// Imported, if set, is told the result of every import an admin may
 	// make: ImportStored, ImportUnchanged, ImportRefused or ImportFailed
 	// (for metrics).
@@ -174,7 +184,9 @@ type Service struct {
 
 	dummyOnce sync.Once
 	dummy     string // a hash to verify against when there is no account
-	imp       atomic.Pointer[importSettings]
+
+	repl replication // the primary's view of its replicas (replicas.go)
+	imp  atomic.Pointer[importSettings]
 
 	minAccountPassword atomic.Int64 // Config.MinAccountPasswordLength, as set now
 }
@@ -207,6 +219,7 @@ func New(st *store.Store, cfg Config) *Service {
 		lim = signin.New(signin.Config{Now: cfg.Now, Logger: cfg.Logger})
 	}
 	s := &Service{cfg: cfg, st: st, started: cfg.Now(), limiter: lim, hashes: make(chan struct{}, cfg.MaxConcurrentHashes)}
+	s.repl.init(cfg.Replication)
 	s.minAccountPassword.Store(int64(cfg.MinAccountPasswordLength))
 	s.SetImportSettings(cfg.MaxImportBytes, cfg.RPMKeyring)
 	return s
@@ -260,13 +273,29 @@ func (s *Service) look(ctx context.Context) (Principal, error) {
 	switch p.Role {
 	case RoleAdmin, RoleReadOnly:
 		return p, nil
+	case RoleReplica:
+		return Principal{}, fmt.Errorf("%w: %s is a replica's certificate: it follows the catalog and calls nothing else; use an admin certificate", ErrForbidden, p.Name)
 	}
 	return Principal{}, fmt.Errorf("%w: %s has no admin role", ErrForbidden, p.Name)
 }
 
 // change returns the principal of ctx if it may change things; what says
-// what it asked for, for the refusal.
+// what it asked for, for the refusal. A replica changes nothing: its
+// catalog is its primary's.
 func (s *Service) change(ctx context.Context, what string) (Principal, error) {
+	p, err := s.admin(ctx, what)
+	if err != nil {
+		return p, err
+	}
+	if s.cfg.ReplicaOf != "" {
+		return Principal{}, fmt.Errorf("%w: this server is a replica of %s, which it follows: %s there (devsvc --server %s ..., or its console); this one changes only what the primary sends it",
+			store.ErrFollower, s.cfg.ReplicaOf, what, s.cfg.ReplicaOf)
+	}
+	return p, nil
+}
+
+// admin returns the principal of ctx if it has the admin role.
+func (s *Service) admin(ctx context.Context, what string) (Principal, error) {
 	p, err := s.look(ctx)
 	if err != nil {
 		return p, err

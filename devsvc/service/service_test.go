@@ -131,6 +131,13 @@ func TestAuthorization(t *testing.T) {
 		}},
 		{"SetConsoleAdminDisabled", true, func(ctx context.Context) error { _, err := svc.SetConsoleAdminDisabled(ctx, "dave", true); return err }},
 		{"RemoveConsoleAdmin", true, func(ctx context.Context) error { return svc.RemoveConsoleAdmin(ctx, "dave") }},
+		{"Replicas", false, func(ctx context.Context) error { _, _, err := svc.Replicas(ctx); return err }},
+		{"ReplicationStatus", false, func(ctx context.Context) error { _, err := svc.ReplicationStatus(ctx); return err }},
+		{"AddReplica", true, func(ctx context.Context) error {
+			_, _, err := svc.AddReplica(ctx, service.AddReplicaRequest{Name: "paris", Site: "paris"})
+			return err
+		}},
+		{"RemoveReplica", true, func(ctx context.Context) error { _, err := svc.RemoveReplica(ctx, "paris", ""); return err }},
 		{"Sites", false, func(ctx context.Context) error { _, err := svc.Sites(ctx); return err }},
 		{"PutSite", true, func(ctx context.Context) error {
 			_, err := svc.PutSite(ctx, firmware.Site{Name: "hq", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}}, false)

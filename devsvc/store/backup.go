@@ -184,7 +184,8 @@ func (s *Store) backupFile(ctx context.Context, tw *tar.Writer, f storedFile, mo
 // manifest's history number; and the files are exactly those the
 // database records, each with its recorded size and SHA-256. Every file
 // is fsynced. Names in the archive are read as outside input: only the
-// names above, regular files, no name twice, nothing outside dir. On an
+// names above, regular files, no name twice, nothing outside dir. A
+// replica's backup starts a new outbox (see Store.restartOutbox). On an
 // error RestoreBackup removes what it wrote. It returns the manifest;
 // Open dir to use the store (Open upgrades an older schema).
 func RestoreBackup(ctx context.Context, r io.Reader, dir string) (info BackupInfo, err error) {
@@ -326,6 +327,12 @@ func RestoreBackup(ctx context.Context, r io.Reader, dir string) (info BackupInf
 	if err != nil {
 		return info, fmt.Errorf("the database in the backup does not open: %w", err)
 	}
+	if st.ReplicaOf() != "" {
+		if err := st.restartOutbox(ctx); err != nil {
+			st.Close()
+			return info, err
+		}
+	}
 	if err := st.Close(); err != nil {
 		return info, err
 	}
@@ -395,13 +402,21 @@ func checkRestored(dbPath string, info BackupInfo, got map[string]firmware.Image
 		if meta == nil || tx.Bucket(bucketUpdates) == nil || tx.Bucket(bucketHistory) == nil {
 			return errors.New("the database in the backup is no OpenDUS database")
 		}
-		// Every record but the devices' (binary, read by Open) is JSON.
+		// Every record but the devices' (binary, read by Open) and the
+		// change feed's (binary, decodeRecords) is JSON.
 		for _, name := range allBuckets {
 			b := tx.Bucket(name)
 			if b == nil || string(name) == string(bucketMeta) || string(name) == string(bucketDevices) {
 				continue
 			}
+			feed := string(name) == string(bucketFeed)
 			if err := b.ForEach(func(k, v []byte) error {
+				if feed {
+					if _, err := decodeRecords(v); err != nil {
+						return fmt.Errorf("the database in the backup is damaged: feed record %q: %w", k, err)
+					}
+					return nil
+				}
 				if !json.Valid(v) {
 					return fmt.Errorf("the database in the backup is damaged: %s record %q is not JSON", name, k)
 				}

@@ -185,6 +185,7 @@ type updateRecord struct {
 	UpdateType string            `json:"updateType,omitempty"`
 	Files      []fileRecord      `json:"files"`
 	Imported   time.Time         `json:"imported"`
+	Seq        uint64            `json:"seq,omitempty"`
 }
 
 type fileRecord struct {
@@ -195,7 +196,7 @@ type fileRecord struct {
 }
 
 func recordOf(u firmware.Update) updateRecord {
-	r := updateRecord{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType, Imported: u.Imported}
+	r := updateRecord{Identity: u.Identity, Version: u.Version, UpdateType: u.UpdateType, Imported: u.Imported, Seq: u.Seq}
 	for _, f := range u.Files {
 		r.Files = append(r.Files, fileRecord{Name: f.Name, Size: f.Size, SHA256: f.SHA256Hex(), Role: f.Role})
 	}
@@ -207,7 +208,7 @@ func decodeUpdate(k, v []byte) (firmware.Update, error) {
 	if err := json.Unmarshal(v, &r); err != nil {
 		return firmware.Update{}, fmt.Errorf("update %q: %w", k, err)
 	}
-	u := firmware.Update{Identity: r.Identity, Version: r.Version, UpdateType: r.UpdateType, Imported: r.Imported}
+	u := firmware.Update{Identity: r.Identity, Version: r.Version, UpdateType: r.UpdateType, Imported: r.Imported, Seq: r.Seq}
 	for _, f := range r.Files {
 		im := firmware.Image{Name: f.Name, Size: f.Size, Role: f.Role}
 		if decodeHex(im.SHA256[:], f.SHA256) != nil {

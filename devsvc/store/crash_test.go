@@ -36,6 +36,14 @@ func TestMain(m *testing.M) {
 		}
 		os.Exit(0)
 	}
+	if dir := os.Getenv(crashReplicaEnv); dir != "" {
+		seed, _ := strconv.ParseUint(os.Getenv(crashSeedEnv), 10, 64)
+		if err := crashReplicaChild(dir, seed); err != nil {
+			fmt.Fprintln(os.Stderr, "crash replica child:", err)
+			os.Exit(3)
+		}
+		os.Exit(0)
+	}
 	os.Exit(m.Run())
 }
 

@@ -29,13 +29,19 @@
 //	rollouts     rule ID -> the rule's last rollout (firmware.Rollout, and
 //	             whether an approve made it)
 //	alarms       alarm ID -> firmware.Alarm, open and cleared
+//	feed         8-byte big-endian history number -> the records a catalog
+//	             transaction changed (see "Change feed")
+//	replicas     name -> firmware.Replica: a primary's replicas and their progress
+//	outbox       8-byte big-endian number -> a check-in, report or refusal a
+//	             replica recorded, queued for its primary (see "Replicas")
 //
 // A bucket added since a schema version (admincerts, consoleadmins, sites,
-// rollouts, alarms) is created by Open without a migration: an older
-// program ignores it (and so does not check revocations: do not run one on
-// a data directory that has revoked certificates; nor does it serve the
-// console). Schema 3 changed the device records and made scheduled
-// approvals rollouts; a schema 2 program refuses it (ErrSchema).
+// rollouts, alarms, feed, replicas, outbox) is created by Open without a
+// migration: an older program ignores it (and so does not check
+// revocations: do not run one on a data directory that has revoked
+// certificates; nor does it serve the console). Schema 3 changed the
+// device records and made scheduled approvals rollouts; a schema 2 program
+// refuses it (ErrSchema).
 // Open refuses a database whose schema version is newer than this package's
 // (ErrSchema) and upgrades an older one inside one transaction (migrate).
 // Every file-system access under DeviceUpdateFiles goes through an os.Root,
@@ -112,8 +118,63 @@
 // content (the same images and catalogs; descriptions are metadata and are
 // not compared) writes nothing, with other content is ErrConflict.
 //
-// Imports, Remove and Purge are serialized with each other (they add and
-// delete update records and files); approve, reject, restore, test devices
+// # Change feed
+//
+// A replica follows the catalog through the change feed. Every catalog
+// transaction (change) compares, in the transaction, the replicated
+// buckets (every bucket but those localBuckets names: rules, updates, test
+// devices, accounts, and whatever bucket is added later unless it is
+// declared local) before and after it ran, and writes the records it put
+// and deleted to the feed bucket under the number of its last history
+// event, in the same transaction: the feed entry commits with the change
+// or not at all. Feed returns the changes after a number, each with its
+// history events; a replica applies them in order. The feed keeps the
+// changes of the last FeedKeep history numbers (100,000), dropping the
+// oldest a few per change; feed-from in meta says from where it is
+// complete (also the history number at which a database from before the
+// feed started one). A replica behind feed-from, or a new one, starts from
+// a Snapshot: every replicated record and the history as of one number,
+// read in one transaction.
+//
+// Recording the diff rather than the operation makes the feed independent
+// of what a change does: a new kind of change is replicated without code
+// for it. It costs a copy of the replicated buckets per catalog change,
+// which the catalog snapshot's reload already reads.
+//
+// # Replicas
+//
+// A replica's store (MakeReplica, on an empty store) is marked in meta with
+// the primary it follows. Its catalog changes only by ApplyChanges and
+// ApplySnapshot (any other change of a replicated bucket is ErrFollower),
+// and its history is the primary's, event for event and number for
+// number, so that its position is its history number. Its own registry of
+// admin certificates changes without history events (they are logged).
+//
+// ApplyChanges skips changes at or below the position and refuses a gap;
+// every record is checked (a known bucket, a value its bucket can hold)
+// before anything is written. Like an import, it writes the files of the
+// updates the changes leave (fetched by the caller, or copied from a
+// stored file of the same SHA-256) to temporary names, checks their size
+// and SHA-256, fsyncs and renames them into place, and only then commits
+// the records and the new position in one transaction: a device is never
+// offered a file the replica cannot serve, a crash leaves the old
+// position with unrecorded files (which Open removes) or the new one with
+// every file, and a change is never applied twice. Files of the updates
+// the changes delete are removed after the commit, as Remove does. A
+// version removed and imported again with other files ends one
+// transaction and starts another, so that the old files go first.
+//
+// A replica's inventory writes also queue every check-in and report they
+// apply to its outbox, in the same transaction (so the outbox holds what
+// the replica answered 200, with the inventory's durability). The
+// replica forwards them in order; the primary applies a batch
+// (ApplyForwarded) in one transaction with the number of its last item,
+// under the replica's outbox epoch (random, made by MakeReplica), and
+// skips items at or below it: a batch sent again is not applied twice,
+// and a replica made again with a new data directory starts a new epoch.
+//
+// Imports, Remove, Purge, ApplyChanges and ApplySnapshot are serialized
+// with each other (they add and delete update records and files); approve, reject, restore, test devices
 // and accounts only wait for bbolt's single writer.
 //
 // # Backups

@@ -279,6 +279,86 @@ func (f *fleet) report(op *invOp, inv *inventory) error {
 	return nil
 }
 
+// forwarded applies a replica's forwarded batch to the index if inv
+// accepts it (as one operation: see fwdBatch), each operation in order as
+// checkIn and report would: check-ins get their attempts, reports are
+// checked against the index as the items before them leave it, and those
+// refused become refusals in the device's history. It returns how many
+// reports it refused.
+func (f *fleet) forwarded(fb *fwdBatch, inv *inventory) (refused int, err error) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	// What the index would hold after each item, for the ones after it:
+	// the batch is accepted or refused whole.
+	type dev struct {
+		known   bool
+		version firmware.Version
+		att     firmware.Attempt
+	}
+	seen := map[string]*dev{}
+	get := func(key string) *dev {
+		if d, ok := seen[key]; ok {
+			return d
+		}
+		d := &dev{}
+		if i, ok := f.byKey[key]; ok {
+			d.known, d.version, d.att = true, f.devs[i].version, f.devs[i].att.attempt()
+		}
+		seen[key] = d
+		return d
+	}
+	for _, op := range fb.ops {
+		d := get(op.key)
+		switch {
+		case op.checkIn != nil:
+			c := op.checkIn
+			d.att.Offer(c.Offered, c.LastCheckIn)
+			c.Attempt, c.History = d.att, nil
+			d.known, d.version = true, c.Version
+		case op.report != nil:
+			r := op.report
+			var why string
+			switch {
+			case !d.known:
+				why = "no check-in"
+			case r.Target != d.version && r.Target != d.att.Version:
+				why = fmt.Sprintf("runs %s, offered %s", versionOrNone(d.version), versionOrNone(d.att.Version))
+			}
+			if why != "" {
+				refused++
+				op.refusal = &refusal{time: r.Time, reason: fmt.Sprintf("report of %s on %s forwarded by replica %s refused: the primary knows %s", r.State, r.Target, fb.name, why)}
+				op.report = nil
+				continue
+			}
+			d.att.Report(r.Target, r.State, r.Time)
+			op.attempt = d.att
+			if r.State == firmware.StateSuccess && !r.Target.IsZero() {
+				d.version = r.Target
+			}
+		}
+	}
+	if err := inv.enqueue(&invOp{fwd: fb}); err != nil {
+		return 0, err
+	}
+	for _, op := range fb.ops {
+		switch {
+		case op.checkIn != nil:
+			e := f.entry(op.key)
+			f.fill(e, op.checkIn)
+			f.setAttempt(e, compact(op.checkIn.Attempt))
+		case op.report != nil:
+			r := op.report
+			e := f.entry(op.key)
+			e.state, e.errCode = r.State, r.Error
+			if r.State == firmware.StateSuccess && !r.Target.IsZero() {
+				e.version = r.Target
+			}
+			f.setAttempt(e, compact(op.attempt))
+		}
+	}
+	return refused, nil
+}
+
 // DeviceState is what the inventory knows of a device when it checks in:
 // what the check-in decision (firmware.Decide) needs besides the catalog.
 type DeviceState struct {

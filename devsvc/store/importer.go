@@ -143,7 +143,8 @@ func (s *Store) Import(ctx context.Context, actor string, updates []firmware.Imp
 		for i, u := range updates {
 			up := imported[i]
 			if existing[i] == nil {
-				up.Imported = c.now
+				// Its import event is the change's next.
+				up.Imported, up.Seq = c.now, c.tx.Bucket(bucketHistory).Sequence()+1
 			}
 			var r firmware.Rule
 			found, err := getJSON(rules, []byte(u.Identity.Path()), &r)

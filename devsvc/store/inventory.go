@@ -39,6 +39,10 @@ type invOp struct {
 	// attempt is the device's attempt after a report, as the index
 	// computed it (a check-in's is its Device's Attempt).
 	attempt firmware.Attempt
+	// fwd, on a primary, is a batch a replica forwarded (ApplyForwarded):
+	// its operations join the writer's batch together, so that they
+	// commit in one transaction with the replica's progress.
+	fwd *fwdBatch
 }
 
 // refusal is a request of a device the service refused.
@@ -308,9 +312,18 @@ func (s *Store) writeInventory() {
 		failed         error // the held batch's last commit error
 		backoff        time.Duration
 	)
+	var fwds []*fwdBatch // forwarded batches in batch, whose progress it records
 	add := func(op *invOp) {
-		batch[op.key] = append(batch[op.key], op)
-		n++
+		if op.fwd != nil {
+			for _, o := range op.fwd.ops {
+				batch[o.key] = append(batch[o.key], o)
+			}
+			fwds = append(fwds, op.fwd)
+			n += len(op.fwd.ops)
+		} else {
+			batch[op.key] = append(batch[op.key], op)
+			n++
+		}
 		inv.batched.Store(int64(n))
 	}
 	drain := func(max int) {
@@ -332,7 +345,7 @@ func (s *Store) writeInventory() {
 		if n == 0 {
 			return nil
 		}
-		err := s.writeBatch(batch)
+		err := s.writeBatch(batch, fwds)
 		if err != nil {
 			failed = err
 			s.inventoryFailed(err, n, len(batch))
@@ -354,6 +367,7 @@ func (s *Store) writeInventory() {
 			}
 		}
 		clear(batch)
+		fwds = fwds[:0]
 		n = 0
 		inv.batched.Store(0)
 		return nil
@@ -458,7 +472,11 @@ func (s *Store) inventoryLost(err error, batch map[string][]*invOp, n int) error
 // device, in one transaction. A device whose stored record cannot be read
 // is left as it is (its operations are logged and dropped) so that one bad
 // record cannot stop the inventory.
-func (s *Store) writeBatch(batch map[string][]*invOp) error {
+// On a replica's store, every operation applied is also queued for the
+// primary (its outbox), in the same transaction; on a primary's, the
+// progress of the replicas' forwarded batches in it (fwds) is recorded
+// there too.
+func (s *Store) writeBatch(batch map[string][]*invOp, fwds []*fwdBatch) error {
 	keys := make([]string, 0, len(batch))
 	for k := range batch {
 		keys = append(keys, k)
@@ -479,6 +497,10 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 			}
 		}
 		b := tx.Bucket(bucketDevices)
+		var outbox *bolt.Bucket
+		if s.replicaOf != "" {
+			outbox = tx.Bucket(bucketOutbox)
+		}
 		for _, k := range keys {
 			ops := batch[k]
 			var (
@@ -512,6 +534,11 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 				if e.Kind != "" {
 					h = h.add(e)
 				}
+				if outbox != nil && e.Kind != "" {
+					if err := queueForward(outbox, op); err != nil {
+						return err
+					}
+				}
 			}
 			if !found {
 				continue // refusals of a device never recorded
@@ -525,7 +552,7 @@ func (s *Store) writeBatch(batch map[string][]*invOp) error {
 				return err
 			}
 		}
-		return nil
+		return s.recordForwarded(tx, fwds)
 	})
 	if err == nil && len(bad) > 0 {
 		s.log.Error("store: device records that cannot be read were left as they are; these devices' check-ins and reports are not recorded",

@@ -61,6 +61,11 @@ var (
 	// ErrRevoked is returned by RevokeAdminCert for a certificate revoked
 	// already.
 	ErrRevoked = errors.New("revoked already")
+	// ErrFollower is returned by a change of the catalog (rules, updates,
+	// test devices, accounts, sites, rollouts, alarms) on a replica's
+	// store: its catalog changes only by what its primary sends
+	// (ApplyChanges, ApplySnapshot).
+	ErrFollower = errors.New("this is a replica's store")
 	// ErrRolloutLive is returned when a change of a rule would break the
 	// rollout running on it (an import of another version, approve,
 	// withdraw, a second rollout): the message names the rollout and says
@@ -97,7 +102,7 @@ var (
 	bucketRollouts      = []byte("rollouts") // rule ID -> rolloutRecord
 	bucketAlarms        = []byte("alarms")   // alarm ID -> firmware.Alarm
 	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts,
-		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms}
+		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms, bucketFeed, bucketReplicas, bucketOutbox}
 	keySchema = []byte("schema")
 )
 
@@ -146,6 +151,9 @@ type Options struct {
 	// DeployRoundTable says whether RoundTable imports are approved at once
 	// (see firmware.DeploysOnImport); nil means true.
 	DeployRoundTable *bool
+	// FeedKeep is how many history numbers of changes the change feed
+	// keeps for replicas (see "Change feed"); default DefaultFeedKeep.
+	FeedKeep uint64
 	// Retry is how devices' failed and silent attempts are judged, for
 	// rollout progress, device states and the thresholds (the zero value
 	// is firmware's default policy). The check-in decision must use the
@@ -213,6 +221,19 @@ type Store struct {
 	// testHookRemoveFiles is Options.testHookRemoveFiles.
 	testHookRemoveFiles func()
 
+	// The change feed and replication (feed.go, replica.go).
+	feedKeep uint64
+	changed  notifier      // woken by every publication
+	closing  chan struct{} // closed by Close
+	// replicaOf is, on a replica's store, the primary it follows: its
+	// catalog then changes only by ApplyChanges and ApplySnapshot.
+	replicaOf string
+	// fwdMu serializes ApplyForwarded and guards fwdQueued: per replica,
+	// the last forwarded item queued for the inventory writer (committed
+	// or not).
+	fwdMu     sync.Mutex
+	fwdQueued map[string]fwdMark
+
 	closed    atomic.Bool
 	closeOnce sync.Once
 	closeErr  error
@@ -229,7 +250,10 @@ func Open(dir string, opts *Options) (*Store, error) {
 	}
 	s := &Store{dir: dir, now: o.Now, log: o.Logger, deployRoundTable: true, testHookWrite: o.testHookWrite,
 		retry: o.Retry, loadZone: o.LoadZone, zones: map[string]*time.Location{}, badZones: map[string]bool{}, fleet: newFleet(), observeCommit: o.ObserveCommit,
-		testHookRemoveFiles: o.testHookRemoveFiles}
+		testHookRemoveFiles: o.testHookRemoveFiles, feedKeep: o.FeedKeep, closing: make(chan struct{})}
+	if s.feedKeep == 0 {
+		s.feedKeep = DefaultFeedKeep
+	}
 	if s.loadZone == nil {
 		s.loadZone = time.LoadLocation
 	}
@@ -288,6 +312,9 @@ func Open(dir string, opts *Options) (*Store, error) {
 		return fail(fmt.Errorf("store: open %s: %w", dbPath, err))
 	}
 	s.cat.Store(cat)
+	if err := db.View(func(tx *bolt.Tx) error { s.replicaOf = replicaOf(tx); return nil }); err != nil {
+		return fail(fmt.Errorf("store: open %s: %w", dbPath, err))
+	}
 	s.inv = newInventory(o.QueueSize, o.FlushInterval)
 	go s.writeInventory()
 	return s, nil
@@ -322,6 +349,9 @@ func (s *Store) initSchema(tx *bolt.Tx) error {
 			return fmt.Errorf("migrating schema %d to %d: %w", version, version+1, err)
 		}
 	}
+	if err := initFeed(tx); err != nil {
+		return fmt.Errorf("the change feed: %w", err)
+	}
 	return meta.Put(keySchema, []byte(strconv.Itoa(SchemaVersion)))
 }
 
@@ -354,6 +384,7 @@ func migrate(tx *bolt.Tx, from int) error {
 func (s *Store) Close() error {
 	s.closeOnce.Do(func() {
 		s.closed.Store(true)
+		close(s.closing)
 		lost := s.inv.stop()
 		s.fileMu.Lock()
 		defer s.fileMu.Unlock()
@@ -390,10 +421,20 @@ type change struct {
 	now    time.Time
 	actor  string
 	events int
+	// replica is set on a replica's store, whose history is the
+	// primary's; s logs its local events.
+	replica bool
+	s       *Store
 }
 
-// event appends e to the history with the next number.
+// event appends e to the history with the next number. On a replica's
+// store, whose history is the primary's, a local change (its own registry
+// of admin certificates) is logged instead.
 func (c *change) event(e firmware.Event) error {
+	if c.replica {
+		c.s.log.Info("store: local change on a replica (its history is the primary's)", "action", e.Action, "subject", e.Subject, "detail", e.Detail, "actor", c.actor)
+		return nil
+	}
 	h := c.tx.Bucket(bucketHistory)
 	seq, err := h.NextSequence()
 	if err != nil {
@@ -416,12 +457,23 @@ func (s *Store) change(ctx context.Context, actor string, fn func(c *change) err
 	var cat *Catalog
 	defer s.observe(CommitCatalog, time.Now())
 	err := s.db.Update(func(tx *bolt.Tx) error {
-		c := &change{tx: tx, now: s.now().UTC(), actor: actor}
+		c := &change{tx: tx, now: s.now().UTC(), actor: actor, replica: s.replicaOf != "", s: s}
+		before := snapshotReplicated(tx)
 		if err := fn(c); err != nil {
 			return err
 		}
-		if c.events == 0 {
+		if c.replica {
+			// Only what is the replica's own may change here.
+			if d := before.diff(tx); len(d) > 0 {
+				return fmt.Errorf("store: %w: its catalog changes only by what %s sends; make the change there (it would have changed %s %q)", ErrFollower, s.replicaOf, d[0].Bucket, d[0].Key)
+			}
 			return nil
+		}
+		if c.events == 0 {
+			return carryFeed(tx, before)
+		}
+		if err := s.recordFeed(tx, before); err != nil {
+			return fmt.Errorf("the change feed: %w", err)
 		}
 		var err error
 		cat, err = loadCatalog(tx, s.storedZone)
@@ -453,6 +505,7 @@ func (s *Store) publish(cat *Catalog) {
 			return
 		}
 		if s.cat.CompareAndSwap(old, cat) {
+			s.changed.wake()
 			return
 		}
 	}

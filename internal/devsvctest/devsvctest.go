@@ -175,6 +175,39 @@ func (s *Service) Stop(t testing.TB) {
 	}
 }
 
+// Kill kills the server with SIGKILL, a crash, and waits for it to exit.
+func (s *Service) Kill(t testing.TB) {
+	t.Helper()
+	if s.cmd.ProcessState != nil {
+		return
+	}
+	s.cmd.Process.Kill()
+	select {
+	case <-s.done:
+	case <-time.After(30 * time.Second):
+		t.Errorf("devsvc serve did not exit within 30s of SIGKILL")
+	}
+}
+
+// WaitUntil checks cond at once and again after every line the server
+// logs, for at most timeout, and reports whether it held: a wait woken by
+// what the server does, not by polling.
+func (s *Service) WaitUntil(timeout time.Duration, cond func() bool) bool {
+	deadline := time.NewTimer(timeout)
+	defer deadline.Stop()
+	for {
+		_, changed := s.logs.snapshot()
+		if cond() {
+			return true
+		}
+		select {
+		case <-changed:
+		case <-deadline.C:
+			return cond()
+		}
+	}
+}
+
 // PID returns the server process's ID.
 func (s *Service) PID() int { return s.cmd.Process.Pid }
 
