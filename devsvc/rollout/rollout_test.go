@@ -312,3 +312,80 @@ func TestEngineOverdueAlarm(t *testing.T) {
 		}
 	})
 }
+
+// TestEnginePausesOnForwardedFailures: failures a replica recorded count
+// against the primary's rollout once the replica forwards them
+// (ApplyForwarded), as if the devices had reported to the primary: the
+// rollout pauses at MaxFailures.
+func TestEnginePausesOnForwardedFailures(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		st := newStore(t)
+		ctx := context.Background()
+		if _, err := st.AddReplica(ctx, "admin", firmware.Replica{Name: "paris", Site: "paris"},
+			firmware.AdminCert{Serial: "a1", Name: "paris", Role: "replica", Expires: time.Now().Add(24 * time.Hour)}); err != nil {
+			t.Fatal(err)
+		}
+		replica, err := store.Open(t.TempDir(), &store.Options{Now: time.Now})
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(func() { replica.Close() })
+		if err := replica.MakeReplica(ctx, "primary.contoso.com:9443"); err != nil {
+			t.Fatal(err)
+		}
+		plan := firmware.Plan{Waves: firmware.Waves{2000, firmware.Whole}, WaveWait: time.Hour, Success: firmware.Whole, MaxFailures: firmware.FailureCount(3)}
+		waves := fleet(100, plan.Waves)
+		for _, k := range waves[0] {
+			checkIn(t, st, k, "paris", v1, firmware.Version{})
+		}
+		if _, err := st.StartRollout(ctx, "cert:alice", cx600.Path(), plan); err != nil {
+			t.Fatal(err)
+		}
+		run(t, st, Config{})
+		epoch, err := replica.OutboxEpoch(ctx)
+		if err != nil {
+			t.Fatal(err)
+		}
+		var sent uint64
+		forward := func() {
+			t.Helper()
+			if err := replica.Flush(ctx); err != nil {
+				t.Fatal(err)
+			}
+			items, err := replica.Outbox(ctx, sent, 0)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if len(items) == 0 {
+				return
+			}
+			if sent, err = st.ApplyForwarded(ctx, "paris", epoch, items); err != nil {
+				t.Fatal(err)
+			}
+
+		}
+		// Three devices of the site fail at the replica with no retries
+		// left (Retries 3: four tries), forwarded after each try.
+		for _, k := range waves[0][:3] {
+			for try := range 4 {
+				if try > 0 {
+					time.Sleep(firmware.DefaultMaxBackoff)
+				}
+				// As the device side records a check-in: with where it
+				// came from and what it runs.
+				if err := replica.RecordCheckIn(ctx, firmware.Device{MAC: k, Identity: cx600, Version: v1, Offered: v2, Site: "paris",
+					Location: firmware.Internal, Address: "10.1.0.7", Modules: []firmware.Module{{Name: "CX600.nbt", Version: v1}}}); err != nil {
+					t.Fatal(err)
+				}
+				report(t, replica, k, firmware.StateFailure)
+				forward()
+			}
+		}
+		time.Sleep(10 * time.Second)
+		synctest.Wait()
+		ro, _ := st.Catalog().Rollout(cx600.RuleID())
+		if ro.State != firmware.RolloutPaused || ro.PausedBy != firmware.SystemActor {
+			t.Fatalf("after 3 failures forwarded by the replica: %+v, want paused by the system", ro)
+		}
+	})
+}
