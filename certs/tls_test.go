@@ -294,11 +294,24 @@ func TestRenewUnderLoad(t *testing.T) {
 		c := client(s.DeviceTLSConfig(), addr) // one keep-alive connection per worker
 		defer c.CloseIdleConnections()
 		wg.Go(func() {
-			for i := range requests {
+			// Each worker goes on past requests until it has made 30
+			// after the renewal (which may end late on a loaded machine),
+			// so that both kinds of connection are seen after it.
+			post := 0
+			for i := 0; i < requests || post < 30; i++ {
+				if i >= 100*requests {
+					mu.Lock()
+					failures = append(failures, fmt.Errorf("worker %d: the renewal did not end within %d requests", w, i))
+					mu.Unlock()
+					return
+				}
 				if w%2 == 1 && i%25 == 24 {
 					c.CloseIdleConnections() // odd workers reconnect now and then
 				}
 				after := isClosed(renewed)
+				if after {
+					post++
+				}
 				_, leaf, err := get(c, "ucupdates-r2.contoso.com", addr)
 				if done.Add(1) == workers*requests/2 {
 					close(halfway)
