@@ -403,7 +403,8 @@ func checkRestored(dbPath string, info BackupInfo, got map[string]firmware.Image
 			return errors.New("the database in the backup is no OpenDUS database")
 		}
 		// Every record but the devices' (binary, read by Open) and the
-		// change feed's (binary, decodeRecords) is JSON.
+		// change feed's (binary, decodeRecords, holding JSON records) is
+		// JSON.
 		for _, name := range allBuckets {
 			b := tx.Bucket(name)
 			if b == nil || string(name) == string(bucketMeta) || string(name) == string(bucketDevices) {
@@ -412,8 +413,14 @@ func checkRestored(dbPath string, info BackupInfo, got map[string]firmware.Image
 			feed := string(name) == string(bucketFeed)
 			if err := b.ForEach(func(k, v []byte) error {
 				if feed {
-					if _, err := decodeRecords(v); err != nil {
+					rs, err := decodeRecords(v)
+					if err != nil {
 						return fmt.Errorf("the database in the backup is damaged: feed record %q: %w", k, err)
+					}
+					for _, r := range rs { // copies of replicated records: JSON too
+						if !r.Delete && !json.Valid(r.Value) {
+							return fmt.Errorf("the database in the backup is damaged: feed record %q: its %s record %q is not JSON", k, r.Bucket, r.Key)
+						}
 					}
 					return nil
 				}
