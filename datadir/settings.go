@@ -126,6 +126,9 @@ type Settings struct {
 	// ReplicaRetryMax bounds, on a replica, the wait between attempts to
 	// reach the primary (from a second, doubling).
 	ReplicaRetryMax time.Duration
+	// ReplicaMaxLag is, on a replica, how long it may go without being in
+	// step with its primary before /readyz fails; 0: never.
+	ReplicaMaxLag time.Duration
 
 	// Rollouts (docs/rollouts.md): how a device's attempts are judged
 	// (see RetryPolicy), how long windows must stay open for an offer, and
@@ -206,6 +209,7 @@ func DefaultSettings(domain string) Settings {
 		LogUploadTimeout:         2 * time.Minute,
 		ReplicaAlarmAfter:        15 * time.Minute,
 		ReplicaRetryMax:          time.Minute,
+		ReplicaMaxLag:            5 * time.Minute,
 	}
 }
 
@@ -441,6 +445,8 @@ var settings = []setting{
 		func(s *Settings) *string { return &s.PrimaryExternalURL }),
 	dur("replica_retry_max", "On a replica: the longest wait between attempts to reach the primary after\na failure (from 1s, doubling): how soon it notices the primary is back.",
 		func(s *Settings) *time.Duration { return &s.ReplicaRetryMax }),
+	dur("replica_max_lag", "On a replica: /readyz fails (its replica check) once it has not been in step\nwith its primary (its position at the head the primary last told) for this\nlong, so that a load balancer sends its site's devices elsewhere while it is\nstale; counted from the start until it first is. 0: never.",
+		func(s *Settings) *time.Duration { return &s.ReplicaMaxLag }),
 	dur("replica_alarm_after", "On a primary: a replica that has not applied a release (an approval) this\nlong after it raises an alarm (logged, in devsvc replicas list and status).",
 		func(s *Settings) *time.Duration { return &s.ReplicaAlarmAfter }),
 }

@@ -13,6 +13,7 @@ import (
 
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/metrics"
+	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
 )
 
@@ -43,6 +44,13 @@ type readiness struct {
 	certs     func() []certs.CertInfo      // the certificate store's List
 	dir       pinger                       // nil without ldap_url
 	now       func() time.Time
+	// replica is, on a replica, its follower's progress (nil on a
+	// primary); maxLag is replica_max_lag (a time.Duration, set again by
+	// a reload), started when the service started: a replica not in step
+	// since is as late as its start.
+	replica func() replica.Status
+	maxLag  atomic.Int64
+	started time.Time
 
 	// serving is set once every listener is bound and served, and cleared
 	// when the shutdown begins.
@@ -74,13 +82,43 @@ func (e notReady) Error() string {
 }
 
 // checks runs the readiness checks: the store, the certificates, the
-// directory when one is configured, the listeners.
+// directory when one is configured, the replica's lag on a replica, the
+// listeners.
 func (r *readiness) checks(ctx context.Context) []check {
 	out := []check{{"store", r.checkStore()}, {"certificates", r.checkCerts()}}
 	if r.dir != nil {
 		out = append(out, check{"directory", r.checkDirectory(ctx)})
 	}
+	if r.replica != nil {
+		out = append(out, check{"replica", r.checkReplica()})
+	}
 	return append(out, check{"listeners", r.checkListeners()})
+}
+
+// checkReplica fails while the replica has not been in step with its
+// primary for more than replica_max_lag: its site's devices would get
+// the answers of a catalog that may be stale, and a load balancer should
+// send them to another server. It reads memory only.
+func (r *readiness) checkReplica() error {
+	maxLag := time.Duration(r.maxLag.Load())
+	if maxLag <= 0 {
+		return nil
+	}
+	st := r.replica()
+	since, what := st.InStep, "since "+st.InStep.UTC().Format(time.RFC3339)
+	if since.IsZero() {
+		since, what = r.started, "since its start"
+	}
+	lag := r.now().Sub(since)
+	if lag <= maxLag {
+		return nil
+	}
+	detail := fmt.Sprintf("%d changes behind the primary %s, which it follows", st.Behind(), st.Primary)
+	if !st.Connected {
+		detail = fmt.Sprintf("the primary %s cannot be reached since %s: %s", st.Primary, st.Since.UTC().Format(time.RFC3339), st.LastError)
+	}
+	return notReady{fmt.Sprintf("this replica has not been in step with its primary %s (%s, more than replica_max_lag %s), so its site's devices should go elsewhere: devsvc status says why",
+		what, lag.Round(time.Second), maxLag), detail}
 }
 
 func (r *readiness) checkStore() error {

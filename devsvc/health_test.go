@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/opendus/opendus/certs"
+	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/internal/clocktest"
 )
@@ -132,5 +133,63 @@ func TestReadinessDirectoryCached(t *testing.T) {
 	clock.Advance(time.Millisecond)
 	if code := ask(); code != 200 || dir.pings != 2 {
 		t.Errorf("/readyz after the cache time = %d (%d pings), want 200 after a second ping", code, dir.pings)
+	}
+}
+
+// TestReadinessReplica: a replica is ready while it was in step with its
+// primary within replica_max_lag (or, never in step, started within it),
+// and says why when it is not: cut off from the primary, or behind it.
+func TestReadinessReplica(t *testing.T) {
+	start := time.Date(2026, 11, 21, 12, 0, 0, 0, time.UTC)
+	const maxLag = 5 * time.Minute
+	reason := func(since, lag string) string {
+		return "not ready:\nreplica: this replica has not been in step with its primary " + since + " (" + lag + ", more than replica_max_lag 5m0s), so its site's devices should go elsewhere: devsvc status says why"
+	}
+	tests := []struct {
+		name          string
+		after         time.Duration // since the start
+		status        replica.Status
+		maxLag        time.Duration
+		wantCode      int
+		wantDev, want string
+	}{
+		{name: "just started", after: time.Minute, maxLag: maxLag, wantCode: 200, wantDev: "ok\n", want: "ok\n"},
+		{name: "in step lately", after: time.Hour, maxLag: maxLag, status: replica.Status{Connected: true, InStep: start.Add(56 * time.Minute)},
+			wantCode: 200, wantDev: "ok\n", want: "ok\n"},
+		{name: "never in step since the start", after: 6 * time.Minute, maxLag: maxLag,
+			status:   replica.Status{Primary: "dus:9443", Since: start, LastError: "connection refused"},
+			wantCode: 503, wantDev: reason("since its start", "6m0s") + "\n",
+			want: reason("since its start", "6m0s") + ": the primary dus:9443 cannot be reached since 2026-11-21T12:00:00Z: connection refused\n"},
+		{name: "cut off", after: time.Hour, maxLag: maxLag,
+			status:   replica.Status{Primary: "dus:9443", Since: start.Add(40 * time.Minute), InStep: start.Add(40 * time.Minute), LastError: "no heartbeat from the primary in 45s"},
+			wantCode: 503, wantDev: reason("since 2026-11-21T12:40:00Z", "20m0s") + "\n",
+			want: reason("since 2026-11-21T12:40:00Z", "20m0s") + ": the primary dus:9443 cannot be reached since 2026-11-21T12:40:00Z: no heartbeat from the primary in 45s\n"},
+		{name: "connected but behind", after: time.Hour, maxLag: maxLag,
+			status:   replica.Status{Primary: "dus:9443", Connected: true, InStep: start.Add(50 * time.Minute), Position: 90, Head: 120},
+			wantCode: 503, wantDev: reason("since 2026-11-21T12:50:00Z", "10m0s") + "\n",
+			want: reason("since 2026-11-21T12:50:00Z", "10m0s") + ": 30 changes behind the primary dus:9443, which it follows\n"},
+		{name: "check off", after: 24 * time.Hour, maxLag: 0, status: replica.Status{Primary: "dus:9443"}, wantCode: 200, wantDev: "ok\n", want: "ok\n"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clock := clocktest.New(start)
+			r := &readiness{inventory: func() store.InventoryHealth { return store.InventoryHealth{Writable: true} },
+				certs: func() []certs.CertInfo { return nil }, now: clock.Now, started: start,
+				replica: func() replica.Status { return tt.status }}
+			r.maxLag.Store(int64(tt.maxLag))
+			r.serving.Store(true)
+			clock.Advance(tt.after)
+			for _, c := range []struct {
+				name string
+				h    http.HandlerFunc
+				want string
+			}{{"device listener", r.readyz(false), tt.wantDev}, {"metrics listener", r.readyz(true), tt.want}} {
+				w := httptest.NewRecorder()
+				c.h(w, httptest.NewRequest("GET", "/readyz", nil))
+				if w.Code != tt.wantCode || w.Body.String() != c.want {
+					t.Errorf("%s: /readyz = %d %q, want %d %q", c.name, w.Code, w.Body.String(), tt.wantCode, c.want)
+				}
+			}
+		})
 	}
 }

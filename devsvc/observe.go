@@ -1,6 +1,7 @@
 package devsvc
 
 import (
+	"context"
 	"io"
 	"log/slog"
 	"net"
@@ -11,7 +12,9 @@ import (
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
 	"github.com/opendus/opendus/devsvc/metrics"
+	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/signin"
 )
 
@@ -23,10 +26,12 @@ type parts struct {
 	rl *reloader
 }
 
-// newMetrics returns the service's metrics, reading p at each scrape.
-func newMetrics(p *parts, log *slog.Logger) *metrics.Metrics {
+// newMetrics returns the service's metrics, reading p at each scrape. A
+// primary shows its rollouts, alarms and replicas; a replica its
+// follower (its rollouts and alarms are its primary's, which shows them).
+func newMetrics(p *parts, isReplica bool, log *slog.Logger) *metrics.Metrics {
 	b := BuildInfo()
-	return metrics.New(metrics.Config{
+	cfg := metrics.Config{
 		Build:        metrics.Build{Version: b.Version, Revision: b.Revision, GoVersion: b.GoVersion},
 		Devices:      func() deviceapi.Stats { return p.h.device.api.Stats() },
 		SignIn:       func() signin.Stats { return p.h.limiter.Stats() },
@@ -36,7 +41,19 @@ func newMetrics(p *parts, log *slog.Logger) *metrics.Metrics {
 		Checks:       func() []metrics.Check { return p.h.ready.metricsChecks() },
 		Reload:       func() metrics.Reload { return p.rl.metricsState() },
 		Logger:       log.With("component", "metrics"),
-	})
+	}
+	if isReplica {
+		cfg.Follower = func() replica.Status { return p.h.follower.Status() }
+	} else {
+		cfg.Rollouts = func() []store.LiveRollout { return p.d.store.LiveRollouts(p.d.now()) }
+		cfg.Alarms = func() ([]firmware.Alarm, error) { return p.d.store.Alarms(context.Background(), false) }
+		cfg.Replicas = func() (uint64, []firmware.Replica, error) {
+			head := p.d.store.Catalog().Seq()
+			rs, err := p.d.store.Replicas(context.Background())
+			return head, rs, err
+		}
+	}
+	return metrics.New(cfg)
 }
 
 // metricsMux serves the metrics listener: /metrics, /healthz and /readyz,

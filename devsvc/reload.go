@@ -26,7 +26,7 @@ var reloadable = []string{
 	"log_cleanup_interval", "log_flush_interval", "max_log_file_size", "max_log_storage", "min_free_space",
 	"valid_log_file_types", "valid_log_file_extensions", "max_log_upload_per_address", "log_upload_timeout",
 	"request_body_timeout", "download_stall_timeout",
-	"min_password_length",
+	"min_password_length", "replica_max_lag",
 }
 
 // ReloadResult says what a reload of the settings did.

@@ -145,7 +145,7 @@ func newFollower(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logg
 	f := replica.New(d.store, client, replica.Config{
 		Dir: filepath.Join(d.dir, datadir.ReplicaDir), Primary: strings.Join(s.ReplicaOf, ", "),
 		InternalURL: baseURL(s.InternalURL, s.InternalName, ri.Internal), ExternalURL: baseURL(s.ExternalURL, s.ExternalName, ri.External),
-		Version: Version(), Logger: log, MaxBackoff: s.ReplicaRetryMax,
+		Version: Version(), Logger: log, MaxBackoff: s.ReplicaRetryMax, Now: d.wall,
 	})
 	return f, client, nil
 }

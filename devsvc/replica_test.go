@@ -232,8 +232,8 @@ func TestServeReplica(t *testing.T) {
 		t.Errorf("approve on the replica = %v, want it refused naming the primary", err)
 	}
 	rs, err := radmin.ReplicationStatus(ctx)
-	if err != nil || rs.Follower == nil || !rs.Follower.Connected || rs.Follower.FilesFetched != 1 {
-		t.Errorf("the replica's replication status = %+v, %v: want following, one file fetched", rs.Follower, err)
+	if err != nil || rs.Follower == nil || !rs.Follower.Connected || rs.Follower.FilesFetched != 1 || rs.Follower.InStep.IsZero() {
+		t.Errorf("the replica's replication status = %+v, %v: want following, one file fetched, in step", rs.Follower, err)
 	}
 	list, _, err := padmin.Replicas(ctx)
 	if err != nil || len(list) != 1 || list[0].Progress.BytesFetched != int64(len(image)) || list[0].Progress.Reports == 0 {

@@ -63,6 +63,11 @@ type ServeOptions struct {
 	// loopback address, logs it and warns of it in devsvc status; devsvc
 	// serve --simulated-clock (hidden) sets it. nil: the real clock.
 	Clock *simclock.Clock
+
+	// wall, if set, is the real clock of what keeps real time and tests
+	// move by hand: the readiness checks and a replica follower's status.
+	// nil: time.Now.
+	wall func() time.Time
 }
 
 // simulatedTick is how often the rollout engine ticks on a simulated
@@ -115,7 +120,7 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	)
 	if s.MetricsAddr != "" {
 		p = &parts{}
-		m = newMetrics(p, log)
+		m = newMetrics(p, len(s.ReplicaOf) > 0, log)
 		if !loopback(s.MetricsAddr) {
 			log.Warn("the metrics listener is not on loopback: it serves plain HTTP without sign-in; keep it on a network only the monitoring reaches",
 				"metrics", s.MetricsAddr)
@@ -128,6 +133,9 @@ func Serve(ctx context.Context, opts ServeOptions) error {
 	d, err := openDeps(opts.Dir, s, m, now, log)
 	if err != nil {
 		return err
+	}
+	if opts.wall != nil {
+		d.wall = opts.wall
 	}
 	defer func() {
 		// The store says what it could not write; say it again here,
@@ -189,8 +197,10 @@ type deps struct {
 	// keeps room.
 	floor *freespace.Floor
 	// now is the clock of the service's logic: time.Now, or a simulated
-	// clock (ServeOptions.Clock).
-	now func() time.Time
+	// clock (ServeOptions.Clock); wall is real time (time.Now but in
+	// tests), for readiness and replication, which a simulated clock does
+	// not move.
+	now, wall func() time.Time
 	// replicaHooks is what the device side needs of replication
 	// (replica.go).
 	replicaHooks replicaHooks
@@ -214,7 +224,7 @@ func openDeps(dir string, s datadir.Settings, m *metrics.Metrics, now func() tim
 	if err != nil {
 		return nil, err // it names the store and says what to do
 	}
-	d := &deps{dir: dir, settings: s, certs: cs, store: st, now: now, floor: freespace.New(freespace.Config{
+	d := &deps{dir: dir, settings: s, certs: cs, store: st, now: now, wall: time.Now, floor: freespace.New(freespace.Config{
 		Dir: dir, Min: s.MinFreeSpace, What: "device log uploads and audit log lines", Logger: log.With("component", "freespace"),
 	})}
 	if err := checkReplicaSettings(s, st, dir); err != nil {
@@ -425,7 +435,8 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		svcCfg.Imported = m.Imported
 		obs = m
 	}
-	ready := &readiness{inventory: d.store.InventoryHealth, certs: d.certs.List, now: time.Now}
+	ready := &readiness{inventory: d.store.InventoryHealth, certs: d.certs.List, now: d.wall, started: d.wall()}
+	ready.maxLag.Store(int64(s.ReplicaMaxLag))
 	if d.ldap != nil {
 		ready.dir = d.ldap
 	}
@@ -446,6 +457,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		}
 		svcCfg.ReplicaOf = strings.Join(s.ReplicaOf, ", ")
 		svcCfg.Replication.Follower = follower.Status
+		ready.replica = follower.Progress
 		svcCfg.Warnings = func() []string { return append(followerWarnings(follower), warnings()...) }
 		d.replicaHooks.altInternal, d.replicaHooks.altExternal = s.PrimaryInternalURL, s.PrimaryExternalURL
 	} else {
@@ -541,6 +553,7 @@ func (h *handlers) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInfo, 
 	d.floor.SetMin(s.MinFreeSpace)
 	h.svc.SetImportSettings(s.MaxImportBytes, keyringPath(d.dir, s.RPMKeyring))
 	h.svc.SetMinAccountPasswordLength(int(s.MinPasswordLength))
+	h.ready.maxLag.Store(int64(s.ReplicaMaxLag))
 	return nil
 }
 

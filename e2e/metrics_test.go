@@ -64,8 +64,10 @@ func metricSum(scrape, name string, labels ...string) float64 {
 // TestMetricsScrapedByPrometheus runs a simulated fleet against a real
 // devsvc serve with its metrics listener on, then checks the scrape with
 // promtool check metrics (Prometheus' own checker), checks that the
-// counts are what the fleet did, and has a real Prometheus server scrape
-// the service and answer the check-in counter through its query API.
+// counts are what the fleet did (and that a rollout started after it has
+// the fleet's phones waiting), and has a real Prometheus server scrape the
+// service and answer the check-in counter and the rollout's devices
+// through its query API.
 func TestMetricsScrapedByPrometheus(t *testing.T) {
 	promtool := testtool.Need(t, "promtool")
 	prometheus := testtool.Need(t, "prometheus")
@@ -93,6 +95,10 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 	if inv := inventory(t, s); len(inv) != 18 {
 		t.Fatalf("the inventory has %d devices, want the fleet's 18", len(inv))
 	}
+	// A rollout of the next version starts: the fleet's 16 phones wait
+	// for it.
+	importVersion(t, s, "3.0.0.1", 32<<10, cx600)
+	s.CLI(t, "rollout", "start", cx600.Path())
 	scrape := scrapeMetrics(t, s.Run.Metrics)
 	check := exec.Command(promtool, "check", "metrics")
 	check.Stdin = strings.NewReader(scrape)
@@ -117,6 +123,8 @@ func TestMetricsScrapedByPrometheus(t *testing.T) {
 		{"opendus_imports_total", []string{`result="stored"`}, 2},
 		{"opendus_inventory_writable", nil, 1},
 		{"opendus_build_info", nil, 1},
+		{"opendus_rollout_devices", []string{`identity="` + cx600.Path() + `"`, `state="waiting"`}, 16},
+		{"opendus_rollout_state", []string{`identity="` + cx600.Path() + `"`, `state="running"`}, 1},
 	} {
 		if got := metricSum(scrape, c.name, c.labels...); got < c.min {
 			t.Errorf("%s%v = %v, want at least %v", c.name, c.labels, got, c.min)
@@ -191,25 +199,32 @@ scrape_configs:
 			t.Fatalf("prometheus did not scrape the service twice within 2 minutes\n%s", logs.String())
 		}
 	}
-	resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(`sum(opendus_checkins_total{job="opendus"})`))
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer resp.Body.Close()
-	var answer struct {
-		Status string
-		Data   struct {
-			Result []struct {
-				Value [2]any
+	query := func(expr string) float64 {
+		t.Helper()
+		resp, err := http.Get("http://" + web + "/api/v1/query?query=" + url.QueryEscape(expr))
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer resp.Body.Close()
+		var answer struct {
+			Status string
+			Data   struct {
+				Result []struct {
+					Value [2]any
+				}
 			}
 		}
+		if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || answer.Status != "success" || len(answer.Data.Result) != 1 {
+			t.Fatalf("Prometheus query %s: %v, %+v\n%s", expr, err, answer, logs.String())
+		}
+		got, _ := strconv.ParseFloat(fmt.Sprint(answer.Data.Result[0].Value[1]), 64)
+		return got
 	}
-	if err := json.NewDecoder(resp.Body).Decode(&answer); err != nil || answer.Status != "success" || len(answer.Data.Result) != 1 {
-		t.Fatalf("Prometheus query of opendus_checkins_total: %v, %+v\n%s", err, answer, logs.String())
-	}
-	got, _ := strconv.ParseFloat(fmt.Sprint(answer.Data.Result[0].Value[1]), 64)
-	if got != checkIns {
+	if got := query(`sum(opendus_checkins_total{job="opendus"})`); got != checkIns {
 		t.Errorf("Prometheus says %v check-ins, the scrape %v: the fleet has stopped, so they must agree", got, checkIns)
+	}
+	if got := query(`sum(opendus_rollout_devices{job="opendus",state="waiting"})`); got != 16 {
+		t.Errorf("Prometheus says %v devices wait for the rollout, want the fleet's 16 phones", got)
 	}
 }
 

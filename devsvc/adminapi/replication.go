@@ -226,7 +226,7 @@ func (r replicasServer) ReplicationStatus(ctx context.Context, _ *pb.Replication
 	if f := st.Follower; f != nil {
 		out.Follower = &pb.FollowerStatus{Primary: f.Primary, Connected: f.Connected, Since: ts(f.Since), LastContact: ts(f.LastContact),
 			LastError: f.LastError, Position: f.Position, Head: f.Head, Outbox: int64(f.Outbox), FilesFetched: f.FilesFetched,
-			BytesFetched: f.BytesFetched, Applied: f.Applied}
+			BytesFetched: f.BytesFetched, Applied: f.Applied, InStep: ts(f.InStep)}
 	}
 	for _, ri := range st.Replicas {
 		out.Replicas = append(out.Replicas, replicaInfoPB(ri))
@@ -276,7 +276,7 @@ func (c *Client) ReplicationStatus(ctx context.Context) (service.ReplicationStat
 	if f := r.GetFollower(); f != nil {
 		out.Follower = &replica.Status{Primary: f.GetPrimary(), Connected: f.GetConnected(), Since: fromTS(f.GetSince()), LastContact: fromTS(f.GetLastContact()),
 			LastError: f.GetLastError(), Position: f.GetPosition(), Head: f.GetHead(), Outbox: int(f.GetOutbox()), FilesFetched: f.GetFilesFetched(),
-			BytesFetched: f.GetBytesFetched(), Applied: f.GetApplied()}
+			BytesFetched: f.GetBytesFetched(), Applied: f.GetApplied(), InStep: fromTS(f.GetInStep())}
 	}
 	return out, nil
 }

@@ -13,15 +13,21 @@
 // Everything else is read when Prometheus scrapes, from snapshot functions
 // the service gives in Config: the counts its parts keep anyway
 // (deviceapi.Server.Stats, signin.Limiter.Stats, devlogs.Handler.Stats),
-// the inventory's health, the certificates, the readiness checks and the
-// state of the last reload. Such a metric costs nothing between scrapes.
+// the inventory's health, the certificates, the readiness checks, the
+// state of the last reload, the live rollouts (store.LiveRollouts: one
+// pass over the fleet index for all of them), the open alarms, a
+// primary's replicas and a replica's follower. Such a metric costs
+// nothing between scrapes; families that share a read (a rollout's
+// devices and its state) are read once per scrape.
 //
 // # Names
 //
 // Every metric of the service starts with opendus_; counters end in
 // _total, durations are in seconds and sizes in bytes; labels take only
 // values from small fixed sets (listener, answer, state, result, reason,
-// certificate name), never a device, an address or a user. The list with
+// certificate name) or the admin's short lists (a rule's ID and identity,
+// one per model; a replica and its site), never a device, an address or
+// a user. The list with
 // what each means is in docs/operations.md; TestNames checks the
 // conventions and TestDocumented that the page lists every metric.
 //
@@ -32,15 +38,12 @@
 // time with Metrics.Gauges (or Metrics.Counters), which takes a function
 // that emits one value per label set:
 //
-//	m.Gauges("opendus_rollout_devices", "Devices of each rollout, by rule and state.",
-//		[]string{"rule", "state"}, func(emit func(v float64, labels ...string)) {
-//			for _, r := range rollouts.Snapshot() {
-//				for state, n := range r.Devices {
-//					emit(float64(n), r.Rule, string(state))
-//				}
-//			}
+//	m.Gauges("opendus_sites", "Sites, by whether a replica serves them.",
+//		[]string{"by_replica"}, func(emit func(v float64, labels ...string)) {
+//			with, without := sites.Count()
+//			emit(float64(with), "yes")
+//			emit(float64(without), "no")
 //		})
 //
-// Rollout progress by rule and state, the alarms open and the lag of a
-// replica are meant to come this way once the service has them.
+// The rollouts, alarms and replication came this way, through Config.
 package metrics

@@ -15,11 +15,11 @@ import (
 // the device handlers count through the Observer the metrics implement.
 func Example() {
 	m := metrics.New(metrics.Config{Build: metrics.Build{Version: "v1.0.0"}})
-	rollouts := map[string]int{"running": 120, "paused": 8}
-	m.Gauges("opendus_rollout_devices", "Devices in rollouts, by state.", []string{"state"},
+	sites := map[string]int{"yes": 12, "no": 3} // sites served by a replica, or not
+	m.Gauges("opendus_sites", "Sites, by whether a replica serves them.", []string{"by_replica"},
 		func(emit func(v float64, labels ...string)) {
-			for _, state := range []string{"running", "paused"} {
-				emit(float64(rollouts[state]), state)
+			for _, served := range []string{"yes", "no"} {
+				emit(float64(sites[served]), served)
 			}
 		})
 	var obs deviceapi.Observer = m // deviceapi.Config.Observer
@@ -29,12 +29,12 @@ func Example() {
 	m.Handler().ServeHTTP(w, httptest.NewRequest("GET", "/metrics", nil))
 	body, _ := io.ReadAll(w.Body)
 	for _, line := range strings.Split(string(body), "\n") {
-		if strings.HasPrefix(line, "opendus_rollout_devices") || strings.HasPrefix(line, `opendus_checkins_total{answer="offered",listener="internal"}`) {
+		if strings.HasPrefix(line, "opendus_sites") || strings.HasPrefix(line, `opendus_checkins_total{answer="offered",listener="internal"}`) {
 			fmt.Println(line)
 		}
 	}
 	// Output:
 	// opendus_checkins_total{answer="offered",listener="internal"} 1
-	// opendus_rollout_devices{state="paused"} 8
-	// opendus_rollout_devices{state="running"} 120
+	// opendus_sites{by_replica="no"} 3
+	// opendus_sites{by_replica="yes"} 12
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/signin"
@@ -63,6 +64,17 @@ type Config struct {
 	Checks func() []Check
 	// Reload returns the state of the settings' reloads.
 	Reload func() Reload
+	// Rollouts returns the live rollouts with their devices
+	// (store.LiveRollouts).
+	Rollouts func() []store.LiveRollout
+	// Alarms returns the open alarms (store.Alarms).
+	Alarms func() ([]firmware.Alarm, error)
+	// Replicas returns, on a primary, its replicas (store.Replicas; the
+	// removed ones are left out) and its head, the history number of its
+	// last catalog change.
+	Replicas func() (head uint64, replicas []firmware.Replica, err error)
+	// Follower returns, on a replica, what its follower is doing.
+	Follower func() replica.Status
 	// Now is the clock of the certificates' remaining time; nil means
 	// time.Now.
 	Now func() time.Time
@@ -84,6 +96,16 @@ func listenerIndex(loc firmware.Location) int {
 // reportedStates are the states a status report may carry.
 var reportedStates = []firmware.State{firmware.StateDownloading, firmware.StateDownloaded, firmware.StateInstalling,
 	firmware.StateRebooting, firmware.StateSuccess, firmware.StateFailure}
+
+// rolloutDeviceStates are the states opendus_rollout_devices counts a
+// rollout's devices in (firmware.Outcome), liveStates the states of a live
+// rollout, alarmKinds the kinds of alarm there are.
+var (
+	rolloutDeviceStates = []firmware.Outcome{firmware.OutcomeWaiting, firmware.OutcomeOffered, firmware.OutcomeDownloading,
+		firmware.OutcomeInstalled, firmware.OutcomeRetrying, firmware.OutcomeStalled, firmware.OutcomeFailed}
+	liveStates = []firmware.RolloutState{firmware.RolloutScheduled, firmware.RolloutRunning, firmware.RolloutPaused}
+	alarmKinds = []firmware.AlarmKind{firmware.AlarmOverdue, firmware.AlarmPaused, firmware.AlarmReplicaBehind}
+)
 
 // ImportResults are the results of an import Imported counts: those
 // service.Config.Imported is told.
@@ -251,37 +273,35 @@ func (m *Metrics) Handler() http.Handler {
 // value per set of label values (in the order of labels). name must
 // follow the conventions of the package documentation.
 func (m *Metrics) Gauges(name, help string, labels []string, read func(emit func(v float64, labelValues ...string))) {
-	m.reg.MustRegister(&family{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.GaugeValue, read: read})
+	m.reg.MustRegister(single(name, help, labels, prometheus.GaugeValue, read))
 }
 
 // Counters adds a family of counters read at each scrape, as Gauges
 // does: the values must only grow.
 func (m *Metrics) Counters(name, help string, labels []string, read func(emit func(v float64, labelValues ...string))) {
-	m.reg.MustRegister(&family{desc: prometheus.NewDesc(name, help, labels, nil), kind: prometheus.CounterValue, read: read})
+	m.reg.MustRegister(single(name, help, labels, prometheus.CounterValue, read))
 }
 
-// family is a metric family whose values a function emits at each scrape.
-type family struct {
-	desc *prometheus.Desc
-	kind prometheus.ValueType
-	read func(emit func(v float64, labelValues ...string))
-}
-
-func (f *family) Describe(ch chan<- *prometheus.Desc) { ch <- f.desc }
-
-func (f *family) Collect(ch chan<- prometheus.Metric) {
-	f.read(func(v float64, lv ...string) {
-		mt, err := prometheus.NewConstMetric(f.desc, f.kind, v, lv...)
-		if err != nil {
-			mt = prometheus.NewInvalidMetric(f.desc, fmt.Errorf("metrics: %w", err))
-		}
-		ch <- mt
-	})
+// single is a group of one family.
+func single(name, help string, labels []string, kind prometheus.ValueType, read func(emit func(v float64, labelValues ...string))) *group {
+	return &group{kind: kind, descs: []*prometheus.Desc{prometheus.NewDesc(name, help, labels, nil)},
+		read: func(emit func(int, float64, ...string)) error {
+			read(func(v float64, lv ...string) { emit(0, v, lv...) })
+			return nil
+		}}
 }
 
 // one emits a single value without labels.
 func one(v func() float64) func(emit func(float64, ...string)) {
 	return func(emit func(float64, ...string)) { emit(v()) }
+}
+
+// timestamp is t as a Unix time in seconds, 0 for the zero time (never).
+func timestamp(t time.Time) float64 {
+	if t.IsZero() {
+		return 0
+	}
+	return float64(t.UnixNano()) / 1e9
 }
 
 func boolValue(b bool) float64 {
@@ -370,5 +390,128 @@ func (m *Metrics) snapshots() {
 			nil, one(func() float64 { return float64(f().Last.Unix()) }))
 		m.Gauges(Prefix+"config_restart_required", "1 while the settings file changes a setting that takes effect only after a restart.",
 			nil, one(func() float64 { return boolValue(f().RestartNeeded) }))
+	}
+	m.rollouts()
+	m.replication()
+}
+
+// rollouts adds the metrics of the rollouts and the alarms.
+func (m *Metrics) rollouts() {
+	cfg := m.cfg
+	if f := cfg.Rollouts; f != nil {
+		labels := []string{"rule", "identity", "state"}
+		m.reg.MustRegister(&group{kind: prometheus.GaugeValue, descs: []*prometheus.Desc{
+			prometheus.NewDesc(Prefix+"rollout_devices", "Devices of each live rollout (scheduled, running, paused) by where they stand with its version: waiting, offered, downloading, installed, retrying, stalled, failed (test devices left out, as devsvc rollout show counts them), by rule ID and identity.", labels, nil),
+			prometheus.NewDesc(Prefix+"rollout_state", "The state of each live rollout: 1 for the state it is in (scheduled, running, paused), 0 for the others, by rule ID and identity. A rollout that ends (completed, stopped) leaves the metrics.", labels, nil),
+		}, read: func(emit func(int, float64, ...string)) error {
+			for _, lr := range f() {
+				rule, id, d := lr.Rollout.Rule, lr.Rollout.Identity.Path(), lr.Devices
+				for i, n := range []int{d.Waiting, d.Offered, d.Downloading, d.Installed, d.Retrying, d.Stalled, d.Failed} {
+					emit(0, float64(n), rule, id, string(rolloutDeviceStates[i]))
+				}
+				for _, st := range liveStates {
+					emit(1, boolValue(lr.Rollout.State == st), rule, id, string(st))
+				}
+			}
+			return nil
+		}})
+	}
+	if f := cfg.Alarms; f != nil {
+		m.reg.MustRegister(&group{kind: prometheus.GaugeValue, descs: []*prometheus.Desc{
+			prometheus.NewDesc(Prefix+"alarms_open", "Open alarms (devsvc alarms), by kind: overdue (devices of a site have not followed a scheduled release), paused (a rollout paused itself on failures), replica-behind (a replica has not applied a release).", []string{"kind"}, nil),
+		}, read: func(emit func(int, float64, ...string)) error {
+			as, err := f()
+			if err != nil {
+				return err
+			}
+			n := map[firmware.AlarmKind]int{}
+			for _, a := range as {
+				if a.IsOpen() {
+					n[a.Kind]++
+				}
+			}
+			for _, k := range alarmKinds {
+				emit(0, float64(n[k]), string(k))
+				delete(n, k)
+			}
+			for k, c := range n { // a kind this binary does not know, replicated from a newer one
+				emit(0, float64(c), string(k))
+			}
+			return nil
+		}})
+	}
+}
+
+// replication adds the metrics of a primary's replicas and of a
+// replica's follower.
+func (m *Metrics) replication() {
+	cfg := m.cfg
+	if f := cfg.Replicas; f != nil {
+		labels := []string{"replica", "site"}
+		m.reg.MustRegister(&group{kind: prometheus.GaugeValue, descs: []*prometheus.Desc{
+			prometheus.NewDesc(Prefix+"replica_behind_changes", "On a primary: how many catalog changes each replica is behind (its position as it last told, against the primary's head), by replica and site.", labels, nil),
+			prometheus.NewDesc(Prefix+"replica_last_contact_timestamp_seconds", "On a primary: when each replica last called it, as a Unix time (0: never), by replica and site.", labels, nil),
+		}, read: func(emit func(int, float64, ...string)) error {
+			head, rs, err := f()
+			if err != nil {
+				return err
+			}
+			for _, r := range rs {
+				if r.Active() {
+					emit(0, float64(r.Progress.Behind(head)), r.Name, r.Site)
+					emit(1, timestamp(r.Progress.LastContact), r.Name, r.Site)
+				}
+			}
+			return nil
+		}})
+	}
+	if f := cfg.Follower; f != nil {
+		desc := func(name, help string) *prometheus.Desc { return prometheus.NewDesc(Prefix+name, help, nil, nil) }
+		m.reg.MustRegister(&group{kind: prometheus.GaugeValue, descs: []*prometheus.Desc{
+			desc("replication_connected", "On a replica: 1 while it follows its primary's feed, 0 while the primary cannot be reached."),
+			desc("replication_position", "On a replica: the history number of the primary's last catalog change it applied."),
+			desc("replication_behind_changes", "On a replica: how many catalog changes it is behind its primary's head, as last heard."),
+			desc("replication_last_contact_timestamp_seconds", "On a replica: when its primary last answered, as a Unix time (0: not since the start)."),
+			desc("replication_in_step_timestamp_seconds", "On a replica: when it was last in step with its primary (its position at the head the primary told), as a Unix time (0: not since the start); replica_max_lag after it, /readyz fails."),
+			desc("replication_outbox_length", "On a replica: check-ins and reports it answered and has not yet forwarded to its primary."),
+		}, read: func(emit func(int, float64, ...string)) error {
+			st := f()
+			for i, v := range []float64{boolValue(st.Connected), float64(st.Position), float64(st.Behind()),
+				timestamp(st.LastContact), timestamp(st.InStep), float64(st.Outbox)} {
+				emit(i, v)
+			}
+			return nil
+		}})
+	}
+}
+
+// group is metric families read together at each scrape: one read of
+// what they share (a pass over the fleet, a read of the store). read
+// emits a value of family i; when it fails the scrape lacks the families
+// and says why (promhttp logs it and serves the rest).
+type group struct {
+	descs []*prometheus.Desc
+	kind  prometheus.ValueType
+	read  func(emit func(i int, v float64, labelValues ...string)) error
+}
+
+func (g *group) Describe(ch chan<- *prometheus.Desc) {
+	for _, d := range g.descs {
+		ch <- d
+	}
+}
+
+func (g *group) Collect(ch chan<- prometheus.Metric) {
+	err := g.read(func(i int, v float64, lv ...string) {
+		mt, err := prometheus.NewConstMetric(g.descs[i], g.kind, v, lv...)
+		if err != nil {
+			mt = prometheus.NewInvalidMetric(g.descs[i], fmt.Errorf("metrics: %w", err))
+		}
+		ch <- mt
+	})
+	if err != nil {
+		for _, d := range g.descs {
+			ch <- prometheus.NewInvalidMetric(d, fmt.Errorf("metrics: %w", err))
+		}
 	}
 }

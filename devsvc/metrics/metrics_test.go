@@ -1,7 +1,9 @@
 package metrics
 
 import (
+	"errors"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -17,6 +19,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/testtool"
@@ -42,9 +45,35 @@ func full() *Metrics {
 		},
 		Checks: func() []Check { return []Check{{"store", false}, {"certificates", true}} },
 		Reload: func() Reload { return Reload{OK: true, Last: t0, RestartNeeded: true} },
-		Now:    func() time.Time { return t0 },
+		Rollouts: func() []store.LiveRollout {
+			return []store.LiveRollout{
+				{Rollout: firmware.Rollout{Rule: cx600.RuleID(), Identity: cx600, State: firmware.RolloutPaused},
+					Devices: firmware.WaveStats{Devices: 100, Waiting: 50, Offered: 10, Downloading: 5, Installed: 20, Retrying: 4, Stalled: 3, Failed: 8}},
+				{Rollout: firmware.Rollout{Rule: trio.RuleID(), Identity: trio, State: firmware.RolloutScheduled}, Devices: firmware.WaveStats{Devices: 7, Waiting: 7}},
+			}
+		},
+		Alarms: func() ([]firmware.Alarm, error) {
+			return []firmware.Alarm{{Kind: firmware.AlarmPaused}, {Kind: firmware.AlarmOverdue}, {Kind: firmware.AlarmOverdue},
+				{Kind: firmware.AlarmOverdue, Cleared: t0}, {Kind: "future-kind"}}, nil
+		},
+		Replicas: func() (uint64, []firmware.Replica, error) {
+			return 120, []firmware.Replica{
+				{Name: "paris", Site: "paris", Progress: firmware.ReplicaProgress{Position: 117, LastContact: t0.Add(-time.Minute)}},
+				{Name: "lyon", Site: "lyon", Progress: firmware.ReplicaProgress{Position: 120, LastContact: t0}},
+				{Name: "old", Site: "lyon", Removed: t0}, // removed: left out
+			}, nil
+		},
+		Follower: func() replica.Status {
+			return replica.Status{Connected: true, Position: 40, Head: 42, LastContact: t0, InStep: t0.Add(-30 * time.Second), Outbox: 3}
+		},
+		Now: func() time.Time { return t0 },
 	})
 }
+
+var (
+	cx600 = firmware.Identity{DeviceType: firmware.UCPhone, Vendor: "Polycom", Model: "CX600", Revision: "A", Locale: "ENU"}
+	trio  = firmware.Identity{DeviceType: firmware.RoundTable, Vendor: "Polycom", Model: "Trio", Revision: "A", Locale: "ENU"}
+)
 
 // scrape returns what the handler serves.
 func scrape(t *testing.T, m *Metrics) string {
@@ -125,6 +154,32 @@ func TestCounts(t *testing.T) {
 		`opendus_config_last_reload_successful 1`,
 		`opendus_config_last_reload_success_timestamp_seconds 1.7952624e+09`,
 		`opendus_config_restart_required 1`,
+		`opendus_rollout_devices{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="waiting"} 50`,
+		`opendus_rollout_devices{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="offered"} 10`,
+		`opendus_rollout_devices{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="downloading"} 5`,
+		`opendus_rollout_devices{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="installed"} 20`,
+		`opendus_rollout_devices{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="retrying"} 4`,
+		`opendus_rollout_devices{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="stalled"} 3`,
+		`opendus_rollout_devices{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="failed"} 8`,
+		`opendus_rollout_devices{identity="RoundTable/Polycom/Trio/A/ENU",rule="` + trio.RuleID() + `",state="waiting"} 7`,
+		`opendus_rollout_devices{identity="RoundTable/Polycom/Trio/A/ENU",rule="` + trio.RuleID() + `",state="failed"} 0`,
+		`opendus_rollout_state{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="paused"} 1`,
+		`opendus_rollout_state{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="running"} 0`,
+		`opendus_rollout_state{identity="UCPhone/Polycom/CX600/A/ENU",rule="` + cx600.RuleID() + `",state="scheduled"} 0`,
+		`opendus_rollout_state{identity="RoundTable/Polycom/Trio/A/ENU",rule="` + trio.RuleID() + `",state="scheduled"} 1`,
+		`opendus_alarms_open{kind="overdue"} 2`,
+		`opendus_alarms_open{kind="paused"} 1`,
+		`opendus_alarms_open{kind="replica-behind"} 0`,
+		`opendus_alarms_open{kind="future-kind"} 1`,
+		`opendus_replica_behind_changes{replica="paris",site="paris"} 3`,
+		`opendus_replica_behind_changes{replica="lyon",site="lyon"} 0`,
+		`opendus_replica_last_contact_timestamp_seconds{replica="paris",site="paris"} 1.79526234e+09`,
+		`opendus_replication_connected 1`,
+		`opendus_replication_position 40`,
+		`opendus_replication_behind_changes 2`,
+		`opendus_replication_last_contact_timestamp_seconds 1.7952624e+09`,
+		`opendus_replication_in_step_timestamp_seconds 1.79526237e+09`,
+		`opendus_replication_outbox_length 3`,
 		`go_goroutines `,
 		`process_cpu_seconds_total `,
 	} {
@@ -132,7 +187,7 @@ func TestCounts(t *testing.T) {
 			t.Errorf("the scrape lacks %q", want)
 		}
 	}
-	for _, absent := range []string{`answer="accepted",listener="internal"} 1` + "\nopendus_checkins", `kind="other"`, `result="nonsense"`} {
+	for _, absent := range []string{`answer="accepted",listener="internal"} 1` + "\nopendus_checkins", `kind="other"`, `result="nonsense"`, `replica="old"`} {
 		if strings.Contains(got, absent) {
 			t.Errorf("the scrape has %q, which was not to be counted", absent)
 		}
@@ -168,7 +223,11 @@ func TestNames(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	allowed := []string{"listener", "answer", "device_type", "state", "kind", "result", "via", "certificate", "check", "version", "revision", "goversion"}
+	// rule and identity (one to one) name the catalog's rules, one per
+	// model, revision and locale: tens; replica and site the replicas an
+	// admin added: a handful to hundreds. Never a device.
+	allowed := []string{"listener", "answer", "device_type", "state", "kind", "result", "via", "certificate", "check", "version", "revision", "goversion",
+		"rule", "identity", "replica", "site"}
 	for _, f := range families {
 		name := f.GetName()
 		if strings.HasPrefix(name, "go_") || strings.HasPrefix(name, "process_") {
@@ -196,6 +255,32 @@ func TestFamilyErrors(t *testing.T) {
 	got := scrape(t, m)
 	if !strings.Contains(got, "opendus_test_good 7\n") || strings.Contains(got, "opendus_test_broken{") {
 		t.Errorf("scrape with a broken family:\n%s", got)
+	}
+}
+
+// TestSnapshotErrors: a snapshot that fails (the store cannot be read)
+// leaves its families out of the scrape, which logs why and serves the
+// rest.
+func TestSnapshotErrors(t *testing.T) {
+	var logged strings.Builder
+	broken := errors.New("store: alarms: database not open")
+	m := New(Config{
+		Logger:   slog.New(slog.NewTextHandler(&logged, nil)),
+		Alarms:   func() ([]firmware.Alarm, error) { return nil, broken },
+		Replicas: func() (uint64, []firmware.Replica, error) { return 0, nil, broken },
+		Rollouts: func() []store.LiveRollout { return nil },
+	})
+	got := scrape(t, m)
+	for _, absent := range []string{"opendus_alarms_open{", "opendus_replica_behind_changes{", "opendus_rollout_devices{"} {
+		if strings.Contains(got, absent) {
+			t.Errorf("the scrape has %s, want it left out", absent)
+		}
+	}
+	if !strings.Contains(got, "opendus_checkins_total{") {
+		t.Errorf("the scrape lacks the rest:\n%s", got)
+	}
+	if !strings.Contains(logged.String(), "database not open") {
+		t.Errorf("the log %q does not say why the scrape lacks families", logged.String())
 	}
 }
 

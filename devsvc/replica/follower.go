@@ -68,6 +68,8 @@ type Config struct {
 	BatchSize int
 	// Logger receives the follower's state changes; nil discards.
 	Logger *slog.Logger
+	// Now is the clock of Status's times; nil means time.Now.
+	Now func() time.Time
 }
 
 // Status is what a follower is doing, for devsvc status.
@@ -86,6 +88,13 @@ type Status struct {
 	// the primary's, as last heard.
 	Position uint64 `json:"position"`
 	Head     uint64 `json:"head"`
+	// InStep is when the replica was last in step with its primary: its
+	// position at the primary's head, as the primary last told it (on a
+	// heartbeat, after applying changes, in an answer to what it
+	// forwarded). Zero until then. A replica whose primary cannot be
+	// reached is not in step, however little changed meanwhile: it cannot
+	// know.
+	InStep time.Time `json:"inStep,omitzero"`
 	// Outbox counts the check-ins and reports not yet forwarded.
 	Outbox int `json:"outbox"`
 	// FilesFetched and BytesFetched count the files fetched since the
@@ -138,6 +147,9 @@ func New(st *store.Store, p Primary, cfg Config) *Follower {
 	if cfg.ReportEvery <= 0 {
 		cfg.ReportEvery = DefaultReportEvery
 	}
+	if cfg.Now == nil {
+		cfg.Now = time.Now
+	}
 	if cfg.BatchSize <= 0 {
 		cfg.BatchSize = DefaultBatchSize
 	}
@@ -145,19 +157,26 @@ func New(st *store.Store, p Primary, cfg Config) *Follower {
 		cfg.Logger = slog.New(slog.DiscardHandler)
 	}
 	f := &Follower{st: st, p: p, cfg: cfg, log: cfg.Logger, wake: make(chan struct{}, 1), reconnected: make(chan struct{}, 1)}
-	f.status = Status{Primary: cfg.Primary, Position: st.Position(), Since: time.Now(), LastError: "not connected yet"}
+	f.status = Status{Primary: cfg.Primary, Position: st.Position(), Since: f.cfg.Now(), LastError: "not connected yet"}
 	return f
 }
 
 // Status returns what the follower is doing.
 func (f *Follower) Status() Status {
+	s := f.Progress()
+	if n, err := f.st.OutboxLen(context.Background()); err == nil {
+		s.Outbox = n
+	}
+	return s
+}
+
+// Progress returns Status but for Outbox (0), which takes a read of the
+// store: cheap enough for a check asked at every request (/readyz).
+func (f *Follower) Progress() Status {
 	f.mu.Lock()
 	s := f.status
 	f.mu.Unlock()
 	s.Position = f.st.Position()
-	if n, err := f.st.OutboxLen(context.Background()); err == nil {
-		s.Outbox = n
-	}
 	return s
 }
 
@@ -313,6 +332,9 @@ func (f *Follower) applySnapshot(ctx context.Context, seq uint64, recs []store.R
 func (f *Follower) applied(n int64, before, pos uint64) {
 	f.mu.Lock()
 	f.status.Applied += n
+	if f.status.Head > 0 && pos >= f.status.Head {
+		f.status.InStep = f.cfg.Now()
+	}
 	f.mu.Unlock()
 	if pos != before {
 		f.log.Debug("replica: applied changes", "from", before, "to", pos)
@@ -326,12 +348,15 @@ func (f *Follower) applied(n int64, before, pos uint64) {
 // contact notes that the primary answered; following says whether it
 // was on the Follow stream.
 func (f *Follower) contact(head uint64, following bool) {
-	now := time.Now()
+	now := f.cfg.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.status.LastContact = now
 	if head > 0 {
 		f.status.Head = head
+		if f.st.Position() >= head {
+			f.status.InStep = now
+		}
 	}
 	if following && !f.status.Connected {
 		was := f.status.Since
@@ -350,7 +375,7 @@ func (f *Follower) lost(err error) {
 	if err == nil {
 		err = errors.New("the primary ended the stream")
 	}
-	now := time.Now()
+	now := f.cfg.Now()
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	was := f.status.Connected

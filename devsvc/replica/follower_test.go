@@ -311,11 +311,19 @@ func TestFollowerOutage(t *testing.T) {
 		defer p.stop()
 		importV(t, p.primary, "1.0.0.1", 10_000, phone)
 		waitFor(t, time.Minute, "the replica catches up", caughtUp(p))
+		waitFor(t, time.Minute, "the replica knows it is in step", func() bool { return !p.f.Status().InStep.IsZero() })
 		p.fake.down.Store(true)
 		waitFor(t, 2*time.Minute, "the replica notices the outage", func() bool { return !p.f.Status().Connected })
-		if st := p.f.Status(); st.LastError == "" || st.Since.IsZero() {
+		st := p.f.Status()
+		if st.LastError == "" || st.Since.IsZero() {
 			t.Errorf("status %+v: want why and since when", st)
 		}
+		// In step last before the outage: a replica cut off cannot know
+		// it still is.
+		if inStep := st.InStep; inStep.IsZero() || inStep.After(st.Since) {
+			t.Errorf("status %+v: want in step last before the outage began", st)
+		}
+		lostAt := st.InStep
 		// The primary moves on; the replica's devices check in and report.
 		importV(t, p.primary, "1.0.0.2", 10_000, phone)
 		if _, err := p.primary.Approve(ctx, "admin", phone.Path()); err != nil {
@@ -339,8 +347,8 @@ func TestFollowerOutage(t *testing.T) {
 		if p.replica.Position() == p.primary.Catalog().Seq() {
 			t.Fatal("the replica followed through the outage")
 		}
-		if st := p.f.Status(); st.Connected || st.Outbox != 60 {
-			t.Errorf("status during the outage %+v: want not connected, 60 reports queued", st)
+		if st := p.f.Status(); st.Connected || st.Outbox != 60 || !st.InStep.Equal(lostAt) {
+			t.Errorf("status during the outage %+v: want not connected, 60 reports queued, in step last at %v", st, lostAt)
 		}
 		p.fake.loseAck.Store(true)
 		p.fake.down.Store(false)
@@ -359,8 +367,8 @@ func TestFollowerOutage(t *testing.T) {
 		if r := p.replica.Catalog().Rules()[0]; r.Approved != v2 {
 			t.Errorf("the replica's rule %+v: want %s approved", r, v2)
 		}
-		if st := p.f.Status(); !st.Connected {
-			t.Errorf("status after the outage %+v: want connected", st)
+		if st := p.f.Status(); !st.Connected || !st.InStep.After(lostAt.Add(10*time.Minute)) {
+			t.Errorf("status after the outage %+v: want connected, in step again (since %v)", st, lostAt.Add(10*time.Minute))
 		}
 	})
 }

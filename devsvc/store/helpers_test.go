@@ -328,6 +328,18 @@ func checkFleet(t testing.TB, s *Store) {
 	if err != nil {
 		t.Fatal(err)
 	}
+	// LiveRollouts counts what RolloutProgress counts in full.
+	now := time.Now()
+	for _, lr := range s.LiveRollouts(now) {
+		pr, err := s.RolloutProgress(context.Background(), lr.Rollout.Rule, now)
+		if err != nil {
+			t.Errorf("RolloutProgress(%s) = %v", lr.Rollout.Rule, err)
+			continue
+		}
+		if lr.Devices != pr.Total || !cmp.Equal(lr.Rollout, pr.Rollout) {
+			t.Errorf("LiveRollouts has %s %+v, RolloutProgress %s %+v", lr.Rollout.Identity, lr.Devices, pr.Rollout.Identity, pr.Total)
+		}
+	}
 	f := s.fleet
 	f.mu.RLock()
 	defer f.mu.RUnlock()

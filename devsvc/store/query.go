@@ -260,6 +260,53 @@ func (s *Store) RolloutProgress(ctx context.Context, ref string, now time.Time) 
 	return pr, nil
 }
 
+// LiveRollout is a live rollout and its devices counted by outcome.
+type LiveRollout struct {
+	Rollout firmware.Rollout
+	// Devices counts its identity's devices (test devices excluded) by
+	// where they stand with its version: RolloutProgress's Total.
+	Devices firmware.WaveStats
+}
+
+// LiveRollouts returns every live rollout (scheduled, running or paused)
+// with its devices counted at now as RolloutProgress counts its Total, in
+// one pass over the fleet index for all of them and without the per-wave,
+// per-site and per-reason counts: what a metrics scrape reads. They are in
+// the order of Catalog.Rollouts (by identity path).
+func (s *Store) LiveRollouts(now time.Time) []LiveRollout {
+	cat := s.Catalog()
+	var out []LiveRollout
+	for _, ro := range cat.Rollouts() {
+		if ro.Live() {
+			out = append(out, LiveRollout{Rollout: ro})
+		}
+	}
+	if len(out) == 0 {
+		return nil
+	}
+	f := s.fleet
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	// of[id] is 1 + the index in out of the rollout of interned identity
+	// id, 0 for none.
+	of := make([]int, len(f.ids))
+	for i := range out {
+		if id, ok := f.idOf[out[i].Rollout.Identity]; ok {
+			of[id] = i + 1
+		}
+	}
+	for i := range f.devs {
+		e := &f.devs[i]
+		k := of[e.id]
+		if k == 0 || e.isTest(cat) {
+			continue
+		}
+		lr := &out[k-1]
+		lr.Devices.Add(e.outcome(lr.Rollout.Version, s.retry, now))
+	}
+	return out
+}
+
 // openWaves returns how many of ro's waves are open at now.
 func openWaves(ro *firmware.Rollout, now time.Time) int {
 	switch ro.State {

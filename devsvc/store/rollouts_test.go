@@ -149,6 +149,10 @@ func TestRolloutThroughItsWaves(t *testing.T) {
 	if diff := cmp.Diff([]Count{{"0x80070005", len(w1) / 4}}, pr.Failures); diff != "" {
 		t.Errorf("failures (-want +got):\n%s", diff)
 	}
+	if lr := s.LiveRollouts(t0.Add(70 * time.Minute)); len(lr) != 1 || lr[0].Rollout.State != firmware.RolloutPaused ||
+		lr[0].Devices != pr.Total || lr[0].Devices.Failed != len(w1)/4 || lr[0].Devices.Devices != 400 {
+		t.Errorf("LiveRollouts = %+v, want the paused rollout with its total %+v", lr, pr.Total)
+	}
 	if len(pr.Sites) != 1 || pr.Sites[0].Site != "hq" || pr.Sites[0].Devices != 400 {
 		t.Errorf("sites %+v, want hq with 400 devices", pr.Sites)
 	}
@@ -175,6 +179,9 @@ func TestRolloutThroughItsWaves(t *testing.T) {
 	done := step(t0.Add(3 * time.Hour))
 	if done.State != firmware.RolloutCompleted {
 		t.Fatalf("after the last wave: %+v, want completed", done)
+	}
+	if lr := s.LiveRollouts(t0.Add(3 * time.Hour)); len(lr) != 0 {
+		t.Errorf("LiveRollouts after completion = %+v, want none", lr)
 	}
 	if r, _ := s.Catalog().Rule(phone); r.Approved != v2 || !r.Pending.IsZero() || r.Restore != v1 {
 		t.Errorf("rule after completion %+v, want %s approved, %s to restore", r, v2, v1)
@@ -363,6 +370,48 @@ func TestApproveIsAOneWaveRollout(t *testing.T) {
 	}
 	if diff := cmp.Diff([]string{"approve by admin"}, actions(t, s, seq)); diff != "" {
 		t.Errorf("history (-want +got):\n%s", diff)
+	}
+	checkConsistent(t, s)
+}
+
+// TestLiveRollouts: the live rollouts with their devices counted as
+// RolloutProgress's Total (test devices left out), none once it ends.
+func TestLiveRollouts(t *testing.T) {
+	s := openTest(t, nil)
+	ctx := context.Background()
+	mustImport(t, s, update(phone, v1))
+	if _, err := s.Approve(ctx, "admin", phone.Path()); err != nil {
+		t.Fatal(err)
+	}
+	mustImport(t, s, update(phone, v2))
+	t0 := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC) // newClock's
+	keys := fleetOf(10, firmware.Waves{firmware.Whole})[0]
+	if err := s.AddTestDevice(ctx, "admin", firmware.TestDevice{MAC: keys[0]}); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LiveRollouts(t0); len(got) != 0 {
+		t.Errorf("LiveRollouts without a rollout = %+v, want none", got)
+	}
+	if _, err := s.StartRollout(ctx, "admin", phone.Path(), firmware.Plan{Waves: firmware.Waves{firmware.Whole}, WaveWait: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range keys {
+		checkInAt(t, s, k, v1, v2, "hq", t0.Add(time.Minute))
+	}
+	for _, k := range keys[:3] { // the test device among them
+		reportAt(t, s, k, firmware.StateSuccess, v2, "", t0.Add(2*time.Minute))
+	}
+	reportAt(t, s, keys[3], firmware.StateDownloading, v2, "", t0.Add(2*time.Minute))
+	got := s.LiveRollouts(t0.Add(3 * time.Minute))
+	want := firmware.WaveStats{Devices: 9, Installed: 2, Downloading: 1, Offered: 6}
+	if len(got) != 1 || got[0].Rollout.Rule != phone.RuleID() || got[0].Rollout.State != firmware.RolloutRunning || got[0].Devices != want {
+		t.Errorf("LiveRollouts = %+v, want the running rollout of %s with %+v", got, phone, want)
+	}
+	if _, err := s.StopRollout(ctx, "admin", phone.Path()); err != nil {
+		t.Fatal(err)
+	}
+	if got := s.LiveRollouts(t0.Add(4 * time.Minute)); len(got) != 0 {
+		t.Errorf("LiveRollouts after the stop = %+v, want none", got)
 	}
 	checkConsistent(t, s)
 }

@@ -1210,18 +1210,21 @@ func (*ReplicationStatusRequest) Descriptor() ([]byte, []int) {
 }
 
 type FollowerStatus struct {
-	state         protoimpl.MessageState `protogen:"open.v1"`
-	Primary       string                 `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
-	Connected     bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
-	Since         *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
-	LastContact   *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
-	LastError     string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
-	Position      uint64                 `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"`
-	Head          uint64                 `protobuf:"varint,7,opt,name=head,proto3" json:"head,omitempty"`
-	Outbox        int64                  `protobuf:"varint,8,opt,name=outbox,proto3" json:"outbox,omitempty"`
-	FilesFetched  int64                  `protobuf:"varint,9,opt,name=files_fetched,json=filesFetched,proto3" json:"files_fetched,omitempty"`
-	BytesFetched  int64                  `protobuf:"varint,10,opt,name=bytes_fetched,json=bytesFetched,proto3" json:"bytes_fetched,omitempty"`
-	Applied       int64                  `protobuf:"varint,11,opt,name=applied,proto3" json:"applied,omitempty"`
+	state        protoimpl.MessageState `protogen:"open.v1"`
+	Primary      string                 `protobuf:"bytes,1,opt,name=primary,proto3" json:"primary,omitempty"`
+	Connected    bool                   `protobuf:"varint,2,opt,name=connected,proto3" json:"connected,omitempty"`
+	Since        *timestamppb.Timestamp `protobuf:"bytes,3,opt,name=since,proto3" json:"since,omitempty"`
+	LastContact  *timestamppb.Timestamp `protobuf:"bytes,4,opt,name=last_contact,json=lastContact,proto3" json:"last_contact,omitempty"`
+	LastError    string                 `protobuf:"bytes,5,opt,name=last_error,json=lastError,proto3" json:"last_error,omitempty"`
+	Position     uint64                 `protobuf:"varint,6,opt,name=position,proto3" json:"position,omitempty"`
+	Head         uint64                 `protobuf:"varint,7,opt,name=head,proto3" json:"head,omitempty"`
+	Outbox       int64                  `protobuf:"varint,8,opt,name=outbox,proto3" json:"outbox,omitempty"`
+	FilesFetched int64                  `protobuf:"varint,9,opt,name=files_fetched,json=filesFetched,proto3" json:"files_fetched,omitempty"`
+	BytesFetched int64                  `protobuf:"varint,10,opt,name=bytes_fetched,json=bytesFetched,proto3" json:"bytes_fetched,omitempty"`
+	Applied      int64                  `protobuf:"varint,11,opt,name=applied,proto3" json:"applied,omitempty"`
+	// in_step is when the replica was last in step with the primary (its
+	// position at the head the primary last told).
+	InStep        *timestamppb.Timestamp `protobuf:"bytes,12,opt,name=in_step,json=inStep,proto3" json:"in_step,omitempty"`
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -1331,6 +1334,13 @@ func (x *FollowerStatus) GetApplied() int64 {
 		return x.Applied
 	}
 	return 0
+}
+
+func (x *FollowerStatus) GetInStep() *timestamppb.Timestamp {
+	if x != nil {
+		return x.InStep
+	}
+	return nil
 }
 
 type ReplicationStatusReply struct {
@@ -1489,7 +1499,7 @@ const file_replica_proto_rawDesc = "" +
 	"\areports\x18\x12 \x01(\x03R\areports\x12\x14\n" +
 	"\x05stale\x18\x13 \x01(\bR\x05stale\x128\n" +
 	"\x06alarms\x18\x14 \x03(\v2 .opendus.replica.v1.ReplicaAlarmR\x06alarms\"\x1a\n" +
-	"\x18ReplicationStatusRequest\"\x84\x03\n" +
+	"\x18ReplicationStatusRequest\"\xb9\x03\n" +
 	"\x0eFollowerStatus\x12\x18\n" +
 	"\aprimary\x18\x01 \x01(\tR\aprimary\x12\x1c\n" +
 	"\tconnected\x18\x02 \x01(\bR\tconnected\x120\n" +
@@ -1503,7 +1513,8 @@ const file_replica_proto_rawDesc = "" +
 	"\rfiles_fetched\x18\t \x01(\x03R\ffilesFetched\x12#\n" +
 	"\rbytes_fetched\x18\n" +
 	" \x01(\x03R\fbytesFetched\x12\x18\n" +
-	"\aapplied\x18\v \x01(\x03R\aapplied\"\xa9\x01\n" +
+	"\aapplied\x18\v \x01(\x03R\aapplied\x123\n" +
+	"\ain_step\x18\f \x01(\v2\x1a.google.protobuf.TimestampR\x06inStep\"\xa9\x01\n" +
 	"\x16ReplicationStatusReply\x12>\n" +
 	"\bfollower\x18\x01 \x01(\v2\".opendus.replica.v1.FollowerStatusR\bfollower\x12;\n" +
 	"\breplicas\x18\x02 \x03(\v2\x1f.opendus.replica.v1.ReplicaInfoR\breplicas\x12\x12\n" +
@@ -1571,27 +1582,28 @@ var file_replica_proto_depIdxs = []int32{
 	15, // 12: opendus.replica.v1.ReplicaInfo.alarms:type_name -> opendus.replica.v1.ReplicaAlarm
 	20, // 13: opendus.replica.v1.FollowerStatus.since:type_name -> google.protobuf.Timestamp
 	20, // 14: opendus.replica.v1.FollowerStatus.last_contact:type_name -> google.protobuf.Timestamp
-	18, // 15: opendus.replica.v1.ReplicationStatusReply.follower:type_name -> opendus.replica.v1.FollowerStatus
-	16, // 16: opendus.replica.v1.ReplicationStatusReply.replicas:type_name -> opendus.replica.v1.ReplicaInfo
-	0,  // 17: opendus.replica.v1.Replication.Follow:input_type -> opendus.replica.v1.FollowRequest
-	5,  // 18: opendus.replica.v1.Replication.FetchFile:input_type -> opendus.replica.v1.FetchFileRequest
-	8,  // 19: opendus.replica.v1.Replication.Upstream:input_type -> opendus.replica.v1.UpstreamRequest
-	10, // 20: opendus.replica.v1.Replicas.AddReplica:input_type -> opendus.replica.v1.AddReplicaRequest
-	12, // 21: opendus.replica.v1.Replicas.ListReplicas:input_type -> opendus.replica.v1.ListReplicasRequest
-	14, // 22: opendus.replica.v1.Replicas.RemoveReplica:input_type -> opendus.replica.v1.RemoveReplicaRequest
-	17, // 23: opendus.replica.v1.Replicas.ReplicationStatus:input_type -> opendus.replica.v1.ReplicationStatusRequest
-	4,  // 24: opendus.replica.v1.Replication.Follow:output_type -> opendus.replica.v1.FollowReply
-	6,  // 25: opendus.replica.v1.Replication.FetchFile:output_type -> opendus.replica.v1.FileChunk
-	9,  // 26: opendus.replica.v1.Replication.Upstream:output_type -> opendus.replica.v1.UpstreamReply
-	11, // 27: opendus.replica.v1.Replicas.AddReplica:output_type -> opendus.replica.v1.AddReplicaReply
-	13, // 28: opendus.replica.v1.Replicas.ListReplicas:output_type -> opendus.replica.v1.ListReplicasReply
-	16, // 29: opendus.replica.v1.Replicas.RemoveReplica:output_type -> opendus.replica.v1.ReplicaInfo
-	19, // 30: opendus.replica.v1.Replicas.ReplicationStatus:output_type -> opendus.replica.v1.ReplicationStatusReply
-	24, // [24:31] is the sub-list for method output_type
-	17, // [17:24] is the sub-list for method input_type
-	17, // [17:17] is the sub-list for extension type_name
-	17, // [17:17] is the sub-list for extension extendee
-	0,  // [0:17] is the sub-list for field type_name
+	20, // 15: opendus.replica.v1.FollowerStatus.in_step:type_name -> google.protobuf.Timestamp
+	18, // 16: opendus.replica.v1.ReplicationStatusReply.follower:type_name -> opendus.replica.v1.FollowerStatus
+	16, // 17: opendus.replica.v1.ReplicationStatusReply.replicas:type_name -> opendus.replica.v1.ReplicaInfo
+	0,  // 18: opendus.replica.v1.Replication.Follow:input_type -> opendus.replica.v1.FollowRequest
+	5,  // 19: opendus.replica.v1.Replication.FetchFile:input_type -> opendus.replica.v1.FetchFileRequest
+	8,  // 20: opendus.replica.v1.Replication.Upstream:input_type -> opendus.replica.v1.UpstreamRequest
+	10, // 21: opendus.replica.v1.Replicas.AddReplica:input_type -> opendus.replica.v1.AddReplicaRequest
+	12, // 22: opendus.replica.v1.Replicas.ListReplicas:input_type -> opendus.replica.v1.ListReplicasRequest
+	14, // 23: opendus.replica.v1.Replicas.RemoveReplica:input_type -> opendus.replica.v1.RemoveReplicaRequest
+	17, // 24: opendus.replica.v1.Replicas.ReplicationStatus:input_type -> opendus.replica.v1.ReplicationStatusRequest
+	4,  // 25: opendus.replica.v1.Replication.Follow:output_type -> opendus.replica.v1.FollowReply
+	6,  // 26: opendus.replica.v1.Replication.FetchFile:output_type -> opendus.replica.v1.FileChunk
+	9,  // 27: opendus.replica.v1.Replication.Upstream:output_type -> opendus.replica.v1.UpstreamReply
+	11, // 28: opendus.replica.v1.Replicas.AddReplica:output_type -> opendus.replica.v1.AddReplicaReply
+	13, // 29: opendus.replica.v1.Replicas.ListReplicas:output_type -> opendus.replica.v1.ListReplicasReply
+	16, // 30: opendus.replica.v1.Replicas.RemoveReplica:output_type -> opendus.replica.v1.ReplicaInfo
+	19, // 31: opendus.replica.v1.Replicas.ReplicationStatus:output_type -> opendus.replica.v1.ReplicationStatusReply
+	25, // [25:32] is the sub-list for method output_type
+	18, // [18:25] is the sub-list for method input_type
+	18, // [18:18] is the sub-list for extension type_name
+	18, // [18:18] is the sub-list for extension extendee
+	0,  // [0:18] is the sub-list for field type_name
 }
 
 func init() { file_replica_proto_init() }
