@@ -3,6 +3,7 @@ package deviceproto
 import (
 	"errors"
 	"fmt"
+	"net/netip"
 	"strconv"
 	"time"
 
@@ -41,6 +42,12 @@ type CheckIn struct {
 	// when nobody is. On the external listener the NTLM user counts.
 	User    string
 	Modules []firmware.Module
+	// Peer, when valid, is where the device serves the pieces of the
+	// files it holds to its subnet's devices (<Peer address port>): it can
+	// take part in subnet peers. Avoid, when valid, is a peer the device
+	// gave up on since its last check-in (unreachable, slow, or it served
+	// a bad piece), so that the service elects another.
+	Peer, Avoid netip.AddrPort
 }
 
 // Version returns the version of the device's main image: that of the
@@ -93,6 +100,9 @@ func ParseCheckIn(data []byte) (CheckIn, error) {
 		return CheckIn{}, err
 	}
 	if err := printable("User", c.User, maxUserBytes); err != nil {
+		return CheckIn{}, err
+	}
+	if c.Peer, c.Avoid, err = parsePeer(root); err != nil {
 		return CheckIn{}, err
 	}
 	mods, err := root.child("Modules")
@@ -176,6 +186,7 @@ func (c *CheckIn) AppendXML(b []byte) []byte {
 	if c.User != "" {
 		b = appendElem(b, "  ", "User", c.User)
 	}
+	b = appendPeer(b, c.Peer, c.Avoid)
 	b = append(b, "  <Modules>\n"...)
 	for _, m := range c.Modules {
 		b = append(b, "    <Module"...)
@@ -233,6 +244,9 @@ type File struct {
 	SignatureFileName string
 	SignatureSize     int64
 	SignatureSHA256   string
+	// Peer is the service's advice to a peer-capable device about this
+	// file (Peer and PeerDelay attributes); zero for other devices.
+	Peer PeerAdvice
 }
 
 // AppendXML appends the answer's XML to b.
@@ -291,6 +305,7 @@ func (a *Answer) AppendXML(b []byte) []byte {
 				b = append(b, '"')
 				b = appendAttr(b, "SignatureSHA256", f.SignatureSHA256)
 			}
+			b = appendAdvice(b, f.Peer)
 			b = append(b, "/>\n"...)
 		}
 		b = append(b, "  </Modules>\n"...)
@@ -426,6 +441,9 @@ func parseFile(m *node) (File, error) {
 		if f.SignatureSize, f.SignatureSHA256, err = sizeAndDigest(m, "SignatureSize", "SignatureSHA256"); err != nil {
 			return File{}, err
 		}
+	}
+	if f.Peer, err = parseAdvice(m); err != nil {
+		return File{}, err
 	}
 	return f, nil
 }
