@@ -3,8 +3,8 @@ package deviceproto_test
 import (
 	"bytes"
 	"errors"
-	"strings"
 	"net/netip"
+	"strings"
 	"testing"
 	"time"
 
