@@ -3,7 +3,6 @@ package deviceproto
 import (
 	"errors"
 	"fmt"
-	"net/netip"
 	"strconv"
 	"time"
 
@@ -42,12 +41,9 @@ type CheckIn struct {
 	// when nobody is. On the external listener the NTLM user counts.
 	User    string
 	Modules []firmware.Module
-	// Peer, when valid, is where the device serves the pieces of the
-	// files it holds to its subnet's devices (<Peer address port>): it can
-	// take part in subnet peers. Avoid, when valid, is a peer the device
-	// gave up on since its last check-in (unreachable, slow, or it served
-	// a bad piece), so that the service elects another.
-	Peer, Avoid netip.AddrPort
+	// Peer says where the device serves its subnet's peers, if it can
+	// (<Peer address port [avoid]>).
+	Peer PeerServer
 }
 
 // Version returns the version of the device's main image: that of the
@@ -102,7 +98,7 @@ func ParseCheckIn(data []byte) (CheckIn, error) {
 	if err := printable("User", c.User, maxUserBytes); err != nil {
 		return CheckIn{}, err
 	}
-	if c.Peer, c.Avoid, err = parsePeer(root); err != nil {
+	if c.Peer, err = parsePeer(root); err != nil {
 		return CheckIn{}, err
 	}
 	mods, err := root.child("Modules")
@@ -186,7 +182,7 @@ func (c *CheckIn) AppendXML(b []byte) []byte {
 	if c.User != "" {
 		b = appendElem(b, "  ", "User", c.User)
 	}
-	b = appendPeer(b, c.Peer, c.Avoid)
+	b = appendPeer(b, c.Peer)
 	b = append(b, "  <Modules>\n"...)
 	for _, m := range c.Modules {
 		b = append(b, "    <Module"...)

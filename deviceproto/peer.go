@@ -18,6 +18,24 @@ import (
 // A device that cannot serve peers sends no <Peer> and is answered as
 // before.
 
+// PeerServer is what a peer-capable device says in its check-in.
+type PeerServer struct {
+	// Addr, when valid, is where the device serves the pieces of the
+	// files it holds to its subnet's devices: it can take part in subnet
+	// peers.
+	Addr netip.AddrPort
+	// Avoid, when valid, is a peer the device gave up on since its last
+	// check-in (unreachable, slow, or it served a bad piece), so that the
+	// service elects another.
+	Avoid netip.AddrPort
+}
+
+// Equal reports whether p and o are the same (go-cmp uses it).
+func (p PeerServer) Equal(o PeerServer) bool { return p == o }
+
+// Equal reports whether a and o are the same (go-cmp uses it).
+func (a PeerAdvice) Equal(o PeerAdvice) bool { return a == o }
+
 // maxPeerDelay bounds the wait an answer may ask of a device.
 const maxPeerDelay = 24 * time.Hour
 
@@ -49,28 +67,29 @@ func (a PeerAdvice) IsZero() bool { return !a.Representative && !a.From.IsValid(
 // parsePeer reads a check-in's <Peer address="..." port="..."
 // [avoid="addr:port"]/>: the device's piece server, and the peer it gave
 // up on since its last check-in (if any). No element: the zero AddrPorts.
-func parsePeer(root *node) (serve, avoid netip.AddrPort, err error) {
+func parsePeer(root *node) (PeerServer, error) {
+	var serve, avoid netip.AddrPort
 	p, err := root.child("Peer")
 	if err != nil || p == nil {
-		return serve, avoid, err
+		return PeerServer{}, err
 	}
 	as, _ := p.attr("address")
 	ps, _ := p.attr("port")
 	a, err := netip.ParseAddr(as)
 	if err != nil || a.Zone() != "" || a.Is4In6() || !a.IsValid() || a.IsUnspecified() || a.IsMulticast() {
-		return serve, avoid, fmt.Errorf("%w: Peer address=%q: want the IPv4 or IPv6 address the device serves its peers on", ErrMalformed, cut(as))
+		return PeerServer{}, fmt.Errorf("%w: Peer address=%q: want the IPv4 or IPv6 address the device serves its peers on", ErrMalformed, cut(as))
 	}
 	port, err := strconv.ParseUint(ps, 10, 16)
 	if err != nil || port == 0 || strconv.FormatUint(port, 10) != ps {
-		return serve, avoid, fmt.Errorf("%w: Peer port=%q: want a port number from 1 to 65535", ErrMalformed, cut(ps))
+		return PeerServer{}, fmt.Errorf("%w: Peer port=%q: want a port number from 1 to 65535", ErrMalformed, cut(ps))
 	}
 	serve = netip.AddrPortFrom(a, uint16(port))
 	if v, ok := p.attr("avoid"); ok {
 		if avoid, err = parseAddrPort(v); err != nil {
-			return netip.AddrPort{}, netip.AddrPort{}, fmt.Errorf("%w: Peer avoid=%q: want the address:port of a peer", ErrMalformed, cut(v))
+			return PeerServer{}, fmt.Errorf("%w: Peer avoid=%q: want the address:port of a peer", ErrMalformed, cut(v))
 		}
 	}
-	return serve, avoid, nil
+	return PeerServer{Addr: serve, Avoid: avoid}, nil
 }
 
 // parseAddrPort reads "192.0.2.1:8080" or "[2001:db8::1]:8080" in its
@@ -93,7 +112,8 @@ func cut(s string) string {
 }
 
 // appendPeer appends a check-in's <Peer> element.
-func appendPeer(b []byte, serve, avoid netip.AddrPort) []byte {
+func appendPeer(b []byte, p PeerServer) []byte {
+	serve, avoid := p.Addr, p.Avoid
 	if !serve.IsValid() {
 		return b
 	}

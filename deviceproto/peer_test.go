@@ -44,10 +44,10 @@ func TestParseCheckInPeer(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			if got := addrPort(c.Peer); got != tc.serve {
+			if got := addrPort(c.Peer.Addr); got != tc.serve {
 				t.Errorf("Peer = %q, want %q", got, tc.serve)
 			}
-			if got := addrPort(c.Avoid); got != tc.skip {
+			if got := addrPort(c.Peer.Avoid); got != tc.skip {
 				t.Errorf("Avoid = %q, want %q", got, tc.skip)
 			}
 		})

@@ -25,7 +25,7 @@ func (l *listener) peerCheckIn(r *http.Request, c *deviceproto.CheckIn, key stri
 	if e == nil {
 		return
 	}
-	if !c.Peer.IsValid() {
+	if !c.Peer.Addr.IsValid() {
 		e.Leave(key)
 		return
 	}
@@ -36,12 +36,12 @@ func (l *listener) peerCheckIn(r *http.Request, c *deviceproto.CheckIn, key stri
 	if reason := l.peerRefusal(c, site, seen, e); reason != "" {
 		e.Leave(key)
 		if l.s.log.Enabled(r.Context(), slog.LevelInfo) {
-			l.s.log.Info("peer ignored", "device", key, "peer", c.Peer.String(), "reason", reason, "remote", r.RemoteAddr)
+			l.s.log.Info("peer ignored", "device", key, "peer", c.Peer.Addr.String(), "reason", reason, "remote", r.RemoteAddr)
 		}
 		return
 	}
 	sa, _ := netip.ParseAddr(seen)
-	files[0].Peer = e.Advise(peers.Query{Key: key, Seen: sa.Unmap(), Serve: c.Peer, Avoid: c.Avoid, SHA256: files[0].SHA256, Now: now})
+	files[0].Peer = e.Advise(peers.Query{Key: key, Seen: sa.Unmap(), Serve: c.Peer.Addr, Avoid: c.Peer.Avoid, SHA256: files[0].SHA256, Now: now})
 }
 
 // peerRefusal says why a device's <Peer> is ignored, or "".
@@ -57,7 +57,7 @@ func (l *listener) peerRefusal(c *deviceproto.CheckIn, site firmware.ZonedSite, 
 		return "the service cannot tell the device's address"
 	}
 	sa = sa.Unmap()
-	pa := c.Peer.Addr()
+	pa := c.Peer.Addr.Addr()
 	if pa != sa && !e.Subnet(sa).Contains(pa) {
 		return "its address " + pa.String() + " is neither the one the service sees it at (" + sa.String() +
 			") nor in that address's peer subnet " + e.Subnet(sa).String() + " (peer_prefix_v4, peer_prefix_v6)"

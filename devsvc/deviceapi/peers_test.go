@@ -67,10 +67,10 @@ func peerCheckIn(t *testing.T, h http.Handler, mac, remote, serve, avoid string)
 	t.Helper()
 	c := deviceproto.CheckIn{Identity: cx500, MAC: mac, Modules: []firmware.Module{{Name: "CX500.nbt", Version: firmware.MustParseVersion("1.0.0.1")}}}
 	if serve != "" {
-		c.Peer = netip.MustParseAddrPort(serve)
+		c.Peer.Addr = netip.MustParseAddrPort(serve)
 	}
 	if avoid != "" {
-		c.Avoid = netip.MustParseAddrPort(avoid)
+		c.Peer.Avoid = netip.MustParseAddrPort(avoid)
 	}
 	req := httptest.NewRequest("POST", deviceproto.CheckInPath, bytes.NewReader(c.AppendXML(nil)))
 	req.RemoteAddr = remote

@@ -239,9 +239,9 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	inflight chan struct{}
-	bufs     sync.Pool // *[]byte, bodies and answers
-	scratch  sync.Pool // *scratch, the check-in decisions' copies
-	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
+	bufs     sync.Pool  // *[]byte, bodies and answers
+	scratch  sync.Pool  // *scratch, the check-in decisions' copies
+	copyBufs sync.Pool  // *[]byte of copyBufferSize, file copies
 	files    openFiles  // update files kept open for downloads
 	lists    pieceLists // their piece lists, for subnet peers
 	internal http.Handler
