@@ -68,6 +68,17 @@ type Report struct {
 	// Offers are the versions the service offered during the run, per
 	// model, with what became of them, and per wave (Scenario.Waves).
 	Offers []OfferReport `json:"offers,omitempty"`
+	// Subnets are the bytes each peer subnet (the /24 an internal group's
+	// devices come from) fetched across the WAN (the primary service),
+	// from replicas and from peers, and when its updates ended.
+	Subnets []SubnetReport `json:"subnets,omitempty"`
+	// PeerWaits counts the waits for a piece a peer had not got yet;
+	// BadPieces the pieces from peers that did not match the piece list
+	// (the peer avoided from then on); PeerFailures the peers given up on
+	// otherwise (unreachable, too slow, an error).
+	PeerWaits    int64 `json:"peerWaits,omitempty"`
+	BadPieces    int64 `json:"badPieces,omitempty"`
+	PeerFailures int64 `json:"peerFailures,omitempty"`
 }
 
 // SiteReport is what the devices of one site did.
@@ -197,6 +208,8 @@ func (s *Sim) Report() Report {
 	r.Missed = t.missed
 	r.Sites = s.siteReports()
 	r.Offers = s.offerReports()
+	r.Subnets = s.subnetReports()
+	r.PeerWaits, r.BadPieces, r.PeerFailures = t.peerWaits, t.badPieces, t.peerFailures
 	slices.SortFunc(r.Models, func(a, b ModelReport) int { return cmp.Compare(a.Model, b.Model) })
 	if len(done) > 0 {
 		slices.Sort(done)

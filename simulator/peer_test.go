@@ -1,0 +1,82 @@
+package simulator_test
+
+import (
+	"context"
+	"fmt"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/devsvc/peers"
+	"github.com/opendus/opendus/simulator"
+)
+
+// peerScenario is subnets of n peer-capable CX600s each, 127.2.k.0/24.
+func peerScenario(seed uint64, subnets, n int, faults *simulator.Faults) simulator.Scenario {
+	sc := simulator.Scenario{Seed: seed, Duration: simulator.Duration(6 * time.Hour)}
+	for k := range subnets {
+		sc.Groups = append(sc.Groups, simulator.Group{Model: cx600.Path(), Count: n, Version: "1.0.0.1",
+			Subnet: fmt.Sprintf("127.2.%d.0/24", k+1), Peers: 1, Faults: faults})
+	}
+	return sc
+}
+
+// TestPeers runs peer-capable devices against the device handlers with an
+// Elector: each subnet fetches the image across the WAN about once, every
+// device ends on the new version, and poisoned pieces and a killed
+// representative are survived.
+func TestPeers(t *testing.T) {
+	const size = 2 << 20 // 8 pieces
+	for _, tc := range []struct {
+		name    string
+		faults  *simulator.Faults
+		maxWAN  float64 // copies per subnet
+		bad     bool    // bad pieces must be seen
+		failure bool    // peer failures must be seen
+	}{
+		{name: "plain", maxWAN: 1.05},
+		{name: "poisoned peers", faults: &simulator.Faults{PoisonPieces: 0.3}, maxWAN: 2.05, bad: true},
+		{name: "representative killed", faults: &simulator.Faults{KillRepresentative: 1}, maxWAN: 2.05, failure: true},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			s := newService(t, serviceConfig{api: deviceapi.Config{Peers: peers.New(peers.Config{})}})
+			s.importVersion(t, cx600, "2.0.0.1", size)
+			s.approve(t, cx600)
+			sc := peerScenario(7, 3, 10, tc.faults)
+			sim, err := simulator.New(sc, s.svc, simulator.Config{Workers: 8})
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer sim.Close()
+			ctx, cancel := context.WithTimeout(context.Background(), 2*time.Minute)
+			defer cancel()
+			if err := sim.Run(ctx); err != nil {
+				t.Fatal(err)
+			}
+			rep := sim.Report()
+			if rep.UpdatedDevices != 30 {
+				t.Errorf("%d of 30 devices updated; failures %+v", rep.UpdatedDevices, rep.Failures)
+			}
+			if len(rep.Subnets) != 3 {
+				t.Fatalf("subnets %+v, want 3", rep.Subnets)
+			}
+			for _, sr := range rep.Subnets {
+				copies := float64(sr.WANBytes) / size
+				t.Logf("%s: %d devices, WAN %d bytes (%.3f copies), peers %d, lists %d, last update %v", sr.Subnet, sr.Devices, sr.WANBytes, copies, sr.PeerBytes, sr.ListBytes, sr.LastUpdate)
+				if copies > tc.maxWAN || copies < 1 {
+					t.Errorf("%s: WAN bytes %d = %.3f copies, want 1 to %.2f", sr.Subnet, sr.WANBytes, copies, tc.maxWAN)
+				}
+				if sr.PeerBytes < 8*size {
+					t.Errorf("%s: %d bytes from peers, want at least 8 copies", sr.Subnet, sr.PeerBytes)
+				}
+			}
+			t.Logf("waits %d, bad pieces %d, peer failures %d", rep.PeerWaits, rep.BadPieces, rep.PeerFailures)
+			if tc.bad && rep.BadPieces == 0 {
+				t.Error("no bad piece detected")
+			}
+			if tc.failure && rep.PeerFailures == 0 {
+				t.Error("no peer failure seen")
+			}
+		})
+	}
+}
