@@ -87,7 +87,7 @@ type tally struct {
 	// that did not match the list, peers given up on otherwise.
 	peerWaits, badPieces, peerFailures int64
 	refusals                           [numReasons]int64
-	failures [numReasons]int64
+	failures                           [numReasons]int64
 }
 
 func (t *tally) add(o *tally) {
