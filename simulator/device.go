@@ -532,6 +532,10 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 	// delay a peer-capable device is told to wait); the bytes move when
 	// it ends.
 	dur := delay + max(total*int64(time.Second)/g.rate, int64(time.Second))
+	if wr := s.sc.Behaviour.WANRate; wr > 0 && g.peerNet.IsValid() && !o.advice.From.IsValid() {
+		// From the service, over the subnet's shared WAN link.
+		dur = max(s.subnets[g.peerNet].reserve(at, total, wr), int64(time.Second))
+	}
 	d.stepAt, d.step = at+dur, stepDownload
 }
 

@@ -54,6 +54,23 @@ type byteCounts struct {
 	// firstRep is set once a device of the subnet was told it is
 	// representative (Faults.KillRepresentative applies to the first).
 	firstRep atomic.Bool
+	// linkFree is when the subnet's WAN link (Behaviour.WANRate) is free
+	// again, in simulated time.
+	linkFree atomic.Int64
+}
+
+// reserve books a transfer of n bytes from the service over the subnet's
+// WAN link of rate bytes per simulated second, from simulated time at:
+// after the transfers booked before it. It returns how long after at the
+// transfer ends.
+func (bc *byteCounts) reserve(at, n, rate int64) int64 {
+	for {
+		free := bc.linkFree.Load()
+		end := max(at, free) + n*int64(time.Second)/rate
+		if bc.linkFree.CompareAndSwap(free, end) {
+			return end - at
+		}
+	}
 }
 
 // sharedFile is the content of one update file, kept once for every

@@ -76,6 +76,7 @@ type Report struct {
 	// BadPieces the pieces from peers that did not match the piece list
 	// (the peer avoided from then on); PeerFailures the peers given up on
 	// otherwise (unreachable, too slow, an error).
+	PeerDevices  int   `json:"peerDevices,omitempty"` // peer-capable devices
 	PeerWaits    int64 `json:"peerWaits,omitempty"`
 	BadPieces    int64 `json:"badPieces,omitempty"`
 	PeerFailures int64 `json:"peerFailures,omitempty"`
@@ -191,6 +192,9 @@ func (s *Sim) Report() Report {
 		devices[model]++
 		if d.moved {
 			r.Moved++
+		}
+		if d.peerCapable {
+			r.PeerDevices++
 		}
 		if d.test {
 			r.TestDevices++
@@ -434,6 +438,16 @@ func (r *Report) WriteText(w io.Writer) error {
 	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
 	if r.Missed > 0 {
 		line("Missed windows", "%d installs dropped: InstallBy came before the device could install", r.Missed)
+	}
+	if r.PeerDevices > 0 {
+		b.WriteByte('\n')
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SUBNET\tDEVICES\tWAN\tREPLICAS\tPEERS\tPIECE LISTS\tFIRST UPDATE\tLAST UPDATE")
+		for _, s := range r.Subnets {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.Subnet, s.Devices, s.WANBytes, s.ReplicaBytes, s.PeerBytes, s.ListBytes, after(s.FirstUpdate), after(s.LastUpdate))
+		}
+		tw.Flush()
+		line("Peers", "%d peer-capable devices; %d waits for a piece not there yet, %d bad pieces detected, %d peers given up on", r.PeerDevices, r.PeerWaits, r.BadPieces, r.PeerFailures)
 	}
 	if len(r.Sites) > 0 {
 		b.WriteByte('\n')

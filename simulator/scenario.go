@@ -187,6 +187,11 @@ type Behaviour struct {
 	// gives up on the peer (default 10s).
 	PeerRetry        Duration `json:"peerRetry,omitzero"`
 	PeerPieceTimeout Duration `json:"peerPieceTimeout,omitzero"`
+	// WANRate, when set, is the rate in bytes per simulated second of
+	// each subnet's link to the service, which its devices' downloads
+	// from the service share (one after the other): a branch office's
+	// line. 0: every download gets LANRate, however many at once.
+	WANRate int64 `json:"wanRate,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as "36h", "90m".
