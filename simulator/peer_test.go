@@ -33,8 +33,8 @@ func TestPeers(t *testing.T) {
 		faults  *simulator.Faults
 		minWAN  float64 // copies per subnet
 		maxWAN  float64
-		bad     bool    // bad pieces must be seen
-		failure bool    // peer failures must be seen
+		bad     bool // bad pieces must be seen
+		failure bool // peer failures must be seen
 	}{
 		{name: "peers off: the reference", off: true, minWAN: 10, maxWAN: 10.05},
 		{name: "plain", minWAN: 1, maxWAN: 1.05},
