@@ -1,0 +1,122 @@
+package e2e
+
+import (
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/internal/devsvctest"
+	"github.com/opendus/opendus/simulator"
+)
+
+// peerFleet is a scenario of subnets of n peer-capable CX600s each, in
+// 127.3.k.0/24, through six simulated hours.
+func peerFleet(seed uint64, subnets, n int, faults *simulator.Faults, wanRate int64) simulator.Scenario {
+	sc := simulator.Scenario{Seed: seed, Start: rehearsalStart, Duration: simulator.Duration(6 * time.Hour),
+		Behaviour: simulator.Behaviour{WANRate: wanRate}}
+	for k := range subnets {
+		sc.Groups = append(sc.Groups, simulator.Group{Model: cx600.Path(), Count: n, Version: "1.0.0.1",
+			Subnet: fmt.Sprintf("127.3.%d.0/24", k+1), Peers: 1, Faults: faults})
+	}
+	return sc
+}
+
+// peerRun is one run of a peer fleet against its own real devsvc serve
+// on a simulated clock (peers set to on or off), with an image of size
+// bytes: the report and the wall time.
+func peerRun(t testing.TB, sc simulator.Scenario, size int64, peers bool) (simulator.Report, []simulator.DeviceInfo, time.Duration) {
+	t.Helper()
+	s := startRehearsal(t, rehearsalStart, func(dir string) {
+		setSetting(t, dir, "peers", strconv.FormatBool(peers))
+	})
+	importVersion(t, s, "2.0.0.1", size, cx600)
+	s.CLI(t, "approve", cx600.Path())
+	sim := newSim(t, s, sc)
+	start := time.Now()
+	runUntil(t, sim, time.Duration(sc.Duration))
+	wall := time.Since(start)
+	rep := sim.Report()
+	devs := sim.Devices()
+	settled(t, s, func(inv map[string]firmware.Device) (problems []string) {
+		for _, d := range devs {
+			if rec := inv[d.MAC]; rec.Version.String() != "2.0.0.1" || rec.State != firmware.StateSuccess {
+				problems = append(problems, fmt.Sprintf("device %s: inventory %s, %q; want 2.0.0.1, success", d.MAC, rec.Version, rec.State))
+			}
+		}
+		return problems
+	})
+	return rep, devs, wall
+}
+
+// checkPeerRun checks that every device runs 2.0.0.1 and each subnet
+// fetched at most maxCopies copies of the image across the WAN.
+func checkPeerRun(t *testing.T, rep simulator.Report, devs []simulator.DeviceInfo, size int64, maxCopies float64) {
+	t.Helper()
+	for _, d := range devs {
+		if d.Version.String() != "2.0.0.1" {
+			t.Errorf("device %s runs %s, want 2.0.0.1 (error %q)", d.MAC, d.Version, d.Error)
+		}
+	}
+	for _, sr := range rep.Subnets {
+		copies := float64(sr.WANBytes) / float64(size)
+		if copies > maxCopies || copies < 1 {
+			t.Errorf("subnet %s: %d bytes across the WAN = %.4f copies of the image, want 1 to %.2f", sr.Subnet, sr.WANBytes, copies, maxCopies)
+		}
+	}
+}
+
+// TestPeerSubnets is the acceptance of subnet peers, with real devsvc
+// serve processes and the simulator: every subnet takes a release with
+// WAN bytes of at most 1.05 copies, a representative killed mid-transfer
+// costs its subnet at most one more copy, poisoned pieces are detected,
+// their peers avoided (a poisoned representative replaced, at most one
+// more copy), and every device converges. The full size (2,000
+// devices in 40 subnets, a 20 MB image) runs without the race detector
+// and without -short; under either, 200 devices in 8 subnets take 4 MB.
+func TestPeerSubnets(t *testing.T) {
+	subnets, n, size := 40, 50, int64(20<<20)
+	if testing.Short() || devsvctest.Race() {
+		subnets, n, size = 8, 25, 4<<20
+	}
+	t.Run(fmt.Sprintf("%d devices in %d subnets, %d MB", subnets*n, subnets, size>>20), func(t *testing.T) {
+		rep, devs, wall := peerRun(t, peerFleet(11, subnets, n, nil, 0), size, true)
+		checkPeerRun(t, rep, devs, size, 1.05)
+		var wan, peer int64
+		for _, sr := range rep.Subnets {
+			wan += sr.WANBytes
+			peer += sr.PeerBytes
+		}
+		t.Logf("%d devices: WAN %.4f copies per subnet, %d bytes from peers, converged at %v simulated (%v wall)",
+			len(devs), float64(wan)/float64(size)/float64(len(rep.Subnets)), peer, time.Duration(rep.Converge.All), wall.Round(time.Millisecond))
+	})
+	t.Run("representative killed mid-transfer", func(t *testing.T) {
+		size := int64(4 << 20)
+		rep, devs, _ := peerRun(t, peerFleet(12, 4, 20, &simulator.Faults{KillRepresentative: 1}, 0), size, true)
+		checkPeerRun(t, rep, devs, size, 2.05)
+		if rep.PeerFailures == 0 {
+			t.Error("no device saw its peer fail")
+		}
+		t.Logf("peer failures %d; WAN per subnet: %v", rep.PeerFailures, wanCopies(rep, size))
+	})
+	t.Run("poisoned pieces", func(t *testing.T) {
+		size := int64(4 << 20)
+		rep, devs, _ := peerRun(t, peerFleet(13, 4, 20, &simulator.Faults{PoisonPieces: 0.25}, 0), size, true)
+		// A poisoned representative is replaced like a killed one: its
+		// subnet may take one more copy.
+		checkPeerRun(t, rep, devs, size, 2.05)
+		if rep.BadPieces == 0 {
+			t.Error("no bad piece was detected")
+		}
+		t.Logf("bad pieces %d; WAN per subnet: %v", rep.BadPieces, wanCopies(rep, size))
+	})
+}
+
+func wanCopies(rep simulator.Report, size int64) []string {
+	var out []string
+	for _, sr := range rep.Subnets {
+		out = append(out, fmt.Sprintf("%s %.3f", sr.Subnet, float64(sr.WANBytes)/float64(size)))
+	}
+	return out
+}
