@@ -122,3 +122,33 @@ func wanCopies(rep simulator.Report, size int64) []string {
 	}
 	return out
 }
+
+// BenchmarkPeerSubnets measures, with peers on and off in the same run,
+// what a release costs: subnets of 50 peer-capable devices behind a
+// 2 MB/s link to the service each (Behaviour.WANRate) take a 20 MB image.
+// It reports the WAN copies per subnet, the simulated time the last
+// device of a subnet finished at (the worst subnet) and the wall time:
+//
+//	go test -run '^$' -bench PeerSubnets -benchtime 1x ./e2e/
+func BenchmarkPeerSubnets(b *testing.B) {
+	const size = 20 << 20
+	for _, peers := range []bool{true, false} {
+		b.Run("peers="+strconv.FormatBool(peers), func(b *testing.B) {
+			for range b.N {
+				sc := peerFleet(21, 4, 50, nil, 2<<20)
+				sc.Duration = simulator.Duration(24 * time.Hour)
+				rep, _, wall := peerRun(b, sc, size, peers)
+				var wan int64
+				var last simulator.Duration
+				for _, sr := range rep.Subnets {
+					wan += sr.WANBytes
+					last = max(last, sr.LastUpdate)
+				}
+				b.ReportMetric(float64(wan)/size/float64(len(rep.Subnets)), "wan-copies/subnet")
+				b.ReportMetric(time.Duration(last).Minutes(), "converge-sim-min")
+				b.ReportMetric(wall.Seconds(), "wall-s")
+				b.ReportMetric(float64(rep.UpdatedDevices), "updated")
+			}
+		})
+	}
+}
