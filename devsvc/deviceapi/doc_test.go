@@ -125,7 +125,7 @@ func TestProtocolDoc(t *testing.T) {
 			remote: "192.0.2.21:50123"},
 		"checkin-peer-fetch": {h: peerSrv, method: "POST", path: deviceproto.CheckInPath, body: peerCheckIn("00-04-F2-00-00-22", "192.0.2.22:47010"),
 			remote: "192.0.2.22:50123"},
-		"pieces-list": {h: in, method: "GET", path: deviceproto.PiecesPath(hexSum(imageOf(cx500, v1)))},
+		"pieces-list":       {h: in, method: "GET", path: deviceproto.PiecesPath(hexSum(imageOf(cx500, v1)))},
 		"checkin-held-wave": {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave1, v1), remote: "198.51.100.7:50123"},
 		"checkin-held-window": {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave0, v1),
 			remote: "192.0.2.1:50123"},
