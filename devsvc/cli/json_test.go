@@ -56,6 +56,7 @@ func jsonCases(f jsonFixture) []jsonCase {
 		{name: "admins list", args: []string{"admins", "list"}},
 		{name: "sites add", args: []string{"sites", "add", "remote"}},
 		{name: "sites update", args: []string{"sites", "update", "remote", "--window", "Sat,Sun 00:00-24:00"}},
+		{name: "sites update", args: []string{"sites", "update", "remote", "--no-peers"}},
 		{name: "sites list", args: []string{"sites", "list"}},
 		{name: "rollout start", args: []string{"rollout", "start", cx600, "--wave-wait", "90m"}},
 		{name: "rollout pause", args: []string{"rollout", "pause", cx600, "--reason", "tickets"}},
