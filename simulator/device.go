@@ -527,6 +527,9 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 	}
 	d.offer = o
 	d.phase = phaseDownloading
+	if d.peer != nil && len(o.files) > 0 {
+		w.hold(ctx, d, o, o.files[0]) // a failure is retried at the download step
+	}
 	w.report(ctx, d, firmware.StateDownloading, o.target, rNone)
 	// The transfer takes simulated time at the location's rate (after the
 	// delay a peer-capable device is told to wait); the bytes move when

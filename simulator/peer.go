@@ -256,16 +256,8 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 	s := w.s
 	g := &s.groups[d.group]
 	bc := s.subnets[g.peerNet]
-	if o.held == nil {
-		sf, err := w.pieceList(ctx, d, f, bc)
-		if err != nil {
-			return piecesFailed, rTransfer, err
-		}
-		o.held = &holding{f: sf, have: make([]atomic.Bool, sf.list.Count())}
-		if f.size == 0 {
-			return piecesDone, rNone, nil
-		}
-		d.peer.cur.Store(o.held)
+	if err := w.hold(ctx, d, o, f); err != nil {
+		return piecesFailed, rTransfer, err
 	}
 	for {
 		if int(o.held.n.Load()) == len(o.held.have) {
@@ -315,6 +307,24 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 		o.held.f.verified.Store(true)
 	}
 	return piecesDone, rNone, nil
+}
+
+// hold takes the piece list of the offer's image f, once, and makes d's
+// piece server serve the file: from now on it answers 503 (not yet) for
+// the pieces it has not got, rather than 404, so that a device told to
+// fetch from it before its own download began waits instead of giving up
+// on it.
+func (w *worker) hold(ctx context.Context, d *device, o *offer, f offerFile) error {
+	if o.held != nil {
+		return nil
+	}
+	sf, err := w.pieceList(ctx, d, f, w.s.subnets[w.s.groups[d.group].peerNet])
+	if err != nil {
+		return err
+	}
+	o.held = &holding{f: sf, have: make([]atomic.Bool, sf.list.Count())}
+	d.peer.cur.Store(o.held)
+	return nil
 }
 
 // avoided reports whether d gave up on peer a.
