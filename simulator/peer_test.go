@@ -35,9 +35,14 @@ func TestPeers(t *testing.T) {
 		maxWAN  float64
 		bad     bool // bad pieces must be seen
 		failure bool // peer failures must be seen
+		// wanRate, when set, is each subnet's line to the service: slow
+		// enough that the representative is still downloading when its
+		// peers come (they must wait, not give up on it).
+		wanRate int64
 	}{
 		{name: "peers off: the reference", off: true, minWAN: 10, maxWAN: 10.05},
 		{name: "plain", minWAN: 1, maxWAN: 1.05},
+		{name: "representative still downloading", minWAN: 1, maxWAN: 1.05, wanRate: 16 << 10},
 		{name: "poisoned peers", faults: &simulator.Faults{PoisonPieces: 0.3}, minWAN: 1, maxWAN: 2.05, bad: true},
 		{name: "representative killed", faults: &simulator.Faults{KillRepresentative: 1}, minWAN: 1, maxWAN: 2.05, failure: true},
 	} {
@@ -50,6 +55,7 @@ func TestPeers(t *testing.T) {
 			s.importVersion(t, cx600, "2.0.0.1", size)
 			s.approve(t, cx600)
 			sc := peerScenario(7, 3, 10, tc.faults)
+			sc.Behaviour.WANRate = tc.wanRate
 			sim, err := simulator.New(sc, s.svc, simulator.Config{Workers: 8})
 			if err != nil {
 				t.Fatal(err)
@@ -83,6 +89,12 @@ func TestPeers(t *testing.T) {
 			}
 			if tc.failure && rep.PeerFailures == 0 {
 				t.Error("no peer failure seen")
+			}
+			if !tc.failure && rep.PeerFailures > 0 {
+				t.Errorf("%d peers given up on, want none", rep.PeerFailures)
+			}
+			if tc.wanRate > 0 && rep.PeerWaits == 0 {
+				t.Error("no device waited for a piece its peer had not got yet")
 			}
 		})
 	}
