@@ -122,3 +122,34 @@ func TestPeerAdvice(t *testing.T) {
 		t.Errorf("after a downloaded report: %d holders, want 1", s.Holders)
 	}
 }
+
+// TestPeerIgnored checks the cases where a device's <Peer> is ignored: it
+// is then answered as a device without peers.
+func TestPeerIgnored(t *testing.T) {
+	st := offerStore(t)
+	ctx := t.Context()
+	lab := firmware.Site{Name: "lab", Subnets: []netip.Prefix{netip.MustParsePrefix("10.7.0.0/16")}, NoPeers: true}
+	if _, err := st.PutSite(ctx, "test", lab, false); err != nil {
+		t.Fatal(err)
+	}
+	srv := deviceapi.New(st, deviceapi.Config{Now: fixedClock, Peers: peers.New(peers.Config{})})
+	for _, tc := range []struct {
+		name, remote, serve string
+	}{
+		{"a site without peers", "10.7.1.1:5000", "10.7.1.11:47010"},
+		{"another subnet than the one it is seen at", "10.1.2.1:5000", "10.1.3.11:47010"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			a := peerCheckIn(t, srv.Internal(), "00-04-F2-00-03-01", tc.remote, tc.serve, "")
+			if len(a.Files) == 0 || !a.Files[0].Peer.IsZero() {
+				t.Errorf("answer %+v, want an offer without advice", a.Files)
+			}
+		})
+	}
+	// Through the edge: no peers (the handler refuses it without NTLM
+	// anyway; the refusal is the edge's, before any advice).
+	c := deviceproto.CheckIn{Identity: cx500, MAC: "00-04-F2-00-03-02", Peer: deviceproto.PeerServer{Addr: netip.MustParseAddrPort("10.1.2.11:47010")}}
+	if w := do(srv.External(), "POST", deviceproto.CheckInPathExt, c.AppendXML(nil)); w.Code != http.StatusForbidden {
+		t.Errorf("external check-in without NTLM: %d, want 403", w.Code)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -200,4 +201,33 @@ func TestSweep(t *testing.T) {
 	if s := e.Stats(); s.Groups != 1 || s.Members != 1 {
 		t.Errorf("after a day and more: Stats = %+v, want only the new group of 1", s)
 	}
+}
+
+// TestConcurrent runs check-ins, reports and departures of one subnet at
+// once (go test -race): every device is told something coherent, and one
+// representative at most is elected while the first stays live.
+func TestConcurrent(t *testing.T) {
+	e := New(Config{})
+	first := dev(1, 1)
+	e.Advise(at(first, 0))
+	var wg sync.WaitGroup
+	for g := range 8 {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			for i := range 100 {
+				q := dev(1, 2+(g*100+i)%200)
+				a := e.Advise(at(q, time.Second))
+				if a.Representative || a.From != first.Serve {
+					t.Errorf("%s: %+v, want to fetch from %s", q.Key, a, first.Serve)
+					return
+				}
+				e.Seen(q.Key, firmware.StateDownloading, t0.Add(time.Second))
+				if i%10 == 0 {
+					e.Leave(q.Key)
+				}
+			}
+		}()
+	}
+	wg.Wait()
 }
