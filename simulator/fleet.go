@@ -232,10 +232,10 @@ type device struct {
 	// (peer, from the first RunUntil), poisoned ones corrupt what they
 	// serve; avoid is the peer the next check-in names as failed, avoids
 	// every peer the device gave up on.
-	peerCapable, poison bool
-	peer                *peerNode
-	avoid               netip.AddrPort
-	avoids              []netip.AddrPort
+	peerCapable, poison, slow bool
+	peer                      *peerNode
+	avoid                     netip.AddrPort
+	avoids                    []netip.AddrPort
 
 	calls     calls
 	behaviour rand.PCG // boot and sign-in times, faults

@@ -132,6 +132,7 @@ type peerNode struct {
 	srv    *http.Server
 	cur    atomic.Pointer[holding]
 	poison bool // serves corrupted pieces (Faults.PoisonPieces)
+	slow   bool // stalls on every piece until the asker gives up (Faults.SlowPeers)
 	// killAfter, when positive, is how many pieces it serves before it
 	// stops, mid-transfer (Faults.KillRepresentative); dead once it has.
 	killAfter atomic.Int64
@@ -140,12 +141,12 @@ type peerNode struct {
 }
 
 // startPeer starts d's piece server on addr (port 0: any).
-func startPeer(addr netip.Addr, poison bool) (*peerNode, error) {
+func startPeer(addr netip.Addr, poison, slow bool) (*peerNode, error) {
 	ln, err := net.Listen("tcp", netip.AddrPortFrom(addr, 0).String())
 	if err != nil {
 		return nil, fmt.Errorf("simulator: peer server on %s: %w", addr, err)
 	}
-	p := &peerNode{addr: netip.MustParseAddrPort(ln.Addr().String()), ln: ln, poison: poison}
+	p := &peerNode{addr: netip.MustParseAddrPort(ln.Addr().String()), ln: ln, poison: poison, slow: slow}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}
 	go p.srv.Serve(ln)
 	return p, nil
@@ -197,6 +198,12 @@ func (p *peerNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	b := h.f.piece(i)
+	if p.slow {
+		// A stalled peer: nothing until the asker gives up (or the
+		// server stops).
+		<-r.Context().Done()
+		return
+	}
 	w.Header().Set("Content-Type", "application/octet-stream")
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	if k := p.killAfter.Load(); k > 0 && p.served.Add(1) >= k {
@@ -534,7 +541,7 @@ func (s *Sim) startPeers() error {
 			continue
 		}
 		g := &s.groups[d.group]
-		p, err := startPeer(peerAddr(g.peerNet, i), d.poison)
+		p, err := startPeer(peerAddr(g.peerNet, i), d.poison, d.slow)
 		if err != nil {
 			return err
 		}

@@ -1,8 +1,10 @@
 package simulator_test
 
 import (
+	"cmp"
 	"context"
 	"fmt"
+	"strings"
 	"testing"
 	"time"
 
@@ -39,12 +41,15 @@ func TestPeers(t *testing.T) {
 		// enough that the representative is still downloading when its
 		// peers come (they must wait, not give up on it).
 		wanRate int64
+		// pieceTimeout, when set, is the devices' deadline per piece.
+		pieceTimeout time.Duration
 	}{
 		{name: "peers off: the reference", off: true, minWAN: 10, maxWAN: 10.05},
 		{name: "plain", minWAN: 1, maxWAN: 1.05},
 		{name: "representative still downloading", minWAN: 1, maxWAN: 1.05, wanRate: 16 << 10},
 		{name: "poisoned peers", faults: &simulator.Faults{PoisonPieces: 0.3}, minWAN: 1, maxWAN: 2.05, bad: true},
 		{name: "representative killed", faults: &simulator.Faults{KillRepresentative: 1}, minWAN: 1, maxWAN: 2.05, failure: true},
+		{name: "slow peers", faults: &simulator.Faults{SlowPeers: 0.3}, minWAN: 1, maxWAN: 2.05, failure: true, pieceTimeout: 200 * time.Millisecond},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			cfg := deviceapi.Config{Peers: peers.New(peers.Config{})}
@@ -56,6 +61,9 @@ func TestPeers(t *testing.T) {
 			s.approve(t, cx600)
 			sc := peerScenario(7, 3, 10, tc.faults)
 			sc.Behaviour.WANRate = tc.wanRate
+			// A minute by default: a piece late for the machine's load
+			// (other tests at once) is no fault of the peer's.
+			sc.Behaviour.PeerPieceTimeout = simulator.Duration(cmp.Or(tc.pieceTimeout, time.Minute))
 			sim, err := simulator.New(sc, s.svc, simulator.Config{Workers: 8})
 			if err != nil {
 				t.Fatal(err)
@@ -90,7 +98,12 @@ func TestPeers(t *testing.T) {
 			if tc.failure && rep.PeerFailures == 0 {
 				t.Error("no peer failure seen")
 			}
-			if !tc.failure && rep.PeerFailures > 0 {
+			var text strings.Builder
+			if err := rep.WriteText(&text); err != nil || !strings.Contains(text.String(), "SUBNET") || !strings.Contains(text.String(), "127.2.1.0/24") {
+				t.Errorf("the text report lacks the subnet table (%v):\n%s", err, text.String())
+			}
+			if tc.wanRate > 0 && rep.PeerFailures > 0 {
+				// A peer whose own download has not begun is waited for.
 				t.Errorf("%d peers given up on, want none", rep.PeerFailures)
 			}
 			if tc.wanRate > 0 && rep.PeerWaits == 0 {

@@ -140,6 +140,11 @@ type Faults struct {
 	// piece flipped); the devices that fetch from them detect it against
 	// the piece list, avoid them and fetch elsewhere.
 	PoisonPieces float64 `json:"poisonPieces,omitempty"`
+	// SlowPeers is the share of the peer-capable devices (spread evenly,
+	// after the poisoned ones) that stall on every piece they serve: the
+	// devices that fetch from them give up on each at
+	// Behaviour.PeerPieceTimeout, avoid them and fetch elsewhere.
+	SlowPeers float64 `json:"slowPeers,omitempty"`
 	// KillRepresentative is the chance that the first device of a subnet
 	// told it is its representative has its piece server stop
 	// mid-transfer, after it served half the file's pieces, and never
@@ -292,7 +297,7 @@ func (sc *Scenario) Normalize() error {
 		bad("no device groups")
 	}
 	checkFaults := func(where string, f Faults) {
-		for _, p := range [...]float64{f.BrokenDownload, f.CorruptImage, f.PowerLoss, f.PoisonPieces, f.KillRepresentative} {
+		for _, p := range [...]float64{f.BrokenDownload, f.CorruptImage, f.PowerLoss, f.PoisonPieces, f.SlowPeers, f.KillRepresentative} {
 			if !(p >= 0 && p <= 1) {
 				bad("%s: fault probability %v outside [0, 1]", where, p)
 				return

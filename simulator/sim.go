@@ -214,6 +214,10 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 				k := peerIndex[gi]
 				d.poison = math.Floor(float64(k+1)*p) > math.Floor(float64(k)*p)
 			}
+			if p := gr.faults.SlowPeers; d.peerCapable && !d.poison && p > 0 {
+				k := peerIndex[gi] + 1 // offset from the poisoned
+				d.slow = math.Floor(float64(k+1)*p) > math.Floor(float64(k)*p)
+			}
 			if d.peerCapable {
 				peerIndex[gi]++
 			}

@@ -96,7 +96,9 @@ func (c Config) withDefaults() Config {
 type Elector struct {
 	cfg Config
 
-	mu     sync.Mutex
+	// mu guards everything below; check-ins of devices in no group (all
+	// of a fleet without peers) take only its read lock.
+	mu     sync.RWMutex
 	groups map[groupKey]*group
 	// devices maps a device's key to the group it is a member of: a
 	// device takes one update at a time, and holds the file of the last.
@@ -244,6 +246,9 @@ func (e *Elector) live(m *member, now time.Time) bool {
 // downloaded, installing, rebooting or success) becomes a holder; one that
 // reports a failure is one no more. Devices of no group are ignored.
 func (e *Elector) Seen(key string, st firmware.State, now time.Time) {
+	if !e.member(key) {
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	if g := e.devices[key]; g != nil {
@@ -261,9 +266,19 @@ func (e *Elector) Seen(key string, st firmware.State, now time.Time) {
 // Leave removes a device from every group: it no longer serves peers (its
 // check-in has no <Peer>).
 func (e *Elector) Leave(key string) {
+	if !e.member(key) {
+		return
+	}
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	e.leave(key)
+}
+
+// member reports whether a device is in a group, under the read lock.
+func (e *Elector) member(key string) bool {
+	e.mu.RLock()
+	defer e.mu.RUnlock()
+	return e.devices[key] != nil
 }
 
 func (e *Elector) leave(key string) {
@@ -311,8 +326,8 @@ type Stats struct {
 
 // Stats returns the counts.
 func (e *Elector) Stats() Stats {
-	e.mu.Lock()
-	defer e.mu.Unlock()
+	e.mu.RLock()
+	defer e.mu.RUnlock()
 	var s Stats
 	s.Groups = len(e.groups)
 	for _, g := range e.groups {
