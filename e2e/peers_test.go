@@ -14,8 +14,11 @@ import (
 // peerFleet is a scenario of subnets of n peer-capable CX600s each, in
 // 127.3.k.0/24, through six simulated hours.
 func peerFleet(seed uint64, subnets, n int, faults *simulator.Faults, wanRate int64) simulator.Scenario {
+	// A minute's deadline per piece: a piece late for the machine's load
+	// (other tests at once) is no fault of the peer's, and would cost its
+	// subnet another copy.
 	sc := simulator.Scenario{Seed: seed, Start: rehearsalStart, Duration: simulator.Duration(6 * time.Hour),
-		Behaviour: simulator.Behaviour{WANRate: wanRate}}
+		Behaviour: simulator.Behaviour{WANRate: wanRate, PeerPieceTimeout: simulator.Duration(time.Minute)}}
 	for k := range subnets {
 		sc.Groups = append(sc.Groups, simulator.Group{Model: cx600.Path(), Count: n, Version: "1.0.0.1",
 			Subnet: fmt.Sprintf("127.3.%d.0/24", k+1), Peers: 1, Faults: faults})
