@@ -118,6 +118,32 @@ func TestPeerSubnets(t *testing.T) {
 	})
 }
 
+// TestPeerSubnetsDeviceSim runs peer-capable devices with the device-sim
+// command (peers=1 in --group): its report's subnets fetched one copy
+// across the WAN each.
+func TestPeerSubnetsDeviceSim(t *testing.T) {
+	const size = 1 << 20
+	s := startRehearsal(t, rehearsalStart, nil)
+	importVersion(t, s, "2.0.0.1", size, cx600)
+	s.CLI(t, "approve", cx600.Path())
+	rep, devs := deviceSim(t, s, "--duration", "6h", "--seed", "3",
+		"--group", cx600.Path()+",10,1.0.0.1,subnet=127.4.1.0/24,peers=1",
+		"--group", cx600.Path()+",10,1.0.0.1,subnet=127.4.2.0/24,peers=0.5")
+	if rep.PeerDevices != 15 || len(rep.Subnets) != 2 {
+		t.Fatalf("%d peer-capable devices in %d subnets, want 15 in 2", rep.PeerDevices, len(rep.Subnets))
+	}
+	// In the second subnet the five devices without peers download
+	// themselves: six copies.
+	second := rep
+	second.Subnets = rep.Subnets[1:]
+	rep.Subnets = rep.Subnets[:1]
+	checkPeerRun(t, rep, devs, size, 1.05)
+	checkPeerRun(t, second, nil, size, 6.05)
+	if got := float64(second.Subnets[0].WANBytes) / size; got < 6 {
+		t.Errorf("the second subnet fetched %.3f copies across the WAN, want 6", got)
+	}
+}
+
 func wanCopies(rep simulator.Report, size int64) []string {
 	var out []string
 	for _, sr := range rep.Subnets {
