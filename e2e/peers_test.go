@@ -137,6 +137,7 @@ func TestPeerSubnetsDeviceSim(t *testing.T) {
 	second := rep
 	second.Subnets = rep.Subnets[1:]
 	rep.Subnets = rep.Subnets[:1]
+	t.Logf("waits %d, bad pieces %d, peer failures %d %v, failures %v", rep.PeerWaits, rep.BadPieces, rep.PeerFailures, rep.PeerFailureReasons, rep.Failures)
 	checkPeerRun(t, rep, devs, size, 1.05)
 	checkPeerRun(t, second, nil, size, 6.05)
 	if got := float64(second.Subnets[0].WANBytes) / size; got < 6 {

@@ -86,6 +86,7 @@ type tally struct {
 	// Subnet peers: waits for a piece a peer had not got yet, pieces
 	// that did not match the list, peers given up on otherwise.
 	peerWaits, badPieces, peerFailures int64
+	peerFailed                         [numPeerFailures]int64 // by kind
 	refusals                           [numReasons]int64
 	failures                           [numReasons]int64
 }
@@ -106,6 +107,9 @@ func (t *tally) add(o *tally) {
 	t.peerWaits += o.peerWaits
 	t.badPieces += o.badPieces
 	t.peerFailures += o.peerFailures
+	for i := range t.peerFailed {
+		t.peerFailed[i] += o.peerFailed[i]
+	}
 	for i := range t.refusals {
 		t.refusals[i] += o.refusals[i]
 		t.failures[i] += o.failures[i]

@@ -156,9 +156,9 @@ type offer struct {
 	// Subnet peers (peer.go): the service's advice for the image, the
 	// pieces of it the device has, and how often it waited for a peer
 	// and how many peers it tried.
-	advice        deviceproto.PeerAdvice
-	held          *holding
-	waits, rounds int
+	advice                 deviceproto.PeerAdvice
+	held                   *holding
+	waits, rounds, notHeld int
 }
 
 // tried is what became of one version a device was offered, for the

@@ -46,6 +46,7 @@ const (
 	DefaultPeerPieceTimeout = 10 * time.Second
 	maxPeerWaits            = 40 // "not yet" answers before the device gives up on a peer
 	maxPeerRounds           = 8  // peers tried per update before the device takes the rest from the service
+	maxNotHeld              = 2  // 404s from peers taken as "not yet" per update
 )
 
 // byteCounts are the bytes a peer subnet's devices fetched, by source.
@@ -123,6 +124,9 @@ type holding struct {
 	f    *sharedFile
 	have []atomic.Bool
 	n    atomic.Int32 // pieces it has
+	// pending: offered the file, its piece list not taken yet (f holds
+	// only the SHA-256): every request is answered 503, not yet.
+	pending bool
 }
 
 // peerNode is a device's piece server.
@@ -181,6 +185,11 @@ func (p *peerNode) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	if h == nil || h.f.sha != sha {
 		http.Error(w, "this peer does not hold that file", http.StatusNotFound)
+		return
+	}
+	if h.pending {
+		w.Header().Set("Retry-After", strconv.Itoa(int(DefaultPeerRetry/time.Second)))
+		http.Error(w, "not yet: this peer has not begun fetching that file", http.StatusServiceUnavailable)
 		return
 	}
 	if i < 0 {
@@ -278,6 +287,16 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 			break
 		}
 		res, err := w.piecesFromPeer(ctx, d, o, from, bc)
+		if res == peerNotHeld {
+			// A representative whose own download has not begun yet
+			// (it was elected a moment ago) does not hold the file: wait
+			// for it twice, then give up on it.
+			if o.notHeld++; o.notHeld <= maxNotHeld {
+				res = peerNotYet
+			} else {
+				res = peerFailed
+			}
+		}
 		switch res {
 		case peerDone:
 		case peerNotYet:
@@ -292,6 +311,7 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 				w.t.badPieces++
 			} else {
 				w.t.peerFailures++
+				w.t.peerFailed[peerFailureKind(err)]++
 			}
 			s.log.Debug("device: peer avoided", "device", d.mac, "peer", from.String(), "reason", err)
 			d.avoid = from
@@ -325,6 +345,8 @@ func (w *worker) hold(ctx context.Context, d *device, o *offer, f offerFile) err
 	if o.held != nil {
 		return nil
 	}
+	// Offered it: not yet, rather than not held, while the list comes.
+	d.peer.cur.Store(&holding{f: &sharedFile{sha: f.sha}, pending: true})
 	sf, err := w.pieceList(ctx, d, f, w.s.subnets[w.s.groups[d.group].peerNet])
 	if err != nil {
 		return err
@@ -452,9 +474,44 @@ type peerOutcome uint8
 const (
 	peerDone   peerOutcome = iota
 	peerNotYet             // it has not got a piece yet
+	peerNotHeld            // it does not hold the file (404)
 	peerBad                // it served a piece that does not match the list
 	peerFailed             // no connection, an error, or a piece not in time
 )
+
+// Kinds of peer failures, for the report.
+const (
+	peerUnreachable = iota // no connection, or it broke
+	peerTimeout            // a piece not within PeerPieceTimeout
+	peerStatus             // an HTTP status other than 200 and 503
+	peerShort              // a piece shorter than the list says
+	numPeerFailures
+)
+
+var peerFailureText = [numPeerFailures]string{
+	peerUnreachable: "peer unreachable or connection broken",
+	peerTimeout:     "piece not in time",
+	peerStatus:      "unexpected HTTP status from the peer",
+	peerShort:       "piece shorter than the list says",
+}
+
+// errPeerStatus and errShortPiece mark two kinds of failures.
+var (
+	errPeerStatus = errors.New("peer answered")
+	errShortPiece = errors.New("short piece")
+)
+
+func peerFailureKind(err error) int {
+	switch {
+	case errors.Is(err, context.DeadlineExceeded):
+		return peerTimeout
+	case errors.Is(err, errPeerStatus):
+		return peerStatus
+	case errors.Is(err, errShortPiece):
+		return peerShort
+	}
+	return peerUnreachable
+}
 
 // piecesFromPeer fetches the pieces d lacks from peer from, in order,
 // each within Behaviour.PeerPieceTimeout.
@@ -481,8 +538,12 @@ func (w *worker) piecesFromPeer(ctx context.Context, d *device, o *offer, from n
 			case http.StatusServiceUnavailable:
 				io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
 				return peerNotYet, nil
+			case http.StatusNotFound:
+				io.Copy(io.Discard, io.LimitReader(resp.Body, 4096))
+				return peerNotHeld, fmt.Errorf("piece %d: %w 404: it does not hold the file", i, errPeerStatus)
 			default:
-				return peerFailed, fmt.Errorf("piece %d: %s", i, resp.Status)
+				body, _ := io.ReadAll(io.LimitReader(resp.Body, 256))
+				return peerFailed, fmt.Errorf("piece %d: %w %s: %s", i, errPeerStatus, resp.Status, bytes.TrimSpace(body))
 			}
 			// At most one byte more than a piece: a longer answer is bad.
 			n, err := io.ReadFull(resp.Body, buf)
@@ -494,7 +555,7 @@ func (w *worker) piecesFromPeer(ctx context.Context, d *device, o *offer, from n
 			if err := l.Check(i, buf[:n]); err != nil {
 				_, want := l.Range(i)
 				if int64(n) < want {
-					return peerFailed, fmt.Errorf("piece %d: %d bytes of %d", i, n, want)
+					return peerFailed, fmt.Errorf("piece %d: %w: %d bytes of %d", i, errShortPiece, n, want)
 				}
 				return peerBad, err
 			}

@@ -80,6 +80,8 @@ type Report struct {
 	PeerWaits    int64 `json:"peerWaits,omitempty"`
 	BadPieces    int64 `json:"badPieces,omitempty"`
 	PeerFailures int64 `json:"peerFailures,omitempty"`
+	// PeerFailureReasons counts PeerFailures by kind.
+	PeerFailureReasons []Count `json:"peerFailureReasons,omitempty"`
 }
 
 // SiteReport is what the devices of one site did.
@@ -214,6 +216,11 @@ func (s *Sim) Report() Report {
 	r.Offers = s.offerReports()
 	r.Subnets = s.subnetReports()
 	r.PeerWaits, r.BadPieces, r.PeerFailures = t.peerWaits, t.badPieces, t.peerFailures
+	for i, n := range t.peerFailed {
+		if n > 0 {
+			r.PeerFailureReasons = append(r.PeerFailureReasons, Count{peerFailureText[i], n})
+		}
+	}
 	slices.SortFunc(r.Models, func(a, b ModelReport) int { return cmp.Compare(a.Model, b.Model) })
 	if len(done) > 0 {
 		slices.Sort(done)
@@ -448,6 +455,9 @@ func (r *Report) WriteText(w io.Writer) error {
 		}
 		tw.Flush()
 		line("Peers", "%d peer-capable devices; %d waits for a piece not there yet, %d bad pieces detected, %d peers given up on", r.PeerDevices, r.PeerWaits, r.BadPieces, r.PeerFailures)
+		for _, c := range r.PeerFailureReasons {
+			fmt.Fprintf(&b, "  %8d  %s\n", c.Count, c.Reason)
+		}
 	}
 	if len(r.Sites) > 0 {
 		b.WriteByte('\n')
