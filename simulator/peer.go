@@ -472,11 +472,11 @@ func (w *worker) piecesFromService(ctx context.Context, d *device, o *offer, f o
 type peerOutcome uint8
 
 const (
-	peerDone   peerOutcome = iota
-	peerNotYet             // it has not got a piece yet
-	peerNotHeld            // it does not hold the file (404)
-	peerBad                // it served a piece that does not match the list
-	peerFailed             // no connection, an error, or a piece not in time
+	peerDone    peerOutcome = iota
+	peerNotYet              // it has not got a piece yet
+	peerNotHeld             // it does not hold the file (404)
+	peerBad                 // it served a piece that does not match the list
+	peerFailed              // no connection, an error, or a piece not in time
 )
 
 // Kinds of peer failures, for the report.
