@@ -2,15 +2,19 @@ package deviceapi_test
 
 import (
 	"bytes"
+	"context"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"net/netip"
 	"strings"
+	"sync/atomic"
 	"testing"
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/peers"
+	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/pieces"
 )
@@ -151,5 +155,56 @@ func TestPeerIgnored(t *testing.T) {
 	c := deviceproto.CheckIn{Identity: cx500, MAC: "00-04-F2-00-03-02", Peer: deviceproto.PeerServer{Addr: netip.MustParseAddrPort("10.1.2.11:47010")}}
 	if w := do(srv.External(), "POST", deviceproto.CheckInPathExt, c.AppendXML(nil)); w.Code != http.StatusForbidden {
 		t.Errorf("external check-in without NTLM: %d, want 403", w.Code)
+	}
+}
+
+// BenchmarkCheckInPeers is the check-in path (as BenchmarkCheckInHandler)
+// with subnet peers off, on for devices that do not announce themselves,
+// and on for peer-capable devices that are offered an update (an election
+// each): what the Elector costs a check-in.
+func BenchmarkCheckInPeers(b *testing.B) {
+	for _, tc := range []struct {
+		name       string
+		on, serves bool
+	}{{"peers=off", false, false}, {"peers=on/old-devices", true, false}, {"peers=on/peer-devices", true, true}} {
+		b.Run(tc.name, func(b *testing.B) {
+			st := offerStoreWith(b, &store.Options{Now: fixedClock})
+			cfg := deviceapi.Config{Now: fixedClock, MaxInFlight: 1 << 20}
+			if tc.on {
+				cfg.Peers = peers.New(peers.Config{})
+			}
+			h := deviceapi.New(st, cfg).Internal()
+			const n = 10_000
+			bodies, remotes := make([][]byte, n), make([]string, n)
+			for i := range n {
+				a := netip.AddrFrom4([4]byte{10, 9, byte(i >> 8), byte(i)})
+				c := deviceproto.CheckIn{Identity: cx500, MAC: fmt.Sprintf("00-04-F2-%02X-%02X-%02X", i>>16&0xff, i>>8&0xff, i&0xff),
+					Modules: []firmware.Module{{Name: "CX500.nbt", Version: firmware.MustParseVersion("1.0.0.1")}}}
+				if tc.serves {
+					c.Peer.Addr = netip.AddrPortFrom(a, 47010)
+				}
+				bodies[i], remotes[i] = c.AppendXML(nil), netip.AddrPortFrom(a, 50000).String()
+			}
+			var next atomic.Int64
+			b.ReportAllocs()
+			b.ResetTimer()
+			b.RunParallel(func(pb *testing.PB) {
+				w := &discardWriter{h: http.Header{}}
+				for pb.Next() {
+					i := next.Add(1) % n
+					req := httptest.NewRequest("POST", deviceproto.CheckInPath, bytes.NewReader(bodies[i]))
+					req.RemoteAddr = remotes[i]
+					clear(w.h)
+					w.code = 0
+					h.ServeHTTP(w, req)
+					if w.code != 200 {
+						b.Fatalf("status %d", w.code)
+					}
+				}
+			})
+			b.StopTimer()
+			b.ReportMetric(float64(b.N)/b.Elapsed().Seconds(), "checkins/s")
+			st.Flush(context.Background())
+		})
 	}
 }

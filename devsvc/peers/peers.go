@@ -114,6 +114,7 @@ type groupKey struct {
 type group struct {
 	key     groupKey
 	members map[string]*member
+	holders map[string]*member // the members that hold the file
 	rep     *member
 }
 
@@ -171,7 +172,7 @@ func (e *Elector) Advise(q Query) deviceproto.PeerAdvice {
 	gk := groupKey{q.SHA256, e.Subnet(q.Seen)}
 	g := e.groups[gk]
 	if g == nil {
-		g = &group{key: gk, members: map[string]*member{}}
+		g = &group{key: gk, members: map[string]*member{}, holders: map[string]*member{}}
 		e.groups[gk] = g
 	}
 	if q.Avoid.IsValid() {
@@ -220,8 +221,8 @@ func (e *Elector) Advise(q Query) deviceproto.PeerAdvice {
 func (e *Elector) holder(g *group, m *member, now time.Time) *member {
 	var best *member
 	var bestRank uint64
-	for _, c := range g.members {
-		if c == m || !c.holds || now.Sub(c.seen) > e.cfg.HolderTTL || e.failed(c, now) {
+	for _, c := range g.holders {
+		if c == m || now.Sub(c.seen) > e.cfg.HolderTTL || e.failed(c, now) {
 			continue
 		}
 		r := rank(m.key, c.key)
@@ -257,8 +258,10 @@ func (e *Elector) Seen(key string, st firmware.State, now time.Time) {
 		switch st {
 		case firmware.StateDownloaded, firmware.StateInstalling, firmware.StateRebooting, firmware.StateSuccess:
 			m.holds = true
+			g.holders[key] = m
 		case firmware.StateFailure:
 			m.holds = false
+			delete(g.holders, key)
 		}
 	}
 }
@@ -290,6 +293,7 @@ func (e *Elector) leave(key string) {
 		g.rep = nil
 	}
 	delete(g.members, key)
+	delete(g.holders, key)
 	delete(e.devices, key)
 	if len(g.members) == 0 {
 		delete(e.groups, g.key)
@@ -310,6 +314,7 @@ func (e *Elector) sweep(now time.Time) {
 					g.rep = nil
 				}
 				delete(g.members, k)
+				delete(g.holders, k)
 				delete(e.devices, k)
 			}
 		}
