@@ -79,7 +79,8 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	apiCfg.Observer = obs
 	apiCfg.Now, apiCfg.ClientAddr = d.now, limiter.Client
 	if s.Peers {
-		apiCfg.Peers = peers.New(peers.Config{Delay: s.PeerDelay, Timeout: s.PeerTimeout, PrefixV4: int(s.PeerPrefixV4), PrefixV6: int(s.PeerPrefixV6)})
+		apiCfg.Peers = peers.New(peers.Config{Delay: s.PeerDelay, Timeout: s.PeerTimeout, PrefixV4: int(s.PeerPrefixV4), PrefixV6: int(s.PeerPrefixV6),
+			Logger: log.With("component", "peers")})
 	}
 	api := deviceapi.New(d.store, apiCfg)
 	prov := newSwapHandler(provisioning.NewHandler(provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))))

@@ -11,6 +11,7 @@ import (
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
 	"github.com/opendus/opendus/devsvc/metrics"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/signin"
 )
@@ -35,6 +36,7 @@ func newMetrics(p *parts, log *slog.Logger) *metrics.Metrics {
 		Certificates: func() []certs.CertInfo { return p.d.certs.List() },
 		Checks:       func() []metrics.Check { return p.h.ready.metricsChecks() },
 		Reload:       func() metrics.Reload { return p.rl.metricsState() },
+		Peers:        func() peers.Stats { return p.h.device.api.PeerStats() },
 		Logger:       log.With("component", "metrics"),
 	})
 }

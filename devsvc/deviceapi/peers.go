@@ -65,6 +65,15 @@ func (l *listener) peerRefusal(c *deviceproto.CheckIn, site firmware.ZonedSite, 
 	return ""
 }
 
+// PeerStats returns the subnet peers' election state; zero when peers are
+// off (Config.Peers nil).
+func (s *Server) PeerStats() peers.Stats {
+	if e := s.cfg.Peers; e != nil {
+		return e.Stats()
+	}
+	return peers.Stats{}
+}
+
 // peerReport tells the Elector of a status report.
 func (s *Server) peerReport(_ context.Context, key string, st firmware.State, now time.Time) {
 	if e := s.cfg.Peers; e != nil {

@@ -17,6 +17,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/testtool"
@@ -42,7 +43,10 @@ func full() *Metrics {
 		},
 		Checks: func() []Check { return []Check{{"store", false}, {"certificates", true}} },
 		Reload: func() Reload { return Reload{OK: true, Last: t0, RestartNeeded: true} },
-		Now:    func() time.Time { return t0 },
+		Peers: func() peers.Stats {
+			return peers.Stats{Groups: 3, Members: 40, Holders: 12, Elections: 3, Failovers: 1}
+		},
+		Now: func() time.Time { return t0 },
 	})
 }
 

@@ -36,6 +36,7 @@ package peers
 import (
 	"crypto/sha256"
 	"encoding/binary"
+	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
@@ -71,6 +72,9 @@ type Config struct {
 	// PrefixV4 and PrefixV6 are the lengths of a peer subnet; defaults
 	// 24 and 64.
 	PrefixV4, PrefixV6 int
+	// Logger receives a record per representative elected; nil
+	// discards.
+	Logger *slog.Logger
 }
 
 func (c Config) withDefaults() Config {
@@ -104,6 +108,9 @@ type Elector struct {
 	// device takes one update at a time, and holds the file of the last.
 	devices map[string]*group
 	sweepAt time.Time
+	// elections counts the representatives elected: the first of a
+	// group, and those that replaced one.
+	elections, failovers uint64
 }
 
 type groupKey struct {
@@ -116,6 +123,7 @@ type group struct {
 	members map[string]*member
 	holders map[string]*member // the members that hold the file
 	rep     *member
+	elected bool // a representative was elected once
 }
 
 type member struct {
@@ -202,10 +210,26 @@ func (e *Elector) Advise(q Query) deviceproto.PeerAdvice {
 		return deviceproto.PeerAdvice{From: h.serve}
 	}
 	if g.rep == nil || !e.live(g.rep, q.Now) {
+		old := g.rep
 		g.rep = nil
 		for _, c := range g.members {
 			if e.live(c, q.Now) && (g.rep == nil || c.rank > g.rep.rank || c.rank == g.rep.rank && c.key < g.rep.key) {
 				g.rep = c
+			}
+		}
+		if g.rep != nil {
+			if g.elected {
+				e.failovers++
+			} else {
+				e.elections++
+			}
+			g.elected = true
+			if e.cfg.Logger != nil {
+				reason := "first"
+				if old != nil {
+					reason = "the representative " + old.key + " is silent or was reported failing"
+				}
+				e.cfg.Logger.Info("peer representative elected", "device", g.rep.key, "subnet", gk.subnet.String(), "file", gk.sha, "reason", reason)
 			}
 		}
 	}
@@ -326,14 +350,20 @@ func (e *Elector) sweep(now time.Time) {
 
 // Stats counts the Elector's state, for tests and metrics.
 type Stats struct {
+	// Groups are the (file, subnet) pairs with members; Members the
+	// devices in them, Holders those that have the file.
 	Groups, Members, Holders int
+	// Elections counts the first representatives of groups, Failovers
+	// those elected in place of one that went silent or was reported
+	// failing.
+	Elections, Failovers uint64
 }
 
 // Stats returns the counts.
 func (e *Elector) Stats() Stats {
 	e.mu.RLock()
 	defer e.mu.RUnlock()
-	var s Stats
+	s := Stats{Elections: e.elections, Failovers: e.failovers}
 	s.Groups = len(e.groups)
 	for _, g := range e.groups {
 		s.Members += len(g.members)

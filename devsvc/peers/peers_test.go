@@ -189,6 +189,21 @@ func TestSubnet(t *testing.T) {
 	}
 }
 
+func TestStats(t *testing.T) {
+	e := New(Config{})
+	d1, d2, d3 := dev(1, 1), dev(1, 2), dev(1, 3)
+	e.Advise(at(d1, 0))
+	e.Advise(at(d2, time.Second))
+	e.Advise(at(d3, time.Second))
+	e.Advise(at(dev(2, 1), time.Second))
+	e.Seen(d1.Key, firmware.StateDownloaded, t0.Add(time.Minute))
+	e.Advise(at(avoid(d2, d1), 2*time.Minute)) // d1 failed: another elected
+	want := Stats{Groups: 2, Members: 4, Holders: 1, Elections: 2, Failovers: 1}
+	if got := e.Stats(); got != want {
+		t.Errorf("Stats = %+v, want %+v", got, want)
+	}
+}
+
 func TestSweep(t *testing.T) {
 	e := New(Config{})
 	for i := range 10 {
