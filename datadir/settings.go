@@ -141,6 +141,15 @@ type Settings struct {
 	WindowMinOpen        time.Duration  // windows must stay open this long for an offer
 	OverdueGrace         time.Duration  // a scheduled release is overdue this long after its time
 	OverdueTolerance     firmware.Share // share of a site's devices that may stay away
+
+	// Subnet peers (docs/protocol.md, "Subnet peers"): per update file and
+	// peer subnet one device downloads from the service and serves the
+	// others.
+	Peers        bool          // on; sites may turn them off (sites add --no-peers)
+	PeerDelay    time.Duration // how long the others wait before fetching from the representative
+	PeerTimeout  time.Duration // a representative silent this long is replaced
+	PeerPrefixV4 int64         // length of an IPv4 peer subnet
+	PeerPrefixV6 int64         // length of an IPv6 peer subnet
 }
 
 // RetryPolicy is the policy the rollout_* settings describe.
@@ -210,6 +219,11 @@ func DefaultSettings(domain string) Settings {
 		ReplicaAlarmAfter:        15 * time.Minute,
 		ReplicaRetryMax:          time.Minute,
 		ReplicaMaxLag:            5 * time.Minute,
+		Peers:                    true,
+		PeerDelay:                time.Minute,
+		PeerTimeout:              15 * time.Minute,
+		PeerPrefixV4:             24,
+		PeerPrefixV6:             64,
 	}
 }
 
@@ -449,6 +463,16 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.ReplicaMaxLag }),
 	dur("replica_alarm_after", "On a primary: a replica that has not applied a release (an approval) this\nlong after it raises an alarm (logged, in devsvc replicas list and status).",
 		func(s *Settings) *time.Duration { return &s.ReplicaAlarmAfter }),
+	boolean("peers", "Subnet peers: devices that can serve peers (their check-in says where) are\nelected, per update file and peer subnet, to download it from the service\nand serve it to the subnet's other devices, which check every piece against\nthe file's piece list and fall back to the service. One download per subnet\ninstead of one per device. Sites may turn them off (devsvc sites add\n--no-peers). false: every device downloads from the service.",
+		func(s *Settings) *bool { return &s.Peers }),
+	dur("peer_delay", "How long the devices of a subnet wait before they fetch an update from their\nrepresentative, so that it has a head start (those that come later fetch at\nonce from a device that has it).",
+		func(s *Settings) *time.Duration { return &s.PeerDelay }),
+	dur("peer_timeout", "A representative silent this long (no check-in, no status report) is\nreplaced: the next device of its subnet to check in elects another (so is\none its peers report unreachable or serving bad pieces, at once). Keep it\nabove the time a download from the service takes.",
+		func(s *Settings) *time.Duration { return &s.PeerTimeout }),
+	count("peer_prefix_v4", "The length of a peer subnet for IPv4 devices: devices whose addresses share\nthe first peer_prefix_v4 bits share a representative.",
+		8, 32, func(s *Settings) *int64 { return &s.PeerPrefixV4 }),
+	count("peer_prefix_v6", "The length of a peer subnet for IPv6 devices.",
+		32, 128, func(s *Settings) *int64 { return &s.PeerPrefixV6 }),
 }
 
 // Entry is one setting as the settings file names it, for a reader of

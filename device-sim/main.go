@@ -78,13 +78,17 @@ Examples:
   device-sim firmware -o ./UCUpdates UCPhone/Polycom/CX600/A/ENU=4.0.7577.4372
 
 A group is MODEL,COUNT,VERSION[,internal|external][,signin=SHARE][,test=N]
-[,site=NAME][,subnet=CIDR]: COUNT devices of MODEL
+[,site=NAME][,subnet=CIDR][,peers=SHARE]: COUNT devices of MODEL
 (DeviceType/Vendor/Model/Revision/Locale) running VERSION, on the LAN
 (internal, the default) or remote through the edge (external); SHARE of them
 (0-1) have a user who signs in; the first N are test devices; they are at the
 site NAME and connect from addresses of CIDR, a subnet inside 127.0.0.0/8
 (tell the service the site: devsvc sites add NAME --subnet CIDR; --list
-sites prints them). Devices nobody signs in to find the service through DNS
+sites prints them); SHARE of them (0-1) can serve subnet peers: each runs
+a piece server on an address of its /24 (127.A.B.10 and up), says so in its
+check-ins, and fetches its updates from the representative the service
+elects, checking every piece (the report's subnet table shows the bytes
+fetched across the WAN and from peers). Devices nobody signs in to find the service through DNS
 (ucupdates-r2.<domain>, answered by a DNS server device-sim runs on
 loopback) on the LAN, and are refused at the edge.
 
@@ -143,6 +147,8 @@ type options struct {
 	speed                                          float64
 	seed                                           uint64
 	broken, corrupt, powerLoss                     float64
+	poison, slowPeers, killRep                     float64
+	wanRate                                        int64
 	installFails                                   map[string]float64
 	waves                                          string
 	accounts                                       int
@@ -200,6 +206,10 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.broken, "broken", 0, "probability `P` that a file transfer breaks part-way (resumed with Range)")
 	fs.Float64Var(&o.corrupt, "corrupt", 0, "probability `P` that an image arrives corrupted (refused, retried)")
 	fs.Float64Var(&o.powerLoss, "power-loss", 0, "probability `P` of a power loss during an install (old image kept, failure reported)")
+	fs.Float64Var(&o.poison, "poison", 0, "share `P` of the peer-capable devices that serve corrupted pieces (detected, avoided)")
+	fs.Float64Var(&o.slowPeers, "slow-peers", 0, "share `P` of the peer-capable devices that stall on every piece they serve (given up on, avoided)")
+	fs.Int64Var(&o.wanRate, "wan-rate", 0, "`BYTES` per simulated second of each subnet's link to the service, shared by its downloads from the service (0: no shared link)")
+	fs.Float64Var(&o.killRep, "kill-representative", 0, "probability `P` that a subnet's first representative's piece server stops mid-transfer")
 	fs.Func("install-fails", "`VERSION=P`: installing VERSION fails with probability P (old image kept, failure reported); repeat for more versions", func(v string) error {
 		version, p, ok := strings.Cut(v, "=")
 		if _, err := firmware.ParseVersion(version); err != nil || !ok {
@@ -267,8 +277,12 @@ func parseGroup(v string) (simulator.Group, error) {
 			g.Site = val
 		case "subnet":
 			g.Subnet = val
+		case "peers":
+			if g.Peers, err = strconv.ParseFloat(val, 64); err != nil {
+				return simulator.Group{}, fmt.Errorf("group %q: peers=%q: want a share from 0 to 1", v, val)
+			}
 		default:
-			return simulator.Group{}, fmt.Errorf("group %q: unknown option %q (internal, external, signin=S, test=N, site=NAME, subnet=CIDR)", v, p)
+			return simulator.Group{}, fmt.Errorf("group %q: unknown option %q (internal, external, signin=S, test=N, site=NAME, subnet=CIDR, peers=S)", v, p)
 		}
 	}
 	return g, nil
@@ -325,6 +339,18 @@ func (o *options) scenario() (simulator.Scenario, error) {
 	}
 	if o.set["power-loss"] {
 		sc.Faults.PowerLoss = o.powerLoss
+	}
+	if o.set["poison"] {
+		sc.Faults.PoisonPieces = o.poison
+	}
+	if o.set["slow-peers"] {
+		sc.Faults.SlowPeers = o.slowPeers
+	}
+	if o.set["wan-rate"] {
+		sc.Behaviour.WANRate = o.wanRate
+	}
+	if o.set["kill-representative"] {
+		sc.Faults.KillRepresentative = o.killRep
 	}
 	if o.set["install-fails"] {
 		sc.Faults.InstallFails = o.installFails

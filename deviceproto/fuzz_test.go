@@ -3,6 +3,7 @@ package deviceproto_test
 import (
 	"bytes"
 	"errors"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -29,6 +30,10 @@ func FuzzParseCheckIn(f *testing.F) {
 	f.Add([]byte(`<?xml version="1.0"?><!DOCTYPE x [<!ENTITY a "aaaa">]><DeviceUpdateRequest>&a;</DeviceUpdateRequest>`))
 	f.Add([]byte(`<a><b><c><d><e><f><g><h><i></i></h></g></f></e></d></c></b></a>`))
 	f.Add([]byte("<DeviceUpdateRequest><User>\x01</User></DeviceUpdateRequest>"))
+	peer := deviceproto.CheckIn{Identity: cx600, MAC: macDevice, Peer: deviceproto.PeerServer{Addr: netip.MustParseAddrPort("10.1.2.3:47010"),
+		Avoid: netip.MustParseAddrPort("[2001:db8::7]:47010")}, Modules: []firmware.Module{{Name: "CX600.nbt", Version: v1}}}
+	f.Add(peer.AppendXML(nil))
+	f.Add([]byte(`<DeviceUpdateRequest><MAC>0004f2000001</MAC><DeviceType>UCPhone</DeviceType><Vendor>a</Vendor><Model>b</Model><Revision>c</Revision><Locale>d</Locale><Peer address="::ffff:10.0.0.1" port="080" avoid="1.2.3.4:0"/></DeviceUpdateRequest>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > deviceproto.MaxBodyBytes {
 			return
@@ -93,6 +98,10 @@ func FuzzParseAnswer(f *testing.F) {
 	f.Add(a.AppendXML(nil))
 	none := deviceproto.Answer{NextCheck: time.Hour}
 	f.Add(none.AppendXML(nil))
+	a.Files[0].Peer = deviceproto.PeerAdvice{From: netip.MustParseAddrPort("10.1.2.3:47010"), Delay: time.Minute}
+	f.Add(a.AppendXML(nil))
+	a.Files[0].Peer = deviceproto.PeerAdvice{Representative: true}
+	f.Add(a.AppendXML(nil))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > deviceproto.MaxBodyBytes {
 			return
@@ -111,6 +120,26 @@ func FuzzParseAnswer(f *testing.F) {
 		}
 		if !bytes.Equal(again.AppendXML(nil), out) {
 			t.Fatalf("round trip changed the answer:\n%s\nthen\n%s", out, again.AppendXML(nil))
+		}
+	})
+}
+
+func FuzzParsePiecesPath(f *testing.F) {
+	sha := strings.Repeat("ab", 32)
+	for _, p := range []string{deviceproto.PiecesPath(sha), deviceproto.PiecePath(sha, 79), "/Pieces/" + sha + "/01", "/Pieces/" + sha + "/-1", "/Pieces/x/1", "/Pieces/" + sha + "/1/2"} {
+		f.Add(p)
+	}
+	f.Fuzz(func(t *testing.T, p string) {
+		sha, i, ok := deviceproto.ParsePiecesPath(p, 1<<14)
+		if !ok {
+			return
+		}
+		again := deviceproto.PiecesPath(sha)
+		if i >= 0 {
+			again = deviceproto.PiecePath(sha, i)
+		}
+		if again != p {
+			t.Fatalf("ParsePiecesPath(%q) = %q, %d: written back as %q", p, sha, i, again)
 		}
 	})
 }

@@ -41,6 +41,9 @@ type CheckIn struct {
 	// when nobody is. On the external listener the NTLM user counts.
 	User    string
 	Modules []firmware.Module
+	// Peer says where the device serves its subnet's peers, if it can
+	// (<Peer address port [avoid]>).
+	Peer PeerServer
 }
 
 // Version returns the version of the device's main image: that of the
@@ -93,6 +96,9 @@ func ParseCheckIn(data []byte) (CheckIn, error) {
 		return CheckIn{}, err
 	}
 	if err := printable("User", c.User, maxUserBytes); err != nil {
+		return CheckIn{}, err
+	}
+	if c.Peer, err = parsePeer(root); err != nil {
 		return CheckIn{}, err
 	}
 	mods, err := root.child("Modules")
@@ -176,6 +182,7 @@ func (c *CheckIn) AppendXML(b []byte) []byte {
 	if c.User != "" {
 		b = appendElem(b, "  ", "User", c.User)
 	}
+	b = appendPeer(b, c.Peer)
 	b = append(b, "  <Modules>\n"...)
 	for _, m := range c.Modules {
 		b = append(b, "    <Module"...)
@@ -240,6 +247,9 @@ type File struct {
 	SignatureFileName string
 	SignatureSize     int64
 	SignatureSHA256   string
+	// Peer is the service's advice to a peer-capable device about this
+	// file (Peer and PeerDelay attributes); zero for other devices.
+	Peer PeerAdvice
 }
 
 // AppendXML appends the answer's XML to b.
@@ -304,6 +314,7 @@ func (a *Answer) AppendXML(b []byte) []byte {
 				b = append(b, '"')
 				b = appendAttr(b, "SignatureSHA256", f.SignatureSHA256)
 			}
+			b = appendAdvice(b, f.Peer)
 			b = append(b, "/>\n"...)
 		}
 		b = append(b, "  </Modules>\n"...)
@@ -440,6 +451,9 @@ func parseFile(m *node) (File, error) {
 		if f.SignatureSize, f.SignatureSHA256, err = sizeAndDigest(m, "SignatureSize", "SignatureSHA256"); err != nil {
 			return File{}, err
 		}
+	}
+	if f.Peer, err = parseAdvice(m); err != nil {
+		return File{}, err
 	}
 	return f, nil
 }

@@ -1,7 +1,8 @@
 package deviceproto
 
 // Paths of the endpoints. The Ext twins are served by the external
-// handler only, the others by the internal handler only.
+// handler only, the others by the internal handler only. PiecesPrefix
+// (peer.go) is served by both.
 const (
 	CheckInPath    = "/RequestHandler/ucdevice.upx"
 	CheckInPathExt = "/RequestHandlerExt/ucdevice.upx"

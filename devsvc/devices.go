@@ -16,6 +16,7 @@ import (
 	"github.com/opendus/opendus/devsvc/audit"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/ntlm"
@@ -77,6 +78,10 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
 	apiCfg.Observer = obs
 	apiCfg.Now, apiCfg.ClientAddr = d.now, limiter.Client
+	if s.Peers {
+		apiCfg.Peers = peers.New(peers.Config{Delay: s.PeerDelay, Timeout: s.PeerTimeout, PrefixV4: int(s.PeerPrefixV4), PrefixV6: int(s.PeerPrefixV6),
+			Logger: log.With("component", "peers")})
+	}
 	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
 	d.replicaHooks.apply(&apiCfg, &provCfg)
 	api := deviceapi.New(d.store, apiCfg)

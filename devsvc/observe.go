@@ -12,6 +12,7 @@ import (
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
 	"github.com/opendus/opendus/devsvc/metrics"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -40,6 +41,7 @@ func newMetrics(p *parts, isReplica bool, log *slog.Logger) *metrics.Metrics {
 		Certificates: func() []certs.CertInfo { return p.d.certs.List() },
 		Checks:       func() []metrics.Check { return p.h.ready.metricsChecks() },
 		Reload:       func() metrics.Reload { return p.rl.metricsState() },
+		Peers:        func() peers.Stats { return p.h.device.api.PeerStats() },
 		Logger:       log.With("component", "metrics"),
 	}
 	if isReplica {

@@ -48,12 +48,15 @@ type Site struct {
 	// Windows is when the site's devices may be offered updates; the zero
 	// Schedule is always.
 	Windows Schedule `json:"windows,omitzero"`
+	// NoPeers turns subnet peers off for the site's devices: each
+	// downloads its updates from the service (devsvc sites add --no-peers).
+	NoPeers bool `json:"noPeers,omitempty"`
 }
 
 // Equal reports whether s and o are the same site: the same name, subnets
-// in the same order, time zone and windows. (go-cmp uses it.)
+// in the same order, time zone, windows and peers. (go-cmp uses it.)
 func (s Site) Equal(o Site) bool {
-	return s.Name == o.Name && slices.Equal(s.Subnets, o.Subnets) && s.TimeZone == o.TimeZone && s.Windows.Equal(o.Windows)
+	return s.Name == o.Name && slices.Equal(s.Subnets, o.Subnets) && s.TimeZone == o.TimeZone && s.Windows.Equal(o.Windows) && s.NoPeers == o.NoPeers
 }
 
 // ValidSiteName checks a site name: 1 to MaxSiteNameLen lower-case ASCII

@@ -11,12 +11,14 @@ import (
 	"io"
 	"math/rand/v2"
 	"net/http"
+	"net/netip"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/pieces"
 	"github.com/opendus/opendus/provisioning"
 )
 
@@ -81,8 +83,12 @@ type tally struct {
 	updates  int64
 	moved    int64
 	missed   int64 // installs dropped because InstallBy had passed
-	refusals [numReasons]int64
-	failures [numReasons]int64
+	// Subnet peers: waits for a piece a peer had not got yet, pieces
+	// that did not match the list, peers given up on otherwise.
+	peerWaits, badPieces, peerFailures int64
+	peerFailed                         [numPeerFailures]int64 // by kind
+	refusals                           [numReasons]int64
+	failures                           [numReasons]int64
 }
 
 func (t *tally) add(o *tally) {
@@ -98,6 +104,12 @@ func (t *tally) add(o *tally) {
 	t.updates += o.updates
 	t.moved += o.moved
 	t.missed += o.missed
+	t.peerWaits += o.peerWaits
+	t.badPieces += o.badPieces
+	t.peerFailures += o.peerFailures
+	for i := range t.peerFailed {
+		t.peerFailed[i] += o.peerFailed[i]
+	}
 	for i := range t.refusals {
 		t.refusals[i] += o.refusals[i]
 		t.failures[i] += o.failures[i]
@@ -395,6 +407,7 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 	if d.signedIn && d.user >= 0 {
 		ci.User = accountName(int(d.user))
 	}
+	ci.Peer = d.peerServer()
 	w.body = ci.AppendXML(w.body[:0])
 	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {
@@ -438,6 +451,7 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 	}
 	w.t.checkIns[li]++
 	d.checkedIn = true
+	d.avoid = netip.AddrPort{} // told
 	// A moved service: store the new addresses and use them from the next
 	// check on.
 	if u, err := baseURL(a.MovedInternalURL); err == nil && u != d.internal && loc == firmware.Internal {
@@ -453,6 +467,15 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		next = d.interval
 	}
 	d.checkAt = at + max(next, int64(time.Second))
+	if o := d.offer; o != nil {
+		// Checking again during a download, after a peer failed: the
+		// new advice for the same file, or none (the service).
+		o.advice = deviceproto.PeerAdvice{}
+		if len(a.Files) > 0 && a.Version == o.target && a.Files[0].SHA256 == o.files[0].sha {
+			o.advice = a.Files[0].Peer
+		}
+		return
+	}
 	if len(a.Files) > 0 {
 		w.begin(ctx, d, at, &a)
 	}
@@ -492,19 +515,51 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 			total += f.SignatureSize
 		}
 	}
+	var delay int64
+	if d.peer != nil && len(a.Files) > 0 {
+		o.advice = a.Files[0].Peer
+		delay = int64(o.advice.Delay)
+		if o.advice.Representative && g.faults.KillRepresentative > 0 && w.s.subnets[g.peerNet].firstRep.CompareAndSwap(false, true) &&
+			w.rng(d).Float64() < g.faults.KillRepresentative {
+			// Its piece server will stop half-way through serving the
+			// image to its peers.
+			d.peer.killAfter.Store(max((a.Files[0].Size+pieces.PieceSize-1)/pieces.PieceSize/2, 1))
+		}
+	}
 	d.offer = o
 	d.phase = phaseDownloading
+	if d.peer != nil && len(o.files) > 0 {
+		w.hold(ctx, d, o, o.files[0]) // a failure is retried at the download step
+	}
 	w.report(ctx, d, firmware.StateDownloading, o.target, rNone)
-	// The transfer takes simulated time at the location's rate; the bytes
-	// move when it ends.
-	dur := max(total*int64(time.Second)/g.rate, int64(time.Second))
+	// The transfer takes simulated time at the location's rate (after the
+	// delay a peer-capable device is told to wait); the bytes move when
+	// it ends.
+	dur := delay + max(total*int64(time.Second)/g.rate, int64(time.Second))
+	if wr := s.sc.Behaviour.WANRate; wr > 0 && g.peerNet.IsValid() && !o.advice.From.IsValid() {
+		// From the service, over the subnet's shared WAN link.
+		dur = max(s.subnets[g.peerNet].reserve(at, total, wr), int64(time.Second))
+	}
 	d.stepAt, d.step = at+dur, stepDownload
 }
 
 // download fetches and verifies the offer's files.
 func (w *worker) download(ctx context.Context, d *device, at int64) {
 	o := d.offer
-	for _, f := range o.files {
+	for i, f := range o.files {
+		if i == 0 && d.peer != nil {
+			// The image of a peer-capable device: piece by piece.
+			res, r, err := w.fetchPieces(ctx, d, at, o, f)
+			switch res {
+			case piecesWait:
+				return
+			case piecesFailed:
+				o.held = nil // the next attempt starts afresh
+				w.abandon(ctx, d, at, r, err)
+				return
+			}
+			continue
+		}
 		if r, err := w.fetch(ctx, d, o, f); r != rNone {
 			w.abandon(ctx, d, at, r, err)
 			return
@@ -596,6 +651,13 @@ func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerF
 		got += n
 		w.t.bytes += n
 		w.countSite(d, base, n)
+		if bc := w.s.subnets[w.s.groups[d.group].peerNet]; bc != nil {
+			if w.s.svc.isPrimary(base) {
+				bc.wan.Add(n)
+			} else {
+				bc.replica.Add(n)
+			}
+		}
 		resp.Body.Close() // before the end: the connection breaks
 		if broken && got >= breakAt {
 			breakAt = -1

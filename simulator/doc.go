@@ -50,6 +50,27 @@
 // Its "System Information" (Sim.Devices) shows its version and the date of
 // its last update.
 //
+// # Subnet peers
+//
+// A share of a group may be peer-capable (Group.Peers, device-sim's
+// peers=SHARE): such a device runs a piece server (plain HTTP) on an
+// address of its /24, 127.A.B.10 and up, next to the addresses its group's
+// connections come from, and announces it in every check-in. Offered an
+// update, it fetches the image piece by piece, each checked against the
+// piece list it takes from the service: from the service when it is its
+// subnet's representative, else from the peer the answer names after the
+// delay it gives; it waits Behaviour.PeerRetry when the peer has not got a
+// piece yet, avoids a peer that fails or serves a bad piece (checking in
+// again at once to name it, and following the new advice), and falls
+// back to the service. The bytes of each file are kept once for the whole
+// fleet. Faults.PoisonPieces and Faults.KillRepresentative inject bad
+// peers; Behaviour.WANRate gives each subnet a shared line to the service.
+// Devices that fetch from peers interact, so a run with peers is
+// reproducible in its outcome (versions, bytes per subnet within a copy)
+// but not exactly in its timing. The report's Subnets give per subnet the
+// bytes fetched across the WAN (from the primary service), from replicas
+// (a file URL on another host) and from peers.
+//
 // # Sites
 //
 // A group may be at a site (Group.Site) and connect from a subnet inside

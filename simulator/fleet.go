@@ -8,6 +8,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
 )
 
@@ -153,6 +154,12 @@ type offer struct {
 	// ended (the answer's InstallBy); never when the offer has no limit.
 	installBy int64
 	began     int64 // when the install began
+	// Subnet peers (peer.go): the service's advice for the image, the
+	// pieces of it the device has, and how often it waited for a peer
+	// and how many peers it tried.
+	advice                 deviceproto.PeerAdvice
+	held                   *holding
+	waits, rounds, notHeld int
 }
 
 // tried is what became of one version a device was offered, for the
@@ -228,6 +235,15 @@ type device struct {
 	signInAt, checkAt, stepAt int64
 	step                      step
 
+	// Subnet peers (peer.go): peerCapable devices run a piece server
+	// (peer, from the first RunUntil), poisoned ones corrupt what they
+	// serve; avoid is the peer the next check-in names as failed, avoids
+	// every peer the device gave up on.
+	peerCapable, poison, slow bool
+	peer                      *peerNode
+	avoid                     netip.AddrPort
+	avoids                    []netip.AddrPort
+
 	calls     calls
 	behaviour rand.PCG // boot and sign-in times, faults
 	usage     rand.PCG // the call stream
@@ -247,6 +263,10 @@ type groupInfo struct {
 	module  string
 	site    string
 	subnet  netip.Prefix // invalid: none
+	// peerNet is the /24 its devices are seen from (internal groups);
+	// peers the share of them that are peer-capable.
+	peerNet netip.Prefix
+	peers   float64
 	// lan is the client of the group's LAN requests: from its subnet's
 	// addresses, or the shared one.
 	lan       *lanClient

@@ -68,6 +68,20 @@ type Report struct {
 	// Offers are the versions the service offered during the run, per
 	// model, with what became of them, and per wave (Scenario.Waves).
 	Offers []OfferReport `json:"offers,omitempty"`
+	// Subnets are the bytes each peer subnet (the /24 an internal group's
+	// devices come from) fetched across the WAN (the primary service),
+	// from replicas and from peers, and when its updates ended.
+	Subnets []SubnetReport `json:"subnets,omitempty"`
+	// PeerWaits counts the waits for a piece a peer had not got yet;
+	// BadPieces the pieces from peers that did not match the piece list
+	// (the peer avoided from then on); PeerFailures the peers given up on
+	// otherwise (unreachable, too slow, an error).
+	PeerDevices  int   `json:"peerDevices,omitempty"` // peer-capable devices
+	PeerWaits    int64 `json:"peerWaits,omitempty"`
+	BadPieces    int64 `json:"badPieces,omitempty"`
+	PeerFailures int64 `json:"peerFailures,omitempty"`
+	// PeerFailureReasons counts PeerFailures by kind.
+	PeerFailureReasons []Count `json:"peerFailureReasons,omitempty"`
 }
 
 // SiteReport is what the devices of one site did.
@@ -190,6 +204,9 @@ func (s *Sim) Report() Report {
 		if d.moved {
 			r.Moved++
 		}
+		if d.peerCapable {
+			r.PeerDevices++
+		}
 		if d.test {
 			r.TestDevices++
 			if d.updates > 0 {
@@ -206,6 +223,13 @@ func (s *Sim) Report() Report {
 	r.Missed = t.missed
 	r.Sites = s.siteReports()
 	r.Offers = s.offerReports()
+	r.Subnets = s.subnetReports()
+	r.PeerWaits, r.BadPieces, r.PeerFailures = t.peerWaits, t.badPieces, t.peerFailures
+	for i, n := range t.peerFailed {
+		if n > 0 {
+			r.PeerFailureReasons = append(r.PeerFailureReasons, Count{peerFailureText[i], n})
+		}
+	}
 	slices.SortFunc(r.Models, func(a, b ModelReport) int { return cmp.Compare(a.Model, b.Model) })
 	if len(done) > 0 {
 		slices.Sort(done)
@@ -433,6 +457,19 @@ func (r *Report) WriteText(w io.Writer) error {
 	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
 	if r.Missed > 0 {
 		line("Missed windows", "%d installs dropped: InstallBy came before the device could install", r.Missed)
+	}
+	if r.PeerDevices > 0 {
+		b.WriteByte('\n')
+		tw := tabwriter.NewWriter(&b, 0, 4, 2, ' ', 0)
+		fmt.Fprintln(tw, "SUBNET\tDEVICES\tWAN\tREPLICAS\tPEERS\tPIECE LISTS\tFIRST UPDATE\tLAST UPDATE")
+		for _, s := range r.Subnets {
+			fmt.Fprintf(tw, "%s\t%d\t%d\t%d\t%d\t%d\t%s\t%s\n", s.Subnet, s.Devices, s.WANBytes, s.ReplicaBytes, s.PeerBytes, s.ListBytes, after(s.FirstUpdate), after(s.LastUpdate))
+		}
+		tw.Flush()
+		line("Peers", "%d peer-capable devices; %d waits for a piece not there yet, %d bad pieces detected, %d peers given up on", r.PeerDevices, r.PeerWaits, r.BadPieces, r.PeerFailures)
+		for _, c := range r.PeerFailureReasons {
+			fmt.Fprintf(&b, "  %8d  %s\n", c.Count, c.Reason)
+		}
 	}
 	if len(r.Sites) > 0 {
 		b.WriteByte('\n')

@@ -113,6 +113,12 @@ type Group struct {
 	Subnet string `json:"subnet,omitempty"`
 	// Faults, when set, replace the scenario's for this group.
 	Faults *Faults `json:"faults,omitempty"`
+	// Peers is the share of the group's devices (0 to 1, spread evenly)
+	// that can serve subnet peers: they run a piece server on an address
+	// of their subnet, say so in their check-ins, and fetch their updates
+	// from the peer the service names, checking every piece (peer.go).
+	// Internal groups only.
+	Peers float64 `json:"peers,omitempty"`
 }
 
 // Faults are injected failures, each a probability in [0, 1].
@@ -134,6 +140,21 @@ type Faults struct {
 	// if it is offered the version again. 1: a version that fails on
 	// every device.
 	InstallFails map[string]float64 `json:"installFails,omitempty"`
+	// PoisonPieces is the share of the peer-capable devices (spread
+	// evenly) that serve corrupted pieces to their peers (a byte of every
+	// piece flipped); the devices that fetch from them detect it against
+	// the piece list, avoid them and fetch elsewhere.
+	PoisonPieces float64 `json:"poisonPieces,omitempty"`
+	// SlowPeers is the share of the peer-capable devices (spread evenly,
+	// after the poisoned ones) that stall on every piece they serve: the
+	// devices that fetch from them give up on each at
+	// Behaviour.PeerPieceTimeout, avoid them and fetch elsewhere.
+	SlowPeers float64 `json:"slowPeers,omitempty"`
+	// KillRepresentative is the chance that the first device of a subnet
+	// told it is its representative has its piece server stop
+	// mid-transfer, after it served half the file's pieces, and never
+	// serve again (the device goes on, without peers).
+	KillRepresentative float64 `json:"killRepresentative,omitempty"`
 }
 
 // installFails returns the chance that installing v fails.
@@ -170,6 +191,17 @@ type Behaviour struct {
 	// DefaultRoundTableUsage.
 	Phones      Usage `json:"phones,omitzero"`
 	RoundTables Usage `json:"roundTables,omitzero"`
+	// PeerRetry is how long a device waits, in simulated time, when its
+	// peer has not got a piece yet (default 30s); PeerPieceTimeout how
+	// long, in real time, a piece from a peer may take before the device
+	// gives up on the peer (default 10s).
+	PeerRetry        Duration `json:"peerRetry,omitzero"`
+	PeerPieceTimeout Duration `json:"peerPieceTimeout,omitzero"`
+	// WANRate, when set, is the rate in bytes per simulated second of
+	// each subnet's link to the service, which its devices' downloads
+	// from the service share (one after the other): a branch office's
+	// line. 0: every download gets LANRate, however many at once.
+	WANRate int64 `json:"wanRate,omitempty"`
 }
 
 // Duration is a time.Duration that reads and writes JSON as "36h", "90m".
@@ -245,6 +277,8 @@ func (sc *Scenario) Normalize() error {
 	defDur(&b.IdleTime, DefaultIdleTime)
 	defDur(&b.RetryDelay, DefaultRetryDelay)
 	defDur(&b.CheckInterval, DefaultCheckInterval)
+	defDur(&b.PeerRetry, DefaultPeerRetry)
+	defDur(&b.PeerPieceTimeout, DefaultPeerPieceTimeout)
 	if b.LANRate <= 0 {
 		b.LANRate = DefaultLANRate
 	}
@@ -268,7 +302,7 @@ func (sc *Scenario) Normalize() error {
 		bad("no device groups")
 	}
 	checkFaults := func(where string, f Faults) {
-		for _, p := range [...]float64{f.BrokenDownload, f.CorruptImage, f.PowerLoss} {
+		for _, p := range [...]float64{f.BrokenDownload, f.CorruptImage, f.PowerLoss, f.PoisonPieces, f.SlowPeers, f.KillRepresentative} {
 			if !(p >= 0 && p <= 1) {
 				bad("%s: fault probability %v outside [0, 1]", where, p)
 				return
@@ -310,6 +344,12 @@ func (sc *Scenario) Normalize() error {
 		}
 		if !(g.SignIn >= 0 && g.SignIn <= 1) {
 			bad("%s: sign-in share %v outside [0, 1]", where, g.SignIn)
+		}
+		switch {
+		case !(g.Peers >= 0 && g.Peers <= 1):
+			bad("%s: peers share %v outside [0, 1]", where, g.Peers)
+		case g.Peers > 0 && g.Location == firmware.External:
+			bad("%s: peers: external devices come through the edge, from no subnet of their own", where)
 		}
 		if g.Faults != nil {
 			checkFaults(where, *g.Faults)

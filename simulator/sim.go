@@ -5,7 +5,9 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"math"
 	"math/rand/v2"
+	"net/http"
 	"net/netip"
 	"sync"
 	"sync/atomic"
@@ -84,6 +86,13 @@ type Sim struct {
 	internMu sync.Mutex
 	interned map[string]string
 
+	// Subnet peers (peer.go): the files' shared content, the bytes each
+	// peer subnet fetched, the client of the piece servers.
+	filesMu    sync.Mutex
+	files      map[string]*sharedFile
+	subnets    map[netip.Prefix]*byteCounts
+	peerClient *http.Client
+
 	// Counts the scheduler keeps between events (see account).
 	phases                              [numPhases]int
 	checkedIn, updated, failed, refused int
@@ -133,7 +142,8 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, svcClock: clock}
+	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, svcClock: clock,
+		files: map[string]*sharedFile{}, subnets: map[netip.Prefix]*byteCounts{}}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -159,6 +169,11 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		}
 		if g.Location == firmware.External {
 			gi.rate = sc.Behaviour.RemoteRate
+		} else {
+			gi.peerNet, gi.peers = peerNet(&gi), g.Peers
+			if s.subnets[gi.peerNet] == nil {
+				s.subnets[gi.peerNet] = &byteCounts{}
+			}
 		}
 		s.groups = append(s.groups, gi)
 	}
@@ -173,6 +188,11 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		gidx[&sc.Groups[i]] = int32(i)
 	}
 	bootSpread := int64(sc.Behaviour.BootSpread)
+	groupStart, peerIndex := make([]int, len(sc.Groups)), make([]int, len(sc.Groups))
+	for i, n := 1, 0; i < len(sc.Groups); i++ {
+		n += sc.Groups[i-1].Count
+		groupStart[i] = n
+	}
 	sc.generate(func(i int, g *Group, fd FleetDevice) {
 		d := &s.devs[i]
 		gi := gidx[g]
@@ -188,6 +208,23 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 			var n int
 			fmt.Sscanf(fd.User, "user%d", &n)
 			d.user = int16(n - 1)
+		}
+		if gr := &s.groups[gi]; gr.peers > 0 {
+			// An exact share of the group serves peers, spread evenly;
+			// and of those, an exact share is poisoned.
+			j := i - groupStart[gi]
+			d.peerCapable = math.Floor(float64(j+1)*gr.peers) > math.Floor(float64(j)*gr.peers)
+			if p := gr.faults.PoisonPieces; d.peerCapable && p > 0 {
+				k := peerIndex[gi]
+				d.poison = math.Floor(float64(k+1)*p) > math.Floor(float64(k)*p)
+			}
+			if p := gr.faults.SlowPeers; d.peerCapable && !d.poison && p > 0 {
+				k := peerIndex[gi] + 1 // offset from the poisoned
+				d.slow = math.Floor(float64(k+1)*p) > math.Floor(float64(k)*p)
+			}
+			if d.peerCapable {
+				peerIndex[gi]++
+			}
 		}
 		r := rand.New(&d.behaviour)
 		boot := r.Int64N(max(bootSpread, 1))
@@ -270,6 +307,9 @@ func (s *Sim) start() error {
 		}
 		g.lan = subnets[g.subnet]
 	}
+	if err := s.startPeers(); err != nil {
+		return err
+	}
 	for range s.cfg.Workers {
 		w := &worker{s: s, buf: make([]byte, 32<<10), edgeUser: -2}
 		w.edgeT = newTransport(dial.DialContext, tlsCfg, 1)
@@ -288,6 +328,7 @@ func (s *Sim) Close() error {
 	for _, lc := range s.lans {
 		lc.closeIdle()
 	}
+	s.closePeers()
 	if s.svcClock != nil {
 		s.svcClock.Close()
 		s.svcClock = nil

@@ -427,7 +427,7 @@ func (c *Client) Device(ctx context.Context, key string) (store.DeviceRow, error
 // Conversions.
 
 func sitePB(s firmware.Site) *pb.Site {
-	m := &pb.Site{Name: s.Name, TimeZone: s.TimeZone, Windows: s.Windows.String()}
+	m := &pb.Site{Name: s.Name, TimeZone: s.TimeZone, Windows: s.Windows.String(), NoPeers: s.NoPeers}
 	for _, p := range s.Subnets {
 		m.Subnets = append(m.Subnets, p.String())
 	}
@@ -435,7 +435,7 @@ func sitePB(s firmware.Site) *pb.Site {
 }
 
 func siteFromPB(m *pb.Site) (firmware.Site, error) {
-	s := firmware.Site{Name: m.GetName(), TimeZone: m.GetTimeZone()}
+	s := firmware.Site{Name: m.GetName(), TimeZone: m.GetTimeZone(), NoPeers: m.GetNoPeers()}
 	if len(m.GetSubnets()) > 0 {
 		ps, err := firmware.ParseSubnets(strings.Join(m.GetSubnets(), ","))
 		if err != nil {

@@ -159,7 +159,7 @@ func TestRolloutsOverTheAPI(t *testing.T) {
 	}
 	importVersion(t, h, "4.0.7577.200")
 	site := firmware.Site{Name: "berlin", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}, TimeZone: "Europe/Berlin",
-		Windows: firmware.MustParseSchedule("Mon-Fri 22:00-05:00")}
+		Windows: firmware.MustParseSchedule("Mon-Fri 22:00-05:00"), NoPeers: true}
 	if got, err := c.PutSite(ctx(t), site, false); err != nil || !got.Equal(site) {
 		t.Fatalf("PutSite = %+v, %v", got, err)
 	}

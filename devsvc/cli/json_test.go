@@ -56,6 +56,7 @@ func jsonCases(f jsonFixture) []jsonCase {
 		{name: "admins list", args: []string{"admins", "list"}},
 		{name: "sites add", args: []string{"sites", "add", "remote"}},
 		{name: "sites update", args: []string{"sites", "update", "remote", "--window", "Sat,Sun 00:00-24:00"}},
+		{name: "sites update", args: []string{"sites", "update", "remote", "--no-peers"}},
 		{name: "sites list", args: []string{"sites", "list"}},
 		{name: "sites add", args: []string{"sites", "add", "paris", "--subnet", "10.9.0.0/16"}},
 		{name: "replicas add", args: []string{"replicas", "add", "paris", "--site", "paris", "-o", f.certPrefix + ".cred"}},

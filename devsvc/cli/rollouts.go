@@ -25,7 +25,7 @@ func (l *listFlag) Set(s string) error {
 }
 
 var sitesCmd = &command{
-	name: "sites", args: "add NAME --subnet CIDR[,CIDR...] [--timezone ZONE] [--window WINDOW] | update NAME ... | list | remove NAME",
+	name: "sites", args: "add NAME --subnet CIDR[,CIDR...] [--timezone ZONE] [--window WINDOW] [--no-peers] | update NAME ... | list | remove NAME",
 	summary: "define sites: where devices are, their time zone and maintenance windows",
 	help: `A site is a place devices are at, known by the subnets their check-ins come
 from (the address the internal listener sees; the longest subnet that
@@ -47,6 +47,11 @@ when the windows stay open at least window_min_open (1h) more; outside
 them they are told when to come back. Rollouts count their progress per
 site, and the overdue alarm names the sites that are behind.
 
+Subnet peers (the setting peers, on by default) let one device per update
+and subnet download it and serve the subnet's others; --no-peers turns
+them off for a site (each of its devices downloads from the service),
+update --peers back on.
+
 update changes only what its flags name. add of a site that is there
 already, the same, succeeds and changes nothing, so a script may run
 twice; a different one of that name is refused (exit status 1): change it
@@ -57,6 +62,7 @@ Examples:
   devsvc sites add berlin-lab --subnet 10.1.9.0/24 --timezone Europe/Berlin
   devsvc sites add remote --window "Sat,Sun 00:00-24:00"
   devsvc sites update berlin-hq --window "Mon-Fri 22:00-05:00; Sat,Sun 00:00-24:00"
+  devsvc sites update berlin-lab --no-peers
   devsvc sites list
   devsvc sites remove berlin-lab`,
 	setup: func(fs *flag.FlagSet) runFunc {
@@ -65,6 +71,9 @@ Examples:
 		fs.Var(&subnets, "subnet", "the site's `CIDR` subnets, comma-separated or repeated (add, update)")
 		fs.StringVar(&tz, "timezone", "", "the site's IANA time `ZONE`, like Europe/Berlin (add, update; default UTC)")
 		fs.StringVar(&window, "window", "", "the site's maintenance `WINDOW`s, like \"Mon-Fri 22:00-05:00\" (add, update; default always)")
+		var noPeers, withPeers bool
+		fs.BoolVar(&noPeers, "no-peers", false, "turn subnet peers off for the site's devices: each downloads from the service (add, update)")
+		fs.BoolVar(&withPeers, "peers", false, "turn subnet peers back on for the site (update; the default)")
 		return func(ctx context.Context, e *env, args []string) error {
 			if len(args) == 0 {
 				return usagef("say add, update, list or remove")
@@ -132,6 +141,14 @@ Examples:
 					}
 					site.Windows = w
 				}
+				switch {
+				case noPeers && withPeers:
+					return usagef("--no-peers and --peers: say one")
+				case noPeers:
+					site.NoPeers = true
+				case withPeers:
+					site.NoPeers = false
+				}
 				site, err = c.PutSite(ctx, site, replace)
 				return err
 			})
@@ -167,7 +184,11 @@ func describeSite(s firmware.Site) string {
 	if tz == "" {
 		tz = "UTC"
 	}
-	return fmt.Sprintf("%s, time zone %s, windows %s", subnets, tz, s.Windows)
+	peers := ""
+	if s.NoPeers {
+		peers = ", peers off"
+	}
+	return fmt.Sprintf("%s, time zone %s, windows %s%s", subnets, tz, s.Windows, peers)
 }
 
 func listSites(ctx context.Context, e *env) error {

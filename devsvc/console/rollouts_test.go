@@ -530,7 +530,7 @@ func TestSitesPage(t *testing.T) {
 	if r := c.change("/sites/update", url.Values{"name": {"lab"}, "subnets": {"10.1.9.0/24"}, "timezone": {"Europe/Berlin"}, "windows": {"bad"}}); r.StatusCode != http.StatusBadRequest || !strings.Contains(r.body, `action="/sites/update"`) {
 		t.Errorf("a bad update: %s, want 400 with the form again", r.Status)
 	}
-	if r := c.change("/sites/update", url.Values{"name": {"lab"}, "subnets": {"10.1.9.0/24"}, "timezone": {"Europe/Berlin"}, "windows": {"Sat,Sun 00:00-24:00"}}); r.StatusCode != http.StatusSeeOther {
+	if r := c.change("/sites/update", url.Values{"name": {"lab"}, "subnets": {"10.1.9.0/24"}, "timezone": {"Europe/Berlin"}, "windows": {"Sat,Sun 00:00-24:00"}, "peers": {"off"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("updating lab: %s\n%s", r.Status, r.body)
 	}
 	sites, _ := e.svc.Sites(service.WithPrincipal(t.Context(), certAdmin))
@@ -540,8 +540,11 @@ func TestSitesPage(t *testing.T) {
 			lab = s.Site
 		}
 	}
-	if firmware.FormatSubnets(lab.Subnets) != "10.1.9.0/24" || lab.Windows.String() != "Sat,Sun 00:00-24:00" {
-		t.Errorf("lab after its update: %+v", lab)
+	if firmware.FormatSubnets(lab.Subnets) != "10.1.9.0/24" || lab.Windows.String() != "Sat,Sun 00:00-24:00" || !lab.NoPeers {
+		t.Errorf("lab after its update: %+v, want peers off", lab)
+	}
+	if page := c.get("/sites/lab"); !strings.Contains(page.body, `<option value="off" selected>off</option>`) || !strings.Contains(page.body, "<dt>Subnet peers</dt><dd>off") {
+		t.Errorf("the site's page does not show peers off:\n%s", page.body)
 	}
 	if r := c.change("/sites/remove", url.Values{"name": {"lab"}}); r.StatusCode != http.StatusSeeOther {
 		t.Fatalf("removing lab: %s", r.Status)

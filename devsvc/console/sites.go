@@ -24,10 +24,13 @@ func (c *Console) siteRoutes() []route {
 // siteForm is a site as its form holds it: text, as entered.
 type siteForm struct {
 	Name, Subnets, TimeZone, Windows string
+	// NoPeers: subnet peers off for the site (the form's peers=off; a
+	// form without the field leaves them on).
+	NoPeers bool
 }
 
 func siteFormOf(s firmware.Site) siteForm {
-	f := siteForm{Name: s.Name, Subnets: firmware.FormatSubnets(s.Subnets), TimeZone: s.TimeZone}
+	f := siteForm{Name: s.Name, Subnets: firmware.FormatSubnets(s.Subnets), TimeZone: s.TimeZone, NoPeers: s.NoPeers}
 	if !s.Windows.IsZero() {
 		f.Windows = s.Windows.String()
 	}
@@ -36,14 +39,14 @@ func siteFormOf(s firmware.Site) siteForm {
 
 func siteFormFrom(v url.Values) siteForm {
 	return siteForm{Name: strings.TrimSpace(v.Get("name")), Subnets: strings.TrimSpace(v.Get("subnets")),
-		TimeZone: strings.TrimSpace(v.Get("timezone")), Windows: strings.TrimSpace(v.Get("windows"))}
+		TimeZone: strings.TrimSpace(v.Get("timezone")), Windows: strings.TrimSpace(v.Get("windows")), NoPeers: v.Get("peers") == "off"}
 }
 
 // site reads the form into a site, with every problem of its subnets and
 // windows; the service checks the rest (the name, the zone, subnets of
 // other sites).
 func (f siteForm) site() (firmware.Site, error) {
-	s := firmware.Site{Name: f.Name, TimeZone: f.TimeZone}
+	s := firmware.Site{Name: f.Name, TimeZone: f.TimeZone, NoPeers: f.NoPeers}
 	var errs []error
 	// Subnets may be separated by commas, spaces or lines.
 	if items := strings.FieldsFunc(f.Subnets, func(r rune) bool { return r == ',' || r == ' ' || r == '\n' || r == '\r' || r == '\t' }); len(items) > 0 {

@@ -15,9 +15,23 @@
 //	POST /RequestHandler/ucdevice.upx       check-in
 //	POST /RequestHandler/status.upx         status report
 //	GET, HEAD /DeviceUpdateFiles_Int/...    files
+//	GET, HEAD /Pieces/<sha256>              a stored file's piece list
 //
 // and Server.External only the Ext twins (/RequestHandlerExt/...,
-// /DeviceUpdateFiles_Ext/...). The external handler refuses (403, ErrNoUser)
+// /DeviceUpdateFiles_Ext/...), and the piece lists.
+//
+// # Subnet peers
+//
+// With Config.Peers (a peers.Elector), a check-in that says where the
+// device serves its subnet (<Peer>) and is offered an update gets, on its
+// first image, the Elector's advice: download it and serve (the
+// representative), or fetch it from a peer after a delay. The <Peer> is
+// used only on the internal listener, for sites that do not turn peers
+// off, and when its address is the one the device is seen at or in the
+// same peer subnet; otherwise it is ignored and the reason logged. Status
+// reports tell the Elector who is alive and who has the file. The piece
+// lists (package pieces) devices check peers' pieces against are computed
+// from the stored file on the first request and cached. The external handler refuses (403, ErrNoUser)
 // a request that carries no NTLM user: outside the firewall a device must
 // have a signed-in user.
 //

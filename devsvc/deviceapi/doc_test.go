@@ -17,6 +17,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/deviceapi"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 )
@@ -115,10 +116,26 @@ func TestProtocolDoc(t *testing.T) {
 	nightCfg.Now = func() time.Time { return t0.Add(13 * time.Hour) } // 22:00 UTC, 23:00 in Berlin
 	night := deviceapi.New(ro, nightCfg)
 	wave0, wave1 := docWaveMACs()
+	// Subnet peers: two peer-capable devices of 192.0.2.0/24 offered
+	// cx500's version, the first elected representative.
+	withPeers := cfg
+	withPeers.Peers = peers.New(peers.Config{})
+	peerSrv := deviceapi.New(st, withPeers).Internal()
+	peerCheckIn := func(mac, serve string) []byte {
+		c := offered
+		c.MAC, c.Serial, c.User = mac, "", ""
+		c.Peer = deviceproto.PeerServer{Addr: netip.MustParseAddrPort(serve)}
+		return c.AppendXML(nil)
+	}
 	examples := map[string]exchange{
 		"checkin-replica":      {h: deviceapi.New(st, replicaCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
 		"checkin-site-replica": {h: deviceapi.New(st, siteCfg).Internal(), method: "POST", path: deviceproto.CheckInPath, body: offered.AppendXML(nil)},
-		"checkin-held-wave":    {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave1, v1), remote: "198.51.100.7:50123"},
+		"checkin-peer-representative": {h: peerSrv, method: "POST", path: deviceproto.CheckInPath, body: peerCheckIn("00-04-F2-00-00-21", "192.0.2.21:47010"),
+			remote: "192.0.2.21:50123"},
+		"checkin-peer-fetch": {h: peerSrv, method: "POST", path: deviceproto.CheckInPath, body: peerCheckIn("00-04-F2-00-00-22", "192.0.2.22:47010"),
+			remote: "192.0.2.22:50123"},
+		"pieces-list":       {h: in, method: "GET", path: deviceproto.PiecesPath(hexSum(imageOf(cx500, v1)))},
+		"checkin-held-wave": {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave1, v1), remote: "198.51.100.7:50123"},
 		"checkin-held-window": {h: day.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave0, v1),
 			remote: "192.0.2.1:50123"},
 		"checkin-offer-installby": {h: night.Internal(), method: "POST", path: deviceproto.CheckInPath, body: checkInBody(cx600, wave0, v1),

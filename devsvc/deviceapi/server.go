@@ -19,6 +19,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/audit"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/ntlm"
@@ -160,6 +161,11 @@ type Config struct {
 	// Observer, if set, is told how every check-in, report and download
 	// was answered (for metrics); nil tells nobody.
 	Observer Observer
+	// Peers, if set, elects subnet representatives: peer-capable devices
+	// (a check-in with <Peer>) offered an update are told to download it
+	// or which peer to fetch it from (docs/protocol.md, "Subnet peers").
+	// nil: peers are off, and every device downloads from the service.
+	Peers *peers.Elector
 }
 
 // Answer is how a check-in or a status report was answered, as an
@@ -246,10 +252,11 @@ type Server struct {
 	log      *slog.Logger
 	now      func() time.Time
 	inflight chan struct{}
-	bufs     sync.Pool // *[]byte, bodies and answers
-	scratch  sync.Pool // *scratch, the check-in decisions' copies
-	copyBufs sync.Pool // *[]byte of copyBufferSize, file copies
-	files    openFiles // update files kept open for downloads
+	bufs     sync.Pool  // *[]byte, bodies and answers
+	scratch  sync.Pool  // *scratch, the check-in decisions' copies
+	copyBufs sync.Pool  // *[]byte of copyBufferSize, file copies
+	files    openFiles  // update files kept open for downloads
+	lists    pieceLists // their piece lists, for subnet peers
 	internal http.Handler
 	external http.Handler
 	// shedLog, bodyLog and stallLog count and log (rate-limited) the
@@ -327,12 +334,13 @@ func (s *Server) settings() *settings { return s.live.Load() }
 // URLs, the check interval and jitter, the Schedule, RetryAfter,
 // BodyTimeout and DownloadStall, with New's defaults for zero values.
 // What the Server holds is kept: MaxInFlight and its requests in flight,
-// LogEvery, Now, Logger, Observer, ClientAddr and the counts of Stats. A request
+// LogEvery, Now, Logger, Observer, ClientAddr, Peers and the counts of Stats. A request
 // already in progress finishes under the settings it started with (a
 // download keeps its DownloadStall).
 func (s *Server) Reconfigure(cfg Config) {
 	cfg = cfg.withDefaults()
 	cfg.MaxInFlight, cfg.LogEvery, cfg.Now, cfg.Logger, cfg.Observer, cfg.ClientAddr = s.cfg.MaxInFlight, s.cfg.LogEvery, s.cfg.Now, s.cfg.Logger, s.cfg.Observer, s.cfg.ClientAddr
+	cfg.Peers = s.cfg.Peers
 	s.live.Store(&settings{Config: cfg,
 		movedInt: checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), movedExt: checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)})
 }
@@ -401,6 +409,8 @@ func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 		l.serveStatus(w, r)
 	case strings.HasPrefix(p, l.files):
 		l.serveFile(w, r)
+	case strings.HasPrefix(p, deviceproto.PiecesPrefix):
+		l.servePieces(w, r)
 	default:
 		l.s.fail(w, r, "", fmt.Errorf("%w: no such endpoint %s", store.ErrNotFound, p))
 	}
@@ -583,10 +593,14 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
 		l.alternatives(r, &a, update)
 		a.InstallBy = d.InstallBy
+		l.peerCheckIn(r, &c, key, site, addr, a.Files, now)
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
 			s.log.Info("offer", "mac", c.MAC, "device", key, "model", c.Identity.Path(), "version", c.Version().String(), "offered", d.Version.String(),
 				"site", site.Name, "remote", r.RemoteAddr)
 		}
+	}
+	if d.Version.IsZero() {
+		l.peerCheckIn(r, &c, key, site, addr, nil, now)
 	}
 	a.NextCheck = s.nextCheck(key, c.Identity, &d, within, now)
 	a.NextCheckAt = now.Add(a.NextCheck).Truncate(time.Second)
@@ -876,6 +890,7 @@ func (l *listener) serveStatus(w http.ResponseWriter, r *http.Request) {
 	if s.log.Enabled(r.Context(), slog.LevelDebug) {
 		s.log.Debug("status", "device", key, "state", string(st.State), "version", st.Target.String(), "error", st.ErrorCode, "remote", r.RemoteAddr)
 	}
+	s.peerReport(r.Context(), key, st.State, s.now())
 	s.obs.Report(l.loc, AnswerAccepted, st.State)
 	w.WriteHeader(http.StatusNoContent)
 }

@@ -13,6 +13,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -75,6 +76,9 @@ type Config struct {
 	Replicas func() (head uint64, replicas []firmware.Replica, err error)
 	// Follower returns, on a replica, what its follower is doing.
 	Follower func() replica.Status
+	// Peers returns the subnet peers' election state; nil when peers
+	// are off (no families).
+	Peers func() peers.Stats
 	// Now is the clock of the certificates' remaining time; nil means
 	// time.Now.
 	Now func() time.Time
@@ -341,6 +345,22 @@ func (m *Metrics) snapshots() {
 			nil, one(func() float64 { return float64(f().Slowed) }))
 		m.Counters(Prefix+"signin_busy_total", "Sign-ins from a slowed address answered busy (503) without being checked.",
 			nil, one(func() float64 { return float64(f().Busy) }))
+	}
+	if f := cfg.Peers; f != nil {
+		m.Gauges(Prefix+"peer_groups", "Update files and peer subnets with peer-capable devices offered the file (each has one representative).",
+			nil, one(func() float64 { return float64(f().Groups) }))
+		m.Gauges(Prefix+"peer_devices", "Peer-capable devices in the groups, by state: holding (reported having the file) or fetching.",
+			[]string{"state"}, func(emit func(float64, ...string)) {
+				st := f()
+				emit(float64(st.Holders), "holding")
+				emit(float64(st.Members-st.Holders), "fetching")
+			})
+		m.Counters(Prefix+"peer_elections_total", "Subnet representatives elected, by kind: first (of a file and subnet) or failover (in place of one gone silent or reported failing by a peer).",
+			[]string{"kind"}, func(emit func(float64, ...string)) {
+				st := f()
+				emit(float64(st.Elections), "first")
+				emit(float64(st.Failovers), "failover")
+			})
 	}
 	if f := cfg.Inventory; f != nil {
 		m.Gauges(Prefix+"inventory_writable", "1 while the device inventory can be written, 0 while it cannot (check-ins and reports are answered 503).",

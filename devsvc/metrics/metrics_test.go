@@ -19,6 +19,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
+	"github.com/opendus/opendus/devsvc/peers"
 	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
@@ -65,6 +66,9 @@ func full() *Metrics {
 		},
 		Follower: func() replica.Status {
 			return replica.Status{Connected: true, Position: 40, Head: 42, LastContact: t0, InStep: t0.Add(-30 * time.Second), Outbox: 3}
+		},
+		Peers: func() peers.Stats {
+			return peers.Stats{Groups: 3, Members: 40, Holders: 12, Elections: 3, Failovers: 1}
 		},
 		Now: func() time.Time { return t0 },
 	})

@@ -79,7 +79,11 @@ func siteDetail(s firmware.Site) string {
 	if tz == "" {
 		tz = "UTC"
 	}
-	return d + "; time zone " + tz + "; windows " + s.Windows.String()
+	d += "; time zone " + tz + "; windows " + s.Windows.String()
+	if s.NoPeers {
+		d += "; peers off"
+	}
+	return d
 }
 
 // RemoveSite removes the named site; ErrNotFound if there is none. Its

@@ -3770,6 +3770,7 @@ type Site struct {
 	TimeZone      string                 `protobuf:"bytes,3,opt,name=time_zone,json=timeZone,proto3" json:"time_zone,omitempty"` // IANA name; "" UTC
 	Windows       string                 `protobuf:"bytes,4,opt,name=windows,proto3" json:"windows,omitempty"`                   // "always", or like "Mon-Fri 22:00-05:00; Sat,Sun 00:00-24:00"
 	Devices       int64                  `protobuf:"varint,5,opt,name=devices,proto3" json:"devices,omitempty"`                  // ListSites: devices whose last check-in came from it
+	NoPeers       bool                   `protobuf:"varint,6,opt,name=no_peers,json=noPeers,proto3" json:"no_peers,omitempty"`   // subnet peers off for the site's devices
 	unknownFields protoimpl.UnknownFields
 	sizeCache     protoimpl.SizeCache
 }
@@ -3837,6 +3838,13 @@ func (x *Site) GetDevices() int64 {
 		return x.Devices
 	}
 	return 0
+}
+
+func (x *Site) GetNoPeers() bool {
+	if x != nil {
+		return x.NoPeers
+	}
+	return false
 }
 
 type ListSitesRequest struct {
@@ -5465,13 +5473,14 @@ const file_admin_proto_rawDesc = "" +
 	"\bdisabled\x18\x02 \x01(\bR\bdisabled\"/\n" +
 	"\x19RemoveConsoleAdminRequest\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\"\x19\n" +
-	"\x17RemoveConsoleAdminReply\"\x85\x01\n" +
+	"\x17RemoveConsoleAdminReply\"\xa0\x01\n" +
 	"\x04Site\x12\x12\n" +
 	"\x04name\x18\x01 \x01(\tR\x04name\x12\x18\n" +
 	"\asubnets\x18\x02 \x03(\tR\asubnets\x12\x1b\n" +
 	"\ttime_zone\x18\x03 \x01(\tR\btimeZone\x12\x18\n" +
 	"\awindows\x18\x04 \x01(\tR\awindows\x12\x18\n" +
-	"\adevices\x18\x05 \x01(\x03R\adevices\"\x12\n" +
+	"\adevices\x18\x05 \x01(\x03R\adevices\x12\x19\n" +
+	"\bno_peers\x18\x06 \x01(\bR\anoPeers\"\x12\n" +
 	"\x10ListSitesRequest\">\n" +
 	"\x0eListSitesReply\x12,\n" +
 	"\x05sites\x18\x01 \x03(\v2\x16.opendus.admin.v1.SiteR\x05sites\"V\n" +
