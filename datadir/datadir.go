@@ -10,9 +10,13 @@ import (
 // Names inside the data directory.
 const (
 	CertsDir = "certs"
-	RunDir   = "run"
-	TmpDir   = "tmp"
-	RunFile  = "serve.json"
+	// KeysDir holds the signing keys of the update metadata and the root
+	// chain (package updatemeta): root.key (may be moved offline),
+	// targets.key, snapshot.key, timestamp.key (0600) and root/N.root.json.
+	KeysDir = "keys"
+	RunDir  = "run"
+	TmpDir  = "tmp"
+	RunFile = "serve.json"
 	// ClockFile, in RunDir, is the simulated clock of a rehearsal
 	// (devsvc serve --simulated-clock, package internal/simclock).
 	ClockFile = "clock"

@@ -109,6 +109,14 @@ type Settings struct {
 	LogUploadTimeout       time.Duration // a device log upload's body must arrive within this
 	MaxLogUploadPerAddress int64         // bytes the uploads in progress from one address reserve; 0: max_log_storage/16
 
+	// Signed update metadata (package updatemeta, docs/protocol.md): how
+	// long each role's metadata is valid. The service re-signs a role once
+	// half of its validity has passed.
+	MetadataTimestampExpiry time.Duration // a relay can freeze devices this long at most
+	MetadataSnapshotExpiry  time.Duration
+	MetadataTargetsExpiry   time.Duration
+	MetadataRootExpiry      time.Duration // of a root version devsvc keys init or rotate signs
+
 	// Rollouts (docs/rollouts.md): how a device's attempts are judged
 	// (see RetryPolicy), how long windows must stay open for an offer, and
 	// the overdue alarm of scheduled releases.
@@ -186,6 +194,10 @@ func DefaultSettings(domain string) Settings {
 		RequestBodyTimeout:       10 * time.Second,
 		DownloadStallTimeout:     time.Minute,
 		LogUploadTimeout:         2 * time.Minute,
+		MetadataTimestampExpiry:  24 * time.Hour,
+		MetadataSnapshotExpiry:   7 * 24 * time.Hour,
+		MetadataTargetsExpiry:    30 * 24 * time.Hour,
+		MetadataRootExpiry:       5 * 365 * 24 * time.Hour,
 	}
 }
 
@@ -409,6 +421,14 @@ var settings = []setting{
 		func(s *Settings) *time.Duration { return &s.RequestBodyTimeout }),
 	dur("download_stall_timeout", "A download that makes no progress for this long is dropped (a slow link\nthat keeps moving is served however long it takes).",
 		func(s *Settings) *time.Duration { return &s.DownloadStallTimeout }),
+	dur("metadata_timestamp_expiry", "Signed update metadata (docs/protocol.md): the timestamp role expires this\nlong after it is signed, and the service re-signs it at half of that. A\nrelay (replica, cache) can keep devices on old metadata this long at most;\ndevices must have a clock within that of the service's.",
+		func(s *Settings) *time.Duration { return &s.MetadataTimestampExpiry }),
+	dur("metadata_snapshot_expiry", "The snapshot role expires this long after it is signed (re-signed at half).",
+		func(s *Settings) *time.Duration { return &s.MetadataSnapshotExpiry }),
+	dur("metadata_targets_expiry", "The targets role (what is offered, per rule) expires this long after it is\nsigned; every catalog change signs it anew, and the service re-signs it at\nhalf.",
+		func(s *Settings) *time.Duration { return &s.MetadataTargetsExpiry }),
+	dur("metadata_root_expiry", "A root version that devsvc keys init or rotate signs is valid this long.\nRotate the keys before it passes (devsvc keys rotate; with the offline\nroot key when it was moved away): devices refuse an expired root.",
+		func(s *Settings) *time.Duration { return &s.MetadataRootExpiry }),
 }
 
 // Entry is one setting as the settings file names it, for a reader of

@@ -9,4 +9,11 @@ const (
 	StatusPathExt  = "/RequestHandlerExt/status.upx"
 	FilesPrefix    = "/DeviceUpdateFiles_Int/"
 	FilesPrefixExt = "/DeviceUpdateFiles_Ext/"
+	// MetadataPrefix is the signed update metadata (docs/protocol.md,
+	// package updatemeta): root.json, N.root.json, timestamp.json,
+	// snapshot.json, targets.json. Served on both listeners.
+	MetadataPrefix = "/Metadata/"
+	// PiecesPrefix, followed by a file's SHA-256 in hex, is the file's
+	// piece list (package pieces), content-addressed. Both listeners.
+	PiecesPrefix = "/Pieces/"
 )

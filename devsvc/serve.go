@@ -541,6 +541,7 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 	g.Go("certificate watcher", func() error { d.certs.Watch(gctx, time.Minute, log.With("component", "certs")); return nil })
 	g.Go("rollout engine", func() error { h.rollouts.Run(gctx); return nil })
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
+	g.Go("metadata signer", func() error { h.device.RunSigner(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
 	if h.metrics != nil {
 		g.Go("metrics listener", func() error { return h.metrics.Serve(lns.metrics) })

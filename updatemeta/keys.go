@@ -395,3 +395,31 @@ func (k *Keyring) RootVersion() int { return len(k.Roots) }
 // LatestRoot returns the latest signed root: what devices are
 // provisioned with.
 func (k *Keyring) LatestRoot() []byte { return k.Roots[len(k.Roots)-1] }
+
+// Role names.
+const (
+	RoleRoot      = metadata.ROOT
+	RoleTargets   = metadata.TARGETS
+	RoleSnapshot  = metadata.SNAPSHOT
+	RoleTimestamp = metadata.TIMESTAMP
+)
+
+// RootInfo is what a root metadata file says.
+type RootInfo struct {
+	Version int64
+	Expires time.Time
+	KeyIDs  map[string][]string // by role
+}
+
+// ParseRoot reads a root metadata file (it does not verify it).
+func ParseRoot(b []byte) (RootInfo, error) {
+	r, err := metadata.Root().FromBytes(b)
+	if err != nil {
+		return RootInfo{}, err
+	}
+	ri := RootInfo{Version: r.Signed.Version, Expires: r.Signed.Expires, KeyIDs: map[string][]string{}}
+	for role, rr := range r.Signed.Roles {
+		ri.KeyIDs[role] = rr.KeyIDs
+	}
+	return ri, nil
+}

@@ -171,6 +171,7 @@ func TestCompletionReadsTheUsage(t *testing.T) {
 		"bundle":         {Subs: []string{"pack", "check", "describe"}, Args: "file"},
 		"cab":            {Subs: []string{"list", "extract", "test", "pack"}, Args: "file"},
 		"certs":          {Subs: []string{"list", "renew", "export", "issue", "revoke"}},
+		"keys":           {Subs: []string{"list", "init", "rotate", "export"}},
 		"completion":     {Subs: []string{"bash", "zsh", "fish"}},
 		"testdevices":    {Subs: []string{"add", "list", "remove"}},
 		"import":         {Args: "file"},

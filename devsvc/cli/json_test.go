@@ -80,6 +80,9 @@ func jsonCases(f jsonFixture) []jsonCase {
 		{name: "certs renew", args: []string{"certs", "renew"}},
 		{name: "certs issue", args: []string{"certs", "issue", "helpdesk", "-o", f.certPrefix}},
 		{name: "certs revoke", args: []string{"certs", "revoke", "helpdesk", "--reason", "test"}},
+		{name: "keys list", args: []string{"keys", "list"}},
+		{name: "keys rotate", args: []string{"keys", "rotate"}},
+		{name: "keys init", args: []string{"keys", "init", "--data", f.newDir}},
 		{name: "dns", args: []string{"dns", "--address", "10.0.0.5"}},
 		{name: "testdevices remove", args: []string{"testdevices", "remove", "00-04-F2-00-00-01"}},
 		{name: "accounts remove", args: []string{"accounts", "remove", "alice"}},
@@ -93,6 +96,7 @@ var noJSON = map[string]string{
 	"serve":        "runs the service; its log is JSON with --log-format json",
 	"completion":   "prints a shell script",
 	"certs export": "writes the CA certificate itself (PEM or DER)",
+	"keys export":  "writes the root metadata itself (JSON already) or the root key",
 	"cab extract":  "prints nothing",
 	"cab pack":     "prints nothing (bundle pack --json reports)",
 }

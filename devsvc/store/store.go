@@ -96,8 +96,10 @@ var (
 	bucketSites         = []byte("sites")    // name -> firmware.Site
 	bucketRollouts      = []byte("rollouts") // rule ID -> rolloutRecord
 	bucketAlarms        = []byte("alarms")   // alarm ID -> firmware.Alarm
-	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts,
-		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms}
+	// bucketMetadata: the signed update metadata (metadata.go)
+	bucketMetadata = []byte("metadata")
+	allBuckets     = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts,
+		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms, bucketMetadata}
 	keySchema = []byte("schema")
 )
 

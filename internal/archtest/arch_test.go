@@ -22,7 +22,7 @@ var floors = []struct {
 	{"vocabulary", []string{"firmware"}},
 	{"libraries", []string{"signin", "passhash", "ntlm", "pieces", "updatemeta", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/simclock", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
 	{"devices", []string{"simulator", "device-sim"}},
-	{"service parts", []string{"devsvc/store", "devsvc/rollout", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/metrics", "devsvc/adminapi/adminpb"}},
+	{"service parts", []string{"devsvc/store", "devsvc/rollout", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/signer", "devsvc/metrics", "devsvc/adminapi/adminpb"}},
 	{"service layer", []string{"devsvc/service"}},
 	{"transports", []string{"devsvc/adminapi", "devsvc/console"}},
 	{"composition", []string{"devsvc"}},
