@@ -83,6 +83,11 @@ type tally struct {
 	missed   int64 // installs dropped because InstallBy had passed
 	refusals [numReasons]int64
 	failures [numReasons]int64
+	// The signed update metadata (verify.go): check-ins verified, bytes
+	// of metadata fetched, refusals by reason (verifyReasons).
+	verified  int64
+	metaBytes int64
+	verify    [maxVerifyReasons]int64
 }
 
 func (t *tally) add(o *tally) {
@@ -101,6 +106,11 @@ func (t *tally) add(o *tally) {
 	for i := range t.refusals {
 		t.refusals[i] += o.refusals[i]
 		t.failures[i] += o.failures[i]
+	}
+	t.verified += o.verified
+	t.metaBytes += o.metaBytes
+	for i := range t.verify {
+		t.verify[i] += o.verify[i]
 	}
 }
 
@@ -182,6 +192,9 @@ func (w *worker) base(d *device) (firmware.Location, string) {
 	g := &w.s.groups[d.group]
 	if g.loc == firmware.External {
 		return g.loc, d.external
+	}
+	if d.viaRelay {
+		return g.loc, w.s.svc.RelayURL
 	}
 	return g.loc, d.internal
 }
@@ -338,6 +351,7 @@ func (w *worker) signIn(ctx context.Context, d *device, at int64) bool {
 	if doc.CheckInterval > 0 {
 		d.interval = int64(doc.CheckInterval)
 	}
+	w.trustRoot(d, doc.RootMetadata)
 	d.disabled = !doc.Enabled
 	return true
 }
@@ -456,6 +470,9 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		next = d.interval
 	}
 	d.checkAt = at + max(next, int64(time.Second))
+	if !w.verify(ctx, d, at, base, &a) {
+		return
+	}
 	if len(a.Files) > 0 {
 		w.begin(ctx, d, at, &a)
 	}
@@ -658,6 +675,12 @@ func (w *worker) abandon(ctx context.Context, d *device, at int64, r reason, err
 	w.report(ctx, d, firmware.StateFailure, o.target, r)
 	d.failed, d.lastErr = true, r
 	d.failedTarget, d.retryAt = o.target, at+int64(w.s.sc.Behaviour.RetryDelay)
+	if d.viaRelay && (r == rChecksum || r == rSize) {
+		// A file that is not the signed one: the relay's, not the
+		// service's; the device goes to the service itself.
+		d.viaRelay, d.refusedMeta = false, true
+		d.retryAt = at
+	}
 	d.offer = nil
 	d.phase = phaseRunning
 	d.checkAt = min(d.checkAt, d.retryAt)

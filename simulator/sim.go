@@ -13,6 +13,7 @@ import (
 
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/simclock"
+	"github.com/opendus/opendus/updatemeta"
 )
 
 // Config tunes how a simulation runs; it does not change its outcome. The
@@ -42,6 +43,9 @@ type Config struct {
 	// Now is the real clock that paces a run with a speed; nil means
 	// time.Now.
 	Now func() time.Time
+	// NoVerify turns off the devices' verification of the signed update
+	// metadata (Service.Root): they believe the answers, as before.
+	NoVerify bool
 }
 
 // Progress is a snapshot of a running simulation.
@@ -83,6 +87,9 @@ type Sim struct {
 
 	internMu sync.Mutex
 	interned map[string]string
+	// metaCache shares the verification of targets among the devices
+	// (updatemeta.Cache).
+	metaCache *updatemeta.Cache
 
 	// Counts the scheduler keeps between events (see account).
 	phases                              [numPhases]int
@@ -133,7 +140,8 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 	if cfg.Now == nil {
 		cfg.Now = time.Now
 	}
-	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, svcClock: clock}
+	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, svcClock: clock,
+		metaCache: updatemeta.NewCache()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -174,7 +182,7 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		gi := gidx[g]
 		*d = device{
 			mac: fd.MAC, serial: fd.Serial, group: gi, user: -1, test: fd.Test,
-			version: fd.Version, module: s.groups[gi].module, lastUpdate: never,
+			version: fd.Version, module: s.groups[gi].module, lastUpdate: never, viaRelay: s.svc.RelayURL != "",
 			interval: int64(sc.Behaviour.CheckInterval),
 			signInAt: never, checkAt: never, stepAt: never,
 			behaviour: *rand.NewPCG(sc.Seed, uint64(i)<<1),

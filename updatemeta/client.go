@@ -188,7 +188,21 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 	if err := trusted(); err != nil {
 		return err
 	}
+	// The trusted timestamp first, as go-tuf's updater does, so that a
+	// replayed one is a rollback even when it has expired too. One that
+	// expired meanwhile is still the reference; one the new root's keys
+	// do not sign (they were rotated) is none.
+	if c.timestamp != nil {
+		var exp *metadata.ErrExpiredMetadata
+		if _, err := tm.UpdateTimestamp(c.timestamp); err != nil && !errors.As(err, &exp) {
+			tm.Timestamp = nil
+		}
+	}
 	nts, err := tm.UpdateTimestamp(ts)
+	var equal *metadata.ErrEqualVersionNumber
+	if errors.As(err, &equal) && tm.Timestamp != nil && !tm.Timestamp.Signed.IsExpired(tm.RefTime) {
+		nts, err = tm.Timestamp, nil // the same version (a new root): go on
+	}
 	if err != nil {
 		return classify("timestamp.json", err)
 	}

@@ -136,7 +136,8 @@ func less(a, b string) bool { return compare(a, b) < 0 }
 // one (nil at first): targets and snapshot are re-signed, with the next
 // version, when the rules or the keys changed or half of their validity
 // has passed, the timestamp when anything was re-signed or half of its
-// validity has passed. changed is false when prev still serves, unchanged.
+// validity has passed. Versions grow by one, and are at least now in Unix
+// seconds. changed is false when prev still serves, unchanged.
 // Rules should come through WithDowngrades.
 func (s *Signer) Publish(prev *Set, rules []Rule, now time.Time, exp Expiries) (set Set, changed bool, err error) {
 	now = now.UTC().Truncate(time.Second)
@@ -148,8 +149,12 @@ func (s *Signer) Publish(prev *Set, rules []Rule, now time.Time, exp Expiries) (
 	set = *prev
 	set.Roots = s.roots
 	rekeyed := prev.keyIDs != s.keyIDs
+	// A version is at least the signing time in Unix seconds: it still
+	// grows after the store was restored from a backup that holds older
+	// versions than devices trust.
+	next := func(v int64) int64 { return max(v+1, now.Unix()) }
 	if prev.Target == nil || rekeyed || !rulesEqual(prev.Rules, rules) || stale(prev.TargetsExpires, exp.Targets) {
-		set.TargetsVersion++
+		set.TargetsVersion = next(set.TargetsVersion)
 		set.TargetsExpires = now.Add(exp.Targets)
 		if set.Target, err = s.signTargets(rules, set.TargetsVersion, set.TargetsExpires); err != nil {
 			return Set{}, false, err
@@ -159,7 +164,7 @@ func (s *Signer) Publish(prev *Set, rules []Rule, now time.Time, exp Expiries) (
 	}
 	if changed || prev.Snapshot == nil || rekeyed || stale(prev.SnapshotExpires, exp.Snapshot) {
 		snap := metadata.Snapshot(now.Add(exp.Snapshot))
-		set.SnapshotVersion++
+		set.SnapshotVersion = next(set.SnapshotVersion)
 		set.SnapshotExpires = now.Add(exp.Snapshot)
 		snap.Signed.Version = set.SnapshotVersion
 		snap.Signed.Meta = map[string]*metadata.MetaFiles{"targets.json": metaFile(set.Target, set.TargetsVersion)}
@@ -173,7 +178,7 @@ func (s *Signer) Publish(prev *Set, rules []Rule, now time.Time, exp Expiries) (
 	}
 	if changed || prev.Timestamp == nil || rekeyed || stale(prev.TimestampExpires, exp.Timestamp) {
 		ts := metadata.Timestamp(now.Add(exp.Timestamp))
-		set.TimestampVersion++
+		set.TimestampVersion = next(set.TimestampVersion)
 		set.TimestampExpires = now.Add(exp.Timestamp)
 		ts.Signed.Version = set.TimestampVersion
 		ts.Signed.Meta = map[string]*metadata.MetaFiles{"snapshot.json": metaFile(set.Snapshot, set.SnapshotVersion)}
