@@ -88,6 +88,13 @@ sites prints them). Devices nobody signs in to find the service through DNS
 (ucupdates-r2.<domain>, answered by a DNS server device-sim runs on
 loopback) on the LAN, and are refused at the edge.
 
+Devices verify the service's signed update metadata (docs/protocol.md):
+with --data they come provisioned with its first root (DIR/keys), and a
+device a user signs in to takes the provisioning document's; each refusal
+(an expired or replayed timestamp, an offer that is not signed...) is
+reported to the service and counted in the report by its reason.
+--no-verify turns it off.
+
 A service started with devsvc serve --simulated-clock runs on a clock this
 run drives (found in its run file with --data): its rollouts, waves,
 maintenance windows, back-offs and alarms follow the simulated time, and the
@@ -142,6 +149,8 @@ type options struct {
 	devicesOut                                     string
 	list                                           string
 	cpuProfile                                     string
+	rootFile                                       string
+	noVerify                                       bool
 	set                                            map[string]bool
 	// startSet says the scenario file gives the start time.
 	startSet bool
@@ -160,6 +169,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.externalURL, "external-url", "", "instead of --data: the edge's base `URL`")
 	fs.StringVar(&o.caFile, "ca", "", "instead of --data: the service CA certificate `FILE` (PEM), the only one devices trust")
 	fs.StringVar(&o.domain, "domain", "", "instead of --data: the devices' `DOMAIN` (ucupdates-r2.DOMAIN)")
+	fs.StringVar(&o.rootFile, "root", "", "instead of --data: the root of the signed update metadata devices are provisioned with, a `FILE` (devsvc keys export)")
+	fs.BoolVar(&o.noVerify, "no-verify", false, "devices do not verify the signed update metadata: they believe every answer")
 	fs.StringVar(&o.address, "address", "127.0.0.1", "with --internal-url: the `IP` address device-sim's DNS server gives for the service's names")
 	fs.StringVar(&o.scenarioFile, "scenario", "", "read the scenario from a JSON `FILE`; the flags below override it")
 	fs.Func("group", "add a device `GROUP` (see above); repeat for more; replaces the scenario's groups", func(v string) error {
@@ -338,6 +349,11 @@ func (o *options) service() (simulator.Service, error) {
 		if o.domain != "" {
 			svc.Hosts["ucupdates-r2."+strings.ToLower(o.domain)] = ip
 		}
+		if o.rootFile != "" {
+			if svc.Root, err = os.ReadFile(o.rootFile); err != nil {
+				return simulator.Service{}, fmt.Errorf("--root: %w", err)
+			}
+		}
 		return svc, nil
 	}
 	if o.data == "" {
@@ -396,7 +412,7 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--lookahead: %w", err)
 	}
-	cfg := simulator.Config{Workers: o.workers, Lookahead: look}
+	cfg := simulator.Config{Workers: o.workers, Lookahead: look, NoVerify: o.noVerify}
 	live := o.progress == "always" || o.progress == "auto" && isTerminal(stderr)
 	var pl *progressLine
 	if live {
