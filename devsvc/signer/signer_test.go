@@ -55,6 +55,7 @@ func fetcher(url string, c *http.Client) updatemeta.Fetch {
 		}
 		defer resp.Body.Close()
 		if resp.StatusCode == http.StatusNotFound {
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10)) // keep the connection
 			return nil, updatemeta.ErrNotFound
 		}
 		if resp.StatusCode != http.StatusOK {
