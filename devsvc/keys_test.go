@@ -1,0 +1,77 @@
+package devsvc
+
+import (
+	"errors"
+	"os"
+	"path/filepath"
+	"testing"
+	"time"
+
+	"github.com/opendus/opendus/datadir"
+	"github.com/opendus/opendus/updatemeta"
+)
+
+// TestKeys: init makes the signing keys and init --force keeps them; the
+// root key exported with --remove leaves the directory, a rotation then
+// needs it back, and each rotation signs the next root version.
+func TestKeys(t *testing.T) {
+	dir := filepath.Join(t.TempDir(), "dus")
+	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain}); err != nil {
+		t.Fatal(err)
+	}
+	st, err := Keys(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if st.RootVersion != 1 || st.RootKeyOffline || len(st.Keys) != 4 {
+		t.Fatalf("after init: %+v, want root version 1, four keys, the root key online", st)
+	}
+	if _, err := KeysInit(dir, time.Now()); !errors.Is(err, updatemeta.ErrExist) {
+		t.Errorf("keys init again: %v, want ErrExist", err)
+	}
+	if _, err := Init(InitOptions{Dir: dir, Domain: testDomain, Force: true}); err != nil {
+		t.Fatal(err)
+	}
+	again, err := Keys(dir)
+	if err != nil || again.Keys[1].KeyID != st.Keys[1].KeyID {
+		t.Errorf("init --force: targets key %s (%v), want %s kept", again.Keys[1].KeyID, err, st.Keys[1].KeyID)
+	}
+
+	off := filepath.Join(t.TempDir(), "root.key")
+	if err := KeysExportRootKey(dir, off, true); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := os.Stat(filepath.Join(dir, datadir.KeysDir, updatemeta.RootKeyFile)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the root key is still in the data directory after --remove: %v", err)
+	}
+	if fi, err := os.Stat(off); err != nil || fi.Mode().Perm() != 0o600 {
+		t.Errorf("the exported root key: %v, mode %v; want 0600", err, fi.Mode().Perm())
+	}
+	if err := KeysExportRootKey(dir, filepath.Join(t.TempDir(), "again.key"), false); !errors.Is(err, updatemeta.ErrNoRootKey) {
+		t.Errorf("export of a root key kept offline: %v, want ErrNoRootKey", err)
+	}
+	if _, err := KeysRotate(dir, time.Now(), KeysRotateOptions{Online: true}); !errors.Is(err, updatemeta.ErrNoRootKey) {
+		t.Errorf("rotate without the root key: %v, want ErrNoRootKey", err)
+	}
+	r, err := KeysRotate(dir, time.Now(), KeysRotateOptions{Online: true, RootKeyFile: off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RootVersion != 2 || !r.RootKeyOffline || r.Keys[1].KeyID == st.Keys[1].KeyID {
+		t.Errorf("after rotate: %+v, want root version 2, new online keys, the root key still offline", r)
+	}
+	r, err = KeysRotate(dir, time.Now(), KeysRotateOptions{Root: true, RootKeyFile: off})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if r.RootVersion != 3 || r.RootKeyOffline {
+		t.Errorf("after rotate --root: %+v, want root version 3 and the new root key in the directory", r)
+	}
+	root, err := KeysExportRoot(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if ri, err := updatemeta.ParseRoot(root); err != nil || ri.Version != 3 {
+		t.Errorf("exported root: version %d (%v), want 3", ri.Version, err)
+	}
+}
