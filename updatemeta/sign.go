@@ -89,10 +89,12 @@ func NewSigner(k *Keyring) *Signer {
 	}
 }
 
-// WithDowngrades returns next with each rule's DowngradeFrom set from
-// prev: a rule whose approved version went down gets the versions it was
-// approved or pending at (and those already allowed); one whose approved
-// version stayed keeps them; otherwise none.
+// WithDowngrades returns next with each rule's DowngradeFrom completed
+// from prev: a rule whose approved version went down gets the versions it
+// was approved or pending at (and those already allowed); one whose
+// approved version stayed keeps them; a new approval above them drops
+// them. Versions next already names (a rollout rolled back: the version
+// it reached devices with) are kept.
 func WithDowngrades(prev, next []Rule) []Rule {
 	old := make(map[string]Rule, len(prev))
 	for _, r := range prev {
@@ -100,21 +102,30 @@ func WithDowngrades(prev, next []Rule) []Rule {
 	}
 	out := make([]Rule, len(next))
 	for i, r := range next {
-		r.DowngradeFrom = nil
+		set := slices.Clone(r.DowngradeFrom)
+		add := func(vs ...string) {
+			for _, v := range vs {
+				if v != "" && r.Approved != "" && less(r.Approved, v) && !slices.Contains(set, v) {
+					set = append(set, v)
+				}
+			}
+		}
 		p, ok := old[r.Identity]
 		switch {
 		case !ok || r.Approved == "":
 		case r.Approved == p.Approved:
-			r.DowngradeFrom = slices.Clone(p.DowngradeFrom)
+			add(p.DowngradeFrom...)
 		case p.Approved != "" && less(r.Approved, p.Approved):
-			set := slices.Clone(p.DowngradeFrom)
-			for _, v := range []string{p.Approved, p.Pending} {
-				if v != "" && less(r.Approved, v) && !slices.Contains(set, v) {
-					set = append(set, v)
-				}
-			}
-			slices.SortFunc(set, compare)
-			r.DowngradeFrom = set
+			add(p.DowngradeFrom...)
+			add(p.Approved, p.Pending)
+		}
+		if r.Approved == "" {
+			set = nil
+		}
+		slices.SortFunc(set, compare)
+		r.DowngradeFrom = set
+		if len(set) == 0 {
+			r.DowngradeFrom = nil
 		}
 		out[i] = r
 	}

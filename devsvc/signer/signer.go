@@ -227,6 +227,11 @@ func (p *Publisher) rules(ctx context.Context, cat *store.Catalog) ([]updatemeta
 		if !r.Pending.IsZero() && r.Pending != r.Approved {
 			ur.Pending = r.Pending.String()
 		}
+		// A rollout rolled back offers the devices it reached the approved
+		// version again: a downgrade from the version it rolled out.
+		if ro, ok := cat.Rollout(r.ID); ok && ro.RolledBack && ro.From == r.Approved && !ro.From.IsZero() && ro.From.Compare(ro.Version) < 0 {
+			ur.DowngradeFrom = []string{ro.Version.String()}
+		}
 		for _, v := range []firmware.Version{r.Approved, r.Pending} {
 			if v.IsZero() || (v == r.Pending && ur.Pending == "") {
 				continue

@@ -188,3 +188,60 @@ func TestPublisher(t *testing.T) {
 		t.Errorf("root version %d after a rotation, want 2", dev.RootVersion())
 	}
 }
+
+// TestRolloutRollBackIsSigned: a rollout rolled back offers the devices
+// it reached the approved version again; targets signs that downgrade.
+func TestRolloutRollBackIsSigned(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := clocktest.New(t0)
+	st, err := store.Open(dir, &store.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys := filepath.Join(dir, "keys")
+	if _, err := updatemeta.Init(keys, t0, 365*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	importUpdate(t, st, v1)
+	if _, err := st.Approve(ctx, "test", cx600.Path()); err != nil {
+		t.Fatal(err)
+	}
+	importUpdate(t, st, v2)
+	waves, err := firmware.ParseWaves("10%,100%")
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := st.StartRollout(ctx, "test", cx600.Path(), firmware.Plan{Waves: waves, WaveWait: time.Hour}); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(st, Config{Keys: keys, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	dev, err := updatemeta.NewClient(p.Root(), cx600.Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	fetch := fetcher(srv.URL, srv.Client())
+	sum := sha256.Sum256(image(v1))
+	offerV1 := []updatemeta.Offered{{Name: "CX600.nbt", Length: int64(len(image(v1))), SHA256: hex.EncodeToString(sum[:])}}
+	if err := dev.Refresh(ctx, fetch, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.CheckOffer(v2.String(), v1.String(), offerV1); updatemeta.ReasonOf(err) != updatemeta.ReasonDowngrade {
+		t.Errorf("a downgrade to the approved version during the rollout: %v, want %s", err, updatemeta.ReasonDowngrade)
+	}
+	if _, err := st.Restore(ctx, "test", cx600.Path()); err != nil { // rolls the rollout back
+		t.Fatal(err)
+	}
+	if err := dev.Refresh(ctx, fetch, clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := dev.CheckOffer(v2.String(), v1.String(), offerV1); err != nil {
+		t.Errorf("the roll-back's offer to a device it reached: %v", err)
+	}
+}
