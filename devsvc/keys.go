@@ -161,3 +161,17 @@ func KeysExportRootKey(dir, out string, remove bool) error {
 	}
 	return nil
 }
+
+// rootWarnings warns, for devsvc status, of a root of the signed metadata
+// that expires within 90 days: devices refuse an expired root.
+func rootWarnings(expires, now time.Time) []string {
+	switch {
+	case expires.IsZero():
+		return nil
+	case !now.Before(expires):
+		return []string{fmt.Sprintf("the root of the signed update metadata expired on %s: devices refuse every update; run devsvc keys rotate (with --root-key when the root key is offline)", expires.Format(time.DateOnly))}
+	case expires.Sub(now) < 90*24*time.Hour:
+		return []string{fmt.Sprintf("the root of the signed update metadata expires on %s: run devsvc keys rotate before (with --root-key when the root key is offline)", expires.Format(time.DateOnly))}
+	}
+	return nil
+}

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 	"time"
 
@@ -73,5 +74,24 @@ func TestKeys(t *testing.T) {
 	}
 	if ri, err := updatemeta.ParseRoot(root); err != nil || ri.Version != 3 {
 		t.Errorf("exported root: version %d (%v), want 3", ri.Version, err)
+	}
+}
+
+func TestRootWarnings(t *testing.T) {
+	now := time.Date(2026, 12, 6, 0, 0, 0, 0, time.UTC)
+	for _, tt := range []struct {
+		name    string
+		expires time.Time
+		want    string
+	}{
+		{"far", now.Add(365 * 24 * time.Hour), ""},
+		{"soon", now.Add(30 * 24 * time.Hour), "expires on 2027-01-05"},
+		{"expired", now.Add(-time.Hour), "expired on 2026-12-05"},
+		{"unknown", time.Time{}, ""},
+	} {
+		got := rootWarnings(tt.expires, now)
+		if (tt.want == "") != (len(got) == 0) || (tt.want != "" && !strings.Contains(got[0], tt.want)) {
+			t.Errorf("%s: rootWarnings = %q, want %q", tt.name, got, tt.want)
+		}
 	}
 }

@@ -48,8 +48,12 @@ type Config struct {
 	// SetExpiries changes them.
 	Expiries updatemeta.Expiries
 	// Now is the clock; nil means time.Now.
-	Now    func() time.Time
-	Logger *slog.Logger // nil discards
+	Now func() time.Time
+	// KeysCheck is how often, in real time, requests look for a rotation
+	// (a new root version in Keys); default a second, negative: at every
+	// request.
+	KeysCheck time.Duration
+	Logger    *slog.Logger // nil discards
 }
 
 // Publisher signs and serves the metadata of one store.
@@ -62,10 +66,15 @@ type Publisher struct {
 	keys *updatemeta.Keyring
 	sign *updatemeta.Signer
 	set  *updatemeta.Set
-	seq  uint64 // the catalog history number set was signed for
+	seq  atomic.Uint64 // the catalog history number set was signed for
 	// rootVer is the keyring's root version, read without mu.
 	rootVer atomic.Int64
 	exp     atomic.Pointer[updatemeta.Expiries]
+	// checked is when rotated last looked at keys/ (Unix nanoseconds of
+	// the real clock): at most once a second.
+	checked atomic.Int64
+	// rotation says the last look found a new root version.
+	rotation atomic.Bool
 	// pieces are the piece lists of the offered files by SHA-256 (hex).
 	pieces map[string][]byte
 	cur    curSet
@@ -134,6 +143,15 @@ func (p *Publisher) SetExpiries(e updatemeta.Expiries) {
 	p.exp.Store(&e)
 }
 
+// RootExpires returns when the latest root expires (zero when unknown).
+func (p *Publisher) RootExpires() time.Time {
+	ri, err := updatemeta.ParseRoot(p.Root())
+	if err != nil {
+		return time.Time{}
+	}
+	return ri.Expires
+}
+
 // Root returns the latest root: what devices are provisioned with.
 func (p *Publisher) Root() []byte {
 	p.cur.RLock()
@@ -165,6 +183,7 @@ func (p *Publisher) Current(ctx context.Context) (*updatemeta.Set, error) {
 		}
 		p.keys, p.sign = k, updatemeta.NewSigner(k)
 		p.rootVer.Store(int64(k.RootVersion()))
+		p.rotation.Store(false)
 		p.log.Info("signing keys rotated", "root", k.RootVersion())
 	}
 	rules, err := p.rules(ctx, cat)
@@ -189,7 +208,8 @@ func (p *Publisher) Current(ctx context.Context) (*updatemeta.Set, error) {
 		}
 		p.log.Debug("signed update metadata", "targets", next.TargetsVersion, "timestamp", next.TimestampVersion, "seq", cat.Seq())
 	}
-	p.set, p.seq = &next, cat.Seq()
+	p.set = &next
+	p.seq.Store(cat.Seq())
 	p.cur.Lock()
 	p.cur.set = &next
 	p.cur.Unlock()
@@ -199,9 +219,7 @@ func (p *Publisher) Current(ctx context.Context) (*updatemeta.Set, error) {
 // fresh reports whether set still serves: signed for history number seq
 // and no role past half of its validity.
 func (p *Publisher) fresh(set *updatemeta.Set, seq uint64, now time.Time, exp updatemeta.Expiries) bool {
-	p.mu.Lock()
-	signedFor := p.seq
-	p.mu.Unlock()
+	signedFor := p.seq.Load()
 	half := func(t time.Time, d time.Duration) bool { return now.Before(t.Add(-d / 2)) }
 	return signedFor == seq && half(set.TimestampExpires, exp.Timestamp) && half(set.SnapshotExpires, exp.Snapshot) && half(set.TargetsExpires, exp.Targets)
 }
@@ -209,8 +227,18 @@ func (p *Publisher) fresh(set *updatemeta.Set, seq uint64, now time.Time, exp up
 // rotated reports whether keys/root holds a root version newer than the
 // keyring's: devsvc keys rotate ran.
 func (p *Publisher) rotated() bool {
+	now := time.Now().UnixNano()
+	last := p.checked.Load()
+	every := p.cfg.KeysCheck
+	if every == 0 {
+		every = time.Second
+	}
+	if now-last < int64(every) || !p.checked.CompareAndSwap(last, now) {
+		return p.rotation.Load()
+	}
 	n := p.rootVer.Load() + 1
 	_, err := os.Stat(filepath.Join(p.cfg.Keys, updatemeta.RootChainDir, strconv.FormatInt(n, 10)+".root.json"))
+	p.rotation.Store(err == nil)
 	return err == nil
 }
 
