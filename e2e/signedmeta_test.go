@@ -39,6 +39,7 @@ const (
 	relayHash                       // changes the image's SHA-256 in the answers
 	relayReplay                     // serves the metadata it recorded, and offers nothing
 	relayDowngrade                  // answers with the offer it recorded
+	relayPieces                     // changes a hash in every piece list
 )
 
 // relay is an HTTPS reverse proxy with a certificate of its own (which
@@ -183,6 +184,19 @@ func (r *relay) modify(resp *http.Response) error {
 			}
 		}
 		setBody(resp, a.AppendXML(nil))
+	case mode == relayPieces && strings.HasPrefix(path, deviceproto.PiecesPrefix):
+		body, err := io.ReadAll(resp.Body)
+		if err != nil {
+			return err
+		}
+		// The first piece's hash, the line after "piece-size ...".
+		lines := strings.SplitN(string(body), "\n", 5)
+		if len(lines) == 5 {
+			lines[3] = strings.Repeat("0", 64)
+			body = []byte(strings.Join(lines, "\n"))
+			r.count(mode)
+		}
+		setBody(resp, body)
 	case mode == relayFlipFile && strings.HasPrefix(path, deviceproto.FilesPrefix) && strings.HasSuffix(path, ".nbt") && resp.Request.Method == http.MethodGet:
 		body, err := io.ReadAll(resp.Body)
 		if err != nil {
@@ -309,6 +323,12 @@ func TestSignedMetadataTamper(t *testing.T) {
 		{name: "changed hash in the answer", mode: relayHash, reason: string(updatemeta.ReasonAnswerHash),
 			run: func(t *testing.T, s *devsvctest.Service, sim *simulator.Sim, r *relay) firmware.Version {
 				r.set(relayHash, false)
+				runUntil(t, sim, 8*time.Hour)
+				return sv1
+			}},
+		{name: "changed piece list", mode: relayPieces, reason: string(updatemeta.ReasonPieces),
+			run: func(t *testing.T, s *devsvctest.Service, sim *simulator.Sim, r *relay) firmware.Version {
+				r.set(relayPieces, false)
 				runUntil(t, sim, 8*time.Hour)
 				return sv1
 			}},

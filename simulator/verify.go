@@ -10,6 +10,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/pieces"
 	"github.com/opendus/opendus/updatemeta"
 )
 
@@ -104,7 +105,10 @@ func (w *worker) verify(ctx context.Context, d *device, at int64, base string, a
 				offered = append(offered, updatemeta.Offered{Name: f.SignatureFileName, Length: f.SignatureSize, SHA256: f.SignatureSHA256})
 			}
 		}
-		_, err = c.CheckOffer(d.version.String(), a.Version.String(), offered)
+		var signed []updatemeta.File
+		if signed, err = c.CheckOffer(d.version.String(), a.Version.String(), offered); err == nil {
+			err = w.checkPieces(ctx, d, base, signed)
+		}
 	}
 	if err == nil {
 		w.t.verified++
@@ -148,6 +152,34 @@ func (w *worker) findService(ctx context.Context, d *device) {
 		return // the next check-in looks it up again
 	}
 	d.internal = w.s.intern("https://" + host + ":" + w.s.svc.internalPort() + "/")
+}
+
+// checkPieces fetches the piece list of each signed file from base (the
+// relay or the service: any may serve it) and checks it against the
+// digest targets names. The simulated download then checks the whole
+// file's SHA-256; a device that takes pieces from peers checks each piece
+// against the list.
+func (w *worker) checkPieces(ctx context.Context, d *device, base string, files []updatemeta.File) error {
+	for _, f := range files {
+		resp, err := w.do(ctx, d, http.MethodGet, base+strings.TrimPrefix(deviceproto.PiecesPrefix, "/")+f.SHA256, nil)
+		if err != nil {
+			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
+		}
+		if resp.StatusCode != http.StatusOK {
+			drain(resp)
+			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %s", f.Name, resp.Status)}
+		}
+		list, err := io.ReadAll(io.LimitReader(resp.Body, pieces.MaxEncodedSize+1))
+		resp.Body.Close()
+		if err != nil {
+			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
+		}
+		w.t.metaBytes += int64(len(list))
+		if _, err := updatemeta.CheckPieces(list, f); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // reportCode sends a status report with an error code of its own and
