@@ -46,6 +46,7 @@ run ./devsvc/audit 'BenchmarkMiddleware$' 2s
 # primary's signing per catalog change; the device-side verification alone.
 run ./devsvc/signer 'BenchmarkCheckIn|BenchmarkSign' 200x
 run ./updatemeta 'BenchmarkRefresh|BenchmarkPublish' 200x
+run ./e2e 'BenchmarkFleetVerify' 1x
 
 # Issue 6: the fleet simulator (10,000 devices, two simulated days).
 run ./e2e 'BenchmarkFleet$' 1x

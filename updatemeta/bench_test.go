@@ -100,7 +100,7 @@ func BenchmarkRefresh(b *testing.B) {
 			sets := []*Set{&set1, &set2}
 			for i := 0; b.Loop(); i++ {
 				// Reset the versions so that both sets verify in turn.
-				c.tsVer, c.snapVer, c.targetsVer, c.timestamp = 0, 0, 0, nil
+				c.tsVer, c.snapVer, c.targetsVer = 0, 0, 0
 				if err := c.Refresh(ctx, fetchFrom(sets[i%2]), t0); err != nil {
 					b.Fatal(err)
 				}

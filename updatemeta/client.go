@@ -104,7 +104,7 @@ type Client struct {
 	root     []byte
 	rootVer  int64
 
-	timestamp                  []byte // the trusted timestamp's bytes
+	tsHash                     [32]byte // SHA-256 of the trusted timestamp's bytes
 	tsVer, snapVer, targetsVer int64
 	tsExp, snapExp, targetsExp time.Time
 	rootExp                    time.Time
@@ -117,11 +117,15 @@ type Client struct {
 // device) for the device identity (firmware.Identity.Path()).
 // cache, if not nil, is shared with the other devices of a simulator.
 func NewClient(root []byte, identity string, cache *Cache) (*Client, error) {
+	if r, ok := cache.root(root); ok {
+		return &Client{identity: identity, cache: cache, root: r.b, rootVer: r.version, rootExp: r.expires}, nil
+	}
 	tm, err := trustedmetadata.New(root)
 	if err != nil {
 		return nil, classify("root", err)
 	}
-	return &Client{identity: identity, cache: cache, root: bytes.Clone(root), rootVer: tm.Root.Signed.Version, rootExp: tm.Root.Signed.Expires}, nil
+	return &Client{identity: identity, cache: cache, root: cache.intern(root, tm.Root.Signed.Version, tm.Root.Signed.Expires),
+		rootVer: tm.Root.Signed.Version, rootExp: tm.Root.Signed.Expires}, nil
 }
 
 // RootVersion returns the trusted root's version.
@@ -150,6 +154,25 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 		tm.RefTime = now.UTC()
 		return nil
 	}
+	ts, err := fetch(ctx, "timestamp.json", maxTimestampSize)
+	if err != nil {
+		return &Error{ReasonUnavailable, fmt.Errorf("timestamp.json: %w", err)}
+	}
+	tsHash := sha256.Sum256(ts)
+	if c.trusted && tsHash == c.tsHash {
+		// Nothing new, so nothing to trust anew (not even a new root: the
+		// service signs a new timestamp with every root): what was
+		// trusted must still be fresh.
+		for _, e := range []struct {
+			name string
+			exp  time.Time
+		}{{"root", c.rootExp}, {"timestamp", c.tsExp}, {"snapshot", c.snapExp}, {"targets", c.targetsExp}} {
+			if !now.Before(e.exp) {
+				return &Error{ReasonExpired, fmt.Errorf("%s.json expired at %s", e.name, e.exp.UTC().Format(time.RFC3339))}
+			}
+		}
+		return nil
+	}
 	root, rootVer := c.root, c.rootVer
 	for range maxRootSteps {
 		name := strconv.FormatInt(rootVer+1, 10) + ".root.json"
@@ -168,40 +191,16 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 		}
 		root, rootVer = b, tm.Root.Signed.Version
 	}
-	rootChanged := rootVer != c.rootVer
-	ts, err := fetch(ctx, "timestamp.json", maxTimestampSize)
-	if err != nil {
-		return &Error{ReasonUnavailable, fmt.Errorf("timestamp.json: %w", err)}
-	}
-	if !rootChanged && c.trusted && bytes.Equal(ts, c.timestamp) {
-		// Nothing new: what was trusted must still be fresh.
-		for _, e := range []struct {
-			name string
-			exp  time.Time
-		}{{"root", c.rootExp}, {"timestamp", c.tsExp}, {"snapshot", c.snapExp}, {"targets", c.targetsExp}} {
-			if !now.Before(e.exp) {
-				return &Error{ReasonExpired, fmt.Errorf("%s.json expired at %s", e.name, e.exp.UTC().Format(time.RFC3339))}
-			}
-		}
-		return nil
-	}
 	if err := trusted(); err != nil {
 		return err
 	}
-	// The trusted timestamp first, as go-tuf's updater does, so that a
-	// replayed one is a rollback even when it has expired too. One that
-	// expired meanwhile is still the reference; one the new root's keys
-	// do not sign (they were rotated) is none.
-	if c.timestamp != nil {
-		var exp *metadata.ErrExpiredMetadata
-		if _, err := tm.UpdateTimestamp(c.timestamp); err != nil && !errors.As(err, &exp) {
-			tm.Timestamp = nil
-		}
-	}
 	nts, err := tm.UpdateTimestamp(ts)
-	var equal *metadata.ErrEqualVersionNumber
-	if errors.As(err, &equal) && tm.Timestamp != nil && !tm.Timestamp.Signed.IsExpired(tm.RefTime) {
-		nts, err = tm.Timestamp, nil // the same version (a new root): go on
+	// A replayed timestamp is a rollback even when it has expired too:
+	// go-tuf keeps a timestamp whose signature verified before it checks
+	// the expiry.
+	var exp *metadata.ErrExpiredMetadata
+	if errors.As(err, &exp) && tm.Timestamp != nil && tm.Timestamp.Signed.Version < c.tsVer {
+		return &Error{ReasonRollback, fmt.Errorf("timestamp.json version %d, lower than the trusted %d (and expired)", tm.Timestamp.Signed.Version, c.tsVer)}
 	}
 	if err != nil {
 		return classify("timestamp.json", err)
@@ -232,12 +231,12 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 	if err != nil {
 		return err
 	}
-	rule, err := ruleOf(ntg, c.identity)
+	rule, err := c.cache.rule(ntg, root, tg, c.identity)
 	if err != nil {
 		return err
 	}
-	c.root, c.rootVer, c.rootExp = bytes.Clone(root), rootVer, tm.Root.Signed.Expires
-	c.timestamp = bytes.Clone(ts)
+	c.root, c.rootVer, c.rootExp = c.cache.intern(root, rootVer, tm.Root.Signed.Expires), rootVer, tm.Root.Signed.Expires
+	c.tsHash = tsHash
 	c.tsVer, c.tsExp = nts.Signed.Version, nts.Signed.Expires
 	c.snapVer, c.snapExp = nsn.Signed.Version, nsn.Signed.Expires
 	c.targetsVer, c.targetsExp = ntg.Signed.Version, ntg.Signed.Expires
@@ -277,12 +276,84 @@ func ruleOf(t *metadata.Metadata[metadata.TargetsType], identity string) (Rule, 
 // and expiries itself. A nil *Cache caches nothing. Safe for concurrent
 // use.
 type Cache struct {
-	mu sync.Mutex
-	m  map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]
+	mu    sync.Mutex
+	m     map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]
+	rules map[[2][32]byte]map[string]Rule // by targets, then identity
+	roots map[[32]byte]cachedRoot         // one copy of each root that verified
+}
+
+type cachedRoot struct {
+	b       []byte
+	version int64
+	expires time.Time
 }
 
 // NewCache returns an empty cache.
-func NewCache() *Cache { return &Cache{m: map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]{}} }
+func NewCache() *Cache {
+	return &Cache{m: map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]{}, rules: map[[2][32]byte]map[string]Rule{}, roots: map[[32]byte]cachedRoot{}}
+}
+
+// intern returns b, a root that verified (version, expiry), or the copy
+// of it the cache holds already, so that a fleet keeps one copy of each
+// root and verifies it once. Without a cache, a copy of b.
+func (c *Cache) intern(b []byte, version int64, expires time.Time) []byte {
+	if c == nil {
+		return bytes.Clone(b)
+	}
+	k := sha256.Sum256(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if r, ok := c.roots[k]; ok {
+		return r.b
+	}
+	if len(c.roots) >= maxCached {
+		clear(c.roots)
+	}
+	r := cachedRoot{bytes.Clone(b), version, expires}
+	c.roots[k] = r
+	return r.b
+}
+
+// root returns the cached copy of a root that verified before.
+func (c *Cache) root(b []byte) (cachedRoot, bool) {
+	if c == nil {
+		return cachedRoot{}, false
+	}
+	k := sha256.Sum256(b)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	r, ok := c.roots[k]
+	return r, ok
+}
+
+// rule returns the entries of identity in verified targets t (bytes b
+// under root), shared between the devices of that identity: read only.
+func (c *Cache) rule(t *metadata.Metadata[metadata.TargetsType], root, b []byte, identity string) (Rule, error) {
+	if c == nil {
+		return ruleOf(t, identity)
+	}
+	key := [2][32]byte{sha256.Sum256(root), sha256.Sum256(b)}
+	c.mu.Lock()
+	r, ok := c.rules[key][identity]
+	c.mu.Unlock()
+	if ok {
+		return r, nil
+	}
+	r, err := ruleOf(t, identity)
+	if err != nil {
+		return Rule{}, err
+	}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.rules[key] == nil {
+		if len(c.rules) >= maxCached {
+			clear(c.rules)
+		}
+		c.rules[key] = map[string]Rule{}
+	}
+	c.rules[key][identity] = r
+	return r, nil
+}
 
 const maxCached = 8
 

@@ -31,12 +31,14 @@
 //
 // # What a device checks (Client)
 //
-// At each check-in, after the answer: fetch root n+1, n+2, ... until there
-// is none (each verified by the previous root and itself), then
-// timestamp.json (signed by the root's timestamp keys, not expired,
-// version never lower than the last trusted one), and, when it changed,
-// snapshot.json (length and hash named by the timestamp) and targets.json
-// (named by the snapshot). Then the offer (Client.CheckOffer): every file
+// At each check-in, after the answer: fetch timestamp.json; when it is
+// the one trusted already, only check expiries (nothing new is trusted,
+// and the service signs a new timestamp with every new root). Otherwise
+// fetch root n+1, n+2, ... until there is none (each verified by the
+// previous root and itself), verify the timestamp (signed by the root's
+// timestamp keys, not expired, version never lower than the last trusted
+// one), then snapshot.json (length and hash named by the timestamp) and
+// targets.json (named by the snapshot). Then the offer (Client.CheckOffer): every file
 // of the answer must be in targets with the same length and SHA-256, and a
 // version lower than the device's own is taken only when the targets
 // entry names the device's version among those it may go down from. The

@@ -160,6 +160,9 @@ func (s *Signer) Publish(prev *Set, rules []Rule, now time.Time, exp Expiries) (
 	set = *prev
 	set.Roots = s.roots
 	rekeyed := prev.keyIDs != s.keyIDs
+	// A new root version is announced by a new timestamp: a device that
+	// sees its timestamp unchanged looks for no new root.
+	newRoot := len(prev.Roots) != len(s.roots)
 	// A version is at least the signing time in Unix seconds: it still
 	// grows after the store was restored from a backup that holds older
 	// versions than devices trust.
@@ -187,7 +190,7 @@ func (s *Signer) Publish(prev *Set, rules []Rule, now time.Time, exp Expiries) (
 		}
 		changed = true
 	}
-	if changed || prev.Timestamp == nil || rekeyed || stale(prev.TimestampExpires, exp.Timestamp) {
+	if changed || prev.Timestamp == nil || rekeyed || newRoot || stale(prev.TimestampExpires, exp.Timestamp) {
 		ts := metadata.Timestamp(now.Add(exp.Timestamp))
 		set.TimestampVersion = next(set.TimestampVersion)
 		set.TimestampExpires = now.Add(exp.Timestamp)

@@ -334,3 +334,50 @@ func TestCheckPieces(t *testing.T) {
 		t.Errorf("another list: %v, want %s", err, ReasonPieces)
 	}
 }
+
+// TestSharedCache: clients sharing a Cache (a simulator's fleet) verify
+// the same way as alone: a hit never skips a device's own checks.
+func TestSharedCache(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t)
+	s.publish(rule(id, "1.0.0.1", ""))
+	first := *s.set
+	s.now = s.now.Add(time.Hour)
+	s.publish(rule(id, "2.0.0.1", ""))
+	second := *s.set
+	cache := NewCache()
+	a, err := NewClient(s.k.LatestRoot(), id, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	b, err := NewClient(s.k.LatestRoot(), id, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, c := range []*Client{a, b} {
+		if err := c.Refresh(ctx, fetchFrom(&second), s.now); err != nil {
+			t.Fatal(err)
+		}
+	}
+	if _, err := b.CheckOffer("1.0.0.1", "2.0.0.1", offer("2.0.0.1")); err != nil {
+		t.Errorf("the second client, from the cache: %v", err)
+	}
+	// A client that trusted the second set refuses the first, cached or not.
+	if err := a.Refresh(ctx, fetchFrom(&first), s.now); ReasonOf(err) != ReasonRollback {
+		t.Errorf("a replay to a client of the shared cache: %v, want %s", err, ReasonRollback)
+	}
+	// Targets changed in transit are refused though the genuine ones are cached.
+	bad := second
+	bad.Target = []byte(strings.Replace(string(bad.Target), sum("img2.0.0.1"), sum("evil"), 1))
+	c, err := NewClient(s.k.LatestRoot(), id, cache)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Refresh(ctx, fetchFrom(&bad), s.now); ReasonOf(err) != ReasonMetaHash {
+		t.Errorf("tampered targets with the genuine ones cached: %v, want %s", err, ReasonMetaHash)
+	}
+	// Expired metadata is refused by a client of the shared cache.
+	if err := b.Refresh(ctx, fetchFrom(&second), s.now.Add(25*time.Hour)); ReasonOf(err) != ReasonExpired {
+		t.Errorf("expired, from the cache: %v, want %s", err, ReasonExpired)
+	}
+}
