@@ -105,6 +105,7 @@ type Client struct {
 	rootVer  int64
 
 	tsHash                     [32]byte // SHA-256 of the trusted timestamp's bytes
+	snapHash                   [32]byte // and of the trusted snapshot's
 	tsVer, snapVer, targetsVer int64
 	tsExp, snapExp, targetsExp time.Time
 	rootExp                    time.Time
@@ -191,25 +192,64 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 		}
 		root, rootVer = b, tm.Root.Signed.Version
 	}
+	rootExp := c.rootExp
+	if tm != nil {
+		rootExp = tm.Root.Signed.Expires
+	}
+	// The timestamp: verified under this root once per fleet (Cache).
+	tsv, ok := c.cache.timestamp(root, tsHash)
+	if !ok {
+		if err := trusted(); err != nil {
+			return err
+		}
+		nts, err := tm.UpdateTimestamp(ts)
+		// A replayed timestamp is a rollback even when it has expired
+		// too: go-tuf keeps a timestamp whose signature verified before
+		// it checks the expiry.
+		var exp *metadata.ErrExpiredMetadata
+		if errors.As(err, &exp) && tm.Timestamp != nil && tm.Timestamp.Signed.Version < c.tsVer {
+			return &Error{ReasonRollback, fmt.Errorf("timestamp.json version %d, lower than the trusted %d (and expired)", tm.Timestamp.Signed.Version, c.tsVer)}
+		}
+		if err != nil {
+			return classify("timestamp.json", err)
+		}
+		tsv = timestampOf(nts)
+		c.cache.putTimestamp(root, tsHash, tsv)
+	}
+	if tsv.version < c.tsVer {
+		return &Error{ReasonRollback, fmt.Errorf("timestamp.json version %d, lower than the trusted %d", tsv.version, c.tsVer)}
+	}
+	if !now.Before(tsv.expires) {
+		return &Error{ReasonExpired, fmt.Errorf("timestamp.json expired at %s", tsv.expires.UTC().Format(time.RFC3339))}
+	}
+	if tsv.snapVer < c.snapVer {
+		return &Error{ReasonRollback, fmt.Errorf("timestamp.json names a snapshot older than the trusted version %d", c.snapVer)}
+	}
+	commit := func() {
+		c.root, c.rootVer, c.rootExp = c.cache.intern(root, rootVer, rootExp), rootVer, rootExp
+		c.tsHash, c.tsVer, c.tsExp = tsHash, tsv.version, tsv.expires
+	}
+	if c.trusted && rootVer == c.rootVer && tsv.snapVer == c.snapVer && tsv.snapHash != ([32]byte{}) && tsv.snapHash == c.snapHash {
+		// The snapshot (so targets) is the one trusted: a timestamp
+		// re-signed before it expired. They must still be fresh.
+		for _, e := range []struct {
+			name string
+			exp  time.Time
+		}{{"snapshot", c.snapExp}, {"targets", c.targetsExp}} {
+			if !now.Before(e.exp) {
+				return &Error{ReasonExpired, fmt.Errorf("%s.json expired at %s", e.name, e.exp.UTC().Format(time.RFC3339))}
+			}
+		}
+		commit()
+		return nil
+	}
 	if err := trusted(); err != nil {
 		return err
 	}
-	nts, err := tm.UpdateTimestamp(ts)
-	// A replayed timestamp is a rollback even when it has expired too:
-	// go-tuf keeps a timestamp whose signature verified before it checks
-	// the expiry.
-	var exp *metadata.ErrExpiredMetadata
-	if errors.As(err, &exp) && tm.Timestamp != nil && tm.Timestamp.Signed.Version < c.tsVer {
-		return &Error{ReasonRollback, fmt.Errorf("timestamp.json version %d, lower than the trusted %d (and expired)", tm.Timestamp.Signed.Version, c.tsVer)}
-	}
-	if err != nil {
-		return classify("timestamp.json", err)
-	}
-	if v := nts.Signed.Version; v < c.tsVer {
-		return &Error{ReasonRollback, fmt.Errorf("timestamp.json version %d, lower than the trusted %d", v, c.tsVer)}
-	}
-	if m := nts.Signed.Meta["snapshot.json"]; m == nil || m.Version < c.snapVer {
-		return &Error{ReasonRollback, fmt.Errorf("timestamp.json names a snapshot older than the trusted version %d", c.snapVer)}
+	if tm.Timestamp == nil { // verified from the cache: go-tuf needs it
+		if _, err := tm.UpdateTimestamp(ts); err != nil {
+			return classify("timestamp.json", err)
+		}
 	}
 	snap, err := fetch(ctx, "snapshot.json", maxSnapshotSize)
 	if err != nil {
@@ -235,13 +275,31 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 	if err != nil {
 		return err
 	}
-	c.root, c.rootVer, c.rootExp = c.cache.intern(root, rootVer, tm.Root.Signed.Expires), rootVer, tm.Root.Signed.Expires
-	c.tsHash = tsHash
-	c.tsVer, c.tsExp = nts.Signed.Version, nts.Signed.Expires
-	c.snapVer, c.snapExp = nsn.Signed.Version, nsn.Signed.Expires
+	commit()
+	c.snapVer, c.snapExp, c.snapHash = nsn.Signed.Version, nsn.Signed.Expires, sha256.Sum256(snap)
 	c.targetsVer, c.targetsExp = ntg.Signed.Version, ntg.Signed.Expires
 	c.rule, c.trusted = rule, true
 	return nil
+}
+
+// verifiedTimestamp is what a device needs of a timestamp whose
+// signature verified.
+type verifiedTimestamp struct {
+	version  int64
+	expires  time.Time
+	snapVer  int64
+	snapHash [32]byte // zero when the timestamp names none
+}
+
+func timestampOf(t *metadata.Metadata[metadata.TimestampType]) verifiedTimestamp {
+	v := verifiedTimestamp{version: t.Signed.Version, expires: t.Signed.Expires}
+	if m := t.Signed.Meta["snapshot.json"]; m != nil {
+		v.snapVer = m.Version
+		if h := m.Hashes["sha256"]; len(h) == sha256.Size {
+			copy(v.snapHash[:], h)
+		}
+	}
+	return v
 }
 
 // ruleOf returns the entries of identity in targets.
@@ -280,6 +338,7 @@ type Cache struct {
 	m     map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]
 	rules map[[2][32]byte]map[string]Rule // by targets, then identity
 	roots map[[32]byte]cachedRoot         // one copy of each root that verified
+	ts    map[[2][32]byte]verifiedTimestamp
 }
 
 type cachedRoot struct {
@@ -290,7 +349,8 @@ type cachedRoot struct {
 
 // NewCache returns an empty cache.
 func NewCache() *Cache {
-	return &Cache{m: map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]{}, rules: map[[2][32]byte]map[string]Rule{}, roots: map[[32]byte]cachedRoot{}}
+	return &Cache{m: map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]{}, rules: map[[2][32]byte]map[string]Rule{}, roots: map[[32]byte]cachedRoot{},
+		ts: map[[2][32]byte]verifiedTimestamp{}}
 }
 
 // intern returns b, a root that verified (version, expiry), or the copy
@@ -312,6 +372,32 @@ func (c *Cache) intern(b []byte, version int64, expires time.Time) []byte {
 	r := cachedRoot{bytes.Clone(b), version, expires}
 	c.roots[k] = r
 	return r.b
+}
+
+// timestamp returns what a timestamp of this hash said when it verified
+// under root.
+func (c *Cache) timestamp(root []byte, tsHash [32]byte) (verifiedTimestamp, bool) {
+	if c == nil {
+		return verifiedTimestamp{}, false
+	}
+	k := [2][32]byte{sha256.Sum256(root), tsHash}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	v, ok := c.ts[k]
+	return v, ok
+}
+
+func (c *Cache) putTimestamp(root []byte, tsHash [32]byte, v verifiedTimestamp) {
+	if c == nil {
+		return
+	}
+	k := [2][32]byte{sha256.Sum256(root), tsHash}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.ts) >= maxCached {
+		clear(c.ts)
+	}
+	c.ts[k] = v
 }
 
 // root returns the cached copy of a root that verified before.

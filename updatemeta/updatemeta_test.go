@@ -381,3 +381,45 @@ func TestSharedCache(t *testing.T) {
 		t.Errorf("expired, from the cache: %v, want %s", err, ReasonExpired)
 	}
 }
+
+// TestRefreshFetches counts what a device fetches: an unchanged timestamp
+// is the whole refresh; a timestamp re-signed before it expires adds the
+// next root's 404; a catalog change adds the snapshot and targets.
+func TestRefreshFetches(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t)
+	s.publish(rule(id, "1.0.0.1", ""))
+	c, err := NewClient(s.k.LatestRoot(), id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	counting := func(set *Set) Fetch {
+		f := fetchFrom(set)
+		return func(ctx context.Context, name string, limit int64) ([]byte, error) {
+			got = append(got, name)
+			return f(ctx, name, limit)
+		}
+	}
+	if err := c.Refresh(ctx, counting(s.set), s.now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tc := range []struct {
+		name  string
+		step  func()
+		fetch string
+	}{
+		{"unchanged", func() {}, "timestamp.json"},
+		{"timestamp re-signed", func() { s.now = s.now.Add(13 * time.Hour); s.publish(s.prev...) }, "timestamp.json 2.root.json"},
+		{"catalog change", func() { s.publish(rule(id, "2.0.0.1", "")) }, "timestamp.json 2.root.json snapshot.json targets.json"},
+	} {
+		tc.step()
+		got = nil
+		if err := c.Refresh(ctx, counting(s.set), s.now); err != nil {
+			t.Fatalf("%s: %v", tc.name, err)
+		}
+		if g := strings.Join(got, " "); g != tc.fetch {
+			t.Errorf("%s: fetched %q, want %q", tc.name, g, tc.fetch)
+		}
+	}
+}

@@ -49,9 +49,9 @@ type Config struct {
 	Expiries updatemeta.Expiries
 	// Now is the clock; nil means time.Now.
 	Now func() time.Time
-	// KeysCheck is how often, in real time, requests look for a rotation
-	// (a new root version in Keys); default a second, negative: at every
-	// request.
+	// KeysCheck, if positive, is how often (real time) requests look for
+	// a rotation, a new root version in Keys; zero: at every request (a
+	// stat), so that devices see a rotation at their next check-in.
 	KeysCheck time.Duration
 	Logger    *slog.Logger // nil discards
 }
@@ -229,11 +229,7 @@ func (p *Publisher) fresh(set *updatemeta.Set, seq uint64, now time.Time, exp up
 func (p *Publisher) rotated() bool {
 	now := time.Now().UnixNano()
 	last := p.checked.Load()
-	every := p.cfg.KeysCheck
-	if every == 0 {
-		every = time.Second
-	}
-	if now-last < int64(every) || !p.checked.CompareAndSwap(last, now) {
+	if every := p.cfg.KeysCheck; every > 0 && (now-last < int64(every) || !p.checked.CompareAndSwap(last, now)) {
 		return p.rotation.Load()
 	}
 	n := p.rootVer.Load() + 1

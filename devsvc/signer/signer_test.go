@@ -163,7 +163,7 @@ func TestPublisher(t *testing.T) {
 
 	// A restarted service goes on from the store's versions: the device
 	// accepts what it signs.
-	p2, err := New(st, Config{Keys: keys, Now: clock.Now, KeysCheck: -1})
+	p2, err := New(st, Config{Keys: keys, Now: clock.Now})
 	if err != nil {
 		t.Fatal(err)
 	}
