@@ -2,6 +2,7 @@ package devsvc
 
 import (
 	"errors"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -9,6 +10,7 @@ import (
 	"time"
 
 	"github.com/opendus/opendus/datadir"
+	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/updatemeta"
 )
 
@@ -93,5 +95,43 @@ func TestRootWarnings(t *testing.T) {
 		if (tt.want == "") != (len(got) == 0) || (tt.want != "" && !strings.Contains(got[0], tt.want)) {
 			t.Errorf("%s: rootWarnings = %q, want %q", tt.name, got, tt.want)
 		}
+	}
+}
+
+// TestServeMakesMissingKeys: a data directory made before signed
+// metadata (no keys/) gets keys when it is served, and both device
+// listeners serve the metadata: the external one behind NTLM, the
+// internal one anonymously.
+func TestServeMakesMissingKeys(t *testing.T) {
+	r := serveOpts(t, nil, "", nil, func(dir string, _ *ServeOptions) {
+		if err := os.RemoveAll(filepath.Join(dir, datadir.KeysDir)); err != nil {
+			t.Fatal(err)
+		}
+	})
+	st, err := Keys(r.dir)
+	if err != nil || st.RootVersion != 1 {
+		t.Fatalf("keys after serve: %+v, %v; want root version 1", st, err)
+	}
+	c, base := r.device(t, false, nil)
+	for _, tc := range []struct {
+		path string
+		code int
+	}{
+		{deviceproto.MetadataPrefix + "root.json", http.StatusOK},
+		{deviceproto.MetadataPrefix + "1.root.json", http.StatusOK},
+		{deviceproto.MetadataPrefix + "2.root.json", http.StatusNotFound},
+		{deviceproto.MetadataPrefix + "timestamp.json", http.StatusOK},
+		{deviceproto.MetadataPrefix + "snapshot.json", http.StatusOK},
+		{deviceproto.MetadataPrefix + "targets.json", http.StatusOK},
+		{deviceproto.MetadataPrefix + "../devsvc.conf", http.StatusNotFound},
+		{deviceproto.PiecesPrefix + strings.Repeat("0", 64), http.StatusNotFound},
+	} {
+		if code, body := do(t, c, http.MethodGet, base+tc.path, nil, nil); code != tc.code {
+			t.Errorf("GET %s = %d %s, want %d", tc.path, code, body, tc.code)
+		}
+	}
+	ce, ext := r.device(t, true, nil)
+	if code, _ := do(t, ce, http.MethodGet, ext+deviceproto.MetadataPrefix+"timestamp.json", nil, nil); code != http.StatusUnauthorized {
+		t.Errorf("GET timestamp.json at the edge without NTLM = %d, want 401", code)
 	}
 }
