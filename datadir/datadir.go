@@ -10,9 +10,13 @@ import (
 // Names inside the data directory.
 const (
 	CertsDir = "certs"
-	RunDir   = "run"
-	TmpDir   = "tmp"
-	RunFile  = "serve.json"
+	// KeysDir holds the signing keys of the update metadata and the root
+	// chain (package updatemeta): root.key (may be moved offline),
+	// targets.key, snapshot.key, timestamp.key (0600) and root/N.root.json.
+	KeysDir = "keys"
+	RunDir  = "run"
+	TmpDir  = "tmp"
+	RunFile = "serve.json"
 	// ReplicaDir is, on a replica, where the files being fetched from the
 	// primary wait until the change that needs them is applied.
 	ReplicaDir = "replica"

@@ -9,6 +9,7 @@
 //
 //	devsvc.conf           settings, every one listed with its default
 //	certs/                the private CA, the server and admin certificates
+//	keys/                 the signing keys of the update metadata (0600) and the root chain, root/N.root.json
 //	opendus.db            the catalog, inventory, accounts and history (bbolt)
 //	DeviceUpdateFiles/    the image files, DeviceType/Vendor/Model/Revision/Locale/Version/file
 //	Logs/                 audit logs and device log uploads

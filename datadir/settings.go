@@ -129,6 +129,13 @@ type Settings struct {
 	// ReplicaMaxLag is, on a replica, how long it may go without being in
 	// step with its primary before /readyz fails; 0: never.
 	ReplicaMaxLag time.Duration
+	// Signed update metadata (package updatemeta, docs/protocol.md): how
+	// long each role's metadata is valid. The service re-signs a role once
+	// half of its validity has passed.
+	MetadataTimestampExpiry time.Duration // a relay can freeze devices this long at most
+	MetadataSnapshotExpiry  time.Duration
+	MetadataTargetsExpiry   time.Duration
+	MetadataRootExpiry      time.Duration // of a root version devsvc keys init or rotate signs
 
 	// Rollouts (docs/rollouts.md): how a device's attempts are judged
 	// (see RetryPolicy), how long windows must stay open for an offer, and
@@ -224,6 +231,10 @@ func DefaultSettings(domain string) Settings {
 		PeerTimeout:              15 * time.Minute,
 		PeerPrefixV4:             24,
 		PeerPrefixV6:             64,
+		MetadataTimestampExpiry:  24 * time.Hour,
+		MetadataSnapshotExpiry:   7 * 24 * time.Hour,
+		MetadataTargetsExpiry:    30 * 24 * time.Hour,
+		MetadataRootExpiry:       5 * 365 * 24 * time.Hour,
 	}
 }
 
@@ -473,6 +484,14 @@ var settings = []setting{
 		8, 32, func(s *Settings) *int64 { return &s.PeerPrefixV4 }),
 	count("peer_prefix_v6", "The length of a peer subnet for IPv6 devices.",
 		32, 128, func(s *Settings) *int64 { return &s.PeerPrefixV6 }),
+	dur("metadata_timestamp_expiry", "Signed update metadata (docs/protocol.md): the timestamp role expires this\nlong after it is signed, and the service re-signs it at half of that. A\nrelay (replica, cache) can keep devices on old metadata this long at most;\ndevices must have a clock within that of the service's.",
+		func(s *Settings) *time.Duration { return &s.MetadataTimestampExpiry }),
+	dur("metadata_snapshot_expiry", "The snapshot role expires this long after it is signed (re-signed at half).",
+		func(s *Settings) *time.Duration { return &s.MetadataSnapshotExpiry }),
+	dur("metadata_targets_expiry", "The targets role (what is offered, per rule) expires this long after it is\nsigned; every catalog change signs it anew, and the service re-signs it at\nhalf.",
+		func(s *Settings) *time.Duration { return &s.MetadataTargetsExpiry }),
+	dur("metadata_root_expiry", "A root version that devsvc keys init or rotate signs is valid this long.\nRotate the keys before it passes (devsvc keys rotate; with the offline\nroot key when it was moved away): devices refuse an expired root.",
+		func(s *Settings) *time.Duration { return &s.MetadataRootExpiry }),
 }
 
 // Entry is one setting as the settings file names it, for a reader of

@@ -104,6 +104,13 @@ from the replica.
     --group UCPhone/Polycom/CX600/A/ENU,500,3.5.6907.35,site=lyon,subnet=127.0.2.0/24 \
     --replica paris=https://127.0.1.1:8443/
 
+Devices verify the service's signed update metadata (docs/protocol.md):
+with --data they come provisioned with its first root (DIR/keys), and a
+device a user signs in to takes the provisioning document's; each refusal
+(an expired or replayed timestamp, an offer that is not signed...) is
+reported to the service and counted in the report by its reason.
+--no-verify turns it off.
+
 A service started with devsvc serve --simulated-clock runs on a clock this
 run drives (found in its run file with --data): its rollouts, waves,
 maintenance windows, back-offs and alarms follow the simulated time, and the
@@ -161,6 +168,8 @@ type options struct {
 	list                                           string
 	cpuProfile                                     string
 	replicas                                       map[string]string
+	rootFile                                       string
+	noVerify                                       bool
 	set                                            map[string]bool
 	// startSet says the scenario file gives the start time.
 	startSet bool
@@ -179,6 +188,8 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.externalURL, "external-url", "", "instead of --data: the edge's base `URL`")
 	fs.StringVar(&o.caFile, "ca", "", "instead of --data: the service CA certificate `FILE` (PEM), the only one devices trust")
 	fs.StringVar(&o.domain, "domain", "", "instead of --data: the devices' `DOMAIN` (ucupdates-r2.DOMAIN)")
+	fs.StringVar(&o.rootFile, "root", "", "instead of --data: the root of the signed update metadata devices are provisioned with, a `FILE` (devsvc keys export)")
+	fs.BoolVar(&o.noVerify, "no-verify", false, "devices do not verify the signed update metadata: they believe every answer")
 	fs.StringVar(&o.address, "address", "127.0.0.1", "with --internal-url: the `IP` address device-sim's DNS server gives for the service's names")
 	fs.StringVar(&o.scenarioFile, "scenario", "", "read the scenario from a JSON `FILE`; the flags below override it")
 	fs.Func("group", "add a device `GROUP` (see above); repeat for more; replaces the scenario's groups", func(v string) error {
@@ -391,6 +402,11 @@ func (o *options) service() (simulator.Service, error) {
 		if o.domain != "" {
 			svc.Hosts["ucupdates-r2."+strings.ToLower(o.domain)] = ip
 		}
+		if o.rootFile != "" {
+			if svc.Root, err = os.ReadFile(o.rootFile); err != nil {
+				return simulator.Service{}, fmt.Errorf("--root: %w", err)
+			}
+		}
 		return svc, nil
 	}
 	if o.data == "" {
@@ -449,7 +465,7 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--lookahead: %w", err)
 	}
-	cfg := simulator.Config{Workers: o.workers, Lookahead: look}
+	cfg := simulator.Config{Workers: o.workers, Lookahead: look, NoVerify: o.noVerify}
 	live := o.progress == "always" || o.progress == "auto" && isTerminal(stderr)
 	var pl *progressLine
 	if live {

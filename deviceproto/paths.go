@@ -10,4 +10,8 @@ const (
 	StatusPathExt  = "/RequestHandlerExt/status.upx"
 	FilesPrefix    = "/DeviceUpdateFiles_Int/"
 	FilesPrefixExt = "/DeviceUpdateFiles_Ext/"
+	// MetadataPrefix is the signed update metadata (docs/protocol.md,
+	// package updatemeta): root.json, N.root.json, timestamp.json,
+	// snapshot.json, targets.json. Served on both listeners.
+	MetadataPrefix = "/Metadata/"
 )

@@ -8,15 +8,19 @@ import (
 	"net"
 	"net/http"
 	"path/filepath"
+	"strings"
 	"sync/atomic"
 	"time"
 
 	"github.com/opendus/opendus/datadir"
+	"github.com/opendus/opendus/deviceproto"
+	"github.com/opendus/opendus/updatemeta"
 
 	"github.com/opendus/opendus/devsvc/audit"
 	"github.com/opendus/opendus/devsvc/deviceapi"
 	"github.com/opendus/opendus/devsvc/devlogs"
 	"github.com/opendus/opendus/devsvc/peers"
+	"github.com/opendus/opendus/devsvc/signer"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/ntlm"
@@ -38,6 +42,8 @@ type deviceSide struct {
 	api  *deviceapi.Server
 	prov *swapHandler
 	body *atomic.Int64 // request_body_timeout, nanoseconds
+	// meta signs and serves the update metadata and the piece lists.
+	meta metadataService
 }
 
 // swapHandler is a handler that can be replaced while it serves.
@@ -82,16 +88,22 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 		apiCfg.Peers = peers.New(peers.Config{Delay: s.PeerDelay, Timeout: s.PeerTimeout, PrefixV4: int(s.PeerPrefixV4), PrefixV6: int(s.PeerPrefixV6),
 			Logger: log.With("component", "peers")})
 	}
-	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
+	meta, err := newPublisher(d, s, log.With("component", "metadata"))
+	if err != nil {
+		logs.Close()
+		al.Close()
+		return nil, err
+	}
+	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, meta, log.With("component", "provisioning"))
 	d.replicaHooks.apply(&apiCfg, &provCfg)
 	api := deviceapi.New(d.store, apiCfg)
 	prov := newSwapHandler(provisioning.NewHandler(provCfg))
 	body := &atomic.Int64{}
 	body.Store(int64(s.RequestBodyTimeout))
 	return &deviceSide{
-		Internal: bodyDeadline(body, al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), ready))),
-		External: bodyDeadline(body, al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), ready))))),
-		audit:    al, logs: logs, api: api, prov: prov, body: body,
+		Internal: bodyDeadline(body, al.Middleware(audit.Internal, route(devlogs.Path, logs, prov, api.Internal(), meta, ready))),
+		External: bodyDeadline(body, al.Middleware(audit.External, acceptor.Require(audit.CaptureUser(route(devlogs.PathExt, logs, prov, api.External(), meta, ready))))),
+		audit:    al, logs: logs, api: api, prov: prov, body: body, meta: meta,
 	}, nil
 }
 
@@ -114,10 +126,11 @@ func (ds *deviceSide) reconfigure(d *deps, s datadir.Settings, ri datadir.RunInf
 	}
 	ds.audit.Reconfigure(s.LogCleanUpInterval, s.LogFlushInterval)
 	apiCfg := deviceAPIConfig(s, ri, storeSchedule{d.store}, log.With("component", "devices"))
-	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, log.With("component", "provisioning"))
+	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, ds.meta, log.With("component", "provisioning"))
 	d.replicaHooks.apply(&apiCfg, &provCfg)
 	ds.api.Reconfigure(apiCfg)
 	ds.prov.Store(provisioning.NewHandler(provCfg))
+	ds.meta.SetExpiries(metadataExpiries(s))
 	ds.body.Store(int64(s.RequestBodyTimeout))
 	return nil
 }
@@ -172,7 +185,7 @@ func deviceAPIConfig(s datadir.Settings, ri datadir.RunInfo, sched deviceapi.Sch
 // settings: a device signs in (Basic over TLS on the LAN, NTLM at the
 // edge) and learns where the update service is. Basic sign-ins count
 // against the limiter the NTLM acceptor uses.
-func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Accounts, limiter *signin.Limiter, log *slog.Logger) provisioning.Config {
+func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Accounts, limiter *signin.Limiter, meta metadataService, log *slog.Logger) provisioning.Config {
 	return provisioning.Config{
 		InternalURL: baseURL(s.InternalURL, s.InternalName, ri.Internal),
 		ExternalURL: baseURL(s.ExternalURL, s.ExternalName, ri.External),
@@ -180,13 +193,57 @@ func provisioningConfig(s datadir.Settings, ri datadir.RunInfo, accounts ntlm.Ac
 		Auth: provisioning.NTHashAuthenticator{Lookup: func(ctx context.Context, user string) (ntlm.Account, error) {
 			return accounts.LookupNT(ctx, "", user)
 		}},
-		Limiter:     limiter,
-		BodyTimeout: s.RequestBodyTimeout, Logger: log,
+		Limiter:      limiter,
+		RootMetadata: meta.Root,
+		BodyTimeout:  s.RequestBodyTimeout, Logger: log,
 	}
+}
+
+// metadataService serves the signed update metadata on the device
+// listeners and gives provisioning its root: a primary's signer
+// (signer.Publisher), or a replica's relay of what its primary signed
+// (signer.Relay).
+type metadataService interface {
+	http.Handler
+	Root() []byte
+	RootExpires() time.Time
+	SetExpiries(updatemeta.Expiries)
+	Run(ctx context.Context)
+}
+
+// newPublisher signs the update metadata with the keys of DIR/keys,
+// making them when the data directory has none (one made before signed
+// metadata). A replica signs nothing and holds no keys: it relays what
+// its primary signed, from its store.
+func newPublisher(d *deps, s datadir.Settings, log *slog.Logger) (metadataService, error) {
+	if len(s.ReplicaOf) > 0 {
+		return signer.NewRelay(d.store, log), nil
+	}
+	dir := filepath.Join(d.dir, datadir.KeysDir)
+	if _, err := updatemeta.Load(dir); errors.Is(err, updatemeta.ErrNoKeys) {
+		if _, err := updatemeta.Init(dir, d.now(), s.MetadataRootExpiry); err != nil {
+			return nil, fmt.Errorf("making the signing keys in %s: %w", dir, err)
+		}
+		log.Warn("made the update metadata's signing keys: give devices the root with devsvc keys export, and move keys/root.key offline", "keys", dir)
+	}
+	p, err := signer.New(d.store, signer.Config{Keys: dir, Expiries: metadataExpiries(s), Now: d.now, Logger: log})
+	if err != nil {
+		return nil, fmt.Errorf("signed update metadata: %w", err)
+	}
+	return p, nil
+}
+
+// metadataExpiries are the metadata_*_expiry settings.
+func metadataExpiries(s datadir.Settings) updatemeta.Expiries {
+	return updatemeta.Expiries{Timestamp: s.MetadataTimestampExpiry, Snapshot: s.MetadataSnapshotExpiry, Targets: s.MetadataTargetsExpiry}
 }
 
 // Run flushes and cleans the audit log (and the uploads) until ctx is done.
 func (d *deviceSide) Run(ctx context.Context) { d.audit.Run(ctx) }
+
+// RunSigner re-signs the update metadata in the background until ctx is
+// done.
+func (d *deviceSide) RunSigner(ctx context.Context) { d.meta.Run(ctx) }
 
 // Close closes the audit log (writing what is buffered), the uploads and
 // the files kept open for downloads. Call it after the listeners and Run
@@ -207,17 +264,19 @@ func (d *deviceSide) Close() error {
 // send devices to another server meanwhile. The device listeners are
 // anonymous: they say what is wrong, not the errors underneath (the log,
 // devsvc status and the metrics listener's /readyz do).
-func route(logPath string, logs, prov, api http.Handler, ready *readiness) http.Handler {
+func route(logPath string, logs, prov, api, meta http.Handler, ready *readiness) http.Handler {
 	readyz := ready.readyz(false)
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		switch r.URL.Path {
-		case logPath:
+		switch p := r.URL.Path; {
+		case strings.HasPrefix(p, deviceproto.MetadataPrefix):
+			meta.ServeHTTP(w, r)
+		case p == logPath:
 			logs.ServeHTTP(w, r)
-		case provisioning.Path:
+		case p == provisioning.Path:
 			prov.ServeHTTP(w, r)
-		case "/healthz":
+		case p == "/healthz":
 			ready.healthz(w, r)
-		case "/readyz":
+		case p == "/readyz":
 			readyz(w, r)
 		default:
 			api.ServeHTTP(w, r)

@@ -16,6 +16,7 @@ import (
 	"github.com/opendus/opendus/certs"
 	"github.com/opendus/opendus/datadir"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/updatemeta"
 )
 
 // ErrExists is returned by Init when the data directory is already set up
@@ -147,7 +148,27 @@ func (in *initRun) run(conf, certDir string) error {
 	if err := in.certificates(certDir, s); err != nil {
 		return err
 	}
+	if err := in.keys(s); err != nil {
+		return err
+	}
 	return write()
+}
+
+// keys makes the update metadata's signing keys when the data directory
+// has none (a new one, or one made before signed metadata); existing keys
+// are kept.
+func (in *initRun) keys(s datadir.Settings) error {
+	dir := filepath.Join(in.opts.Dir, datadir.KeysDir)
+	if _, err := updatemeta.Load(dir); !errors.Is(err, updatemeta.ErrNoKeys) {
+		return err // kept, or unreadable: say so
+	}
+	if _, err := updatemeta.Init(dir, in.opts.Now(), s.MetadataRootExpiry); err != nil {
+		return fmt.Errorf("signing keys: %w", err)
+	}
+	if in.res.Reinit {
+		in.change("signing keys: new keys for the update metadata in %s (there were none)", datadir.KeysDir)
+	}
+	return nil
 }
 
 // settings returns the settings of a new data directory, or those of an

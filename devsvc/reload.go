@@ -27,6 +27,7 @@ var reloadable = []string{
 	"valid_log_file_types", "valid_log_file_extensions", "max_log_upload_per_address", "log_upload_timeout",
 	"request_body_timeout", "download_stall_timeout",
 	"min_password_length", "replica_max_lag",
+	"metadata_timestamp_expiry", "metadata_snapshot_expiry", "metadata_targets_expiry", "metadata_root_expiry",
 }
 
 // ReloadResult says what a reload of the settings did.

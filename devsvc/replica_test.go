@@ -4,11 +4,13 @@ import (
 	"bytes"
 	"context"
 	"crypto/sha256"
+	"errors"
 	"io"
 	"log/slog"
 	"net"
 	"net/http"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 	"sync"
@@ -170,6 +172,26 @@ func TestServeReplica(t *testing.T) {
 		return err == nil && len(rules) == 1 && rules[0].Approved == v
 	})
 
+	// The replica serves the metadata its primary signed after the
+	// approval, byte for byte (it holds no keys: it relays).
+	pc := certstest.Client(primary.cs.DeviceTLSConfig(), primary.ri.Internal)
+	rc := certstest.Client(rep.cs.DeviceTLSConfig(), rep.ri.Internal)
+	for _, name := range []string{"timestamp.json", "snapshot.json", "targets.json", "root.json", "1.root.json"} {
+		var pb, rb []byte
+		ev.waitFor(t, 30*time.Second, "the replica serves the primary's "+name, func() bool {
+			var pcode, rcode int
+			pcode, pb = do(t, pc, http.MethodGet, "https://"+primary.ri.Internal+deviceproto.MetadataPrefix+name, nil, nil)
+			rcode, rb = do(t, rc, http.MethodGet, "https://"+rep.ri.Internal+deviceproto.MetadataPrefix+name, nil, nil)
+			return pcode == http.StatusOK && rcode == http.StatusOK && bytes.Equal(pb, rb)
+		})
+		if name == "targets.json" && !bytes.Contains(rb, []byte(v.String())) {
+			t.Errorf("the replica's targets.json does not name the approved %s:\n%s", v, rb)
+		}
+	}
+	if _, err := os.Stat(filepath.Join(rdir, datadir.KeysDir)); !errors.Is(err, os.ErrNotExist) {
+		t.Errorf("the replica has a keys directory (%v): a replica must hold no signing keys", err)
+	}
+
 	// A device of the site checks in at the replica: offered the files
 	// there, with the primary's as the alternatives.
 	c := certstest.Client(rep.cs.DeviceTLSConfig(), rep.ri.Internal)
@@ -203,7 +225,6 @@ func TestServeReplica(t *testing.T) {
 
 	// The primary sends a device of the site to the replica, and
 	// provisions it there.
-	pc := certstest.Client(primary.cs.DeviceTLSConfig(), primary.ri.Internal)
 	pbase := "https://" + primary.ri.Internal
 	ci.MAC = "00-04-F2-00-00-08"
 	code, body = do(t, pc, http.MethodPost, pbase+deviceproto.CheckInPath, ci.AppendXML(nil), nil)

@@ -396,6 +396,7 @@ const (
 // edge), the service layer and its gRPC transport, and their servers. The
 // service's logic runs on the clock now (time.Now but in rehearsals).
 func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *metrics.Metrics, now func() time.Time, log *slog.Logger) (*handlers, error) {
+	var rootExpires func() time.Time // the signed metadata's root, once the device side is built
 	svcCfg := service.Config{
 		Logger: log.With("component", "service"), Version: Version(), SpoolDir: filepath.Join(d.dir, datadir.TmpDir),
 		MaxImportBytes: s.MaxImportBytes, RPMKeyring: keyringPath(d.dir, s.RPMKeyring), KeyringSetting: "rpm_keyring in " + datadir.ConfigFile,
@@ -415,6 +416,9 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		Issuer:       d.certs,
 		Warnings: func() []string {
 			w := append(append(certWarnings(d.certs.Expiring(30*24*time.Hour)), diskWarnings(d.floor)...), rl.warnings()...)
+			if rootExpires != nil {
+				w = append(w, rootWarnings(rootExpires(), now())...)
+			}
 			if ri.SimulatedClock {
 				w = append(w, fmt.Sprintf("the service runs on a simulated clock (%s), now %s, driven by a simulator: for rehearsals only; restart it without --simulated-clock to serve devices",
 					filepath.Join(datadir.RunDir, datadir.ClockFile), now().Format(time.RFC3339)))
@@ -488,6 +492,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 	if err != nil {
 		return nil, err
 	}
+	rootExpires = dev.meta.RootExpires
 	errLog := slog.NewLogLogger(log.Handler(), slog.LevelDebug)
 	extTLS := d.certs.ServerTLSConfig().Clone()
 	extTLS.NextProtos = []string{"http/1.1"} // NTLM binds to a connection
@@ -622,6 +627,7 @@ func run(ctx context.Context, d *deps, lns *listeners, h *handlers, log *slog.Lo
 		g.Go("replica alarms", func() error { h.replicaChecks(gctx); return nil })
 	}
 	g.Go("audit log", func() error { h.device.Run(gctx); return nil })
+	g.Go("metadata signer", func() error { h.device.RunSigner(gctx); return nil })
 	g.Go("sign-in log", func() error { h.limiter.Run(gctx); return nil })
 	if h.metrics != nil {
 		g.Go("metrics listener", func() error { return h.metrics.Serve(lns.metrics) })

@@ -29,7 +29,17 @@ func BenchmarkFleet(b *testing.B) {
 	}
 }
 
-func benchmarkFleet(b *testing.B, n int) {
+// BenchmarkFleetVerify is the signed update metadata's cost at the scale
+// of a fleet: the 10,000 devices of BenchmarkFleet with verification (a
+// TUF refresh at every check-in, each offer checked against targets and
+// its piece lists) and without (--no-verify, the reference), in the same
+// run.
+func BenchmarkFleetVerify(b *testing.B) {
+	b.Run("verify=on", func(b *testing.B) { benchmarkFleet(b, 10000) })
+	b.Run("verify=off", func(b *testing.B) { benchmarkFleet(b, 10000, "--no-verify") })
+}
+
+func benchmarkFleet(b *testing.B, n int, extra ...string) {
 	dir := b.TempDir()
 	for _, cmd := range []string{"cmd/devsvc", "device-sim"} {
 		out, err := exec.Command("go", "build", "-o", dir+"/", "github.com/opendus/opendus/"+cmd).CombinedOutput()
@@ -77,6 +87,7 @@ func benchmarkFleet(b *testing.B, n int) {
 	for _, g := range groups {
 		args = append(args, "--group", g)
 	}
+	args = append(args, extra...)
 	sc := simulator.Scenario{Accounts: 20, Groups: []simulator.Group{{Model: cx600.Path(), Count: 1, Version: "1.0.0.1", SignIn: 1}}}
 	prepare(b, s, &sc)
 	var fleet bytes.Buffer
@@ -113,6 +124,7 @@ func benchmarkFleet(b *testing.B, n int) {
 	b.ReportMetric(wall.Seconds(), "wall-s/run")
 	b.ReportMetric(float64(rss)/1024/float64(n), "KiB-RSS/device")
 	b.ReportMetric(float64(rep.CheckIns+rep.StatusReports)/wall.Seconds(), "requests/s")
+	b.ReportMetric(float64(rep.VerifiedCheckIns), "verified-check-ins")
 	var text bytes.Buffer
 	rep.WriteText(&text)
 	fmt.Fprintf(&text, "wall %.1fs, peak RSS of device-sim %.1f MiB (%.1f KiB per device)\n", wall.Seconds(), float64(rss)/(1<<20), float64(rss)/1024/float64(n))

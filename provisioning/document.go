@@ -2,6 +2,7 @@ package provisioning
 
 import (
 	"bytes"
+	"encoding/base64"
 	"encoding/xml"
 	"errors"
 	"fmt"
@@ -31,12 +32,19 @@ const (
 	PropExternalURL          = "updatesServerExternalUrl"
 	PropEnabled              = "updatesServerEnabled"
 	PropCheckInterval        = "updatesServerCheckInterval"
+	// PropRootMetadata is the root of the signed update metadata (TUF
+	// root.json, base64), which the device trusts from then on and
+	// verifies every update against (docs/protocol.md).
+	PropRootMetadata = "updatesServerRootMetadata"
 )
 
 // Bounds that ParseDocument enforces.
 const (
 	// MaxDocumentBytes is the largest document ParseDocument reads.
 	MaxDocumentBytes = 16 << 10
+	// MaxRootMetadataBytes bounds the decoded root metadata a document
+	// carries.
+	MaxRootMetadataBytes = 8 << 10
 	// MaxCheckInterval is the longest check interval a document may give.
 	MaxCheckInterval = 365 * 24 * time.Hour
 	maxURLBytes      = 1024
@@ -64,6 +72,10 @@ type Document struct {
 	// CheckInterval (updatesServerCheckInterval) is how often the device
 	// checks, in whole seconds; zero when the document does not say.
 	CheckInterval time.Duration
+	// RootMetadata (updatesServerRootMetadata) is the root of the signed
+	// update metadata; nil when the document has none. ParseDocument
+	// checks only its size: a device verifies it (package updatemeta).
+	RootMetadata []byte
 }
 
 // AppendXML appends the document's XML to b.
@@ -96,6 +108,9 @@ func (d *Document) AppendXML(b []byte) []byte {
 	prop(PropEnabled, strconv.FormatBool(d.Enabled))
 	if d.CheckInterval > 0 {
 		prop(PropCheckInterval, strconv.FormatInt(int64(seconds(d.CheckInterval)), 10))
+	}
+	if len(d.RootMetadata) > 0 {
+		prop(PropRootMetadata, base64.StdEncoding.EncodeToString(d.RootMetadata))
 	}
 	buf.WriteString("    </propertyEntryList>\n")
 	buf.WriteString("  </provisionGroup>\n")
@@ -177,7 +192,7 @@ func ParseDocument(data []byte) (Document, error) {
 	seen := map[string]bool{}
 	for _, p := range group.Properties {
 		switch p.Name {
-		case PropInternalURL, PropExternalURL, PropEnabled, PropCheckInterval:
+		case PropInternalURL, PropExternalURL, PropEnabled, PropCheckInterval, PropRootMetadata:
 		default:
 			continue
 		}
@@ -210,6 +225,15 @@ func ParseDocument(data []byte) (Document, error) {
 				return Document{}, fmt.Errorf("%w: %s %q: want whole seconds from 1 to %d", ErrMalformed, p.Name, v, int64(MaxCheckInterval/time.Second))
 			}
 			d.CheckInterval = time.Duration(n) * time.Second
+		case PropRootMetadata:
+			if base64.StdEncoding.DecodedLen(len(v)) > MaxRootMetadataBytes+2 {
+				return Document{}, fmt.Errorf("%w: %s longer than %d bytes", ErrMalformed, p.Name, MaxRootMetadataBytes)
+			}
+			b, err := base64.StdEncoding.DecodeString(v)
+			if err != nil || len(b) == 0 || len(b) > MaxRootMetadataBytes {
+				return Document{}, fmt.Errorf("%w: %s: want base64 of at most %d bytes", ErrMalformed, p.Name, MaxRootMetadataBytes)
+			}
+			d.RootMetadata = b
 		}
 	}
 	if !seen[PropEnabled] {

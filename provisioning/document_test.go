@@ -1,6 +1,8 @@
 package provisioning_test
 
 import (
+	"bytes"
+	"encoding/base64"
 	"errors"
 	"flag"
 	"io"
@@ -195,5 +197,30 @@ func golden(t *testing.T, name, got string) {
 	}
 	if diff := cmp.Diff(string(want), got); diff != "" {
 		t.Errorf("%s differs (-want +got; go test -update rewrites it):\n%s", name, diff)
+	}
+}
+
+// TestDocumentRootMetadata: the root of the signed update metadata goes
+// through the document as base64, and ParseDocument refuses one that is
+// not base64 or too large.
+func TestDocumentRootMetadata(t *testing.T) {
+	root := []byte(`{"signed":{"_type":"root","version":1},"signatures":[]}`)
+	d := provisioning.Document{Enabled: true, RootMetadata: root}
+	got, err := provisioning.ParseDocument(d.AppendXML(nil))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !bytes.Equal(got.RootMetadata, root) {
+		t.Errorf("RootMetadata = %q, want %q", got.RootMetadata, root)
+	}
+	for _, tt := range []struct{ name, value string }{
+		{"not base64", "not base64!"},
+		{"empty", ""},
+		{"too large", base64.StdEncoding.EncodeToString(bytes.Repeat([]byte("x"), provisioning.MaxRootMetadataBytes+1))},
+	} {
+		doc := `<provisionGroupList protocol="1"><provisionGroup name="ServerConfiguration"><propertyEntryList><property name="updatesServerEnabled">true</property><property name="updatesServerRootMetadata">` + tt.value + `</property></propertyEntryList></provisionGroup></provisionGroupList>`
+		if _, err := provisioning.ParseDocument([]byte(doc)); !errors.Is(err, provisioning.ErrMalformed) {
+			t.Errorf("%s: ParseDocument = %v, want ErrMalformed", tt.name, err)
+		}
 	}
 }

@@ -1,6 +1,7 @@
 package provisioning_test
 
 import (
+	"bytes"
 	"encoding/base64"
 	"os"
 	"path/filepath"
@@ -60,6 +61,7 @@ func FuzzParseDocument(f *testing.F) {
 	}
 	f.Add([]byte(`<provisionGroupList protocol="1" user="a&amp;b" issued="2026-11-21T10:00:00+01:00"><provisionGroup name="ServerConfiguration"><propertyEntryList><property name="updatesServerEnabled">false</property><property name="updatesServerCheckInterval">60</property></propertyEntryList></provisionGroup></provisionGroupList>`))
 	f.Add([]byte(`<provisionGroupList protocol="1"><provisionGroup name="ServerConfiguration"/></provisionGroupList>`))
+	f.Add([]byte(`<provisionGroupList protocol="1"><provisionGroup name="ServerConfiguration"><propertyEntryList><property name="updatesServerEnabled">true</property><property name="updatesServerRootMetadata">eyJzaWduZWQiOnt9fQ==</property></propertyEntryList></provisionGroup></provisionGroupList>`))
 	f.Add([]byte(`<x/>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		d, err := provisioning.ParseDocument(data)
@@ -71,7 +73,8 @@ func FuzzParseDocument(f *testing.F) {
 		if err != nil {
 			t.Fatalf("ParseDocument(AppendXML(%+v)) = %v\n%s", d, err, again)
 		}
-		if d2.User != d.User || !d2.Issued.Equal(d.Issued) || d2.InternalURL != d.InternalURL || d2.ExternalURL != d.ExternalURL || d2.Enabled != d.Enabled || d2.CheckInterval != d.CheckInterval {
+		if d2.User != d.User || !d2.Issued.Equal(d.Issued) || d2.InternalURL != d.InternalURL || d2.ExternalURL != d.ExternalURL || d2.Enabled != d.Enabled || d2.CheckInterval != d.CheckInterval ||
+			!bytes.Equal(d2.RootMetadata, d.RootMetadata) {
 			t.Fatalf("round trip: %+v became %+v", d, d2)
 		}
 	})

@@ -160,6 +160,10 @@ type Config struct {
 	Logger *slog.Logger
 	// Now is the clock (the document's issued time); nil means time.Now.
 	Now func() time.Time
+	// RootMetadata, if set, returns the root of the signed update
+	// metadata the document carries (updatesServerRootMetadata); nil or
+	// an empty root: none.
+	RootMetadata func() []byte
 }
 
 type handler struct {
@@ -321,6 +325,9 @@ func (h *handler) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 				doc.InternalURL, doc.ExternalURL = ci, cmpOr(ce, doc.ExternalURL)
 			}
 		}
+	}
+	if h.cfg.RootMetadata != nil {
+		doc.RootMetadata = h.cfg.RootMetadata()
 	}
 	h.log.Info("provisioning: signed in", "user", user, "remote", r.RemoteAddr, "via", via)
 	w.Header().Set("Content-Type", ContentType)

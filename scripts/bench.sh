@@ -40,6 +40,14 @@ run ./devsvc/deviceapi 'BenchmarkDownload$|BenchmarkIdleConnections' 1x
 run ./ntlm 'BenchmarkHandshake|BenchmarkAuthenticate' 3s
 run ./devsvc/audit 'BenchmarkMiddleware$' 2s
 
+# Issue 15: signed update metadata. A device's check-in over TLS that
+# believes the answer (plain, the reference) beside one that verifies (an
+# unchanged timestamp; after a catalog change), against 50 rules; the
+# primary's signing per catalog change; the device-side verification alone.
+run ./devsvc/signer 'BenchmarkCheckIn|BenchmarkSign' 200x
+run ./updatemeta 'BenchmarkRefresh|BenchmarkPublish' 200x
+run ./e2e 'BenchmarkFleetVerify' 1x
+
 # Issue 6: the fleet simulator (10,000 devices, two simulated days).
 run ./e2e 'BenchmarkFleet$' 1x
 # Issue 12: 100,000 devices in 200 sites through a three-wave rollout over

@@ -5,6 +5,7 @@ import (
 	"github.com/opendus/opendus/datadir"
 	"net"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"strings"
 
@@ -33,6 +34,11 @@ func LoadService(dir string) (Service, error) {
 		return Service{}, err
 	}
 	svc := Service{Domain: st.Domain, RootCAs: pool, Hosts: map[string]netip.Addr{}}
+	// The first root version: what devices came provisioned with; they
+	// follow the chain to the latest.
+	if root, err := os.ReadFile(filepath.Join(dir, datadir.KeysDir, "root", "1.root.json")); err == nil {
+		svc.Root = root
+	}
 	if ri.SimulatedClock {
 		svc.ClockFile = filepath.Join(dir, datadir.RunDir, datadir.ClockFile)
 	}

@@ -89,6 +89,11 @@ type tally struct {
 	peerFailed                         [numPeerFailures]int64 // by kind
 	refusals                           [numReasons]int64
 	failures                           [numReasons]int64
+	// The signed update metadata (verify.go): check-ins verified, bytes
+	// of metadata fetched, refusals by reason (verifyReasons).
+	verified  int64
+	metaBytes int64
+	verify    [maxVerifyReasons]int64
 }
 
 func (t *tally) add(o *tally) {
@@ -113,6 +118,11 @@ func (t *tally) add(o *tally) {
 	for i := range t.refusals {
 		t.refusals[i] += o.refusals[i]
 		t.failures[i] += o.failures[i]
+	}
+	t.verified += o.verified
+	t.metaBytes += o.metaBytes
+	for i := range t.verify {
+		t.verify[i] += o.verify[i]
 	}
 }
 
@@ -194,6 +204,9 @@ func (w *worker) base(d *device) (firmware.Location, string) {
 	g := &w.s.groups[d.group]
 	if g.loc == firmware.External {
 		return g.loc, d.external
+	}
+	if d.viaRelay {
+		return g.loc, w.s.svc.RelayURL
 	}
 	return g.loc, d.internal
 }
@@ -347,6 +360,7 @@ func (w *worker) signIn(ctx context.Context, d *device, at int64) bool {
 	if doc.CheckInterval > 0 {
 		d.interval = int64(doc.CheckInterval)
 	}
+	w.trustRoot(d, doc.RootMetadata)
 	d.disabled = !doc.Enabled
 	return true
 }
@@ -474,6 +488,9 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		if len(a.Files) > 0 && a.Version == o.target && a.Files[0].SHA256 == o.files[0].sha {
 			o.advice = a.Files[0].Peer
 		}
+		return
+	}
+	if !w.verify(ctx, d, at, base, &a) {
 		return
 	}
 	if len(a.Files) > 0 {
@@ -733,6 +750,12 @@ func (w *worker) abandon(ctx context.Context, d *device, at int64, r reason, err
 	w.report(ctx, d, firmware.StateFailure, o.target, r)
 	d.failed, d.lastErr = true, r
 	d.failedTarget, d.retryAt = o.target, at+int64(w.s.sc.Behaviour.RetryDelay)
+	if d.viaRelay && (r == rChecksum || r == rSize) {
+		// A file that is not the signed one: the relay's, not the
+		// service's; the device goes to the service itself.
+		d.viaRelay, d.refusedMeta = false, true
+		d.retryAt = at
+	}
 	d.offer = nil
 	d.phase = phaseRunning
 	d.checkAt = min(d.checkAt, d.retryAt)

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/updatemeta"
 )
 
 // FleetDevice is a simulated device as the scenario defines it.
@@ -207,6 +208,15 @@ type device struct {
 	interval   int64 // check interval until the service says otherwise
 	disabled   bool  // provisioning said updatesServerEnabled=false
 	signedIn   bool
+	// viaRelay: the device goes through Service.RelayURL, until it
+	// refused what the relay served.
+	viaRelay bool
+	// refusedMeta: it refused metadata, an offer or a file that did not
+	// verify at least once.
+	refusedMeta bool
+	// meta is its trusted update metadata; nil while it holds no root
+	// (or does not verify).
+	meta *updatemeta.Client
 
 	phase     phase
 	checkedIn bool

@@ -53,6 +53,20 @@ type Service struct {
 	// RunUntil moves the clock to the earliest event not yet handled, so
 	// the service's time is never ahead of a device's.
 	ClockFile string
+	// Root is the root of the signed update metadata the devices come
+	// provisioned with (DIR/keys/root/1.root.json; LoadService reads it);
+	// devices that sign in take the one of the provisioning document.
+	// A device that holds a root verifies every answer against the signed
+	// metadata (Config.NoVerify turns it off). nil: no device verifies
+	// until it signs in.
+	Root []byte
+	// RelayURL, when set, is the base URL of a relay (a replica or a
+	// cache, possibly compromised) between the LAN devices and the
+	// service: they check in, fetch metadata and download through it, and
+	// go to the service itself (InternalURL, or where provisioning or DNS
+	// sent them) once they refused what it served, for the rest of the
+	// run.
+	RelayURL string
 }
 
 // ErrService is returned when a Service is incomplete or its URLs invalid.
@@ -68,6 +82,11 @@ func (s *Service) normalize() error {
 		return fmt.Errorf("%w: internal URL: %w", ErrService, err)
 	}
 	s.InternalURL = in
+	if s.RelayURL != "" {
+		if s.RelayURL, err = baseURL(s.RelayURL); err != nil {
+			return fmt.Errorf("%w: relay URL: %w", ErrService, err)
+		}
+	}
 	if s.ExternalURL != "" {
 		if s.ExternalURL, err = baseURL(s.ExternalURL); err != nil {
 			return fmt.Errorf("%w: external URL: %w", ErrService, err)

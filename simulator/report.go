@@ -58,6 +58,15 @@ type Report struct {
 	Failures       []Count `json:"failures"`
 	// FailedDevices are the devices whose last update attempt failed.
 	FailedDevices int `json:"failedDevices"`
+	// Signed update metadata: check-ins whose metadata and offer
+	// verified, the bytes of metadata fetched, the refusals by reason
+	// (updatemeta.Reason: meta-expired, offer-hash, ...), and the devices
+	// that refused something at least once (a file that is not the signed
+	// one counts there too, its refusal among Failures as a checksum).
+	VerifiedCheckIns     int64   `json:"verifiedCheckIns"`
+	MetadataBytes        int64   `json:"metadataBytes"`
+	VerifyRefusals       []Count `json:"verifyRefusals"`
+	VerifyRefusedDevices int     `json:"verifyRefusedDevices"`
 	// Missed is how many installs the devices dropped because the offer's
 	// InstallBy (the close of their windows) came before they could
 	// install.
@@ -192,6 +201,12 @@ func (s *Sim) Report() Report {
 		Downloading: s.phases[phaseDownloading], WaitingIdle: s.phases[phaseWaitingIdle], Rebooting: s.phases[phaseRebooting],
 		CheckedIn: s.checkedIn, UpdatedDevices: s.updated, FailedDevices: s.failed, RefusedDevices: s.refused,
 		Refusals: []Count{}, Failures: []Count{},
+		VerifiedCheckIns: t.verified, MetadataBytes: t.metaBytes, VerifyRefusals: []Count{},
+	}
+	for i, rs := range verifyReasons {
+		if n := t.verify[i]; n > 0 {
+			r.VerifyRefusals = append(r.VerifyRefusals, Count{string(rs), n})
+		}
 	}
 	after := map[[2]string]int{}
 	devices := map[string]int{}
@@ -206,6 +221,9 @@ func (s *Sim) Report() Report {
 		}
 		if d.peerCapable {
 			r.PeerDevices++
+		}
+		if d.refusedMeta {
+			r.VerifyRefusedDevices++
 		}
 		if d.test {
 			r.TestDevices++
@@ -455,6 +473,10 @@ func (r *Report) WriteText(w io.Writer) error {
 	}
 	counts("Refusals", r.Refusals, r.RefusedDevices, "refused at least once")
 	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
+	if r.VerifiedCheckIns > 0 || len(r.VerifyRefusals) > 0 {
+		line("Signed metadata", "%d check-ins verified, %s of metadata", r.VerifiedCheckIns, bytesHuman(r.MetadataBytes))
+		counts("Verification", r.VerifyRefusals, r.VerifyRefusedDevices, "refused metadata, an offer or a file and went to the service")
+	}
 	if r.Missed > 0 {
 		line("Missed windows", "%d installs dropped: InstallBy came before the device could install", r.Missed)
 	}

@@ -15,6 +15,7 @@ import (
 
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/simclock"
+	"github.com/opendus/opendus/updatemeta"
 )
 
 // Config tunes how a simulation runs; it does not change its outcome. The
@@ -44,6 +45,9 @@ type Config struct {
 	// Now is the real clock that paces a run with a speed; nil means
 	// time.Now.
 	Now func() time.Time
+	// NoVerify turns off the devices' verification of the signed update
+	// metadata (Service.Root): they believe the answers, as before.
+	NoVerify bool
 }
 
 // Progress is a snapshot of a running simulation.
@@ -85,6 +89,9 @@ type Sim struct {
 
 	internMu sync.Mutex
 	interned map[string]string
+	// metaCache shares the verification of targets among the devices
+	// (updatemeta.Cache).
+	metaCache *updatemeta.Cache
 
 	// Subnet peers (peer.go): the files' shared content, the bytes each
 	// peer subnet fetched, the client of the piece servers.
@@ -143,7 +150,8 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		cfg.Now = time.Now
 	}
 	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, svcClock: clock,
-		files: map[string]*sharedFile{}, subnets: map[netip.Prefix]*byteCounts{}}
+		files: map[string]*sharedFile{}, subnets: map[netip.Prefix]*byteCounts{},
+		metaCache: updatemeta.NewCache()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -198,7 +206,7 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		gi := gidx[g]
 		*d = device{
 			mac: fd.MAC, serial: fd.Serial, group: gi, user: -1, test: fd.Test,
-			version: fd.Version, module: s.groups[gi].module, lastUpdate: never,
+			version: fd.Version, module: s.groups[gi].module, lastUpdate: never, viaRelay: s.svc.RelayURL != "",
 			interval: int64(sc.Behaviour.CheckInterval),
 			signInAt: never, checkAt: never, stepAt: never,
 			behaviour: *rand.NewPCG(sc.Seed, uint64(i)<<1),

@@ -64,7 +64,7 @@ func init() {
 		initCmd, serveCmd,
 		importCmd, bundleCmd, rulesCmd, approveCmd, rolloutCmd, rolloutsCmd, rejectCmd, restoreCmd, removeCmd, purgeCmd,
 		testDevicesCmd, accountsCmd, adminsCmd, sitesCmd, devicesCmd, alarmsCmd, historyCmd, statusCmd, backupCmd, restoreBackupCmd,
-		certsCmd, replicasCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
+		certsCmd, replicasCmd, keysCmd, dnsCmd, cabCmd, versionCmd, completionCmd, manCmd,
 	}
 }
 

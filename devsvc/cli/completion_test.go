@@ -172,6 +172,7 @@ func TestCompletionReadsTheUsage(t *testing.T) {
 		"cab":            {Subs: []string{"list", "extract", "test", "pack"}, Args: "file"},
 		"certs":          {Subs: []string{"list", "renew", "export", "issue", "revoke"}},
 		"replicas":       {Subs: []string{"add", "list", "remove"}},
+		"keys":           {Subs: []string{"list", "init", "rotate", "export"}},
 		"completion":     {Subs: []string{"bash", "zsh", "fish"}},
 		"testdevices":    {Subs: []string{"add", "list", "remove"}},
 		"import":         {Args: "file"},

@@ -5,18 +5,22 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"os"
 	"path/filepath"
 	"regexp"
 	"slices"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/opendus/opendus/datadir"
 )
 
 // jsonFixture is what the --json cases run on: a data directory with a
 // running server, files to import and pack, and names they use.
 type jsonFixture struct {
 	dir, tree, newTree, cab, backup, newDir, certPrefix string
+	noKeys                                              string // a data directory's settings, no signing keys
 }
 
 // jsonCase is one command line whose --json output is checked.
@@ -85,6 +89,9 @@ func jsonCases(f jsonFixture) []jsonCase {
 		{name: "certs renew", args: []string{"certs", "renew"}},
 		{name: "certs issue", args: []string{"certs", "issue", "helpdesk", "-o", f.certPrefix}},
 		{name: "certs revoke", args: []string{"certs", "revoke", "helpdesk", "--reason", "test"}},
+		{name: "keys list", args: []string{"keys", "list"}},
+		{name: "keys rotate", args: []string{"keys", "rotate"}},
+		{name: "keys init", args: []string{"keys", "init", "--data", f.noKeys}},
 		{name: "dns", args: []string{"dns", "--address", "10.0.0.5"}},
 		{name: "testdevices remove", args: []string{"testdevices", "remove", "00-04-F2-00-00-01"}},
 		{name: "accounts remove", args: []string{"accounts", "remove", "alice"}},
@@ -98,6 +105,7 @@ var noJSON = map[string]string{
 	"serve":        "runs the service; its log is JSON with --log-format json",
 	"completion":   "prints a shell script",
 	"certs export": "writes the CA certificate itself (PEM or DER)",
+	"keys export":  "writes the root metadata itself (JSON already) or the root key",
 	"cab extract":  "prints nothing",
 	"cab pack":     "prints nothing (bundle pack --json reports)",
 }
@@ -174,6 +182,17 @@ func TestJSONConventions(t *testing.T) {
 		backup:     filepath.Join(tmp, "backup.tar"),
 		newDir:     filepath.Join(tmp, "new"),
 		certPrefix: filepath.Join(tmp, "helpdesk"),
+		noKeys:     filepath.Join(tmp, "nokeys"),
+	}
+	conf, err := os.ReadFile(filepath.Join(dir, datadir.ConfigFile))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(f.noKeys, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(f.noKeys, datadir.ConfigFile), conf, 0o640); err != nil {
+		t.Fatal(err)
 	}
 	for _, c := range jsonCases(f) {
 		args := append([]string{"--data", dir}, c.args...)

@@ -46,6 +46,9 @@ var (
 // (admins add --offline) or the directory's, and the primary's console
 // passwords' hashes have no reason to leave it, unlike the device
 // accounts' NT hashes, which devices signing in at the replica need.
+// The signed update metadata replicates too, byte for byte: a replica
+// serves what its primary signed (it holds no keys), and its devices
+// verify it as they would the primary's.
 var localBuckets = map[string]bool{
 	string(bucketMeta): true, string(bucketDevices): true, string(bucketHistory): true, string(bucketAdminCerts): true,
 	string(bucketConsoleAdmins): true, string(bucketFeed): true, string(bucketReplicas): true, string(bucketOutbox): true,

@@ -26,7 +26,7 @@ func TestReplicatedBuckets(t *testing.T) {
 	for _, b := range replicatedBuckets() {
 		got = append(got, string(b))
 	}
-	want := []string{"rules", "updates", "testdevices", "accounts", "sites", "rollouts", "alarms"}
+	want := []string{"rules", "updates", "testdevices", "accounts", "sites", "rollouts", "alarms", "metadata"}
 	if !slices.Equal(got, want) {
 		t.Errorf("replicated buckets %q, want %q: a new bucket is replicated to replicas unless it is in localBuckets; decide, and list it here or there", got, want)
 	}

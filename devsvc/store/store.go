@@ -101,8 +101,10 @@ var (
 	bucketSites         = []byte("sites")    // name -> firmware.Site
 	bucketRollouts      = []byte("rollouts") // rule ID -> rolloutRecord
 	bucketAlarms        = []byte("alarms")   // alarm ID -> firmware.Alarm
-	allBuckets          = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts,
-		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms, bucketFeed, bucketReplicas, bucketOutbox}
+	// bucketMetadata: the signed update metadata (metadata.go)
+	bucketMetadata = []byte("metadata")
+	allBuckets     = [][]byte{bucketMeta, bucketRules, bucketUpdates, bucketTestDevices, bucketAccounts, bucketDevices, bucketHistory, bucketAdminCerts,
+		bucketConsoleAdmins, bucketSites, bucketRollouts, bucketAlarms, bucketFeed, bucketReplicas, bucketOutbox, bucketMetadata}
 	keySchema = []byte("schema")
 )
 
@@ -127,6 +129,7 @@ const (
 	ActionSiteRemove       = "site-remove"
 	ActionAlarmRaise       = "alarm-raise"
 	ActionAlarmClear       = "alarm-clear"
+	ActionMetadataSign     = "metadata-sign"
 	// A rollout's events are recorded as "rollout-" and their kind:
 	// rollout-scheduled, rollout-started, rollout-wave, rollout-paused,
 	// rollout-resumed, rollout-completed, rollout-stopped and

@@ -20,9 +20,9 @@ var floors = []struct {
 	pkgs []string // paths relative to the module; "dir/..." is a subtree
 }{
 	{"vocabulary", []string{"firmware"}},
-	{"libraries", []string{"signin", "passhash", "ntlm", "pieces", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/simclock", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
+	{"libraries", []string{"signin", "passhash", "ntlm", "pieces", "updatemeta", "certs/...", "datadir", "deviceproto", "provisioning", "cabingest/...", "internal/testtool", "internal/clocktest", "internal/simclock", "internal/freespace", "internal/sdnotify", "internal/manpage", "internal/devsvctest", "internal/archtest"}},
 	{"devices", []string{"simulator", "device-sim"}},
-	{"service parts", []string{"devsvc/store", "devsvc/rollout", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/peers", "devsvc/metrics", "devsvc/adminapi/adminpb", "devsvc/replica"}},
+	{"service parts", []string{"devsvc/store", "devsvc/rollout", "devsvc/audit", "devsvc/devlogs", "devsvc/directory/...", "devsvc/deviceapi", "devsvc/peers", "devsvc/signer", "devsvc/metrics", "devsvc/adminapi/adminpb", "devsvc/replica"}},
 	{"service layer", []string{"devsvc/service"}},
 	{"transports", []string{"devsvc/adminapi", "devsvc/console"}},
 	{"composition", []string{"devsvc"}},
@@ -44,6 +44,11 @@ var owners = map[string][]string{
 	"golang.org/x/term":                   {"devsvc/cli"},
 	"golang.org/x/crypto":                 {"passhash"},
 	"github.com/prometheus/client_golang": {"devsvc/metrics"},
+	// Signed update metadata (TUF): the server signs, devices verify,
+	// both through updatemeta. sigstore's signature package is go-tuf's
+	// signer interface.
+	"github.com/theupdateframework/go-tuf/v2": {"updatemeta"},
+	"github.com/sigstore/sigstore":            {"updatemeta"},
 	// Tests only: the browser tests drive Chromium through it.
 	"github.com/chromedp": {"e2e"},
 }

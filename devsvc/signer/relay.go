@@ -1,0 +1,132 @@
+package signer
+
+import (
+	"context"
+	"log/slog"
+	"net/http"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/opendus/opendus/deviceproto"
+	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/updatemeta"
+)
+
+// Relay serves, on a replica, the signed metadata its primary signed, as
+// the store holds it (the primary's metadata records arrive with the
+// change feed): the same bytes, unchanged, never signed here (a replica
+// has no keys). Devices verify them as they verify the primary's; a relay
+// can delay them, never forge them.
+type Relay struct {
+	st  *store.Store
+	log *slog.Logger
+
+	mu   sync.Mutex
+	seq  uint64 // the catalog history number recs were read at
+	read bool
+	recs map[string][]byte
+}
+
+// NewRelay returns the relay of st's metadata.
+func NewRelay(st *store.Store, log *slog.Logger) *Relay {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	return &Relay{st: st, log: log}
+}
+
+// records returns the metadata records, read again after every change the
+// replica applied.
+func (r *Relay) records(ctx context.Context) (map[string][]byte, error) {
+	seq := r.st.Catalog().Seq()
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.read && r.seq == seq {
+		return r.recs, nil
+	}
+	recs, err := r.st.Metadata(ctx, "")
+	if err != nil {
+		return nil, err
+	}
+	r.recs, r.seq, r.read = recs, seq, true
+	return recs, nil
+}
+
+// Root returns the latest root the primary signed (nil before the replica
+// received any): what devices are provisioned with.
+func (r *Relay) Root() []byte {
+	recs, err := r.records(context.Background())
+	if err != nil {
+		return nil
+	}
+	return recs["root/"+strconv.Itoa(latestRoot(recs))]
+}
+
+// RootExpires returns when the latest root expires (zero when unknown).
+func (r *Relay) RootExpires() time.Time {
+	ri, err := updatemeta.ParseRoot(r.Root())
+	if err != nil {
+		return time.Time{}
+	}
+	return ri.Expires
+}
+
+// SetExpiries does nothing: the primary signs.
+func (r *Relay) SetExpiries(updatemeta.Expiries) {}
+
+// Run waits for ctx: a relay signs nothing in the background.
+func (r *Relay) Run(ctx context.Context) { <-ctx.Done() }
+
+// ServeHTTP serves deviceproto.MetadataPrefix (GET and HEAD) from the
+// store's records.
+func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
+	if req.Method != http.MethodGet && req.Method != http.MethodHead {
+		w.Header().Set("Allow", "GET, HEAD")
+		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
+		return
+	}
+	recs, err := r.records(req.Context())
+	if err != nil {
+		r.log.Error("reading the update metadata", "err", err)
+		http.Error(w, "the update metadata is not available", http.StatusServiceUnavailable)
+		return
+	}
+	name, ok := strings.CutPrefix(req.URL.Path, deviceproto.MetadataPrefix)
+	if !ok {
+		http.NotFound(w, req)
+		return
+	}
+	var b []byte
+	switch name {
+	case "timestamp.json", "snapshot.json", "targets.json":
+		b = recs[strings.TrimSuffix(name, ".json")]
+	case "root.json":
+		b = recs["root/"+strconv.Itoa(latestRoot(recs))]
+	default:
+		if n, ok := strings.CutSuffix(name, ".root.json"); ok {
+			if v, err := strconv.Atoi(n); err == nil && v >= 1 && strconv.Itoa(v) == n {
+				b = recs["root/"+n]
+			}
+		}
+	}
+	if b == nil {
+		http.NotFound(w, req)
+		return
+	}
+	serveMetadata(w, b)
+}
+
+// latestRoot is the highest root version among recs (0: none).
+func latestRoot(recs map[string][]byte) int {
+	n := 0
+	for k := range recs {
+		if v, ok := strings.CutPrefix(k, "root/"); ok {
+			if i, err := strconv.Atoi(v); err == nil && i > n {
+				n = i
+			}
+		}
+	}
+	return n
+}

@@ -1,0 +1,218 @@
+package simulator
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/opendus/opendus/deviceproto"
+	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/pieces"
+	"github.com/opendus/opendus/updatemeta"
+)
+
+// The verifying device (docs/protocol.md, "Signed update metadata"): a
+// device that holds a root (Service.Root, or the provisioning document's)
+// refreshes its trusted metadata at every check-in, from the server it
+// checked in with, and checks the answer's offer against it before it
+// downloads. A refusal is counted by its reason, reported to the service
+// (a failure whose ErrorCode is "verify:" and the reason), and sends the
+// device to the service itself (no longer through Service.RelayURL),
+// where it checks again after RetryDelay.
+
+// verifyReasons index the tally's verification counts.
+var verifyReasons = updatemeta.Reasons
+
+func verifyIndex(r updatemeta.Reason) int {
+	for i, v := range verifyReasons {
+		if v == r {
+			return i
+		}
+	}
+	return 0
+}
+
+// metaClient returns d's trusted metadata, made from Service.Root the
+// first time; nil when the device holds no root or does not verify.
+func (w *worker) metaClient(d *device) *updatemeta.Client {
+	if d.meta != nil || w.s.cfg.NoVerify || len(w.s.svc.Root) == 0 {
+		return d.meta
+	}
+	w.trustRoot(d, w.s.svc.Root)
+	return d.meta
+}
+
+// trustRoot makes d trust root, unless it trusts one already or does
+// not verify.
+func (w *worker) trustRoot(d *device, root []byte) {
+	if d.meta != nil || w.s.cfg.NoVerify || len(root) == 0 {
+		return
+	}
+	c, err := updatemeta.NewClient(root, w.s.groups[d.group].id.Path(), w.s.metaCache)
+	if err != nil {
+		w.s.log.Debug("device: the root it was given does not verify", "device", d.mac, "err", err)
+		return
+	}
+	d.meta = c
+}
+
+// fetchMeta returns a Fetch of the metadata under base for d.
+func (w *worker) fetchMeta(d *device, base string) updatemeta.Fetch {
+	return func(ctx context.Context, name string, limit int64) ([]byte, error) {
+		resp, err := w.do(ctx, d, http.MethodGet, base+strings.TrimPrefix(deviceproto.MetadataPrefix, "/")+name, nil)
+		if err != nil {
+			return nil, err
+		}
+		defer resp.Body.Close()
+		switch resp.StatusCode {
+		case http.StatusOK:
+		case http.StatusNotFound:
+			io.Copy(io.Discard, io.LimitReader(resp.Body, 4<<10))
+			return nil, updatemeta.ErrNotFound
+		default:
+			return nil, fmt.Errorf("GET %s: %s", name, resp.Status)
+		}
+		b, err := io.ReadAll(io.LimitReader(resp.Body, limit+1))
+		if err != nil {
+			return nil, err
+		}
+		if int64(len(b)) > limit {
+			return nil, fmt.Errorf("%s: more than %d bytes", name, limit)
+		}
+		w.t.metaBytes += int64(len(b))
+		return b, nil
+	}
+}
+
+// verify refreshes d's metadata from base and checks the answer's offer
+// against it; it reports whether the device may go on. A refusal is
+// counted, reported, and sends the device to the service itself.
+func (w *worker) verify(ctx context.Context, d *device, at int64, base string, a *deviceproto.Answer) bool {
+	c := w.metaClient(d)
+	if c == nil {
+		return true
+	}
+	now := w.s.sc.Start.Add(time.Duration(at))
+	err := c.Refresh(ctx, w.fetchMeta(d, base), now)
+	if err == nil && len(a.Files) > 0 {
+		offered := make([]updatemeta.Offered, 0, 2*len(a.Files))
+		for _, f := range a.Files {
+			offered = append(offered, updatemeta.Offered{Name: f.FileName, Length: f.Size, SHA256: f.SHA256})
+			if f.SignatureFileName != "" {
+				offered = append(offered, updatemeta.Offered{Name: f.SignatureFileName, Length: f.SignatureSize, SHA256: f.SignatureSHA256})
+			}
+		}
+		var signed []updatemeta.File
+		if signed, err = c.CheckOffer(d.version.String(), a.Version.String(), offered); err == nil {
+			err = w.checkPieces(ctx, d, base, signed)
+		}
+	}
+	if err == nil {
+		w.t.verified++
+		return true
+	}
+	r := updatemeta.ReasonOf(err)
+	if r == "" {
+		r = updatemeta.ReasonMalformed
+	}
+	w.t.verify[verifyIndex(r)]++
+	w.s.log.Debug("device: refused the update metadata or offer", "device", d.mac, "model", w.s.groups[d.group].id.Path(), "reason", string(r), "err", err.Error(), "relay", d.viaRelay)
+	target := a.Version
+	if len(a.Files) == 0 {
+		target = d.version
+	}
+	// To the service itself, which the relay may not be.
+	d.refusedMeta = true
+	d.viaRelay = false
+	w.findService(ctx, d)
+	if r != updatemeta.ReasonUnavailable {
+		// The service takes reports on the version it offered or the one
+		// the device runs (409 otherwise): a relay's own offer is
+		// reported on the device's version.
+		if w.reportCode(ctx, d, firmware.StateFailure, target, "verify:"+string(r)) == http.StatusConflict && target != d.version {
+			w.reportCode(ctx, d, firmware.StateFailure, d.version, "verify:"+string(r))
+		}
+	}
+	d.checkAt = at + int64(w.s.sc.Behaviour.RetryDelay)
+	return false
+}
+
+// findService finds the service itself for a LAN device that knew only
+// the relay: as at its first check-in, by DNS (ucupdates-r2.<domain>).
+func (w *worker) findService(ctx context.Context, d *device) {
+	if d.internal != "" || w.s.groups[d.group].loc != firmware.Internal {
+		return
+	}
+	w.t.lookups++
+	host, err := w.s.dial.lookupUpdateService(ctx, w.s.svc.Domain)
+	if err != nil {
+		return // the next check-in looks it up again
+	}
+	d.internal = w.s.intern("https://" + host + ":" + w.s.svc.internalPort() + "/")
+}
+
+// checkPieces fetches the piece list of each signed file from base (the
+// relay or the service: any may serve it) and checks it against the
+// digest targets names. The simulated download then checks the whole
+// file's SHA-256; a device that takes pieces from peers checks each piece
+// against the list.
+func (w *worker) checkPieces(ctx context.Context, d *device, base string, files []updatemeta.File) error {
+	for _, f := range files {
+		resp, err := w.do(ctx, d, http.MethodGet, base+strings.TrimPrefix(deviceproto.PiecesPrefix, "/")+f.SHA256, nil)
+		if err != nil {
+			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
+		}
+		if resp.StatusCode != http.StatusOK {
+			drain(resp)
+			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %s", f.Name, resp.Status)}
+		}
+		list, err := io.ReadAll(io.LimitReader(resp.Body, pieces.MaxEncodedSize+1))
+		resp.Body.Close()
+		if err != nil {
+			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
+		}
+		w.t.metaBytes += int64(len(list))
+		if _, err := updatemeta.CheckPieces(list, f); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// reportCode sends a status report with an error code of its own and
+// returns the HTTP status (0 when it was not sent).
+func (w *worker) reportCode(ctx context.Context, d *device, st firmware.State, target firmware.Version, code string) int {
+	loc, base := w.base(d)
+	if base == "" {
+		return 0
+	}
+	path := deviceproto.StatusPath
+	if loc == firmware.External {
+		path = deviceproto.StatusPathExt
+	}
+	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: code}
+	w.body = status.AppendXML(w.body[:0])
+	w.t.reports++
+	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
+	if err != nil {
+		w.t.lost++
+		return 0
+	}
+	if resp.StatusCode/100 != 2 {
+		w.t.lost++
+	}
+	drain(resp)
+	return resp.StatusCode
+}
+
+// maxVerifyReasons sizes the tally's counts by reason.
+const maxVerifyReasons = 16
+
+func init() {
+	if len(verifyReasons) > maxVerifyReasons {
+		panic("simulator: more verification reasons than maxVerifyReasons")
+	}
+}
