@@ -76,7 +76,7 @@ type Publisher struct {
 	// pieces are the piece lists of the offered files by SHA-256 (hex);
 	// newPieces those not in the store yet.
 	pieces, newPieces map[string][]byte
-	cur    curSet
+	cur               curSet
 }
 
 type curSet struct {
