@@ -145,4 +145,20 @@ func BenchmarkFleet(b *testing.B) {
 			}
 		}
 	})
+	// The rollout engine's step (RolloutProgress made the rollout): a scan
+	// of the open wave's devices, which the engine runs at every tick
+	// (every 5 s; every 100 ms of real time on a simulated clock).
+	b.Run("StepRollout", func(b *testing.B) {
+		s := openDir(b, dir, &Options{Now: time.Now})
+		ctx := context.Background()
+		ro, ok := s.Catalog().Rollout(phone.RuleID())
+		if !ok {
+			b.Skip("no rollout: run with -bench Fleet/RolloutProgress first")
+		}
+		for b.Loop() {
+			if _, _, err := s.StepRollout(ctx, ro.Rule, time.Now()); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
 }
