@@ -180,11 +180,29 @@ func (n *node) child(name string) (*node, error) {
 	return found, nil
 }
 
+// plainXML[c] says an ASCII byte c is written as it is by appendEscaped.
+var plainXML = func() (t [256]bool) {
+	for c := 0x20; c < 0x7f; c++ {
+		t[c] = !strings.ContainsRune(`&<>"'`, rune(c))
+	}
+	return t
+}()
+
 // appendEscaped appends s to b escaped for XML text and attribute values.
 // Characters XML cannot carry (controls other than tab, CR and LF, invalid
 // UTF-8) become U+FFFD, so the output is always well-formed.
 func appendEscaped(b []byte, s string) []byte {
 	for i := 0; i < len(s); {
+		// The bytes written as they are go in one append: most values
+		// (MACs, versions, names, URLs) are nothing else.
+		j := i
+		for j < len(s) && plainXML[s[j]] {
+			j++
+		}
+		b = append(b, s[i:j]...)
+		if i = j; i == len(s) {
+			break
+		}
 		c := s[i]
 		if c < utf8.RuneSelf {
 			switch {

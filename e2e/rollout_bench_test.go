@@ -13,7 +13,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/internal/devsvctest"
 	"github.com/opendus/opendus/simulator"
@@ -78,7 +77,7 @@ func BenchmarkRolloutFleet(b *testing.B) {
 		s.CLI(b, "rollout", "start", cx600.Path(), "--waves", "5%,25%,100%", "--wave-wait", "4h", "--success", "90%", "--max-failures", "10%")
 		r := runFleet(b, s, sim, sc)
 		r.report(b, n)
-		var ro []adminapi.RolloutInfo
+		var ro []listedRollout
 		s.JSON(b, &ro, "rollouts")
 		b.Logf("the rollout: %s, wave %d of 3, %+v", ro[0].State, ro[0].Wave+1, ro[0].Total)
 		if ro[0].State != firmware.RolloutCompleted {

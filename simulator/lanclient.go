@@ -186,7 +186,8 @@ func (b *lanBody) Close() error {
 	}
 	b.rc.Close()
 	if b.eof && b.keep && b.c.br.Buffered() == 0 {
-		b.c.c.SetDeadline(time.Time{})
+		// The deadline stays: nothing reads or writes an idle connection,
+		// and do sets the next one (a deadline costs two timer updates).
 		b.lc.put(b.c)
 		return nil
 	}
