@@ -94,6 +94,11 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 		al.Close()
 		return nil, err
 	}
+	if relay, ok := meta.(*signer.Relay); ok {
+		// A replica offers an update once its primary's signing of it
+		// has arrived.
+		apiCfg.Signed = relay.Allows
+	}
 	provCfg := provisioningConfig(s, ri, d.accounts(), limiter, meta, log.With("component", "provisioning"))
 	d.replicaHooks.apply(&apiCfg, &provCfg)
 	api := deviceapi.New(d.store, apiCfg)

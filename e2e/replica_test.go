@@ -267,7 +267,9 @@ func TestReplicas(t *testing.T) {
 	runUntil(t, sim, 6*time.Hour)
 	rep := sim.Report()
 	if rep.Updates != 90 {
-		t.Fatalf("updates %d, want 90", rep.Updates)
+		var b strings.Builder
+		rep.WriteText(&b)
+		t.Fatalf("updates %d, want 90:\n%s", rep.Updates, b.String())
 	}
 	for _, s := range rep.Sites {
 		if s.BytesPrimary != 0 || s.BytesReplica != 30*(size+1024) {

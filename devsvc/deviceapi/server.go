@@ -166,7 +166,20 @@ type Config struct {
 	// or which peer to fetch it from (docs/protocol.md, "Subnet peers").
 	// nil: peers are off, and every device downloads from the service.
 	Peers *peers.Elector
+	// Signed, if set, reports whether the signed update metadata this
+	// service serves names every file of an update (a replica: whether
+	// its primary's signing of the change has arrived, a moment after the
+	// change). An offer of an update it does not is held back, the device
+	// told to come back after SignedWait (spread over as much again by
+	// its key, as other come-backs are): a device that verifies would
+	// refuse it (offer-unsigned) and leave for the primary. nil: every
+	// offer is made.
+	Signed func(firmware.Update) bool
 }
+
+// SignedWait is how soon a device whose offer waits for its signing
+// (Config.Signed) is told to check in again.
+const SignedWait = time.Minute
 
 // Answer is how a check-in or a status report was answered, as an
 // Observer is told.
@@ -334,13 +347,13 @@ func (s *Server) settings() *settings { return s.live.Load() }
 // URLs, the check interval and jitter, the Schedule, RetryAfter,
 // BodyTimeout and DownloadStall, with New's defaults for zero values.
 // What the Server holds is kept: MaxInFlight and its requests in flight,
-// LogEvery, Now, Logger, Observer, ClientAddr, Peers and the counts of Stats. A request
+// LogEvery, Now, Logger, Observer, ClientAddr, Peers, Signed and the counts of Stats. A request
 // already in progress finishes under the settings it started with (a
 // download keeps its DownloadStall).
 func (s *Server) Reconfigure(cfg Config) {
 	cfg = cfg.withDefaults()
 	cfg.MaxInFlight, cfg.LogEvery, cfg.Now, cfg.Logger, cfg.Observer, cfg.ClientAddr = s.cfg.MaxInFlight, s.cfg.LogEvery, s.cfg.Now, s.cfg.Logger, s.cfg.Observer, s.cfg.ClientAddr
-	cfg.Peers = s.cfg.Peers
+	cfg.Peers, cfg.Signed = s.cfg.Peers, s.cfg.Signed
 	s.live.Store(&settings{Config: cfg,
 		movedInt: checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), movedExt: checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)})
 }
@@ -570,6 +583,10 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 			if update, ok = cat.Update(c.Identity, d.Version); !ok {
 				s.log.Error("rule offers a version the store does not hold", "rule", rule.ID, "device", c.Identity.Path(), "version", d.Version.String())
 				d.Version, d.InstallBy = firmware.Version{}, time.Time{}
+			} else if s.cfg.Signed != nil && !s.cfg.Signed(update) {
+				s.log.Debug("offer held until its signing arrives", "device", key, "model", c.Identity.Path(), "version", d.Version.String())
+				d.Version, d.InstallBy, d.ComeBack = firmware.Version{}, time.Time{}, now.Add(SignedWait)
+				within = SignedWait
 			}
 		}
 	}

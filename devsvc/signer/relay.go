@@ -11,6 +11,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/store"
+	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/updatemeta"
 )
 
@@ -27,6 +28,9 @@ type Relay struct {
 	seq  uint64 // the catalog history number recs were read at
 	read bool
 	recs map[string][]byte
+	// signed are the files the targets of recs sign, by target path
+	// (identity/version/name) to SHA-256; nil when they do not read.
+	signed map[string]string
 }
 
 // NewRelay returns the relay of st's metadata.
@@ -50,8 +54,44 @@ func (r *Relay) records(ctx context.Context) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.recs, r.seq, r.read = recs, seq, true
+	r.recs, r.seq, r.read, r.signed = recs, seq, true, nil
+	var roots [][]byte
+	for i := 1; i <= latestRoot(recs); i++ {
+		roots = append(roots, recs["root/"+strconv.Itoa(i)])
+	}
+	if set, err := updatemeta.ParseSet(roots, recs["timestamp"], recs["snapshot"], recs["targets"]); err == nil {
+		r.signed = map[string]string{}
+		for _, rule := range set.Rules {
+			for _, f := range rule.Files {
+				r.signed[f.Path(rule.Identity)] = f.SHA256
+			}
+		}
+	} else if recs["targets"] != nil {
+		r.log.Warn("the update metadata the primary sent does not read; offers wait for the next", "err", err)
+	}
 	return recs, nil
+}
+
+// Allows reports whether the signed targets this relay serves name every
+// file of u as the catalog holds it: a replica applies a catalog change
+// a moment before the signing of it arrives, and a device offered u in
+// between would refuse it (offer-unsigned) and leave the replica.
+func (r *Relay) Allows(u firmware.Update) bool {
+	if _, err := r.records(context.Background()); err != nil {
+		return false
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.signed == nil {
+		return false
+	}
+	id := u.Identity.Path()
+	for _, f := range u.Files {
+		if r.signed[id+"/"+u.Version.String()+"/"+f.Name] != f.SHA256Hex() {
+			return false
+		}
+	}
+	return true
 }
 
 // Root returns the latest root the primary signed (nil before the replica

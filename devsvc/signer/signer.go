@@ -118,6 +118,13 @@ func New(st *store.Store, cfg Config) (*Publisher, error) {
 			p.log.Warn("the signed metadata in the store does not read: signing it anew", "err", err)
 		} else {
 			p.set = prev
+			// Signed for the catalog as it is when the last change was
+			// its signing: a restart signs nothing anew.
+			if seq := st.Catalog().Seq(); seq > 0 {
+				if es, err := st.History(context.Background(), seq-1, 1); err == nil && len(es) == 1 && es[0].Action == store.ActionMetadataSign {
+					p.seq.Store(seq)
+				}
+			}
 		}
 	}
 	if _, err := p.Current(context.Background()); err != nil {
