@@ -108,8 +108,11 @@ Devices verify the service's signed update metadata (docs/protocol.md):
 with --data they come provisioned with its first root (DIR/keys), and a
 device a user signs in to takes the provisioning document's; each refusal
 (an expired or replayed timestamp, an offer that is not signed...) is
-reported to the service and counted in the report by its reason.
---no-verify turns it off.
+reported to the service and counted in the report by its reason. A
+device fetches the metadata only when the answer names a timestamp newer
+than the one it trusts (or its trust expires, or an offer is not signed);
+--always-refresh makes it fetch at every check-in (the reference of what
+that saves); --no-verify turns verification off.
 
 A service started with devsvc serve --simulated-clock runs on a clock this
 run drives (found in its run file with --data): its rollouts, waves,
@@ -169,7 +172,7 @@ type options struct {
 	cpuProfile                                     string
 	replicas                                       map[string]string
 	rootFile                                       string
-	noVerify                                       bool
+	noVerify, alwaysRefresh                        bool
 	set                                            map[string]bool
 	// startSet says the scenario file gives the start time.
 	startSet bool
@@ -190,6 +193,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.domain, "domain", "", "instead of --data: the devices' `DOMAIN` (ucupdates-r2.DOMAIN)")
 	fs.StringVar(&o.rootFile, "root", "", "instead of --data: the root of the signed update metadata devices are provisioned with, a `FILE` (devsvc keys export)")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "devices do not verify the signed update metadata: they believe every answer")
+	fs.BoolVar(&o.alwaysRefresh, "always-refresh", false, "verifying devices fetch the metadata's timestamp at every check-in, ignoring the answer's <Metadata> hint")
 	fs.StringVar(&o.address, "address", "127.0.0.1", "with --internal-url: the `IP` address device-sim's DNS server gives for the service's names")
 	fs.StringVar(&o.scenarioFile, "scenario", "", "read the scenario from a JSON `FILE`; the flags below override it")
 	fs.Func("group", "add a device `GROUP` (see above); repeat for more; replaces the scenario's groups", func(v string) error {
@@ -465,7 +469,7 @@ func (o *options) run(ctx context.Context, stdout, stderr io.Writer) error {
 	if err != nil {
 		return fmt.Errorf("--lookahead: %w", err)
 	}
-	cfg := simulator.Config{Workers: o.workers, Lookahead: look, NoVerify: o.noVerify}
+	cfg := simulator.Config{Workers: o.workers, Lookahead: look, NoVerify: o.noVerify, AlwaysRefresh: o.alwaysRefresh}
 	live := o.progress == "always" || o.progress == "auto" && isTerminal(stderr)
 	var pl *progressLine
 	if live {

@@ -98,6 +98,8 @@ func FuzzParseAnswer(f *testing.F) {
 	f.Add(a.AppendXML(nil))
 	none := deviceproto.Answer{NextCheck: time.Hour}
 	f.Add(none.AppendXML(nil))
+	none.Metadata = 1765000000
+	f.Add(none.AppendXML(nil))
 	a.Files[0].Peer = deviceproto.PeerAdvice{From: netip.MustParseAddrPort("10.1.2.3:47010"), Delay: time.Minute}
 	f.Add(a.AppendXML(nil))
 	a.Files[0].Peer = deviceproto.PeerAdvice{Representative: true}

@@ -231,6 +231,14 @@ type Answer struct {
 	// updatesServerExternalUrl it was provisioned with and uses from its
 	// next check on.
 	MovedInternalURL, MovedExternalURL string
+	// Metadata, when set, is the version of the signed timestamp the
+	// service serves now (<Metadata timestamp="N"/>, docs/protocol.md,
+	// "Signed update metadata"): a device that trusts that version already,
+	// and whose trusted metadata has not expired, need not fetch it again.
+	// It is a hint, never trusted: a relay that lies about it can only
+	// keep a device on what it trusts until that expires, as one that
+	// serves an old timestamp can. 0: not told.
+	Metadata int64
 }
 
 // File is one module of an offered update: an image, with the security
@@ -268,6 +276,11 @@ func (a *Answer) AppendXML(b []byte) []byte {
 		b = appendAttr(b, "at", a.NextCheckAt.UTC().Format(time.RFC3339))
 	}
 	b = append(b, "/>\n"...)
+	if a.Metadata > 0 {
+		b = append(b, "  <Metadata timestamp=\""...)
+		b = strconv.AppendInt(b, a.Metadata, 10)
+		b = append(b, "\"/>\n"...)
+	}
 	if a.MovedInternalURL != "" || a.MovedExternalURL != "" {
 		b = append(b, "  <UpdatesServer"...)
 		if a.MovedInternalURL != "" {
@@ -356,6 +369,16 @@ func ParseAnswer(data []byte) (Answer, error) {
 				return Answer{}, fmt.Errorf("%w: NextCheck at=%q: want an RFC 3339 time", ErrMalformed, at)
 			}
 		}
+	}
+	if md, err := root.child("Metadata"); err != nil {
+		return Answer{}, err
+	} else if md != nil {
+		v, _ := md.attr("timestamp")
+		n, err := strconv.ParseInt(v, 10, 64)
+		if err != nil || n <= 0 || strconv.FormatInt(n, 10) != v {
+			return Answer{}, fmt.Errorf("%w: Metadata timestamp %q: want a positive version", ErrMalformed, cut(v))
+		}
+		a.Metadata = n
 	}
 	if us, err := root.child("UpdatesServer"); err != nil {
 		return Answer{}, err

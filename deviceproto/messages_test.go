@@ -78,3 +78,30 @@ func TestAnswerInstallBy(t *testing.T) {
 		t.Errorf("ParseAnswer(no offer, an InstallBy) = InstallBy %v, %v; want none", a.InstallBy, err)
 	}
 }
+
+// TestAnswerMetadata: the signed timestamp's version round-trips, with an
+// offer and without; a version that is not a canonical positive number
+// is refused.
+func TestAnswerMetadata(t *testing.T) {
+	for _, a := range []deviceproto.Answer{
+		{NextCheck: time.Hour, Metadata: 1765000123},
+		{Version: v2, InternalURL: "https://x/", Files: []deviceproto.File{{FileName: "CX600.nbt", Version: v2, Size: 1, SHA256: strings.Repeat("ab", 32)}},
+			NextCheck: time.Hour, Metadata: 7},
+	} {
+		b := a.AppendXML(nil)
+		got, err := deviceproto.ParseAnswer(b)
+		if err != nil {
+			t.Fatalf("ParseAnswer(%s) = %v", b, err)
+		}
+		if got.Metadata != a.Metadata {
+			t.Errorf("Metadata %d, want %d:\n%s", got.Metadata, a.Metadata, b)
+		}
+	}
+	good := string((&deviceproto.Answer{NextCheck: time.Hour, Metadata: 5}).AppendXML(nil))
+	for _, bad := range []string{"0", "-5", "05", "5x", "", "99999999999999999999"} {
+		in := strings.Replace(good, `timestamp="5"`, `timestamp="`+bad+`"`, 1)
+		if _, err := deviceproto.ParseAnswer([]byte(in)); !errors.Is(err, deviceproto.ErrMalformed) {
+			t.Errorf("Metadata timestamp %q: ParseAnswer = %v, want ErrMalformed", bad, err)
+		}
+	}
+}

@@ -93,7 +93,10 @@ type tally struct {
 	// of metadata fetched, refusals by reason (verifyReasons).
 	verified  int64
 	metaBytes int64
-	verify    [maxVerifyReasons]int64
+	// metaSkipped: check-ins whose answer named the timestamp the device
+	// trusted (deviceproto Answer.Metadata): nothing fetched.
+	metaSkipped int64
+	verify      [maxVerifyReasons]int64
 }
 
 func (t *tally) add(o *tally) {
@@ -121,6 +124,7 @@ func (t *tally) add(o *tally) {
 	}
 	t.verified += o.verified
 	t.metaBytes += o.metaBytes
+	t.metaSkipped += o.metaSkipped
 	for i := range t.verify {
 		t.verify[i] += o.verify[i]
 	}

@@ -63,7 +63,10 @@ type Report struct {
 	// (updatemeta.Reason: meta-expired, offer-hash, ...), and the devices
 	// that refused something at least once (a file that is not the signed
 	// one counts there too, its refusal among Failures as a checksum).
-	VerifiedCheckIns     int64   `json:"verifiedCheckIns"`
+	VerifiedCheckIns int64 `json:"verifiedCheckIns"`
+	// MetadataCurrent counts the verified check-ins that fetched no
+	// metadata: the answer named the timestamp the device trusted.
+	MetadataCurrent      int64   `json:"metadataCurrent"`
 	MetadataBytes        int64   `json:"metadataBytes"`
 	VerifyRefusals       []Count `json:"verifyRefusals"`
 	VerifyRefusedDevices int     `json:"verifyRefusedDevices"`
@@ -201,7 +204,7 @@ func (s *Sim) Report() Report {
 		Downloading: s.phases[phaseDownloading], WaitingIdle: s.phases[phaseWaitingIdle], Rebooting: s.phases[phaseRebooting],
 		CheckedIn: s.checkedIn, UpdatedDevices: s.updated, FailedDevices: s.failed, RefusedDevices: s.refused,
 		Refusals: []Count{}, Failures: []Count{},
-		VerifiedCheckIns: t.verified, MetadataBytes: t.metaBytes, VerifyRefusals: []Count{},
+		VerifiedCheckIns: t.verified, MetadataCurrent: t.metaSkipped, MetadataBytes: t.metaBytes, VerifyRefusals: []Count{},
 	}
 	for i, rs := range verifyReasons {
 		if n := t.verify[i]; n > 0 {
@@ -474,7 +477,7 @@ func (r *Report) WriteText(w io.Writer) error {
 	counts("Refusals", r.Refusals, r.RefusedDevices, "refused at least once")
 	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
 	if r.VerifiedCheckIns > 0 || len(r.VerifyRefusals) > 0 {
-		line("Signed metadata", "%d check-ins verified, %s of metadata", r.VerifiedCheckIns, bytesHuman(r.MetadataBytes))
+		line("Signed metadata", "%d check-ins verified (%d of them current without a request), %s of metadata", r.VerifiedCheckIns, r.MetadataCurrent, bytesHuman(r.MetadataBytes))
 		counts("Verification", r.VerifyRefusals, r.VerifyRefusedDevices, "refused metadata, an offer or a file and went to the service")
 	}
 	if r.Missed > 0 {

@@ -48,6 +48,11 @@ type Config struct {
 	// NoVerify turns off the devices' verification of the signed update
 	// metadata (Service.Root): they believe the answers, as before.
 	NoVerify bool
+	// AlwaysRefresh makes verifying devices fetch the timestamp at every
+	// check-in, as if the answers did not say which one the service
+	// serves (deviceproto Answer.Metadata): the reference of what the
+	// hint saves.
+	AlwaysRefresh bool
 }
 
 // Progress is a snapshot of a running simulation.

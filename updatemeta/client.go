@@ -138,6 +138,26 @@ func (c *Client) TargetsVersion() int64 { return c.targetsVer }
 // Rule returns the signed entries of the device's identity.
 func (c *Client) Rule() Rule { return c.rule }
 
+// Current reports whether the client may skip a refresh at now because
+// the service told it (deviceproto Answer.Metadata) that the timestamp it
+// serves is advertised, the version the client trusts, and nothing the
+// client trusts has expired. The hint is never trusted beyond that: a
+// relay that lies about it keeps the device on what it trusts until that
+// expires, no longer, as a relay serving an old timestamp would; and an
+// offer the trusted targets do not sign still fails CheckOffer (refresh
+// then, and check again).
+func (c *Client) Current(advertised int64, now time.Time) bool {
+	if !c.trusted || advertised <= 0 || advertised != c.tsVer {
+		return false
+	}
+	for _, exp := range []time.Time{c.rootExp, c.tsExp, c.snapExp, c.targetsExp} {
+		if !now.Before(exp) {
+			return false
+		}
+	}
+	return true
+}
+
 // Refresh runs TUF's client workflow at now (the device's clock): the
 // next root versions, the timestamp, and when the timestamp changed the
 // snapshot and targets. On any failure the client keeps what it trusted

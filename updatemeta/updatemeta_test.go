@@ -423,3 +423,38 @@ func TestRefreshFetches(t *testing.T) {
 		}
 	}
 }
+
+// TestClientCurrent: the answer's hint spares a refresh only for the
+// timestamp version the client trusts, before anything it trusts
+// expires; a client that trusts nothing yet always refreshes.
+func TestClientCurrent(t *testing.T) {
+	s := newServer(t)
+	s.publish(rule(id, "1.0.0.1", ""))
+	c, err := NewClient(s.k.LatestRoot(), id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	v := s.set.TimestampVersion
+	if c.Current(v, s.now) {
+		t.Errorf("a client that trusts no timestamp yet skips the refresh")
+	}
+	if err := c.Refresh(context.Background(), fetchFrom(s.set), s.now); err != nil {
+		t.Fatal(err)
+	}
+	for _, tt := range []struct {
+		name       string
+		advertised int64
+		at         time.Time
+		want       bool
+	}{
+		{"the trusted version", v, s.now.Add(time.Minute), true},
+		{"a newer version", v + 1, s.now.Add(time.Minute), false},
+		{"an older version", v - 1, s.now.Add(time.Minute), false},
+		{"not told", 0, s.now.Add(time.Minute), false},
+		{"the trusted version, expired", v, s.set.TimestampExpires, false},
+	} {
+		if got := c.Current(tt.advertised, tt.at); got != tt.want {
+			t.Errorf("%s: Current(%d) = %v, want %v", tt.name, tt.advertised, got, tt.want)
+		}
+	}
+}

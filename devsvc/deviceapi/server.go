@@ -175,6 +175,11 @@ type Config struct {
 	// refuse it (offer-unsigned) and leave for the primary. nil: every
 	// offer is made.
 	Signed func(firmware.Update) bool
+	// Metadata, if set, returns the version of the signed timestamp the
+	// service serves now, told in every answer (deviceproto
+	// Answer.Metadata) so that a device that trusts it already fetches
+	// nothing more; 0: not told.
+	Metadata func() int64
 }
 
 // SignedWait is how soon a device whose offer waits for its signing
@@ -347,13 +352,13 @@ func (s *Server) settings() *settings { return s.live.Load() }
 // URLs, the check interval and jitter, the Schedule, RetryAfter,
 // BodyTimeout and DownloadStall, with New's defaults for zero values.
 // What the Server holds is kept: MaxInFlight and its requests in flight,
-// LogEvery, Now, Logger, Observer, ClientAddr, Peers, Signed and the counts of Stats. A request
+// LogEvery, Now, Logger, Observer, ClientAddr, Peers, Signed, Metadata and the counts of Stats. A request
 // already in progress finishes under the settings it started with (a
 // download keeps its DownloadStall).
 func (s *Server) Reconfigure(cfg Config) {
 	cfg = cfg.withDefaults()
 	cfg.MaxInFlight, cfg.LogEvery, cfg.Now, cfg.Logger, cfg.Observer, cfg.ClientAddr = s.cfg.MaxInFlight, s.cfg.LogEvery, s.cfg.Now, s.cfg.Logger, s.cfg.Observer, s.cfg.ClientAddr
-	cfg.Peers, cfg.Signed = s.cfg.Peers, s.cfg.Signed
+	cfg.Peers, cfg.Signed, cfg.Metadata = s.cfg.Peers, s.cfg.Signed, s.cfg.Metadata
 	s.live.Store(&settings{Config: cfg,
 		movedInt: checkInURL(cfg.MovedInternalURL, deviceproto.CheckInPath), movedExt: checkInURL(cfg.MovedExternalURL, deviceproto.CheckInPathExt)})
 }
@@ -602,6 +607,9 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 	}
 	cf := s.settings()
 	a := deviceproto.Answer{MovedInternalURL: cf.movedInt, MovedExternalURL: cf.movedExt}
+	if s.cfg.Metadata != nil {
+		a.Metadata = s.cfg.Metadata()
+	}
 	answer := AnswerNothing
 	if !d.Version.IsZero() {
 		answer = AnswerOffered

@@ -31,6 +31,7 @@ type Relay struct {
 	// signed are the files the targets of recs sign, by target path
 	// (identity/version/name) to SHA-256; nil when they do not read.
 	signed map[string]string
+	tsVer  int64 // the timestamp's version (0: none that reads)
 }
 
 // NewRelay returns the relay of st's metadata.
@@ -54,13 +55,13 @@ func (r *Relay) records(ctx context.Context) (map[string][]byte, error) {
 	if err != nil {
 		return nil, err
 	}
-	r.recs, r.seq, r.read, r.signed = recs, seq, true, nil
+	r.recs, r.seq, r.read, r.signed, r.tsVer = recs, seq, true, nil, 0
 	var roots [][]byte
 	for i := 1; i <= latestRoot(recs); i++ {
 		roots = append(roots, recs["root/"+strconv.Itoa(i)])
 	}
 	if set, err := updatemeta.ParseSet(roots, recs["timestamp"], recs["snapshot"], recs["targets"]); err == nil {
-		r.signed = map[string]string{}
+		r.signed, r.tsVer = map[string]string{}, set.TimestampVersion
 		for _, rule := range set.Rules {
 			for _, f := range rule.Files {
 				r.signed[f.Path(rule.Identity)] = f.SHA256
@@ -169,4 +170,15 @@ func latestRoot(recs map[string][]byte) int {
 		}
 	}
 	return n
+}
+
+// TimestampVersion returns the version of the timestamp the relay serves
+// (0: none yet).
+func (r *Relay) TimestampVersion() int64 {
+	if _, err := r.records(context.Background()); err != nil {
+		return 0
+	}
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.tsVer
 }

@@ -399,3 +399,15 @@ func serveMetadata(w http.ResponseWriter, b []byte) {
 	w.Header().Set("Content-Length", strconv.Itoa(len(b)))
 	w.Write(b)
 }
+
+// TimestampVersion returns the version of the timestamp served now,
+// signing first when it is due (as a metadata request would); 0 when
+// the metadata cannot be signed (logged).
+func (p *Publisher) TimestampVersion() int64 {
+	set, err := p.Current(context.Background())
+	if err != nil {
+		p.log.Error("signing the update metadata", "err", err)
+		return 0
+	}
+	return set.TimestampVersion
+}
