@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"context"
 	"fmt"
 	"strconv"
 	"strings"
@@ -65,9 +66,15 @@ func TestConsoleRolloutInBrowser(t *testing.T) {
 		chromedp.Click(`a.button[href^="/rollouts/new?"]`),
 		chromedp.WaitVisible("#plan-waves"),
 		chromedp.SetValue("#p-waves", "50%,100%"),
-		chromedp.Click("form.plan button[type=submit]"),
-		chromedp.WaitVisible("#effect"),
 	)
+	// The form's page shows the default plan's effect too: wait for the
+	// reviewed plan's page to load, not for that one's #effect.
+	reviewCtx, cancelReview := context.WithTimeout(ctx, 30*time.Second)
+	if _, err := chromedp.RunResponse(reviewCtx, chromedp.Click("form.plan button[type=submit]")); err != nil {
+		t.Fatalf("review the plan: %v", err)
+	}
+	cancelReview()
+	page(t, ctx, "the reviewed plan", chromedp.WaitVisible("#effect"))
 	effect := value(t, ctx, "effect", chromedp.Text("#effect"))
 	if !strings.Contains(effect, fmt.Sprintf("to the %d devices of %s in 2 waves", devices-tests, cx600.Path())) || !strings.Contains(effect, fmt.Sprintf("Test devices (%d)", tests)) {
 		t.Errorf("the plan says %q", effect)
