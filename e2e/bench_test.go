@@ -127,6 +127,7 @@ func benchmarkFleet(b *testing.B, n int, extra ...string) {
 	b.ReportMetric(float64(rss)/1024/float64(n), "KiB-RSS/device")
 	b.ReportMetric(float64(rep.CheckIns+rep.StatusReports)/wall.Seconds(), "requests/s")
 	b.ReportMetric(float64(rep.VerifiedCheckIns), "verified-check-ins")
+	b.ReportMetric(float64(rep.MetadataCurrent), "current-check-ins")
 	var text bytes.Buffer
 	rep.WriteText(&text)
 	fmt.Fprintf(&text, "wall %.1fs, peak RSS of device-sim %.1f MiB (%.1f KiB per device)\n", wall.Seconds(), float64(rss)/(1<<20), float64(rss)/1024/float64(n))
