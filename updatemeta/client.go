@@ -263,21 +263,46 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 		commit()
 		return nil
 	}
-	if err := trusted(); err != nil {
-		return err
-	}
-	if tm.Timestamp == nil { // verified from the cache: go-tuf needs it
-		if _, err := tm.UpdateTimestamp(ts); err != nil {
-			return classify("timestamp.json", err)
-		}
-	}
 	snap, err := fetch(ctx, "snapshot.json", maxSnapshotSize)
 	if err != nil {
 		return &Error{ReasonUnavailable, fmt.Errorf("snapshot.json: %w", err)}
 	}
-	nsn, err := tm.UpdateSnapshot(snap, false)
-	if err != nil {
-		return classify("snapshot.json", err)
+	// go-tuf's state, built only when something must be verified that
+	// no device of the fleet verified before (Cache): the root, the
+	// timestamp and the snapshot, in order.
+	chain := func() error {
+		if err := trusted(); err != nil {
+			return err
+		}
+		if tm.Timestamp == nil { // verified from the cache: go-tuf needs it
+			if _, err := tm.UpdateTimestamp(ts); err != nil {
+				return classify("timestamp.json", err)
+			}
+		}
+		if tm.Snapshot == nil {
+			if _, err := tm.UpdateSnapshot(snap, false); err != nil {
+				return classify("snapshot.json", err)
+			}
+		}
+		return nil
+	}
+	snapHash := sha256.Sum256(snap)
+	nsn, ok := c.cache.snapshot(root, snapHash)
+	if ok {
+		// Verified under this root before, by another device: it must be
+		// the one this timestamp names, and fresh.
+		if tsv.snapHash != ([32]byte{}) && tsv.snapHash != snapHash || nsn.Signed.Version != tsv.snapVer {
+			return &Error{ReasonMetaHash, fmt.Errorf("snapshot.json is not the one timestamp.json names (version %d, want %d)", nsn.Signed.Version, tsv.snapVer)}
+		}
+		if !now.Before(nsn.Signed.Expires) {
+			return &Error{ReasonExpired, fmt.Errorf("snapshot.json expired at %s", nsn.Signed.Expires.UTC().Format(time.RFC3339))}
+		}
+	} else {
+		if err := chain(); err != nil {
+			return err
+		}
+		nsn = tm.Snapshot
+		c.cache.putSnapshot(root, snapHash, nsn)
 	}
 	meta := nsn.Signed.Meta["targets.json"]
 	if meta == nil || meta.Version < c.targetsVer {
@@ -287,7 +312,7 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 	if err != nil {
 		return &Error{ReasonUnavailable, fmt.Errorf("targets.json: %w", err)}
 	}
-	ntg, err := c.cache.targets(tm, root, meta, tg)
+	ntg, err := c.cache.targets(chain, func() *trustedmetadata.TrustedMetadata { return tm }, root, meta, tg, now)
 	if err != nil {
 		return err
 	}
@@ -296,7 +321,7 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 		return err
 	}
 	commit()
-	c.snapVer, c.snapExp, c.snapHash = nsn.Signed.Version, nsn.Signed.Expires, sha256.Sum256(snap)
+	c.snapVer, c.snapExp, c.snapHash = nsn.Signed.Version, nsn.Signed.Expires, snapHash
 	c.targetsVer, c.targetsExp = ntg.Signed.Version, ntg.Signed.Expires
 	c.rule, c.trusted = rule, true
 	return nil
@@ -356,6 +381,7 @@ func ruleOf(t *metadata.Metadata[metadata.TargetsType], identity string) (Rule, 
 type Cache struct {
 	mu    sync.Mutex
 	m     map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]
+	snaps map[[2][32]byte]*metadata.Metadata[metadata.SnapshotType]
 	rules map[[2][32]byte]map[string]Rule // by targets, then identity
 	roots map[[32]byte]cachedRoot         // one copy of each root that verified
 	ts    map[[2][32]byte]verifiedTimestamp
@@ -370,7 +396,7 @@ type cachedRoot struct {
 // NewCache returns an empty cache.
 func NewCache() *Cache {
 	return &Cache{m: map[[2][32]byte]*metadata.Metadata[metadata.TargetsType]{}, rules: map[[2][32]byte]map[string]Rule{}, roots: map[[32]byte]cachedRoot{},
-		ts: map[[2][32]byte]verifiedTimestamp{}}
+		ts: map[[2][32]byte]verifiedTimestamp{}, snaps: map[[2][32]byte]*metadata.Metadata[metadata.SnapshotType]{}}
 }
 
 // intern returns b, a root that verified (version, expiry), or the copy
@@ -420,6 +446,32 @@ func (c *Cache) putTimestamp(root []byte, tsHash [32]byte, v verifiedTimestamp) 
 	c.ts[k] = v
 }
 
+// snapshot returns the snapshot of this hash that verified under root
+// (read only), shared between the devices of a fleet.
+func (c *Cache) snapshot(root []byte, h [32]byte) (*metadata.Metadata[metadata.SnapshotType], bool) {
+	if c == nil {
+		return nil, false
+	}
+	k := [2][32]byte{sha256.Sum256(root), h}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	s, ok := c.snaps[k]
+	return s, ok
+}
+
+func (c *Cache) putSnapshot(root []byte, h [32]byte, s *metadata.Metadata[metadata.SnapshotType]) {
+	if c == nil {
+		return
+	}
+	k := [2][32]byte{sha256.Sum256(root), h}
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if len(c.snaps) >= maxCached {
+		clear(c.snaps)
+	}
+	c.snaps[k] = s
+}
+
 // root returns the cached copy of a root that verified before.
 func (c *Cache) root(b []byte) (cachedRoot, bool) {
 	if c == nil {
@@ -465,9 +517,15 @@ const maxCached = 8
 
 // targets verifies targets bytes b against the snapshot's meta and the
 // root, through the cache.
-func (c *Cache) targets(tm *trustedmetadata.TrustedMetadata, root []byte, meta *metadata.MetaFiles, b []byte) (*metadata.Metadata[metadata.TargetsType], error) {
+func (c *Cache) targets(chain func() error, state func() *trustedmetadata.TrustedMetadata, root []byte, meta *metadata.MetaFiles, b []byte, now time.Time) (*metadata.Metadata[metadata.TargetsType], error) {
+	update := func() (*metadata.Metadata[metadata.TargetsType], error) {
+		if err := chain(); err != nil {
+			return nil, err
+		}
+		return state().UpdateTargets(b)
+	}
 	if c == nil {
-		t, err := tm.UpdateTargets(b)
+		t, err := update()
 		if err != nil {
 			return nil, classify("targets.json", err)
 		}
@@ -482,7 +540,11 @@ func (c *Cache) targets(tm *trustedmetadata.TrustedMetadata, root []byte, meta *
 	c.mu.Unlock()
 	if t == nil {
 		var err error
-		if t, err = tm.UpdateTargets(b); err != nil {
+		if t, err = update(); err != nil {
+			var e *Error
+			if errors.As(err, &e) {
+				return nil, err
+			}
 			return nil, classify("targets.json", err)
 		}
 		c.mu.Lock()
@@ -496,7 +558,7 @@ func (c *Cache) targets(tm *trustedmetadata.TrustedMetadata, root []byte, meta *
 	if t.Signed.Version != meta.Version {
 		return nil, &Error{ReasonRollback, fmt.Errorf("targets.json version %d, snapshot.json names %d", t.Signed.Version, meta.Version)}
 	}
-	if t.Signed.IsExpired(tm.RefTime) {
+	if t.Signed.IsExpired(now.UTC()) {
 		return nil, &Error{ReasonExpired, errors.New("targets.json is expired")}
 	}
 	return t, nil
