@@ -109,8 +109,10 @@ func TestEndToEndImportApprove(t *testing.T) {
 	svc.JSON(t, &events, "history")
 	var actions []string
 	for i, ev := range events {
-		if ev.Seq != uint64(i+1) {
-			t.Errorf("event %d has seq %d, want %d", i, ev.Seq, i+1)
+		// One numbered sequence; the metadata's signings (the system's,
+		// after each change) are not listed, so numbers may be skipped.
+		if i > 0 && ev.Seq <= events[i-1].Seq || i == 0 && ev.Seq != 1 {
+			t.Errorf("event %d has seq %d after %d", i, ev.Seq, events[max(i-1, 0)].Seq)
 		}
 		if i == 0 {
 			// init records the admin certificate it made.
@@ -120,11 +122,7 @@ func TestEndToEndImportApprove(t *testing.T) {
 			continue
 		}
 		if ev.Action == "metadata-sign" {
-			// The system signs the update metadata after each change.
-			if ev.Actor != firmware.SystemActor {
-				t.Errorf("event %d (metadata-sign) actor = %q, want %s", i, ev.Actor, firmware.SystemActor)
-			}
-			continue
+			t.Errorf("event %d: devsvc history lists a signing of the metadata", i)
 		}
 		if ev.Actor != "cert:admin" {
 			t.Errorf("event %d actor = %q, want cert:admin", i, ev.Actor)

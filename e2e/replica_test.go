@@ -296,7 +296,20 @@ func TestReplicas(t *testing.T) {
 		if !r.svc.WaitForLog("lost the primary", time.Minute) {
 			t.Errorf("replica %s did not notice the primary is gone", r.name)
 		}
-		if f := replication(t, r.svc).Follower; f == nil || f.Connected || f.Outbox == 0 {
+		// The reports are queued in the outbox with the inventory's next
+		// group commit (inventory_flush): poll for them, bounded.
+		f := replication(t, r.svc).Follower
+		tick := time.NewTicker(100 * time.Millisecond)
+		for deadline := time.After(30 * time.Second); f != nil && f.Outbox == 0; f = replication(t, r.svc).Follower {
+			select {
+			case <-tick.C:
+				continue
+			case <-deadline:
+			}
+			break
+		}
+		tick.Stop()
+		if f == nil || f.Connected || f.Outbox == 0 {
 			t.Errorf("replica %s during the outage: %+v; want disconnected, with reports kept", r.name, f)
 			var txt bytes.Buffer
 			rep.WriteText(&txt)

@@ -178,7 +178,8 @@ func (s *Service) Devices(ctx context.Context) ([]firmware.Device, error) {
 const MaxHistory = 10000
 
 // History returns the history events after since, at most limit of them
-// (MaxHistory when limit is not in 1..MaxHistory).
+// (MaxHistory when limit is not in 1..MaxHistory), but the signings of
+// the update metadata.
 func (s *Service) History(ctx context.Context, since uint64, limit int) ([]firmware.Event, error) {
 	if _, err := s.look(ctx); err != nil {
 		return nil, err
@@ -186,7 +187,26 @@ func (s *Service) History(ctx context.Context, since uint64, limit int) ([]firmw
 	if limit <= 0 || limit > MaxHistory {
 		limit = MaxHistory
 	}
-	return s.st.History(ctx, since, limit)
+	// The signings of the update metadata (store.ActionMetadataSign) are
+	// the system's housekeeping after each change, kept in the history
+	// so that they reach replicas in order: they are not listed.
+	out := []firmware.Event{}
+	for len(out) < limit {
+		es, err := s.st.History(ctx, since, limit)
+		if err != nil {
+			return nil, err
+		}
+		for _, e := range es {
+			if e.Action != store.ActionMetadataSign && len(out) < limit {
+				out = append(out, e)
+			}
+		}
+		if len(es) < limit {
+			break
+		}
+		since = es[len(es)-1].Seq
+	}
+	return out, nil
 }
 
 // LastSeq returns the number of the newest history event (0 for none),
