@@ -70,10 +70,10 @@ func TestEndToEndDirectory(t *testing.T) {
 	if _, errOut, err := as("bob", "Bob-viewer-1", "approve", idPath); err == nil || !strings.Contains(errOut, "read-only") {
 		t.Errorf("read-only bob approved: %v %s", err, errOut)
 	}
-	if _, errOut, err := as("carol", "Carol-phone-1", "rules"); err == nil || !strings.Contains(errOut, "not in the admin") {
+	if _, errOut, err := as("carol", "Carol-phone-1", "rules"); err == nil || !strings.Contains(errOut, "in neither the admin nor the read-only admin group") {
 		t.Errorf("carol, in no admin group, listed rules: %v %s", err, errOut)
 	}
-	if _, errOut, err := as("alice", "wrong", "rules"); err == nil || !strings.Contains(errOut, "sign-in failed") {
+	if _, errOut, err := as("alice", "wrong", "rules"); err == nil || !strings.Contains(errOut, "wrong user name or password") {
 		t.Errorf("alice with a wrong password: %v %s", err, errOut)
 	}
 	if _, errOut, err := as("alice", "Alice-admin-1", "approve", idPath); err != nil {

@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"encoding/base64"
 	"fmt"
+	"net/netip"
 	"strings"
 
 	"google.golang.org/grpc/credentials"
@@ -12,6 +13,7 @@ import (
 	"google.golang.org/grpc/peer"
 
 	"github.com/opendus/opendus/devsvc/service"
+	"github.com/opendus/opendus/signin"
 )
 
 // authenticate finds the caller: a verified client certificate from the
@@ -33,7 +35,13 @@ func (s *Server) authenticate(ctx context.Context, fullMethod string) (service.P
 	if !ok {
 		return service.Principal{}, fmt.Errorf("%w: present an admin client certificate (DIR/certs/admin.pem, or --cert) or a directory account (--user)", service.ErrUnauthenticated)
 	}
-	return s.svc.SignIn(ctx, "dir:", user, password)
+	remote := "admin-api" // a peer address is always there; a key all the same
+	if p, ok := peer.FromContext(ctx); ok {
+		if ap, err := netip.ParseAddrPort(p.Addr.String()); err == nil {
+			remote = signin.AddressKey(ap.Addr().Unmap())
+		}
+	}
+	return s.svc.SignIn(ctx, remote, user, password)
 }
 
 // basicFromMetadata reads "authorization: Basic base64(user:password)".

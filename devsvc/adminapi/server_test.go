@@ -366,7 +366,7 @@ type fakeDirectory map[string]struct {
 func (f fakeDirectory) AuthenticateAdmin(_ context.Context, user, password string) (service.Role, error) {
 	u, ok := f[user]
 	if !ok || u.password != password {
-		return "", errors.New("bad credentials")
+		return "", fmt.Errorf("bad credentials: %w", service.ErrBadCredentials)
 	}
 	if u.role == "" {
 		return "", service.ErrNoRole

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"log/slog"
 	"strings"
 	"unicode/utf8"
 
@@ -266,6 +267,19 @@ func (s *Service) ConsoleSignIn(ctx context.Context, remote, user, password stri
 		s.dummyVerify(ctx, password)
 		return fail("", false, errors.New("no console admin of that name"))
 	}
+	return s.directorySignIn(ctx, att, "console", remote, user, password)
+}
+
+// directorySignIn checks a directory account's password for a sign-in
+// (via: console or admin) that att, the limiter's attempt of its
+// address, counts: a locked account is refused without asking the
+// directory, a wrong password counts against the account, a right one
+// outside the admin groups only against the address.
+func (s *Service) directorySignIn(ctx context.Context, att *signin.Attempt, via, remote, user, password string) (Principal, error) {
+	fail := func(account string, wrong bool, reason error) (Principal, error) {
+		att.Fail(ctx, signin.Failure{Via: via, User: user, Account: account, WrongPassword: wrong, Reason: reason})
+		return Principal{}, errSignIn
+	}
 	account := signin.AccountKey("dir", user)
 	if k, ok := s.cfg.Directory.(accountKeyer); ok {
 		account, ok = k.AccountKey(user)
@@ -280,19 +294,23 @@ func (s *Service) ConsoleSignIn(ctx context.Context, remote, user, password stri
 	switch {
 	case errors.Is(err, ErrNoRole):
 		// The password was right: nothing counts against the account.
-		att.Fail(ctx, signin.Failure{Via: "console", User: user, Account: account, Reason: err})
-		return Principal{}, fmt.Errorf("%w: %s is not in the admin or read-only admin group of the directory: ask its administrator", ErrForbidden, user)
+		att.Fail(ctx, signin.Failure{Via: via, User: user, Account: account, Reason: err})
+		return Principal{}, fmt.Errorf("%w: %s is in neither the admin nor the read-only admin group of the directory (ask its administrator): %w", ErrForbidden, user, ErrNoRole)
 	case errors.Is(err, ErrBadCredentials):
 		// The directory does not say whether the name exists; a wrong
 		// name counts against an account no one has.
 		return fail(account, true, err)
 	case err != nil:
 		att.Abandon()
-		s.cfg.Logger.Warn("console sign-in: the directory cannot be reached", "user", user, "err", err)
-		return Principal{}, fmt.Errorf("%w: the directory cannot be reached to check the password: try again shortly, or sign in with a console account (devsvc admins add)", store.ErrBusy)
+		s.cfg.Logger.Warn(via+" sign-in: the directory cannot be reached", "user", user, "err", err)
+		return Principal{}, fmt.Errorf("%w: the directory cannot be reached to check the password: try again shortly, or sign in with a console account (devsvc admins add) or an admin certificate", store.ErrBusy)
 	}
 	att.Succeed(account)
-	s.cfg.Logger.Info("console sign-in", "user", user, "role", role, "remote", remote, "via", "directory")
+	lvl := slog.LevelInfo
+	if via == "admin" {
+		lvl = slog.LevelDebug // every call of the admin API signs in
+	}
+	s.cfg.Logger.Log(ctx, lvl, via+" sign-in", "user", user, "role", role, "remote", remote, "via", "directory")
 	return Principal{Name: "dir:" + user, Role: role}, nil
 }
 

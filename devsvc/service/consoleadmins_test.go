@@ -219,3 +219,37 @@ func TestConsoleSignInDirectory(t *testing.T) {
 		t.Errorf("bob after the lockout = %v", err)
 	}
 }
+
+// TestAdminSignInCountsAgainstTheLimiter: a directory account's password
+// sign-in to the admin API (devsvc --user) goes through the same limiter
+// as the console's and the devices': five wrong passwords lock the
+// account there, and then its right password is refused on the console
+// too; an account in no admin group is forbidden, naming ErrNoRole.
+func TestAdminSignInCountsAgainstTheLimiter(t *testing.T) {
+	dir := &fakeDir{}
+	clock := clocktest.New(time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC))
+	lim := signin.New(signin.Config{Now: clock.Now})
+	svc, _ := newService(t, service.Config{Limiter: lim, PasswordParams: cheapHash, Directory: dir})
+	ctx := context.Background()
+	if p, err := svc.SignIn(ctx, "192.0.2.9", "bob", bobPW); err != nil || p != (service.Principal{Name: "dir:bob", Role: service.RoleAdmin}) {
+		t.Fatalf("bob = %+v, %v; want dir:bob, admin", p, err)
+	}
+	if _, err := svc.SignIn(ctx, "192.0.2.9", "olga", bobPW); !errors.Is(err, service.ErrForbidden) || !errors.Is(err, service.ErrNoRole) {
+		t.Errorf("olga (no admin group) = %v, want ErrForbidden wrapping ErrNoRole", err)
+	}
+	for i := range 5 {
+		if _, err := svc.SignIn(ctx, "192.0.2.9", "bob", "wrong"); !errors.Is(err, service.ErrUnauthenticated) {
+			t.Fatalf("wrong password %d = %v, want ErrUnauthenticated", i+1, err)
+		}
+	}
+	if _, err := svc.SignIn(ctx, "192.0.2.9", "bob", bobPW); !errors.Is(err, service.ErrUnauthenticated) {
+		t.Errorf("bob's right password after five wrong ones = %v, want refused (locked)", err)
+	}
+	if _, err := svc.ConsoleSignIn(ctx, "192.0.2.10", "bob", bobPW); !errors.Is(err, service.ErrUnauthenticated) {
+		t.Errorf("bob on the console after the admin API locked him = %v, want refused", err)
+	}
+	clock.Advance(signin.DefaultLockout + time.Second)
+	if _, err := svc.SignIn(ctx, "192.0.2.9", "bob", bobPW); err != nil {
+		t.Errorf("bob after the lockout = %v, want signed in", err)
+	}
+}

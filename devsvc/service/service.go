@@ -245,23 +245,24 @@ func (s *Service) SetMinAccountPasswordLength(n int) {
 	s.minAccountPassword.Store(int64(n))
 }
 
-// SignIn checks a directory account's password and returns the principal
-// it signs in as, named prefix+user ("dir:alice"). Without a directory it
-// is ErrUnauthenticated; an account in neither admin group is ErrForbidden
-// (wrapping ErrNoRole).
-func (s *Service) SignIn(ctx context.Context, prefix, user, password string) (Principal, error) {
+// SignIn signs a directory account in to the admin API with a password
+// (devsvc --user), from the address key remote (signin.AddressKey of the
+// peer): through the service's sign-in limiter, as the console's and the
+// devices' sign-ins, so that a password cannot be guessed faster there.
+// The principal is "dir:NAME".
+func (s *Service) SignIn(ctx context.Context, remote, user, password string) (Principal, error) {
 	if s.cfg.Directory == nil {
 		return Principal{}, fmt.Errorf("%w: this server has no directory for password sign-in: use an admin client certificate", ErrUnauthenticated)
 	}
-	role, err := s.cfg.Directory.AuthenticateAdmin(ctx, user, password)
-	switch {
-	case errors.Is(err, ErrNoRole):
-		return Principal{}, fmt.Errorf("%w: %s is not in the admin or read-only admin group: %w", ErrForbidden, user, ErrNoRole)
-	case err != nil:
-		s.cfg.Logger.Warn("admin sign-in refused", "user", user, "err", err)
-		return Principal{}, fmt.Errorf("%w: sign-in failed: wrong user name or password, or the directory is unreachable", ErrUnauthenticated)
+	if user == "" || len(user) > 256 || len(password) > MaxPasswordLength {
+		s.limiter.Malformed(remote, "admin", user, errors.New("not a valid user name or password"))
+		return Principal{}, errSignIn
 	}
-	return Principal{Name: prefix + user, Role: role}, nil
+	att, err := s.limiter.Begin(remote)
+	if err != nil {
+		return Principal{}, err
+	}
+	return s.directorySignIn(ctx, att, "admin", remote, user, password)
 }
 
 // look returns the principal of ctx, which may look at anything.
