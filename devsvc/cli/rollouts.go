@@ -840,39 +840,7 @@ func showDevice(ctx context.Context, e *env, key string) error {
 	fmt.Fprintln(w, "\nRecent history, oldest first:")
 	t := newTable(w, "  TIME", "EVENT", "DETAIL")
 	for _, ev := range d.History {
-		t.row("  "+when(ev.Time), string(ev.Kind), historyDetail(ev))
+		t.row("  "+when(ev.Time), string(ev.Kind), ev.Text())
 	}
 	return t.flush()
-}
-
-// historyDetail describes a device event for a person.
-func historyDetail(ev firmware.DeviceEvent) string {
-	var parts []string
-	switch ev.Kind {
-	case firmware.DeviceCheckIn:
-		parts = append(parts, "runs "+ev.Version.String())
-		if !ev.Offered.IsZero() {
-			parts = append(parts, "offered "+ev.Offered.String())
-		}
-		if ev.Hold != "" {
-			parts = append(parts, fmt.Sprintf("held %s back (%s)", ev.Held, ev.Hold))
-		}
-		if ev.Offered.IsZero() && ev.Hold == "" {
-			parts = append(parts, "nothing offered")
-		}
-		if ev.Site != "" {
-			parts = append(parts, "from "+ev.Site)
-		}
-		if ev.Count > 1 {
-			parts = append(parts, fmt.Sprintf("%d times, the last shown", ev.Count))
-		}
-	case firmware.DeviceReport:
-		parts = append(parts, string(ev.State)+" "+ev.Version.String())
-		if ev.Detail != "" {
-			parts = append(parts, "error "+ev.Detail)
-		}
-	default:
-		parts = append(parts, ev.Detail)
-	}
-	return strings.Join(parts, "; ")
 }

@@ -195,7 +195,7 @@ func TestRolloutCommands(t *testing.T) {
 		t.Errorf("devices --summary --site ny: %s", out)
 	}
 	show = admin(t, dir, "devices", "show", "00:04:f2:00:00:03")
-	for _, want := range []string{"Device 00-04-F2-00-00-03", "site       berlin-hq", "Recent history", "runs 4.0.7577.100; nothing offered; from berlin-hq"} {
+	for _, want := range []string{"Device 00-04-F2-00-00-03", "site       berlin-hq", "Recent history", "runs 4.0.7577.100; nothing offered; from site berlin-hq"} {
 		if !strings.Contains(show, want) {
 			t.Errorf("devices show lacks %q:\n%s", want, show)
 		}

@@ -400,14 +400,15 @@ func serveMetadata(w http.ResponseWriter, b []byte) {
 	w.Write(b)
 }
 
-// TimestampVersion returns the version of the timestamp served now,
-// signing first when it is due (as a metadata request would); 0 when
-// the metadata cannot be signed (logged).
+// TimestampVersion returns the version of the timestamp signed last, for
+// the hint of every check-in answer: no signing and no look at the keys
+// on that path (Run and the metadata requests do them). A hint a moment
+// old only makes a device fetch the timestamp, which signs if due.
 func (p *Publisher) TimestampVersion() int64 {
-	set, err := p.Current(context.Background())
-	if err != nil {
-		p.log.Error("signing the update metadata", "err", err)
+	p.cur.RLock()
+	defer p.cur.RUnlock()
+	if p.cur.set == nil {
 		return 0
 	}
-	return set.TimestampVersion
+	return p.cur.set.TimestampVersion
 }
