@@ -34,6 +34,10 @@ func FuzzParseCheckIn(f *testing.F) {
 		Avoid: netip.MustParseAddrPort("[2001:db8::7]:47010")}, Modules: []firmware.Module{{Name: "CX600.nbt", Version: v1}}}
 	f.Add(peer.AppendXML(nil))
 	f.Add([]byte(`<DeviceUpdateRequest><MAC>0004f2000001</MAC><DeviceType>UCPhone</DeviceType><Vendor>a</Vendor><Model>b</Model><Revision>c</Revision><Locale>d</Locale><Peer address="::ffff:10.0.0.1" port="080" avoid="1.2.3.4:0"/></DeviceUpdateRequest>`))
+	trust := peer
+	trust.Metadata = deviceproto.MetadataTrust{Root: 2, Timestamp: 1765000000}
+	f.Add(trust.AppendXML(nil))
+	f.Add([]byte(`<DeviceUpdateRequest><MAC>0004f2000001</MAC><DeviceType>UCPhone</DeviceType><Vendor>a</Vendor><Model>b</Model><Revision>c</Revision><Locale>d</Locale><Metadata root="0" timestamp="-1"/></DeviceUpdateRequest>`))
 	f.Fuzz(func(t *testing.T, data []byte) {
 		if len(data) > deviceproto.MaxBodyBytes {
 			return
@@ -99,6 +103,8 @@ func FuzzParseAnswer(f *testing.F) {
 	none := deviceproto.Answer{NextCheck: time.Hour}
 	f.Add(none.AppendXML(nil))
 	none.Metadata = 1765000000
+	f.Add(none.AppendXML(nil))
+	none.MetadataRoot, none.Stapled = 3, []byte(`{"signed":{"_type":"timestamp"},"signatures":[]}`)
 	f.Add(none.AppendXML(nil))
 	a.Files[0].Peer = deviceproto.PeerAdvice{From: netip.MustParseAddrPort("10.1.2.3:47010"), Delay: time.Minute}
 	f.Add(a.AppendXML(nil))

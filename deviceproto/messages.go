@@ -44,6 +44,9 @@ type CheckIn struct {
 	// Peer says where the device serves its subnet's peers, if it can
 	// (<Peer address port [avoid]>).
 	Peer PeerServer
+	// Metadata is what the device trusts of the signed update metadata,
+	// if it verifies it: the answer then staples a newer timestamp.
+	Metadata MetadataTrust
 }
 
 // Version returns the version of the device's main image: that of the
@@ -99,6 +102,9 @@ func ParseCheckIn(data []byte) (CheckIn, error) {
 		return CheckIn{}, err
 	}
 	if c.Peer, err = parsePeer(root); err != nil {
+		return CheckIn{}, err
+	}
+	if c.Metadata, err = parseTrust(root); err != nil {
 		return CheckIn{}, err
 	}
 	mods, err := root.child("Modules")
@@ -183,6 +189,7 @@ func (c *CheckIn) AppendXML(b []byte) []byte {
 		b = appendElem(b, "  ", "User", c.User)
 	}
 	b = appendPeer(b, c.Peer)
+	b = appendTrust(b, c.Metadata)
 	b = append(b, "  <Modules>\n"...)
 	for _, m := range c.Modules {
 		b = append(b, "    <Module"...)
@@ -239,6 +246,14 @@ type Answer struct {
 	// keep a device on what it trusts until that expires, as one that
 	// serves an old timestamp can. 0: not told.
 	Metadata int64
+	// MetadataRoot, when set, is the version of the latest root the
+	// service serves: a device that trusts it looks for no newer one.
+	MetadataRoot int64
+	// Stapled, when set, is the signed timestamp itself (at most
+	// MaxStapledBytes; base64 in the element's text), for a device whose
+	// check-in named an older one: it verifies it as if it had fetched it
+	// (updatemeta.Client.RefreshHinted), which spares the request.
+	Stapled []byte
 }
 
 // File is one module of an offered update: an image, with the security
@@ -276,11 +291,7 @@ func (a *Answer) AppendXML(b []byte) []byte {
 		b = appendAttr(b, "at", a.NextCheckAt.UTC().Format(time.RFC3339))
 	}
 	b = append(b, "/>\n"...)
-	if a.Metadata > 0 {
-		b = append(b, "  <Metadata timestamp=\""...)
-		b = strconv.AppendInt(b, a.Metadata, 10)
-		b = append(b, "\"/>\n"...)
-	}
+	b = appendMetadata(b, a)
 	if a.MovedInternalURL != "" || a.MovedExternalURL != "" {
 		b = append(b, "  <UpdatesServer"...)
 		if a.MovedInternalURL != "" {
@@ -370,15 +381,8 @@ func ParseAnswer(data []byte) (Answer, error) {
 			}
 		}
 	}
-	if md, err := root.child("Metadata"); err != nil {
+	if err := parseMetadata(root, &a); err != nil {
 		return Answer{}, err
-	} else if md != nil {
-		v, _ := md.attr("timestamp")
-		n, err := strconv.ParseInt(v, 10, 64)
-		if err != nil || n <= 0 || strconv.FormatInt(n, 10) != v {
-			return Answer{}, fmt.Errorf("%w: Metadata timestamp %q: want a positive version", ErrMalformed, cut(v))
-		}
-		a.Metadata = n
 	}
 	if us, err := root.child("UpdatesServer"); err != nil {
 		return Answer{}, err

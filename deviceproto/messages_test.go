@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/opendus/opendus/deviceproto"
+	"github.com/opendus/opendus/firmware"
 )
 
 // TestAnswerInstallBy: an offer's InstallBy is written as an RFC 3339
@@ -83,8 +84,10 @@ func TestAnswerInstallBy(t *testing.T) {
 // offer and without; a version that is not a canonical positive number
 // is refused.
 func TestAnswerMetadata(t *testing.T) {
+	stapled := []byte(`{"signed":{"_type":"timestamp","version":1765000123},"signatures":[{"keyid":"k","sig":"s"}]}`)
 	for _, a := range []deviceproto.Answer{
 		{NextCheck: time.Hour, Metadata: 1765000123},
+		{NextCheck: time.Hour, Metadata: 1765000123, MetadataRoot: 2, Stapled: stapled},
 		{Version: v2, InternalURL: "https://x/", Files: []deviceproto.File{{FileName: "CX600.nbt", Version: v2, Size: 1, SHA256: strings.Repeat("ab", 32)}},
 			NextCheck: time.Hour, Metadata: 7},
 	} {
@@ -93,8 +96,8 @@ func TestAnswerMetadata(t *testing.T) {
 		if err != nil {
 			t.Fatalf("ParseAnswer(%s) = %v", b, err)
 		}
-		if got.Metadata != a.Metadata {
-			t.Errorf("Metadata %d, want %d:\n%s", got.Metadata, a.Metadata, b)
+		if got.Metadata != a.Metadata || got.MetadataRoot != a.MetadataRoot || string(got.Stapled) != string(a.Stapled) {
+			t.Errorf("Metadata %d root %d stapled %q, want %d, %d, %q:\n%s", got.Metadata, got.MetadataRoot, got.Stapled, a.Metadata, a.MetadataRoot, a.Stapled, b)
 		}
 	}
 	good := string((&deviceproto.Answer{NextCheck: time.Hour, Metadata: 5}).AppendXML(nil))
@@ -102,6 +105,40 @@ func TestAnswerMetadata(t *testing.T) {
 		in := strings.Replace(good, `timestamp="5"`, `timestamp="`+bad+`"`, 1)
 		if _, err := deviceproto.ParseAnswer([]byte(in)); !errors.Is(err, deviceproto.ErrMalformed) {
 			t.Errorf("Metadata timestamp %q: ParseAnswer = %v, want ErrMalformed", bad, err)
+		}
+	}
+	for _, bad := range []string{` root="0"/>`, ` root="x"/>`, `>not base64!</Metadata>`, `>=</Metadata>`} {
+		in := strings.Replace(good, `timestamp="5"/>`, `timestamp="5"`+bad, 1)
+		if _, err := deviceproto.ParseAnswer([]byte(in)); !errors.Is(err, deviceproto.ErrMalformed) {
+			t.Errorf("Metadata %s: ParseAnswer = %v, want ErrMalformed\n%s", bad, err, in)
+		}
+	}
+	// A timestamp too big to staple is left out: the device fetches it.
+	big := deviceproto.Answer{NextCheck: time.Hour, Metadata: 5, Stapled: make([]byte, deviceproto.MaxStapledBytes+1)}
+	if got, err := deviceproto.ParseAnswer(big.AppendXML(nil)); err != nil || got.Stapled != nil || got.Metadata != 5 {
+		t.Errorf("an answer with a timestamp too big to staple: %v, stapled %d bytes; want none", err, len(got.Stapled))
+	}
+}
+
+// TestCheckInMetadata: what a verifying device trusts round-trips; a
+// root below 1 or a version that is not canonical is refused; a device
+// that says nothing has the zero MetadataTrust.
+func TestCheckInMetadata(t *testing.T) {
+	c := deviceproto.CheckIn{Identity: cx600, MAC: macDevice, Modules: []firmware.Module{{Name: "CX600.nbt", Version: v1}},
+		Metadata: deviceproto.MetadataTrust{Root: 1, Timestamp: 0}}
+	b := c.AppendXML(nil)
+	got, err := deviceproto.ParseCheckIn(b)
+	if err != nil || got.Metadata != c.Metadata {
+		t.Fatalf("ParseCheckIn = %+v, %v; want %+v\n%s", got.Metadata, err, c.Metadata, b)
+	}
+	c.Metadata = deviceproto.MetadataTrust{}
+	if got, err := deviceproto.ParseCheckIn(c.AppendXML(nil)); err != nil || got.Metadata != (deviceproto.MetadataTrust{}) || strings.Contains(string(c.AppendXML(nil)), "Metadata") {
+		t.Errorf("a device that says nothing: %+v, %v", got.Metadata, err)
+	}
+	for _, bad := range []string{`root="0" timestamp="1"`, `root="1" timestamp="-1"`, `root="01" timestamp="1"`, `timestamp="1"`, `root="1"`} {
+		in := strings.Replace(string(b), `root="1" timestamp="0"`, bad, 1)
+		if _, err := deviceproto.ParseCheckIn([]byte(in)); !errors.Is(err, deviceproto.ErrMalformed) {
+			t.Errorf("Metadata %s: ParseCheckIn = %v, want ErrMalformed", bad, err)
 		}
 	}
 }

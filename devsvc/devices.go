@@ -94,7 +94,7 @@ func newDeviceSide(d *deps, s datadir.Settings, ri datadir.RunInfo, acceptor *nt
 		al.Close()
 		return nil, err
 	}
-	apiCfg.Metadata = meta.TimestampVersion
+	apiCfg.Metadata = meta.Staple
 	if relay, ok := meta.(*signer.Relay); ok {
 		// A replica offers an update once its primary's signing of it
 		// has arrived.
@@ -213,7 +213,7 @@ type metadataService interface {
 	http.Handler
 	Root() []byte
 	RootExpires() time.Time
-	TimestampVersion() int64
+	Staple() (timestamp, root int64, signed []byte)
 	SetExpiries(updatemeta.Expiries)
 	Run(ctx context.Context)
 }

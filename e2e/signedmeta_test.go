@@ -425,6 +425,14 @@ func TestSignedMetadataRestore(t *testing.T) {
 	if rep.VerifiedCheckIns == 0 {
 		t.Errorf("no check-in was verified")
 	}
+	// The timestamp is re-signed every hour (half of its two hours), as
+	// often as the devices check in: the answers staple it, so that the
+	// devices fetch only what the approval and the restore changed.
+	t.Logf("verified check-ins %d: %d current by the answer, %d stapled; %d metadata requests", rep.VerifiedCheckIns, rep.MetadataCurrent, rep.MetadataStapled, rep.MetadataRequests)
+	if rep.MetadataStapled < int64(n) || rep.MetadataRequests > rep.VerifiedCheckIns/2 {
+		t.Errorf("%d check-ins with a stapled timestamp, %d metadata requests for %d verified check-ins; want at least %d and at most %d",
+			rep.MetadataStapled, rep.MetadataRequests, rep.VerifiedCheckIns, n, rep.VerifiedCheckIns/2)
+	}
 	_ = r
 }
 

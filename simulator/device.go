@@ -96,7 +96,10 @@ type tally struct {
 	// metaSkipped: check-ins whose answer named the timestamp the device
 	// trusted (deviceproto Answer.Metadata): nothing fetched.
 	metaSkipped int64
-	verify      [maxVerifyReasons]int64
+	// metaStapled: check-ins whose answer stapled a newer timestamp;
+	// metaRequests: metadata and piece-list requests.
+	metaStapled, metaRequests int64
+	verify                    [maxVerifyReasons]int64
 }
 
 func (t *tally) add(o *tally) {
@@ -125,6 +128,8 @@ func (t *tally) add(o *tally) {
 	t.verified += o.verified
 	t.metaBytes += o.metaBytes
 	t.metaSkipped += o.metaSkipped
+	t.metaStapled += o.metaStapled
+	t.metaRequests += o.metaRequests
 	for i := range t.verify {
 		t.verify[i] += o.verify[i]
 	}
@@ -426,6 +431,10 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		ci.User = accountName(int(d.user))
 	}
 	ci.Peer = d.peerServer()
+	if c := w.metaClient(d); c != nil && !w.s.cfg.AlwaysRefresh {
+		// What it trusts, so that the answer staples a newer timestamp.
+		ci.Metadata = deviceproto.MetadataTrust{Root: c.RootVersion(), Timestamp: c.TimestampVersion()}
+	}
 	w.body = ci.AppendXML(w.body[:0])
 	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {

@@ -66,7 +66,12 @@ type Report struct {
 	VerifiedCheckIns int64 `json:"verifiedCheckIns"`
 	// MetadataCurrent counts the verified check-ins that fetched no
 	// metadata: the answer named the timestamp the device trusted.
-	MetadataCurrent      int64   `json:"metadataCurrent"`
+	MetadataCurrent int64 `json:"metadataCurrent"`
+	// MetadataStapled counts the verified check-ins whose answer stapled
+	// a newer timestamp; MetadataRequests the requests for metadata and
+	// piece lists.
+	MetadataStapled      int64   `json:"metadataStapled"`
+	MetadataRequests     int64   `json:"metadataRequests"`
 	MetadataBytes        int64   `json:"metadataBytes"`
 	VerifyRefusals       []Count `json:"verifyRefusals"`
 	VerifyRefusedDevices int     `json:"verifyRefusedDevices"`
@@ -204,7 +209,8 @@ func (s *Sim) Report() Report {
 		Downloading: s.phases[phaseDownloading], WaitingIdle: s.phases[phaseWaitingIdle], Rebooting: s.phases[phaseRebooting],
 		CheckedIn: s.checkedIn, UpdatedDevices: s.updated, FailedDevices: s.failed, RefusedDevices: s.refused,
 		Refusals: []Count{}, Failures: []Count{},
-		VerifiedCheckIns: t.verified, MetadataCurrent: t.metaSkipped, MetadataBytes: t.metaBytes, VerifyRefusals: []Count{},
+		VerifiedCheckIns: t.verified, MetadataCurrent: t.metaSkipped, MetadataBytes: t.metaBytes,
+		MetadataStapled: t.metaStapled, MetadataRequests: t.metaRequests, VerifyRefusals: []Count{},
 	}
 	for i, rs := range verifyReasons {
 		if n := t.verify[i]; n > 0 {
@@ -477,7 +483,8 @@ func (r *Report) WriteText(w io.Writer) error {
 	counts("Refusals", r.Refusals, r.RefusedDevices, "refused at least once")
 	counts("Failures", r.Failures, r.FailedDevices, "whose last attempt failed")
 	if r.VerifiedCheckIns > 0 || len(r.VerifyRefusals) > 0 {
-		line("Signed metadata", "%d check-ins verified (%d of them current without a request), %s of metadata", r.VerifiedCheckIns, r.MetadataCurrent, bytesHuman(r.MetadataBytes))
+		line("Signed metadata", "%d check-ins verified (%d current by the answer, %d with a newer timestamp stapled to it), %d requests, %s of metadata",
+			r.VerifiedCheckIns, r.MetadataCurrent, r.MetadataStapled, r.MetadataRequests, bytesHuman(r.MetadataBytes))
 		counts("Verification", r.VerifyRefusals, r.VerifyRefusedDevices, "refused metadata, an offer or a file and went to the service")
 	}
 	if r.Missed > 0 {

@@ -138,6 +138,20 @@ func (c *Client) TargetsVersion() int64 { return c.targetsVer }
 // Rule returns the signed entries of the device's identity.
 func (c *Client) Rule() Rule { return c.rule }
 
+// Hint is what a check-in answer says of the metadata the service
+// serves (deviceproto Answer.Metadata): the timestamp's version, the
+// latest root's version, and the signed timestamp itself when the
+// device's check-in named an older one (stapled). None of it is trusted:
+// a stapled timestamp is verified as a fetched one is, and a relay that
+// lies about the versions can only keep a device on what it trusts until
+// that expires, as one that serves an old timestamp or withholds a new
+// root can. The zero Hint says nothing.
+type Hint struct {
+	Timestamp int64
+	Root      int64
+	Stapled   []byte
+}
+
 // Current reports whether the client may skip a refresh at now because
 // the service told it (deviceproto Answer.Metadata) that the timestamp it
 // serves is advertised, the version the client trusts, and nothing the
@@ -158,11 +172,36 @@ func (c *Client) Current(advertised int64, now time.Time) bool {
 	return true
 }
 
+// TimestampVersion returns the trusted timestamp's version (0: none yet):
+// what a device's check-in names, so that the answer staples a newer one.
+func (c *Client) TimestampVersion() int64 { return c.tsVer }
+
 // Refresh runs TUF's client workflow at now (the device's clock): the
 // next root versions, the timestamp, and when the timestamp changed the
 // snapshot and targets. On any failure the client keeps what it trusted
 // before and returns an *Error.
 func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error {
+	return c.refresh(ctx, fetch, now, Hint{})
+}
+
+// RefreshHinted is Refresh with what the check-in's answer said (Hint):
+// its stapled timestamp is taken in place of fetching timestamp.json, and
+// no newer root is looked for when the answer names the trusted root's
+// version as the latest. Everything is verified as Refresh verifies it; a
+// device whose timestamp was re-signed only to stay fresh (every half of
+// its validity) then makes no request at all. A refresh that fails with
+// the hints (a stapled timestamp that does not verify or that a signing
+// overtook, a root that is not the latest) is done once more as Refresh
+// does it: the hints never refuse what fetching would take.
+func (c *Client) RefreshHinted(ctx context.Context, fetch Fetch, now time.Time, h Hint) error {
+	err := c.refresh(ctx, fetch, now, h)
+	if err != nil && (len(h.Stapled) > 0 || h.Root > 0) && ReasonOf(err) != ReasonUnavailable {
+		err = c.refresh(ctx, fetch, now, Hint{})
+	}
+	return err
+}
+
+func (c *Client) refresh(ctx context.Context, fetch Fetch, now time.Time, h Hint) error {
 	var tm *trustedmetadata.TrustedMetadata
 	trusted := func() error { // built only when something new needs verifying
 		if tm != nil {
@@ -175,9 +214,12 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 		tm.RefTime = now.UTC()
 		return nil
 	}
-	ts, err := fetch(ctx, "timestamp.json", maxTimestampSize)
-	if err != nil {
-		return &Error{ReasonUnavailable, fmt.Errorf("timestamp.json: %w", err)}
+	ts := h.Stapled
+	if len(ts) == 0 || len(ts) > maxTimestampSize {
+		var err error
+		if ts, err = fetch(ctx, "timestamp.json", maxTimestampSize); err != nil {
+			return &Error{ReasonUnavailable, fmt.Errorf("timestamp.json: %w", err)}
+		}
 	}
 	tsHash := sha256.Sum256(ts)
 	if c.trusted && tsHash == c.tsHash {
@@ -195,7 +237,11 @@ func (c *Client) Refresh(ctx context.Context, fetch Fetch, now time.Time) error 
 		return nil
 	}
 	root, rootVer := c.root, c.rootVer
-	for range maxRootSteps {
+	steps := maxRootSteps
+	if h.Root > 0 && h.Root == c.rootVer {
+		steps = 0 // the answer names no newer root: none to look for
+	}
+	for range steps {
 		name := strconv.FormatInt(rootVer+1, 10) + ".root.json"
 		b, err := fetch(ctx, name, MaxMetadataSize)
 		if errors.Is(err, ErrNotFound) {

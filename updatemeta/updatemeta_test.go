@@ -458,3 +458,107 @@ func TestClientCurrent(t *testing.T) {
 		}
 	}
 }
+
+// TestRefreshHinted: a timestamp stapled to the answer replaces the
+// request for it, and an answer that names the trusted root as the latest
+// spares the look for the next; both are verified as fetched metadata is,
+// and a lie about either costs no more than withholding would.
+func TestRefreshHinted(t *testing.T) {
+	ctx := context.Background()
+	s := newServer(t)
+	s.publish(rule(id, "1.0.0.1", ""))
+	c, err := NewClient(s.k.LatestRoot(), id, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var got []string
+	counting := func(set *Set) Fetch {
+		f := fetchFrom(set)
+		return func(ctx context.Context, name string, limit int64) ([]byte, error) {
+			got = append(got, name)
+			return f(ctx, name, limit)
+		}
+	}
+	if err := c.Refresh(ctx, counting(s.set), s.now); err != nil {
+		t.Fatal(err)
+	}
+	staple := func() Hint {
+		return Hint{Timestamp: s.set.TimestampVersion, Root: int64(len(s.set.Roots)), Stapled: s.set.Timestamp}
+	}
+	old := *s.set
+	var serve *Set // what the server serves, if not s.set
+	for _, tc := range []struct {
+		name   string
+		step   func()
+		hint   func() Hint
+		fetch  string
+		reason Reason
+	}{
+		{"re-signed, stapled", func() { s.now = s.now.Add(13 * time.Hour); s.publish(s.prev...) }, staple, "", ""},
+		{"re-signed, stapled, root not named", func() { s.now = s.now.Add(13 * time.Hour); s.publish(s.prev...) },
+			func() Hint { h := staple(); h.Root = 0; return h }, "2.root.json", ""},
+		{"re-signed, not stapled", func() { s.now = s.now.Add(13 * time.Hour); s.publish(s.prev...) },
+			func() Hint { h := staple(); h.Stapled = nil; return h }, "timestamp.json", ""},
+		{"catalog change, stapled", func() { s.publish(rule(id, "2.0.0.1", "")) }, staple, "snapshot.json targets.json", ""},
+		{"the trusted timestamp stapled", func() {}, staple, "", ""},
+		{"an old timestamp stapled: fetched", func() {}, func() Hint { h := staple(); h.Stapled = old.Timestamp; return h }, "timestamp.json", ""},
+		{"garbage stapled: fetched", func() {}, func() Hint { h := staple(); h.Stapled = []byte("{not a timestamp"); return h }, "timestamp.json", ""},
+		{"an old timestamp stapled and served", func() { serve = &old }, func() Hint { h := staple(); h.Stapled = old.Timestamp; return h }, "timestamp.json 2.root.json", ReasonRollback},
+		{"too big to be a timestamp: fetched", func() {}, func() Hint { h := staple(); h.Stapled = make([]byte, 17<<10); return h }, "timestamp.json", ""},
+	} {
+		serve = nil
+		tc.step()
+		got = nil
+		before := c.TimestampVersion()
+		from := s.set
+		if serve != nil {
+			from = serve
+		}
+		err := c.RefreshHinted(ctx, counting(from), s.now, tc.hint())
+		if ReasonOf(err) != tc.reason || (tc.reason == "" && err != nil) {
+			t.Errorf("%s: %v, want reason %q", tc.name, err, tc.reason)
+		}
+		if g := strings.Join(got, " "); g != tc.fetch {
+			t.Errorf("%s: fetched %q, want %q", tc.name, g, tc.fetch)
+		}
+		if tc.reason != "" && c.TimestampVersion() != before {
+			t.Errorf("%s: the trusted timestamp moved from %d to %d on a refusal", tc.name, before, c.TimestampVersion())
+		}
+		if tc.reason == "" && c.TimestampVersion() != s.set.TimestampVersion {
+			t.Errorf("%s: trusts timestamp %d, want %d", tc.name, c.TimestampVersion(), s.set.TimestampVersion)
+		}
+	}
+	if _, err := c.CheckOffer("1.0.0.1", "2.0.0.1", offer("2.0.0.1")); err != nil {
+		t.Errorf("the offer signed after a stapled refresh: %v", err)
+	}
+
+	// Keys rotated: an answer that hides the new root (naming the trusted
+	// one) costs a second refresh that fetches the chain; one naming it
+	// makes the client follow it at once.
+	if err := s.k.Rotate(s.now, RotateOptions{Online: true, RootExpiry: time.Hour * 24 * 365}); err != nil {
+		t.Fatal(err)
+	}
+	s.s = NewSigner(s.k)
+	s.publish(rule(id, "3.0.0.1", ""))
+	lying := staple()
+	lying.Root = c.RootVersion()
+	got = nil
+	if err := c.RefreshHinted(ctx, counting(s.set), s.now, lying); err != nil {
+		t.Fatalf("a new root hidden by the hint: %v", err)
+	}
+	if c.RootVersion() != 2 || strings.Join(got, " ") != "timestamp.json 2.root.json 3.root.json snapshot.json targets.json" {
+		t.Errorf("a new root hidden by the hint: root %d, fetched %q; want root 2 after a refresh without hints", c.RootVersion(), strings.Join(got, " "))
+	}
+	if err := s.k.Rotate(s.now, RotateOptions{Online: true, RootExpiry: time.Hour * 24 * 365}); err != nil {
+		t.Fatal(err)
+	}
+	s.s = NewSigner(s.k)
+	s.publish(rule(id, "4.0.0.1", ""))
+	got = nil
+	if err := c.RefreshHinted(ctx, counting(s.set), s.now, staple()); err != nil {
+		t.Fatal(err)
+	}
+	if c.RootVersion() != 3 || strings.Join(got, " ") != "3.root.json 4.root.json snapshot.json targets.json" {
+		t.Errorf("a new root named by the hint: root %d, fetched %q; want root 3, the chain, snapshot and targets", c.RootVersion(), strings.Join(got, " "))
+	}
+}

@@ -175,11 +175,14 @@ type Config struct {
 	// refuse it (offer-unsigned) and leave for the primary. nil: every
 	// offer is made.
 	Signed func(firmware.Update) bool
-	// Metadata, if set, returns the version of the signed timestamp the
-	// service serves now, told in every answer (deviceproto
-	// Answer.Metadata) so that a device that trusts it already fetches
-	// nothing more; 0: not told.
-	Metadata func() int64
+	// Metadata, if set, returns what every answer says of the signed
+	// update metadata the service serves (docs/protocol.md, "Signed
+	// update metadata"): the timestamp's version and the latest root's,
+	// so that a device that trusts them fetches nothing; and the signed
+	// timestamp, stapled to the answer of a device whose check-in names
+	// an older one (deviceproto CheckIn.Metadata), so that it verifies
+	// the new one without a request.
+	Metadata func() (timestamp, root int64, signed []byte)
 }
 
 // SignedWait is how soon a device whose offer waits for its signing
@@ -608,7 +611,13 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 	cf := s.settings()
 	a := deviceproto.Answer{MovedInternalURL: cf.movedInt, MovedExternalURL: cf.movedExt}
 	if s.cfg.Metadata != nil {
-		a.Metadata = s.cfg.Metadata()
+		var signed []byte
+		a.Metadata, a.MetadataRoot, signed = s.cfg.Metadata()
+		// Only a newer one: a device ahead of this service (a replica a
+		// moment behind its primary) would refuse an older one.
+		if c.Metadata.Root > 0 && c.Metadata.Timestamp < a.Metadata {
+			a.Stapled = signed
+		}
 	}
 	answer := AnswerNothing
 	if !d.Version.IsZero() {

@@ -172,13 +172,18 @@ func latestRoot(recs map[string][]byte) int {
 	return n
 }
 
-// TimestampVersion returns the version of the timestamp the relay serves
-// (0: none yet).
-func (r *Relay) TimestampVersion() int64 {
-	if _, err := r.records(context.Background()); err != nil {
-		return 0
+// Staple returns what check-in answers say of the metadata the relay
+// serves (Publisher.Staple): the timestamp's version (0: none yet), the
+// latest root's, and the signed timestamp.
+func (r *Relay) Staple() (timestamp, root int64, signed []byte) {
+	recs, err := r.records(context.Background())
+	if err != nil {
+		return 0, 0, nil
 	}
 	r.mu.Lock()
 	defer r.mu.Unlock()
-	return r.tsVer
+	if r.tsVer == 0 {
+		return 0, 0, nil
+	}
+	return r.tsVer, int64(latestRoot(recs)), recs["timestamp"]
 }

@@ -400,15 +400,24 @@ func serveMetadata(w http.ResponseWriter, b []byte) {
 	w.Write(b)
 }
 
-// TimestampVersion returns the version of the timestamp signed last, for
-// the hint of every check-in answer: no signing and no look at the keys
-// on that path (Run and the metadata requests do them). A hint a moment
+// Staple returns what every check-in answer says of the metadata (the
+// signed timestamp's version, the latest root's) and the signed timestamp
+// the answer staples for a device that trusts an older one. It signs
+// first when the catalog changed since the last signing (an answer must
+// not staple a timestamp older than the snapshot the device then
+// fetches), but does not look at the keys or at the roles' expiries on
+// the check-in path (Run and the metadata requests do): a set a moment
 // old only makes a device fetch the timestamp, which signs if due.
-func (p *Publisher) TimestampVersion() int64 {
+func (p *Publisher) Staple() (timestamp, root int64, signed []byte) {
+	if p.seq.Load() != p.st.Catalog().Seq() {
+		if _, err := p.Current(context.Background()); err != nil {
+			p.log.Error("signing the update metadata", "err", err)
+		}
+	}
 	p.cur.RLock()
 	defer p.cur.RUnlock()
 	if p.cur.set == nil {
-		return 0
+		return 0, 0, nil
 	}
-	return p.cur.set.TimestampVersion
+	return p.cur.set.TimestampVersion, int64(len(p.cur.set.Roots)), p.cur.set.Timestamp
 }

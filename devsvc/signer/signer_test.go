@@ -6,6 +6,7 @@ import (
 	"crypto/sha256"
 	"encoding/hex"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -233,4 +234,77 @@ func TestRolloutRollBackIsSigned(t *testing.T) {
 	if _, err := dev.CheckOffer(v2.String(), v1.String(), offerV1); err != nil {
 		t.Errorf("the roll-back's offer to a device it reached: %v", err)
 	}
+}
+
+// TestStaple: what answers staple is the set the metadata requests
+// serve, signed first when the catalog changed (an approval between two
+// Run ticks): a device refreshing with it fetches only the snapshot and
+// targets of the change, and nothing after a timestamp re-signed for
+// freshness.
+func TestStaple(t *testing.T) {
+	ctx := context.Background()
+	dir := t.TempDir()
+	clock := clocktest.New(t0)
+	st, err := store.Open(dir, &store.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.Close()
+	keys := filepath.Join(dir, "keys")
+	if _, err := updatemeta.Init(keys, t0, 365*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	importUpdate(t, st, v1)
+	if _, err := st.Approve(ctx, "test", cx600.Path()); err != nil {
+		t.Fatal(err)
+	}
+	p, err := New(st, Config{Keys: keys, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	defer srv.Close()
+	dev, err := updatemeta.NewClient(p.Root(), cx600.Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var fetched []string
+	fetch := fetcher(srv.URL, srv.Client())
+	counting := func(ctx context.Context, name string, limit int64) ([]byte, error) {
+		fetched = append(fetched, name)
+		return fetch(ctx, name, limit)
+	}
+	refresh := func(what, want string) {
+		t.Helper()
+		ts, root, signed := p.Staple()
+		fetched = nil
+		if err := dev.RefreshHinted(ctx, counting, clock.Now(), updatemeta.Hint{Timestamp: ts, Root: root, Stapled: signed}); err != nil {
+			t.Fatalf("%s: %v", what, err)
+		}
+		if got := fmt.Sprint(fetched); got != want {
+			t.Errorf("%s: fetched %s, want %s", what, got, want)
+		}
+		if dev.TimestampVersion() != ts {
+			t.Errorf("%s: the device trusts timestamp %d, the answer stapled %d", what, dev.TimestampVersion(), ts)
+		}
+	}
+	refresh("first", "[snapshot.json targets.json]")
+	importUpdate(t, st, v2)
+	if _, err := st.Approve(ctx, "test", cx600.Path()); err != nil {
+		t.Fatal(err)
+	}
+	refresh("an approval, before any Run tick", "[snapshot.json targets.json]")
+	if _, err := dev.CheckOffer(v1.String(), v2.String(), []updatemeta.Offered{{Name: "CX600.nbt", Length: int64(len(image(v2))), SHA256: sha(image(v2))}}); err != nil {
+		t.Errorf("the approval: %v", err)
+	}
+	clock.Advance(13 * time.Hour)
+	if _, err := p.Current(ctx); err != nil { // Run's tick
+		t.Fatal(err)
+	}
+	refresh("13 hours on", "[]")
+}
+
+func sha(b []byte) string {
+	s := sha256.Sum256(b)
+	return hex.EncodeToString(s[:])
 }
