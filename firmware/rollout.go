@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"math/bits"
+	"slices"
 	"time"
 )
 
@@ -204,6 +205,43 @@ type Rollout struct {
 	Started time.Time `json:"started,omitzero"`
 	Ended   time.Time `json:"ended,omitzero"`
 	Updated time.Time `json:"updated"`
+	// Earliest, when set, is the earliest the current wave can reach
+	// Success (EarliestSuccess): the rollout engine's estimate from the
+	// windows of the sites whose devices the wave still waits for. It is
+	// not stored: the store sets it on the copies the offer decision and
+	// the progress read (store.Store.WaveEarliest), and WaveOpens expects
+	// no later wave before it.
+	Earliest time.Time `json:"-"`
+}
+
+// SiteReady is what a wave waits for at one site: Devices that have not
+// installed its version (and have not failed it), which can be offered it
+// from At on (the next opening of the site's and the rollout's windows;
+// the present when they are open).
+type SiteReady struct {
+	At      time.Time
+	Devices int
+}
+
+// EarliestSuccess returns the earliest a wave of devices devices, of
+// which installed run its version, can reach success: when the sites
+// whose windows have opened by then hold enough devices still to install
+// (sites is sorted by At in place). It is a bound, not a forecast:
+// devices take time to install, and may not come at all. The zero time
+// means success is reached, or cannot be without more devices than the
+// sites hold.
+func EarliestSuccess(success Share, devices, installed int, sites []SiteReady) time.Time {
+	need := int((int64(success)*int64(devices)+int64(Whole)-1)/int64(Whole)) - installed
+	if need <= 0 {
+		return time.Time{}
+	}
+	slices.SortFunc(sites, func(a, b SiteReady) int { return a.At.Compare(b.At) })
+	for _, s := range sites {
+		if need -= s.Devices; need <= 0 {
+			return s.At
+		}
+	}
+	return time.Time{}
 }
 
 // RolloutEventKind names what happened to a rollout.
@@ -460,10 +498,11 @@ func (r *Rollout) effective(now time.Time) (RolloutState, int, time.Time) {
 
 // WaveOpens returns when wave k is expected to open, as seen at now: its
 // opening time if it is open, else the current wave's opening (At while
-// scheduled) plus WaveWait for each wave between. A wave that is due but
-// not open is expected at now plus the longer of WaveWait and
-// WaveRecheck. The zero time means the rollout is paused or ended and no
-// wave opens.
+// scheduled) plus WaveWait for each wave between, and no earlier than
+// Earliest (when the current wave can reach Success) plus WaveWait for
+// each wave between that and k. A wave that is due but not open is
+// expected at now plus the longer of WaveWait and WaveRecheck. The zero
+// time means the rollout is paused or ended and no wave opens.
 func (r *Rollout) WaveOpens(k int, now time.Time) time.Time {
 	state, wave, opened := r.effective(now)
 	switch state {
@@ -482,6 +521,11 @@ func (r *Rollout) WaveOpens(k int, now time.Time) time.Time {
 		return time.Time{}
 	}
 	at := opened.Add(time.Duration(k-wave) * r.WaveWait)
+	if state == RolloutRunning && r.Earliest.After(now) {
+		if e := r.Earliest.Add(time.Duration(k-wave-1) * r.WaveWait); e.After(at) {
+			at = e
+		}
+	}
 	if !at.After(now) {
 		at = now.Add(max(r.WaveWait, WaveRecheck))
 	}

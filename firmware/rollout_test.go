@@ -373,8 +373,15 @@ func TestPauseResume(t *testing.T) {
 
 func TestWaveOpens(t *testing.T) {
 	wait := DefaultPlan().WaveWait
-	scheduled := rolloutAt(RolloutScheduled, 0, time.Time{})
+	scheduled := rolloutAt(RolloutScheduled, 0, tStart.Add(2*hour))
 	scheduled.At = tStart.Add(2 * hour)
+	// The current wave can reach Success 15 hours in at the earliest.
+	late := rolloutAt(RolloutRunning, 0, tStart)
+	late.WaveWait, late.Earliest = 4*hour, tStart.Add(15*hour)
+	soon := late
+	soon.Earliest = tStart.Add(5 * hour)
+	lateScheduled := scheduled
+	lateScheduled.Earliest = tStart.Add(15 * hour)
 	tests := []struct {
 		name string
 		ro   Rollout
@@ -389,6 +396,14 @@ func TestWaveOpens(t *testing.T) {
 		{"scheduled wave 0", scheduled, 0, tStart, tStart.Add(2 * hour)},
 		{"scheduled wave 2", scheduled, 2, tStart, tStart.Add(2*hour + 2*wait)},
 		{"scheduled, At passed", scheduled, 1, tStart.Add(3 * hour), tStart.Add(2*hour + wait)},
+		{"next wave, success later", late, 1, tStart.Add(hour), tStart.Add(15 * hour)},
+		{"two waves ahead, success later", late, 2, tStart.Add(hour), tStart.Add(19 * hour)},
+		{"next wave, success before the wait", soon, 1, tStart.Add(hour), tStart.Add(5 * hour)},
+		{"two waves ahead, success before the waits", soon, 2, tStart.Add(hour), tStart.Add(9 * hour)},
+		{"three waves ahead, the waits longer", soon, 3, tStart.Add(hour), tStart.Add(13 * hour)},
+		{"open wave, success later", late, 0, tStart.Add(hour), tStart},
+		{"due, success passed", late, 1, tStart.Add(16 * hour), tStart.Add(20 * hour)},
+		{"scheduled: no success to wait for", lateScheduled, 1, tStart, tStart.Add(2*hour + wait)},
 		{"paused", rolloutAt(RolloutPaused, 0, tStart), 1, tStart.Add(hour), time.Time{}},
 		{"stopped", rolloutAt(RolloutStopped, 0, tStart), 1, tStart.Add(hour), time.Time{}},
 	}
@@ -401,6 +416,37 @@ func TestWaveOpens(t *testing.T) {
 	short.WaveWait = 10 * minute
 	if got, want := short.WaveOpens(1, tStart.Add(hour)), tStart.Add(2*hour); !got.Equal(want) {
 		t.Errorf("due wave with a short wait: WaveOpens = %v, want now + WaveRecheck %v", got, want)
+	}
+}
+
+// TestEarliestSuccess: the sites' devices are counted in the order their
+// windows open until the wave can reach Success; none is needed once it
+// is reached; it cannot be when the sites hold too few.
+func TestEarliestSuccess(t *testing.T) {
+	at := func(h int) time.Time { return tStart.Add(time.Duration(h) * hour) }
+	sites := func() []SiteReady {
+		return []SiteReady{{at(15), 50}, {at(0), 20}, {at(7), 25}, {at(16), 50}}
+	}
+	for _, tt := range []struct {
+		name               string
+		success            Share
+		devices, installed int
+		sites              []SiteReady
+		want               time.Time
+	}{
+		{"open sites are enough", 9000, 1000, 880, sites(), at(0)},
+		{"the next window", 9000, 1000, 860, sites(), at(7)},
+		{"two windows on", 9000, 1000, 850, sites(), at(15)},
+		{"exactly the last", 9000, 1000, 755, sites(), at(16)},
+		{"reached", 9000, 1000, 900, sites(), time.Time{}},
+		{"cannot be reached", 9000, 1000, 700, sites(), time.Time{}},
+		{"no sites", 9000, 1000, 0, nil, time.Time{}},
+		{"rounded up", 9050, 10, 9, []SiteReady{{at(3), 1}}, at(3)},
+		{"100% of none", Whole, 0, 0, nil, time.Time{}},
+	} {
+		if got := EarliestSuccess(tt.success, tt.devices, tt.installed, tt.sites); !got.Equal(tt.want) {
+			t.Errorf("%s: EarliestSuccess = %v, want %v", tt.name, got, tt.want)
+		}
 	}
 }
 

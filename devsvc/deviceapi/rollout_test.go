@@ -287,3 +287,40 @@ func TestCheckInShortWindow(t *testing.T) {
 		}
 	}
 }
+
+// TestCheckInWaitsForTheEarliestOpening: a device of a later wave is told
+// to come back when its wave can open at the earliest, as the engine's
+// step found it from the windows of the sites the current wave waits for
+// (store.Store.WaveEarliest), not after WaveWait, when it could not.
+func TestCheckInWaitsForTheEarliestOpening(t *testing.T) {
+	f := newRolloutFixture(t, twoWaves(), deviceapi.Config{})
+	ctx := context.Background()
+	// Wave 1: one device installs in the lab; two wait for Berlin's
+	// window (22:00 there, 21:00 UTC).
+	if a := f.checkIn(t, f.wave0[0], "10.2.0.1:5000"); a.Version != v2 {
+		t.Fatalf("the lab's wave-1 device was offered %v, want %v", a.Version, v2)
+	}
+	if w := f.post(deviceproto.StatusPath, "10.2.0.1:5000", statusBody(f.wave0[0], firmware.StateSuccess, v2, "")); w.Code/100 != 2 {
+		t.Fatalf("report: %d %s", w.Code, w.Body)
+	}
+	for i, mac := range f.wave0[1:3] {
+		f.checkIn(t, mac, fmt.Sprintf("10.1.0.%d:5000", i+1))
+	}
+	if err := f.st.Flush(ctx); err != nil {
+		t.Fatal(err)
+	}
+	window := time.Date(2026, 11, 21, 21, 0, 0, 0, time.UTC)
+	check := func(what string, want time.Time) {
+		t.Helper()
+		a := f.checkIn(t, f.wave1[0], "10.2.0.2:5000")
+		next := f.clock.Now().Add(a.NextCheck)
+		if next.Before(want) || !next.Before(want.Add(jitter+time.Second)) {
+			t.Errorf("%s: the wave-2 device comes back at %v, want in [%v, %v)", what, next, want, want.Add(jitter))
+		}
+	}
+	check("before the engine's step", t0.Add(6*time.Hour)) // WaveWait
+	if _, _, err := f.st.StepRollout(ctx, cx600.RuleID(), f.clock.Now()); err != nil {
+		t.Fatal(err)
+	}
+	check("after it", window)
+}

@@ -55,6 +55,7 @@ type Store interface {
 	// decision needs besides the catalog (see firmware.OfferRequest).
 	DeviceState(key string) store.DeviceState
 	Downloading(ro *firmware.Rollout) int
+	WaveEarliest(ro *firmware.Rollout) time.Time
 	RetryPolicy() firmware.RetryPolicy
 	RecordCheckIn(ctx context.Context, d firmware.Device) error
 	Report(ctx context.Context, r store.Report) error
@@ -696,6 +697,7 @@ func (s *Server) decide(cat *store.Catalog, sc *scratch, c *deviceproto.CheckIn,
 	var ok bool
 	if *ro, ok = cat.Rollout(rule.ID); ok {
 		q.Rollout = ro
+		ro.Earliest = s.st.WaveEarliest(ro)
 		if ro.MaxDownloads > 0 {
 			q.Downloading = s.st.Downloading(ro)
 		}

@@ -47,6 +47,10 @@ type fleet struct {
 	// set exactly by setTaking; the check-in decision reads it for a
 	// rollout's MaxDownloads.
 	taking map[takingKey]int
+	// earliest is, per identity and version, when the current wave of its
+	// rollout can reach success at the earliest (set by the rollout
+	// engine's steps, StepRollout; firmware.Rollout.Earliest).
+	earliest map[takingKey]time.Time
 }
 
 type takingKey struct {
@@ -111,12 +115,13 @@ func (c *compactAttempt) busy() bool {
 
 func newFleet() *fleet {
 	return &fleet{
-		byKey:  make(map[string]int32),
-		ids:    []firmware.Identity{{}},
-		idOf:   map[firmware.Identity]uint32{{}: 0},
-		sites:  []string{""},
-		siteOf: map[string]uint16{"": 0},
-		taking: make(map[takingKey]int),
+		byKey:    make(map[string]int32),
+		ids:      []firmware.Identity{{}},
+		idOf:     map[firmware.Identity]uint32{{}: 0},
+		sites:    []string{""},
+		siteOf:   map[string]uint16{"": 0},
+		taking:   make(map[takingKey]int),
+		earliest: make(map[takingKey]time.Time),
 	}
 }
 
@@ -422,6 +427,27 @@ func (s *Store) FindDevice(ref string) (key string, ok bool) {
 		}
 	}
 	return "", false
+}
+
+// WaveEarliest returns the earliest the current wave of rollout ro can
+// reach its success, as the rollout engine's last step found it from the
+// windows of the sites whose devices the wave waits for
+// (firmware.EarliestSuccess); zero when unknown (a replica, whose engine
+// does not run, or before the first step). The offer decision sets it as
+// ro.Earliest, so that devices of later waves are not told to come back
+// before their wave can open. It allocates nothing.
+func (s *Store) WaveEarliest(ro *firmware.Rollout) time.Time {
+	if ro == nil {
+		return time.Time{}
+	}
+	f := s.fleet
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	id, ok := f.idOf[ro.Identity]
+	if !ok {
+		return time.Time{}
+	}
+	return f.earliest[takingKey{id, ro.Version}]
 }
 
 // Downloading returns how many devices of the rollout's identity are

@@ -82,13 +82,19 @@ func (e *devEntry) isTest(cat *Catalog) bool {
 
 // waveScan counts the devices of ro's identity in wave (test devices
 // excluded) by outcome with ro's version, and the devices taking that
-// version (test devices included).
-func (f *fleet) waveScan(cat *Catalog, ro *firmware.Rollout, wave int, p firmware.RetryPolicy, now time.Time) (s firmware.WaveStats, taking int) {
+// version (test devices included). waiting, if not nil, gets the wave's
+// devices that have neither installed nor failed the version, by site
+// (their index in f.sites; waiting is grown to it).
+func (f *fleet) waveScan(cat *Catalog, ro *firmware.Rollout, wave int, p firmware.RetryPolicy, now time.Time, waiting *[]int) (s firmware.WaveStats, taking int) {
 	f.mu.RLock()
 	defer f.mu.RUnlock()
 	id, ok := f.idOf[ro.Identity]
 	if !ok {
 		return s, 0
+	}
+	if waiting != nil {
+		*waiting = slices.Grow((*waiting)[:0], len(f.sites))[:len(f.sites)]
+		clear(*waiting)
 	}
 	lo, hi := ro.Waves.Bounds(wave)
 	for i := range f.devs {
@@ -105,9 +111,36 @@ func (f *fleet) waveScan(cat *Catalog, ro *firmware.Rollout, wave int, p firmwar
 		if c := int(e.cohort); c < lo || c >= hi || e.isTest(cat) {
 			continue
 		}
-		s.Add(e.outcome(ro.Version, p, now))
+		o := e.outcome(ro.Version, p, now)
+		s.Add(o)
+		if waiting != nil && o != firmware.OutcomeInstalled && o != firmware.OutcomeFailed {
+			(*waiting)[e.site]++
+		}
 	}
 	return s, taking
+}
+
+// siteName returns the name of the site of index i in f.sites.
+func (f *fleet) siteName(i int) string {
+	f.mu.RLock()
+	defer f.mu.RUnlock()
+	return f.sites[i]
+}
+
+// setEarliest sets when the current wave of the rollout of version v of
+// identity id can reach its success at the earliest (zero: unknown).
+func (f *fleet) setEarliest(id firmware.Identity, v firmware.Version, t time.Time) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	k, ok := f.idOf[id]
+	if !ok {
+		return
+	}
+	if t.IsZero() {
+		delete(f.earliest, takingKey{k, v})
+	} else {
+		f.earliest[takingKey{k, v}] = t
+	}
 }
 
 // WaveProgress is one wave of a rollout and its devices.
@@ -181,6 +214,7 @@ func (s *Store) RolloutProgress(ctx context.Context, ref string, now time.Time) 
 		return RolloutProgress{}, fmt.Errorf("store: rule %s has no rollout %w: start one with devsvc rollout start %s", rule.Identity, ErrNotFound, rule.Identity)
 	}
 	ro.Waves = slices.Clone(ro.Waves)
+	ro.Earliest = s.WaveEarliest(&ro)
 	pr := RolloutProgress{Rollout: ro, Approval: cat.IsApproval(rule.ID), Waves: make([]WaveProgress, len(ro.Waves))}
 	open := openWaves(&ro, now)
 	for k := range pr.Waves {

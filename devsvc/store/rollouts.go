@@ -280,6 +280,40 @@ func (s *Store) StopRollout(ctx context.Context, actor, ref string) (firmware.Ro
 	return ro, nil
 }
 
+// earliestSuccess is when the wave of stats can reach ro's success at the
+// earliest (firmware.EarliestSuccess), from the next opening of the
+// windows (the site's and the rollout's, in the site's zone) of each site
+// whose devices it still waits for (waiting, by site index). Zero while
+// ro is not running.
+func (s *Store) earliestSuccess(cat *Catalog, ro *firmware.Rollout, stats firmware.WaveStats, waiting []int, now time.Time) time.Time {
+	if ro.State != firmware.RolloutRunning {
+		return time.Time{}
+	}
+	sites := cat.Sites()
+	var ready []firmware.SiteReady
+	for i, n := range waiting {
+		if n == 0 {
+			continue
+		}
+		name := s.fleet.siteName(i)
+		site, _ := sites.ByName(name)
+		if name == firmware.RemoteSite {
+			site = sites.Remote()
+		}
+		// A lower bound: an offer needs the windows open MinOpen more,
+		// which only delays it.
+		at := now
+		if w := firmware.CheckWindows(now, site.Location, 0, site.Windows, ro.Window); !w.Open {
+			if w.Next.IsZero() {
+				continue // never open
+			}
+			at = w.Next
+		}
+		ready = append(ready, firmware.SiteReady{At: at, Devices: n})
+	}
+	return firmware.EarliestSuccess(ro.Success, stats.Devices, stats.Installed, ready)
+}
+
 // StepRollout moves the live rollout of the rule with this ID on at now:
 // it counts the devices of its current wave (WaveStats, from the index,
 // judged by Options.Retry) and applies firmware.Rollout.Step: the
@@ -306,8 +340,10 @@ func (s *Store) StepRollout(ctx context.Context, ruleID string, now time.Time) (
 			wave = 0
 		}
 		var taking int
-		stats, taking = s.fleet.waveScan(cat, &ro, wave, s.retry, now)
+		var waiting []int
+		stats, taking = s.fleet.waveScan(cat, &ro, wave, s.retry, now, &waiting)
 		s.fleet.setTaking(ro.Identity, ro.Version, taking)
+		s.fleet.setEarliest(ro.Identity, ro.Version, s.earliestSuccess(cat, &ro, stats, waiting, now))
 	}
 	trial := ro
 	if len(trial.Step(now, stats)) == 0 {

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"net/netip"
 	"strings"
 	"testing"
 	"time"
@@ -414,4 +415,75 @@ func TestLiveRollouts(t *testing.T) {
 		t.Errorf("LiveRollouts after the stop = %+v, want none", got)
 	}
 	checkConsistent(t, s)
+}
+
+// TestWaveEarliest: a step finds when its wave can reach success at the
+// earliest from the windows of the sites whose devices it waits for;
+// the offer decision and the progress expect the next wave no earlier;
+// none once success is reached.
+func TestWaveEarliest(t *testing.T) {
+	s := openTest(t, nil)
+	ctx := context.Background()
+	mustImport(t, s, update(phone, v1))
+	if _, err := s.Approve(ctx, "admin", phone.Path()); err != nil {
+		t.Fatal(err)
+	}
+	mustImport(t, s, update(phone, v2))
+	for _, site := range []firmware.Site{
+		{Name: "day", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}},
+		{Name: "night", Subnets: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}, Windows: firmware.MustParseSchedule("22:00-06:00")},
+	} {
+		if _, err := s.PutSite(ctx, "admin", site, false); err != nil {
+			t.Fatal(err)
+		}
+	}
+	plan := firmware.Plan{Waves: firmware.Waves{5000, firmware.Whole}, WaveWait: time.Hour, Success: 9000, MaxFailures: firmware.FailureShare(5000)}
+	w0 := fleetOf(200, plan.Waves)[0]
+	t0 := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC) // the store's clock
+	day, night := w0[:len(w0)*6/10], w0[len(w0)*6/10:]
+	for _, k := range day {
+		checkInAt(t, s, k, v1, firmware.Version{}, "day", t0)
+	}
+	for _, k := range night {
+		checkInAt(t, s, k, v1, firmware.Version{}, "night", t0)
+	}
+	ro, err := s.StartRollout(ctx, "admin", phone.Path(), plan)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, k := range day {
+		checkInAt(t, s, k, v1, v2, "day", t0.Add(30*time.Second))
+		reportAt(t, s, k, firmware.StateSuccess, v2, "", t0.Add(time.Minute))
+	}
+	step := func(at time.Time) {
+		t.Helper()
+		if _, _, err := s.StepRollout(ctx, phone.RuleID(), at); err != nil {
+			t.Fatal(err)
+		}
+	}
+	step(t0.Add(2 * time.Minute))
+	tonight := time.Date(2026, 11, 21, 22, 0, 0, 0, time.UTC)
+	if got := s.WaveEarliest(&ro); !got.Equal(tonight) {
+		t.Errorf("60%% installed, the rest in a site closed until 22:00: WaveEarliest = %v, want %v", got, tonight)
+	}
+	pr, err := s.RolloutProgress(ctx, phone.Path(), t0.Add(3*time.Minute))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := pr.Waves[1].Opens; !got.Equal(tonight) {
+		t.Errorf("wave 2 expected to open at %v, want %v (not WaveWait after the start)", got, tonight)
+	}
+	ro.Earliest = s.WaveEarliest(&ro)
+	if got := ro.WaveOpens(1, t0.Add(3*time.Minute)); !got.Equal(tonight) {
+		t.Errorf("WaveOpens(1) = %v, want %v", got, tonight)
+	}
+	// The night site's devices install: success, nothing more to wait for.
+	for _, k := range night {
+		checkInAt(t, s, k, v1, v2, "night", tonight.Add(30*time.Second))
+		reportAt(t, s, k, firmware.StateSuccess, v2, "", tonight.Add(time.Minute))
+	}
+	step(tonight.Add(2 * time.Minute))
+	if got := s.WaveEarliest(&ro); !got.IsZero() {
+		t.Errorf("success reached: WaveEarliest = %v, want none", got)
+	}
 }
