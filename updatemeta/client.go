@@ -102,6 +102,7 @@ const (
 type Client struct {
 	identity string
 	root     []byte
+	rootKey  [32]byte // SHA-256 of root: the cache's key of what verified under it
 	rootVer  int64
 
 	tsHash                     [32]byte // SHA-256 of the trusted timestamp's bytes
@@ -118,14 +119,15 @@ type Client struct {
 // device) for the device identity (firmware.Identity.Path()).
 // cache, if not nil, is shared with the other devices of a simulator.
 func NewClient(root []byte, identity string, cache *Cache) (*Client, error) {
-	if r, ok := cache.root(root); ok {
-		return &Client{identity: identity, cache: cache, root: r.b, rootVer: r.version, rootExp: r.expires}, nil
+	k := sha256.Sum256(root)
+	if r, ok := cache.root(k); ok {
+		return &Client{identity: identity, cache: cache, root: r.b, rootKey: k, rootVer: r.version, rootExp: r.expires}, nil
 	}
 	tm, err := trustedmetadata.New(root)
 	if err != nil {
 		return nil, classify("root", err)
 	}
-	return &Client{identity: identity, cache: cache, root: cache.intern(root, tm.Root.Signed.Version, tm.Root.Signed.Expires),
+	return &Client{identity: identity, cache: cache, root: cache.intern(k, root, tm.Root.Signed.Version, tm.Root.Signed.Expires), rootKey: k,
 		rootVer: tm.Root.Signed.Version, rootExp: tm.Root.Signed.Expires}, nil
 }
 
@@ -263,7 +265,11 @@ func (c *Client) refresh(ctx context.Context, fetch Fetch, now time.Time, h Hint
 		rootExp = tm.Root.Signed.Expires
 	}
 	// The timestamp: verified under this root once per fleet (Cache).
-	tsv, ok := c.cache.timestamp(root, tsHash)
+	rk := c.rootKey
+	if rootVer != c.rootVer {
+		rk = sha256.Sum256(root)
+	}
+	tsv, ok := c.cache.timestamp(rk, tsHash)
 	if !ok {
 		if err := trusted(); err != nil {
 			return err
@@ -280,7 +286,7 @@ func (c *Client) refresh(ctx context.Context, fetch Fetch, now time.Time, h Hint
 			return classify("timestamp.json", err)
 		}
 		tsv = timestampOf(nts)
-		c.cache.putTimestamp(root, tsHash, tsv)
+		c.cache.putTimestamp(rk, tsHash, tsv)
 	}
 	if tsv.version < c.tsVer {
 		return &Error{ReasonRollback, fmt.Errorf("timestamp.json version %d, lower than the trusted %d", tsv.version, c.tsVer)}
@@ -292,7 +298,7 @@ func (c *Client) refresh(ctx context.Context, fetch Fetch, now time.Time, h Hint
 		return &Error{ReasonRollback, fmt.Errorf("timestamp.json names a snapshot older than the trusted version %d", c.snapVer)}
 	}
 	commit := func() {
-		c.root, c.rootVer, c.rootExp = c.cache.intern(root, rootVer, rootExp), rootVer, rootExp
+		c.root, c.rootKey, c.rootVer, c.rootExp = c.cache.intern(rk, root, rootVer, rootExp), rk, rootVer, rootExp
 		c.tsHash, c.tsVer, c.tsExp = tsHash, tsv.version, tsv.expires
 	}
 	if c.trusted && rootVer == c.rootVer && tsv.snapVer == c.snapVer && tsv.snapHash != ([32]byte{}) && tsv.snapHash == c.snapHash {
@@ -333,7 +339,7 @@ func (c *Client) refresh(ctx context.Context, fetch Fetch, now time.Time, h Hint
 		return nil
 	}
 	snapHash := sha256.Sum256(snap)
-	nsn, ok := c.cache.snapshot(root, snapHash)
+	nsn, ok := c.cache.snapshot(rk, snapHash)
 	if ok {
 		// Verified under this root before, by another device: it must be
 		// the one this timestamp names, and fresh.
@@ -348,7 +354,7 @@ func (c *Client) refresh(ctx context.Context, fetch Fetch, now time.Time, h Hint
 			return err
 		}
 		nsn = tm.Snapshot
-		c.cache.putSnapshot(root, snapHash, nsn)
+		c.cache.putSnapshot(rk, snapHash, nsn)
 	}
 	meta := nsn.Signed.Meta["targets.json"]
 	if meta == nil || meta.Version < c.targetsVer {
@@ -358,11 +364,12 @@ func (c *Client) refresh(ctx context.Context, fetch Fetch, now time.Time, h Hint
 	if err != nil {
 		return &Error{ReasonUnavailable, fmt.Errorf("targets.json: %w", err)}
 	}
-	ntg, err := c.cache.targets(chain, func() *trustedmetadata.TrustedMetadata { return tm }, root, meta, tg, now)
+	tk := [2][32]byte{rk, sha256.Sum256(tg)}
+	ntg, err := c.cache.targets(chain, func() *trustedmetadata.TrustedMetadata { return tm }, tk, meta, tg, now)
 	if err != nil {
 		return err
 	}
-	rule, err := c.cache.rule(ntg, root, tg, c.identity)
+	rule, err := c.cache.rule(ntg, tk, c.identity)
 	if err != nil {
 		return err
 	}
@@ -445,14 +452,14 @@ func NewCache() *Cache {
 		ts: map[[2][32]byte]verifiedTimestamp{}, snaps: map[[2][32]byte]*metadata.Metadata[metadata.SnapshotType]{}}
 }
 
-// intern returns b, a root that verified (version, expiry), or the copy
+// intern returns b, a root that verified (version, expiry) whose SHA-256
+// is k, or the copy
 // of it the cache holds already, so that a fleet keeps one copy of each
 // root and verifies it once. Without a cache, a copy of b.
-func (c *Cache) intern(b []byte, version int64, expires time.Time) []byte {
+func (c *Cache) intern(k [32]byte, b []byte, version int64, expires time.Time) []byte {
 	if c == nil {
 		return bytes.Clone(b)
 	}
-	k := sha256.Sum256(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if r, ok := c.roots[k]; ok {
@@ -468,22 +475,22 @@ func (c *Cache) intern(b []byte, version int64, expires time.Time) []byte {
 
 // timestamp returns what a timestamp of this hash said when it verified
 // under root.
-func (c *Cache) timestamp(root []byte, tsHash [32]byte) (verifiedTimestamp, bool) {
+func (c *Cache) timestamp(rk [32]byte, tsHash [32]byte) (verifiedTimestamp, bool) {
 	if c == nil {
 		return verifiedTimestamp{}, false
 	}
-	k := [2][32]byte{sha256.Sum256(root), tsHash}
+	k := [2][32]byte{rk, tsHash}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	v, ok := c.ts[k]
 	return v, ok
 }
 
-func (c *Cache) putTimestamp(root []byte, tsHash [32]byte, v verifiedTimestamp) {
+func (c *Cache) putTimestamp(rk [32]byte, tsHash [32]byte, v verifiedTimestamp) {
 	if c == nil {
 		return
 	}
-	k := [2][32]byte{sha256.Sum256(root), tsHash}
+	k := [2][32]byte{rk, tsHash}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.ts) >= maxCached {
@@ -494,22 +501,22 @@ func (c *Cache) putTimestamp(root []byte, tsHash [32]byte, v verifiedTimestamp) 
 
 // snapshot returns the snapshot of this hash that verified under root
 // (read only), shared between the devices of a fleet.
-func (c *Cache) snapshot(root []byte, h [32]byte) (*metadata.Metadata[metadata.SnapshotType], bool) {
+func (c *Cache) snapshot(rk [32]byte, h [32]byte) (*metadata.Metadata[metadata.SnapshotType], bool) {
 	if c == nil {
 		return nil, false
 	}
-	k := [2][32]byte{sha256.Sum256(root), h}
+	k := [2][32]byte{rk, h}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	s, ok := c.snaps[k]
 	return s, ok
 }
 
-func (c *Cache) putSnapshot(root []byte, h [32]byte, s *metadata.Metadata[metadata.SnapshotType]) {
+func (c *Cache) putSnapshot(rk [32]byte, h [32]byte, s *metadata.Metadata[metadata.SnapshotType]) {
 	if c == nil {
 		return
 	}
-	k := [2][32]byte{sha256.Sum256(root), h}
+	k := [2][32]byte{rk, h}
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if len(c.snaps) >= maxCached {
@@ -518,25 +525,24 @@ func (c *Cache) putSnapshot(root []byte, h [32]byte, s *metadata.Metadata[metada
 	c.snaps[k] = s
 }
 
-// root returns the cached copy of a root that verified before.
-func (c *Cache) root(b []byte) (cachedRoot, bool) {
+// root returns the cached copy of a root that verified before, by its
+// SHA-256.
+func (c *Cache) root(k [32]byte) (cachedRoot, bool) {
 	if c == nil {
 		return cachedRoot{}, false
 	}
-	k := sha256.Sum256(b)
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	r, ok := c.roots[k]
 	return r, ok
 }
 
-// rule returns the entries of identity in verified targets t (bytes b
-// under root), shared between the devices of that identity: read only.
-func (c *Cache) rule(t *metadata.Metadata[metadata.TargetsType], root, b []byte, identity string) (Rule, error) {
+// rule returns the entries of identity in verified targets t (key: the
+// SHA-256 of the root and of t's bytes), shared between the devices of that identity: read only.
+func (c *Cache) rule(t *metadata.Metadata[metadata.TargetsType], key [2][32]byte, identity string) (Rule, error) {
 	if c == nil {
 		return ruleOf(t, identity)
 	}
-	key := [2][32]byte{sha256.Sum256(root), sha256.Sum256(b)}
 	c.mu.Lock()
 	r, ok := c.rules[key][identity]
 	c.mu.Unlock()
@@ -562,8 +568,8 @@ func (c *Cache) rule(t *metadata.Metadata[metadata.TargetsType], root, b []byte,
 const maxCached = 8
 
 // targets verifies targets bytes b against the snapshot's meta and the
-// root, through the cache.
-func (c *Cache) targets(chain func() error, state func() *trustedmetadata.TrustedMetadata, root []byte, meta *metadata.MetaFiles, b []byte, now time.Time) (*metadata.Metadata[metadata.TargetsType], error) {
+// root, through the cache (key: the SHA-256 of the root and of b).
+func (c *Cache) targets(chain func() error, state func() *trustedmetadata.TrustedMetadata, key [2][32]byte, meta *metadata.MetaFiles, b []byte, now time.Time) (*metadata.Metadata[metadata.TargetsType], error) {
 	update := func() (*metadata.Metadata[metadata.TargetsType], error) {
 		if err := chain(); err != nil {
 			return nil, err
@@ -580,7 +586,6 @@ func (c *Cache) targets(chain func() error, state func() *trustedmetadata.Truste
 	if err := meta.VerifyLengthHashes(b); err != nil {
 		return nil, classify("targets.json", err)
 	}
-	key := [2][32]byte{sha256.Sum256(root), sha256.Sum256(b)}
 	c.mu.Lock()
 	t := c.m[key]
 	c.mu.Unlock()
