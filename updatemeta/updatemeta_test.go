@@ -382,28 +382,37 @@ func TestSharedCache(t *testing.T) {
 	}
 }
 
-// TestRefreshFetches counts what a device fetches: an unchanged timestamp
-// is the whole refresh; a timestamp re-signed before it expires adds the
-// next root's 404; a catalog change adds the snapshot and targets.
-func TestRefreshFetches(t *testing.T) {
-	ctx := context.Background()
+// countingClient publishes 1.0.0.1 on a new server and returns a client
+// that trusts it, and the fetches of a set that append the names they
+// fetch to *fetched.
+func countingClient(t *testing.T) (*server, *Client, *[]string, func(*Set) Fetch) {
+	t.Helper()
 	s := newServer(t)
 	s.publish(rule(id, "1.0.0.1", ""))
 	c, err := NewClient(s.k.LatestRoot(), id, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
-	var got []string
+	var fetched []string
 	counting := func(set *Set) Fetch {
 		f := fetchFrom(set)
 		return func(ctx context.Context, name string, limit int64) ([]byte, error) {
-			got = append(got, name)
+			fetched = append(fetched, name)
 			return f(ctx, name, limit)
 		}
 	}
-	if err := c.Refresh(ctx, counting(s.set), s.now); err != nil {
+	if err := c.Refresh(context.Background(), counting(s.set), s.now); err != nil {
 		t.Fatal(err)
 	}
+	return s, c, &fetched, counting
+}
+
+// TestRefreshFetches counts what a device fetches: an unchanged timestamp
+// is the whole refresh; a timestamp re-signed before it expires adds the
+// next root's 404; a catalog change adds the snapshot and targets.
+func TestRefreshFetches(t *testing.T) {
+	ctx := context.Background()
+	s, c, fetched, counting := countingClient(t)
 	for _, tc := range []struct {
 		name  string
 		step  func()
@@ -414,11 +423,11 @@ func TestRefreshFetches(t *testing.T) {
 		{"catalog change", func() { s.publish(rule(id, "2.0.0.1", "")) }, "timestamp.json 2.root.json snapshot.json targets.json"},
 	} {
 		tc.step()
-		got = nil
+		*fetched = nil
 		if err := c.Refresh(ctx, counting(s.set), s.now); err != nil {
 			t.Fatalf("%s: %v", tc.name, err)
 		}
-		if g := strings.Join(got, " "); g != tc.fetch {
+		if g := strings.Join(*fetched, " "); g != tc.fetch {
 			t.Errorf("%s: fetched %q, want %q", tc.name, g, tc.fetch)
 		}
 	}
@@ -465,23 +474,7 @@ func TestClientCurrent(t *testing.T) {
 // and a lie about either costs no more than withholding would.
 func TestRefreshHinted(t *testing.T) {
 	ctx := context.Background()
-	s := newServer(t)
-	s.publish(rule(id, "1.0.0.1", ""))
-	c, err := NewClient(s.k.LatestRoot(), id, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	var got []string
-	counting := func(set *Set) Fetch {
-		f := fetchFrom(set)
-		return func(ctx context.Context, name string, limit int64) ([]byte, error) {
-			got = append(got, name)
-			return f(ctx, name, limit)
-		}
-	}
-	if err := c.Refresh(ctx, counting(s.set), s.now); err != nil {
-		t.Fatal(err)
-	}
+	s, c, fetched, counting := countingClient(t)
 	staple := func() Hint {
 		return Hint{Timestamp: s.set.TimestampVersion, Root: int64(len(s.set.Roots)), Stapled: s.set.Timestamp}
 	}
@@ -508,7 +501,7 @@ func TestRefreshHinted(t *testing.T) {
 	} {
 		serve = nil
 		tc.step()
-		got = nil
+		*fetched = nil
 		before := c.TimestampVersion()
 		from := s.set
 		if serve != nil {
@@ -518,7 +511,7 @@ func TestRefreshHinted(t *testing.T) {
 		if ReasonOf(err) != tc.reason || (tc.reason == "" && err != nil) {
 			t.Errorf("%s: %v, want reason %q", tc.name, err, tc.reason)
 		}
-		if g := strings.Join(got, " "); g != tc.fetch {
+		if g := strings.Join(*fetched, " "); g != tc.fetch {
 			t.Errorf("%s: fetched %q, want %q", tc.name, g, tc.fetch)
 		}
 		if tc.reason != "" && c.TimestampVersion() != before {
@@ -542,23 +535,23 @@ func TestRefreshHinted(t *testing.T) {
 	s.publish(rule(id, "3.0.0.1", ""))
 	lying := staple()
 	lying.Root = c.RootVersion()
-	got = nil
+	*fetched = nil
 	if err := c.RefreshHinted(ctx, counting(s.set), s.now, lying); err != nil {
 		t.Fatalf("a new root hidden by the hint: %v", err)
 	}
-	if c.RootVersion() != 2 || strings.Join(got, " ") != "timestamp.json 2.root.json 3.root.json snapshot.json targets.json" {
-		t.Errorf("a new root hidden by the hint: root %d, fetched %q; want root 2 after a refresh without hints", c.RootVersion(), strings.Join(got, " "))
+	if c.RootVersion() != 2 || strings.Join(*fetched, " ") != "timestamp.json 2.root.json 3.root.json snapshot.json targets.json" {
+		t.Errorf("a new root hidden by the hint: root %d, fetched %q; want root 2 after a refresh without hints", c.RootVersion(), strings.Join(*fetched, " "))
 	}
 	if err := s.k.Rotate(s.now, RotateOptions{Online: true, RootExpiry: time.Hour * 24 * 365}); err != nil {
 		t.Fatal(err)
 	}
 	s.s = NewSigner(s.k)
 	s.publish(rule(id, "4.0.0.1", ""))
-	got = nil
+	*fetched = nil
 	if err := c.RefreshHinted(ctx, counting(s.set), s.now, staple()); err != nil {
 		t.Fatal(err)
 	}
-	if c.RootVersion() != 3 || strings.Join(got, " ") != "3.root.json 4.root.json snapshot.json targets.json" {
-		t.Errorf("a new root named by the hint: root %d, fetched %q; want root 3, the chain, snapshot and targets", c.RootVersion(), strings.Join(got, " "))
+	if c.RootVersion() != 3 || strings.Join(*fetched, " ") != "3.root.json 4.root.json snapshot.json targets.json" {
+		t.Errorf("a new root named by the hint: root %d, fetched %q; want root 3, the chain, snapshot and targets", c.RootVersion(), strings.Join(*fetched, " "))
 	}
 }

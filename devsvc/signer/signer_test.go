@@ -46,6 +46,45 @@ func importUpdate(t *testing.T, st *store.Store, v firmware.Version) {
 	}
 }
 
+// signedStore opens a store on a clock at t0, with signing keys beside
+// it and cx600 1.0.0.1 approved; it returns them and the keys' directory.
+func signedStore(t *testing.T) (*store.Store, *clocktest.Clock, string) {
+	t.Helper()
+	dir := t.TempDir()
+	clock := clocktest.New(t0)
+	st, err := store.Open(dir, &store.Options{Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { st.Close() })
+	keys := filepath.Join(dir, "keys")
+	if _, err := updatemeta.Init(keys, t0, 365*24*time.Hour); err != nil {
+		t.Fatal(err)
+	}
+	importUpdate(t, st, v1)
+	if _, err := st.Approve(context.Background(), "test", cx600.Path()); err != nil {
+		t.Fatal(err)
+	}
+	return st, clock, keys
+}
+
+// serve starts a publisher of st and serves it over HTTP; it returns them
+// and a device that trusts the publisher's root.
+func serve(t *testing.T, st *store.Store, keys string, clock *clocktest.Clock) (*Publisher, *httptest.Server, *updatemeta.Client) {
+	t.Helper()
+	p, err := New(st, Config{Keys: keys, Now: clock.Now})
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(p)
+	t.Cleanup(srv.Close)
+	dev, err := updatemeta.NewClient(p.Root(), cx600.Path(), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return p, srv, dev
+}
+
 // fetcher fetches metadata from a server as a device does.
 func fetcher(url string, c *http.Client) updatemeta.Fetch {
 	return func(ctx context.Context, name string, limit int64) ([]byte, error) {
@@ -72,31 +111,8 @@ func fetcher(url string, c *http.Client) updatemeta.Fetch {
 // on from the versions in the store.
 func TestPublisher(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	clock := clocktest.New(t0)
-	st, err := store.Open(dir, &store.Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer func() { st.Close() }()
-	keys := filepath.Join(dir, "keys")
-	if _, err := updatemeta.Init(keys, t0, 365*24*time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	importUpdate(t, st, v1)
-	if _, err := st.Approve(ctx, "test", cx600.Path()); err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(st, Config{Keys: keys, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	dev, err := updatemeta.NewClient(p.Root(), cx600.Path(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, clock, keys := signedStore(t)
+	_, srv, dev := serve(t, st, keys, clock)
 	fetch := fetcher(srv.URL, srv.Client())
 	refresh := func(what string) {
 		t.Helper()
@@ -183,21 +199,7 @@ func TestPublisher(t *testing.T) {
 // it reached the approved version again; targets signs that downgrade.
 func TestRolloutRollBackIsSigned(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	clock := clocktest.New(t0)
-	st, err := store.Open(dir, &store.Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	keys := filepath.Join(dir, "keys")
-	if _, err := updatemeta.Init(keys, t0, 365*24*time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	importUpdate(t, st, v1)
-	if _, err := st.Approve(ctx, "test", cx600.Path()); err != nil {
-		t.Fatal(err)
-	}
+	st, clock, keys := signedStore(t)
 	importUpdate(t, st, v2)
 	waves, err := firmware.ParseWaves("10%,100%")
 	if err != nil {
@@ -206,16 +208,7 @@ func TestRolloutRollBackIsSigned(t *testing.T) {
 	if _, err := st.StartRollout(ctx, "test", cx600.Path(), firmware.Plan{Waves: waves, WaveWait: time.Hour}); err != nil {
 		t.Fatal(err)
 	}
-	p, err := New(st, Config{Keys: keys, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	dev, err := updatemeta.NewClient(p.Root(), cx600.Path(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	_, srv, dev := serve(t, st, keys, clock)
 	fetch := fetcher(srv.URL, srv.Client())
 	sum := sha256.Sum256(image(v1))
 	offerV1 := []updatemeta.Offered{{Name: "CX600.nbt", Length: int64(len(image(v1))), SHA256: hex.EncodeToString(sum[:])}}
@@ -243,31 +236,8 @@ func TestRolloutRollBackIsSigned(t *testing.T) {
 // freshness.
 func TestStaple(t *testing.T) {
 	ctx := context.Background()
-	dir := t.TempDir()
-	clock := clocktest.New(t0)
-	st, err := store.Open(dir, &store.Options{Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.Close()
-	keys := filepath.Join(dir, "keys")
-	if _, err := updatemeta.Init(keys, t0, 365*24*time.Hour); err != nil {
-		t.Fatal(err)
-	}
-	importUpdate(t, st, v1)
-	if _, err := st.Approve(ctx, "test", cx600.Path()); err != nil {
-		t.Fatal(err)
-	}
-	p, err := New(st, Config{Keys: keys, Now: clock.Now})
-	if err != nil {
-		t.Fatal(err)
-	}
-	srv := httptest.NewServer(p)
-	defer srv.Close()
-	dev, err := updatemeta.NewClient(p.Root(), cx600.Path(), nil)
-	if err != nil {
-		t.Fatal(err)
-	}
+	st, clock, keys := signedStore(t)
+	p, srv, dev := serve(t, st, keys, clock)
 	var fetched []string
 	fetch := fetcher(srv.URL, srv.Client())
 	counting := func(ctx context.Context, name string, limit int64) ([]byte, error) {

@@ -14,6 +14,18 @@ import (
 	"github.com/opendus/opendus/firmware"
 )
 
+// pendingStore opens a store with the phone's v1 approved and v2 pending.
+func pendingStore(t *testing.T) *Store {
+	t.Helper()
+	s := openTest(t, nil)
+	mustImport(t, s, update(phone, v1))
+	if _, err := s.Approve(context.Background(), "admin", phone.Path()); err != nil {
+		t.Fatal(err)
+	}
+	mustImport(t, s, update(phone, v2))
+	return s
+}
+
 // fleetOf returns n device keys (MACs) of the phone identity, by wave of
 // waves: keys[k] are those whose cohort falls in wave k.
 func fleetOf(n int, waves firmware.Waves) [][]string {
@@ -61,13 +73,8 @@ func actions(t testing.TB, s *Store, since uint64) []string {
 // alarm and goes on; the last wave completes it, which approves the rule;
 // every transition is in the history by whoever made it.
 func TestRolloutThroughItsWaves(t *testing.T) {
-	s := openTest(t, nil)
+	s := pendingStore(t)
 	ctx := context.Background()
-	mustImport(t, s, update(phone, v1))
-	if _, err := s.Approve(ctx, "admin", phone.Path()); err != nil {
-		t.Fatal(err)
-	}
-	mustImport(t, s, update(phone, v2))
 	plan := firmware.Plan{Waves: firmware.Waves{1000, 5000, firmware.Whole}, WaveWait: time.Hour, Success: 5000, MaxFailures: firmware.FailureShare(2000)}
 	waves := fleetOf(400, plan.Waves)
 	t0 := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC) // the store's clock: newClock
@@ -378,13 +385,8 @@ func TestApproveIsAOneWaveRollout(t *testing.T) {
 // TestLiveRollouts: the live rollouts with their devices counted as
 // RolloutProgress's Total (test devices left out), none once it ends.
 func TestLiveRollouts(t *testing.T) {
-	s := openTest(t, nil)
+	s := pendingStore(t)
 	ctx := context.Background()
-	mustImport(t, s, update(phone, v1))
-	if _, err := s.Approve(ctx, "admin", phone.Path()); err != nil {
-		t.Fatal(err)
-	}
-	mustImport(t, s, update(phone, v2))
 	t0 := time.Date(2026, 11, 21, 8, 0, 0, 0, time.UTC) // newClock's
 	keys := fleetOf(10, firmware.Waves{firmware.Whole})[0]
 	if err := s.AddTestDevice(ctx, "admin", firmware.TestDevice{MAC: keys[0]}); err != nil {
@@ -422,13 +424,8 @@ func TestLiveRollouts(t *testing.T) {
 // the offer decision and the progress expect the next wave no earlier;
 // none once success is reached.
 func TestWaveEarliest(t *testing.T) {
-	s := openTest(t, nil)
+	s := pendingStore(t)
 	ctx := context.Background()
-	mustImport(t, s, update(phone, v1))
-	if _, err := s.Approve(ctx, "admin", phone.Path()); err != nil {
-		t.Fatal(err)
-	}
-	mustImport(t, s, update(phone, v2))
 	for _, site := range []firmware.Site{
 		{Name: "day", Subnets: []netip.Prefix{netip.MustParsePrefix("10.1.0.0/16")}},
 		{Name: "night", Subnets: []netip.Prefix{netip.MustParsePrefix("10.2.0.0/16")}, Windows: firmware.MustParseSchedule("22:00-06:00")},
