@@ -48,13 +48,15 @@ func benchService(b *testing.B, n int) (srv *httptest.Server, st *store.Store, p
 		}
 	}
 	keys := filepath.Join(dir, "keys")
-	if _, err := updatemeta.Init(keys, t0, 365*24*time.Hour); err != nil {
+	// A root valid for long: the re-signing benchmarks move the clock on
+	// half a day per check-in.
+	if _, err := updatemeta.Init(keys, t0, 100*365*24*time.Hour); err != nil {
 		b.Fatal(err)
 	}
 	if p, err = New(st, Config{Keys: keys, Now: clock.Now}); err != nil {
 		b.Fatal(err)
 	}
-	api := deviceapi.New(st, deviceapi.Config{InternalURL: "https://ucupdates-r2.contoso.com/", Now: clock.Now})
+	api := deviceapi.New(st, deviceapi.Config{InternalURL: "https://ucupdates-r2.contoso.com/", Now: clock.Now, Metadata: p.Staple})
 	in := api.Internal()
 	srv = httptest.NewTLSServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if strings.HasPrefix(r.URL.Path, deviceproto.MetadataPrefix) {
@@ -112,15 +114,23 @@ func toggle(b *testing.B, st *store.Store, id firmware.Identity) {
 // runs the TUF workflow on an unchanged timestamp (two more requests:
 // the next root, 404, and timestamp.json) and checks the offer against
 // targets; "verified-changed" after every catalog change (timestamp,
-// snapshot and targets fetched and verified), the worst case.
+// snapshot and targets fetched and verified), the worst case;
+// "verified-resigned" after the timestamp was re-signed to stay fresh
+// (timestamp.json and the next root's 404 fetched), and "verified-stapled"
+// the same with the device saying what it trusts, so that the answer
+// staples the new timestamp and names the root: nothing fetched.
 func BenchmarkCheckIn(b *testing.B) {
-	srv, st, p, ids, _ := benchService(b, 50)
+	srv, st, p, ids, clock := benchService(b, 50)
 	c := srv.Client()
 	id := ids[7]
 	ci := deviceproto.CheckIn{Identity: id, MAC: "00-04-F2-00-00-07", Modules: []firmware.Module{{Name: id.Model + ".nbt", Version: v1}}}
 	body := ci.AppendXML(nil)
 	ctx := context.Background()
+	var checkInWith func(b *testing.B, body []byte) deviceproto.Answer
 	checkIn := func(b *testing.B) deviceproto.Answer {
+		return checkInWith(b, body)
+	}
+	checkInWith = func(b *testing.B, body []byte) deviceproto.Answer {
 		resp, err := c.Post(srv.URL+deviceproto.CheckInPath, "application/xml; charset=utf-8", bytes.NewReader(body))
 		if err != nil {
 			b.Fatal(err)
@@ -159,13 +169,65 @@ func BenchmarkCheckIn(b *testing.B) {
 		}
 		for b.Loop() {
 			a := checkIn(b)
-			if err := dev.Refresh(ctx, fetch, t0); err != nil {
+			if err := dev.Refresh(ctx, fetch, clock.Now()); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := dev.CheckOffer(v1.String(), a.Version.String(), offered(a)); err != nil {
 				b.Fatal(err)
 			}
 		}
+	})
+	// A timestamp re-signed before each check-in, half its validity on.
+	resign := func(b *testing.B) {
+		b.StopTimer()
+		clock.Advance(13 * time.Hour)
+		if _, err := p.Current(ctx); err != nil {
+			b.Fatal(err)
+		}
+		b.StartTimer()
+	}
+	b.Run("verified-resigned", func(b *testing.B) {
+		dev, err := updatemeta.NewClient(p.Root(), id.Path(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			resign(b)
+			a := checkIn(b)
+			if err := dev.Refresh(ctx, fetch, clock.Now()); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := dev.CheckOffer(v1.String(), a.Version.String(), offered(a)); err != nil {
+				b.Fatal(err)
+			}
+		}
+	})
+	b.Run("verified-stapled", func(b *testing.B) {
+		dev, err := updatemeta.NewClient(p.Root(), id.Path(), nil)
+		if err != nil {
+			b.Fatal(err)
+		}
+		var requests int
+		counting := func(ctx context.Context, name string, limit int64) ([]byte, error) {
+			requests++
+			return fetch(ctx, name, limit)
+		}
+		if err := dev.Refresh(ctx, fetch, clock.Now()); err != nil {
+			b.Fatal(err)
+		}
+		for b.Loop() {
+			resign(b)
+			trusting := ci
+			trusting.Metadata = deviceproto.MetadataTrust{Root: dev.RootVersion(), Timestamp: dev.TimestampVersion()}
+			a := checkInWith(b, trusting.AppendXML(nil))
+			if err := dev.RefreshHinted(ctx, counting, clock.Now(), updatemeta.Hint{Timestamp: a.Metadata, Root: a.MetadataRoot, Stapled: a.Stapled}); err != nil {
+				b.Fatal(err)
+			}
+			if _, err := dev.CheckOffer(v1.String(), a.Version.String(), offered(a)); err != nil {
+				b.Fatal(err)
+			}
+		}
+		b.ReportMetric(float64(requests)/float64(b.N), "requests/op")
 	})
 	b.Run("verified-changed", func(b *testing.B) {
 		dev, err := updatemeta.NewClient(p.Root(), id.Path(), nil)
@@ -180,7 +242,7 @@ func BenchmarkCheckIn(b *testing.B) {
 			}
 			b.StartTimer()
 			a := checkIn(b)
-			if err := dev.Refresh(ctx, fetch, t0); err != nil {
+			if err := dev.Refresh(ctx, fetch, clock.Now()); err != nil {
 				b.Fatal(err)
 			}
 			if _, err := dev.CheckOffer(v1.String(), a.Version.String(), offered(a)); err != nil {
