@@ -109,10 +109,12 @@ with --data they come provisioned with its first root (DIR/keys), and a
 device a user signs in to takes the provisioning document's; each refusal
 (an expired or replayed timestamp, an offer that is not signed...) is
 reported to the service and counted in the report by its reason. A
-device fetches the metadata only when the answer names a timestamp newer
-than the one it trusts (or its trust expires, or an offer is not signed);
---always-refresh makes it fetch at every check-in (the reference of what
-that saves); --no-verify turns verification off.
+device says in its check-in which timestamp it trusts; the answer staples a
+newer one, which it verifies as if fetched, so it fetches only what a
+catalog change signed anew (or what its trust needs once expired, or an
+offer that is not signed). --always-refresh makes it fetch everything at
+every check-in, without stapling (the reference of what that saves);
+--no-verify turns verification off.
 
 A service started with devsvc serve --simulated-clock runs on a clock this
 run drives (found in its run file with --data): its rollouts, waves,
@@ -193,7 +195,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.StringVar(&o.domain, "domain", "", "instead of --data: the devices' `DOMAIN` (ucupdates-r2.DOMAIN)")
 	fs.StringVar(&o.rootFile, "root", "", "instead of --data: the root of the signed update metadata devices are provisioned with, a `FILE` (devsvc keys export)")
 	fs.BoolVar(&o.noVerify, "no-verify", false, "devices do not verify the signed update metadata: they believe every answer")
-	fs.BoolVar(&o.alwaysRefresh, "always-refresh", false, "verifying devices fetch the metadata's timestamp at every check-in, ignoring the answer's <Metadata> hint")
+	fs.BoolVar(&o.alwaysRefresh, "always-refresh", false, "verifying devices fetch the metadata at every check-in, without the answer's <Metadata> hint and stapled timestamp")
 	fs.StringVar(&o.address, "address", "127.0.0.1", "with --internal-url: the `IP` address device-sim's DNS server gives for the service's names")
 	fs.StringVar(&o.scenarioFile, "scenario", "", "read the scenario from a JSON `FILE`; the flags below override it")
 	fs.Func("group", "add a device `GROUP` (see above); repeat for more; replaces the scenario's groups", func(v string) error {

@@ -48,10 +48,10 @@ type Config struct {
 	// NoVerify turns off the devices' verification of the signed update
 	// metadata (Service.Root): they believe the answers, as before.
 	NoVerify bool
-	// AlwaysRefresh makes verifying devices fetch the timestamp at every
-	// check-in, as if the answers did not say which one the service
-	// serves (deviceproto Answer.Metadata): the reference of what the
-	// hint saves.
+	// AlwaysRefresh makes verifying devices fetch the metadata at every
+	// check-in, as if the answers did not say which timestamp and root
+	// the service serves nor staple a newer timestamp (deviceproto
+	// Answer.Metadata, Stapled): the reference of what they save.
 	AlwaysRefresh bool
 }
 
