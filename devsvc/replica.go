@@ -201,11 +201,10 @@ func siteOf(sites func() *firmware.SiteTable, addr netip.Addr, loc firmware.Loca
 }
 
 // mirror is deviceapi's Mirror on a primary: the base URLs of the
-// replica of a device's site, when it holds the update.
-func mirror(svc *service.Service, sites func() *firmware.SiteTable) func(netip.Addr, firmware.Location, firmware.Update) (string, string, bool) {
-	return func(addr netip.Addr, loc firmware.Location, u firmware.Update) (string, string, bool) {
-		site := siteOf(sites, addr, loc)
-		if site == "" {
+// replica of a LAN device's site, when it holds the update.
+func mirror(svc *service.Service) func(string, firmware.Location, firmware.Update) (string, string, bool) {
+	return func(site string, loc firmware.Location, u firmware.Update) (string, string, bool) {
+		if site == "" || loc != firmware.Internal {
 			return "", "", false
 		}
 		return svc.ReplicaFor(site, u)
@@ -213,15 +212,13 @@ func mirror(svc *service.Service, sites func() *firmware.SiteTable) func(netip.A
 }
 
 // serviceFor is provisioning's ServiceFor on a primary: a device of a
-// site with a replica is given the replica's check-in URLs.
-func serviceFor(svc *service.Service, sites func() *firmware.SiteTable, loc firmware.Location) func(*http.Request) (string, string, bool) {
+// site with a replica is given the replica's check-in URLs. client gives
+// the address a request comes from (behind a trusted proxy, the client
+// it names), as the device API's check-ins find their site.
+func serviceFor(svc *service.Service, sites func() *firmware.SiteTable, client func(*http.Request) (netip.Addr, bool), loc firmware.Location) func(*http.Request) (string, string, bool) {
 	return func(r *http.Request) (string, string, bool) {
-		host, _, err := net.SplitHostPort(r.RemoteAddr)
-		if err != nil {
-			return "", "", false
-		}
-		addr, err := netip.ParseAddr(host)
-		if err != nil {
+		addr, ok := client(r)
+		if !ok {
 			return "", "", false
 		}
 		site := siteOf(sites, addr, loc)
@@ -237,7 +234,7 @@ func serviceFor(svc *service.Service, sites func() *firmware.SiteTable, loc firm
 // a primary with sites, where a site's devices are sent.
 type replicaHooks struct {
 	altInternal, altExternal string
-	mirror                   func(netip.Addr, firmware.Location, firmware.Update) (string, string, bool)
+	mirror                   func(string, firmware.Location, firmware.Update) (string, string, bool)
 	serviceFor               func(*http.Request) (string, string, bool)
 }
 

@@ -477,8 +477,8 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 		// A site's devices are sent to its replica, by the sites the
 		// store holds at the time of each request.
 		sites := func() *firmware.SiteTable { return d.store.Catalog().Sites() }
-		d.replicaHooks.mirror = mirror(svc, sites)
-		d.replicaHooks.serviceFor = serviceFor(svc, sites, firmware.Internal)
+		d.replicaHooks.mirror = mirror(svc)
+		d.replicaHooks.serviceFor = serviceFor(svc, sites, limiter.Client, firmware.Internal)
 	}
 	admin := adminapi.NewServer(svc, adminapi.Config{Logger: log.With("component", "admin"), HandshakeTimeout: handshakeTimeout})
 	web, err := console.New(svc, console.Config{Logger: log.With("component", "console"), IdleTimeout: s.ConsoleIdleTimeout,

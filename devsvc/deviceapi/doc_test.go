@@ -103,7 +103,7 @@ func TestProtocolDoc(t *testing.T) {
 	replicaCfg.InternalURL, replicaCfg.ExternalURL = "https://dus-paris.contoso.com/", "https://dus-paris.contoso.com:4443/"
 	replicaCfg.AltInternalURL, replicaCfg.AltExternalURL = intURL, extURL
 	siteCfg := cfg
-	siteCfg.Mirror = func(addr netip.Addr, loc firmware.Location, u firmware.Update) (string, string, bool) {
+	siteCfg.Mirror = func(site string, loc firmware.Location, u firmware.Update) (string, string, bool) {
 		return "https://dus-paris.contoso.com/", "https://dus-paris.contoso.com:4443/", loc == firmware.Internal
 	}
 	// A rollout of cx600's pending version in two waves, and a site with a

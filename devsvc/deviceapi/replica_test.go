@@ -1,6 +1,8 @@
 package deviceapi_test
 
 import (
+	"context"
+	"net/http"
 	"net/netip"
 	"testing"
 
@@ -19,12 +21,16 @@ func TestAlternativeURLs(t *testing.T) {
 	const primary, primaryExt = "https://dus.contoso.com/", "https://dus-ext.contoso.com/"
 	const replicaInt, replicaExt = "https://paris.contoso.com:8443/", "https://paris-ext.contoso.com/"
 	var asked []string
-	mirror := func(addr netip.Addr, loc firmware.Location, u firmware.Update) (string, string, bool) {
-		asked = append(asked, addr.String()+" "+string(loc)+" "+u.Dir())
-		if addr == netip.MustParseAddr("192.0.2.1") { // the replica's site
+	mirror := func(site string, loc firmware.Location, u firmware.Update) (string, string, bool) {
+		asked = append(asked, site+" "+string(loc)+" "+u.Dir())
+		if site == "paris" { // the replica's site
 			return replicaInt, replicaExt, true
 		}
 		return "", "", false
+	}
+	paris := firmware.Site{Name: "paris", Subnets: []netip.Prefix{netip.MustParsePrefix("192.0.2.0/24")}}
+	if _, err := st.PutSite(context.Background(), "test", paris, false); err != nil {
+		t.Fatal(err)
 	}
 	for _, tc := range []struct {
 		name                     string
@@ -42,6 +48,10 @@ func TestAlternativeURLs(t *testing.T) {
 		{"a primary: a device of another site stays", deviceapi.Config{InternalURL: intURL, ExternalURL: extURL, Mirror: mirror},
 			"10.9.9.9:1234", checkInBody(cx500, macDevice, v2),
 			intURL + "DeviceUpdateFiles_Int/" + dir, "", extURL + "DeviceUpdateFiles_Ext/" + dir, ""},
+		{"a primary: a device of the replica's site behind a trusted proxy goes there", deviceapi.Config{InternalURL: intURL, ExternalURL: extURL, Mirror: mirror,
+			ClientAddr: func(*http.Request) (netip.Addr, bool) { return netip.MustParseAddr("192.0.2.7"), true }},
+			"10.0.0.9:1234", checkInBody(cx500, macDevice, v2),
+			replicaInt + "DeviceUpdateFiles_Int/" + dir, intURL + "DeviceUpdateFiles_Int/" + dir, replicaExt + "DeviceUpdateFiles_Ext/" + dir, extURL + "DeviceUpdateFiles_Ext/" + dir},
 		{"nothing offered: no URL at all", deviceapi.Config{InternalURL: intURL, AltInternalURL: primary, Mirror: mirror},
 			"192.0.2.1:1234", checkInBody(cx500, macDevice, v1), "", "", "", ""},
 	} {
@@ -56,7 +66,7 @@ func TestAlternativeURLs(t *testing.T) {
 			}
 		})
 	}
-	if want := "192.0.2.1 internal " + dir[:len(dir)-1]; len(asked) == 0 || asked[0] != want {
-		t.Errorf("Mirror was asked %q, want first %q: the device's address, the listener, the update", asked, want)
+	if want := "paris internal " + dir[:len(dir)-1]; len(asked) == 0 || asked[0] != want {
+		t.Errorf("Mirror was asked %q, want first %q: the device's site, the listener, the update", asked, want)
 	}
 }

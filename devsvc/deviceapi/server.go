@@ -95,12 +95,13 @@ type Config struct {
 	// download from this service fails.
 	AltInternalURL, AltExternalURL string
 	// Mirror, when set, may send a device elsewhere for an update's files:
-	// given the device's address, the listener it came through and the
-	// offered update, it returns the base URLs of a service near the
-	// device that holds the update (its site's replica) and true. The
+	// given the device's site (as the check-in found it: by the address
+	// Config.ClientAddr gives; "" for none), the listener it came through
+	// and the offered update, it returns the base URLs of a service near
+	// the device that holds the update (its site's replica) and true. The
 	// offer then names the files there, with this service's own URLs as
 	// the alternatives. It is asked at every offer: it must not block.
-	Mirror func(addr netip.Addr, loc firmware.Location, u firmware.Update) (internalBase, externalBase string, ok bool)
+	Mirror func(site string, loc firmware.Location, u firmware.Update) (internalBase, externalBase string, ok bool)
 
 	// CheckInterval is how often devices check; default 24h.
 	CheckInterval time.Duration
@@ -626,7 +627,7 @@ func (l *listener) answer(r *http.Request, c deviceproto.CheckIn) (*[]byte, stri
 		a.Version = d.Version
 		a.Files = files(update)
 		a.InternalURL, a.ExternalURL = l.baseURLs(r, update)
-		l.alternatives(r, &a, update)
+		l.alternatives(&a, site.Name, update)
 		a.InstallBy = d.InstallBy
 		l.peerCheckIn(r, &c, key, site, addr, a.Files, now)
 		if s.log.Enabled(r.Context(), slog.LevelInfo) {
@@ -786,13 +787,12 @@ func (l *listener) baseURLs(r *http.Request, u firmware.Update) (internal, exter
 // alternatives sets where else an offer's files are: on a replica, the
 // primary's URLs as the alternatives; on a primary whose Mirror sends the
 // device to its site's replica, the replica's URLs first and this
-// service's as the alternatives.
-func (l *listener) alternatives(r *http.Request, a *deviceproto.Answer, u firmware.Update) {
+// service's as the alternatives. site is the device's site.
+func (l *listener) alternatives(a *deviceproto.Answer, site string, u firmware.Update) {
 	s := l.s
 	dir := u.Identity.Path() + "/" + u.Version.String() + "/"
 	if s.cfg.Mirror != nil {
-		addr, _ := netip.ParseAddr(remoteIP(r))
-		if in, ext, ok := s.cfg.Mirror(addr, l.loc, u); ok {
+		if in, ext, ok := s.cfg.Mirror(site, l.loc, u); ok {
 			if in != "" {
 				a.InternalURLAlt, a.InternalURL = a.InternalURL, fileBase(in, deviceproto.FilesPrefix, dir)
 			}
