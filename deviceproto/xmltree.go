@@ -6,6 +6,8 @@ import (
 	"fmt"
 	"strings"
 	"unicode/utf8"
+
+	"github.com/opendus/opendus/firmware"
 )
 
 // Bounds on what the parsers accept, whatever the body size limit.
@@ -268,7 +270,7 @@ func printable(field, s string, max int) error {
 	if len(s) > max {
 		return fmt.Errorf("%w: %s is longer than %d bytes", ErrMalformed, field, max)
 	}
-	if strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f || r == utf8.RuneError }) {
+	if !firmware.Printable(s) || strings.ContainsRune(s, utf8.RuneError) {
 		return fmt.Errorf("%w: %s %q has a control character", ErrMalformed, field, s)
 	}
 	return nil

@@ -19,6 +19,16 @@ const (
 	HoldWindow    Hold = "window"    // outside the site's or the rollout's windows
 )
 
+// Known reports whether h is one of the holds above (a forwarded check-in
+// naming another is refused).
+func (h Hold) Known() bool {
+	switch h {
+	case HoldNone, HoldScheduled, HoldWave, HoldPaused, HoldStopped, HoldFailed, HoldRetry, HoldDownloads, HoldWindow:
+		return true
+	}
+	return false
+}
+
 // DownloadsRecheck is when a device held back by MaxDownloads is told to
 // ask again.
 const DownloadsRecheck = 15 * time.Minute

@@ -383,3 +383,14 @@ func BenchmarkCheckInDecision(b *testing.B) {
 		})
 	}
 }
+
+func TestHoldKnown(t *testing.T) {
+	for _, h := range []Hold{HoldNone, HoldScheduled, HoldWave, HoldPaused, HoldStopped, HoldFailed, HoldRetry, HoldDownloads, HoldWindow} {
+		if !h.Known() {
+			t.Errorf("Hold %q is not known", h)
+		}
+	}
+	if Hold("later").Known() {
+		t.Error(`Hold "later" is known`)
+	}
+}

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strings"
+	"unicode/utf8"
 )
 
 // ErrIdentity is returned when a device identity or one of its names is
@@ -66,6 +67,12 @@ func (id Identity) Validate() error {
 		return fmt.Errorf("%w: DeviceType %q is neither %s nor %s", ErrIdentity, id.DeviceType, UCPhone, RoundTable)
 	}
 	return nil
+}
+
+// Printable reports whether s is valid UTF-8 without control characters:
+// free text a device sends (a user, an error code, a module's timestamp).
+func Printable(s string) bool {
+	return utf8.ValidString(s) && !strings.ContainsFunc(s, func(r rune) bool { return r < 0x20 || r == 0x7f })
 }
 
 // ValidName reports whether s may be used as one name of an identity or as

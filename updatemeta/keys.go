@@ -11,6 +11,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -18,6 +19,8 @@ import (
 
 	"github.com/sigstore/sigstore/pkg/signature"
 	"github.com/theupdateframework/go-tuf/v2/metadata"
+
+	"github.com/opendus/opendus/datadir"
 )
 
 // Names inside a keys directory (the data directory's keys/).
@@ -71,7 +74,7 @@ func WriteKey(path string, k ed25519.PrivateKey) error {
 	if err != nil {
 		return err
 	}
-	return writeAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return datadir.WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
 }
 
 // ReadKey reads an Ed25519 private key written by WriteKey.
@@ -98,29 +101,6 @@ func ParseKey(data []byte) (ed25519.PrivateKey, error) {
 		return nil, fmt.Errorf("a %T, want an Ed25519 key", k)
 	}
 	return ek, nil
-}
-
-func writeAtomic(path string, data []byte, mode fs.FileMode) error {
-	tmp := path + ".tmp"
-	f, err := os.OpenFile(tmp, os.O_WRONLY|os.O_CREATE|os.O_TRUNC, mode)
-	if err != nil {
-		return err
-	}
-	_, err = f.Write(data)
-	if err == nil {
-		err = f.Sync()
-	}
-	if cerr := f.Close(); err == nil {
-		err = cerr
-	}
-	if err == nil {
-		err = os.Rename(tmp, path)
-	}
-	if err != nil {
-		os.Remove(tmp)
-		return err
-	}
-	return nil
 }
 
 // KeyID returns the TUF key ID of k's public key.
@@ -157,7 +137,7 @@ func Init(dir string, now time.Time, rootExpiry time.Duration) (*Keyring, error)
 	if err := k.writeKeys(""); err != nil {
 		return nil, err
 	}
-	if err := writeAtomic(filepath.Join(dir, RootChainDir, "1.root.json"), root, 0o644); err != nil {
+	if err := datadir.WriteFileAtomic(filepath.Join(dir, RootChainDir, "1.root.json"), root, 0o644); err != nil {
 		return nil, err
 	}
 	k.Roots = [][]byte{root}
@@ -247,7 +227,7 @@ func Load(dir string) (*Keyring, error) {
 		path := filepath.Join(dir, f.name)
 		want := latest.Signed.Roles[f.role].KeyIDs
 		// Finish an interrupted rotation: the root names the new key.
-		if nk, err := ReadKey(path + ".new"); err == nil && contains(want, KeyID(nk)) {
+		if nk, err := ReadKey(path + ".new"); err == nil && slices.Contains(want, KeyID(nk)) {
 			if err := os.Rename(path+".new", path); err != nil {
 				return nil, err
 			}
@@ -261,7 +241,7 @@ func Load(dir string) (*Keyring, error) {
 		case err != nil:
 			return nil, fmt.Errorf("%s: %w", path, err)
 		}
-		if !contains(want, KeyID(key)) {
+		if !slices.Contains(want, KeyID(key)) {
 			if f.optional {
 				continue // an old root key left behind: not this root's
 			}
@@ -270,15 +250,6 @@ func Load(dir string) (*Keyring, error) {
 		*f.key = key
 	}
 	return k, nil
-}
-
-func contains(s []string, v string) bool {
-	for _, x := range s {
-		if x == v {
-			return true
-		}
-	}
-	return false
 }
 
 // readChain reads N.root.json for N = 1, 2, ... in dir.
@@ -342,7 +313,7 @@ func (k *Keyring) Rotate(now time.Time, o RotateOptions) error {
 	if err != nil {
 		return err
 	}
-	if !contains(latest.Signed.Roles[metadata.ROOT].KeyIDs, KeyID(old)) {
+	if !slices.Contains(latest.Signed.Roles[metadata.ROOT].KeyIDs, KeyID(old)) {
 		return fmt.Errorf("rotate: the root key given is not the key of root version %d", len(k.Roots))
 	}
 	next := &Keyring{Dir: k.Dir, Root: old, Targets: k.Targets, Snapshot: k.Snapshot, Timestamp: k.Timestamp, Roots: k.Roots}
@@ -372,7 +343,7 @@ func (k *Keyring) Rotate(now time.Time, o RotateOptions) error {
 	if err := write.writeKeys(".new"); err != nil {
 		return err
 	}
-	if err := writeAtomic(filepath.Join(k.Dir, RootChainDir, strconv.FormatInt(v, 10)+".root.json"), root, 0o644); err != nil {
+	if err := datadir.WriteFileAtomic(filepath.Join(k.Dir, RootChainDir, strconv.FormatInt(v, 10)+".root.json"), root, 0o644); err != nil {
 		return err
 	}
 	for _, name := range []string{RootKeyFile, TargetsKeyFile, SnapshotKeyFile, TimestampKeyFile} {

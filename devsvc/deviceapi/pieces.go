@@ -111,7 +111,7 @@ func (l *listener) servePieces(w http.ResponseWriter, r *http.Request) {
 	h := w.Header()
 	h["Content-Type"] = []string{"text/plain; charset=utf-8"}
 	h["X-Content-Type-Options"] = []string{"nosniff"}
-	h["Cache-Control"] = []string{"public, max-age=31536000, immutable"}
+	h["Cache-Control"] = l.cacheControl // private through the edge, as files
 	h["Content-Length"] = []string{strconv.Itoa(len(b))}
 	w.WriteHeader(http.StatusOK)
 	if r.Method == http.MethodGet {

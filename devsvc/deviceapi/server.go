@@ -420,7 +420,7 @@ type listener struct {
 	s                      *Server
 	loc                    firmware.Location
 	checkIn, status, files string
-	cacheControl           []string // of files
+	cacheControl           []string // of files and piece lists
 }
 
 func (l *listener) ServeHTTP(w http.ResponseWriter, r *http.Request) {

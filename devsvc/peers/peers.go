@@ -218,7 +218,8 @@ func (e *Elector) Advise(q Query) deviceproto.PeerAdvice {
 			}
 		}
 		if g.rep != nil {
-			if g.elected {
+			failover := g.elected
+			if failover {
 				e.failovers++
 			} else {
 				e.elections++
@@ -226,8 +227,11 @@ func (e *Elector) Advise(q Query) deviceproto.PeerAdvice {
 			g.elected = true
 			if e.cfg.Logger != nil {
 				reason := "first"
-				if old != nil {
+				switch {
+				case old != nil:
 					reason = "the representative " + old.key + " is silent or was reported failing"
+				case failover:
+					reason = "the representative left"
 				}
 				e.cfg.Logger.Info("peer representative elected", "device", g.rep.key, "subnet", gk.subnet.String(), "file", gk.sha, "reason", reason)
 			}

@@ -9,7 +9,6 @@ import (
 	"sync"
 	"time"
 
-	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
 	"github.com/opendus/opendus/updatemeta"
@@ -32,6 +31,7 @@ type Relay struct {
 	// (identity/version/name) to SHA-256; nil when they do not read.
 	signed map[string]string
 	tsVer  int64 // the timestamp's version (0: none that reads)
+	root   int   // the latest root's version in recs (0: none)
 }
 
 // NewRelay returns the relay of st's metadata.
@@ -42,22 +42,22 @@ func NewRelay(st *store.Store, log *slog.Logger) *Relay {
 	return &Relay{st: st, log: log}
 }
 
-// records returns the metadata records, read again after every change the
-// replica applied.
-func (r *Relay) records(ctx context.Context) (map[string][]byte, error) {
+// records returns the metadata records and the latest root's version
+// among them, read again after every change the replica applied.
+func (r *Relay) records(ctx context.Context) (map[string][]byte, int, error) {
 	seq := r.st.Catalog().Seq()
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	if r.read && r.seq == seq {
-		return r.recs, nil
+		return r.recs, r.root, nil
 	}
 	recs, err := r.st.Metadata(ctx, "")
 	if err != nil {
-		return nil, err
+		return nil, 0, err
 	}
-	r.recs, r.seq, r.read, r.signed, r.tsVer = recs, seq, true, nil, 0
+	r.recs, r.seq, r.read, r.signed, r.tsVer, r.root = recs, seq, true, nil, 0, latestRoot(recs)
 	var roots [][]byte
-	for i := 1; i <= latestRoot(recs); i++ {
+	for i := 1; i <= r.root; i++ {
 		roots = append(roots, recs["root/"+strconv.Itoa(i)])
 	}
 	if set, err := updatemeta.ParseSet(roots, recs["timestamp"], recs["snapshot"], recs["targets"]); err == nil {
@@ -70,7 +70,7 @@ func (r *Relay) records(ctx context.Context) (map[string][]byte, error) {
 	} else if recs["targets"] != nil {
 		r.log.Warn("the update metadata the primary sent does not read; offers wait for the next", "err", err)
 	}
-	return recs, nil
+	return recs, r.root, nil
 }
 
 // Allows reports whether the signed targets this relay serves name every
@@ -78,7 +78,7 @@ func (r *Relay) records(ctx context.Context) (map[string][]byte, error) {
 // a moment before the signing of it arrives, and a device offered u in
 // between would refuse it (offer-unsigned) and leave the replica.
 func (r *Relay) Allows(u firmware.Update) bool {
-	if _, err := r.records(context.Background()); err != nil {
+	if _, _, err := r.records(context.Background()); err != nil {
 		return false
 	}
 	r.mu.Lock()
@@ -98,11 +98,11 @@ func (r *Relay) Allows(u firmware.Update) bool {
 // Root returns the latest root the primary signed (nil before the replica
 // received any): what devices are provisioned with.
 func (r *Relay) Root() []byte {
-	recs, err := r.records(context.Background())
+	recs, root, err := r.records(context.Background())
 	if err != nil {
 		return nil
 	}
-	return recs["root/"+strconv.Itoa(latestRoot(recs))]
+	return recs["root/"+strconv.Itoa(root)]
 }
 
 // RootExpires returns when the latest root expires (zero when unknown).
@@ -123,40 +123,16 @@ func (r *Relay) Run(ctx context.Context) { <-ctx.Done() }
 // ServeHTTP serves deviceproto.MetadataPrefix (GET and HEAD) from the
 // store's records.
 func (r *Relay) ServeHTTP(w http.ResponseWriter, req *http.Request) {
-	if req.Method != http.MethodGet && req.Method != http.MethodHead {
-		w.Header().Set("Allow", "GET, HEAD")
-		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
-		return
-	}
-	recs, err := r.records(req.Context())
-	if err != nil {
-		r.log.Error("reading the update metadata", "err", err)
-		http.Error(w, "the update metadata is not available", http.StatusServiceUnavailable)
-		return
-	}
-	name, ok := strings.CutPrefix(req.URL.Path, deviceproto.MetadataPrefix)
-	if !ok {
-		http.NotFound(w, req)
-		return
-	}
-	var b []byte
-	switch name {
-	case "timestamp.json", "snapshot.json", "targets.json":
-		b = recs[strings.TrimSuffix(name, ".json")]
-	case "root.json":
-		b = recs["root/"+strconv.Itoa(latestRoot(recs))]
-	default:
-		if n, ok := strings.CutSuffix(name, ".root.json"); ok {
-			if v, err := strconv.Atoi(n); err == nil && v >= 1 && strconv.Itoa(v) == n {
-				b = recs["root/"+n]
-			}
+	serveFiles(w, req, r.log, func(ctx context.Context) (metadataFiles, error) {
+		recs, latest, err := r.records(ctx)
+		if err != nil {
+			return metadataFiles{}, err
 		}
-	}
-	if b == nil {
-		http.NotFound(w, req)
-		return
-	}
-	serveMetadata(w, b)
+		return metadataFiles{
+			roles: recs, // "timestamp", "snapshot", "targets"
+			root:  func(v int) []byte { return recs["root/"+strconv.Itoa(v)] }, latest: latest,
+		}, nil
+	})
 }
 
 // latestRoot is the highest root version among recs (0: none).
@@ -176,14 +152,15 @@ func latestRoot(recs map[string][]byte) int {
 // serves (Publisher.Staple): the timestamp's version (0: none yet), the
 // latest root's, and the signed timestamp.
 func (r *Relay) Staple() (timestamp, root int64, signed []byte) {
-	recs, err := r.records(context.Background())
+	recs, latest, err := r.records(context.Background())
 	if err != nil {
 		return 0, 0, nil
 	}
 	r.mu.Lock()
-	defer r.mu.Unlock()
-	if r.tsVer == 0 {
+	ts := r.tsVer
+	r.mu.Unlock()
+	if ts == 0 {
 		return 0, 0, nil
 	}
-	return r.tsVer, int64(latestRoot(recs)), recs["timestamp"]
+	return ts, int64(latest), recs["timestamp"]
 }

@@ -182,6 +182,14 @@ func (p *Publisher) Current(ctx context.Context) (*updatemeta.Set, error) {
 	}
 	p.mu.Lock()
 	defer p.mu.Unlock()
+	// Another caller may have signed while this one waited (every
+	// check-in after a catalog change comes here, Staple): look again,
+	// at the catalog as it is now, so that the waiters do not sign in
+	// turn, nor record an older catalog's number.
+	cat = p.st.Catalog()
+	if p.set != nil && p.fresh(p.set, cat.Seq(), now, exp) && !p.rotated() {
+		return p.set, nil
+	}
 	if p.rotated() {
 		k, err := updatemeta.Load(p.cfg.Keys)
 		if err != nil {
@@ -352,43 +360,71 @@ func (p *Publisher) Run(ctx context.Context) {
 // lists the metadata names are served by the device API (package
 // deviceapi, deviceproto.PiecesPrefix), from the same stored files.
 func (p *Publisher) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	serveFiles(w, r, p.log, func(ctx context.Context) (metadataFiles, error) {
+		set, err := p.Current(ctx)
+		if err != nil {
+			return metadataFiles{}, err
+		}
+		return metadataFiles{
+			roles: map[string][]byte{"timestamp": set.Timestamp, "snapshot": set.Snapshot, "targets": set.Target},
+			root:  func(v int) []byte { return set.Roots[v-1] }, latest: len(set.Roots),
+		}, nil
+	})
+}
+
+// metadataFiles are the files a publisher or a relay serves: the roles'
+// by name ("timestamp", "snapshot", "targets"), and the roots 1 to latest.
+type metadataFiles struct {
+	roles  map[string][]byte
+	root   func(v int) []byte
+	latest int
+}
+
+// file returns the file named name under deviceproto.MetadataPrefix, nil
+// when there is none: "timestamp.json", "snapshot.json", "targets.json",
+// "root.json" (the latest root) or "N.root.json".
+func (f metadataFiles) file(name string) []byte {
+	if role, ok := strings.CutSuffix(name, ".json"); ok && (role == "timestamp" || role == "snapshot" || role == "targets") {
+		return f.roles[role]
+	}
+	if name == "root.json" {
+		if f.latest == 0 {
+			return nil
+		}
+		return f.root(f.latest)
+	}
+	n, ok := strings.CutSuffix(name, ".root.json")
+	v, err := strconv.Atoi(n)
+	if !ok || err != nil || v < 1 || v > f.latest || strconv.Itoa(v) != n {
+		return nil
+	}
+	return f.root(v)
+}
+
+// serveFiles serves deviceproto.MetadataPrefix (GET and HEAD) from the
+// files load returns, 503 when they are not available.
+func serveFiles(w http.ResponseWriter, r *http.Request, log *slog.Logger, load func(context.Context) (metadataFiles, error)) {
 	if r.Method != http.MethodGet && r.Method != http.MethodHead {
 		w.Header().Set("Allow", "GET, HEAD")
 		http.Error(w, "method not allowed", http.StatusMethodNotAllowed)
 		return
 	}
-	set, err := p.Current(r.Context())
+	files, err := load(r.Context())
 	if err != nil {
-		p.log.Error("signing the update metadata", "err", err)
+		log.Error("the update metadata", "err", err)
 		http.Error(w, "the update metadata is not available", http.StatusServiceUnavailable)
 		return
 	}
-	if name, ok := strings.CutPrefix(r.URL.Path, deviceproto.MetadataPrefix); ok {
-		var b []byte
-		switch name {
-		case "timestamp.json":
-			b = set.Timestamp
-		case "snapshot.json":
-			b = set.Snapshot
-		case "targets.json":
-			b = set.Target
-		case "root.json":
-			b = set.Roots[len(set.Roots)-1]
-		default:
-			n, ok := strings.CutSuffix(name, ".root.json")
-			v, err := strconv.Atoi(n)
-			if ok && err == nil && v >= 1 && v <= len(set.Roots) && strconv.Itoa(v) == n {
-				b = set.Roots[v-1]
-			}
-		}
-		if b == nil {
-			http.NotFound(w, r)
-			return
-		}
-		serveMetadata(w, b)
+	name, ok := strings.CutPrefix(r.URL.Path, deviceproto.MetadataPrefix)
+	var b []byte
+	if ok {
+		b = files.file(name)
+	}
+	if b == nil {
+		http.NotFound(w, r)
 		return
 	}
-	http.NotFound(w, r)
+	serveMetadata(w, b)
 }
 
 // serveMetadata writes a metadata file: JSON that a cache must check

@@ -9,7 +9,6 @@ import (
 	"fmt"
 	"net/netip"
 	"time"
-	"unicode/utf8"
 
 	bolt "go.etcd.io/bbolt"
 
@@ -159,7 +158,7 @@ func DecodeForwarded(seq uint64, data []byte) (Forwarded, error) {
 		if d.Site != "" && firmware.ValidSiteName(d.Site) != nil {
 			return bad("site %q", d.Site)
 		}
-		if !knownHold(d.Hold) || (d.Hold == firmware.HoldNone) != d.Held.IsZero() {
+		if !d.Hold.Known() || (d.Hold == firmware.HoldNone) != d.Held.IsZero() {
 			return bad("hold %q of %s", d.Hold, d.Held)
 		}
 		// A check-in carries no report fields, attempt or history: those
@@ -200,34 +199,16 @@ func validForwardedKey(key string) bool {
 	return validSerialKey(key)
 }
 
-// knownHold reports whether h is one of firmware's holds.
-func knownHold(h firmware.Hold) bool {
-	switch h {
-	case firmware.HoldNone, firmware.HoldScheduled, firmware.HoldWave, firmware.HoldPaused, firmware.HoldStopped,
-		firmware.HoldFailed, firmware.HoldRetry, firmware.HoldDownloads, firmware.HoldWindow:
-		return true
-	}
-	return false
-}
-
 // validSerialKey reports whether key is "serial:" and a valid serial.
 func validSerialKey(key string) bool {
 	serial, ok := bytes.CutPrefix([]byte(key), []byte("serial:"))
 	return ok && firmware.ValidName(string(serial)) == nil
 }
 
-// printableText reports whether s is at most max bytes of UTF-8 without
-// control characters.
+// printableText reports whether s is at most max bytes of printable text
+// (firmware.Printable).
 func printableText(s string, max int) bool {
-	if len(s) > max || !utf8.ValidString(s) {
-		return false
-	}
-	for _, r := range s {
-		if r < 0x20 || r == 0x7f {
-			return false
-		}
-	}
-	return true
+	return len(s) <= max && firmware.Printable(s)
 }
 
 // queueForward appends an inventory operation a replica recorded to its
@@ -280,7 +261,12 @@ func (s *Store) Outbox(ctx context.Context, after uint64, limit int) ([]Forwarde
 func (s *Store) OutboxLen(ctx context.Context) (int, error) {
 	n := 0
 	err := s.view(ctx, func(tx *bolt.Tx) error {
-		n = tx.Bucket(bucketOutbox).Stats().KeyN
+		// The records are numbered without gaps and dropped from the
+		// first (AckOutbox): no need to walk them.
+		b := tx.Bucket(bucketOutbox)
+		if k, _ := b.Cursor().First(); k != nil {
+			n = int(b.Sequence() - binary.BigEndian.Uint64(k) + 1)
+		}
 		return nil
 	})
 	return n, err

@@ -62,6 +62,9 @@ func TestOutboxForwardsOnce(t *testing.T) {
 	if len(items) != len(steps) {
 		t.Fatalf("outbox holds %d items, want %d", len(items), len(steps))
 	}
+	if n, err := replica.OutboxLen(ctx); n != len(steps) || err != nil {
+		t.Errorf("OutboxLen = %d, %v; want %d", n, err, len(steps))
+	}
 	epoch, err := replica.OutboxEpoch(ctx)
 	if err != nil || epoch == 0 {
 		t.Fatalf("OutboxEpoch = %d, %v", epoch, err)
@@ -88,6 +91,9 @@ func TestOutboxForwardsOnce(t *testing.T) {
 	}
 	if err := replica.AckOutbox(ctx, items[2].Seq); err != nil {
 		t.Fatal(err)
+	}
+	if n, err := replica.OutboxLen(ctx); n != 2 || err != nil {
+		t.Errorf("OutboxLen after acknowledging three = %d, %v; want 2", n, err)
 	}
 	if rest, _ := replica.Outbox(ctx, 0, 0); len(rest) != 2 || rest[0].Seq != items[3].Seq {
 		t.Errorf("after the acknowledgement of %d the outbox holds %+v", items[2].Seq, rest)

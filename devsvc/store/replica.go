@@ -114,15 +114,15 @@ func (s *Store) NeededFiles(changes []Change) ([]firmware.Image, error) {
 	for _, c := range changes {
 		recs = append(recs, c.Records...)
 	}
-	return s.neededFiles(recs, false)
+	return s.neededFiles(recs)
 }
 
 // NeededSnapshotFiles is NeededFiles for a snapshot's records.
 func (s *Store) NeededSnapshotFiles(records []Record) ([]firmware.Image, error) {
-	return s.neededFiles(records, true)
+	return s.neededFiles(records)
 }
 
-func (s *Store) neededFiles(recs []Record, snapshot bool) ([]firmware.Image, error) {
+func (s *Store) neededFiles(recs []Record) ([]firmware.Image, error) {
 	cat := s.Catalog()
 	final, err := finalUpdates(recs)
 	if err != nil {
