@@ -118,6 +118,14 @@ func (r *reloader) load() ReloadResult {
 	return res
 }
 
+// settings returns the settings in force: those read at start, with the
+// reloadable ones as the last reload left them.
+func (r *reloader) settings() datadir.Settings {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.running
+}
+
 // warnings are what devsvc status says of the reloads.
 func (r *reloader) warnings() []string {
 	r.mu.Lock()

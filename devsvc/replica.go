@@ -133,7 +133,7 @@ func checkReplicaSettings(s datadir.Settings, st *store.Store, dir string) error
 
 // newFollower connects a replica's follower to its primary, with the
 // replica's certificate.
-func newFollower(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logger) (*replica.Follower, *adminapi.ReplicaClient, error) {
+func newFollower(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, log *slog.Logger) (*replica.Follower, *adminapi.ReplicaClient, error) {
 	tlsConf, err := d.certs.ClientTLSConfig(replicaCertName)
 	if err != nil {
 		return nil, nil, fmt.Errorf("the replica's certificate: %w; make the replica again (devsvc replicas add on the primary, then devsvc init --replica-of)", err)
@@ -144,10 +144,17 @@ func newFollower(d *deps, s datadir.Settings, ri datadir.RunInfo, log *slog.Logg
 	}
 	f := replica.New(d.store, client, replica.Config{
 		Dir: filepath.Join(d.dir, datadir.ReplicaDir), Primary: strings.Join(s.ReplicaOf, ", "),
-		InternalURL: baseURL(s.InternalURL, s.InternalName, ri.Internal), ExternalURL: baseURL(s.ExternalURL, s.ExternalName, ri.External),
+		DeviceURLs: func() (string, string) { return deviceURLs(rl.settings(), ri) },
 		Version: Version(), Logger: log, MaxBackoff: s.ReplicaRetryMax, Now: d.wall,
 	})
 	return f, client, nil
+}
+
+// deviceURLs are the base URLs devices reach this service at: the
+// internal_url and external_url settings in force, or the listeners'
+// addresses under the internal and external names.
+func deviceURLs(s datadir.Settings, ri datadir.RunInfo) (internal, external string) {
+	return baseURL(s.InternalURL, s.InternalName, ri.Internal), baseURL(s.ExternalURL, s.ExternalName, ri.External)
 }
 
 // followerWarnings says, on a replica, that the primary cannot be reached.

@@ -456,7 +456,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 	)
 	warnings := svcCfg.Warnings
 	if len(s.ReplicaOf) > 0 {
-		if follower, rclient, err = newFollower(d, s, ri, log.With("component", "replica")); err != nil {
+		if follower, rclient, err = newFollower(d, s, ri, rl, log.With("component", "replica")); err != nil {
 			return nil, err
 		}
 		svcCfg.ReplicaOf = strings.Join(s.ReplicaOf, ", ")
@@ -467,9 +467,7 @@ func build(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, m *met
 	} else {
 		svcCfg.Replication = service.ReplicationConfig{Issuer: d.certs, Domain: s.Domain, AlarmAfter: s.ReplicaAlarmAfter,
 			AdminAddrs: func() []string { return []string{replicaAdminAddr(ri.Admin, s.InternalName)} },
-			DeviceURLs: func() (string, string) {
-				return baseURL(s.InternalURL, s.InternalName, ri.Internal), baseURL(s.ExternalURL, s.ExternalName, ri.External)
-			}}
+			DeviceURLs: func() (string, string) { return deviceURLs(rl.settings(), ri) }}
 		svcCfg.Warnings = func() []string { return append(replicaAlarmWarnings(svc), warnings()...) }
 	}
 	svc = service.New(d.store, svcCfg)

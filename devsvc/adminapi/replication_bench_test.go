@@ -58,7 +58,7 @@ func BenchmarkCatchUp(b *testing.B) {
 			b.Fatal(err)
 		}
 		follow := func() (stop func()) {
-			f := replica.New(rst, rc, replica.Config{Dir: b.TempDir(), InternalURL: "https://paris.contoso.com/"})
+			f := replica.New(rst, rc, replica.Config{Dir: b.TempDir(), DeviceURLs: func() (string, string) { return "https://paris.contoso.com/", "" }})
 			fctx, cancel := context.WithCancel(ctx)
 			done := make(chan struct{})
 			go func() { f.Run(fctx); close(done) }()

@@ -106,7 +106,7 @@ func TestReplicationOverTLS(t *testing.T) {
 	if err := rst.MakeReplica(context.Background(), creds.Primary[0]); err != nil {
 		t.Fatal(err)
 	}
-	f := replica.New(rst, rc, replica.Config{Dir: t.TempDir(), InternalURL: "https://paris.contoso.com/"})
+	f := replica.New(rst, rc, replica.Config{Dir: t.TempDir(), DeviceURLs: func() (string, string) { return "https://paris.contoso.com/", "" }})
 	fctx, cancel := context.WithCancel(ctx(t))
 	done := make(chan struct{})
 	go func() { f.Run(fctx); close(done) }()

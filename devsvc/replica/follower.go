@@ -47,10 +47,11 @@ type Config struct {
 	Dir string
 	// Primary names the primary (its admin address), for Status and logs.
 	Primary string
-	// InternalURL and ExternalURL are the replica's base URLs for devices,
-	// Version its program version: it tells the primary.
-	InternalURL, ExternalURL string
-	Version                  string
+	// DeviceURLs returns the replica's base URLs for devices (they follow
+	// a reload of the settings), Version its program version: it tells
+	// the primary. nil DeviceURLs: none.
+	DeviceURLs func() (internal, external string)
+	Version    string
 	// HeartbeatTimeout: a Follow stream that brings nothing for this long
 	// (the primary sends a heartbeat every HeartbeatEvery) is closed and
 	// opened again. Default 45 s.
@@ -547,7 +548,11 @@ func (f *Follower) forward(ctx context.Context) {
 			continue
 		}
 		uctx, cancel := context.WithTimeout(ctx, upstreamTimeout)
-		reply, err := f.p.Upstream(uctx, Upstream{Position: pos, InternalURL: f.cfg.InternalURL, ExternalURL: f.cfg.ExternalURL,
+		var in, ext string
+		if f.cfg.DeviceURLs != nil {
+			in, ext = f.cfg.DeviceURLs()
+		}
+		reply, err := f.p.Upstream(uctx, Upstream{Position: pos, InternalURL: in, ExternalURL: ext,
 			Version: f.cfg.Version, Epoch: epoch, Items: items})
 		cancel()
 		if err != nil {

@@ -185,7 +185,8 @@ func start(t *testing.T, opts ServeOptions) *pair {
 		t.Fatal(err)
 	}
 	fake := &fakePrimary{st: primary, name: "paris", opts: opts, served: map[[32]byte]int64{}}
-	f := New(replica, fake, Config{Dir: filepath.Join(dir, "replica", "replica"), Primary: "primary:9443", InternalURL: "https://paris.contoso.com/"})
+	f := New(replica, fake, Config{Dir: filepath.Join(dir, "replica", "replica"), Primary: "primary:9443",
+		DeviceURLs: func() (string, string) { return "https://paris.contoso.com/", "" }})
 	ctx, cancel := context.WithCancel(context.Background())
 	p := &pair{primary: primary, replica: replica, fake: fake, f: f, cancel: cancel, done: make(chan struct{})}
 	go func() { f.Run(ctx); close(p.done) }()
