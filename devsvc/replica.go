@@ -145,7 +145,7 @@ func newFollower(d *deps, s datadir.Settings, ri datadir.RunInfo, rl *reloader, 
 	f := replica.New(d.store, client, replica.Config{
 		Dir: filepath.Join(d.dir, datadir.ReplicaDir), Primary: strings.Join(s.ReplicaOf, ", "),
 		DeviceURLs: func() (string, string) { return deviceURLs(rl.settings(), ri) },
-		Version: Version(), Logger: log, MaxBackoff: s.ReplicaRetryMax, Now: d.wall,
+		Version:    Version(), Logger: log, MaxBackoff: s.ReplicaRetryMax, Now: d.wall,
 	})
 	return f, client, nil
 }
