@@ -227,10 +227,9 @@ func newPublisher(d *deps, s datadir.Settings, log *slog.Logger) (metadataServic
 		return signer.NewRelay(d.store, log), nil
 	}
 	dir := filepath.Join(d.dir, datadir.KeysDir)
-	if _, err := updatemeta.Load(dir); errors.Is(err, updatemeta.ErrNoKeys) {
-		if _, err := updatemeta.Init(dir, d.now(), s.MetadataRootExpiry); err != nil {
-			return nil, fmt.Errorf("making the signing keys in %s: %w", dir, err)
-		}
+	if made, err := updatemeta.Ensure(dir, d.now(), s.MetadataRootExpiry); err != nil {
+		return nil, fmt.Errorf("the signing keys in %s: %w", dir, err)
+	} else if made {
 		log.Warn("made the update metadata's signing keys: give devices the root with devsvc keys export, and move keys/root.key offline", "keys", dir)
 	}
 	p, err := signer.New(d.store, signer.Config{Keys: dir, Expiries: metadataExpiries(s), Now: d.now, Logger: log})

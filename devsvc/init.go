@@ -158,14 +158,11 @@ func (in *initRun) run(conf, certDir string) error {
 // has none (a new one, or one made before signed metadata); existing keys
 // are kept.
 func (in *initRun) keys(s datadir.Settings) error {
-	dir := filepath.Join(in.opts.Dir, datadir.KeysDir)
-	if _, err := updatemeta.Load(dir); !errors.Is(err, updatemeta.ErrNoKeys) {
-		return err // kept, or unreadable: say so
-	}
-	if _, err := updatemeta.Init(dir, in.opts.Now(), s.MetadataRootExpiry); err != nil {
+	made, err := updatemeta.Ensure(filepath.Join(in.opts.Dir, datadir.KeysDir), in.opts.Now(), s.MetadataRootExpiry)
+	if err != nil {
 		return fmt.Errorf("signing keys: %w", err)
 	}
-	if in.res.Reinit {
+	if made && in.res.Reinit {
 		in.change("signing keys: new keys for the update metadata in %s (there were none)", datadir.KeysDir)
 	}
 	return nil

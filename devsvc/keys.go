@@ -1,6 +1,7 @@
 package devsvc
 
 import (
+	"crypto/ed25519"
 	"errors"
 	"fmt"
 	"io/fs"
@@ -144,12 +145,7 @@ func KeysExportRootKey(dir, out string, remove bool) error {
 	if k.Root == nil {
 		return fmt.Errorf("%w: the root key is not in %s (kept offline already)", updatemeta.ErrNoRootKey, keysDir(dir))
 	}
-	if _, err := os.Stat(out); err == nil {
-		return fmt.Errorf("%s exists: choose another file", out)
-	} else if !errors.Is(err, fs.ErrNotExist) {
-		return err
-	}
-	if err := updatemeta.WriteKey(out, k.Root); err != nil {
+	if err := writeNewKey(out, k.Root); err != nil {
 		return err
 	}
 	back, err := updatemeta.ReadKey(out)
@@ -174,4 +170,31 @@ func rootWarnings(expires, now time.Time) []string {
 		return []string{fmt.Sprintf("the root of the signed update metadata expires on %s: run devsvc keys rotate before (with --root-key when the root key is offline)", expires.Format(time.DateOnly))}
 	}
 	return nil
+}
+
+// writeNewKey writes k to the new file out (mode 0600, synced); a file
+// there already is refused, never replaced.
+func writeNewKey(out string, k ed25519.PrivateKey) error {
+	b, err := updatemeta.MarshalKey(k)
+	if err != nil {
+		return err
+	}
+	f, err := os.OpenFile(out, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o600)
+	if errors.Is(err, fs.ErrExist) {
+		return fmt.Errorf("%s exists: choose another file", out)
+	}
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(b)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	if err != nil {
+		os.Remove(out)
+	}
+	return err
 }

@@ -41,6 +41,19 @@ func TestKeys(t *testing.T) {
 	}
 
 	off := filepath.Join(t.TempDir(), "root.key")
+	// A file there already is kept, and the key stays in the directory.
+	if err := os.WriteFile(off, []byte("mine"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := KeysExportRootKey(dir, off, true); err == nil || !strings.Contains(err.Error(), "exists") {
+		t.Errorf("export over an existing file: %v, want it refused", err)
+	}
+	if b, _ := os.ReadFile(off); string(b) != "mine" {
+		t.Errorf("export over an existing file replaced it")
+	}
+	if err := os.Remove(off); err != nil {
+		t.Fatal(err)
+	}
 	if err := KeysExportRootKey(dir, off, true); err != nil {
 		t.Fatal(err)
 	}

@@ -70,11 +70,32 @@ func GenerateKey() (ed25519.PrivateKey, error) {
 // WriteKey writes k to path as a PKCS #8 PEM file of mode 0600, replacing
 // it atomically.
 func WriteKey(path string, k ed25519.PrivateKey) error {
-	der, err := x509.MarshalPKCS8PrivateKey(k)
+	b, err := MarshalKey(k)
 	if err != nil {
 		return err
 	}
-	return datadir.WriteFileAtomic(path, pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), 0o600)
+	return datadir.WriteFileAtomic(path, b, 0o600)
+}
+
+// MarshalKey returns k as WriteKey writes it: PKCS #8 PEM.
+func MarshalKey(k ed25519.PrivateKey) ([]byte, error) {
+	der, err := x509.MarshalPKCS8PrivateKey(k)
+	if err != nil {
+		return nil, err
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "PRIVATE KEY", Bytes: der}), nil
+}
+
+// Ensure makes the keys of dir with Init when it has none (ErrNoKeys),
+// and reports whether it did; keys there already are kept.
+func Ensure(dir string, now time.Time, rootExpiry time.Duration) (made bool, err error) {
+	if _, err := Load(dir); !errors.Is(err, ErrNoKeys) {
+		return false, err // kept, or unreadable: say so
+	}
+	if _, err := Init(dir, now, rootExpiry); err != nil {
+		return false, err
+	}
+	return true, nil
 }
 
 // ReadKey reads an Ed25519 private key written by WriteKey.
