@@ -84,11 +84,11 @@ type tally struct {
 	moved    int64
 	missed   int64 // installs dropped because InstallBy had passed
 	// Subnet peers: waits for a piece a peer had not got yet, pieces
-	// that did not match the list, peers given up on otherwise.
-	peerWaits, badPieces, peerFailures int64
-	peerFailed                         [numPeerFailures]int64 // by kind
-	refusals                           [numReasons]int64
-	failures                           [numReasons]int64
+	// that did not match the list, peers given up on otherwise, by kind.
+	peerWaits, badPieces int64
+	peerFailed           [numPeerFailures]int64
+	refusals             [numReasons]int64
+	failures             [numReasons]int64
 	// The signed update metadata (verify.go): check-ins verified, bytes
 	// of metadata fetched, refusals by reason (verifyReasons).
 	verified  int64
@@ -117,7 +117,6 @@ func (t *tally) add(o *tally) {
 	t.missed += o.missed
 	t.peerWaits += o.peerWaits
 	t.badPieces += o.badPieces
-	t.peerFailures += o.peerFailures
 	for i := range t.peerFailed {
 		t.peerFailed[i] += o.peerFailed[i]
 	}
@@ -389,6 +388,17 @@ func checkInBase(u, path string) (string, error) {
 	return baseURL(strings.TrimSuffix(u, path))
 }
 
+// lookupService finds the service by DNS (ucupdates-r2.<domain>), as a
+// LAN device that nobody told where it is does, and returns its base URL.
+func (w *worker) lookupService(ctx context.Context) (string, error) {
+	w.t.lookups++
+	host, err := w.s.dial.lookupUpdateService(ctx, w.s.svc.Domain)
+	if err != nil {
+		return "", err
+	}
+	return w.s.intern("https://" + host + ":" + w.s.svc.internalPort() + "/"), nil
+}
+
 // checkIn asks the service whether to update, finding it through DNS first
 // if nobody ever told the device where it is, and starts the update it is
 // offered.
@@ -399,14 +409,12 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 	}
 	loc, base := w.base(d)
 	if base == "" && loc == firmware.Internal {
-		w.t.lookups++
-		host, err := s.dial.lookupUpdateService(ctx, s.svc.Domain)
-		if err != nil {
+		var err error
+		if base, err = w.lookupService(ctx); err != nil {
 			w.fail(d, rDNS, err)
 			d.checkAt = at + int64(s.sc.Behaviour.RetryDelay)
 			return
 		}
-		base = s.intern("https://" + host + ":" + s.svc.internalPort() + "/")
 		d.internal = base
 	}
 	if base == "" && loc == firmware.External {
@@ -853,24 +861,31 @@ func (w *worker) restored(ctx context.Context, d *device, at int64, r reason) {
 
 // report sends a status report to the service the device checks in at.
 func (w *worker) report(ctx context.Context, d *device, st firmware.State, target firmware.Version, r reason) {
+	w.reportCode(ctx, d, st, target, errorCode[r])
+}
+
+// reportCode sends a status report with an error code of its own and
+// returns the HTTP status (0 when it was not sent).
+func (w *worker) reportCode(ctx context.Context, d *device, st firmware.State, target firmware.Version, code string) int {
 	loc, base := w.base(d)
 	if base == "" {
-		return
+		return 0
 	}
 	path := deviceproto.StatusPath
 	if loc == firmware.External {
 		path = deviceproto.StatusPathExt
 	}
-	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: errorCode[r]}
+	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: code}
 	w.body = status.AppendXML(w.body[:0])
 	w.t.reports++
 	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {
 		w.t.lost++
-		return
+		return 0
 	}
 	if resp.StatusCode/100 != 2 {
 		w.t.lost++
 	}
 	drain(resp)
+	return resp.StatusCode
 }

@@ -132,7 +132,6 @@ type holding struct {
 // peerNode is a device's piece server.
 type peerNode struct {
 	addr   netip.AddrPort
-	ln     net.Listener
 	srv    *http.Server
 	cur    atomic.Pointer[holding]
 	poison bool // serves corrupted pieces (Faults.PoisonPieces)
@@ -150,7 +149,7 @@ func startPeer(addr netip.Addr, poison, slow bool) (*peerNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulator: peer server on %s: %w", addr, err)
 	}
-	p := &peerNode{addr: netip.MustParseAddrPort(ln.Addr().String()), ln: ln, poison: poison, slow: slow}
+	p := &peerNode{addr: netip.MustParseAddrPort(ln.Addr().String()), poison: poison, slow: slow}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}
 	go p.srv.Serve(ln)
 	return p, nil
@@ -318,7 +317,6 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 			if res == peerBad {
 				w.t.badPieces++
 			} else {
-				w.t.peerFailures++
 				w.t.peerFailed[peerFailureKind(err)]++
 			}
 			s.log.Debug("device: peer avoided", "device", d.mac, "peer", from.String(), "reason", err)
@@ -676,15 +674,7 @@ func (s *Sim) subnetReports() []SubnetReport {
 		}
 		sr := &out[j]
 		sr.Devices++
-		for _, in := range d.installs {
-			if in.failed {
-				continue
-			}
-			if sr.FirstUpdate == 0 || Duration(in.ended) < sr.FirstUpdate {
-				sr.FirstUpdate = Duration(in.ended)
-			}
-			sr.LastUpdate = max(sr.LastUpdate, Duration(in.ended))
-		}
+		d.updateSpan(&sr.FirstUpdate, &sr.LastUpdate)
 	}
 	return out
 }

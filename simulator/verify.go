@@ -173,12 +173,9 @@ func (w *worker) findService(ctx context.Context, d *device) {
 	if d.internal != "" || w.s.groups[d.group].loc != firmware.Internal {
 		return
 	}
-	w.t.lookups++
-	host, err := w.s.dial.lookupUpdateService(ctx, w.s.svc.Domain)
-	if err != nil {
-		return // the next check-in looks it up again
-	}
-	d.internal = w.s.intern("https://" + host + ":" + w.s.svc.internalPort() + "/")
+	if base, err := w.lookupService(ctx); err == nil {
+		d.internal = base
+	} // else the next check-in looks it up again
 }
 
 // checkPieces fetches the piece list of each signed file from base (the
@@ -212,32 +209,6 @@ func (w *worker) checkPieces(ctx context.Context, d *device, base string, files 
 		}
 	}
 	return nil
-}
-
-// reportCode sends a status report with an error code of its own and
-// returns the HTTP status (0 when it was not sent).
-func (w *worker) reportCode(ctx context.Context, d *device, st firmware.State, target firmware.Version, code string) int {
-	loc, base := w.base(d)
-	if base == "" {
-		return 0
-	}
-	path := deviceproto.StatusPath
-	if loc == firmware.External {
-		path = deviceproto.StatusPathExt
-	}
-	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: code}
-	w.body = status.AppendXML(w.body[:0])
-	w.t.reports++
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
-	if err != nil {
-		w.t.lost++
-		return 0
-	}
-	if resp.StatusCode/100 != 2 {
-		w.t.lost++
-	}
-	drain(resp)
-	return resp.StatusCode
 }
 
 // maxVerifyReasons sizes the tally's counts by reason.
