@@ -148,7 +148,19 @@ type worker struct {
 	edgeUser int
 	buf      []byte
 	body     []byte
-	t        tally
+	// piece holds one piece of a peer-capable device's image, checked
+	// before its holding copies it (pieceBuf).
+	piece []byte
+	t     tally
+}
+
+// pieceBuf returns the worker's piece buffer, one byte longer than a
+// piece (a longer answer from a peer is bad), made the first time.
+func (w *worker) pieceBuf() []byte {
+	if w.piece == nil {
+		w.piece = make([]byte, pieces.PieceSize+1)
+	}
+	return w.piece
 }
 
 // handle runs a device's due timers at simulated time at: sign-in, then the

@@ -418,7 +418,7 @@ func (w *worker) piecesFromService(ctx context.Context, d *device, base string, 
 	if !w.s.svc.isPrimary(base) {
 		counter = &bc.replica
 	}
-	buf := make([]byte, l.PieceSize)
+	buf := w.pieceBuf() // h.add copies the piece
 	for i := 0; i < l.Count(); {
 		if h.have[i].Load() {
 			i++
@@ -526,7 +526,7 @@ func (w *worker) piecesFromPeer(ctx context.Context, d *device, o *offer, from n
 	s := w.s
 	h := o.held
 	l := h.f.list
-	buf := make([]byte, l.PieceSize+1)
+	buf := w.pieceBuf()[:l.PieceSize+1] // h.add copies the piece
 	for i := range h.have {
 		if h.have[i].Load() {
 			continue
