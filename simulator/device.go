@@ -549,7 +549,7 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 		w.fail(d, rMalformed, errors.New("the answer has no file URL for the device's location"))
 		return
 	}
-	o := &offer{target: a.Version, base: base, alt: alt, installBy: never}
+	o := &offer{target: a.Version, base: s.sourceOf(base), alt: s.sourceOf(alt), installBy: never}
 	if !a.InstallBy.IsZero() {
 		o.installBy = int64(a.InstallBy.Sub(s.sc.Start))
 	}
@@ -586,8 +586,9 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 	// delay a peer-capable device is told to wait); the bytes move when
 	// it ends.
 	dur := delay + max(total*int64(time.Second)/g.rate, int64(time.Second))
-	if wr := s.sc.Behaviour.WANRate; wr > 0 && g.peerNet.IsValid() && !o.advice.From.IsValid() {
-		// From the service, over the subnet's shared WAN link.
+	if wr := s.sc.Behaviour.WANRate; wr > 0 && g.peerNet.IsValid() && !o.advice.From.IsValid() && !o.base.replica {
+		// From the primary service, over the subnet's shared WAN link
+		// (a replica's bytes do not cross it).
 		dur = max(s.subnets[g.peerNet].reserve(at, total, wr), int64(time.Second))
 	}
 	d.stepAt, d.step = at+dur, stepDownload
@@ -636,7 +637,7 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 		breakAt = max(off, 1)
 	}
 	r2, err := w.fetchFrom(ctx, d, o.base, f, breakAt, pCorrupt < faults.CorruptImage, off)
-	if (r2 == rTransfer || r2 == rHTTP) && o.alt != "" {
+	if (r2 == rTransfer || r2 == rHTTP) && o.alt.url != "" {
 		// The first URL failed: the alternative (url/urlalt), from the
 		// start, with the same faults but the break, which happened.
 		d.fallbacks++
@@ -646,10 +647,10 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 	return r2, err
 }
 
-// fetchFrom downloads one file from base, as fetch describes: a break at
+// fetchFrom downloads one file from src, as fetch describes: a break at
 // breakAt (-1: none) resumed with Range, the byte at off flipped when
 // corrupt.
-func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerFile, breakAt int64, corrupt bool, off int64) (reason, error) {
+func (w *worker) fetchFrom(ctx context.Context, d *device, src source, f offerFile, breakAt int64, corrupt bool, off int64) (reason, error) {
 	h := sha256.New()
 	var sink io.Writer = h
 	var flip *flipWriter
@@ -671,7 +672,7 @@ func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerF
 		if got > 0 {
 			resume = []string{"Range", "bytes=" + strconv.FormatInt(got, 10) + "-", "If-Range", `"` + f.sha + `"`}
 		}
-		resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, resume...)
+		resp, err := w.do(ctx, d, http.MethodGet, src.url+f.name, nil, resume...)
 		if err != nil {
 			last = err
 			continue
@@ -692,22 +693,14 @@ func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerF
 			body, _ := readSmall(resp)
 			return rHTTP, fmt.Errorf("GET %s: %s: %s", f.name, resp.Status, bytes.TrimSpace(body))
 		}
-		var src io.Reader = resp.Body
+		var body io.Reader = resp.Body
 		broken := breakAt > got
 		if broken {
-			src = io.LimitReader(resp.Body, breakAt-got)
+			body = io.LimitReader(resp.Body, breakAt-got)
 		}
-		n, err := io.CopyBuffer(sink, readerOnly{src}, w.buf)
+		n, err := io.CopyBuffer(sink, readerOnly{body}, w.buf)
 		got += n
-		w.t.bytes += n
-		w.countSite(d, base, n)
-		if bc := w.s.subnets[w.s.groups[d.group].peerNet]; bc != nil {
-			if w.s.svc.isPrimary(base) {
-				bc.wan.Add(n)
-			} else {
-				bc.replica.Add(n)
-			}
-		}
+		w.count(d, src, n)
 		resp.Body.Close() // before the end: the connection breaks
 		if broken && got >= breakAt {
 			breakAt = -1

@@ -147,8 +147,8 @@ const (
 // offer is an update a device is installing.
 type offer struct {
 	target firmware.Version
-	base   string // the files' base URL for the device's location
-	alt    string // and their alternative, where the first fails
+	base   source // the files' base URL for the device's location
+	alt    source // and their alternative, where the first fails
 	stamp  string // the update's timestamp, RFC 3339
 	files  []offerFile
 	// installBy is the simulated time by which the install must have
@@ -282,9 +282,8 @@ type groupInfo struct {
 	lan       *lanClient
 	userAgent string
 	// replica is the base URL of the replica of the group's site ("":
-	// none), replicaHost its host:port.
-	replica     string
-	replicaHost string
+	// none).
+	replica string
 }
 
 // try returns d's record of version v, adding it (first offered at) if

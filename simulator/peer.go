@@ -280,13 +280,13 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 		}
 		from := o.advice.From
 		if !from.IsValid() || o.rounds >= maxPeerRounds || d.avoided(from) {
-			err := w.piecesFromService(ctx, d, o.base, o, f, bc)
-			if err != nil && o.alt != "" {
+			err := w.piecesFromService(ctx, d, o.base, o, f)
+			if err != nil && o.alt.url != "" {
 				// The first URL failed: the pieces still missing from the
 				// alternative (url/urlalt).
 				d.fallbacks++
 				w.s.log.Debug("device: fetching the rest from the alternative URL", "device", d.mac, "file", f.name, "reason", err)
-				err = w.piecesFromService(ctx, d, o.alt, o, f, bc)
+				err = w.piecesFromService(ctx, d, o.alt, o, f)
 			}
 			if err != nil {
 				return piecesFailed, rTransfer, err
@@ -407,17 +407,12 @@ func (h *holding) add(i int, b []byte) {
 	}
 }
 
-// piecesFromService fetches the pieces d lacks from the service at base, a
-// Range request per run of missing pieces, checking each piece.
-func (w *worker) piecesFromService(ctx context.Context, d *device, base string, o *offer, f offerFile, bc *byteCounts) error {
+// piecesFromService fetches the pieces d lacks from the service at src
+// (the primary or a replica), a Range request per run of missing pieces,
+// checking each piece.
+func (w *worker) piecesFromService(ctx context.Context, d *device, src source, o *offer, f offerFile) error {
 	h := o.held
 	l := h.f.list
-	// A replica's URL is told apart from the primary's by its host: its
-	// bytes are the replica's, not the WAN's.
-	counter := &bc.wan
-	if !w.s.svc.isPrimary(base) {
-		counter = &bc.replica
-	}
 	buf := w.pieceBuf() // h.add copies the piece
 	for i := 0; i < l.Count(); {
 		if h.have[i].Load() {
@@ -432,7 +427,7 @@ func (w *worker) piecesFromService(ctx context.Context, d *device, base string, 
 		eoff, en := l.Range(j - 1)
 		var last error
 		for range 3 {
-			resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, "Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(eoff+en-1, 10))
+			resp, err := w.do(ctx, d, http.MethodGet, src.url+f.name, nil, "Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(eoff+en-1, 10))
 			if err != nil {
 				last = err
 				continue
@@ -445,9 +440,7 @@ func (w *worker) piecesFromService(ctx context.Context, d *device, base string, 
 			for ; k < j; k++ {
 				_, n := l.Range(k)
 				m, err := io.ReadFull(resp.Body, buf[:n])
-				counter.Add(int64(m))
-				w.t.bytes += int64(m)
-				w.countSite(d, base, int64(m))
+				w.count(d, src, int64(m))
 				if err != nil {
 					last = err
 					break
@@ -580,21 +573,6 @@ func (w *worker) piecesFromPeer(ctx context.Context, d *device, o *offer, from n
 		}
 	}
 	return peerDone, nil
-}
-
-// isPrimary reports whether a file URL is the primary service's (its
-// host is one the service's URLs or DNS name have), not a replica's.
-func (s *Service) isPrimary(u string) bool {
-	host := func(raw string) string {
-		rest, _ := strings.CutPrefix(raw, "https://")
-		hp, _, _ := strings.Cut(rest, "/")
-		if h, _, err := net.SplitHostPort(hp); err == nil {
-			return h
-		}
-		return hp
-	}
-	h := host(u)
-	return h == host(s.InternalURL) || s.ExternalURL != "" && h == host(s.ExternalURL) || h == "ucupdates-r2."+s.Domain
 }
 
 // startPeers starts the piece servers of the peer-capable devices.

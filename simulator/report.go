@@ -121,8 +121,9 @@ type SiteReport struct {
 	// Replica is the site's replica's URL; empty when it has none.
 	Replica string `json:"replica,omitempty"`
 	// BytesPrimary and BytesReplica are the file bytes the site's
-	// devices fetched from the primary (across the WAN) and from the
-	// replica (at the site); Fallbacks counts the files fetched from the
+	// devices fetched from the primary (across the WAN) and from a
+	// replica (a file URL on any other host: the site's replica, or
+	// Service.RelayURL's); Fallbacks counts the files fetched from the
 	// alternative URL after the first failed.
 	BytesPrimary int64 `json:"bytesPrimary"`
 	BytesReplica int64 `json:"bytesReplica"`
