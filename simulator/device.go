@@ -523,17 +523,19 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		}
 		return
 	}
-	if !w.verify(ctx, d, at, base, &a) {
+	image, ok := w.verify(ctx, d, at, base, &a)
+	if !ok {
 		return
 	}
 	if len(a.Files) > 0 {
-		w.begin(ctx, d, at, &a)
+		w.begin(ctx, d, at, &a, image)
 	}
 }
 
 // begin starts downloading an offered update, unless the device failed to
-// install that version a short while ago.
-func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.Answer) {
+// install that version a short while ago. image is the piece list of the
+// offer's image that verify checked (nil: none).
+func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.Answer, image *pieces.List) {
 	s := w.s
 	g := &s.groups[d.group]
 	d.try(a.Version, at)
@@ -549,7 +551,7 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 		w.fail(d, rMalformed, errors.New("the answer has no file URL for the device's location"))
 		return
 	}
-	o := &offer{target: a.Version, base: s.sourceOf(base), alt: s.sourceOf(alt), installBy: never}
+	o := &offer{target: a.Version, base: s.sourceOf(base), alt: s.sourceOf(alt), installBy: never, list: image}
 	if !a.InstallBy.IsZero() {
 		o.installBy = int64(a.InstallBy.Sub(s.sc.Start))
 	}

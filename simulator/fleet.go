@@ -10,6 +10,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/pieces"
 	"github.com/opendus/opendus/updatemeta"
 )
 
@@ -158,7 +159,10 @@ type offer struct {
 	// Subnet peers (peer.go): the service's advice for the image, the
 	// pieces of it the device has, and how often it waited for a peer
 	// and how many peers it tried.
-	advice                 deviceproto.PeerAdvice
+	advice deviceproto.PeerAdvice
+	// list is the image's piece list, checked against the signed
+	// metadata at the check-in (verify); nil: hold takes it.
+	list                   *pieces.List
 	held                   *holding
 	waits, rounds, notHeld int
 }

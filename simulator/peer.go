@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,9 @@ import (
 // an address of its subnet (127.A.B.x, where its group's connections come
 // from 127.A.B.1...), announced in every check-in. Offered an update, it
 // fetches its image piece by piece, checking each against the file's piece
-// list (which it fetches from the service, over TLS): from the service
+// list (the one its check-in checked against the signed metadata; a
+// device that does not verify fetches it from the service, over TLS; a
+// file of one piece needs none, its SHA-256 is its piece's): from the service
 // when it is its subnet's representative (or has no advice), else from
 // the peer it is told, after the delay it is told. A piece the peer does
 // not have yet (503) makes it wait Behaviour.PeerRetry and ask again; a
@@ -87,15 +90,20 @@ type sharedFile struct {
 	verified atomic.Bool
 }
 
-// file returns the shared file of sha with list l, creating it.
+// file returns the shared file of sha with list l, creating it. A list
+// other than the one the shared file has (one of the two was not the
+// signed one: a relay's) gets a file of its own, shared with nobody.
 func (s *Sim) file(sha string, l pieces.List) *sharedFile {
 	s.filesMu.Lock()
 	defer s.filesMu.Unlock()
-	if f, ok := s.files[sha]; ok {
+	f, ok := s.files[sha]
+	if ok && f.list.FileSize == l.FileSize && f.list.PieceSize == l.PieceSize && slices.Equal(f.list.Hashes, l.Hashes) {
 		return f
 	}
-	f := &sharedFile{sha: sha, list: l, enc: l.Marshal(), data: make([]byte, l.FileSize), got: make([]atomic.Bool, l.Count())}
-	s.files[sha] = f
+	f = &sharedFile{sha: sha, list: l, enc: l.Marshal(), data: make([]byte, l.FileSize), got: make([]atomic.Bool, l.Count())}
+	if !ok {
+		s.files[sha] = f
+	}
 	return f
 }
 
@@ -353,9 +361,25 @@ func (w *worker) hold(ctx context.Context, d *device, o *offer, f offerFile) err
 	}
 	// Offered it: not yet, rather than not held, while the list comes.
 	d.peer.cur.Store(&holding{f: &sharedFile{sha: f.sha}, pending: true})
-	sf, err := w.pieceList(ctx, d, f, w.s.subnets[w.s.groups[d.group].peerNet])
-	if err != nil {
-		return err
+	var sf *sharedFile
+	switch {
+	case o.list != nil:
+		// Checked against the signed metadata at the check-in.
+		sf = w.s.file(f.sha, *o.list)
+	case f.size <= pieces.PieceSize:
+		// One piece, the whole file: its list is the file's size and
+		// SHA-256, which the answer gives (and the signed metadata
+		// signs, for a device that verifies).
+		l, err := onePiece(f)
+		if err != nil {
+			return err
+		}
+		sf = w.s.file(f.sha, l)
+	default:
+		var err error
+		if sf, err = w.pieceList(ctx, d, f, w.s.subnets[w.s.groups[d.group].peerNet]); err != nil {
+			return err
+		}
 	}
 	o.held = &holding{f: sf, have: make([]atomic.Bool, sf.list.Count())}
 	d.peer.cur.Store(o.held)
@@ -372,8 +396,22 @@ func (d *device) avoided(a netip.AddrPort) bool {
 	return false
 }
 
-// pieceList fetches f's piece list from the service d checks in at, and
-// checks it against the answer's size.
+// onePiece returns the piece list of f, a file of at most one piece.
+func onePiece(f offerFile) (pieces.List, error) {
+	l := pieces.List{FileSize: f.size, PieceSize: pieces.PieceSize}
+	if f.size == 0 {
+		return l, nil
+	}
+	b, err := hex.DecodeString(f.sha)
+	if err != nil || len(b) != sha256.Size {
+		return pieces.List{}, fmt.Errorf("%s: SHA-256 %q is not 64 hex digits", f.name, f.sha)
+	}
+	l.Hashes = [][sha256.Size]byte{[sha256.Size]byte(b)}
+	return l, nil
+}
+
+// pieceList fetches f's piece list from the service d checks in at (a
+// device that does not verify), and checks it against the answer's size.
 func (w *worker) pieceList(ctx context.Context, d *device, f offerFile, bc *byteCounts) (*sharedFile, error) {
 	_, base := w.base(d)
 	resp, err := w.do(ctx, d, http.MethodGet, base+strings.TrimPrefix(deviceproto.PiecesPath(f.sha), "/"), nil)
