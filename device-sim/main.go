@@ -225,7 +225,7 @@ func parseFlags(args []string, stderr io.Writer) (*options, error) {
 	fs.Float64Var(&o.powerLoss, "power-loss", 0, "probability `P` of a power loss during an install (old image kept, failure reported)")
 	fs.Float64Var(&o.poison, "poison", 0, "share `P` of the peer-capable devices that serve corrupted pieces (detected, avoided)")
 	fs.Float64Var(&o.slowPeers, "slow-peers", 0, "share `P` of the peer-capable devices that stall on every piece they serve (given up on, avoided)")
-	fs.Int64Var(&o.wanRate, "wan-rate", 0, "`BYTES` per simulated second of each subnet's link to the service, shared by its downloads from the service (0: no shared link)")
+	fs.Int64Var(&o.wanRate, "wan-rate", 0, "`BYTES` per simulated second of each subnet's link to the service, shared by its downloads from the primary service, not from a replica or peer (0: no shared link)")
 	fs.Float64Var(&o.killRep, "kill-representative", 0, "probability `P` that a subnet's first representative's piece server stops mid-transfer")
 	fs.Func("install-fails", "`VERSION=P`: installing VERSION fails with probability P (old image kept, failure reported); repeat for more versions", func(v string) error {
 		version, p, ok := strings.Cut(v, "=")

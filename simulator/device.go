@@ -84,11 +84,11 @@ type tally struct {
 	moved    int64
 	missed   int64 // installs dropped because InstallBy had passed
 	// Subnet peers: waits for a piece a peer had not got yet, pieces
-	// that did not match the list, peers given up on otherwise.
-	peerWaits, badPieces, peerFailures int64
-	peerFailed                         [numPeerFailures]int64 // by kind
-	refusals                           [numReasons]int64
-	failures                           [numReasons]int64
+	// that did not match the list, peers given up on otherwise, by kind.
+	peerWaits, badPieces int64
+	peerFailed           [numPeerFailures]int64
+	refusals             [numReasons]int64
+	failures             [numReasons]int64
 	// The signed update metadata (verify.go): check-ins verified, bytes
 	// of metadata fetched, refusals by reason (verifyReasons).
 	verified  int64
@@ -117,7 +117,6 @@ func (t *tally) add(o *tally) {
 	t.missed += o.missed
 	t.peerWaits += o.peerWaits
 	t.badPieces += o.badPieces
-	t.peerFailures += o.peerFailures
 	for i := range t.peerFailed {
 		t.peerFailed[i] += o.peerFailed[i]
 	}
@@ -149,7 +148,19 @@ type worker struct {
 	edgeUser int
 	buf      []byte
 	body     []byte
-	t        tally
+	// piece holds one piece of a peer-capable device's image, checked
+	// before its holding copies it (pieceBuf).
+	piece []byte
+	t     tally
+}
+
+// pieceBuf returns the worker's piece buffer, one byte longer than a
+// piece (a longer answer from a peer is bad), made the first time.
+func (w *worker) pieceBuf() []byte {
+	if w.piece == nil {
+		w.piece = make([]byte, pieces.PieceSize+1)
+	}
+	return w.piece
 }
 
 // handle runs a device's due timers at simulated time at: sign-in, then the
@@ -389,6 +400,17 @@ func checkInBase(u, path string) (string, error) {
 	return baseURL(strings.TrimSuffix(u, path))
 }
 
+// lookupService finds the service by DNS (ucupdates-r2.<domain>), as a
+// LAN device that nobody told where it is does, and returns its base URL.
+func (w *worker) lookupService(ctx context.Context) (string, error) {
+	w.t.lookups++
+	host, err := w.s.dial.lookupUpdateService(ctx, w.s.svc.Domain)
+	if err != nil {
+		return "", err
+	}
+	return w.s.intern("https://" + host + ":" + w.s.svc.internalPort() + "/"), nil
+}
+
 // checkIn asks the service whether to update, finding it through DNS first
 // if nobody ever told the device where it is, and starts the update it is
 // offered.
@@ -399,14 +421,12 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 	}
 	loc, base := w.base(d)
 	if base == "" && loc == firmware.Internal {
-		w.t.lookups++
-		host, err := s.dial.lookupUpdateService(ctx, s.svc.Domain)
-		if err != nil {
+		var err error
+		if base, err = w.lookupService(ctx); err != nil {
 			w.fail(d, rDNS, err)
 			d.checkAt = at + int64(s.sc.Behaviour.RetryDelay)
 			return
 		}
-		base = s.intern("https://" + host + ":" + s.svc.internalPort() + "/")
 		d.internal = base
 	}
 	if base == "" && loc == firmware.External {
@@ -503,17 +523,19 @@ func (w *worker) checkIn(ctx context.Context, d *device, at int64) {
 		}
 		return
 	}
-	if !w.verify(ctx, d, at, base, &a) {
+	image, ok := w.verify(ctx, d, at, base, &a)
+	if !ok {
 		return
 	}
 	if len(a.Files) > 0 {
-		w.begin(ctx, d, at, &a)
+		w.begin(ctx, d, at, &a, image)
 	}
 }
 
 // begin starts downloading an offered update, unless the device failed to
-// install that version a short while ago.
-func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.Answer) {
+// install that version a short while ago. image is the piece list of the
+// offer's image that verify checked (nil: none).
+func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.Answer, image *pieces.List) {
 	s := w.s
 	g := &s.groups[d.group]
 	d.try(a.Version, at)
@@ -529,7 +551,7 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 		w.fail(d, rMalformed, errors.New("the answer has no file URL for the device's location"))
 		return
 	}
-	o := &offer{target: a.Version, base: base, alt: alt, installBy: never}
+	o := &offer{target: a.Version, base: s.sourceOf(base), alt: s.sourceOf(alt), installBy: never, list: image}
 	if !a.InstallBy.IsZero() {
 		o.installBy = int64(a.InstallBy.Sub(s.sc.Start))
 	}
@@ -566,8 +588,9 @@ func (w *worker) begin(ctx context.Context, d *device, at int64, a *deviceproto.
 	// delay a peer-capable device is told to wait); the bytes move when
 	// it ends.
 	dur := delay + max(total*int64(time.Second)/g.rate, int64(time.Second))
-	if wr := s.sc.Behaviour.WANRate; wr > 0 && g.peerNet.IsValid() && !o.advice.From.IsValid() {
-		// From the service, over the subnet's shared WAN link.
+	if wr := s.sc.Behaviour.WANRate; wr > 0 && g.peerNet.IsValid() && !o.advice.From.IsValid() && !o.base.replica {
+		// From the primary service, over the subnet's shared WAN link
+		// (a replica's bytes do not cross it).
 		dur = max(s.subnets[g.peerNet].reserve(at, total, wr), int64(time.Second))
 	}
 	d.stepAt, d.step = at+dur, stepDownload
@@ -616,7 +639,7 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 		breakAt = max(off, 1)
 	}
 	r2, err := w.fetchFrom(ctx, d, o.base, f, breakAt, pCorrupt < faults.CorruptImage, off)
-	if (r2 == rTransfer || r2 == rHTTP) && o.alt != "" {
+	if (r2 == rTransfer || r2 == rHTTP) && o.alt.url != "" {
 		// The first URL failed: the alternative (url/urlalt), from the
 		// start, with the same faults but the break, which happened.
 		d.fallbacks++
@@ -626,10 +649,10 @@ func (w *worker) fetch(ctx context.Context, d *device, o *offer, f offerFile) (r
 	return r2, err
 }
 
-// fetchFrom downloads one file from base, as fetch describes: a break at
+// fetchFrom downloads one file from src, as fetch describes: a break at
 // breakAt (-1: none) resumed with Range, the byte at off flipped when
 // corrupt.
-func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerFile, breakAt int64, corrupt bool, off int64) (reason, error) {
+func (w *worker) fetchFrom(ctx context.Context, d *device, src source, f offerFile, breakAt int64, corrupt bool, off int64) (reason, error) {
 	h := sha256.New()
 	var sink io.Writer = h
 	var flip *flipWriter
@@ -651,7 +674,7 @@ func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerF
 		if got > 0 {
 			resume = []string{"Range", "bytes=" + strconv.FormatInt(got, 10) + "-", "If-Range", `"` + f.sha + `"`}
 		}
-		resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, resume...)
+		resp, err := w.do(ctx, d, http.MethodGet, src.url+f.name, nil, resume...)
 		if err != nil {
 			last = err
 			continue
@@ -672,22 +695,14 @@ func (w *worker) fetchFrom(ctx context.Context, d *device, base string, f offerF
 			body, _ := readSmall(resp)
 			return rHTTP, fmt.Errorf("GET %s: %s: %s", f.name, resp.Status, bytes.TrimSpace(body))
 		}
-		var src io.Reader = resp.Body
+		var body io.Reader = resp.Body
 		broken := breakAt > got
 		if broken {
-			src = io.LimitReader(resp.Body, breakAt-got)
+			body = io.LimitReader(resp.Body, breakAt-got)
 		}
-		n, err := io.CopyBuffer(sink, readerOnly{src}, w.buf)
+		n, err := io.CopyBuffer(sink, readerOnly{body}, w.buf)
 		got += n
-		w.t.bytes += n
-		w.countSite(d, base, n)
-		if bc := w.s.subnets[w.s.groups[d.group].peerNet]; bc != nil {
-			if w.s.svc.isPrimary(base) {
-				bc.wan.Add(n)
-			} else {
-				bc.replica.Add(n)
-			}
-		}
+		w.count(d, src, n)
 		resp.Body.Close() // before the end: the connection breaks
 		if broken && got >= breakAt {
 			breakAt = -1
@@ -853,24 +868,31 @@ func (w *worker) restored(ctx context.Context, d *device, at int64, r reason) {
 
 // report sends a status report to the service the device checks in at.
 func (w *worker) report(ctx context.Context, d *device, st firmware.State, target firmware.Version, r reason) {
+	w.reportCode(ctx, d, st, target, errorCode[r])
+}
+
+// reportCode sends a status report with an error code of its own and
+// returns the HTTP status (0 when it was not sent).
+func (w *worker) reportCode(ctx context.Context, d *device, st firmware.State, target firmware.Version, code string) int {
 	loc, base := w.base(d)
 	if base == "" {
-		return
+		return 0
 	}
 	path := deviceproto.StatusPath
 	if loc == firmware.External {
 		path = deviceproto.StatusPathExt
 	}
-	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: errorCode[r]}
+	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: code}
 	w.body = status.AppendXML(w.body[:0])
 	w.t.reports++
 	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
 	if err != nil {
 		w.t.lost++
-		return
+		return 0
 	}
 	if resp.StatusCode/100 != 2 {
 		w.t.lost++
 	}
 	drain(resp)
+	return resp.StatusCode
 }

@@ -10,6 +10,7 @@ import (
 
 	"github.com/opendus/opendus/deviceproto"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/pieces"
 	"github.com/opendus/opendus/updatemeta"
 )
 
@@ -147,8 +148,8 @@ const (
 // offer is an update a device is installing.
 type offer struct {
 	target firmware.Version
-	base   string // the files' base URL for the device's location
-	alt    string // and their alternative, where the first fails
+	base   source // the files' base URL for the device's location
+	alt    source // and their alternative, where the first fails
 	stamp  string // the update's timestamp, RFC 3339
 	files  []offerFile
 	// installBy is the simulated time by which the install must have
@@ -158,7 +159,10 @@ type offer struct {
 	// Subnet peers (peer.go): the service's advice for the image, the
 	// pieces of it the device has, and how often it waited for a peer
 	// and how many peers it tried.
-	advice                 deviceproto.PeerAdvice
+	advice deviceproto.PeerAdvice
+	// list is the image's piece list, checked against the signed
+	// metadata at the check-in (verify); nil: hold takes it.
+	list                   *pieces.List
 	held                   *holding
 	waits, rounds, notHeld int
 }
@@ -282,9 +286,8 @@ type groupInfo struct {
 	lan       *lanClient
 	userAgent string
 	// replica is the base URL of the replica of the group's site ("":
-	// none), replicaHost its host:port.
-	replica     string
-	replicaHost string
+	// none).
+	replica string
 }
 
 // try returns d's record of version v, adding it (first offered at) if

@@ -11,6 +11,7 @@ import (
 	"net"
 	"net/http"
 	"net/netip"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -27,7 +28,9 @@ import (
 // an address of its subnet (127.A.B.x, where its group's connections come
 // from 127.A.B.1...), announced in every check-in. Offered an update, it
 // fetches its image piece by piece, checking each against the file's piece
-// list (which it fetches from the service, over TLS): from the service
+// list (the one its check-in checked against the signed metadata; a
+// device that does not verify fetches it from the service, over TLS; a
+// file of one piece needs none, its SHA-256 is its piece's): from the service
 // when it is its subnet's representative (or has no advice), else from
 // the peer it is told, after the delay it is told. A piece the peer does
 // not have yet (503) makes it wait Behaviour.PeerRetry and ask again; a
@@ -87,15 +90,20 @@ type sharedFile struct {
 	verified atomic.Bool
 }
 
-// file returns the shared file of sha with list l, creating it.
+// file returns the shared file of sha with list l, creating it. A list
+// other than the one the shared file has (one of the two was not the
+// signed one: a relay's) gets a file of its own, shared with nobody.
 func (s *Sim) file(sha string, l pieces.List) *sharedFile {
 	s.filesMu.Lock()
 	defer s.filesMu.Unlock()
-	if f, ok := s.files[sha]; ok {
+	f, ok := s.files[sha]
+	if ok && f.list.FileSize == l.FileSize && f.list.PieceSize == l.PieceSize && slices.Equal(f.list.Hashes, l.Hashes) {
 		return f
 	}
-	f := &sharedFile{sha: sha, list: l, enc: l.Marshal(), data: make([]byte, l.FileSize), got: make([]atomic.Bool, l.Count())}
-	s.files[sha] = f
+	f = &sharedFile{sha: sha, list: l, enc: l.Marshal(), data: make([]byte, l.FileSize), got: make([]atomic.Bool, l.Count())}
+	if !ok {
+		s.files[sha] = f
+	}
 	return f
 }
 
@@ -132,7 +140,6 @@ type holding struct {
 // peerNode is a device's piece server.
 type peerNode struct {
 	addr   netip.AddrPort
-	ln     net.Listener
 	srv    *http.Server
 	cur    atomic.Pointer[holding]
 	poison bool // serves corrupted pieces (Faults.PoisonPieces)
@@ -150,7 +157,7 @@ func startPeer(addr netip.Addr, poison, slow bool) (*peerNode, error) {
 	if err != nil {
 		return nil, fmt.Errorf("simulator: peer server on %s: %w", addr, err)
 	}
-	p := &peerNode{addr: netip.MustParseAddrPort(ln.Addr().String()), ln: ln, poison: poison, slow: slow}
+	p := &peerNode{addr: netip.MustParseAddrPort(ln.Addr().String()), poison: poison, slow: slow}
 	p.srv = &http.Server{Handler: p, ReadHeaderTimeout: 10 * time.Second, IdleTimeout: 30 * time.Second}
 	go p.srv.Serve(ln)
 	return p, nil
@@ -281,13 +288,13 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 		}
 		from := o.advice.From
 		if !from.IsValid() || o.rounds >= maxPeerRounds || d.avoided(from) {
-			err := w.piecesFromService(ctx, d, o.base, o, f, bc)
-			if err != nil && o.alt != "" {
+			err := w.piecesFromService(ctx, d, o.base, o, f)
+			if err != nil && o.alt.url != "" {
 				// The first URL failed: the pieces still missing from the
 				// alternative (url/urlalt).
 				d.fallbacks++
 				w.s.log.Debug("device: fetching the rest from the alternative URL", "device", d.mac, "file", f.name, "reason", err)
-				err = w.piecesFromService(ctx, d, o.alt, o, f, bc)
+				err = w.piecesFromService(ctx, d, o.alt, o, f)
 			}
 			if err != nil {
 				return piecesFailed, rTransfer, err
@@ -318,7 +325,6 @@ func (w *worker) fetchPieces(ctx context.Context, d *device, at int64, o *offer,
 			if res == peerBad {
 				w.t.badPieces++
 			} else {
-				w.t.peerFailures++
 				w.t.peerFailed[peerFailureKind(err)]++
 			}
 			s.log.Debug("device: peer avoided", "device", d.mac, "peer", from.String(), "reason", err)
@@ -355,9 +361,25 @@ func (w *worker) hold(ctx context.Context, d *device, o *offer, f offerFile) err
 	}
 	// Offered it: not yet, rather than not held, while the list comes.
 	d.peer.cur.Store(&holding{f: &sharedFile{sha: f.sha}, pending: true})
-	sf, err := w.pieceList(ctx, d, f, w.s.subnets[w.s.groups[d.group].peerNet])
-	if err != nil {
-		return err
+	var sf *sharedFile
+	switch {
+	case o.list != nil:
+		// Checked against the signed metadata at the check-in.
+		sf = w.s.file(f.sha, *o.list)
+	case f.size <= pieces.PieceSize:
+		// One piece, the whole file: its list is the file's size and
+		// SHA-256, which the answer gives (and the signed metadata
+		// signs, for a device that verifies).
+		l, err := onePiece(f)
+		if err != nil {
+			return err
+		}
+		sf = w.s.file(f.sha, l)
+	default:
+		var err error
+		if sf, err = w.pieceList(ctx, d, f, w.s.subnets[w.s.groups[d.group].peerNet]); err != nil {
+			return err
+		}
 	}
 	o.held = &holding{f: sf, have: make([]atomic.Bool, sf.list.Count())}
 	d.peer.cur.Store(o.held)
@@ -374,8 +396,22 @@ func (d *device) avoided(a netip.AddrPort) bool {
 	return false
 }
 
-// pieceList fetches f's piece list from the service d checks in at, and
-// checks it against the answer's size.
+// onePiece returns the piece list of f, a file of at most one piece.
+func onePiece(f offerFile) (pieces.List, error) {
+	l := pieces.List{FileSize: f.size, PieceSize: pieces.PieceSize}
+	if f.size == 0 {
+		return l, nil
+	}
+	b, err := hex.DecodeString(f.sha)
+	if err != nil || len(b) != sha256.Size {
+		return pieces.List{}, fmt.Errorf("%s: SHA-256 %q is not 64 hex digits", f.name, f.sha)
+	}
+	l.Hashes = [][sha256.Size]byte{[sha256.Size]byte(b)}
+	return l, nil
+}
+
+// pieceList fetches f's piece list from the service d checks in at (a
+// device that does not verify), and checks it against the answer's size.
 func (w *worker) pieceList(ctx context.Context, d *device, f offerFile, bc *byteCounts) (*sharedFile, error) {
 	_, base := w.base(d)
 	resp, err := w.do(ctx, d, http.MethodGet, base+strings.TrimPrefix(deviceproto.PiecesPath(f.sha), "/"), nil)
@@ -409,18 +445,13 @@ func (h *holding) add(i int, b []byte) {
 	}
 }
 
-// piecesFromService fetches the pieces d lacks from the service at base, a
-// Range request per run of missing pieces, checking each piece.
-func (w *worker) piecesFromService(ctx context.Context, d *device, base string, o *offer, f offerFile, bc *byteCounts) error {
+// piecesFromService fetches the pieces d lacks from the service at src
+// (the primary or a replica), a Range request per run of missing pieces,
+// checking each piece.
+func (w *worker) piecesFromService(ctx context.Context, d *device, src source, o *offer, f offerFile) error {
 	h := o.held
 	l := h.f.list
-	// A replica's URL is told apart from the primary's by its host: its
-	// bytes are the replica's, not the WAN's.
-	counter := &bc.wan
-	if !w.s.svc.isPrimary(base) {
-		counter = &bc.replica
-	}
-	buf := make([]byte, l.PieceSize)
+	buf := w.pieceBuf() // h.add copies the piece
 	for i := 0; i < l.Count(); {
 		if h.have[i].Load() {
 			i++
@@ -434,7 +465,7 @@ func (w *worker) piecesFromService(ctx context.Context, d *device, base string, 
 		eoff, en := l.Range(j - 1)
 		var last error
 		for range 3 {
-			resp, err := w.do(ctx, d, http.MethodGet, base+f.name, nil, "Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(eoff+en-1, 10))
+			resp, err := w.do(ctx, d, http.MethodGet, src.url+f.name, nil, "Range", "bytes="+strconv.FormatInt(start, 10)+"-"+strconv.FormatInt(eoff+en-1, 10))
 			if err != nil {
 				last = err
 				continue
@@ -447,9 +478,7 @@ func (w *worker) piecesFromService(ctx context.Context, d *device, base string, 
 			for ; k < j; k++ {
 				_, n := l.Range(k)
 				m, err := io.ReadFull(resp.Body, buf[:n])
-				counter.Add(int64(m))
-				w.t.bytes += int64(m)
-				w.countSite(d, base, int64(m))
+				w.count(d, src, int64(m))
 				if err != nil {
 					last = err
 					break
@@ -528,7 +557,7 @@ func (w *worker) piecesFromPeer(ctx context.Context, d *device, o *offer, from n
 	s := w.s
 	h := o.held
 	l := h.f.list
-	buf := make([]byte, l.PieceSize+1)
+	buf := w.pieceBuf()[:l.PieceSize+1] // h.add copies the piece
 	for i := range h.have {
 		if h.have[i].Load() {
 			continue
@@ -582,21 +611,6 @@ func (w *worker) piecesFromPeer(ctx context.Context, d *device, o *offer, from n
 		}
 	}
 	return peerDone, nil
-}
-
-// isPrimary reports whether a file URL is the primary service's (its
-// host is one the service's URLs or DNS name have), not a replica's.
-func (s *Service) isPrimary(u string) bool {
-	host := func(raw string) string {
-		rest, _ := strings.CutPrefix(raw, "https://")
-		hp, _, _ := strings.Cut(rest, "/")
-		if h, _, err := net.SplitHostPort(hp); err == nil {
-			return h
-		}
-		return hp
-	}
-	h := host(u)
-	return h == host(s.InternalURL) || s.ExternalURL != "" && h == host(s.ExternalURL) || h == "ucupdates-r2."+s.Domain
 }
 
 // startPeers starts the piece servers of the peer-capable devices.
@@ -676,15 +690,7 @@ func (s *Sim) subnetReports() []SubnetReport {
 		}
 		sr := &out[j]
 		sr.Devices++
-		for _, in := range d.installs {
-			if in.failed {
-				continue
-			}
-			if sr.FirstUpdate == 0 || Duration(in.ended) < sr.FirstUpdate {
-				sr.FirstUpdate = Duration(in.ended)
-			}
-			sr.LastUpdate = max(sr.LastUpdate, Duration(in.ended))
-		}
+		d.updateSpan(&sr.FirstUpdate, &sr.LastUpdate)
 	}
 	return out
 }

@@ -3,6 +3,7 @@ package simulator
 import (
 	"net"
 	"net/url"
+	"slices"
 	"strings"
 
 	"github.com/opendus/opendus/firmware"
@@ -12,8 +13,9 @@ import (
 // devices find as their site's update service: they sign in and check in
 // there, fetch the files the answer names first and, when that fails, from
 // the alternative URL (url/urlalt: the primary's). The report counts, per
-// site, the file bytes its devices fetched from the primary, which crossed
-// the WAN, and from the replica.
+// site and per peer subnet, the file bytes its devices fetched from the
+// primary, which crossed the WAN, and from a replica: an offer's URLs are
+// told apart once, by host:port (sourceOf), when the device takes it.
 
 // checkReplicas checks the scenario's replicas: each of a site some group
 // on the LAN is at, with an https base URL.
@@ -51,14 +53,53 @@ func hostOf(raw string) string {
 	return strings.ToLower(host)
 }
 
-// countSite adds n bytes d fetched from fileURL to what it fetched from
-// its site's replica or from the primary.
-func (w *worker) countSite(d *device, fileURL string, n int64) {
-	g := &w.s.groups[d.group]
-	if g.replicaHost != "" && hostOf(fileURL) == g.replicaHost {
+// source is a base URL an offer's files come from, classified once, when
+// the device takes the offer: from the primary service (its bytes cross
+// the WAN) or from a replica (any other host: the site's replica, or a
+// relay between the devices and the service).
+type source struct {
+	url     string
+	replica bool
+}
+
+// sourceOf classifies the file base URL u by its host:port: the
+// primary's are those of Service.InternalURL and ExternalURL, and
+// ucupdates-r2.<Domain> on the internal port.
+func (s *Sim) sourceOf(u string) source {
+	if u == "" {
+		return source{}
+	}
+	return source{url: u, replica: !slices.Contains(s.primaryHosts, hostOf(u))}
+}
+
+// primaryHosts returns the host:ports of the primary service.
+func (s *Service) primaryHosts() []string {
+	hosts := []string{hostOf(s.InternalURL)}
+	if s.ExternalURL != "" {
+		hosts = append(hosts, hostOf(s.ExternalURL))
+	}
+	if s.Domain != "" {
+		hosts = append(hosts, strings.ToLower(net.JoinHostPort("ucupdates-r2."+s.Domain, s.internalPort())))
+	}
+	return hosts
+}
+
+// count adds n file bytes d fetched from src to what the worker's devices
+// downloaded, to what d fetched from the primary or a replica (the site
+// report) and to what its peer subnet did (the subnet report).
+func (w *worker) count(d *device, src source, n int64) {
+	w.t.bytes += n
+	bc := w.s.subnets[w.s.groups[d.group].peerNet]
+	if src.replica {
 		d.fromReplica += n
-	} else {
-		d.fromPrimary += n
+		if bc != nil {
+			bc.replica.Add(n)
+		}
+		return
+	}
+	d.fromPrimary += n
+	if bc != nil {
+		bc.wan.Add(n)
 	}
 }
 

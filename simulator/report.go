@@ -121,8 +121,9 @@ type SiteReport struct {
 	// Replica is the site's replica's URL; empty when it has none.
 	Replica string `json:"replica,omitempty"`
 	// BytesPrimary and BytesReplica are the file bytes the site's
-	// devices fetched from the primary (across the WAN) and from the
-	// replica (at the site); Fallbacks counts the files fetched from the
+	// devices fetched from the primary (across the WAN) and from a
+	// replica (a file URL on any other host: the site's replica, or
+	// Service.RelayURL's); Fallbacks counts the files fetched from the
 	// alternative URL after the first failed.
 	BytesPrimary int64 `json:"bytesPrimary"`
 	BytesReplica int64 `json:"bytesReplica"`
@@ -251,8 +252,9 @@ func (s *Sim) Report() Report {
 	r.Sites = s.siteReports()
 	r.Offers = s.offerReports()
 	r.Subnets = s.subnetReports()
-	r.PeerWaits, r.BadPieces, r.PeerFailures = t.peerWaits, t.badPieces, t.peerFailures
+	r.PeerWaits, r.BadPieces = t.peerWaits, t.badPieces
 	for i, n := range t.peerFailed {
+		r.PeerFailures += n
 		if n > 0 {
 			r.PeerFailureReasons = append(r.PeerFailureReasons, Count{peerFailureText[i], n})
 		}
@@ -313,15 +315,7 @@ func (s *Sim) siteReports() []SiteReport {
 			sr.Failures += int64(tr.failures)
 			sr.Missed += int64(tr.missed)
 		}
-		for _, in := range d.installs {
-			if in.failed {
-				continue
-			}
-			if sr.FirstUpdate == 0 || Duration(in.ended) < sr.FirstUpdate {
-				sr.FirstUpdate = Duration(in.ended)
-			}
-			sr.LastUpdate = max(sr.LastUpdate, Duration(in.ended))
-		}
+		d.updateSpan(&sr.FirstUpdate, &sr.LastUpdate)
 	}
 	out := make([]SiteReport, 0, len(bySite))
 	for _, sr := range bySite {
@@ -594,4 +588,18 @@ func bytesHuman(n int64) string {
 		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
 	}
 	return fmt.Sprintf("%d B", n)
+}
+
+// updateSpan widens first and last (zero: none yet) to the ends of d's
+// installs that succeeded.
+func (d *device) updateSpan(first, last *Duration) {
+	for _, in := range d.installs {
+		if in.failed {
+			continue
+		}
+		if *first == 0 || Duration(in.ended) < *first {
+			*first = Duration(in.ended)
+		}
+		*last = max(*last, Duration(in.ended))
+	}
 }

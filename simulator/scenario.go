@@ -199,8 +199,9 @@ type Behaviour struct {
 	PeerPieceTimeout Duration `json:"peerPieceTimeout,omitzero"`
 	// WANRate, when set, is the rate in bytes per simulated second of
 	// each subnet's link to the service, which its devices' downloads
-	// from the service share (one after the other): a branch office's
-	// line. 0: every download gets LANRate, however many at once.
+	// from the primary service share (one after the other): a branch
+	// office's line; downloads from a replica or a peer do not use it.
+	// 0: every download gets LANRate, however many at once.
 	WANRate int64 `json:"wanRate,omitempty"`
 }
 

@@ -97,6 +97,9 @@ type Sim struct {
 	// metaCache shares the verification of targets among the devices
 	// (updatemeta.Cache).
 	metaCache *updatemeta.Cache
+	// primaryHosts are the primary service's host:ports: a file URL on
+	// another is a replica's (sourceOf).
+	primaryHosts []string
 
 	// Subnet peers (peer.go): the files' shared content, the bytes each
 	// peer subnet fetched, the client of the piece servers.
@@ -156,7 +159,7 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 	}
 	s := &Sim{sc: sc, svc: svc, cfg: cfg, log: cfg.Logger, interned: map[string]string{}, before: map[[2]string]int{}, svcClock: clock,
 		files: map[string]*sharedFile{}, subnets: map[netip.Prefix]*byteCounts{},
-		metaCache: updatemeta.NewCache()}
+		metaCache: updatemeta.NewCache(), primaryHosts: svc.primaryHosts()}
 	if s.log == nil {
 		s.log = slog.New(slog.DiscardHandler)
 	}
@@ -175,7 +178,6 @@ func New(sc Scenario, svc Service, cfg Config) (*Sim, error) {
 		}
 		if u, ok := sc.Replicas[g.Site]; ok && g.Site != "" {
 			gi.replica, _ = baseURL(u)
-			gi.replicaHost = hostOf(gi.replica)
 		}
 		if g.Faults != nil {
 			gi.faults = *g.Faults

@@ -89,12 +89,15 @@ func (w *worker) fetchMeta(d *device, base string) updatemeta.Fetch {
 }
 
 // verify refreshes d's metadata from base and checks the answer's offer
-// against it; it reports whether the device may go on. A refusal is
-// counted, reported, and sends the device to the service itself.
-func (w *worker) verify(ctx context.Context, d *device, at int64, base string, a *deviceproto.Answer) bool {
+// against it; it reports whether the device may go on and, for a
+// peer-capable device, returns the image's piece list it checked (nil:
+// none, the device does not verify or the image is of one piece). A
+// refusal is counted, reported, and sends the device to the service
+// itself.
+func (w *worker) verify(ctx context.Context, d *device, at int64, base string, a *deviceproto.Answer) (*pieces.List, bool) {
 	c := w.metaClient(d)
 	if c == nil {
-		return true
+		return nil, true
 	}
 	now := w.s.sc.Start.Add(time.Duration(at))
 	// The answer says which timestamp the service serves: one the device
@@ -116,6 +119,7 @@ func (w *worker) verify(ctx context.Context, d *device, at int64, base string, a
 		}
 		err = c.RefreshHinted(ctx, w.fetchMeta(d, base), now, updatemeta.Hint{Timestamp: a.Metadata, Root: a.MetadataRoot, Stapled: a.Stapled})
 	}
+	var image *pieces.List
 	if err == nil && len(a.Files) > 0 {
 		offered := make([]updatemeta.Offered, 0, 2*len(a.Files))
 		for _, f := range a.Files {
@@ -134,12 +138,12 @@ func (w *worker) verify(ctx context.Context, d *device, at int64, base string, a
 			}
 		}
 		if err == nil {
-			err = w.checkPieces(ctx, d, base, signed)
+			image, err = w.checkPieces(ctx, d, base, signed, a.Files[0].SHA256)
 		}
 	}
 	if err == nil {
 		w.t.verified++
-		return true
+		return image, true
 	}
 	r := updatemeta.ReasonOf(err)
 	if r == "" {
@@ -164,7 +168,7 @@ func (w *worker) verify(ctx context.Context, d *device, at int64, base string, a
 		}
 	}
 	d.checkAt = at + int64(w.s.sc.Behaviour.RetryDelay)
-	return false
+	return nil, false
 }
 
 // findService finds the service itself for a LAN device that knew only
@@ -173,21 +177,20 @@ func (w *worker) findService(ctx context.Context, d *device) {
 	if d.internal != "" || w.s.groups[d.group].loc != firmware.Internal {
 		return
 	}
-	w.t.lookups++
-	host, err := w.s.dial.lookupUpdateService(ctx, w.s.svc.Domain)
-	if err != nil {
-		return // the next check-in looks it up again
-	}
-	d.internal = w.s.intern("https://" + host + ":" + w.s.svc.internalPort() + "/")
+	if base, err := w.lookupService(ctx); err == nil {
+		d.internal = base
+	} // else the next check-in looks it up again
 }
 
 // checkPieces fetches the piece list of each signed file from base (the
 // relay or the service: any may serve it) and checks it against the
 // digest targets names. The simulated download then checks the whole
 // file's SHA-256; a device that takes pieces from peers checks each piece
-// against the list. A file of one piece needs no list: its one piece is
-// the whole file, whose size and SHA-256 targets signs.
-func (w *worker) checkPieces(ctx context.Context, d *device, base string, files []updatemeta.File) error {
+// against the list, the one of the image (SHA-256 image) checkPieces
+// returns to it. A file of one piece needs no list: its one piece is the
+// whole file, whose size and SHA-256 targets signs.
+func (w *worker) checkPieces(ctx context.Context, d *device, base string, files []updatemeta.File, image string) (*pieces.List, error) {
+	var kept *pieces.List
 	for _, f := range files {
 		if f.Length <= pieces.PieceSize {
 			continue
@@ -195,49 +198,28 @@ func (w *worker) checkPieces(ctx context.Context, d *device, base string, files 
 		w.t.metaRequests++
 		resp, err := w.do(ctx, d, http.MethodGet, base+strings.TrimPrefix(deviceproto.PiecesPrefix, "/")+f.SHA256, nil)
 		if err != nil {
-			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
+			return nil, &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
 		}
 		if resp.StatusCode != http.StatusOK {
 			drain(resp)
-			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %s", f.Name, resp.Status)}
+			return nil, &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %s", f.Name, resp.Status)}
 		}
 		list, err := io.ReadAll(io.LimitReader(resp.Body, pieces.MaxEncodedSize+1))
 		resp.Body.Close()
 		if err != nil {
-			return &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
+			return nil, &updatemeta.Error{Reason: updatemeta.ReasonUnavailable, Err: fmt.Errorf("piece list of %s: %w", f.Name, err)}
 		}
 		w.t.metaBytes += int64(len(list))
-		if _, err := updatemeta.CheckPieces(list, f); err != nil {
-			return err
+		l, err := updatemeta.CheckPieces(list, f)
+		if err != nil {
+			return nil, err
+		}
+		if d.peer != nil && f.SHA256 == image {
+			kept = &l
+			w.s.subnets[w.s.groups[d.group].peerNet].lists.Add(int64(len(list)))
 		}
 	}
-	return nil
-}
-
-// reportCode sends a status report with an error code of its own and
-// returns the HTTP status (0 when it was not sent).
-func (w *worker) reportCode(ctx context.Context, d *device, st firmware.State, target firmware.Version, code string) int {
-	loc, base := w.base(d)
-	if base == "" {
-		return 0
-	}
-	path := deviceproto.StatusPath
-	if loc == firmware.External {
-		path = deviceproto.StatusPathExt
-	}
-	status := deviceproto.Status{MAC: d.mac, Serial: d.serial, State: st, Target: target, ErrorCode: code}
-	w.body = status.AppendXML(w.body[:0])
-	w.t.reports++
-	resp, err := w.do(ctx, d, http.MethodPost, base+strings.TrimPrefix(path, "/"), w.body)
-	if err != nil {
-		w.t.lost++
-		return 0
-	}
-	if resp.StatusCode/100 != 2 {
-		w.t.lost++
-	}
-	drain(resp)
-	return resp.StatusCode
+	return kept, nil
 }
 
 // maxVerifyReasons sizes the tally's counts by reason.
