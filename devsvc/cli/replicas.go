@@ -149,7 +149,7 @@ Examples:
 					return err
 				}
 				if e.json {
-					return printJSON(e.stdout, info.Replica)
+					return printJSON(e.stdout, map[string]string{"removed": info.Name})
 				}
 				fmt.Fprintf(e.stdout, "Removed replica %s of site %s: its certificate (serial %s) is revoked, and it is refused from its next call on.\n", info.Name, info.Site, info.CertSerial)
 				return nil
