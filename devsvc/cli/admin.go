@@ -604,6 +604,9 @@ var historyCmd = &command{
 
 var statusCmd = &command{
 	name: "status", args: "", summary: "what runs, where, with which certificates; counts",
+	help: `On a replica it shows whether it follows its primary, how far behind it is
+and what waits to be forwarded; on a primary, how many replicas are
+behind (devsvc replicas list shows them; docs/replicas.md).`,
 	setup: noFlags(func(ctx context.Context, e *env, args []string) error {
 		var s adminapi.Status
 		var repl *service.ReplicationStatus

@@ -20,6 +20,7 @@ import (
 // running server, files to import and pack, and names they use.
 type jsonFixture struct {
 	dir, tree, newTree, cab, backup, newDir, certPrefix string
+	replicaDir                                          string // a replica's data directory, made by init --replica-of
 	noKeys                                              string // a data directory's settings, no signing keys
 }
 
@@ -66,6 +67,7 @@ func jsonCases(f jsonFixture) []jsonCase {
 		{name: "replicas add", args: []string{"replicas", "add", "paris", "--site", "paris", "-o", f.certPrefix + ".cred"}},
 		{name: "replicas list", args: []string{"replicas", "list"}},
 		{name: "replicas remove", args: []string{"replicas", "remove", "paris", "--reason", "test"}},
+		{name: "init", args: []string{"init", "--data", f.replicaDir, "--replica-of", "127.0.0.1:9443", "--credentials", f.certPrefix + ".cred"}},
 		{name: "rollout start", args: []string{"rollout", "start", cx600, "--wave-wait", "90m"}},
 		{name: "rollout pause", args: []string{"rollout", "pause", cx600, "--reason", "tickets"}},
 		{name: "rollout resume", args: []string{"rollout", "resume", cx600}},
@@ -165,7 +167,8 @@ func checkJSON(out string) []string {
 // TestJSONConventions runs every command that prints JSON with --json,
 // in-process against a real devsvc serve whose data directory has a
 // catalog, devices, sites, a rollout, accounts, console admins and
-// certificates, and checks each output against docs/cli-json.md.
+// certificates, and checks each output against docs/cli-json.md: its
+// keys, and every remove of a thing printing {"removed": NAME}.
 func TestJSONConventions(t *testing.T) {
 	dir := startServerWithFleet(t, 6, "4.0.7577.100")
 	tmp := t.TempDir()
@@ -183,6 +186,7 @@ func TestJSONConventions(t *testing.T) {
 		newDir:     filepath.Join(tmp, "new"),
 		certPrefix: filepath.Join(tmp, "helpdesk"),
 		noKeys:     filepath.Join(tmp, "nokeys"),
+		replicaDir: filepath.Join(tmp, "replica"),
 	}
 	conf, err := os.ReadFile(filepath.Join(dir, datadir.ConfigFile))
 	if err != nil {
@@ -204,6 +208,13 @@ func TestJSONConventions(t *testing.T) {
 		}
 		for _, p := range checkJSON(o.String()) {
 			t.Errorf("devsvc %s --json: %s\n%s", strings.Join(c.args, " "), p, o.String())
+		}
+		if strings.HasSuffix(c.name, " remove") {
+			name := c.args[len(strings.Fields(c.name))]
+			var got map[string]any
+			if err := json.Unmarshal(o.Bytes(), &got); err != nil || len(got) != 1 || got["removed"] != name {
+				t.Errorf("devsvc %s --json = %s, want {\"removed\": %q} (docs/cli-json.md)", strings.Join(c.args, " "), o.String(), name)
+			}
 		}
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/opendus/opendus/devsvc/adminapi"
 	"github.com/opendus/opendus/devsvc/replica"
 	"github.com/opendus/opendus/devsvc/service"
+	"github.com/opendus/opendus/internal/freespace"
 )
 
 var replicasCmd = &command{
@@ -149,7 +150,7 @@ Examples:
 					return err
 				}
 				if e.json {
-					return printJSON(e.stdout, info.Replica)
+					return printJSON(e.stdout, map[string]string{"removed": info.Name})
 				}
 				fmt.Fprintf(e.stdout, "Removed replica %s of site %s: its certificate (serial %s) is revoked, and it is refused from its next call on.\n", info.Name, info.Site, info.CertSerial)
 				return nil
@@ -180,7 +181,7 @@ func printReplicas(w io.Writer, rs []service.ReplicaInfo, head uint64) {
 			state = "not heard from"
 		}
 		p := r.Progress
-		fetched := fmt.Sprintf("%s in %d files", bytesText(p.BytesFetched), p.FilesFetched)
+		fetched := fmt.Sprintf("%s in %d files", freespace.Bytes(p.BytesFetched), p.FilesFetched)
 		t.row(r.Name, r.Site, state, strconv.FormatUint(p.Position, 10), strconv.FormatUint(r.Behind, 10), when(p.LastContact), fetched,
 			strconv.FormatInt(p.Reports, 10), p.InternalURL)
 	}
@@ -190,19 +191,6 @@ func printReplicas(w io.Writer, rs []service.ReplicaInfo, head uint64) {
 			fmt.Fprintf(w, "ALARM since %s: %s\n", when(a.Raised), a.Detail)
 		}
 	}
-}
-
-// bytesText writes a byte count for a person.
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.2f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d B", n)
 }
 
 // printReplication writes devsvc status's replication part.
@@ -215,7 +203,7 @@ func printReplication(w io.Writer, r service.ReplicationStatus) {
 			fmt.Fprintf(w, "\nReplica of %s: THE PRIMARY CANNOT BE REACHED since %s (%s); serving the site from change %d, trying again by itself.\n",
 				f.Primary, when(f.Since), f.LastError, f.Position)
 		}
-		fmt.Fprintf(w, "Fetched %s in %d files since the start; %d check-ins and reports wait to be forwarded.\n", bytesText(f.BytesFetched), f.FilesFetched, f.Outbox)
+		fmt.Fprintf(w, "Fetched %s in %d files since the start; %d check-ins and reports wait to be forwarded.\n", freespace.Bytes(f.BytesFetched), f.FilesFetched, f.Outbox)
 		return
 	}
 	if len(r.Replicas) == 0 {

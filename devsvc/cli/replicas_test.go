@@ -58,7 +58,7 @@ func TestPrintReplicas(t *testing.T) {
 			Alarms: []firmware.Alarm{{Detail: "replica lyon has not applied the release", Raised: at}}},
 		{Replica: firmware.Replica{Name: "nice", Site: "nice"}},
 	}, 9)
-	for _, w := range []string{"This service is at change 9.", "paris", "following", "3.0 MiB in 2 files", "17", "https://dus-paris/", "ALARM", "never called", "ALARM since", "has not applied the release"} {
+	for _, w := range []string{"This service is at change 9.", "paris", "following", "3 MiB in 2 files", "17", "https://dus-paris/", "ALARM", "never called", "ALARM since", "has not applied the release"} {
 		if !strings.Contains(b.String(), w) {
 			t.Errorf("output lacks %q:\n%s", w, b.String())
 		}

@@ -554,12 +554,15 @@ var rolloutsCmd = &command{
 }
 
 var alarmsCmd = &command{
-	name: "alarms", args: "[--all]", summary: "open alarms: rollouts paused on failures, scheduled releases overdue",
-	help: `An alarm is raised when a rollout pauses itself on failures (it clears when
-the rollout is resumed or stopped), and when a scheduled release
-(approve --at, rollout start --at) is overdue_grace past and more than
-overdue_tolerance of a site's devices have not checked in since (it clears
-when they have). devsvc status counts the open ones.`,
+	name: "alarms", args: "[--all]", summary: "open alarms: rollouts paused on failures, scheduled releases overdue, replicas behind",
+	help: `An alarm is raised when a rollout pauses itself on failures (kind paused;
+it clears when the rollout is resumed or stopped), when a scheduled
+release (approve --at, rollout start --at) is overdue_grace past and more
+than overdue_tolerance of a site's devices have not checked in since
+(kind overdue; it clears when they have), and when a replica has not
+applied a release replica_alarm_after after it (kind replica-behind; it
+clears when the replica catches up or is removed; docs/replicas.md).
+devsvc status counts the open ones.`,
 	setup: func(fs *flag.FlagSet) runFunc {
 		var all bool
 		fs.BoolVar(&all, "all", false, "also the cleared alarms")

@@ -30,7 +30,8 @@ var initCmd = &command{
 ucupdates-r2.<DOMAIN>, this host, localhost and 127.0.0.1; devices trust only
 the CA it is issued by. An admin client certificate (certs/admin.pem) is what
 the admin commands use. Settings go to DIR/devsvc.conf, every one listed with
-its default.
+its default. The signing keys of the update metadata go to DIR/keys
+(docs/protocol.md "Signed update metadata"; devsvc keys --help).
 
 On an existing data directory init refuses, unless --force: it then keeps
 the CA, the certificates, the settings, the catalog, the files and the logs.
@@ -46,7 +47,8 @@ a re-init.
 With --replica-of PRIMARY (the primary's admin address, host:port) and
 --credentials FILE (what devsvc replicas add wrote on the primary), init
 makes a replica's data directory instead: its settings, names and
-certificates come from the file (the primary's CA, without its key), and
+certificates come from the file (the primary's CA, without its key), it
+holds no signing keys (it relays the metadata its primary signs), and
 devsvc serve on it follows the primary (docs/replicas.md).
 
 Examples:
@@ -132,6 +134,11 @@ Listener addresses come from DIR/devsvc.conf unless given here; port 0 picks a
 free port, and DIR/run/serve.json tells the admin commands where it went.
 Under systemd (the opendus unit, Type=notify) it tells systemd when it is
 ready and when it stops, and pings the watchdog (docs/operations.md).
+A data directory without signing keys gets them in DIR/keys at the start
+(devsvc keys --help). On a replica's data directory (made by
+devsvc init --replica-of) it follows the primary: it fetches its catalog
+and files, relays its signed metadata and forwards check-ins and reports
+(docs/replicas.md).
 The web console is at https://127.0.0.1:9444/ by default (console_addr); sign
 in with an account of devsvc admins add.
 

@@ -22,6 +22,7 @@ import (
 	"github.com/opendus/opendus/devsvc/service"
 	"github.com/opendus/opendus/devsvc/store"
 	"github.com/opendus/opendus/firmware"
+	"github.com/opendus/opendus/internal/freespace"
 	"github.com/opendus/opendus/signin"
 )
 
@@ -536,7 +537,7 @@ func (c *Console) loadTemplates() error {
 		"queryesc":   url.QueryEscape,
 		"plural":     plural,
 		"add":        func(a, b int) int { return a + b },
-		"bytes":      bytesText,
+		"bytes":      freespace.Bytes,
 		"roleLabel":  roleLabel,
 		"who":        principalLabel,
 		"dict":       dict,
@@ -658,18 +659,6 @@ func plural(n int, what string) string {
 		return "1 " + what
 	}
 	return fmt.Sprintf("%d %ss", n, what)
-}
-
-func bytesText(n int64) string {
-	switch {
-	case n >= 1<<30:
-		return fmt.Sprintf("%.1f GiB", float64(n)/(1<<30))
-	case n >= 1<<20:
-		return fmt.Sprintf("%.1f MiB", float64(n)/(1<<20))
-	case n >= 1<<10:
-		return fmt.Sprintf("%.1f KiB", float64(n)/(1<<10))
-	}
-	return fmt.Sprintf("%d bytes", n)
 }
 
 func roleLabel(r service.Role) string {

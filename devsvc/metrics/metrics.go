@@ -76,8 +76,10 @@ type Config struct {
 	Replicas func() (head uint64, replicas []firmware.Replica, err error)
 	// Follower returns, on a replica, what its follower is doing.
 	Follower func() replica.Status
-	// Peers returns the subnet peers' election state; nil when peers
-	// are off (no families).
+	// Peers returns the subnet peers' election state, zero while peers
+	// are off (deviceapi.Server.PeerStats): the service always sets it,
+	// so the peer metrics are there, at 0, with peers off. nil: no peer
+	// metrics.
 	Peers func() peers.Stats
 	// Now is the clock of the certificates' remaining time; nil means
 	// time.Now.
@@ -445,10 +447,8 @@ func (m *Metrics) rollouts() {
 				return err
 			}
 			n := map[firmware.AlarmKind]int{}
-			for _, a := range as {
-				if a.IsOpen() {
-					n[a.Kind]++
-				}
+			for _, a := range as { // open ones only (Config.Alarms)
+				n[a.Kind]++
 			}
 			for _, k := range alarmKinds {
 				emit(0, float64(n[k]), string(k))

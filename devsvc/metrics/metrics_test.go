@@ -54,8 +54,9 @@ func full() *Metrics {
 			}
 		},
 		Alarms: func() ([]firmware.Alarm, error) {
+			// Open ones only, as store.Alarms(ctx, false) returns them.
 			return []firmware.Alarm{{Kind: firmware.AlarmPaused}, {Kind: firmware.AlarmOverdue}, {Kind: firmware.AlarmOverdue},
-				{Kind: firmware.AlarmOverdue, Cleared: t0}, {Kind: "future-kind"}}, nil
+				{Kind: "future-kind"}}, nil
 		},
 		Replicas: func() (uint64, []firmware.Replica, error) {
 			return 120, []firmware.Replica{
