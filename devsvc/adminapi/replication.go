@@ -176,7 +176,7 @@ func replicaInfoFromPB(p *pb.ReplicaInfo) service.ReplicaInfo {
 		Added: fromTS(p.GetAdded()), AddedBy: p.GetAddedBy(), Removed: fromTS(p.GetRemoved()), RemovedBy: p.GetRemovedBy(), Reason: p.GetReason(),
 		Progress: firmware.ReplicaProgress{Position: p.GetPosition(), LastContact: fromTS(p.GetLastContact()), BytesFetched: p.GetBytesFetched(),
 			FilesFetched: p.GetFilesFetched(), InternalURL: p.GetInternalUrl(), ExternalURL: p.GetExternalUrl(), Version: p.GetVersion(), Reports: p.GetReports()}},
-		Behind: p.GetBehind(), Stale: p.GetStale()}
+		Behind: p.GetBehind(), Stale: p.GetStale(), Alarms: []firmware.Alarm{}}
 	for _, a := range p.GetAlarms() {
 		r.Alarms = append(r.Alarms, firmware.Alarm{ID: a.GetId(), Kind: firmware.AlarmReplicaBehind, Detail: a.GetDetail(), Raised: fromTS(a.GetRaised()),
 			Rule: a.GetRule(), Version: version(a.GetVersion()), Replica: r.Name, Sites: []firmware.SiteProgress{{Site: r.Site}}})
@@ -274,6 +274,7 @@ func (c *Client) ReplicationStatus(ctx context.Context) (service.ReplicationStat
 	}
 	out := service.ReplicationStatus{Head: r.GetHead(), Replicas: convert(r.GetReplicas(), replicaInfoFromPB)}
 	if f := r.GetFollower(); f != nil {
+		out.Replicas = nil // a replica has none: left out
 		out.Follower = &replica.Status{Primary: f.GetPrimary(), Connected: f.GetConnected(), Since: fromTS(f.GetSince()), LastContact: fromTS(f.GetLastContact()),
 			LastError: f.GetLastError(), Position: f.GetPosition(), Head: f.GetHead(), Outbox: int(f.GetOutbox()), FilesFetched: f.GetFilesFetched(),
 			BytesFetched: f.GetBytesFetched(), Applied: f.GetApplied(), InStep: fromTS(f.GetInStep())}

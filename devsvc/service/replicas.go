@@ -304,8 +304,8 @@ type ReplicaInfo struct {
 	// Stale is true when it was not heard from within StaleAfter: its
 	// site's devices are not sent to it.
 	Stale bool `json:"stale,omitempty"`
-	// Alarms are its open alarms.
-	Alarms []firmware.Alarm `json:"alarms,omitempty"`
+	// Alarms are its open alarms (an empty list when none).
+	Alarms []firmware.Alarm `json:"alarms"`
 }
 
 // Replicas lists the replicas, removed ones included, with how far behind
@@ -324,7 +324,8 @@ func (s *Service) Replicas(ctx context.Context) ([]ReplicaInfo, uint64, error) {
 	defer s.repl.mu.Unlock()
 	out := make([]ReplicaInfo, 0, len(rs))
 	for _, r := range rs {
-		ri := ReplicaInfo{Replica: r, Behind: r.Progress.Behind(head), Stale: r.Active() && now.Sub(r.Progress.LastContact) > s.repl.cfg.StaleAfter}
+		ri := ReplicaInfo{Replica: r, Behind: r.Progress.Behind(head), Stale: r.Active() && now.Sub(r.Progress.LastContact) > s.repl.cfg.StaleAfter,
+			Alarms: []firmware.Alarm{}}
 		for _, a := range s.repl.alarms {
 			if a.Replica == r.Name {
 				ri.Alarms = append(ri.Alarms, a)
@@ -365,8 +366,9 @@ func (s *Service) RemoveReplica(ctx context.Context, name, reason string) (firmw
 type ReplicationStatus struct {
 	// Follower is set on a replica.
 	Follower *replica.Status `json:"follower,omitempty"`
-	// Replicas and Head are a primary's.
-	Replicas []ReplicaInfo `json:"replicas,omitempty"`
+	// Replicas and Head are a primary's: Replicas is nil on a replica
+	// (left out), a list, empty when there are none, on a primary.
+	Replicas []ReplicaInfo `json:"replicas,omitzero"`
 	Head     uint64        `json:"head,omitempty"`
 }
 
